@@ -1,0 +1,121 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// ErrNotFound is returned by Get when a key does not exist.
+var ErrNotFound = errors.New("kv: not found")
+
+// ErrConflict is returned by Update when a concurrent transaction wrote a key
+// this one read; the caller may retry.
+var ErrConflict = badger.ErrConflict
+
+// Options configures Open.
+type Options struct {
+	// Dir is the database directory; it is created if missing.
+	Dir string
+	// Profile sizes caches and tables; see ProfileByName.
+	Profile Profile
+	// NoSyncWrites turns off fsync on commit. Off by default: a write
+	// acknowledged to a caller is on disk.
+	NoSyncWrites bool
+	// Logger receives Badger's warnings and errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// DB is an open Badger database.
+type DB struct {
+	bdb *badger.DB
+}
+
+// Open opens (creating if needed) the database in opts.Dir.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("kv: no directory given")
+	}
+	p := opts.Profile
+	if p.Name == "" {
+		var err error
+		if p, err = ProfileByName(""); err != nil {
+			return nil, err
+		}
+	}
+	bo := badger.DefaultOptions(opts.Dir).
+		WithSyncWrites(!opts.NoSyncWrites).
+		WithMemTableSize(p.MemTableSize).
+		WithNumMemtables(p.NumMemtables).
+		WithNumLevelZeroTables(p.NumMemtables).
+		WithNumLevelZeroTablesStall(p.NumMemtables * 4).
+		WithBlockCacheSize(p.BlockCacheSize).
+		WithIndexCacheSize(p.IndexCacheSize).
+		WithValueLogFileSize(p.ValueLogFileSize).
+		WithNumCompactors(p.NumCompactors).
+		WithValueThreshold(p.ValueThreshold).
+		WithLogger(badgerLogger{opts.Logger})
+	if p.BlockCacheSize == 0 {
+		// Compression with a zero block cache panics in Badger.
+		bo = bo.WithCompression(options.None)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	bdb, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("kv: open %s: %w", opts.Dir, err)
+	}
+	return &DB{bdb: bdb}, nil
+}
+
+// Close flushes and closes the database.
+func (db *DB) Close() error {
+	if err := db.bdb.Close(); err != nil {
+		return fmt.Errorf("kv: close: %w", err)
+	}
+	return nil
+}
+
+// View runs fn in a read-only snapshot.
+func (db *DB) View(fn func(*Txn) error) error {
+	return db.bdb.View(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
+}
+
+// Update runs fn in a read-write transaction and commits it atomically: all of
+// fn's writes land, or none do. A transaction may hold at most about 15% of the
+// profile's memtable size.
+func (db *DB) Update(fn func(*Txn) error) error {
+	return db.bdb.Update(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
+}
+
+// RunGC runs one pass of value-log garbage collection, if there is garbage.
+func (db *DB) RunGC() error {
+	err := db.bdb.RunValueLogGC(0.5)
+	if errors.Is(err, badger.ErrNoRewrite) {
+		return nil
+	}
+	return err
+}
+
+// Size reports the on-disk size of the LSM tree and value log, in bytes.
+func (db *DB) Size() (lsm, vlog int64) { return db.bdb.Size() }
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	if b.l != nil {
+		b.l.Error(fmt.Sprintf(f, a...), "component", "badger")
+	}
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	if b.l != nil {
+		b.l.Warn(fmt.Sprintf(f, a...), "component", "badger")
+	}
+}
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}

@@ -1,0 +1,356 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/edgenode/edgenode/kv"
+	"golang.org/x/crypto/bcrypt"
+)
+
+type accountRecord struct {
+	PasswordHash string `json:"pw,omitempty"`
+	CreatedTS    int64  `json:"created"`
+}
+
+type deviceRecord struct {
+	DisplayName string `json:"display_name,omitempty"`
+	TokenHash   string `json:"token,omitempty"`
+	LastSeenTS  int64  `json:"last_seen_ts,omitempty"`
+}
+
+type tokenRecord struct {
+	UserID   string `json:"user_id"`
+	DeviceID string `json:"device_id"`
+}
+
+// Device is a logged-in device of a user.
+type Device struct {
+	UserID      string
+	DeviceID    string
+	DisplayName string
+	LastSeenTS  int64
+}
+
+// Session is what a successful registration or login returns.
+type Session struct {
+	UserID      string
+	DeviceID    string
+	AccessToken string // empty when login was inhibited
+}
+
+// RegisterRequest asks for a new account.
+type RegisterRequest struct {
+	// Localpart is the user's localpart; empty picks a random one.
+	Localpart string
+	// Password may be empty: the account then cannot log in with a password.
+	Password string
+	// DeviceID and DeviceDisplayName describe the first device; an empty
+	// DeviceID picks a random one.
+	DeviceID          string
+	DeviceDisplayName string
+	// InhibitLogin creates the account without a device or token.
+	InhibitLogin bool
+	// Admin bypasses OpenRegistration (the admin command, the mobile facade).
+	Admin bool
+}
+
+var localpartRE = regexp.MustCompile(`^[a-z0-9._=\-/+]+$`)
+
+// UserID is the full user ID for a local localpart.
+func (n *Node) UserID(localpart string) string { return "@" + localpart + ":" + n.serverName }
+
+// CheckUsername returns ErrInvalidUsername or ErrUserInUse when localpart
+// cannot be registered.
+func (n *Node) CheckUsername(ctx context.Context, localpart string) error {
+	if !localpartRE.MatchString(localpart) || len(n.UserID(localpart)) > 255 {
+		return fmt.Errorf("%w: %q (allowed: a-z 0-9 . _ = - / +)", ErrInvalidUsername, localpart)
+	}
+	return n.db.View(func(tx *kv.Txn) error {
+		ok, err := tx.Has(accountKey(localpart))
+		if err == nil && ok {
+			err = ErrUserInUse
+		}
+		return err
+	})
+}
+
+// Register creates an account and, unless inhibited, logs its first device in.
+func (n *Node) Register(ctx context.Context, req RegisterRequest) (Session, error) {
+	if !req.Admin && !n.cfg.OpenRegistration {
+		return Session{}, ErrRegistrationDisabled
+	}
+	if req.Localpart == "" {
+		req.Localpart = "u" + strings.ToLower(randomString(8))
+	}
+	req.Localpart = strings.ToLower(req.Localpart)
+	if err := n.CheckUsername(ctx, req.Localpart); err != nil {
+		return Session{}, err
+	}
+	rec := accountRecord{CreatedTS: n.now().UnixMilli()}
+	if req.Password != "" {
+		h, err := bcrypt.GenerateFromPassword([]byte(req.Password), bcrypt.DefaultCost)
+		if err != nil {
+			return Session{}, fmt.Errorf("%w: password: %v", ErrBadInput, err)
+		}
+		rec.PasswordHash = string(h)
+	}
+	userID := n.UserID(req.Localpart)
+	var sess Session
+	err := n.db.Update(func(tx *kv.Txn) error {
+		if ok, err := tx.Has(accountKey(req.Localpart)); err != nil || ok {
+			if ok {
+				return ErrUserInUse
+			}
+			return err
+		}
+		if err := tx.SetJSON(accountKey(req.Localpart), rec); err != nil {
+			return err
+		}
+		if err := tx.SetJSON(profileKey(userID), Profile{DisplayName: req.Localpart}); err != nil {
+			return err
+		}
+		sess = Session{UserID: userID}
+		if req.InhibitLogin {
+			return nil
+		}
+		var err error
+		sess, err = n.newDevice(tx, userID, req.DeviceID, req.DeviceDisplayName)
+		return err
+	})
+	return sess, err
+}
+
+// Login checks a password and logs a device in. user is a localpart or a
+// local user ID.
+func (n *Node) Login(ctx context.Context, user, password, deviceID, displayName string) (Session, error) {
+	localpart, err := n.localpartOf(user)
+	if err != nil {
+		return Session{}, ErrBadLogin
+	}
+	if err := n.checkPassword(localpart, password); err != nil {
+		return Session{}, err
+	}
+	var sess Session
+	err = n.db.Update(func(tx *kv.Txn) error {
+		var err error
+		sess, err = n.newDevice(tx, n.UserID(localpart), deviceID, displayName)
+		return err
+	})
+	return sess, err
+}
+
+// CheckPassword verifies a user's password (for user-interactive auth).
+func (n *Node) CheckPassword(ctx context.Context, userID, password string) error {
+	localpart, err := n.localpartOf(userID)
+	if err != nil {
+		return ErrBadLogin
+	}
+	return n.checkPassword(localpart, password)
+}
+
+func (n *Node) checkPassword(localpart, password string) error {
+	var rec accountRecord
+	err := n.db.View(func(tx *kv.Txn) error { return tx.GetJSON(accountKey(localpart), &rec) })
+	if errors.Is(err, kv.ErrNotFound) {
+		// Spend the same time as a real check so timing does not reveal users.
+		_ = bcrypt.CompareHashAndPassword([]byte("$2a$10$0000000000000000000000000000000000000000000000000000."), []byte(password))
+		return ErrBadLogin
+	}
+	if err != nil {
+		return err
+	}
+	if rec.PasswordHash == "" || bcrypt.CompareHashAndPassword([]byte(rec.PasswordHash), []byte(password)) != nil {
+		return ErrBadLogin
+	}
+	return nil
+}
+
+// localpartOf accepts "alice" or "@alice:thisserver".
+func (n *Node) localpartOf(user string) (string, error) {
+	if !strings.HasPrefix(user, "@") {
+		return strings.ToLower(user), nil
+	}
+	lp, server, ok := strings.Cut(user[1:], ":")
+	if !ok || server != n.serverName {
+		return "", fmt.Errorf("%w: %s is not a local user", ErrBadInput, user)
+	}
+	return lp, nil
+}
+
+// newDevice creates (or re-logs-in) a device with a fresh access token. An
+// existing device's old token stops working.
+func (n *Node) newDevice(tx *kv.Txn, userID, deviceID, displayName string) (Session, error) {
+	if deviceID == "" {
+		deviceID = strings.ToUpper(randomString(10))
+	}
+	var dev deviceRecord
+	if err := tx.GetJSON(deviceKey(userID, deviceID), &dev); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		return Session{}, err
+	}
+	if dev.TokenHash != "" {
+		if err := tx.Delete(tokenKey(dev.TokenHash)); err != nil {
+			return Session{}, err
+		}
+	}
+	token := "edg_" + randomString(32)
+	dev.TokenHash = hashToken(token)
+	dev.LastSeenTS = n.now().UnixMilli()
+	if displayName != "" {
+		dev.DisplayName = displayName
+	}
+	if err := tx.SetJSON(deviceKey(userID, deviceID), dev); err != nil {
+		return Session{}, err
+	}
+	if err := tx.SetJSON(tokenKey(dev.TokenHash), tokenRecord{UserID: userID, DeviceID: deviceID}); err != nil {
+		return Session{}, err
+	}
+	return Session{UserID: userID, DeviceID: deviceID, AccessToken: token}, nil
+}
+
+// Authenticate maps an access token to its device.
+func (n *Node) Authenticate(ctx context.Context, token string) (Device, error) {
+	var dev Device
+	err := n.db.View(func(tx *kv.Txn) error {
+		var tr tokenRecord
+		if err := tx.GetJSON(tokenKey(hashToken(token)), &tr); err != nil {
+			if errors.Is(err, kv.ErrNotFound) {
+				return ErrUnknownToken
+			}
+			return err
+		}
+		d, err := readDevice(tx, tr.UserID, tr.DeviceID)
+		dev = d
+		return err
+	})
+	return dev, err
+}
+
+// Logout ends the session of one access token.
+func (n *Node) Logout(ctx context.Context, userID, deviceID string) error {
+	return n.DeleteDevice(ctx, userID, deviceID)
+}
+
+// LogoutAll ends every session of a user and removes all their devices.
+func (n *Node) LogoutAll(ctx context.Context, userID string) error {
+	devs, err := n.Devices(ctx, userID)
+	if err != nil {
+		return err
+	}
+	return n.db.Update(func(tx *kv.Txn) error {
+		for _, d := range devs {
+			if err := deleteDevice(tx, userID, d.DeviceID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Devices lists a user's devices, by device ID.
+func (n *Node) Devices(ctx context.Context, userID string) ([]Device, error) {
+	var out []Device
+	err := n.db.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: devicePrefix(userID)}, func(k, v []byte) (bool, error) {
+			id, err := kv.LastString(k)
+			if err != nil {
+				return false, err
+			}
+			d, err := decodeDevice(userID, id, v)
+			out = append(out, d)
+			return err == nil, err
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].DeviceID < out[j].DeviceID })
+	return out, err
+}
+
+// Device returns one device of a user, or ErrNotFound.
+func (n *Node) Device(ctx context.Context, userID, deviceID string) (Device, error) {
+	var d Device
+	err := n.db.View(func(tx *kv.Txn) error {
+		var err error
+		d, err = readDevice(tx, userID, deviceID)
+		return err
+	})
+	return d, err
+}
+
+// SetDeviceDisplayName renames a device.
+func (n *Node) SetDeviceDisplayName(ctx context.Context, userID, deviceID, name string) error {
+	return n.db.Update(func(tx *kv.Txn) error {
+		var dev deviceRecord
+		if err := tx.GetJSON(deviceKey(userID, deviceID), &dev); err != nil {
+			if errors.Is(err, kv.ErrNotFound) {
+				return fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
+			}
+			return err
+		}
+		dev.DisplayName = name
+		return tx.SetJSON(deviceKey(userID, deviceID), dev)
+	})
+}
+
+// DeleteDevice removes a device and invalidates its access token.
+func (n *Node) DeleteDevice(ctx context.Context, userID, deviceID string) error {
+	return n.db.Update(func(tx *kv.Txn) error { return deleteDevice(tx, userID, deviceID) })
+}
+
+func deleteDevice(tx *kv.Txn, userID, deviceID string) error {
+	var dev deviceRecord
+	if err := tx.GetJSON(deviceKey(userID, deviceID), &dev); err != nil {
+		if errors.Is(err, kv.ErrNotFound) {
+			return fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
+		}
+		return err
+	}
+	if dev.TokenHash != "" {
+		if err := tx.Delete(tokenKey(dev.TokenHash)); err != nil {
+			return err
+		}
+	}
+	return tx.Delete(deviceKey(userID, deviceID))
+}
+
+func readDevice(tx *kv.Txn, userID, deviceID string) (Device, error) {
+	b, err := tx.Get(deviceKey(userID, deviceID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return Device{}, fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
+	}
+	if err != nil {
+		return Device{}, err
+	}
+	return decodeDevice(userID, deviceID, b)
+}
+
+func decodeDevice(userID, deviceID string, b []byte) (Device, error) {
+	var rec deviceRecord
+	if err := jsonUnmarshal(b, &rec); err != nil {
+		return Device{}, err
+	}
+	return Device{UserID: userID, DeviceID: deviceID, DisplayName: rec.DisplayName, LastSeenTS: rec.LastSeenTS}, nil
+}
+
+// hashToken is how tokens are stored: a leaked database reveals no usable
+// token. Tokens are 192 random bits, so a fast hash is enough.
+func hashToken(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// randomString returns n random characters from [A-Za-z0-9-_].
+func randomString(n int) string {
+	b := make([]byte, (n*6+7)/8)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)[:n]
+}

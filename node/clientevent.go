@@ -1,0 +1,65 @@
+package node
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// ClientEvent is an event in the client-server API's format.
+type ClientEvent struct {
+	Content        json.RawMessage `json:"content"`
+	EventID        string          `json:"event_id"`
+	OriginServerTS spec.Timestamp  `json:"origin_server_ts"`
+	RoomID         string          `json:"room_id,omitempty"`
+	Sender         string          `json:"sender"`
+	StateKey       *string         `json:"state_key,omitempty"`
+	Type           string          `json:"type"`
+	Redacts        string          `json:"redacts,omitempty"`
+	Unsigned       map[string]any  `json:"unsigned,omitempty"`
+}
+
+// ClientFormat says how ClientEvent renders an event.
+type ClientFormat struct {
+	// OmitRoomID leaves room_id out (the sync format).
+	OmitRoomID bool
+	// ForDevice, with the user, lets the sending device see its transaction ID.
+	ForUser, ForDevice string
+}
+
+// ClientEvent renders e for a client.
+func (e *Event) ClientEvent(f ClientFormat) ClientEvent {
+	p := e.PDU
+	ce := ClientEvent{
+		Content:        json.RawMessage(p.Content()),
+		EventID:        p.EventID(),
+		OriginServerTS: p.OriginServerTS(),
+		Sender:         string(p.SenderID()),
+		StateKey:       p.StateKey(),
+		Type:           p.Type(),
+		Redacts:        p.Redacts(),
+		Unsigned:       map[string]any{},
+	}
+	if !f.OmitRoomID {
+		ce.RoomID = p.RoomID().String()
+	}
+	if len(ce.Content) == 0 {
+		ce.Content = json.RawMessage("{}")
+	}
+	if u := p.Unsigned(); len(u) > 0 {
+		_ = json.Unmarshal(u, &ce.Unsigned)
+	}
+	age := time.Now().UnixMilli() - int64(p.OriginServerTS())
+	if age < 0 {
+		age = 0
+	}
+	ce.Unsigned["age"] = age
+	if e.RedactedBy != "" {
+		ce.Unsigned["redacted_because"] = map[string]any{"event_id": e.RedactedBy}
+	}
+	if e.TxnID != "" && f.ForDevice != "" && f.ForDevice == e.DeviceID && f.ForUser == ce.Sender {
+		ce.Unsigned["transaction_id"] = e.TxnID
+	}
+	return ce
+}

@@ -1,0 +1,228 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// streamEntry is the global event stream's value: which event, which room.
+type streamEntry struct {
+	RoomID  string `json:"r"`
+	EventID string `json:"e"`
+}
+
+// noteRedaction marks an accepted redaction to be applied to its target's
+// stored content at commit, if the redacter may do so: the target's own
+// sender, or a user with the room's redact power level.
+func (b *roomBatch) noteRedaction(p *pendingEvent, before *State) {
+	targetID := p.pdu.Redacts()
+	target, err := b.pdu(targetID)
+	if err != nil || target.RoomID().String() != b.roomID {
+		return // unknown target: nothing to apply now
+	}
+	if target.SenderID() != p.pdu.SenderID() {
+		plID, ok := before.Get(spec.MRoomPowerLevels, "")
+		if !ok {
+			return
+		}
+		plEv, err := b.pdu(plID)
+		if err != nil {
+			return
+		}
+		pl, err := plEv.PowerLevels()
+		if err != nil || pl.UserLevel(p.pdu.SenderID()) < pl.Redact {
+			return
+		}
+	}
+	p.redactTarget = targetID
+}
+
+// commit writes every event input in the batch, the snapshots they need, the
+// room head, the stream and membership indexes and any redactions, all in one
+// transaction, giving each accepted event the next stream position.
+func (b *roomBatch) commit() error {
+	if len(b.events) == 0 {
+		return nil
+	}
+	n := b.n
+	accepted := 0
+	for _, p := range b.events {
+		if p.accepted {
+			accepted++
+		}
+	}
+	var written []*State
+	redacted := map[string]string{}
+	_, err := n.stream.Commit(accepted, func(tx *kv.Txn, first uint64) error {
+		pos := first
+		var lastPos uint64
+		positions := map[string]uint64{}
+		for _, p := range b.events {
+			if p.accepted {
+				p.rec.Pos = pos
+				positions[p.pdu.EventID()] = pos
+				lastPos = pos
+				if err := tx.Set(roomStreamKey(b.roomID, pos), []byte(p.pdu.EventID())); err != nil {
+					return err
+				}
+				if err := tx.SetJSON(streamKey(pos), streamEntry{RoomID: b.roomID, EventID: p.pdu.EventID()}); err != nil {
+					return err
+				}
+				if p.txnKey != nil {
+					if err := tx.Set(p.txnKey, []byte(p.pdu.EventID())); err != nil {
+						return err
+					}
+				}
+				pos++
+			}
+			for _, st := range []*State{p.before, p.after} {
+				if st == nil {
+					continue
+				}
+				if _, err := n.states.write(tx, st); err != nil {
+					return err
+				}
+				written = append(written, st)
+			}
+			if p.redactTarget != "" {
+				redacted[p.redactTarget] = p.pdu.EventID()
+			}
+		}
+		if b.room == nil {
+			return nil // only a rejected create event
+		}
+		if _, err := n.states.write(tx, b.current); err != nil {
+			return err
+		}
+		written = append(written, b.current)
+		if err := tx.SetJSON(roomKey(b.roomID), b.room); err != nil {
+			return err
+		}
+		if err := b.writeMemberships(tx, positions, lastPos); err != nil {
+			return err
+		}
+		for targetID, by := range redacted {
+			if err := b.applyRedaction(tx, targetID, by); err != nil {
+				return err
+			}
+		}
+		for _, p := range b.events {
+			if err := tx.SetJSON(eventKey(p.pdu.EventID()), &p.rec); err != nil {
+				return err
+			}
+		}
+		for _, fn := range b.extra {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit room %s: %w", b.roomID, err)
+	}
+	for _, s := range written {
+		n.states.markWritten(s)
+	}
+	for _, p := range b.events {
+		n.pdus.put(p.pdu.EventID(), p.pdu)
+	}
+	for targetID := range redacted {
+		n.pdus.remove(targetID)
+	}
+	if accepted > 0 {
+		n.notifier.wake()
+	}
+	return nil
+}
+
+// writeMemberships updates the per-user membership index for every member
+// key whose event changed between the start of the batch and now.
+func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, lastPos uint64) error {
+	var err error
+	diffState(b.start, b.current, func(k StateKey, _, newID string) {
+		if err != nil || k.EventType != spec.MRoomMember {
+			return
+		}
+		rec := membershipRecord{Membership: spec.Leave, EventID: newID, Pos: lastPos}
+		if p, ok := positions[newID]; ok {
+			rec.Pos = p
+		}
+		if newID != "" {
+			var ev gomatrixserverlib.PDU
+			if ev, err = b.pdu(newID); err != nil {
+				return
+			}
+			if rec.Membership, err = ev.Membership(); err != nil {
+				return
+			}
+		}
+		err = tx.SetJSON(membershipKey(k.StateKey, b.roomID), rec)
+	})
+	return err
+}
+
+// applyRedaction strips the target's stored JSON as its room version's
+// redaction algorithm says.
+func (b *roomBatch) applyRedaction(tx *kv.Txn, targetID, by string) error {
+	var rec *eventRecord
+	if p, ok := b.byID[targetID]; ok {
+		rec = &p.rec
+	} else {
+		r, err := loadEventRecord(tx, targetID)
+		if err != nil {
+			return err
+		}
+		rec = r
+	}
+	if rec.RedactedBy != "" {
+		return nil
+	}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersion(rec.Version))
+	if err != nil {
+		return err
+	}
+	stripped, err := verImpl.RedactEventJSON(rec.JSON)
+	if err != nil {
+		return fmt.Errorf("redact %s: %w", targetID, err)
+	}
+	rec.JSON = json.RawMessage(stripped)
+	rec.RedactedBy = by
+	if _, ok := b.byID[targetID]; ok {
+		return nil // written with the batch's events
+	}
+	return tx.SetJSON(eventKey(targetID), rec)
+}
+
+// diffState calls fn for each key whose event differs between a and b ("" for
+// absent). Blocks with equal hashes are skipped without looking inside.
+func diffState(a, b *State, fn func(k StateKey, oldID, newID string)) {
+	for i := range a.blocks {
+		ab, bb := a.blocks[i], b.blocks[i]
+		if ab == bb || (ab != nil && bb != nil && ab.hash == bb.hash) {
+			continue
+		}
+		old := map[StateKey]string{}
+		if ab != nil {
+			for _, e := range ab.entries {
+				old[StateKey{EventType: e.Type, StateKey: e.StateKey}] = e.EventID
+			}
+		}
+		if bb != nil {
+			for _, e := range bb.entries {
+				k := StateKey{EventType: e.Type, StateKey: e.StateKey}
+				if o := old[k]; o != e.EventID {
+					fn(k, o, e.EventID)
+				}
+				delete(old, k)
+			}
+		}
+		for k, o := range old {
+			fn(k, o, "")
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+)
+
+// eventRecord is what is stored for every event the node has seen.
+type eventRecord struct {
+	RoomID  string          `json:"room_id"`
+	Version string          `json:"v"`
+	JSON    json.RawMessage `json:"json"`
+	// Pos is the stream position; 0 for events clients never see (rejected,
+	// soft-failed).
+	Pos uint64 `json:"pos,omitempty"`
+	// Rejected holds why the event failed auth; a rejected event is never
+	// served and never part of any state.
+	Rejected string `json:"rejected,omitempty"`
+	// SoftFailed events passed auth at their own state but not against the
+	// room's current state: stored, not served, not extremities.
+	SoftFailed  bool   `json:"soft_failed,omitempty"`
+	StateBefore string `json:"state_before,omitempty"`
+	StateAfter  string `json:"state_after,omitempty"`
+	// RedactedBy is the ID of the redaction applied to this event's JSON.
+	RedactedBy string `json:"redacted_by,omitempty"`
+	// TxnID and DeviceID let the sending device see its transaction ID.
+	TxnID    string `json:"txn_id,omitempty"`
+	DeviceID string `json:"device_id,omitempty"`
+}
+
+// Event is a stored event as the rest of the node and the APIs see it.
+type Event struct {
+	PDU        gomatrixserverlib.PDU
+	Pos        uint64
+	RedactedBy string
+	TxnID      string
+	DeviceID   string
+}
+
+// parse turns the record back into an Event.
+func (r *eventRecord) parse(eventID string) (*Event, error) {
+	verImpl, err := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersion(r.Version))
+	if err != nil {
+		return nil, err
+	}
+	pdu, err := verImpl.NewEventFromTrustedJSONWithEventID(eventID, r.JSON, r.RedactedBy != "")
+	if err != nil {
+		return nil, fmt.Errorf("parse stored event %s: %w", eventID, err)
+	}
+	return &Event{PDU: pdu, Pos: r.Pos, RedactedBy: r.RedactedBy, TxnID: r.TxnID, DeviceID: r.DeviceID}, nil
+}
+
+// loadEventRecord reads the stored record for eventID.
+func loadEventRecord(tx *kv.Txn, eventID string) (*eventRecord, error) {
+	var rec eventRecord
+	if err := tx.GetJSON(eventKey(eventID), &rec); err != nil {
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+		}
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// pduCache keeps recently used parsed events (the auth events above all).
+// Cached PDUs have had EventID() called, so they are safe to share.
+type pduCache = lru[string, gomatrixserverlib.PDU]
+
+// loadPDU returns the parsed event, from the cache when possible. Rejected
+// events are returned too: callers that must not use them check separately.
+func (n *Node) loadPDU(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, error) {
+	if p, ok := n.pdus.get(eventID); ok {
+		return p, nil
+	}
+	rec, err := loadEventRecord(tx, eventID)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := rec.parse(eventID)
+	if err != nil {
+		return nil, err
+	}
+	n.pdus.put(eventID, ev.PDU)
+	return ev.PDU, nil
+}
+
+// loadPDUs loads several events.
+func (n *Node) loadPDUs(tx *kv.Txn, ids []string) ([]gomatrixserverlib.PDU, error) {
+	out := make([]gomatrixserverlib.PDU, 0, len(ids))
+	for _, id := range ids {
+		p, err := n.loadPDU(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

@@ -1,0 +1,13 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+func jsonUnmarshal(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode stored record: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+func senderOf(userID string) spec.SenderID { return spec.SenderID(userID) }
+
+// MembershipChange is a membership event a local user asks for.
+type MembershipChange struct {
+	Sender   string
+	DeviceID string
+	RoomID   string
+	Target   string
+	// Membership is join, invite, leave or ban.
+	Membership string
+	Reason     string
+	IsDirect   bool
+	TxnID      string
+}
+
+// ChangeMembership sends a membership event for Target. Joins of a user who
+// is already joined are a no-op; unbanning needs the target to be banned.
+func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (string, error) {
+	if _, err := spec.NewUserID(mc.Target, true); err != nil {
+		return "", fmt.Errorf("%w: user ID %q", ErrInvalidParam, mc.Target)
+	}
+	current, err := n.Membership(ctx, mc.RoomID, mc.Target)
+	if err != nil {
+		return "", err
+	}
+	if mc.Membership == spec.Join && current.Membership == spec.Join {
+		return current.EventID, nil
+	}
+	content := map[string]any{"membership": mc.Membership}
+	if mc.Reason != "" {
+		content["reason"] = mc.Reason
+	}
+	if mc.IsDirect {
+		content["is_direct"] = true
+	}
+	if mc.Target == mc.Sender || mc.Membership == spec.Invite {
+		// A user's own member events, and invites to them, carry their profile.
+		if p, err := n.Profile(ctx, mc.Target); err == nil {
+			setOrDelete(content, "displayname", p.DisplayName)
+			setOrDelete(content, "avatar_url", p.AvatarURL)
+		}
+	}
+	raw, _ := json.Marshal(content)
+	return n.SendEvent(ctx, SendRequest{
+		Sender: mc.Sender, DeviceID: mc.DeviceID, RoomID: mc.RoomID, Type: spec.MRoomMember,
+		StateKey: &mc.Target, Content: raw, TxnID: mc.TxnID,
+	})
+}
+
+// Unban lifts a ban; a target who is not banned is ErrForbidden.
+func (n *Node) Unban(ctx context.Context, mc MembershipChange) (string, error) {
+	current, err := n.Membership(ctx, mc.RoomID, mc.Target)
+	if err != nil {
+		return "", err
+	}
+	if current.Membership != spec.Ban {
+		return "", fmt.Errorf("%w: %s is not banned", ErrForbidden, mc.Target)
+	}
+	mc.Membership = spec.Leave
+	return n.ChangeMembership(ctx, mc)
+}
+
+// Join joins a local user to a room given by ID or alias, and returns the
+// room ID.
+func (n *Node) Join(ctx context.Context, userID, deviceID, roomIDOrAlias string) (string, error) {
+	roomID := roomIDOrAlias
+	if strings.HasPrefix(roomIDOrAlias, "#") {
+		var err error
+		if roomID, err = n.ResolveAlias(ctx, roomIDOrAlias); err != nil {
+			return "", err
+		}
+	} else if _, err := spec.NewRoomID(roomIDOrAlias); err != nil {
+		return "", fmt.Errorf("%w: %q is neither a room ID nor an alias", ErrInvalidParam, roomIDOrAlias)
+	}
+	_, err := n.ChangeMembership(ctx, MembershipChange{
+		Sender: userID, DeviceID: deviceID, RoomID: roomID, Target: userID, Membership: spec.Join,
+	})
+	return roomID, err
+}
+
+// MembershipInfo is a user's membership in a room as the node knows it.
+type MembershipInfo struct {
+	// Membership is "" when the user never had one.
+	Membership string
+	EventID    string
+	Pos        uint64
+	Forgotten  bool
+}
+
+// Membership returns a user's current membership in a room. An unknown room
+// is ErrNotFound.
+func (n *Node) Membership(ctx context.Context, roomID, userID string) (MembershipInfo, error) {
+	var mi MembershipInfo
+	err := n.db.View(func(tx *kv.Txn) error {
+		if ok, err := tx.Has(roomKey(roomID)); err != nil || !ok {
+			if err == nil {
+				err = fmt.Errorf("room %s: %w", roomID, ErrNotFound)
+			}
+			return err
+		}
+		var rec membershipRecord
+		err := tx.GetJSON(membershipKey(userID, roomID), &rec)
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil
+		}
+		mi = MembershipInfo{Membership: rec.Membership, EventID: rec.EventID, Pos: rec.Pos, Forgotten: rec.Forgotten}
+		return err
+	})
+	return mi, err
+}
+
+// RoomMembership is one entry of a user's membership list.
+type RoomMembership struct {
+	RoomID string
+	MembershipInfo
+}
+
+// Memberships lists every room a user has a membership in.
+func (n *Node) Memberships(ctx context.Context, userID string) ([]RoomMembership, error) {
+	var out []RoomMembership
+	err := n.db.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: membershipPrefix(userID)}, func(k, v []byte) (bool, error) {
+			roomID, err := kv.LastString(k)
+			if err != nil {
+				return false, err
+			}
+			var rec membershipRecord
+			if err := jsonUnmarshal(v, &rec); err != nil {
+				return false, err
+			}
+			out = append(out, RoomMembership{RoomID: roomID, MembershipInfo: MembershipInfo{
+				Membership: rec.Membership, EventID: rec.EventID, Pos: rec.Pos, Forgotten: rec.Forgotten,
+			}})
+			return true, nil
+		})
+	})
+	return out, err
+}
+
+// JoinedRooms lists the rooms a user is joined to.
+func (n *Node) JoinedRooms(ctx context.Context, userID string) ([]string, error) {
+	all, err := n.Memberships(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, m := range all {
+		if m.Membership == spec.Join {
+			out = append(out, m.RoomID)
+		}
+	}
+	return out, nil
+}
+
+// Forget hides a room the user has left from their room lists. A joined or
+// invited user must leave first.
+func (n *Node) Forget(ctx context.Context, userID, roomID string) error {
+	return n.db.Update(func(tx *kv.Txn) error {
+		var rec membershipRecord
+		if err := tx.GetJSON(membershipKey(userID, roomID), &rec); err != nil {
+			if errors.Is(err, kv.ErrNotFound) {
+				return fmt.Errorf("%w: not a member of %s", ErrNotFound, roomID)
+			}
+			return err
+		}
+		if rec.Membership == spec.Join || rec.Membership == spec.Invite {
+			return fmt.Errorf("%w: leave the room before forgetting it", ErrBadInput)
+		}
+		rec.Forgotten = true
+		return tx.SetJSON(membershipKey(userID, roomID), rec)
+	})
+}

@@ -1,0 +1,113 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+)
+
+// Node is one homeserver: its database, its key and the services on them.
+type Node struct {
+	cfg        Config
+	log        *slog.Logger
+	db         *kv.DB
+	key        ed25519.PrivateKey
+	serverName string
+	stream     *kv.Stream
+	states     *stateStore
+	pdus       *pduCache
+	roomLocks  *stripedLocks
+	notifier   *notifier
+	now        func() time.Time
+}
+
+// New opens the node's data directory (creating it, its key and its database
+// on first use). The node is usable as soon as New returns; Close releases it.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: no data directory")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.DefaultRoomVersion == "" {
+		cfg.DefaultRoomVersion = DefaultRoomVersion
+	}
+	if !supportedRoomVersions[cfg.DefaultRoomVersion] {
+		return nil, fmt.Errorf("node: default room version %q: %w", cfg.DefaultRoomVersion, ErrUnsupportedRoomVersion)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data directory: %w", err)
+	}
+	key, err := loadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	profile, err := kv.ProfileByName(cfg.StorageProfile)
+	if err != nil {
+		return nil, err
+	}
+	db, err := kv.Open(ctx, kv.Options{
+		Dir: filepath.Join(cfg.DataDir, "db"), Profile: profile, NoSyncWrites: cfg.NoSyncWrites, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	stream, err := db.Stream(streamRoomEvents)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	n := &Node{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		db:         db,
+		key:        key,
+		serverName: cfg.ServerName,
+		stream:     stream,
+		states:     newStateStore(),
+		pdus:       newLRU[string, gomatrixserverlib.PDU](8192),
+		roomLocks:  newStripedLocks(),
+		notifier:   newNotifier(),
+		now:        time.Now,
+	}
+	if n.serverName == "" {
+		n.serverName = ServerNameForKey(key.Public().(ed25519.PublicKey))
+	}
+	return n, nil
+}
+
+// Close waits for in-flight room input and closes the database.
+func (n *Node) Close() error {
+	for _, mu := range n.roomLocks {
+		mu <- struct{}{} // no input can start or be under way after this
+	}
+	return n.db.Close()
+}
+
+// ServerName is the node's Matrix server name.
+func (n *Node) ServerName() string { return n.serverName }
+
+// PublicKey is the node's ed25519 public key (its Matrix signing key and its
+// libp2p identity).
+func (n *Node) PublicKey() ed25519.PublicKey { return n.key.Public().(ed25519.PublicKey) }
+
+// Config returns the configuration the node was created with.
+func (n *Node) Config() Config { return n.cfg }
+
+// StreamPosition is the latest committed room-event stream position.
+func (n *Node) StreamPosition() uint64 { return n.stream.Current() }
+
+// StreamChanged returns a channel that is closed when the stream next advances.
+func (n *Node) StreamChanged() <-chan struct{} { return n.notifier.changed() }
+
+// Logger is the node's logger.
+func (n *Node) Logger() *slog.Logger { return n.log }

@@ -1,0 +1,391 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// maxEventSize is the spec's limit on a PDU's canonical JSON.
+const maxEventSize = 65536
+
+// roomBatch inputs events into one room, one at a time, against an in-memory
+// view of the room, and commits all of them in one transaction. The caller
+// holds the room's lock for the batch's whole life, so the view is stable.
+type roomBatch struct {
+	n       *Node
+	tx      *kv.Txn // read snapshot taken after the lock
+	roomID  string
+	room    *roomRecord // nil until the create event
+	current *State
+	start   *State // current state when the batch began
+	events  []*pendingEvent
+	byID    map[string]*pendingEvent
+	// extra writes go into the batch's commit (an alias made with a room).
+	extra []func(*kv.Txn) error
+}
+
+// pendingEvent is an event input in this batch and not yet committed.
+type pendingEvent struct {
+	pdu           gomatrixserverlib.PDU
+	rec           eventRecord
+	before, after *State
+	// accepted events are served to clients and get a stream position.
+	accepted bool
+	txnKey   []byte
+	// redactTarget is the event this accepted redaction removes content from.
+	redactTarget string
+}
+
+// inputOpts carries what a local send adds to an event.
+type inputOpts struct {
+	TxnID    string
+	DeviceID string
+	Sender   string
+}
+
+// InputError explains why an event was rejected or soft-failed.
+type InputError struct {
+	EventID    string
+	SoftFailed bool
+	Reason     error
+}
+
+func (e *InputError) Error() string {
+	kind := "rejected"
+	if e.SoftFailed {
+		kind = "soft-failed"
+	}
+	return fmt.Sprintf("event %s %s: %v", e.EventID, kind, e.Reason)
+}
+
+func (e *InputError) Unwrap() error { return ErrForbidden }
+
+func (n *Node) newRoomBatch(tx *kv.Txn, roomID string) (*roomBatch, error) {
+	b := &roomBatch{n: n, tx: tx, roomID: roomID, byID: map[string]*pendingEvent{}, current: &State{}, start: &State{}}
+	room, err := loadRoom(tx, roomID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return b, nil
+	case err != nil:
+		return nil, err
+	}
+	b.room = room
+	if b.current, err = n.states.read(tx, room.State); err != nil {
+		return nil, err
+	}
+	b.start = b.current
+	return b, nil
+}
+
+// withRoom runs fn with the room's lock held and a batch on a fresh read
+// snapshot, then commits what fn input. It returns the batch so callers can
+// read results.
+func (n *Node) withRoom(ctx context.Context, roomID string, fn func(b *roomBatch) error) (*roomBatch, error) {
+	mu := n.roomLocks.forRoom(roomID)
+	select {
+	case mu <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-mu }()
+	var b *roomBatch
+	err := n.db.View(func(tx *kv.Txn) error {
+		var err error
+		if b, err = n.newRoomBatch(tx, roomID); err != nil {
+			return err
+		}
+		return fn(b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := b.commit(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// pdu finds an event input in this batch or stored.
+func (b *roomBatch) pdu(id string) (gomatrixserverlib.PDU, error) {
+	if p, ok := b.byID[id]; ok {
+		return p.pdu, nil
+	}
+	return b.n.loadPDU(b.tx, id)
+}
+
+// record finds the record of an event in this batch or stored.
+func (b *roomBatch) record(id string) (*eventRecord, error) {
+	if p, ok := b.byID[id]; ok {
+		return &p.rec, nil
+	}
+	return loadEventRecord(b.tx, id)
+}
+
+// stateAfter is the state after the event id.
+func (b *roomBatch) stateAfter(id string) (*State, error) {
+	if p, ok := b.byID[id]; ok {
+		return p.after, nil
+	}
+	rec, err := loadEventRecord(b.tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Rejected != "" {
+		return nil, fmt.Errorf("prev event %s was rejected", id)
+	}
+	return b.n.states.read(b.tx, rec.StateAfter)
+}
+
+// authProvider gives the events that auth of ev needs, looked up in s.
+func (b *roomBatch) authProvider(s *State, needed gomatrixserverlib.StateNeeded) (*gomatrixserverlib.AuthEvents, error) {
+	var evs []gomatrixserverlib.PDU
+	for _, t := range needed.Tuples() {
+		id, ok := s.Get(t.EventType, t.StateKey)
+		if !ok {
+			continue
+		}
+		p, err := b.pdu(id)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, p)
+	}
+	return gomatrixserverlib.NewAuthEvents(evs)
+}
+
+// build creates, signs and checks a new local event on top of the batch's
+// current view. It does not input it.
+func (b *roomBatch) build(proto gomatrixserverlib.ProtoEvent, version gomatrixserverlib.RoomVersion) (gomatrixserverlib.PDU, error) {
+	if b.room != nil {
+		version = b.room.Version
+		proto.PrevEvents = slices.Clone(b.room.Extremities)
+		proto.Depth = b.room.Depth + 1
+	} else {
+		proto.PrevEvents = []string{}
+		proto.Depth = 1
+	}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
+	if err != nil || !supportedRoomVersions[version] {
+		return nil, fmt.Errorf("room version %q: %w", version, ErrUnsupportedRoomVersion)
+	}
+	proto.RoomID = b.roomID
+	builder := verImpl.NewEventBuilderFromProtoEvent(&proto)
+	needed, err := gomatrixserverlib.StateNeededForProtoEvent(&proto)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	provider, err := b.authProvider(b.current, needed)
+	if err != nil {
+		return nil, err
+	}
+	if err := builder.AddAuthEvents(provider); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrForbidden, err)
+	}
+	ev, err := builder.Build(b.n.now(), spec.ServerName(b.n.serverName), KeyID, b.n.key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+	}
+	if len(ev.JSON()) > maxEventSize {
+		return nil, fmt.Errorf("event is %d bytes: %w", len(ev.JSON()), ErrTooLarge)
+	}
+	if err := gomatrixserverlib.Allowed(ev, provider, userIDForSender); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrForbidden, err)
+	}
+	ev.EventID() // cache the ID before the PDU is shared
+	return ev, nil
+}
+
+// input runs ev through auth, state and soft-fail checks and adds it to the
+// batch. An event that fails is still kept (as rejected or soft-failed) and
+// an *InputError says why; an event already stored is a no-op.
+func (b *roomBatch) input(ev gomatrixserverlib.PDU, opts inputOpts) error {
+	id := ev.EventID()
+	if ev.RoomID().String() != b.roomID {
+		return fmt.Errorf("%w: event %s is not in room %s", ErrBadInput, id, b.roomID)
+	}
+	if _, ok := b.byID[id]; ok {
+		return nil
+	}
+	if ok, err := b.tx.Has(eventKey(id)); err != nil || ok {
+		return err
+	}
+	if !supportedRoomVersions[ev.Version()] {
+		return fmt.Errorf("room version %q: %w", ev.Version(), ErrUnsupportedRoomVersion)
+	}
+	p := &pendingEvent{pdu: ev, rec: eventRecord{
+		RoomID: b.roomID, Version: string(ev.Version()), JSON: ev.JSON(), TxnID: opts.TxnID, DeviceID: opts.DeviceID,
+	}}
+	if opts.TxnID != "" {
+		p.txnKey = txnKey(opts.Sender, opts.DeviceID, opts.TxnID)
+	}
+	b.events = append(b.events, p)
+	b.byID[id] = p
+
+	reject := func(err error) error {
+		p.rec.Rejected = err.Error()
+		p.before, p.after = nil, nil
+		p.rec.StateBefore, p.rec.StateAfter = "", ""
+		return &InputError{EventID: id, Reason: err}
+	}
+
+	isCreate := ev.Type() == spec.MRoomCreate && ev.StateKeyEquals("")
+	if isCreate != (b.room == nil) {
+		if isCreate {
+			return reject(errors.New("room already exists"))
+		}
+		return fmt.Errorf("room %s: %w", b.roomID, ErrNotFound)
+	}
+	if b.room != nil && ev.Version() != b.room.Version {
+		return reject(fmt.Errorf("event version %s differs from room version %s", ev.Version(), b.room.Version))
+	}
+
+	before, err := b.stateBefore(ev)
+	if err != nil {
+		return err
+	}
+	p.before = before
+	p.rec.StateBefore = before.ID()
+
+	// Auth against the event's own auth events, then against the state before it.
+	authEvents, err := b.ownAuthEvents(ev)
+	if err != nil {
+		return reject(err)
+	}
+	if err := gomatrixserverlib.Allowed(ev, authEvents, userIDForSender); err != nil {
+		return reject(fmt.Errorf("auth events: %w", err))
+	}
+	needed := gomatrixserverlib.StateNeededForAuth([]gomatrixserverlib.PDU{ev})
+	atBefore, err := b.authProvider(before, needed)
+	if err != nil {
+		return err
+	}
+	if err := gomatrixserverlib.Allowed(ev, atBefore, userIDForSender); err != nil {
+		return reject(fmt.Errorf("state before event: %w", err))
+	}
+
+	p.after = before
+	if sk := ev.StateKey(); sk != nil {
+		p.after = before.With(ev.Type(), *sk, id)
+	}
+	p.rec.StateAfter = p.after.ID()
+
+	// Soft-fail: the library does not do this; check against current state.
+	if b.room != nil && before.ID() != b.room.State {
+		atCurrent, err := b.authProvider(b.current, needed)
+		if err != nil {
+			return err
+		}
+		if err := gomatrixserverlib.Allowed(ev, atCurrent, userIDForSender); err != nil {
+			p.rec.SoftFailed = true
+			return &InputError{EventID: id, SoftFailed: true, Reason: err}
+		}
+	}
+	p.accepted = true
+	if err := b.advance(p); err != nil {
+		return err
+	}
+	if ev.Type() == spec.MRoomRedaction {
+		b.noteRedaction(p, before)
+	}
+	return nil
+}
+
+// stateBefore is the state before ev: after its one prev event, or the
+// resolution of the states after each of its prev events.
+func (b *roomBatch) stateBefore(ev gomatrixserverlib.PDU) (*State, error) {
+	prevs := ev.PrevEventIDs()
+	if len(prevs) == 0 {
+		return &State{}, nil
+	}
+	states := make([]*State, 0, len(prevs))
+	for _, id := range prevs {
+		rec, err := b.record(id)
+		if err != nil {
+			return nil, fmt.Errorf("prev event: %w", err)
+		}
+		if rec.RoomID != b.roomID {
+			return nil, fmt.Errorf("%w: prev event %s is in another room", ErrBadInput, id)
+		}
+		s, err := b.stateAfter(id)
+		if err != nil {
+			return nil, err
+		}
+		states = append(states, s)
+	}
+	return b.resolve(states)
+}
+
+// ownAuthEvents loads the events ev names as its auth events; each must be
+// stored, in the same room and not rejected.
+func (b *roomBatch) ownAuthEvents(ev gomatrixserverlib.PDU) (*gomatrixserverlib.AuthEvents, error) {
+	ids := ev.AuthEventIDs()
+	evs := make([]gomatrixserverlib.PDU, 0, len(ids))
+	for _, id := range ids {
+		rec, err := b.record(id)
+		if err != nil {
+			return nil, fmt.Errorf("auth event: %w", err)
+		}
+		if rec.Rejected != "" {
+			return nil, fmt.Errorf("auth event %s was rejected", id)
+		}
+		if rec.RoomID != b.roomID {
+			return nil, fmt.Errorf("auth event %s is in another room", id)
+		}
+		p, err := b.pdu(id)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, p)
+	}
+	return gomatrixserverlib.NewAuthEvents(evs)
+}
+
+// advance moves the room's forward extremities and current state past an
+// accepted event.
+func (b *roomBatch) advance(p *pendingEvent) error {
+	ev := p.pdu
+	if b.room == nil {
+		b.room = &roomRecord{Version: ev.Version()}
+	}
+	prevs := ev.PrevEventIDs()
+	linear := len(prevs) == len(b.room.Extremities)
+	for _, id := range prevs {
+		linear = linear && slices.Contains(b.room.Extremities, id)
+	}
+	ext := []string{ev.EventID()}
+	for _, id := range b.room.Extremities {
+		if !slices.Contains(prevs, id) {
+			ext = append(ext, id)
+		}
+	}
+	b.room.Extremities = ext
+	b.room.Depth = max(b.room.Depth, ev.Depth())
+	if linear {
+		b.current = p.after
+	} else {
+		states := make([]*State, 0, len(ext))
+		for _, id := range ext {
+			s, err := b.stateAfter(id)
+			if err != nil {
+				return err
+			}
+			states = append(states, s)
+		}
+		s, err := b.resolve(states)
+		if err != nil {
+			return err
+		}
+		b.current = s
+	}
+	b.room.State = b.current.ID()
+	return nil
+}

@@ -1,0 +1,160 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// SendRequest is a local user's new event.
+type SendRequest struct {
+	Sender   string
+	DeviceID string
+	RoomID   string
+	Type     string
+	// StateKey is nil for a message event.
+	StateKey *string
+	Content  json.RawMessage
+	// TxnID makes the send idempotent per device: a repeat returns the first
+	// event's ID and stores nothing.
+	TxnID string
+	// Redacts names the event a redaction redacts.
+	Redacts string
+}
+
+// SendEvent builds, signs, authorises and stores a local user's event and
+// returns its event ID. Auth failures are ErrForbidden.
+func (n *Node) SendEvent(ctx context.Context, req SendRequest) (string, error) {
+	if req.TxnID != "" {
+		if id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnID); err == nil {
+			return id, nil
+		} else if !errors.Is(err, kv.ErrNotFound) {
+			return "", err
+		}
+	}
+	if _, err := spec.NewRoomID(req.RoomID); err != nil {
+		return "", fmt.Errorf("%w: room ID %q", ErrInvalidParam, req.RoomID)
+	}
+	var eventID string
+	_, err := n.withRoom(ctx, req.RoomID, func(b *roomBatch) error {
+		if b.room == nil {
+			return fmt.Errorf("room %s: %w", req.RoomID, ErrNotFound)
+		}
+		if req.TxnID != "" { // a concurrent retry may have won the lock first
+			if ok, err := b.tx.Has(txnKey(req.Sender, req.DeviceID, req.TxnID)); err != nil || ok {
+				if ok {
+					id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnID)
+					eventID = id
+					return err
+				}
+				return err
+			}
+		}
+		id, err := b.buildAndInput(req)
+		eventID = id
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return eventID, nil
+}
+
+// buildAndInput builds a local event on the batch's view and inputs it. A
+// local event that would be rejected or soft-failed is refused, not stored.
+func (b *roomBatch) buildAndInput(req SendRequest) (string, error) {
+	content := req.Content
+	if len(content) == 0 {
+		content = json.RawMessage("{}")
+	}
+	proto := gomatrixserverlib.ProtoEvent{
+		SenderID: req.Sender,
+		Type:     req.Type,
+		StateKey: req.StateKey,
+		Content:  spec.RawJSON(content),
+		Redacts:  req.Redacts,
+	}
+	if b.room != nil && req.Type == spec.MRoomRedaction && b.room.Version == gomatrixserverlib.RoomVersionV11 {
+		// Room version 11 moves "redacts" into the content.
+		var c map[string]any
+		if err := json.Unmarshal(content, &c); err != nil {
+			return "", fmt.Errorf("%w: content: %v", ErrBadInput, err)
+		}
+		c["redacts"] = req.Redacts
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return "", fmt.Errorf("%w: content: %v", ErrBadInput, err)
+		}
+		proto.Content = raw
+	}
+	ev, err := b.build(proto, b.n.cfg.DefaultRoomVersion)
+	if err != nil {
+		return "", err
+	}
+	if err := b.input(ev, inputOpts{TxnID: req.TxnID, DeviceID: req.DeviceID, Sender: req.Sender}); err != nil {
+		// Drop the failed event: a local event is either accepted or refused.
+		delete(b.byID, ev.EventID())
+		b.events = b.events[:len(b.events)-1]
+		return "", err
+	}
+	return ev.EventID(), nil
+}
+
+func (n *Node) txnEvent(userID, deviceID, txnID string) (string, error) {
+	var id string
+	err := n.db.View(func(tx *kv.Txn) error {
+		b, err := tx.Get(txnKey(userID, deviceID, txnID))
+		id = string(b)
+		return err
+	})
+	return id, err
+}
+
+// Redact redacts an event. Only its sender or a user with the room's redact
+// power level may; others get ErrForbidden.
+func (n *Node) Redact(ctx context.Context, sender, deviceID, roomID, eventID, txnID, reason string) (string, error) {
+	target, err := n.Event(ctx, sender, eventID)
+	if err != nil {
+		return "", err
+	}
+	if target.PDU.RoomID().String() != roomID {
+		return "", fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+	}
+	if string(target.PDU.SenderID()) != sender {
+		pl, err := n.powerLevels(ctx, roomID)
+		if err != nil {
+			return "", err
+		}
+		if pl.UserLevel(spec.SenderID(sender)) < pl.Redact {
+			return "", fmt.Errorf("%w: you may only redact your own events", ErrForbidden)
+		}
+	}
+	content := map[string]any{}
+	if reason != "" {
+		content["reason"] = reason
+	}
+	raw, _ := json.Marshal(content)
+	return n.SendEvent(ctx, SendRequest{
+		Sender: sender, DeviceID: deviceID, RoomID: roomID, Type: spec.MRoomRedaction,
+		Content: raw, TxnID: txnID, Redacts: eventID,
+	})
+}
+
+// powerLevels returns the room's current power levels (defaults if unset).
+func (n *Node) powerLevels(ctx context.Context, roomID string) (*gomatrixserverlib.PowerLevelContent, error) {
+	ev, err := n.CurrentStateEvent(ctx, roomID, spec.MRoomPowerLevels, "")
+	if errors.Is(err, ErrNotFound) {
+		var pl gomatrixserverlib.PowerLevelContent
+		pl.Defaults()
+		return &pl, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ev.PDU.PowerLevels()
+}

@@ -1,0 +1,49 @@
+package node
+
+import "github.com/edgenode/edgenode/kv"
+
+// Every table the node keeps, in one place, so the key layout can be read at
+// a glance. Components after the table name are listed in the comments.
+const (
+	tAccount     = "account"     // localpart -> accountRecord
+	tDevice      = "device"      // user ID, device ID -> deviceRecord
+	tToken       = "token"       // sha256(token) -> tokenRecord
+	tEvent       = "event"       // event ID -> eventRecord
+	tRoom        = "room"        // room ID -> roomRecord
+	tRoomStream  = "roomstream"  // room ID, position -> event ID (the room's timeline)
+	tStream      = "evstream"    // position -> streamEntry (all rooms)
+	tSnapshot    = "snapshot"    // snapshot ID -> block references
+	tStateBlock  = "stateblock"  // block hash -> state entries
+	tMembership  = "membership"  // user ID, room ID -> membershipRecord
+	tTxn         = "txn"         // user ID, device ID, txn ID -> event ID
+	tAlias       = "alias"       // alias -> aliasRecord
+	tRoomAliases = "roomaliases" // room ID, alias -> ""
+	tProfile     = "profile"     // user ID -> Profile
+	tFilter      = "filter"      // user ID, filter ID -> filter JSON
+	tCounter     = "counter"     // name -> uint64 (filter IDs and the like)
+)
+
+// Names of the node's streams.
+const streamRoomEvents = "room_events"
+
+func accountKey(localpart string) []byte           { return kv.Key(tAccount, localpart) }
+func deviceKey(userID, deviceID string) []byte     { return kv.Key(tDevice, userID, deviceID) }
+func devicePrefix(userID string) []byte            { return kv.Key(tDevice, userID) }
+func tokenKey(hash string) []byte                  { return kv.Key(tToken, hash) }
+func eventKey(eventID string) []byte               { return kv.Key(tEvent, eventID) }
+func roomKey(roomID string) []byte                 { return kv.Key(tRoom, roomID) }
+func roomStreamKey(roomID string, p uint64) []byte { return kv.Key(tRoomStream, roomID, p) }
+func roomStreamPrefix(roomID string) []byte        { return kv.Key(tRoomStream, roomID) }
+func streamKey(p uint64) []byte                    { return kv.Key(tStream, p) }
+func snapshotKey(id string) []byte                 { return kv.Key(tSnapshot, id) }
+func stateBlockKey(hash string) []byte             { return kv.Key(tStateBlock, hash) }
+func membershipKey(userID, roomID string) []byte   { return kv.Key(tMembership, userID, roomID) }
+func membershipPrefix(userID string) []byte        { return kv.Key(tMembership, userID) }
+func txnKey(userID, deviceID, txnID string) []byte {
+	return kv.Key(tTxn, userID, deviceID, txnID)
+}
+func aliasKey(alias string) []byte             { return kv.Key(tAlias, alias) }
+func roomAliasKey(roomID, alias string) []byte { return kv.Key(tRoomAliases, roomID, alias) }
+func profileKey(userID string) []byte          { return kv.Key(tProfile, userID) }
+func filterKey(userID, filterID string) []byte { return kv.Key(tFilter, userID, filterID) }
+func counterKey(name string) []byte            { return kv.Key(tCounter, name) }

@@ -1,0 +1,76 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// historyVisibility reads m.room.history_visibility from s ("shared" when unset).
+func (n *Node) historyVisibility(tx *kv.Txn, s *State) (string, error) {
+	id, ok := s.Get(spec.MRoomHistoryVisibility, "")
+	if !ok {
+		return "shared", nil
+	}
+	p, err := n.loadPDU(tx, id)
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		HV string `json:"history_visibility"`
+	}
+	if json.Unmarshal(p.Content(), &c) != nil || c.HV == "" {
+		return "shared", nil
+	}
+	return c.HV, nil
+}
+
+// visible applies m.room.history_visibility as in force before the event:
+// world_readable events are visible to all; members at the event see it;
+// invitees see "invited" history; with "shared" history, a user who is joined
+// now, or who left after the event, sees it.
+func (n *Node) visible(tx *kv.Txn, userID string, ev *Event, rec *eventRecord) (bool, error) {
+	before, err := n.states.read(tx, rec.StateBefore)
+	if err != nil {
+		return false, err
+	}
+	hv, err := n.historyVisibility(tx, before)
+	if err != nil {
+		return false, err
+	}
+	if hv == "world_readable" {
+		return true, nil
+	}
+	membership := ""
+	if ev.PDU.Type() == spec.MRoomMember && ev.PDU.StateKeyEquals(userID) {
+		membership, _ = ev.PDU.Membership()
+	} else if id, ok := before.Get(spec.MRoomMember, userID); ok {
+		p, err := n.loadPDU(tx, id)
+		if err != nil {
+			return false, err
+		}
+		membership, _ = p.Membership()
+	}
+	switch {
+	case membership == spec.Join:
+		return true, nil
+	case membership == spec.Invite && hv == "invited":
+		return true, nil
+	case hv != "shared":
+		return false, nil
+	}
+	var now membershipRecord
+	err = tx.GetJSON(membershipKey(userID, rec.RoomID), &now)
+	if errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if now.Membership == spec.Join {
+		return true, nil
+	}
+	return (now.Membership == spec.Leave || now.Membership == spec.Ban) && rec.Pos <= now.Pos, nil
+}
