@@ -3,8 +3,8 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"io"
+	"log/slog"
 	"testing"
 )
 

@@ -1,0 +1,95 @@
+package mxhttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/edgenode/edgenode/node"
+)
+
+// Error is a Matrix error with its HTTP status.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// Extra fields merged into the error body (e.g. retry_after_ms).
+	Extra map[string]any
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// Errorf builds an Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Common errors.
+func BadJSON(format string, args ...any) *Error {
+	return Errorf(http.StatusBadRequest, "M_BAD_JSON", format, args...)
+}
+
+// NotJSON is the error for a body that is not JSON at all.
+func NotJSON(format string, args ...any) *Error {
+	return Errorf(http.StatusBadRequest, "M_NOT_JSON", format, args...)
+}
+
+// InvalidParam is the error for a bad query or path parameter.
+func InvalidParam(format string, args ...any) *Error {
+	return Errorf(http.StatusBadRequest, "M_INVALID_PARAM", format, args...)
+}
+
+// MissingParam is the error for a required parameter that is absent.
+func MissingParam(format string, args ...any) *Error {
+	return Errorf(http.StatusBadRequest, "M_MISSING_PARAM", format, args...)
+}
+
+// Forbidden is 403 M_FORBIDDEN.
+func Forbidden(format string, args ...any) *Error {
+	return Errorf(http.StatusForbidden, "M_FORBIDDEN", format, args...)
+}
+
+// NotFound is 404 M_NOT_FOUND.
+func NotFound(format string, args ...any) *Error {
+	return Errorf(http.StatusNotFound, "M_NOT_FOUND", format, args...)
+}
+
+// nodeErrors maps node errors to Matrix errors, most specific first.
+var nodeErrors = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{node.ErrUnsupportedRoomVersion, http.StatusBadRequest, "M_UNSUPPORTED_ROOM_VERSION"},
+	{node.ErrUserInUse, http.StatusBadRequest, "M_USER_IN_USE"},
+	{node.ErrInvalidUsername, http.StatusBadRequest, "M_INVALID_USERNAME"},
+	{node.ErrRoomInUse, http.StatusBadRequest, "M_ROOM_IN_USE"},
+	{node.ErrUnknownToken, http.StatusUnauthorized, "M_UNKNOWN_TOKEN"},
+	{node.ErrBadLogin, http.StatusForbidden, "M_FORBIDDEN"},
+	{node.ErrRegistrationDisabled, http.StatusForbidden, "M_FORBIDDEN"},
+	{node.ErrTooLarge, http.StatusRequestEntityTooLarge, "M_TOO_LARGE"},
+	{node.ErrInvalidParam, http.StatusBadRequest, "M_INVALID_PARAM"},
+	{node.ErrBadInput, http.StatusBadRequest, "M_BAD_JSON"},
+	{node.ErrNotJoined, http.StatusForbidden, "M_FORBIDDEN"},
+	{node.ErrForbidden, http.StatusForbidden, "M_FORBIDDEN"},
+	{node.ErrNotFound, http.StatusNotFound, "M_NOT_FOUND"},
+}
+
+// ToMatrix turns any error into the Matrix error the client sees. Errors the
+// caller did not cause become 500 M_UNKNOWN without internal detail.
+func ToMatrix(err error) *Error {
+	var me *Error
+	if errors.As(err, &me) {
+		return me
+	}
+	for _, m := range nodeErrors {
+		if errors.Is(err, m.err) {
+			return &Error{Status: m.status, Code: m.code, Message: err.Error()}
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return Errorf(http.StatusServiceUnavailable, "M_UNKNOWN", "request cancelled")
+	}
+	return Errorf(http.StatusInternalServerError, "M_UNKNOWN", "internal server error")
+}

@@ -1,0 +1,11 @@
+package syncapi
+
+import (
+	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/node"
+)
+
+// Register adds the sync API's routes to rt.
+func Register(rt *mxhttp.Router, n *node.Node) {
+	_ = n
+}
