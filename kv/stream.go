@@ -23,7 +23,9 @@ type Stream struct {
 	last atomic.Uint64
 }
 
-// Stream opens the named stream, loading its last committed position.
+// Stream opens the named stream, loading its last committed position. Open
+// each stream once per DB and share it: two Stream values for one name would
+// hand out the same positions.
 func (db *DB) Stream(name string) (*Stream, error) {
 	s := &Stream{db: db, key: Key("stream", name)}
 	err := db.View(func(tx *Txn) error {
