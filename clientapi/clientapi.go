@@ -1,11 +1,87 @@
 package clientapi
 
 import (
+	"log/slog"
+
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
 )
 
-// Register adds the client API's routes to rt.
+// v3 is the prefix of every versioned client-server endpoint served here.
+const v3 = "/_matrix/client/v3"
+
+// api holds what every handler needs. Handlers are methods on it so that
+// nothing lives in package-level variables.
+type api struct {
+	n   *node.Node
+	log *slog.Logger
+}
+
+// Register adds the client API's routes to rt. The whole route table is here,
+// in one place, so what the package serves can be read at a glance; the
+// handlers live in one file per area.
 func Register(rt *mxhttp.Router, n *node.Node) {
-	_ = n
+	a := &api{n: n, log: n.Logger().With("component", "clientapi")}
+
+	// Discovery.
+	rt.Public("GET /_matrix/client/versions", a.versions)
+	rt.Authed("GET "+v3+"/capabilities", a.capabilities)
+
+	// Sessions and accounts.
+	rt.Public("GET "+v3+"/login", a.loginFlows)
+	rt.Public("POST "+v3+"/login", a.login)
+	rt.Authed("POST "+v3+"/logout", a.logout)
+	rt.Authed("POST "+v3+"/logout/all", a.logoutAll)
+	rt.Authed("GET "+v3+"/account/whoami", a.whoami)
+	rt.Public("POST "+v3+"/register", a.register)
+	rt.Public("GET "+v3+"/register/available", a.registerAvailable)
+
+	// Devices.
+	rt.Authed("GET "+v3+"/devices", a.listDevices)
+	rt.Authed("GET "+v3+"/devices/{deviceId}", a.getDevice)
+	rt.Authed("PUT "+v3+"/devices/{deviceId}", a.updateDevice)
+	rt.Authed("DELETE "+v3+"/devices/{deviceId}", a.deleteDevice)
+	rt.Authed("POST "+v3+"/delete_devices", a.deleteDevices)
+
+	// Rooms and membership.
+	rt.Authed("POST "+v3+"/createRoom", a.createRoom)
+	rt.Authed("GET "+v3+"/joined_rooms", a.joinedRooms)
+	rt.Authed("POST "+v3+"/join/{roomIdOrAlias}", a.joinByIDOrAlias)
+	rt.Authed("POST "+v3+"/rooms/{roomId}/join", a.joinRoom)
+	rt.Authed("POST "+v3+"/rooms/{roomId}/invite", a.invite)
+	rt.Authed("POST "+v3+"/rooms/{roomId}/leave", a.leave)
+	rt.Authed("POST "+v3+"/rooms/{roomId}/forget", a.forget)
+	rt.Authed("POST "+v3+"/rooms/{roomId}/kick", a.kick)
+	rt.Authed("POST "+v3+"/rooms/{roomId}/ban", a.ban)
+	rt.Authed("POST "+v3+"/rooms/{roomId}/unban", a.unban)
+
+	// Events and state.
+	rt.Authed("PUT "+v3+"/rooms/{roomId}/send/{eventType}/{txnId}", a.send)
+	rt.Authed("PUT "+v3+"/rooms/{roomId}/redact/{eventId}/{txnId}", a.redact)
+	rt.Authed("GET "+v3+"/rooms/{roomId}/event/{eventId}", a.getEvent)
+	rt.Authed("GET "+v3+"/rooms/{roomId}/state", a.getState)
+	// {stateKey...} also matches the empty key after a trailing slash and
+	// keys holding slashes; the form without the slash is a separate route.
+	rt.Authed("GET "+v3+"/rooms/{roomId}/state/{eventType}", a.getStateEvent)
+	rt.Authed("GET "+v3+"/rooms/{roomId}/state/{eventType}/{stateKey...}", a.getStateEvent)
+	rt.Authed("PUT "+v3+"/rooms/{roomId}/state/{eventType}", a.putStateEvent)
+	rt.Authed("PUT "+v3+"/rooms/{roomId}/state/{eventType}/{stateKey...}", a.putStateEvent)
+	rt.Authed("GET "+v3+"/rooms/{roomId}/members", a.members)
+	rt.Authed("GET "+v3+"/rooms/{roomId}/joined_members", a.joinedMembers)
+
+	// Profiles.
+	rt.Public("GET "+v3+"/profile/{userId}", a.getProfile)
+	rt.Public("GET "+v3+"/profile/{userId}/{keyName}", a.getProfileField)
+	rt.Authed("PUT "+v3+"/profile/{userId}/{keyName}", a.putProfileField)
+	rt.Authed("DELETE "+v3+"/profile/{userId}/{keyName}", a.deleteProfileField)
+
+	// Room aliases.
+	rt.Authed("PUT "+v3+"/directory/room/{roomAlias}", a.putAlias)
+	rt.Public("GET "+v3+"/directory/room/{roomAlias}", a.getAlias)
+	rt.Authed("DELETE "+v3+"/directory/room/{roomAlias}", a.deleteAlias)
+	rt.Authed("GET "+v3+"/rooms/{roomId}/aliases", a.roomAliases)
+
+	// Push rules: the defaults only (see pushrules.go).
+	rt.Authed("GET "+v3+"/pushrules/{$}", a.pushRules)
+	rt.Authed("GET "+v3+"/pushrules/global/{$}", a.globalPushRules)
 }

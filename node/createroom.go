@@ -127,6 +127,9 @@ func (n *Node) initialEvents(ctx context.Context, req CreateRoomRequest, version
 		if err := json.Unmarshal(req.CreationContent, &create); err != nil {
 			return nil, fmt.Errorf("%w: creation_content: %v", ErrBadInput, err)
 		}
+		if create == nil { // JSON null unmarshals to a nil map
+			create = map[string]any{}
+		}
 	}
 	create["room_version"] = string(version)
 	if version == gomatrixserverlib.RoomVersionV10 {

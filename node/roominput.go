@@ -192,6 +192,12 @@ func (b *roomBatch) build(proto gomatrixserverlib.ProtoEvent, version gomatrixse
 	}
 	ev, err := builder.Build(b.n.now(), spec.ServerName(b.n.serverName), KeyID, b.n.key)
 	if err != nil {
+		// Build checks sizes itself (event, type, state key), before the
+		// check below can: those are ErrTooLarge, not bad input.
+		var ve gomatrixserverlib.EventValidationError
+		if errors.As(err, &ve) && ve.Code == gomatrixserverlib.EventValidationTooLarge {
+			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	if len(ev.JSON()) > maxEventSize {
@@ -229,7 +235,26 @@ func (b *roomBatch) input(ev gomatrixserverlib.PDU, opts inputOpts) error {
 	}
 	b.events = append(b.events, p)
 	b.byID[id] = p
+	err := b.evaluate(p)
+	var inputErr *InputError
+	if err != nil && !errors.As(err, &inputErr) {
+		b.drop(p) // not a verdict on the event: keep nothing of it
+	}
+	return err
+}
 
+// drop removes the last input event from the batch.
+func (b *roomBatch) drop(p *pendingEvent) {
+	if n := len(b.events); n > 0 && b.events[n-1] == p {
+		b.events = b.events[:n-1]
+		delete(b.byID, p.pdu.EventID())
+	}
+}
+
+// evaluate decides whether p is rejected, soft-failed or accepted, and
+// advances the room past it when accepted.
+func (b *roomBatch) evaluate(p *pendingEvent) error {
+	ev, id := p.pdu, p.pdu.EventID()
 	reject := func(err error) error {
 		p.rec.Rejected = err.Error()
 		p.before, p.after = nil, nil

@@ -97,9 +97,10 @@ func (b *roomBatch) buildAndInput(req SendRequest) (string, error) {
 		return "", err
 	}
 	if err := b.input(ev, inputOpts{TxnID: req.TxnID, DeviceID: req.DeviceID, Sender: req.Sender}); err != nil {
-		// Drop the failed event: a local event is either accepted or refused.
-		delete(b.byID, ev.EventID())
-		b.events = b.events[:len(b.events)-1]
+		// A local event is either accepted or refused, never stored as failed.
+		if p, ok := b.byID[ev.EventID()]; ok {
+			b.drop(p)
+		}
 		return "", err
 	}
 	return ev.EventID(), nil

@@ -1,0 +1,40 @@
+package clientapi
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/node"
+)
+
+// clientEvents renders events for the device that asked, so the sending
+// device sees its own transaction IDs.
+func clientEvents(evs []*node.Event, dev node.Device) []node.ClientEvent {
+	out := make([]node.ClientEvent, 0, len(evs))
+	for _, ev := range evs {
+		out = append(out, clientEvent(ev, dev))
+	}
+	return out
+}
+
+func clientEvent(ev *node.Event, dev node.Device) node.ClientEvent {
+	return ev.ClientEvent(node.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID})
+}
+
+// getEvent answers GET /rooms/{roomId}/event/{eventId}. An event the user
+// may not see, or one from another room, is 404 like a missing one, so the
+// answer reveals nothing.
+func (a *api) getEvent(w http.ResponseWriter, r *http.Request) error {
+	dev := mxhttp.DeviceFrom(r)
+	roomID, eventID := r.PathValue("roomId"), r.PathValue("eventId")
+	ev, err := a.n.Event(r.Context(), dev.UserID, eventID)
+	if err != nil {
+		return err
+	}
+	if ev.PDU.RoomID().String() != roomID {
+		return fmt.Errorf("event %s in room %s: %w", eventID, roomID, node.ErrNotFound)
+	}
+	mxhttp.WriteJSON(w, http.StatusOK, clientEvent(ev, dev))
+	return nil
+}
