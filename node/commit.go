@@ -153,8 +153,11 @@ func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, la
 			rec.Pos = p
 		}
 		if newID != "" {
+			// Not b.pdu: the batch's read transaction is discarded by now.
 			var ev gomatrixserverlib.PDU
-			if ev, err = b.pdu(newID); err != nil {
+			if p, ok := b.byID[newID]; ok {
+				ev = p.pdu
+			} else if ev, err = b.n.loadPDU(tx, newID); err != nil {
 				return
 			}
 			if rec.Membership, err = ev.Membership(); err != nil {

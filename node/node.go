@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
@@ -27,6 +28,8 @@ type Node struct {
 	roomLocks  *stripedLocks
 	notifier   *notifier
 	now        func() time.Time
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -85,12 +88,16 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// Close waits for in-flight room input and closes the database.
+// Close waits for in-flight room input and closes the database. Calling it
+// again returns the first call's result.
 func (n *Node) Close() error {
-	for _, mu := range n.roomLocks {
-		mu <- struct{}{} // no input can start or be under way after this
-	}
-	return n.db.Close()
+	n.closeOnce.Do(func() {
+		for _, mu := range n.roomLocks {
+			mu <- struct{}{} // no input can start or be under way after this
+		}
+		n.closeErr = n.db.Close()
+	})
+	return n.closeErr
 }
 
 // ServerName is the node's Matrix server name.

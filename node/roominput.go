@@ -133,6 +133,9 @@ func (b *roomBatch) record(id string) (*eventRecord, error) {
 // stateAfter is the state after the event id.
 func (b *roomBatch) stateAfter(id string) (*State, error) {
 	if p, ok := b.byID[id]; ok {
+		if p.rec.Rejected != "" { // p.after is nil
+			return nil, fmt.Errorf("prev event %s was rejected", id)
+		}
 		return p.after, nil
 	}
 	rec, err := loadEventRecord(b.tx, id)

@@ -30,7 +30,7 @@ func (n *Node) historyVisibility(tx *kv.Txn, s *State) (string, error) {
 // visible applies m.room.history_visibility as in force before the event:
 // world_readable events are visible to all; members at the event see it;
 // invitees see "invited" history; with "shared" history, a user who is joined
-// now, or who left after the event, sees it.
+// now, or who was joined at some point after the event, sees it.
 func (n *Node) visible(tx *kv.Txn, userID string, ev *Event, rec *eventRecord) (bool, error) {
 	before, err := n.states.read(tx, rec.StateBefore)
 	if err != nil {
@@ -72,5 +72,14 @@ func (n *Node) visible(tx *kv.Txn, userID string, ev *Event, rec *eventRecord) (
 	if now.Membership == spec.Join {
 		return true, nil
 	}
-	return (now.Membership == spec.Leave || now.Membership == spec.Ban) && rec.Pos <= now.Pos, nil
+	if now.Membership != spec.Leave && now.Membership != spec.Ban {
+		return false, nil
+	}
+	// Only if they were joined after the event: a rejected invite or a ban
+	// before joining is no membership that shows history.
+	end, joined, err := n.lastJoinEnd(tx, userID, now.EventID)
+	if err != nil {
+		return false, err
+	}
+	return joined && rec.Pos <= end, nil
 }
