@@ -12,12 +12,20 @@ import (
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
-// A room's state is a map (type, state_key) -> event ID, stored as a snapshot
-// of up to stateBuckets blocks. Each key always falls in the same bucket, and a
-// block is stored under the hash of its content, so a change to one key writes
-// one new block and a new snapshot record; every other block is shared with
-// the snapshots before it. A room with much membership churn stays small.
-const stateBuckets = 256
+// A room's state is a map (type, state_key) -> event ID, stored as a small
+// tree: each key always falls in the same one of stateBuckets buckets; a
+// bucket's entries are a block, and every superBucket consecutive blocks are
+// a superblock; a snapshot names its superblocks. Blocks and superblocks are
+// stored under the hash of their content, so a change to one key writes one
+// block, one superblock (256 bytes) and one snapshot record (256 bytes), and
+// shares everything else with the snapshots before it. A room with much
+// membership churn stays small.
+const (
+	stateBuckets = 256
+	superBucket  = 16
+	numSupers    = stateBuckets / superBucket
+	hashLen      = 16
+)
 
 // StateKey is a (type, state_key) pair.
 type StateKey = gomatrixserverlib.StateKeyTuple
@@ -30,13 +38,18 @@ type stateEntry struct {
 
 // stateBlock is immutable once built; States share blocks freely.
 type stateBlock struct {
-	hash    string
+	hash    string       // raw hash bytes
 	entries []stateEntry // sorted by (Type, StateKey)
 }
 
 // State is an immutable room state. The zero value is the empty state.
 type State struct {
 	blocks [stateBuckets]*stateBlock
+	// supers holds each superblock's hash ("" when all its blocks are
+	// empty); id is the snapshot ID. Both are computed when the State is
+	// made, so a State can be shared between goroutines without locks.
+	supers [numSupers]string
+	id     string
 }
 
 func bucketOf(evType, stateKey string) int {
@@ -78,6 +91,8 @@ func (s *State) With(evType, stateKey, eventID string) *State {
 	}
 	entries = append(entries, stateEntry{evType, stateKey, eventID})
 	out.blocks[bi] = newStateBlock(entries)
+	out.supers[bi/superBucket] = out.superHash(bi / superBucket)
+	out.id = out.snapshotHash()
 	return &out
 }
 
@@ -124,6 +139,7 @@ func stateFromMap(m map[StateKey]string) *State {
 			s.blocks[i] = newStateBlock(entries)
 		}
 	}
+	s.rehash()
 	return s
 }
 
@@ -138,121 +154,231 @@ func newStateBlock(entries []stateEntry) *stateBlock {
 	for _, e := range entries {
 		fmt.Fprintf(h, "%q %q %q\n", e.Type, e.StateKey, e.EventID)
 	}
-	return &stateBlock{hash: hex.EncodeToString(h.Sum(nil)[:16]), entries: entries}
+	return &stateBlock{hash: string(h.Sum(nil)[:hashLen]), entries: entries}
 }
 
-// ID is the snapshot ID: a hash over the block hashes, so equal states have
-// equal IDs. The empty state's ID is "".
-func (s *State) ID() string {
+// rehash computes every superblock hash and the ID.
+func (s *State) rehash() {
+	for i := range s.supers {
+		s.supers[i] = s.superHash(i)
+	}
+	s.id = s.snapshotHash()
+}
+
+// superHash is the hash of superblock i: of its blocks' hashes.
+func (s *State) superHash(i int) string {
 	h := sha256.New()
 	empty := true
-	for i, b := range s.blocks {
-		if b != nil {
-			empty = false
-			fmt.Fprintf(h, "%d:%s\n", i, b.hash)
+	for _, b := range s.blocks[i*superBucket : (i+1)*superBucket] {
+		if b == nil {
+			h.Write(make([]byte, hashLen))
+			continue
 		}
+		empty = false
+		h.Write([]byte(b.hash))
 	}
 	if empty {
 		return ""
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return string(h.Sum(nil)[:hashLen])
 }
 
-// snapshotRecord is what is stored for a snapshot: bucket -> block hash.
-type snapshotRecord struct {
-	Blocks map[int]string `json:"b"`
+func (s *State) snapshotHash() string {
+	h := sha256.New()
+	empty := true
+	for _, sh := range s.supers {
+		if sh == "" {
+			h.Write(make([]byte, hashLen))
+			continue
+		}
+		empty = false
+		h.Write([]byte(sh))
+	}
+	if empty {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil)[:hashLen])
 }
 
-// stateStore reads and writes snapshots, caching decoded blocks (immutable,
-// so safe to share) in a bounded LRU.
+// ID is the snapshot ID: equal states have equal IDs. The empty state's ID
+// is "".
+func (s *State) ID() string { return s.id }
+
+// stateStore reads and writes snapshots. Blocks and decoded snapshots are
+// immutable, so they are cached and shared, in bounded LRUs.
 type stateStore struct {
 	blocks *lru[string, *stateBlock]
+	snaps  *lru[string, *State]
 }
 
 func newStateStore() *stateStore {
-	return &stateStore{blocks: newLRU[string, *stateBlock](4096)}
+	return &stateStore{blocks: newLRU[string, *stateBlock](4096), snaps: newLRU[string, *State](256)}
 }
 
-// write stores s (only the blocks and snapshot not already stored) in tx and
-// returns its ID.
+// packHashes lays out hashes ("" as zeros) as one record.
+func packHashes(hs []string) []byte {
+	out := make([]byte, 0, len(hs)*hashLen)
+	for _, h := range hs {
+		if h == "" {
+			out = append(out, make([]byte, hashLen)...)
+		} else {
+			out = append(out, h...)
+		}
+	}
+	return out
+}
+
+// unpackHashes reverses packHashes.
+func unpackHashes(b []byte, n int) ([]string, error) {
+	if len(b) != n*hashLen {
+		return nil, fmt.Errorf("state record of %d bytes, want %d", len(b), n*hashLen)
+	}
+	zero := string(make([]byte, hashLen))
+	out := make([]string, n)
+	for i := range out {
+		if h := string(b[i*hashLen : (i+1)*hashLen]); h != zero {
+			out[i] = h
+		}
+	}
+	return out, nil
+}
+
+// setIfAbsent writes a content-addressed record unless it is stored already.
+func setIfAbsent(tx *kv.Txn, key []byte, value func() ([]byte, error)) error {
+	if ok, err := tx.Has(key); err != nil || ok {
+		return err
+	}
+	v, err := value()
+	if err != nil {
+		return err
+	}
+	return tx.Set(key, v)
+}
+
+// write stores s (only the parts not already stored) in tx and returns its ID.
 func (ss *stateStore) write(tx *kv.Txn, s *State) (string, error) {
-	id := s.ID()
-	if id == "" {
+	if s.id == "" {
 		return "", nil
 	}
-	if ok, err := tx.Has(snapshotKey(id)); err != nil || ok {
-		return id, err
+	if ok, err := tx.Has(snapshotKey(s.id)); err != nil || ok {
+		return s.id, err
 	}
-	rec := snapshotRecord{Blocks: map[int]string{}}
-	for i, b := range s.blocks {
-		if b == nil {
+	for i, sh := range s.supers {
+		if sh == "" {
 			continue
 		}
-		rec.Blocks[i] = b.hash
-		if _, cached := ss.blocks.get(b.hash); cached {
-			continue // a cached block was read from or written to disk already
-		}
-		ok, err := tx.Has(stateBlockKey(b.hash))
+		blocks := s.blocks[i*superBucket : (i+1)*superBucket]
+		err := setIfAbsent(tx, stateSuperKey(sh), func() ([]byte, error) {
+			hs := make([]string, superBucket)
+			for j, b := range blocks {
+				if b != nil {
+					hs[j] = b.hash
+				}
+			}
+			return packHashes(hs), nil
+		})
 		if err != nil {
 			return "", err
 		}
-		if !ok {
-			rows := make([][3]string, len(b.entries))
-			for j, e := range b.entries {
-				rows[j] = [3]string{e.Type, e.StateKey, e.EventID}
+		for _, b := range blocks {
+			if b == nil {
+				continue
 			}
-			if err := tx.SetJSON(stateBlockKey(b.hash), rows); err != nil {
+			if _, cached := ss.blocks.get(b.hash); cached {
+				continue // a cached block was read from or written to disk already
+			}
+			err := setIfAbsent(tx, stateBlockKey(b.hash), func() ([]byte, error) {
+				rows := make([][3]string, len(b.entries))
+				for j, e := range b.entries {
+					rows[j] = [3]string{e.Type, e.StateKey, e.EventID}
+				}
+				return json.Marshal(rows)
+			})
+			if err != nil {
 				return "", err
 			}
 		}
 	}
-	if err := tx.SetJSON(snapshotKey(id), rec); err != nil {
+	if err := tx.Set(snapshotKey(s.id), packHashes(s.supers[:])); err != nil {
 		return "", err
 	}
-	return id, nil
+	return s.id, nil
 }
 
-// markWritten caches s's blocks after the transaction that wrote them commits.
+// markWritten caches s and its blocks after the transaction that wrote them
+// commits.
 func (ss *stateStore) markWritten(s *State) {
 	for _, b := range s.blocks {
 		if b != nil {
 			ss.blocks.put(b.hash, b)
 		}
 	}
+	if s.id != "" {
+		ss.snaps.put(s.id, s)
+	}
 }
 
 // read loads the snapshot id.
 func (ss *stateStore) read(tx *kv.Txn, id string) (*State, error) {
-	s := &State{}
 	if id == "" {
+		return &State{}, nil
+	}
+	if s, ok := ss.snaps.get(id); ok {
 		return s, nil
 	}
-	var rec snapshotRecord
-	if err := tx.GetJSON(snapshotKey(id), &rec); err != nil {
+	raw, err := tx.Get(snapshotKey(id))
+	if err != nil {
 		return nil, fmt.Errorf("load snapshot %s: %w", id, err)
 	}
-	for i, hash := range rec.Blocks {
-		if i < 0 || i >= stateBuckets {
-			return nil, fmt.Errorf("snapshot %s: bad bucket %d", id, i)
-		}
-		if b, ok := ss.blocks.get(hash); ok {
-			s.blocks[i] = b
+	supers, err := unpackHashes(raw, numSupers)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	s := &State{id: id}
+	copy(s.supers[:], supers)
+	for i, sh := range supers {
+		if sh == "" {
 			continue
 		}
-		raw, err := tx.Get(stateBlockKey(hash))
+		raw, err := tx.Get(stateSuperKey(sh))
 		if err != nil {
-			return nil, fmt.Errorf("load state block %s: %w", hash, err)
+			return nil, fmt.Errorf("load state superblock: %w", err)
 		}
-		var rows [][3]string
-		if err := json.Unmarshal(raw, &rows); err != nil {
-			return nil, fmt.Errorf("decode state block %s: %w", hash, err)
+		hs, err := unpackHashes(raw, superBucket)
+		if err != nil {
+			return nil, fmt.Errorf("state superblock: %w", err)
 		}
-		b := &stateBlock{hash: hash, entries: make([]stateEntry, len(rows))}
-		for j, r := range rows {
-			b.entries[j] = stateEntry{r[0], r[1], r[2]}
+		for j, hash := range hs {
+			if hash == "" {
+				continue
+			}
+			b, err := ss.readBlock(tx, hash)
+			if err != nil {
+				return nil, err
+			}
+			s.blocks[i*superBucket+j] = b
 		}
-		ss.blocks.put(hash, b)
-		s.blocks[i] = b
 	}
+	ss.snaps.put(id, s)
 	return s, nil
+}
+
+func (ss *stateStore) readBlock(tx *kv.Txn, hash string) (*stateBlock, error) {
+	if b, ok := ss.blocks.get(hash); ok {
+		return b, nil
+	}
+	raw, err := tx.Get(stateBlockKey(hash))
+	if err != nil {
+		return nil, fmt.Errorf("load state block: %w", err)
+	}
+	var rows [][3]string
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, fmt.Errorf("decode state block: %w", err)
+	}
+	b := &stateBlock{hash: hash, entries: make([]stateEntry, len(rows))}
+	for j, r := range rows {
+		b.entries[j] = stateEntry{r[0], r[1], r[2]}
+	}
+	ss.blocks.put(hash, b)
+	return b, nil
 }

@@ -234,15 +234,24 @@ func TestStateSnapshotDedup(t *testing.T) {
 			buckets++
 		}
 	}
-	var snapBytes int
-	_ = n.db.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: kv.Key(tSnapshot)}, func(_, v []byte) (bool, error) {
-			snapBytes += len(v)
-			return true, nil
+	tableBytes := func(table string) int {
+		total := 0
+		_ = n.db.View(func(tx *kv.Txn) error {
+			return tx.Each(kv.Scan{Prefix: kv.Key(table)}, func(k, v []byte) (bool, error) {
+				total += len(k) + len(v)
+				return true, nil
+			})
 		})
-	})
-	t.Logf("%d changes: %d new blocks, %d new snapshots (%d KiB of snapshot records), %d of %d buckets in use",
-		changes, blocks, snaps, snapBytes/1024, buckets, stateBuckets)
+		return total
+	}
+	snapBytes, superBytes, blockBytes := tableBytes(tSnapshot), tableBytes(tStateSuper), tableBytes(tStateBlock)
+	t.Logf("%d changes: %d new blocks, %d new snapshots; bytes: snapshots %d, superblocks %d, blocks %d; %d of %d buckets in use",
+		changes, blocks, snaps, snapBytes, superBytes, blockBytes, buckets, stateBuckets)
+	// A change costs one snapshot record and one superblock of 256 bytes each
+	// (plus keys), not a record listing every bucket.
+	if perChange := (snapBytes + superBytes) / changes; perChange > 700 {
+		t.Errorf("snapshot and superblock records cost %d bytes a change, want <= 700", perChange)
+	}
 	// Each change makes exactly one block no state had before.
 	if blocks < changes || blocks > changes+changes/20 {
 		t.Errorf("%d changes stored %d blocks; want about one per change (copying every bucket would be about %d)",

@@ -12,7 +12,8 @@ const (
 	tRoom        = "room"        // room ID -> roomRecord
 	tRoomStream  = "roomstream"  // room ID, position -> event ID (the room's timeline)
 	tStream      = "evstream"    // position -> streamEntry (all rooms)
-	tSnapshot    = "snapshot"    // snapshot ID -> block references
+	tSnapshot    = "snapshot"    // snapshot ID -> superblock hashes
+	tStateSuper  = "statesuper"  // superblock hash -> block hashes
 	tStateBlock  = "stateblock"  // block hash -> state entries
 	tMembership  = "membership"  // user ID, room ID -> membershipRecord
 	tTxn         = "txn"         // user ID, device ID, txn ID -> event ID
@@ -36,6 +37,7 @@ func roomStreamKey(roomID string, p uint64) []byte { return kv.Key(tRoomStream, 
 func roomStreamPrefix(roomID string) []byte        { return kv.Key(tRoomStream, roomID) }
 func streamKey(p uint64) []byte                    { return kv.Key(tStream, p) }
 func snapshotKey(id string) []byte                 { return kv.Key(tSnapshot, id) }
+func stateSuperKey(hash string) []byte             { return kv.Key(tStateSuper, hash) }
 func stateBlockKey(hash string) []byte             { return kv.Key(tStateBlock, hash) }
 func membershipKey(userID, roomID string) []byte   { return kv.Key(tMembership, userID, roomID) }
 func membershipPrefix(userID string) []byte        { return kv.Key(tMembership, userID) }
