@@ -111,7 +111,7 @@ func (b *roomBatch) commit() error {
 			}
 		}
 		for _, p := range b.events {
-			if err := tx.SetJSON(eventKey(p.pdu.EventID()), &p.rec); err != nil {
+			if err := writeEvent(tx, p.pdu.EventID(), &p.rec); err != nil {
 				return err
 			}
 		}
@@ -189,7 +189,11 @@ func (b *roomBatch) applyRedaction(tx *kv.Txn, targetID, by string) error {
 	if err != nil {
 		return err
 	}
-	stripped, err := verImpl.RedactEventJSON(rec.JSON)
+	raw, err := rec.json(tx, targetID)
+	if err != nil {
+		return err
+	}
+	stripped, err := verImpl.RedactEventJSON(raw)
 	if err != nil {
 		return fmt.Errorf("redact %s: %w", targetID, err)
 	}
@@ -198,7 +202,7 @@ func (b *roomBatch) applyRedaction(tx *kv.Txn, targetID, by string) error {
 	if _, ok := b.byID[targetID]; ok {
 		return nil // written with the batch's events
 	}
-	return tx.SetJSON(eventKey(targetID), rec)
+	return writeEvent(tx, targetID, rec)
 }
 
 // diffState calls fn for each key whose event differs between a and b ("" for

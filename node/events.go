@@ -9,11 +9,14 @@ import (
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
-// eventRecord is what is stored for every event the node has seen.
+// eventRecord is what is stored for every event the node has seen. The
+// event's JSON is stored apart from the rest (eventJSONKey), because most
+// reads need only this small record and the parsed event is usually cached.
 type eventRecord struct {
-	RoomID  string          `json:"room_id"`
-	Version string          `json:"v"`
-	JSON    json.RawMessage `json:"json"`
+	RoomID  string `json:"room_id"`
+	Version string `json:"v"`
+	// JSON is loaded on demand (see json) and written by writeEvent.
+	JSON json.RawMessage `json:"-"`
 	// Pos is the stream position; 0 for events clients never see (rejected,
 	// soft-failed).
 	Pos uint64 `json:"pos,omitempty"`
@@ -41,13 +44,37 @@ type Event struct {
 	DeviceID   string
 }
 
+// json returns the event's JSON, reading it on first use.
+func (r *eventRecord) json(tx *kv.Txn, eventID string) (json.RawMessage, error) {
+	if r.JSON == nil {
+		b, err := tx.Get(eventJSONKey(eventID))
+		if err != nil {
+			return nil, fmt.Errorf("event %s JSON: %w", eventID, err)
+		}
+		r.JSON = b
+	}
+	return r.JSON, nil
+}
+
+// writeEvent stores an event's record and its JSON.
+func writeEvent(tx *kv.Txn, eventID string, r *eventRecord) error {
+	if err := tx.SetJSON(eventKey(eventID), r); err != nil {
+		return err
+	}
+	return tx.Set(eventJSONKey(eventID), r.JSON)
+}
+
 // parse turns the record back into an Event.
-func (r *eventRecord) parse(eventID string) (*Event, error) {
+func (r *eventRecord) parse(tx *kv.Txn, eventID string) (*Event, error) {
 	verImpl, err := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersion(r.Version))
 	if err != nil {
 		return nil, err
 	}
-	pdu, err := verImpl.NewEventFromTrustedJSONWithEventID(eventID, r.JSON, r.RedactedBy != "")
+	raw, err := r.json(tx, eventID)
+	if err != nil {
+		return nil, err
+	}
+	pdu, err := verImpl.NewEventFromTrustedJSONWithEventID(eventID, raw, r.RedactedBy != "")
 	if err != nil {
 		return nil, fmt.Errorf("parse stored event %s: %w", eventID, err)
 	}
@@ -80,7 +107,7 @@ func (n *Node) loadPDU(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, error
 	if err != nil {
 		return nil, err
 	}
-	ev, err := rec.parse(eventID)
+	ev, err := rec.parse(tx, eventID)
 	if err != nil {
 		return nil, err
 	}

@@ -153,7 +153,10 @@ func storedRecord(t testing.TB, n *Node, eventID string) *eventRecord {
 	var rec *eventRecord
 	err := n.db.View(func(tx *kv.Txn) error {
 		var err error
-		rec, err = loadEventRecord(tx, eventID)
+		if rec, err = loadEventRecord(tx, eventID); err != nil {
+			return err
+		}
+		_, err = rec.json(tx, eventID)
 		return err
 	})
 	if err != nil {

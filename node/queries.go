@@ -22,7 +22,7 @@ func (n *Node) loadEvent(tx *kv.Txn, eventID string) (*Event, *eventRecord, erro
 	if p, ok := n.pdus.get(eventID); ok && rec.RedactedBy == "" {
 		return &Event{PDU: p, Pos: rec.Pos, TxnID: rec.TxnID, DeviceID: rec.DeviceID}, rec, nil
 	}
-	ev, err := rec.parse(eventID)
+	ev, err := rec.parse(tx, eventID)
 	if err != nil {
 		return nil, nil, err
 	}

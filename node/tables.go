@@ -9,6 +9,7 @@ const (
 	tDevice      = "device"      // user ID, device ID -> deviceRecord
 	tToken       = "token"       // sha256(token) -> tokenRecord
 	tEvent       = "event"       // event ID -> eventRecord
+	tEventJSON   = "eventjson"   // event ID -> the event's JSON (redacted once redacted)
 	tRoom        = "room"        // room ID -> roomRecord
 	tRoomStream  = "roomstream"  // room ID, position -> event ID (the room's timeline)
 	tStream      = "evstream"    // position -> streamEntry (all rooms)
@@ -31,6 +32,7 @@ func accountKey(localpart string) []byte           { return kv.Key(tAccount, loc
 func deviceKey(userID, deviceID string) []byte     { return kv.Key(tDevice, userID, deviceID) }
 func devicePrefix(userID string) []byte            { return kv.Key(tDevice, userID) }
 func tokenKey(hash string) []byte                  { return kv.Key(tToken, hash) }
+func eventJSONKey(eventID string) []byte           { return kv.Key(tEventJSON, eventID) }
 func eventKey(eventID string) []byte               { return kv.Key(tEvent, eventID) }
 func roomKey(roomID string) []byte                 { return kv.Key(tRoom, roomID) }
 func roomStreamKey(roomID string, p uint64) []byte { return kv.Key(tRoomStream, roomID, p) }
