@@ -5,7 +5,20 @@ import (
 	"github.com/edgenode/edgenode/node"
 )
 
+// api holds what the handlers need; it is built once per router.
+type api struct {
+	n *node.Node
+	// budget is how many events beyond the limit one page may look at (see
+	// paginate); a field so tests can make it small.
+	budget int
+}
+
 // Register adds the sync API's routes to rt.
 func Register(rt *mxhttp.Router, n *node.Node) {
-	_ = n
+	a := &api{n: n, budget: scanBudget}
+	const v3 = "/_matrix/client/v3"
+	rt.Authed("GET "+v3+"/rooms/{roomId}/messages", a.messages)
+	rt.Authed("GET "+v3+"/rooms/{roomId}/context/{eventId}", a.eventContext)
+	rt.Authed("POST "+v3+"/user/{userId}/filter", a.postFilter)
+	rt.Authed("GET "+v3+"/user/{userId}/filter/{filterId}", a.getFilter)
 }

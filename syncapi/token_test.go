@@ -1,0 +1,93 @@
+package syncapi
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/edgenode/edgenode/node"
+)
+
+func TestParseStreamToken(t *testing.T) {
+	tests := []struct {
+		in   string
+		want StreamToken
+		ok   bool
+		out  string // String() of the parsed token
+	}{
+		{"s0", StreamToken{}, true, "s0"},
+		{"s5", StreamToken{Room: 5}, true, "s5"},
+		{"s18446744073709551615", StreamToken{Room: 1<<64 - 1}, true, "s18446744073709551615"},
+		{"s007", StreamToken{Room: 7}, true, "s7"},
+		// Parts for streams this version does not know are checked, then
+		// ignored: tokens from a newer version still work.
+		{"s5_0_0", StreamToken{Room: 5}, true, "s5"},
+		{"s5_7_8_9_10_11_12", StreamToken{Room: 5}, true, "s5"},
+		{"", StreamToken{}, false, ""},
+		{"s", StreamToken{}, false, ""},
+		{"5", StreamToken{}, false, ""},
+		{"S5", StreamToken{}, false, ""},
+		{"t5-6", StreamToken{}, false, ""},
+		{"s-1", StreamToken{}, false, ""},
+		{"s+1", StreamToken{}, false, ""},
+		{"s 1", StreamToken{}, false, ""},
+		{"s1 ", StreamToken{}, false, ""},
+		{"s1_", StreamToken{}, false, ""},
+		{"s_1", StreamToken{}, false, ""},
+		{"s1__2", StreamToken{}, false, ""},
+		{"s1_x", StreamToken{}, false, ""},
+		{"s0x10", StreamToken{}, false, ""},
+		{"s1e3", StreamToken{}, false, ""},
+		{"s18446744073709551616", StreamToken{}, false, ""},
+		{"s１", StreamToken{}, false, ""}, // a full-width digit
+		{"s" + strings.Repeat("1_", 40) + "1", StreamToken{}, false, ""},
+		{"s" + strings.Repeat("0", 600), StreamToken{}, false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseStreamToken(tc.in)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v, want ok %v", err, tc.ok)
+			}
+			if err != nil {
+				if !errors.Is(err, node.ErrInvalidParam) {
+					t.Fatalf("error %v does not wrap node.ErrInvalidParam", err)
+				}
+				return
+			}
+			if got != tc.want {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+			if s := got.String(); s != tc.out {
+				t.Fatalf("String() = %q, want %q", s, tc.out)
+			}
+		})
+	}
+}
+
+func TestStreamTokenWithRoom(t *testing.T) {
+	tok := StreamToken{Room: 3}.WithRoom(9)
+	if tok.Room != 9 || tok.String() != "s9" {
+		t.Fatalf("WithRoom: %+v %s", tok, tok)
+	}
+}
+
+// FuzzParseStreamToken: no input panics, and whatever parses round-trips.
+func FuzzParseStreamToken(f *testing.F) {
+	for _, s := range []string{"s0", "s5", "s5_6_7", "s18446744073709551615", "s", "s_", "s1__2", "t1-2", "s-1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tok, err := ParseStreamToken(s)
+		if err != nil {
+			if !errors.Is(err, node.ErrInvalidParam) {
+				t.Fatalf("%q: error %v does not wrap node.ErrInvalidParam", s, err)
+			}
+			return
+		}
+		again, err := ParseStreamToken(tok.String())
+		if err != nil || again != tok {
+			t.Fatalf("%q -> %q -> %+v, %v", s, tok.String(), again, err)
+		}
+	})
+}
