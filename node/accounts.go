@@ -68,6 +68,11 @@ var localpartRE = regexp.MustCompile(`^[a-z0-9._=\-/+]+$`)
 // UserID is the full user ID for a local localpart.
 func (n *Node) UserID(localpart string) string { return "@" + localpart + ":" + n.serverName }
 
+// isLocalUser reports whether userID belongs to this server.
+func (n *Node) isLocalUser(userID string) bool {
+	return strings.HasSuffix(userID, ":"+n.serverName) && strings.HasPrefix(userID, "@")
+}
+
 // CheckUsername returns ErrInvalidUsername or ErrUserInUse when localpart
 // cannot be registered.
 func (n *Node) CheckUsername(ctx context.Context, localpart string) error {

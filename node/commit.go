@@ -134,14 +134,14 @@ func (b *roomBatch) commit() error {
 	for targetID := range redacted {
 		n.pdus.remove(targetID)
 	}
-	if accepted > 0 {
-		n.notifier.wake()
-	}
+	n.notifier.wake(b.wake...)
 	return nil
 }
 
-// writeMemberships updates the per-user membership index for every member
-// key whose event changed between the start of the batch and now.
+// writeMemberships updates the per-user membership index, and the room's
+// index of local joined and invited users, for every member key whose event
+// changed between the start of the batch and now. It notes in b.wake the
+// local users whose membership changed.
 func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, lastPos uint64) error {
 	var err error
 	diffState(b.start, b.current, func(k StateKey, _, newID string) {
@@ -164,9 +164,28 @@ func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, la
 				return
 			}
 		}
-		err = tx.SetJSON(membershipKey(k.StateKey, b.roomID), rec)
+		if err = tx.SetJSON(membershipKey(k.StateKey, b.roomID), rec); err != nil {
+			return
+		}
+		if !b.n.isLocalUser(k.StateKey) {
+			return
+		}
+		b.wake = append(b.wake, k.StateKey)
+		if rec.Membership == spec.Join || rec.Membership == spec.Invite {
+			err = tx.Set(localMemberKey(b.roomID, k.StateKey), []byte(rec.Membership))
+		} else {
+			err = tx.Delete(localMemberKey(b.roomID, k.StateKey))
+		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// Everyone local in the room hears of its new events.
+	return tx.Each(kv.Scan{Prefix: localMemberPrefix(b.roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		u, err := kv.LastString(k)
+		b.wake = append(b.wake, u)
+		return err == nil, err
+	})
 }
 
 // applyRedaction strips the target's stored JSON as its room version's

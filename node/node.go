@@ -113,8 +113,6 @@ func (n *Node) Config() Config { return n.cfg }
 // StreamPosition is the latest committed room-event stream position.
 func (n *Node) StreamPosition() uint64 { return n.stream.Current() }
 
-// StreamChanged returns a channel that is closed when the stream next advances.
-func (n *Node) StreamChanged() <-chan struct{} { return n.notifier.changed() }
 
 // Logger is the node's logger.
 func (n *Node) Logger() *slog.Logger { return n.log }

@@ -1,26 +1,88 @@
 package node
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
-// notifier tells waiting readers that the event stream advanced. Readers take
-// the current channel, check the stream, then wait for the channel to close.
+// notifier wakes readers waiting for something that concerns one user. Each
+// waiting user has one channel, closed and replaced when something for them
+// commits, so a wake-up touches only the users concerned, idle waiters cost
+// one map entry and no goroutine, and a user's entry is dropped when their
+// last waiter leaves.
 type notifier struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu    sync.Mutex
+	users map[string]*userWaiters
 }
 
-func newNotifier() *notifier { return &notifier{ch: make(chan struct{})} }
+type userWaiters struct {
+	ch   chan struct{}
+	refs int
+}
 
-// changed returns a channel that is closed at the next advance.
-func (nt *notifier) changed() <-chan struct{} {
+func newNotifier() *notifier { return &notifier{users: map[string]*userWaiters{}} }
+
+// wake tells every waiter of the given users that something changed.
+func (nt *notifier) wake(userIDs ...string) {
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
-	return nt.ch
+	for _, u := range userIDs {
+		if w, ok := nt.users[u]; ok {
+			close(w.ch)
+			w.ch = make(chan struct{})
+		}
+	}
 }
 
-func (nt *notifier) wake() {
+// Listener waits for changes concerning one user. Take it before reading
+// what is new, then Wait: nothing committed after the Listener was taken can
+// be missed.
+type Listener struct {
+	nt   *notifier
+	user string
+	ch   chan struct{}
+}
+
+// Listen starts listening for changes that concern userID. Close it when done.
+func (n *Node) Listen(userID string) *Listener {
+	nt := n.notifier
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
-	close(nt.ch)
-	nt.ch = make(chan struct{})
+	w, ok := nt.users[userID]
+	if !ok {
+		w = &userWaiters{ch: make(chan struct{})}
+		nt.users[userID] = w
+	}
+	w.refs++
+	return &Listener{nt: nt, user: userID, ch: w.ch}
 }
+
+// Wait blocks until something for the user changes after the Listener was
+// taken (or last woke), or ctx ends. It reports whether there was a change.
+func (l *Listener) Wait(ctx context.Context) bool {
+	select {
+	case <-l.ch:
+		l.nt.mu.Lock()
+		l.ch = l.nt.users[l.user].ch
+		l.nt.mu.Unlock()
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Close stops listening.
+func (l *Listener) Close() {
+	nt := l.nt
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	if w, ok := nt.users[l.user]; ok {
+		if w.refs--; w.refs <= 0 {
+			delete(nt.users, l.user)
+		}
+	}
+}
+
+// Notify wakes the waiters of the given local users; other parts of the node
+// call it after committing something for them.
+func (n *Node) Notify(userIDs ...string) { n.notifier.wake(userIDs...) }

@@ -28,6 +28,8 @@ type roomBatch struct {
 	byID    map[string]*pendingEvent
 	// extra writes go into the batch's commit (an alias made with a room).
 	extra []func(*kv.Txn) error
+	// wake lists the local users to notify once the batch commits.
+	wake []string
 }
 
 // pendingEvent is an event input in this batch and not yet committed.

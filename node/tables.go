@@ -17,6 +17,7 @@ const (
 	tStateSuper  = "statesuper"  // superblock hash -> block hashes
 	tStateBlock  = "stateblock"  // block hash -> state entries
 	tMembership  = "membership"  // user ID, room ID -> membershipRecord
+	tLocalMember = "localmember" // room ID, local user ID -> "join" or "invite"
 	tTxn         = "txn"         // user ID, device ID, txn ID -> event ID
 	tAlias       = "alias"       // alias -> aliasRecord
 	tRoomAliases = "roomaliases" // room ID, alias -> ""
@@ -43,6 +44,8 @@ func stateSuperKey(hash string) []byte             { return kv.Key(tStateSuper, 
 func stateBlockKey(hash string) []byte             { return kv.Key(tStateBlock, hash) }
 func membershipKey(userID, roomID string) []byte   { return kv.Key(tMembership, userID, roomID) }
 func membershipPrefix(userID string) []byte        { return kv.Key(tMembership, userID) }
+func localMemberKey(roomID, userID string) []byte  { return kv.Key(tLocalMember, roomID, userID) }
+func localMemberPrefix(roomID string) []byte       { return kv.Key(tLocalMember, roomID) }
 func txnKey(userID, deviceID, txnID string) []byte {
 	return kv.Key(tTxn, userID, deviceID, txnID)
 }
