@@ -66,7 +66,7 @@ func (b *roomBatch) commit() error {
 				p.rec.Pos = pos
 				positions[p.pdu.EventID()] = pos
 				lastPos = pos
-				if err := tx.Set(roomStreamKey(b.roomID, pos), []byte(p.pdu.EventID())); err != nil {
+				if err := tx.Set(roomStreamKey(b.roomID, pos), encodeTimelineEntry(p.pdu.EventID(), p.current.ID())); err != nil {
 					return err
 				}
 				if err := tx.SetJSON(streamKey(pos), streamEntry{RoomID: b.roomID, EventID: p.pdu.EventID()}); err != nil {
@@ -79,7 +79,7 @@ func (b *roomBatch) commit() error {
 				}
 				pos++
 			}
-			for _, st := range []*State{p.before, p.after} {
+			for _, st := range []*State{p.before, p.after, p.current} {
 				if st == nil {
 					continue
 				}

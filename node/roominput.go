@@ -37,6 +37,8 @@ type pendingEvent struct {
 	pdu           gomatrixserverlib.PDU
 	rec           eventRecord
 	before, after *State
+	// current is the room's current state once this event is accepted.
+	current *State
 	// accepted events are served to clients and get a stream position.
 	accepted bool
 	txnKey   []byte
@@ -417,5 +419,6 @@ func (b *roomBatch) advance(p *pendingEvent) error {
 		b.current = s
 	}
 	b.room.State = b.current.ID()
+	p.current = b.current
 	return nil
 }

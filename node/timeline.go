@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/edgenode/edgenode/kv"
 )
@@ -74,7 +75,11 @@ func (n *Node) RoomEvents(ctx context.Context, userID, roomID string, r Range) (
 			} else {
 				page.End = pos
 			}
-			ev, rec, err := n.loadEvent(tx, string(v))
+			eventID, _, err := decodeTimelineEntry(v)
+			if err != nil {
+				return false, err
+			}
+			ev, rec, err := n.loadEvent(tx, eventID)
 			if err != nil {
 				return false, err
 			}
@@ -89,4 +94,19 @@ func (n *Node) RoomEvents(ctx context.Context, userID, roomID string, r Range) (
 		})
 	})
 	return page, err
+}
+
+// A room timeline entry holds the event's ID and the ID of the room's
+// current state once the event was accepted, so the current state at any
+// stream position is one lookup away (sync needs it for old since tokens).
+func encodeTimelineEntry(eventID, stateID string) []byte {
+	return []byte(eventID + "\n" + stateID)
+}
+
+func decodeTimelineEntry(v []byte) (eventID, stateID string, err error) {
+	eventID, stateID, ok := strings.Cut(string(v), "\n")
+	if !ok {
+		return "", "", fmt.Errorf("malformed timeline entry %q", v)
+	}
+	return eventID, stateID, nil
 }
