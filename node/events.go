@@ -114,16 +114,3 @@ func (n *Node) loadPDU(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, error
 	n.pdus.put(eventID, ev.PDU)
 	return ev.PDU, nil
 }
-
-// loadPDUs loads several events.
-func (n *Node) loadPDUs(tx *kv.Txn, ids []string) ([]gomatrixserverlib.PDU, error) {
-	out := make([]gomatrixserverlib.PDU, 0, len(ids))
-	for _, id := range ids {
-		p, err := n.loadPDU(tx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}

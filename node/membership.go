@@ -116,7 +116,7 @@ func (n *Node) Membership(ctx context.Context, roomID, userID string) (Membershi
 		if errors.Is(err, kv.ErrNotFound) {
 			return nil
 		}
-		mi = MembershipInfo{Membership: rec.Membership, EventID: rec.EventID, Pos: rec.Pos, Forgotten: rec.Forgotten}
+		mi = MembershipInfo(rec)
 		return err
 	})
 	return mi, err
@@ -141,9 +141,7 @@ func (n *Node) Memberships(ctx context.Context, userID string) ([]RoomMembership
 			if err := jsonUnmarshal(v, &rec); err != nil {
 				return false, err
 			}
-			out = append(out, RoomMembership{RoomID: roomID, MembershipInfo: MembershipInfo{
-				Membership: rec.Membership, EventID: rec.EventID, Pos: rec.Pos, Forgotten: rec.Forgotten,
-			}})
+			out = append(out, RoomMembership{RoomID: roomID, MembershipInfo: MembershipInfo(rec)})
 			return true, nil
 		})
 	})

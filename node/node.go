@@ -113,6 +113,5 @@ func (n *Node) Config() Config { return n.cfg }
 // StreamPosition is the latest committed room-event stream position.
 func (n *Node) StreamPosition() uint64 { return n.stream.Current() }
 
-
 // Logger is the node's logger.
 func (n *Node) Logger() *slog.Logger { return n.log }

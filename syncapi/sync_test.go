@@ -60,7 +60,7 @@ func stateTypes(evs []event) []string {
 }
 
 // TestSyncSeedWorkedExample is the worked example of Dendrite's sync notes:
-// a timeline [A, B, C, D, 1, 2, 3, D', 4, D'', 5, B', D''', D'''', 6] at
+// a timeline [A, B, C, D, 1, 2, 3, D', 4, D”, 5, B', D”', D””, 6] at
 // positions 1..15 (relative to the room's creation here).
 func TestSyncSeedWorkedExample(t *testing.T) {
 	e := newEnv(t)

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/edgenode/edgenode/app"
+	"github.com/edgenode/edgenode/kv"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the command's configuration. Every field has an embedded default,
+// so no file is needed; a YAML file (--config) may set any of them, and flags
+// override the file.
+type Config struct {
+	// DataDir holds the node's key and database. Default: $EDGENODE_DATA, else
+	// <user config dir>/edgenode, else ./edgenode-data. A relative path in a
+	// config file is relative to that file's directory.
+	DataDir string `yaml:"data_dir"`
+	// ClientListen is the client API's HOST:PORT. Default: 127.0.0.1:8008.
+	ClientListen string `yaml:"client_listen"`
+	// ServerName overrides the server name derived from the node's key.
+	ServerName string `yaml:"server_name"`
+	// StorageProfile is "phone", "pi" (default) or "server".
+	StorageProfile string `yaml:"storage_profile"`
+	// OpenRegistration lets anyone who reaches the client API register.
+	// Default false: accounts are made with "edgenode account create".
+	OpenRegistration bool `yaml:"open_registration"`
+	// NoSyncWrites skips fsync on commit: faster, but a power loss may lose
+	// the last acknowledged writes.
+	NoSyncWrites bool `yaml:"no_sync_writes"`
+	// LogLevel is debug, info (default), warn or error.
+	LogLevel string `yaml:"log_level"`
+}
+
+// defaultConfig is the embedded configuration before the file and flags.
+func defaultConfig() Config {
+	return Config{
+		ClientListen:   app.DefaultClientListen,
+		StorageProfile: kv.DefaultProfile,
+		LogLevel:       "info",
+	}
+}
+
+// configFlags binds a command's configuration flags. After the flag set is
+// parsed, load merges defaults, the config file and the flags that were set.
+type configFlags struct {
+	fs   *flag.FlagSet
+	path string
+	vals Config
+
+	// getenv and userConfigDir are os.Getenv and os.UserConfigDir, replaced
+	// in tests so the default data directory is predictable.
+	getenv        func(string) string
+	userConfigDir func() (string, error)
+}
+
+// flagOverrides copies a set flag's value over the file's. Keyed by flag
+// name; only flags that were given on the command line are applied, so an
+// unset flag never clobbers the file with its zero value.
+var flagOverrides = map[string]func(dst, src *Config){
+	"data":              func(d, s *Config) { d.DataDir = s.DataDir },
+	"client-listen":     func(d, s *Config) { d.ClientListen = s.ClientListen },
+	"server-name":       func(d, s *Config) { d.ServerName = s.ServerName },
+	"profile":           func(d, s *Config) { d.StorageProfile = s.StorageProfile },
+	"open-registration": func(d, s *Config) { d.OpenRegistration = s.OpenRegistration },
+	"no-sync-writes":    func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
+	"log-level":         func(d, s *Config) { d.LogLevel = s.LogLevel },
+}
+
+// addConfigFlags registers the configuration flags on fs. serving adds the
+// flags that only matter to a running node (listen address, registration).
+func addConfigFlags(fs *flag.FlagSet, serving bool) *configFlags {
+	cf := &configFlags{fs: fs, getenv: os.Getenv, userConfigDir: os.UserConfigDir}
+	fs.StringVar(&cf.path, "config", "", "YAML config `file` (optional; flags override it)")
+	fs.StringVar(&cf.vals.DataDir, "data", "", "data `dir` (default $EDGENODE_DATA, else <user config dir>/edgenode)")
+	fs.StringVar(&cf.vals.ServerName, "server-name", "", "server `name` (default: derived from the node's key)")
+	fs.StringVar(&cf.vals.StorageProfile, "profile", kv.DefaultProfile, "storage `profile`: phone, pi or server")
+	fs.BoolVar(&cf.vals.NoSyncWrites, "no-sync-writes", false, "skip fsync on commit (a power loss may lose recent writes)")
+	fs.StringVar(&cf.vals.LogLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	if serving {
+		fs.StringVar(&cf.vals.ClientListen, "client-listen", app.DefaultClientListen, "client API `address` (HOST:PORT; port 0 picks a free one)")
+		fs.BoolVar(&cf.vals.OpenRegistration, "open-registration", false, "let anyone who reaches the client API register")
+	}
+	return cf
+}
+
+// load returns the configuration: defaults, then the config file, then the
+// flags given on the command line. Call it after fs.Parse.
+func (cf *configFlags) load() (Config, error) {
+	cfg := defaultConfig()
+	if cf.path != "" {
+		if err := loadFile(cf.path, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	cf.fs.Visit(func(f *flag.Flag) {
+		if o := flagOverrides[f.Name]; o != nil {
+			o(&cfg, &cf.vals)
+		}
+	})
+	if cfg.DataDir == "" {
+		cfg.DataDir = defaultDataDir(cf.getenv, cf.userConfigDir)
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// loadFile decodes a YAML config file over cfg. Unknown keys are errors: a
+// misspelt key silently ignored would leave, say, registration open.
+func loadFile(path string, cfg *Config) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	fileCfg := *cfg
+	if err := dec.Decode(&fileCfg); err != nil && !errors.Is(err, io.EOF) { // EOF: empty file
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if fileCfg.DataDir != cfg.DataDir && !filepath.IsAbs(fileCfg.DataDir) {
+		// Relative to the file, so the config means the same from any working directory.
+		fileCfg.DataDir = filepath.Join(filepath.Dir(path), fileCfg.DataDir)
+	}
+	*cfg = fileCfg
+	return nil
+}
+
+// defaultDataDir picks the data directory when none is configured. It is a
+// config directory, not a cache directory: phones purge caches, and this
+// holds the node's identity and every message.
+func defaultDataDir(getenv func(string) string, userConfigDir func() (string, error)) string {
+	if d := getenv("EDGENODE_DATA"); d != "" {
+		return d
+	}
+	if d, err := userConfigDir(); err == nil && d != "" {
+		return filepath.Join(d, "edgenode")
+	}
+	return "edgenode-data"
+}
+
+func (c Config) validate() error {
+	if _, err := kv.ProfileByName(c.StorageProfile); err != nil {
+		return fmt.Errorf("config: storage_profile: %w", err)
+	}
+	if _, err := parseLogLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.ClientListen); err != nil {
+		return fmt.Errorf("config: client_listen %q: %w", c.ClientListen, err)
+	}
+	return nil
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("config: log_level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// newLogger returns a text logger to w at the configured level.
+func newLogger(w io.Writer, cfg Config) *slog.Logger {
+	l, _ := parseLogLevel(cfg.LogLevel) // validated by load
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// isLoopback reports whether a listen address only accepts local connections.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigLoad(t *testing.T) {
+	const userCfg = "/home/u/.config"
+	// {file} in want.DataDir stands for the config file's directory.
+	tests := []struct {
+		name    string
+		file    string // config file contents; "" means no --config
+		args    []string
+		env     map[string]string
+		noHome  bool // os.UserConfigDir fails
+		serving bool // flags of "run" (client-listen, open-registration)
+		want    Config
+		wantErr string
+	}{
+		{
+			name: "embedded defaults", serving: true,
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info"},
+		},
+		{
+			name: "EDGENODE_DATA is the default data dir", env: map[string]string{"EDGENODE_DATA": "/srv/en"},
+			want: Config{DataDir: "/srv/en", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info"},
+		},
+		{
+			name: "no user config dir falls back to ./edgenode-data", noHome: true,
+			want: Config{DataDir: "edgenode-data", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info"},
+		},
+		{
+			name: "file sets every key; relative data_dir is relative to the file", serving: true,
+			file: "data_dir: data\nclient_listen: 127.0.0.1:9000\nserver_name: example.org\nstorage_profile: phone\n" +
+				"open_registration: true\nno_sync_writes: true\nlog_level: debug\n",
+			want: Config{DataDir: "{file}/data", ClientListen: "127.0.0.1:9000", ServerName: "example.org",
+				StorageProfile: "phone", OpenRegistration: true, NoSyncWrites: true, LogLevel: "debug"},
+		},
+		{
+			name: "flags override the file", serving: true,
+			file: "data_dir: /from/file\nclient_listen: 127.0.0.1:9000\nstorage_profile: phone\nopen_registration: true\nlog_level: debug\n",
+			args: []string{"--data", "/from/flag", "--client-listen", "127.0.0.1:0", "--profile", "server",
+				"--open-registration=false", "--log-level", "warn"},
+			want: Config{DataDir: "/from/flag", ClientListen: "127.0.0.1:0", StorageProfile: "server", LogLevel: "warn"},
+		},
+		{
+			name: "unset flags keep the file's values", serving: true,
+			file: "data_dir: /from/file\nopen_registration: true\n",
+			args: []string{"--log-level", "error"},
+			want: Config{DataDir: "/from/file", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", OpenRegistration: true, LogLevel: "error"},
+		},
+		{
+			name: "file data_dir beats EDGENODE_DATA", file: "data_dir: /from/file\n", env: map[string]string{"EDGENODE_DATA": "/env"},
+			want: Config{DataDir: "/from/file", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info"},
+		},
+		{
+			name: "empty file is all defaults", file: "# nothing here\n",
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info"},
+		},
+		{name: "unknown key is an error", file: "data_dir: /x\nopen_registraton: true\n", wantErr: "open_registraton"},
+		{name: "wrong type is an error", file: "open_registration: maybe\n", wantErr: "into bool"},
+		{name: "unknown profile in file", file: "storage_profile: mainframe\n", wantErr: "mainframe"},
+		{name: "unknown profile flag", args: []string{"--profile", "tiny"}, wantErr: "tiny"},
+		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "log_level"},
+		{name: "bad listen address", serving: true, args: []string{"--client-listen", "8008"}, wantErr: "client_listen"},
+		{name: "run-only flag rejected elsewhere", args: []string{"--open-registration"}, wantErr: "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			cf := addConfigFlags(fs, tt.serving)
+			cf.getenv = func(k string) string { return tt.env[k] }
+			cf.userConfigDir = func() (string, error) {
+				if tt.noHome {
+					return "", errors.New("no home")
+				}
+				return userCfg, nil
+			}
+			args := tt.args
+			dir := t.TempDir()
+			if tt.file != "" {
+				path := filepath.Join(dir, "edgenode.yaml")
+				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append([]string{"--config", path}, args...)
+			}
+			got, err := func() (Config, error) {
+				if err := fs.Parse(args); err != nil {
+					return Config{}, err
+				}
+				return cf.load()
+			}()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			want := tt.want
+			want.DataDir = strings.Replace(want.DataDir, "{file}", dir, 1)
+			want.DataDir = filepath.FromSlash(want.DataDir)
+			if got != want {
+				t.Errorf("config =\n  %+v\nwant\n  %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestReadPassword(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte("s3cret\r\nignored\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	emptyFile := filepath.Join(dir, "empty")
+	if err := os.WriteFile(emptyFile, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, flag, file, env, stdin string
+		want, wantErr                string
+	}{
+		{name: "flag", flag: "a", env: "b", want: "a"},
+		{name: "file first line", file: pwFile, env: "b", want: "s3cret"},
+		{name: "stdin", file: "-", stdin: "from-stdin\n", want: "from-stdin"},
+		{name: "env", env: "b", want: "b"},
+		{name: "both flag and file", flag: "a", file: pwFile, wantErr: "not both"},
+		{name: "empty file", file: emptyFile, wantErr: "empty"},
+		{name: "none", wantErr: "no password"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string {
+				if k == "EDGENODE_PASSWORD" {
+					return tt.env
+				}
+				return ""
+			}
+			got, err := readPassword(tt.flag, tt.file, getenv, strings.NewReader(tt.stdin))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgenode/edgenode/app"
+	"github.com/edgenode/edgenode/node"
+)
+
+// shutdownTimeout bounds a graceful shutdown: in-flight requests get this long
+// to finish before their connections are closed and the database is closed.
+const shutdownTimeout = 30 * time.Second
+
+// runCmd is "edgenode run": start a node and serve until SIGINT or SIGTERM
+// (or ctx is cancelled), then shut down gracefully.
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("edgenode run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: edgenode run [flags]\n\nStarts a node. Every setting has a default; no config file is needed.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	cf := addConfigFlags(fs, true)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if cfg.OpenRegistration && !isLoopback(cfg.ClientListen) {
+		log.Warn("open registration on a non-loopback address: anyone who can reach it can create accounts",
+			"client_listen", cfg.ClientListen)
+	}
+	a, err := app.Start(ctx, app.Config{ClientListen: cfg.ClientListen, Node: nodeConfig(cfg, log)})
+	if err != nil {
+		return explainOpenError(cfg.DataDir, err)
+	}
+	reg := "closed (create accounts with: edgenode account create --user NAME)"
+	if cfg.OpenRegistration {
+		reg = "open"
+	}
+	// On stdout, one fact a line, so scripts can read the URL when port 0 was asked for.
+	fmt.Fprintf(stdout, "edgenode is running\n  base URL:     %s\n  server name:  %s\n  data dir:     %s\n  registration: %s\n",
+		a.BaseURL(), a.Node.ServerName(), cfg.DataDir, reg)
+
+	<-ctx.Done()
+	stop() // a second SIGINT/SIGTERM now kills the process at once
+	log.Info("shutting down", "timeout", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := a.Close(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// nodeConfig maps the command's configuration onto the node's.
+func nodeConfig(cfg Config, log *slog.Logger) node.Config {
+	return node.Config{
+		DataDir:          cfg.DataDir,
+		ServerName:       cfg.ServerName,
+		StorageProfile:   cfg.StorageProfile,
+		OpenRegistration: cfg.OpenRegistration,
+		NoSyncWrites:     cfg.NoSyncWrites,
+		Logger:           log,
+	}
+}
+
+// parseFlags parses args and rejects positional arguments: every command's
+// input comes through flags, so a stray word is a mistake worth reporting.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return errUsage // the flag package has printed the error and usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+// explainOpenError turns Badger's directory-lock failure into advice. Badger
+// formats the lock error as text (its cause is not wrapped), so match the text.
+func explainOpenError(dataDir string, err error) error {
+	if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+		return fmt.Errorf("data directory %s is in use by another process; is an edgenode already running on it? Stop it first (%w)", dataDir, err)
+	}
+	return err
+}

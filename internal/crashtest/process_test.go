@@ -1,0 +1,237 @@
+//go:build unix
+
+package crashtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds how long a node may take to start answering. Badger
+// replays its value log after a crash, so a restart can be slower than a
+// first start; 30 s is generous for the few MiB these tests write.
+const startTimeout = 30 * time.Second
+
+// buildBinary builds cmd/edgenode into a temporary directory once per test.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found; cannot build the binary under test")
+	}
+	bin := filepath.Join(t.TempDir(), "edgenode")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "github.com/edgenode/edgenode/cmd/edgenode")
+	out, err := exec.Command(goBin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin
+}
+
+// process is a running edgenode child.
+type process struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	url     string
+	logPath string
+	exited  chan struct{} // closed when Wait returns
+	waitErr error
+}
+
+// startNode runs "edgenode run" on dataDir on a free loopback port and waits
+// until it serves /_matrix/client/versions.
+func startNode(t *testing.T, bin, dataDir string, n int) *process {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), fmt.Sprintf("node%d.log", n))
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close() // the child holds its own descriptor
+	urls := make(chan string, 1)
+	cmd := exec.Command(bin, "run", "--data", dataDir, "--client-listen", "127.0.0.1:0",
+		"--open-registration", "--profile", "phone", "--log-level", "warn")
+	cmd.Stdout = &urlWatcher{found: urls}
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	p := &process{t: t, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+
+	deadline := time.NewTimer(startTimeout)
+	defer deadline.Stop()
+	select {
+	case p.url = <-urls:
+	case <-p.exited:
+		p.fatalf("node %d exited during start-up: %v", n, p.waitErr)
+	case <-deadline.C:
+		p.fatalf("node %d printed no base URL within %v", n, startTimeout)
+	}
+	// The URL is printed once the listener is up; poll /versions (bounded) so
+	// a node that listens but cannot serve is caught here, not mid-test.
+	for {
+		res, err := httpClient.Get(p.url + "/_matrix/client/versions")
+		if err == nil {
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case <-p.exited:
+			p.fatalf("node %d exited during start-up: %v", n, p.waitErr)
+		case <-deadline.C:
+			p.fatalf("node %d: /_matrix/client/versions not answering 200 within %v (last: %v)", n, startTimeout, describe(res, err))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func describe(res *http.Response, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return res.Status
+}
+
+// kill sends SIGKILL: no shutdown code runs, as in a crash or an OOM kill.
+func (p *process) kill() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		p.fatalf("SIGKILL: %v", err)
+	}
+	<-p.exited
+}
+
+// stop sends SIGTERM and requires a clean exit (status 0) in bounded time.
+func (p *process) stop() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.fatalf("SIGTERM: %v", err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(45 * time.Second): // the command's own shutdown timeout is 30 s
+		p.fatalf("node did not exit within 45 s of SIGTERM")
+	}
+	if p.waitErr != nil {
+		p.fatalf("node exited with %v after SIGTERM, want status 0", p.waitErr)
+	}
+}
+
+// fatalf fails the test with the end of the node's log attached.
+func (p *process) fatalf(format string, args ...any) {
+	p.t.Helper()
+	log, _ := os.ReadFile(p.logPath)
+	if len(log) > 8000 {
+		log = log[len(log)-8000:]
+	}
+	p.t.Fatalf(format+"\n--- node log (end):\n%s", append(args, log)...)
+}
+
+// urlWatcher is the child's stdout: it reports the "base URL:" line the run
+// command prints once it listens, and discards the rest.
+type urlWatcher struct {
+	mu    sync.Mutex
+	buf   []byte
+	found chan<- string
+}
+
+func (w *urlWatcher) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.found == nil {
+		return len(b), nil
+	}
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := strings.TrimSpace(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+		if u, ok := strings.CutPrefix(line, "base URL:"); ok {
+			w.found <- strings.TrimSpace(u)
+			w.found, w.buf = nil, nil
+			return len(b), nil
+		}
+	}
+}
+
+// httpClient bounds every request: a hung server fails the test instead of
+// hanging it.
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// errKilled marks a request that failed at the transport (the node died).
+var errKilled = errors.New("no response")
+
+// call makes a client API request and decodes a JSON reply into out (if not
+// nil). A non-200 status is an error carrying the body.
+func call(baseURL, method, path, token string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, baseURL+path, rd)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s %s: %v", errKilled, method, path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return fmt.Errorf("%w: %s %s: reading body: %v", errKilled, method, path, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, res.StatusCode, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("%s %s: decoding reply: %v: %s", method, path, err, raw)
+		}
+	}
+	return nil
+}
