@@ -84,4 +84,29 @@ func Register(rt *mxhttp.Router, n *node.Node) {
 	// Push rules: the defaults only (see pushrules.go).
 	rt.Authed("GET "+v3+"/pushrules/{$}", a.pushRules)
 	rt.Authed("GET "+v3+"/pushrules/global/{$}", a.globalPushRules)
+
+	// End-to-end encryption: to-device messages (todevice.go), keys and
+	// cross-signing (keys.go). /keys/changes takes sync tokens: syncapi.
+	rt.Authed("PUT "+v3+"/sendToDevice/{eventType}/{txnId}", a.sendToDevice)
+	rt.Authed("POST "+v3+"/keys/upload", a.uploadKeys)
+	rt.Authed("POST "+v3+"/keys/query", a.queryKeys)
+	rt.Authed("POST "+v3+"/keys/claim", a.claimKeys)
+	rt.Authed("POST "+v3+"/keys/device_signing/upload", a.uploadCrossSigningKeys)
+	rt.Authed("POST "+v3+"/keys/signatures/upload", a.uploadSignatures)
+
+	// Account data and tags (accountdata.go).
+	rt.Authed("GET "+v3+"/user/{userId}/account_data/{type}", a.getAccountData)
+	rt.Authed("PUT "+v3+"/user/{userId}/account_data/{type}", a.putAccountData)
+	rt.Authed("GET "+v3+"/user/{userId}/rooms/{roomId}/account_data/{type}", a.getAccountData)
+	rt.Authed("PUT "+v3+"/user/{userId}/rooms/{roomId}/account_data/{type}", a.putAccountData)
+	rt.Authed("GET "+v3+"/user/{userId}/rooms/{roomId}/tags", a.getTags)
+	rt.Authed("PUT "+v3+"/user/{userId}/rooms/{roomId}/tags/{tag}", a.putTag)
+	rt.Authed("DELETE "+v3+"/user/{userId}/rooms/{roomId}/tags/{tag}", a.deleteTag)
+
+	// Receipts, read markers, typing, presence.
+	rt.Authed("POST "+v3+"/rooms/{roomId}/receipt/{receiptType}/{eventId}", a.postReceipt)
+	rt.Authed("POST "+v3+"/rooms/{roomId}/read_markers", a.postReadMarkers)
+	rt.Authed("PUT "+v3+"/rooms/{roomId}/typing/{userId}", a.putTyping)
+	rt.Authed("GET "+v3+"/presence/{userId}/status", a.getPresence)
+	rt.Authed("PUT "+v3+"/presence/{userId}/status", a.putPresence)
 }

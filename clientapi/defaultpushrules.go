@@ -103,7 +103,7 @@ func defaultPushRules(userID string) pushRuleset {
 				eventMatch("state_key", ""),
 			}, notify(), highlightTweak()),
 			defaultRule(".m.rule.reaction", []pushCondition{eventMatch("type", "m.reaction")}),
-			defaultRule(".m.rule.server_acl", []pushCondition{
+			defaultRule(".m.rule.room.server_acl", []pushCondition{
 				eventMatch("type", "m.room.server_acl"),
 				eventMatch("state_key", ""),
 			}),

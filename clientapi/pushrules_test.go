@@ -13,7 +13,7 @@ func TestPushRules(t *testing.T) {
 	wantIDs := map[string][]string{
 		"override": {".m.rule.master", ".m.rule.suppress_notices", ".m.rule.invite_for_me", ".m.rule.member_event",
 			".m.rule.is_user_mention", ".m.rule.contains_display_name", ".m.rule.is_room_mention", ".m.rule.roomnotif",
-			".m.rule.tombstone", ".m.rule.reaction", ".m.rule.server_acl", ".m.rule.suppress_edits"},
+			".m.rule.tombstone", ".m.rule.reaction", ".m.rule.room.server_acl", ".m.rule.suppress_edits"},
 		"content":   {".m.rule.contains_user_name"},
 		"room":      {},
 		"sender":    {},

@@ -17,6 +17,10 @@ var ErrNotFound = errors.New("kv: not found")
 // this one read; the caller may retry.
 var ErrConflict = badger.ErrConflict
 
+// ErrTxnTooBig is returned by a write in Update (or Stream.Commit) when the
+// transaction would hold more than the profile's memtable allows.
+var ErrTxnTooBig = badger.ErrTxnTooBig
+
 // Options configures Open.
 type Options struct {
 	// Dir is the database directory; it is created if missing.

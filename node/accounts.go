@@ -110,7 +110,7 @@ func (n *Node) Register(ctx context.Context, req RegisterRequest) (Session, erro
 	}
 	userID := n.UserID(req.Localpart)
 	var sess Session
-	err := n.db.Update(func(tx *kv.Txn) error {
+	err := n.changeDevices(ctx, userID, func(tx *kv.Txn) error {
 		if ok, err := tx.Has(accountKey(req.Localpart)); err != nil || ok {
 			if ok {
 				return ErrUserInUse
@@ -145,7 +145,7 @@ func (n *Node) Login(ctx context.Context, user, password, deviceID, displayName 
 		return Session{}, err
 	}
 	var sess Session
-	err = n.db.Update(func(tx *kv.Txn) error {
+	err = n.changeDevices(ctx, n.UserID(localpart), func(tx *kv.Txn) error {
 		var err error
 		sess, err = n.newDevice(tx, n.UserID(localpart), deviceID, displayName)
 		return err
@@ -250,14 +250,14 @@ func (n *Node) LogoutAll(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	return n.db.Update(func(tx *kv.Txn) error {
-		for _, d := range devs {
-			if err := deleteDevice(tx, userID, d.DeviceID); err != nil {
-				return err
-			}
+	// One transaction per device: a device's inbox and keys are deleted
+	// with it, and all devices' together could outgrow a transaction.
+	for _, d := range devs {
+		if err := n.DeleteDevice(ctx, userID, d.DeviceID); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Devices lists a user's devices, by device ID.
@@ -306,7 +306,7 @@ func (n *Node) SetDeviceDisplayName(ctx context.Context, userID, deviceID, name 
 
 // DeleteDevice removes a device and invalidates its access token.
 func (n *Node) DeleteDevice(ctx context.Context, userID, deviceID string) error {
-	return n.db.Update(func(tx *kv.Txn) error { return deleteDevice(tx, userID, deviceID) })
+	return n.changeDevices(ctx, userID, func(tx *kv.Txn) error { return deleteDevice(tx, userID, deviceID) })
 }
 
 func deleteDevice(tx *kv.Txn, userID, deviceID string) error {
@@ -321,6 +321,9 @@ func deleteDevice(tx *kv.Txn, userID, deviceID string) error {
 		if err := tx.Delete(tokenKey(dev.TokenHash)); err != nil {
 			return err
 		}
+	}
+	if err := purgeDeviceE2EE(tx, userID, deviceID); err != nil {
+		return err
 	}
 	return tx.Delete(deviceKey(userID, deviceID))
 }

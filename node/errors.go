@@ -31,4 +31,9 @@ var (
 	ErrRegistrationDisabled = errors.New("registration is disabled")
 	// ErrNotJoined: the user is not joined to the room.
 	ErrNotJoined = errors.New("not joined to room")
+	// ErrInvalidSignature: a key or object is not signed as it must be.
+	ErrInvalidSignature = errors.New("invalid signature")
+	// ErrMissingParam: something the request needs is absent (e.g. a master
+	// key to check a self-signing key against).
+	ErrMissingParam = errors.New("missing parameter")
 )

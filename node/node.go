@@ -30,6 +30,18 @@ type Node struct {
 	now        func() time.Time
 	closeOnce  sync.Once
 	closeErr   error
+
+	// toDevice numbers to-device messages and deviceLists device-list
+	// changes: each is a stream of its own, so a sync token carries both.
+	toDevice    *kv.Stream
+	deviceLists *kv.Stream
+
+	// accountData, receipts and presence number changes to account data,
+	// receipts and presence; typing is in memory (see typing.go).
+	accountData *kv.Stream
+	receipts    *kv.Stream
+	presence    *kv.Stream
+	typing      *typingState
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -85,6 +97,14 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if n.serverName == "" {
 		n.serverName = ServerNameForKey(key.Public().(ed25519.PublicKey))
 	}
+	if err := n.openE2EEStreams(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := n.openUserDataStreams(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -95,6 +115,7 @@ func (n *Node) Close() error {
 		for _, mu := range n.roomLocks {
 			mu <- struct{}{} // no input can start or be under way after this
 		}
+		n.stopTyping() // its timer reads the database
 		n.closeErr = n.db.Close()
 	})
 	return n.closeErr

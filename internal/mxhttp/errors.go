@@ -70,6 +70,8 @@ var nodeErrors = []struct {
 	{node.ErrRegistrationDisabled, http.StatusForbidden, "M_FORBIDDEN"},
 	{node.ErrTooLarge, http.StatusRequestEntityTooLarge, "M_TOO_LARGE"},
 	{node.ErrInvalidParam, http.StatusBadRequest, "M_INVALID_PARAM"},
+	{node.ErrInvalidSignature, http.StatusBadRequest, "M_INVALID_SIGNATURE"},
+	{node.ErrMissingParam, http.StatusBadRequest, "M_MISSING_PARAM"},
 	{node.ErrBadInput, http.StatusBadRequest, "M_BAD_JSON"},
 	{node.ErrNotJoined, http.StatusForbidden, "M_FORBIDDEN"},
 	{node.ErrForbidden, http.StatusForbidden, "M_FORBIDDEN"},

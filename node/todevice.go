@@ -1,0 +1,343 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// To-device messages wait in a per-device inbox, keyed by to-device stream
+// position, until the device acknowledges them: /sync hands out messages
+// after the device's since position and deletes them only when the device
+// comes back with a since at or past them, so a response lost on the way
+// loses nothing.
+const (
+	// DefaultToDeviceLimit is how many messages ToDeviceSince returns when
+	// the caller gives no limit.
+	DefaultToDeviceLimit = 100
+	// maxInbox bounds one device's inbox. A device that never syncs would
+	// otherwise collect messages forever; past the bound its oldest
+	// messages (mostly room keys, which key backup and key requests can
+	// recover) are dropped.
+	maxInbox = 1000
+	// maxToDeviceDeliveries bounds the messages one send may queue (a
+	// message to "*" counts once per device), so that one send fits one
+	// transaction even on the phone profile. Clients batch far smaller
+	// (matrix-rust-sdk sends at most 250 messages a request).
+	maxToDeviceDeliveries = 2500
+	// maxToDeviceTxnIDs is how many recent transaction IDs are kept per
+	// sending device. Clients retry a request soon after it failed, so a
+	// short memory makes sends idempotent without growing without bound.
+	maxToDeviceTxnIDs = 64
+	// ackBatch is how many messages one acknowledgement transaction
+	// deletes at most.
+	ackBatch = 256
+)
+
+// ToDeviceEvent is one to-device message as /sync delivers it (and as it is
+// stored in the inbox).
+type ToDeviceEvent struct {
+	Sender  string          `json:"sender"`
+	Type    string          `json:"type"`
+	Content json.RawMessage `json:"content"`
+}
+
+// ToDevicePosition is the latest committed to-device stream position.
+// Read it before ToDeviceSince when building a sync token, so that nothing
+// committed between the two calls is skipped.
+func (n *Node) ToDevicePosition() uint64 { return n.toDevice.Current() }
+
+// delivery is one message bound for one device.
+type delivery struct {
+	userID, deviceID string
+	content          json.RawMessage
+}
+
+// SendToDevice queues a message of type evType for each device in messages
+// (user ID -> device ID, or "*" for all the user's devices -> content) and
+// wakes the recipients. It is idempotent per sender, sending device and
+// txnID (an empty txnID turns that off). Unknown devices are skipped, as are
+// remote users until federation carries to-device messages.
+func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, txnID string, messages map[string]map[string]json.RawMessage) error {
+	if evType == "" {
+		return fmt.Errorf("%w: empty event type", ErrInvalidParam)
+	}
+	users := make([]string, 0, len(messages))
+	for userID, byDevice := range messages {
+		if _, err := spec.NewUserID(userID, true); err != nil {
+			return fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
+		}
+		for deviceID, content := range byDevice {
+			if !isJSONObject(content) {
+				return fmt.Errorf("%w: content for %s/%s is not an object", ErrBadInput, userID, deviceID)
+			}
+		}
+		users = append(users, userID)
+	}
+	sort.Strings(users)
+	var recipients []string
+	err := retryConflicts(ctx, func() error {
+		recipients = nil
+		// The commit needs its number of positions up front, so the
+		// deliveries are worked out first and checked again inside it.
+		var deliveries []delivery
+		dup := false
+		err := n.db.View(func(tx *kv.Txn) error {
+			var err error
+			if dup, err = toDeviceTxnSeen(tx, sender, senderDevice, txnID); err != nil || dup {
+				return err
+			}
+			deliveries, err = n.planDeliveries(tx, users, messages)
+			return err
+		})
+		if err != nil || dup || len(deliveries) == 0 {
+			return err // with nothing to deliver there is nothing to repeat either
+		}
+		if len(deliveries) > maxToDeviceDeliveries {
+			return fmt.Errorf("%w: %d to-device messages in one request (at most %d)", ErrTooLarge, len(deliveries), maxToDeviceDeliveries)
+		}
+		_, err = n.toDevice.Commit(len(deliveries), func(tx *kv.Txn, first uint64) error {
+			if dup, err := toDeviceTxnSeen(tx, sender, senderDevice, txnID); err != nil || dup {
+				return err // a concurrent retry got there first; its positions stay unused
+			}
+			added := map[[2]string]int{}
+			for i, d := range deliveries {
+				// A device deleted since planning is skipped; its position
+				// is left unused, which readers do not notice.
+				if ok, err := tx.Has(deviceKey(d.userID, d.deviceID)); err != nil || !ok {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+				ev := ToDeviceEvent{Sender: sender, Type: evType, Content: d.content}
+				if err := tx.SetJSON(toDeviceKey(d.userID, d.deviceID, first+uint64(i)), ev); err != nil {
+					return err
+				}
+				added[[2]string{d.userID, d.deviceID}]++
+				recipients = append(recipients, d.userID)
+			}
+			for dev, count := range added {
+				if err := n.growInbox(tx, dev[0], dev[1], count); err != nil {
+					return err
+				}
+			}
+			return rememberToDeviceTxn(tx, sender, senderDevice, txnID)
+		})
+		return err
+	})
+	if errors.Is(err, kv.ErrTxnTooBig) {
+		return fmt.Errorf("%w: to-device messages too large for one request", ErrTooLarge)
+	}
+	if err != nil {
+		return err
+	}
+	n.notifier.wake(uniqueStrings(recipients)...)
+	return nil
+}
+
+// planDeliveries expands messages into one delivery per existing local
+// device, in a stable order.
+func (n *Node) planDeliveries(tx *kv.Txn, users []string, messages map[string]map[string]json.RawMessage) ([]delivery, error) {
+	var out []delivery
+	for _, userID := range users {
+		if !n.isLocalUser(userID) {
+			n.log.Debug("to-device: skipping remote user until federation sends to-device messages", "user", userID)
+			continue
+		}
+		byDevice := messages[userID]
+		deviceIDs := make([]string, 0, len(byDevice))
+		for id := range byDevice {
+			deviceIDs = append(deviceIDs, id)
+		}
+		sort.Strings(deviceIDs)
+		for _, id := range deviceIDs {
+			content := byDevice[id]
+			if id != "*" {
+				ok, err := tx.Has(deviceKey(userID, id))
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					out = append(out, delivery{userID, id, content})
+				}
+				continue
+			}
+			err := tx.Each(kv.Scan{Prefix: devicePrefix(userID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+				dev, err := kv.LastString(k)
+				out = append(out, delivery{userID, dev, content})
+				return err == nil, err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// growInbox adds added to a device's inbox count and, past maxInbox, drops
+// the oldest messages.
+func (n *Node) growInbox(tx *kv.Txn, userID, deviceID string, added int) error {
+	count, err := inboxCount(tx, userID, deviceID)
+	if err != nil {
+		return err
+	}
+	count += uint64(added)
+	if count > maxInbox {
+		drop := count - maxInbox
+		var keys [][]byte
+		err := tx.Each(kv.Scan{Prefix: toDevicePrefix(userID, deviceID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			keys = append(keys, slices.Clone(k))
+			return uint64(len(keys)) < drop, nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		count -= uint64(len(keys))
+		n.log.Warn("to-device: inbox full, dropped oldest messages", "user", userID, "device", deviceID, "dropped", len(keys))
+	}
+	return tx.Set(toDeviceCountKey(userID, deviceID), binary.BigEndian.AppendUint64(nil, count))
+}
+
+// inboxCount is how many messages a device's inbox holds.
+func inboxCount(tx *kv.Txn, userID, deviceID string) (uint64, error) {
+	b, err := tx.Get(toDeviceCountKey(userID, deviceID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("to-device: bad inbox count for %s/%s", userID, deviceID)
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// toDeviceTxnSeen reports whether a sending device already used txnID.
+func toDeviceTxnSeen(tx *kv.Txn, sender, deviceID, txnID string) (bool, error) {
+	if txnID == "" {
+		return false, nil
+	}
+	ids, err := recentToDeviceTxns(tx, sender, deviceID)
+	return slices.Contains(ids, txnID), err
+}
+
+// rememberToDeviceTxn adds txnID to the sending device's recent IDs,
+// forgetting the oldest past maxToDeviceTxnIDs.
+func rememberToDeviceTxn(tx *kv.Txn, sender, deviceID, txnID string) error {
+	if txnID == "" {
+		return nil
+	}
+	ids, err := recentToDeviceTxns(tx, sender, deviceID)
+	if err != nil {
+		return err
+	}
+	ids = append(ids, txnID)
+	if len(ids) > maxToDeviceTxnIDs {
+		ids = ids[len(ids)-maxToDeviceTxnIDs:]
+	}
+	return tx.SetJSON(toDeviceTxnKey(sender, deviceID), ids)
+}
+
+func recentToDeviceTxns(tx *kv.Txn, sender, deviceID string) ([]string, error) {
+	var ids []string
+	err := tx.GetJSON(toDeviceTxnKey(sender, deviceID), &ids)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, nil
+	}
+	return ids, err
+}
+
+// ToDeviceSince returns the messages in a device's inbox at positions after
+// from, oldest first, at most limit of them (DefaultToDeviceLimit when limit
+// is not positive), and upTo, the position of the last one returned (from
+// when none is). Nothing is deleted: see AckToDevice.
+func (n *Node) ToDeviceSince(ctx context.Context, userID, deviceID string, from uint64, limit int) ([]ToDeviceEvent, uint64, error) {
+	if limit <= 0 {
+		limit = DefaultToDeviceLimit
+	}
+	events := []ToDeviceEvent{}
+	upTo := from
+	err := n.db.View(func(tx *kv.Txn) error {
+		scan := kv.Scan{Prefix: toDevicePrefix(userID, deviceID), From: toDeviceKey(userID, deviceID, from+1)}
+		return tx.Each(scan, func(k, v []byte) (bool, error) {
+			pos, err := kv.LastUint(k)
+			if err != nil {
+				return false, err
+			}
+			var ev ToDeviceEvent
+			if err := jsonUnmarshal(v, &ev); err != nil {
+				return false, err
+			}
+			events = append(events, ev)
+			upTo = pos
+			return len(events) < limit, nil
+		})
+	})
+	if err != nil {
+		return nil, from, err
+	}
+	return events, upTo, nil
+}
+
+// AckToDevice deletes the messages in a device's inbox at positions up to
+// and including upTo: the device has seen them, as its since token shows.
+func (n *Node) AckToDevice(ctx context.Context, userID, deviceID string, upTo uint64) error {
+	for {
+		more := false
+		err := retryConflicts(ctx, func() error {
+			more = false
+			return n.db.Update(func(tx *kv.Txn) error {
+				var keys [][]byte
+				err := tx.Each(kv.Scan{Prefix: toDevicePrefix(userID, deviceID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+					pos, err := kv.LastUint(k)
+					if err != nil || pos > upTo {
+						return false, err
+					}
+					keys = append(keys, slices.Clone(k))
+					more = len(keys) == ackBatch
+					return !more, nil
+				})
+				if err != nil || len(keys) == 0 {
+					return err
+				}
+				for _, k := range keys {
+					if err := tx.Delete(k); err != nil {
+						return err
+					}
+				}
+				count, err := inboxCount(tx, userID, deviceID)
+				if err != nil {
+					return err
+				}
+				if count <= uint64(len(keys)) {
+					return tx.Delete(toDeviceCountKey(userID, deviceID))
+				}
+				return tx.Set(toDeviceCountKey(userID, deviceID), binary.BigEndian.AppendUint64(nil, count-uint64(len(keys))))
+			})
+		})
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// isJSONObject reports whether raw is a JSON object.
+func isJSONObject(raw json.RawMessage) bool {
+	var obj map[string]json.RawMessage
+	return json.Unmarshal(raw, &obj) == nil && obj != nil
+}
