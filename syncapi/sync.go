@@ -5,14 +5,23 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/node"
 )
 
 // syncResponse is the body of GET /sync. Sections with nothing in them are
 // omitted, as Synapse does; rooms.join, invite and leave are always present
 // so clients can rely on them.
 type syncResponse struct {
-	NextBatch string        `json:"next_batch"`
-	Rooms     roomsResponse `json:"rooms"`
+	NextBatch   string        `json:"next_batch"`
+	Rooms       roomsResponse `json:"rooms"`
+	AccountData *eventList    `json:"account_data,omitempty"`
+	Presence    *eventList    `json:"presence,omitempty"`
+	ToDevice    *toDeviceList `json:"to_device,omitempty"`
+	DeviceLists *deviceLists  `json:"device_lists,omitempty"`
+	// Key counts are always sent: clients top up their keys from them.
+	OTKCounts                map[string]int `json:"device_one_time_keys_count"`
+	FallbackKeyTypes         []string       `json:"device_unused_fallback_key_types"`
+	FallbackKeyTypesUnstable []string       `json:"org.matrix.msc2732.device_unused_fallback_key_types"`
 }
 
 type roomsResponse struct {
@@ -21,8 +30,11 @@ type roomsResponse struct {
 	Leave  map[string]*leftRoom    `json:"leave"`
 }
 
+// empty reports whether the response has no news (key counts are not news),
+// so a long-poll should keep waiting.
 func (r *syncResponse) empty() bool {
-	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0
+	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0 &&
+		r.AccountData == nil && r.Presence == nil && r.ToDevice == nil && r.DeviceLists == nil
 }
 
 // sync serves GET /sync. With a since token and nothing new it long-polls:
@@ -32,6 +44,17 @@ func (a *api) sync(w http.ResponseWriter, r *http.Request) error {
 	req, err := a.parseSyncRequest(r.Context(), r)
 	if err != nil {
 		return err
+	}
+	if req.setPresence != node.PresenceOffline {
+		// Syncing marks the user present unless the client says otherwise;
+		// the node writes only real changes, so this is cheap every time.
+		p := req.setPresence
+		if p == "" {
+			p = node.PresenceOnline
+		}
+		if err := a.n.SetPresence(r.Context(), req.dev.UserID, p, nil); err != nil {
+			return err
+		}
 	}
 	l := a.n.Listen(req.dev.UserID)
 	defer l.Close()
@@ -55,15 +78,24 @@ func (a *api) sync(w http.ResponseWriter, r *http.Request) error {
 // buildSync computes the response for everything up to the node's current
 // positions.
 func (a *api) buildSync(ctx context.Context, req *syncRequest) (*syncResponse, error) {
-	to := StreamToken{Room: a.n.StreamPosition()}
+	to := a.currentToken()
 	res := &syncResponse{
-		NextBatch: to.String(),
 		Rooms: roomsResponse{
 			Join: map[string]*joinedRoom{}, Invite: map[string]*invitedRoom{}, Leave: map[string]*leftRoom{},
 		},
 	}
+	var err error
+	if req.ignored, err = a.ignoredUsers(ctx, req.dev.UserID); err != nil {
+		return nil, err
+	}
+	req.joinedRooms = nil
+	req.members = memberChanges{joined: map[string]bool{}, left: map[string]bool{}}
 	if err := a.syncRooms(ctx, req, to, res); err != nil {
 		return nil, err
 	}
+	if err := a.syncUserData(ctx, req, &to, res); err != nil {
+		return nil, err
+	}
+	res.NextBatch = to.String()
 	return res, nil
 }

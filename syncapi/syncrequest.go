@@ -32,6 +32,11 @@ type syncRequest struct {
 	// the classic state section instead).
 	stateAfterKey string
 	setPresence   string
+
+	// Filled while the response is built.
+	ignored     map[string]bool // senders whose events are hidden
+	joinedRooms []string        // rooms the user is joined to
+	members     memberChanges   // for device_lists
 }
 
 func (a *api) parseSyncRequest(ctx context.Context, r *http.Request) (*syncRequest, error) {

@@ -66,6 +66,7 @@ func (a *api) syncRooms(ctx context.Context, req *syncRequest, to StreamToken, r
 		changed := !req.hasSince || m.Pos > req.since.Room
 		switch m.Membership {
 		case spec.Join:
+			req.joinedRooms = append(req.joinedRooms, m.RoomID)
 			newlyJoined := changed
 			if req.hasSince && changed {
 				if was, err := a.membershipAt(ctx, m.RoomID, req.dev.UserID, req.since.Room); err != nil {
@@ -82,6 +83,11 @@ func (a *api) syncRooms(ctx context.Context, req *syncRequest, to StreamToken, r
 				res.Rooms.Join[m.RoomID] = jr
 			}
 		case spec.Invite:
+			if inviter, err := a.inviter(ctx, m.EventID); err != nil {
+				return err
+			} else if req.ignored[inviter] {
+				continue // invites from ignored users are not shown
+			}
 			if changed || req.fullState {
 				ir, err := a.invitedRoom(ctx, m)
 				if err != nil {
@@ -140,7 +146,14 @@ type roomWindow struct {
 func (a *api) window(ctx context.Context, req *syncRequest, roomID string, lower, upper uint64, bounded bool) (*roomWindow, error) {
 	f := &req.filter.Room.Timeline
 	limit := f.LimitOr(defaultTimelineLimit, maxTimelineLimit)
-	w, err := a.paginate(ctx, req.dev.UserID, roomID, span{from: upper, to: lower, hasTo: bounded, backwards: true}, limit, f.keep())
+	keep := f.keep()
+	if len(req.ignored) > 0 {
+		filterKeep := keep
+		keep = func(ev *node.Event) bool {
+			return !req.ignored[string(ev.PDU.SenderID())] && (filterKeep == nil || filterKeep(ev))
+		}
+	}
+	w, err := a.paginate(ctx, req.dev.UserID, roomID, span{from: upper, to: lower, hasTo: bounded, backwards: true}, limit, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +200,11 @@ func (a *api) joinedRoom(ctx context.Context, req *syncRequest, roomID string, t
 	state, err := a.stateEvents(ctx, req, stateIDs, w.events)
 	if err != nil {
 		return nil, err
+	}
+	if req.hasSince {
+		if err := a.noteMembers(ctx, req, stateIDs, w.events); err != nil {
+			return nil, err
+		}
 	}
 	r := newRenderer(req.filter, req.dev, true)
 	jr := &joinedRoom{
@@ -360,10 +378,41 @@ func (a *api) leftRoom(ctx context.Context, req *syncRequest, m node.RoomMembers
 	if err != nil {
 		return nil, err
 	}
+	if req.hasSince {
+		// Everyone in the room left may no longer share a room with the user.
+		if err := a.noteMembers(ctx, req, w.endState.EventIDs(), nil); err != nil {
+			return nil, err
+		}
+		for u := range req.members.joined {
+			req.members.left[u] = true
+		}
+	}
 	r := newRenderer(req.filter, req.dev, true)
 	return &leftRoom{
 		Timeline:    timeline{Events: r.events(w.events), Limited: w.limited, PrevBatch: w.prevBatch.String()},
 		State:       eventList{Events: r.events(state)},
 		AccountData: eventList{Events: []any{}},
 	}, nil
+}
+
+// noteMembers records the member events among state IDs and timeline
+// events for device_lists.
+func (a *api) noteMembers(ctx context.Context, req *syncRequest, stateIDs []string, evs []*node.Event) error {
+	stateEvs, err := a.n.Events(ctx, stateIDs)
+	if err != nil {
+		return err
+	}
+	for _, ev := range append(stateEvs, evs...) {
+		req.members.note(ev, req.dev.UserID)
+	}
+	return nil
+}
+
+// inviter is the sender of an invite event.
+func (a *api) inviter(ctx context.Context, eventID string) (string, error) {
+	evs, err := a.n.Events(ctx, []string{eventID})
+	if err != nil || len(evs) == 0 {
+		return "", err
+	}
+	return string(evs[0].PDU.SenderID()), nil
 }

@@ -25,6 +25,13 @@ type StreamToken struct {
 	// Room is the room-event stream position: the token stands between the
 	// event at Room and the one after it.
 	Room uint64
+	// The other streams, each with its own positions (see node).
+	ToDevice    uint64
+	Receipt     uint64
+	Typing      uint64
+	AccountData uint64
+	DeviceList  uint64
+	Presence    uint64
 }
 
 // Limits on what ParseStreamToken reads, so a hostile token costs little.
@@ -39,7 +46,7 @@ var errBadToken = fmt.Errorf("%w: malformed stream token", node.ErrInvalidParam)
 
 // parts lists the positions in wire order.
 func (t *StreamToken) parts() []*uint64 {
-	return []*uint64{&t.Room}
+	return []*uint64{&t.Room, &t.ToDevice, &t.Receipt, &t.Typing, &t.AccountData, &t.DeviceList, &t.Presence}
 }
 
 // ParseStreamToken reads a token made by String. Any malformed input is an

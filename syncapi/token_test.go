@@ -22,7 +22,10 @@ func TestParseStreamToken(t *testing.T) {
 		// Parts for streams this version does not know are checked, then
 		// ignored: tokens from a newer version still work.
 		{"s5_0_0", StreamToken{Room: 5}, true, "s5"},
-		{"s5_7_8_9_10_11_12", StreamToken{Room: 5}, true, "s5"},
+		{"s5_7_8_9_10_11_12", StreamToken{Room: 5, ToDevice: 7, Receipt: 8, Typing: 9, AccountData: 10, DeviceList: 11, Presence: 12}, true, "s5_7_8_9_10_11_12"},
+		{"s5_7_8_9_10_11_12_13_14", StreamToken{Room: 5, ToDevice: 7, Receipt: 8, Typing: 9, AccountData: 10, DeviceList: 11, Presence: 12}, true, "s5_7_8_9_10_11_12"},
+		{"s5_7", StreamToken{Room: 5, ToDevice: 7}, true, "s5_7"},
+		{"s5_0_3", StreamToken{Room: 5, Receipt: 3}, true, "s5_0_3"},
 		{"", StreamToken{}, false, ""},
 		{"s", StreamToken{}, false, ""},
 		{"5", StreamToken{}, false, ""},

@@ -55,6 +55,12 @@ func (rt *Router) Authed(pattern string, h HandlerFunc) {
 func (rt *Router) wrap(h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
+			if r.Context().Err() != nil {
+				// The client went away (a long-poll dropped by an app going
+				// to the background): nobody to answer, nothing to report.
+				rt.log.Debug("client gone", "method", r.Method, "path", r.URL.Path)
+				return
+			}
 			WriteError(w, r, rt.log, err)
 		}
 	})
