@@ -18,7 +18,7 @@ STATICCHECK         := bin/tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 # Go tests: the race detector on; a hung test fails instead of stalling CI.
 GOTEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build run test gotest e2e e2e-arm lint staticcheck cross bench clean
+.PHONY: all build run test gotest e2e e2e-js e2e-arm lint staticcheck cross bench clean
 
 all: build
 
@@ -30,7 +30,7 @@ build:
 run: build
 	./$(BIN) run --open-registration --data $(DATA) --client-listen $(LISTEN)
 
-test: lint gotest e2e
+test: lint gotest e2e e2e-js
 
 gotest:
 	$(GO) test $(GOTEST_FLAGS) ./...
@@ -38,6 +38,12 @@ gotest:
 # The README walkthrough against the built binary, including a restart.
 e2e: build
 	EDGENODE_BIN=$(BIN) bash scripts/quickstart.sh
+
+# A real client against the built binary: matrix-js-sdk (pinned in
+# e2e/js/package-lock.json, installed by npm ci) with two live-syncing users,
+# run by node --test. Needs node and npm.
+e2e-js: build
+	EDGENODE_BIN=$(BIN) bash e2e/js/run.sh
 
 # Runs every check before failing, so one run shows all the problems.
 lint: $(STATICCHECK)
