@@ -9,7 +9,6 @@
 #   EDGENODE_BIN=bin/edgenode e2e/js/run.sh       test a given binary (make e2e-js)
 #   E2E_SDK_LOG=debug e2e/js/run.sh               show matrix-js-sdk's own log
 #   E2E_HTTP_LOG=1 e2e/js/run.sh                  print every request the clients make
-#   E2E_JS_TODO=typing,receipts e2e/js/run.sh     those steps may fail (node:test todo)
 #
 # Needs bash, go (unless EDGENODE_BIN is given), node and npm. Nothing outside
 # this machine is contacted except the npm registry by `npm ci`. Every wait

@@ -45,11 +45,6 @@ const {
 const BASE = process.env.EDGENODE_BASE_URL;
 if (!BASE) throw new Error("EDGENODE_BASE_URL is not set: run this through e2e/js/run.sh");
 const WAIT_MS = 30_000;
-// E2E_JS_TODO=typing,receipts runs those steps as node:test "todo": they
-// still run and their failures are still printed, but do not fail the run.
-// For landing work in stages only; unset, every step must pass.
-const todo = new Set((process.env.E2E_JS_TODO ?? "").split(",").map((s) => s.trim()).filter(Boolean));
-const todoIf = (step) => ({ todo: todo.has(step) ? `E2E_JS_TODO includes ${step}` : false });
 
 // The SDK logs a lot at debug and sets every logger it makes to debug; keep
 // only its warnings and errors unless E2E_SDK_LOG says otherwise. Loggers
@@ -352,7 +347,7 @@ test("alice sets the room name and topic; bob sees both", async () => {
 // m.receipt in rooms.join.*.ephemeral). A 404 M_UNRECOGNIZED means the
 // endpoint is missing; a time-out after an accepted request means /sync did
 // not deliver the ephemeral event (or did not wake the long-poll for it).
-test("typing: alice types and bob sees it, then sees her stop [needs typing]", todoIf("typing"), async () => {
+test("typing: alice types and bob sees it, then sees her stop", async () => {
 	const aliceId = alice.getUserId();
 	const member = () => bob.getRoom(roomId)?.getMember(aliceId);
 	const typing = waitUntil(
@@ -382,7 +377,7 @@ test("typing: alice types and bob sees it, then sees her stop [needs typing]", t
 	await stopped;
 });
 
-test("read receipts: bob reads alice's message and alice sees it [needs receipts]", todoIf("receipts"), async () => {
+test("read receipts: bob reads alice's message and alice sees it", async () => {
 	// Bob has sent a message after alice's first one, which the SDK counts as
 	// an implicit (synthetic) receipt; so alice sends a fresh message and bob
 	// acknowledges that one, and only a real receipt from /sync passes.
