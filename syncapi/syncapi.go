@@ -18,6 +18,7 @@ func Register(rt *mxhttp.Router, n *node.Node) {
 	a := &api{n: n, budget: scanBudget}
 	const v3 = "/_matrix/client/v3"
 	rt.Authed("GET "+v3+"/sync", a.sync)
+	rt.Authed("GET "+v3+"/keys/changes", a.keysChanges)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/messages", a.messages)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/context/{eventId}", a.eventContext)
 	rt.Authed("POST "+v3+"/user/{userId}/filter", a.postFilter)

@@ -24,9 +24,11 @@ type joinedRoom struct {
 
 // leftRoom is one entry of rooms.leave: the room up to the user's leave.
 type leftRoom struct {
-	Timeline    timeline  `json:"timeline"`
-	State       eventList `json:"state"`
-	AccountData eventList `json:"account_data"`
+	Timeline    timeline   `json:"timeline"`
+	State       *eventList `json:"state,omitempty"`
+	StateAfter  *eventList `json:"state_after,omitempty"`
+	StateAfterU *eventList `json:"org.matrix.msc4222.state_after,omitempty"`
+	AccountData eventList  `json:"account_data"`
 }
 
 // invitedRoom is one entry of rooms.invite.
@@ -214,15 +216,7 @@ func (a *api) joinedRoom(ctx context.Context, req *syncRequest, roomID string, t
 		Ephemeral:   eventList{Events: []any{}},
 		AccountData: eventList{Events: []any{}},
 	}
-	list := &eventList{Events: r.events(state)}
-	switch req.stateAfterKey {
-	case "state_after":
-		jr.StateAfter = list
-	case "":
-		jr.State = list
-	default:
-		jr.StateAfterU = list
-	}
+	jr.State, jr.StateAfter, jr.StateAfterU = stateSection(req.stateAfterKey, &eventList{Events: r.events(state)})
 	if full || membersChanged(stateIDs, w.events) {
 		if jr.Summary, err = a.summary(ctx, req.dev.UserID, w.endState); err != nil {
 			return nil, err
@@ -374,7 +368,11 @@ func (a *api) leftRoom(ctx context.Context, req *syncRequest, m node.RoomMembers
 			return nil, err
 		}
 	}
-	state, err := a.stateEvents(ctx, req, stateDelta(sinceState, w.startState), w.events)
+	stateTo := w.startState
+	if req.stateAfterKey != "" {
+		stateTo = w.endState
+	}
+	state, err := a.stateEvents(ctx, req, stateDelta(sinceState, stateTo), w.events)
 	if err != nil {
 		return nil, err
 	}
@@ -388,11 +386,12 @@ func (a *api) leftRoom(ctx context.Context, req *syncRequest, m node.RoomMembers
 		}
 	}
 	r := newRenderer(req.filter, req.dev, true)
-	return &leftRoom{
+	lr := &leftRoom{
 		Timeline:    timeline{Events: r.events(w.events), Limited: w.limited, PrevBatch: w.prevBatch.String()},
-		State:       eventList{Events: r.events(state)},
 		AccountData: eventList{Events: []any{}},
-	}, nil
+	}
+	lr.State, lr.StateAfter, lr.StateAfterU = stateSection(req.stateAfterKey, &eventList{Events: r.events(state)})
+	return lr, nil
 }
 
 // noteMembers records the member events among state IDs and timeline
@@ -415,4 +414,17 @@ func (a *api) inviter(ctx context.Context, eventID string) (string, error) {
 		return "", err
 	}
 	return string(evs[0].PDU.SenderID()), nil
+}
+
+// stateSection puts a room's state list under the key the client asked for:
+// state (the classic section), state_after or its unstable name (MSC4222).
+func stateSection(stateAfterKey string, list *eventList) (state, after, afterUnstable *eventList) {
+	switch stateAfterKey {
+	case "":
+		return list, nil, nil
+	case "state_after":
+		return nil, list, nil
+	default:
+		return nil, nil, list
+	}
 }
