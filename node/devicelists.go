@@ -234,25 +234,6 @@ func sharesRoom(tx *kv.Txn, userID string, rooms map[string]bool) (bool, error) 
 	return found, err
 }
 
-// eachJoinedRoom calls fn with each room userID is joined to, until fn
-// returns false.
-func eachJoinedRoom(tx *kv.Txn, userID string, fn func(roomID string) (bool, error)) error {
-	return tx.Each(kv.Scan{Prefix: membershipPrefix(userID)}, func(k, v []byte) (bool, error) {
-		var rec membershipRecord
-		if err := jsonUnmarshal(v, &rec); err != nil {
-			return false, err
-		}
-		if rec.Membership != spec.Join {
-			return true, nil
-		}
-		roomID, err := kv.LastString(k)
-		if err != nil {
-			return false, err
-		}
-		return fn(roomID)
-	})
-}
-
 // uniqueStrings sorts s and drops repeats.
 func uniqueStrings(s []string) []string {
 	slices.Sort(s)

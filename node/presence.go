@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
-	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // Presence states.
@@ -221,7 +220,7 @@ func (n *Node) PresenceSince(ctx context.Context, forUser string, from, to uint6
 	}
 	err := n.db.View(func(tx *kv.Txn) error {
 		myRooms := map[string]bool{}
-		err := joinedRoomsIn(tx, forUser, func(roomID string) bool { myRooms[roomID] = true; return true })
+		err := eachJoinedRoom(tx, forUser, func(roomID string) (bool, error) { myRooms[roomID] = true; return true, nil })
 		if err != nil {
 			return err
 		}
@@ -237,7 +236,7 @@ func (n *Node) PresenceSince(ctx context.Context, forUser string, from, to uint6
 			userID := string(v)
 			if userID != forUser {
 				shared := false
-				err := joinedRoomsIn(tx, userID, func(roomID string) bool { shared = myRooms[roomID]; return !shared })
+				err := eachJoinedRoom(tx, userID, func(roomID string) (bool, error) { shared = myRooms[roomID]; return !shared, nil })
 				if err != nil || !shared {
 					return err == nil, err
 				}
@@ -262,31 +261,12 @@ func (n *Node) SharesRoom(ctx context.Context, a, b string) (bool, error) {
 	shared := false
 	err := n.db.View(func(tx *kv.Txn) error {
 		aRooms := map[string]bool{}
-		if err := joinedRoomsIn(tx, a, func(roomID string) bool { aRooms[roomID] = true; return true }); err != nil {
+		if err := eachJoinedRoom(tx, a, func(roomID string) (bool, error) { aRooms[roomID] = true; return true, nil }); err != nil {
 			return err
 		}
-		return joinedRoomsIn(tx, b, func(roomID string) bool { shared = aRooms[roomID]; return !shared })
+		return eachJoinedRoom(tx, b, func(roomID string) (bool, error) { shared = aRooms[roomID]; return !shared, nil })
 	})
 	return shared, err
-}
-
-// joinedRoomsIn calls fn for each room userID is joined to, until fn returns
-// false.
-func joinedRoomsIn(tx *kv.Txn, userID string, fn func(roomID string) bool) error {
-	return tx.Each(kv.Scan{Prefix: membershipPrefix(userID)}, func(k, v []byte) (bool, error) {
-		var rec membershipRecord
-		if err := jsonUnmarshal(v, &rec); err != nil {
-			return false, err
-		}
-		if rec.Membership != spec.Join {
-			return true, nil
-		}
-		roomID, err := kv.LastString(k)
-		if err != nil {
-			return false, err
-		}
-		return fn(roomID), nil
-	})
 }
 
 // roomMatesOf lists userID and the local users joined to a room userID is
@@ -296,7 +276,7 @@ func (n *Node) roomMatesOf(userID string) ([]string, error) {
 	out := []string{userID}
 	err := n.db.View(func(tx *kv.Txn) error {
 		var rooms []string
-		if err := joinedRoomsIn(tx, userID, func(roomID string) bool { rooms = append(rooms, roomID); return true }); err != nil {
+		if err := eachJoinedRoom(tx, userID, func(roomID string) (bool, error) { rooms = append(rooms, roomID); return true, nil }); err != nil {
 			return err
 		}
 		for _, roomID := range rooms {

@@ -100,11 +100,7 @@ func (n *Node) CurrentStateEvent(ctx context.Context, roomID, evType, stateKey s
 		if err != nil {
 			return err
 		}
-		id, ok := s.Get(evType, stateKey)
-		if !ok {
-			return fmt.Errorf("state %s/%s: %w", evType, stateKey, ErrNotFound)
-		}
-		out, _, err = n.loadEvent(tx, id)
+		out, err = n.stateEvent(tx, s, evType, stateKey)
 		return err
 	})
 	return out, err
@@ -159,11 +155,7 @@ func (n *Node) RoomStateEvent(ctx context.Context, userID, roomID, evType, state
 		if err != nil {
 			return err
 		}
-		id, ok := s.Get(evType, stateKey)
-		if !ok {
-			return fmt.Errorf("state %s/%s: %w", evType, stateKey, ErrNotFound)
-		}
-		out, _, err = n.loadEvent(tx, id)
+		out, err = n.stateEvent(tx, s, evType, stateKey)
 		return err
 	})
 	return out, err
@@ -211,4 +203,14 @@ func (n *Node) RoomExists(ctx context.Context, roomID string) (bool, error) {
 		return err
 	})
 	return ok, err
+}
+
+// stateEvent loads the event of s at (evType, stateKey), or ErrNotFound.
+func (n *Node) stateEvent(tx *kv.Txn, s *State, evType, stateKey string) (*Event, error) {
+	id, ok := s.Get(evType, stateKey)
+	if !ok {
+		return nil, fmt.Errorf("state %s/%s: %w", evType, stateKey, ErrNotFound)
+	}
+	ev, _, err := n.loadEvent(tx, id)
+	return ev, err
 }
