@@ -85,9 +85,11 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 // BaseURL is the client API's base URL, e.g. http://127.0.0.1:8008.
 func (a *App) BaseURL() string { return a.baseURL }
 
-// Close stops accepting requests, lets in-flight ones finish (until ctx is
-// done), then closes the node.
+// Close stops accepting requests, ends long-polls with their (empty)
+// answers, lets in-flight requests finish (until ctx is done), then closes
+// the node.
 func (a *App) Close(ctx context.Context) error {
+	a.Node.BeginShutdown() // long-polls answer now rather than at their timeout
 	err := a.srv.Shutdown(ctx)
 	if serveErr := <-a.done; err == nil {
 		err = serveErr

@@ -95,10 +95,11 @@ func (tx *Txn) Each(s Scan, fn func(key, value []byte) (bool, error)) error {
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = s.Prefix
 	opts.Reverse = s.Reverse
-	opts.PrefetchValues = !s.KeysOnly
-	if !s.KeysOnly {
-		opts.PrefetchSize = 16
-	}
+	// No prefetching: values are small and stored inline, and prefetching
+	// reads ahead past the last key a caller wants. In reverse that walks
+	// into the neighbouring table, where a key rewritten on every commit
+	// (a room's head) can have thousands of versions to step over.
+	opts.PrefetchValues = false
 	it := tx.t.NewIterator(opts)
 	defer it.Close()
 	start := s.From

@@ -13,6 +13,9 @@ import (
 type notifier struct {
 	mu    sync.Mutex
 	users map[string]*userWaiters
+	// stopping is closed when the node begins to shut down: every wait ends.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 type userWaiters struct {
@@ -20,7 +23,9 @@ type userWaiters struct {
 	refs int
 }
 
-func newNotifier() *notifier { return &notifier{users: map[string]*userWaiters{}} }
+func newNotifier() *notifier {
+	return &notifier{users: map[string]*userWaiters{}, stopping: make(chan struct{})}
+}
 
 // wake tells every waiter of the given users that something changed.
 func (nt *notifier) wake(userIDs ...string) {
@@ -58,9 +63,12 @@ func (n *Node) Listen(userID string) *Listener {
 }
 
 // Wait blocks until something for the user changes after the Listener was
-// taken (or last woke), or ctx ends. It reports whether there was a change.
+// taken (or last woke), ctx ends, or the node begins to shut down. It
+// reports whether there was a change.
 func (l *Listener) Wait(ctx context.Context) bool {
 	select {
+	case <-l.nt.stopping:
+		return false
 	case <-l.ch:
 		l.nt.mu.Lock()
 		l.ch = l.nt.users[l.user].ch
@@ -86,3 +94,8 @@ func (l *Listener) Close() {
 // Notify wakes the waiters of the given local users; other parts of the node
 // call it after committing something for them.
 func (n *Node) Notify(userIDs ...string) { n.notifier.wake(userIDs...) }
+
+// BeginShutdown ends every wait, now and later, so long-polling readers
+// answer at once and an HTTP server's graceful shutdown does not sit out
+// their timeouts. The node keeps working until Close.
+func (n *Node) BeginShutdown() { n.notifier.stopOnce.Do(func() { close(n.notifier.stopping) }) }

@@ -54,3 +54,23 @@ func TestListenerCloseDropsEntry(t *testing.T) {
 		t.Fatalf("%d entries left after all listeners closed", len(n.notifier.users))
 	}
 }
+
+func TestBeginShutdownEndsWaits(t *testing.T) {
+	n := newTestNode(t)
+	l := n.Listen("@a:x")
+	defer l.Close()
+	done := make(chan bool, 1)
+	go func() { done <- l.Wait(context.Background()) }()
+	n.BeginShutdown()
+	select {
+	case changed := <-done:
+		if changed {
+			t.Fatal("Wait reported a change at shutdown")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a waiting listener did not return at shutdown")
+	}
+	if wakes(l, time.Hour) {
+		t.Fatal("Wait after shutdown reported a change")
+	}
+}

@@ -43,6 +43,11 @@ func (n *Node) visible(tx *kv.Txn, userID string, ev *Event, rec *eventRecord) (
 	if hv == "world_readable" {
 		return true, nil
 	}
+	if ev.PDU.Type() == spec.MRoomMember && ev.PDU.StateKeyEquals(userID) {
+		// Users always see their own membership events (as Synapse does):
+		// a leave, kick, ban or rejected invite must reach its subject.
+		return true, nil
+	}
 	membership := ""
 	if ev.PDU.Type() == spec.MRoomMember && ev.PDU.StateKeyEquals(userID) {
 		membership, _ = ev.PDU.Membership()
