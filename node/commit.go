@@ -102,7 +102,11 @@ func (b *roomBatch) commit() error {
 		if err := tx.SetJSON(roomKey(b.roomID), b.room); err != nil {
 			return err
 		}
-		if err := b.writeMemberships(tx, positions, lastPos); err != nil {
+		members, err := b.writeMemberships(tx, positions, lastPos)
+		if err != nil {
+			return err
+		}
+		if err := b.countUnread(tx, members); err != nil {
 			return err
 		}
 		for targetID, by := range redacted {
@@ -141,8 +145,9 @@ func (b *roomBatch) commit() error {
 // writeMemberships updates the per-user membership index, and the room's
 // index of local joined and invited users, for every member key whose event
 // changed between the start of the batch and now. It notes in b.wake the
-// local users whose membership changed.
-func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, lastPos uint64) error {
+// local users whose membership changed, and returns the room's local
+// members after the batch (user ID -> "join" or "invite").
+func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, lastPos uint64) (map[string]string, error) {
 	var err error
 	diffState(b.start, b.current, func(k StateKey, _, newID string) {
 		if err != nil || k.EventType != spec.MRoomMember {
@@ -173,19 +178,27 @@ func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, la
 		b.wake = append(b.wake, k.StateKey)
 		if rec.Membership == spec.Join || rec.Membership == spec.Invite {
 			err = tx.Set(localMemberKey(b.roomID, k.StateKey), []byte(rec.Membership))
-		} else {
-			err = tx.Delete(localMemberKey(b.roomID, k.StateKey))
+		} else if err = tx.Delete(localMemberKey(b.roomID, k.StateKey)); err == nil {
+			err = tx.Delete(unreadKey(k.StateKey, b.roomID)) // nothing unread in a room left
 		}
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Everyone local in the room hears of its new events.
-	return tx.Each(kv.Scan{Prefix: localMemberPrefix(b.roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+	members := map[string]string{}
+	err = tx.Each(kv.Scan{Prefix: localMemberPrefix(b.roomID)}, func(k, v []byte) (bool, error) {
 		u, err := kv.LastString(k)
 		b.wake = append(b.wake, u)
+		switch string(v) { // constants, not a string per member and batch
+		case spec.Join:
+			members[u] = spec.Join
+		case spec.Invite:
+			members[u] = spec.Invite
+		}
 		return err == nil, err
 	})
+	return members, err
 }
 
 // applyRedaction strips the target's stored JSON as its room version's

@@ -181,6 +181,16 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// A read receipt moving on recounts the user's unread notifications, in
+	// the receipt's transaction and under the room's lock (see lockRoom).
+	recount := unreadReceipt(receiptType, threadID)
+	if recount {
+		unlock, err := n.lockRoom(ctx, roomID)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	_, err := n.receipts.Commit(1, func(tx *kv.Txn, pos uint64) error {
 		key := receiptKey(roomID, userID, receiptType, threadID)
 		var old receiptRecord
@@ -199,7 +209,13 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 		if err := tx.SetJSON(receiptStreamKey(pos), ref); err != nil {
 			return err
 		}
-		return tx.SetJSON(key, receiptRecord{EventID: ev.PDU.EventID(), EventPos: ev.Pos, TS: n.now().UnixMilli(), Pos: pos})
+		if err := tx.SetJSON(key, receiptRecord{EventID: ev.PDU.EventID(), EventPos: ev.Pos, TS: n.now().UnixMilli(), Pos: pos}); err != nil {
+			return err
+		}
+		if recount {
+			return n.recountUnread(tx, roomID, userID)
+		}
+		return nil
 	})
 	if errors.Is(err, errUnchanged) {
 		return nil

@@ -18,6 +18,7 @@ const (
 	tStateBlock  = "stateblock"  // block hash -> state entries
 	tMembership  = "membership"  // user ID, room ID -> membershipRecord
 	tLocalMember = "localmember" // room ID, local user ID -> "join" or "invite"
+	tUnread      = "unread"      // local user ID, room ID -> unreadRecord, binary (absent: nothing unread)
 	tTxn         = "txn"         // user ID, device ID, txn ID -> event ID
 	tAlias       = "alias"       // alias -> aliasRecord
 	tRoomAliases = "roomaliases" // room ID, alias -> ""
@@ -100,6 +101,7 @@ func membershipKey(userID, roomID string) []byte   { return kv.Key(tMembership, 
 func membershipPrefix(userID string) []byte        { return kv.Key(tMembership, userID) }
 func localMemberKey(roomID, userID string) []byte  { return kv.Key(tLocalMember, roomID, userID) }
 func localMemberPrefix(roomID string) []byte       { return kv.Key(tLocalMember, roomID) }
+func unreadKey(userID, roomID string) []byte       { return kv.Key(tUnread, userID, roomID) }
 func txnKey(userID, deviceID, txnID string) []byte {
 	return kv.Key(tTxn, userID, deviceID, txnID)
 }

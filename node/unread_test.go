@@ -1,0 +1,468 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// TestDecidePush checks the default push rules' verdicts, one rule at a
+// time, for the user @bob:hs, whose display name in the room is "Bobby".
+func TestDecidePush(t *testing.T) {
+	const bob = "@bob:hs"
+	strp := func(s string) *string { return &s }
+	type verdict struct{ notify, highlight bool }
+	none, notifies, highlights := verdict{}, verdict{true, false}, verdict{true, true}
+	cases := []struct {
+		name     string
+		evType   string
+		stateKey *string
+		content  string
+		power    bool // the sender may @room
+		want     verdict
+	}{
+		{"message", "m.room.message", nil, `{"msgtype":"m.text","body":"hello"}`, false, notifies},
+		{"message without body", "m.room.message", nil, `{}`, false, notifies},
+		{"notice", "m.room.message", nil, `{"msgtype":"m.notice","body":"beep"}`, false, none},
+		{"notice mentioning me", "m.room.message", nil, `{"msgtype":"m.notice","body":"beep","m.mentions":{"user_ids":["@bob:hs"]}}`, false, none},
+		{"edit", "m.room.message", nil, `{"msgtype":"m.text","body":"* hi","m.relates_to":{"rel_type":"m.replace","event_id":"$x"}}`, false, none},
+		{"edit mentioning me", "m.room.message", nil, `{"msgtype":"m.text","body":"* hi","m.mentions":{"user_ids":["@bob:hs"]},"m.relates_to":{"rel_type":"m.replace","event_id":"$x"}}`, false, highlights},
+		{"edit naming me, legacy", "m.room.message", nil, `{"msgtype":"m.text","body":"* hi bob","m.relates_to":{"rel_type":"m.replace","event_id":"$x"}}`, false, none},
+		{"thread reply", "m.room.message", nil, `{"msgtype":"m.text","body":"hi","m.relates_to":{"rel_type":"m.thread","event_id":"$x"}}`, false, notifies},
+		{"mention of me", "m.room.message", nil, `{"body":"hi","m.mentions":{"user_ids":["@alice:hs","@bob:hs"]}}`, false, highlights},
+		{"mention of another", "m.room.message", nil, `{"body":"hi Bobby bob","m.mentions":{"user_ids":["@alice:hs"]}}`, false, notifies},
+		{"empty mentions turn off legacy", "m.room.message", nil, `{"body":"hi Bobby and bob","m.mentions":{}}`, false, notifies},
+		{"bad mentions", "m.room.message", nil, `{"body":"hi","m.mentions":{"user_ids":"@bob:hs","room":"true"}}`, true, notifies},
+		{"room mention with power", "m.room.message", nil, `{"body":"all","m.mentions":{"room":true}}`, true, highlights},
+		{"room mention without power", "m.room.message", nil, `{"body":"all","m.mentions":{"room":true}}`, false, notifies},
+		{"legacy @room with power", "m.room.message", nil, `{"body":"hey @room!"}`, true, highlights},
+		{"legacy @room without power", "m.room.message", nil, `{"body":"hey @room!"}`, false, notifies},
+		{"legacy @room inside a word", "m.room.message", nil, `{"body":"see @roomful"}`, true, notifies},
+		{"legacy display name", "m.room.message", nil, `{"body":"thanks, bobby!"}`, false, highlights},
+		{"legacy display name inside a word", "m.room.message", nil, `{"body":"Bobbyish"}`, false, notifies},
+		{"legacy localpart", "m.room.message", nil, `{"body":"ask BOB"}`, false, highlights},
+		{"legacy localpart inside a word", "m.room.message", nil, `{"body":"a bobcat"}`, false, notifies},
+		{"legacy localpart in a user ID", "m.room.message", nil, `{"body":"ping @bob:hs"}`, false, highlights},
+		{"body not a string", "m.room.message", nil, `{"body":["bob"]}`, false, notifies},
+		{"encrypted", "m.room.encrypted", nil, `{"algorithm":"m.megolm.v1.aes-sha2","ciphertext":"x"}`, false, notifies},
+		{"encrypted edit", "m.room.encrypted", nil, `{"ciphertext":"x","m.relates_to":{"rel_type":"m.replace","event_id":"$x"}}`, false, none},
+		{"call invite", "m.call.invite", nil, `{"call_id":"1"}`, false, notifies},
+		{"sticker (no default rule)", "m.sticker", nil, `{"body":"a cat","url":"mxc://hs/x"}`, false, none},
+		{"reaction", "m.reaction", nil, `{"m.relates_to":{"rel_type":"m.annotation","event_id":"$x","key":"👍"}}`, false, none},
+		{"reaction mentioning me", "m.reaction", nil, `{"m.mentions":{"user_ids":["@bob:hs"]}}`, false, highlights},
+		{"invite for me", "m.room.member", strp(bob), `{"membership":"invite"}`, false, notifies},
+		{"invite for another", "m.room.member", strp("@carol:hs"), `{"membership":"invite"}`, false, none},
+		{"join", "m.room.member", strp("@carol:hs"), `{"membership":"join","displayname":"bob"}`, false, none},
+		{"name change", "m.room.name", strp(""), `{"name":"Bobby's room"}`, false, none},
+		{"tombstone", "m.room.tombstone", strp(""), `{"body":"moved","replacement_room":"!new:hs"}`, false, highlights},
+		{"server acl", "m.room.server_acl", strp(""), `{"allow":["*"],"body":"bob"}`, false, none},
+		{"other event", "org.example.thing", nil, `{"x":1}`, false, none},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev := parsePushEvent(c.evType, c.stateKey, []byte(c.content))
+			pc := pushContext{
+				displayName:         func(u string) string { return map[string]string{bob: "Bobby"}[u] },
+				senderMayNotifyRoom: func() bool { return c.power },
+			}
+			notify, highlight := decidePush(ev, bob, pc)
+			if got := (verdict{notify, highlight}); got != c.want {
+				t.Errorf("got %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestContainsWord checks whole-word matching of display names and the
+// legacy patterns, including names that are not plain words.
+func TestContainsWord(t *testing.T) {
+	cases := []struct {
+		text, word string
+		want       bool
+	}{
+		{"hi bob", "bob", true},
+		{"hi bob.", "Bob", true},
+		{"bob", "bob", true},
+		{"bobby", "bob", false},
+		{"abob bob2 bob_ _bob", "bob", false},
+		{"abob and then bob", "bob", true},
+		{"hello Dr. B (admin)!", "dr. b (admin)", true},
+		{"x@room", "@room", true}, // no boundary needed before a non-word character
+		{"@rooms", "@room", false},
+		{"Ünïcödé name", "ÜNÏCÖDÉ", true},
+		{"namé", "nam", false},
+		{"anything", "", false},
+	}
+	for _, c := range cases {
+		if got := containsWord(c.text, c.word); got != c.want {
+			t.Errorf("containsWord(%q, %q) = %v, want %v", c.text, c.word, got, c.want)
+		}
+	}
+}
+
+// unreadRoom is a public room of alice (the creator, power 100) that bob
+// and carol (power 0) joined.
+type unreadRoom struct {
+	t                 *testing.T
+	n                 *Node
+	roomID            string
+	alice, bob, carol Session
+}
+
+func newUnreadRoom(t *testing.T, n *Node) *unreadRoom {
+	t.Helper()
+	r := &unreadRoom{t: t, n: n, alice: session(n, "alice"), bob: session(n, "bob"), carol: session(n, "carol")}
+	var err error
+	r.roomID, err = n.CreateRoom(context.Background(), CreateRoomRequest{Creator: r.alice.UserID, Preset: PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	membership(t, n, r.bob, r.roomID, r.bob.UserID, spec.Join)
+	membership(t, n, r.carol, r.roomID, r.carol.UserID, spec.Join)
+	return r
+}
+
+// send sends an event of type evType with the given JSON content.
+func (r *unreadRoom) send(s Session, evType, content string) string {
+	r.t.Helper()
+	id, err := r.n.SendEvent(context.Background(), SendRequest{
+		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: r.roomID, Type: evType, Content: json.RawMessage(content),
+	})
+	if err != nil {
+		r.t.Fatalf("send %s: %v", evType, err)
+	}
+	return id
+}
+
+func (r *unreadRoom) say(s Session, body string) string {
+	r.t.Helper()
+	c, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": body})
+	return r.send(s, "m.room.message", string(c))
+}
+
+// want checks a user's counts, and that a recount from scratch agrees with
+// the incrementally kept ones.
+func (r *unreadRoom) want(s Session, notify, highlight int) {
+	r.t.Helper()
+	wantUnread(r.t, r.n, s.UserID, r.roomID, notify, highlight)
+	if got := recount(r.t, r.n, s.UserID, r.roomID); got != [2]int{notify, highlight} {
+		r.t.Errorf("%s: recount gives %v, incremental counts %v", s.UserID, got, [2]int{notify, highlight})
+	}
+}
+
+func wantUnread(t *testing.T, n *Node, userID, roomID string, notify, highlight int) {
+	t.Helper()
+	gn, gh, err := n.UnreadCounts(context.Background(), userID, roomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gn != notify || gh != highlight {
+		t.Errorf("%s: unread (notify, highlight) = (%d, %d), want (%d, %d)", userID, gn, gh, notify, highlight)
+	}
+}
+
+// recount recomputes a user's counts from their receipts the way a receipt
+// does, in a transaction that is rolled back, and returns them.
+func recount(t *testing.T, n *Node, userID, roomID string) [2]int {
+	t.Helper()
+	unlock, err := n.lockRoom(context.Background(), roomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	var got unreadRecord
+	errRollback := fmt.Errorf("roll back")
+	err = n.db.Update(func(tx *kv.Txn) error {
+		if err := n.recountUnread(tx, roomID, userID); err != nil {
+			return err
+		}
+		var err error
+		got, err = loadUnread(tx, userID, roomID)
+		if err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if err != errRollback {
+		t.Fatalf("recount: %v", err)
+	}
+	return [2]int{got.Notify, got.Highlight}
+}
+
+// TestUnreadCounter follows counts through messages, rules, receipts, the
+// user's own messages and leaving.
+func TestUnreadCounter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := newTestNode(t)
+	r := newUnreadRoom(t, n)
+	r.want(r.alice, 0, 0) // the others' joins do not notify
+	r.want(r.bob, 0, 0)
+
+	first := r.say(r.alice, "hello")
+	r.say(r.alice, "anyone?")
+	r.want(r.bob, 2, 0)
+	r.want(r.carol, 2, 0)
+	r.want(r.alice, 0, 0) // not for her own messages
+
+	r.send(r.alice, "m.room.message", `{"msgtype":"m.text","body":"bob, look","m.mentions":{"user_ids":["`+r.bob.UserID+`"]}}`)
+	r.want(r.bob, 3, 1)
+	r.want(r.carol, 3, 0)
+	r.send(r.alice, "m.room.message", `{"msgtype":"m.notice","body":"a bot says"}`)
+	r.send(r.alice, "m.reaction", `{"m.relates_to":{"rel_type":"m.annotation","event_id":"`+first+`","key":"x"}}`)
+	r.send(r.alice, "m.room.message", `{"msgtype":"m.text","body":"* hi","m.new_content":{"msgtype":"m.text","body":"hi"},"m.relates_to":{"rel_type":"m.replace","event_id":"`+first+`"}}`)
+	r.want(r.bob, 3, 1) // notices, reactions and edits do not count
+
+	// Room mentions highlight only from a sender with the power to make them.
+	r.send(r.carol, "m.room.message", `{"msgtype":"m.text","body":"all","m.mentions":{"room":true}}`)
+	r.want(r.bob, 4, 1)
+	r.want(r.alice, 1, 0)
+	r.send(r.alice, "m.room.message", `{"msgtype":"m.text","body":"all","m.mentions":{"room":true}}`)
+	r.want(r.bob, 5, 2)
+	r.want(r.carol, 1, 1) // carol's own message reset hers
+
+	// Legacy mentions by display name, without m.mentions.
+	sendState(t, n, r.bob, r.roomID, spec.MRoomMember, r.bob.UserID, map[string]string{"membership": "join", "displayname": "Robert Tables"})
+	r.want(r.bob, 0, 0) // his own event
+	r.say(r.alice, "thanks robert tables!")
+	r.want(r.bob, 1, 1)
+	r.want(r.carol, 2, 1)
+
+	// A receipt recounts from the event it names; receipts do not go back.
+	mid := r.say(r.alice, "two")
+	r.say(r.carol, "three")
+	r.want(r.bob, 3, 1)
+	if err := n.SetReceipt(ctx, r.bob.UserID, r.roomID, ReceiptRead, mid, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.want(r.bob, 1, 0)
+	if err := n.SetReceipt(ctx, r.bob.UserID, r.roomID, ReceiptRead, first, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.want(r.bob, 1, 0)
+
+	// Sending resets; leaving deletes the record.
+	r.say(r.bob, "I'm here")
+	r.want(r.bob, 0, 0)
+	r.say(r.alice, "hi bob")
+	r.want(r.bob, 1, 1)
+	membership(t, n, r.bob, r.roomID, r.bob.UserID, spec.Leave)
+	wantUnread(t, n, r.bob.UserID, r.roomID, 0, 0)
+	if c := countPrefix(t, n, kv.Key(tUnread, r.bob.UserID)); c != 0 {
+		t.Errorf("bob left but has %d unread records", c)
+	}
+	// A kick deletes the record too.
+	r.want(r.carol, 2, 0)
+	membership(t, n, r.alice, r.roomID, r.carol.UserID, "leave")
+	if c := countPrefix(t, n, kv.Key(tUnread, r.carol.UserID)); c != 0 {
+		t.Errorf("carol was kicked but has %d unread records", c)
+	}
+	r.say(r.alice, "bye")
+	wantUnread(t, n, r.carol.UserID, r.roomID, 0, 0)
+}
+
+// TestUnreadReceiptKinds checks which receipts mark the room read: public
+// and private read receipts, unthreaded or for the main timeline, and read
+// markers; not a thread's receipt, nor the fully-read marker alone.
+func TestUnreadReceiptKinds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := newTestNode(t)
+	r := newUnreadRoom(t, n)
+	ids := []string{r.say(r.alice, "1"), r.say(r.alice, "2"), r.say(r.alice, "3"), r.say(r.alice, "4"), r.say(r.alice, "5")}
+	r.want(r.bob, 5, 0)
+
+	if err := n.SetReceipt(ctx, r.bob.UserID, r.roomID, ReceiptRead, ids[0], ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	r.want(r.bob, 5, 0) // a thread's receipt leaves the room's count alone
+	if err := n.SetReadMarkers(ctx, r.bob.UserID, r.roomID, ids[4], "", ""); err != nil {
+		t.Fatal(err)
+	}
+	r.want(r.bob, 5, 0) // so does the fully-read marker
+	if err := n.SetReceipt(ctx, r.bob.UserID, r.roomID, ReceiptRead, ids[0], ThreadMain); err != nil {
+		t.Fatal(err)
+	}
+	r.want(r.bob, 4, 0)
+	if err := n.SetReceipt(ctx, r.bob.UserID, r.roomID, ReceiptReadPrivate, ids[2], ""); err != nil {
+		t.Fatal(err)
+	}
+	r.want(r.bob, 2, 0)
+	// A public receipt behind the private one counts from the private one.
+	if err := n.SetReceipt(ctx, r.bob.UserID, r.roomID, ReceiptRead, ids[1], ""); err != nil {
+		t.Fatal(err)
+	}
+	r.want(r.bob, 2, 0)
+	if err := n.SetReadMarkers(ctx, r.bob.UserID, r.roomID, "", ids[4], ""); err != nil {
+		t.Fatal(err)
+	}
+	r.want(r.bob, 0, 0)
+	r.want(r.carol, 5, 0) // her receipts are her own
+}
+
+// TestUnreadInvite: an invite notifies its local invitee
+// (.m.rule.invite_for_me); other events do not count for them until they
+// join, and their join starts them from zero.
+func TestUnreadInvite(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t)
+	alice, dave := session(n, "alice"), session(n, "dave")
+	roomID, err := n.CreateRoom(context.Background(), CreateRoomRequest{Creator: alice.UserID, Preset: PresetPrivateChat, Invite: []string{dave.UserID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantUnread(t, n, dave.UserID, roomID, 1, 0)
+	send(t, n, alice, roomID, "not for invitees")
+	wantUnread(t, n, dave.UserID, roomID, 1, 0)
+	membership(t, n, dave, roomID, dave.UserID, spec.Join)
+	wantUnread(t, n, dave.UserID, roomID, 0, 0)
+	send(t, n, alice, roomID, "welcome")
+	wantUnread(t, n, dave.UserID, roomID, 1, 0)
+}
+
+// TestUnreadBatch: the events of one batch are counted in order, so a
+// user's own event in the middle resets what came before it only.
+func TestUnreadBatch(t *testing.T) {
+	t.Parallel()
+	n := newTestNode(t)
+	r := newUnreadRoom(t, n)
+	msg := func(s Session, body string) SendRequest {
+		c, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": body})
+		return SendRequest{Sender: s.UserID, DeviceID: s.DeviceID, RoomID: r.roomID, Type: "m.room.message", Content: c}
+	}
+	sendBatches(t, n, r.roomID, 10, []SendRequest{
+		msg(r.alice, "1"), msg(r.alice, "2"), msg(r.bob, "3"), msg(r.alice, "4 for bob"), msg(r.carol, "5"),
+	})
+	r.want(r.bob, 2, 1)
+	r.want(r.carol, 0, 0)
+	r.want(r.alice, 1, 0)
+}
+
+// TestUnreadRecountCap: a receipt far behind counts at most
+// unreadRecountCap events.
+func TestUnreadRecountCap(t *testing.T) {
+	t.Parallel()
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	r := newUnreadRoom(t, n)
+	first := r.say(r.alice, "first")
+	reqs := make([]SendRequest, unreadRecountCap+10)
+	for i := range reqs {
+		reqs[i] = SendRequest{Sender: r.alice.UserID, RoomID: r.roomID, Type: "m.room.message",
+			Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"message %d"}`, i))}
+	}
+	sendBatches(t, n, r.roomID, 100, reqs)
+	wantUnread(t, n, r.bob.UserID, r.roomID, len(reqs)+1, 0) // commits count every event
+	if err := n.SetReceipt(context.Background(), r.bob.UserID, r.roomID, ReceiptRead, first, ""); err != nil {
+		t.Fatal(err)
+	}
+	wantUnread(t, n, r.bob.UserID, r.roomID, unreadRecountCap, 0)
+}
+
+// TestUnreadConcurrentReceipts: receipts racing with sends in the same
+// room neither fail (the recount takes the room's lock, so it never loses a
+// write conflict to a commit) nor lose counts.
+func TestUnreadConcurrentReceipts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	r := newUnreadRoom(t, n)
+	ids := make(chan string, 200)
+	errs := make(chan error, 2)
+	go func() {
+		defer close(ids)
+		for i := range 200 {
+			id, err := n.SendEvent(ctx, SendRequest{Sender: r.alice.UserID, RoomID: r.roomID, Type: "m.room.message",
+				Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"m%d"}`, i))})
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids <- id
+		}
+		errs <- nil
+	}()
+	go func() {
+		var err error
+		for id := range ids {
+			if err == nil {
+				err = n.SetReceipt(ctx, r.bob.UserID, r.roomID, ReceiptRead, id, "")
+			}
+		}
+		errs <- err // after the sender is done
+	}()
+	// Both goroutines end before the test can: the node closes after it.
+	for _, err := range []error{<-errs, <-errs} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.want(r.bob, 0, 0) // his receipt is on the last message
+	r.want(r.carol, 200, 0)
+}
+
+// TestUnreadRestart: counts are stored, so a restarted node still has them.
+func TestUnreadRestart(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	n := openNode(t, cfg)
+	r := newUnreadRoom(t, n)
+	r.say(r.alice, "one")
+	r.say(r.alice, "two, bob")
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n = openNode(t, cfg)
+	t.Cleanup(func() { n.Close() })
+	wantUnread(t, n, r.bob.UserID, r.roomID, 2, 1)
+	r.n = n
+	r.say(r.alice, "three")
+	r.want(r.bob, 3, 1)
+}
+
+// BenchmarkSendOneRoomReaders is BenchmarkSendOneRoom with ten other local
+// users joined, so every send is counted for ten readers.
+func BenchmarkSendOneRoomReaders(b *testing.B) {
+	for _, mode := range syncModes {
+		b.Run(mode.name, func(b *testing.B) {
+			n := benchNode(b, mode.noSync)
+			alice := session(n, "alice")
+			roomID, err := n.CreateRoom(context.Background(), CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range 10 {
+				u := session(n, fmt.Sprintf("reader%d", i))
+				membership(b, n, u, roomID, u.UserID, "join")
+			}
+			req := SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: benchContent}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := n.SendEvent(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestUnreadRecordEncoding: records round-trip, and a damaged one is an
+// error rather than a wrong count.
+func TestUnreadRecordEncoding(t *testing.T) {
+	for _, r := range []unreadRecord{{1, 0}, {1000, 3}, {1 << 40, 1 << 20}} {
+		got, err := decodeUnread(r.encode())
+		if err != nil || got != r {
+			t.Errorf("round trip of %+v: %+v, %v", r, got, err)
+		}
+	}
+	for _, b := range [][]byte{nil, {0x80}, {1}, {1, 2, 3}} {
+		if _, err := decodeUnread(b); err == nil {
+			t.Errorf("decodeUnread(%x) succeeded", b)
+		}
+	}
+}
