@@ -98,6 +98,7 @@ type event struct {
 	Sender   string          `json:"sender"`
 	StateKey *string         `json:"state_key"`
 	Content  json.RawMessage `json:"content"`
+	Unsigned map[string]any  `json:"unsigned"`
 }
 
 func (ev event) body() string {

@@ -1,6 +1,7 @@
 package syncapi
 
 import (
+	"context"
 	"net/http"
 	"sort"
 
@@ -9,9 +10,12 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// keysChanges serves GET /keys/changes: users whose device keys changed
-// between two sync tokens, and users the caller stopped sharing every room
-// with because the caller left rooms in that span.
+// keysChanges serves GET /keys/changes: what /sync's device_lists would
+// have said over the span between two sync tokens. changed: users whose
+// device keys changed, and users who came to share a room with the caller
+// (they joined a room of the caller's, or the caller joined theirs). left:
+// users who no longer share any room with the caller, because the caller
+// left rooms in that span or they left the caller's rooms.
 func (a *api) keysChanges(w http.ResponseWriter, r *http.Request) error {
 	ctx, user := r.Context(), mxhttp.DeviceFrom(r).UserID
 	q := r.URL.Query()
@@ -37,23 +41,58 @@ func (a *api) keysChanges(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	candidates := map[string]bool{}
+	mc := memberChanges{joined: map[string]bool{}, left: map[string]bool{}}
 	for _, m := range memberships {
-		if m.Pos <= from.Room || m.Pos > to.Room || (m.Membership != spec.Leave && m.Membership != spec.Ban) {
+		if m.Pos > to.Room {
+			continue // the caller's membership is newer than the span
+		}
+		switch m.Membership {
+		case spec.Join:
+			// Member events that changed in the span, or every member when
+			// the caller joined in it, as /sync notes them.
+			ids, err := a.memberDelta(ctx, m.RoomID, user, from.Room, to.Room)
+			if err != nil {
+				return err
+			}
+			evs, err := a.n.Events(ctx, ids)
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				mc.note(ev, user)
+			}
+		case spec.Leave, spec.Ban:
+			if m.Pos <= from.Room {
+				continue
+			}
+			s, err := a.n.RoomStateAt(ctx, m.RoomID, m.Pos)
+			if err != nil {
+				return err
+			}
+			s.Each(func(k node.StateKey, _ string) {
+				if k.EventType == spec.MRoomMember && k.StateKey != user {
+					mc.left[k.StateKey] = true
+				}
+			})
+		}
+	}
+	set := map[string]bool{}
+	for _, u := range changed {
+		set[u] = true
+	}
+	for u := range mc.joined {
+		set[u] = true
+	}
+	changed = changed[:0]
+	for u := range set {
+		changed = append(changed, u)
+	}
+	sort.Strings(changed)
+	left := []string{}
+	for u := range mc.left {
+		if set[u] {
 			continue
 		}
-		s, err := a.n.RoomStateAt(ctx, m.RoomID, m.Pos)
-		if err != nil {
-			return err
-		}
-		s.Each(func(k node.StateKey, _ string) {
-			if k.EventType == spec.MRoomMember && k.StateKey != user {
-				candidates[k.StateKey] = true
-			}
-		})
-	}
-	left := []string{}
-	for u := range candidates {
 		shares, err := a.n.SharesRoom(ctx, user, u)
 		if err != nil {
 			return err
@@ -65,4 +104,39 @@ func (a *api) keysChanges(w http.ResponseWriter, r *http.Request) error {
 	sort.Strings(left)
 	mxhttp.WriteJSON(w, http.StatusOK, map[string]any{"changed": changed, "left": left})
 	return nil
+}
+
+// memberDelta lists the IDs of a room's member events that changed between
+// two positions, or of all its member events at to when the user was not
+// joined at from.
+func (a *api) memberDelta(ctx context.Context, roomID, user string, from, to uint64) ([]string, error) {
+	fromState, err := a.n.RoomStateAt(ctx, roomID, from)
+	if err != nil {
+		return nil, err
+	}
+	toState, err := a.n.RoomStateAt(ctx, roomID, to)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	self := false
+	node.DiffState(fromState, toState, func(k node.StateKey, _, newID string) {
+		if k.EventType == spec.MRoomMember && newID != "" {
+			ids = append(ids, newID)
+			self = self || k.StateKey == user
+		}
+	})
+	if !self {
+		return ids, nil
+	}
+	if was, err := a.membershipAt(ctx, roomID, user, from); err != nil || was == spec.Join {
+		return ids, err
+	}
+	ids = ids[:0]
+	toState.Each(func(k node.StateKey, id string) {
+		if k.EventType == spec.MRoomMember {
+			ids = append(ids, id)
+		}
+	})
+	return ids, nil
 }

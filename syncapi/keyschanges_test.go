@@ -58,3 +58,22 @@ func TestKeysChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncDeviceListsLeftWhenUserLeaves: when the syncing user leaves the
+// only room they shared with someone, that someone is in device_lists.left,
+// not in changed.
+func TestSyncDeviceListsLeftWhenUserLeaves(t *testing.T) {
+	e := newEnv(t)
+	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
+	shared := e.room(alice, node.PresetPublicChat)
+	e.join(bob, shared)
+	e.join(carol, shared)
+	other := e.room(alice, node.PresetPublicChat)
+	e.join(carol, other) // carol still shares a room with alice afterwards
+	since := e.sync(alice, nil).NextBatch
+	e.membership(alice, shared, alice.UserID, "leave")
+	b := e.sync(alice, vals("since", since))
+	if !slices.Equal(b.DeviceLists.Left, []string{bob.UserID}) || slices.Contains(b.DeviceLists.Changed, bob.UserID) {
+		t.Errorf("device_lists changed %v left %v, want bob (only) left", b.DeviceLists.Changed, b.DeviceLists.Left)
+	}
+}

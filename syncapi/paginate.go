@@ -32,6 +32,8 @@ type window struct {
 	// only when more is true.
 	end  uint64
 	more bool
+	// touched says whether the span held any event at all, seen or not.
+	touched bool
 }
 
 // paginate reads up to limit events of a room that userID may see and that
@@ -65,6 +67,9 @@ func (a *api) paginate(ctx context.Context, userID, roomID string, sp span, limi
 		page, err := a.n.RoomEvents(ctx, userID, roomID, r)
 		if err != nil {
 			return window{}, err
+		}
+		if page.End != r.From || len(page.Events) > 0 {
+			w.touched = true
 		}
 		for _, ev := range page.Events {
 			if keep != nil && !keep(ev) {

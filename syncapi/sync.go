@@ -96,6 +96,9 @@ func (a *api) buildSync(ctx context.Context, req *syncRequest) (*syncResponse, e
 	if err := a.syncUserData(ctx, req, &to, res); err != nil {
 		return nil, err
 	}
+	if err := a.syncUnread(ctx, req, res); err != nil {
+		return nil, err
+	}
 	res.NextBatch = to.String()
 	return res, nil
 }

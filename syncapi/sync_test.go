@@ -16,20 +16,67 @@ import (
 type syncBody struct {
 	NextBatch string `json:"next_batch"`
 	Rooms     struct {
-		Join map[string]struct {
-			Timeline struct {
-				Events    []event `json:"events"`
-				Limited   bool    `json:"limited"`
-				PrevBatch string  `json:"prev_batch"`
-			} `json:"timeline"`
-			State      struct{ Events []event } `json:"state"`
-			StateAfter struct{ Events []event } `json:"state_after"`
-		} `json:"join"`
-		Invite map[string]json.RawMessage `json:"invite"`
-		Leave  map[string]struct {
-			Timeline struct{ Events []event } `json:"timeline"`
-		} `json:"leave"`
+		Join   map[string]syncRoom    `json:"join"`
+		Invite map[string]syncInvited `json:"invite"`
+		Leave  map[string]syncRoom    `json:"leave"`
 	} `json:"rooms"`
+	AccountData struct{ Events []event } `json:"account_data"`
+	Presence    struct{ Events []event } `json:"presence"`
+	ToDevice    struct{ Events []event } `json:"to_device"`
+	DeviceLists struct {
+		Changed []string `json:"changed"`
+		Left    []string `json:"left"`
+	} `json:"device_lists"`
+	OTKCounts        map[string]int `json:"device_one_time_keys_count"`
+	FallbackKeyTypes []string       `json:"device_unused_fallback_key_types"`
+	// Raw is the response as received.
+	Raw []byte `json:"-"`
+}
+
+// syncRoom is an entry of rooms.join or rooms.leave.
+type syncRoom struct {
+	Timeline struct {
+		Events    []event `json:"events"`
+		Limited   bool    `json:"limited"`
+		PrevBatch string  `json:"prev_batch"`
+	} `json:"timeline"`
+	State              eventBatch    `json:"state"`
+	StateAfter         eventBatch    `json:"state_after"`
+	StateAfterUnstable eventBatch    `json:"org.matrix.msc4222.state_after"`
+	Ephemeral          eventBatch    `json:"ephemeral"`
+	AccountData        eventBatch    `json:"account_data"`
+	Unread             *unreadCounts `json:"unread_notifications"`
+	Summary            *struct {
+		Heroes  []string `json:"m.heroes"`
+		Joined  int      `json:"m.joined_member_count"`
+		Invited int      `json:"m.invited_member_count"`
+	} `json:"summary"`
+}
+
+// eventBatch is a list of events under "events"; Present tells a section
+// that was sent (even empty) from one that was left out.
+type eventBatch struct {
+	Events  []event `json:"events"`
+	Present bool    `json:"-"`
+}
+
+func (b *eventBatch) UnmarshalJSON(raw []byte) error {
+	var v struct {
+		Events []event `json:"events"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	*b = eventBatch{Events: v.Events, Present: string(raw) != "null"}
+	return nil
+}
+
+// syncInvited is an entry of rooms.invite; the stripped events are kept raw
+// so a test can check exactly which keys they have.
+type syncInvited struct {
+	InviteState struct {
+		Events []map[string]json.RawMessage `json:"events"`
+	} `json:"invite_state"`
 }
 
 func (e *env) sync(s node.Session, q url.Values) syncBody {
@@ -42,6 +89,7 @@ func (e *env) sync(s node.Session, q url.Values) syncBody {
 	if err := json.Unmarshal(res.Raw, &b); err != nil {
 		e.t.Fatal(err)
 	}
+	b.Raw = res.Raw
 	return b
 }
 

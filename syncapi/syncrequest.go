@@ -58,7 +58,8 @@ func (a *api) parseSyncRequest(ctx context.Context, r *http.Request) (*syncReque
 		if err != nil || ms < 0 {
 			return nil, mxhttp.InvalidParam("timeout must be a non-negative number of milliseconds")
 		}
-		req.timeout = min(time.Duration(ms)*time.Millisecond, maxSyncTimeout)
+		// Capped before converting: a huge value would overflow Duration.
+		req.timeout = time.Duration(min(ms, maxSyncTimeout.Milliseconds())) * time.Millisecond
 	}
 	switch {
 	case isTrue(q.Get("use_state_after")):

@@ -2,7 +2,10 @@ package syncapi
 
 import (
 	"context"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -10,12 +13,7 @@ import (
 
 // joinedRoom is one entry of rooms.join.
 type joinedRoom struct {
-	Timeline timeline `json:"timeline"`
-	// State is the state at the start of the timeline; StateAfter (MSC4222)
-	// replaces it when the client asked for it, under its own key.
-	State       *eventList     `json:"state,omitempty"`
-	StateAfter  *eventList     `json:"state_after,omitempty"`
-	StateAfterU *eventList     `json:"org.matrix.msc4222.state_after,omitempty"`
+	roomSection
 	Summary     *roomSummary   `json:"summary,omitempty"`
 	Ephemeral   eventList      `json:"ephemeral"`
 	AccountData eventList      `json:"account_data"`
@@ -24,11 +22,19 @@ type joinedRoom struct {
 
 // leftRoom is one entry of rooms.leave: the room up to the user's leave.
 type leftRoom struct {
+	roomSection
+	AccountData eventList `json:"account_data"`
+}
+
+// roomSection is what joined and left rooms share: the timeline, and the
+// state the client needs with it. State is the state at the start of the
+// timeline; StateAfter (MSC4222) replaces it when the client asked for it,
+// under the key it asked with.
+type roomSection struct {
 	Timeline    timeline   `json:"timeline"`
 	State       *eventList `json:"state,omitempty"`
 	StateAfter  *eventList `json:"state_after,omitempty"`
 	StateAfterU *eventList `json:"org.matrix.msc4222.state_after,omitempty"`
-	AccountData eventList  `json:"account_data"`
 }
 
 // invitedRoom is one entry of rooms.invite.
@@ -52,235 +58,228 @@ type roomSummary struct {
 	Invited int      `json:"m.invited_member_count"`
 }
 
-// syncRooms fills rooms.join, invite and leave. Rooms come from the user's
+// syncRooms fills rooms.join, invite and leave, and notes the joined rooms
+// and membership changes the other sections need. Rooms come from the user's
 // membership index; for each, what changed in (since, to] is worked out from
 // the timeline index and state snapshots, so an old since token costs no
-// more than a recent one.
+// more than a recent one. Rooms are independent, so they are worked out
+// concurrently; what they add to req is merged afterwards, in order.
 func (a *api) syncRooms(ctx context.Context, req *syncRequest, to StreamToken, res *syncResponse) error {
 	memberships, err := a.n.Memberships(ctx, req.dev.UserID)
 	if err != nil {
 		return err
 	}
-	for _, m := range memberships {
-		if !req.filter.Room.MatchRoom(m.RoomID) || m.Pos > to.Room {
-			continue // filtered out, or newer than this response
+	if req.hasSince && !req.fullState && to.Room <= req.since.Room {
+		// Nothing committed to any room since: no room has news. The
+		// joined rooms are still noted, for their ephemeral events.
+		for _, m := range memberships {
+			if m.Membership == spec.Join && m.Pos <= to.Room && req.filter.Room.MatchRoom(m.RoomID) {
+				req.joinedRooms = append(req.joinedRooms, m.RoomID)
+			}
 		}
-		changed := !req.hasSince || m.Pos > req.since.Room
-		switch m.Membership {
-		case spec.Join:
-			req.joinedRooms = append(req.joinedRooms, m.RoomID)
-			newlyJoined := changed
-			if req.hasSince && changed {
-				if was, err := a.membershipAt(ctx, m.RoomID, req.dev.UserID, req.since.Room); err != nil {
-					return err
-				} else if was == spec.Join {
-					newlyJoined = false // a duplicate join is no news
-				}
+		return nil
+	}
+	out := make([]roomEntry, len(memberships))
+	err = forEach(ctx, len(memberships), syncWorkers(), func(ctx context.Context, i int) error {
+		var err error
+		out[i], err = a.syncRoom(ctx, req, to, memberships[i])
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for i, o := range out {
+		id := memberships[i].RoomID
+		switch {
+		case o.joined:
+			req.joinedRooms = append(req.joinedRooms, id)
+			if o.join != nil {
+				res.Rooms.Join[id] = o.join
 			}
-			jr, err := a.joinedRoom(ctx, req, m.RoomID, to, newlyJoined)
-			if err != nil {
-				return err
+		case o.invite != nil:
+			res.Rooms.Invite[id] = o.invite
+		case o.leave != nil:
+			res.Rooms.Leave[id] = o.leave
+		}
+		for _, ev := range o.members {
+			if o.leave == nil {
+				req.members.note(ev, req.dev.UserID)
+			} else if sk := ev.PDU.StateKey(); sk != nil && *sk != req.dev.UserID {
+				// Everyone in a room the user left may no longer share a
+				// room with them.
+				req.members.left[*sk] = true
 			}
-			if jr != nil {
-				res.Rooms.Join[m.RoomID] = jr
-			}
-		case spec.Invite:
-			if inviter, err := a.inviter(ctx, m.EventID); err != nil {
-				return err
-			} else if req.ignored[inviter] {
-				continue // invites from ignored users are not shown
-			}
-			if changed || req.fullState {
-				ir, err := a.invitedRoom(ctx, m)
-				if err != nil {
-					return err
-				}
-				res.Rooms.Invite[m.RoomID] = ir
-			}
-		case spec.Leave, spec.Ban:
-			if m.Forgotten || (!req.hasSince && !req.filter.Room.IncludeLeave) || (req.hasSince && !changed && !req.fullState) {
-				continue
-			}
-			if req.fullState && !changed && !req.filter.Room.IncludeLeave {
-				continue
-			}
-			lr, err := a.leftRoom(ctx, req, m)
-			if err != nil {
-				return err
-			}
-			res.Rooms.Leave[m.RoomID] = lr
 		}
 	}
 	return nil
 }
 
-// membershipAt is the user's membership in a room at a stream position.
-func (a *api) membershipAt(ctx context.Context, roomID, userID string, pos uint64) (string, error) {
+// roomEntry is what one room adds to a response.
+type roomEntry struct {
+	// joined is set for a room the user is joined to, with or without news
+	// (join is nil without).
+	joined bool
+	join   *joinedRoom
+	invite *invitedRoom
+	leave  *leftRoom
+	// members are member events for device_lists (see memberChanges).
+	members []*node.Event
+}
+
+// syncRoom works out one room's entry.
+func (a *api) syncRoom(ctx context.Context, req *syncRequest, to StreamToken, m node.RoomMembership) (roomEntry, error) {
+	var e roomEntry
+	if !req.filter.Room.MatchRoom(m.RoomID) {
+		return e, nil
+	}
+	if m.Pos > to.Room {
+		// The membership changed after to was read. Skipping the room
+		// would lose its events in (since, to] for good (the next sync
+		// starts at to), so use the membership in force at to.
+		var err error
+		if m, err = a.membershipAtPos(ctx, m.RoomID, req.dev.UserID, to.Room); err != nil || m.Membership == "" {
+			return e, err
+		}
+	}
+	changed := !req.hasSince || m.Pos > req.since.Room
+	var err error
+	switch m.Membership {
+	case spec.Join:
+		e.joined = true
+		// Newly joined: not joined at since (a duplicate join is no news).
+		// An initial sync has no since, and nothing is new.
+		newlyJoined := false
+		if req.hasSince && changed {
+			was, err := a.membershipAtPos(ctx, m.RoomID, req.dev.UserID, req.since.Room)
+			if err != nil {
+				return e, err
+			}
+			newlyJoined = was.Membership != spec.Join
+		}
+		e.join, e.members, err = a.joinedRoom(ctx, req, m.RoomID, to, newlyJoined)
+	case spec.Invite:
+		if !changed && !req.fullState {
+			return e, nil
+		}
+		inviter, err := a.inviter(ctx, m.EventID)
+		if err != nil || req.ignored[inviter] {
+			return e, err // invites from ignored users are not shown
+		}
+		e.invite, err = a.invitedRoom(ctx, m)
+		return e, err
+	case spec.Leave, spec.Ban:
+		// Incremental syncs report a leave once; initial and full-state
+		// ones report every left room when include_leave asks.
+		show := req.hasSince && changed || (!req.hasSince || req.fullState) && req.filter.Room.IncludeLeave
+		if !m.Forgotten && show {
+			e.leave, e.members, err = a.leftRoom(ctx, req, m)
+		}
+	}
+	return e, err
+}
+
+// syncWorkers is how many rooms one sync works on at once.
+func syncWorkers() int { return min(runtime.GOMAXPROCS(0), 8) }
+
+// forEach calls fn for 0..n-1 on up to workers goroutines. The first error
+// cancels the context the others get and is returned once all are done.
+func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+	if workers <= 1 || n <= 1 {
+		for i := range n {
+			if err := fn(ctx, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for range min(workers, n) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// membershipAtPos is the user's membership in a room as it stood at a
+// stream position, with its event's ID and position; Membership is "" when
+// they had none.
+func (a *api) membershipAtPos(ctx context.Context, roomID, userID string, pos uint64) (node.RoomMembership, error) {
+	m := node.RoomMembership{RoomID: roomID}
 	s, err := a.n.RoomStateAt(ctx, roomID, pos)
 	if err != nil {
-		return "", err
+		return m, err
 	}
 	id, ok := s.Get(spec.MRoomMember, userID)
 	if !ok {
-		return "", nil
+		return m, nil
 	}
 	evs, err := a.n.Events(ctx, []string{id})
 	if err != nil || len(evs) == 0 {
-		return "", err
+		return m, err
 	}
-	m, _ := evs[0].PDU.Membership()
+	m.Membership, _ = evs[0].PDU.Membership()
+	m.EventID, m.Pos = id, evs[0].Pos
 	return m, nil
 }
 
-// roomWindow is the part of a room's timeline one response covers.
-type roomWindow struct {
-	events  []*node.Event
-	limited bool
-	// prevBatch continues backwards from the first event.
-	prevBatch StreamToken
-	// startState is the room's state before the first event; endState after
-	// the last (at the window's end position).
-	startState, endState *node.State
+// membershipAt is the user's membership in a room at a stream position
+// ("" when none).
+func (a *api) membershipAt(ctx context.Context, roomID, userID string, pos uint64) (string, error) {
+	m, err := a.membershipAtPos(ctx, roomID, userID, pos)
+	return m.Membership, err
 }
 
-// window reads the newest visible events in (lower, upper] (lower ignored
-// when !bounded), newest limit of them, oldest first.
-func (a *api) window(ctx context.Context, req *syncRequest, roomID string, lower, upper uint64, bounded bool) (*roomWindow, error) {
-	f := &req.filter.Room.Timeline
-	limit := f.LimitOr(defaultTimelineLimit, maxTimelineLimit)
-	keep := f.keep()
-	if len(req.ignored) > 0 {
-		filterKeep := keep
-		keep = func(ev *node.Event) bool {
-			return !req.ignored[string(ev.PDU.SenderID())] && (filterKeep == nil || filterKeep(ev))
-		}
-	}
-	w, err := a.paginate(ctx, req.dev.UserID, roomID, span{from: upper, to: lower, hasTo: bounded, backwards: true}, limit, keep)
-	if err != nil {
-		return nil, err
-	}
-	slices.Reverse(w.events)
-	rw := &roomWindow{events: w.events, limited: w.more, prevBatch: StreamToken{Room: upper}}
-	if rw.endState, err = a.n.RoomStateAt(ctx, roomID, upper); err != nil {
-		return nil, err
-	}
-	rw.startState = rw.endState
-	if len(w.events) > 0 {
-		first := w.events[0].Pos - 1
-		rw.prevBatch = StreamToken{Room: first}
-		if rw.startState, err = a.n.RoomStateAt(ctx, roomID, first); err != nil {
-			return nil, err
-		}
-	}
-	return rw, nil
-}
-
-// joinedRoom builds a rooms.join entry, or nil when nothing changed.
-func (a *api) joinedRoom(ctx context.Context, req *syncRequest, roomID string, to StreamToken, newlyJoined bool) (*joinedRoom, error) {
+// joinedRoom builds a rooms.join entry, or nil when nothing changed, and
+// on incremental syncs the member events for device_lists. A newly joined
+// room comes whole: full state, the newest events whatever since says, and
+// limited, so the client drops anything it had.
+func (a *api) joinedRoom(ctx context.Context, req *syncRequest, roomID string, to StreamToken, newlyJoined bool) (*joinedRoom, []*node.Event, error) {
 	full := !req.hasSince || req.fullState || newlyJoined
-	bounded := req.hasSince && !newlyJoined
-	w, err := a.window(ctx, req, roomID, req.since.Room, to.Room, bounded)
+	u, err := a.roomUpdate(ctx, req, roomID, to.Room, full, req.hasSince && !newlyJoined, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var sinceState *node.State
-	if !full {
-		if sinceState, err = a.n.RoomStateAt(ctx, roomID, req.since.Room); err != nil {
-			return nil, err
-		}
+	if !full && len(u.w.events) == 0 && len(u.state) == 0 {
+		return nil, nil, nil
 	}
-	// state is the state at the start of the timeline; state_after the
-	// state at its end. Both are whole when full, deltas from since if not.
-	stateTo := w.startState
-	if req.stateAfterKey != "" {
-		stateTo = w.endState
-	}
-	stateIDs := stateDelta(sinceState, stateTo)
-	if !full && len(w.events) == 0 && len(stateIDs) == 0 {
-		return nil, nil
-	}
-	state, err := a.stateEvents(ctx, req, stateIDs, w.events)
-	if err != nil {
-		return nil, err
-	}
+	var members []*node.Event
 	if req.hasSince {
-		if err := a.noteMembers(ctx, req, stateIDs, w.events); err != nil {
-			return nil, err
+		if members, err = a.memberEvents(ctx, u.memberIDs, u.w.events); err != nil {
+			return nil, nil, err
 		}
 	}
-	r := newRenderer(req.filter, req.dev, true)
 	jr := &joinedRoom{
-		Timeline: timeline{
-			Events: r.events(w.events), Limited: w.limited || newlyJoined, PrevBatch: w.prevBatch.String(),
-		},
+		roomSection: u.section(req, newlyJoined),
 		Ephemeral:   eventList{Events: []any{}},
 		AccountData: eventList{Events: []any{}},
 	}
-	jr.State, jr.StateAfter, jr.StateAfterU = stateSection(req.stateAfterKey, &eventList{Events: r.events(state)})
-	if full || membersChanged(stateIDs, w.events) {
-		if jr.Summary, err = a.summary(ctx, req.dev.UserID, w.endState); err != nil {
-			return nil, err
+	if full || u.membersChanged {
+		if jr.Summary, err = a.summary(ctx, req.dev.UserID, u.w.endState); err != nil {
+			return nil, nil, err
 		}
 	}
-	return jr, nil
-}
-
-// stateDelta lists the event IDs of to that differ from from (all of to when
-// from is nil).
-func stateDelta(from, to *node.State) []string {
-	if from == nil {
-		return to.EventIDs()
-	}
-	var ids []string
-	node.DiffState(from, to, func(_ node.StateKey, _, newID string) {
-		if newID != "" {
-			ids = append(ids, newID)
-		}
-	})
-	return ids
-}
-
-// stateEvents loads the state events to send, applying the state filter and,
-// when asked, lazy loading of members (only the timeline's senders and the
-// user themself; redundant members are always sent, which the spec allows).
-func (a *api) stateEvents(ctx context.Context, req *syncRequest, ids []string, timelineEvents []*node.Event) ([]*node.Event, error) {
-	evs, err := a.n.Events(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	f := &req.filter.Room.State
-	var senders map[string]bool
-	if f.LazyLoadMembers {
-		senders = map[string]bool{req.dev.UserID: true}
-		for _, ev := range timelineEvents {
-			senders[string(ev.PDU.SenderID())] = true
-		}
-	}
-	out := evs[:0]
-	for _, ev := range evs {
-		if !f.MatchEvent(ev) {
-			continue
-		}
-		if senders != nil && ev.PDU.Type() == spec.MRoomMember && !ev.PDU.StateKeyEquals("") {
-			if sk := ev.PDU.StateKey(); sk != nil && !senders[*sk] {
-				continue
-			}
-		}
-		out = append(out, ev)
-	}
-	return out, nil
-}
-
-func membersChanged(stateIDs []string, evs []*node.Event) bool {
-	if len(stateIDs) > 0 {
-		return true
-	}
-	for _, ev := range evs {
-		if ev.PDU.Type() == spec.MRoomMember {
-			return true
-		}
-	}
-	return false
+	return jr, members, nil
 }
 
 // summary counts joined and invited members and picks up to five heroes
@@ -355,56 +354,57 @@ type strippedEvent struct {
 }
 
 // leftRoom builds a rooms.leave entry: the timeline up to and including the
-// user's leave, and the state at its start.
-func (a *api) leftRoom(ctx context.Context, req *syncRequest, m node.RoomMembership) (*leftRoom, error) {
-	bounded := req.hasSince && !req.fullState
-	w, err := a.window(ctx, req, m.RoomID, req.since.Room, m.Pos, bounded)
-	if err != nil {
-		return nil, err
-	}
-	var sinceState *node.State
-	if bounded {
-		if sinceState, err = a.n.RoomStateAt(ctx, m.RoomID, req.since.Room); err != nil {
-			return nil, err
+// user's leave, and the state with it; and on incremental syncs the room's
+// member events for device_lists. A room the user joined and left since the
+// last sync comes whole, as a newly joined room does: the client has nothing
+// of it.
+func (a *api) leftRoom(ctx context.Context, req *syncRequest, m node.RoomMembership) (*leftRoom, []*node.Event, error) {
+	newlyJoined := false
+	if req.hasSince && m.Pos > req.since.Room {
+		was, err := a.membershipAtPos(ctx, m.RoomID, req.dev.UserID, req.since.Room)
+		if err != nil {
+			return nil, nil, err
+		}
+		if was.Membership != spec.Join && m.Pos > 0 {
+			before, err := a.membershipAtPos(ctx, m.RoomID, req.dev.UserID, m.Pos-1)
+			if err != nil {
+				return nil, nil, err
+			}
+			newlyJoined = before.Membership == spec.Join
 		}
 	}
-	stateTo := w.startState
-	if req.stateAfterKey != "" {
-		stateTo = w.endState
-	}
-	state, err := a.stateEvents(ctx, req, stateDelta(sinceState, stateTo), w.events)
+	full := !req.hasSince || req.fullState || newlyJoined
+	u, err := a.roomUpdate(ctx, req, m.RoomID, m.Pos, full, req.hasSince && !newlyJoined, m.EventID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var members []*node.Event
 	if req.hasSince {
-		// Everyone in the room left may no longer share a room with the user.
-		if err := a.noteMembers(ctx, req, w.endState.EventIDs(), nil); err != nil {
-			return nil, err
-		}
-		for u := range req.members.joined {
-			req.members.left[u] = true
+		var ids []string
+		u.w.endState.Each(func(k node.StateKey, id string) {
+			if k.EventType == spec.MRoomMember {
+				ids = append(ids, id)
+			}
+		})
+		if members, err = a.memberEvents(ctx, ids, nil); err != nil {
+			return nil, nil, err
 		}
 	}
-	r := newRenderer(req.filter, req.dev, true)
-	lr := &leftRoom{
-		Timeline:    timeline{Events: r.events(w.events), Limited: w.limited, PrevBatch: w.prevBatch.String()},
-		AccountData: eventList{Events: []any{}},
-	}
-	lr.State, lr.StateAfter, lr.StateAfterU = stateSection(req.stateAfterKey, &eventList{Events: r.events(state)})
-	return lr, nil
+	return &leftRoom{roomSection: u.section(req, newlyJoined), AccountData: eventList{Events: []any{}}}, members, nil
 }
 
-// noteMembers records the member events among state IDs and timeline
-// events for device_lists.
-func (a *api) noteMembers(ctx context.Context, req *syncRequest, stateIDs []string, evs []*node.Event) error {
-	stateEvs, err := a.n.Events(ctx, stateIDs)
+// memberEvents loads the events of ids and adds the member events of evs.
+func (a *api) memberEvents(ctx context.Context, ids []string, evs []*node.Event) ([]*node.Event, error) {
+	out, err := a.n.Events(ctx, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, ev := range append(stateEvs, evs...) {
-		req.members.note(ev, req.dev.UserID)
+	for _, ev := range evs {
+		if ev.PDU.Type() == spec.MRoomMember {
+			out = append(out, ev)
+		}
 	}
-	return nil
+	return out, nil
 }
 
 // inviter is the sender of an invite event.
@@ -414,17 +414,4 @@ func (a *api) inviter(ctx context.Context, eventID string) (string, error) {
 		return "", err
 	}
 	return string(evs[0].PDU.SenderID()), nil
-}
-
-// stateSection puts a room's state list under the key the client asked for:
-// state (the classic section), state_after or its unstable name (MSC4222).
-func stateSection(stateAfterKey string, list *eventList) (state, after, afterUnstable *eventList) {
-	switch stateAfterKey {
-	case "":
-		return list, nil, nil
-	case "state_after":
-		return nil, list, nil
-	default:
-		return nil, nil, list
-	}
 }

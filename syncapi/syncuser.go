@@ -83,15 +83,17 @@ func (a *api) ignoredUsers(ctx context.Context, userID string) (map[string]bool,
 
 // joinedEntry returns the response's entry for a joined room, adding an
 // empty one when the room had no timeline or state news.
-func (res *syncResponse) joinedEntry(roomID string, to StreamToken) *joinedRoom {
+func (res *syncResponse) joinedEntry(roomID string, to StreamToken, stateAfterKey string) *joinedRoom {
 	if jr, ok := res.Rooms.Join[roomID]; ok {
 		return jr
 	}
 	jr := &joinedRoom{
-		Timeline:    timeline{Events: []any{}, PrevBatch: to.String()},
+		roomSection: roomSection{Timeline: timeline{Events: []any{}, PrevBatch: to.String()}},
 		Ephemeral:   eventList{Events: []any{}},
 		AccountData: eventList{Events: []any{}},
 	}
+	// The state section the client asked for is sent even when empty.
+	jr.State, jr.StateAfter, jr.StateAfterU = stateSection(stateAfterKey, &eventList{Events: []any{}})
 	res.Rooms.Join[roomID] = jr
 	return jr
 }
@@ -169,7 +171,7 @@ func (a *api) syncAccountData(ctx context.Context, req *syncRequest, from uint64
 			!req.filter.Room.AccountData.MatchFields(c.RoomID, c.Type, req.dev.UserID, nil) {
 			continue
 		}
-		jr := res.joinedEntry(c.RoomID, to)
+		jr := res.joinedEntry(c.RoomID, to, req.stateAfterKey)
 		jr.AccountData.Events = append(jr.AccountData.Events, ev)
 	}
 	if len(global) > 0 {
@@ -188,7 +190,9 @@ func (a *api) syncEphemeral(ctx context.Context, req *syncRequest, since, to Str
 	f := &req.filter.Room.Ephemeral
 	for _, roomID := range req.joinedRooms {
 		typists, pos := a.n.Typing(roomID)
-		if fresh && len(typists) == 0 || !fresh && pos <= since.Typing {
+		// A change after to.Typing is left to the next response, which
+		// would otherwise send it again (this one's token is before it).
+		if pos > to.Typing || fresh && len(typists) == 0 || !fresh && pos <= since.Typing {
 			continue
 		}
 		if !f.MatchFields(roomID, "m.typing", "", nil) {
@@ -197,7 +201,7 @@ func (a *api) syncEphemeral(ctx context.Context, req *syncRequest, since, to Str
 		if typists == nil {
 			typists = []string{}
 		}
-		jr := res.joinedEntry(roomID, to)
+		jr := res.joinedEntry(roomID, to, req.stateAfterKey)
 		jr.Ephemeral.Events = append(jr.Ephemeral.Events, map[string]any{
 			"type": "m.typing", "content": map[string]any{"user_ids": typists},
 		})
@@ -213,7 +217,7 @@ func (a *api) syncEphemeral(ctx context.Context, req *syncRequest, since, to Str
 		if !f.MatchFields(roomID, "m.receipt", "", nil) {
 			continue
 		}
-		jr := res.joinedEntry(roomID, to)
+		jr := res.joinedEntry(roomID, to, req.stateAfterKey)
 		jr.Ephemeral.Events = append(jr.Ephemeral.Events, accountDataEvent{Type: "m.receipt", Content: rawJSON(content)})
 	}
 	return nil
