@@ -9,30 +9,31 @@ import (
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
-// eventRecord is what is stored for every event the node has seen. The
+// eventRecord is what is stored for every event the node has seen (in the
+// binary form of eventrecord_codec.go). The
 // event's JSON is stored apart from the rest (eventJSONKey), because most
 // reads need only this small record and the parsed event is usually cached.
 type eventRecord struct {
-	RoomID  string `json:"room_id"`
-	Version string `json:"v"`
+	RoomID  string
+	Version string
 	// JSON is loaded on demand (see json) and written by writeEvent.
-	JSON json.RawMessage `json:"-"`
+	JSON json.RawMessage
 	// Pos is the stream position; 0 for events clients never see (rejected,
 	// soft-failed).
-	Pos uint64 `json:"pos,omitempty"`
+	Pos uint64
 	// Rejected holds why the event failed auth; a rejected event is never
 	// served and never part of any state.
-	Rejected string `json:"rejected,omitempty"`
+	Rejected string
 	// SoftFailed events passed auth at their own state but not against the
 	// room's current state: stored, not served, not extremities.
-	SoftFailed  bool   `json:"soft_failed,omitempty"`
-	StateBefore string `json:"state_before,omitempty"`
-	StateAfter  string `json:"state_after,omitempty"`
+	SoftFailed  bool
+	StateBefore string
+	StateAfter  string
 	// RedactedBy is the ID of the redaction applied to this event's JSON.
-	RedactedBy string `json:"redacted_by,omitempty"`
+	RedactedBy string
 	// TxnID and DeviceID let the sending device see its transaction ID.
-	TxnID    string `json:"txn_id,omitempty"`
-	DeviceID string `json:"device_id,omitempty"`
+	TxnID    string
+	DeviceID string
 }
 
 // Event is a stored event as the rest of the node and the APIs see it.
@@ -58,7 +59,7 @@ func (r *eventRecord) json(tx *kv.Txn, eventID string) (json.RawMessage, error) 
 
 // writeEvent stores an event's record and its JSON.
 func writeEvent(tx *kv.Txn, eventID string, r *eventRecord) error {
-	if err := tx.SetJSON(eventKey(eventID), r); err != nil {
+	if err := tx.Set(eventKey(eventID), r.marshalRecord()); err != nil {
 		return err
 	}
 	return tx.Set(eventJSONKey(eventID), r.JSON)
@@ -83,12 +84,16 @@ func (r *eventRecord) parse(tx *kv.Txn, eventID string) (*Event, error) {
 
 // loadEventRecord reads the stored record for eventID.
 func loadEventRecord(tx *kv.Txn, eventID string) (*eventRecord, error) {
-	var rec eventRecord
-	if err := tx.GetJSON(eventKey(eventID), &rec); err != nil {
-		if errors.Is(err, kv.ErrNotFound) {
-			return nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
-		}
+	b, err := tx.Get(eventKey(eventID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+	}
+	if err != nil {
 		return nil, err
+	}
+	var rec eventRecord
+	if err := rec.unmarshalRecord(b); err != nil {
+		return nil, fmt.Errorf("event %s: %w", eventID, err)
 	}
 	return &rec, nil
 }
