@@ -1,0 +1,106 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/edgenode/edgenode/node"
+	"github.com/matrix-org/gomatrix"
+	"github.com/matrix-org/gomatrixserverlib/fclient"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+	"github.com/matrix-org/util"
+	"github.com/sirupsen/logrus"
+)
+
+// Client sends signed server-server requests from a node.
+//
+// Requests go through the RoundTripper given to NewClient with URLs of the
+// form matrix://<server name>/<path>: the transport maps req.URL.Host (a
+// key-derived server name) to the peer and may ignore the scheme.
+type Client struct {
+	n      *node.Node
+	fc     fclient.FederationClient
+	log    *slog.Logger
+	liblog *logrus.Entry
+}
+
+// NewClient returns a client that signs requests with n's key and sends them
+// through rt.
+func NewClient(n *node.Node, rt http.RoundTripper) *Client {
+	log := n.Logger().With("component", "federation-client")
+	id := &fclient.SigningIdentity{
+		ServerName: spec.ServerName(n.ServerName()),
+		KeyID:      node.KeyID,
+		PrivateKey: n.SigningKey(),
+	}
+	return &Client{
+		n:      n,
+		fc:     fclient.NewFederationClient([]*fclient.SigningIdentity{id}, fclient.WithTransport(rt)),
+		log:    log,
+		liblog: libraryLogger(log),
+	}
+}
+
+// ctx routes the library's logs for a request into the node's logger.
+func (c *Client) ctx(ctx context.Context) context.Context {
+	return util.ContextWithLogger(ctx, c.liblog)
+}
+
+// checkServer refuses destinations that are not key-derived names (they could
+// not be authenticated) and the node itself.
+func (c *Client) checkServer(server string) error {
+	if _, err := PublicKeyFromServerName(server); err != nil {
+		return err
+	}
+	if server == c.n.ServerName() {
+		return fmt.Errorf("federation: %s is this server", server)
+	}
+	return nil
+}
+
+// RemoteError is an error response from a remote server.
+type RemoteError struct {
+	Status  int    // HTTP status
+	Code    string // Matrix errcode; empty when the body was not a Matrix error
+	Message string
+}
+
+func (e *RemoteError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("remote error %d: %s", e.Status, e.Message)
+	}
+	return fmt.Sprintf("remote error %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// remoteError turns the library's HTTP errors into *RemoteError.
+func remoteError(err error) error {
+	var he gomatrix.HTTPError
+	if !errors.As(err, &he) {
+		return err
+	}
+	re := &RemoteError{Status: he.Code, Message: string(he.Contents)}
+	if me, ok := he.WrappedError.(gomatrix.RespError); ok {
+		re.Code, re.Message = me.ErrCode, me.Err
+	}
+	if len(re.Message) > 512 {
+		re.Message = re.Message[:512]
+	}
+	return re
+}
+
+// QueryProfile asks server for the profile of one of its users; field is
+// "", "displayname" or "avatar_url". An error response from the server is a
+// *RemoteError in the returned error's chain.
+func (c *Client) QueryProfile(ctx context.Context, server, userID, field string) (node.Profile, error) {
+	if err := c.checkServer(server); err != nil {
+		return node.Profile{}, err
+	}
+	res, err := c.fc.LookupProfile(c.ctx(ctx), spec.ServerName(c.n.ServerName()), spec.ServerName(server), userID, field)
+	if err != nil {
+		return node.Profile{}, fmt.Errorf("federation: query profile of %s on %s: %w", userID, server, remoteError(err))
+	}
+	return node.Profile{DisplayName: res.DisplayName, AvatarURL: res.AvatarURL}, nil
+}
