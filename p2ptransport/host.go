@@ -1,0 +1,397 @@
+package p2ptransport
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/net/gostream"
+	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+)
+
+// ProtocolID is the libp2p protocol that carries federation HTTP.
+const ProtocolID protocol.ID = "/edgenode/fed/1"
+
+// MDNSServiceName is the mDNS service edgenode nodes advertise and browse,
+// distinct from libp2p's default so that unrelated libp2p apps are ignored.
+const MDNSServiceName = "_edgenode-p2p._udp"
+
+// EventBufferSize is the capacity of the Events channel. When it is full,
+// new events are dropped and counted (see DroppedEvents).
+const EventBufferSize = 64
+
+// DefaultListenAddrs are used when Config.ListenAddrs is empty.
+var DefaultListenAddrs = []string{"/ip4/0.0.0.0/udp/0/quic-v1", "/ip4/0.0.0.0/tcp/0"}
+
+const connectTimeout = 15 * time.Second
+
+// Config configures a Host.
+type Config struct {
+	// PrivateKey is the node's ed25519 key (libp2p identity and Matrix
+	// signing key). Required.
+	PrivateKey ed25519.PrivateKey
+	// ListenAddrs are libp2p multiaddrs to listen on; DefaultListenAddrs if empty.
+	ListenAddrs []string
+	// Profile is "phone", "pi" or "server" (DefaultProfile if empty): it
+	// selects explicit resource-manager limits and connection-manager
+	// watermarks.
+	Profile string
+	// StaticPeers are multiaddrs ending in /p2p/<peer ID>. Their addresses
+	// are remembered permanently (so federation requests can dial them on
+	// demand), they are protected from connection trimming, and New starts
+	// connecting to them in the background.
+	StaticPeers []string
+	// MDNS enables LAN discovery. Failure to start it (as on Android 11+) is
+	// logged, not returned.
+	MDNS bool
+	// Logger receives the host's logs; slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+// PeerEvent reports that an ed25519 peer became connected (Up) or lost its
+// last connection.
+type PeerEvent struct {
+	ServerName string
+	Up         bool
+}
+
+// PeerInfo describes a connected peer.
+type PeerInfo struct {
+	ServerName string
+	// Addrs are the remote multiaddrs of the open connections.
+	Addrs []string
+}
+
+// Host is an edgenode libp2p host.
+type Host struct {
+	h      host.Host
+	log    *slog.Logger
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	listener net.Listener
+	sub      event.Subscription
+	events   chan PeerEvent
+	dropped  atomic.Uint64
+	mdns     mdns.Service
+	rt       *roundTripper
+
+	mu     sync.Mutex // guards closed and wg.Add
+	closed bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a libp2p host with the given configuration. It does not wait
+// for the network: static peers are connected in the background (failures
+// are logged), but a malformed static peer address is an error. ctx only
+// bounds setup; the host lives until Close.
+func New(ctx context.Context, cfg Config) (*Host, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(cfg.PrivateKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("p2ptransport: Config.PrivateKey must be an ed25519 private key")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "p2ptransport")
+	prof, err := lookupProfile(cfg.Profile)
+	if err != nil {
+		return nil, err
+	}
+	statics := make([]*peer.AddrInfo, 0, len(cfg.StaticPeers))
+	for _, s := range cfg.StaticPeers {
+		ai, err := parsePeerAddr(s)
+		if err != nil {
+			return nil, err
+		}
+		statics = append(statics, ai)
+	}
+	priv, _, err := crypto.KeyPairFromStdKey(&cfg.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("p2ptransport: key: %w", err)
+	}
+	listen := cfg.ListenAddrs
+	if len(listen) == 0 {
+		listen = DefaultListenAddrs
+	}
+	rm, cm, err := prof.managers()
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(priv),
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		_ = cm.Close()
+		_ = rm.Close()
+		return nil, fmt.Errorf("p2ptransport: libp2p: %w", err)
+	}
+	sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		_ = h.Close()
+		return nil, fmt.Errorf("p2ptransport: subscribe: %w", err)
+	}
+	l, err := gostream.Listen(h, ProtocolID)
+	if err != nil {
+		_ = sub.Close()
+		_ = h.Close()
+		return nil, fmt.Errorf("p2ptransport: listen: %w", err)
+	}
+	hctx, cancel := context.WithCancel(context.Background())
+	n := &Host{
+		h:        h,
+		log:      log,
+		ctx:      hctx,
+		cancel:   cancel,
+		listener: l,
+		sub:      sub,
+		events:   make(chan PeerEvent, EventBufferSize),
+	}
+	n.rt = newRoundTripper(n)
+	n.wg.Add(1)
+	go n.eventLoop()
+
+	for _, ai := range statics {
+		n.remember(ai)
+		n.goTracked(func() {
+			cctx, cancel := context.WithTimeout(n.ctx, connectTimeout)
+			defer cancel()
+			if err := n.h.Connect(cctx, *ai); err != nil {
+				n.log.Warn("static peer connect failed", "peer", ai.ID, "err", err)
+			}
+		})
+	}
+
+	if cfg.MDNS {
+		svc := mdns.NewMdnsService(h, MDNSServiceName, mdnsNotifee{n})
+		if err := svc.Start(); err != nil {
+			_ = svc.Close()
+			n.log.Warn("mDNS discovery unavailable", "err", err)
+		} else {
+			n.mdns = svc
+		}
+	}
+	log.Info("libp2p host started", "server_name", n.ServerName(), "peer", h.ID(), "addrs", h.Addrs(), "profile", cfg.Profile)
+	return n, nil
+}
+
+// parsePeerAddr parses a multiaddr ending in /p2p/<id> of an ed25519 peer.
+func parsePeerAddr(s string) (*peer.AddrInfo, error) {
+	ai, err := peer.AddrInfoFromString(s)
+	if err != nil {
+		return nil, fmt.Errorf("p2ptransport: peer address %q: %w", s, err)
+	}
+	if _, err := ServerNameFromPeer(ai.ID); err != nil {
+		return nil, fmt.Errorf("p2ptransport: peer address %q: %w", s, err)
+	}
+	return ai, nil
+}
+
+// remember stores a peer's addresses permanently and protects it from
+// connection trimming.
+func (n *Host) remember(ai *peer.AddrInfo) {
+	n.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.PermanentAddrTTL)
+	n.h.ConnManager().Protect(ai.ID, "edgenode-static")
+}
+
+// Connect connects to a peer given as a multiaddr ending in /p2p/<peer ID>
+// (for `edgenode peer add`). The address is remembered permanently and the
+// peer is protected from connection trimming, even if this attempt fails.
+func (n *Host) Connect(ctx context.Context, addr string) error {
+	ai, err := parsePeerAddr(addr)
+	if err != nil {
+		return err
+	}
+	if ai.ID == n.h.ID() {
+		return errors.New("p2ptransport: cannot connect to self")
+	}
+	n.remember(ai)
+	if err := n.h.Connect(ctx, *ai); err != nil {
+		return fmt.Errorf("p2ptransport: connect %s: %w", ai.ID, err)
+	}
+	return nil
+}
+
+// ServerName is this node's Matrix server name.
+func (n *Host) ServerName() string {
+	s, _ := ServerNameFromPeer(n.h.ID()) // cannot fail: the key is ed25519
+	return s
+}
+
+// ID is this node's libp2p peer ID.
+func (n *Host) ID() peer.ID { return n.h.ID() }
+
+// Addrs are this node's listen multiaddrs, each ending in /p2p/<peer ID>,
+// suitable for another node's StaticPeers or Connect.
+func (n *Host) Addrs() []string {
+	out := make([]string, 0, len(n.h.Addrs()))
+	for _, a := range n.h.Addrs() {
+		out = append(out, a.String()+"/p2p/"+n.h.ID().String())
+	}
+	return out
+}
+
+// LibP2PHost exposes the underlying host, for later additions (DHT, relay).
+func (n *Host) LibP2PHost() host.Host { return n.h }
+
+// Listener is a net.Listener that accepts federation HTTP connections: each
+// accepted net.Conn is one inbound libp2p stream of ProtocolID. Serve it
+// with a plain http.Server; use PeerServerName in handlers to learn the
+// authenticated remote node. It is closed by Close.
+func (n *Host) Listener() net.Listener { return n.listener }
+
+// RoundTripper sends HTTP requests to other nodes over libp2p streams. The
+// request's URL host is the target's server name (a port, if any, is
+// ignored); any scheme (http, https, matrix-federation, matrix) is accepted
+// and sent as plain HTTP inside the encrypted libp2p connection.
+// Connections are kept alive and reused.
+func (n *Host) RoundTripper() http.RoundTripper { return n.rt }
+
+// Events delivers peer up/down events. The channel has EventBufferSize
+// slots; when the consumer falls behind, events are dropped (counted by
+// DroppedEvents) rather than blocking libp2p. Consumers that must not miss a
+// state can reconcile with Peers(). The channel is closed by Close.
+func (n *Host) Events() <-chan PeerEvent { return n.events }
+
+// DroppedEvents is the number of events dropped because Events was full.
+func (n *Host) DroppedEvents() uint64 { return n.dropped.Load() }
+
+// Peers lists the connected ed25519 peers.
+func (n *Host) Peers() []PeerInfo {
+	var out []PeerInfo
+	for _, p := range n.h.Network().Peers() {
+		name, err := ServerNameFromPeer(p)
+		if err != nil {
+			continue
+		}
+		info := PeerInfo{ServerName: name}
+		for _, c := range n.h.Network().ConnsToPeer(p) {
+			info.Addrs = append(info.Addrs, c.RemoteMultiaddr().String())
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// eventLoop turns connectedness changes into PeerEvents. It drains the
+// event bus promptly and never blocks on the consumer.
+func (n *Host) eventLoop() {
+	defer n.wg.Done()
+	defer close(n.events)
+	up := make(map[peer.ID]bool)
+	for ev := range n.sub.Out() {
+		e := ev.(event.EvtPeerConnectednessChanged)
+		isUp := e.Connectedness == network.Connected || e.Connectedness == network.Limited
+		if up[e.Peer] == isUp {
+			continue // e.g. Limited -> Connected
+		}
+		if isUp {
+			up[e.Peer] = true
+		} else {
+			delete(up, e.Peer)
+		}
+		name, err := ServerNameFromPeer(e.Peer)
+		if err != nil {
+			continue // not an edgenode peer
+		}
+		n.emit(PeerEvent{ServerName: name, Up: isUp})
+	}
+}
+
+// emit delivers ev without blocking: if Events is full, ev is dropped and
+// counted.
+func (n *Host) emit(ev PeerEvent) {
+	select {
+	case n.events <- ev:
+	default:
+		n.dropped.Add(1)
+	}
+}
+
+type mdnsNotifee struct{ n *Host }
+
+// HandlePeerFound connects to a peer found on the LAN, in the background.
+func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	n := m.n
+	if ai.ID == n.h.ID() {
+		return
+	}
+	if _, err := ServerNameFromPeer(ai.ID); err != nil {
+		return
+	}
+	n.goTracked(func() {
+		cctx, cancel := context.WithTimeout(n.ctx, connectTimeout)
+		defer cancel()
+		if err := n.h.Connect(cctx, ai); err != nil {
+			n.log.Debug("mDNS peer connect failed", "peer", ai.ID, "err", err)
+		}
+	})
+}
+
+// goTracked runs f in a goroutine that Close waits for; after Close it does
+// nothing.
+func (n *Host) goTracked(f func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// Close stops discovery, the listener and the host. It is safe to call more
+// than once.
+func (n *Host) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		n.mu.Unlock()
+		n.cancel()
+		var errs []error
+		if n.mdns != nil {
+			errs = append(errs, n.mdns.Close())
+		}
+		errs = append(errs, n.listener.Close())
+		n.rt.t.CloseIdleConnections()
+		errs = append(errs, n.h.Close())
+		errs = append(errs, n.sub.Close())
+		n.wg.Wait()
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}

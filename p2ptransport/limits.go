@@ -1,0 +1,91 @@
+package p2ptransport
+
+import (
+	"fmt"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/network"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	basicconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
+)
+
+// profileLimits are the explicit resource limits of a device profile.
+type profileLimits struct {
+	memory     int64 // bytes the libp2p stack may reserve in total
+	fds        int
+	conns      int // total connections (inbound is half)
+	streams    int // total streams (inbound is half)
+	lowWater   int // connection manager low watermark
+	highWater  int // connection manager high watermark
+	transConns int // transient (not yet upgraded) connections
+}
+
+// Profiles. The resource manager's automatic scaling does not go below
+// 128 MiB, so every profile sets its limits explicitly.
+var profiles = map[string]profileLimits{
+	"phone":  {memory: 32 << 20, fds: 64, conns: 32, streams: 256, lowWater: 8, highWater: 16, transConns: 16},
+	"pi":     {memory: 64 << 20, fds: 128, conns: 64, streams: 512, lowWater: 16, highWater: 32, transConns: 32},
+	"server": {memory: 256 << 20, fds: 1024, conns: 256, streams: 2048, lowWater: 64, highWater: 128, transConns: 64},
+}
+
+// DefaultProfile is used when Config.Profile is empty.
+const DefaultProfile = "phone"
+
+func lookupProfile(name string) (profileLimits, error) {
+	if name == "" {
+		name = DefaultProfile
+	}
+	p, ok := profiles[name]
+	if !ok {
+		return profileLimits{}, fmt.Errorf("p2ptransport: unknown profile %q (want phone, pi or server)", name)
+	}
+	return p, nil
+}
+
+// concrete is the profile's full resource-manager limit configuration:
+// libp2p's defaults at the profile's memory and FD budget, with the system
+// and transient scopes capped explicitly.
+func (p profileLimits) concrete() rcmgr.ConcreteLimitConfig {
+	scaling := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&scaling)
+	base := scaling.Scale(p.memory, p.fds)
+	lv := func(n int) rcmgr.LimitVal { return rcmgr.LimitVal(n) }
+	partial := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Memory:          rcmgr.LimitVal64(p.memory),
+			FD:              lv(p.fds),
+			Conns:           lv(p.conns),
+			ConnsInbound:    lv(p.conns / 2),
+			ConnsOutbound:   lv(p.conns),
+			Streams:         lv(p.streams),
+			StreamsInbound:  lv(p.streams / 2),
+			StreamsOutbound: lv(p.streams),
+		},
+		Transient: rcmgr.ResourceLimits{
+			Memory:          rcmgr.LimitVal64(p.memory / 4),
+			FD:              lv(p.fds / 4),
+			Conns:           lv(p.transConns),
+			ConnsInbound:    lv(p.transConns / 2),
+			ConnsOutbound:   lv(p.transConns),
+			Streams:         lv(p.streams / 4),
+			StreamsInbound:  lv(p.streams / 8),
+			StreamsOutbound: lv(p.streams / 4),
+		},
+	}
+	return partial.Build(base)
+}
+
+// managers builds the resource manager and connection manager of a profile.
+func (p profileLimits) managers() (network.ResourceManager, connmgr.ConnManager, error) {
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(p.concrete()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("p2ptransport: resource manager: %w", err)
+	}
+	cm, err := basicconnmgr.NewConnManager(p.lowWater, p.highWater)
+	if err != nil {
+		_ = rm.Close()
+		return nil, nil, fmt.Errorf("p2ptransport: connection manager: %w", err)
+	}
+	return rm, cm, nil
+}
