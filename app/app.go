@@ -1,6 +1,8 @@
-// Package app assembles a runnable homeserver: the node plus its client API
-// (clientapi and syncapi) served over HTTP. The command and the mobile
-// facade both start nodes through it; node cannot, as the APIs import node.
+// Package app assembles a runnable homeserver: the node, its client API
+// (clientapi and syncapi) served over loopback HTTP, and, when configured,
+// its libp2p host serving the federation API to other nodes. The command and
+// the mobile facade both start nodes through it; node cannot, as the APIs
+// import node.
 package app
 
 import (
@@ -13,8 +15,10 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/clientapi"
+	"github.com/edgenode/edgenode/federation"
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/p2ptransport"
 	"github.com/edgenode/edgenode/syncapi"
 )
 
@@ -27,16 +31,50 @@ type Config struct {
 	Node node.Config
 	// ClientListen is the client API's HOST:PORT (port 0 picks a free one).
 	ClientListen string
+	// P2P configures the libp2p host other nodes reach this one through;
+	// nil runs the node without federation.
+	P2P *P2PConfig
+}
+
+// P2PConfig configures the libp2p host.
+type P2PConfig struct {
+	// ListenAddrs are multiaddrs; p2ptransport.DefaultListenAddrs if empty.
+	ListenAddrs []string
+	// StaticPeers are multiaddrs ending in /p2p/<peer ID>, dialled at start.
+	StaticPeers []string
+	// MDNS finds peers on the local network.
+	MDNS bool
 }
 
 // App is a running homeserver.
 type App struct {
-	Node    *node.Node
-	ln      net.Listener
-	srv     *http.Server
-	done    chan error
+	Node *node.Node
+	// P2P is the libp2p host (nil without federation).
+	P2P *p2ptransport.Host
+	// Federation sends signed requests to other nodes over P2P (nil without).
+	Federation *federation.Client
+
+	servers []*server
 	log     *slog.Logger
 	baseURL string
+}
+
+// server is one HTTP server and the result of its Serve.
+type server struct {
+	srv  *http.Server
+	done chan error
+}
+
+func serve(srv *http.Server, ln net.Listener) *server {
+	s := &server{srv: srv, done: make(chan error, 1)}
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	return s
 }
 
 // Handler returns the client API handler for n (all client routes).
@@ -47,7 +85,8 @@ func Handler(n *node.Node) http.Handler {
 	return rt
 }
 
-// Start opens the node and starts serving the client API.
+// Start opens the node and starts serving the client API and, if
+// configured, federation over libp2p.
 func Start(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.ClientListen == "" {
 		cfg.ClientListen = DefaultClientListen
@@ -56,46 +95,71 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.ClientListen)
-	if err != nil {
-		n.Close()
-		return nil, fmt.Errorf("client API listen %s: %w", cfg.ClientListen, err)
+	a := &App{Node: n, log: n.Logger()}
+	if err := a.start(ctx, cfg); err != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return nil, errors.Join(err, a.Close(cctx))
 	}
-	a := &App{
-		Node: n, ln: ln, done: make(chan error, 1), log: n.Logger(),
-		baseURL: "http://" + ln.Addr().String(),
-		srv: &http.Server{
-			Handler:           Handler(n),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    64 << 10,
-		},
-	}
-	go func() {
-		err := a.srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		a.done <- err
-	}()
 	a.log.Info("edgenode started", "server_name", n.ServerName(), "client_api", a.baseURL)
 	return a, nil
+}
+
+func (a *App) start(ctx context.Context, cfg Config) error {
+	ln, err := net.Listen("tcp", cfg.ClientListen)
+	if err != nil {
+		return fmt.Errorf("client API listen %s: %w", cfg.ClientListen, err)
+	}
+	a.baseURL = "http://" + ln.Addr().String()
+	a.servers = append(a.servers, serve(&http.Server{
+		Handler:           Handler(a.Node),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}, ln))
+	if cfg.P2P == nil {
+		return nil
+	}
+	host, err := p2ptransport.New(ctx, p2ptransport.Config{
+		PrivateKey:  a.Node.SigningKey(),
+		ListenAddrs: cfg.P2P.ListenAddrs,
+		Profile:     cfg.Node.StorageProfile,
+		StaticPeers: cfg.P2P.StaticPeers,
+		MDNS:        cfg.P2P.MDNS,
+		Logger:      a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.P2P = host
+	a.Federation = federation.NewClient(a.Node, host.RoundTripper())
+	// The federation handler learns who is calling from the authenticated
+	// libp2p connection, never from anything the caller sends.
+	a.servers = append(a.servers, serve(&http.Server{
+		Handler:           federation.NewHandler(a.Node, p2ptransport.PeerServerName),
+		ConnContext:       p2ptransport.ConnContext,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}, host.Listener()))
+	return nil
 }
 
 // BaseURL is the client API's base URL, e.g. http://127.0.0.1:8008.
 func (a *App) BaseURL() string { return a.baseURL }
 
 // Close stops accepting requests, ends long-polls with their (empty)
-// answers, lets in-flight requests finish (until ctx is done), then closes
-// the node.
+// answers, lets in-flight requests finish (until ctx is done), closes the
+// libp2p host, then closes the node.
 func (a *App) Close(ctx context.Context) error {
 	a.Node.BeginShutdown() // long-polls answer now rather than at their timeout
-	err := a.srv.Shutdown(ctx)
-	if serveErr := <-a.done; err == nil {
-		err = serveErr
+	var errs []error
+	for _, s := range a.servers {
+		errs = append(errs, s.srv.Shutdown(ctx), <-s.done)
 	}
-	if cerr := a.Node.Close(); err == nil {
-		err = cerr
+	if a.P2P != nil {
+		errs = append(errs, a.P2P.Close())
 	}
-	return err
+	errs = append(errs, a.Node.Close())
+	return errors.Join(errs...)
 }

@@ -59,6 +59,7 @@ func NewHandler(n *node.Node, peerOf func(*http.Request) (serverName string, ok 
 		routes: http.NewServeMux(),
 	}
 	h.routes.Handle("GET /_matrix/federation/v1/query/profile", h.wrap(h.queryProfile))
+	h.routes.Handle("PUT /_matrix/federation/v1/send/{txnID}", h.wrap(h.send))
 	h.routes.Handle("/", h.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return unrecognized(r)
 	}))

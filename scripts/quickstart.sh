@@ -54,7 +54,7 @@ fi
 start_node() {
 	local log=$WORK/node$1.log out=$WORK/node$1.out
 	# shellcheck disable=SC2086 # the wrapper may be a command with arguments
-	${EDGENODE_WRAPPER:-} "$BIN" run --open-registration --data "$DATA" --client-listen 127.0.0.1:0 --profile phone >"$out" 2>"$log" &
+	${EDGENODE_WRAPPER:-} "$BIN" run --open-registration --data "$DATA" --client-listen 127.0.0.1:0 --profile phone --mdns=false --p2p-listen /ip4/127.0.0.1/udp/0/quic-v1 >"$out" 2>"$log" &
 	PID=$!
 	BASE=
 	for _ in $(seq 300); do # up to 30 s

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/kv"
@@ -38,6 +39,16 @@ type Config struct {
 	NoSyncWrites bool `yaml:"no_sync_writes"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
+	// P2PListen are the libp2p multiaddrs other nodes reach this one on.
+	// Default: QUIC and TCP on all interfaces, on ports the system picks.
+	P2PListen []string `yaml:"p2p_listen"`
+	// Peers are static peers, multiaddrs ending in /p2p/<peer ID>, dialled
+	// at start.
+	Peers []string `yaml:"peers"`
+	// MDNS finds peers on the local network. Default true.
+	MDNS bool `yaml:"mdns"`
+	// NoP2P runs the node without federation (no libp2p host).
+	NoP2P bool `yaml:"no_p2p"`
 }
 
 // defaultConfig is the embedded configuration before the file and flags.
@@ -46,6 +57,7 @@ func defaultConfig() Config {
 		ClientListen:   app.DefaultClientListen,
 		StorageProfile: kv.DefaultProfile,
 		LogLevel:       "info",
+		MDNS:           true,
 	}
 }
 
@@ -73,6 +85,25 @@ var flagOverrides = map[string]func(dst, src *Config){
 	"open-registration": func(d, s *Config) { d.OpenRegistration = s.OpenRegistration },
 	"no-sync-writes":    func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
 	"log-level":         func(d, s *Config) { d.LogLevel = s.LogLevel },
+	"p2p-listen":        func(d, s *Config) { d.P2PListen = s.P2PListen },
+	"peer":              func(d, s *Config) { d.Peers = s.Peers },
+	"mdns":              func(d, s *Config) { d.MDNS = s.MDNS },
+	"no-p2p":            func(d, s *Config) { d.NoP2P = s.NoP2P },
+}
+
+// listFlag is a flag that may be given several times; each adds a value.
+type listFlag struct{ dst *[]string }
+
+func (l listFlag) String() string {
+	if l.dst == nil {
+		return ""
+	}
+	return strings.Join(*l.dst, ",")
+}
+
+func (l listFlag) Set(v string) error {
+	*l.dst = append(*l.dst, v)
+	return nil
 }
 
 // addConfigFlags registers the configuration flags on fs. serving adds the
@@ -88,6 +119,10 @@ func addConfigFlags(fs *flag.FlagSet, serving bool) *configFlags {
 	if serving {
 		fs.StringVar(&cf.vals.ClientListen, "client-listen", app.DefaultClientListen, "client API `address` (HOST:PORT; port 0 picks a free one)")
 		fs.BoolVar(&cf.vals.OpenRegistration, "open-registration", false, "let anyone who reaches the client API register")
+		fs.Var(listFlag{&cf.vals.P2PListen}, "p2p-listen", "libp2p `multiaddr` to listen on (repeatable; default QUIC and TCP on all interfaces)")
+		fs.Var(listFlag{&cf.vals.Peers}, "peer", "static peer `multiaddr` ending in /p2p/<peer ID> (repeatable)")
+		fs.BoolVar(&cf.vals.MDNS, "mdns", true, "find peers on the local network with mDNS")
+		fs.BoolVar(&cf.vals.NoP2P, "no-p2p", false, "run without federation (no libp2p host)")
 	}
 	return cf
 }

@@ -100,7 +100,7 @@ func TestRunServesAndStops(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- realMain(ctx, []string{"run", "--data", t.TempDir(), "--client-listen", "127.0.0.1:0", "--profile", "phone", "--log-level", "error"}, pw, io.Discard)
+		done <- realMain(ctx, []string{"run", "--data", t.TempDir(), "--client-listen", "127.0.0.1:0", "--profile", "phone", "--log-level", "error", "--mdns=false", "--p2p-listen", "/ip4/127.0.0.1/udp/0/quic-v1"}, pw, io.Discard)
 		pw.Close()
 	}()
 	baseURL := ""

@@ -46,7 +46,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		log.Warn("open registration on a non-loopback address: anyone who can reach it can create accounts",
 			"client_listen", cfg.ClientListen)
 	}
-	a, err := app.Start(ctx, app.Config{ClientListen: cfg.ClientListen, Node: nodeConfig(cfg, log)})
+	ac := app.Config{ClientListen: cfg.ClientListen, Node: nodeConfig(cfg, log)}
+	if !cfg.NoP2P {
+		ac.P2P = &app.P2PConfig{ListenAddrs: cfg.P2PListen, StaticPeers: cfg.Peers, MDNS: cfg.MDNS}
+	}
+	a, err := app.Start(ctx, ac)
 	if err != nil {
 		return explainOpenError(cfg.DataDir, err)
 	}
@@ -57,6 +61,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// On stdout, one fact a line, so scripts can read the URL when port 0 was asked for.
 	fmt.Fprintf(stdout, "edgenode is running\n  base URL:     %s\n  server name:  %s\n  data dir:     %s\n  registration: %s\n",
 		a.BaseURL(), a.Node.ServerName(), cfg.DataDir, reg)
+	if a.P2P != nil {
+		for _, addr := range a.P2P.Addrs() {
+			fmt.Fprintf(stdout, "  peer address: %s\n", addr)
+		}
+	}
 
 	<-ctx.Done()
 	stop() // a second SIGINT/SIGTERM now kills the process at once

@@ -76,7 +76,7 @@ else
 fi
 
 "$BIN" run --open-registration --data "$WORK/data" --client-listen 127.0.0.1:0 \
-	--profile phone --no-sync-writes --log-level debug >"$OUT" 2>"$LOG" &
+	--profile phone --no-sync-writes --log-level debug --no-p2p >"$OUT" 2>"$LOG" &
 PID=$!
 BASE=
 for _ in $(seq 300); do # up to 30 s

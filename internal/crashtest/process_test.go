@@ -66,7 +66,7 @@ func startNode(t *testing.T, bin, dataDir string, n int) *process {
 	defer logFile.Close() // the child holds its own descriptor
 	urls := make(chan string, 1)
 	cmd := exec.Command(bin, "run", "--data", dataDir, "--client-listen", "127.0.0.1:0",
-		"--open-registration", "--profile", "phone", "--log-level", "warn")
+		"--open-registration", "--profile", "phone", "--log-level", "warn", "--no-p2p")
 	cmd.Stdout = &urlWatcher{found: urls}
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,422 @@
+package node
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// ErrMissingEvents: an inbound PDU names prev or auth events the node does
+// not have. Fetching them (get_missing_events, event_auth) is not built yet,
+// so such a PDU is refused and not stored; the sender may send it again.
+var ErrMissingEvents = errors.New("missing prev or auth events")
+
+// FederatedInput is a batch of PDUs received from another server.
+type FederatedInput struct {
+	// Origin is the authenticated server the PDUs came from (for logs; each
+	// PDU's signatures are checked on their own, whoever relayed it).
+	Origin string
+	PDUs   []json.RawMessage
+	// AllowNewRooms lets an m.room.create PDU start a room the node does not
+	// know yet. Without it, PDUs for unknown rooms are refused: rooms become
+	// known by joining them, and joins over federation are not built yet.
+	// /send never sets it; it exists for bootstrapping (tests, and the
+	// future join flow).
+	AllowNewRooms bool
+}
+
+// FederatedPDUResult is the outcome of one inbound PDU, in input order.
+type FederatedPDUResult struct {
+	// EventID is "" when the PDU could not be parsed far enough to have one
+	// (not JSON, unknown room or version, too large).
+	EventID string
+	RoomID  string
+	// Err is nil when the event was accepted or was already stored.
+	// Otherwise: ErrBadInput (does not parse), ErrTooLarge, ErrNotFound
+	// (unknown room), ErrUnsupportedRoomVersion, ErrInvalidSignature (not
+	// stored), ErrMissingEvents (not stored), or an *InputError: rejected by
+	// auth (stored as rejected, never served) or soft-failed (stored, not
+	// served).
+	Err error
+	// Redacted is true when the content hash did not match: the event was
+	// kept in its redacted form, as the spec says.
+	Redacted bool
+}
+
+// pduHeader is what is read from a PDU before its room version is known.
+type pduHeader struct {
+	RoomID   string  `json:"room_id"`
+	Type     string  `json:"type"`
+	StateKey *string `json:"state_key"`
+	Content  struct {
+		RoomVersion *string `json:"room_version"`
+	} `json:"content"`
+}
+
+func (h *pduHeader) isCreate() bool {
+	return h.Type == spec.MRoomCreate && h.StateKey != nil && *h.StateKey == ""
+}
+
+// InputFederatedPDUs checks and inputs PDUs received over federation. Each
+// PDU is parsed with its room's version (over maxEventSize bytes refused); a
+// content-hash mismatch keeps the redacted form; signatures are checked
+// against keys derived from the signing servers' names, and an event with a
+// bad signature is dropped. The rest go through the same room input as local
+// events (auth against their own auth events and the state before them,
+// soft-fail against current state), in topological order per room, one
+// batch and one transaction per room. Events already stored are no-ops.
+//
+// A problem with one PDU is its result's Err and never stops the others; the
+// returned error is for a cancelled ctx or a storage failure only.
+func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]FederatedPDUResult, error) {
+	results := make([]FederatedPDUResult, len(in.PDUs))
+	headers := make([]*pduHeader, len(in.PDUs))
+	for i, raw := range in.PDUs {
+		if len(raw) > maxEventSize {
+			results[i].Err = fmt.Errorf("PDU is %d bytes: %w", len(raw), ErrTooLarge)
+			continue
+		}
+		var h pduHeader
+		if err := json.Unmarshal(raw, &h); err != nil {
+			results[i].Err = fmt.Errorf("%w: PDU: %v", ErrBadInput, err)
+			continue
+		}
+		if h.RoomID == "" {
+			results[i].Err = fmt.Errorf("%w: PDU has no room_id", ErrBadInput)
+			continue
+		}
+		results[i].RoomID = h.RoomID
+		headers[i] = &h
+	}
+
+	versions, err := n.federatedRoomVersions(headers, in.AllowNewRooms)
+	if err != nil {
+		return nil, err
+	}
+
+	// Parse and verify each PDU on its own.
+	byRoom := map[string][]int{}
+	var rooms []string
+	seen := map[string]int{}
+	parsed := map[int]gomatrixserverlib.PDU{}
+	dupOf := map[int]int{}
+	for i, h := range headers {
+		if h == nil {
+			continue
+		}
+		version, ok := versions[h.RoomID]
+		if !ok {
+			results[i].Err = fmt.Errorf("room %s: %w", h.RoomID, ErrNotFound)
+			continue
+		}
+		ev, redacted, err := n.parseFederatedPDU(ctx, version, in.PDUs[i])
+		if ev != nil {
+			results[i].EventID = ev.EventID()
+		}
+		results[i].Redacted = redacted
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		if ev.RoomID().String() != h.RoomID {
+			results[i].Err = fmt.Errorf("%w: room_id does not parse consistently", ErrBadInput)
+			continue
+		}
+		if j, dup := seen[ev.EventID()]; dup {
+			dupOf[i] = j // the same event twice: input once, same result
+			continue
+		}
+		seen[ev.EventID()] = i
+		if redacted {
+			n.log.Debug("inbound PDU failed its content hash; keeping the redacted form",
+				"origin", in.Origin, "event_id", ev.EventID())
+		}
+		if _, ok := byRoom[h.RoomID]; !ok {
+			rooms = append(rooms, h.RoomID)
+		}
+		byRoom[h.RoomID] = append(byRoom[h.RoomID], i)
+		parsed[i] = ev
+	}
+
+	for _, roomID := range rooms {
+		idx := topoOrder(byRoom[roomID], parsed)
+		_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
+			for _, i := range idx {
+				results[i].Err = b.inputFederated(parsed[i])
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for i, j := range dupOf {
+		results[i].Err = results[j].Err
+	}
+	return results, nil
+}
+
+// federatedRoomVersions is the version of every room the headers name that
+// the node knows, and (with allowNew) of rooms a create event in the batch
+// starts.
+func (n *Node) federatedRoomVersions(headers []*pduHeader, allowNew bool) (map[string]gomatrixserverlib.RoomVersion, error) {
+	versions := map[string]gomatrixserverlib.RoomVersion{}
+	err := n.db.View(func(tx *kv.Txn) error {
+		for _, h := range headers {
+			if h == nil {
+				continue
+			}
+			if _, ok := versions[h.RoomID]; ok {
+				continue
+			}
+			room, err := loadRoom(tx, h.RoomID)
+			switch {
+			case err == nil:
+				versions[h.RoomID] = room.Version
+			case !errors.Is(err, ErrNotFound):
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if allowNew {
+		for _, h := range headers {
+			if h == nil || !h.isCreate() {
+				continue
+			}
+			if _, ok := versions[h.RoomID]; ok {
+				continue
+			}
+			v := gomatrixserverlib.RoomVersionV1 // the spec's default
+			if h.Content.RoomVersion != nil {
+				v = gomatrixserverlib.RoomVersion(*h.Content.RoomVersion)
+			}
+			versions[h.RoomID] = v
+		}
+	}
+	return versions, nil
+}
+
+// parseFederatedPDU parses raw as an event of the given room version and
+// checks its signatures. redacted reports a content-hash mismatch (the
+// event returned is then the redacted form, which is kept).
+func (n *Node) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.RoomVersion, raw []byte) (ev gomatrixserverlib.PDU, redacted bool, err error) {
+	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
+	if err != nil || !supportedRoomVersions[version] {
+		return nil, false, fmt.Errorf("room version %q: %w", version, ErrUnsupportedRoomVersion)
+	}
+	ev, err = verImpl.NewEventFromUntrustedJSON(raw)
+	if err != nil {
+		var ve gomatrixserverlib.EventValidationError
+		if errors.As(err, &ve) && ve.Code == gomatrixserverlib.EventValidationTooLarge {
+			return nil, false, fmt.Errorf("%w: %v", ErrTooLarge, err)
+		}
+		return nil, false, fmt.Errorf("%w: PDU: %v", ErrBadInput, err)
+	}
+	ev.EventID() // cache the ID before the PDU is shared
+	if len(ev.JSON()) > maxEventSize {
+		return ev, false, fmt.Errorf("event is %d bytes: %w", len(ev.JSON()), ErrTooLarge)
+	}
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, DerivedKeyRing{}, userIDForSender); err != nil {
+		return ev, ev.Redacted(), fmt.Errorf("%w: event %s: %v", ErrInvalidSignature, ev.EventID(), err)
+	}
+	return ev, ev.Redacted(), nil
+}
+
+// topoOrder sorts the PDUs at idx so that every event comes after those of
+// its prev events that are in the batch: by depth, then event ID, among
+// those whose in-batch prevs are done. Anything left (a cycle, which hashed
+// IDs make impossible in practice) follows in depth order.
+func topoOrder(idx []int, pdus map[int]gomatrixserverlib.PDU) []int {
+	sorted := slices.Clone(idx)
+	slices.SortStableFunc(sorted, func(a, b int) int {
+		if c := cmp.Compare(pdus[a].Depth(), pdus[b].Depth()); c != 0 {
+			return c
+		}
+		return strings.Compare(pdus[a].EventID(), pdus[b].EventID())
+	})
+	inBatch := make(map[string]bool, len(idx))
+	for _, i := range idx {
+		inBatch[pdus[i].EventID()] = true
+	}
+	done := map[string]bool{}
+	out := make([]int, 0, len(idx))
+	used := make([]bool, len(sorted))
+	for progress := true; progress; {
+		progress = false
+		for k, i := range sorted {
+			if used[k] {
+				continue
+			}
+			ready := true
+			for _, p := range pdus[i].PrevEventIDs() {
+				if inBatch[p] && !done[p] {
+					ready = false
+					break
+				}
+			}
+			if !ready {
+				continue
+			}
+			used[k], progress = true, true
+			done[pdus[i].EventID()] = true
+			out = append(out, i)
+			break // restart: keep depth order among the ready
+		}
+	}
+	for k, i := range sorted {
+		if !used[k] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// inputFederated inputs a checked PDU: a no-op when stored, refused without
+// storing when prev or auth events are missing, else b.input.
+func (b *roomBatch) inputFederated(ev gomatrixserverlib.PDU) error {
+	id := ev.EventID()
+	if _, ok := b.byID[id]; ok {
+		return nil
+	}
+	if ok, err := b.tx.Has(eventKey(id)); err != nil || ok {
+		return err
+	}
+	var missingPrev, missingAuth []string
+	for _, p := range ev.PrevEventIDs() {
+		if ok, err := b.known(p); err != nil {
+			return err
+		} else if !ok {
+			missingPrev = append(missingPrev, p)
+		}
+	}
+	for _, a := range ev.AuthEventIDs() {
+		if ok, err := b.known(a); err != nil {
+			return err
+		} else if !ok {
+			missingAuth = append(missingAuth, a)
+		}
+	}
+	if len(missingPrev) > 0 || len(missingAuth) > 0 {
+		var parts []string
+		if len(missingPrev) > 0 {
+			parts = append(parts, "prev_events "+strings.Join(missingPrev, ", "))
+		}
+		if len(missingAuth) > 0 {
+			parts = append(parts, "auth_events "+strings.Join(missingAuth, ", "))
+		}
+		return fmt.Errorf("event %s: %w: %s (fetching them is not supported yet)", id, ErrMissingEvents, strings.Join(parts, "; "))
+	}
+	return b.input(ev, inputOpts{})
+}
+
+// known reports whether an event is in the batch or stored.
+func (b *roomBatch) known(id string) (bool, error) {
+	if _, ok := b.byID[id]; ok {
+		return true, nil
+	}
+	return b.tx.Has(eventKey(id))
+}
+
+// Inbound federation transactions, remembered per origin so a retried
+// transaction is answered without being processed again.
+const (
+	tInboundTxn     = "inboundtxn"     // origin, txn ID -> inboundTxnRecord
+	tInboundTxnSeq  = "inboundtxnseq"  // origin, seq -> txn ID (oldest first)
+	tInboundTxnNext = "inboundtxnnext" // origin -> next seq (uint64)
+)
+
+// InboundTxnRetention is how many transaction IDs are remembered per origin;
+// past it the oldest are forgotten.
+const InboundTxnRetention = 1000
+
+type inboundTxnRecord struct {
+	Seq      uint64          `json:"s"`
+	Response json.RawMessage `json:"r"`
+}
+
+// inboundTxnLocks serialise transactions per (node, origin). They are never
+// held while taking another of them, so sharing stripes between nodes in one
+// process costs only parallelism; they are separate from room locks, which
+// are taken while one is held.
+var inboundTxnLocks = newStripedLocks()
+
+// InboundTxn runs process at most once per (origin, txnID), storing its
+// response: a repeat of a remembered transaction gets the stored response
+// without process being called. Transactions from one origin run one at a
+// time. An error from process is returned and nothing is stored, so a retry
+// processes again (room input is idempotent: stored events are no-ops). The
+// last InboundTxnRetention transaction IDs per origin are remembered.
+func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process func(context.Context) ([]byte, error)) ([]byte, error) {
+	mu := inboundTxnLocks.forRoom(n.serverName + "\x00" + origin)
+	select {
+	case mu <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-mu }()
+
+	var stored []byte
+	err := n.db.View(func(tx *kv.Txn) error {
+		var rec inboundTxnRecord
+		err := tx.GetJSON(kv.Key(tInboundTxn, origin, txnID), &rec)
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil
+		}
+		stored = rec.Response
+		return err
+	})
+	if err != nil || stored != nil {
+		return stored, err
+	}
+	resp, err := process(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(resp) {
+		return nil, fmt.Errorf("inbound txn %s from %s: response is not JSON", txnID, origin)
+	}
+	err = n.db.Update(func(tx *kv.Txn) error {
+		var next uint64
+		if err := tx.GetJSON(kv.Key(tInboundTxnNext, origin), &next); err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		if next >= InboundTxnRetention {
+			old := kv.Key(tInboundTxnSeq, origin, next-InboundTxnRetention)
+			oldID, err := tx.Get(old)
+			switch {
+			case err == nil:
+				if err := tx.Delete(kv.Key(tInboundTxn, origin, string(oldID))); err != nil {
+					return err
+				}
+				if err := tx.Delete(old); err != nil {
+					return err
+				}
+			case !errors.Is(err, kv.ErrNotFound):
+				return err
+			}
+		}
+		if err := tx.SetJSON(kv.Key(tInboundTxn, origin, txnID), inboundTxnRecord{Seq: next, Response: resp}); err != nil {
+			return err
+		}
+		if err := tx.Set(kv.Key(tInboundTxnSeq, origin, next), []byte(txnID)); err != nil {
+			return err
+		}
+		return tx.SetJSON(kv.Key(tInboundTxnNext, origin), next+1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
