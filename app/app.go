@@ -54,6 +54,9 @@ type App struct {
 	// Federation sends signed requests to other nodes over P2P (nil without).
 	Federation *federation.Client
 
+	sender    *federation.Sender
+	peersDone chan struct{}
+
 	servers []*server
 	log     *slog.Logger
 	baseURL string
@@ -133,6 +136,21 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	}
 	a.P2P = host
 	a.Federation = federation.NewClient(a.Node, host.RoundTripper())
+	a.sender = federation.NewSender(a.Node, a.Federation, federation.SenderOptions{})
+	if err := a.sender.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	// A peer coming back gets its queue at once, not after its backoff
+	// (the fault Dendrite's P2P demos had).
+	a.peersDone = make(chan struct{})
+	go func() {
+		defer close(a.peersDone)
+		for ev := range host.Events() {
+			if ev.Up {
+				a.sender.PeerUp(ev.ServerName)
+			}
+		}
+	}()
 	// The federation handler learns who is calling from the authenticated
 	// libp2p connection, never from anything the caller sends.
 	a.servers = append(a.servers, serve(&http.Server{
@@ -157,8 +175,14 @@ func (a *App) Close(ctx context.Context) error {
 	for _, s := range a.servers {
 		errs = append(errs, s.srv.Shutdown(ctx), <-s.done)
 	}
+	if a.sender != nil {
+		a.sender.Stop()
+	}
 	if a.P2P != nil {
 		errs = append(errs, a.P2P.Close())
+		if a.peersDone != nil {
+			<-a.peersDone // Close closes the event channel
+		}
 	}
 	errs = append(errs, a.Node.Close())
 	return errors.Join(errs...)

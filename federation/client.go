@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrix"
+	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/matrix-org/util"
@@ -103,4 +104,18 @@ func (c *Client) QueryProfile(ctx context.Context, server, userID, field string)
 		return node.Profile{}, fmt.Errorf("federation: query profile of %s on %s: %w", userID, server, remoteError(err))
 	}
 	return node.Profile{DisplayName: res.DisplayName, AvatarURL: res.AvatarURL}, nil
+}
+
+// SendTransaction sends a transaction of PDUs (and EDUs) to txn.Destination
+// with PUT /_matrix/federation/v1/send/{txnID}. An error response from the
+// server is a *RemoteError in the returned error's chain.
+func (c *Client) SendTransaction(ctx context.Context, txn gomatrixserverlib.Transaction) (fclient.RespSend, error) {
+	if err := c.checkServer(string(txn.Destination)); err != nil {
+		return fclient.RespSend{}, err
+	}
+	res, err := c.fc.SendTransaction(c.ctx(ctx), txn)
+	if err != nil {
+		return res, fmt.Errorf("federation: send transaction %s to %s: %w", txn.TransactionID, txn.Destination, remoteError(err))
+	}
+	return res, nil
 }

@@ -57,6 +57,7 @@ func (b *roomBatch) commit() error {
 	}
 	var written []*State
 	redacted := map[string]string{}
+	var fedDests []string // destinations given outbound events
 	_, err := n.stream.Commit(accepted, func(tx *kv.Txn, first uint64) error {
 		pos := first
 		var lastPos uint64
@@ -109,6 +110,9 @@ func (b *roomBatch) commit() error {
 		if err := b.countUnread(tx, members); err != nil {
 			return err
 		}
+		if fedDests, err = b.enqueueOutbound(tx); err != nil {
+			return err
+		}
 		for targetID, by := range redacted {
 			if err := b.applyRedaction(tx, targetID, by); err != nil {
 				return err
@@ -139,6 +143,7 @@ func (b *roomBatch) commit() error {
 		n.pdus.remove(targetID)
 	}
 	n.notifier.wake(b.wake...)
+	n.fedQueued(fedDests)
 	return nil
 }
 
@@ -149,7 +154,7 @@ func (b *roomBatch) commit() error {
 // members after the batch (user ID -> "join" or "invite").
 func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, lastPos uint64) (map[string]string, error) {
 	var err error
-	diffState(b.start, b.current, func(k StateKey, _, newID string) {
+	diffState(b.start, b.current, func(k StateKey, oldID, newID string) {
 		if err != nil || k.EventType != spec.MRoomMember {
 			return
 		}
@@ -170,6 +175,9 @@ func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, la
 			}
 		}
 		if err = tx.SetJSON(membershipKey(k.StateKey, b.roomID), rec); err != nil {
+			return
+		}
+		if err = b.noteJoinedServer(tx, k.StateKey, oldID, rec.Membership); err != nil {
 			return
 		}
 		if !b.n.isLocalUser(k.StateKey) {

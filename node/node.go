@@ -42,6 +42,9 @@ type Node struct {
 	receipts    *kv.Stream
 	presence    *kv.Stream
 	typing      *typingState
+
+	// fed is the outbound federation queues' in-memory side (fedqueue.go).
+	fed fedState
 }
 
 // New opens the node's data directory (creating it, its key and its database

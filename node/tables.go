@@ -26,6 +26,12 @@ const (
 	tFilter      = "filter"      // user ID, filter ID -> filter JSON
 	tCounter     = "counter"     // name -> uint64 (filter IDs and the like)
 
+	// Outbound federation (fedqueue.go): the room's joined servers, and per
+	// destination server a queue of local events to send and its bookkeeping.
+	tRoomServers = "roomservers" // room ID, server name -> uint64 joined members, big-endian
+	tFedQueue    = "fedqueue"    // destination, stream position -> event ID
+	tFedDest     = "feddest"     // destination -> fedDestRecord (count, transaction in flight, scan head)
+
 	// End-to-end encryption: to-device inboxes, device and one-time keys,
 	// cross-signing keys and signatures, and the device-list change log.
 	tToDevice       = "todevice"       // user ID, device ID, position -> ToDeviceEvent (the device's inbox)

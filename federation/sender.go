@@ -1,0 +1,278 @@
+package federation
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/edgenode/edgenode/node"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/fclient"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// TransactionSender sends one federation transaction; *Client is one.
+type TransactionSender interface {
+	SendTransaction(ctx context.Context, txn gomatrixserverlib.Transaction) (fclient.RespSend, error)
+}
+
+// SenderOptions tune a Sender; zero values take the defaults.
+type SenderOptions struct {
+	// MaxConcurrent bounds the destinations sent to at once (default 8).
+	MaxConcurrent int
+	// MaxPDUs is the most PDUs in one transaction (default and spec limit 50).
+	MaxPDUs int
+	// MinBackoff and MaxBackoff bound the wait after a failed send, which
+	// doubles with each failure in a row (defaults 1 s and 10 min), with
+	// jitter.
+	MinBackoff, MaxBackoff time.Duration
+	// SendTimeout bounds one transaction's request (default 60 s).
+	SendTimeout time.Duration
+}
+
+func (o *SenderOptions) defaults() {
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 8
+	}
+	if o.MaxPDUs <= 0 || o.MaxPDUs > 50 {
+		o.MaxPDUs = 50
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = time.Second
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = max(10*time.Minute, o.MinBackoff)
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = time.Minute
+	}
+}
+
+// Sender delivers the node's outbound federation queues: one worker per
+// destination with work, at most MaxConcurrent sending at once. Each worker
+// sends the destination's in-flight or next transaction (node.NextTransaction:
+// the ID is stored, so a retry, even after a restart, reuses it), acks it
+// on success and backs off exponentially on failure. PeerUp ends a
+// destination's backoff at once.
+//
+// A send that the remote answers with an error status is retried like a
+// network failure; the per-PDU results of a successful send are not retried
+// (a PDU the remote rejected would be rejected again).
+type Sender struct {
+	n    *node.Node
+	c    TransactionSender
+	opts SenderOptions
+	log  *slog.Logger
+	sem  chan struct{}
+
+	mu      sync.Mutex
+	ctx     context.Context
+	cancel  context.CancelFunc
+	dests   map[string]*destState
+	wg      sync.WaitGroup
+	stopped bool
+}
+
+// destState is a destination's worker state, guarded by Sender.mu.
+type destState struct {
+	running  bool
+	failures int           // sends failed in a row
+	wake     chan struct{} // new work or PeerUp, capacity 1
+}
+
+// NewSender returns a sender of n's queues through c. Call Start.
+func NewSender(n *node.Node, c TransactionSender, opts SenderOptions) *Sender {
+	opts.defaults()
+	return &Sender{
+		n: n, c: c, opts: opts,
+		log:   n.Logger().With("component", "federation-sender"),
+		sem:   make(chan struct{}, opts.MaxConcurrent),
+		dests: map[string]*destState{},
+	}
+}
+
+// Start registers for new work and starts workers for the destinations that
+// already have some (left from before a restart). It returns at once;
+// workers run until Stop or ctx ends.
+func (s *Sender) Start(ctx context.Context) error {
+	s.mu.Lock()
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.mu.Unlock()
+	s.n.SetFederationNotify(s.queued)
+	dests, err := s.n.Destinations(ctx)
+	if err != nil {
+		return err
+	}
+	s.queued(dests)
+	return nil
+}
+
+// Stop stops the workers and waits for them. Queued events stay queued.
+func (s *Sender) Stop() {
+	s.n.SetFederationNotify(nil)
+	s.mu.Lock()
+	s.stopped = true
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// queued is the node's notification of new work.
+func (s *Sender) queued(dests []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range dests {
+		s.kickLocked(d)
+	}
+}
+
+// PeerUp tells the sender that a server became reachable: its backoff is
+// reset and anything queued for it is sent at once.
+func (s *Sender) PeerUp(serverName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.dests[serverName]; ok {
+		st.failures = 0
+	}
+	s.kickLocked(serverName)
+}
+
+// kickLocked starts dest's worker, or wakes it if it is running.
+func (s *Sender) kickLocked(dest string) {
+	if s.stopped || s.ctx == nil || dest == s.n.ServerName() {
+		return
+	}
+	st, ok := s.dests[dest]
+	if !ok {
+		st = &destState{wake: make(chan struct{}, 1)}
+		s.dests[dest] = st
+	}
+	if st.running {
+		select {
+		case st.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	st.running = true
+	s.wg.Add(1)
+	go s.run(s.ctx, dest, st)
+}
+
+// run sends dest's queue until it is empty or ctx ends.
+func (s *Sender) run(ctx context.Context, dest string, st *destState) {
+	defer s.wg.Done()
+	for {
+		more, err := s.sendOne(ctx, dest)
+		if ctx.Err() != nil {
+			s.exit(dest, st)
+			return
+		}
+		if err != nil {
+			s.mu.Lock()
+			st.failures++
+			delay := s.backoff(st.failures)
+			s.mu.Unlock()
+			s.log.Info("federation send failed; will retry", "destination", dest, "in", delay, "err", err)
+			if !s.waitBackoff(ctx, st, delay) {
+				s.exit(dest, st)
+				return
+			}
+			continue
+		}
+		s.mu.Lock()
+		st.failures = 0
+		if !more {
+			select {
+			case <-st.wake: // work arrived meanwhile: go round again
+			default:
+				st.running = false
+				delete(s.dests, dest)
+				s.mu.Unlock()
+				return
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Sender) exit(dest string, st *destState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.running = false
+	delete(s.dests, dest)
+}
+
+// waitBackoff waits out a backoff delay, cut short by PeerUp (which resets
+// failures); new work alone does not end it. It reports false if ctx ended.
+func (s *Sender) waitBackoff(ctx context.Context, st *destState, delay time.Duration) bool {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-st.wake:
+			s.mu.Lock()
+			reset := st.failures == 0
+			s.mu.Unlock()
+			if reset {
+				return true
+			}
+		}
+	}
+}
+
+// backoff is the delay after the given number of failures in a row: from
+// MinBackoff, doubling, at most MaxBackoff, then jittered to 50-100%.
+func (s *Sender) backoff(failures int) time.Duration {
+	d := s.opts.MinBackoff
+	for i := 1; i < failures && d < s.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.opts.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sendOne sends dest's next transaction, if any, and acks it. It reports
+// whether a transaction was sent (so there may be more).
+func (s *Sender) sendOne(ctx context.Context, dest string) (bool, error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	txn, err := s.n.NextTransaction(ctx, dest, s.opts.MaxPDUs)
+	if err != nil || txn == nil {
+		return false, err
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, s.opts.SendTimeout)
+	defer cancel()
+	res, err := s.c.SendTransaction(sendCtx, gomatrixserverlib.Transaction{
+		TransactionID:  gomatrixserverlib.TransactionID(txn.TxnID),
+		Origin:         spec.ServerName(s.n.ServerName()),
+		Destination:    spec.ServerName(dest),
+		OriginServerTS: spec.AsTimestamp(time.Now()),
+		PDUs:           txn.PDUs,
+	})
+	if err != nil {
+		return false, err
+	}
+	for id, r := range res.PDUs {
+		if r.Error != "" {
+			s.log.Info("remote server refused an event", "destination", dest, "event_id", id, "err", r.Error)
+		}
+	}
+	if err := s.n.AckPDUs(ctx, dest, txn.UpTo); err != nil {
+		// Resent under the same ID, which the remote deduplicates.
+		return false, err
+	}
+	return true, nil
+}

@@ -1,0 +1,354 @@
+package federation
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgenode/edgenode/node"
+)
+
+// fakePeer stands in for a remote server's federation endpoint: it records
+// every /send transaction and fails the first `fail` of them with a 500.
+type fakePeer struct {
+	name string
+	srv  *httptest.Server
+
+	mu       sync.Mutex
+	fail     int
+	attempts []string // txn ID of every request, failed or not
+	txnSizes []int    // PDUs in each delivered transaction
+	bodies   []string // content.body of each delivered PDU, in order
+	seen     map[string]bool
+	changed  chan struct{}
+}
+
+func newFakePeer(t *testing.T) *fakePeer {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &fakePeer{name: node.ServerNameForKey(pub), seen: map[string]bool{}, changed: make(chan struct{}, 1)}
+	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *fakePeer) serve(w http.ResponseWriter, r *http.Request) {
+	txnID, ok := strings.CutPrefix(r.URL.Path, "/_matrix/federation/v1/send/")
+	if r.Method != http.MethodPut || !ok {
+		http.Error(w, `{"errcode":"M_UNRECOGNIZED"}`, http.StatusNotFound)
+		return
+	}
+	var body struct {
+		Origin string            `json:"origin"`
+		PDUs   []json.RawMessage `json:"pdus"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		http.Error(w, `{"errcode":"M_NOT_JSON"}`, http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	defer func() {
+		p.mu.Unlock()
+		select {
+		case p.changed <- struct{}{}:
+		default:
+		}
+	}()
+	p.attempts = append(p.attempts, txnID)
+	if p.fail > 0 {
+		p.fail--
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"errcode":"M_UNKNOWN","error":"try later"}`))
+		return
+	}
+	if !p.seen[txnID] { // dedup by transaction ID, as a real server does
+		p.seen[txnID] = true
+		p.txnSizes = append(p.txnSizes, len(body.PDUs))
+		for _, pdu := range body.PDUs {
+			var ev struct {
+				Content struct {
+					Body string `json:"body"`
+				} `json:"content"`
+			}
+			_ = json.Unmarshal(pdu, &ev)
+			p.bodies = append(p.bodies, ev.Content.Body)
+		}
+	}
+	_, _ = w.Write([]byte(`{"pdus":{}}`))
+}
+
+func (p *fakePeer) setFail(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fail = n
+}
+
+// snapshot returns copies of what the peer recorded.
+func (p *fakePeer) snapshot() (attempts []string, sizes []int, bodies []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.attempts), slices.Clone(p.txnSizes), slices.Clone(p.bodies)
+}
+
+// waitFor waits until cond holds of the peer's records.
+func (p *fakePeer) waitFor(t *testing.T, timeout time.Duration, what string, cond func(attempts []string, bodies []string) bool) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		a, _, b := p.snapshot()
+		if cond(a, b) {
+			return
+		}
+		select {
+		case <-p.changed:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s; attempts %v, bodies %v", what, a, b)
+		}
+	}
+}
+
+// peerTransport sends requests for the fake peer's server name to its
+// listener on 127.0.0.1.
+type peerTransport struct{ peers map[string]*fakePeer }
+
+func (m peerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	p, ok := m.peers[req.URL.Host]
+	if !ok {
+		return nil, errors.New("unknown server " + req.URL.Host)
+	}
+	u, _ := url.Parse(p.srv.URL)
+	out := req.Clone(req.Context())
+	out.URL.Scheme, out.URL.Host, out.Host = "http", u.Host, u.Host
+	return http.DefaultTransport.RoundTrip(out)
+}
+
+func openSenderNode(t *testing.T, dir string) *node.Node {
+	t.Helper()
+	n, err := node.New(context.Background(), node.Config{
+		DataDir: dir, OpenRegistration: true, StorageProfile: "phone",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("node.New: %v", err)
+	}
+	return n
+}
+
+// senderSetup is a node with a public room created by local @alice that
+// @x of the fake peer has joined.
+type senderSetup struct {
+	n      *node.Node
+	peer   *fakePeer
+	roomID string
+	alice  string
+}
+
+func newSenderSetup(t *testing.T, dir string) senderSetup {
+	t.Helper()
+	ctx := context.Background()
+	n := openSenderNode(t, dir)
+	t.Cleanup(func() { n.Close() })
+	peer := newFakePeer(t)
+	alice := n.UserID("alice")
+	roomID, err := n.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
+	if err != nil {
+		t.Fatalf("create room: %v", err)
+	}
+	// No federated joins yet: input a join for the remote user directly (the
+	// node trusts its caller's identity). Its sender is remote, so it is
+	// not itself queued.
+	if _, err := n.Join(ctx, "@x:"+peer.name, "DEVX", roomID); err != nil {
+		t.Fatalf("remote join: %v", err)
+	}
+	return senderSetup{n: n, peer: peer, roomID: roomID, alice: alice}
+}
+
+func (s senderSetup) startSender(t *testing.T, opts SenderOptions) *Sender {
+	t.Helper()
+	c := NewClient(s.n, peerTransport{peers: map[string]*fakePeer{s.peer.name: s.peer}})
+	snd := NewSender(s.n, c, opts)
+	if err := snd.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(snd.Stop)
+	return snd
+}
+
+func (s senderSetup) send(t *testing.T, body string) string {
+	t.Helper()
+	c, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": body})
+	id, err := s.n.SendEvent(context.Background(), node.SendRequest{
+		Sender: s.alice, DeviceID: "DEVA", RoomID: s.roomID, Type: "m.room.message", Content: c,
+	})
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	return id
+}
+
+func bodiesN(prefix string, k int) []string {
+	out := make([]string, k)
+	for i := range out {
+		out[i] = prefix + string(rune('A'+i/26)) + string(rune('a'+i%26))
+	}
+	return out
+}
+
+func waitQueueEmpty(t *testing.T, n *node.Node) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		dests, err := n.Destinations(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dests) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue not empty: %v", dests)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSenderDeliversInOrderInTransactionsOf50(t *testing.T) {
+	s := newSenderSetup(t, t.TempDir())
+	want := bodiesN("m", 120)
+	// Queue most before the sender starts, so transactions fill up.
+	for _, b := range want[:110] {
+		s.send(t, b)
+	}
+	s.startSender(t, SenderOptions{MinBackoff: 10 * time.Millisecond})
+	for _, b := range want[110:] {
+		s.send(t, b)
+	}
+	s.peer.waitFor(t, 10*time.Second, "all events", func(_, bodies []string) bool { return len(bodies) >= len(want) })
+	_, sizes, bodies := s.peer.snapshot()
+	if !slices.Equal(bodies, want) {
+		t.Fatalf("delivered %v,\nwant %v", bodies, want)
+	}
+	for _, n := range sizes {
+		if n < 1 || n > 50 {
+			t.Fatalf("transaction sizes %v: want 1..50", sizes)
+		}
+	}
+	if sizes[0] != 50 || sizes[1] != 50 {
+		t.Fatalf("transaction sizes %v: the backlog should go 50 at a time", sizes)
+	}
+	waitQueueEmpty(t, s.n)
+}
+
+func TestSenderRetriesWithSameTxnID(t *testing.T) {
+	s := newSenderSetup(t, t.TempDir())
+	s.peer.setFail(3)
+	s.startSender(t, SenderOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	s.send(t, "hello")
+	s.peer.waitFor(t, 10*time.Second, "delivery", func(_, bodies []string) bool { return len(bodies) == 1 })
+	attempts, _, bodies := s.peer.snapshot()
+	if len(attempts) != 4 || bodies[0] != "hello" {
+		t.Fatalf("attempts %v, bodies %v: want 3 failures and a delivery", attempts, bodies)
+	}
+	for _, id := range attempts {
+		if id != attempts[0] {
+			t.Fatalf("retries changed the transaction ID: %v", attempts)
+		}
+	}
+	waitQueueEmpty(t, s.n)
+	// The next transaction has a new ID.
+	s.send(t, "again")
+	s.peer.waitFor(t, 10*time.Second, "second delivery", func(_, bodies []string) bool { return len(bodies) == 2 })
+	attempts, _, _ = s.peer.snapshot()
+	if attempts[4] == attempts[0] {
+		t.Fatalf("a new transaction reused ID %s", attempts[0])
+	}
+}
+
+func TestSenderPeerUpRetriesAtOnce(t *testing.T) {
+	s := newSenderSetup(t, t.TempDir())
+	s.peer.setFail(1)
+	snd := s.startSender(t, SenderOptions{MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	s.send(t, "hello")
+	s.peer.waitFor(t, 10*time.Second, "first attempt", func(a, _ []string) bool { return len(a) == 1 })
+	// More work does not cut the backoff short.
+	s.send(t, "more")
+	time.Sleep(100 * time.Millisecond)
+	if a, _, _ := s.peer.snapshot(); len(a) != 1 {
+		t.Fatalf("retried during backoff: %v", a)
+	}
+	start := time.Now()
+	snd.PeerUp(s.peer.name)
+	s.peer.waitFor(t, 5*time.Second, "delivery after PeerUp", func(_, bodies []string) bool { return len(bodies) == 2 })
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("PeerUp retry took %v", d)
+	}
+	_, _, bodies := s.peer.snapshot()
+	if !slices.Equal(bodies, []string{"hello", "more"}) {
+		t.Fatalf("bodies %v", bodies)
+	}
+}
+
+func TestSenderDeliversAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	n := openSenderNode(t, dir)
+	peer := newFakePeer(t)
+	peer.setFail(1 << 30)
+	alice := n.UserID("alice")
+	roomID, err := n.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Join(ctx, "@x:"+peer.name, "DEVX", roomID); err != nil {
+		t.Fatal(err)
+	}
+	s := senderSetup{n: n, peer: peer, roomID: roomID, alice: alice}
+	rt := peerTransport{peers: map[string]*fakePeer{peer.name: peer}}
+	snd := NewSender(n, NewClient(n, rt), SenderOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err := snd.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.send(t, "one")
+	s.send(t, "two")
+	peer.waitFor(t, 10*time.Second, "failed attempts", func(a, _ []string) bool { return len(a) >= 2 })
+	snd.Stop()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	failed, _, _ := peer.snapshot()
+
+	peer.setFail(0)
+	n = openSenderNode(t, dir)
+	defer n.Close()
+	snd = NewSender(n, NewClient(n, rt), SenderOptions{MinBackoff: 10 * time.Millisecond})
+	if err := snd.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer snd.Stop()
+	peer.waitFor(t, 10*time.Second, "delivery after restart", func(_, bodies []string) bool { return len(bodies) >= 2 })
+	attempts, _, bodies := peer.snapshot()
+	if !slices.Equal(bodies, []string{"one", "two"}) {
+		t.Fatalf("bodies %v", bodies)
+	}
+	// The first send after the restart retries the transaction in flight.
+	if first := attempts[len(failed)]; first != failed[len(failed)-1] {
+		t.Fatalf("after restart sent txn %s first, want the in-flight %s (attempts %v)", first, failed[len(failed)-1], attempts)
+	}
+	waitQueueEmpty(t, n)
+}

@@ -1,0 +1,552 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// Outbound federation queues.
+//
+// When a room batch commits accepted events that originate on this server,
+// each is queued, in the commit's own transaction, for every other server
+// with a joined member in the room (after the batch, or at its start: a
+// server whose last user leaves or is kicked still hears of it). A crash can
+// therefore never lose a queued event: either the event and its queue
+// entries are on disk, or neither is.
+//
+// Per destination the queue is tFedQueue (destination, stream position) ->
+// event ID, oldest first, plus a tFedDest record counting the entries and
+// holding the transaction in flight, so a retry, even after a restart,
+// reuses its transaction ID (the receiver deduplicates by it).
+//
+// Every write to tFedQueue and tFedDest happens under the room-event
+// stream's lock (room commits, and n.stream.Commit(0, ...) for the sender's
+// writes), so they are serialized and a room commit never fails on a
+// conflict with the sender.
+
+// DefaultFedQueueCap bounds each destination's queue. When a commit pushes a
+// queue past it, the oldest entries are dropped (and logged): a peer gone
+// for long catches up by backfill rather than by a replay of everything.
+const DefaultFedQueueCap = 10000
+
+// fedState is the node's in-memory side of the outbound queues; its zero
+// value is ready.
+type fedState struct {
+	mu     sync.Mutex
+	notify func(dests []string)
+	cap    int // 0: DefaultFedQueueCap
+}
+
+// fedDestRecord is a destination's bookkeeping.
+type fedDestRecord struct {
+	// Count is the number of entries queued.
+	Count int `json:"c"`
+	// TxnID and TxnUpTo describe the transaction in flight: its ID and the
+	// last position it carries. Empty when none is.
+	TxnID   string `json:"t,omitempty"`
+	TxnUpTo uint64 `json:"u,omitempty"`
+	// Head is a position at or before the oldest entry: scans seek to it
+	// rather than step over the tombstones of entries acked or dropped.
+	Head uint64 `json:"h,omitempty"`
+	// Dropped counts entries dropped by the cap since the last ack (for
+	// logging once per run of drops, not once per commit).
+	Dropped int `json:"d,omitempty"`
+}
+
+func fedQueueKey(dest string, pos uint64) []byte { return kv.Key(tFedQueue, dest, pos) }
+func fedQueuePrefix(dest string) []byte          { return kv.Key(tFedQueue, dest) }
+func fedDestKey(dest string) []byte              { return kv.Key(tFedDest, dest) }
+func roomServerKey(roomID, server string) []byte { return kv.Key(tRoomServers, roomID, server) }
+func roomServerPrefix(roomID string) []byte      { return kv.Key(tRoomServers, roomID) }
+
+// serverOf is the server name part of a user ID ("" if it has none).
+func serverOf(userID string) string {
+	_, server, ok := strings.Cut(userID, ":")
+	if !ok || !strings.HasPrefix(userID, "@") {
+		return ""
+	}
+	return server
+}
+
+// SetFederationNotify registers fn to be called, after each commit that
+// queued outbound events, with the destinations that got new work. fn must
+// not block (it runs on the committing goroutine). nil unregisters.
+func (n *Node) SetFederationNotify(fn func(dests []string)) {
+	n.fed.mu.Lock()
+	defer n.fed.mu.Unlock()
+	n.fed.notify = fn
+}
+
+// setFedQueueCap changes the per-destination queue cap (tests).
+func (n *Node) setFedQueueCap(c int) {
+	n.fed.mu.Lock()
+	defer n.fed.mu.Unlock()
+	n.fed.cap = c
+}
+
+func (n *Node) fedQueueCap() int {
+	n.fed.mu.Lock()
+	defer n.fed.mu.Unlock()
+	if n.fed.cap <= 0 {
+		return DefaultFedQueueCap
+	}
+	return n.fed.cap
+}
+
+// fedQueued tells the registered sender about new work.
+func (n *Node) fedQueued(dests []string) {
+	if len(dests) == 0 {
+		return
+	}
+	n.fed.mu.Lock()
+	fn := n.fed.notify
+	n.fed.mu.Unlock()
+	if fn != nil {
+		fn(dests)
+	}
+}
+
+// noteJoinedServer keeps the room's joined-servers index (tRoomServers: room
+// ID, server -> number of joined members) as a member key changes from
+// oldID to an event with membership now. Runs in the commit transaction.
+func (b *roomBatch) noteJoinedServer(tx *kv.Txn, userID, oldID, now string) error {
+	server := serverOf(userID)
+	if server == "" {
+		return nil
+	}
+	was, err := b.membershipOf(tx, oldID)
+	if err != nil {
+		return err
+	}
+	wasJoined, isJoined := was == spec.Join, now == spec.Join
+	if wasJoined == isJoined {
+		return nil
+	}
+	key := roomServerKey(b.roomID, server)
+	var count uint64
+	v, err := tx.Get(key)
+	switch {
+	case err == nil && len(v) == 8:
+		count = binary.BigEndian.Uint64(v)
+	case err != nil && !errors.Is(err, kv.ErrNotFound):
+		return err
+	}
+	if isJoined {
+		count++
+	} else if count > 0 {
+		count--
+	}
+	if count == 0 {
+		return tx.Delete(key)
+	}
+	return tx.Set(key, binary.BigEndian.AppendUint64(nil, count))
+}
+
+// membershipOf is the membership a member event sets ("" for no event).
+func (b *roomBatch) membershipOf(tx *kv.Txn, eventID string) (string, error) {
+	if eventID == "" {
+		return "", nil
+	}
+	if p, ok := b.byID[eventID]; ok {
+		return p.pdu.Membership()
+	}
+	ev, err := b.n.loadPDU(tx, eventID)
+	if err != nil {
+		return "", err
+	}
+	return ev.Membership()
+}
+
+// enqueueOutbound queues the batch's accepted local events for every other
+// server in the room, in the commit transaction, after writeMemberships has
+// brought the joined-servers index up to date. It returns the destinations
+// that got new entries.
+func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
+	n := b.n
+	var local []*pendingEvent
+	for _, p := range b.events {
+		if p.accepted && serverOf(string(p.pdu.SenderID())) == n.serverName {
+			local = append(local, p)
+		}
+	}
+	if len(local) == 0 {
+		return nil, nil
+	}
+	dests := map[string]bool{}
+	err := tx.Each(kv.Scan{Prefix: roomServerPrefix(b.roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		s, err := kv.LastString(k)
+		if err == nil && s != n.serverName {
+			dests[s] = true
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Servers whose members all left (or were kicked or banned) in this
+	// batch still get its events: they were joined when it began.
+	diffState(b.start, b.current, func(k StateKey, oldID, _ string) {
+		if err != nil || k.EventType != spec.MRoomMember || oldID == "" {
+			return
+		}
+		s := serverOf(k.StateKey)
+		if s == "" || s == n.serverName || dests[s] {
+			return
+		}
+		var m string
+		if m, err = b.membershipOf(tx, oldID); m == spec.Join {
+			dests[s] = true
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(dests) == 0 {
+		return nil, nil
+	}
+	limit := n.fedQueueCap()
+	out := make([]string, 0, len(dests))
+	for dest := range dests {
+		out = append(out, dest)
+	}
+	slices.Sort(out)
+	for _, dest := range out {
+		var rec fedDestRecord
+		if err := tx.GetJSON(fedDestKey(dest), &rec); err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return nil, err
+		}
+		for _, p := range local {
+			if err := tx.Set(fedQueueKey(dest, p.rec.Pos), []byte(p.pdu.EventID())); err != nil {
+				return nil, err
+			}
+			rec.Count++
+		}
+		if rec.Count > limit {
+			dropped, last, err := dropOldest(tx, dest, rec.Head, rec.Count-limit)
+			if err != nil {
+				return nil, err
+			}
+			if dropped > 0 && (rec.Dropped == 0 || (rec.Dropped+dropped)/1000 != rec.Dropped/1000) {
+				n.log.Warn("outbound federation queue full: dropping oldest events",
+					"destination", dest, "dropped_since_last_delivery", rec.Dropped+dropped, "cap", limit)
+			}
+			rec.Count -= dropped
+			rec.Dropped += dropped
+			if last >= rec.Head && dropped > 0 && !keepsAny() {
+				rec.Head = last + 1
+			}
+		}
+		if err := tx.SetJSON(fedDestKey(dest), rec); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// dropOldest deletes up to k of dest's oldest queue entries (scanning from
+// position head) and returns how many it deleted and the last one's
+// position.
+//
+// TODO(sticky events, MSC4354): entries for unexpired sticky events must
+// never be dropped; skip them here (keepOnOverflow) once they are queued.
+func dropOldest(tx *kv.Txn, dest string, head uint64, k int) (int, uint64, error) {
+	var keys [][]byte
+	var last uint64
+	err := tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, head)}, func(key, v []byte) (bool, error) {
+		if keepOnOverflow(string(v)) {
+			return true, nil
+		}
+		pos, err := kv.LastUint(key)
+		if err != nil {
+			return false, err
+		}
+		keys, last = append(keys, slices.Clone(key)), pos
+		return len(keys) < k, nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, key := range keys {
+		if err := tx.Delete(key); err != nil {
+			return 0, 0, err
+		}
+	}
+	return len(keys), last, nil
+}
+
+// keepOnOverflow reports whether a queued event must survive a full queue.
+// The hook for sticky events: none are queued yet.
+func keepOnOverflow(eventID string) bool { return false }
+
+// keepsAny reports whether keepOnOverflow can keep anything; while it can,
+// entries may be left behind a drop, so Head may not move past them.
+func keepsAny() bool { return false }
+
+// queuedPDU is one entry of a destination's queue.
+type queuedPDU struct {
+	pos     uint64
+	eventID string
+}
+
+// readQueue reads up to limit of dest's oldest entries from position head,
+// stopping after position maxPos when it is not 0.
+func readQueue(tx *kv.Txn, dest string, head uint64, limit int, maxPos uint64) ([]queuedPDU, error) {
+	var out []queuedPDU
+	err := tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, head)}, func(k, v []byte) (bool, error) {
+		pos, err := kv.LastUint(k)
+		if err != nil {
+			return false, err
+		}
+		if maxPos != 0 && pos > maxPos {
+			return false, nil
+		}
+		out = append(out, queuedPDU{pos: pos, eventID: string(v)})
+		return len(out) < limit, nil
+	})
+	return out, err
+}
+
+// loadQueued returns the event IDs and JSON of queued entries. An entry
+// whose event cannot be found is skipped (it is still acknowledged with the
+// rest).
+func (n *Node) loadQueued(tx *kv.Txn, q []queuedPDU) (ids []string, events []json.RawMessage, err error) {
+	for _, e := range q {
+		rec, err := loadEventRecord(tx, e.eventID)
+		if errors.Is(err, ErrNotFound) {
+			n.log.Warn("queued outbound event not found", "event_id", e.eventID)
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		js, err := rec.json(tx, e.eventID)
+		if err != nil {
+			return nil, nil, err
+		}
+		ids = append(ids, e.eventID)
+		events = append(events, js)
+	}
+	return ids, events, nil
+}
+
+// PendingPDUs returns up to limit of the events queued for dest, oldest
+// first, and upTo, the queue position of the last one (to pass to
+// AckPDUs). Nothing pending is upTo 0.
+func (n *Node) PendingPDUs(ctx context.Context, dest string, limit int) (ids []string, events []json.RawMessage, upTo uint64, err error) {
+	if limit <= 0 {
+		return nil, nil, 0, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
+	}
+	err = n.db.View(func(tx *kv.Txn) error {
+		var rec fedDestRecord
+		if err := tx.GetJSON(fedDestKey(dest), &rec); err != nil {
+			if errors.Is(err, kv.ErrNotFound) {
+				return nil
+			}
+			return err
+		}
+		q, err := readQueue(tx, dest, rec.Head, limit, 0)
+		if err != nil || len(q) == 0 {
+			return err
+		}
+		upTo = q[len(q)-1].pos
+		ids, events, err = n.loadQueued(tx, q)
+		return err
+	})
+	return ids, events, upTo, err
+}
+
+// OutboundTxn is a federation transaction to send to one destination.
+type OutboundTxn struct {
+	// TxnID is stable across retries of the same transaction, even across
+	// a restart.
+	TxnID    string
+	EventIDs []string
+	PDUs     []json.RawMessage
+	// UpTo is the queue position to pass to AckPDUs once it is delivered.
+	UpTo uint64
+}
+
+// NextTransaction returns the transaction to send to dest next, or nil when
+// nothing is queued. If a transaction is in flight (sent, not yet
+// acknowledged), it is returned again with the same ID, carrying the same
+// events (less any dropped by the queue cap); otherwise up to limit of the
+// oldest queued events form a new one, whose ID is stored before it is
+// returned.
+func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*OutboundTxn, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Most calls (nothing queued, or a retry) only read: answer them
+	// without a write, which would be a synced commit.
+	var out *OutboundTxn
+	write := false
+	err := n.db.View(func(tx *kv.Txn) error {
+		var rec fedDestRecord
+		err := tx.GetJSON(fedDestKey(dest), &rec)
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if rec.TxnID == "" {
+			write = rec.Count > 0
+			return nil
+		}
+		q, err := readQueue(tx, dest, rec.Head, limit, rec.TxnUpTo)
+		if err != nil || len(q) == 0 {
+			write = err == nil
+			return err
+		}
+		ids, events, err := n.loadQueued(tx, q)
+		if err != nil {
+			return err
+		}
+		out = &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, UpTo: q[len(q)-1].pos}
+		return nil
+	})
+	if err != nil || !write {
+		if err != nil {
+			err = fmt.Errorf("next transaction for %s: %w", dest, err)
+		}
+		return out, err
+	}
+	_, err = n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
+		var rec fedDestRecord
+		err := tx.GetJSON(fedDestKey(dest), &rec)
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var q []queuedPDU
+		if rec.TxnID != "" {
+			if q, err = readQueue(tx, dest, rec.Head, limit, rec.TxnUpTo); err != nil {
+				return err
+			}
+			if len(q) == 0 { // every entry dropped: start afresh
+				rec.TxnID, rec.TxnUpTo = "", 0
+			}
+		}
+		if rec.TxnID == "" {
+			if q, err = readQueue(tx, dest, rec.Head, limit, 0); err != nil {
+				return err
+			}
+			if len(q) == 0 {
+				return nil
+			}
+			rec.TxnUpTo = q[len(q)-1].pos
+			rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, randomString(12))
+			if err := tx.SetJSON(fedDestKey(dest), rec); err != nil {
+				return err
+			}
+		}
+		ids, events, err := n.loadQueued(tx, q)
+		if err != nil {
+			return err
+		}
+		out = &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, UpTo: q[len(q)-1].pos}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("next transaction for %s: %w", dest, err)
+	}
+	return out, nil
+}
+
+// AckPDUs removes dest's queued events up to position upTo (delivered) and
+// ends the transaction in flight if it carried nothing later.
+func (n *Node) AckPDUs(ctx context.Context, dest string, upTo uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
+		var rec fedDestRecord
+		err := tx.GetJSON(fedDestKey(dest), &rec)
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var keys [][]byte
+		err = tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, rec.Head), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			pos, err := kv.LastUint(k)
+			if err != nil || pos > upTo {
+				return false, err
+			}
+			keys = append(keys, slices.Clone(k))
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		rec.Count = max(0, rec.Count-len(keys))
+		rec.Head = max(rec.Head, upTo+1)
+		rec.Dropped = 0
+		if rec.TxnID != "" && rec.TxnUpTo <= upTo {
+			rec.TxnID, rec.TxnUpTo = "", 0
+		}
+		// The record stays when the queue empties: its Head saves the next
+		// scan from stepping over the tombstones of everything acked.
+		return tx.SetJSON(fedDestKey(dest), rec)
+	})
+	if err != nil {
+		return fmt.Errorf("ack outbound events for %s: %w", dest, err)
+	}
+	return nil
+}
+
+// Destinations lists the servers with queued outbound events.
+func (n *Node) Destinations(ctx context.Context) ([]string, error) {
+	var out []string
+	err := n.db.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: kv.Key(tFedDest)}, func(k, v []byte) (bool, error) {
+			dest, err := kv.LastString(k)
+			if err != nil {
+				return false, err
+			}
+			var rec fedDestRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return false, err
+			}
+			if rec.Count > 0 {
+				out = append(out, dest)
+			}
+			return true, nil
+		})
+	})
+	return out, err
+}
+
+// JoinedServers lists the servers with a joined member in a room, this one
+// included when it has one.
+func (n *Node) JoinedServers(ctx context.Context, roomID string) ([]string, error) {
+	var out []string
+	err := n.db.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: roomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			s, err := kv.LastString(k)
+			out = append(out, s)
+			return err == nil, err
+		})
+	})
+	return out, err
+}
