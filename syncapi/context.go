@@ -26,16 +26,9 @@ func (a *api) eventContext(w http.ResponseWriter, r *http.Request) error {
 	ctx, dev := r.Context(), mxhttp.DeviceFrom(r)
 	roomID, eventID := r.PathValue("roomId"), r.PathValue("eventId")
 	q := r.URL.Query()
-	limit, err := queryLimit(q, defaultLimit)
+	limit, filter, err := queryLimitAndFilter(q)
 	if err != nil {
 		return err
-	}
-	filter, err := queryFilter(q)
-	if err != nil {
-		return err
-	}
-	if filter != nil && filter.Limit > 0 {
-		limit = min(limit, filter.Limit)
 	}
 	if err := a.checkRoomReadable(ctx, dev.UserID, roomID); err != nil {
 		return err

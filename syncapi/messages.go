@@ -39,16 +39,9 @@ func (a *api) messages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit, err := queryLimit(q, defaultLimit)
+	limit, filter, err := queryLimitAndFilter(q)
 	if err != nil {
 		return err
-	}
-	filter, err := queryFilter(q)
-	if err != nil {
-		return err
-	}
-	if filter != nil && filter.Limit > 0 {
-		limit = min(limit, filter.Limit)
 	}
 	if err := a.checkRoomReadable(ctx, dev.UserID, roomID); err != nil {
 		return err

@@ -74,3 +74,20 @@ func queryToken(q url.Values, name string) (t StreamToken, ok bool, err error) {
 	}
 	return t, true, nil
 }
+
+// queryLimitAndFilter reads limit and filter for /messages and /context; a
+// filter's own limit further caps the limit parameter.
+func queryLimitAndFilter(q url.Values) (int, *RoomEventFilter, error) {
+	limit, err := queryLimit(q, defaultLimit)
+	if err != nil {
+		return 0, nil, err
+	}
+	filter, err := queryFilter(q)
+	if err != nil {
+		return 0, nil, err
+	}
+	if filter != nil && filter.Limit > 0 {
+		limit = min(limit, filter.Limit)
+	}
+	return limit, filter, nil
+}
