@@ -2,9 +2,13 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,4 +73,213 @@ func TestFederationOverLibp2p(t *testing.T) {
 	if !errors.As(err, &re) || re.Code != "M_NOT_FOUND" {
 		t.Fatalf("profile of an unknown user: %v, want the remote's M_NOT_FOUND", err)
 	}
+}
+
+// startPair starts A, and B dialling A over QUIC on loopback.
+func startPair(t *testing.T) (a, b *App) {
+	t.Helper()
+	a = startP2P(t, nil)
+	var quic []string
+	for _, addr := range a.P2P.Addrs() {
+		if strings.Contains(addr, "/quic-v1/") {
+			quic = append(quic, addr)
+		}
+	}
+	return a, startP2P(t, quic)
+}
+
+// clientJoin joins through B's client API: POST /join/{roomId}?server_name=.
+func clientJoin(t *testing.T, app *App, token, roomID, serverName string) (int, map[string]any) {
+	t.Helper()
+	u := app.BaseURL() + "/_matrix/client/v3/join/" + url.PathEscape(roomID) + "?server_name=" + url.QueryEscape(serverName)
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("join response: %v", err)
+	}
+	return resp.StatusCode, body
+}
+
+// waitForEvent waits (bounded by ctx) until userID on app's node sees
+// eventID in the room's timeline.
+func waitForEvent(ctx context.Context, t *testing.T, app *App, userID, roomID, eventID string) {
+	t.Helper()
+	l := app.Node.Listen(userID)
+	defer l.Close()
+	for {
+		page, err := app.Node.RoomEvents(ctx, userID, roomID, node.Range{Backwards: true, Limit: 50})
+		if err != nil && !errors.Is(err, node.ErrNotFound) {
+			t.Fatalf("room events: %v", err)
+		}
+		for _, ev := range page.Events {
+			if ev.PDU.EventID() == eventID {
+				return
+			}
+		}
+		if !l.Wait(ctx) {
+			t.Fatalf("event %s did not arrive at %s: %v", eventID, app.Node.ServerName(), ctx.Err())
+		}
+	}
+}
+
+// TestJoinOverFederation: B's user joins A's public room by room ID through
+// B's client API (make_join and send_join over libp2p), B then has the room
+// with A's state, and messages flow both ways through the outbound queues
+// and /send.
+func TestJoinOverFederation(t *testing.T) {
+	a, b := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "Lobby"
+	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat, Name: &name})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.Node.ServerName())
+	if status != http.StatusOK || body["room_id"] != roomID {
+		t.Fatalf("join: %d %v", status, body)
+	}
+	mi, err := b.Node.Membership(ctx, roomID, bob.UserID)
+	if err != nil || mi.Membership != "join" {
+		t.Fatalf("bob's membership on B: %+v, %v", mi, err)
+	}
+	ev, err := b.Node.RoomStateEvent(ctx, bob.UserID, roomID, "m.room.name", "")
+	if err != nil {
+		t.Fatalf("room name on B: %v", err)
+	}
+	var nameContent struct{ Name string }
+	if err := json.Unmarshal(ev.PDU.Content(), &nameContent); err != nil || nameContent.Name != name {
+		t.Fatalf("room name on B: %s", ev.PDU.Content())
+	}
+	for _, u := range []string{alice.UserID, bob.UserID} {
+		ev, err := b.Node.RoomStateEvent(ctx, bob.UserID, roomID, "m.room.member", u)
+		if err != nil {
+			t.Fatalf("member %s on B: %v", u, err)
+		}
+		if m, _ := ev.PDU.Membership(); m != "join" {
+			t.Fatalf("member %s on B: %s", u, m)
+		}
+	}
+	// B's client sees the room through /sync, A's state included.
+	if types := syncStateTypes(t, b, bob.AccessToken, roomID); !slices.Contains(types, "m.room.name") || !slices.Contains(types, "m.room.create") {
+		t.Fatalf("B's /sync state for the room: %v", types)
+	}
+	// The join is B's first timeline event in the room.
+	page, err := b.Node.RoomEvents(ctx, bob.UserID, roomID, node.Range{Backwards: true, Limit: 50})
+	if err != nil || len(page.Events) != 1 || page.Events[0].PDU.Type() != "m.room.member" {
+		t.Fatalf("B's timeline: %d events, %v", len(page.Events), err)
+	}
+	servers, err := a.Node.JoinedServers(ctx, roomID)
+	if err != nil || !slices.Contains(servers, b.Node.ServerName()) {
+		t.Fatalf("A's joined servers %v (%v), want B's", servers, err)
+	}
+	mi, err = a.Node.Membership(ctx, roomID, bob.UserID)
+	if err != nil || mi.Membership != "join" {
+		t.Fatalf("bob's membership on A: %+v, %v", mi, err)
+	}
+
+	fromAlice, err := a.Node.SendEvent(ctx, node.SendRequest{
+		Sender: alice.UserID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"hi bob"}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForEvent(ctx, t, b, bob.UserID, roomID, fromAlice)
+
+	fromBob, err := b.Node.SendEvent(ctx, node.SendRequest{
+		Sender: bob.UserID, DeviceID: bob.DeviceID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"hi alice"}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForEvent(ctx, t, a, alice.UserID, roomID, fromBob)
+}
+
+// TestJoinOverFederationRefused: a room that is not public (no invite) is
+// 403 M_FORBIDDEN to B's client, and a room A does not have is 404.
+func TestJoinOverFederationRefused(t *testing.T) {
+	a, b := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.Node.ServerName())
+	if status != http.StatusForbidden || body["errcode"] != "M_FORBIDDEN" {
+		t.Fatalf("join of a private room: %d %v, want 403 M_FORBIDDEN", status, body)
+	}
+	if _, err := b.Node.Membership(ctx, roomID, bob.UserID); !errors.Is(err, node.ErrNotFound) {
+		t.Fatalf("B has the room after a refused join: %v", err)
+	}
+	status, body = clientJoin(t, b, bob.AccessToken, "!nosuchroom:"+a.Node.ServerName(), a.Node.ServerName())
+	if status != http.StatusNotFound || body["errcode"] != "M_NOT_FOUND" {
+		t.Fatalf("join of an unknown room: %d %v, want 404 M_NOT_FOUND", status, body)
+	}
+}
+
+// syncStateTypes is the event types of a joined room's state and timeline in
+// an initial /sync on app.
+func syncStateTypes(t *testing.T, app *App, token, roomID string) []string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, app.BaseURL()+"/_matrix/client/v3/sync", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	type events struct {
+		Events []struct{ Type string } `json:"events"`
+	}
+	var body struct {
+		Rooms struct {
+			Join map[string]struct {
+				State    events `json:"state"`
+				Timeline events `json:"timeline"`
+			} `json:"join"`
+		} `json:"rooms"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("sync: %d %v", resp.StatusCode, err)
+	}
+	room, ok := body.Rooms.Join[roomID]
+	if !ok {
+		t.Fatalf("sync: room %s not joined", roomID)
+	}
+	var types []string
+	for _, e := range append(room.State.Events, room.Timeline.Events...) {
+		types = append(types, e.Type)
+	}
+	return types
 }

@@ -36,9 +36,9 @@ func decodeMembership(r *http.Request, withTarget bool) (membershipRequest, erro
 	return req, nil
 }
 
-// joinByIDOrAlias answers POST /join/{roomIdOrAlias}. The via and
-// server_name hints are ignored: only rooms this node has can be joined
-// until federation exists.
+// joinByIDOrAlias answers POST /join/{roomIdOrAlias}. A room this node does
+// not have is joined over federation through the server_name (and via)
+// servers, or the room ID's server. Aliases resolve locally only.
 func (a *api) joinByIDOrAlias(w http.ResponseWriter, r *http.Request) error {
 	target := r.PathValue("roomIdOrAlias")
 	roomID := target
@@ -52,15 +52,17 @@ func (a *api) joinByIDOrAlias(w http.ResponseWriter, r *http.Request) error {
 	case !strings.HasPrefix(target, "!"):
 		return mxhttp.InvalidParam("%q is neither a room ID nor a room alias", target)
 	}
-	return a.joinRoomID(w, r, roomID)
+	q := r.URL.Query()
+	return a.joinRoomID(w, r, roomID, append(q["server_name"], q["via"]...))
 }
 
-// joinRoom answers POST /rooms/{roomId}/join.
+// joinRoom answers POST /rooms/{roomId}/join; a room this node does not have
+// is joined through the room ID's server.
 func (a *api) joinRoom(w http.ResponseWriter, r *http.Request) error {
-	return a.joinRoomID(w, r, r.PathValue("roomId"))
+	return a.joinRoomID(w, r, r.PathValue("roomId"), nil)
 }
 
-func (a *api) joinRoomID(w http.ResponseWriter, r *http.Request, roomID string) error {
+func (a *api) joinRoomID(w http.ResponseWriter, r *http.Request, roomID string, servers []string) error {
 	req, err := decodeMembership(r, false)
 	if err != nil {
 		return err
@@ -68,7 +70,7 @@ func (a *api) joinRoomID(w http.ResponseWriter, r *http.Request, roomID string) 
 	dev := mxhttp.DeviceFrom(r)
 	if _, err := a.n.ChangeMembership(r.Context(), node.MembershipChange{
 		Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Target: dev.UserID,
-		Membership: memberJoin, Reason: req.Reason,
+		Membership: memberJoin, Reason: req.Reason, Servers: servers,
 	}); err != nil {
 		return err
 	}

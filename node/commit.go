@@ -51,7 +51,7 @@ func (b *roomBatch) commit() error {
 	n := b.n
 	accepted := 0
 	for _, p := range b.events {
-		if p.accepted {
+		if p.accepted || p.outlier {
 			accepted++
 		}
 	}
@@ -63,6 +63,12 @@ func (b *roomBatch) commit() error {
 		var lastPos uint64
 		positions := map[string]uint64{}
 		for _, p := range b.events {
+			if p.outlier {
+				p.rec.Pos = pos
+				positions[p.pdu.EventID()] = pos
+				lastPos = pos
+				pos++
+			}
 			if p.accepted {
 				p.rec.Pos = pos
 				positions[p.pdu.EventID()] = pos

@@ -27,9 +27,8 @@ type FederatedInput struct {
 	PDUs   []json.RawMessage
 	// AllowNewRooms lets an m.room.create PDU start a room the node does not
 	// know yet. Without it, PDUs for unknown rooms are refused: rooms become
-	// known by joining them, and joins over federation are not built yet.
-	// /send never sets it; it exists for bootstrapping (tests, and the
-	// future join flow).
+	// known by joining them (make_join/send_join, fedjoin.go). /send never
+	// sets it; it exists for tests.
 	AllowNewRooms bool
 }
 

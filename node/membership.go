@@ -24,13 +24,25 @@ type MembershipChange struct {
 	Reason     string
 	IsDirect   bool
 	TxnID      string
+	// Servers are the servers to join through when the room is unknown here
+	// (a join of the sender only); none means the room ID's server.
+	Servers []string
 }
 
 // ChangeMembership sends a membership event for Target. Joins of a user who
-// is already joined are a no-op; unbanning needs the target to be banned.
+// is already joined are a no-op; unbanning needs the target to be banned. A
+// user's own join of a room the node does not have goes over federation,
+// through mc.Servers (see SetRemoteJoiner).
 func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (string, error) {
 	if _, err := spec.NewUserID(mc.Target, true); err != nil {
 		return "", fmt.Errorf("%w: user ID %q", ErrInvalidParam, mc.Target)
+	}
+	if mc.Membership == spec.Join && mc.Target == mc.Sender {
+		if known, err := n.roomKnown(mc.RoomID); err != nil {
+			return "", err
+		} else if !known {
+			return n.joinRemote(ctx, mc, mc.Servers)
+		}
 	}
 	current, err := n.Membership(ctx, mc.RoomID, mc.Target)
 	if err != nil {
@@ -74,8 +86,14 @@ func (n *Node) Unban(ctx context.Context, mc MembershipChange) (string, error) {
 }
 
 // Join joins a local user to a room given by ID or alias, and returns the
-// room ID.
+// room ID. A room the node does not have is joined through the room ID's
+// server.
 func (n *Node) Join(ctx context.Context, userID, deviceID, roomIDOrAlias string) (string, error) {
+	return n.JoinVia(ctx, userID, deviceID, roomIDOrAlias, nil)
+}
+
+// JoinVia is Join through the given servers when the room is not known here.
+func (n *Node) JoinVia(ctx context.Context, userID, deviceID, roomIDOrAlias string, servers []string) (string, error) {
 	roomID := roomIDOrAlias
 	if strings.HasPrefix(roomIDOrAlias, "#") {
 		var err error
@@ -86,7 +104,7 @@ func (n *Node) Join(ctx context.Context, userID, deviceID, roomIDOrAlias string)
 		return "", fmt.Errorf("%w: %q is neither a room ID nor an alias", ErrInvalidParam, roomIDOrAlias)
 	}
 	_, err := n.ChangeMembership(ctx, MembershipChange{
-		Sender: userID, DeviceID: deviceID, RoomID: roomID, Target: userID, Membership: spec.Join,
+		Sender: userID, DeviceID: deviceID, RoomID: roomID, Target: userID, Membership: spec.Join, Servers: servers,
 	})
 	return roomID, err
 }

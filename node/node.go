@@ -45,6 +45,9 @@ type Node struct {
 
 	// fed is the outbound federation queues' in-memory side (fedqueue.go).
 	fed fedState
+
+	// joiner joins rooms the node does not have (fedjoin.go).
+	joiner remoteJoinerHolder
 }
 
 // New opens the node's data directory (creating it, its key and its database

@@ -41,7 +41,10 @@ type pendingEvent struct {
 	current *State
 	// accepted events are served to clients and get a stream position.
 	accepted bool
-	txnKey   []byte
+	// outlier events (the state and auth chain a remote join brought) get a
+	// stream position, so they are served as state, but no timeline entry.
+	outlier bool
+	txnKey  []byte
 	// redactTarget is the event this accepted redaction removes content from.
 	redactTarget string
 }

@@ -1,0 +1,476 @@
+package node
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// Joining rooms over federation: the resident side (MakeJoin, SendJoin,
+// answering another server's make_join and send_join) and the joining side
+// (joinRemote, through a RemoteJoiner the app provides).
+
+// ErrIncompatibleRoomVersion: the room's version is not one the joining
+// server said it supports (make_join's ver parameters).
+var ErrIncompatibleRoomVersion = errors.New("incompatible room version")
+
+// IncompatibleRoomVersionError is MakeJoin's ErrIncompatibleRoomVersion,
+// naming the room's version (the spec's error carries it).
+type IncompatibleRoomVersionError struct {
+	RoomID, RoomVersion string
+}
+
+func (e *IncompatibleRoomVersionError) Error() string {
+	return fmt.Sprintf("%v: room %s is version %s", ErrIncompatibleRoomVersion, e.RoomID, e.RoomVersion)
+}
+
+func (e *IncompatibleRoomVersionError) Unwrap() error { return ErrIncompatibleRoomVersion }
+
+// JoinTemplate is the answer to make_join: an unsigned join event for the
+// joining server to complete, sign and send back with send_join.
+type JoinTemplate struct {
+	Event       gomatrixserverlib.ProtoEvent
+	RoomVersion gomatrixserverlib.RoomVersion
+}
+
+// MakeJoin builds the join template for userID (a user of another server)
+// on top of the room's current state. The room must exist here (else
+// ErrNotFound), its version must be in versions (else
+// ErrIncompatibleRoomVersion), and the auth rules must allow the join now:
+// a public room, or an invited user (else ErrForbidden).
+func (n *Node) MakeJoin(ctx context.Context, roomID, userID string, versions []string) (*JoinTemplate, error) {
+	if _, err := spec.NewUserID(userID, true); err != nil {
+		return nil, fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
+	}
+	var out *JoinTemplate
+	_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
+		if b.room == nil {
+			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
+		}
+		if !slices.Contains(versions, string(b.room.Version)) {
+			return &IncompatibleRoomVersionError{RoomID: roomID, RoomVersion: string(b.room.Version)}
+		}
+		sk := userID
+		ev, err := b.build(gomatrixserverlib.ProtoEvent{
+			SenderID: userID, Type: spec.MRoomMember, StateKey: &sk,
+			Content: spec.RawJSON(`{"membership":"join"}`),
+		}, "")
+		if err != nil {
+			return err
+		}
+		out = &JoinTemplate{RoomVersion: b.room.Version, Event: gomatrixserverlib.ProtoEvent{
+			SenderID: userID, RoomID: roomID, Type: spec.MRoomMember, StateKey: &sk,
+			PrevEvents: ev.PrevEventIDs(), AuthEvents: ev.AuthEventIDs(), Depth: ev.Depth(),
+			Content: spec.RawJSON(`{"membership":"join"}`),
+		}}
+		return nil // nothing input: nothing committed
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SendJoinResult is the answer to send_join: the room's state before the
+// join and its auth chain (full event JSON), and the join event itself.
+type SendJoinResult struct {
+	State     []json.RawMessage
+	AuthChain []json.RawMessage
+	Event     json.RawMessage
+}
+
+// SendJoin checks and inputs a join signed by another server (origin, the
+// authenticated requester): it must be a join of one of origin's users,
+// carry valid signatures and hashes, and have the event ID the request
+// names. It goes through the room pipeline like any PDU and must be
+// accepted (else ErrForbidden with the reason). A join already accepted is
+// answered again. The result is the state before the join and its auth
+// chain.
+func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) (*SendJoinResult, error) {
+	var version gomatrixserverlib.RoomVersion
+	err := n.db.View(func(tx *kv.Txn) error {
+		room, err := loadRoom(tx, roomID)
+		if err != nil {
+			return err
+		}
+		version = room.Version
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Whose join it is comes before the signature work: only the origin's
+	// users may be joined by it.
+	var hdr struct {
+		Sender string `json:"sender"`
+	}
+	if err := json.Unmarshal(raw, &hdr); err != nil {
+		return nil, fmt.Errorf("%w: join event: %v", ErrBadInput, err)
+	}
+	if serverOf(hdr.Sender) != origin {
+		return nil, fmt.Errorf("%w: sender %q is not a user of %s", ErrForbidden, hdr.Sender, origin)
+	}
+	ev, redacted, err := n.parseFederatedPDU(ctx, version, raw)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case redacted:
+		return nil, fmt.Errorf("%w: join event fails its content hash", ErrBadInput)
+	case ev.EventID() != eventID:
+		return nil, fmt.Errorf("%w: event ID is %s, not %s", ErrBadInput, ev.EventID(), eventID)
+	case ev.RoomID().String() != roomID:
+		return nil, fmt.Errorf("%w: event is for room %s, not %s", ErrBadInput, ev.RoomID().String(), roomID)
+	case ev.Type() != spec.MRoomMember || !ev.StateKeyEquals(string(ev.SenderID())):
+		return nil, fmt.Errorf("%w: not a membership event of its sender", ErrBadInput)
+	case serverOf(string(ev.SenderID())) != origin:
+		return nil, fmt.Errorf("%w: sender %s is not a user of %s", ErrForbidden, ev.SenderID(), origin)
+	}
+	if m, err := ev.Membership(); err != nil || m != spec.Join {
+		return nil, fmt.Errorf("%w: membership is %q, not join", ErrBadInput, m)
+	}
+	var inputErr error
+	if _, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
+		inputErr = b.inputFederated(ev)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if inputErr != nil {
+		if errors.Is(inputErr, ErrMissingEvents) {
+			return nil, fmt.Errorf("%w: %v", ErrForbidden, inputErr)
+		}
+		return nil, inputErr
+	}
+	out := &SendJoinResult{Event: ev.JSON()}
+	err = n.db.View(func(tx *kv.Txn) error {
+		rec, err := loadEventRecord(tx, eventID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case rec.Rejected != "":
+			return fmt.Errorf("%w: join %s was rejected: %s", ErrForbidden, eventID, rec.Rejected)
+		case rec.SoftFailed:
+			return fmt.Errorf("%w: join %s is not allowed by the room's current state", ErrForbidden, eventID)
+		}
+		before, err := n.states.read(tx, rec.StateBefore)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		var queue []string
+		for _, id := range before.EventIDs() {
+			j, err := n.eventJSON(tx, id)
+			if err != nil {
+				return err
+			}
+			out.State = append(out.State, j)
+			p, err := n.loadPDU(tx, id)
+			if err != nil {
+				return err
+			}
+			queue = append(queue, p.AuthEventIDs()...)
+		}
+		for len(queue) > 0 {
+			id := queue[0]
+			queue = queue[1:]
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			j, err := n.eventJSON(tx, id)
+			if err != nil {
+				return err
+			}
+			out.AuthChain = append(out.AuthChain, j)
+			p, err := n.loadPDU(tx, id)
+			if err != nil {
+				return err
+			}
+			queue = append(queue, p.AuthEventIDs()...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eventJSON is a stored event's JSON (redacted form if redacted).
+func (n *Node) eventJSON(tx *kv.Txn, id string) (json.RawMessage, error) {
+	rec, err := loadEventRecord(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	return rec.json(tx, id)
+}
+
+// RemoteJoiner asks a resident server to let a local user join a room the
+// node does not have (make_join, then send_join). The app provides it from
+// its federation client (SetRemoteJoiner). Errors wrap ErrForbidden or
+// ErrNotFound when the remote server answered 403 or 404, and
+// ErrUnsupportedRoomVersion when it refused the room versions offered.
+type RemoteJoiner interface {
+	MakeJoin(ctx context.Context, server, roomID, userID string) (gomatrixserverlib.ProtoEvent, gomatrixserverlib.RoomVersion, error)
+	SendJoin(ctx context.Context, server string, join gomatrixserverlib.PDU) (RemoteJoinState, error)
+}
+
+// RemoteJoinState is what send_join returns: the state before the join and
+// its auth chain, as full event JSON.
+type RemoteJoinState struct {
+	State     []json.RawMessage
+	AuthChain []json.RawMessage
+}
+
+// remoteJoinerHolder keeps the node's RemoteJoiner (set once the federation
+// client exists, after node.New).
+type remoteJoinerHolder struct {
+	mu sync.Mutex
+	j  RemoteJoiner
+}
+
+// SetRemoteJoiner lets the node join rooms it does not have through other
+// servers; nil turns that off (joins of unknown rooms are ErrNotFound).
+func (n *Node) SetRemoteJoiner(j RemoteJoiner) {
+	n.joiner.mu.Lock()
+	defer n.joiner.mu.Unlock()
+	n.joiner.j = j
+}
+
+func (n *Node) remoteJoiner() RemoteJoiner {
+	n.joiner.mu.Lock()
+	defer n.joiner.mu.Unlock()
+	return n.joiner.j
+}
+
+// roomKnown reports whether the node has the room.
+func (n *Node) roomKnown(roomID string) (bool, error) {
+	var ok bool
+	err := n.db.View(func(tx *kv.Txn) error {
+		var err error
+		ok, err = tx.Has(roomKey(roomID))
+		return err
+	})
+	return ok, err
+}
+
+// joinRemote joins mc.Sender to a room the node does not have, asking each of
+// servers in turn (the room ID's server when none are given). The last
+// server's error is returned when none lets the user in.
+func (n *Node) joinRemote(ctx context.Context, mc MembershipChange, servers []string) (string, error) {
+	j := n.remoteJoiner()
+	if j == nil {
+		return "", fmt.Errorf("room %s: %w (and joining over federation is off)", mc.RoomID, ErrNotFound)
+	}
+	rid, err := spec.NewRoomID(mc.RoomID)
+	if err != nil {
+		return "", fmt.Errorf("%w: room ID %q", ErrInvalidParam, mc.RoomID)
+	}
+	if len(servers) == 0 {
+		servers = []string{string(rid.Domain())}
+	}
+	var lastErr error
+	tried := map[string]bool{}
+	for _, s := range servers {
+		if s == "" || s == n.serverName || tried[s] {
+			continue
+		}
+		tried[s] = true
+		id, err := n.joinVia(ctx, j, s, mc)
+		if err == nil {
+			return id, nil
+		}
+		n.log.Debug("remote join failed", "room_id", mc.RoomID, "server", s, "error", err)
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("room %s: %w (no server to join through)", mc.RoomID, ErrNotFound)
+	}
+	return "", lastErr
+}
+
+// joinVia runs make_join and send_join against one server, checks what it
+// returns and stores the room.
+func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc MembershipChange) (string, error) {
+	userID := mc.Sender
+	proto, version, err := j.MakeJoin(ctx, server, mc.RoomID, userID)
+	if err != nil {
+		return "", err
+	}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
+	if err != nil || !supportedRoomVersions[version] {
+		return "", fmt.Errorf("room version %q: %w", version, ErrUnsupportedRoomVersion)
+	}
+	var content map[string]any
+	switch {
+	case proto.RoomID != mc.RoomID:
+		return "", fmt.Errorf("%w: make_join template is for room %q", ErrBadInput, proto.RoomID)
+	case proto.SenderID != userID || proto.StateKey == nil || *proto.StateKey != userID:
+		return "", fmt.Errorf("%w: make_join template is not for %s", ErrBadInput, userID)
+	case proto.Type != spec.MRoomMember:
+		return "", fmt.Errorf("%w: make_join template has type %q", ErrBadInput, proto.Type)
+	case json.Unmarshal(proto.Content, &content) != nil || content["membership"] != spec.Join:
+		return "", fmt.Errorf("%w: make_join template is not a join", ErrBadInput)
+	}
+	if mc.Reason != "" {
+		content["reason"] = mc.Reason
+	}
+	if p, err := n.Profile(ctx, userID); err == nil {
+		setOrDelete(content, "displayname", p.DisplayName)
+		setOrDelete(content, "avatar_url", p.AvatarURL)
+	}
+	if proto.Content, err = json.Marshal(content); err != nil {
+		return "", err
+	}
+	proto.Redacts, proto.Signature, proto.Unsigned = "", nil, nil
+	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+	if err != nil {
+		return "", fmt.Errorf("%w: building the join: %v", ErrBadInput, err)
+	}
+	join.EventID()
+	resp, err := j.SendJoin(ctx, server, join)
+	if err != nil {
+		return "", err
+	}
+	state, outliers, err := n.checkJoinState(ctx, version, join, resp)
+	if err != nil {
+		return "", fmt.Errorf("send_join response from %s: %w", server, err)
+	}
+	before := stateFromMap(state)
+	after := before.With(spec.MRoomMember, userID, join.EventID())
+	_, err = n.withRoom(ctx, mc.RoomID, func(b *roomBatch) error {
+		if b.room != nil {
+			return fmt.Errorf("room %s appeared while joining it: %w", mc.RoomID, ErrRoomInUse)
+		}
+		for _, ev := range outliers {
+			if ok, err := b.tx.Has(eventKey(ev.EventID())); err != nil {
+				return err
+			} else if ok {
+				continue
+			}
+			p := &pendingEvent{pdu: ev, outlier: true, rec: eventRecord{
+				RoomID: mc.RoomID, Version: string(version), JSON: ev.JSON(),
+				StateBefore: before.ID(), StateAfter: before.ID(),
+			}}
+			b.events = append(b.events, p)
+			b.byID[ev.EventID()] = p
+		}
+		p := &pendingEvent{pdu: join, before: before, after: after, current: after, accepted: true, rec: eventRecord{
+			RoomID: mc.RoomID, Version: string(version), JSON: join.JSON(), DeviceID: mc.DeviceID,
+			StateBefore: before.ID(), StateAfter: after.ID(),
+		}}
+		b.events = append(b.events, p)
+		b.byID[join.EventID()] = p
+		b.room = &roomRecord{Version: version, Extremities: []string{join.EventID()}, State: after.ID(), Depth: join.Depth()}
+		b.current = after
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return join.EventID(), nil
+}
+
+// checkJoinState verifies a send_join answer: every event parses in the
+// room's version, is in the room, is signed by its sender's server with a
+// matching content hash, and is allowed by its own auth events, which must
+// all be in the answer; the state has one create event and lets the join in.
+// It returns the state before the join and every event to store as an
+// outlier (auth chain and state, in depth order).
+func (n *Node) checkJoinState(ctx context.Context, version gomatrixserverlib.RoomVersion, join gomatrixserverlib.PDU, resp RemoteJoinState) (map[StateKey]string, []gomatrixserverlib.PDU, error) {
+	all := map[string]gomatrixserverlib.PDU{}
+	parse := func(raws []json.RawMessage) ([]gomatrixserverlib.PDU, error) {
+		out := make([]gomatrixserverlib.PDU, 0, len(raws))
+		for _, raw := range raws {
+			ev, redacted, err := n.parseFederatedPDU(ctx, version, raw)
+			if err != nil {
+				return nil, err
+			}
+			if redacted {
+				return nil, fmt.Errorf("%w: event %s fails its content hash", ErrBadInput, ev.EventID())
+			}
+			if ev.RoomID().String() != join.RoomID().String() {
+				return nil, fmt.Errorf("%w: event %s is in another room", ErrBadInput, ev.EventID())
+			}
+			all[ev.EventID()] = ev
+			out = append(out, ev)
+		}
+		return out, nil
+	}
+	if _, err := parse(resp.AuthChain); err != nil {
+		return nil, nil, err
+	}
+	stateEvs, err := parse(resp.State)
+	if err != nil {
+		return nil, nil, err
+	}
+	delete(all, join.EventID())
+	events := make([]gomatrixserverlib.PDU, 0, len(all))
+	for _, ev := range all {
+		events = append(events, ev)
+	}
+	slices.SortFunc(events, func(a, b gomatrixserverlib.PDU) int {
+		if c := cmp.Compare(a.Depth(), b.Depth()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.EventID(), b.EventID())
+	})
+	for _, ev := range events {
+		authEvs := make([]gomatrixserverlib.PDU, 0, len(ev.AuthEventIDs()))
+		for _, id := range ev.AuthEventIDs() {
+			a, ok := all[id]
+			if !ok {
+				return nil, nil, fmt.Errorf("%w: auth event %s of %s is not in the auth chain", ErrBadInput, id, ev.EventID())
+			}
+			authEvs = append(authEvs, a)
+		}
+		provider, err := gomatrixserverlib.NewAuthEvents(authEvs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: auth events of %s: %v", ErrBadInput, ev.EventID(), err)
+		}
+		if err := gomatrixserverlib.Allowed(ev, provider, userIDForSender); err != nil {
+			return nil, nil, fmt.Errorf("%w: event %s is not allowed by its auth events: %v", ErrForbidden, ev.EventID(), err)
+		}
+	}
+	state := map[StateKey]string{}
+	for _, ev := range stateEvs {
+		sk := ev.StateKey()
+		if sk == nil || ev.EventID() == join.EventID() {
+			continue
+		}
+		k := StateKey{EventType: ev.Type(), StateKey: *sk}
+		if old, dup := state[k]; dup && old != ev.EventID() {
+			return nil, nil, fmt.Errorf("%w: two state events for (%s, %s)", ErrBadInput, k.EventType, k.StateKey)
+		}
+		state[k] = ev.EventID()
+	}
+	if _, ok := state[StateKey{EventType: spec.MRoomCreate}]; !ok {
+		return nil, nil, fmt.Errorf("%w: state has no create event", ErrBadInput)
+	}
+	var atState []gomatrixserverlib.PDU
+	for _, id := range state {
+		atState = append(atState, all[id])
+	}
+	provider, err := gomatrixserverlib.NewAuthEvents(atState)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: state: %v", ErrBadInput, err)
+	}
+	if err := gomatrixserverlib.Allowed(join, provider, userIDForSender); err != nil {
+		return nil, nil, fmt.Errorf("%w: the returned state does not allow the join: %v", ErrForbidden, err)
+	}
+	return state, events, nil
+}
