@@ -35,9 +35,11 @@ test: lint gotest e2e e2e-js
 gotest:
 	$(GO) test $(GOTEST_FLAGS) ./...
 
-# The README walkthrough against the built binary, including a restart.
+# The README walkthrough against the built binary, including a restart, and
+# two nodes chatting over libp2p on loopback.
 e2e: build
 	EDGENODE_BIN=$(BIN) bash scripts/quickstart.sh
+	EDGENODE_BIN=$(BIN) bash scripts/twonodes.sh
 
 # A real client against the built binary: matrix-js-sdk (pinned in
 # e2e/js/package-lock.json, installed by npm ci) with two live-syncing users,
