@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -282,4 +283,231 @@ func syncStateTypes(t *testing.T, app *App, token, roomID string) []string {
 		types = append(types, e.Type)
 	}
 	return types
+}
+
+// quicAddrs is app's QUIC listen multiaddrs.
+func quicAddrs(app *App) []string {
+	var quic []string
+	for _, addr := range app.P2P.Addrs() {
+		if strings.Contains(addr, "/quic-v1/") {
+			quic = append(quic, addr)
+		}
+	}
+	return quic
+}
+
+// timelineSince is the IDs of the room's timeline events on app (as userID
+// sees them) from eventID (included) to the newest, and whether eventID was
+// found.
+func timelineSince(ctx context.Context, t *testing.T, app *App, userID, roomID, eventID string) ([]string, bool) {
+	t.Helper()
+	page, err := app.Node.RoomEvents(ctx, userID, roomID, node.Range{Backwards: true, Limit: 100})
+	if err != nil && !errors.Is(err, node.ErrNotFound) {
+		t.Fatalf("room events on %s: %v", app.Node.ServerName(), err)
+	}
+	var ids []string
+	for _, ev := range page.Events {
+		ids = append(ids, ev.PDU.EventID())
+		if ev.PDU.EventID() == eventID {
+			return ids, true
+		}
+	}
+	return ids, false
+}
+
+// TestThreeNodesConcurrentMessages: A creates a public room, B and C join
+// it through A, then the three users send messages at the same time (the DAG
+// forks and merges across three servers). Every node ends with the same
+// events and the same current state, every user's /sync shows every
+// message, and get_missing_events answers over libp2p. An event arriving
+// before its prev events is fetched for with get_missing_events; that a
+// gap actually happens here depends on timing (on loopback it usually does
+// not), so the gap filling itself is tested deterministically by
+// node.TestMissingEvents.
+func TestThreeNodesConcurrentMessages(t *testing.T) {
+	const perUser = 5
+	a := startP2P(t, nil)
+	b := startP2P(t, quicAddrs(a))
+	c := startP2P(t, append(quicAddrs(a), quicAddrs(b)...))
+	apps := []*App{a, b, c}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var users []node.Session
+	for i, name := range []string{"alice", "bob", "carol"} {
+		u, err := apps[i].Node.Register(ctx, node.RegisterRequest{Localpart: name, Admin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u)
+	}
+	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var joins []string
+	for i := 1; i < 3; i++ {
+		status, body := clientJoin(t, apps[i], users[i].AccessToken, roomID, a.Node.ServerName())
+		if status != http.StatusOK || body["room_id"] != roomID {
+			t.Fatalf("join on %s: %d %v", apps[i].Node.ServerName(), status, body)
+		}
+		mi, err := apps[i].Node.Membership(ctx, roomID, users[i].UserID)
+		if err != nil || mi.Membership != "join" {
+			t.Fatalf("membership on %s: %+v, %v", apps[i].Node.ServerName(), mi, err)
+		}
+		joins = append(joins, mi.EventID)
+	}
+	// Everyone knows everyone is in before the messages start (else a server
+	// would not send its events to a server it does not know is in). Bob's
+	// join is in the state C got from send_join, carol's is on every
+	// timeline.
+	for i, app := range apps {
+		waitForEvent(ctx, t, app, users[i].UserID, roomID, joins[1])
+	}
+
+	// Three senders at once.
+	sent := make([][]string, len(apps))
+	errs := make(chan error, len(apps))
+	for i := range apps {
+		go func() {
+			for k := range perUser {
+				id, err := apps[i].Node.SendEvent(ctx, node.SendRequest{
+					Sender: users[i].UserID, DeviceID: users[i].DeviceID, RoomID: roomID, Type: "m.room.message",
+					Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"%s %d"}`, apps[i].Node.ServerName()[:8], k)),
+				})
+				if err != nil {
+					errs <- fmt.Errorf("send on %s: %w", apps[i].Node.ServerName(), err)
+					return
+				}
+				sent[i] = append(sent[i], id)
+			}
+			errs <- nil
+		}()
+	}
+	for range apps {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]bool{joins[1]: true}
+	for _, ids := range sent {
+		for _, id := range ids {
+			want[id] = true
+		}
+	}
+	if len(want) != 3*perUser+1 {
+		t.Fatalf("%d distinct events sent, want %d", len(want)-1, 3*perUser)
+	}
+
+	// Wait (bounded by ctx) until each node's timeline from carol's join on
+	// is exactly the messages; woken by the node's listener, re-checked at
+	// least every second.
+	got := make([][]string, len(apps))
+	for i, app := range apps {
+		l := app.Node.Listen(users[i].UserID)
+		for {
+			ids, _ := timelineSince(ctx, t, app, users[i].UserID, roomID, joins[1])
+			if len(ids) >= len(want) {
+				got[i] = ids
+				break
+			}
+			wctx, wcancel := context.WithTimeout(ctx, time.Second)
+			l.Wait(wctx)
+			wcancel()
+			if ctx.Err() != nil {
+				l.Close()
+				t.Fatalf("%s has %d of %d events after carol's join: %v", app.Node.ServerName(), len(ids), len(want), ctx.Err())
+			}
+		}
+		l.Close()
+	}
+	for i, ids := range got {
+		slices.Sort(ids)
+		if len(ids) != len(want) {
+			t.Fatalf("%s: %d events from carol's join, want %d", apps[i].Node.ServerName(), len(ids), len(want))
+		}
+		for _, id := range ids {
+			if !want[id] {
+				t.Fatalf("%s has unexpected event %s", apps[i].Node.ServerName(), id)
+			}
+		}
+	}
+
+	// Same current state everywhere.
+	var states [][]string
+	for _, app := range apps {
+		evs, err := app.Node.CurrentState(ctx, roomID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, ev := range evs {
+			ids = append(ids, ev.PDU.EventID())
+		}
+		slices.Sort(ids)
+		states = append(states, ids)
+	}
+	for i := 1; i < len(states); i++ {
+		if !slices.Equal(states[0], states[i]) {
+			t.Fatalf("current state differs:\n%s: %v\n%s: %v", a.Node.ServerName(), states[0], apps[i].Node.ServerName(), states[i])
+		}
+	}
+
+	// get_missing_events over libp2p: C asks A for what precedes A's last
+	// message, back to carol's join.
+	evs, err := c.Federation.GetMissingEvents(ctx, a.Node.ServerName(), roomID, node.MissingEventsRequest{
+		EarliestEvents: []string{joins[1]}, LatestEvents: []string{sent[0][perUser-1]}, Limit: 50,
+	})
+	if err != nil || len(evs) < perUser-1 {
+		t.Fatalf("get_missing_events from A: %d events, %v; want at least %d", len(evs), err, perUser-1)
+	}
+
+	// Every user's /sync shows all the messages.
+	for i, app := range apps {
+		msgs := syncMessageIDs(t, app, users[i].AccessToken, roomID)
+		for id := range want {
+			if id != joins[1] && !slices.Contains(msgs, id) {
+				t.Fatalf("%s's /sync on %s lacks %s (has %d messages)", users[i].UserID, app.Node.ServerName(), id, len(msgs))
+			}
+		}
+	}
+}
+
+// syncMessageIDs is the IDs of the m.room.message events in the room's
+// timeline of an initial /sync on app (timeline limit 50).
+func syncMessageIDs(t *testing.T, app *App, token, roomID string) []string {
+	t.Helper()
+	filter := url.QueryEscape(`{"room":{"timeline":{"limit":50}}}`)
+	req, err := http.NewRequest(http.MethodGet, app.BaseURL()+"/_matrix/client/v3/sync?filter="+filter, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Rooms struct {
+			Join map[string]struct {
+				Timeline struct {
+					Events []struct {
+						Type    string `json:"type"`
+						EventID string `json:"event_id"`
+					} `json:"events"`
+				} `json:"timeline"`
+			} `json:"join"`
+		} `json:"rooms"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("sync: %d %v", resp.StatusCode, err)
+	}
+	var ids []string
+	for _, e := range body.Rooms.Join[roomID].Timeline.Events {
+		if e.Type == "m.room.message" {
+			ids = append(ids, e.EventID)
+		}
+	}
+	return ids
 }

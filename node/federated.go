@@ -15,8 +15,10 @@ import (
 )
 
 // ErrMissingEvents: an inbound PDU names prev or auth events the node does
-// not have. Fetching them (get_missing_events, event_auth) is not built yet,
-// so such a PDU is refused and not stored; the sender may send it again.
+// not have, and fetching the prev events from the sending server with
+// get_missing_events (fedmissing.go, when an EventFetcher is set) did not
+// bring them (fetching auth events, event_auth, is not built yet). Such a
+// PDU is refused and not stored; the sender may send it again.
 var ErrMissingEvents = errors.New("missing prev or auth events")
 
 // FederatedInput is a batch of PDUs received from another server.
@@ -30,6 +32,10 @@ type FederatedInput struct {
 	// known by joining them (make_join/send_join, fedjoin.go). /send never
 	// sets it; it exists for tests.
 	AllowNewRooms bool
+
+	// noFetch: do not fetch missing prev events (set on the retry after a
+	// fetch, so there is one round).
+	noFetch bool
 }
 
 // FederatedPDUResult is the outcome of one inbound PDU, in input order.
@@ -72,6 +78,9 @@ func (h *pduHeader) isCreate() bool {
 // events (auth against their own auth events and the state before them,
 // soft-fail against current state), in topological order per room, one
 // batch and one transaction per room. Events already stored are no-ops.
+// PDUs whose prev events are unknown get them fetched from in.Origin (one
+// get_missing_events round per room, see fetchMissingPrevs) when the node
+// has an EventFetcher, and are input again with them.
 //
 // A problem with one PDU is its result's Err and never stops the others; the
 // returned error is for a cancelled ctx or a storage failure only.
@@ -159,6 +168,9 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 	}
 	for i, j := range dupOf {
 		results[i].Err = results[j].Err
+	}
+	if err := n.fetchMissingPrevs(ctx, in, results); err != nil {
+		return nil, err
 	}
 	return results, nil
 }
@@ -315,7 +327,7 @@ func (b *roomBatch) inputFederated(ev gomatrixserverlib.PDU) error {
 		if len(missingAuth) > 0 {
 			parts = append(parts, "auth_events "+strings.Join(missingAuth, ", "))
 		}
-		return fmt.Errorf("event %s: %w: %s (fetching them is not supported yet)", id, ErrMissingEvents, strings.Join(parts, "; "))
+		return fmt.Errorf("event %s: %w: %s (not fetched)", id, ErrMissingEvents, strings.Join(parts, "; "))
 	}
 	return b.input(ev, inputOpts{})
 }

@@ -48,6 +48,8 @@ type Node struct {
 
 	// joiner joins rooms the node does not have (fedjoin.go).
 	joiner remoteJoinerHolder
+	// fetcher fetches missing prev events of inbound PDUs (fedmissing.go).
+	fetcher eventFetcherHolder
 }
 
 // New opens the node's data directory (creating it, its key and its database

@@ -1,0 +1,301 @@
+package node
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// Filling gaps in a room's DAG over federation: the resident side of
+// get_missing_events (MissingEvents) and the fetching side
+// (fetchMissingPrevs, through an EventFetcher the app provides).
+
+// MaxMissingEvents caps the limit of one get_missing_events request, both
+// served and asked for.
+const MaxMissingEvents = 50
+
+// fetchMissingLimit is how many events one fetch asks for.
+const fetchMissingLimit = 20
+
+// MissingEventsRequest is the body of get_missing_events.
+type MissingEventsRequest struct {
+	EarliestEvents []string
+	LatestEvents   []string
+	Limit          int
+	MinDepth       int64
+}
+
+// MissingEvents answers another server's get_missing_events: the events
+// before req.LatestEvents (walking prev_events back, not including the
+// latest events themselves), stopping at req.EarliestEvents, at most
+// req.Limit (capped at MaxMissingEvents) and no shallower than MinDepth,
+// oldest first, as full event JSON (the redacted form if redacted).
+//
+// origin must be in the room now (JoinedServers), else ErrForbidden; an
+// unknown room is ErrNotFound. Rejected events are never served. History
+// visibility for a server is kept simple: an event is served when the room's
+// m.room.history_visibility before it was "shared" or "world_readable", or
+// when origin had a joined member in the state before the event (or the
+// event is that server's own member event); anything else is left out. At
+// most 10*limit events are looked at.
+func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req MissingEventsRequest) ([]json.RawMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	limit := req.Limit
+	if limit <= 0 || limit > MaxMissingEvents {
+		limit = MaxMissingEvents
+	}
+	type found struct {
+		depth int64
+		id    string
+		json  json.RawMessage
+	}
+	var out []found
+	err := n.db.View(func(tx *kv.Txn) error {
+		if _, err := loadRoom(tx, roomID); err != nil {
+			return err
+		}
+		joined, err := tx.Has(roomServerKey(roomID, origin))
+		if err != nil {
+			return err
+		}
+		if !joined {
+			return fmt.Errorf("%w: %s is not in room %s", ErrForbidden, origin, roomID)
+		}
+		stop := map[string]bool{}
+		for _, id := range req.EarliestEvents {
+			stop[id] = true
+		}
+		seen := map[string]bool{}
+		var queue []string
+		for _, id := range req.LatestEvents {
+			rec, err := loadEventRecord(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if rec.RoomID != roomID {
+				continue
+			}
+			p, err := n.loadPDU(tx, id)
+			if err != nil {
+				return err
+			}
+			queue = append(queue, p.PrevEventIDs()...)
+		}
+		// The walk is bounded too: events left out (not visible, too deep)
+		// use up a budget of their own.
+		for budget := 10 * limit; len(queue) > 0 && len(out) < limit && len(seen) < budget; {
+			id := queue[0]
+			queue = queue[1:]
+			if seen[id] || stop[id] {
+				continue
+			}
+			seen[id] = true
+			rec, err := loadEventRecord(tx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if rec.RoomID != roomID || rec.Rejected != "" {
+				continue
+			}
+			p, err := n.loadPDU(tx, id)
+			if err != nil {
+				return err
+			}
+			if p.Depth() < req.MinDepth {
+				continue
+			}
+			queue = append(queue, p.PrevEventIDs()...)
+			ok, err := n.serverMaySee(tx, origin, rec, p.Type(), p.StateKey())
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			j, err := rec.json(tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, found{p.Depth(), id, j})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b found) int {
+		if c := cmp.Compare(a.depth, b.depth); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	events := make([]json.RawMessage, len(out))
+	for i, f := range out {
+		events[i] = f.json
+	}
+	return events, nil
+}
+
+// serverMaySee is the history visibility check for a server (see
+// MissingEvents).
+func (n *Node) serverMaySee(tx *kv.Txn, server string, rec *eventRecord, evType string, stateKey *string) (bool, error) {
+	if evType == spec.MRoomMember && stateKey != nil && domainOf(*stateKey) == server {
+		return true, nil
+	}
+	before, err := n.states.read(tx, rec.StateBefore)
+	if err != nil {
+		return false, err
+	}
+	hv, err := n.historyVisibility(tx, before)
+	if err != nil {
+		return false, err
+	}
+	if hv == "shared" || hv == "world_readable" {
+		return true, nil
+	}
+	var ids []string
+	before.Each(func(k StateKey, eventID string) {
+		if k.EventType == spec.MRoomMember && domainOf(k.StateKey) == server {
+			ids = append(ids, eventID)
+		}
+	})
+	for _, id := range ids {
+		p, err := n.loadPDU(tx, id)
+		if err != nil {
+			return false, err
+		}
+		if m, _ := p.Membership(); m == spec.Join {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// domainOf is the server part of a user ID ("" when there is none).
+func domainOf(userID string) string {
+	if i := strings.IndexByte(userID, ':'); i >= 0 {
+		return userID[i+1:]
+	}
+	return ""
+}
+
+// EventFetcher fetches events a node is missing from another server. The
+// app provides it from its federation client (SetEventFetcher).
+type EventFetcher interface {
+	// GetMissingEvents is get_missing_events on server: events before
+	// req.LatestEvents back to req.EarliestEvents, as full event JSON.
+	GetMissingEvents(ctx context.Context, server, roomID string, req MissingEventsRequest) ([]json.RawMessage, error)
+}
+
+// eventFetcherHolder keeps the node's EventFetcher.
+type eventFetcherHolder struct {
+	mu sync.Mutex
+	f  EventFetcher
+}
+
+// SetEventFetcher lets the node fetch the missing prev events of inbound
+// PDUs; nil turns that off (such PDUs are refused with ErrMissingEvents).
+func (n *Node) SetEventFetcher(f EventFetcher) {
+	n.fetcher.mu.Lock()
+	defer n.fetcher.mu.Unlock()
+	n.fetcher.f = f
+}
+
+func (n *Node) eventFetcher() EventFetcher {
+	n.fetcher.mu.Lock()
+	defer n.fetcher.mu.Unlock()
+	return n.fetcher.f
+}
+
+// fetchMissingPrevs retries the PDUs of a batch that failed with
+// ErrMissingEvents: one get_missing_events per room to in.Origin (earliest:
+// the room's forward extremities; latest: those PDUs; at most
+// fetchMissingLimit events), then the returned events and those PDUs are
+// input together (oldest first), without fetching again. Results of the
+// retried PDUs are replaced by the retry's. A failed fetch leaves the
+// results as they are.
+func (n *Node) fetchMissingPrevs(ctx context.Context, in FederatedInput, results []FederatedPDUResult) error {
+	f := n.eventFetcher()
+	if f == nil || in.noFetch || in.Origin == "" || in.Origin == n.serverName {
+		return nil
+	}
+	byRoom := map[string][]int{}
+	var rooms []string
+	for i, res := range results {
+		if res.EventID == "" || !errors.Is(res.Err, ErrMissingEvents) {
+			continue
+		}
+		if _, ok := byRoom[res.RoomID]; !ok {
+			rooms = append(rooms, res.RoomID)
+		}
+		byRoom[res.RoomID] = append(byRoom[res.RoomID], i)
+	}
+	for _, roomID := range rooms {
+		idx := byRoom[roomID]
+		var earliest []string
+		err := n.db.View(func(tx *kv.Txn) error {
+			room, err := loadRoom(tx, roomID)
+			if err != nil {
+				return err
+			}
+			earliest = room.Extremities
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		latest := make([]string, 0, len(idx))
+		for _, i := range idx {
+			latest = append(latest, results[i].EventID)
+		}
+		fetched, err := f.GetMissingEvents(ctx, in.Origin, roomID, MissingEventsRequest{
+			EarliestEvents: earliest, LatestEvents: latest, Limit: fetchMissingLimit,
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			n.log.Debug("get_missing_events failed", "origin", in.Origin, "room_id", roomID, "error", err)
+			continue
+		}
+		if len(fetched) > fetchMissingLimit {
+			fetched = fetched[:fetchMissingLimit]
+		}
+		n.log.Debug("fetched missing events", "origin", in.Origin, "room_id", roomID, "count", len(fetched))
+		pdus := make([]json.RawMessage, 0, len(fetched)+len(idx))
+		for _, e := range fetched {
+			var h pduHeader
+			if json.Unmarshal(e, &h) != nil || h.RoomID != roomID {
+				continue // events of other rooms are not what was asked for
+			}
+			pdus = append(pdus, e)
+		}
+		for _, i := range idx {
+			pdus = append(pdus, in.PDUs[i])
+		}
+		retry, err := n.InputFederatedPDUs(ctx, FederatedInput{Origin: in.Origin, PDUs: pdus, noFetch: true})
+		if err != nil {
+			return err
+		}
+		for k, i := range idx {
+			results[i] = retry[len(pdus)-len(idx)+k]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/edgenode/edgenode/kv"
+)
+
+// directFetcher is an EventFetcher that asks a resident node in-process.
+type directFetcher struct {
+	fetching, resident *Node
+	calls              *int
+}
+
+func (d directFetcher) GetMissingEvents(ctx context.Context, server, roomID string, req MissingEventsRequest) ([]json.RawMessage, error) {
+	*d.calls++
+	return d.resident.MissingEvents(ctx, d.fetching.ServerName(), roomID, req)
+}
+
+func TestMissingEvents(t *testing.T) {
+	ctx := context.Background()
+	a, b, c := newTestNode(t), newTestNode(t), newTestNode(t)
+	alice, bob := register(t, a, "alice"), register(t, b, "bob")
+	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+		t.Fatal(err)
+	}
+	m1 := send(t, a, alice, roomID, "one")
+	m2 := send(t, a, alice, roomID, "two")
+	m3 := send(t, a, alice, roomID, "three")
+	raw3 := func() json.RawMessage {
+		var j json.RawMessage
+		if err := a.db.View(func(tx *kv.Txn) error {
+			var err error
+			j, err = a.eventJSON(tx, m3)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}()
+
+	// Served: the events before m3 back to B's extremities, oldest first;
+	// limit respected; a server not in the room is refused.
+	ext := roomHead(t, b, roomID).Extremities
+	evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, MissingEventsRequest{EarliestEvents: ext, LatestEvents: []string{m3}, Limit: 10})
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("missing events: %d, %v; want m1, m2", len(evs), err)
+	}
+	if bodies := bodiesOf(evs); bodies[0] != "one" || bodies[1] != "two" {
+		t.Fatalf("missing events %v, want [one two]", bodies)
+	}
+	if evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, MissingEventsRequest{EarliestEvents: ext, LatestEvents: []string{m3}, Limit: 1}); err != nil || len(evs) != 1 {
+		t.Fatalf("limit 1: %d, %v", len(evs), err)
+	}
+	if _, err := a.MissingEvents(ctx, c.ServerName(), roomID, MissingEventsRequest{LatestEvents: []string{m3}}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("server not in the room: %v, want ErrForbidden", err)
+	}
+
+	// Without a fetcher, m3 alone is refused; with one, m1 and m2 are
+	// fetched and all three are stored.
+	res, err := b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{raw3}})
+	if err != nil || !errors.Is(res[0].Err, ErrMissingEvents) {
+		t.Fatalf("without a fetcher: %+v, %v", res, err)
+	}
+	calls := 0
+	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: &calls})
+	res, err = b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{raw3}})
+	if err != nil || res[0].Err != nil || res[0].EventID != m3 {
+		t.Fatalf("with a fetcher: %+v, %v", res, err)
+	}
+	if calls != 1 {
+		t.Fatalf("%d fetches, want 1", calls)
+	}
+	for _, id := range []string{m1, m2, m3} {
+		if _, err := b.Event(ctx, bob.UserID, id); err != nil {
+			t.Fatalf("%s not served on B after the fetch: %v", id, err)
+		}
+	}
+}
+
+// bodiesOf is the content bodies of events.
+func bodiesOf(evs []json.RawMessage) []string {
+	var ids []string
+	for _, e := range evs {
+		var h struct {
+			Content struct{ Body string } `json:"content"`
+		}
+		_ = json.Unmarshal(e, &h)
+		ids = append(ids, h.Content.Body)
+	}
+	return ids
+}
