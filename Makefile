@@ -9,6 +9,9 @@ BUILD    := $(GO) build -trimpath -ldflags="$(LDFLAGS)"
 # `make run` settings: a data directory beside the checkout, loopback only.
 DATA     ?= ./edgenode-data
 LISTEN   ?= 127.0.0.1:8008
+# mDNS finds peers on the LAN; MDNS=false keeps the node from sending
+# multicast (sandboxes, CI).
+MDNS     ?= true
 
 # staticcheck is pinned (v0.8.2 is release 2026.2.2; Go 1.26 needs 2026.1 or
 # later) and installed into bin/tools, so every machine lints alike.
@@ -28,7 +31,7 @@ build:
 # Open registration so the README's curl walkthrough can register; the
 # listener is loopback only, so only this machine can reach it.
 run: build
-	./$(BIN) run --open-registration --data $(DATA) --client-listen $(LISTEN)
+	./$(BIN) run --open-registration --data $(DATA) --client-listen $(LISTEN) --mdns=$(MDNS)
 
 test: lint gotest e2e e2e-js
 
