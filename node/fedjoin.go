@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -233,26 +232,11 @@ type RemoteJoinState struct {
 	AuthChain []json.RawMessage
 }
 
-// remoteJoinerHolder keeps the node's RemoteJoiner (set once the federation
-// client exists, after node.New).
-type remoteJoinerHolder struct {
-	mu sync.Mutex
-	j  RemoteJoiner
-}
-
 // SetRemoteJoiner lets the node join rooms it does not have through other
 // servers; nil turns that off (joins of unknown rooms are ErrNotFound).
-func (n *Node) SetRemoteJoiner(j RemoteJoiner) {
-	n.joiner.mu.Lock()
-	defer n.joiner.mu.Unlock()
-	n.joiner.j = j
-}
+func (n *Node) SetRemoteJoiner(j RemoteJoiner) { n.joiner.set(j) }
 
-func (n *Node) remoteJoiner() RemoteJoiner {
-	n.joiner.mu.Lock()
-	defer n.joiner.mu.Unlock()
-	return n.joiner.j
-}
+func (n *Node) remoteJoiner() RemoteJoiner { return n.joiner.get() }
 
 // roomKnown reports whether the node has the room.
 func (n *Node) roomKnown(roomID string) (bool, error) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -203,25 +202,11 @@ type EventFetcher interface {
 	GetMissingEvents(ctx context.Context, server, roomID string, req MissingEventsRequest) ([]json.RawMessage, error)
 }
 
-// eventFetcherHolder keeps the node's EventFetcher.
-type eventFetcherHolder struct {
-	mu sync.Mutex
-	f  EventFetcher
-}
-
 // SetEventFetcher lets the node fetch the missing prev events of inbound
 // PDUs; nil turns that off (such PDUs are refused with ErrMissingEvents).
-func (n *Node) SetEventFetcher(f EventFetcher) {
-	n.fetcher.mu.Lock()
-	defer n.fetcher.mu.Unlock()
-	n.fetcher.f = f
-}
+func (n *Node) SetEventFetcher(f EventFetcher) { n.fetcher.set(f) }
 
-func (n *Node) eventFetcher() EventFetcher {
-	n.fetcher.mu.Lock()
-	defer n.fetcher.mu.Unlock()
-	return n.fetcher.f
-}
+func (n *Node) eventFetcher() EventFetcher { return n.fetcher.get() }
 
 // fetchMissingPrevs retries the PDUs of a batch that failed with
 // ErrMissingEvents: one get_missing_events per room to in.Origin (earliest:

@@ -47,9 +47,9 @@ type Node struct {
 	fed fedState
 
 	// joiner joins rooms the node does not have (fedjoin.go).
-	joiner remoteJoinerHolder
+	joiner guarded[RemoteJoiner]
 	// fetcher fetches missing prev events of inbound PDUs (fedmissing.go).
-	fetcher eventFetcherHolder
+	fetcher guarded[EventFetcher]
 }
 
 // New opens the node's data directory (creating it, its key and its database
