@@ -3,7 +3,6 @@ package syncapi
 import (
 	"context"
 	"net/http"
-	"sort"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
@@ -32,10 +31,6 @@ func (a *api) keysChanges(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !ok {
 		return mxhttp.MissingParam("to is required")
-	}
-	changed, err := a.n.DeviceListChangesSince(ctx, user, from.DeviceList, to.DeviceList)
-	if err != nil {
-		return err
 	}
 	memberships, err := a.n.Memberships(ctx, user)
 	if err != nil {
@@ -76,33 +71,11 @@ func (a *api) keysChanges(w http.ResponseWriter, r *http.Request) error {
 			})
 		}
 	}
-	set := map[string]bool{}
-	for _, u := range changed {
-		set[u] = true
+	dl, err := a.deviceListDelta(ctx, user, from.DeviceList, to.DeviceList, mc)
+	if err != nil {
+		return err
 	}
-	for u := range mc.joined {
-		set[u] = true
-	}
-	changed = changed[:0]
-	for u := range set {
-		changed = append(changed, u)
-	}
-	sort.Strings(changed)
-	left := []string{}
-	for u := range mc.left {
-		if set[u] {
-			continue
-		}
-		shares, err := a.n.SharesRoom(ctx, user, u)
-		if err != nil {
-			return err
-		}
-		if !shares {
-			left = append(left, u)
-		}
-	}
-	sort.Strings(left)
-	mxhttp.WriteJSON(w, http.StatusOK, map[string]any{"changed": changed, "left": left})
+	mxhttp.WriteJSON(w, http.StatusOK, dl)
 	return nil
 }
 

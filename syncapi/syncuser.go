@@ -251,45 +251,51 @@ func (a *api) syncToDevice(ctx context.Context, req *syncRequest, to *StreamToke
 // syncDeviceLists reports users whose keys changed or who came to share a
 // room with the user (changed), and users who no longer share any (left).
 func (a *api) syncDeviceLists(ctx context.Context, req *syncRequest, to StreamToken, res *syncResponse) error {
-	user := req.dev.UserID
-	changed, err := a.n.DeviceListChangesSince(ctx, user, req.since.DeviceList, to.DeviceList)
+	dl, err := a.deviceListDelta(ctx, req.dev.UserID, req.since.DeviceList, to.DeviceList, req.members)
 	if err != nil {
 		return err
+	}
+	if len(dl.Changed) > 0 || len(dl.Left) > 0 {
+		res.DeviceLists = dl
+	}
+	return nil
+}
+
+// deviceListDelta is what /sync's device_lists and /keys/changes report:
+// changed holds the users whose device keys changed in (from, to] and those
+// mc saw join; left holds those mc saw leave who share no room with user
+// any more (and did not also come back). Both lists are sorted, never nil.
+func (a *api) deviceListDelta(ctx context.Context, user string, from, to uint64, mc memberChanges) (*deviceLists, error) {
+	changed, err := a.n.DeviceListChangesSince(ctx, user, from, to)
+	if err != nil {
+		return nil, err
 	}
 	set := map[string]bool{}
 	for _, u := range changed {
 		set[u] = true
 	}
-	for u := range req.members.joined {
+	for u := range mc.joined {
 		set[u] = true
 	}
-	var left []string
-	for u := range req.members.left {
+	dl := &deviceLists{Changed: make([]string, 0, len(set)), Left: []string{}}
+	for u := range set {
+		dl.Changed = append(dl.Changed, u)
+	}
+	for u := range mc.left {
 		if set[u] {
 			continue
 		}
 		shares, err := a.n.SharesRoom(ctx, user, u)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !shares {
-			left = append(left, u)
+			dl.Left = append(dl.Left, u)
 		}
-	}
-	if len(set) == 0 && len(left) == 0 {
-		return nil
-	}
-	dl := &deviceLists{Changed: make([]string, 0, len(set)), Left: left}
-	for u := range set {
-		dl.Changed = append(dl.Changed, u)
 	}
 	sort.Strings(dl.Changed)
 	sort.Strings(dl.Left)
-	if dl.Left == nil {
-		dl.Left = []string{}
-	}
-	res.DeviceLists = dl
-	return nil
+	return dl, nil
 }
 
 // joinedSet is the set of the rooms the user is joined to in this response.
