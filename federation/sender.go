@@ -80,6 +80,10 @@ type destState struct {
 	running  bool
 	failures int           // sends failed in a row
 	wake     chan struct{} // new work or PeerUp, capacity 1
+	// cancelSend cancels the send in flight (nil when none is); PeerUp
+	// calls it and sets interrupted, so the send is retried at once.
+	cancelSend  context.CancelFunc
+	interrupted bool
 }
 
 // NewSender returns a sender of n's queues through c. Call Start.
@@ -130,13 +134,20 @@ func (s *Sender) queued(dests []string) {
 	}
 }
 
-// PeerUp tells the sender that a server became reachable: its backoff is
-// reset and anything queued for it is sent at once.
+// PeerUp tells the sender that a server became reachable (or connected
+// anew): its backoff is reset and anything queued for it is sent at once. A
+// send in flight is cancelled and retried under the same transaction ID: a
+// new connection from a peer usually means it restarted, and a request
+// still waiting on the old connection would wait for its timeout.
 func (s *Sender) PeerUp(serverName string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st, ok := s.dests[serverName]; ok {
 		st.failures = 0
+		if st.cancelSend != nil {
+			st.cancelSend()
+			st.interrupted = true
+		}
 	}
 	s.kickLocked(serverName)
 }
@@ -167,13 +178,18 @@ func (s *Sender) kickLocked(dest string) {
 func (s *Sender) run(ctx context.Context, dest string, st *destState) {
 	defer s.wg.Done()
 	for {
-		more, err := s.sendOne(ctx, dest)
+		more, err := s.sendOne(ctx, dest, st)
 		if ctx.Err() != nil {
 			s.exit(dest, st)
 			return
 		}
 		if err != nil {
 			s.mu.Lock()
+			if st.interrupted { // by PeerUp: retry now
+				st.interrupted = false
+				s.mu.Unlock()
+				continue
+			}
 			st.failures++
 			delay := s.backoff(st.failures)
 			s.mu.Unlock()
@@ -242,7 +258,7 @@ func (s *Sender) backoff(failures int) time.Duration {
 
 // sendOne sends dest's next transaction, if any, and acks it. It reports
 // whether a transaction was sent (so there may be more).
-func (s *Sender) sendOne(ctx context.Context, dest string) (bool, error) {
+func (s *Sender) sendOne(ctx context.Context, dest string, st *destState) (bool, error) {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -254,7 +270,15 @@ func (s *Sender) sendOne(ctx context.Context, dest string) (bool, error) {
 		return false, err
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, s.opts.SendTimeout)
-	defer cancel()
+	s.mu.Lock()
+	st.cancelSend, st.interrupted = cancel, false
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		st.cancelSend = nil
+		s.mu.Unlock()
+		cancel()
+	}()
 	res, err := s.c.SendTransaction(sendCtx, gomatrixserverlib.Transaction{
 		TransactionID:  gomatrixserverlib.TransactionID(txn.TxnID),
 		Origin:         spec.ServerName(s.n.ServerName()),

@@ -28,6 +28,7 @@ type fakePeer struct {
 
 	mu       sync.Mutex
 	fail     int
+	hang     int      // requests to leave unanswered until the sender gives up
 	attempts []string // txn ID of every request, failed or not
 	txnSizes []int    // PDUs in each delivered transaction
 	bodies   []string // content.body of each delivered PDU, in order
@@ -62,6 +63,14 @@ func (p *fakePeer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
+	if p.hang > 0 { // as a dead connection would: no answer at all
+		p.hang--
+		p.attempts = append(p.attempts, txnID)
+		p.mu.Unlock()
+		p.notify()
+		<-r.Context().Done()
+		return
+	}
 	defer func() {
 		p.mu.Unlock()
 		select {
@@ -90,6 +99,13 @@ func (p *fakePeer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	_, _ = w.Write([]byte(`{"pdus":{}}`))
+}
+
+func (p *fakePeer) notify() {
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
 }
 
 func (p *fakePeer) setFail(n int) {
@@ -301,6 +317,25 @@ func TestSenderPeerUpRetriesAtOnce(t *testing.T) {
 	_, _, bodies := s.peer.snapshot()
 	if !slices.Equal(bodies, []string{"hello", "more"}) {
 		t.Fatalf("bodies %v", bodies)
+	}
+}
+
+// TestSenderPeerUpInterruptsHungSend: a send waiting on a connection that
+// died (no answer, no error) is cancelled by PeerUp and retried at once
+// under the same transaction ID, rather than after its timeout.
+func TestSenderPeerUpInterruptsHungSend(t *testing.T) {
+	s := newSenderSetup(t, t.TempDir())
+	s.peer.mu.Lock()
+	s.peer.hang = 1
+	s.peer.mu.Unlock()
+	snd := s.startSender(t, SenderOptions{SendTimeout: time.Hour, MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	s.send(t, "hello")
+	s.peer.waitFor(t, 10*time.Second, "first attempt", func(a, _ []string) bool { return len(a) == 1 })
+	snd.PeerUp(s.peer.name)
+	s.peer.waitFor(t, 10*time.Second, "delivery after PeerUp", func(_, bodies []string) bool { return len(bodies) == 1 })
+	attempts, _, _ := s.peer.snapshot()
+	if len(attempts) != 2 || attempts[0] != attempts[1] {
+		t.Fatalf("attempts %v: want the hung one and one retry with the same ID", attempts)
 	}
 }
 

@@ -181,6 +181,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	n.rt = newRoundTripper(n)
 	n.wg.Add(1)
 	go n.eventLoop()
+	n.watchReconnects()
 
 	for _, ai := range statics {
 		n.remember(ai)

@@ -84,7 +84,7 @@ func newRoundTripper(n *Host) *roundTripper {
 				return nil, fmt.Errorf("p2ptransport: dial %q: refusing to dial self", hostName)
 			}
 			ctx = network.WithAllowLimitedConn(ctx, "edgenode-federation")
-			c, err := gostream.Dial(ctx, n.h, pid, ProtocolID)
+			c, err := n.dialStream(ctx, pid)
 			if err != nil {
 				return nil, fmt.Errorf("p2ptransport: dial %s: %w", hostName, err)
 			}

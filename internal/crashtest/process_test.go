@@ -52,27 +52,53 @@ type process struct {
 	logPath string
 	exited  chan struct{} // closed when Wait returns
 	waitErr error
+	watcher *urlWatcher
+}
+
+// peerAddr waits (bounded) for the first peer address the node prints.
+func (p *process) peerAddr() string {
+	p.t.Helper()
+	select {
+	case a := <-p.watcher.peers:
+		return a
+	case <-p.exited:
+		p.fatalf("node exited before printing a peer address: %v", p.waitErr)
+	case <-time.After(startTimeout):
+		p.fatalf("node printed no peer address within %v", startTimeout)
+	}
+	return ""
 }
 
 // startNode runs "edgenode run" on dataDir on a free loopback port and waits
-// until it serves /_matrix/client/versions.
-func startNode(t *testing.T, bin, dataDir string, n int) *process {
+// until it serves /_matrix/client/versions. Without p2pArgs the node runs
+// without federation (--no-p2p); with them, it runs with those flags and
+// startNode also waits for its peer addresses.
+func startNode(t *testing.T, bin, dataDir string, n int, p2pArgs ...string) *process {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), fmt.Sprintf("node%d.log", n))
+	logDir := os.Getenv("EDGENODE_TEST_LOGDIR") // to keep the logs after the test
+	if logDir == "" {
+		logDir = t.TempDir()
+	}
+	logPath := filepath.Join(logDir, fmt.Sprintf("node%d.log", n))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logFile.Close() // the child holds its own descriptor
 	urls := make(chan string, 1)
-	cmd := exec.Command(bin, "run", "--data", dataDir, "--client-listen", "127.0.0.1:0",
-		"--open-registration", "--profile", "phone", "--log-level", "warn", "--no-p2p")
-	cmd.Stdout = &urlWatcher{found: urls}
+	args := []string{"run", "--data", dataDir, "--client-listen", "127.0.0.1:0",
+		"--open-registration", "--profile", "phone", "--log-level", "warn"}
+	if len(p2pArgs) == 0 {
+		args = append(args, "--no-p2p")
+	}
+	watcher := &urlWatcher{found: urls, peers: make(chan string, 8)}
+	cmd := exec.Command(bin, append(args, p2pArgs...)...)
+	cmd.Stdout = watcher
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start node: %v", err)
 	}
-	p := &process{t: t, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	p := &process{t: t, cmd: cmd, logPath: logPath, exited: make(chan struct{}), watcher: watcher}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.exited)
@@ -158,32 +184,43 @@ func (p *process) fatalf(format string, args ...any) {
 	p.t.Fatalf(format+"\n--- node log (end):\n%s", append(args, log)...)
 }
 
-// urlWatcher is the child's stdout: it reports the "base URL:" line the run
-// command prints once it listens, and discards the rest.
+// urlWatcher is the child's stdout: it reports the "base URL:" and "peer
+// address:" lines the run command prints once it listens, and discards the
+// rest.
 type urlWatcher struct {
 	mu    sync.Mutex
 	buf   []byte
 	found chan<- string
+	peers chan string // buffered; addresses beyond its room are dropped
+	done  bool
 }
 
 func (w *urlWatcher) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.found == nil {
+	if w.done {
 		return len(b), nil
 	}
 	w.buf = append(w.buf, b...)
 	for {
 		i := bytes.IndexByte(w.buf, '\n')
 		if i < 0 {
+			if len(w.buf) > 64<<10 { // no line of interest is this long
+				w.done, w.buf = true, nil
+			}
 			return len(b), nil
 		}
 		line := strings.TrimSpace(string(w.buf[:i]))
 		w.buf = w.buf[i+1:]
-		if u, ok := strings.CutPrefix(line, "base URL:"); ok {
+		if u, ok := strings.CutPrefix(line, "base URL:"); ok && w.found != nil {
 			w.found <- strings.TrimSpace(u)
-			w.found, w.buf = nil, nil
-			return len(b), nil
+			w.found = nil
+		}
+		if a, ok := strings.CutPrefix(line, "peer address:"); ok {
+			select {
+			case w.peers <- strings.TrimSpace(a):
+			default:
+			}
 		}
 	}
 }
