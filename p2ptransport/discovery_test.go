@@ -105,6 +105,9 @@ func TestDHTFindsPeerByServerName(t *testing.T) {
 	}
 
 	waitEvent(t, b, PeerEvent{ServerName: a.ServerName(), Up: true})
+	// B can only tell others where A is once identify gave it A's listen
+	// addresses (an inbound connection alone records none).
+	waitUntil(t, "B knows A's addresses", func() bool { return len(b.h.Peerstore().Addrs(a.ID())) > 0 })
 	waitEvent(t, c, PeerEvent{ServerName: b.ServerName(), Up: true})
 	// C can only ask B once B is in its routing table (after identify
 	// shows B speaks the DHT protocol).
