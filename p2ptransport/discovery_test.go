@@ -192,3 +192,28 @@ func TestHTTPOverRelay(t *testing.T) {
 		t.Fatalf("B's connectedness to A: %v, want Limited", got)
 	}
 }
+
+// Hole punching (DCUtR) is enabled on every host but not exercised here: on
+// loopback a host never learns a public address, and libp2p's hole punching
+// service waits for one before it acts.
+
+func TestProfileDHTAndRelayDefaults(t *testing.T) {
+	for name, want := range map[string]dht.ModeOpt{"phone": dht.ModeClient, "pi": dht.ModeServer, "server": dht.ModeServer} {
+		prof, _ := lookupProfile(name)
+		if got, err := dhtModeOpt("", prof); err != nil || got != want {
+			t.Errorf("profile %s: DHT mode %v, %v; want %v", name, got, err, want)
+		}
+		if got, err := dhtModeOpt(DHTModeAuto, prof); err != nil || got != dht.ModeAuto {
+			t.Errorf("profile %s, explicit auto: %v, %v", name, got, err)
+		}
+		rc := prof.relayResources()
+		if rc.MaxReservations != prof.relayRsvps || rc.MaxCircuits != prof.relayCircuits ||
+			rc.MaxReservationsPerIP > prof.relayRsvps || rc.Limit == nil || rc.Limit.Data != prof.relayDataPerDir {
+			t.Errorf("profile %s: relay resources %+v", name, rc)
+		}
+	}
+	pi, _ := lookupProfile("pi")
+	if pi.relayRsvps > 64 || pi.dhtBucketSize > 20 {
+		t.Errorf("pi profile is not sized for a Pi: %+v", pi)
+	}
+}

@@ -301,6 +301,7 @@ func (n *Host) Connect(ctx context.Context, addr string) error {
 	if err := n.h.Connect(ctx, *ai); err != nil {
 		return fmt.Errorf("p2ptransport: connect %s: %w", ai.ID, err)
 	}
+	n.refreshDHT()
 	return nil
 }
 
