@@ -2,6 +2,7 @@ package p2ptransport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -148,7 +149,7 @@ func (n *Host) findPeer(ctx context.Context, pid peer.ID) error {
 			return nil, err
 		}
 		if len(ai.Addrs) == 0 {
-			return nil, fmt.Errorf("found without addresses")
+			return nil, errors.New("found without addresses")
 		}
 		n.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.AddressTTL)
 		return nil, nil

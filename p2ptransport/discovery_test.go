@@ -120,6 +120,13 @@ func TestDHTFindsPeerByServerName(t *testing.T) {
 	if !c.connected(a.ID()) {
 		t.Fatal("C is not connected to A after the request")
 	}
+
+	// D was given a stale address for A (a port nobody listens on): the
+	// dial fails, D looks A up and retries.
+	stale := "/ip4/127.0.0.1/tcp/1/p2p/" + a.ID().String()
+	d := newHostWith(t, Config{Profile: "phone", DHT: true, StaticPeers: []string{b.Addrs()[0], stale}})
+	waitUntil(t, "B is in D's routing table", func() bool { return d.dht.RoutingTable().Find(b.ID()) != "" })
+	getVia(t, d, a.ServerName(), "/_matrix/federation/v1/version")
 }
 
 func TestDHTOffNoAddressFailsFast(t *testing.T) {

@@ -324,7 +324,8 @@ func (n *Host) Addrs() []string {
 	return out
 }
 
-// LibP2PHost exposes the underlying host, for later additions (DHT, relay).
+// LibP2PHost exposes the underlying libp2p host, for what this package
+// does not wrap.
 func (n *Host) LibP2PHost() host.Host { return n.h }
 
 // Listener is a net.Listener that accepts federation HTTP connections: each
