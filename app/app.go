@@ -44,6 +44,17 @@ type P2PConfig struct {
 	StaticPeers []string
 	// MDNS finds peers on the local network.
 	MDNS bool
+	// DHT finds peers beyond the LAN by their server name; DHTMode is
+	// "client", "server", "auto" or empty (by profile). See p2ptransport.Config.
+	DHT     bool
+	DHTMode string
+	// Relays are circuit relays (multiaddrs ending in /p2p/<peer ID>) that
+	// make the node reachable from behind NAT.
+	Relays []string
+	// RelayService makes the node a relay for others (a Pi at home).
+	RelayService bool
+	// Reachability is "auto" (default), "private" or "public".
+	Reachability string
 }
 
 // App is a running homeserver.
@@ -124,12 +135,17 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 		return nil
 	}
 	host, err := p2ptransport.New(ctx, p2ptransport.Config{
-		PrivateKey:  a.Node.SigningKey(),
-		ListenAddrs: cfg.P2P.ListenAddrs,
-		Profile:     cfg.Node.StorageProfile,
-		StaticPeers: cfg.P2P.StaticPeers,
-		MDNS:        cfg.P2P.MDNS,
-		Logger:      a.log,
+		PrivateKey:   a.Node.SigningKey(),
+		ListenAddrs:  cfg.P2P.ListenAddrs,
+		Profile:      cfg.Node.StorageProfile,
+		StaticPeers:  cfg.P2P.StaticPeers,
+		MDNS:         cfg.P2P.MDNS,
+		DHT:          cfg.P2P.DHT,
+		DHTMode:      cfg.P2P.DHTMode,
+		Relays:       cfg.P2P.Relays,
+		RelayService: cfg.P2P.RelayService,
+		Reachability: cfg.P2P.Reachability,
+		Logger:       a.log,
 	})
 	if err != nil {
 		return err

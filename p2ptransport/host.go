@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -25,6 +26,7 @@ import (
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"golang.org/x/sync/singleflight"
 )
 
 // ProtocolID is the libp2p protocol that carries federation HTTP.
@@ -62,6 +64,23 @@ type Config struct {
 	// MDNS enables LAN discovery. Failure to start it (as on Android 11+) is
 	// logged, not returned.
 	MDNS bool
+	// DHT enables peer lookup in edgenode's Kademlia DHT (see
+	// DHTProtocolPrefix): a federation request to a server whose addresses
+	// are unknown looks the peer up before dialling.
+	DHT bool
+	// DHTMode is DHTModeClient, DHTModeServer or DHTModeAuto; empty picks
+	// the profile's default (client on a phone, server on a Pi or server).
+	DHTMode string
+	// Relays are circuit relay v2 relays, multiaddrs ending in /p2p/<peer
+	// ID>. Behind NAT the node reserves a slot on them and is reachable at
+	// <relay addr>/p2p-circuit/p2p/<own ID>.
+	Relays []string
+	// RelayService makes this node a relay for others, with limits from
+	// Profile. It implies ReachabilityPublic unless Reachability is set.
+	RelayService bool
+	// Reachability is ReachabilityAuto (default), ReachabilityPrivate or
+	// ReachabilityPublic.
+	Reachability string
 	// Logger receives the host's logs; slog.Default() if nil.
 	Logger *slog.Logger
 }
@@ -94,6 +113,10 @@ type Host struct {
 	dropped  atomic.Uint64
 	mdns     mdns.Service
 	rt       *roundTripper
+
+	dht       *dht.IpfsDHT       // nil when Config.DHT is off
+	lookups   singleflight.Group // DHT lookups in flight, keyed by peer (bounded by callers in flight)
+	lookupSem chan struct{}      // bounds concurrent DHT lookups
 
 	mu     sync.Mutex // guards closed and wg.Add
 	closed bool
@@ -138,11 +161,25 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if len(listen) == 0 {
 		listen = DefaultListenAddrs
 	}
+	var dhtMode dht.ModeOpt
+	if cfg.DHT {
+		if dhtMode, err = dhtModeOpt(cfg.DHTMode, prof); err != nil {
+			return nil, err
+		}
+	}
+	relays, err := parseRelays(cfg.Relays)
+	if err != nil {
+		return nil, err
+	}
+	natOpts, err := natOptions(cfg, prof, relays)
+	if err != nil {
+		return nil, err
+	}
 	rm, cm, err := prof.managers()
 	if err != nil {
 		return nil, err
 	}
-	h, err := libp2p.New(
+	h, err := libp2p.New(append([]libp2p.Option{
 		libp2p.Identity(priv),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(quic.NewTransport),
@@ -151,7 +188,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableMetrics(),
-	)
+	}, natOpts...)...)
 	if err != nil {
 		_ = cm.Close()
 		_ = rm.Close()
@@ -179,6 +216,16 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		events:   make(chan PeerEvent, EventBufferSize),
 	}
 	n.rt = newRoundTripper(n)
+	if cfg.DHT {
+		// Before any connection starts, so every peer reaches the DHT.
+		if err := n.startDHT(dhtMode, prof, statics); err != nil {
+			cancel()
+			_ = l.Close()
+			_ = sub.Close()
+			_ = h.Close()
+			return nil, err
+		}
+	}
 	n.wg.Add(1)
 	go n.eventLoop()
 	n.watchReconnects()
@@ -190,7 +237,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 			defer cancel()
 			if err := n.h.Connect(cctx, *ai); err != nil {
 				n.log.Warn("static peer connect failed", "peer", ai.ID, "err", err)
+				return
 			}
+			n.refreshDHT()
 		})
 	}
 
@@ -203,8 +252,20 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 			n.mdns = svc
 		}
 	}
-	log.Info("libp2p host started", "server_name", n.ServerName(), "peer", h.ID(), "addrs", h.Addrs(), "profile", cfg.Profile)
+	log.Info("libp2p host started", "server_name", n.ServerName(), "peer", h.ID(), "addrs", h.Addrs(), "profile", cfg.Profile,
+		"dht", cfg.DHT, "relays", len(relays), "relay_service", cfg.RelayService)
 	return n, nil
+}
+
+// PeerAddrServerName checks that addr is a multiaddr ending in /p2p/<peer
+// ID> of an ed25519 peer (the form of StaticPeers, Relays and Connect) and
+// returns that peer's server name. It works offline.
+func PeerAddrServerName(addr string) (string, error) {
+	ai, err := parsePeerAddr(addr)
+	if err != nil {
+		return "", err
+	}
+	return ServerNameFromPeer(ai.ID)
 }
 
 // parsePeerAddr parses a multiaddr ending in /p2p/<id> of an ed25519 peer.
@@ -241,6 +302,7 @@ func (n *Host) Connect(ctx context.Context, addr string) error {
 	if err := n.h.Connect(ctx, *ai); err != nil {
 		return fmt.Errorf("p2ptransport: connect %s: %w", ai.ID, err)
 	}
+	n.refreshDHT()
 	return nil
 }
 
@@ -263,7 +325,8 @@ func (n *Host) Addrs() []string {
 	return out
 }
 
-// LibP2PHost exposes the underlying host, for later additions (DHT, relay).
+// LibP2PHost exposes the underlying libp2p host, for what this package
+// does not wrap.
 func (n *Host) LibP2PHost() host.Host { return n.h }
 
 // Listener is a net.Listener that accepts federation HTTP connections: each
@@ -386,6 +449,9 @@ func (n *Host) Close() error {
 		var errs []error
 		if n.mdns != nil {
 			errs = append(errs, n.mdns.Close())
+		}
+		if n.dht != nil {
+			errs = append(errs, n.dht.Close())
 		}
 		errs = append(errs, n.listener.Close())
 		n.rt.t.CloseIdleConnections()

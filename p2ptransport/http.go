@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/gostream"
 )
@@ -83,8 +82,7 @@ func newRoundTripper(n *Host) *roundTripper {
 			if pid == n.h.ID() {
 				return nil, fmt.Errorf("p2ptransport: dial %q: refusing to dial self", hostName)
 			}
-			ctx = network.WithAllowLimitedConn(ctx, "edgenode-federation")
-			c, err := n.dialStream(ctx, pid)
+			c, err := n.dialFederation(ctx, pid)
 			if err != nil {
 				return nil, fmt.Errorf("p2ptransport: dial %s: %w", hostName, err)
 			}

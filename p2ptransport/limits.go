@@ -2,6 +2,7 @@ package p2ptransport
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/connmgr"
@@ -19,14 +20,39 @@ type profileLimits struct {
 	lowWater   int // connection manager low watermark
 	highWater  int // connection manager high watermark
 	transConns int // transient (not yet upgraded) connections
+
+	dhtBucketSize   int           // Kademlia k: routing table entries per bucket
+	dhtConcurrency  int           // Kademlia alpha: parallel requests per lookup
+	dhtRefresh      time.Duration // routing table refresh period (radio wake-ups on phones)
+	dhtMode         string        // DHT mode when Config.DHTMode is empty
+	relayRsvps      int           // relay service: reservations held at once
+	relayCircuits   int           // relay service: open circuits per peer
+	relayDuration   time.Duration // relay service: lifetime of one relayed connection
+	relayDataPerDir int64         // relay service: bytes per direction of one relayed connection
 }
 
 // Profiles. The resource manager's automatic scaling does not go below
 // 128 MiB, so every profile sets its limits explicitly.
+//
+// DHT: phones are clients by default (answering queries costs battery and
+// their addresses change), a Pi or server answers. Buckets are smaller than
+// the public DHT's 20 on phones: edgenode networks are small and each entry
+// is a peer kept in memory and refreshed.
+//
+// Relay service: a circuit costs two small buffers, but a relayed federation
+// transaction can be large, so circuits last longer and carry more than
+// libp2p's 2 min / 128 KiB default while the number of reservations stays
+// what a Pi on a home uplink can carry.
 var profiles = map[string]profileLimits{
-	"phone":  {memory: 32 << 20, fds: 64, conns: 32, streams: 256, lowWater: 8, highWater: 16, transConns: 16},
-	"pi":     {memory: 64 << 20, fds: 128, conns: 64, streams: 512, lowWater: 16, highWater: 32, transConns: 32},
-	"server": {memory: 256 << 20, fds: 1024, conns: 256, streams: 2048, lowWater: 64, highWater: 128, transConns: 64},
+	"phone": {memory: 32 << 20, fds: 64, conns: 32, streams: 256, lowWater: 8, highWater: 16, transConns: 16,
+		dhtBucketSize: 10, dhtConcurrency: 3, dhtRefresh: time.Hour, dhtMode: "client",
+		relayRsvps: 8, relayCircuits: 4, relayDuration: 5 * time.Minute, relayDataPerDir: 1 << 20},
+	"pi": {memory: 64 << 20, fds: 128, conns: 64, streams: 512, lowWater: 16, highWater: 32, transConns: 32,
+		dhtBucketSize: 20, dhtConcurrency: 3, dhtRefresh: 30 * time.Minute, dhtMode: "server",
+		relayRsvps: 32, relayCircuits: 8, relayDuration: 10 * time.Minute, relayDataPerDir: 4 << 20},
+	"server": {memory: 256 << 20, fds: 1024, conns: 256, streams: 2048, lowWater: 64, highWater: 128, transConns: 64,
+		dhtBucketSize: 20, dhtConcurrency: 5, dhtRefresh: 15 * time.Minute, dhtMode: "server",
+		relayRsvps: 128, relayCircuits: 16, relayDuration: 10 * time.Minute, relayDataPerDir: 16 << 20},
 }
 
 // DefaultProfile is used when Config.Profile is empty.

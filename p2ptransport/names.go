@@ -1,6 +1,8 @@
 // Package p2ptransport is edgenode's libp2p host: identity, QUIC and TCP
-// transports, static and mDNS peers, HTTP over libp2p streams, and peer
-// up/down events.
+// transports, static and mDNS peers, peer lookup in edgenode's own Kademlia
+// DHT, NAT traversal (AutoNAT, circuit relays, hole punching, an optional
+// relay service), HTTP over libp2p streams (relayed connections included),
+// and peer up/down events.
 //
 // One ed25519 key is the libp2p identity and the Matrix signing key. The
 // Matrix server name of a node is the lowercase hex of its 32-byte ed25519

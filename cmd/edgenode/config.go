@@ -49,6 +49,18 @@ type Config struct {
 	MDNS bool `yaml:"mdns"`
 	// NoP2P runs the node without federation (no libp2p host).
 	NoP2P bool `yaml:"no_p2p"`
+	// DHT finds peers beyond the LAN by server name. Default true.
+	DHT bool `yaml:"dht"`
+	// DHTMode is client, server or auto; empty: client on the phone
+	// profile, server otherwise.
+	DHTMode string `yaml:"dht_mode"`
+	// Relays are circuit relays, multiaddrs ending in /p2p/<peer ID>,
+	// through which the node is reachable from behind NAT.
+	Relays []string `yaml:"relays"`
+	// RelayService makes this node a relay for others (a Pi at home).
+	RelayService bool `yaml:"relay_service"`
+	// Reachability is auto (default), private or public.
+	Reachability string `yaml:"reachability"`
 }
 
 // defaultConfig is the embedded configuration before the file and flags.
@@ -58,6 +70,7 @@ func defaultConfig() Config {
 		StorageProfile: kv.DefaultProfile,
 		LogLevel:       "info",
 		MDNS:           true,
+		DHT:            true,
 	}
 }
 
@@ -89,6 +102,11 @@ var flagOverrides = map[string]func(dst, src *Config){
 	"peer":              func(d, s *Config) { d.Peers = s.Peers },
 	"mdns":              func(d, s *Config) { d.MDNS = s.MDNS },
 	"no-p2p":            func(d, s *Config) { d.NoP2P = s.NoP2P },
+	"dht":               func(d, s *Config) { d.DHT = s.DHT },
+	"dht-mode":          func(d, s *Config) { d.DHTMode = s.DHTMode },
+	"relay":             func(d, s *Config) { d.Relays = s.Relays },
+	"relay-service":     func(d, s *Config) { d.RelayService = s.RelayService },
+	"reachability":      func(d, s *Config) { d.Reachability = s.Reachability },
 }
 
 // listFlag is a flag that may be given several times; each adds a value.
@@ -123,6 +141,11 @@ func addConfigFlags(fs *flag.FlagSet, serving bool) *configFlags {
 		fs.Var(listFlag{&cf.vals.Peers}, "peer", "static peer `multiaddr` ending in /p2p/<peer ID> (repeatable)")
 		fs.BoolVar(&cf.vals.MDNS, "mdns", true, "find peers on the local network with mDNS")
 		fs.BoolVar(&cf.vals.NoP2P, "no-p2p", false, "run without federation (no libp2p host)")
+		fs.BoolVar(&cf.vals.DHT, "dht", true, "find peers beyond the LAN by server name (Kademlia DHT)")
+		fs.StringVar(&cf.vals.DHTMode, "dht-mode", "", "DHT `mode`: client, server or auto (default: client on the phone profile, else server)")
+		fs.Var(listFlag{&cf.vals.Relays}, "relay", "circuit relay `multiaddr` ending in /p2p/<peer ID>, for reachability behind NAT (repeatable)")
+		fs.BoolVar(&cf.vals.RelayService, "relay-service", false, "act as a relay for other nodes (implies --reachability public)")
+		fs.StringVar(&cf.vals.Reachability, "reachability", "", "`auto`, private (behind NAT: use relays at once) or public")
 	}
 	return cf
 }

@@ -5,6 +5,8 @@
 //
 //	edgenode run [flags]                  start a node (no config file needed)
 //	edgenode account create --user NAME   create an account on a stopped node
+//	edgenode peer add MULTIADDR           save a static peer (dialled by run)
+//	edgenode peer list                    list the saved peers
 //	edgenode version                      print the version
 //
 // Run "edgenode COMMAND -h" for a command's flags.
@@ -41,6 +43,8 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		err = runCmd(ctx, rest, stdout, stderr)
 	case "account":
 		err = accountCmd(ctx, rest, stdout, stderr)
+	case "peer":
+		err = peerCmd(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "-help", "--help":
@@ -67,6 +71,8 @@ func usage(w io.Writer) {
 Usage:
   edgenode run [flags]                  start a node; works without a config file
   edgenode account create --user NAME   create an account (the node must be stopped)
+  edgenode peer add MULTIADDR           save a static peer, dialled at start; prints its server name
+  edgenode peer list                    list the saved peers
   edgenode version                      print the version
 
 Run "edgenode COMMAND -h" for a command's flags.

@@ -47,8 +47,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			"client_listen", cfg.ClientListen)
 	}
 	ac := app.Config{ClientListen: cfg.ClientListen, Node: nodeConfig(cfg, log)}
-	if !cfg.NoP2P {
-		ac.P2P = &app.P2PConfig{ListenAddrs: cfg.P2PListen, StaticPeers: cfg.Peers, MDNS: cfg.MDNS}
+	if ac.P2P, err = p2pConfig(cfg); err != nil {
+		return err
 	}
 	a, err := app.Start(ctx, ac)
 	if err != nil {
