@@ -73,7 +73,7 @@ func invitedPair(t *testing.T) (a, b *Node, alice, bob Session, roomID string) {
 
 func TestInviteOutOfBand(t *testing.T) {
 	ctx := context.Background()
-	a, b, alice, bob, roomID := invitedPair(t)
+	a, b, _, bob, roomID := invitedPair(t)
 
 	// A stored the invite with both servers' signatures.
 	onA, err := a.Membership(ctx, roomID, bob.UserID)
@@ -123,6 +123,9 @@ func TestInviteOutOfBand(t *testing.T) {
 		t.Fatal("a repeated invite took a new stream position")
 	}
 
+	if got := b.inviterServers(bob.UserID, roomID); !slices.Equal(got, []string{a.ServerName()}) {
+		t.Fatalf("servers to join through: %v, want the inviter's", got)
+	}
 	// Joining with no servers goes through the inviter's server; the room
 	// replaces the out-of-band record.
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
@@ -141,7 +144,6 @@ func TestInviteOutOfBand(t *testing.T) {
 	if mi, err := a.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != spec.Join {
 		t.Fatalf("bob on A after joining: %+v %v", mi, err)
 	}
-	_ = alice
 }
 
 func TestInviteRefused(t *testing.T) {
