@@ -13,21 +13,19 @@ import (
 	"github.com/edgenode/edgenode/node"
 )
 
-// call makes a client API request on app as the holder of token and decodes
-// the JSON answer.
-func call(t *testing.T, app *App, token, method, path string, body any) (int, map[string]any) {
+// clientDo makes a client API request on app as the holder of token and
+// decodes the JSON answer.
+func clientDo(t *testing.T, app *App, token, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd *strings.Reader
+	payload := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd = strings.NewReader(string(b))
-	} else {
-		rd = strings.NewReader("")
+		payload = string(b)
 	}
-	req, err := http.NewRequest(method, app.BaseURL()+path, rd)
+	req, err := http.NewRequest(method, app.BaseURL()+path, strings.NewReader(payload))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +45,8 @@ func call(t *testing.T, app *App, token, method, path string, body any) (int, ma
 	return resp.StatusCode, out
 }
 
-// syncResp is the part of a /sync answer these tests read.
-type syncResp struct {
+// inviteSyncResp is the part of a /sync answer these tests read.
+type inviteSyncResp struct {
 	NextBatch string `json:"next_batch"`
 	Rooms     struct {
 		Join   map[string]json.RawMessage `json:"join"`
@@ -75,9 +73,9 @@ type syncResp struct {
 	} `json:"rooms"`
 }
 
-// clientSync runs /sync on app (since may be ""; a long-poll of up to 20s
+// syncOnce runs /sync on app (since may be ""; a long-poll of up to 20s
 // when it is not, which returns as soon as there is news).
-func clientSync(t *testing.T, app *App, token, since string) syncResp {
+func syncOnce(t *testing.T, app *App, token, since string) inviteSyncResp {
 	t.Helper()
 	u := "/_matrix/client/v3/sync"
 	if since != "" {
@@ -93,7 +91,7 @@ func clientSync(t *testing.T, app *App, token, since string) syncResp {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var out syncResp
+	var out inviteSyncResp
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("sync: %d %v", resp.StatusCode, err)
 	}
@@ -118,7 +116,7 @@ func invitePair(t *testing.T) (a, b *App, alice, bob node.Session, roomID string
 	if _, err := b.Federation.QueryProfile(ctx, a.Node.ServerName(), alice.UserID, ""); err != nil {
 		t.Fatalf("B reaches A: %v", err)
 	}
-	status, body := call(t, a, alice.AccessToken, http.MethodPost, "/_matrix/client/v3/createRoom",
+	status, body := clientDo(t, a, alice.AccessToken, http.MethodPost, "/_matrix/client/v3/createRoom",
 		map[string]any{"preset": "private_chat", "name": "Secret"})
 	roomID, _ = body["room_id"].(string)
 	if status != http.StatusOK || roomID == "" {
@@ -127,7 +125,7 @@ func invitePair(t *testing.T) (a, b *App, alice, bob node.Session, roomID string
 	return a, b, alice, bob, roomID
 }
 
-func roomPath(roomID, what string) string {
+func clientRoomPath(roomID, what string) string {
 	return "/_matrix/client/v3/rooms/" + url.PathEscape(roomID) + "/" + what
 }
 
@@ -139,9 +137,9 @@ func TestInviteOverFederation(t *testing.T) {
 	a, b, alice, bob, roomID := invitePair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	since := clientSync(t, b, bob.AccessToken, "").NextBatch
+	since := syncOnce(t, b, bob.AccessToken, "").NextBatch
 
-	status, body := call(t, a, alice.AccessToken, http.MethodPost, roomPath(roomID, "invite"), map[string]any{"user_id": bob.UserID})
+	status, body := clientDo(t, a, alice.AccessToken, http.MethodPost, clientRoomPath(roomID, "invite"), map[string]any{"user_id": bob.UserID})
 	if status != http.StatusOK {
 		t.Fatalf("invite: %d %v", status, body)
 	}
@@ -150,7 +148,7 @@ func TestInviteOverFederation(t *testing.T) {
 		t.Fatalf("bob's membership on A: %+v %v", mi, err)
 	}
 
-	s := clientSync(t, b, bob.AccessToken, since)
+	s := syncOnce(t, b, bob.AccessToken, since)
 	inv, ok := s.Rooms.Invite[roomID]
 	if !ok {
 		t.Fatalf("B's incremental /sync has no invite for %s: %+v", roomID, s.Rooms)
@@ -170,7 +168,7 @@ func TestInviteOverFederation(t *testing.T) {
 		t.Fatalf("invite_state types %v", types)
 	}
 	// An initial sync shows it too, and bob's membership on B is invite.
-	if _, ok := clientSync(t, b, bob.AccessToken, "").Rooms.Invite[roomID]; !ok {
+	if _, ok := syncOnce(t, b, bob.AccessToken, "").Rooms.Invite[roomID]; !ok {
 		t.Fatal("B's initial /sync has no invite")
 	}
 	if mi, err := b.Node.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != "invite" {
@@ -178,11 +176,11 @@ func TestInviteOverFederation(t *testing.T) {
 	}
 
 	// No server_name: B joins through the inviter's server.
-	status, body = call(t, b, bob.AccessToken, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(roomID), map[string]any{})
+	status, body = clientDo(t, b, bob.AccessToken, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(roomID), map[string]any{})
 	if status != http.StatusOK || body["room_id"] != roomID {
 		t.Fatalf("join: %d %v", status, body)
 	}
-	s = clientSync(t, b, bob.AccessToken, s.NextBatch)
+	s = syncOnce(t, b, bob.AccessToken, s.NextBatch)
 	if _, ok := s.Rooms.Join[roomID]; !ok {
 		t.Fatalf("B's /sync after the join: room not under join: %+v", s.Rooms)
 	}
@@ -205,7 +203,7 @@ func TestInviteOverFederation(t *testing.T) {
 	}
 	waitForEvent(ctx, t, a, alice.UserID, roomID, fromBob)
 
-	status, body = call(t, b, bob.AccessToken, http.MethodPost, roomPath(roomID, "leave"), map[string]any{})
+	status, body = clientDo(t, b, bob.AccessToken, http.MethodPost, clientRoomPath(roomID, "leave"), map[string]any{})
 	if status != http.StatusOK {
 		t.Fatalf("leave: %d %v", status, body)
 	}
@@ -227,16 +225,16 @@ func TestInviteRejectedOverFederation(t *testing.T) {
 	a, b, alice, bob, roomID := invitePair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	status, body := call(t, a, alice.AccessToken, http.MethodPost, roomPath(roomID, "invite"), map[string]any{"user_id": bob.UserID})
+	status, body := clientDo(t, a, alice.AccessToken, http.MethodPost, clientRoomPath(roomID, "invite"), map[string]any{"user_id": bob.UserID})
 	if status != http.StatusOK {
 		t.Fatalf("invite: %d %v", status, body)
 	}
-	s := clientSync(t, b, bob.AccessToken, "")
+	s := syncOnce(t, b, bob.AccessToken, "")
 	if _, ok := s.Rooms.Invite[roomID]; !ok {
 		t.Fatalf("B's /sync has no invite: %+v", s.Rooms)
 	}
 
-	status, body = call(t, b, bob.AccessToken, http.MethodPost, roomPath(roomID, "leave"), map[string]any{})
+	status, body = clientDo(t, b, bob.AccessToken, http.MethodPost, clientRoomPath(roomID, "leave"), map[string]any{})
 	if status != http.StatusOK {
 		t.Fatalf("reject: %d %v", status, body)
 	}
@@ -249,7 +247,7 @@ func TestInviteRejectedOverFederation(t *testing.T) {
 		t.Fatalf("bob's membership on B after rejecting: %+v %v (A has %s)", onB, err, onA.EventID)
 	}
 
-	s = clientSync(t, b, bob.AccessToken, s.NextBatch)
+	s = syncOnce(t, b, bob.AccessToken, s.NextBatch)
 	left, ok := s.Rooms.Leave[roomID]
 	if !ok {
 		t.Fatalf("B's /sync after rejecting: room not under leave: %+v", s.Rooms)
@@ -264,11 +262,11 @@ func TestInviteRejectedOverFederation(t *testing.T) {
 	}
 
 	// Rejecting again is a no-op; the invite stays gone.
-	status, body = call(t, b, bob.AccessToken, http.MethodPost, roomPath(roomID, "leave"), map[string]any{})
+	status, body = clientDo(t, b, bob.AccessToken, http.MethodPost, clientRoomPath(roomID, "leave"), map[string]any{})
 	if status != http.StatusOK {
 		t.Fatalf("reject again: %d %v", status, body)
 	}
-	if _, ok := clientSync(t, b, bob.AccessToken, "").Rooms.Invite[roomID]; ok {
+	if _, ok := syncOnce(t, b, bob.AccessToken, "").Rooms.Invite[roomID]; ok {
 		t.Fatal("B's initial /sync shows the rejected invite")
 	}
 }
@@ -281,7 +279,7 @@ func TestInviteUnknownRemoteUser(t *testing.T) {
 	defer cancel()
 	before := a.Node.StreamPosition()
 	nobody := b.Node.UserID("nobody")
-	status, body := call(t, a, alice.AccessToken, http.MethodPost, roomPath(roomID, "invite"), map[string]any{"user_id": nobody})
+	status, body := clientDo(t, a, alice.AccessToken, http.MethodPost, clientRoomPath(roomID, "invite"), map[string]any{"user_id": nobody})
 	if (status != http.StatusForbidden && status != http.StatusNotFound) || (body["errcode"] != "M_FORBIDDEN" && body["errcode"] != "M_NOT_FOUND") {
 		t.Fatalf("invite of an unknown remote user: %d %v, want 403 or 404 with an errcode", status, body)
 	}

@@ -20,8 +20,8 @@ func inviteURI(roomID, eventID string) string {
 	return "/_matrix/federation/v2/invite/" + url.PathEscape(roomID) + "/" + url.PathEscape(eventID)
 }
 
-// clientA is A's client, reaching B (and A) through their test listeners.
-func (p pair) clientA() *Client {
+// clientOfA is A's client, reaching B (and A) through their test listeners.
+func (p pair) clientOfA() *Client {
 	return NewClient(p.a.n, mapTransport{servers: map[string]*fedServer{p.a.name(): p.a, p.b.name(): p.b}})
 }
 
@@ -121,7 +121,7 @@ func TestInviteThroughClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.a.n.SetRemoteInviter(p.clientA())
+	p.a.n.SetRemoteInviter(p.clientOfA())
 	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func TestMakeLeaveAndSendLeave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.a.n.SetRemoteInviter(p.clientA())
+	p.a.n.SetRemoteInviter(p.clientOfA())
 	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)
