@@ -154,6 +154,9 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	a.Federation = federation.NewClient(a.Node, host.RoundTripper())
 	// Joins of rooms the node does not have go through other servers.
 	a.Node.SetRemoteJoiner(a.Federation)
+	// Invites of other servers' users, and declining invites from them.
+	a.Node.SetRemoteInviter(a.Federation)
+	a.Node.SetRemoteLeaver(a.Federation)
 	// Inbound PDUs with unknown prev events get them from their sender.
 	a.Node.SetEventFetcher(a.Federation)
 	a.sender = federation.NewSender(a.Node, a.Federation, federation.SenderOptions{})

@@ -63,6 +63,9 @@ func NewHandler(n *node.Node, peerOf func(*http.Request) (serverName string, ok 
 	h.routes.Handle("GET /_matrix/federation/v1/make_join/{roomId}/{userId}", h.wrap(h.makeJoin))
 	h.routes.Handle("PUT /_matrix/federation/v2/send_join/{roomId}/{eventId}", h.wrap(h.sendJoin))
 	h.routes.Handle("POST /_matrix/federation/v1/get_missing_events/{roomId}", h.wrap(h.getMissingEvents))
+	h.routes.Handle("PUT /_matrix/federation/v2/invite/{roomId}/{eventId}", h.wrap(h.invite))
+	h.routes.Handle("GET /_matrix/federation/v1/make_leave/{roomId}/{userId}", h.wrap(h.makeLeave))
+	h.routes.Handle("PUT /_matrix/federation/v2/send_leave/{roomId}/{eventId}", h.wrap(h.sendLeave))
 	h.routes.Handle("/", h.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return unrecognized(r)
 	}))

@@ -250,8 +250,9 @@ func (n *Node) roomKnown(roomID string) (bool, error) {
 }
 
 // joinRemote joins mc.Sender to a room the node does not have, asking each of
-// servers in turn (the room ID's server when none are given). The last
-// server's error is returned when none lets the user in.
+// servers in turn (when none are given: the server of whoever invited the
+// user, then the room ID's server). The last server's error is returned
+// when none lets the user in.
 func (n *Node) joinRemote(ctx context.Context, mc MembershipChange, servers []string) (string, error) {
 	j := n.remoteJoiner()
 	if j == nil {
@@ -262,7 +263,7 @@ func (n *Node) joinRemote(ctx context.Context, mc MembershipChange, servers []st
 		return "", fmt.Errorf("%w: room ID %q", ErrInvalidParam, mc.RoomID)
 	}
 	if len(servers) == 0 {
-		servers = []string{string(rid.Domain())}
+		servers = append(n.inviterServers(mc.Sender, mc.RoomID), string(rid.Domain()))
 	}
 	var lastErr error
 	tried := map[string]bool{}
@@ -361,6 +362,7 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 		b.byID[join.EventID()] = p
 		b.room = &roomRecord{Version: version, Extremities: []string{join.EventID()}, State: after.ID(), Depth: join.Depth()}
 		b.current = after
+		b.extra = append(b.extra, dropOutOfBand(userID, mc.RoomID)) // the room is here now
 		return nil
 	})
 	if err != nil {

@@ -37,9 +37,11 @@ func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (strin
 	if _, err := spec.NewUserID(mc.Target, true); err != nil {
 		return "", fmt.Errorf("%w: user ID %q", ErrInvalidParam, mc.Target)
 	}
-	if mc.Membership == spec.Join && mc.Target == mc.Sender {
+	if (mc.Membership == spec.Join || mc.Membership == spec.Leave) && mc.Target == mc.Sender {
 		if known, err := n.roomKnown(mc.RoomID); err != nil {
 			return "", err
+		} else if !known && mc.Membership == spec.Leave {
+			return n.rejectOutOfBand(ctx, mc) // an invite to a room not here (fedleave.go)
 		} else if !known {
 			return n.joinRemote(ctx, mc, mc.Servers)
 		}
@@ -66,10 +68,14 @@ func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (strin
 		}
 	}
 	raw, _ := json.Marshal(content)
-	return n.SendEvent(ctx, SendRequest{
+	req := SendRequest{
 		Sender: mc.Sender, DeviceID: mc.DeviceID, RoomID: mc.RoomID, Type: spec.MRoomMember,
 		StateKey: &mc.Target, Content: raw, TxnID: mc.TxnID,
-	})
+	}
+	if mc.Membership == spec.Invite && !n.isLocalUser(mc.Target) {
+		return n.inviteRemote(ctx, req) // the invitee's server signs first (fedinvite.go)
+	}
+	return n.SendEvent(ctx, req)
 }
 
 // Unban lifts a ban; a target who is not banned is ErrForbidden.
@@ -116,26 +122,31 @@ type MembershipInfo struct {
 	EventID    string
 	Pos        uint64
 	Forgotten  bool
+	// OutOfBand: the room is not on this node; the user was invited to it
+	// over federation (or rejected such an invite). See OutOfBandRoom.
+	OutOfBand bool
 }
 
 // Membership returns a user's current membership in a room. An unknown room
-// is ErrNotFound.
+// is ErrNotFound, unless the user has an out-of-band membership in it.
 func (n *Node) Membership(ctx context.Context, roomID, userID string) (MembershipInfo, error) {
 	var mi MembershipInfo
 	err := n.db.View(func(tx *kv.Txn) error {
-		if ok, err := tx.Has(roomKey(roomID)); err != nil || !ok {
-			if err == nil {
-				err = fmt.Errorf("room %s: %w", roomID, ErrNotFound)
-			}
+		known, err := tx.Has(roomKey(roomID))
+		if err != nil {
 			return err
 		}
 		var rec membershipRecord
-		err := tx.GetJSON(membershipKey(userID, roomID), &rec)
-		if errors.Is(err, kv.ErrNotFound) {
-			return nil
+		switch err := tx.GetJSON(membershipKey(userID, roomID), &rec); {
+		case errors.Is(err, kv.ErrNotFound):
+		case err != nil:
+			return err
+		}
+		if !known && !rec.OutOfBand {
+			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
 		}
 		mi = MembershipInfo(rec)
-		return err
+		return nil
 	})
 	return mi, err
 }

@@ -50,6 +50,11 @@ type Node struct {
 	joiner guarded[RemoteJoiner]
 	// fetcher fetches missing prev events of inbound PDUs (fedmissing.go).
 	fetcher guarded[EventFetcher]
+	// inviter and leaver reach other servers for invites of their users and
+	// to reject invites to rooms the node does not have (fedinvite.go,
+	// fedleave.go).
+	inviter guarded[RemoteInviter]
+	leaver  guarded[RemoteLeaver]
 }
 
 // New opens the node's data directory (creating it, its key and its database

@@ -24,6 +24,8 @@ type membershipRecord struct {
 	EventID    string `json:"e"`
 	Pos        uint64 `json:"p"`
 	Forgotten  bool   `json:"f,omitempty"`
+	// OutOfBand: the room is unknown here; the event is in tOutOfBand.
+	OutOfBand bool `json:"o,omitempty"`
 }
 
 func loadRoom(tx *kv.Txn, roomID string) (*roomRecord, error) {

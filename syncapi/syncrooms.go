@@ -132,6 +132,9 @@ func (a *api) syncRoom(ctx context.Context, req *syncRequest, to StreamToken, m 
 	if !req.filter.Room.MatchRoom(m.RoomID) {
 		return e, nil
 	}
+	if m.OutOfBand {
+		return a.outOfBandRoom(ctx, req, to, m) // a room not on this node (outofband.go)
+	}
 	if m.Pos > to.Room {
 		// The membership changed after to was read. Skipping the room
 		// would lose its events in (since, to] for good (the next sync

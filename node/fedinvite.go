@@ -1,0 +1,234 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// Invites across servers: the inviting side (inviteRemote, through a
+// RemoteInviter the app provides) and the invited side (ReceiveInvite,
+// answering another server's PUT /invite).
+
+// RemoteInviter asks the server of an invited user to sign the invite (PUT
+// /_matrix/federation/v2/invite). The app provides it from its federation
+// client (SetRemoteInviter). It returns the event as that server signed it.
+// Errors wrap ErrForbidden or ErrNotFound when the server answered 403 or
+// 404, and ErrUnsupportedRoomVersion when it refused the room's version.
+type RemoteInviter interface {
+	SendInvite(ctx context.Context, server string, invite gomatrixserverlib.PDU, inviteRoomState []gomatrixserverlib.InviteStrippedState) (json.RawMessage, error)
+}
+
+// SetRemoteInviter lets local users invite users of other servers; nil
+// turns that off (such invites are ErrForbidden).
+func (n *Node) SetRemoteInviter(i RemoteInviter) { n.inviter.set(i) }
+
+// inviteRemote sends req, an invite of a user of another server. The event
+// is built and authorised on the room's current state, then signed by the
+// invitee's server, whose signature is checked, and only then input: an
+// invite that server refuses is never stored. The room's lock is not held
+// while the other server is asked.
+func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error) {
+	inviter := n.inviter.get()
+	if inviter == nil {
+		return "", fmt.Errorf("%w: inviting users of other servers needs federation", ErrForbidden)
+	}
+	if req.TxnID != "" {
+		if id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnID); err == nil {
+			return id, nil
+		} else if !errors.Is(err, kv.ErrNotFound) {
+			return "", err
+		}
+	}
+	target := *req.StateKey
+	var (
+		ev    gomatrixserverlib.PDU
+		state []gomatrixserverlib.InviteStrippedState
+	)
+	_, err := n.withRoom(ctx, req.RoomID, func(b *roomBatch) error {
+		if b.room == nil {
+			return fmt.Errorf("room %s: %w", req.RoomID, ErrNotFound)
+		}
+		var err error
+		ev, err = b.build(gomatrixserverlib.ProtoEvent{
+			SenderID: req.Sender, Type: spec.MRoomMember, StateKey: &target, Content: spec.RawJSON(req.Content),
+		}, "")
+		if err != nil {
+			return err
+		}
+		state, err = b.inviteRoomState(req.Sender)
+		return err // nothing input: nothing committed
+	})
+	if err != nil {
+		return "", err
+	}
+	server := serverOf(target)
+	raw, err := inviter.SendInvite(ctx, server, ev, state)
+	if err != nil {
+		return "", fmt.Errorf("invite of %s: %w", target, err)
+	}
+	// Not %w: a bad answer from the other server is not the client's fault.
+	signed, redacted, err := n.parseFederatedPDU(ctx, ev.Version(), raw)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("invite of %s: the event %s returned: %v", target, server, err)
+	case redacted || signed.EventID() != ev.EventID():
+		return "", fmt.Errorf("invite of %s: %s returned another event", target, server)
+	}
+	_, err = n.withRoom(ctx, req.RoomID, func(b *roomBatch) error {
+		return b.input(signed, inputOpts{TxnID: req.TxnID, DeviceID: req.DeviceID, Sender: req.Sender})
+	})
+	if err != nil {
+		return "", err
+	}
+	return signed.EventID(), nil
+}
+
+// inviteRoomState is the stripped state sent with an invite so the invitee
+// can tell what room it is: the room's identifying state and the inviter's
+// member event.
+func (b *roomBatch) inviteRoomState(inviter string) ([]gomatrixserverlib.InviteStrippedState, error) {
+	keys := []StateKey{
+		{EventType: spec.MRoomCreate}, {EventType: spec.MRoomJoinRules}, {EventType: spec.MRoomName},
+		{EventType: spec.MRoomAvatar}, {EventType: spec.MRoomCanonicalAlias}, {EventType: spec.MRoomEncryption},
+		{EventType: spec.MRoomMember, StateKey: inviter},
+	}
+	var out []gomatrixserverlib.InviteStrippedState
+	for _, k := range keys {
+		id, ok := b.current.Get(k.EventType, k.StateKey)
+		if !ok {
+			continue
+		}
+		ev, err := b.pdu(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, gomatrixserverlib.NewInviteStrippedState(ev))
+	}
+	return out, nil
+}
+
+// InviteRequest is another server's request to sign an invite of a local
+// user (PUT /_matrix/federation/v2/invite/{roomId}/{eventId}).
+type InviteRequest struct {
+	// Origin is the authenticated requesting server.
+	Origin      string
+	RoomID      string
+	EventID     string
+	RoomVersion gomatrixserverlib.RoomVersion
+	Event       json.RawMessage
+	// InviteRoomState is the stripped state the invitee is to see.
+	InviteRoomState []json.RawMessage
+}
+
+// maxInviteState caps how many stripped state events an invite may carry.
+const maxInviteState = 64
+
+// ReceiveInvite checks an invite of a local user sent by another server,
+// signs it with the node's key and returns the signed event JSON. The
+// version must be one the node supports (else *IncompatibleRoomVersionError);
+// the event must be an m.room.member invite with the ID and room the request
+// names, sent by a user of the origin, for a user of this server, with a
+// valid content hash and signature (else ErrInvalidParam, the spec's
+// M_INVALID_PARAM); the invitee must exist (else ErrForbidden).
+//
+// For a room the node does not have, the invite is stored out of band and
+// the invitee sees it in /sync (OutOfBandRoom). For a room it has, nothing
+// is stored: the invite comes through the room like any event.
+func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMessage, error) {
+	verImpl, err := gomatrixserverlib.GetRoomVersion(req.RoomVersion)
+	if err != nil || !supportedRoomVersions[req.RoomVersion] {
+		return nil, &IncompatibleRoomVersionError{RoomID: req.RoomID, RoomVersion: string(req.RoomVersion)}
+	}
+	if len(req.Event) > maxEventSize {
+		return nil, fmt.Errorf("invite is %d bytes: %w", len(req.Event), ErrTooLarge)
+	}
+	ev, err := verImpl.NewEventFromUntrustedJSON(req.Event)
+	if err != nil {
+		return nil, fmt.Errorf("%w: invite event: %v", ErrInvalidParam, err)
+	}
+	ev.EventID()
+	target := ev.StateKey()
+	switch {
+	case ev.EventID() != req.EventID:
+		return nil, fmt.Errorf("%w: event ID is %s, not %s", ErrInvalidParam, ev.EventID(), req.EventID)
+	case ev.RoomID().String() != req.RoomID:
+		return nil, fmt.Errorf("%w: event is for room %s, not %s", ErrInvalidParam, ev.RoomID().String(), req.RoomID)
+	case ev.Type() != spec.MRoomMember || target == nil:
+		return nil, fmt.Errorf("%w: not an m.room.member event", ErrInvalidParam)
+	case serverOf(string(ev.SenderID())) != req.Origin:
+		return nil, fmt.Errorf("%w: sender %s is not a user of %s", ErrInvalidParam, ev.SenderID(), req.Origin)
+	case !n.isLocalUser(*target):
+		return nil, fmt.Errorf("%w: %s is not a user of this server", ErrInvalidParam, *target)
+	case ev.Redacted():
+		return nil, fmt.Errorf("%w: invite event fails its content hash", ErrInvalidParam)
+	}
+	if m, err := ev.Membership(); err != nil || m != spec.Invite {
+		return nil, fmt.Errorf("%w: membership is %q, not invite", ErrInvalidParam, m)
+	}
+	if ok, err := n.accountExists(*target); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, fmt.Errorf("%w: no user %s here", ErrForbidden, *target)
+	}
+	// Signed first: an invite needs the invitee's server's signature as well
+	// as the sender's, and this checks both.
+	signed := ev.Sign(n.serverName, KeyID, n.key)
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, signed, DerivedKeyRing{}, userIDForSender); err != nil {
+		return nil, fmt.Errorf("%w: invite signature: %v", ErrInvalidParam, err)
+	}
+	rec := outOfBandRecord{Version: req.RoomVersion, Event: signed.JSON(), InviteState: strippedState(req.InviteRoomState, *target)}
+	err = n.storeOutOfBand(ctx, *target, req.RoomID, spec.Invite, signed, rec)
+	if err != nil && !errors.Is(err, errRoomKnown) && !errors.Is(err, errSameMembership) {
+		return nil, err
+	}
+	return signed.JSON(), nil
+}
+
+// strippedState keeps the well-formed entries of an invite's stripped
+// state, in the spec's four fields, leaving out the invitee's own member
+// event (the invite itself stands for it).
+func strippedState(in []json.RawMessage, invitee string) []json.RawMessage {
+	var out []json.RawMessage
+	for _, raw := range in {
+		var e struct {
+			Type     string          `json:"type"`
+			StateKey *string         `json:"state_key"`
+			Sender   string          `json:"sender"`
+			Content  json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(raw, &e) != nil || e.Type == "" || e.StateKey == nil || len(e.Content) == 0 || e.Content[0] != '{' {
+			continue
+		}
+		if e.Type == spec.MRoomMember && *e.StateKey == invitee {
+			continue
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			continue
+		}
+		if out = append(out, b); len(out) == maxInviteState {
+			break
+		}
+	}
+	return out
+}
+
+// accountExists reports whether a local user has an account.
+func (n *Node) accountExists(userID string) (bool, error) {
+	lp, err := n.localpartOf(userID)
+	if err != nil {
+		return false, nil
+	}
+	var ok bool
+	err = n.db.View(func(tx *kv.Txn) error {
+		ok, err = tx.Has(accountKey(lp))
+		return err
+	})
+	return ok, err
+}

@@ -1,0 +1,278 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// Leaving rooms over federation: the resident side (MakeLeave, SendLeave,
+// answering another server's make_leave and send_leave) and the leaving
+// side (rejectOutOfBand: declining an invite to a room the node does not
+// have, through a RemoteLeaver the app provides).
+
+// LeaveTemplate is the answer to make_leave: an unsigned leave event for
+// the leaving server to complete, sign and send back with send_leave.
+type LeaveTemplate struct {
+	Event       gomatrixserverlib.ProtoEvent
+	RoomVersion gomatrixserverlib.RoomVersion
+}
+
+// MakeLeave builds the leave template for userID (a user of another server)
+// on top of the room's current state. The room must exist here (else
+// ErrNotFound) and the user must be invited to it or joined (else
+// ErrForbidden).
+func (n *Node) MakeLeave(ctx context.Context, roomID, userID string) (*LeaveTemplate, error) {
+	if _, err := spec.NewUserID(userID, true); err != nil {
+		return nil, fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
+	}
+	var out *LeaveTemplate
+	_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
+		if b.room == nil {
+			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
+		}
+		if err := b.mayLeave(userID); err != nil {
+			return err
+		}
+		sk := userID
+		content := spec.RawJSON(`{"membership":"leave"}`)
+		ev, err := b.build(gomatrixserverlib.ProtoEvent{SenderID: userID, Type: spec.MRoomMember, StateKey: &sk, Content: content}, "")
+		if err != nil {
+			return err
+		}
+		out = &LeaveTemplate{RoomVersion: b.room.Version, Event: gomatrixserverlib.ProtoEvent{
+			SenderID: userID, RoomID: roomID, Type: spec.MRoomMember, StateKey: &sk,
+			PrevEvents: ev.PrevEventIDs(), AuthEvents: ev.AuthEventIDs(), Depth: ev.Depth(), Content: content,
+		}}
+		return nil // nothing input: nothing committed
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// mayLeave is ErrForbidden unless userID is invited to the room or joined
+// now: the auth rules let anyone "leave" again, which would let a server put
+// pointless leave events into any room it knows the ID of.
+func (b *roomBatch) mayLeave(userID string) error {
+	m := ""
+	if id, ok := b.current.Get(spec.MRoomMember, userID); ok {
+		ev, err := b.pdu(id)
+		if err != nil {
+			return err
+		}
+		m, _ = ev.Membership()
+	}
+	if m != spec.Invite && m != spec.Join {
+		return fmt.Errorf("%w: %s is not in room %s", ErrForbidden, userID, b.roomID)
+	}
+	return nil
+}
+
+// SendLeave checks and inputs a leave signed by another server (origin, the
+// authenticated requester). The spec's checks (valid signature, an
+// m.room.member leave whose state key is its sender, a user of origin, the
+// event ID the request names) are ErrInvalidParam; JSON that is no event
+// is ErrBadInput; a user not in the room, or a leave the room's auth rules
+// refuse, is ErrForbidden. A leave already accepted is accepted again.
+func (n *Node) SendLeave(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) error {
+	var version gomatrixserverlib.RoomVersion
+	err := n.db.View(func(tx *kv.Txn) error {
+		room, err := loadRoom(tx, roomID)
+		if err != nil {
+			return err
+		}
+		version = room.Version
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	ev, redacted, err := n.parseFederatedPDU(ctx, version, raw)
+	if errors.Is(err, ErrInvalidSignature) {
+		return fmt.Errorf("%w: %w", ErrInvalidParam, err)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case redacted:
+		return fmt.Errorf("%w: leave event fails its content hash", ErrInvalidParam)
+	case ev.EventID() != eventID:
+		return fmt.Errorf("%w: event ID is %s, not %s", ErrInvalidParam, ev.EventID(), eventID)
+	case ev.RoomID().String() != roomID:
+		return fmt.Errorf("%w: event is for room %s, not %s", ErrInvalidParam, ev.RoomID().String(), roomID)
+	case ev.Type() != spec.MRoomMember || !ev.StateKeyEquals(string(ev.SenderID())):
+		return fmt.Errorf("%w: not a membership event of its sender", ErrInvalidParam)
+	case serverOf(string(ev.SenderID())) != origin:
+		return fmt.Errorf("%w: sender %s is not a user of %s", ErrInvalidParam, ev.SenderID(), origin)
+	}
+	if m, err := ev.Membership(); err != nil || m != spec.Leave {
+		return fmt.Errorf("%w: membership is %q, not leave", ErrInvalidParam, m)
+	}
+	_, err = n.withRoom(ctx, roomID, func(b *roomBatch) error {
+		if ok, err := b.known(eventID); err != nil || ok {
+			return err // a retry: answered from the stored record below
+		}
+		if err := b.mayLeave(string(ev.SenderID())); err != nil {
+			return err
+		}
+		return b.inputFederated(ev)
+	})
+	if errors.Is(err, ErrMissingEvents) {
+		return fmt.Errorf("%w: %v", ErrForbidden, err)
+	}
+	if err != nil {
+		return err
+	}
+	return n.db.View(func(tx *kv.Txn) error {
+		rec, err := loadEventRecord(tx, eventID)
+		switch {
+		case err != nil:
+			return err
+		case rec.Rejected != "":
+			return fmt.Errorf("%w: leave %s was rejected: %s", ErrForbidden, eventID, rec.Rejected)
+		case rec.SoftFailed:
+			return fmt.Errorf("%w: leave %s is not allowed by the room's current state", ErrForbidden, eventID)
+		}
+		return nil
+	})
+}
+
+// RemoteLeaver asks a resident server to let a local user leave a room the
+// node does not have (make_leave, then send_leave): how an invite received
+// over federation is declined. The app provides it from its federation
+// client (SetRemoteLeaver). Errors wrap ErrForbidden or ErrNotFound when the
+// remote server answered 403 or 404.
+type RemoteLeaver interface {
+	MakeLeave(ctx context.Context, server, roomID, userID string) (gomatrixserverlib.ProtoEvent, gomatrixserverlib.RoomVersion, error)
+	SendLeave(ctx context.Context, server string, leave gomatrixserverlib.PDU) error
+}
+
+// SetRemoteLeaver lets local users decline invites through the inviting
+// server; nil makes every such rejection local only.
+func (n *Node) SetRemoteLeaver(l RemoteLeaver) { n.leaver.set(l) }
+
+// rejectOutOfBand declines mc.Sender's invite to a room the node does not
+// have: a leave through the inviter's server, else the room ID's server.
+// When neither takes it, the invite is still rejected here (with a leave
+// event of the node's own making, as Synapse does) so that a user is never
+// stuck with an invite; the failure is logged. Rejecting twice is a no-op.
+func (n *Node) rejectOutOfBand(ctx context.Context, mc MembershipChange) (string, error) {
+	oob, err := n.OutOfBandRoom(ctx, mc.Sender, mc.RoomID)
+	if err != nil {
+		return "", err
+	}
+	invite := oob.Event.PDU
+	if m, _ := invite.Membership(); m != spec.Invite {
+		return invite.EventID(), nil
+	}
+	servers := []string{serverOf(string(invite.SenderID()))}
+	if rid, err := spec.NewRoomID(mc.RoomID); err == nil {
+		servers = append(servers, string(rid.Domain()))
+	}
+	var leave gomatrixserverlib.PDU
+	lastErr := errors.New("leaving over federation is off")
+	if l := n.leaver.get(); l != nil {
+		tried := map[string]bool{}
+		for _, s := range servers {
+			if s == "" || s == n.serverName || tried[s] || ctx.Err() != nil {
+				continue
+			}
+			tried[s] = true
+			if leave, lastErr = n.leaveVia(ctx, l, s, mc, invite.Version()); lastErr == nil {
+				break
+			}
+		}
+	}
+	if leave == nil {
+		n.log.Warn("invite rejected here only: no server in the room took the leave",
+			"room_id", mc.RoomID, "user_id", mc.Sender, "error", lastErr)
+		if leave, err = n.localRejection(mc, invite); err != nil {
+			return "", err
+		}
+	}
+	err = n.storeOutOfBand(ctx, mc.Sender, mc.RoomID, spec.Leave, leave, outOfBandRecord{Version: invite.Version(), Event: leave.JSON()})
+	if errors.Is(err, errRoomKnown) {
+		return "", fmt.Errorf("room %s arrived while the invite was being rejected: leave it again", mc.RoomID)
+	}
+	if err != nil && !errors.Is(err, errSameMembership) {
+		return "", err
+	}
+	return leave.EventID(), nil
+}
+
+// leaveVia runs make_leave and send_leave against one server and returns
+// the leave it accepted.
+func (n *Node) leaveVia(ctx context.Context, l RemoteLeaver, server string, mc MembershipChange, version gomatrixserverlib.RoomVersion) (gomatrixserverlib.PDU, error) {
+	userID := mc.Sender
+	proto, got, err := l.MakeLeave(ctx, server, mc.RoomID, userID)
+	if err != nil {
+		return nil, err
+	}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(got)
+	if err != nil || got != version {
+		return nil, fmt.Errorf("make_leave from %s: room version %q, the invite's is %q", server, got, version)
+	}
+	var content map[string]any
+	switch {
+	case proto.RoomID != mc.RoomID:
+		return nil, fmt.Errorf("make_leave from %s: template is for room %q", server, proto.RoomID)
+	case proto.SenderID != userID || proto.StateKey == nil || *proto.StateKey != userID:
+		return nil, fmt.Errorf("make_leave from %s: template is not for %s", server, userID)
+	case proto.Type != spec.MRoomMember:
+		return nil, fmt.Errorf("make_leave from %s: template has type %q", server, proto.Type)
+	case json.Unmarshal(proto.Content, &content) != nil || content["membership"] != spec.Leave:
+		return nil, fmt.Errorf("make_leave from %s: template is not a leave", server)
+	}
+	if mc.Reason != "" {
+		content["reason"] = mc.Reason
+	}
+	if proto.Content, err = json.Marshal(content); err != nil {
+		return nil, err
+	}
+	proto.Redacts, proto.Signature, proto.Unsigned = "", nil, nil
+	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+	if err != nil {
+		return nil, fmt.Errorf("make_leave from %s: building the leave: %w", server, err)
+	}
+	leave.EventID()
+	if err := l.SendLeave(ctx, server, leave); err != nil {
+		return nil, err
+	}
+	return leave, nil
+}
+
+// localRejection is a leave that follows the invite directly (its only prev
+// and auth event), for a rejection no server in the room heard of.
+func (n *Node) localRejection(mc MembershipChange, invite gomatrixserverlib.PDU) (gomatrixserverlib.PDU, error) {
+	verImpl, err := gomatrixserverlib.GetRoomVersion(invite.Version())
+	if err != nil {
+		return nil, err
+	}
+	content := map[string]any{"membership": spec.Leave}
+	if mc.Reason != "" {
+		content["reason"] = mc.Reason
+	}
+	raw, err := json.Marshal(content)
+	if err != nil {
+		return nil, err
+	}
+	sk := mc.Sender
+	proto := gomatrixserverlib.ProtoEvent{
+		SenderID: mc.Sender, RoomID: mc.RoomID, Type: spec.MRoomMember, StateKey: &sk, Content: raw,
+		PrevEvents: []string{invite.EventID()}, AuthEvents: []string{invite.EventID()}, Depth: invite.Depth() + 1,
+	}
+	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+	if err != nil {
+		return nil, fmt.Errorf("building a local rejection: %w", err)
+	}
+	leave.EventID()
+	return leave, nil
+}

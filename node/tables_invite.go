@@ -1,0 +1,13 @@
+package node
+
+import "github.com/edgenode/edgenode/kv"
+
+// Out-of-band memberships: a local user's invite to a room the node does not
+// have (it came over federation with PUT /invite), or the leave that
+// rejected it. The user's tMembership entry for the room says OutOfBand and
+// carries the stream position; this table holds what that entry cannot.
+const (
+	tOutOfBand = "oobmember" // local user ID, room ID -> outOfBandRecord
+)
+
+func outOfBandKey(userID, roomID string) []byte { return kv.Key(tOutOfBand, userID, roomID) }
