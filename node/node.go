@@ -50,6 +50,8 @@ type Node struct {
 	joiner guarded[RemoteJoiner]
 	// fetcher fetches missing prev events of inbound PDUs (fedmissing.go).
 	fetcher guarded[EventFetcher]
+	// querier asks other servers about aliases, profiles and keys (fedquery.go).
+	querier guarded[RemoteQuerier]
 }
 
 // New opens the node's data directory (creating it, its key and its database
