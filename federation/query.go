@@ -24,7 +24,8 @@ func (h *handler) queryDirectory(w http.ResponseWriter, r *http.Request) error {
 	if alias == "" {
 		return mxhttp.MissingParam("room_alias is required")
 	}
-	if !strings.HasPrefix(alias, "#") || !strings.HasSuffix(alias, ":"+h.n.ServerName()) {
+	// An alias's server is everything after its first colon.
+	if _, server, _ := strings.Cut(alias, ":"); !strings.HasPrefix(alias, "#") || server != h.n.ServerName() {
 		return mxhttp.NotFound("%s is not an alias of this server", alias)
 	}
 	ra, err := h.n.LookupAlias(r.Context(), alias)

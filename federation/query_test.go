@@ -81,7 +81,7 @@ func TestQueryDirectory(t *testing.T) {
 		return "/_matrix/federation/v1/query/directory?room_alias=" + url.QueryEscape(alias)
 	}
 	bKey := p.b.n.SigningKey()
-	for _, unknown := range []string{"#nope:" + p.a.name(), "#lobby:" + p.b.name(), "lobby"} {
+	for _, unknown := range []string{"#nope:" + p.a.name(), "#lobby:" + p.b.name(), "lobby", "#x:" + p.b.name() + ":" + p.a.name()} {
 		req := signed(t, p.a, p.b.name(), p.a.name(), bKey, "GET", dir(unknown), nil)
 		expect(t, "alias "+unknown, do(t, req), http.StatusNotFound, "M_NOT_FOUND")
 	}
