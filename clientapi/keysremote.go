@@ -7,12 +7,15 @@ import (
 )
 
 // remoteWait is a keys request's "timeout" (milliseconds) as a duration;
-// zero (absent) lets the node use its default, the spec's 10 seconds.
+// zero (absent or not positive) lets the node use its default, the spec's
+// 10 seconds. The node caps long waits; the cap here only keeps the
+// conversion from overflowing.
 func remoteWait(ms int64) time.Duration {
-	if ms <= 0 || ms > int64(time.Hour/time.Millisecond) {
+	const maxMS = int64(time.Hour / time.Millisecond)
+	if ms <= 0 {
 		return 0
 	}
-	return time.Duration(ms) * time.Millisecond
+	return time.Duration(min(ms, maxMS)) * time.Millisecond
 }
 
 // remoteFailures is the failures object of a keys answer: each server that
