@@ -159,6 +159,8 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	a.Node.SetRemoteLeaver(a.Federation)
 	// Inbound PDUs with unknown prev events get them from their sender.
 	a.Node.SetEventFetcher(a.Federation)
+	// Aliases, profiles and keys of other servers' users are asked of them.
+	a.Node.SetRemoteQuerier(a.Federation)
 	a.sender = federation.NewSender(a.Node, a.Federation, federation.SenderOptions{})
 	if err := a.sender.Start(context.WithoutCancel(ctx)); err != nil {
 		return err

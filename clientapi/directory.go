@@ -44,20 +44,18 @@ func (a *api) putAlias(w http.ResponseWriter, r *http.Request) error {
 	return writeOK(w)
 }
 
-// getAlias answers GET /directory/room/{roomAlias}. Only local aliases
-// resolve until federation exists.
+// getAlias answers GET /directory/room/{roomAlias}: a local alias from the
+// node, another server's alias asked of that server (node.LookupAlias).
 func (a *api) getAlias(w http.ResponseWriter, r *http.Request) error {
 	alias := r.PathValue("roomAlias")
 	if !strings.HasPrefix(alias, "#") || !strings.Contains(alias, ":") {
 		return mxhttp.InvalidParam("invalid room alias %q", alias)
 	}
-	roomID, err := a.n.ResolveAlias(r.Context(), alias)
+	ra, err := a.n.LookupAlias(r.Context(), alias)
 	if err != nil {
 		return err
 	}
-	mxhttp.WriteJSON(w, http.StatusOK, map[string]any{
-		"room_id": roomID, "servers": []string{a.n.ServerName()},
-	})
+	mxhttp.WriteJSON(w, http.StatusOK, ra)
 	return nil
 }
 

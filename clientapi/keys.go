@@ -31,12 +31,14 @@ func (a *api) uploadKeys(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// queryKeys answers POST /keys/query. Only local users are answered for
-// now; remote ones come with federation, and will fill in failures.
+// queryKeys answers POST /keys/query. Other servers' users are asked of
+// their servers, waiting at most the request's timeout; servers that did
+// not answer are listed in failures.
 func (a *api) queryKeys(w http.ResponseWriter, r *http.Request) error {
 	dev := mxhttp.DeviceFrom(r)
 	var req struct {
 		DeviceKeys map[string][]string `json:"device_keys"`
+		Timeout    int64               `json:"timeout"`
 	}
 	if err := mxhttp.DecodeJSON(r, 0, &req); err != nil {
 		return err
@@ -44,21 +46,23 @@ func (a *api) queryKeys(w http.ResponseWriter, r *http.Request) error {
 	if req.DeviceKeys == nil {
 		return mxhttp.MissingParam("missing device_keys")
 	}
-	devices, master, selfSigning, userSigning, err := a.n.QueryKeys(r.Context(), dev.UserID, req.DeviceKeys)
+	res, err := a.n.QueryAllKeys(r.Context(), dev.UserID, req.DeviceKeys, remoteWait(req.Timeout))
 	if err != nil {
 		return err
 	}
 	mxhttp.WriteJSON(w, http.StatusOK, map[string]any{
-		"device_keys": devices, "master_keys": master, "self_signing_keys": selfSigning,
-		"user_signing_keys": userSigning, "failures": map[string]any{},
+		"device_keys": res.DeviceKeys, "master_keys": res.MasterKeys, "self_signing_keys": res.SelfSigningKeys,
+		"user_signing_keys": res.UserSigningKeys, "failures": remoteFailures(res.Failures),
 	})
 	return nil
 }
 
-// claimKeys answers POST /keys/claim.
+// claimKeys answers POST /keys/claim; other servers' users' keys are
+// claimed from their servers, as in queryKeys.
 func (a *api) claimKeys(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		OneTimeKeys map[string]map[string]string `json:"one_time_keys"`
+		Timeout     int64                        `json:"timeout"`
 	}
 	if err := mxhttp.DecodeJSON(r, 0, &req); err != nil {
 		return err
@@ -66,11 +70,11 @@ func (a *api) claimKeys(w http.ResponseWriter, r *http.Request) error {
 	if req.OneTimeKeys == nil {
 		return mxhttp.MissingParam("missing one_time_keys")
 	}
-	keys, err := a.n.ClaimKeys(r.Context(), req.OneTimeKeys)
+	keys, failures, err := a.n.ClaimAllKeys(r.Context(), req.OneTimeKeys, remoteWait(req.Timeout))
 	if err != nil {
 		return err
 	}
-	mxhttp.WriteJSON(w, http.StatusOK, map[string]any{"one_time_keys": keys, "failures": map[string]any{}})
+	mxhttp.WriteJSON(w, http.StatusOK, map[string]any{"one_time_keys": keys, "failures": remoteFailures(failures)})
 	return nil
 }
 

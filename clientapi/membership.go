@@ -38,22 +38,24 @@ func decodeMembership(r *http.Request, withTarget bool) (membershipRequest, erro
 
 // joinByIDOrAlias answers POST /join/{roomIdOrAlias}. A room this node does
 // not have is joined over federation through the server_name (and via)
-// servers, or the room ID's server. Aliases resolve locally only.
+// servers, or the room ID's server. Another server's alias is resolved by
+// that server, and the servers it names are tried after the given ones.
 func (a *api) joinByIDOrAlias(w http.ResponseWriter, r *http.Request) error {
 	target := r.PathValue("roomIdOrAlias")
 	roomID := target
+	q := r.URL.Query()
+	servers := append(q["server_name"], q["via"]...)
 	switch {
 	case strings.HasPrefix(target, "#"):
-		id, err := a.n.ResolveAlias(r.Context(), target)
+		ra, err := a.n.LookupAlias(r.Context(), target)
 		if err != nil {
 			return err
 		}
-		roomID = id
+		roomID, servers = ra.RoomID, append(servers, ra.Servers...)
 	case !strings.HasPrefix(target, "!"):
 		return mxhttp.InvalidParam("%q is neither a room ID nor a room alias", target)
 	}
-	q := r.URL.Query()
-	return a.joinRoomID(w, r, roomID, append(q["server_name"], q["via"]...))
+	return a.joinRoomID(w, r, roomID, servers)
 }
 
 // joinRoom answers POST /rooms/{roomId}/join; a room this node does not have

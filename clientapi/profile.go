@@ -31,8 +31,9 @@ const (
 var profileKeyRE = regexp.MustCompile(`^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$`)
 
 // getProfile answers GET /profile/{userId}. Unset fields are left out.
+// Another server's user's profile is asked of that server.
 func (a *api) getProfile(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.n.Profile(r.Context(), r.PathValue("userId"))
+	p, err := a.n.LookupProfile(r.Context(), r.PathValue("userId"), "")
 	if err != nil {
 		return err
 	}
@@ -41,13 +42,18 @@ func (a *api) getProfile(w http.ResponseWriter, r *http.Request) error {
 }
 
 // getProfileField answers GET /profile/{userId}/{keyName}; a field that is
-// not set (or not stored by this node) is 404.
+// not set (or not stored by this node) is 404. Another server's user's
+// field is asked of that server.
 func (a *api) getProfileField(w http.ResponseWriter, r *http.Request) error {
 	userID, key := r.PathValue("userId"), r.PathValue("keyName")
 	if !profileKeyRE.MatchString(key) {
 		return mxhttp.InvalidParam("invalid profile key %q", key)
 	}
-	p, err := a.n.Profile(r.Context(), userID)
+	field := "" // keys this node does not store are asked for in full
+	if key == profileDisplayName || key == profileAvatarURL {
+		field = key
+	}
+	p, err := a.n.LookupProfile(r.Context(), userID, field)
 	if err != nil {
 		return err
 	}

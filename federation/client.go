@@ -94,14 +94,15 @@ func remoteError(err error) error {
 
 // QueryProfile asks server for the profile of one of its users; field is
 // "", "displayname" or "avatar_url". An error response from the server is a
-// *RemoteError in the returned error's chain.
+// *RemoteError in the returned error's chain, under the node error it means
+// (queryError). It implements node.RemoteQuerier.
 func (c *Client) QueryProfile(ctx context.Context, server, userID, field string) (node.Profile, error) {
 	if err := c.checkServer(server); err != nil {
-		return node.Profile{}, err
+		return node.Profile{}, queryError(err) // no way to reach it
 	}
 	res, err := c.fc.LookupProfile(c.ctx(ctx), spec.ServerName(c.n.ServerName()), spec.ServerName(server), userID, field)
 	if err != nil {
-		return node.Profile{}, fmt.Errorf("federation: query profile of %s on %s: %w", userID, server, remoteError(err))
+		return node.Profile{}, fmt.Errorf("federation: query profile of %s on %s: %w", userID, server, queryError(err))
 	}
 	return node.Profile{DisplayName: res.DisplayName, AvatarURL: res.AvatarURL}, nil
 }

@@ -59,6 +59,10 @@ func NewHandler(n *node.Node, peerOf func(*http.Request) (serverName string, ok 
 		routes: http.NewServeMux(),
 	}
 	h.routes.Handle("GET /_matrix/federation/v1/query/profile", h.wrap(h.queryProfile))
+	h.routes.Handle("GET /_matrix/federation/v1/query/directory", h.wrap(h.queryDirectory))
+	h.routes.Handle("GET /_matrix/federation/v1/user/devices/{userId}", h.wrap(h.userDevices))
+	h.routes.Handle("POST /_matrix/federation/v1/user/keys/query", h.wrap(h.queryKeys))
+	h.routes.Handle("POST /_matrix/federation/v1/user/keys/claim", h.wrap(h.claimKeys))
 	h.routes.Handle("PUT /_matrix/federation/v1/send/{txnID}", h.wrap(h.send))
 	h.routes.Handle("GET /_matrix/federation/v1/make_join/{roomId}/{userId}", h.wrap(h.makeJoin))
 	h.routes.Handle("PUT /_matrix/federation/v2/send_join/{roomId}/{eventId}", h.wrap(h.sendJoin))

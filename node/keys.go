@@ -339,7 +339,7 @@ func (n *Node) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID stri
 // so no one else gets it, or else the device's fallback key, which is
 // marked used but kept. The result maps user ID -> device ID ->
 // "algorithm:key_id" -> key; devices with no key are left out, and so are
-// remote users until federation claims keys.
+// other servers' users (ClaimAllKeys claims theirs from their servers).
 func (n *Node) ClaimKeys(ctx context.Context, claims map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error) {
 	var out map[string]map[string]map[string]json.RawMessage
 	err := retryConflicts(ctx, func() error {
@@ -347,7 +347,7 @@ func (n *Node) ClaimKeys(ctx context.Context, claims map[string]map[string]strin
 		return n.db.Update(func(tx *kv.Txn) error {
 			for userID, byDevice := range claims {
 				if !n.isLocalUser(userID) {
-					n.log.Debug("keys: skipping claim for remote user until federation claims keys", "user", userID)
+					n.log.Debug("keys: not claiming locally for a remote user", "user", userID)
 					continue
 				}
 				for deviceID, alg := range byDevice {
@@ -419,8 +419,8 @@ func claimOne(tx *kv.Txn, userID, deviceID, alg string) (string, json.RawMessage
 // master and self-signing keys; the user-signing key only of requester.
 // Signatures made later are merged in: those by the key's owner, and those
 // by requester (others' signatures on a user's key are theirs to see).
-// Local users with no keys get an empty device map; remote users are left
-// out until federation queries keys.
+// Local users with no keys get an empty device map; other servers' users
+// are left out (QueryAllKeys asks their servers).
 func (n *Node) QueryKeys(ctx context.Context, requester string, users map[string][]string) (
 	deviceKeys map[string]map[string]json.RawMessage, masterKeys, selfSigningKeys, userSigningKeys map[string]json.RawMessage, err error,
 ) {
@@ -429,7 +429,7 @@ func (n *Node) QueryKeys(ctx context.Context, requester string, users map[string
 	err = n.db.View(func(tx *kv.Txn) error {
 		for userID, deviceIDs := range users {
 			if !n.isLocalUser(userID) {
-				n.log.Debug("keys: skipping query for remote user until federation queries keys", "user", userID)
+				n.log.Debug("keys: not querying locally for a remote user", "user", userID)
 				continue
 			}
 			signers := uniqueStrings([]string{userID, requester})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
@@ -98,14 +99,18 @@ func (n *Node) Join(ctx context.Context, userID, deviceID, roomIDOrAlias string)
 	return n.JoinVia(ctx, userID, deviceID, roomIDOrAlias, nil)
 }
 
-// JoinVia is Join through the given servers when the room is not known here.
+// JoinVia is Join through the given servers when the room is not known here
+// (and, for an alias, through the servers its resolution names).
 func (n *Node) JoinVia(ctx context.Context, userID, deviceID, roomIDOrAlias string, servers []string) (string, error) {
 	roomID := roomIDOrAlias
 	if strings.HasPrefix(roomIDOrAlias, "#") {
-		var err error
-		if roomID, err = n.ResolveAlias(ctx, roomIDOrAlias); err != nil {
+		// Another server's alias is resolved by it (LookupAlias), and the
+		// servers it names are joined through after the given ones.
+		ra, err := n.LookupAlias(ctx, roomIDOrAlias)
+		if err != nil {
 			return "", err
 		}
+		roomID, servers = ra.RoomID, append(slices.Clip(servers), ra.Servers...)
 	} else if _, err := spec.NewRoomID(roomIDOrAlias); err != nil {
 		return "", fmt.Errorf("%w: %q is neither a room ID nor an alias", ErrInvalidParam, roomIDOrAlias)
 	}

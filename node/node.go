@@ -55,6 +55,8 @@ type Node struct {
 	// fedleave.go).
 	inviter guarded[RemoteInviter]
 	leaver  guarded[RemoteLeaver]
+	// querier asks other servers about aliases, profiles and keys (fedquery.go).
+	querier guarded[RemoteQuerier]
 }
 
 // New opens the node's data directory (creating it, its key and its database

@@ -76,6 +76,8 @@ var nodeErrors = []struct {
 	{node.ErrNotJoined, http.StatusForbidden, "M_FORBIDDEN"},
 	{node.ErrForbidden, http.StatusForbidden, "M_FORBIDDEN"},
 	{node.ErrNotFound, http.StatusNotFound, "M_NOT_FOUND"},
+	// Another server did not answer: the gateway's fault, not the caller's.
+	{node.ErrRemoteUnavailable, http.StatusBadGateway, "M_UNKNOWN"},
 }
 
 // ToMatrix turns any error into the Matrix error the client sees. Errors the

@@ -1,0 +1,227 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/edgenode/edgenode/federation"
+	"github.com/edgenode/edgenode/node"
+	"github.com/matrix-org/gomatrixserverlib"
+)
+
+// call sends a client API request to app as the holder of token and returns
+// the status and the decoded JSON body.
+func call(t *testing.T, app *App, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequest(method, app.BaseURL()+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("%s %s: %d, body not JSON: %v", method, path, resp.StatusCode, err)
+	}
+	return resp.StatusCode, out
+}
+
+// get walks a decoded JSON object along keys.
+func get(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// connected returns once from has a libp2p connection to to: it sends one
+// federation request (any answer will do), which waits for the dial.
+func connected(ctx context.Context, t *testing.T, from, to *App) {
+	t.Helper()
+	_, err := from.Federation.QueryProfile(ctx, to.Node.ServerName(), to.Node.UserID("nobody"), "")
+	var re *federation.RemoteError
+	if !errors.As(err, &re) {
+		t.Fatalf("%s cannot reach %s: %v", from.Node.ServerName(), to.Node.ServerName(), err)
+	}
+}
+
+// TestKeysAcrossServers: A's user asks its own server for the keys of B's
+// user; A asks B over libp2p. The device keys arrive as B's user signed
+// them, one-time keys are claimed once each, and a server nobody can reach
+// is listed in failures while the rest of the answer still comes.
+func TestKeysAcrossServers(t *testing.T) {
+	a, b := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Bob's device publishes signed identity keys and two one-time keys.
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	devKeys, _ := json.Marshal(map[string]any{
+		"user_id": bob.UserID, "device_id": bob.DeviceID,
+		"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
+		"keys": map[string]string{
+			"curve25519:" + bob.DeviceID: "Y3VydmU", "ed25519:" + bob.DeviceID: base64.RawStdEncoding.EncodeToString(pub),
+		},
+	})
+	devKeys, err = gomatrixserverlib.SignJSON(bob.UserID, gomatrixserverlib.KeyID("ed25519:"+bob.DeviceID), priv, devKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := call(t, b, "POST", "/_matrix/client/v3/keys/upload", bob.AccessToken, map[string]any{
+		"device_keys": json.RawMessage(devKeys),
+		"one_time_keys": map[string]any{
+			"signed_curve25519:AAAAAQ": map[string]any{"key": "b3RrMQ"},
+			"signed_curve25519:AAAAAg": map[string]any{"key": "b3RrMg"},
+		},
+	})
+	if status != http.StatusOK {
+		t.Fatalf("bob's upload: %d %v", status, body)
+	}
+
+	// A reaches B over the connection B opened to A (B dials A at start,
+	// in the background: one request from B waits for it).
+	connected(ctx, t, b, a)
+
+	// Alice's query: bob's keys from B, a server nobody runs in failures.
+	_, nowhereKey, _ := ed25519.GenerateKey(rand.Reader)
+	nowhere := node.ServerNameForKey(nowhereKey.Public().(ed25519.PublicKey))
+	status, body = call(t, a, "POST", "/_matrix/client/v3/keys/query", alice.AccessToken, map[string]any{
+		"device_keys": map[string]any{bob.UserID: []string{}, "@ghost:" + nowhere: []string{}},
+		"timeout":     5000,
+	})
+	if status != http.StatusOK {
+		t.Fatalf("keys/query: %d %v", status, body)
+	}
+	got, _ := json.Marshal(get(body, "device_keys", bob.UserID, bob.DeviceID))
+	if err := gomatrixserverlib.VerifyJSON(bob.UserID, gomatrixserverlib.KeyID("ed25519:"+bob.DeviceID), pub, got); err != nil {
+		t.Fatalf("bob's device keys through A do not verify (%v): %s", err, got)
+	}
+	if get(body, "failures", nowhere) == nil || get(body, "failures", b.Node.ServerName()) != nil {
+		t.Fatalf("failures %v: want %s only", get(body, "failures"), nowhere)
+	}
+	if get(body, "failures", nowhere, "errcode") == nil {
+		t.Fatalf("failure of %s is not an error object: %v", nowhere, get(body, "failures", nowhere))
+	}
+
+	// Claims: one key each time, never the same one, then none.
+	claim := map[string]any{"one_time_keys": map[string]any{bob.UserID: map[string]string{bob.DeviceID: "signed_curve25519"}}}
+	seen := map[string]bool{}
+	for i := range 3 {
+		status, body = call(t, a, "POST", "/_matrix/client/v3/keys/claim", alice.AccessToken, claim)
+		if status != http.StatusOK {
+			t.Fatalf("claim %d: %d %v", i, status, body)
+		}
+		keys, _ := get(body, "one_time_keys", bob.UserID, bob.DeviceID).(map[string]any)
+		if i == 2 {
+			if len(keys) != 0 {
+				t.Fatalf("third claim got %v, want nothing (both keys used)", keys)
+			}
+			break
+		}
+		if len(keys) != 1 {
+			t.Fatalf("claim %d: %v", i, body)
+		}
+		for id := range keys {
+			if seen[id] {
+				t.Fatalf("key %s claimed twice", id)
+			}
+			seen[id] = true
+		}
+	}
+	if f, _ := body["failures"].(map[string]any); len(f) != 0 {
+		t.Fatalf("claim failures: %v", f)
+	}
+}
+
+// TestAliasAndProfileAcrossServers: B's user resolves an alias of A's
+// through B's client API, joins by it, and reads A's user's profile.
+func TestAliasAndProfileAcrossServers(t *testing.T) {
+	a, b := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := call(t, a, "POST", "/_matrix/client/v3/createRoom", alice.AccessToken, map[string]any{
+		"preset": "public_chat", "room_alias_name": "room",
+	})
+	if status != http.StatusOK {
+		t.Fatalf("createRoom: %d %v", status, body)
+	}
+	roomID, _ := body["room_id"].(string)
+	alias := "#room:" + a.Node.ServerName()
+
+	status, body = call(t, b, "GET", "/_matrix/client/v3/directory/room/"+url.PathEscape(alias), bob.AccessToken, nil)
+	servers, _ := body["servers"].([]any)
+	if status != http.StatusOK || body["room_id"] != roomID || len(servers) == 0 || servers[0] != a.Node.ServerName() {
+		t.Fatalf("B resolves %s: %d %v; want %s through %s", alias, status, body, roomID, a.Node.ServerName())
+	}
+	status, body = call(t, b, "GET", "/_matrix/client/v3/directory/room/"+url.PathEscape("#nope:"+a.Node.ServerName()), bob.AccessToken, nil)
+	if status != http.StatusNotFound || body["errcode"] != "M_NOT_FOUND" {
+		t.Fatalf("B resolves an alias A does not have: %d %v", status, body)
+	}
+
+	status, body = call(t, b, "POST", "/_matrix/client/v3/join/"+url.PathEscape(alias), bob.AccessToken, map[string]any{})
+	if status != http.StatusOK || body["room_id"] != roomID {
+		t.Fatalf("B joins by %s: %d %v", alias, status, body)
+	}
+	if mi, err := b.Node.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != "join" {
+		t.Fatalf("bob's membership on B: %+v, %v", mi, err)
+	}
+
+	status, body = call(t, b, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(alice.UserID), bob.AccessToken, nil)
+	if status != http.StatusOK || body["displayname"] != "alice" {
+		t.Fatalf("B reads alice's profile: %d %v", status, body)
+	}
+	status, body = call(t, b, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(alice.UserID)+"/displayname", bob.AccessToken, nil)
+	if status != http.StatusOK || body["displayname"] != "alice" {
+		t.Fatalf("B reads alice's displayname: %d %v", status, body)
+	}
+	status, body = call(t, b, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(a.Node.UserID("nobody")), bob.AccessToken, nil)
+	if status != http.StatusNotFound || body["errcode"] != "M_NOT_FOUND" {
+		t.Fatalf("B reads the profile of a user A does not have: %d %v", status, body)
+	}
+}

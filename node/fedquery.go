@@ -1,0 +1,150 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// Queries across servers: aliases, profiles and end-to-end keys of other
+// servers' users, through a RemoteQuerier the app provides. The node does
+// not import the federation package (federation imports node); the app
+// hands the node its federation client, which implements RemoteQuerier, as
+// it does for RemoteJoiner and EventFetcher. Nothing a remote server answers
+// is cached: every query asks again, so nothing grows without bound.
+
+// ErrRemoteUnavailable: another server could not be reached, or failed to
+// answer (a transport error, a timeout, a 5xx or an unexpected answer).
+var ErrRemoteUnavailable = errors.New("remote server unavailable")
+
+// RemoteQuerier asks another server about its aliases, users and keys. The
+// app provides it from its federation client (SetRemoteQuerier). Errors
+// wrap ErrNotFound when the server answered 404, ErrForbidden for 403, and
+// ErrRemoteUnavailable when it could not be reached or failed.
+type RemoteQuerier interface {
+	// QueryDirectory resolves an alias of server (query/directory).
+	QueryDirectory(ctx context.Context, server, alias string) (RoomAlias, error)
+	// QueryProfile reads the profile of a user of server; field is "",
+	// "displayname" or "avatar_url" (query/profile).
+	QueryProfile(ctx context.Context, server, userID, field string) (Profile, error)
+	// QueryKeys asks server for its users' device and cross-signing keys
+	// (user/keys/query), as it answered them.
+	QueryKeys(ctx context.Context, server string, users map[string][]string) (RemoteKeys, error)
+	// ClaimKeys claims one-time keys of server's users (user/keys/claim):
+	// user ID -> device ID -> algorithm in; user ID -> device ID ->
+	// "algorithm:key_id" -> key out, as it answered them.
+	ClaimKeys(ctx context.Context, server string, claims map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error)
+}
+
+// RemoteKeys is another server's answer to a keys query.
+type RemoteKeys struct {
+	DeviceKeys      map[string]map[string]json.RawMessage
+	MasterKeys      map[string]json.RawMessage
+	SelfSigningKeys map[string]json.RawMessage
+}
+
+// SetRemoteQuerier lets the node answer queries about other servers' aliases,
+// profiles and keys.
+func (n *Node) SetRemoteQuerier(q RemoteQuerier) { n.querier.set(q) }
+
+func (n *Node) remoteQuerier() RemoteQuerier { return n.querier.get() }
+
+// RoomAlias is what an alias resolves to: the room and servers to join it
+// through.
+type RoomAlias struct {
+	RoomID  string   `json:"room_id"`
+	Servers []string `json:"servers"`
+}
+
+// aliasServer is the server part of an alias ("" if it is malformed).
+func aliasServer(alias string) string {
+	local, server, ok := strings.Cut(strings.TrimPrefix(alias, "#"), ":")
+	if !strings.HasPrefix(alias, "#") || !ok || local == "" || server == "" {
+		return ""
+	}
+	return server
+}
+
+// LookupAlias resolves an alias on any server: a local one from the
+// database, with the room's joined servers (this one first); another
+// server's over federation. An alias nobody knows is ErrNotFound; a
+// malformed one ErrInvalidParam.
+func (n *Node) LookupAlias(ctx context.Context, alias string) (RoomAlias, error) {
+	server := aliasServer(alias)
+	switch {
+	case server == "":
+		return RoomAlias{}, fmt.Errorf("%w: malformed alias %q", ErrInvalidParam, alias)
+	case server == n.serverName:
+		return n.localAlias(ctx, alias)
+	}
+	q := n.remoteQuerier()
+	if q == nil {
+		return RoomAlias{}, fmt.Errorf("alias %s: no federation: %w", alias, ErrNotFound)
+	}
+	ra, err := q.QueryDirectory(ctx, server, alias)
+	if err != nil {
+		return RoomAlias{}, err
+	}
+	if _, err := spec.NewRoomID(ra.RoomID); err != nil {
+		return RoomAlias{}, fmt.Errorf("%w: %s resolved %s to %q", ErrRemoteUnavailable, server, alias, ra.RoomID)
+	}
+	// The alias's server can always be asked to join through, and comes
+	// first: it answered just now.
+	servers := []string{server}
+	for _, s := range ra.Servers {
+		if s != "" && s != n.serverName && !slices.Contains(servers, s) && len(servers) < maxAliasServers {
+			servers = append(servers, s)
+		}
+	}
+	return RoomAlias{RoomID: ra.RoomID, Servers: servers}, nil
+}
+
+// maxAliasServers bounds the servers kept from a remote alias answer: a join
+// tries them one by one.
+const maxAliasServers = 20
+
+// localAlias resolves a local alias with the servers to join through: the
+// room's joined servers, this one first. This server is listed even when it
+// has no member left: it still has the room's state.
+func (n *Node) localAlias(ctx context.Context, alias string) (RoomAlias, error) {
+	roomID, err := n.ResolveAlias(ctx, alias)
+	if err != nil {
+		return RoomAlias{}, err
+	}
+	joined, err := n.JoinedServers(ctx, roomID)
+	if err != nil {
+		return RoomAlias{}, err
+	}
+	servers := []string{n.serverName}
+	for _, s := range joined {
+		if s != n.serverName {
+			servers = append(servers, s)
+		}
+	}
+	return RoomAlias{RoomID: roomID, Servers: servers}, nil
+}
+
+// LookupProfile returns the profile of any user: a local one's from the
+// database, another server's over federation. field ("", "displayname" or
+// "avatar_url") narrows what a remote server is asked for. An unknown user
+// is ErrNotFound.
+func (n *Node) LookupProfile(ctx context.Context, userID, field string) (Profile, error) {
+	uid, err := spec.NewUserID(userID, true)
+	if err != nil {
+		return Profile{}, fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
+	}
+	server := string(uid.Domain())
+	if server == n.serverName {
+		return n.Profile(ctx, userID)
+	}
+	q := n.remoteQuerier()
+	if q == nil {
+		return Profile{}, fmt.Errorf("profile of %s: no federation: %w", userID, ErrNotFound)
+	}
+	return q.QueryProfile(ctx, server, userID, field)
+}
