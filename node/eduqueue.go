@@ -28,16 +28,17 @@ import (
 //   - reliable (m.direct_to_device, m.device_list_update): never dropped.
 //     To-device messages are queued in the transaction that accepts them
 //     from the client, so one acknowledged to the client survives a crash.
-//     A destination holding reliableCap of them refuses further to-device
-//     sends to its users (M_TOO_LARGE) instead of dropping any: the
-//     sender learns of it. Device-list updates are coalesced per (user,
+//     A destination holding DefaultEDUReliableCap of them refuses further
+//     to-device sends to its users (M_TOO_LARGE) instead of dropping any:
+//     the sending client learns of it. Device-list updates are coalesced per (user,
 //     device), which bounds them by the devices the node's users have had;
 //     they are accepted past the cap, since refusing one would fail a
 //     login or a key upload.
 //   - ephemeral (m.typing, m.presence, m.receipt): coalesced, so at most
 //     the latest notice per (room, user), user or (room, user, thread) is
-//     pending, and capped at ephemeralCap per destination, past which the
-//     oldest are dropped (logged once per run of drops).
+//     pending, and capped at DefaultEDUEphemeralCap per destination (not
+//     counting those in flight), past which the oldest are dropped (logged
+//     once per run of drops).
 //
 // Entries carried by the transaction in flight are neither coalesced away
 // nor dropped: a retry must carry what the first attempt did.
@@ -126,6 +127,16 @@ func (r *eduDestRecord) add(c eduClass, k int) {
 	} else {
 		r.Ephemeral = max(0, r.Ephemeral+k)
 	}
+}
+
+func (r *eduDestRecord) inFlightCount(c eduClass) int {
+	k := 0
+	for _, f := range r.InFlight {
+		if f.Class == c {
+			k++
+		}
+	}
+	return k
 }
 
 func (r *eduDestRecord) inFlight(c eduClass, seq uint64) bool {
@@ -244,8 +255,10 @@ func (n *Node) enqueueEDU(tx *kv.Txn, dest string, c eduClass, e queuedEDU) erro
 		}
 	}
 	rec.add(c, 1)
-	if limit, _ := n.eduCaps(); c == eduEphemeral && rec.Ephemeral > limit {
-		dropped, err := dropOldestEDUs(tx, dest, &rec, rec.Ephemeral-limit)
+	// Entries in flight are not counted against the cap: they cannot be
+	// dropped, and the newest notice should not go in their stead.
+	if limit, _ := n.eduCaps(); c == eduEphemeral && rec.Ephemeral-rec.inFlightCount(eduEphemeral) > limit {
+		dropped, err := dropOldestEDUs(tx, dest, &rec, rec.Ephemeral-rec.inFlightCount(eduEphemeral)-limit)
 		if err != nil {
 			return err
 		}
