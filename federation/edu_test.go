@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"slices"
 	"testing"
@@ -122,4 +123,37 @@ func TestSendTransactionEDUs(t *testing.T) {
 	if got := delivered(); !slices.Equal(got, []string{bob, bob}) {
 		t.Fatalf("to-device from %v after a resend, want two messages", got)
 	}
+}
+
+// FuzzApplyEDUs: no EDU list, however malformed, panics or fails the
+// transaction on a healthy node.
+func FuzzApplyEDUs(f *testing.F) {
+	for _, seed := range []string{
+		`[]`, `["x",1,null,{}]`,
+		`[{"edu_type":"m.typing","content":{"room_id":"!r:o","user_id":"@u:o","typing":true}}]`,
+		`[{"edu_type":"m.receipt","content":{"!r:o":{"m.read":{"@u:o":{"event_ids":[],"data":{}}}}}}]`,
+		`[{"edu_type":"m.receipt","content":{"!r:o":{"m.read":5}}}]`,
+		`[{"edu_type":"m.presence","content":{"push":[{"user_id":"@u:o","presence":"online"},7]}}]`,
+		`[{"edu_type":"m.direct_to_device","content":{"sender":"@u:o","type":"t","message_id":"m","messages":{"@v:o":{"*":{}}}}}]`,
+		`[{"edu_type":"m.direct_to_device","content":{"sender":"@u:o","type":"t","message_id":"m","messages":{"@v:o":{"*":5}}}}]`,
+		`[{"edu_type":"m.device_list_update","content":{"user_id":"@u:o","device_id":"D","stream_id":1}}]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	n, err := node.New(context.Background(), node.Config{DataDir: f.TempDir(), StorageProfile: "phone",
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { n.Close() })
+	h := &handler{n: n, log: n.Logger()}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var edus []json.RawMessage
+		if json.Unmarshal(body, &edus) != nil {
+			return
+		}
+		if err := h.applyEDUs(context.Background(), "o", "txn", edus); err != nil {
+			t.Fatalf("applyEDUs(%s): %v", body, err)
+		}
+	})
 }
