@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,13 +19,22 @@ import (
 	"github.com/edgenode/edgenode/node"
 )
 
-// startP2P starts an app with federation over libp2p QUIC on loopback.
+// startP2P starts an app with federation over libp2p QUIC on loopback, on a
+// fresh data directory, closed when the test ends.
 func startP2P(t *testing.T, peers []string) *App {
+	t.Helper()
+	a := startP2PAt(t, t.TempDir(), peers)
+	t.Cleanup(func() { closeApp(t, a) })
+	return a
+}
+
+// startP2PAt is startP2P with a given data directory, closed by the caller.
+func startP2PAt(t *testing.T, dir string, peers []string) *App {
 	t.Helper()
 	a, err := Start(context.Background(), Config{
 		ClientListen: "127.0.0.1:0",
 		Node: node.Config{
-			DataDir: t.TempDir(), StorageProfile: "phone", NoSyncWrites: true,
+			DataDir: dir, StorageProfile: "phone", NoSyncWrites: true,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
 		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers},
@@ -32,14 +42,60 @@ func startP2P(t *testing.T, peers []string) *App {
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := a.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
 	return a
+}
+
+func closeApp(t *testing.T, a *App) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Close(ctx); err != nil {
+		t.Errorf("close: %v", err)
+	}
+}
+
+// call sends a client API request to app as the holder of token and returns
+// the status and the decoded JSON body.
+func call(t *testing.T, app *App, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequest(method, app.BaseURL()+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("%s %s: %d, body not JSON: %v", method, path, resp.StatusCode, err)
+	}
+	return resp.StatusCode, out
+}
+
+// mustCall is call that fails the test on a status other than 200.
+func mustCall(t *testing.T, app *App, method, path, token string, body any) map[string]any {
+	t.Helper()
+	status, out := call(t, app, method, path, token, body)
+	if status != http.StatusOK {
+		t.Fatalf("%s %s: %d %v", method, path, status, out)
+	}
+	return out
 }
 
 // TestFederationOverLibp2p runs the whole chain: B signs a federation

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"testing"
@@ -38,27 +36,12 @@ func startStoppable(t *testing.T, dir string, peers []string) *stoppable {
 
 func (s *stoppable) start(peers []string) {
 	s.t.Helper()
-	a, err := Start(context.Background(), Config{
-		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: s.dir, StorageProfile: "phone", NoSyncWrites: true,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
-		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers},
-	})
-	if err != nil {
-		s.t.Fatalf("start on %s: %v", s.dir, err)
-	}
-	s.App = a
+	s.App = startP2PAt(s.t, s.dir, peers)
 }
 
 func (s *stoppable) stop() {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.Close(ctx); err != nil {
-		s.t.Errorf("close: %v", err)
-	}
+	closeApp(s.t, s.App)
 	s.App = nil
 }
 

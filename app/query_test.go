@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -17,40 +16,6 @@ import (
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 )
-
-// call sends a client API request to app as the holder of token and returns
-// the status and the decoded JSON body.
-func call(t *testing.T, app *App, method, path, token string, body any) (int, map[string]any) {
-	t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequest(method, app.BaseURL()+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("%s %s: %d, body not JSON: %v", method, path, resp.StatusCode, err)
-	}
-	return resp.StatusCode, out
-}
 
 // get walks a decoded JSON object along keys.
 func get(v any, keys ...string) any {

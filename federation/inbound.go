@@ -59,8 +59,8 @@ type pduResult struct {
 // EDUs from the authenticated origin. PDUs go through node.InputFederatedPDUs;
 // the response maps each PDU's event ID to {} or {"error": ...}. A PDU that
 // cannot be parsed far enough to have an event ID is logged and left out.
-// EDUs are accepted and ignored for now (typing, receipts, to-device and
-// device lists over federation come later). A transaction ID already seen
+// EDUs are applied after the PDUs (edu.go): a bad one is dropped, never the
+// transaction's failure. A transaction ID already seen
 // from the origin gets the stored response, without processing again.
 func (h *handler) send(w http.ResponseWriter, r *http.Request) error {
 	fr := fedRequest(r)
@@ -91,8 +91,8 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) error {
 				out[res.EventID] = pduResult{}
 			}
 		}
-		if len(t.EDUs) > 0 {
-			h.log.Debug("ignoring EDUs (not supported yet)", "origin", origin, "txn_id", txnID, "count", len(t.EDUs))
+		if err := h.applyEDUs(ctx, origin, txnID, t.EDUs); err != nil {
+			return nil, err
 		}
 		return json.Marshal(map[string]any{"pdus": out})
 	})

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -256,8 +257,8 @@ func (s *Sender) backoff(failures int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// sendOne sends dest's next transaction, if any, and acks it. It reports
-// whether a transaction was sent (so there may be more).
+// sendOne sends dest's next transaction (PDUs, EDUs or both), if any, and
+// acks it. It reports whether a transaction was sent (so there may be more).
 func (s *Sender) sendOne(ctx context.Context, dest string, st *destState) (bool, error) {
 	select {
 	case s.sem <- struct{}{}:
@@ -279,12 +280,21 @@ func (s *Sender) sendOne(ctx context.Context, dest string, st *destState) (bool,
 		s.mu.Unlock()
 		cancel()
 	}()
+	var edus []gomatrixserverlib.EDU
+	for _, e := range txn.EDUs {
+		edus = append(edus, gomatrixserverlib.EDU{Type: e.Type, Origin: s.n.ServerName(), Destination: dest, Content: spec.RawJSON(e.Content)})
+	}
+	pdus := txn.PDUs
+	if pdus == nil {
+		pdus = []json.RawMessage{} // "pdus" is required, even when only EDUs go
+	}
 	res, err := s.c.SendTransaction(sendCtx, gomatrixserverlib.Transaction{
 		TransactionID:  gomatrixserverlib.TransactionID(txn.TxnID),
 		Origin:         spec.ServerName(s.n.ServerName()),
 		Destination:    spec.ServerName(dest),
 		OriginServerTS: spec.AsTimestamp(time.Now()),
-		PDUs:           txn.PDUs,
+		PDUs:           pdus,
+		EDUs:           edus,
 	})
 	if err != nil {
 		return false, err
@@ -294,7 +304,7 @@ func (s *Sender) sendOne(ctx context.Context, dest string, st *destState) (bool,
 			s.log.Info("remote server refused an event", "destination", dest, "event_id", id, "err", r.Error)
 		}
 	}
-	if err := s.n.AckPDUs(ctx, dest, txn.UpTo); err != nil {
+	if err := s.n.AckTransaction(ctx, dest, txn); err != nil {
 		// Resent under the same ID, which the remote deduplicates.
 		return false, err
 	}

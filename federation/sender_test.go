@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,6 +33,9 @@ type fakePeer struct {
 	attempts []string // txn ID of every request, failed or not
 	txnSizes []int    // PDUs in each delivered transaction
 	bodies   []string // content.body of each delivered PDU, in order
+	eduSizes []int    // EDUs in each delivered transaction
+	edus     []string // edu_type of each delivered EDU, in order
+	noPDUs   int      // requests without a "pdus" array (which the spec requires)
 	seen     map[string]bool
 	changed  chan struct{}
 }
@@ -57,6 +61,9 @@ func (p *fakePeer) serve(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Origin string            `json:"origin"`
 		PDUs   []json.RawMessage `json:"pdus"`
+		EDUs   []struct {
+			Type string `json:"edu_type"`
+		} `json:"edus"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		http.Error(w, `{"errcode":"M_NOT_JSON"}`, http.StatusBadRequest)
@@ -79,6 +86,9 @@ func (p *fakePeer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	p.attempts = append(p.attempts, txnID)
+	if body.PDUs == nil {
+		p.noPDUs++
+	}
 	if p.fail > 0 {
 		p.fail--
 		w.WriteHeader(http.StatusInternalServerError)
@@ -88,6 +98,10 @@ func (p *fakePeer) serve(w http.ResponseWriter, r *http.Request) {
 	if !p.seen[txnID] { // dedup by transaction ID, as a real server does
 		p.seen[txnID] = true
 		p.txnSizes = append(p.txnSizes, len(body.PDUs))
+		p.eduSizes = append(p.eduSizes, len(body.EDUs))
+		for _, e := range body.EDUs {
+			p.edus = append(p.edus, e.Type)
+		}
 		for _, pdu := range body.PDUs {
 			var ev struct {
 				Content struct {
@@ -386,4 +400,46 @@ func TestSenderDeliversAfterRestart(t *testing.T) {
 		t.Fatalf("after restart sent txn %s first, want the in-flight %s (attempts %v)", first, failed[len(failed)-1], attempts)
 	}
 	waitQueueEmpty(t, n)
+}
+
+// TestSenderDeliversEDUs: to-device messages for the peer's user go in
+// transactions of EDUs only (with the "pdus" array the spec requires), at
+// most 100 EDUs each, retried under the same ID, each delivered once.
+func TestSenderDeliversEDUs(t *testing.T) {
+	s := newSenderSetup(t, t.TempDir())
+	ctx := context.Background()
+	const k = 150
+	for i := range k {
+		err := s.n.SendToDevice(ctx, s.alice, "DEVA", "m.test", fmt.Sprint("t", i),
+			map[string]map[string]json.RawMessage{"@x:" + s.peer.name: {"DEVX": json.RawMessage(`{}`)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.peer.setFail(1)
+	s.startSender(t, SenderOptions{MinBackoff: 10 * time.Millisecond})
+	s.peer.waitFor(t, 20*time.Second, "all EDUs", func(_, _ []string) bool {
+		s.peer.mu.Lock()
+		defer s.peer.mu.Unlock()
+		return len(s.peer.edus) >= k
+	})
+	waitQueueEmpty(t, s.n)
+	s.peer.mu.Lock()
+	defer s.peer.mu.Unlock()
+	if len(s.peer.edus) != k || s.peer.noPDUs != 0 {
+		t.Fatalf("%d EDUs delivered (want %d), %d requests without pdus", len(s.peer.edus), k, s.peer.noPDUs)
+	}
+	for _, typ := range s.peer.edus {
+		if typ != node.EDUDirectToDevice {
+			t.Fatalf("EDU types %v", s.peer.edus)
+		}
+	}
+	for _, n := range s.peer.eduSizes {
+		if n > 100 {
+			t.Fatalf("transaction EDU counts %v: at most 100 each", s.peer.eduSizes)
+		}
+	}
+	if a := s.peer.attempts; len(a) < 2 || a[0] != a[1] {
+		t.Fatalf("attempts %v: the failed transaction should be retried under its ID", a)
+	}
 }

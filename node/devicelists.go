@@ -76,9 +76,9 @@ func (n *Node) changeDevices(ctx context.Context, userID string, fn func(tx *kv.
 // changed (at most maxUsers; positions it leaves unused are gaps, which
 // readers skip). After the commit the changed users' room-mates are woken.
 func (n *Node) changeDeviceLists(ctx context.Context, maxUsers int, fn func(tx *kv.Txn) ([]string, error)) error {
-	var changed []string
+	var changed, dests []string
 	err := retryConflicts(ctx, func() error {
-		changed = nil
+		changed, dests = nil, nil
 		_, err := n.deviceLists.Commit(maxUsers, func(tx *kv.Txn, first uint64) error {
 			users, err := fn(tx)
 			if err != nil {
@@ -92,6 +92,13 @@ func (n *Node) changeDeviceLists(ctx context.Context, maxUsers int, fn func(tx *
 				if err := recordDeviceListChange(tx, u, first+uint64(i)); err != nil {
 					return err
 				}
+				if n.isLocalUser(u) { // other servers hear of it (fededu_out.go)
+					d, err := n.queueDeviceListUpdate(tx, u, first+uint64(i))
+					if err != nil {
+						return err
+					}
+					dests = append(dests, d...)
+				}
 			}
 			changed = users
 			return nil
@@ -101,6 +108,7 @@ func (n *Node) changeDeviceLists(ctx context.Context, maxUsers int, fn func(tx *
 	if err != nil {
 		return err
 	}
+	n.fedQueued(uniqueStrings(dests))
 	n.wakeDeviceListWatchers(changed)
 	return nil
 }

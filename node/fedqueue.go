@@ -371,16 +371,59 @@ type OutboundTxn struct {
 	TxnID    string
 	EventIDs []string
 	PDUs     []json.RawMessage
-	// UpTo is the queue position to pass to AckPDUs once it is delivered.
+	// EDUs are the queued EDUs the transaction carries (eduqueue.go).
+	EDUs []OutboundEDU
+	// UpTo is the PDU queue position to pass to AckPDUs once it is
+	// delivered (0 for a transaction of EDUs only).
 	UpTo uint64
+}
+
+// loadFedDest reads dest's PDU bookkeeping; a destination never queued for
+// has the zero record.
+func loadFedDest(tx *kv.Txn, dest string) (fedDestRecord, error) {
+	var rec fedDestRecord
+	err := tx.GetJSON(fedDestKey(dest), &rec)
+	if errors.Is(err, kv.ErrNotFound) {
+		err = nil
+	}
+	return rec, err
+}
+
+// inFlightTxn rebuilds dest's transaction in flight, or returns nil if
+// nothing it carried is left (every PDU dropped by the cap, and no EDUs).
+func (n *Node) inFlightTxn(tx *kv.Txn, dest string, rec fedDestRecord, limit int) (*OutboundTxn, error) {
+	var q []queuedPDU
+	if rec.TxnUpTo > 0 {
+		var err error
+		if q, err = readQueue(tx, dest, rec.Head, limit, rec.TxnUpTo); err != nil {
+			return nil, err
+		}
+	}
+	erec, err := loadEDUDest(tx, dest)
+	if err != nil {
+		return nil, err
+	}
+	edus, err := loadEDUs(tx, dest, erec.InFlight)
+	if err != nil || (len(q) == 0 && len(edus) == 0) {
+		return nil, err
+	}
+	ids, events, err := n.loadQueued(tx, q)
+	if err != nil {
+		return nil, err
+	}
+	upTo := rec.TxnUpTo
+	if len(q) > 0 {
+		upTo = q[len(q)-1].pos
+	}
+	return &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, EDUs: edus, UpTo: upTo}, nil
 }
 
 // NextTransaction returns the transaction to send to dest next, or nil when
 // nothing is queued. If a transaction is in flight (sent, not yet
 // acknowledged), it is returned again with the same ID, carrying the same
-// events (less any dropped by the queue cap); otherwise up to limit of the
-// oldest queued events form a new one, whose ID is stored before it is
-// returned.
+// events (less any dropped by the queue cap) and EDUs; otherwise up to
+// limit of the oldest queued events and up to 100 queued EDUs form a new
+// one, whose ID and contents are stored before it is returned.
 func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*OutboundTxn, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
@@ -393,29 +436,18 @@ func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*Ou
 	var out *OutboundTxn
 	write := false
 	err := n.db.View(func(tx *kv.Txn) error {
-		var rec fedDestRecord
-		err := tx.GetJSON(fedDestKey(dest), &rec)
-		if errors.Is(err, kv.ErrNotFound) {
-			return nil
-		}
+		rec, err := loadFedDest(tx, dest)
 		if err != nil {
 			return err
 		}
 		if rec.TxnID == "" {
-			write = rec.Count > 0
-			return nil
-		}
-		q, err := readQueue(tx, dest, rec.Head, limit, rec.TxnUpTo)
-		if err != nil || len(q) == 0 {
-			write = err == nil
+			erec, err := loadEDUDest(tx, dest)
+			write = rec.Count > 0 || erec.pending() > 0
 			return err
 		}
-		ids, events, err := n.loadQueued(tx, q)
-		if err != nil {
-			return err
-		}
-		out = &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, UpTo: q[len(q)-1].pos}
-		return nil
+		out, err = n.inFlightTxn(tx, dest, rec, limit)
+		write = err == nil && out == nil
+		return err
 	})
 	if err != nil || !write {
 		if err != nil {
@@ -423,43 +455,54 @@ func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*Ou
 		}
 		return out, err
 	}
-	_, err = n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
-		var rec fedDestRecord
-		err := tx.GetJSON(fedDestKey(dest), &rec)
-		if errors.Is(err, kv.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var q []queuedPDU
-		if rec.TxnID != "" {
-			if q, err = readQueue(tx, dest, rec.Head, limit, rec.TxnUpTo); err != nil {
+	// EDU enqueues (under other locks) may write dest's EDU record
+	// meanwhile: a conflict runs this again.
+	err = retryConflicts(ctx, func() error {
+		out = nil
+		_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
+			rec, err := loadFedDest(tx, dest)
+			if err != nil {
 				return err
 			}
-			if len(q) == 0 { // every entry dropped: start afresh
-				rec.TxnID, rec.TxnUpTo = "", 0
+			if rec.TxnID != "" {
+				if out, err = n.inFlightTxn(tx, dest, rec, limit); err != nil || out != nil {
+					return err
+				}
+				rec.TxnID, rec.TxnUpTo = "", 0 // everything it carried dropped: start afresh
 			}
-		}
-		if rec.TxnID == "" {
-			if q, err = readQueue(tx, dest, rec.Head, limit, 0); err != nil {
+			q, err := readQueue(tx, dest, rec.Head, limit, 0)
+			if err != nil {
 				return err
 			}
-			if len(q) == 0 {
-				return nil
+			refs, edus, err := readEDUs(tx, dest)
+			if err != nil {
+				return err
 			}
-			rec.TxnUpTo = q[len(q)-1].pos
-			rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, randomString(12))
+			erec, err := loadEDUDest(tx, dest)
+			if err != nil {
+				return err
+			}
+			erec.InFlight = refs
+			if len(q) > 0 {
+				rec.TxnUpTo = q[len(q)-1].pos
+			}
+			if len(q) > 0 || len(refs) > 0 {
+				rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, randomString(12))
+			}
 			if err := tx.SetJSON(fedDestKey(dest), rec); err != nil {
 				return err
 			}
-		}
-		ids, events, err := n.loadQueued(tx, q)
-		if err != nil {
-			return err
-		}
-		out = &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, UpTo: q[len(q)-1].pos}
-		return nil
+			if err := saveEDUDest(tx, dest, erec); err != nil || rec.TxnID == "" {
+				return err
+			}
+			ids, events, err := n.loadQueued(tx, q)
+			if err != nil {
+				return err
+			}
+			out = &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, EDUs: edus, UpTo: rec.TxnUpTo}
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("next transaction for %s: %w", dest, err)
@@ -467,59 +510,79 @@ func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*Ou
 	return out, nil
 }
 
+// AckTransaction records that txn, returned by NextTransaction for dest,
+// was delivered: its events and EDUs leave the queues.
+func (n *Node) AckTransaction(ctx context.Context, dest string, txn *OutboundTxn) error {
+	return n.ack(ctx, dest, txn.UpTo, txn.TxnID)
+}
+
 // AckPDUs removes dest's queued events up to position upTo (delivered) and
-// ends the transaction in flight if it carried nothing later.
+// ends the transaction in flight, with its EDUs, if it carried nothing
+// later.
 func (n *Node) AckPDUs(ctx context.Context, dest string, upTo uint64) error {
+	return n.ack(ctx, dest, upTo, "")
+}
+
+// ack removes dest's queued events up to upTo and, if the transaction in
+// flight carried nothing later (and is txnID, unless that is ""), ends it
+// and removes its EDUs.
+func (n *Node) ack(ctx context.Context, dest string, upTo uint64, txnID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
-		var rec fedDestRecord
-		err := tx.GetJSON(fedDestKey(dest), &rec)
-		if errors.Is(err, kv.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var keys [][]byte
-		err = tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, rec.Head), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			pos, err := kv.LastUint(k)
-			if err != nil || pos > upTo {
-				return false, err
+	err := retryConflicts(ctx, func() error {
+		_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
+			var rec fedDestRecord
+			err := tx.GetJSON(fedDestKey(dest), &rec)
+			if errors.Is(err, kv.ErrNotFound) {
+				return nil
 			}
-			keys = append(keys, slices.Clone(k))
-			return true, nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := tx.Delete(k); err != nil {
+			if err != nil {
 				return err
 			}
-		}
-		rec.Count = max(0, rec.Count-len(keys))
-		rec.Head = max(rec.Head, upTo+1)
-		rec.Dropped = 0
-		if rec.TxnID != "" && rec.TxnUpTo <= upTo {
-			rec.TxnID, rec.TxnUpTo = "", 0
-		}
-		// The record stays when the queue empties: its Head saves the next
-		// scan from stepping over the tombstones of everything acked.
-		return tx.SetJSON(fedDestKey(dest), rec)
+			var keys [][]byte
+			err = tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, rec.Head), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+				pos, err := kv.LastUint(k)
+				if err != nil || pos > upTo {
+					return false, err
+				}
+				keys = append(keys, slices.Clone(k))
+				return true, nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+			rec.Count = max(0, rec.Count-len(keys))
+			rec.Head = max(rec.Head, upTo+1)
+			rec.Dropped = 0
+			if rec.TxnID != "" && rec.TxnUpTo <= upTo && (txnID == "" || txnID == rec.TxnID) {
+				rec.TxnID, rec.TxnUpTo = "", 0
+				if err := ackEDUs(tx, dest); err != nil {
+					return err
+				}
+			}
+			// The record stays when the queue empties: its Head saves the next
+			// scan from stepping over the tombstones of everything acked.
+			return tx.SetJSON(fedDestKey(dest), rec)
+		})
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("ack outbound events for %s: %w", dest, err)
+		return fmt.Errorf("ack outbound transaction for %s: %w", dest, err)
 	}
 	return nil
 }
 
-// Destinations lists the servers with queued outbound events.
+// Destinations lists the servers with queued outbound events or EDUs.
 func (n *Node) Destinations(ctx context.Context) ([]string, error) {
 	var out []string
 	err := n.db.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: kv.Key(tFedDest)}, func(k, v []byte) (bool, error) {
+		err := tx.Each(kv.Scan{Prefix: kv.Key(tFedDest)}, func(k, v []byte) (bool, error) {
 			dest, err := kv.LastString(k)
 			if err != nil {
 				return false, err
@@ -528,10 +591,22 @@ func (n *Node) Destinations(ctx context.Context) ([]string, error) {
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return false, err
 			}
-			if rec.Count > 0 {
+			if rec.Count > 0 || rec.TxnID != "" {
 				out = append(out, dest)
 			}
 			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		// Destinations with EDUs only (a record exists only while some
+		// are queued or in flight).
+		return tx.Each(kv.Scan{Prefix: kv.Key(tEDUDest), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			dest, err := kv.LastString(k)
+			if err == nil && !slices.Contains(out, dest) {
+				out = append(out, dest)
+			}
+			return err == nil, err
 		})
 	})
 	return out, err

@@ -45,6 +45,8 @@ type Node struct {
 
 	// fed is the outbound federation queues' in-memory side (fedqueue.go).
 	fed fedState
+	// edu is the outbound EDU queues' in-memory side (eduqueue.go).
+	edu eduState
 
 	// joiner joins rooms the node does not have (fedjoin.go).
 	joiner guarded[RemoteJoiner]
@@ -117,6 +119,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if err := n.openUserDataStreams(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := n.openEDUQueue(); err != nil {
 		db.Close()
 		return nil, err
 	}

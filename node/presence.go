@@ -135,6 +135,7 @@ func (n *Node) SetPresence(ctx context.Context, userID, presence string, statusM
 	if err != nil {
 		return err
 	}
+	n.federatePresence(ctx, userID)
 	wake, err := n.roomMatesOf(userID)
 	if err != nil {
 		return err

@@ -183,7 +183,7 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 	}
 	// A read receipt moving on recounts the user's unread notifications, in
 	// the receipt's transaction and under the room's lock (see lockRoom).
-	recount := unreadReceipt(receiptType, threadID)
+	recount := unreadReceipt(receiptType, threadID) && n.isLocalUser(userID)
 	if recount {
 		unlock, err := n.lockRoom(ctx, roomID)
 		if err != nil {
@@ -227,6 +227,7 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 		n.notifier.wake(userID)
 		return nil
 	}
+	n.federateReceipt(ctx, userID, roomID, threadID, ev.PDU.EventID())
 	members, err := n.localJoinedMembers(roomID)
 	if err != nil {
 		return err

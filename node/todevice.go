@@ -63,8 +63,10 @@ type delivery struct {
 // SendToDevice queues a message of type evType for each device in messages
 // (user ID -> device ID, or "*" for all the user's devices -> content) and
 // wakes the recipients. It is idempotent per sender, sending device and
-// txnID (an empty txnID turns that off). Unknown devices are skipped, as are
-// remote users until federation carries to-device messages.
+// txnID (an empty txnID turns that off). Unknown local devices are skipped.
+// Messages for other servers' users are queued, in the same transaction, as
+// one m.direct_to_device EDU per server (fededu_out.go), so a send that
+// returns is never lost; a server whose queue is full refuses the send.
 func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, txnID string, messages map[string]map[string]json.RawMessage) error {
 	if evType == "" {
 		return fmt.Errorf("%w: empty event type", ErrInvalidParam)
@@ -82,9 +84,10 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 		users = append(users, userID)
 	}
 	sort.Strings(users)
-	var recipients []string
+	remote, remoteCount := n.splitRemote(messages)
+	var recipients, dests []string
 	err := retryConflicts(ctx, func() error {
-		recipients = nil
+		recipients, dests = nil, nil
 		// The commit needs its number of positions up front, so the
 		// deliveries are worked out first and checked again inside it.
 		var deliveries []delivery
@@ -97,11 +100,11 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 			deliveries, err = n.planDeliveries(tx, users, messages)
 			return err
 		})
-		if err != nil || dup || len(deliveries) == 0 {
+		if err != nil || dup || len(deliveries)+remoteCount == 0 {
 			return err // with nothing to deliver there is nothing to repeat either
 		}
-		if len(deliveries) > maxToDeviceDeliveries {
-			return fmt.Errorf("%w: %d to-device messages in one request (at most %d)", ErrTooLarge, len(deliveries), maxToDeviceDeliveries)
+		if len(deliveries)+remoteCount > maxToDeviceDeliveries {
+			return fmt.Errorf("%w: %d to-device messages in one request (at most %d)", ErrTooLarge, len(deliveries)+remoteCount, maxToDeviceDeliveries)
 		}
 		_, err = n.toDevice.Commit(len(deliveries), func(tx *kv.Txn, first uint64) error {
 			if dup, err := toDeviceTxnSeen(tx, sender, senderDevice, txnID); err != nil || dup {
@@ -129,6 +132,10 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 					return err
 				}
 			}
+			var err error
+			if dests, err = n.queueToDevice(tx, sender, evType, remote); err != nil {
+				return err
+			}
 			return rememberToDeviceTxn(tx, sender, senderDevice, txnID)
 		})
 		return err
@@ -139,6 +146,7 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 	if err != nil {
 		return err
 	}
+	n.fedQueued(dests)
 	n.notifier.wake(uniqueStrings(recipients)...)
 	return nil
 }
@@ -149,8 +157,7 @@ func (n *Node) planDeliveries(tx *kv.Txn, users []string, messages map[string]ma
 	var out []delivery
 	for _, userID := range users {
 		if !n.isLocalUser(userID) {
-			n.log.Debug("to-device: skipping remote user until federation sends to-device messages", "user", userID)
-			continue
+			continue // queued for its server instead (queueToDevice)
 		}
 		byDevice := messages[userID]
 		deviceIDs := make([]string, 0, len(byDevice))

@@ -155,6 +155,7 @@ func (n *Node) SetTyping(ctx context.Context, userID, roomID string, typing bool
 		r.pos = t.pos
 	}
 	t.mu.Unlock()
+	n.federateTyping(ctx, userID, roomID, typing, changed)
 	if !changed {
 		return nil
 	}
@@ -196,6 +197,7 @@ func (n *Node) sweepTyping() {
 	now := n.now()
 	t.due = time.Time{}
 	var changed []string
+	var stopped []typingKey // local typists who timed out: other servers hear of it
 	var next time.Time
 	earliest := func(at time.Time) {
 		if next.IsZero() || at.Before(next) {
@@ -208,6 +210,9 @@ func (n *Node) sweepTyping() {
 			if !exp.After(now) {
 				delete(r.users, u)
 				expired = true
+				if n.isLocalUser(u) {
+					stopped = append(stopped, typingKey{roomID, u})
+				}
 			} else {
 				earliest(exp)
 			}
@@ -248,6 +253,9 @@ func (n *Node) sweepTyping() {
 		n.log.Warn("typing: members of expired rooms not woken", "err", err)
 	}
 	n.notifier.wake(wake...)
+	for _, k := range stopped {
+		n.federateTyping(context.Background(), k.userID, k.roomID, false, true)
+	}
 }
 
 // stopTyping stops the typing timer for good; Close calls it before closing

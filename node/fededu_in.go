@@ -1,0 +1,323 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// Inbound EDUs: what other servers tell of their users. Every entry point
+// takes the authenticated origin and refuses (ErrForbidden) a user of any
+// other server, and drops (ErrNotFound, ErrNotJoined) what concerns no room
+// or user this node shares with the origin: a server may only speak for its
+// own users, and only to servers that share rooms with them. Such errors
+// are the EDU's, never the transaction's; other errors are the node's own.
+
+// maxSeenMessageIDs is how many to-device message IDs are remembered per
+// origin. A server resends an EDU only in a retried transaction, soon after
+// the first attempt; 1000 covers ten full transactions.
+const maxSeenMessageIDs = 1000
+
+// maxMessageIDLen bounds a to-device message ID (the spec says 32
+// codepoints; this allows for multi-byte ones).
+const maxMessageIDLen = 128
+
+// IsEDUDrop reports whether an error from a Receive* call means the EDU was
+// refused or concerned nothing here (to drop and log), rather than that the
+// node failed.
+func IsEDUDrop(err error) bool {
+	for _, e := range []error{ErrForbidden, ErrNotFound, ErrNotJoined, ErrInvalidParam, ErrBadInput, ErrTooLarge} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkOrigin refuses a user ID that is not valid or not of origin.
+func checkOrigin(origin, userID string) error {
+	if _, err := spec.NewUserID(userID, true); err != nil {
+		return fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
+	}
+	if serverOf(userID) != origin {
+		return fmt.Errorf("%w: %s is not a user of %s", ErrForbidden, userID, origin)
+	}
+	return nil
+}
+
+// hasLocalMembers fails with ErrNotFound unless a local user is joined to
+// roomID.
+func (n *Node) hasLocalMembers(roomID string) error {
+	members, err := n.localJoinedMembers(roomID)
+	if err != nil {
+		return err
+	}
+	if len(members) == 0 {
+		return fmt.Errorf("%w: no local member in room %s", ErrNotFound, roomID)
+	}
+	return nil
+}
+
+// sharesRoomWithLocal fails with ErrNotFound unless userID is joined to a
+// room a local user is joined to.
+func sharesRoomWithLocal(tx *kv.Txn, userID string) error {
+	found := false
+	err := eachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
+		err := localJoinedIn(tx, roomID, func(string) { found = true })
+		return !found && err == nil, err
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("%w: %s shares no room with a local user", ErrNotFound, userID)
+	}
+	return err
+}
+
+// ReceiveTyping applies an m.typing EDU: a remote user joined to a room
+// that has a local member starts (for RemoteTypingTimeout, unless renewed)
+// or stops typing.
+func (n *Node) ReceiveTyping(ctx context.Context, origin, roomID, userID string, typing bool) error {
+	if err := checkOrigin(origin, userID); err != nil {
+		return err
+	}
+	if err := n.hasLocalMembers(roomID); err != nil {
+		return err
+	}
+	return n.SetTyping(ctx, userID, roomID, typing, RemoteTypingTimeout)
+}
+
+// RemoteReceipt is one user's read receipt from an m.receipt EDU.
+type RemoteReceipt struct {
+	RoomID, UserID, EventID string
+	// ThreadID is "" (unthreaded), "main" or a thread root's event ID.
+	ThreadID string
+}
+
+// ReceiveReceipt applies one receipt of an m.receipt EDU: a remote user
+// joined to a room that has a local member has read up to an event this
+// node has. Like local receipts it never moves backwards.
+func (n *Node) ReceiveReceipt(ctx context.Context, origin string, r RemoteReceipt) error {
+	if err := checkOrigin(origin, r.UserID); err != nil {
+		return err
+	}
+	if r.ThreadID != "" && r.ThreadID != ThreadMain && !isEventID(r.ThreadID) {
+		return fmt.Errorf("%w: thread_id %q", ErrInvalidParam, r.ThreadID)
+	}
+	if err := n.hasLocalMembers(r.RoomID); err != nil {
+		return err
+	}
+	m, err := n.Membership(ctx, r.RoomID, r.UserID)
+	if err != nil {
+		return err
+	}
+	if m.Membership != spec.Join {
+		return fmt.Errorf("%w: %s in %s", ErrNotJoined, r.UserID, r.RoomID)
+	}
+	var ev *Event
+	err = n.db.View(func(tx *kv.Txn) error {
+		var err error
+		ev, _, err = n.loadEvent(tx, r.EventID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if ev.PDU.RoomID().String() != r.RoomID {
+		return fmt.Errorf("event %s in room %s: %w", r.EventID, r.RoomID, ErrNotFound)
+	}
+	return n.writeReceipt(ctx, r.UserID, r.RoomID, ReceiptRead, r.ThreadID, ev)
+}
+
+// RemotePresence is one user's presence from an m.presence EDU.
+type RemotePresence struct {
+	UserID, Presence string
+	StatusMsg        *string
+	LastActiveAgo    int64
+}
+
+// ReceivePresence applies one entry of an m.presence EDU for a remote user
+// who shares a room with a local user. Only a change of presence or status
+// message wakes anyone.
+func (n *Node) ReceivePresence(ctx context.Context, origin string, p RemotePresence) error {
+	if err := checkOrigin(origin, p.UserID); err != nil {
+		return err
+	}
+	switch p.Presence {
+	case PresenceOnline, PresenceOffline, PresenceUnavailable:
+	default:
+		return fmt.Errorf("%w: presence %q", ErrInvalidParam, p.Presence)
+	}
+	if p.StatusMsg != nil && len(*p.StatusMsg) > maxStatusMsgBytes {
+		return fmt.Errorf("%w: status_msg over %d bytes", ErrInvalidParam, maxStatusMsgBytes)
+	}
+	if p.StatusMsg != nil && *p.StatusMsg == "" {
+		p.StatusMsg = nil
+	}
+	if err := n.db.View(func(tx *kv.Txn) error { return sharesRoomWithLocal(tx, p.UserID) }); err != nil {
+		return err
+	}
+	visible := false
+	_, err := n.presence.Commit(1, func(tx *kv.Txn, pos uint64) error {
+		key := presenceKey(p.UserID)
+		var old presenceRecord
+		if err := tx.GetJSON(key, &old); err != nil && !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		rec := presenceRecord{Presence: p.Presence, StatusMsg: p.StatusMsg, Pos: old.Pos}
+		if p.LastActiveAgo >= 0 {
+			rec.LastActiveTS = n.now().UnixMilli() - p.LastActiveAgo
+		}
+		if old.Pos != 0 && rec.Presence == old.Presence && equalStringPtr(rec.StatusMsg, old.StatusMsg) {
+			return tx.SetJSON(key, rec) // fresher last-active time only: no position, no wake-up
+		}
+		if old.Pos != 0 {
+			if err := tx.Delete(presenceStreamKey(old.Pos)); err != nil {
+				return err
+			}
+		}
+		rec.Pos, visible = pos, true
+		if err := tx.Set(presenceStreamKey(pos), []byte(p.UserID)); err != nil {
+			return err
+		}
+		return tx.SetJSON(key, rec)
+	})
+	if err != nil || !visible {
+		return err
+	}
+	wake, err := n.roomMatesOf(p.UserID)
+	if err != nil {
+		return err
+	}
+	n.notifier.wake(wake...)
+	return nil
+}
+
+// RemoteToDevice is an m.direct_to_device EDU.
+type RemoteToDevice struct {
+	Sender, Type, MessageID string
+	// Messages maps user ID -> device ID (or "*") -> content.
+	Messages map[string]map[string]json.RawMessage
+}
+
+// ReceiveToDevice delivers an m.direct_to_device EDU to the inboxes of the
+// local users' devices it names (device "*": all of them), once per
+// message ID and origin: a resent EDU is acknowledged without delivering
+// again. Messages for other servers' users are ignored.
+func (n *Node) ReceiveToDevice(ctx context.Context, origin string, m RemoteToDevice) error {
+	if err := checkOrigin(origin, m.Sender); err != nil {
+		return err
+	}
+	if m.Type == "" || m.MessageID == "" || len(m.MessageID) > maxMessageIDLen {
+		return fmt.Errorf("%w: to-device EDU needs a type and a message_id of at most %d bytes", ErrInvalidParam, maxMessageIDLen)
+	}
+	var users []string
+	for userID, byDevice := range m.Messages {
+		if !n.isLocalUser(userID) {
+			continue
+		}
+		for deviceID, content := range byDevice {
+			if !isJSONObject(content) {
+				return fmt.Errorf("%w: content for %s/%s is not an object", ErrBadInput, userID, deviceID)
+			}
+		}
+		users = append(users, userID)
+	}
+	sort.Strings(users)
+	var recipients []string
+	err := retryConflicts(ctx, func() error {
+		recipients = nil
+		var deliveries []delivery
+		dup := false
+		err := n.db.View(func(tx *kv.Txn) error {
+			var err error
+			if dup, err = messageIDSeen(tx, origin, m.MessageID); err != nil || dup {
+				return err
+			}
+			deliveries, err = n.planDeliveries(tx, users, m.Messages)
+			return err
+		})
+		if err != nil || dup {
+			return err
+		}
+		if len(deliveries) > maxToDeviceDeliveries {
+			return fmt.Errorf("%w: %d to-device messages in one EDU (at most %d)", ErrTooLarge, len(deliveries), maxToDeviceDeliveries)
+		}
+		_, err = n.toDevice.Commit(len(deliveries), func(tx *kv.Txn, first uint64) error {
+			if dup, err := messageIDSeen(tx, origin, m.MessageID); err != nil || dup {
+				return err
+			}
+			added := map[[2]string]int{}
+			for i, d := range deliveries {
+				if ok, err := tx.Has(deviceKey(d.userID, d.deviceID)); err != nil || !ok {
+					if err != nil {
+						return err
+					}
+					continue // deleted since planning
+				}
+				ev := ToDeviceEvent{Sender: m.Sender, Type: m.Type, Content: d.content}
+				if err := tx.SetJSON(toDeviceKey(d.userID, d.deviceID, first+uint64(i)), ev); err != nil {
+					return err
+				}
+				added[[2]string{d.userID, d.deviceID}]++
+				recipients = append(recipients, d.userID)
+			}
+			for dev, count := range added {
+				if err := n.growInbox(tx, dev[0], dev[1], count); err != nil {
+					return err
+				}
+			}
+			return rememberMessageID(tx, origin, m.MessageID)
+		})
+		return err
+	})
+	if errors.Is(err, kv.ErrTxnTooBig) {
+		return fmt.Errorf("%w: to-device EDU too large", ErrTooLarge)
+	}
+	if err != nil {
+		return err
+	}
+	n.notifier.wake(uniqueStrings(recipients)...)
+	return nil
+}
+
+func messageIDSeen(tx *kv.Txn, origin, id string) (bool, error) {
+	var ids []string
+	err := tx.GetJSON(eduSeenMsgKey(origin), &ids)
+	if errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	return slices.Contains(ids, id), err
+}
+
+func rememberMessageID(tx *kv.Txn, origin, id string) error {
+	var ids []string
+	if err := tx.GetJSON(eduSeenMsgKey(origin), &ids); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		return err
+	}
+	ids = append(ids, id)
+	if len(ids) > maxSeenMessageIDs {
+		ids = ids[len(ids)-maxSeenMessageIDs:]
+	}
+	return tx.SetJSON(eduSeenMsgKey(origin), ids)
+}
+
+// ReceiveDeviceListUpdate applies an m.device_list_update EDU: the remote
+// user's devices changed, which local users sharing a room with them see
+// in device_lists.changed (and then query the keys afresh). Which device
+// changed, and how, is not kept: the keys are fetched on demand.
+func (n *Node) ReceiveDeviceListUpdate(ctx context.Context, origin, userID string) error {
+	if err := checkOrigin(origin, userID); err != nil {
+		return err
+	}
+	return n.changeDeviceLists(ctx, 1, func(tx *kv.Txn) ([]string, error) {
+		if err := sharesRoomWithLocal(tx, userID); err != nil {
+			return nil, err
+		}
+		return []string{userID}, nil
+	})
+}
