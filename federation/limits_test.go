@@ -79,7 +79,7 @@ func TestPeerLimiter(t *testing.T) {
 				{advance: time.Second, peer: "b", hold: "b", want: true, tracked: 2},
 				{advance: time.Second, peer: "c", hold: "c", want: true, tracked: 3},
 				{advance: time.Second, peer: "d", hold: "d", want: true, tracked: 3}, // a (idle, oldest) evicted
-				{peer: "a", want: false, wantRetry: 1000, tracked: 3},               // all three busy: refused, not tracked
+				{peer: "a", want: false, wantRetry: 1000, tracked: 3},                // all three busy: refused, not tracked
 				{release: "c", tracked: 3},
 				{peer: "a", want: true, tracked: 3}, // c evicted; a starts afresh
 				{peer: "b", want: false, tracked: 3},
