@@ -2,17 +2,22 @@ package federation
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/node"
 )
 
 // fakeClock is a settable clock for the limiter.
@@ -223,4 +228,71 @@ func TestHandlerLimits(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("key server without a peer: %d", res.StatusCode)
 	}
+}
+
+// recordingHandler keeps the messages and attributes of log records.
+type recordingHandler struct {
+	mu      sync.Mutex
+	records []map[string]string
+}
+
+func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	m := map[string]string{"msg": r.Message, "level": r.Level.String()}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, m)
+	return nil
+}
+func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordingHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestRefusalsLogged: malformed and badly signed requests are answered with
+// the spec's errors and logged at debug with the peer they came from.
+func TestRefusalsLogged(t *testing.T) {
+	rec := &recordingHandler{}
+	n, err := node.New(context.Background(), node.Config{DataDir: t.TempDir(), StorageProfile: "phone", Logger: slog.New(rec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	b := newFedServer(t)
+	a := &fedServer{n: n}
+	a.setPeer(b.name(), true)
+	a.srv = httptest.NewServer(NewHandler(n, a.peerOf))
+	t.Cleanup(a.srv.Close)
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+
+	send := "/_matrix/federation/v1/send/t1"
+	notJSON := signed(t, a, b.name(), a.name(), b.n.SigningKey(), "PUT", send, map[string]any{})
+	notJSON.Body, notJSON.ContentLength = io.NopCloser(strings.NewReader("{")), 1
+	for _, c := range []struct {
+		name    string
+		req     *http.Request
+		status  int
+		errcode string
+	}{
+		{"not JSON", notJSON, http.StatusBadRequest, "M_NOT_JSON"},
+		{"bad JSON", signed(t, a, b.name(), a.name(), b.n.SigningKey(), "PUT", send, map[string]any{"pdus": 1}), http.StatusBadRequest, "M_BAD_JSON"},
+		{"bad signature", signed(t, a, b.name(), a.name(), otherKey, "PUT", send, map[string]any{}), http.StatusUnauthorized, "M_UNAUTHORIZED"},
+	} {
+		before := len(rec.snapshot())
+		expect(t, c.name, do(t, c.req), c.status, c.errcode)
+		var found bool
+		for _, r := range rec.snapshot()[before:] {
+			if r["msg"] == "federation request refused" && r["level"] == "DEBUG" && r["peer"] == b.name() && r["errcode"] == c.errcode {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: no debug log naming the peer and %s: %v", c.name, c.errcode, rec.snapshot()[before:])
+		}
+	}
+}
+
+func (h *recordingHandler) snapshot() []map[string]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]map[string]string(nil), h.records...)
 }
