@@ -124,13 +124,14 @@ type floodStats struct {
 }
 
 // TestFloodFromOnePeer: M, a real libp2p peer with its own key, floods A
-// with malformed and hostile transactions from several goroutines while
+// with malformed and hostile transactions from eight goroutines (as many
+// as it may have in flight, so it also meets the concurrency limit) while
 // B's user sends messages into A's room. A answers M with 4xx only (and 200
 // for well-formed transactions of bad PDUs), M gets 429 M_LIMIT_EXCEEDED
 // once over its rate, every one of B's messages arrives at A, and A still
 // serves B and its own users afterwards.
 func TestFloodFromOnePeer(t *testing.T) {
-	const messages, flooders, minFlood = 10, 4, 300
+	const messages, flooders, minFlood = 10, 8, 300
 	a, b := startPair(t)
 	m := startP2P(t, quicAddrs(a))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
