@@ -45,7 +45,8 @@ const (
 // origin must then equal peerOf(r): else 403 M_FORBIDDEN. Bodies over
 // MaxBodyBytes are 413 M_TOO_LARGE. /_matrix/key/v2/server and
 // /_matrix/federation/v1/version are served without authentication, as the
-// spec says.
+// spec says. Before any of that, each transport peer is held to the default
+// Limits (limits.go; NewHandlerWithOptions sets others).
 //
 // The handler must see the request URI exactly as the sender signed it: mount
 // it at the root of the server, never under a stripped prefix.
