@@ -124,6 +124,7 @@ func unrecognized(r *http.Request) *mxhttp.Error {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer h.recoverPanic(w, r)
 	r = r.WithContext(util.ContextWithLogger(r.Context(), h.liblog))
 	release, ok := h.admit(w, r)
 	if !ok {

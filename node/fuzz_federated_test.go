@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -110,4 +111,18 @@ func FuzzInputFederatedPDU(f *testing.F) {
 			t.Fatalf("accepted PDU %s is not stored", r.EventID)
 		}
 	})
+}
+
+// TestInputFederatedPDUBadRoomID: a PDU whose room_id the library's parser
+// lets through but its accessors panic on ("!:", found by fuzzing) is that
+// PDU's ErrBadInput, even where it could start a room.
+func TestInputFederatedPDUBadRoomID(t *testing.T) {
+	a := newTestNode(t)
+	pdu := json.RawMessage(`{"auth_events":[],"content":{"room_version":"10"},"prev_events":[],"room_id":"!:","sender":"@:","state_key":"","type":"m.room.create"}`)
+	for _, allowNew := range []bool{false, true} {
+		res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: "o", PDUs: []json.RawMessage{pdu}, AllowNewRooms: allowNew})
+		if err != nil || len(res) != 1 || !errors.Is(res[0].Err, ErrBadInput) {
+			t.Fatalf("AllowNewRooms %v: %+v, %v; want ErrBadInput", allowNew, res, err)
+		}
+	}
 }
