@@ -21,7 +21,7 @@ STATICCHECK         := bin/tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 # Go tests: the race detector on; a hung test fails instead of stalling CI.
 GOTEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build run test gotest e2e e2e-js e2e-arm lint staticcheck cross bench clean
+.PHONY: all build run test gotest e2e e2e-js e2e-arm lint staticcheck cross bench fuzz clean
 
 all: build
 
@@ -75,6 +75,19 @@ cross:
 e2e-arm: cross
 	EDGENODE_BIN=$(BIN)-linux-armv7 EDGENODE_WRAPPER=qemu-arm bash scripts/quickstart.sh
 	EDGENODE_BIN=$(BIN)-linux-arm64 EDGENODE_WRAPPER=qemu-aarch64 bash scripts/quickstart.sh
+
+# The fuzz targets for hostile federation input, each fuzzed for FUZZTIME
+# (Go fuzzes one target per invocation) on two workers; CI runs this after
+# `make test`. The growing corpus stays in Go's cache; only a failure writes
+# testdata/fuzz/<target>/, which is worth committing as a regression seed.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./federation:FuzzSendTransaction ./federation:FuzzXMatrixAuthorization ./node:FuzzInputFederatedPDU
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) -parallel 2 $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 2 $$pkg; \
+	done
 
 BENCHTIME ?= 200ms
 bench:

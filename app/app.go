@@ -55,6 +55,9 @@ type P2PConfig struct {
 	RelayService bool
 	// Reachability is "auto" (default), "private" or "public".
 	Reachability string
+	// Limits bound each peer's federation requests (zero: the defaults,
+	// sized for a phone or a Pi).
+	Limits federation.Limits
 }
 
 // App is a running homeserver.
@@ -179,7 +182,7 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	// The federation handler learns who is calling from the authenticated
 	// libp2p connection, never from anything the caller sends.
 	a.servers = append(a.servers, serve(&http.Server{
-		Handler:           federation.NewHandler(a.Node, p2ptransport.PeerServerName),
+		Handler:           federation.NewHandlerWithOptions(a.Node, p2ptransport.PeerServerName, federation.HandlerOptions{Limits: cfg.P2P.Limits}),
 		ConnContext:       p2ptransport.ConnContext,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,

@@ -49,7 +49,7 @@ func (s *fedServer) peerOf(*http.Request) (string, bool) {
 
 func (s *fedServer) name() string { return s.n.ServerName() }
 
-func newFedServer(t *testing.T) *fedServer {
+func newFedServer(t testing.TB) *fedServer {
 	t.Helper()
 	n, err := node.New(context.Background(), node.Config{
 		DataDir: t.TempDir(), OpenRegistration: true, StorageProfile: "phone",
@@ -89,7 +89,7 @@ type pair struct {
 
 // newPair starts A (with @alice, display name "Alice") and B; each server's
 // authenticated peer is initially the other.
-func newPair(t *testing.T) pair {
+func newPair(t testing.TB) pair {
 	t.Helper()
 	a, b := newFedServer(t), newFedServer(t)
 	a.setPeer(b.name(), true)
@@ -112,7 +112,7 @@ func (p pair) clientB() *Client {
 
 // signed builds a request signed as origin with key, addressed to dest, and
 // pointed at s's listener.
-func signed(t *testing.T, s *fedServer, origin, dest string, key ed25519.PrivateKey, method, uri string, content any) *http.Request {
+func signed(t testing.TB, s *fedServer, origin, dest string, key ed25519.PrivateKey, method, uri string, content any) *http.Request {
 	t.Helper()
 	fr := fclient.NewFederationRequest(method, spec.ServerName(origin), spec.ServerName(dest), uri)
 	if content != nil {

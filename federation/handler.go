@@ -45,11 +45,25 @@ const (
 // origin must then equal peerOf(r): else 403 M_FORBIDDEN. Bodies over
 // MaxBodyBytes are 413 M_TOO_LARGE. /_matrix/key/v2/server and
 // /_matrix/federation/v1/version are served without authentication, as the
-// spec says.
+// spec says. Before any of that, each transport peer is held to the default
+// Limits (limits.go; NewHandlerWithOptions sets others).
 //
 // The handler must see the request URI exactly as the sender signed it: mount
 // it at the root of the server, never under a stripped prefix.
 func NewHandler(n *node.Node, peerOf func(*http.Request) (serverName string, ok bool)) http.Handler {
+	return NewHandlerWithOptions(n, peerOf, HandlerOptions{})
+}
+
+// HandlerOptions tunes the handler NewHandlerWithOptions returns.
+type HandlerOptions struct {
+	// Limits bound each transport peer's requests (zero: the defaults).
+	Limits Limits
+}
+
+// NewHandlerWithOptions is NewHandler with options. Every request from a
+// transport peer is first held to opts.Limits: over them it is 429
+// M_LIMIT_EXCEEDED with retry_after_ms, before its body is read.
+func NewHandlerWithOptions(n *node.Node, peerOf func(*http.Request) (serverName string, ok bool), opts HandlerOptions) http.Handler {
 	log := n.Logger().With("component", "federation")
 	h := &handler{
 		n:      n,
@@ -57,6 +71,7 @@ func NewHandler(n *node.Node, peerOf func(*http.Request) (serverName string, ok 
 		log:    log,
 		liblog: libraryLogger(log),
 		routes: http.NewServeMux(),
+		limits: newPeerLimiter(opts.Limits, log, time.Now),
 	}
 	h.routes.Handle("GET /_matrix/federation/v1/query/profile", h.wrap(h.queryProfile))
 	h.routes.Handle("GET /_matrix/federation/v1/query/directory", h.wrap(h.queryDirectory))
@@ -82,6 +97,7 @@ type handler struct {
 	log    *slog.Logger
 	liblog *logrus.Entry
 	routes *http.ServeMux
+	limits *peerLimiter
 }
 
 // request is what an authenticated handler may rely on.
@@ -101,7 +117,7 @@ func fedRequest(r *http.Request) request {
 func (h *handler) wrap(f func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := f(w, r); err != nil {
-			mxhttp.WriteError(w, r, h.log, err)
+			h.fail(w, r, err)
 		}
 	})
 }
@@ -115,12 +131,18 @@ func unrecognized(r *http.Request) *mxhttp.Error {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer h.recoverPanic(w, r)
 	r = r.WithContext(util.ContextWithLogger(r.Context(), h.liblog))
+	release, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	switch {
 	case r.URL.Path == keyServerPath || r.URL.Path == versionPath:
 		// The spec serves these two without authentication.
 		if r.Method != http.MethodGet {
-			mxhttp.WriteError(w, r, h.log, mxhttp.Errorf(http.StatusMethodNotAllowed, "M_UNRECOGNIZED", "method %s not allowed", r.Method))
+			h.fail(w, r, mxhttp.Errorf(http.StatusMethodNotAllowed, "M_UNRECOGNIZED", "method %s not allowed", r.Method))
 			return
 		}
 		if r.URL.Path == versionPath {
@@ -131,17 +153,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, federationPrefix):
 		if path.Clean(r.URL.Path) != r.URL.Path {
 			// ServeMux would answer with a redirect, which is no use to a peer.
-			mxhttp.WriteError(w, r, h.log, unrecognized(r))
+			h.fail(w, r, unrecognized(r))
 			return
 		}
 		fr, err := h.authenticate(r)
 		if err != nil {
-			mxhttp.WriteError(w, r, h.log, err)
+			h.fail(w, r, err)
 			return
 		}
 		h.routes.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, fr)))
 	default:
-		mxhttp.WriteError(w, r, h.log, unrecognized(r))
+		h.fail(w, r, unrecognized(r))
 	}
 }
 
@@ -230,7 +252,7 @@ func tooLarge() *mxhttp.Error {
 func (h *handler) keyServer(w http.ResponseWriter, r *http.Request) {
 	b, err := serverKeys(h.n, time.Now())
 	if err != nil {
-		mxhttp.WriteError(w, r, h.log, err)
+		h.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

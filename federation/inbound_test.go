@@ -311,6 +311,9 @@ func FuzzSendTransaction(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	for _, seed := range realisticTxnSeeds(f) {
+		f.Add([]byte(seed))
+	}
 	n, err := node.New(context.Background(), node.Config{DataDir: f.TempDir(), StorageProfile: "phone",
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

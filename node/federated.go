@@ -101,6 +101,12 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 			results[i].Err = fmt.Errorf("%w: PDU has no room_id", ErrBadInput)
 			continue
 		}
+		if _, err := spec.NewRoomID(h.RoomID); err != nil {
+			// The library's PDU.RoomID panics on such an ID (its parser lets
+			// "!:" through), so it must never reach it.
+			results[i].Err = fmt.Errorf("%w: PDU room_id: %v", ErrBadInput, err)
+			continue
+		}
 		results[i].RoomID = h.RoomID
 		headers[i] = &h
 	}
@@ -223,6 +229,14 @@ func (n *Node) federatedRoomVersions(headers []*pduHeader, allowNew bool) (map[s
 // checks its signatures. redacted reports a content-hash mismatch (the
 // event returned is then the redacted form, which is kept).
 func (n *Node) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.RoomVersion, raw []byte) (ev gomatrixserverlib.PDU, redacted bool, err error) {
+	// gomatrixserverlib's PDU accessors panic on some malformed fields
+	// instead of failing its parser. A peer's bytes must never crash the
+	// node, so a panic here is that PDU's error.
+	defer func() {
+		if v := recover(); v != nil {
+			ev, redacted, err = nil, false, fmt.Errorf("%w: PDU: %v", ErrBadInput, v)
+		}
+	}()
 	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
 	if err != nil || !supportedRoomVersions[version] {
 		return nil, false, fmt.Errorf("room version %q: %w", version, ErrUnsupportedRoomVersion)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/edgenode/edgenode/node"
 )
@@ -53,6 +54,16 @@ func Forbidden(format string, args ...any) *Error {
 // NotFound is 404 M_NOT_FOUND.
 func NotFound(format string, args ...any) *Error {
 	return Errorf(http.StatusNotFound, "M_NOT_FOUND", format, args...)
+}
+
+// LimitExceeded is 429 M_LIMIT_EXCEEDED; retryAfter becomes the body's
+// retry_after_ms (rounded up to a millisecond) so a well-behaved caller knows
+// when to try again.
+func LimitExceeded(retryAfter time.Duration, format string, args ...any) *Error {
+	e := Errorf(http.StatusTooManyRequests, "M_LIMIT_EXCEEDED", format, args...)
+	ms := (retryAfter + time.Millisecond - 1) / time.Millisecond
+	e.Extra = map[string]any{"retry_after_ms": max(int64(ms), 1)}
+	return e
 }
 
 // nodeErrors maps node errors to Matrix errors, most specific first.
