@@ -371,12 +371,6 @@ type inboundTxnRecord struct {
 	Response json.RawMessage `json:"r"`
 }
 
-// inboundTxnLocks serialise transactions per (node, origin). They are never
-// held while taking another of them, so sharing stripes between nodes in one
-// process costs only parallelism; they are separate from room locks, which
-// are taken while one is held.
-var inboundTxnLocks = newStripedLocks()
-
 // InboundTxn runs process at most once per (origin, txnID), storing its
 // response: a repeat of a remembered transaction gets the stored response
 // without process being called. Transactions from one origin run one at a
@@ -384,7 +378,7 @@ var inboundTxnLocks = newStripedLocks()
 // processes again (room input is idempotent: stored events are no-ops). The
 // last InboundTxnRetention transaction IDs per origin are remembered.
 func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process func(context.Context) ([]byte, error)) ([]byte, error) {
-	mu := inboundTxnLocks.forRoom(n.serverName + "\x00" + origin)
+	mu := n.txnLocks.forRoom(origin)
 	select {
 	case mu <- struct{}{}:
 	case <-ctx.Done():

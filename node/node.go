@@ -26,10 +26,13 @@ type Node struct {
 	states     *stateStore
 	pdus       *pduCache
 	roomLocks  *stripedLocks
-	notifier   *notifier
-	now        func() time.Time
-	closeOnce  sync.Once
-	closeErr   error
+	// txnLocks serialise inbound federation transactions per origin; apart
+	// from roomLocks, which are taken while one is held.
+	txnLocks  *stripedLocks
+	notifier  *notifier
+	now       func() time.Time
+	closeOnce sync.Once
+	closeErr  error
 
 	// toDevice numbers to-device messages and deviceLists device-list
 	// changes: each is a stream of its own, so a sync token carries both.
@@ -108,6 +111,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		states:     newStateStore(),
 		pdus:       newLRU[string, gomatrixserverlib.PDU](8192),
 		roomLocks:  newStripedLocks(),
+		txnLocks:   newStripedLocks(),
 		notifier:   newNotifier(),
 		now:        time.Now,
 	}
