@@ -33,7 +33,7 @@ build:
 run: build
 	./$(BIN) run --open-registration --data $(DATA) --client-listen $(LISTEN) --mdns=$(MDNS)
 
-test: lint gotest e2e e2e-js
+test: lint gotest e2e e2e-js fuzz
 
 gotest:
 	$(GO) test $(GOTEST_FLAGS) ./...
@@ -76,12 +76,13 @@ e2e-arm: cross
 	EDGENODE_BIN=$(BIN)-linux-armv7 EDGENODE_WRAPPER=qemu-arm bash scripts/quickstart.sh
 	EDGENODE_BIN=$(BIN)-linux-arm64 EDGENODE_WRAPPER=qemu-aarch64 bash scripts/quickstart.sh
 
-# The fuzz targets for hostile federation input, each fuzzed for FUZZTIME
-# (Go fuzzes one target per invocation) on two workers; CI runs this after
-# `make test`. The growing corpus stays in Go's cache; only a failure writes
+# The fuzz targets (hostile federation input, and the decoders of what is
+# stored or handed to clients), each fuzzed for FUZZTIME (Go fuzzes one
+# target per invocation) on two workers; the last step of `make test`. The growing corpus stays in Go's cache; only a failure writes
 # testdata/fuzz/<target>/, which is worth committing as a regression seed.
-FUZZTIME ?= 10s
-FUZZ_TARGETS := ./federation:FuzzSendTransaction ./federation:FuzzXMatrixAuthorization ./node:FuzzInputFederatedPDU
+FUZZTIME ?= 8s
+FUZZ_TARGETS := ./federation:FuzzSendTransaction ./federation:FuzzXMatrixAuthorization ./federation:FuzzApplyEDUs \
+	./node:FuzzInputFederatedPDU ./node:FuzzEventRecordCodec ./syncapi:FuzzParseStreamToken ./kv:FuzzDecodeKey
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
