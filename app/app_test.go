@@ -567,3 +567,39 @@ func syncMessageIDs(t *testing.T, app *App, token, roomID string) []string {
 	}
 	return ids
 }
+
+// roomPair is a public room on A with A's alice and B's bob joined.
+type roomPair struct {
+	a, b       *App
+	alice, bob node.Session
+	roomID     string
+}
+
+// sharedRoom registers alice on a and bob on b, creates a public room on a
+// and joins bob through a, and waits until a knows bob joined.
+func sharedRoom(ctx context.Context, t *testing.T, a, b *App) roomPair {
+	t.Helper()
+	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.Node.ServerName())
+	if status != http.StatusOK {
+		t.Fatalf("join: %d %v", status, body)
+	}
+	// A knows B is in the room once bob's join is in A's timeline.
+	mi, err := b.Node.Membership(ctx, roomID, bob.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForEvent(ctx, t, a, alice.UserID, roomID, mi.EventID)
+	return roomPair{a: a, b: b, alice: alice, bob: bob, roomID: roomID}
+}

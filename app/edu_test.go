@@ -90,41 +90,6 @@ func (s *syncer) until(ctx context.Context, what string, cond func(eduSync) bool
 	}
 }
 
-// eduRoom is a public room on A with A's alice and B's bob joined, each
-// with a device and a /sync position.
-type eduRoom struct {
-	a, b       *App
-	alice, bob node.Session
-	roomID     string
-}
-
-func setupEDURoom(ctx context.Context, t *testing.T, a, b *App) eduRoom {
-	t.Helper()
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.Node.ServerName())
-	if status != http.StatusOK {
-		t.Fatalf("join: %d %v", status, body)
-	}
-	// A knows B is in the room once bob's join is in A's timeline.
-	mi, err := b.Node.Membership(ctx, roomID, bob.UserID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitForEvent(ctx, t, a, alice.UserID, roomID, mi.EventID)
-	return eduRoom{a: a, b: b, alice: alice, bob: bob, roomID: roomID}
-}
-
 // TestEDUsOverFederation: typing, a read receipt, presence, a to-device
 // message and a device-key upload by A's alice reach B's bob's /sync, over
 // libp2p QUIC.
@@ -132,7 +97,7 @@ func TestEDUsOverFederation(t *testing.T) {
 	a, b := startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	r := setupEDURoom(ctx, t, a, b)
+	r := sharedRoom(ctx, t, a, b)
 	alice, bob, roomID := r.alice, r.bob, r.roomID
 	room := "/_matrix/client/v3/rooms/" + url.PathEscape(roomID)
 	bs := &syncer{t: t, app: b, token: bob.AccessToken}
@@ -248,7 +213,7 @@ func TestToDeviceOverFederationAcrossRestart(t *testing.T) {
 	b := startP2PAt(t, dir, quicAddrs(a))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	r := setupEDURoom(ctx, t, a, b)
+	r := sharedRoom(ctx, t, a, b)
 	closeApp(t, b)
 
 	sendToDevice(t, a, r.alice, "m.test", "while-down", r.bob, map[string]any{"n": 1})

@@ -137,21 +137,8 @@ func TestFloodFromOnePeer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, body := clientJoin(t, b, bob.AccessToken, roomID, a.Node.ServerName()); status != http.StatusOK {
-		t.Fatalf("join: %d %v", status, body)
-	}
+	r := sharedRoom(ctx, t, a, b)
+	alice, bob, roomID := r.alice, r.bob, r.roomID
 
 	h := hostile{m: m.Node.ServerName(), a: a.Node.ServerName(), key: m.Node.SigningKey(), forged: forgedPDU(ctx, t, a, roomID, alice.UserID, b.Node.ServerName())}
 	kinds := h.kinds()

@@ -6,44 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgenode/edgenode/node"
 )
-
-// clientDo makes a client API request on app as the holder of token and
-// decodes the JSON answer.
-func clientDo(t *testing.T, app *App, token, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	payload := ""
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		payload = string(b)
-	}
-	req, err := http.NewRequest(method, app.BaseURL()+path, strings.NewReader(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("%s %s: %d, body not JSON: %v", method, path, resp.StatusCode, err)
-	}
-	return resp.StatusCode, out
-}
 
 // inviteSyncResp is the part of a /sync answer these tests read.
 type inviteSyncResp struct {
@@ -116,8 +83,7 @@ func invitePair(t *testing.T) (a, b *App, alice, bob node.Session, roomID string
 	if _, err := b.Federation.QueryProfile(ctx, a.Node.ServerName(), alice.UserID, ""); err != nil {
 		t.Fatalf("B reaches A: %v", err)
 	}
-	status, body := clientDo(t, a, alice.AccessToken, http.MethodPost, "/_matrix/client/v3/createRoom",
-		map[string]any{"preset": "private_chat", "name": "Secret"})
+	status, body := call(t, a, http.MethodPost, "/_matrix/client/v3/createRoom", alice.AccessToken, map[string]any{"preset": "private_chat", "name": "Secret"})
 	roomID, _ = body["room_id"].(string)
 	if status != http.StatusOK || roomID == "" {
 		t.Fatalf("createRoom: %d %v", status, body)
@@ -139,7 +105,7 @@ func TestInviteOverFederation(t *testing.T) {
 	defer cancel()
 	since := syncOnce(t, b, bob.AccessToken, "").NextBatch
 
-	status, body := clientDo(t, a, alice.AccessToken, http.MethodPost, clientRoomPath(roomID, "invite"), map[string]any{"user_id": bob.UserID})
+	status, body := call(t, a, http.MethodPost, clientRoomPath(roomID, "invite"), alice.AccessToken, map[string]any{"user_id": bob.UserID})
 	if status != http.StatusOK {
 		t.Fatalf("invite: %d %v", status, body)
 	}
@@ -176,7 +142,7 @@ func TestInviteOverFederation(t *testing.T) {
 	}
 
 	// No server_name: B joins through the inviter's server.
-	status, body = clientDo(t, b, bob.AccessToken, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(roomID), map[string]any{})
+	status, body = call(t, b, http.MethodPost, "/_matrix/client/v3/join/"+url.PathEscape(roomID), bob.AccessToken, map[string]any{})
 	if status != http.StatusOK || body["room_id"] != roomID {
 		t.Fatalf("join: %d %v", status, body)
 	}
@@ -203,7 +169,7 @@ func TestInviteOverFederation(t *testing.T) {
 	}
 	waitForEvent(ctx, t, a, alice.UserID, roomID, fromBob)
 
-	status, body = clientDo(t, b, bob.AccessToken, http.MethodPost, clientRoomPath(roomID, "leave"), map[string]any{})
+	status, body = call(t, b, http.MethodPost, clientRoomPath(roomID, "leave"), bob.AccessToken, map[string]any{})
 	if status != http.StatusOK {
 		t.Fatalf("leave: %d %v", status, body)
 	}
@@ -225,7 +191,7 @@ func TestInviteRejectedOverFederation(t *testing.T) {
 	a, b, alice, bob, roomID := invitePair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	status, body := clientDo(t, a, alice.AccessToken, http.MethodPost, clientRoomPath(roomID, "invite"), map[string]any{"user_id": bob.UserID})
+	status, body := call(t, a, http.MethodPost, clientRoomPath(roomID, "invite"), alice.AccessToken, map[string]any{"user_id": bob.UserID})
 	if status != http.StatusOK {
 		t.Fatalf("invite: %d %v", status, body)
 	}
@@ -234,7 +200,7 @@ func TestInviteRejectedOverFederation(t *testing.T) {
 		t.Fatalf("B's /sync has no invite: %+v", s.Rooms)
 	}
 
-	status, body = clientDo(t, b, bob.AccessToken, http.MethodPost, clientRoomPath(roomID, "leave"), map[string]any{})
+	status, body = call(t, b, http.MethodPost, clientRoomPath(roomID, "leave"), bob.AccessToken, map[string]any{})
 	if status != http.StatusOK {
 		t.Fatalf("reject: %d %v", status, body)
 	}
@@ -262,7 +228,7 @@ func TestInviteRejectedOverFederation(t *testing.T) {
 	}
 
 	// Rejecting again is a no-op; the invite stays gone.
-	status, body = clientDo(t, b, bob.AccessToken, http.MethodPost, clientRoomPath(roomID, "leave"), map[string]any{})
+	status, body = call(t, b, http.MethodPost, clientRoomPath(roomID, "leave"), bob.AccessToken, map[string]any{})
 	if status != http.StatusOK {
 		t.Fatalf("reject again: %d %v", status, body)
 	}
@@ -279,7 +245,7 @@ func TestInviteUnknownRemoteUser(t *testing.T) {
 	defer cancel()
 	before := a.Node.StreamPosition()
 	nobody := b.Node.UserID("nobody")
-	status, body := clientDo(t, a, alice.AccessToken, http.MethodPost, clientRoomPath(roomID, "invite"), map[string]any{"user_id": nobody})
+	status, body := call(t, a, http.MethodPost, clientRoomPath(roomID, "invite"), alice.AccessToken, map[string]any{"user_id": nobody})
 	if (status != http.StatusForbidden && status != http.StatusNotFound) || (body["errcode"] != "M_FORBIDDEN" && body["errcode"] != "M_NOT_FOUND") {
 		t.Fatalf("invite of an unknown remote user: %d %v, want 403 or 404 with an errcode", status, body)
 	}
