@@ -63,6 +63,11 @@ func NewHandler(n *node.Node, peerOf func(*http.Request) (serverName string, ok 
 	h.routes.Handle("GET /_matrix/federation/v1/make_join/{roomId}/{userId}", h.wrap(h.makeJoin))
 	h.routes.Handle("PUT /_matrix/federation/v2/send_join/{roomId}/{eventId}", h.wrap(h.sendJoin))
 	h.routes.Handle("POST /_matrix/federation/v1/get_missing_events/{roomId}", h.wrap(h.getMissingEvents))
+	h.routes.Handle("GET /_matrix/federation/v1/state/{roomId}", h.wrap(h.state))
+	h.routes.Handle("GET /_matrix/federation/v1/state_ids/{roomId}", h.wrap(h.stateIDs))
+	h.routes.Handle("GET /_matrix/federation/v1/event/{eventId}", h.wrap(h.event))
+	h.routes.Handle("GET /_matrix/federation/v1/event_auth/{roomId}/{eventId}", h.wrap(h.eventAuth))
+	h.routes.Handle("GET /_matrix/federation/v1/backfill/{roomId}", h.wrap(h.backfill))
 	h.routes.Handle("/", h.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return unrecognized(r)
 	}))
