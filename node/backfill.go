@@ -319,6 +319,9 @@ func (n *Node) storeBackfill(ctx context.Context, f EventFetcher, server, roomID
 			if err := tx.Set(roomBackfillKey(roomID, p.rec.Pos), []byte(p.pdu.EventID())); err != nil {
 				return err
 			}
+			if err := tx.Delete(outlierNoStateKey(p.pdu.EventID())); err != nil {
+				return err // it has its state now
+			}
 		}
 		return nil
 	})

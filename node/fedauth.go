@@ -176,7 +176,9 @@ func (n *Node) checkRemoteChain(ctx context.Context, roomID string, version goma
 
 // storeOutliers stores checked events of a known room as outliers. Their
 // state is recorded as the room's current state (they are not in the
-// timeline, so it is only what serving them to other servers reads).
+// timeline, so it is only what serving them to other servers reads), and
+// they are marked as having no state of their own (tOutlierNoState), so
+// they are not taken as prev events as they are.
 func (n *Node) storeOutliers(ctx context.Context, roomID string, evs []gomatrixserverlib.PDU) error {
 	if len(evs) == 0 {
 		return nil
@@ -197,8 +199,49 @@ func (n *Node) storeOutliers(ctx context.Context, roomID string, evs []gomatrixs
 			}}
 			b.events = append(b.events, p)
 			b.byID[ev.EventID()] = p
+			id := ev.EventID()
+			b.extra = append(b.extra, func(tx *kv.Txn) error { return tx.Set(outlierNoStateKey(id), nil) })
 		}
 		return nil
 	})
 	return err
+}
+
+// knownWithState reports whether an event is in the batch, or stored with
+// the state before and after it (not an outlier fetched on its own): what
+// an event needs to be a prev event.
+func (b *roomBatch) knownWithState(id string) (bool, error) {
+	if _, ok := b.byID[id]; ok {
+		return true, nil
+	}
+	if ok, err := b.tx.Has(eventKey(id)); err != nil || !ok {
+		return false, err
+	}
+	noState, err := b.tx.Has(outlierNoStateKey(id))
+	return !noState, err
+}
+
+// prevsWithoutState lists the ids that are not stored, or stored as
+// outliers without their state.
+func (n *Node) prevsWithoutState(ids []string) ([]string, error) {
+	var out []string
+	err := n.db.View(func(tx *kv.Txn) error {
+		for _, id := range ids {
+			ok, err := tx.Has(eventKey(id))
+			if err != nil {
+				return err
+			}
+			if ok {
+				if ok, err = tx.Has(outlierNoStateKey(id)); err != nil {
+					return err
+				}
+				ok = !ok
+			}
+			if !ok {
+				out = append(out, id)
+			}
+		}
+		return nil
+	})
+	return out, err
 }

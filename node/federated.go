@@ -311,7 +311,7 @@ func (b *roomBatch) inputFederated(ev gomatrixserverlib.PDU) error {
 	}
 	var missingPrev, missingAuth []string
 	for _, p := range ev.PrevEventIDs() {
-		if ok, err := b.known(p); err != nil {
+		if ok, err := b.knownWithState(p); err != nil {
 			return err
 		} else if !ok {
 			missingPrev = append(missingPrev, p)

@@ -91,7 +91,7 @@ func (n *Node) fillGap(ctx context.Context, f EventFetcher, origin, roomID strin
 	}
 	// Prev events first: one fetched as an auth event would be stored as a
 	// plain outlier, without the state before and after it.
-	missing, err := n.unknownEvents(ev.PrevEventIDs(), nil)
+	missing, err := n.prevsWithoutState(ev.PrevEventIDs())
 	if err != nil {
 		return false, err
 	}
@@ -168,13 +168,18 @@ func (n *Node) fetchStateAt(ctx context.Context, f EventFetcher, server, roomID 
 		fetched[ev.EventID()] = ev
 	}
 	if _, ok := fetched[prev]; !ok {
-		if known, err := n.unknownEvents([]string{prev}, nil); err != nil || len(known) != 0 {
-			if err == nil {
-				err = fmt.Errorf("%w: event %s did not pass its auth checks", ErrForbidden, prev)
-			}
+		// Not checked: stored already (with its state meanwhile, or as an
+		// outlier without it, checked then), or it failed its auth checks.
+		unknown, err := n.unknownEvents([]string{prev}, nil)
+		if err != nil {
 			return err
 		}
-		return nil // stored meanwhile
+		if len(unknown) != 0 {
+			return fmt.Errorf("%w: event %s did not pass its auth checks", ErrForbidden, prev)
+		}
+		if noState, err := n.prevsWithoutState([]string{prev}); err != nil || len(noState) == 0 {
+			return err
+		}
 	}
 
 	// The state before prev, keyed by what the events say they are.
@@ -232,15 +237,18 @@ func (n *Node) storeOutlierWithState(ctx context.Context, roomID string, ev goma
 		if b.room == nil {
 			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
 		}
-		if ok, err := b.known(ev.EventID()); err != nil || ok {
+		id := ev.EventID()
+		if ok, err := b.knownWithState(id); err != nil || ok {
 			return err
 		}
+		// Unknown, or an outlier without state: (re)written with it.
 		p := &pendingEvent{pdu: ev, outlier: true, before: before, after: after, rec: eventRecord{
 			RoomID: roomID, Version: string(b.room.Version), JSON: ev.JSON(),
 			StateBefore: before.ID(), StateAfter: after.ID(),
 		}}
 		b.events = append(b.events, p)
-		b.byID[ev.EventID()] = p
+		b.byID[id] = p
+		b.extra = append(b.extra, func(tx *kv.Txn) error { return tx.Delete(outlierNoStateKey(id)) })
 		return nil
 	})
 	return err

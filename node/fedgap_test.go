@@ -105,6 +105,18 @@ func TestFederatedPDUWithUnknownAuthEvents(t *testing.T) {
 			t.Fatal("the fetched auth event is in B's timeline")
 		}
 	}
+
+	// A merges the two branches. The outlier cannot be a prev event as it
+	// is (its state is unknown): B fetches the state at it, and then the
+	// merge makes pl2 B's power levels.
+	next := send(t, a, alice, roomID, "merge")
+	res, err = b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{storedJSON(t, a, next)}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("input of the merge: %+v, %v", res, err)
+	}
+	if cur, err := b.RoomStateEvent(ctx, bob.UserID, roomID, "m.room.power_levels", ""); err != nil || cur.PDU.EventID() != d.id("pl2") {
+		t.Fatalf("B's power levels after the merge: %v, want pl2", err)
+	}
 }
 
 // TestFederatedPDUAcrossUnfilledGap: B misses three of A's events (a topic

@@ -7,6 +7,10 @@ import "github.com/edgenode/edgenode/kv"
 // nothing that reads the room stream (sync above all) ever sees them.
 const (
 	tRoomBackfill = "roombackfill" // room ID, backfill position -> event ID
+	// Outliers fetched on their own (auth events, state at a gap) are stored
+	// without knowing the state around them; until they get it (as a prev
+	// event at a gap, or placed in the history) they cannot be a prev event.
+	tOutlierNoState = "outliernostate" // event ID -> ""
 )
 
 // Backfill positions. Backfilled events have no stream position: they are
@@ -40,3 +44,4 @@ func timelineOrder(p uint64) int64 {
 
 func roomBackfillKey(roomID string, p uint64) []byte { return kv.Key(tRoomBackfill, roomID, p) }
 func roomBackfillPrefix(roomID string) []byte        { return kv.Key(tRoomBackfill, roomID) }
+func outlierNoStateKey(eventID string) []byte        { return kv.Key(tOutlierNoState, eventID) }
