@@ -44,6 +44,9 @@ func (n *Node) FederationStateIDs(ctx context.Context, origin, roomID, eventID s
 		if err != nil {
 			return err
 		}
+		if err := stateKnownAt(tx, eventID); err != nil {
+			return err
+		}
 		out, err = n.stateAndAuthChainIDs(tx, rec.StateBefore)
 		return err
 	})
@@ -59,6 +62,9 @@ func (n *Node) FederationState(ctx context.Context, origin, roomID, eventID stri
 	err := n.db.View(func(tx *kv.Txn) error {
 		rec, _, err := n.remoteEvent(tx, origin, roomID, eventID)
 		if err != nil {
+			return err
+		}
+		if err := stateKnownAt(tx, eventID); err != nil {
 			return err
 		}
 		ids, err := n.stateAndAuthChainIDs(tx, rec.StateBefore)
@@ -110,6 +116,16 @@ func (n *Node) FederationEventAuth(ctx context.Context, origin, roomID, eventID 
 		return err
 	})
 	return out, err
+}
+
+// stateKnownAt is ErrNotFound for an outlier stored without the state
+// before it (the spec's 404: the server does not know the state there).
+func stateKnownAt(tx *kv.Txn, eventID string) error {
+	noState, err := tx.Has(outlierNoStateKey(eventID))
+	if err == nil && noState {
+		err = fmt.Errorf("state at event %s: %w (not known here)", eventID, ErrNotFound)
+	}
+	return err
 }
 
 // remoteEvent loads an event another server asks for. It must be stored, in

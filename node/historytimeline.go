@@ -134,7 +134,8 @@ func (n *Node) scanTimeline(tx *kv.Txn, userID, roomID string, r Range) (timelin
 // backfillPage continues a backwards page that reached the start of the
 // room's timeline: it backfills from other servers and reads on, for at
 // most maxBackfillRounds rounds. Backfill is best-effort: when no server
-// answers, the page is what the node has.
+// answers, the page is what the node has (an error here is the node's own:
+// storage, or ctx).
 func (n *Node) backfillPage(ctx context.Context, userID, roomID string, r Range, s timelineScan) (Page, error) {
 	page, seen := s.page, s.seen
 	for round := 0; !s.stopped; round++ {
@@ -142,13 +143,9 @@ func (n *Node) backfillPage(ctx context.Context, userID, roomID string, r Range,
 			page.More = true // there may be more: the next page fetches on
 			break
 		}
-		added, err := n.backfillRoom(ctx, roomID)
+		added, err := n.backfillRoom(ctx, roomID) // errors: storage, ctx
 		if err != nil {
-			if ctx.Err() != nil {
-				return Page{}, ctx.Err()
-			}
-			n.log.Warn("backfill failed", "room_id", roomID, "error", err)
-			break
+			return Page{}, err
 		}
 		if added == 0 || page.End == 0 {
 			break
