@@ -199,8 +199,10 @@ type EventFetcher interface {
 	Event(ctx context.Context, server, eventID string) (json.RawMessage, error)
 }
 
-// SetEventFetcher lets the node fetch the missing prev events of inbound
-// PDUs; nil turns that off (such PDUs are refused with ErrMissingEvents).
+// SetEventFetcher lets the node fetch what inbound PDUs are missing (prev
+// and auth events, the state at a gap) and room history for /messages
+// (backfill.go); nil turns that off (such PDUs are refused with
+// ErrMissingEvents, and /messages stops at the node's first event).
 func (n *Node) SetEventFetcher(f EventFetcher) { n.fetcher.set(f) }
 
 func (n *Node) eventFetcher() EventFetcher { return n.fetcher.get() }
