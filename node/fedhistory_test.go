@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -122,5 +123,45 @@ func TestRoomEventsBackfill(t *testing.T) {
 	fwd, err := b.RoomEvents(ctx, bob.UserID, roomID, Range{From: 0, Limit: 100, History: true})
 	if err != nil || fwd.Events[0].PDU.Type() != "m.room.create" || fwd.Events[len(fwd.Events)-1].PDU.Type() != "m.room.member" {
 		t.Fatalf("forwards: %d events, %v", len(fwd.Events), err)
+	}
+}
+
+// TestServedHistoryVisibility: with history_visibility "joined", the
+// events before B's server joined are neither backfilled to it nor served
+// one by one; its own join is.
+func TestServedHistoryVisibility(t *testing.T) {
+	ctx := context.Background()
+	a, b := newTestNode(t), newTestNode(t)
+	alice, bob := register(t, a, "alice"), register(t, b, "bob")
+	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat,
+		InitialState: []InitialStateEvent{{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"joined"}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := send(t, a, alice, roomID, "before bob")
+	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := b.Membership(ctx, roomID, bob.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joinID := mi.EventID
+	if _, err := a.FederationEvent(ctx, b.ServerName(), secret); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("/event of a message before the join: %v, want ErrNotFound", err)
+	}
+	// The room's first events were sent while its visibility was still
+	// "shared" (the preset's, before the initial state's "joined"): those
+	// are served; the message is not.
+	evs, err := a.Backfill(ctx, b.ServerName(), roomID, []string{joinID}, 50)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("backfill from the join: %d events, %v", len(evs), err)
+	}
+	if bodies := bodiesOf(evs); slices.Contains(bodies, "before bob") {
+		t.Fatalf("backfill served a message from before the join: %v", bodies)
+	}
+	if _, err := a.FederationEvent(ctx, b.ServerName(), joinID); err != nil {
+		t.Fatalf("/event of B's own join: %v", err)
 	}
 }
