@@ -85,6 +85,11 @@ func NewHandlerWithOptions(n *node.Node, peerOf func(*http.Request) (serverName 
 	h.routes.Handle("PUT /_matrix/federation/v2/invite/{roomId}/{eventId}", h.wrap(h.invite))
 	h.routes.Handle("GET /_matrix/federation/v1/make_leave/{roomId}/{userId}", h.wrap(h.makeLeave))
 	h.routes.Handle("PUT /_matrix/federation/v2/send_leave/{roomId}/{eventId}", h.wrap(h.sendLeave))
+	h.routes.Handle("GET /_matrix/federation/v1/state/{roomId}", h.wrap(h.state))
+	h.routes.Handle("GET /_matrix/federation/v1/state_ids/{roomId}", h.wrap(h.stateIDs))
+	h.routes.Handle("GET /_matrix/federation/v1/event/{eventId}", h.wrap(h.event))
+	h.routes.Handle("GET /_matrix/federation/v1/event_auth/{roomId}/{eventId}", h.wrap(h.eventAuth))
+	h.routes.Handle("GET /_matrix/federation/v1/backfill/{roomId}", h.wrap(h.backfill))
 	h.routes.Handle("/", h.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return unrecognized(r)
 	}))

@@ -15,10 +15,10 @@ import (
 )
 
 // ErrMissingEvents: an inbound PDU names prev or auth events the node does
-// not have, and fetching the prev events from the sending server with
-// get_missing_events (fedmissing.go, when an EventFetcher is set) did not
-// bring them (fetching auth events, event_auth, is not built yet). Such a
-// PDU is refused and not stored; the sender may send it again.
+// not have, and fetching them from the sending server (get_missing_events,
+// fedmissing.go; then /event_auth and the state at the missing prev
+// events, fedgap.go; when an EventFetcher is set) did not bring them. Such
+// a PDU is refused and not stored; the sender may send it again.
 var ErrMissingEvents = errors.New("missing prev or auth events")
 
 // FederatedInput is a batch of PDUs received from another server.
@@ -80,7 +80,9 @@ func (h *pduHeader) isCreate() bool {
 // batch and one transaction per room. Events already stored are no-ops.
 // PDUs whose prev events are unknown get them fetched from in.Origin (one
 // get_missing_events round per room, see fetchMissingPrevs) when the node
-// has an EventFetcher, and are input again with them.
+// has an EventFetcher, and are input again with them; those still missing
+// some get their auth events and the state at their prev events fetched
+// (fillGaps) and are input once more.
 //
 // A problem with one PDU is its result's Err and never stops the others; the
 // returned error is for a cancelled ctx or a storage failure only.
@@ -176,6 +178,9 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 		results[i].Err = results[j].Err
 	}
 	if err := n.fetchMissingPrevs(ctx, in, results); err != nil {
+		return nil, err
+	}
+	if err := n.fillGaps(ctx, in, results); err != nil {
 		return nil, err
 	}
 	return results, nil
@@ -320,7 +325,7 @@ func (b *roomBatch) inputFederated(ev gomatrixserverlib.PDU) error {
 	}
 	var missingPrev, missingAuth []string
 	for _, p := range ev.PrevEventIDs() {
-		if ok, err := b.known(p); err != nil {
+		if ok, err := b.knownWithState(p); err != nil {
 			return err
 		} else if !ok {
 			missingPrev = append(missingPrev, p)

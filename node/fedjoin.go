@@ -162,42 +162,15 @@ func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw
 		case rec.SoftFailed:
 			return fmt.Errorf("%w: join %s is not allowed by the room's current state", ErrForbidden, eventID)
 		}
-		before, err := n.states.read(tx, rec.StateBefore)
+		ids, err := n.stateAndAuthChainIDs(tx, rec.StateBefore)
 		if err != nil {
 			return err
 		}
-		seen := map[string]bool{}
-		var queue []string
-		for _, id := range before.EventIDs() {
-			j, err := n.eventJSON(tx, id)
-			if err != nil {
-				return err
-			}
-			out.State = append(out.State, j)
-			p, err := n.loadPDU(tx, id)
-			if err != nil {
-				return err
-			}
-			queue = append(queue, p.AuthEventIDs()...)
+		rs, err := n.roomStateJSON(tx, ids)
+		if err != nil {
+			return err
 		}
-		for len(queue) > 0 {
-			id := queue[0]
-			queue = queue[1:]
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			j, err := n.eventJSON(tx, id)
-			if err != nil {
-				return err
-			}
-			out.AuthChain = append(out.AuthChain, j)
-			p, err := n.loadPDU(tx, id)
-			if err != nil {
-				return err
-			}
-			queue = append(queue, p.AuthEventIDs()...)
-		}
+		out.State, out.AuthChain = rs.State, rs.AuthChain
 		return nil
 	})
 	if err != nil {

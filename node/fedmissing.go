@@ -168,22 +168,7 @@ func (n *Node) serverMaySee(tx *kv.Txn, server string, rec *eventRecord, evType 
 	if hv == "shared" || hv == "world_readable" {
 		return true, nil
 	}
-	var ids []string
-	before.Each(func(k StateKey, eventID string) {
-		if k.EventType == spec.MRoomMember && domainOf(k.StateKey) == server {
-			ids = append(ids, eventID)
-		}
-	})
-	for _, id := range ids {
-		p, err := n.loadPDU(tx, id)
-		if err != nil {
-			return false, err
-		}
-		if m, _ := p.Membership(); m == spec.Join {
-			return true, nil
-		}
-	}
-	return false, nil
+	return n.serverJoinedIn(tx, server, before)
 }
 
 // domainOf is the server part of a user ID ("" when there is none).
@@ -200,10 +185,24 @@ type EventFetcher interface {
 	// GetMissingEvents is get_missing_events on server: events before
 	// req.LatestEvents back to req.EarliestEvents, as full event JSON.
 	GetMissingEvents(ctx context.Context, server, roomID string, req MissingEventsRequest) ([]json.RawMessage, error)
+	// Backfill is /backfill on server: the events from (included) and
+	// before them, at most limit, as full event JSON.
+	Backfill(ctx context.Context, server, roomID string, from []string, limit int) ([]json.RawMessage, error)
+	// EventAuth is /event_auth on server: the auth chain of an event.
+	EventAuth(ctx context.Context, server, roomID, eventID string) ([]json.RawMessage, error)
+	// StateIDs is /state_ids on server: the state before an event and its
+	// auth chain, as event IDs.
+	StateIDs(ctx context.Context, server, roomID, eventID string) (*RoomStateIDs, error)
+	// State is /state on server: as StateIDs, with full events.
+	State(ctx context.Context, server, roomID, eventID string) (*RoomState, error)
+	// Event is /event on server: one event's JSON.
+	Event(ctx context.Context, server, eventID string) (json.RawMessage, error)
 }
 
-// SetEventFetcher lets the node fetch the missing prev events of inbound
-// PDUs; nil turns that off (such PDUs are refused with ErrMissingEvents).
+// SetEventFetcher lets the node fetch what inbound PDUs are missing (prev
+// and auth events, the state at a gap) and room history for /messages
+// (backfill.go); nil turns that off (such PDUs are refused with
+// ErrMissingEvents, and /messages stops at the node's first event).
 func (n *Node) SetEventFetcher(f EventFetcher) { n.fetcher.set(f) }
 
 func (n *Node) eventFetcher() EventFetcher { return n.fetcher.get() }

@@ -104,6 +104,9 @@ type fullyReadContent struct {
 // setFullyRead stores the read marker unless it would move backwards.
 func (n *Node) setFullyRead(ctx context.Context, userID, roomID string, ev *Event) error {
 	return n.updateAccountData(ctx, userID, roomID, AccountDataFullyRead, func(old json.RawMessage) (json.RawMessage, error) {
+		if isBackfillPos(ev.Pos) {
+			return old, nil // backfilled history: see writeReceipt
+		}
 		var cur fullyReadContent
 		if old != nil && json.Unmarshal(old, &cur) == nil && cur.EventID != "" {
 			curPos, err := n.eventPos(cur.EventID)
@@ -180,6 +183,12 @@ func threadRootOf(ev *Event) string {
 func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, threadID string, ev *Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if isBackfillPos(ev.Pos) {
+		// History backfilled from other servers predates the node's
+		// timeline: a receipt there changes nothing, and its position must
+		// not be compared with stream positions.
+		return nil
 	}
 	// A read receipt moving on recounts the user's unread notifications, in
 	// the receipt's transaction and under the room's lock (see lockRoom).

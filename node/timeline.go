@@ -21,6 +21,11 @@ type Range struct {
 	// Limit caps the events returned (and the events looked at: events the
 	// user may not see use up the limit too, so a page is bounded work).
 	Limit int
+	// History includes the room's history backfilled from other servers,
+	// before the node's own timeline, and going backwards fetches more of
+	// it when it runs out (/messages sets it; sync, which shows what is new
+	// and must not wait on the network, does not).
+	History bool
 }
 
 // Page is a slice of a timeline and where the next page starts.
@@ -34,66 +39,23 @@ type Page struct {
 }
 
 // RoomEvents pages through a room's timeline, returning only events userID
-// may see.
+// may see. The timeline is the room's stream entries preceded by the
+// history backfilled from other servers (backfill.go), read and extended
+// (going backwards) only with r.History.
 func (n *Node) RoomEvents(ctx context.Context, userID, roomID string, r Range) (Page, error) {
 	if r.Limit <= 0 {
 		r.Limit = 10
 	}
-	var page Page
+	var s timelineScan
 	err := n.db.View(func(tx *kv.Txn) error {
-		if ok, err := tx.Has(roomKey(roomID)); err != nil || !ok {
-			if err == nil {
-				err = fmt.Errorf("room %s: %w", roomID, ErrNotFound)
-			}
-			return err
-		}
-		prefix := roomStreamPrefix(roomID)
-		scan := kv.Scan{Prefix: prefix, Reverse: r.Backwards}
-		switch {
-		case r.Backwards && r.From != 0:
-			scan.From = roomStreamKey(roomID, r.From)
-		case !r.Backwards:
-			scan.From = roomStreamKey(roomID, r.From+1)
-		}
-		page.End = r.From
-		seen := 0
-		return tx.Each(scan, func(k, v []byte) (bool, error) {
-			pos, err := kv.LastUint(k)
-			if err != nil {
-				return false, err
-			}
-			if r.To != 0 && ((r.Backwards && pos <= r.To) || (!r.Backwards && pos > r.To)) {
-				return false, nil
-			}
-			if seen == r.Limit {
-				page.More = true
-				return false, nil
-			}
-			seen++
-			if r.Backwards {
-				page.End = pos - 1
-			} else {
-				page.End = pos
-			}
-			eventID, _, err := decodeTimelineEntry(v)
-			if err != nil {
-				return false, err
-			}
-			ev, rec, err := n.loadEvent(tx, eventID)
-			if err != nil {
-				return false, err
-			}
-			ok, err := n.visible(tx, userID, ev, rec)
-			if err != nil {
-				return false, err
-			}
-			if ok {
-				page.Events = append(page.Events, ev)
-			}
-			return true, nil
-		})
+		var err error
+		s, err = n.scanTimeline(tx, userID, roomID, r)
+		return err
 	})
-	return page, err
+	if err != nil || !r.Backwards || !r.History {
+		return s.page, err
+	}
+	return n.backfillPage(ctx, userID, roomID, r, s)
 }
 
 // A room timeline entry holds the event's ID and the ID of the room's

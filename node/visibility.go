@@ -86,5 +86,5 @@ func (n *Node) visible(tx *kv.Txn, userID string, ev *Event, rec *eventRecord) (
 	if err != nil {
 		return false, err
 	}
-	return joined && rec.Pos <= end, nil
+	return joined && !TimelineLess(end, rec.Pos), nil // backfilled history comes first
 }

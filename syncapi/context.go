@@ -47,11 +47,11 @@ func (a *api) eventContext(w http.ResponseWriter, r *http.Request) error {
 	now := a.n.StreamPosition()
 	// Split the limit as Synapse does: the smaller half before.
 	nBefore := limit / 2
-	before, err := a.paginate(ctx, dev.UserID, roomID, span{from: ev.Pos - 1, backwards: true}, nBefore, filter.keep())
+	before, err := a.paginate(ctx, dev.UserID, roomID, span{from: ev.Pos - 1, backwards: true, history: true}, nBefore, filter.keep())
 	if err != nil {
 		return err
 	}
-	after, err := a.paginate(ctx, dev.UserID, roomID, span{from: ev.Pos, to: now, hasTo: true}, limit-nBefore, filter.keep())
+	after, err := a.paginate(ctx, dev.UserID, roomID, span{from: ev.Pos, to: now, hasTo: true, history: true}, limit-nBefore, filter.keep())
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func (a *api) chunkMembers(ctx context.Context, evs []*node.Event) ([]*node.Even
 		if !ok {
 			senders = append(senders, s)
 		}
-		if !ok || ev.Pos > cur.Pos {
+		if !ok || node.TimelineLess(cur.Pos, ev.Pos) {
 			newest[s] = ev
 		}
 	}

@@ -23,6 +23,9 @@ type span struct {
 	to        uint64
 	hasTo     bool
 	backwards bool
+	// history includes the room's history backfilled from other servers
+	// (node.Range.History): /messages and /context, never sync.
+	history bool
 }
 
 // window is one page of events a user may see and that pass the filter.
@@ -55,7 +58,7 @@ func (a *api) paginate(ctx context.Context, userID, roomID string, sp span, limi
 	if sp.hasTo && !sp.backwards && sp.to == 0 {
 		return w, nil // nothing is at or before 0; node reads To 0 as "no bound"
 	}
-	r := node.Range{From: sp.from, Backwards: sp.backwards}
+	r := node.Range{From: sp.from, Backwards: sp.backwards, History: sp.history}
 	if sp.hasTo {
 		r.To = sp.to
 	}
