@@ -315,27 +315,40 @@ func readQueue(tx *kv.Txn, dest string, head uint64, limit int, maxPos uint64) (
 	return out, err
 }
 
-// loadQueued returns the event IDs and JSON of queued entries. An entry
-// whose event cannot be found is skipped (it is still acknowledged with the
-// rest).
-func (n *Node) loadQueued(tx *kv.Txn, q []queuedPDU) (ids []string, events []json.RawMessage, err error) {
+// maxTxnPDUBytes bounds the PDU JSON of one outbound transaction, so that
+// with the EDUs (maxTxnEDUBytes) it stays under the receiver's 1 MiB body
+// limit: 50 PDUs of up to 64 KiB each would not. A single PDU always goes.
+const maxTxnPDUBytes = 448 << 10
+
+// loadQueued returns the event IDs and JSON of the queued entries that fit
+// in maxTxnPDUBytes, oldest first, and how many entries of q they cover
+// (the transaction's last position is q[used-1].pos). An entry whose event
+// cannot be found is skipped (it is still acknowledged with the rest).
+func (n *Node) loadQueued(tx *kv.Txn, q []queuedPDU) (ids []string, events []json.RawMessage, used int, err error) {
+	size := 0
 	for _, e := range q {
 		rec, err := loadEventRecord(tx, e.eventID)
 		if errors.Is(err, ErrNotFound) {
 			n.log.Warn("queued outbound event not found", "event_id", e.eventID)
+			used++
 			continue
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 		js, err := rec.json(tx, e.eventID)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
+		if len(events) > 0 && size+len(js) > maxTxnPDUBytes {
+			break
+		}
+		size += len(js)
+		used++
 		ids = append(ids, e.eventID)
 		events = append(events, js)
 	}
-	return ids, events, nil
+	return ids, events, used, nil
 }
 
 // PendingPDUs returns up to limit of the events queued for dest, oldest
@@ -357,8 +370,11 @@ func (n *Node) PendingPDUs(ctx context.Context, dest string, limit int) (ids []s
 		if err != nil || len(q) == 0 {
 			return err
 		}
-		upTo = q[len(q)-1].pos
-		ids, events, err = n.loadQueued(tx, q)
+		var used int
+		ids, events, used, err = n.loadQueued(tx, q)
+		if err == nil {
+			upTo = q[used-1].pos
+		}
 		return err
 	})
 	return ids, events, upTo, err
@@ -407,13 +423,13 @@ func (n *Node) inFlightTxn(tx *kv.Txn, dest string, rec fedDestRecord, limit int
 	if err != nil || (len(q) == 0 && len(edus) == 0) {
 		return nil, err
 	}
-	ids, events, err := n.loadQueued(tx, q)
+	ids, events, used, err := n.loadQueued(tx, q)
 	if err != nil {
 		return nil, err
 	}
 	upTo := rec.TxnUpTo
 	if len(q) > 0 {
-		upTo = q[len(q)-1].pos
+		upTo = q[used-1].pos
 	}
 	return &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, EDUs: edus, UpTo: upTo}, nil
 }
@@ -483,8 +499,12 @@ func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*Ou
 				return err
 			}
 			erec.InFlight = refs
+			ids, events, used, err := n.loadQueued(tx, q)
+			if err != nil {
+				return err
+			}
 			if len(q) > 0 {
-				rec.TxnUpTo = q[len(q)-1].pos
+				rec.TxnUpTo = q[used-1].pos
 			}
 			if len(q) > 0 || len(refs) > 0 {
 				rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, randomString(12))
@@ -493,10 +513,6 @@ func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*Ou
 				return err
 			}
 			if err := saveEDUDest(tx, dest, erec); err != nil || rec.TxnID == "" {
-				return err
-			}
-			ids, events, err := n.loadQueued(tx, q)
-			if err != nil {
 				return err
 			}
 			out = &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, EDUs: edus, UpTo: rec.TxnUpTo}

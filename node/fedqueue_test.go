@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -195,6 +197,46 @@ func TestFedQueueTransactionStableAcrossRestart(t *testing.T) {
 	}
 	if none, err := n.NextTransaction(ctx, r.name, 50); err != nil || none != nil {
 		t.Fatalf("empty queue: %+v, %v", none, err)
+	}
+}
+
+// TestFedQueueTransactionByteBudget: 20 events of about 60 KiB go in
+// transactions that each stay under the receiver's 1 MiB body limit (50 of
+// them would be 3 MiB), in order, none lost.
+func TestFedQueueTransactionByteBudget(t *testing.T) {
+	n := newTestNode(t)
+	r := newRemoteServer(t)
+	ctx := context.Background()
+	d, _ := roomWithRemoteMember(t, n, r)
+	alice := session(n, "alice")
+	big := strings.Repeat("x", 60<<10)
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, send(t, n, alice, d.roomID, fmt.Sprintf("%d %s", i, big)))
+	}
+	var got []string
+	for range len(ids) {
+		txn, err := n.NextTransaction(ctx, r.name, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if txn == nil {
+			break
+		}
+		size := 0
+		for _, p := range txn.PDUs {
+			size += len(p)
+		}
+		if size > maxTxnPDUBytes || len(txn.PDUs) == 0 {
+			t.Fatalf("transaction of %d PDUs, %d bytes: want 1 or more within %d", len(txn.PDUs), size, maxTxnPDUBytes)
+		}
+		got = append(got, txn.EventIDs...)
+		if err := n.AckPDUs(ctx, r.name, txn.UpTo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("delivered %d events, want the %d sent, in order", len(got), len(ids))
 	}
 }
 

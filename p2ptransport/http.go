@@ -2,7 +2,9 @@ package p2ptransport
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -66,6 +68,8 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 // opens gostreams.
 type roundTripper struct {
 	t *http.Transport
+	// maxBody caps each response body (MaxResponseBytes).
+	maxBody int64
 }
 
 func newRoundTripper(n *Host) *roundTripper {
@@ -94,7 +98,7 @@ func newRoundTripper(n *Host) *roundTripper {
 		ResponseHeaderTimeout: 0, // callers bound requests with their context
 		ForceAttemptHTTP2:     false,
 	}
-	return &roundTripper{t: t}
+	return &roundTripper{t: t, maxBody: MaxResponseBytes}
 }
 
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -106,5 +110,41 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		r2.URL.Scheme = "http"
 		req = r2
 	}
-	return rt.t.RoundTrip(req)
+	res, err := rt.t.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	res.Body = &cappedBody{ReadCloser: res.Body, left: rt.maxBody}
+	return res, nil
+}
+
+// MaxResponseBytes caps the body of a response from another node: the
+// federation client reads answers whole, and a hostile peer could otherwise
+// stream without end. The largest honest answers (send_join's state and
+// auth chain, /state of a big room, a backfill of 100 events) are a few MiB.
+const MaxResponseBytes = 32 << 20
+
+// errResponseTooLarge ends the read of a body over the cap.
+var errResponseTooLarge = errors.New("p2ptransport: response body over the size limit")
+
+// cappedBody fails reads past its limit.
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte // at the limit: fine if the body ends here
+		if n, err := b.ReadCloser.Read(one[:]); n == 0 && err == io.EOF {
+			return 0, io.EOF
+		}
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

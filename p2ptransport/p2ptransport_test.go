@@ -1,15 +1,18 @@
 package p2ptransport
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -192,6 +195,10 @@ func TestHTTPOverLibp2pAndEvents(t *testing.T) {
 				http.Error(w, "RemoteAddr mismatch: "+r.RemoteAddr, http.StatusInternalServerError)
 				return
 			}
+			if n, err := strconv.Atoi(r.URL.Query().Get("bytes")); err == nil {
+				_, _ = w.Write(bytes.Repeat([]byte("x"), n))
+				return
+			}
 			_, _ = io.WriteString(w, name+" "+r.URL.Path)
 		}),
 		ConnContext: ConnContext,
@@ -229,6 +236,24 @@ func TestHTTPOverLibp2pAndEvents(t *testing.T) {
 
 	if n := accepted.Load(); n != 1 {
 		t.Fatalf("server accepted %d streams for 2 requests, want 1 (keep-alive)", n)
+	}
+
+	// Response bodies are capped: a body of exactly the cap reads whole, one
+	// byte more fails the read.
+	b.rt.maxBody = 64 << 10
+	for _, tc := range []struct {
+		size    int
+		wantErr bool
+	}{{64 << 10, false}, {64<<10 + 1, true}} {
+		resp, err := client.Get(fmt.Sprintf("http://%s/big?bytes=%d", a.ServerName(), tc.size))
+		if err != nil {
+			t.Fatalf("GET %d bytes: %v", tc.size, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if tc.wantErr != errors.Is(err, errResponseTooLarge) || (!tc.wantErr && len(body) != tc.size) {
+			t.Fatalf("reading a %d-byte body under a %d cap: %d bytes, %v", tc.size, b.rt.maxBody, len(body), err)
+		}
 	}
 
 	// Unknown (well-formed) and malformed server names fail cleanly.
