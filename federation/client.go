@@ -98,11 +98,11 @@ func remoteError(err error) error {
 // (queryError). It implements node.RemoteQuerier.
 func (c *Client) QueryProfile(ctx context.Context, server, userID, field string) (node.Profile, error) {
 	if err := c.checkServer(server); err != nil {
-		return node.Profile{}, queryError(err) // no way to reach it
+		return node.Profile{}, nodeError(err) // no way to reach it
 	}
 	res, err := c.fc.LookupProfile(c.ctx(ctx), spec.ServerName(c.n.ServerName()), spec.ServerName(server), userID, field)
 	if err != nil {
-		return node.Profile{}, fmt.Errorf("federation: query profile of %s on %s: %w", userID, server, queryError(err))
+		return node.Profile{}, fmt.Errorf("federation: query profile of %s on %s: %w", userID, server, nodeError(err))
 	}
 	return node.Profile{DisplayName: res.DisplayName, AvatarURL: res.AvatarURL}, nil
 }
@@ -119,4 +119,26 @@ func (c *Client) SendTransaction(ctx context.Context, txn gomatrixserverlib.Tran
 		return res, fmt.Errorf("federation: send transaction %s to %s: %w", txn.TransactionID, txn.Destination, remoteError(err))
 	}
 	return res, nil
+}
+
+// nodeError maps a failed request to another server to the node error it
+// means, for the node and then the client API: the server's 403 and 404
+// are ErrForbidden and ErrNotFound, a refused room version is
+// ErrUnsupportedRoomVersion, and anything else (no route to the server, a
+// timeout, another status, an answer that is not what the spec says) is
+// ErrRemoteUnavailable (502). A *RemoteError stays in the chain.
+func nodeError(err error) error {
+	err = remoteError(err)
+	var re *RemoteError
+	switch {
+	case errors.As(err, &re) && re.Status == http.StatusForbidden:
+		return fmt.Errorf("%w: %w", node.ErrForbidden, err)
+	case errors.As(err, &re) && re.Status == http.StatusNotFound:
+		return fmt.Errorf("%w: %w", node.ErrNotFound, err)
+	case errors.As(err, &re) && (re.Code == "M_INCOMPATIBLE_ROOM_VERSION" || re.Code == "M_UNSUPPORTED_ROOM_VERSION"):
+		return fmt.Errorf("%w: %w", node.ErrUnsupportedRoomVersion, err)
+	case errors.Is(err, context.Canceled):
+		return err // the caller gave up: not the remote's fault
+	}
+	return fmt.Errorf("%w: %w", node.ErrRemoteUnavailable, err)
 }

@@ -79,7 +79,7 @@ func (c *Client) SendInvite(ctx context.Context, server string, invite gomatrixs
 	}
 	res, err := c.fc.SendInviteV2(c.ctx(ctx), spec.ServerName(c.n.ServerName()), spec.ServerName(server), req)
 	if err != nil {
-		return nil, fmt.Errorf("federation: invite %s to %s: %w", invite.EventID(), server, joinError(err))
+		return nil, fmt.Errorf("federation: invite %s to %s: %w", invite.EventID(), server, nodeError(err))
 	}
 	return json.RawMessage(res.Event), nil
 }

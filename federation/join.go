@@ -79,24 +79,6 @@ func rawJSONs(in []json.RawMessage) gomatrixserverlib.EventJSONs {
 
 var _ node.RemoteJoiner = (*Client)(nil)
 
-// joinError maps a remote server's refusal to the node error it means.
-func joinError(err error) error {
-	err = remoteError(err)
-	var re *RemoteError
-	if !errors.As(err, &re) {
-		return err
-	}
-	switch {
-	case re.Status == http.StatusForbidden:
-		return fmt.Errorf("%w: %w", node.ErrForbidden, re)
-	case re.Status == http.StatusNotFound:
-		return fmt.Errorf("%w: %w", node.ErrNotFound, re)
-	case re.Code == "M_INCOMPATIBLE_ROOM_VERSION" || re.Code == "M_UNSUPPORTED_ROOM_VERSION":
-		return fmt.Errorf("%w: %w", node.ErrUnsupportedRoomVersion, re)
-	}
-	return err
-}
-
 // MakeJoin asks server for a join template for userID in roomID (offering
 // the room versions the node supports). It implements node.RemoteJoiner.
 func (c *Client) MakeJoin(ctx context.Context, server, roomID, userID string) (gomatrixserverlib.ProtoEvent, gomatrixserverlib.RoomVersion, error) {
@@ -105,7 +87,7 @@ func (c *Client) MakeJoin(ctx context.Context, server, roomID, userID string) (g
 	}
 	res, err := c.fc.MakeJoin(c.ctx(ctx), spec.ServerName(c.n.ServerName()), spec.ServerName(server), roomID, userID)
 	if err != nil {
-		return gomatrixserverlib.ProtoEvent{}, "", fmt.Errorf("federation: make_join %s on %s: %w", roomID, server, joinError(err))
+		return gomatrixserverlib.ProtoEvent{}, "", fmt.Errorf("federation: make_join %s on %s: %w", roomID, server, nodeError(err))
 	}
 	return res.JoinEvent, res.RoomVersion, nil
 }
@@ -118,7 +100,7 @@ func (c *Client) SendJoin(ctx context.Context, server string, join gomatrixserve
 	}
 	res, err := c.fc.SendJoin(c.ctx(ctx), spec.ServerName(c.n.ServerName()), spec.ServerName(server), join)
 	if err != nil {
-		return node.RemoteJoinState{}, fmt.Errorf("federation: send_join %s to %s: %w", join.EventID(), server, joinError(err))
+		return node.RemoteJoinState{}, fmt.Errorf("federation: send_join %s to %s: %w", join.EventID(), server, nodeError(err))
 	}
 	out := node.RemoteJoinState{
 		State:     make([]json.RawMessage, len(res.StateEvents)),

@@ -58,7 +58,7 @@ func (c *Client) MakeLeave(ctx context.Context, server, roomID, userID string) (
 	}
 	res, err := c.fc.MakeLeave(c.ctx(ctx), spec.ServerName(c.n.ServerName()), spec.ServerName(server), roomID, userID)
 	if err != nil {
-		return gomatrixserverlib.ProtoEvent{}, "", fmt.Errorf("federation: make_leave %s on %s: %w", roomID, server, joinError(err))
+		return gomatrixserverlib.ProtoEvent{}, "", fmt.Errorf("federation: make_leave %s on %s: %w", roomID, server, nodeError(err))
 	}
 	return res.LeaveEvent, res.RoomVersion, nil
 }
@@ -70,7 +70,7 @@ func (c *Client) SendLeave(ctx context.Context, server string, leave gomatrixser
 		return err
 	}
 	if err := c.fc.SendLeave(c.ctx(ctx), spec.ServerName(c.n.ServerName()), spec.ServerName(server), leave); err != nil {
-		return fmt.Errorf("federation: send_leave %s to %s: %w", leave.EventID(), server, joinError(err))
+		return fmt.Errorf("federation: send_leave %s to %s: %w", leave.EventID(), server, nodeError(err))
 	}
 	return nil
 }

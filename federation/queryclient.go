@@ -3,7 +3,6 @@ package federation
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -20,23 +19,6 @@ import (
 // would no longer verify.
 
 var _ node.RemoteQuerier = (*Client)(nil)
-
-// queryError maps a query's failure to the node error it means: the
-// server's 404 and 403 are ErrNotFound and ErrForbidden; anything else (no
-// route to the server, a timeout, another status, an answer that is not
-// what the spec says) is ErrRemoteUnavailable. A *RemoteError stays in the
-// chain.
-func queryError(err error) error {
-	err = remoteError(err)
-	var re *RemoteError
-	switch {
-	case errors.As(err, &re) && re.Status == http.StatusNotFound:
-		return fmt.Errorf("%w: %w", node.ErrNotFound, err)
-	case errors.As(err, &re) && re.Status == http.StatusForbidden:
-		return fmt.Errorf("%w: %w", node.ErrForbidden, err)
-	}
-	return fmt.Errorf("%w: %w", node.ErrRemoteUnavailable, err)
-}
 
 // doJSON sends a signed request to server and decodes its JSON answer into
 // out. content, if not nil, is the JSON body.
@@ -67,7 +49,7 @@ func (c *Client) QueryDirectory(ctx context.Context, server, alias string) (node
 	var res node.RoomAlias
 	uri := "/_matrix/federation/v1/query/directory?room_alias=" + url.QueryEscape(alias)
 	if err := c.doJSON(ctx, http.MethodGet, server, uri, nil, &res); err != nil {
-		return node.RoomAlias{}, fmt.Errorf("federation: query alias %s on %s: %w", alias, server, queryError(err))
+		return node.RoomAlias{}, fmt.Errorf("federation: query alias %s on %s: %w", alias, server, nodeError(err))
 	}
 	return res, nil
 }
@@ -91,7 +73,7 @@ func (c *Client) GetUserDevices(ctx context.Context, server, userID string) (*no
 	var res userDevicesJSON
 	uri := "/_matrix/federation/v1/user/devices/" + url.PathEscape(userID)
 	if err := c.doJSON(ctx, http.MethodGet, server, uri, nil, &res); err != nil {
-		return nil, fmt.Errorf("federation: devices of %s on %s: %w", userID, server, queryError(err))
+		return nil, fmt.Errorf("federation: devices of %s on %s: %w", userID, server, nodeError(err))
 	}
 	if res.UserID != userID || res.StreamID < 0 {
 		return nil, fmt.Errorf("federation: devices of %s on %s: %w: answer is for %q, stream %d", userID, server, node.ErrRemoteUnavailable, res.UserID, res.StreamID)
@@ -127,7 +109,7 @@ func (c *Client) QueryKeys(ctx context.Context, server string, users map[string]
 	}
 	var res queryKeysJSON
 	if err := c.doJSON(ctx, http.MethodPost, server, "/_matrix/federation/v1/user/keys/query", body, &res); err != nil {
-		return node.RemoteKeys{}, fmt.Errorf("federation: query keys on %s: %w", server, queryError(err))
+		return node.RemoteKeys{}, fmt.Errorf("federation: query keys on %s: %w", server, nodeError(err))
 	}
 	return node.RemoteKeys{DeviceKeys: res.DeviceKeys, MasterKeys: res.MasterKeys, SelfSigningKeys: res.SelfSigningKeys}, nil
 }
@@ -142,7 +124,7 @@ func (c *Client) ClaimKeys(ctx context.Context, server string, claims map[string
 	}
 	body := map[string]any{"one_time_keys": claims}
 	if err := c.doJSON(ctx, http.MethodPost, server, "/_matrix/federation/v1/user/keys/claim", body, &res); err != nil {
-		return nil, fmt.Errorf("federation: claim keys on %s: %w", server, queryError(err))
+		return nil, fmt.Errorf("federation: claim keys on %s: %w", server, nodeError(err))
 	}
 	return res.OneTimeKeys, nil
 }
