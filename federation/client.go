@@ -2,10 +2,12 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrix"
@@ -67,6 +69,8 @@ type RemoteError struct {
 	Status  int    // HTTP status
 	Code    string // Matrix errcode; empty when the body was not a Matrix error
 	Message string
+	// RetryAfter is the wait a 429 M_LIMIT_EXCEEDED asked for (0 if none).
+	RetryAfter time.Duration
 }
 
 func (e *RemoteError) Error() string {
@@ -85,6 +89,12 @@ func remoteError(err error) error {
 	re := &RemoteError{Status: he.Code, Message: string(he.Contents)}
 	if me, ok := he.WrappedError.(gomatrix.RespError); ok {
 		re.Code, re.Message = me.ErrCode, me.Err
+	}
+	var limited struct {
+		RetryAfterMS int64 `json:"retry_after_ms"`
+	}
+	if he.Code == http.StatusTooManyRequests && json.Unmarshal(he.Contents, &limited) == nil && limited.RetryAfterMS > 0 {
+		re.RetryAfter = time.Duration(min(limited.RetryAfterMS, int64(time.Hour/time.Millisecond))) * time.Millisecond
 	}
 	if len(re.Message) > 512 {
 		re.Message = re.Message[:512]

@@ -22,8 +22,10 @@ type Limits struct {
 	// once (default 8).
 	MaxInFlight int
 	// Rate is the sustained number of requests per second one peer may make
-	// (default 10), and Burst how many it may make at once after a quiet
-	// spell (default 50): a token bucket per peer.
+	// (default 50), and Burst how many it may make at once after a quiet
+	// spell (default 200): a token bucket per peer. An honest peer sends a
+	// transaction per event in a live conversation, plus typing and
+	// presence; a rejected request costs the node next to nothing.
 	Rate  float64
 	Burst int
 	// MaxPeers caps how many peers' state is kept (default 256); a new peer
@@ -38,8 +40,8 @@ type Limits struct {
 // Default limits; see Limits.
 const (
 	DefaultMaxInFlight = 8
-	DefaultRate        = 10
-	DefaultBurst       = 50
+	DefaultRate        = 50
+	DefaultBurst       = 200
 	DefaultMaxPeers    = 256
 	DefaultIdleAfter   = 5 * time.Minute
 )

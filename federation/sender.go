@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -193,6 +194,12 @@ func (s *Sender) run(ctx context.Context, dest string, st *destState) {
 			}
 			st.failures++
 			delay := s.backoff(st.failures)
+			if re := (*RemoteError)(nil); errors.As(err, &re) && re.RetryAfter > 0 {
+				// The remote said when: no sooner, and no later either
+				// (it is not down, only busy).
+				st.failures--
+				delay = re.RetryAfter
+			}
 			s.mu.Unlock()
 			s.log.Info("federation send failed; will retry", "destination", dest, "in", delay, "err", err)
 			if !s.waitBackoff(ctx, st, delay) {

@@ -30,6 +30,7 @@ type fakePeer struct {
 	mu       sync.Mutex
 	fail     int
 	hang     int      // requests to leave unanswered until the sender gives up
+	limited  int      // requests to answer 429 with retry_after_ms 50
 	attempts []string // txn ID of every request, failed or not
 	txnSizes []int    // PDUs in each delivered transaction
 	bodies   []string // content.body of each delivered PDU, in order
@@ -88,6 +89,12 @@ func (p *fakePeer) serve(w http.ResponseWriter, r *http.Request) {
 	p.attempts = append(p.attempts, txnID)
 	if body.PDUs == nil {
 		p.noPDUs++
+	}
+	if p.limited > 0 {
+		p.limited--
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"errcode":"M_LIMIT_EXCEEDED","error":"slow down","retry_after_ms":50}`))
+		return
 	}
 	if p.fail > 0 {
 		p.fail--
@@ -350,6 +357,21 @@ func TestSenderPeerUpInterruptsHungSend(t *testing.T) {
 	attempts, _, _ := s.peer.snapshot()
 	if len(attempts) != 2 || attempts[0] != attempts[1] {
 		t.Fatalf("attempts %v: want the hung one and one retry with the same ID", attempts)
+	}
+}
+
+// TestSenderHonoursRetryAfter: a 429 M_LIMIT_EXCEEDED is retried after the
+// retry_after_ms it gives, not after the exponential backoff (an hour here).
+func TestSenderHonoursRetryAfter(t *testing.T) {
+	s := newSenderSetup(t, t.TempDir())
+	s.peer.mu.Lock()
+	s.peer.limited = 2
+	s.peer.mu.Unlock()
+	s.startSender(t, SenderOptions{MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	s.send(t, "hello")
+	s.peer.waitFor(t, 10*time.Second, "delivery after two 429s", func(_, bodies []string) bool { return len(bodies) == 1 })
+	if attempts, _, _ := s.peer.snapshot(); len(attempts) != 3 {
+		t.Fatalf("attempts %v: want two refused and one delivered", attempts)
 	}
 }
 
