@@ -179,8 +179,10 @@ func (s *Sender) kickLocked(dest string) {
 // run sends dest's queue until it is empty or ctx ends.
 func (s *Sender) run(ctx context.Context, dest string, st *destState) {
 	defer s.wg.Done()
+	var next *node.OutboundTxn // formed in the last ack's commit
 	for {
-		more, err := s.sendOne(ctx, dest, st)
+		var err error
+		next, err = s.sendOne(ctx, dest, st, next)
 		if ctx.Err() != nil {
 			s.exit(dest, st)
 			return
@@ -210,7 +212,7 @@ func (s *Sender) run(ctx context.Context, dest string, st *destState) {
 		}
 		s.mu.Lock()
 		st.failures = 0
-		if !more {
+		if next == nil {
 			select {
 			case <-st.wake: // work arrived meanwhile: go round again
 			default:
@@ -264,18 +266,22 @@ func (s *Sender) backoff(failures int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// sendOne sends dest's next transaction (PDUs, EDUs or both), if any, and
-// acks it. It reports whether a transaction was sent (so there may be more).
-func (s *Sender) sendOne(ctx context.Context, dest string, st *destState) (bool, error) {
+// sendOne sends txn, or dest's next transaction (PDUs, EDUs or both) if
+// txn is nil, acks it, and returns the transaction to send next, formed in
+// the ack's commit (nil when nothing more is queued). On error the
+// transaction stays in flight, to be resent under the same ID.
+func (s *Sender) sendOne(ctx context.Context, dest string, st *destState, txn *node.OutboundTxn) (*node.OutboundTxn, error) {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return nil, ctx.Err()
 	}
 	defer func() { <-s.sem }()
-	txn, err := s.n.NextTransaction(ctx, dest, s.opts.MaxPDUs)
-	if err != nil || txn == nil {
-		return false, err
+	if txn == nil {
+		var err error
+		if txn, err = s.n.NextTransaction(ctx, dest, s.opts.MaxPDUs); err != nil || txn == nil {
+			return nil, err
+		}
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, s.opts.SendTimeout)
 	s.mu.Lock()
@@ -304,16 +310,17 @@ func (s *Sender) sendOne(ctx context.Context, dest string, st *destState) (bool,
 		EDUs:           edus,
 	})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	for id, r := range res.PDUs {
 		if r.Error != "" {
 			s.log.Info("remote server refused an event", "destination", dest, "event_id", id, "err", r.Error)
 		}
 	}
-	if err := s.n.AckTransaction(ctx, dest, txn); err != nil {
+	next, err := s.n.AckAndNext(ctx, dest, txn, s.opts.MaxPDUs)
+	if err != nil {
 		// Resent under the same ID, which the remote deduplicates.
-		return false, err
+		return nil, err
 	}
-	return true, nil
+	return next, nil
 }

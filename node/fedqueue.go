@@ -476,47 +476,9 @@ func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*Ou
 	err = retryConflicts(ctx, func() error {
 		out = nil
 		_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
-			rec, err := loadFedDest(tx, dest)
-			if err != nil {
-				return err
-			}
-			if rec.TxnID != "" {
-				if out, err = n.inFlightTxn(tx, dest, rec, limit); err != nil || out != nil {
-					return err
-				}
-				rec.TxnID, rec.TxnUpTo = "", 0 // everything it carried dropped: start afresh
-			}
-			q, err := readQueue(tx, dest, rec.Head, limit, 0)
-			if err != nil {
-				return err
-			}
-			refs, edus, err := readEDUs(tx, dest)
-			if err != nil {
-				return err
-			}
-			erec, err := loadEDUDest(tx, dest)
-			if err != nil {
-				return err
-			}
-			erec.InFlight = refs
-			ids, events, used, err := n.loadQueued(tx, q)
-			if err != nil {
-				return err
-			}
-			if len(q) > 0 {
-				rec.TxnUpTo = q[used-1].pos
-			}
-			if len(q) > 0 || len(refs) > 0 {
-				rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, randomString(12))
-			}
-			if err := tx.SetJSON(fedDestKey(dest), rec); err != nil {
-				return err
-			}
-			if err := saveEDUDest(tx, dest, erec); err != nil || rec.TxnID == "" {
-				return err
-			}
-			out = &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, EDUs: edus, UpTo: rec.TxnUpTo}
-			return nil
+			var err error
+			out, err = n.formTxn(tx, dest, limit)
+			return err
 		})
 		return err
 	})
@@ -524,6 +486,53 @@ func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*Ou
 		return nil, fmt.Errorf("next transaction for %s: %w", dest, err)
 	}
 	return out, nil
+}
+
+// formTxn is NextTransaction's write, inside tx (under the stream's lock):
+// the transaction in flight if there is one, else a new one from the
+// oldest queued events and EDUs, whose ID is stored; nil when nothing is
+// queued.
+func (n *Node) formTxn(tx *kv.Txn, dest string, limit int) (*OutboundTxn, error) {
+	rec, err := loadFedDest(tx, dest)
+	if err != nil {
+		return nil, err
+	}
+	if rec.TxnID != "" {
+		if out, err := n.inFlightTxn(tx, dest, rec, limit); err != nil || out != nil {
+			return out, err
+		}
+		rec.TxnID, rec.TxnUpTo = "", 0 // everything it carried dropped: start afresh
+	}
+	q, err := readQueue(tx, dest, rec.Head, limit, 0)
+	if err != nil {
+		return nil, err
+	}
+	refs, edus, err := readEDUs(tx, dest)
+	if err != nil {
+		return nil, err
+	}
+	erec, err := loadEDUDest(tx, dest)
+	if err != nil {
+		return nil, err
+	}
+	erec.InFlight = refs
+	ids, events, used, err := n.loadQueued(tx, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(q) > 0 {
+		rec.TxnUpTo = q[used-1].pos
+	}
+	if len(q) > 0 || len(refs) > 0 {
+		rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, randomString(12))
+	}
+	if err := tx.SetJSON(fedDestKey(dest), rec); err != nil {
+		return nil, err
+	}
+	if err := saveEDUDest(tx, dest, erec); err != nil || rec.TxnID == "" {
+		return nil, err
+	}
+	return &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, EDUs: edus, UpTo: rec.TxnUpTo}, nil
 }
 
 // AckTransaction records that txn, returned by NextTransaction for dest,
@@ -548,43 +557,7 @@ func (n *Node) ack(ctx context.Context, dest string, upTo uint64, txnID string) 
 	}
 	err := retryConflicts(ctx, func() error {
 		_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
-			var rec fedDestRecord
-			err := tx.GetJSON(fedDestKey(dest), &rec)
-			if errors.Is(err, kv.ErrNotFound) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			var keys [][]byte
-			err = tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, rec.Head), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-				pos, err := kv.LastUint(k)
-				if err != nil || pos > upTo {
-					return false, err
-				}
-				keys = append(keys, slices.Clone(k))
-				return true, nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				if err := tx.Delete(k); err != nil {
-					return err
-				}
-			}
-			rec.Count = max(0, rec.Count-len(keys))
-			rec.Head = max(rec.Head, upTo+1)
-			rec.Dropped = 0
-			if rec.TxnID != "" && rec.TxnUpTo <= upTo && (txnID == "" || txnID == rec.TxnID) {
-				rec.TxnID, rec.TxnUpTo = "", 0
-				if err := ackEDUs(tx, dest); err != nil {
-					return err
-				}
-			}
-			// The record stays when the queue empties: its Head saves the next
-			// scan from stepping over the tombstones of everything acked.
-			return tx.SetJSON(fedDestKey(dest), rec)
+			return ackIn(tx, dest, upTo, txnID)
 		})
 		return err
 	})
@@ -592,6 +565,76 @@ func (n *Node) ack(ctx context.Context, dest string, upTo uint64, txnID string) 
 		return fmt.Errorf("ack outbound transaction for %s: %w", dest, err)
 	}
 	return nil
+}
+
+// ackIn is ack's write, inside tx (under the stream's lock).
+func ackIn(tx *kv.Txn, dest string, upTo uint64, txnID string) error {
+	var rec fedDestRecord
+	err := tx.GetJSON(fedDestKey(dest), &rec)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var keys [][]byte
+	err = tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, rec.Head), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		pos, err := kv.LastUint(k)
+		if err != nil || pos > upTo {
+			return false, err
+		}
+		keys = append(keys, slices.Clone(k))
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := tx.Delete(k); err != nil {
+			return err
+		}
+	}
+	rec.Count = max(0, rec.Count-len(keys))
+	rec.Head = max(rec.Head, upTo+1)
+	rec.Dropped = 0
+	if rec.TxnID != "" && rec.TxnUpTo <= upTo && (txnID == "" || txnID == rec.TxnID) {
+		rec.TxnID, rec.TxnUpTo = "", 0
+		if err := ackEDUs(tx, dest); err != nil {
+			return err
+		}
+	}
+	// The record stays when the queue empties: its Head saves the next
+	// scan from stepping over the tombstones of everything acked.
+	return tx.SetJSON(fedDestKey(dest), rec)
+}
+
+// AckAndNext is AckTransaction followed by NextTransaction, in one commit:
+// a sender working through a backlog syncs once per transaction rather
+// than twice.
+func (n *Node) AckAndNext(ctx context.Context, dest string, txn *OutboundTxn, limit int) (*OutboundTxn, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var next *OutboundTxn
+	err := retryConflicts(ctx, func() error {
+		next = nil
+		_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
+			if err := ackIn(tx, dest, txn.UpTo, txn.TxnID); err != nil {
+				return err
+			}
+			var err error
+			next, err = n.formTxn(tx, dest, limit)
+			return err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ack and next transaction for %s: %w", dest, err)
+	}
+	return next, nil
 }
 
 // Destinations lists the servers with queued outbound events or EDUs.

@@ -200,6 +200,39 @@ func TestFedQueueTransactionStableAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestFedQueueAckAndNext: acknowledging a transaction forms the next one in
+// the same commit; it is in flight as if NextTransaction had formed it.
+func TestFedQueueAckAndNext(t *testing.T) {
+	n := newTestNode(t)
+	r := newRemoteServer(t)
+	ctx := context.Background()
+	d, _ := roomWithRemoteMember(t, n, r)
+	alice := session(n, "alice")
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, send(t, n, alice, d.roomID, fmt.Sprint("m", i)))
+	}
+	first, err := n.NextTransaction(ctx, r.name, 2)
+	if err != nil || first == nil || !slices.Equal(first.EventIDs, ids[:2]) {
+		t.Fatalf("first = %+v, %v", first, err)
+	}
+	second, err := n.AckAndNext(ctx, r.name, first, 2)
+	if err != nil || second == nil || second.TxnID == first.TxnID || !slices.Equal(second.EventIDs, ids[2:]) {
+		t.Fatalf("second = %+v, %v; want a new transaction carrying %v", second, err, ids[2:])
+	}
+	again, err := n.NextTransaction(ctx, r.name, 2)
+	if err != nil || again == nil || again.TxnID != second.TxnID || !slices.Equal(again.EventIDs, second.EventIDs) {
+		t.Fatalf("NextTransaction after AckAndNext = %+v, %v; want the one in flight, %+v", again, err, second)
+	}
+	last, err := n.AckAndNext(ctx, r.name, second, 2)
+	if err != nil || last != nil {
+		t.Fatalf("AckAndNext of the last = %+v, %v; want nil", last, err)
+	}
+	if none, err := n.NextTransaction(ctx, r.name, 2); err != nil || none != nil {
+		t.Fatalf("empty queue: %+v, %v", none, err)
+	}
+}
+
 // TestFedQueueTransactionByteBudget: 20 events of about 60 KiB go in
 // transactions that each stay under the receiver's 1 MiB body limit (50 of
 // them would be 3 MiB), in order, none lost.
