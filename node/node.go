@@ -50,6 +50,9 @@ type Node struct {
 	joiner guarded[RemoteJoiner]
 	// fetcher fetches missing prev events of inbound PDUs (fedmissing.go).
 	fetcher guarded[EventFetcher]
+
+	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
+	sticky *stickySweeper
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -113,6 +116,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
+	n.startStickySweeper()
 	return n, nil
 }
 
@@ -123,7 +127,8 @@ func (n *Node) Close() error {
 		for _, mu := range n.roomLocks {
 			mu <- struct{}{} // no input can start or be under way after this
 		}
-		n.stopTyping() // its timer reads the database
+		n.stopTyping()        // its timer reads the database
+		n.stopStickySweeper() // so does the sweeper
 		n.closeErr = n.db.Close()
 	})
 	return n.closeErr

@@ -1,0 +1,167 @@
+package node
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// stickyRecord is the value of tSticky and tStickyUser entries: enough to
+// order, expire and filter a sticky event without loading it.
+type stickyRecord struct {
+	RoomID  string `json:"r"`
+	EventID string `json:"e"`
+	Sender  string `json:"s"`
+	EndMS   int64  `json:"end"`
+	// Pos is the event's own stream position (a backlog entry's key holds
+	// the backlog position instead).
+	Pos uint64 `json:"p"`
+}
+
+// stickyPlan is what a batch's commit writes for sticky events, worked out
+// before the commit because backlog entries need stream positions, and
+// Stream.Commit must know how many up front.
+type stickyPlan struct {
+	nowMS int64
+	// events are the batch's accepted, still sticky events, with their ends.
+	events []*pendingEvent
+	ends   map[*pendingEvent]int64
+	// joins are the local users whose membership becomes join in this
+	// batch, with their join event.
+	joins []stickyJoin
+	// stored are the room's unexpired sticky events already stored, oldest
+	// first: every joiner's backlog starts with them.
+	stored []stickyRecord
+	// reserve is how many stream positions the backlogs may use (at most:
+	// unused ones are gaps, which the stream tolerates).
+	reserve int
+}
+
+type stickyJoin struct {
+	userID, eventID string
+}
+
+// prepareSticky works out the batch's sticky writes. It reads the room's
+// sticky index only when a local user joins.
+func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
+	plan := &stickyPlan{nowMS: b.n.now().UnixMilli(), ends: map[*pendingEvent]int64{}}
+	for _, p := range b.events {
+		if !p.accepted {
+			continue
+		}
+		if end, ok := stickyEndOf(p.pdu, plan.nowMS); ok && end > plan.nowMS {
+			plan.events = append(plan.events, p)
+			plan.ends[p] = end
+		}
+	}
+	if b.room == nil {
+		return plan, nil
+	}
+	err := b.n.db.View(func(tx *kv.Txn) error {
+		var err error
+		diffState(b.start, b.current, func(k StateKey, oldID, newID string) {
+			if err != nil || k.EventType != spec.MRoomMember || newID == "" || !b.n.isLocalUser(k.StateKey) {
+				return
+			}
+			var now, was string
+			if now, err = b.membershipOf(tx, newID); err != nil || now != spec.Join {
+				return
+			}
+			if was, err = b.membershipOf(tx, oldID); err != nil || was == spec.Join {
+				return
+			}
+			plan.joins = append(plan.joins, stickyJoin{userID: k.StateKey, eventID: newID})
+		})
+		if err != nil || len(plan.joins) == 0 {
+			return err
+		}
+		return tx.Each(kv.Scan{Prefix: stickyRoomPrefix(b.roomID)}, func(_, v []byte) (bool, error) {
+			var rec stickyRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return false, fmt.Errorf("sticky index: %w", err)
+			}
+			if rec.EndMS > plan.nowMS {
+				plan.stored = append(plan.stored, rec)
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	plan.reserve = len(plan.joins) * (len(plan.stored) + len(plan.events))
+	return plan, nil
+}
+
+// writeSticky indexes the batch's sticky events and writes each joiner's
+// backlog, numbering backlog entries from next (the first position the
+// batch's events did not use). It reports whether it wrote anything.
+func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool, error) {
+	wrote := false
+	for _, p := range plan.events {
+		rec := stickyRecord{RoomID: b.roomID, EventID: p.pdu.EventID(), Sender: string(p.pdu.SenderID()), EndMS: plan.ends[p], Pos: p.rec.Pos}
+		if err := setSticky(tx, stickyKey(b.roomID, rec.Pos), rec, stickyExpiryKey(rec.EndMS, stickyKindRoom, b.roomID, rec.Pos)); err != nil {
+			return false, err
+		}
+		wrote = true
+	}
+	last := next + uint64(plan.reserve)
+	for _, j := range plan.joins {
+		joinPos, err := b.eventPos(tx, j.eventID)
+		if err != nil {
+			return false, err
+		}
+		if err := tx.Set(stickyJoinKey(j.userID, b.roomID), binary.BigEndian.AppendUint64(nil, joinPos)); err != nil {
+			return false, err
+		}
+		backlog := plan.stored
+		for _, p := range plan.events {
+			if p.rec.Pos < joinPos { // later ones reach the joiner through tSticky
+				backlog = append(backlog[:len(backlog):len(backlog)],
+					stickyRecord{RoomID: b.roomID, EventID: p.pdu.EventID(), Sender: string(p.pdu.SenderID()), EndMS: plan.ends[p], Pos: p.rec.Pos})
+			}
+		}
+		for _, rec := range backlog {
+			if next >= last {
+				return false, fmt.Errorf("sticky backlog of %s: more entries than reserved positions", j.userID)
+			}
+			if err := setSticky(tx, stickyUserKey(j.userID, next), rec, stickyExpiryKey(rec.EndMS, stickyKindUser, j.userID, next)); err != nil {
+				return false, err
+			}
+			next++
+			wrote = true
+		}
+	}
+	return wrote, nil
+}
+
+// setSticky writes an index entry and its expiry entry.
+func setSticky(tx *kv.Txn, key []byte, rec stickyRecord, expiryKey []byte) error {
+	if err := tx.SetJSON(key, rec); err != nil {
+		return err
+	}
+	return tx.Set(expiryKey, nil)
+}
+
+// eventPos is the stream position of an event of the batch or stored.
+func (b *roomBatch) eventPos(tx *kv.Txn, eventID string) (uint64, error) {
+	if p, ok := b.byID[eventID]; ok {
+		return p.rec.Pos, nil
+	}
+	rec, err := loadEventRecord(tx, eventID)
+	if err != nil {
+		return 0, err
+	}
+	return rec.Pos, nil
+}
+
+// stickyJoinPos decodes a tStickyJoin value.
+func stickyJoinPos(v []byte) (uint64, error) {
+	if len(v) != 8 {
+		return 0, fmt.Errorf("sticky join marker: %d bytes", len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
