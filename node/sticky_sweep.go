@@ -27,7 +27,9 @@ type stickySweeper struct {
 // startStickySweeper starts the sweeper; stopStickySweeper ends it.
 func (n *Node) startStickySweeper() {
 	n.sticky = &stickySweeper{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go n.runStickySweeper()
+	// The clock is read here, once: tests swap n.now after New, and the
+	// sweeper's own goroutine must not read the field while they do.
+	go n.runStickySweeper(n.now)
 }
 
 // poke tells the sweeper that entries were added (their end may be sooner
@@ -50,7 +52,7 @@ func (n *Node) stopStickySweeper() {
 	<-n.sticky.done
 }
 
-func (n *Node) runStickySweeper() {
+func (n *Node) runStickySweeper(now func() time.Time) {
 	s := n.sticky
 	defer close(s.done)
 	timer := time.NewTimer(0)
@@ -63,14 +65,14 @@ func (n *Node) runStickySweeper() {
 		case <-timer.C:
 		}
 		wait := stickySweepMaxWait
-		swept, next, err := n.sweepSticky(n.now().UnixMilli(), stickySweepBatch)
+		swept, next, err := n.sweepSticky(now().UnixMilli(), stickySweepBatch)
 		switch {
 		case err != nil:
 			n.log.Warn("sticky sweep", "err", err)
 		case swept == stickySweepBatch:
 			wait = 0 // more may be due: carry on at once, a batch at a time
 		case next > 0:
-			wait = min(wait, time.Duration(next-n.now().UnixMilli()+1)*time.Millisecond)
+			wait = min(wait, time.Duration(next-now().UnixMilli()+1)*time.Millisecond)
 		}
 		timer.Reset(max(wait, 0))
 	}
@@ -88,7 +90,7 @@ func (n *Node) sweepSticky(nowMS int64, limit int) (swept int, next int64, err e
 				return false, fmt.Errorf("sticky expiry key: %v", err)
 			}
 			end, _ := parts[0].(uint64)
-			if int64(end) > nowMS || len(keys) == limit {
+			if int64(end) > nowMS || swept == limit {
 				next = int64(end)
 				return false, nil
 			}
