@@ -35,8 +35,14 @@ type stickyPlan struct {
 	// stored are the room's unexpired sticky events already stored, oldest
 	// first: every joiner's backlog starts with them.
 	stored []stickyRecord
-	// reserve is how many stream positions the backlogs may use (at most:
-	// unused ones are gaps, which the stream tolerates).
+	// softFailed are the batch's soft-failed, still sticky events, kept in
+	// tStickySoft to be re-evaluated (sticky_softfail.go).
+	softFailed []*pendingEvent
+	// revive are stored soft-failed sticky events whose sender joined in
+	// this batch and which pass auth against the new current state.
+	revive []stickyRecord
+	// reserve is how many stream positions revived events and the backlogs
+	// may use (at most: unused ones are gaps, which the stream tolerates).
 	reserve int
 }
 
@@ -49,11 +55,15 @@ type stickyJoin struct {
 func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 	plan := &stickyPlan{nowMS: b.n.now().UnixMilli(), ends: map[*pendingEvent]int64{}}
 	for _, p := range b.events {
-		if !p.accepted {
+		if !p.accepted && !p.rec.SoftFailed {
 			continue
 		}
 		if end, ok := stickyEndOf(p.pdu, plan.nowMS); ok && end > plan.nowMS {
-			plan.events = append(plan.events, p)
+			if p.accepted {
+				plan.events = append(plan.events, p)
+			} else {
+				plan.softFailed = append(plan.softFailed, p)
+			}
 			plan.ends[p] = end
 		}
 	}
@@ -62,8 +72,9 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 	}
 	err := b.n.db.View(func(tx *kv.Txn) error {
 		var err error
+		var joined []string // everyone who joined, local or not
 		diffState(b.start, b.current, func(k StateKey, oldID, newID string) {
-			if err != nil || k.EventType != spec.MRoomMember || newID == "" || !b.n.isLocalUser(k.StateKey) {
+			if err != nil || k.EventType != spec.MRoomMember || newID == "" {
 				return
 			}
 			var now, was string
@@ -73,10 +84,21 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 			if was, err = b.membershipOf(tx, oldID); err != nil || was == spec.Join {
 				return
 			}
-			plan.joins = append(plan.joins, stickyJoin{userID: k.StateKey, eventID: newID})
+			joined = append(joined, k.StateKey)
+			if b.n.isLocalUser(k.StateKey) {
+				plan.joins = append(plan.joins, stickyJoin{userID: k.StateKey, eventID: newID})
+			}
 		})
-		if err != nil || len(plan.joins) == 0 {
+		if err != nil {
 			return err
+		}
+		for _, u := range joined {
+			if err := b.planRevive(tx, plan, u); err != nil {
+				return err
+			}
+		}
+		if len(plan.joins) == 0 {
+			return nil
 		}
 		return tx.Each(kv.Scan{Prefix: stickyRoomPrefix(b.roomID)}, func(_, v []byte) (bool, error) {
 			var rec stickyRecord
@@ -92,7 +114,9 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan.reserve = len(plan.joins) * (len(plan.stored) + len(plan.events))
+	// Revived events are numbered after every event of the batch, so after
+	// any join in it: joiners get them through tSticky, not the backlog.
+	plan.reserve = len(plan.revive) + len(plan.joins)*(len(plan.stored)+len(plan.events))
 	return plan, nil
 }
 
@@ -101,6 +125,22 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 // batch's events did not use). It reports whether it wrote anything.
 func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool, error) {
 	wrote := false
+	last := next + uint64(plan.reserve)
+	for _, p := range plan.softFailed {
+		if err := b.writeSoftFailedSticky(tx, p, plan.ends[p]); err != nil {
+			return false, err
+		}
+		wrote = true
+	}
+	// Revived events take the first reserved positions, before any
+	// backlog: a joiner in this batch gets them through tSticky.
+	for _, rec := range plan.revive {
+		if err := b.reviveSticky(tx, rec, next); err != nil {
+			return false, err
+		}
+		next++
+		wrote = true
+	}
 	for _, p := range plan.events {
 		rec := stickyRecord{RoomID: b.roomID, EventID: p.pdu.EventID(), Sender: string(p.pdu.SenderID()), EndMS: plan.ends[p], Pos: p.rec.Pos}
 		if err := setSticky(tx, stickyKey(b.roomID, rec.Pos), rec, stickyExpiryKey(rec.EndMS, stickyKindRoom, b.roomID, rec.Pos)); err != nil {
@@ -108,7 +148,6 @@ func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool
 		}
 		wrote = true
 	}
-	last := next + uint64(plan.reserve)
 	for _, j := range plan.joins {
 		joinPos, err := b.eventPos(tx, j.eventID)
 		if err != nil {

@@ -86,7 +86,7 @@ func (n *Node) sweepSticky(nowMS int64, limit int) (swept int, next int64, err e
 		var keys [][]byte
 		err := tx.Each(kv.Scan{Prefix: stickyExpiryPrefix(), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			_, parts, err := kv.DecodeKey(k)
-			if err != nil || len(parts) != 4 {
+			if err != nil || len(parts) < 4 {
 				return false, fmt.Errorf("sticky expiry key: %v", err)
 			}
 			end, _ := parts[0].(uint64)
@@ -97,9 +97,14 @@ func (n *Node) sweepSticky(nowMS int64, limit int) (swept int, next int64, err e
 			kind, _ := parts[1].(string)
 			owner, _ := parts[2].(string)
 			pos, _ := parts[3].(uint64)
-			if kind == stickyKindUser {
+			switch {
+			case kind == stickyKindUser:
 				keys = append(keys, stickyUserKey(owner, pos))
-			} else {
+			case kind == stickyKindSoft && len(parts) == 5:
+				sender, _ := parts[3].(string)
+				eventID, _ := parts[4].(string)
+				keys = append(keys, stickySoftKey(owner, sender, eventID))
+			default:
 				keys = append(keys, stickyKey(owner, pos))
 			}
 			keys = append(keys, append([]byte(nil), k...))

@@ -9,13 +9,15 @@ const (
 	tSticky       = "sticky"       // room ID, stream position -> stickyRecord
 	tStickyUser   = "stickyuser"   // local user ID, backlog position -> stickyRecord (a join's backlog)
 	tStickyJoin   = "stickyjoin"   // local user ID, room ID -> uint64 position of the join that made the backlog
-	tStickyExpiry = "stickyexpiry" // end ms, kind ("r" room or "u" user), room or user ID, position -> ""
+	tStickySoft   = "stickysoft"   // room ID, sender, event ID -> stickyRecord (soft-failed; sticky_softfail.go)
+	tStickyExpiry = "stickyexpiry" // end ms, kind, then room ID, position ("r"); user ID, position ("u"); room ID, sender, event ID ("s") -> ""
 )
 
 // Kinds of entries in tStickyExpiry.
 const (
 	stickyKindRoom = "r"
 	stickyKindUser = "u"
+	stickyKindSoft = "s"
 )
 
 func stickyKey(roomID string, pos uint64) []byte { return kv.Key(tSticky, roomID, pos) }
