@@ -67,8 +67,8 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 			plan.ends[p] = end
 		}
 	}
-	if b.room == nil {
-		return plan, nil
+	if b.room == nil || (len(plan.softFailed) == 0 && b.start.ID() == b.current.ID()) {
+		return plan, nil // no state change: nobody joined
 	}
 	err := b.n.db.View(func(tx *kv.Txn) error {
 		var err error
@@ -156,6 +156,9 @@ func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool
 		if err := tx.Set(stickyJoinKey(j.userID, b.roomID), binary.BigEndian.AppendUint64(nil, joinPos)); err != nil {
 			return false, err
 		}
+		if err := dropBacklog(tx, j.userID, b.roomID); err != nil {
+			return false, err
+		}
 		backlog := plan.stored
 		for _, p := range plan.events {
 			if p.rec.Pos < joinPos { // later ones reach the joiner through tSticky
@@ -175,6 +178,43 @@ func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool
 		}
 	}
 	return wrote, nil
+}
+
+// dropBacklog deletes what is left of the user's backlog of an earlier join
+// to the room: the new backlog holds those events again, and a client that
+// had neither would otherwise get them twice.
+func dropBacklog(tx *kv.Txn, userID, roomID string) error {
+	type entry struct {
+		pos uint64
+		end int64
+	}
+	var stale []entry
+	err := tx.Each(kv.Scan{Prefix: stickyUserPrefix(userID)}, func(k, v []byte) (bool, error) {
+		var rec stickyRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return false, fmt.Errorf("sticky backlog: %w", err)
+		}
+		if rec.RoomID == roomID {
+			pos, err := kv.LastUint(k)
+			if err != nil {
+				return false, err
+			}
+			stale = append(stale, entry{pos, rec.EndMS})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range stale {
+		if err := tx.Delete(stickyUserKey(userID, e.pos)); err != nil {
+			return err
+		}
+		if err := tx.Delete(stickyExpiryKey(e.end, stickyKindUser, userID, e.pos)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // setSticky writes an index entry and its expiry entry.

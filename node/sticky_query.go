@@ -101,6 +101,7 @@ func (n *Node) StickyEvents(ctx context.Context, q StickyQuery) ([]StickyEvent, 
 		}
 		slices.SortFunc(cands, func(a, b cand) int { return compareUint(a.pos, b.pos) })
 		senderJoined := map[[2]string]bool{}
+		delivered := map[string]bool{} // a user's backlog may repeat a room's entry
 		for i, c := range cands {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -118,9 +119,10 @@ func (n *Node) StickyEvents(ctx context.Context, q StickyQuery) ([]StickyEvent, 
 				}
 				senderJoined[key] = ok
 			}
-			if !ok {
+			if !ok || delivered[c.rec.EventID] {
 				continue
 			}
+			delivered[c.rec.EventID] = true
 			rec, err := loadEventRecord(tx, c.rec.EventID)
 			if err != nil {
 				return err

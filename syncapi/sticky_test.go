@@ -268,3 +268,26 @@ func TestStickySenderLeft(t *testing.T) {
 	}
 	_ = alice
 }
+
+// TestStickyRejoinOnce: a client that slept through a join, a leave and a
+// second join gets each unexpired sticky event once.
+func TestStickyRejoinOnce(t *testing.T) {
+	e := newEnv(t)
+	alice, carol := e.user("alice"), e.user("carol")
+	room := e.room(alice, "public_chat", historyVisibility("joined"))
+	b := e.sync(carol, nil)
+	first := e.sendSticky(alice, room, "before the first join", 300000)
+	e.join(carol, room)
+	second := e.sendSticky(alice, room, "while joined", 300000)
+	e.membership(carol, room, carol.UserID, "leave")
+	third := e.sendSticky(alice, room, "while away", 300000)
+	e.join(carol, room)
+	f := jsonString(t, map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": 1}}})
+	got := stickyIDs(e.sync(carol, vals("filter", f, "since", b.NextBatch, "timeout", "0")).Rooms.Join[room])
+	slices.Sort(got)
+	want := []string{first, second, third}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("sticky section %v, want each of %v once", got, want)
+	}
+}
