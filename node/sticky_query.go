@@ -180,3 +180,29 @@ func compareUint(a, b uint64) int {
 	}
 	return 0
 }
+
+// StickyTTLs says, for events of a room's timeline, how long each that is
+// still sticky has left (ms), by stream position; others are absent.
+func (n *Node) StickyTTLs(ctx context.Context, roomID string, positions []uint64) (map[uint64]int64, error) {
+	nowMS := n.now().UnixMilli()
+	out := map[uint64]int64{}
+	err := n.db.View(func(tx *kv.Txn) error {
+		for _, pos := range positions {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var rec stickyRecord
+			switch err := tx.GetJSON(stickyKey(roomID, pos), &rec); {
+			case errors.Is(err, kv.ErrNotFound):
+				continue
+			case err != nil:
+				return err
+			}
+			if rec.EndMS > nowMS {
+				out[pos] = rec.EndMS - nowMS
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -31,12 +31,17 @@ func (a *api) syncSticky(ctx context.Context, req *syncRequest, to *StreamToken,
 	if req.hasSince {
 		after = req.since.StickyCursor()
 	}
-	keep := func(roomID string, ev *node.Event) bool {
-		if req.ignored[string(ev.PDU.SenderID())] {
-			return false
+	inTimeline := map[string]bool{}
+	for _, jr := range res.Rooms.Join {
+		for _, ev := range jr.timeline {
+			inTimeline[ev.PDU.EventID()] = true
 		}
-		jr := res.Rooms.Join[roomID]
-		return jr == nil || !jr.timelineIDs[ev.PDU.EventID()]
+	}
+	keep := func(_ string, ev *node.Event) bool {
+		return !req.ignored[string(ev.PDU.SenderID())] && !inTimeline[ev.PDU.EventID()]
+	}
+	if err := a.timelineStickyTTLs(ctx, res); err != nil {
+		return err
 	}
 	evs, next, err := a.n.StickyEvents(ctx, node.StickyQuery{
 		UserID: req.dev.UserID, Rooms: req.joinedRooms, After: after, Upto: to.Room, Limit: stickyLimit, Keep: keep,
@@ -92,11 +97,35 @@ func (r renderer) stickyEvent(ev node.StickyEvent, ttlMS int64) any {
 	return ProjectFields(m, r.filter.EventFields)
 }
 
-// eventIDSet is the set of the events' IDs.
-func eventIDSet(evs []*node.Event) map[string]bool {
-	out := make(map[string]bool, len(evs))
-	for _, ev := range evs {
-		out[ev.PDU.EventID()] = true
+// timelineStickyTTLs gives the sticky events of the response's timelines
+// their unsigned.msc4354_sticky_duration_ttl_ms too, as the proposal asks of
+// sticky events sent down /sync. Only client-format events are touched
+// (their unsigned map is shared with the rendered form); rooms without a
+// sticky event in their timeline cost nothing.
+func (a *api) timelineStickyTTLs(ctx context.Context, res *syncResponse) error {
+	for roomID, jr := range res.Rooms.Join {
+		var positions []uint64
+		for _, ev := range jr.timeline {
+			if node.StickyInfo(ev.PDU) != nil {
+				positions = append(positions, ev.Pos)
+			}
+		}
+		if len(positions) == 0 || len(jr.Timeline.Events) != len(jr.timeline) {
+			continue
+		}
+		ttls, err := a.n.StickyTTLs(ctx, roomID, positions)
+		if err != nil {
+			return err
+		}
+		for i, ev := range jr.timeline {
+			ttl, ok := ttls[ev.Pos]
+			if !ok {
+				continue
+			}
+			if ce, ok := jr.Timeline.Events[i].(node.ClientEvent); ok && ce.Unsigned != nil {
+				ce.Unsigned["msc4354_sticky_duration_ttl_ms"] = ttl
+			}
+		}
 	}
-	return out
+	return nil
 }

@@ -79,6 +79,15 @@ func TestStickyNotDuplicatedWithTimeline(t *testing.T) {
 	if !jsonHas(t, b.Raw, id, "msc4354_sticky") {
 		t.Errorf("timeline event has no msc4354_sticky: %s", b.Raw)
 	}
+	for _, ev := range r.Timeline.Events {
+		ttl, _ := ev.Unsigned["msc4354_sticky_duration_ttl_ms"].(float64)
+		switch {
+		case ev.EventID == id && (ttl <= 0 || ttl > 300000):
+			t.Errorf("sticky timeline event: msc4354_sticky_duration_ttl_ms = %v", ev.Unsigned)
+		case ev.EventID != id && ev.Unsigned["msc4354_sticky_duration_ttl_ms"] != nil:
+			t.Errorf("plain timeline event %s has a sticky TTL", ev.EventID)
+		}
+	}
 	// An incremental sync from there has nothing.
 	if got := e.since(bob, b.NextBatch).Rooms.Join[room]; got.Sticky.Present {
 		t.Errorf("redelivered: %v", stickyIDs(got))
