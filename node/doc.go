@@ -22,11 +22,13 @@
 //     sticky at commit, local or federated: the sticky stream beside the
 //     event stream, with the event's ID, sender and end.
 //   - tStickyUser (user, position): a join's backlog. When a local user's
-//     membership becomes join, the room's unexpired sticky events are
-//     copied there, oldest first, each under a fresh position of the room
-//     event stream (reserved in the same commit), and tStickyJoin (user,
-//     room) records the join's position: tSticky entries up to it reach
-//     that user through the backlog instead, so none comes twice.
+//     membership becomes join, one entry lists the positions of the room's
+//     unexpired sticky events, oldest first, and stands for as many fresh
+//     positions of the room event stream (reserved in the same commit), so
+//     the backlog pages one event at a time yet costs one small write
+//     (8 bytes an event). tStickyJoin (user, room) records the join's
+//     position: tSticky entries up to it reach that user through the
+//     backlog instead, so none comes twice; a rejoin replaces the backlog.
 //   - tStickySoft (room, sender, event): soft-failed sticky events, re-checked
 //     against the current state when their sender joins, and served (given
 //     a position, indexed in tSticky) if they now pass (sticky_softfail.go).

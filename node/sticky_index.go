@@ -3,22 +3,65 @@ package node
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// stickyRecord is the value of tSticky and tStickyUser entries: enough to
+// stickyRecord is the value of tSticky (and tStickySoft) entries: enough to
 // order, expire and filter a sticky event without loading it.
 type stickyRecord struct {
 	RoomID  string `json:"r"`
 	EventID string `json:"e"`
 	Sender  string `json:"s"`
 	EndMS   int64  `json:"end"`
-	// Pos is the event's own stream position (a backlog entry's key holds
-	// the backlog position instead).
+	// Pos is the event's own stream position.
 	Pos uint64 `json:"p"`
+}
+
+// stickyBacklog is the value of a tStickyUser entry: one join's backlog.
+// It stands for the sticky positions First..First+len(Positions)-1 (First
+// is the position in its key), the i-th being the room's tSticky entry at
+// Positions[i]. So a join costs one small write however many sticky events
+// the room holds (8 bytes each), and the backlog still pages one event at a
+// time. Entries it names that expire are swept from tSticky and skipped;
+// the entry itself goes when the last of them expires (EndMS).
+type stickyBacklog struct {
+	RoomID    string
+	EndMS     int64
+	Positions []uint64
+}
+
+// marshal encodes the backlog: end, then the positions, then the room ID.
+func (bl *stickyBacklog) marshal() []byte {
+	b := make([]byte, 0, 12+8*len(bl.Positions)+len(bl.RoomID))
+	b = binary.BigEndian.AppendUint64(b, uint64(bl.EndMS))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(bl.Positions)))
+	for _, p := range bl.Positions {
+		b = binary.BigEndian.AppendUint64(b, p)
+	}
+	return append(b, bl.RoomID...)
+}
+
+func (bl *stickyBacklog) unmarshal(b []byte) error {
+	if len(b) < 12 {
+		return errors.New("sticky backlog: short record")
+	}
+	bl.EndMS = int64(binary.BigEndian.Uint64(b))
+	n := int(binary.BigEndian.Uint32(b[8:]))
+	b = b[12:]
+	if len(b) < 8*n {
+		return errors.New("sticky backlog: short record")
+	}
+	bl.Positions = make([]uint64, n)
+	for i := range bl.Positions {
+		bl.Positions[i] = binary.BigEndian.Uint64(b[8*i:])
+	}
+	bl.RoomID = string(b[8*n:])
+	return nil
 }
 
 // stickyPlan is what a batch's commit writes for sticky events, worked out
@@ -32,9 +75,11 @@ type stickyPlan struct {
 	// joins are the local users whose membership becomes join in this
 	// batch, with their join event.
 	joins []stickyJoin
-	// stored are the room's unexpired sticky events already stored, oldest
-	// first: every joiner's backlog starts with them.
-	stored []stickyRecord
+	// stored are the positions of the room's unexpired sticky events already
+	// stored, oldest first, and the latest of their ends: every joiner's
+	// backlog starts with them.
+	stored    []uint64
+	storedEnd int64
 	// softFailed are the batch's soft-failed, still sticky events, kept in
 	// tStickySoft to be re-evaluated (sticky_softfail.go).
 	softFailed []*pendingEvent
@@ -106,7 +151,8 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 				return false, fmt.Errorf("sticky index: %w", err)
 			}
 			if rec.EndMS > plan.nowMS {
-				plan.stored = append(plan.stored, rec)
+				plan.stored = append(plan.stored, rec.Pos)
+				plan.storedEnd = max(plan.storedEnd, rec.EndMS)
 			}
 			return true, nil
 		})
@@ -159,23 +205,27 @@ func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool
 		if err := dropBacklog(tx, j.userID, b.roomID); err != nil {
 			return false, err
 		}
-		backlog := plan.stored
+		bl := stickyBacklog{RoomID: b.roomID, EndMS: plan.storedEnd, Positions: slices.Clone(plan.stored)}
 		for _, p := range plan.events {
 			if p.rec.Pos < joinPos { // later ones reach the joiner through tSticky
-				backlog = append(backlog[:len(backlog):len(backlog)],
-					stickyRecord{RoomID: b.roomID, EventID: p.pdu.EventID(), Sender: string(p.pdu.SenderID()), EndMS: plan.ends[p], Pos: p.rec.Pos})
+				bl.Positions = append(bl.Positions, p.rec.Pos)
+				bl.EndMS = max(bl.EndMS, plan.ends[p])
 			}
 		}
-		for _, rec := range backlog {
-			if next >= last {
-				return false, fmt.Errorf("sticky backlog of %s: more entries than reserved positions", j.userID)
-			}
-			if err := setSticky(tx, stickyUserKey(j.userID, next), rec, stickyExpiryKey(rec.EndMS, stickyKindUser, j.userID, next)); err != nil {
-				return false, err
-			}
-			next++
-			wrote = true
+		if len(bl.Positions) == 0 {
+			continue
 		}
+		if next+uint64(len(bl.Positions)) > last {
+			return false, fmt.Errorf("sticky backlog of %s: more entries than reserved positions", j.userID)
+		}
+		if err := tx.Set(stickyUserKey(j.userID, next), bl.marshal()); err != nil {
+			return false, err
+		}
+		if err := tx.Set(stickyExpiryKey(bl.EndMS, stickyKindUser, j.userID, next), nil); err != nil {
+			return false, err
+		}
+		next += uint64(len(bl.Positions))
+		wrote = true
 	}
 	return wrote, nil
 }
@@ -190,16 +240,16 @@ func dropBacklog(tx *kv.Txn, userID, roomID string) error {
 	}
 	var stale []entry
 	err := tx.Each(kv.Scan{Prefix: stickyUserPrefix(userID)}, func(k, v []byte) (bool, error) {
-		var rec stickyRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return false, fmt.Errorf("sticky backlog: %w", err)
+		var bl stickyBacklog
+		if err := bl.unmarshal(v); err != nil {
+			return false, err
 		}
-		if rec.RoomID == roomID {
+		if bl.RoomID == roomID {
 			pos, err := kv.LastUint(k)
 			if err != nil {
 				return false, err
 			}
-			stale = append(stale, entry{pos, rec.EndMS})
+			stale = append(stale, entry{pos, bl.EndMS})
 		}
 		return true, nil
 	})

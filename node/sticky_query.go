@@ -62,22 +62,6 @@ func (n *Node) StickyEvents(ctx context.Context, q StickyQuery) ([]StickyEvent, 
 		}
 		var cands []cand
 		joined := make(map[string]bool, len(q.Rooms))
-		scan := func(prefix []byte, from []byte, room string) error {
-			return tx.Each(kv.Scan{Prefix: prefix, From: from}, func(k, v []byte) (bool, error) {
-				pos, err := kv.LastUint(k)
-				if err != nil || pos > q.Upto {
-					return false, err
-				}
-				var rec stickyRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
-					return false, fmt.Errorf("sticky index: %w", err)
-				}
-				if rec.EndMS > nowMS && (room == "" && joined[rec.RoomID] || room != "") {
-					cands = append(cands, cand{pos, rec})
-				}
-				return true, nil
-			})
-		}
 		for _, room := range q.Rooms {
 			joined[room] = true
 			from := q.After + 1
@@ -92,11 +76,57 @@ func (n *Node) StickyEvents(ctx context.Context, q StickyQuery) ([]StickyEvent, 
 			case !errors.Is(err, kv.ErrNotFound):
 				return err
 			}
-			if err := scan(stickyRoomPrefix(room), stickyKey(room, from), room); err != nil {
+			err := tx.Each(kv.Scan{Prefix: stickyRoomPrefix(room), From: stickyKey(room, from)}, func(k, v []byte) (bool, error) {
+				pos, err := kv.LastUint(k)
+				if err != nil || pos > q.Upto {
+					return false, err
+				}
+				var rec stickyRecord
+				if err := json.Unmarshal(v, &rec); err != nil {
+					return false, fmt.Errorf("sticky index: %w", err)
+				}
+				if rec.EndMS > nowMS {
+					cands = append(cands, cand{pos, rec})
+				}
+				return true, nil
+			})
+			if err != nil {
 				return err
 			}
 		}
-		if err := scan(stickyUserPrefix(q.UserID), stickyUserKey(q.UserID, q.After+1), ""); err != nil {
+		// The user's backlogs: few entries (one per recent join to a room
+		// with sticky events), each standing for a run of positions.
+		err := tx.Each(kv.Scan{Prefix: stickyUserPrefix(q.UserID)}, func(k, v []byte) (bool, error) {
+			first, err := kv.LastUint(k)
+			if err != nil || first > q.Upto {
+				return false, err
+			}
+			var bl stickyBacklog
+			if err := bl.unmarshal(v); err != nil {
+				return false, err
+			}
+			if !joined[bl.RoomID] || bl.EndMS <= nowMS {
+				return true, nil
+			}
+			start := uint64(0)
+			if q.After >= first {
+				start = q.After + 1 - first
+			}
+			for i := start; i < uint64(len(bl.Positions)) && first+i <= q.Upto; i++ {
+				var rec stickyRecord
+				switch err := tx.GetJSON(stickyKey(bl.RoomID, bl.Positions[i]), &rec); {
+				case errors.Is(err, kv.ErrNotFound):
+					continue // expired and swept
+				case err != nil:
+					return false, err
+				}
+				if rec.EndMS > nowMS {
+					cands = append(cands, cand{first + i, rec})
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
 			return err
 		}
 		slices.SortFunc(cands, func(a, b cand) int { return compareUint(a.pos, b.pos) })

@@ -17,7 +17,9 @@ import (
 //   - initial-all: the initial sync and the follow-up syncs until all 1,000
 //     are delivered;
 //   - incremental-empty: since = now, nothing new, the 1,000 events still
-//     live (the price of their presence on every sync).
+//     live (the price of their presence on every sync);
+//   - joiner-initial-all: as initial-all for a member who joined after the
+//     1,000 were sent, so they come from the join's backlog.
 func BenchmarkSyncSticky1000(b *testing.B) {
 	e := newEnv(b)
 	alice, bob := e.user("alice"), e.user("bob")
@@ -34,11 +36,28 @@ func BenchmarkSyncSticky1000(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	carol := e.user("carol")
+	e.join(carol, room) // after the sticky events: she gets a backlog
 	filter := `{"room":{"timeline":{"limit":20}}}`
 	stickyCount := func(b *testing.B, raw []byte) int {
 		return len(decodeSync(b, raw).Rooms.Join[room].Sticky.Events)
 	}
 	run := e.runners(bob)["http"]
+	deliverAll := func(b *testing.B, run syncRunner) {
+		q := vals("filter", filter)
+		total := 0
+		for range 20 {
+			body := decodeSync(b, run(b, q))
+			total += len(body.Rooms.Join[room].Sticky.Events)
+			if total >= 1000 {
+				break
+			}
+			q = vals("filter", filter, "since", body.NextBatch, "timeout", "0")
+		}
+		if total != 1000 {
+			b.Fatalf("%d sticky events delivered, want 1000", total)
+		}
+	}
 	b.Run("initial/http", func(b *testing.B) {
 		q := vals("filter", filter)
 		raw := run(b, q)
@@ -57,19 +76,16 @@ func BenchmarkSyncSticky1000(b *testing.B) {
 		b.ReportAllocs()
 		cpu := cpuTime(b)
 		for b.Loop() {
-			q := vals("filter", filter)
-			total := 0
-			for range 20 {
-				body := decodeSync(b, run(b, q))
-				total += len(body.Rooms.Join[room].Sticky.Events)
-				if total >= 1000 {
-					break
-				}
-				q = vals("filter", filter, "since", body.NextBatch, "timeout", "0")
-			}
-			if total != 1000 {
-				b.Fatalf("%d sticky events delivered, want 1000", total)
-			}
+			deliverAll(b, run)
+		}
+		reportCPU(b, cpu)
+	})
+	b.Run("joiner-initial-all/http", func(b *testing.B) {
+		run := e.runners(carol)["http"]
+		b.ReportAllocs()
+		cpu := cpuTime(b)
+		for b.Loop() {
+			deliverAll(b, run)
 		}
 		reportCPU(b, cpu)
 	})
