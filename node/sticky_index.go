@@ -95,8 +95,9 @@ type stickyJoin struct {
 	userID, eventID string
 }
 
-// prepareSticky works out the batch's sticky writes. It reads the room's
-// sticky index only when a local user joins.
+// prepareSticky works out the batch's sticky writes. It reads the database
+// only when the room's state changed, and the room's sticky index only when
+// a local user joins.
 func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 	plan := &stickyPlan{nowMS: b.n.now().UnixMilli(), ends: map[*pendingEvent]int64{}}
 	for _, p := range b.events {
@@ -112,7 +113,7 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 			plan.ends[p] = end
 		}
 	}
-	if b.room == nil || (len(plan.softFailed) == 0 && b.start.ID() == b.current.ID()) {
+	if b.room == nil || b.start.ID() == b.current.ID() {
 		return plan, nil // no state change: nobody joined
 	}
 	err := b.n.db.View(func(tx *kv.Txn) error {
