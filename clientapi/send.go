@@ -28,6 +28,10 @@ func (a *api) send(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	roomID, evType, txnID := r.PathValue("roomId"), r.PathValue("eventType"), r.PathValue("txnId")
+	sticky, err := stickyDuration(r)
+	if err != nil {
+		return err
+	}
 	var eventID string
 	if evType == typeRedaction {
 		// Since v1.18 /send must accept redactions too; they take the same
@@ -43,7 +47,7 @@ func (a *api) send(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		eventID, err = a.n.SendEvent(r.Context(), node.SendRequest{
 			Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Type: evType,
-			Content: json.RawMessage(raw), TxnID: txnID,
+			Content: json.RawMessage(raw), TxnID: txnID, StickyDurationMS: sticky,
 		})
 	}
 	if err != nil {

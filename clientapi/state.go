@@ -51,9 +51,14 @@ func (a *api) putStateEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	stateKey := r.PathValue("stateKey")
+	sticky, err := stickyDuration(r)
+	if err != nil {
+		return err
+	}
 	eventID, err := a.n.SendEvent(r.Context(), node.SendRequest{
 		Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: r.PathValue("roomId"),
 		Type: r.PathValue("eventType"), StateKey: &stateKey, Content: json.RawMessage(raw),
+		StickyDurationMS: sticky,
 	})
 	if err != nil {
 		return err

@@ -21,7 +21,9 @@ func (a *api) versions(w http.ResponseWriter, r *http.Request) error {
 			"v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6",
 			"v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12",
 		},
-		UnstableFeatures: map[string]bool{},
+		UnstableFeatures: map[string]bool{
+			"org.matrix.msc4354": true, // sticky events
+		},
 	})
 	return nil
 }

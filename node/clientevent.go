@@ -17,7 +17,9 @@ type ClientEvent struct {
 	StateKey       *string         `json:"state_key,omitempty"`
 	Type           string          `json:"type"`
 	Redacts        string          `json:"redacts,omitempty"`
-	Unsigned       map[string]any  `json:"unsigned,omitempty"`
+	// Sticky is MSC4354's sticky object, under its unstable name.
+	Sticky   json.RawMessage `json:"msc4354_sticky,omitempty"`
+	Unsigned map[string]any  `json:"unsigned,omitempty"`
 }
 
 // ClientFormat says how ClientEvent renders an event.
@@ -39,6 +41,7 @@ func (e *Event) ClientEvent(f ClientFormat) ClientEvent {
 		StateKey:       p.StateKey(),
 		Type:           p.Type(),
 		Redacts:        p.Redacts(),
+		Sticky:         StickyInfo(p),
 		Unsigned:       map[string]any{},
 	}
 	if !f.OmitRoomID {

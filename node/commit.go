@@ -55,10 +55,15 @@ func (b *roomBatch) commit() error {
 			accepted++
 		}
 	}
+	sticky, err := b.prepareSticky()
+	if err != nil {
+		return fmt.Errorf("commit room %s: %w", b.roomID, err)
+	}
 	var written []*State
 	redacted := map[string]string{}
 	var fedDests []string // destinations given outbound events
-	_, err := n.stream.Commit(accepted, func(tx *kv.Txn, first uint64) error {
+	stickyWritten := false
+	_, err = n.stream.Commit(accepted+sticky.reserve, func(tx *kv.Txn, first uint64) error {
 		pos := first
 		var lastPos uint64
 		positions := map[string]uint64{}
@@ -98,6 +103,10 @@ func (b *roomBatch) commit() error {
 			if p.redactTarget != "" {
 				redacted[p.redactTarget] = p.pdu.EventID()
 			}
+		}
+		var err error
+		if stickyWritten, err = b.writeSticky(tx, sticky, pos); err != nil {
+			return err
 		}
 		if b.room == nil {
 			return nil // only a rejected create event
@@ -150,6 +159,9 @@ func (b *roomBatch) commit() error {
 	}
 	n.notifier.wake(b.wake...)
 	n.fedQueued(fedDests)
+	if stickyWritten {
+		n.sticky.poke()
+	}
 	return nil
 }
 

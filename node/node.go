@@ -62,6 +62,9 @@ type Node struct {
 	leaver  guarded[RemoteLeaver]
 	// querier asks other servers about aliases, profiles and keys (fedquery.go).
 	querier guarded[RemoteQuerier]
+
+	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
+	sticky *stickySweeper
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -130,6 +133,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
+	n.startStickySweeper()
 	return n, nil
 }
 
@@ -140,7 +144,8 @@ func (n *Node) Close() error {
 		for _, mu := range n.roomLocks {
 			mu <- struct{}{} // no input can start or be under way after this
 		}
-		n.stopTyping() // its timer reads the database
+		n.stopTyping()        // its timer reads the database
+		n.stopStickySweeper() // so does the sweeper
 		n.closeErr = n.db.Close()
 	})
 	return n.closeErr

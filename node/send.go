@@ -25,6 +25,9 @@ type SendRequest struct {
 	TxnID string
 	// Redacts names the event a redaction redacts.
 	Redacts string
+	// StickyDurationMS, when set, makes the event sticky (MSC4354) for that
+	// long: 0..MaxStickyDurationMS (see ParseStickyDuration).
+	StickyDurationMS *int64
 }
 
 // SendEvent builds, signs, authorises and stores a local user's event and
@@ -95,6 +98,14 @@ func (b *roomBatch) buildAndInput(req SendRequest) (string, error) {
 	ev, err := b.build(proto, b.n.cfg.DefaultRoomVersion)
 	if err != nil {
 		return "", err
+	}
+	if d := req.StickyDurationMS; d != nil {
+		if *d < 0 || *d > MaxStickyDurationMS {
+			return "", fmt.Errorf("%w: sticky duration %d ms", ErrInvalidParam, *d)
+		}
+		if ev, err = b.n.withStickyKey(ev, *d); err != nil {
+			return "", err
+		}
 	}
 	if err := b.input(ev, inputOpts{TxnID: req.TxnID, DeviceID: req.DeviceID, Sender: req.Sender}); err != nil {
 		// A local event is either accepted or refused, never stored as failed.

@@ -93,6 +93,9 @@ func (a *api) buildSync(ctx context.Context, req *syncRequest) (*syncResponse, e
 	if err := a.syncRooms(ctx, req, to, res); err != nil {
 		return nil, err
 	}
+	if err := a.syncSticky(ctx, req, &to, res); err != nil {
+		return nil, err
+	}
 	if err := a.syncUserData(ctx, req, &to, res); err != nil {
 		return nil, err
 	}

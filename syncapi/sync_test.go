@@ -46,6 +46,7 @@ type syncRoom struct {
 	Ephemeral          eventBatch    `json:"ephemeral"`
 	AccountData        eventBatch    `json:"account_data"`
 	Unread             *unreadCounts `json:"unread_notifications"`
+	Sticky             eventBatch    `json:"msc4354_sticky"`
 	Summary            *struct {
 		Heroes  []string `json:"m.heroes"`
 		Joined  int      `json:"m.joined_member_count"`

@@ -18,6 +18,10 @@ type joinedRoom struct {
 	Ephemeral   eventList      `json:"ephemeral"`
 	AccountData eventList      `json:"account_data"`
 	Unread      map[string]int `json:"unread_notifications,omitempty"`
+	// Sticky is MSC4354's section (sticky.go); timeline holds the events
+	// of Timeline, which it must not repeat.
+	Sticky   *eventList    `json:"msc4354_sticky,omitempty"`
+	timeline []*node.Event `json:"-"`
 }
 
 // leftRoom is one entry of rooms.leave: the room up to the user's leave.
@@ -276,6 +280,7 @@ func (a *api) joinedRoom(ctx context.Context, req *syncRequest, roomID string, t
 		roomSection: u.section(req, newlyJoined),
 		Ephemeral:   eventList{Events: []any{}},
 		AccountData: eventList{Events: []any{}},
+		timeline:    u.w.events,
 	}
 	if full || u.membersChanged {
 		if jr.Summary, err = a.summary(ctx, req.dev.UserID, u.w.endState); err != nil {

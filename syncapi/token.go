@@ -32,6 +32,23 @@ type StreamToken struct {
 	AccountData uint64
 	DeviceList  uint64
 	Presence    uint64
+	// StickyBehind places the sticky-event cursor (MSC4354): the client has
+	// had every sticky event up to room-event position Room-StickyBehind.
+	// It is stored as a distance behind Room so that 0, and so a token
+	// without this part (made before sticky events, or a StreamToken
+	// literal), means "up to Room": such a client gets what is new, not
+	// every live sticky event again.
+	StickyBehind uint64
+}
+
+// StickyCursor is the sticky-event cursor: every sticky event at or before
+// it has been delivered.
+func (t StreamToken) StickyCursor() uint64 { return t.Room - min(t.StickyBehind, t.Room) }
+
+// WithStickyCursor returns t with the sticky cursor at pos (at most Room).
+func (t StreamToken) WithStickyCursor(pos uint64) StreamToken {
+	t.StickyBehind = t.Room - min(pos, t.Room)
+	return t
 }
 
 // Limits on what ParseStreamToken reads, so a hostile token costs little.
@@ -46,7 +63,7 @@ var errBadToken = fmt.Errorf("%w: malformed stream token", node.ErrInvalidParam)
 
 // parts lists the positions in wire order.
 func (t *StreamToken) parts() []*uint64 {
-	return []*uint64{&t.Room, &t.ToDevice, &t.Receipt, &t.Typing, &t.AccountData, &t.DeviceList, &t.Presence}
+	return []*uint64{&t.Room, &t.ToDevice, &t.Receipt, &t.Typing, &t.AccountData, &t.DeviceList, &t.Presence, &t.StickyBehind}
 }
 
 // ParseStreamToken reads a token made by String. Any malformed input is an

@@ -23,7 +23,7 @@ func TestParseStreamToken(t *testing.T) {
 		// ignored: tokens from a newer version still work.
 		{"s5_0_0", StreamToken{Room: 5}, true, "s5"},
 		{"s5_7_8_9_10_11_12", StreamToken{Room: 5, ToDevice: 7, Receipt: 8, Typing: 9, AccountData: 10, DeviceList: 11, Presence: 12}, true, "s5_7_8_9_10_11_12"},
-		{"s5_7_8_9_10_11_12_13_14", StreamToken{Room: 5, ToDevice: 7, Receipt: 8, Typing: 9, AccountData: 10, DeviceList: 11, Presence: 12}, true, "s5_7_8_9_10_11_12"},
+		{"s5_7_8_9_10_11_12_3_14", StreamToken{Room: 5, ToDevice: 7, Receipt: 8, Typing: 9, AccountData: 10, DeviceList: 11, Presence: 12, StickyBehind: 3}, true, "s5_7_8_9_10_11_12_3"},
 		{"s5_7", StreamToken{Room: 5, ToDevice: 7}, true, "s5_7"},
 		{"s5_0_3", StreamToken{Room: 5, Receipt: 3}, true, "s5_0_3"},
 		{"", StreamToken{}, false, ""},
@@ -65,6 +65,30 @@ func TestParseStreamToken(t *testing.T) {
 				t.Fatalf("String() = %q, want %q", s, tc.out)
 			}
 		})
+	}
+}
+
+// TestStreamTokenStickyCursor: the sticky cursor is Room when the token has
+// no sticky part (an old client's token), never beyond Room, and survives a
+// round trip.
+func TestStreamTokenStickyCursor(t *testing.T) {
+	old, err := ParseStreamToken("s40_1_2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := old.StickyCursor(); got != 40 {
+		t.Errorf("token without a sticky part: cursor %d, want the room position 40", got)
+	}
+	tok := StreamToken{Room: 40}.WithStickyCursor(25)
+	again, err := ParseStreamToken(tok.String())
+	if err != nil || again.StickyCursor() != 25 || again.Room != 40 {
+		t.Errorf("round trip of %s: %+v, %v", tok, again, err)
+	}
+	if got := (StreamToken{Room: 40}).WithStickyCursor(99).StickyCursor(); got != 40 {
+		t.Errorf("cursor beyond Room: %d, want 40", got)
+	}
+	if got := (StreamToken{Room: 5, StickyBehind: 9}).StickyCursor(); got != 0 {
+		t.Errorf("behind more than Room: cursor %d, want 0", got)
 	}
 }
 

@@ -408,6 +408,83 @@ test("read receipts: bob reads alice's message and alice sees it", async () => {
 	assert.equal(aliceRoom.getEventReadUpTo(bobId, true), ev.getId(), "bob's read-up-to, real receipts only");
 });
 
+// Sticky events (MSC4354): alice sends a keyed sticky event for five
+// minutes; bob's live client has it in its sticky map with an expiry about
+// five minutes off. After more messages than any timeline limit here, a
+// fresh client of bob syncing with a timeline limit of 2 still gets it,
+// through the msc4354_sticky section and not the timeline.
+test("sticky events: bob's clients get alice's keyed sticky event, beyond the timeline limit too", async () => {
+	const aliceId = alice.getUserId();
+	const type = "org.example.e2e.sticky";
+	const stickyKey = `key-${run}`;
+	const sentAt = Date.now();
+	const { event_id: stickyId } = await alice._unstable_sendStickyEvent(roomId, 5 * 60_000, null, type, {
+		msc4354_sticky_key: stickyKey,
+		note: "sticky from alice",
+	});
+	assert.match(stickyId, /^\$/);
+	const keyed = (client) => client.getRoom(roomId)?._unstable_getKeyedStickyEvent(aliceId, type, stickyKey);
+	const ev = await waitUntil(
+		bob,
+		[RoomEvent.Timeline],
+		() => (keyed(bob)?.getId() === stickyId ? keyed(bob) : undefined),
+		"bob's client to expose alice's sticky event through _unstable_getKeyedStickyEvent",
+	);
+	assert.equal(ev.getContent().note, "sticky from alice");
+	const expires = ev.unstableStickyExpiresAt;
+	assert.ok(
+		expires > sentAt + 4 * 60_000 && expires <= Date.now() + 5 * 60_000 + 5_000,
+		`expiry ${expires} is not about five minutes after ${sentAt}`,
+	);
+
+	for (let i = 0; i < 25; i++) {
+		await alice.sendMessage(roomId, { msgtype: MsgType.Text, body: `filler ${i}` });
+	}
+	await waitUntil(
+		bob,
+		[RoomEvent.Timeline],
+		() => bob.getRoom(roomId)?.getLiveTimeline().getEvents().at(-1)?.getContent().body === "filler 24",
+		"bob's live client to see the last filler message",
+	);
+
+	// A fresh client of bob (same device, empty store): look at what its
+	// first /sync carried for the room.
+	const seen = { sticky: false, timeline: false };
+	const watching = recordingFetch("bob-fresh");
+	const fetchFn = async (input, init) => {
+		const res = await watching(input, init);
+		const url = new URL(input instanceof Request ? input.url : String(input));
+		if (url.pathname.endsWith("/sync") && res.ok) {
+			const body = await res.clone().json();
+			const r = body.rooms?.join?.[roomId];
+			seen.sticky ||= (r?.msc4354_sticky?.events ?? []).some((e) => e.event_id === stickyId);
+			seen.timeline ||= (r?.timeline?.events ?? []).some((e) => e.event_id === stickyId);
+		}
+		return res;
+	};
+	const fresh = createClient({
+		baseUrl: BASE,
+		accessToken: bob.getAccessToken(),
+		userId: bob.getUserId(),
+		deviceId: bob.getDeviceId(),
+		fetchFn,
+	});
+	try {
+		await fresh.startClient({ initialSyncLimit: 2 });
+		const freshEv = await waitUntil(
+			fresh,
+			[ClientEvent.Room, RoomEvent.Timeline],
+			() => (keyed(fresh)?.getId() === stickyId ? keyed(fresh) : undefined),
+			"bob's fresh client (timeline limit 2) to expose alice's sticky event",
+		);
+		assert.ok(freshEv.unstableStickyExpiresAt > Date.now(), "the fresh client's copy has not expired");
+		assert.ok(seen.sticky, "the sticky event came in rooms.join.*.msc4354_sticky");
+		assert.ok(!seen.timeline, "the sticky event came in the timeline too, past the limit of 2");
+	} finally {
+		fresh.stopClient();
+	}
+});
+
 test("bob leaves; both clients see his membership become leave", async () => {
 	const bobId = bob.getUserId();
 	const aliceRoom = alice.getRoom(roomId);

@@ -1,0 +1,276 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/tidwall/gjson"
+)
+
+// TestStickyEnd: the expiry arithmetic. The start is the earlier of receipt
+// and origin_server_ts; the duration is capped at one hour.
+func TestStickyEnd(t *testing.T) {
+	const recv = 1_800_000_000_000
+	tests := []struct {
+		name               string
+		received, ots, dur int64
+		want               int64
+	}{
+		{"ts equals receipt", recv, recv, 300_000, recv + 300_000},
+		{"ts in the past starts earlier", recv, recv - 60_000, 300_000, recv - 60_000 + 300_000},
+		{"ts far in the past is already expired", recv, recv - 2*3_600_000, 3_600_000, recv - 3_600_000},
+		{"ts in the future gains nothing", recv, recv + 3_600_000, 300_000, recv + 300_000},
+		{"one hour exactly", recv, recv, 3_600_000, recv + 3_600_000},
+		{"over one hour is capped", recv, recv, 3_600_001, recv + 3_600_000},
+		{"much over one hour is capped", recv, recv, 1 << 40, recv + 3_600_000},
+		{"zero duration ends at the start", recv, recv - 5, 0, recv - 5},
+		{"negative duration counts as zero", recv, recv, -10, recv},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := stickyEnd(tc.received, tc.ots, tc.dur); got != tc.want {
+				t.Errorf("stickyEnd(%d, %d, %d) = %d, want %d", tc.received, tc.ots, tc.dur, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestStickyDuration: which event JSON makes an event sticky.
+func TestStickyDuration(t *testing.T) {
+	tests := []struct {
+		json string
+		want int64
+		ok   bool
+	}{
+		{`{"msc4354_sticky":{"duration_ms":300000}}`, 300000, true},
+		{`{"sticky":{"duration_ms":300000}}`, 300000, true},
+		{`{"msc4354_sticky":{"duration_ms":0}}`, 0, true},
+		{`{"msc4354_sticky":{"duration_ms":3600000}}`, 3600000, true},
+		{`{"msc4354_sticky":{"duration_ms":3600001}}`, 0, false},
+		{`{"msc4354_sticky":{"duration_ms":-1}}`, 0, false},
+		{`{"msc4354_sticky":{"duration_ms":1.5}}`, 0, false},
+		{`{"msc4354_sticky":{"duration_ms":1e3}}`, 0, false},
+		{`{"msc4354_sticky":{"duration_ms":"300000"}}`, 0, false},
+		{`{"msc4354_sticky":{"duration_ms":null}}`, 0, false},
+		{`{"msc4354_sticky":{}}`, 0, false},
+		{`{"msc4354_sticky":300000}`, 0, false},
+		{`{"msc4354_sticky":[300000]}`, 0, false},
+		{`{"content":{"msc4354_sticky":{"duration_ms":1000}}}`, 0, false},
+		{`{"content":{"msc4354_sticky_key":"k"}}`, 0, false},
+		{`{}`, 0, false},
+	}
+	for _, tc := range tests {
+		got, ok := stickyDuration([]byte(tc.json))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("stickyDuration(%s) = %d, %v; want %d, %v", tc.json, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestParseStickyDuration: the query parameter accepts only plain integers
+// from 0 to one hour.
+func TestParseStickyDuration(t *testing.T) {
+	for _, s := range []string{"0", "1", "300000", "3600000", "007"} {
+		if _, err := ParseStickyDuration(s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "-1", "+1", "1.5", "1e3", "3600001", "99999999999999999999", "abc", " 1", "0x10"} {
+		if _, err := ParseStickyDuration(s); !errors.Is(err, ErrInvalidParam) {
+			t.Errorf("%q: err = %v, want ErrInvalidParam", s, err)
+		}
+	}
+}
+
+// sendSticky sends a sticky message and returns its ID.
+func sendSticky(t testing.TB, n *Node, s Session, roomID, body string, durationMS int64) string {
+	t.Helper()
+	c, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": body})
+	id, err := n.SendEvent(context.Background(), SendRequest{
+		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c,
+		StickyDurationMS: &durationMS,
+	})
+	if err != nil {
+		t.Fatalf("send sticky %q: %v", body, err)
+	}
+	return id
+}
+
+// TestStickyEventSigned: a sticky event carries msc4354_sticky, its content
+// hash and signature are right (an untrusted parse does not redact it), its
+// ID is derived from its final JSON, and redaction strips the key.
+func TestStickyEventSigned(t *testing.T) {
+	n := fastNode(t)
+	alice := session(n, "alice")
+	room := sharedRoom(t, n, alice)
+	id := sendSticky(t, n, alice, room, "hello", 300000)
+	rec := storedRecord(t, n, id)
+	raw, version := []byte(rec.JSON), gomatrixserverlib.RoomVersion(rec.Version)
+	if got := gjson.GetBytes(raw, "msc4354_sticky.duration_ms").Int(); got != 300000 {
+		t.Fatalf("stored event has msc4354_sticky.duration_ms %d: %s", got, raw)
+	}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := verImpl.NewEventFromUntrustedJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.EventID() != id {
+		t.Errorf("event ID from the JSON %s, stored as %s", parsed.EventID(), id)
+	}
+	if !gjson.GetBytes(parsed.JSON(), "msc4354_sticky").Exists() {
+		t.Fatalf("untrusted parse redacted the event (bad content hash): %s", parsed.JSON())
+	}
+	redacted, err := verImpl.RedactEventJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gjson.GetBytes(redacted, "msc4354_sticky").Exists() {
+		t.Errorf("redaction keeps msc4354_sticky: %s", redacted)
+	}
+	err = gomatrixserverlib.VerifyJSON(n.serverName, KeyID, n.PublicKey(), redacted)
+	if err != nil {
+		t.Errorf("signature: %v", err)
+	}
+	if _, ok := stickyEndOf(parsed, time.Now().UnixMilli()); !ok {
+		t.Error("stickyEndOf: not sticky")
+	}
+}
+
+// TestStickySendInvalid: a duration out of range is ErrInvalidParam and
+// stores nothing.
+func TestStickySendInvalid(t *testing.T) {
+	n := fastNode(t)
+	alice := session(n, "alice")
+	room := sharedRoom(t, n, alice)
+	for _, d := range []int64{-1, MaxStickyDurationMS + 1} {
+		_, err := n.SendEvent(context.Background(), SendRequest{
+			Sender: alice.UserID, RoomID: room, Type: "m.room.message", Content: json.RawMessage(`{}`), StickyDurationMS: &d,
+		})
+		if !errors.Is(err, ErrInvalidParam) {
+			t.Errorf("duration %d: err = %v, want ErrInvalidParam", d, err)
+		}
+	}
+}
+
+// stickyClock is a fake clock a day ahead of real time, so the node's own
+// sweeper (on real time) leaves the test's entries alone.
+func stickyClock(n *Node) *fakeClock {
+	c := &fakeClock{t: time.Now().Add(24 * time.Hour).Truncate(time.Millisecond)}
+	n.now = c.now
+	return c
+}
+
+// TestStickyIndexAndSweep: sticky events are indexed with their ends, a
+// joiner gets a backlog, StickyEvents drops expired ones, and the sweep
+// deletes every index entry once expired, so nothing keeps growing.
+func TestStickyIndexAndSweep(t *testing.T) {
+	ctx := context.Background()
+	n := fastNode(t)
+	clock := stickyClock(n)
+	alice, bob := session(n, "alice"), session(n, "bob")
+	room := sharedRoom(t, n, alice)
+	short := sendSticky(t, n, alice, room, "short", 60_000)
+	long := sendSticky(t, n, alice, room, "long", 600_000)
+	sendSticky(t, n, alice, room, "zero", 0) // expired at once: never indexed
+	send(t, n, alice, room, "plain")
+	membership(t, n, bob, room, bob.UserID, "join")
+
+	if got := countPrefix(t, n, stickyRoomPrefix(room)); got != 2 {
+		t.Errorf("room index has %d entries, want 2", got)
+	}
+	if got := countPrefix(t, n, stickyUserPrefix(bob.UserID)); got != 1 {
+		t.Errorf("bob has %d backlog entries, want 1 (for two events)", got)
+	}
+	query := func() []string {
+		evs, next, err := n.StickyEvents(ctx, StickyQuery{UserID: bob.UserID, Rooms: []string{room}, Upto: n.StreamPosition()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next != n.StreamPosition() {
+			t.Errorf("cursor %d, want %d", next, n.StreamPosition())
+		}
+		var ids []string
+		for _, ev := range evs {
+			ids = append(ids, ev.PDU.EventID())
+		}
+		return ids
+	}
+	if got := query(); strings.Join(got, ",") != short+","+long {
+		t.Errorf("bob's sticky events %v, want [%s %s]", got, short, long)
+	}
+
+	clock.advance(2 * time.Minute)
+	if got := query(); strings.Join(got, ",") != long {
+		t.Errorf("after 2 min: %v, want [%s]", got, long)
+	}
+	swept, next, err := n.sweepSticky(clock.now().UnixMilli(), 1000)
+	if err != nil || swept != 1 || next == 0 {
+		t.Errorf("sweep: %d swept, next %d, %v; want 1 (short's room entry; the backlog lives as long as long), a next end", swept, next, err)
+	}
+	clock.advance(time.Hour)
+	if _, _, err := n.sweepSticky(clock.now().UnixMilli(), 1000); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{tSticky, tStickyUser, tStickyExpiry} {
+		if got := countKeys(t, n, table); got != 0 {
+			t.Errorf("%s has %d entries after everything expired", table, got)
+		}
+	}
+	if got := query(); len(got) != 0 {
+		t.Errorf("expired events returned: %v", got)
+	}
+}
+
+// TestStickySweepBounded: one sweep deletes at most its limit.
+func TestStickySweepBounded(t *testing.T) {
+	n := fastNode(t)
+	clock := stickyClock(n)
+	alice := session(n, "alice")
+	room := sharedRoom(t, n, alice)
+	for range 5 {
+		sendSticky(t, n, alice, room, "s", 1000)
+	}
+	clock.advance(time.Minute)
+	for _, want := range []int{2, 2, 1, 0} {
+		swept, _, err := n.sweepSticky(clock.now().UnixMilli(), 2)
+		if err != nil || swept != want {
+			t.Fatalf("sweep: %d, %v; want %d", swept, err, want)
+		}
+	}
+}
+
+// TestStickyRedactedNotSticky: a redacted sticky event is an ordinary event.
+func TestStickyRedactedNotSticky(t *testing.T) {
+	ctx := context.Background()
+	n := fastNode(t)
+	alice := session(n, "alice")
+	room := sharedRoom(t, n, alice)
+	id := sendSticky(t, n, alice, room, "x", 300000)
+	if _, err := n.Redact(ctx, alice.UserID, alice.DeviceID, room, id, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := n.StickyEvents(ctx, StickyQuery{UserID: alice.UserID, Rooms: []string{room}, Upto: n.StreamPosition()})
+	if err != nil || len(evs) != 0 {
+		t.Errorf("redacted sticky event still returned: %d, %v", len(evs), err)
+	}
+	if info := StickyInfo(mustPDU(t, n, id)); info != nil {
+		t.Errorf("redacted event still has sticky info %s", info)
+	}
+}
+
+func mustPDU(t testing.TB, n *Node, id string) gomatrixserverlib.PDU {
+	t.Helper()
+	evs, err := n.Events(context.Background(), []string{id})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("event %s: %v", id, err)
+	}
+	return evs[0].PDU
+}
