@@ -202,8 +202,15 @@ func saveEDUDest(tx *kv.Txn, dest string, rec eduDestRecord) error {
 // errEDUQueueFull refuses reliable EDUs for a destination at its cap.
 var errEDUQueueFull = fmt.Errorf("%w: outbound queue full", ErrTooLarge)
 
+// MaxEDUDestinations bounds the destinations with EDUs waiting: a to-device
+// message to a server with none waiting is refused (errEDUQueueFull) once
+// this many have some. Servers sharing a room are few; without the bound,
+// messages to made-up (but well-formed) server names would each start a
+// queue that never drains.
+const MaxEDUDestinations = 512
+
 // checkReliableRoom fails with errEDUQueueFull if dest cannot take k more
-// reliable EDUs.
+// reliable EDUs, or has none waiting while MaxEDUDestinations others do.
 func (n *Node) checkReliableRoom(tx *kv.Txn, dest string, k int) error {
 	rec, err := loadEDUDest(tx, dest)
 	if err != nil {
@@ -211,6 +218,22 @@ func (n *Node) checkReliableRoom(tx *kv.Txn, dest string, k int) error {
 	}
 	if _, limit := n.eduCaps(); rec.Reliable+k > limit {
 		return fmt.Errorf("%w: %d messages wait for %s", errEDUQueueFull, rec.Reliable, dest)
+	}
+	if rec.pending() > 0 || len(rec.InFlight) > 0 {
+		return nil
+	}
+	// A new destination: count the others (keys only, stopping at the
+	// bound), which costs little next to the rarity of new destinations.
+	dests := 0
+	err = tx.Each(kv.Scan{Prefix: kv.Key(tEDUDest), KeysOnly: true}, func(_, _ []byte) (bool, error) {
+		dests++
+		return dests < MaxEDUDestinations, nil
+	})
+	if err != nil {
+		return err
+	}
+	if dests >= MaxEDUDestinations {
+		return fmt.Errorf("%w: EDUs wait for %d other servers", errEDUQueueFull, dests)
 	}
 	return nil
 }

@@ -320,3 +320,34 @@ func TestReceiveToDeviceDeduplicates(t *testing.T) {
 		t.Fatalf("delivered from %v, want once from each of %s and %s", senders, x, y)
 	}
 }
+
+// TestEDUDestinationsBounded: to-device messages start queues for at most
+// MaxEDUDestinations servers; a message to one more is refused with
+// ErrTooLarge, while servers already waiting still take messages.
+func TestEDUDestinationsBounded(t *testing.T) {
+	n := newTestNode(t)
+	ctx := context.Background()
+	alice := session(n, "alice")
+	msg := json.RawMessage(`{"body":"hi"}`)
+	var servers []string
+	for range MaxEDUDestinations + 1 {
+		servers = append(servers, newRemoteServer(t).name)
+	}
+	to := func(s string) map[string]map[string]json.RawMessage {
+		return map[string]map[string]json.RawMessage{"@u:" + s: {"DEV": msg}}
+	}
+	full := map[string]map[string]json.RawMessage{}
+	for _, s := range servers[:MaxEDUDestinations] {
+		full["@u:"+s] = map[string]json.RawMessage{"DEV": msg}
+	}
+	if err := n.SendToDevice(ctx, alice.UserID, alice.DeviceID, "m.test", "t1", full); err != nil {
+		t.Fatalf("to-device to %d servers: %v", MaxEDUDestinations, err)
+	}
+	err := n.SendToDevice(ctx, alice.UserID, alice.DeviceID, "m.test", "t2", to(servers[MaxEDUDestinations]))
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("to-device to server %d: %v, want ErrTooLarge", MaxEDUDestinations+1, err)
+	}
+	if err := n.SendToDevice(ctx, alice.UserID, alice.DeviceID, "m.test", "t3", to(servers[0])); err != nil {
+		t.Fatalf("to-device to a server already waiting: %v", err)
+	}
+}
