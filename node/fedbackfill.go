@@ -1,14 +1,12 @@
 package node
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
 )
 
 // MaxBackfill caps the limit of one /backfill request, both served and
@@ -30,12 +28,7 @@ func (n *Node) Backfill(ctx context.Context, origin, roomID string, from []strin
 	if limit <= 0 || limit > MaxBackfill {
 		limit = MaxBackfill
 	}
-	type found struct {
-		depth int64
-		id    string
-		json  json.RawMessage
-	}
-	var out []found
+	var out []walkedEvent
 	err := n.db.View(func(tx *kv.Txn) error {
 		if _, err := loadRoom(tx, roomID); err != nil {
 			return err
@@ -63,54 +56,14 @@ func (n *Node) Backfill(ctx context.Context, origin, roomID string, from []strin
 		if !in {
 			return fmt.Errorf("%w: %s has no member in room %s", ErrForbidden, origin, roomID)
 		}
-		seen := map[string]bool{}
-		queue := slices.Clone(from)
-		for budget := 10 * limit; len(queue) > 0 && len(out) < limit && len(seen) < budget; {
-			id := queue[0]
-			queue = queue[1:]
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			rec, err := loadEventRecord(tx, id)
-			if err != nil {
-				continue // unknown here: nothing to walk from
-			}
-			if rec.RoomID != roomID || rec.Rejected != "" || rec.SoftFailed {
-				continue
-			}
-			p, err := n.loadPDU(tx, id)
-			if err != nil {
-				return err
-			}
-			queue = append(queue, p.PrevEventIDs()...)
-			ok, err := n.serverMaySee(tx, origin, rec, p.Type(), p.StateKey())
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			j, err := rec.json(tx, id)
-			if err != nil {
-				return err
-			}
-			out = append(out, found{p.Depth(), id, j})
-		}
-		return nil
+		// Soft-failed events are not served, nor walked past, as for clients.
+		out, err = n.walkBack(tx, origin, roomID, from, nil, limit, func(rec *eventRecord, _ gomatrixserverlib.PDU) bool {
+			return !rec.SoftFailed
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b found) int {
-		if c := cmp.Compare(b.depth, a.depth); c != 0 {
-			return c
-		}
-		return strings.Compare(a.id, b.id)
-	})
-	events := make([]json.RawMessage, len(out))
-	for i, f := range out {
-		events[i] = f.json
-	}
-	return events, nil
+	return walkedJSON(out, true), nil
 }

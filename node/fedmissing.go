@@ -1,15 +1,14 @@
 package node
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -53,12 +52,7 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 	if limit <= 0 || limit > MaxMissingEvents {
 		limit = MaxMissingEvents
 	}
-	type found struct {
-		depth int64
-		id    string
-		json  json.RawMessage
-	}
-	var out []found
+	var out []walkedEvent
 	err := n.db.View(func(tx *kv.Txn) error {
 		if _, err := loadRoom(tx, roomID); err != nil {
 			return err
@@ -74,7 +68,6 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 		for _, id := range req.EarliestEvents {
 			stop[id] = true
 		}
-		seen := map[string]bool{}
 		var queue []string
 		for _, id := range req.LatestEvents {
 			rec, err := loadEventRecord(tx, id)
@@ -93,62 +86,15 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 			}
 			queue = append(queue, p.PrevEventIDs()...)
 		}
-		// The walk is bounded too: events left out (not visible, too deep)
-		// use up a budget of their own.
-		for budget := 10 * limit; len(queue) > 0 && len(out) < limit && len(seen) < budget; {
-			id := queue[0]
-			queue = queue[1:]
-			if seen[id] || stop[id] {
-				continue
-			}
-			seen[id] = true
-			rec, err := loadEventRecord(tx, id)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if rec.RoomID != roomID || rec.Rejected != "" {
-				continue
-			}
-			p, err := n.loadPDU(tx, id)
-			if err != nil {
-				return err
-			}
-			if p.Depth() < req.MinDepth {
-				continue
-			}
-			queue = append(queue, p.PrevEventIDs()...)
-			ok, err := n.serverMaySee(tx, origin, rec, p.Type(), p.StateKey())
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			j, err := rec.json(tx, id)
-			if err != nil {
-				return err
-			}
-			out = append(out, found{p.Depth(), id, j})
-		}
-		return nil
+		out, err = n.walkBack(tx, origin, roomID, queue, stop, limit, func(_ *eventRecord, p gomatrixserverlib.PDU) bool {
+			return p.Depth() >= req.MinDepth
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b found) int {
-		if c := cmp.Compare(a.depth, b.depth); c != 0 {
-			return c
-		}
-		return strings.Compare(a.id, b.id)
-	})
-	events := make([]json.RawMessage, len(out))
-	for i, f := range out {
-		events[i] = f.json
-	}
-	return events, nil
+	return walkedJSON(out, false), nil
 }
 
 // serverMaySee is the history visibility check for a server (see
