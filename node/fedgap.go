@@ -75,14 +75,8 @@ func (n *Node) fillGaps(ctx context.Context, in FederatedInput, results []Federa
 // fillGap fetches what one PDU is missing; ok is false when nothing could
 // be done (then the PDU is not retried).
 func (n *Node) fillGap(ctx context.Context, f EventFetcher, origin, roomID string, raw json.RawMessage) (ok bool, err error) {
-	var version gomatrixserverlib.RoomVersion
-	if err := n.db.View(func(tx *kv.Txn) error {
-		room, err := loadRoom(tx, roomID)
-		if err == nil {
-			version = room.Version
-		}
-		return err
-	}); err != nil {
+	version, err := n.roomVersion(roomID)
+	if err != nil {
 		return false, err
 	}
 	ev, _, err := n.parseFederatedPDU(ctx, version, raw)

@@ -95,15 +95,7 @@ type SendJoinResult struct {
 // answered again. The result is the state before the join and its auth
 // chain.
 func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) (*SendJoinResult, error) {
-	var version gomatrixserverlib.RoomVersion
-	err := n.db.View(func(tx *kv.Txn) error {
-		room, err := loadRoom(tx, roomID)
-		if err != nil {
-			return err
-		}
-		version = room.Version
-		return nil
-	})
+	version, err := n.roomVersion(roomID)
 	if err != nil {
 		return nil, err
 	}

@@ -82,15 +82,7 @@ func (b *roomBatch) mayLeave(userID string) error {
 // is ErrBadInput; a user not in the room, or a leave the room's auth rules
 // refuse, is ErrForbidden. A leave already accepted is accepted again.
 func (n *Node) SendLeave(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) error {
-	var version gomatrixserverlib.RoomVersion
-	err := n.db.View(func(tx *kv.Txn) error {
-		room, err := loadRoom(tx, roomID)
-		if err != nil {
-			return err
-		}
-		version = room.Version
-		return nil
-	})
+	version, err := n.roomVersion(roomID)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,19 @@ func loadRoom(tx *kv.Txn, roomID string) (*roomRecord, error) {
 	return &r, nil
 }
 
+// roomVersion is a stored room's version; an unknown room is ErrNotFound.
+func (n *Node) roomVersion(roomID string) (gomatrixserverlib.RoomVersion, error) {
+	var version gomatrixserverlib.RoomVersion
+	err := n.db.View(func(tx *kv.Txn) error {
+		room, err := loadRoom(tx, roomID)
+		if err == nil {
+			version = room.Version
+		}
+		return err
+	})
+	return version, err
+}
+
 // userIDForSender maps a sender to a user ID. In room versions 10 and 11 they
 // are the same; a sender that does not parse is an error, never (nil, nil),
 // which would make the library skip signature checks.
