@@ -318,3 +318,17 @@ func (h *handler) queryProfile(w http.ResponseWriter, r *http.Request) error {
 	mxhttp.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// checkOriginUser requires userID to be a user of the request's origin, as
+// make_join and make_leave do: a server may only ask for its own users.
+func checkOriginUser(r *http.Request, userID string) error {
+	origin := fedRequest(r).origin
+	uid, err := spec.NewUserID(userID, true)
+	if err != nil {
+		return mxhttp.InvalidParam("user ID: %v", err)
+	}
+	if uid.Domain() != origin {
+		return mxhttp.Forbidden("%s is not a user of %s", userID, origin)
+	}
+	return nil
+}

@@ -19,14 +19,9 @@ import (
 // requester supports are its ver parameters ("1" when there are none, as
 // the spec says).
 func (h *handler) makeJoin(w http.ResponseWriter, r *http.Request) error {
-	fr := fedRequest(r)
 	roomID, userID := r.PathValue("roomId"), r.PathValue("userId")
-	uid, err := spec.NewUserID(userID, true)
-	if err != nil {
-		return mxhttp.InvalidParam("user ID: %v", err)
-	}
-	if uid.Domain() != fr.origin {
-		return mxhttp.Forbidden("%s is not a user of %s", userID, fr.origin)
+	if err := checkOriginUser(r, userID); err != nil {
+		return err
 	}
 	versions := r.URL.Query()["ver"]
 	if len(versions) == 0 {

@@ -16,14 +16,9 @@ import (
 // leave template for a user of the requesting server who is invited to the
 // room or joined.
 func (h *handler) makeLeave(w http.ResponseWriter, r *http.Request) error {
-	fr := fedRequest(r)
 	roomID, userID := r.PathValue("roomId"), r.PathValue("userId")
-	uid, err := spec.NewUserID(userID, true)
-	if err != nil {
-		return mxhttp.InvalidParam("user ID: %v", err)
-	}
-	if uid.Domain() != fr.origin {
-		return mxhttp.Forbidden("%s is not a user of %s", userID, fr.origin)
+	if err := checkOriginUser(r, userID); err != nil {
+		return err
 	}
 	tmpl, err := h.n.MakeLeave(r.Context(), roomID, userID)
 	if err != nil {
