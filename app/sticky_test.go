@@ -153,8 +153,8 @@ func (c *stickyClient) checkExactly(want []string) {
 }
 
 // TestStickyLateJoinerAcrossNodes (MSC4354 acceptance 2): on A, alice sends
-// 20 sticky events lasting an hour, 5 that expire before C joins, and 200
-// messages; when carol of C joins (through A), C's client, syncing with a
+// 20 sticky events lasting an hour (each after a message), 5 that expire
+// before C joins, and 200 messages in all; when carol of C joins (through A), C's client, syncing with a
 // timeline limit of 1, ends with exactly the 20 unexpired sticky events.
 func TestStickyLateJoinerAcrossNodes(t *testing.T) {
 	a, b := startPair(t)
@@ -167,8 +167,11 @@ func TestStickyLateJoinerAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Each sticky event follows a message: its prev event is one C is
+	// not sent, so each arrives at C with a gap of its own.
 	var live []string
 	for i := range 20 {
+		sendStickyMsg(ctx, t, a, rp.alice, rp.roomID, fmt.Sprintf("message %d", i), -1)
 		live = append(live, sendStickyMsg(ctx, t, a, rp.alice, rp.roomID, fmt.Sprintf("live %d", i), node.MaxStickyDurationMS))
 	}
 	const short = 1500
@@ -177,7 +180,7 @@ func TestStickyLateJoinerAcrossNodes(t *testing.T) {
 	for i := range 5 {
 		expired = append(expired, sendStickyMsg(ctx, t, a, rp.alice, rp.roomID, fmt.Sprintf("short %d", i), short))
 	}
-	for i := range 200 {
+	for i := 20; i < 200; i++ {
 		sendStickyMsg(ctx, t, a, rp.alice, rp.roomID, fmt.Sprintf("message %d", i), -1)
 	}
 	waitPast(ctx, t, shortEnd.Add(100*time.Millisecond))
