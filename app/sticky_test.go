@@ -208,3 +208,40 @@ func TestStickyLateJoinerAcrossNodes(t *testing.T) {
 		t.Errorf("C's current state %v, A's %v", got, want)
 	}
 }
+
+// TestStickyPartitionCatchUp (MSC4354 acceptance 3): B is stopped while
+// A's alice sends sticky events, some lasting an hour and some expiring
+// while B is away, between messages; when B starts again, bob's client
+// (following its sync token from before) gets every unexpired one, and
+// none of the expired ones.
+func TestStickyPartitionCatchUp(t *testing.T) {
+	a := startStoppable(t, t.TempDir(), nil)
+	b := startStoppable(t, t.TempDir(), quicAddrs(a.App))
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	rp := sharedRoom(ctx, t, a.App, b.App)
+	client := newStickyClient(t, b.App, rp.bob.AccessToken, rp.roomID)
+	client.syncOnce(ctx)
+
+	b.stop()
+	var live, expired []string
+	const short = 1500
+	shortEnd := time.Now().Add(short * time.Millisecond)
+	for i := range 10 {
+		live = append(live, sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("live %d", i), node.MaxStickyDurationMS))
+		expired = append(expired, sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("short %d", i), short))
+		sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("message %d", i), -1)
+	}
+	waitPast(ctx, t, shortEnd.Add(100*time.Millisecond))
+
+	b.start(quicAddrs(a.App))
+	client.app = b.App
+	client.waitFor(ctx, live)
+	client.syncOnce(ctx)
+	client.checkExactly(live)
+	for _, id := range expired {
+		if client.got[id] {
+			t.Errorf("sticky event %s, expired while B was away, delivered", id)
+		}
+	}
+}
