@@ -233,6 +233,15 @@ func TestStickyPartitionCatchUp(t *testing.T) {
 		sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("message %d", i), -1)
 	}
 	waitPast(ctx, t, shortEnd.Add(100*time.Millisecond))
+	// The admin view on A: 10 live in the room, 10 pending for B.
+	stats := mustCall(t, a.App, http.MethodGet, "/_matrix/client/v1/admin/edgenode/sticky", rp.alice.AccessToken, nil)
+	bName := rp.bob.UserID[len("@bob:"):]
+	if rooms, _ := stats["rooms"].(map[string]any); rooms[rp.roomID] != float64(10) {
+		t.Errorf("admin: rooms %v, want %s: 10", stats["rooms"], rp.roomID)
+	}
+	if dests, _ := stats["destinations"].(map[string]any); dests[bName] != float64(10) {
+		t.Errorf("admin: destinations %v, want %s: 10", stats["destinations"], bName)
+	}
 
 	b.start(quicAddrs(a.App))
 	client.app = b.App
