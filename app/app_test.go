@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	_ "io"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -35,7 +35,7 @@ func startP2PAt(t *testing.T, dir string, peers []string) *App {
 		ClientListen: "127.0.0.1:0",
 		Node: node.Config{
 			DataDir: dir, StorageProfile: "phone", NoSyncWrites: true,
-			Logger: slog.New(slog.NewTextHandler(debugOut(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
 		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers},
 	})
