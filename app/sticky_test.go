@@ -175,10 +175,11 @@ func TestStickyLateJoinerAcrossNodes(t *testing.T) {
 		live = append(live, sendStickyMsg(ctx, t, a, rp.alice, rp.roomID, fmt.Sprintf("live %d", i), node.MaxStickyDurationMS))
 	}
 	const short = 1500
-	shortEnd := time.Now().Add(short * time.Millisecond)
 	var expired []string
+	var shortEnd time.Time // after the last short one's end
 	for i := range 5 {
 		expired = append(expired, sendStickyMsg(ctx, t, a, rp.alice, rp.roomID, fmt.Sprintf("short %d", i), short))
+		shortEnd = time.Now().Add(short * time.Millisecond)
 	}
 	for i := 20; i < 200; i++ {
 		sendStickyMsg(ctx, t, a, rp.alice, rp.roomID, fmt.Sprintf("message %d", i), -1)
@@ -226,10 +227,11 @@ func TestStickyPartitionCatchUp(t *testing.T) {
 	b.stop()
 	var live, expired []string
 	const short = 1500
-	shortEnd := time.Now().Add(short * time.Millisecond)
+	var shortEnd time.Time // after the last short one's end
 	for i := range 10 {
 		live = append(live, sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("live %d", i), node.MaxStickyDurationMS))
 		expired = append(expired, sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("short %d", i), short))
+		shortEnd = time.Now().Add(short * time.Millisecond)
 		sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("message %d", i), -1)
 	}
 	waitPast(ctx, t, shortEnd.Add(100*time.Millisecond))
