@@ -156,7 +156,15 @@ func (c *stickyClient) checkExactly(want []string) {
 // 20 sticky events lasting an hour (each after a message), 5 that expire
 // before C joins, and 200 messages in all; when carol of C joins (through A), C's client, syncing with a
 // timeline limit of 1, ends with exactly the 20 unexpired sticky events.
+// With history visibility "joined" too: A serves C the events before its
+// join that C must fetch redacted.
 func TestStickyLateJoinerAcrossNodes(t *testing.T) {
+	for _, hv := range []string{"shared", "joined"} {
+		t.Run(hv, func(t *testing.T) { testStickyLateJoiner(t, hv) })
+	}
+}
+
+func testStickyLateJoiner(t *testing.T, visibility string) {
 	a, b := startPair(t)
 	c := startP2P(t, append(quicAddrs(a), quicAddrs(b)...))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -167,6 +175,12 @@ func TestStickyLateJoinerAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	empty := ""
+	if _, err := a.Node.SendEvent(ctx, node.SendRequest{Sender: rp.alice.UserID, DeviceID: rp.alice.DeviceID, RoomID: rp.roomID,
+		Type: "m.room.history_visibility", StateKey: &empty,
+		Content: json.RawMessage(`{"history_visibility":"` + visibility + `"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	// Each sticky event follows a message: its prev event is one C is
 	// not sent, so each arrives at C with a gap of its own.
 	var live []string

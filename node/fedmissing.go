@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -43,8 +44,10 @@ type MissingEventsRequest struct {
 // visibility for a server is kept simple: an event is served when the room's
 // m.room.history_visibility before it was "shared" or "world_readable", or
 // when origin had a joined member in the state before the event (or the
-// event is that server's own member event); anything else is left out. At
-// most 10*limit events are looked at.
+// event is that server's own member event); anything else is served in its
+// redacted form, as Synapse does: the requester can connect its DAG (the
+// prev events of an old sticky event sent to a new joiner, sticky_fed.go)
+// without learning the content. At most 10*limit events are looked at.
 func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req MissingEventsRequest) ([]json.RawMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -124,12 +127,14 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 			if err != nil {
 				return err
 			}
-			if !ok {
-				continue
-			}
 			j, err := rec.json(tx, id)
 			if err != nil {
 				return err
+			}
+			if !ok && rec.RedactedBy == "" {
+				if j, err = redactedJSON(rec.Version, j); err != nil {
+					return fmt.Errorf("event %s: %w", id, err)
+				}
 			}
 			out = append(out, found{p.Depth(), id, j})
 		}
@@ -149,6 +154,15 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 		events[i] = f.json
 	}
 	return events, nil
+}
+
+// redactedJSON is an event's JSON redacted by its room version's rules.
+func redactedJSON(version string, j json.RawMessage) (json.RawMessage, error) {
+	verImpl, err := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersion(version))
+	if err != nil {
+		return nil, err
+	}
+	return verImpl.RedactEventJSON(j)
 }
 
 // serverMaySee is the history visibility check for a server (see

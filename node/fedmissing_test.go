@@ -144,3 +144,39 @@ func TestMissingEventsRounds(t *testing.T) {
 		t.Errorf("%d get_missing_events, want 2 (30 missing, %d per round)", calls, fetchMissingLimit)
 	}
 }
+
+// TestMissingEventsRedactsHidden: an event the requesting server may not
+// see (history visibility "joined", sent before it joined) is served by
+// get_missing_events in its redacted form, so the DAG still connects.
+func TestMissingEventsRedactsHidden(t *testing.T) {
+	ctx := context.Background()
+	a, b := newTestNode(t), newTestNode(t)
+	alice, bob := register(t, a, "alice"), register(t, b, "bob")
+	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat,
+		InitialState: []InitialStateEvent{{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"joined"}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := send(t, a, alice, roomID, "before bob")
+	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := b.Membership(ctx, roomID, bob.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, MissingEventsRequest{LatestEvents: []string{mi.EventID}, Limit: 1})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("missing events: %d, %v; want the message", len(evs), err)
+	}
+	var ev struct {
+		Content map[string]any `json:"content"`
+	}
+	if err := json.Unmarshal(evs[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Content) != 0 {
+		t.Errorf("hidden message %s served with content %v, want it redacted", secret, ev.Content)
+	}
+}

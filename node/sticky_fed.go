@@ -29,9 +29,13 @@ import (
 //
 // Inbound, an old sticky event (a new joiner's, or one caught up after a
 // partition) names prev_events the receiver may not have: the ordinary
-// gap machinery fetches them, bounded (get_missing_events, then the state
-// at the missing prev events, fedmissing.go and fedgap.go), and the event
-// is then input, indexed and served like a live one.
+// gap machinery fetches them, bounded (up to 5 get_missing_events rounds
+// of 20 events per inbound batch, then the state at the missing prev
+// events of up to 5 PDUs, fedmissing.go and fedgap.go), and the event is
+// then input, indexed and served like a live one. The resident serves
+// events a joiner may not see (history visibility) redacted, so the DAG
+// connects whatever the room's visibility. The fetched events are input as
+// ordinary events (they become the receiver's, as any gap's do).
 //
 // Rate limiting is the proposal's option B: remote sticky events are
 // persisted, and delivery to a client is paced instead. A /sync response
