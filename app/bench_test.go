@@ -25,16 +25,22 @@ type benchPair struct {
 	roomID     string
 }
 
-func startBenchApp(b *testing.B, peers []string) *App {
-	b.Helper()
-	a, err := Start(context.Background(), Config{
+// benchAppConfig is a benchmark app's configuration: synchronous writes,
+// libp2p QUIC on loopback.
+func benchAppConfig(dir string, peers []string) Config {
+	return Config{
 		ClientListen: "127.0.0.1:0",
 		Node: node.Config{
-			DataDir: b.TempDir(), StorageProfile: "phone",
+			DataDir: dir, StorageProfile: "phone",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
 		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers},
-	})
+	}
+}
+
+func startBenchApp(b *testing.B, peers []string) *App {
+	b.Helper()
+	a, err := Start(context.Background(), benchAppConfig(b.TempDir(), peers))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -109,4 +109,7 @@ func Register(rt *mxhttp.Router, n *node.Node) {
 	rt.Authed("PUT "+v3+"/rooms/{roomId}/typing/{userId}", a.putTyping)
 	rt.Authed("GET "+v3+"/presence/{userId}/status", a.getPresence)
 	rt.Authed("PUT "+v3+"/presence/{userId}/status", a.putPresence)
+
+	// Admin endpoints (admin.go): administrators only.
+	rt.Authed("GET "+adminPrefix+"/sticky", a.adminSticky)
 }

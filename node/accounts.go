@@ -19,6 +19,9 @@ import (
 type accountRecord struct {
 	PasswordHash string `json:"pw,omitempty"`
 	CreatedTS    int64  `json:"created"`
+	// Admin marks an account the operator created (RegisterRequest.Admin):
+	// it may use the admin endpoints (IsAdmin).
+	Admin bool `json:"admin,omitempty"`
 }
 
 type deviceRecord struct {
@@ -59,7 +62,8 @@ type RegisterRequest struct {
 	DeviceDisplayName string
 	// InhibitLogin creates the account without a device or token.
 	InhibitLogin bool
-	// Admin bypasses OpenRegistration (the admin command, the mobile facade).
+	// Admin bypasses OpenRegistration (the admin command) and makes the
+	// account an administrator (IsAdmin).
 	Admin bool
 }
 
@@ -100,7 +104,7 @@ func (n *Node) Register(ctx context.Context, req RegisterRequest) (Session, erro
 	if err := n.CheckUsername(ctx, req.Localpart); err != nil {
 		return Session{}, err
 	}
-	rec := accountRecord{CreatedTS: n.now().UnixMilli()}
+	rec := accountRecord{CreatedTS: n.now().UnixMilli(), Admin: req.Admin}
 	if req.Password != "" {
 		h, err := bcrypt.GenerateFromPassword([]byte(req.Password), bcrypt.DefaultCost)
 		if err != nil {

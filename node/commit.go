@@ -159,6 +159,7 @@ func (b *roomBatch) commit() error {
 	}
 	n.notifier.wake(b.wake...)
 	n.fedQueued(fedDests)
+	n.fedQueued(sticky.push.notify()) // new joiners' sticky events (sticky_fed.go)
 	if stickyWritten {
 		n.sticky.poke()
 	}

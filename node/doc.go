@@ -43,4 +43,14 @@
 // current state (so a sender's leave takes their events off /sync), at most
 // a limit, with the cursor to resume from. History visibility is not
 // applied: joined users see every unexpired sticky event of the room.
+//
+// Over federation (sticky_fed.go): a node sends only its own sticky events;
+// a server whose first member joins gets this node's unexpired ones of the
+// room, queued in the join's commit at reserved positions; queue entries of
+// sticky events carry their end, and the queue cap never drops an unexpired
+// one. Inbound, old sticky events are accepted through the gap machinery
+// (get_missing_events rounds, then the state at missing prev events), and
+// PDUs of a room being joined wait for the join (joining.go). Rate limiting
+// is the proposal's option B: persist, and deliver at most 100 per /sync
+// response. StickyStats (sticky_stats.go) is the admin view.
 package node

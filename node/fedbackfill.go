@@ -57,7 +57,7 @@ func (n *Node) Backfill(ctx context.Context, origin, roomID string, from []strin
 			return fmt.Errorf("%w: %s has no member in room %s", ErrForbidden, origin, roomID)
 		}
 		// Soft-failed events are not served, nor walked past, as for clients.
-		out, err = n.walkBack(tx, origin, roomID, from, nil, limit, func(rec *eventRecord, _ gomatrixserverlib.PDU) bool {
+		out, err = n.walkBack(tx, origin, roomID, from, nil, limit, false, func(rec *eventRecord, _ gomatrixserverlib.PDU) bool {
 			return !rec.SoftFailed
 		})
 		return err

@@ -117,6 +117,11 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 	if err != nil {
 		return nil, err
 	}
+	if n.awaitJoins(ctx, headers, versions) {
+		if versions, err = n.federatedRoomVersions(headers, in.AllowNewRooms); err != nil {
+			return nil, err
+		}
+	}
 
 	// Parse and verify each PDU on its own.
 	byRoom := map[string][]int{}

@@ -292,6 +292,9 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 		return "", fmt.Errorf("%w: building the join: %v", ErrBadInput, err)
 	}
 	join.EventID()
+	// The resident may send the room's events as soon as it has the join:
+	// they wait for the room to be stored (joining.go).
+	defer n.joining.begin(mc.RoomID)()
 	resp, err := j.SendJoin(ctx, server, join)
 	if err != nil {
 		return "", err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
@@ -42,8 +43,10 @@ type MissingEventsRequest struct {
 // visibility for a server is kept simple: an event is served when the room's
 // m.room.history_visibility before it was "shared" or "world_readable", or
 // when origin had a joined member in the state before the event (or the
-// event is that server's own member event); anything else is left out. At
-// most 10*limit events are looked at.
+// event is that server's own member event); anything else is served in its
+// redacted form, as Synapse does: the requester can connect its DAG (the
+// prev events of an old sticky event sent to a new joiner, sticky_fed.go)
+// without learning the content. At most 10*limit events are looked at.
 func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req MissingEventsRequest) ([]json.RawMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -86,7 +89,10 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 			}
 			queue = append(queue, p.PrevEventIDs()...)
 		}
-		out, err = n.walkBack(tx, origin, roomID, queue, stop, limit, func(_ *eventRecord, p gomatrixserverlib.PDU) bool {
+		// Events origin may not see go redacted rather than not at all (as
+		// Synapse does): a gap must be fillable, or a new joiner could not
+		// connect the old sticky events pushed to it.
+		out, err = n.walkBack(tx, origin, roomID, queue, stop, limit, true, func(_ *eventRecord, p gomatrixserverlib.PDU) bool {
 			return p.Depth() >= req.MinDepth
 		})
 		return err
@@ -95,6 +101,15 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 		return nil, err
 	}
 	return walkedJSON(out, false), nil
+}
+
+// redactedJSON is an event's JSON redacted by its room version's rules.
+func redactedJSON(version string, j json.RawMessage) (json.RawMessage, error) {
+	verImpl, err := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersion(version))
+	if err != nil {
+		return nil, err
+	}
+	return verImpl.RedactEventJSON(j)
 }
 
 // serverMaySee is the history visibility check for a server (see
@@ -154,78 +169,108 @@ func (n *Node) SetEventFetcher(f EventFetcher) { n.fetcher.set(f) }
 func (n *Node) eventFetcher() EventFetcher { return n.fetcher.get() }
 
 // fetchMissingPrevs retries the PDUs of a batch that failed with
-// ErrMissingEvents: one get_missing_events per room to in.Origin (earliest:
+// ErrMissingEvents: per room, get_missing_events to in.Origin (earliest:
 // the room's forward extremities; latest: those PDUs; at most
 // fetchMissingLimit events), then the returned events and those PDUs are
 // input together (oldest first), without fetching again. Results of the
 // retried PDUs are replaced by the retry's. A failed fetch leaves the
 // results as they are.
+//
+// While some PDUs still miss events and the last round brought some in,
+// another round asks for what is before those (at most maxMissingRounds):
+// a transaction of old events whose prev events are each a different
+// unknown event (a new joiner's sticky events, sticky_fed.go, sent between
+// other messages) needs one event per PDU, more than one round fetches.
 func (n *Node) fetchMissingPrevs(ctx context.Context, in FederatedInput, results []FederatedPDUResult) error {
 	f := n.eventFetcher()
 	if f == nil || in.noFetch || in.Origin == "" || in.Origin == n.serverName {
 		return nil
 	}
-	byRoom := map[string][]int{}
 	var rooms []string
-	for i, res := range results {
-		if res.EventID == "" || !errors.Is(res.Err, ErrMissingEvents) {
-			continue
-		}
-		if _, ok := byRoom[res.RoomID]; !ok {
+	for _, res := range results {
+		if res.EventID != "" && errors.Is(res.Err, ErrMissingEvents) && !slices.Contains(rooms, res.RoomID) {
 			rooms = append(rooms, res.RoomID)
 		}
-		byRoom[res.RoomID] = append(byRoom[res.RoomID], i)
 	}
 	for _, roomID := range rooms {
-		idx := byRoom[roomID]
-		var earliest []string
-		err := n.db.View(func(tx *kv.Txn) error {
-			room, err := loadRoom(tx, roomID)
+		missing := -1
+		for range maxMissingRounds {
+			var idx []int
+			for i, res := range results {
+				if res.EventID != "" && res.RoomID == roomID && errors.Is(res.Err, ErrMissingEvents) {
+					idx = append(idx, i)
+				}
+			}
+			if len(idx) == 0 || (missing >= 0 && len(idx) >= missing) {
+				break // done, or the last round filled nothing
+			}
+			missing = len(idx)
+			ok, err := n.fetchMissingRound(ctx, f, in, roomID, idx, results)
 			if err != nil {
 				return err
 			}
-			earliest = room.Extremities
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		latest := make([]string, 0, len(idx))
-		for _, i := range idx {
-			latest = append(latest, results[i].EventID)
-		}
-		fetched, err := f.GetMissingEvents(ctx, in.Origin, roomID, MissingEventsRequest{
-			EarliestEvents: earliest, LatestEvents: latest, Limit: fetchMissingLimit,
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if !ok {
+				break
 			}
-			n.log.Debug("get_missing_events failed", "origin", in.Origin, "room_id", roomID, "error", err)
-			continue
-		}
-		if len(fetched) > fetchMissingLimit {
-			fetched = fetched[:fetchMissingLimit]
-		}
-		n.log.Debug("fetched missing events", "origin", in.Origin, "room_id", roomID, "count", len(fetched))
-		pdus := make([]json.RawMessage, 0, len(fetched)+len(idx))
-		for _, e := range fetched {
-			var h pduHeader
-			if json.Unmarshal(e, &h) != nil || h.RoomID != roomID {
-				continue // events of other rooms are not what was asked for
-			}
-			pdus = append(pdus, e)
-		}
-		for _, i := range idx {
-			pdus = append(pdus, in.PDUs[i])
-		}
-		retry, err := n.InputFederatedPDUs(ctx, FederatedInput{Origin: in.Origin, PDUs: pdus, noFetch: true})
-		if err != nil {
-			return err
-		}
-		for k, i := range idx {
-			results[i] = retry[len(pdus)-len(idx)+k]
 		}
 	}
 	return nil
+}
+
+// maxMissingRounds bounds the get_missing_events rounds for one room of
+// one inbound batch.
+const maxMissingRounds = 5
+
+// fetchMissingRound is one round of fetchMissingPrevs for the PDUs idx of
+// one room; ok is false when the fetch failed.
+func (n *Node) fetchMissingRound(ctx context.Context, f EventFetcher, in FederatedInput, roomID string, idx []int, results []FederatedPDUResult) (ok bool, err error) {
+	var earliest []string
+	err = n.db.View(func(tx *kv.Txn) error {
+		room, err := loadRoom(tx, roomID)
+		if err != nil {
+			return err
+		}
+		earliest = room.Extremities
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	latest := make([]string, 0, len(idx))
+	for _, i := range idx {
+		latest = append(latest, results[i].EventID)
+	}
+	fetched, err := f.GetMissingEvents(ctx, in.Origin, roomID, MissingEventsRequest{
+		EarliestEvents: earliest, LatestEvents: latest, Limit: fetchMissingLimit,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		n.log.Debug("get_missing_events failed", "origin", in.Origin, "room_id", roomID, "error", err)
+		return false, nil
+	}
+	if len(fetched) > fetchMissingLimit {
+		fetched = fetched[:fetchMissingLimit]
+	}
+	n.log.Debug("fetched missing events", "origin", in.Origin, "room_id", roomID, "count", len(fetched))
+	pdus := make([]json.RawMessage, 0, len(fetched)+len(idx))
+	for _, e := range fetched {
+		var h pduHeader
+		if json.Unmarshal(e, &h) != nil || h.RoomID != roomID {
+			continue // events of other rooms are not what was asked for
+		}
+		pdus = append(pdus, e)
+	}
+	for _, i := range idx {
+		pdus = append(pdus, in.PDUs[i])
+	}
+	retry, err := n.InputFederatedPDUs(ctx, FederatedInput{Origin: in.Origin, PDUs: pdus, noFetch: true})
+	if err != nil {
+		return false, err
+	}
+	for k, i := range idx {
+		results[i] = retry[len(pdus)-len(idx)+k]
+	}
+	return true, nil
 }

@@ -98,3 +98,85 @@ func bodiesOf(evs []json.RawMessage) []string {
 	}
 	return ids
 }
+
+// TestMissingEventsRounds: a batch of 30 PDUs, each after an event B does
+// not have (as a new joiner's sticky events between other messages), needs
+// more events than one get_missing_events brings (fetchMissingLimit): a
+// second round fetches the rest, and every PDU is accepted.
+func TestMissingEventsRounds(t *testing.T) {
+	ctx := context.Background()
+	a, b := newTestNode(t), newTestNode(t)
+	alice, bob := register(t, a, "alice"), register(t, b, "bob")
+	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+		t.Fatal(err)
+	}
+	var pdus []json.RawMessage
+	var ids []string
+	for i := range 30 {
+		send(t, a, alice, roomID, "unsent")
+		id := send(t, a, alice, roomID, "sent")
+		if err := a.db.View(func(tx *kv.Txn) error {
+			j, err := a.eventJSON(tx, id)
+			pdus = append(pdus, j)
+			return err
+		}); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		ids = append(ids, id)
+	}
+	calls := 0
+	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: &calls})
+	res, err := b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: pdus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || r.EventID != ids[i] {
+			t.Errorf("PDU %d: %s, %v", i, r.EventID, r.Err)
+		}
+	}
+	if calls != 2 {
+		t.Errorf("%d get_missing_events, want 2 (30 missing, %d per round)", calls, fetchMissingLimit)
+	}
+}
+
+// TestMissingEventsRedactsHidden: an event the requesting server may not
+// see (history visibility "joined", sent before it joined) is served by
+// get_missing_events in its redacted form, so the DAG still connects.
+func TestMissingEventsRedactsHidden(t *testing.T) {
+	ctx := context.Background()
+	a, b := newTestNode(t), newTestNode(t)
+	alice, bob := register(t, a, "alice"), register(t, b, "bob")
+	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat,
+		InitialState: []InitialStateEvent{{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"joined"}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := send(t, a, alice, roomID, "before bob")
+	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := b.Membership(ctx, roomID, bob.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, MissingEventsRequest{LatestEvents: []string{mi.EventID}, Limit: 1})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("missing events: %d, %v; want the message", len(evs), err)
+	}
+	var ev struct {
+		Content map[string]any `json:"content"`
+	}
+	if err := json.Unmarshal(evs[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Content) != 0 {
+		t.Errorf("hidden message %s served with content %v, want it redacted", secret, ev.Content)
+	}
+}

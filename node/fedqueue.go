@@ -24,7 +24,7 @@ import (
 // entries are on disk, or neither is.
 //
 // Per destination the queue is tFedQueue (destination, stream position) ->
-// event ID, oldest first, plus a tFedDest record counting the entries and
+// event ID (and, for a sticky event, its end: sticky_fed.go), oldest first, plus a tFedDest record counting the entries and
 // holding the transaction in flight, so a retry, even after a restart,
 // reuses its transaction ID (the receiver deduplicates by it).
 //
@@ -214,6 +214,7 @@ func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
 		return nil, nil
 	}
 	limit := n.fedQueueCap()
+	nowMS := n.now().UnixMilli()
 	out := make([]string, 0, len(dests))
 	for dest := range dests {
 		out = append(out, dest)
@@ -225,13 +226,13 @@ func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
 			return nil, err
 		}
 		for _, p := range local {
-			if err := tx.Set(fedQueueKey(dest, p.rec.Pos), []byte(p.pdu.EventID())); err != nil {
+			if err := tx.Set(fedQueueKey(dest, p.rec.Pos), outboundValue(p.pdu, nowMS)); err != nil {
 				return nil, err
 			}
 			rec.Count++
 		}
 		if rec.Count > limit {
-			dropped, last, err := dropOldest(tx, dest, rec.Head, rec.Count-limit)
+			dropped, head, err := dropOldest(tx, dest, rec.Head, rec.Count-limit, nowMS)
 			if err != nil {
 				return nil, err
 			}
@@ -241,9 +242,7 @@ func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
 			}
 			rec.Count -= dropped
 			rec.Dropped += dropped
-			if last >= rec.Head && dropped > 0 && !keepsAny() {
-				rec.Head = last + 1
-			}
+			rec.Head = max(rec.Head, head)
 		}
 		if err := tx.SetJSON(fedDestKey(dest), rec); err != nil {
 			return nil, err
@@ -253,23 +252,27 @@ func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
 }
 
 // dropOldest deletes up to k of dest's oldest queue entries (scanning from
-// position head) and returns how many it deleted and the last one's
-// position.
-//
-// TODO(sticky events, MSC4354): entries for unexpired sticky events must
-// never be dropped; skip them here (keepOnOverflow) once they are queued.
-func dropOldest(tx *kv.Txn, dest string, head uint64, k int) (int, uint64, error) {
+// position head), skipping those keepOnOverflow keeps, and returns how many
+// it deleted and the new head: a position at or before the oldest entry
+// left (the first one kept, else the one after the last deleted).
+func dropOldest(tx *kv.Txn, dest string, head uint64, k int, nowMS int64) (int, uint64, error) {
 	var keys [][]byte
-	var last uint64
+	newHead, kept := head, false
 	err := tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, head)}, func(key, v []byte) (bool, error) {
-		if keepOnOverflow(string(v)) {
-			return true, nil
-		}
 		pos, err := kv.LastUint(key)
 		if err != nil {
 			return false, err
 		}
-		keys, last = append(keys, slices.Clone(key)), pos
+		if keepOnOverflow(v, nowMS) {
+			if !kept {
+				newHead, kept = pos, true
+			}
+			return true, nil
+		}
+		keys = append(keys, slices.Clone(key))
+		if !kept {
+			newHead = pos + 1
+		}
 		return len(keys) < k, nil
 	})
 	if err != nil {
@@ -280,16 +283,8 @@ func dropOldest(tx *kv.Txn, dest string, head uint64, k int) (int, uint64, error
 			return 0, 0, err
 		}
 	}
-	return len(keys), last, nil
+	return len(keys), newHead, nil
 }
-
-// keepOnOverflow reports whether a queued event must survive a full queue.
-// The hook for sticky events: none are queued yet.
-func keepOnOverflow(eventID string) bool { return false }
-
-// keepsAny reports whether keepOnOverflow can keep anything; while it can,
-// entries may be left behind a drop, so Head may not move past them.
-func keepsAny() bool { return false }
 
 // queuedPDU is one entry of a destination's queue.
 type queuedPDU struct {
@@ -309,7 +304,8 @@ func readQueue(tx *kv.Txn, dest string, head uint64, limit int, maxPos uint64) (
 		if maxPos != 0 && pos > maxPos {
 			return false, nil
 		}
-		out = append(out, queuedPDU{pos: pos, eventID: string(v)})
+		id, _, _ := parseFedQueueValue(v)
+		out = append(out, queuedPDU{pos: pos, eventID: id})
 		return len(out) < limit, nil
 	})
 	return out, err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -22,11 +23,12 @@ type walkedEvent struct {
 // start (included), for another server (get_missing_events and backfill):
 // events in stop, unknown here or of another room are passed over; an
 // event keep refuses is neither served nor walked past; an event origin may
-// not see (serverMaySee) is walked past but not served. It returns at most
+// not see (serverMaySee) is walked past, and served redacted if
+// redactHidden, else not at all. It returns at most
 // limit events and looks at no more than 10*limit, so a walk through events
 // left out is bounded too.
 func (n *Node) walkBack(tx *kv.Txn, origin, roomID string, start []string, stop map[string]bool, limit int,
-	keep func(rec *eventRecord, p gomatrixserverlib.PDU) bool) ([]walkedEvent, error) {
+	redactHidden bool, keep func(rec *eventRecord, p gomatrixserverlib.PDU) bool) ([]walkedEvent, error) {
 	var out []walkedEvent
 	seen := map[string]bool{}
 	queue := slices.Clone(start)
@@ -59,12 +61,17 @@ func (n *Node) walkBack(tx *kv.Txn, origin, roomID string, start []string, stop 
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
+		if !ok && !redactHidden {
 			continue
 		}
 		j, err := rec.json(tx, id)
 		if err != nil {
 			return nil, err
+		}
+		if !ok && rec.RedactedBy == "" {
+			if j, err = redactedJSON(rec.Version, j); err != nil {
+				return nil, fmt.Errorf("event %s: %w", id, err)
+			}
 		}
 		out = append(out, walkedEvent{p.Depth(), id, j})
 	}

@@ -53,6 +53,8 @@ type Node struct {
 
 	// joiner joins rooms the node does not have (fedjoin.go).
 	joiner guarded[RemoteJoiner]
+	// joining are the rooms being joined through joiner (joining.go).
+	joining joiningRooms
 	// fetcher fetches missing prev events of inbound PDUs (fedmissing.go).
 	fetcher guarded[EventFetcher]
 	// inviter and leaver reach other servers for invites of their users and

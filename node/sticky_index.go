@@ -86,8 +86,11 @@ type stickyPlan struct {
 	// revive are stored soft-failed sticky events whose sender joined in
 	// this batch and which pass auth against the new current state.
 	revive []stickyRecord
-	// reserve is how many stream positions revived events and the backlogs
-	// may use (at most: unused ones are gaps, which the stream tolerates).
+	// push queues this server's unexpired sticky events for servers whose
+	// first member joins in this batch (sticky_fed.go).
+	push stickyPush
+	// reserve is how many stream positions revived events, the backlogs
+	// and the push may use (at most: unused ones are gaps, which the stream tolerates).
 	reserve int
 }
 
@@ -133,6 +136,8 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 			joined = append(joined, k.StateKey)
 			if b.n.isLocalUser(k.StateKey) {
 				plan.joins = append(plan.joins, stickyJoin{userID: k.StateKey, eventID: newID})
+			} else {
+				err = b.noteJoiner(tx, &plan.push, k.StateKey)
 			}
 		})
 		if err != nil {
@@ -143,7 +148,7 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 				return err
 			}
 		}
-		if len(plan.joins) == 0 {
+		if len(plan.joins) == 0 && len(plan.push.dests) == 0 {
 			return nil
 		}
 		return tx.Each(kv.Scan{Prefix: stickyRoomPrefix(b.roomID)}, func(_, v []byte) (bool, error) {
@@ -151,10 +156,11 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return false, fmt.Errorf("sticky index: %w", err)
 			}
-			if rec.EndMS > plan.nowMS {
+			if rec.EndMS > plan.nowMS && len(plan.joins) > 0 {
 				plan.stored = append(plan.stored, rec.Pos)
 				plan.storedEnd = max(plan.storedEnd, rec.EndMS)
 			}
+			b.noteOwnSticky(&plan.push, rec, plan.nowMS)
 			return true, nil
 		})
 	})
@@ -163,7 +169,7 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 	}
 	// Revived events are numbered after every event of the batch, so after
 	// any join in it: joiners get them through tSticky, not the backlog.
-	plan.reserve = len(plan.revive) + len(plan.joins)*(len(plan.stored)+len(plan.events))
+	plan.reserve = len(plan.revive) + len(plan.joins)*(len(plan.stored)+len(plan.events)) + plan.push.size()
 	return plan, nil
 }
 
@@ -227,6 +233,11 @@ func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool
 		}
 		next += uint64(len(bl.Positions))
 		wrote = true
+	}
+	// The push comes last: after the join and the rest of the batch in
+	// each destination's queue.
+	if _, err := writeStickyPush(tx, &plan.push, next, last); err != nil {
+		return false, err
 	}
 	return wrote, nil
 }

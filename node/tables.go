@@ -29,7 +29,7 @@ const (
 	// Outbound federation (fedqueue.go): the room's joined servers, and per
 	// destination server a queue of local events to send and its bookkeeping.
 	tRoomServers = "roomservers" // room ID, server name -> uint64 joined members, big-endian
-	tFedQueue    = "fedqueue"    // destination, stream position -> event ID
+	tFedQueue    = "fedqueue"    // destination, stream position -> event ID [NUL, sticky end] (fedQueueValue)
 	tFedDest     = "feddest"     // destination -> fedDestRecord (count, transaction in flight, scan head)
 
 	// End-to-end encryption: to-device inboxes, device and one-time keys,

@@ -1,0 +1,29 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/edgenode/edgenode/kv"
+)
+
+// IsAdmin reports whether userID is a local account created as an
+// administrator (RegisterRequest.Admin: the operator's account command).
+// Admin endpoints check it.
+func (n *Node) IsAdmin(ctx context.Context, userID string) (bool, error) {
+	if !n.isLocalUser(userID) {
+		return false, nil
+	}
+	var rec accountRecord
+	err := n.db.View(func(tx *kv.Txn) error {
+		return tx.GetJSON(accountKey(localpartOf(userID)), &rec)
+	})
+	if errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("account %s: %w", userID, err)
+	}
+	return rec.Admin, nil
+}
