@@ -65,7 +65,7 @@ func (b *roomBatch) commit() error {
 	stickyWritten := false
 	_, err = n.stream.Commit(accepted+sticky.reserve, func(tx *kv.Txn, first uint64) error {
 		pos := first
-		var lastPos uint64
+		var lastPos, bumpPos uint64
 		positions := map[string]uint64{}
 		for _, p := range b.events {
 			if p.outlier {
@@ -83,6 +83,9 @@ func (b *roomBatch) commit() error {
 				}
 				if err := tx.SetJSON(streamKey(pos), streamEntry{RoomID: b.roomID, EventID: p.pdu.EventID()}); err != nil {
 					return err
+				}
+				if isBump(p.pdu) {
+					bumpPos = pos
 				}
 				if p.txnKey != nil {
 					if err := tx.Set(p.txnKey, []byte(p.pdu.EventID())); err != nil {
@@ -102,6 +105,11 @@ func (b *roomBatch) commit() error {
 			}
 			if p.redactTarget != "" {
 				redacted[p.redactTarget] = p.pdu.EventID()
+			}
+		}
+		if bumpPos > 0 {
+			if err := writeBump(tx, b.roomID, bumpPos); err != nil {
+				return err
 			}
 		}
 		var err error
