@@ -44,8 +44,6 @@ func (a *api) slidingSync(w http.ResponseWriter, r *http.Request) error {
 	} else if c, _ = a.ss.lookup(key, req.Pos); c == nil {
 		return errUnknownPos()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var base *connState
 	if req.Pos != "" {
 		var ok bool
@@ -66,7 +64,7 @@ func (a *api) slidingSync(w http.ResponseWriter, r *http.Request) error {
 			if err := r.Context().Err(); err != nil {
 				return err // the client went away
 			}
-			c.store(base, next)
+			c.store(next)
 			res.Pos = a.ss.pos(c, next)
 			mxhttp.WriteJSON(w, http.StatusOK, res)
 			return nil

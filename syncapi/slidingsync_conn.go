@@ -16,11 +16,11 @@ import (
 // does the least recently used connection of the node once it holds
 // ssMaxConns. Each connection keeps the state of its last ssKeepPositions
 // responses: the client may retry with the previous pos (its response got
-// lost) but never older.
+// lost, or it changed its request) but never use an older one.
 const (
 	ssMaxConnsPerDevice = 8
 	ssMaxConns          = 1024
-	ssKeepPositions     = 2
+	ssKeepPositions     = 4
 )
 
 // connKey names a connection: MSC4186 scopes conn_id to user and device.
@@ -66,16 +66,17 @@ func (s *connState) clone() *connState {
 	return c
 }
 
-// conn is one connection and the states of its last responses.
+// conn is one connection and the states of its last responses. States
+// are immutable, so requests only lock to find or add one: a long-poll
+// holds nothing, and a retry (the client gave up on a request it will never
+// read) does not wait for its predecessor.
 type conn struct {
 	key connKey
 	// id tells this connection from an earlier one with the same conn_id.
-	id     uint64
-	states []*connState // newest last, at most ssKeepPositions
-	seq    uint64       // the last sequence number given out
-	// mu serialises requests on the connection (the spec allows one in
-	// flight; a retry must see the state its predecessor stored).
+	id   uint64
 	mu   sync.Mutex
+	seq  uint64       // the last sequence number given out
+	held []*connState // oldest first, at most ssKeepPositions
 	elem *list.Element
 }
 
@@ -165,38 +166,36 @@ func (cs *connStore) lookup(key connKey, pos string) (*conn, bool) {
 }
 
 // state returns the connection's state for pos's sequence number and
-// forgets older ones: the client has processed that response. Call with
-// c.mu held.
+// forgets older ones: the client has processed that response, so it will
+// not use an earlier pos again.
 func (c *conn) state(pos string) (*connState, bool) {
 	i := strings.LastIndexByte(pos, '.')
 	seq, err := strconv.ParseUint(pos[i+1:], 10, 64)
 	if err != nil {
 		return nil, false
 	}
-	for j, s := range c.states {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for j, s := range c.held {
 		if s.seq == seq {
-			c.states = c.states[j:]
+			c.held = c.held[j:]
 			return s, true
 		}
 	}
 	return nil, false
 }
 
-// store keeps s, computed from base (nil for a new connection), as the
-// newest state and gives it its sequence number. States made from base
-// before (responses the client never processed, or it would not have sent
-// base's pos again) are dropped. Call with c.mu held.
-func (c *conn) store(base, s *connState) {
-	if base != nil {
-		if i := slices.Index(c.states, base); i >= 0 {
-			c.states = c.states[:i+1]
-		}
-	}
+// store keeps s as the newest state and gives it its sequence number; the
+// oldest states go beyond ssKeepPositions. Several states may stem from one
+// pos (retries); the client goes on from whichever answer it read.
+func (c *conn) store(s *connState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.seq++
 	s.seq = c.seq
-	c.states = append(c.states, s)
-	if len(c.states) > ssKeepPositions {
-		c.states = c.states[len(c.states)-ssKeepPositions:]
+	c.held = append(c.held, s)
+	if len(c.held) > ssKeepPositions {
+		c.held = slices.Delete(c.held, 0, len(c.held)-ssKeepPositions)
 	}
 }
 

@@ -124,7 +124,10 @@ func (a *api) renderRoom(ctx context.Context, dev node.Device, ignored map[strin
 	} else if !full {
 		next.limit = max(sent.limit, job.cfg.limit)
 	}
-	res.Initial, res.ExpandedTimeline, res.timeline = initial, expanded && had, evs
+	// An expanded timeline comes with everything else whole too, so it is
+	// marked initial: clients (matrix-js-sdk) then treat events they lack
+	// before ones they have as scrollback, not as new.
+	res.Initial, res.ExpandedTimeline, res.timeline = full, expanded, evs
 	r := newRenderer(&Filter{}, dev, true)
 	res.Timeline = r.events(evs)
 	res.Limited = w.limited

@@ -306,3 +306,29 @@ func roomIDs[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestSlidingSyncExpandedTimeline: a room sent with a small timeline comes
+// again whole, marked expanded_timeline, when a larger limit applies; a
+// smaller one later does not resend it.
+func TestSlidingSyncExpandedTimeline(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user("alice")
+	room := e.room(alice, "private_chat")
+	for i := range 4 {
+		e.say(alice, room, fmt.Sprint("m", i))
+	}
+	res := e.ss(alice, map[string]any{"lists": map[string]any{"l": ssList(0, 9, 1)}})
+	if len(res.Rooms[room].Timeline) != 1 {
+		t.Fatalf("limit 1: %s", res.Raw)
+	}
+	res = e.ss(alice, map[string]any{"pos": res.Pos, "lists": map[string]any{"l": ssList(0, 9, 1)},
+		"room_subscriptions": map[string]any{room: map[string]any{"timeline_limit": 3}}})
+	r := res.Rooms[room]
+	if !r.ExpandedTimeline || !r.Initial || len(r.Timeline) != 3 || r.Timeline[2].body() != "m3" {
+		t.Fatalf("expanded: %s", res.Raw)
+	}
+	res = e.ss(alice, map[string]any{"pos": res.Pos, "lists": map[string]any{"l": ssList(0, 9, 1)}, "unsubscribe_rooms": []string{room}})
+	if len(res.Rooms) != 0 {
+		t.Errorf("a smaller limit resent the room: %s", res.Raw)
+	}
+}
