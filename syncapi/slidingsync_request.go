@@ -234,7 +234,8 @@ func (c *roomConfig) lazy() bool {
 	return false
 }
 
-// stateKey is the canonical form of the combined required state.
+// stateKey is the canonical form of the combined required state: its
+// configs' keys, sorted, NUL-separated.
 func (c *roomConfig) stateKey() string {
 	keys := make([]string, 0, len(c.state))
 	for _, rs := range c.state {
@@ -242,7 +243,23 @@ func (c *roomConfig) stateKey() string {
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	return strings.Join(keys, ";")
+	return strings.Join(keys, "\x00")
+}
+
+// stateCovered says whether every config of the combined required state
+// now was also in force when the room was last sent (then): only a config
+// added since can ask for state the client lacks.
+func stateCovered(then, now string) bool {
+	if then == now || now == "" {
+		return true
+	}
+	had := strings.Split(then, "\x00")
+	for _, k := range strings.Split(now, "\x00") {
+		if !slices.Contains(had, k) {
+			return false
+		}
+	}
+	return true
 }
 
 // parseSlidingSync reads the request body and the query (where

@@ -86,7 +86,7 @@ func (a *api) renderRoom(ctx context.Context, dev node.Device, ignored map[strin
 	initial := !had || (sent.membership != spec.Join && m.Membership == spec.Join)
 	expanded := !initial && job.cfg.limit > sent.limit
 	full := initial || expanded
-	stateChanged := !full && next.stateKey != sent.stateKey
+	stateChanged := !full && !stateCovered(sent.stateKey, next.stateKey)
 	notify, highlight := 0, 0
 	if m.Membership == spec.Join {
 		var err error

@@ -332,3 +332,26 @@ func TestSlidingSyncExpandedTimeline(t *testing.T) {
 		t.Errorf("a smaller limit resent the room: %s", res.Raw)
 	}
 }
+
+// TestSlidingSyncRequiredStateExpansion: a config asking for more state
+// sends the room again with that state at once; dropping the config again
+// sends nothing.
+func TestSlidingSyncRequiredStateExpansion(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user("alice")
+	room := e.room(alice, "private_chat")
+	lists := map[string]any{"l": ssList(0, 9, 1, []string{"m.room.name", ""})}
+	res := e.ss(alice, map[string]any{"lists": lists})
+	if ssStateSet(res.Rooms[room].RequiredState)["m.room.create|"] {
+		t.Fatalf("create sent without being asked for: %s", res.Raw)
+	}
+	res = e.ss(alice, map[string]any{"pos": res.Pos, "lists": lists,
+		"room_subscriptions": map[string]any{room: map[string]any{"timeline_limit": 1, "required_state": [][]string{{"m.room.create", ""}}}}})
+	if r := res.Rooms[room]; r.Initial || !ssStateSet(r.RequiredState)["m.room.create|"] {
+		t.Fatalf("expanded required_state: %s", res.Raw)
+	}
+	res = e.ss(alice, map[string]any{"pos": res.Pos, "lists": lists, "unsubscribe_rooms": []string{room}})
+	if len(res.Rooms) != 0 {
+		t.Errorf("narrowed required_state resent the room: %s", res.Raw)
+	}
+}

@@ -22,6 +22,7 @@ import assert from "node:assert/strict";
 
 const sdk = await import("matrix-js-sdk");
 const { SlidingSync } = await import("matrix-js-sdk/lib/sliding-sync.js");
+const { RoomStickyEventsEvent } = await import("matrix-js-sdk/lib/models/room-sticky-events.js");
 const { default: loglevel } = await import("loglevel");
 const { createClient, ClientEvent, RoomEvent, EventType, MsgType } = sdk;
 
@@ -45,7 +46,12 @@ const nonOk = [];
 function recordingFetch(who) {
 	return async (input, init = {}) => {
 		const url = new URL(input instanceof Request ? input.url : String(input));
+		const t0 = Date.now();
 		const res = await fetch(input, init);
+		if (process.env.E2E_HTTP_LOG && url.pathname.endsWith("/sync")) {
+			const body = await res.clone().text().catch(() => "");
+			{ const j = JSON.parse(body || "{}"); console.log(`# ${who} ${url.search} -> ${res.status} after ${Date.now() - t0} ms: rooms ${Object.keys(j.rooms ?? {}).length} ext ${JSON.stringify(j.extensions ?? {}).slice(0, 300)}`); }
+		}
 		if (!res.ok) {
 			const body = await res.clone().text().catch(() => "");
 			nonOk.push(`${who}: ${res.status} ${url.pathname} ${body.slice(0, 200)}`);
@@ -57,14 +63,19 @@ function recordingFetch(who) {
 // waitUntil resolves with check()'s first truthy value, checking now, after
 // each of the named events and after each sync; it rejects after WAIT_MS.
 function waitUntil(client, events, check, what, ms = WAIT_MS) {
-	const all = [...new Set([...events, ClientEvent.Sync])];
+	return waitOn([[client, [...new Set([...events, ClientEvent.Sync])]]], check, what, ms);
+}
+
+// waitOn is waitUntil on several emitters: sources are [emitter, events]
+// pairs.
+function waitOn(sources, check, what, ms = WAIT_MS) {
 	return new Promise((resolve, reject) => {
 		let done = false;
 		const finish = (fn, v) => {
 			if (done) return;
 			done = true;
 			clearTimeout(timer);
-			for (const e of all) client.off(e, onEvent);
+			for (const [em, evs] of sources) for (const e of evs) em.off(e, onEvent);
 			fn(v);
 		};
 		const onEvent = () => {
@@ -79,7 +90,7 @@ function waitUntil(client, events, check, what, ms = WAIT_MS) {
 			const desc = typeof what === "function" ? what() : what;
 			finish(reject, new Error(`timed out after ${ms} ms waiting for ${desc}`));
 		}, ms);
-		for (const e of all) client.on(e, onEvent);
+		for (const [em, evs] of sources) for (const e of evs) em.on(e, onEvent);
 		onEvent();
 	});
 }
@@ -205,11 +216,16 @@ test("a sticky event arrives through the sticky events extension", async () => {
 	});
 	assert.equal(res.status, 200, await res.clone().text());
 	const { event_id: id } = await res.json();
-	const sticky = await waitUntil(
-		bob,
-		[RoomEvent.Timeline],
-		() => [...(bob.getRoom(target)?._unstable_getStickyEvents() ?? [])].find((e) => e.getId() === id),
-		"the sticky event in bob's room 2 sticky events",
+	// The SDK applies the extension after it has announced the sync, so the
+	// room's own sticky-events update is what to wait on.
+	const room = bob.getRoom(target);
+	const sticky = await waitOn(
+		[
+			[bob, [ClientEvent.Sync]],
+			[room, [RoomStickyEventsEvent.Update]],
+		],
+		() => [...room._unstable_getStickyEvents()].find((e) => e.getId() === id),
+		"the sticky event among bob's room 2 sticky events",
 	);
 	assert.equal(sticky.getType(), "org.example.marker");
 	assert.equal(
