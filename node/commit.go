@@ -130,6 +130,9 @@ func (b *roomBatch) commit() error {
 		if err != nil {
 			return err
 		}
+		if err := b.writeUserBumps(tx, members, bumpPos); err != nil {
+			return err
+		}
 		if err := b.countUnread(tx, members); err != nil {
 			return err
 		}

@@ -212,6 +212,9 @@ func (n *Node) Forget(ctx context.Context, userID, roomID string) error {
 			return fmt.Errorf("%w: leave the room before forgetting it", ErrBadInput)
 		}
 		rec.Forgotten = true
+		if err := deleteUserBump(tx, userID, roomID); err != nil {
+			return err
+		}
 		return tx.SetJSON(membershipKey(userID, roomID), rec)
 	})
 }

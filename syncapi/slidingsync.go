@@ -169,6 +169,9 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 	out := make([]rendered, len(jobs))
 	err = forEach(ctx, len(jobs), syncWorkers(), func(ctx context.Context, i int) error {
 		j := jobs[i]
+		if err := a.fillMembership(ctx, user, &j.r); err != nil {
+			return err
+		}
 		sent, had := prev.rooms[j.r.m.RoomID]
 		liveAfter := uint64(noLive)
 		switch {
@@ -190,7 +193,9 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 	}
 	for i, o := range out {
 		id := jobs[i].r.m.RoomID
-		next.rooms[id] = o.sent
+		if _, had := prev.rooms[id]; had || o.res != nil {
+			next.rooms[id] = o.sent
+		}
 		if o.res != nil {
 			res.Rooms[id] = o.res
 			news = true

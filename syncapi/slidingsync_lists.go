@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strings"
 
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -19,77 +18,45 @@ type ssRoom struct {
 
 // roomList is the user's rooms a sliding sync list may show, most recently
 // active first: joined, invited and knocked rooms, rooms the user was kicked
-// or banned from, and rooms they left that this connection has had. Its
-// cost is one membership record and one bump stamp per room: no timeline
-// or state of any room is read, so the order of 2,000 rooms costs little
-// more than that of 100.
+// or banned from, and rooms they left that this connection has had. It is
+// read in order from the node's per-user index: no room's timeline, state
+// or membership record is read, so ordering 2,000 rooms costs little more
+// than 100. Each room's membership has only Membership set; fillMembership
+// reads the rest for the rooms a response renders.
 func (a *api) roomList(ctx context.Context, user string, prev *connState) ([]ssRoom, error) {
-	ms, err := a.n.Memberships(ctx, user)
+	bumps, err := a.n.RoomsByBump(ctx, user)
 	if err != nil {
 		return nil, err
 	}
-	var (
-		rooms   []ssRoom
-		leftIDs []string
-		leftAt  = map[string]int{}
-	)
-	for _, m := range ms {
-		if m.OutOfBand || m.Forgotten {
-			continue // remote invites without a room here: /sync v2 only
-		}
-		switch m.Membership {
+	rooms := make([]ssRoom, 0, len(bumps))
+	for _, b := range bumps {
+		switch b.Membership {
 		case spec.Join, spec.Invite, spec.Knock, spec.Ban:
 		case spec.Leave:
-			if _, had := prev.rooms[m.RoomID]; !had {
-				// A leave of the user's own is left out; a kick is not.
-				leftAt[m.EventID] = len(rooms)
-				leftIDs = append(leftIDs, m.EventID)
+			// A leave of the user's own is left out unless the connection
+			// had the room; a kick is not.
+			if _, had := prev.rooms[b.RoomID]; !had && !b.Kicked {
+				continue
 			}
 		default:
 			continue
 		}
-		rooms = append(rooms, ssRoom{m: m})
+		m := node.RoomMembership{RoomID: b.RoomID}
+		m.Membership = b.Membership
+		rooms = append(rooms, ssRoom{m: m, bump: b.Bump})
 	}
-	if len(leftIDs) > 0 {
-		evs, err := a.n.Events(ctx, leftIDs)
-		if err != nil {
-			return nil, err
-		}
-		kicked := map[string]bool{}
-		for _, ev := range evs {
-			kicked[ev.PDU.EventID()] = string(ev.PDU.SenderID()) != user
-		}
-		rooms = slices.DeleteFunc(rooms, func(r ssRoom) bool {
-			_, isLeft := leftAt[r.m.EventID]
-			return isLeft && r.m.Membership == spec.Leave && !kicked[r.m.EventID]
-		})
-	}
-	ids := make([]string, len(rooms))
-	for i, r := range rooms {
-		ids[i] = r.m.RoomID
-	}
-	bumps, err := a.n.BumpStamps(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	for i := range rooms {
-		// The user's own membership counts as activity; for rooms they are
-		// not in, it is the only activity that counts.
-		rooms[i].bump = rooms[i].m.Pos
-		if rooms[i].m.Membership == spec.Join {
-			rooms[i].bump = max(bumps[i], rooms[i].m.Pos)
-		}
-	}
-	slices.SortFunc(rooms, func(x, y ssRoom) int {
-		if x.bump != y.bump {
-			if x.bump > y.bump {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(x.m.RoomID, y.m.RoomID)
-	})
 	return rooms, nil
+}
+
+// fillMembership reads the user's whole membership record of a room the
+// response renders (its event and position).
+func (a *api) fillMembership(ctx context.Context, user string, r *ssRoom) error {
+	mi, err := a.n.Membership(ctx, r.m.RoomID, user)
+	if err != nil {
+		return err
+	}
+	r.m.MembershipInfo = mi
+	return nil
 }
 
 // roomFacts caches, for one request, what filters and responses need to

@@ -58,6 +58,11 @@ type roomJob struct {
 // live for this response.
 func (a *api) renderRoom(ctx context.Context, dev node.Device, ignored map[string]bool, job roomJob, sent sentRoom, had bool, liveAfter uint64, to StreamToken, facts *roomFacts) (*ssRoomResult, sentRoom, error) {
 	m := job.r.m
+	if m.Pos > to.Room {
+		// The membership changed after to was read: the next response,
+		// which this change wakes, has the room as it is then.
+		return nil, sent, nil
+	}
 	res := &ssRoomResult{BumpStamp: job.r.bump, Membership: m.Membership, Lists: job.lists, IsDM: facts.dms[m.RoomID]}
 	next := sentRoom{pos: to.Room, limit: job.cfg.limit, stateKey: job.cfg.stateKey(), membership: m.Membership}
 	if m.Membership == spec.Invite || m.Membership == spec.Knock {
