@@ -198,10 +198,3 @@ func (c *conn) store(s *connState) {
 		c.held = slices.Delete(c.held, 0, len(c.held)-ssKeepPositions)
 	}
 }
-
-// size is how many connections are held (for tests).
-func (cs *connStore) size() int {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return cs.lru.Len()
-}

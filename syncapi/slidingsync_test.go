@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnode"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -353,5 +354,29 @@ func TestSlidingSyncRequiredStateExpansion(t *testing.T) {
 	res = e.ss(alice, map[string]any{"pos": res.Pos, "lists": lists, "unsubscribe_rooms": []string{room}})
 	if len(res.Rooms) != 0 {
 		t.Errorf("narrowed required_state resent the room: %s", res.Raw)
+	}
+}
+
+// TestSlidingSyncAfterRestart: connections live in memory only, so after a
+// restart a pos is unknown (M_UNKNOWN_POS) and the client starts over, which
+// works at once.
+func TestSlidingSyncAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	tn := testnode.Start(t, testnode.Options{Dir: dir})
+	u := tn.Register("alice")
+	lists := map[string]any{"l": ssList(0, 9, 1)}
+	res := tn.Do("POST", ssPath, u.Token, map[string]any{"lists": lists})
+	pos := res.String("pos")
+	if res.Status != 200 || pos == "" {
+		t.Fatalf("first: %d %s", res.Status, res.Raw)
+	}
+	tn.Stop()
+	tn = testnode.Start(t, testnode.Options{Dir: dir})
+	res = tn.Do("POST", ssPath, u.Token, map[string]any{"pos": pos, "lists": lists})
+	if res.Status != 400 || res.Errcode() != "M_UNKNOWN_POS" {
+		t.Fatalf("pos from before the restart: %d %s", res.Status, res.Raw)
+	}
+	if res = tn.Do("POST", ssPath, u.Token, map[string]any{"lists": lists}); res.Status != 200 {
+		t.Fatalf("new connection: %d %s", res.Status, res.Raw)
 	}
 }
