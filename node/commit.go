@@ -63,6 +63,7 @@ func (b *roomBatch) commit() error {
 	redacted := map[string]string{}
 	var fedDests []string // destinations given outbound events
 	stickyWritten := false
+	var bumped []userBumpChange // room list entries written (userbump.go)
 	_, err = n.stream.Commit(accepted+sticky.reserve, func(tx *kv.Txn, first uint64) error {
 		pos := first
 		var lastPos, bumpPos uint64
@@ -130,7 +131,7 @@ func (b *roomBatch) commit() error {
 		if err != nil {
 			return err
 		}
-		if err := b.writeUserBumps(tx, members, bumpPos); err != nil {
+		if bumped, err = b.writeUserBumps(tx, members, bumpPos); err != nil {
 			return err
 		}
 		if err := b.countUnread(tx, members); err != nil {
@@ -168,6 +169,7 @@ func (b *roomBatch) commit() error {
 	for targetID := range redacted {
 		n.pdus.remove(targetID)
 	}
+	n.userBumps.apply(bumped)
 	n.notifier.wake(b.wake...)
 	n.fedQueued(fedDests)
 	if stickyWritten {

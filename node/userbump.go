@@ -1,13 +1,10 @@
 package node
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -72,8 +69,9 @@ func deleteUserBump(tx *kv.Txn, userID, roomID string) error {
 // commit: a local user whose membership changed gets the membership's
 // position, and every local joined member gets bumpPos when the batch had
 // a bump event. The cost is per local member, not per room of theirs.
-func (b *roomBatch) writeUserBumps(tx *kv.Txn, members map[string]string, bumpPos uint64) error {
+func (b *roomBatch) writeUserBumps(tx *kv.Txn, members map[string]string, bumpPos uint64) ([]userBumpChange, error) {
 	var err error
+	var out []userBumpChange
 	changed := map[string]bool{}
 	diffState(b.start, b.current, func(k StateKey, _, newID string) {
 		if err != nil || k.EventType != spec.MRoomMember || newID == "" || !b.n.isLocalUser(k.StateKey) {
@@ -102,54 +100,49 @@ func (b *roomBatch) writeUserBumps(tx *kv.Txn, members map[string]string, bumpPo
 			entry.Bump = max(entry.Bump, bumpPos)
 		}
 		changed[k.StateKey] = true
+		out = append(out, userBumpChange{userID: k.StateKey, entry: entry})
 		err = setUserBump(tx, k.StateKey, entry)
 	})
 	if err != nil || bumpPos == 0 {
-		return err
+		return out, err
 	}
 	for u, m := range members {
 		if m != spec.Join || changed[u] {
 			continue
 		}
-		if err := setUserBump(tx, u, RoomBump{RoomID: b.roomID, Bump: bumpPos, Membership: spec.Join}); err != nil {
-			return err
+		entry := RoomBump{RoomID: b.roomID, Bump: bumpPos, Membership: spec.Join}
+		out = append(out, userBumpChange{userID: u, entry: entry})
+		if err := setUserBump(tx, u, entry); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // RoomsByBump lists a local user's rooms for sliding sync, most recent
-// bump first (ties by room ID): every membership except forgotten rooms and invites to rooms
+// bump first (ties by room ID); the slice is shared, so callers must not
+// change it. Lists are cached in memory and kept up to date by the room
+// commits, so asking again costs nothing whatever the number of rooms: every membership except forgotten rooms and invites to rooms
 // this node does not have. The first call for a user whose rooms predate
 // the index builds it from their memberships.
 func (n *Node) RoomsByBump(ctx context.Context, userID string) ([]RoomBump, error) {
 	if err := n.buildUserBumps(ctx, userID); err != nil {
 		return nil, err
 	}
-	var out []RoomBump
-	err := n.db.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: userBumpRoomPrefix(userID)}, func(_, v []byte) (bool, error) {
-			b, err := decodeUserBump(v)
-			if err != nil {
-				return false, err
-			}
-			out = append(out, b)
-			return true, nil
+	return n.userBumps.get(userID, func() ([]RoomBump, error) {
+		var out []RoomBump
+		err := n.db.View(func(tx *kv.Txn) error {
+			return tx.Each(kv.Scan{Prefix: userBumpRoomPrefix(userID)}, func(_, v []byte) (bool, error) {
+				b, err := decodeUserBump(v)
+				if err != nil {
+					return false, err
+				}
+				out = append(out, b)
+				return true, nil
+			})
 		})
+		return out, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	// Sorting a few thousand entries in memory is cheaper than keeping an
-	// ordered index, whose moving keys would leave a deleted key behind at
-	// every bump for scans to step over.
-	slices.SortFunc(out, func(x, y RoomBump) int {
-		if x.Bump != y.Bump {
-			return cmp.Compare(y.Bump, x.Bump)
-		}
-		return strings.Compare(x.RoomID, y.RoomID)
-	})
-	return out, nil
 }
 
 // userBumpBuildChunk is how many rooms one transaction of a build covers,

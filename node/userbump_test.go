@@ -10,8 +10,8 @@ import (
 
 // TestRoomsByBump: a user's rooms come newest bump first; a state event
 // that is no bump does not move a room; a kick is marked; forgetting a room
-// drops it; and an index from before (none) is built from the memberships,
-// giving the same list.
+// drops it (from the cached list too); and an index from before (none) is
+// built from the memberships, giving the same list.
 func TestRoomsByBump(t *testing.T) {
 	n := newTestNode(t)
 	ctx := context.Background()
@@ -72,6 +72,7 @@ func TestRoomsByBump(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	n.userBumps = newUserBumpCache() // as after a restart
 	after := list()
 	if len(after) != len(before) {
 		t.Fatalf("rebuilt: %+v, want %+v", after, before)

@@ -106,14 +106,19 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 	if err != nil {
 		return nil, nil, false, err
 	}
-	joined := map[string]bool{}
-	byID := make(map[string]ssRoom, len(rooms))
-	for _, r := range rooms {
-		byID[r.m.RoomID] = r
-		if r.m.Membership == spec.Join {
-			joined[r.m.RoomID] = true
+	// Per-room maps over the whole list are made only when a feature needs
+	// them (the spaces filter, the sticky events extension): the rest of a
+	// request touches only the windows' rooms.
+	var joined map[string]bool
+	if req.needsJoinedSet() {
+		joined = make(map[string]bool, len(rooms))
+		for _, r := range rooms {
+			if r.m.Membership == spec.Join {
+				joined[r.m.RoomID] = true
+			}
 		}
 	}
+	stickyOn := req.Extensions.Sticky.on()
 	res := &ssResponse{Lists: map[string]ssListResult{}, Rooms: map[string]*ssRoomResult{}}
 	news := false
 	var jobs []*roomJob
@@ -144,8 +149,12 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 			news = true
 		}
 		next.counts[name] = len(filtered)
-		for _, r := range filtered {
-			listed[r.m.RoomID] = true
+		if stickyOn {
+			for _, r := range filtered {
+				if r.m.Membership == spec.Join {
+					listed[r.m.RoomID] = true
+				}
+			}
 		}
 		for _, r := range listWindow(filtered, l.ranges()) {
 			j := job(r)
@@ -153,13 +162,16 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 			j.lists = append(j.lists, name)
 		}
 	}
-	for id, sc := range next.subs {
-		r, ok := byID[id]
-		if !ok {
-			continue // not the user's to see (or gone): ignored
+	if len(next.subs) > 0 {
+		// Rooms not in the list are not the user's to see: ignored.
+		for _, r := range rooms {
+			if sc, ok := next.subs[r.m.RoomID]; ok {
+				job(r).cfg.add(sc)
+				if r.m.Membership == spec.Join {
+					listed[r.m.RoomID] = true
+				}
+			}
 		}
-		job(r).cfg.add(sc)
-		listed[id] = true
 	}
 
 	type rendered struct {
@@ -196,21 +208,20 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 		if _, had := prev.rooms[id]; had || o.res != nil {
 			next.rooms[id] = o.sent
 		}
+		isJoined := jobs[i].r.m.Membership == spec.Join
 		if o.res != nil {
 			res.Rooms[id] = o.res
 			news = true
-			if o.res.Initial && joined[id] {
+			if o.res.Initial && isJoined {
 				ec.initial = append(ec.initial, id)
 			}
 		}
-		if joined[id] {
+		if isJoined {
 			ec.rooms = append(ec.rooms, id)
 		}
 	}
 	for id := range listed {
-		if joined[id] {
-			ec.listed = append(ec.listed, id)
-		}
+		ec.listed = append(ec.listed, id)
 	}
 	slices.Sort(ec.listed)
 	ext, extNews, err := a.extensions(ctx, req, ec)
@@ -220,4 +231,15 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 	res.Extensions = ext
 	next.token = to
 	return res, next, news || extNews, nil
+}
+
+// needsJoinedSet says whether a list filters by spaces, which needs to
+// know every room the user is joined to.
+func (req *ssRequest) needsJoinedSet() bool {
+	for _, l := range req.Lists {
+		if l.Filters != nil && len(l.Filters.Spaces) > 0 {
+			return true
+		}
+	}
+	return false
 }
