@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -36,6 +37,16 @@ func (a *api) slidingSync(w http.ResponseWriter, r *http.Request) error {
 	req, err := parseSlidingSync(r)
 	if err != nil {
 		return err
+	}
+	if req.SetPresence != node.PresenceOffline {
+		// As with /sync, polling marks the user present unless told not to.
+		p := req.SetPresence
+		if p == "" {
+			p = node.PresenceOnline
+		}
+		if err := a.n.SetPresence(r.Context(), req.dev.UserID, p, nil); err != nil {
+			return err
+		}
 	}
 	key := connKey{user: req.dev.UserID, device: req.dev.DeviceID, connID: req.ConnID}
 	var c *conn

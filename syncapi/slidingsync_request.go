@@ -38,6 +38,7 @@ type ssRequest struct {
 	RoomSubscriptions map[string]ssRoomConfig `json:"room_subscriptions"`
 	UnsubscribeRooms  []string                `json:"unsubscribe_rooms"`
 	Extensions        ssExtensionsRequest     `json:"extensions"`
+	SetPresence       string                  `json:"set_presence"`
 
 	dev     node.Device
 	timeout time.Duration
@@ -291,6 +292,14 @@ func parseSlidingSync(r *http.Request) (*ssRequest, error) {
 			return nil, mxhttp.InvalidParam("timeout must be a non-negative number of milliseconds")
 		}
 		req.timeout = time.Duration(min(*req.Timeout, maxSyncTimeout.Milliseconds())) * time.Millisecond
+	}
+	if p := q.Get("set_presence"); p != "" {
+		req.SetPresence = p
+	}
+	switch req.SetPresence {
+	case "", node.PresenceOnline, node.PresenceOffline, node.PresenceUnavailable:
+	default:
+		return nil, mxhttp.InvalidParam("set_presence must be online, offline or unavailable")
 	}
 	if len(req.ConnID) > ssMaxConnIDLen {
 		return nil, mxhttp.InvalidParam("conn_id is too long")

@@ -136,6 +136,9 @@ func TestSlidingSyncIncremental(t *testing.T) {
 		t.Errorf("retry with the previous pos: %s", retry.Raw)
 	}
 
+	if bad := e.tn.Do("POST", ssPath, alice.AccessToken, map[string]any{"set_presence": "dancing"}); bad.Errcode() != "M_INVALID_PARAM" {
+		t.Errorf("bad set_presence: %d %s", bad.Status, bad.Raw)
+	}
 	for name, pos := range map[string]string{"garbage": "nope", "other device": inc.Pos} {
 		who := alice
 		if name == "other device" {
