@@ -122,9 +122,10 @@ func (b *roomBatch) writeUserBumps(tx *kv.Txn, members map[string]string, bumpPo
 // RoomsByBump lists a local user's rooms for sliding sync, most recent
 // bump first (ties by room ID); the slice is shared, so callers must not
 // change it. Lists are cached in memory and kept up to date by the room
-// commits, so asking again costs nothing whatever the number of rooms: every membership except forgotten rooms and invites to rooms
-// this node does not have. The first call for a user whose rooms predate
-// the index builds it from their memberships.
+// commits, so asking again costs nothing whatever the number of rooms.
+// Every membership is listed but forgotten rooms, out-of-band ones
+// (invites to rooms this node does not have) included. The first call for
+// a user whose rooms predate the index builds it from their memberships.
 func (n *Node) RoomsByBump(ctx context.Context, userID string) ([]RoomBump, error) {
 	if err := n.buildUserBumps(ctx, userID); err != nil {
 		return nil, err
@@ -201,7 +202,7 @@ func (n *Node) buildUserBumpChunk(tx *kv.Txn, userID string, rooms []string) err
 		case err != nil:
 			return err
 		}
-		if rec.Forgotten || rec.OutOfBand {
+		if rec.Forgotten {
 			if err := deleteUserBump(tx, userID, roomID); err != nil {
 				return err
 			}
@@ -218,6 +219,9 @@ func (n *Node) buildUserBumpChunk(tx *kv.Txn, userID string, rooms []string) err
 				entry.Bump = max(entry.Bump, binary.BigEndian.Uint64(v))
 			}
 		case spec.Leave:
+			if rec.OutOfBand {
+				break // a rejected remote invite: the user's own leave
+			}
 			pdu, err := n.loadPDU(tx, rec.EventID)
 			if err != nil {
 				return err

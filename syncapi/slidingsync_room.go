@@ -3,6 +3,7 @@ package syncapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 
 	"github.com/edgenode/edgenode/node"
@@ -33,6 +34,7 @@ type ssRoomResult struct {
 	InviteState       []any    `json:"invite_state,omitempty"`
 	StrippedState     []any    `json:"stripped_state,omitempty"`
 
+	roomID   string
 	timeline []*node.Event
 	// members are member events seen, for the e2ee extension's device lists.
 	members []*node.Event
@@ -63,8 +65,11 @@ func (a *api) renderRoom(ctx context.Context, dev node.Device, ignored map[strin
 		// which this change wakes, has the room as it is then.
 		return nil, sent, nil
 	}
-	res := &ssRoomResult{BumpStamp: job.r.bump, Membership: m.Membership, Lists: job.lists, IsDM: facts.dms[m.RoomID]}
+	res := &ssRoomResult{roomID: m.RoomID, BumpStamp: job.r.bump, Membership: m.Membership, Lists: job.lists, IsDM: facts.dms[m.RoomID]}
 	next := sentRoom{pos: to.Room, limit: job.cfg.limit, stateKey: job.cfg.stateKey(), membership: m.Membership}
+	if m.OutOfBand {
+		return a.renderOutOfBand(ctx, dev, ignored, res, sent, had, next)
+	}
 	if m.Membership == spec.Invite || m.Membership == spec.Knock {
 		if had && sent.membership == m.Membership && sent.pos >= m.Pos {
 			return nil, sent, nil
@@ -277,3 +282,33 @@ func (a *api) nameAndAvatar(ctx context.Context, s *node.State, res *ssRoomResul
 // noLive is the liveAfter of a connection's first response: nothing in it
 // is live.
 const noLive = math.MaxUint64
+
+// renderOutOfBand renders a room the node does not have, where the user
+// was invited over federation: the invite's stripped state, or once it is
+// rejected, the leave alone.
+func (a *api) renderOutOfBand(ctx context.Context, dev node.Device, ignored map[string]bool, res *ssRoomResult, sent sentRoom, had bool, next sentRoom) (*ssRoomResult, sentRoom, error) {
+	if had && sent.membership == res.Membership {
+		return nil, sent, nil
+	}
+	oob, err := a.n.OutOfBandRoom(ctx, dev.UserID, res.roomID)
+	if errors.Is(err, node.ErrNotFound) {
+		return nil, sent, nil // the room arrived meanwhile: the next response has it
+	}
+	if err != nil {
+		return nil, sent, err
+	}
+	res.Initial = true
+	switch res.Membership {
+	case spec.Invite:
+		if ignored[string(oob.Event.PDU.SenderID())] {
+			return nil, sent, nil
+		}
+		res.InviteState = outOfBandInviteState(oob)
+		res.StrippedState = res.InviteState
+	case spec.Leave:
+		res.Timeline = newRenderer(&Filter{}, dev, true).events([]*node.Event{oob.Event})
+	default:
+		return nil, sent, nil
+	}
+	return res, next, nil
+}
