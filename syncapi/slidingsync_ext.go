@@ -2,6 +2,7 @@ package syncapi
 
 import (
 	"context"
+	"slices"
 	"strconv"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
@@ -359,8 +360,18 @@ func (a *api) ssSticky(ctx context.Context, ec extContext, x *ssStreamExt) (*ssS
 	keep := func(_ string, ev *node.Event) bool {
 		return !ec.ignored[string(ev.PDU.SenderID())] && !inTimeline[ev.PDU.EventID()]
 	}
+	// Only rooms with live sticky events are looked into: a user in 2,000
+	// rooms would otherwise cost 2,000 index seeks per request.
+	rooms := ec.listed
+	live, ok, err := a.n.RoomsWithLiveSticky(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		rooms = slices.DeleteFunc(slices.Clone(rooms), func(r string) bool { return !live[r] })
+	}
 	evs, next, err := a.n.StickyEvents(ctx, node.StickyQuery{
-		UserID: ec.dev.UserID, Rooms: ec.listed, After: after, Upto: ec.to.Room, Limit: x.limit(stickyLimit), Keep: keep,
+		UserID: ec.dev.UserID, Rooms: rooms, After: after, Upto: ec.to.Room, Limit: x.limit(stickyLimit), Keep: keep,
 	})
 	if err != nil {
 		return nil, err
