@@ -196,7 +196,7 @@ func TestSlidingSyncSubscriptions(t *testing.T) {
 }
 
 // TestSlidingSyncInviteAndFilters: an invite carries invite_state, and the
-// is_invite, is_dm, is_encrypted and room type filters select rooms.
+// is_invite, is_dm, is_encrypted, room type and spaces filters select rooms.
 func TestSlidingSyncInviteAndFilters(t *testing.T) {
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
@@ -214,6 +214,7 @@ func TestSlidingSyncInviteAndFilters(t *testing.T) {
 		json.RawMessage(`{"`+alice.UserID+`":["`+dm+`"]}`)); err != nil {
 		t.Fatal(err)
 	}
+	e.setState(bob, space, "m.space.child", dm, map[string]any{"via": []string{"x"}})
 	list := func(f map[string]any) map[string]any {
 		l := ssList(0, 20, 1)
 		l["filters"] = f
@@ -225,8 +226,9 @@ func TestSlidingSyncInviteAndFilters(t *testing.T) {
 		"enc":    list(map[string]any{"is_encrypted": true}),
 		"spaces": list(map[string]any{"room_types": []any{"m.space"}}),
 		"rooms":  list(map[string]any{"not_room_types": []any{"m.space"}, "is_invite": false}),
+		"child":  list(map[string]any{"spaces": []string{space}}),
 	}})
-	want := map[string][]string{"inv": {inv}, "dm": {dm}, "enc": {enc}, "spaces": {space}, "rooms": {enc, dm}}
+	want := map[string][]string{"inv": {inv}, "dm": {dm}, "enc": {enc}, "spaces": {space}, "rooms": {enc, dm}, "child": {dm}}
 	for name, ids := range want {
 		if got := res.Lists[name].Count; got != len(ids) {
 			t.Errorf("list %s: count %d, want %d", name, got, len(ids))
