@@ -210,7 +210,7 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 	if err != nil {
 		return nil, nil, false, err
 	}
-	ec := extContext{dev: req.dev, ignored: ignored, to: &to, res: res.Rooms}
+	ec := extContext{dev: req.dev, ignored: ignored, to: &to, res: res.Rooms, all: rooms}
 	if base != nil {
 		ec.prev = base
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
+	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // ssExtensionsRequest are the extensions a request enables. An extension
@@ -113,7 +114,16 @@ type extContext struct {
 	// ignored (MSC4480 sends sticky events for all of them).
 	listed []string
 	res    map[string]*ssRoomResult
+	// all is the user's room list (for the e2ee extension's device lists).
+	all []ssRoom
 }
+
+// Bounds on the e2ee extension's read of what was committed since the
+// previous response: events in the user's rooms, and stream entries in all.
+const (
+	ssMaxMemberScan = 2000
+	ssMaxStreamScan = 50000
+)
 
 // extensions fills the response's extensions and says whether any had
 // news.
@@ -225,6 +235,29 @@ func (a *api) ssE2EE(ctx context.Context, ec extContext, since StreamToken) (*ss
 	mc := memberChanges{joined: map[string]bool{}, left: map[string]bool{}}
 	for _, rr := range ec.res {
 		for _, ev := range rr.members {
+			mc.note(ev, user)
+		}
+	}
+	// Members who came or went in any of the user's rooms, in the window or
+	// not: read from what was committed since the previous response, so the
+	// cost follows the news, not the number of rooms. A gap too large to
+	// read expires the connection (MSC4186 allows it); the client starts
+	// over and, having no pos, refreshes every device list it tracks.
+	if ec.to.Room > since.Room {
+		joined := make(map[string]bool, len(ec.all))
+		for _, r := range ec.all {
+			if r.m.Membership == spec.Join || r.m.Membership == spec.Leave || r.m.Membership == spec.Ban {
+				joined[r.m.RoomID] = true
+			}
+		}
+		evs, more, err := a.n.StreamEventsSince(ctx, joined, since.Room, ec.to.Room, ssMaxMemberScan, ssMaxStreamScan)
+		if err != nil {
+			return nil, err
+		}
+		if more {
+			return nil, errUnknownPos()
+		}
+		for _, ev := range evs {
 			mc.note(ev, user)
 		}
 	}

@@ -177,3 +177,42 @@ func orElse(a, b string) string {
 	}
 	return b
 }
+
+// TestSlidingSyncE2EEDeviceLists: a user joining a room the syncing user is
+// in shows in e2ee's device_lists.changed even when that room is outside
+// every window; one leaving the only shared room shows in left.
+func TestSlidingSyncE2EEDeviceLists(t *testing.T) {
+	e := newEnv(t)
+	alice, carol := e.user("alice"), e.user("carol")
+	shared := e.room(alice, "public_chat")
+	e.room(alice, "private_chat") // newer: shared is outside [0,0]
+	body := func(pos string) map[string]any {
+		b := map[string]any{"lists": map[string]any{"l": ssList(0, 0, 1)}, "extensions": map[string]any{"e2ee": map[string]any{"enabled": true}}}
+		if pos != "" {
+			b["pos"] = pos
+		}
+		return b
+	}
+	res := e.ss(alice, body(""))
+	if _, ok := res.Rooms[shared]; ok {
+		t.Fatalf("shared room should be outside the window: %s", res.Raw)
+	}
+	e.join(carol, shared)
+	type dl struct {
+		DeviceLists *struct {
+			Changed []string `json:"changed"`
+			Left    []string `json:"left"`
+		} `json:"device_lists"`
+	}
+	res = e.ss(alice, body(res.Pos))
+	var got dl
+	if !ssExt(t, res, "e2ee", &got) || got.DeviceLists == nil || !slices.Contains(got.DeviceLists.Changed, carol.UserID) {
+		t.Fatalf("carol's join not in device_lists.changed: %s", res.Raw)
+	}
+	e.membership(carol, shared, carol.UserID, "leave")
+	res = e.ss(alice, body(res.Pos))
+	got = dl{}
+	if !ssExt(t, res, "e2ee", &got) || got.DeviceLists == nil || !slices.Contains(got.DeviceLists.Left, carol.UserID) {
+		t.Fatalf("carol's leave not in device_lists.left: %s", res.Raw)
+	}
+}
