@@ -23,6 +23,8 @@ func (a *api) versions(w http.ResponseWriter, r *http.Request) error {
 		},
 		UnstableFeatures: map[string]bool{
 			"org.matrix.msc4354": true, // sticky events
+			// simplified sliding sync (syncapi)
+			"org.matrix.simplified_msc3575": true,
 		},
 	})
 	return nil

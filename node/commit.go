@@ -63,9 +63,10 @@ func (b *roomBatch) commit() error {
 	redacted := map[string]string{}
 	var fedDests []string // destinations given outbound events
 	stickyWritten := false
+	var bumped []userBumpChange // room list entries written (userbump.go)
 	_, err = n.stream.Commit(accepted+sticky.reserve, func(tx *kv.Txn, first uint64) error {
 		pos := first
-		var lastPos uint64
+		var lastPos, bumpPos uint64
 		positions := map[string]uint64{}
 		for _, p := range b.events {
 			if p.outlier {
@@ -83,6 +84,9 @@ func (b *roomBatch) commit() error {
 				}
 				if err := tx.SetJSON(streamKey(pos), streamEntry{RoomID: b.roomID, EventID: p.pdu.EventID()}); err != nil {
 					return err
+				}
+				if isBump(p.pdu) {
+					bumpPos = pos
 				}
 				if p.txnKey != nil {
 					if err := tx.Set(p.txnKey, []byte(p.pdu.EventID())); err != nil {
@@ -104,6 +108,11 @@ func (b *roomBatch) commit() error {
 				redacted[p.redactTarget] = p.pdu.EventID()
 			}
 		}
+		if bumpPos > 0 {
+			if err := writeBump(tx, b.roomID, bumpPos); err != nil {
+				return err
+			}
+		}
 		var err error
 		if stickyWritten, err = b.writeSticky(tx, sticky, pos); err != nil {
 			return err
@@ -120,6 +129,9 @@ func (b *roomBatch) commit() error {
 		}
 		members, err := b.writeMemberships(tx, positions, lastPos)
 		if err != nil {
+			return err
+		}
+		if bumped, err = b.writeUserBumps(tx, members, bumpPos); err != nil {
 			return err
 		}
 		if err := b.countUnread(tx, members); err != nil {
@@ -157,6 +169,7 @@ func (b *roomBatch) commit() error {
 	for targetID := range redacted {
 		n.pdus.remove(targetID)
 	}
+	n.userBumps.apply(bumped)
 	n.notifier.wake(b.wake...)
 	n.fedQueued(fedDests)
 	n.fedQueued(sticky.push.notify()) // new joiners' sticky events (sticky_fed.go)

@@ -97,6 +97,11 @@ func TestInviteOutOfBand(t *testing.T) {
 	if err != nil || oob.Event.PDU.EventID() != onA.EventID || oob.Event.Pos != onB.Pos {
 		t.Fatalf("out-of-band room on B: %+v %v", oob, err)
 	}
+	// Sliding sync's room list has it too.
+	if list, err := b.RoomsByBump(ctx, bob.UserID); err != nil || len(list) != 1 ||
+		list[0] != (RoomBump{RoomID: roomID, Bump: onB.Pos, Membership: spec.Invite}) {
+		t.Fatalf("bob's room list on B: %+v %v", list, err)
+	}
 	var types []string
 	for _, raw := range oob.InviteState {
 		var s struct{ Type, Sender string }

@@ -200,7 +200,7 @@ func (n *Node) JoinedRooms(ctx context.Context, userID string) ([]string, error)
 // Forget hides a room the user has left from their room lists. A joined or
 // invited user must leave first.
 func (n *Node) Forget(ctx context.Context, userID, roomID string) error {
-	return n.db.Update(func(tx *kv.Txn) error {
+	err := n.db.Update(func(tx *kv.Txn) error {
 		var rec membershipRecord
 		if err := tx.GetJSON(membershipKey(userID, roomID), &rec); err != nil {
 			if errors.Is(err, kv.ErrNotFound) {
@@ -212,8 +212,15 @@ func (n *Node) Forget(ctx context.Context, userID, roomID string) error {
 			return fmt.Errorf("%w: leave the room before forgetting it", ErrBadInput)
 		}
 		rec.Forgotten = true
+		if err := deleteUserBump(tx, userID, roomID); err != nil {
+			return err
+		}
 		return tx.SetJSON(membershipKey(userID, roomID), rec)
 	})
+	if err == nil {
+		n.userBumps.apply([]userBumpChange{{userID: userID, entry: RoomBump{RoomID: roomID}, deleted: true}})
+	}
+	return err
 }
 
 // eachJoinedRoom calls fn with each room userID is joined to, until fn

@@ -25,6 +25,7 @@ type Node struct {
 	stream     *kv.Stream
 	states     *stateStore
 	pdus       *pduCache
+	userBumps  *userBumpCache // sliding sync room lists (userbump_cache.go)
 	roomLocks  *stripedLocks
 	// txnLocks serialise inbound federation transactions per origin; apart
 	// from roomLocks, which are taken while one is held.
@@ -115,6 +116,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		stream:     stream,
 		states:     newStateStore(),
 		pdus:       newLRU[string, gomatrixserverlib.PDU](8192),
+		userBumps:  newUserBumpCache(),
 		roomLocks:  newStripedLocks(),
 		txnLocks:   newStripedLocks(),
 		notifier:   newNotifier(),

@@ -94,6 +94,7 @@ func (n *Node) storeOutOfBand(ctx context.Context, userID, roomID, membership st
 	}
 	defer func() { <-mu }()
 	// Returning an error from the commit function leaves the position unused.
+	var bumped RoomBump // the user's room list entry (userbump.go)
 	_, err := n.stream.Commit(1, func(tx *kv.Txn, pos uint64) error {
 		if ok, err := tx.Has(roomKey(roomID)); err != nil || ok {
 			if ok {
@@ -111,6 +112,10 @@ func (n *Node) storeOutOfBand(ctx context.Context, userID, roomID, membership st
 		if err := tx.SetJSON(outOfBandKey(userID, roomID), rec); err != nil {
 			return err
 		}
+		bumped = RoomBump{RoomID: roomID, Bump: pos, Membership: membership}
+		if err := setUserBump(tx, userID, bumped); err != nil {
+			return err
+		}
 		return tx.SetJSON(membershipKey(userID, roomID), membershipRecord{
 			Membership: membership, EventID: ev.EventID(), Pos: pos, OutOfBand: true,
 		})
@@ -118,6 +123,7 @@ func (n *Node) storeOutOfBand(ctx context.Context, userID, roomID, membership st
 	if err != nil {
 		return err
 	}
+	n.userBumps.apply([]userBumpChange{{userID: userID, entry: bumped}})
 	n.notifier.wake(userID)
 	return nil
 }

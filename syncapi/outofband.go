@@ -47,24 +47,7 @@ func (a *api) outOfBandRoom(ctx context.Context, req *syncRequest, to StreamToke
 		if req.ignored[string(ev.PDU.SenderID())] {
 			return e, nil // invites from ignored users are not shown
 		}
-		ir := &invitedRoom{InviteState: eventList{Events: make([]any, 0, len(oob.InviteState)+1)}}
-		for _, raw := range oob.InviteState {
-			var s struct {
-				Type     string          `json:"type"`
-				StateKey string          `json:"state_key"`
-				Sender   string          `json:"sender"`
-				Content  json.RawMessage `json:"content"`
-			}
-			if json.Unmarshal(raw, &s) == nil {
-				ir.InviteState.Events = append(ir.InviteState.Events, strippedEvent{
-					Type: s.Type, StateKey: s.StateKey, Sender: s.Sender, Content: rawJSON(s.Content),
-				})
-			}
-		}
-		ir.InviteState.Events = append(ir.InviteState.Events, strippedEvent{
-			Type: ev.PDU.Type(), StateKey: *ev.PDU.StateKey(), Sender: string(ev.PDU.SenderID()), Content: ev.PDU.Content(),
-		})
-		e.invite = ir
+		e.invite = &invitedRoom{InviteState: eventList{Events: outOfBandInviteState(oob)}}
 		return e, nil
 	}
 	r := newRenderer(req.filter, req.dev, true)
@@ -76,4 +59,26 @@ func (a *api) outOfBandRoom(ctx context.Context, req *syncRequest, to StreamToke
 	sec.State, sec.StateAfter, sec.StateAfterU = stateSection(req.stateAfterKey, &eventList{Events: []any{}})
 	e.leave = &leftRoom{roomSection: sec, AccountData: eventList{Events: []any{}}}
 	return e, nil
+}
+
+// outOfBandInviteState is the stripped state of an invite to a room the
+// node does not have: what came with the invite, and the invite itself
+// (for /sync and sliding sync alike).
+func outOfBandInviteState(oob *node.OutOfBandRoom) []any {
+	ev := oob.Event
+	out := make([]any, 0, len(oob.InviteState)+1)
+	for _, raw := range oob.InviteState {
+		var s struct {
+			Type     string          `json:"type"`
+			StateKey string          `json:"state_key"`
+			Sender   string          `json:"sender"`
+			Content  json.RawMessage `json:"content"`
+		}
+		if json.Unmarshal(raw, &s) == nil {
+			out = append(out, strippedEvent{Type: s.Type, StateKey: s.StateKey, Sender: s.Sender, Content: rawJSON(s.Content)})
+		}
+	}
+	return append(out, strippedEvent{
+		Type: ev.PDU.Type(), StateKey: *ev.PDU.StateKey(), Sender: string(ev.PDU.SenderID()), Content: ev.PDU.Content(),
+	})
 }

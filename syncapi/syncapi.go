@@ -11,14 +11,18 @@ type api struct {
 	// budget is how many events beyond the limit one page may look at (see
 	// paginate); a field so tests can make it small.
 	budget int
+	// ss holds sliding sync connections (MSC4186), in memory.
+	ss *connStore
 }
 
 // Register adds the sync API's routes to rt.
 func Register(rt *mxhttp.Router, n *node.Node) {
-	a := &api{n: n, budget: scanBudget}
+	a := &api{n: n, budget: scanBudget, ss: newConnStore()}
 	const v3 = "/_matrix/client/v3"
 	rt.Authed("GET "+v3+"/sync", a.sync)
 	rt.Authed("GET "+v3+"/keys/changes", a.keysChanges)
+	rt.Authed("POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync", a.slidingSync)
+	rt.Authed("POST /_matrix/client/v4/sync", a.slidingSync)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/messages", a.messages)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/context/{eventId}", a.eventContext)
 	rt.Authed("POST "+v3+"/user/{userId}/filter", a.postFilter)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -293,6 +294,29 @@ func (a *api) joinedRoom(ctx context.Context, req *syncRequest, roomID string, t
 // summary counts joined and invited members and picks up to five heroes
 // (other members, by user ID) for rooms without a name.
 func (a *api) summary(ctx context.Context, userID string, s *node.State) (*roomSummary, error) {
+	ms, err := a.memberStats(ctx, userID, s)
+	if err != nil {
+		return nil, err
+	}
+	sum := &roomSummary{Joined: ms.joined, Invited: ms.invited}
+	for _, ev := range ms.heroes {
+		sum.Heroes = append(sum.Heroes, *ev.PDU.StateKey())
+	}
+	return sum, nil
+}
+
+// roomMemberStats is what /sync's summary and sliding sync's counts and
+// heroes are made of.
+type roomMemberStats struct {
+	joined, invited int
+	// heroes are the member events of up to five joined or invited members
+	// other than the user, by user ID.
+	heroes []*node.Event
+}
+
+// memberStats reads the member events of a state and counts them.
+func (a *api) memberStats(ctx context.Context, userID string, s *node.State) (roomMemberStats, error) {
+	var ms roomMemberStats
 	var ids []string
 	s.Each(func(k node.StateKey, id string) {
 		if k.EventType == spec.MRoomMember {
@@ -301,28 +325,27 @@ func (a *api) summary(ctx context.Context, userID string, s *node.State) (*roomS
 	})
 	evs, err := a.n.Events(ctx, ids)
 	if err != nil {
-		return nil, err
+		return ms, err
 	}
-	sum := &roomSummary{}
-	var heroes []string
+	var heroes []*node.Event
 	for _, ev := range evs {
 		m, _ := ev.PDU.Membership()
 		target := *ev.PDU.StateKey()
 		switch m {
 		case spec.Join:
-			sum.Joined++
+			ms.joined++
 		case spec.Invite:
-			sum.Invited++
+			ms.invited++
 		default:
 			continue
 		}
 		if target != userID {
-			heroes = append(heroes, target)
+			heroes = append(heroes, ev)
 		}
 	}
-	slices.Sort(heroes)
-	sum.Heroes = heroes[:min(len(heroes), 5)]
-	return sum, nil
+	slices.SortFunc(heroes, func(x, y *node.Event) int { return strings.Compare(*x.PDU.StateKey(), *y.PDU.StateKey()) })
+	ms.heroes = heroes[:min(len(heroes), 5)]
+	return ms, nil
 }
 
 // invitedRoom is the stripped state the invitee may see: the room's

@@ -93,7 +93,7 @@ rc=0
 # (30 s), so this is only a backstop. --test-force-exit: a stray SDK timer
 # must not keep the run alive once the tests are done.
 EDGENODE_BASE_URL=$BASE node --test --test-force-exit --test-timeout=120000 \
-	--test-reporter=spec "$HERE/sdk.test.mjs" || rc=$?
+	--test-reporter=spec "$HERE/sdk.test.mjs" "$HERE/slidingsync.test.mjs" || rc=$?
 
 kill -0 "$PID" 2>/dev/null || { rc=1; echo "e2e-js: the node died during the test" >&2; }
 [[ $rc -eq 0 ]] || fail "node --test exited $rc"
