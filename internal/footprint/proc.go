@@ -126,8 +126,11 @@ func (p *nodeProc) stop() error {
 	}
 }
 
-// memory is a process's resident set now and its peak, in bytes.
-type memory struct{ rss, hwm int64 }
+// memory is a process's resident set now and its peak, in bytes, and the
+// resident set split into anonymous memory (the Go heap, stacks) and
+// file-backed pages (Badger's memory-mapped tables, memtables and value
+// log), which the kernel can drop under pressure.
+type memory struct{ rss, hwm, anon, file int64 }
 
 // readMemory reads VmRSS and VmHWM from /proc/<pid>/status.
 func (p *nodeProc) readMemory() (memory, error) {
@@ -154,6 +157,10 @@ func (p *nodeProc) readMemory() (memory, error) {
 			m.rss = n << 10
 		case "VmHWM":
 			m.hwm = n << 10
+		case "RssAnon":
+			m.anon = n << 10
+		case "RssFile":
+			m.file = n << 10
 		}
 	}
 	if m.rss == 0 {
