@@ -18,10 +18,18 @@ MDNS     ?= true
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := bin/tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
+# gobind and gomobile are pinned (DEPENDENCIES.md) and installed into
+# bin/tools like staticcheck; the module requires golang.org/x/mobile/bind
+# at the same version (internal/tools/tools.go).
+MOBILE_VERSION := v0.0.0-20261011034528-197770444867
+MOBILE_TOOLS   := bin/tools/gobind-$(MOBILE_VERSION)
+GOBIND         := $(MOBILE_TOOLS)/gobind
+GOMOBILE       := $(MOBILE_TOOLS)/gomobile
+
 # Go tests: the race detector on; a hung test fails instead of stalling CI.
 GOTEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build run test gotest e2e e2e-js e2e-arm lint staticcheck cross bench fuzz clean
+.PHONY: all build run test gotest e2e e2e-js e2e-arm lint staticcheck bindings mobile pi cross footprint bench fuzz clean
 
 all: build
 
@@ -33,7 +41,7 @@ build:
 run: build
 	./$(BIN) run --open-registration --data $(DATA) --client-listen $(LISTEN) --mdns=$(MDNS)
 
-test: lint gotest e2e e2e-js fuzz
+test: lint gotest bindings e2e e2e-js fuzz
 
 gotest:
 	$(GO) test $(GOTEST_FLAGS) ./...
@@ -64,15 +72,53 @@ $(STATICCHECK):
 
 staticcheck: $(STATICCHECK)
 
-# Raspberry Pi builds: 64-bit (Pi 3/4/5 on a 64-bit OS) and 32-bit ARMv7.
-cross:
+$(GOBIND):
+	GOBIN=$(CURDIR)/$(MOBILE_TOOLS) $(GO) install golang.org/x/mobile/cmd/gobind@$(MOBILE_VERSION)
+
+$(GOMOBILE): $(GOBIND)
+	GOBIN=$(CURDIR)/$(MOBILE_TOOLS) $(GO) install golang.org/x/mobile/cmd/gomobile@$(MOBILE_VERSION)
+
+# The binding check: gobind generates the Java and Objective-C bindings of
+# ./mobile (no SDK needed) and fails if it skipped any member; javac
+# compiles the Java output when a JDK is present.
+bindings: $(GOBIND)
+	GOBIND=$(GOBIND) bash scripts/bindings.sh
+
+# Libraries for apps: bin/edgenode.aar (Android) and bin/Edgenode.xcframework
+# (iOS), each built only where its SDK is installed; otherwise says what is
+# missing and succeeds.
+mobile: $(GOMOBILE)
+	@set -e; built=0; export PATH="$(CURDIR)/$(MOBILE_TOOLS):$$PATH"; \
+	if [ -n "$${ANDROID_HOME:-$${ANDROID_SDK_ROOT:-}}" ] && [ -n "$${ANDROID_NDK_HOME:-}" ]; then \
+		echo "gomobile bind -target=android"; \
+		$(GOMOBILE) bind -target=android -androidapi 21 -trimpath -ldflags="-s -w" -o bin/edgenode.aar ./mobile; built=1; \
+	else echo "mobile: Android SDK/NDK not found (set ANDROID_HOME and ANDROID_NDK_HOME): no .aar"; fi; \
+	if [ "$$(uname)" = Darwin ] && xcrun --sdk iphoneos --show-sdk-path >/dev/null 2>&1; then \
+		echo "gomobile bind -target=ios"; \
+		$(GOMOBILE) bind -target=ios,iossimulator -trimpath -ldflags="-s -w" -o bin/Edgenode.xcframework ./mobile; built=1; \
+	else echo "mobile: Xcode iOS SDK not found (macOS with Xcode needed): no .xcframework"; fi; \
+	if [ $$built = 0 ]; then echo "mobile: nothing built; make bindings checks the bindings without SDKs"; fi
+
+# Raspberry Pi builds: 64-bit (Pi 3/4/5 on a 64-bit OS) and 32-bit ARMv7
+# (Pi 2/3 on a 32-bit OS), static (no cgo), stripped and trimmed. Install
+# with contrib/edgenode.service and contrib/edgenode.yaml. `cross` is the
+# old name.
+pi:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(BUILD) -o $(BIN)-linux-arm64 ./cmd/edgenode
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o $(BIN)-linux-armv7 ./cmd/edgenode
+	@ls -l $(BIN)-linux-arm64 $(BIN)-linux-armv7
+
+cross: pi
+
+# Measures binary sizes, idle and loaded RSS, start-up time and disk use
+# (BENCHMARKS.md, "Footprint"). Takes a few minutes; not part of `make test`.
+footprint: build pi
+	EDGENODE_BIN=$(BIN) bash scripts/footprint.sh
 
 # The walkthrough against the Pi builds under qemu user-mode emulation
 # (apt-get install qemu-user): proves they start, store and restart. Not part
 # of `make test`.
-e2e-arm: cross
+e2e-arm: pi
 	EDGENODE_BIN=$(BIN)-linux-armv7 EDGENODE_WRAPPER=qemu-arm bash scripts/quickstart.sh
 	EDGENODE_BIN=$(BIN)-linux-arm64 EDGENODE_WRAPPER=qemu-aarch64 bash scripts/quickstart.sh
 

@@ -115,7 +115,7 @@ func (n *Host) bootstrapPeers(statics []*peer.AddrInfo) []peer.AddrInfo {
 // request while one is pending is dropped): a static peer that has just
 // connected may be the only way into the DHT.
 func (n *Host) refreshDHT() {
-	if n.dht != nil {
+	if n.dht != nil && !n.susp.suspended.Load() { // Suspend: no discovery chatter
 		_ = n.dht.Bootstrap(n.ctx) // never fails
 	}
 }

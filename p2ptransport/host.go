@@ -118,8 +118,9 @@ type Host struct {
 	lookups   singleflight.Group // DHT lookups in flight, keyed by peer (bounded by callers in flight)
 	lookupSem chan struct{}      // bounds concurrent DHT lookups
 
-	mu     sync.Mutex // guards closed and wg.Add
+	mu     sync.Mutex // guards closed, wg.Add, and mdns and susp after New
 	closed bool
+	susp   suspendState // see Suspend
 
 	closeOnce sync.Once
 	closeErr  error

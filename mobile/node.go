@@ -1,0 +1,173 @@
+package mobile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/edgenode/edgenode/app"
+	"github.com/edgenode/edgenode/node"
+)
+
+// Timeouts of the facade's methods: gomobile cannot pass a context, and an
+// app's UI thread must not wait forever.
+const (
+	startTimeout   = 60 * time.Second // opening Badger replays its value log
+	stopTimeout    = 30 * time.Second // in-flight requests get this long
+	connectTimeout = 30 * time.Second
+	accountTimeout = 30 * time.Second // bcrypt is slow on a phone
+)
+
+// ErrNotRunning is returned by methods that need a started node.
+var ErrNotRunning = errors.New("mobile: node is not running")
+
+// Node is an edgenode homeserver embedded in an app. Create it with
+// NewNode, then Start it. Its methods are safe to call from any thread.
+type Node struct {
+	dataDir string
+	cfg     config
+
+	mu     sync.Mutex // guards the fields below; held across Start and Stop
+	logger Logger
+	app    *app.App
+}
+
+// NewNode returns a stopped node keeping its key and database in dataDir
+// (use the app's files directory, not a cache directory, which the OS may
+// purge). configJSON is a JSON object; "" or "{}" takes every default.
+// Keys: client_listen ("127.0.0.1:0"; loopback only), storage_profile
+// ("phone", "pi" or "server"), open_registration, no_sync_writes,
+// log_level ("debug", "info", "warn", "error"), no_p2p, p2p_listen (list of
+// multiaddrs), peers (list of multiaddrs ending in /p2p/<peer ID>), mdns
+// (default true), dht (default true), dht_mode, relays, reachability.
+func NewNode(dataDir string, configJSON string) (n *Node, err error) {
+	defer recovered(&err)
+	if dataDir == "" {
+		return nil, errors.New("mobile: a data directory is required")
+	}
+	cfg, err := parseConfig(configJSON)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{dataDir: dataDir, cfg: cfg}, nil
+}
+
+// SetLogger routes the node's logs to l (nil discards them). It takes
+// effect at the next Start.
+func (n *Node) SetLogger(l Logger) {
+	defer swallowed()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.logger = l
+}
+
+// slogger is the logger a Start passes to the node. Called with mu held.
+func (n *Node) slogger() *slog.Logger {
+	if n.logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	level, _ := parseLevel(n.cfg.LogLevel) // validated by NewNode
+	return newLogger(n.logger, level)
+}
+
+// Start opens the database and starts serving the client API on loopback
+// and, unless no_p2p, federation over libp2p. It returns once BaseURL
+// answers. Starting a running node is an error.
+func (n *Node) Start() (err error) {
+	defer recovered(&err)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.app != nil {
+		return errors.New("mobile: node is already running")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	a, err := app.Start(ctx, app.Config{
+		Node: node.Config{
+			DataDir:          n.dataDir,
+			StorageProfile:   n.cfg.StorageProfile,
+			OpenRegistration: n.cfg.OpenRegistration,
+			NoSyncWrites:     n.cfg.NoSyncWrites,
+			Logger:           n.slogger(),
+		},
+		ClientListen: n.cfg.ClientListen,
+		P2P:          n.cfg.p2p(),
+	})
+	if err != nil {
+		return fmt.Errorf("mobile: start: %w", err)
+	}
+	n.app = a
+	return nil
+}
+
+// Stop shuts the node down gracefully (in-flight requests get up to 30
+// seconds) and closes the database. Stopping a stopped node does nothing.
+// A stopped node can be started again.
+func (n *Node) Stop() (err error) {
+	defer recovered(&err)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.app == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	a := n.app
+	n.app = nil // even on error: the database and listeners are closed as far as they could be
+	if err := a.Close(ctx); err != nil {
+		return fmt.Errorf("mobile: stop: %w", err)
+	}
+	return nil
+}
+
+// running returns the running app, or ErrNotRunning.
+func (n *Node) running() (*app.App, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.app == nil {
+		return nil, ErrNotRunning
+	}
+	return n.app, nil
+}
+
+// IsRunning reports whether the node is started.
+func (n *Node) IsRunning() bool {
+	defer swallowed()
+	_, err := n.running()
+	return err == nil
+}
+
+// BaseURL is the client API's base URL, e.g. http://127.0.0.1:41234, for
+// the app's Matrix client; "" when the node is not running.
+func (n *Node) BaseURL() string {
+	defer swallowed()
+	a, err := n.running()
+	if err != nil {
+		return ""
+	}
+	return a.BaseURL()
+}
+
+// ServerName is the node's Matrix server name (derived from its key, so
+// it is the same across restarts); "" when the node is not running.
+func (n *Node) ServerName() string {
+	defer swallowed()
+	a, err := n.running()
+	if err != nil {
+		return ""
+	}
+	return a.Node.ServerName()
+}
+
+// marshal encodes v as a JSON string for the app.
+func marshal(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("mobile: encode: %w", err)
+	}
+	return string(b), nil
+}
