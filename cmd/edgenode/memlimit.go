@@ -10,13 +10,14 @@ import (
 // one, the Go heap grows to twice its live size before a collection and
 // its peak stays resident: after the footprint load the pi profile's RSS
 // was 130-137 MB (peak 180-200 MB) against a 100 MB target, 94 MB of it
-// anonymous (BENCHMARKS.md, "Footprint"). A soft limit makes the collector
+// anonymous (BENCHMARKS.md, "Footprint"); with 64 MiB it was 103 MB, with
+// 52 MiB 89 MB. A soft limit makes the collector
 // run sooner as the heap nears it; being soft, a node that needs more still
 // gets it (Go caps the collector's CPU share rather than failing). The
 // server profile has none.
 var memoryLimits = map[string]int64{
 	"phone": 48 << 20,
-	"pi":    64 << 20,
+	"pi":    52 << 20,
 }
 
 // setMemoryLimit applies the profile's soft memory limit unless GOMEMLIMIT
