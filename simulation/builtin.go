@@ -61,6 +61,18 @@ func builtins() []Scenario {
 		Name:        "mesh-50",
 		Description: "50 nodes, 5 rooms of 20 nodes (each node in 2 rooms); 10 nodes are partitioned away for 20 s; 2 nodes stop for 15 s and restart",
 		Nodes:       50, Rooms: 5, RoomsPerNode: 2, Latency: 30 * time.Millisecond, Bandwidth: 1 << 20,
+		Duration: 60 * sec, MessagesPerSecond: 8, StickyPerSecond: 0.5, StickyDuration: 30 * time.Minute,
+		Steps: []Step{
+			{At: 20 * sec, Action: StepPartition, Nodes: rangeOf(40, 50)},
+			{At: 30 * sec, Action: StepStop, Nodes: []int{20, 21}},
+			{At: 40 * sec, Action: StepHeal},
+			{At: 45 * sec, Action: StepStart, Nodes: []int{20, 21}},
+		},
+		Settle: 90 * sec,
+	}, {
+		Name:        "mesh-50-heavy",
+		Description: "mesh-50 at twice the rate for longer, past what 2 cores carry (sends queue, latency grows): 50 nodes, 5 rooms of 20 nodes (each node in 2 rooms); 10 nodes are partitioned away for 20 s; 2 nodes stop for 15 s and restart",
+		Nodes:       50, Rooms: 5, RoomsPerNode: 2, Latency: 30 * time.Millisecond, Bandwidth: 1 << 20,
 		Duration: 90 * sec, MessagesPerSecond: 15, StickyPerSecond: 1, StickyDuration: 30 * time.Minute,
 		Steps: []Step{
 			{At: 20 * sec, Action: StepPartition, Nodes: rangeOf(40, 50)},
@@ -68,7 +80,7 @@ func builtins() []Scenario {
 			{At: 40 * sec, Action: StepHeal},
 			{At: 45 * sec, Action: StepStart, Nodes: []int{20, 21}},
 		},
-		Settle: 3 * time.Minute,
+		Settle: 90 * sec,
 	}, {
 		Name:        "partition-heal",
 		Description: "8 nodes in one room split 4/4 for 15 s while both halves keep talking, then healed",

@@ -117,11 +117,29 @@ func (c *cluster) agree(ctx context.Context, r int, running map[int]*app.App) (b
 			continue
 		}
 		if e != refExt {
-			return false, fmt.Sprintf("nodes %d and %d differ in forward extremities", ref, i), nil
+			return false, fmt.Sprintf("nodes %d and %d differ in forward extremities: %s", ref, i, setDiff(refExt, e)), nil
 		}
 		if s != refState {
 			return false, fmt.Sprintf("nodes %d and %d differ in current state", ref, i), nil
 		}
 	}
 	return true, "", nil
+}
+
+// setDiff describes how two comma-joined sets differ: "only at the first
+// [...]; only at the second [...]".
+func setDiff(a, b string) string {
+	as, bs := strings.Split(a, ","), strings.Split(b, ",")
+	var onlyA, onlyB []string
+	for _, x := range as {
+		if !slices.Contains(bs, x) {
+			onlyA = append(onlyA, x)
+		}
+	}
+	for _, x := range bs {
+		if !slices.Contains(as, x) {
+			onlyB = append(onlyB, x)
+		}
+	}
+	return fmt.Sprintf("only at the first %v; only at the second %v", onlyA, onlyB)
 }
