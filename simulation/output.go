@@ -39,8 +39,12 @@ func Summary(rep *Report) string {
 	if rep.Command != "" {
 		fmt.Fprintf(&b, "Command: `%s`\n\n", rep.Command)
 	}
-	fmt.Fprintf(&b, "Mode %s, seed %d, %d nodes, %d rooms, link latency %v, bandwidth %.0f B/s, traffic %v at %.1f messages/s + %.1f sticky/s; wall time %.0f s.\n\n",
-		rep.Mode, rep.Seed, s.Nodes, s.Rooms, s.Latency, s.Bandwidth, s.Duration, s.MessagesPerSecond, s.StickyPerSecond, rep.WallSeconds)
+	links := fmt.Sprintf("link latency %v, bandwidth %.0f B/s", s.Latency, s.Bandwidth)
+	if rep.Mode == ModeQUIC {
+		links = "QUIC on 127.0.0.1 (no simulated latency or bandwidth)"
+	}
+	fmt.Fprintf(&b, "Mode %s, seed %d, %d nodes, %d rooms, %s, traffic %v at %.1f messages/s + %.1f sticky/s; wall time %.0f s.\n\n",
+		rep.Mode, rep.Seed, s.Nodes, s.Rooms, links, s.Duration, s.MessagesPerSecond, s.StickyPerSecond, rep.WallSeconds)
 	for _, f := range rep.Failures {
 		fmt.Fprintf(&b, "- **failure:** %s\n", f)
 	}
