@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/p2ptransport"
 	"github.com/edgenode/edgenode/syncapi"
+	"github.com/libp2p/go-libp2p/core/host"
 )
 
 // DefaultClientListen is where the client API listens unless configured:
@@ -58,6 +60,10 @@ type P2PConfig struct {
 	// Limits bound each peer's federation requests (zero: the defaults,
 	// sized for a phone or a Pi).
 	Limits federation.Limits
+	// NewHost, if set, makes the libp2p host from the node's key instead
+	// of p2ptransport (simulations make mocknet hosts); see
+	// p2ptransport.Config.Host. Close closes the host.
+	NewHost func(ed25519.PrivateKey) (host.Host, error)
 }
 
 // App is a running homeserver.
@@ -137,6 +143,12 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	if cfg.P2P == nil {
 		return nil
 	}
+	var given host.Host
+	if cfg.P2P.NewHost != nil {
+		if given, err = cfg.P2P.NewHost(a.Node.SigningKey()); err != nil {
+			return fmt.Errorf("libp2p host: %w", err)
+		}
+	}
 	host, err := p2ptransport.New(ctx, p2ptransport.Config{
 		PrivateKey:   a.Node.SigningKey(),
 		ListenAddrs:  cfg.P2P.ListenAddrs,
@@ -149,6 +161,7 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 		RelayService: cfg.P2P.RelayService,
 		Reachability: cfg.P2P.Reachability,
 		Logger:       a.log,
+		Host:         given,
 	})
 	if err != nil {
 		return err

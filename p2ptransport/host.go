@@ -83,6 +83,11 @@ type Config struct {
 	Reachability string
 	// Logger receives the host's logs; slog.Default() if nil.
 	Logger *slog.Logger
+	// Host, if set, is used instead of creating a libp2p host: simulations
+	// hand in mocknet hosts made with the node's key. ListenAddrs, Profile's
+	// managers, DHT, Relays, RelayService and Reachability are then
+	// ignored. The Host takes ownership: Close closes it.
+	Host host.Host
 }
 
 // PeerEvent reports that an ed25519 peer became connected (Up) or lost its
@@ -162,6 +167,18 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if len(listen) == 0 {
 		listen = DefaultListenAddrs
 	}
+	if cfg.Host != nil {
+		// A host made elsewhere (mocknet) has its own network: none of
+		// the discovery or NAT machinery applies to it.
+		id, err := peer.IDFromPrivateKey(priv)
+		if err != nil {
+			return nil, fmt.Errorf("p2ptransport: key: %w", err)
+		}
+		if cfg.Host.ID() != id {
+			return nil, errors.New("p2ptransport: Config.Host's identity is not Config.PrivateKey's")
+		}
+		cfg.DHT, cfg.Relays, cfg.RelayService = false, nil, false
+	}
 	var dhtMode dht.ModeOpt
 	if cfg.DHT {
 		if dhtMode, err = dhtModeOpt(cfg.DHTMode, prof); err != nil {
@@ -172,28 +189,11 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	natOpts, err := natOptions(cfg, prof, relays)
-	if err != nil {
-		return nil, err
-	}
-	rm, cm, err := prof.managers()
-	if err != nil {
-		return nil, err
-	}
-	h, err := libp2p.New(append([]libp2p.Option{
-		libp2p.Identity(priv),
-		libp2p.ListenAddrStrings(listen...),
-		libp2p.Transport(quic.NewTransport),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.ResourceManager(rm),
-		libp2p.ConnectionManager(cm),
-		libp2p.DisableMetrics(),
-	}, natOpts...)...)
-	if err != nil {
-		_ = cm.Close()
-		_ = rm.Close()
-		return nil, fmt.Errorf("p2ptransport: libp2p: %w", err)
+	h := cfg.Host
+	if h == nil {
+		if h, err = newLibp2pHost(cfg, prof, priv, listen, relays); err != nil {
+			return nil, err
+		}
 	}
 	sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {
@@ -462,4 +462,32 @@ func (n *Host) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// newLibp2pHost creates the libp2p host of a Config without Host.
+func newLibp2pHost(cfg Config, prof profileLimits, priv crypto.PrivKey, listen []string, relays []peer.AddrInfo) (host.Host, error) {
+	natOpts, err := natOptions(cfg, prof, relays)
+	if err != nil {
+		return nil, err
+	}
+	rm, cm, err := prof.managers()
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(append([]libp2p.Option{
+		libp2p.Identity(priv),
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.DisableMetrics(),
+	}, natOpts...)...)
+	if err != nil {
+		_ = cm.Close()
+		_ = rm.Close()
+		return nil, fmt.Errorf("p2ptransport: libp2p: %w", err)
+	}
+	return h, nil
 }
