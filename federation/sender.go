@@ -314,7 +314,7 @@ func (s *Sender) sendOne(ctx context.Context, dest string, st *destState, txn *n
 	}
 	for id, r := range res.PDUs {
 		if r.Error != "" {
-			s.log.Info("remote server refused an event", "destination", dest, "event_id", id, "err", r.Error)
+			s.log.Warn("remote server refused an event", "destination", dest, "event_id", id, "err", r.Error)
 		}
 	}
 	next, err := s.n.AckAndNext(ctx, dest, txn, s.opts.MaxPDUs)

@@ -21,9 +21,6 @@ import (
 // served and asked for.
 const MaxMissingEvents = 50
 
-// fetchMissingLimit is how many events one fetch asks for.
-const fetchMissingLimit = 20
-
 // MissingEventsRequest is the body of get_missing_events.
 type MissingEventsRequest struct {
 	EarliestEvents []string
@@ -67,8 +64,10 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 		if !joined {
 			return fmt.Errorf("%w: %s is not in room %s", ErrForbidden, origin, roomID)
 		}
+		// The requester has the latest events too: reached again through
+		// another one's prev events, they are not sent back.
 		stop := map[string]bool{}
-		for _, id := range req.EarliestEvents {
+		for _, id := range slices.Concat(req.EarliestEvents, req.LatestEvents) {
 			stop[id] = true
 		}
 		var queue []string
@@ -169,18 +168,9 @@ func (n *Node) SetEventFetcher(f EventFetcher) { n.fetcher.set(f) }
 func (n *Node) eventFetcher() EventFetcher { return n.fetcher.get() }
 
 // fetchMissingPrevs retries the PDUs of a batch that failed with
-// ErrMissingEvents: per room, get_missing_events to in.Origin (earliest:
-// the room's forward extremities; latest: those PDUs; at most
-// fetchMissingLimit events), then the returned events and those PDUs are
-// input together (oldest first), without fetching again. Results of the
-// retried PDUs are replaced by the retry's. A failed fetch leaves the
-// results as they are.
-//
-// While some PDUs still miss events and the last round brought some in,
-// another round asks for what is before those (at most maxMissingRounds):
-// a transaction of old events whose prev events are each a different
-// unknown event (a new joiner's sticky events, sticky_fed.go, sent between
-// other messages) needs one event per PDU, more than one round fetches.
+// ErrMissingEvents, room by room, with rounds of get_missing_events to
+// in.Origin (fillFromOrigin). Results of the retried PDUs are replaced by
+// the last retry's; a failed fetch leaves them as they are.
 func (n *Node) fetchMissingPrevs(ctx context.Context, in FederatedInput, results []FederatedPDUResult) error {
 	f := n.eventFetcher()
 	if f == nil || in.noFetch || in.Origin == "" || in.Origin == n.serverName {
@@ -193,84 +183,150 @@ func (n *Node) fetchMissingPrevs(ctx context.Context, in FederatedInput, results
 		}
 	}
 	for _, roomID := range rooms {
-		missing := -1
-		for range maxMissingRounds {
-			var idx []int
-			for i, res := range results {
-				if res.EventID != "" && res.RoomID == roomID && errors.Is(res.Err, ErrMissingEvents) {
-					idx = append(idx, i)
-				}
-			}
-			if len(idx) == 0 || (missing >= 0 && len(idx) >= missing) {
-				break // done, or the last round filled nothing
-			}
-			missing = len(idx)
-			ok, err := n.fetchMissingRound(ctx, f, in, roomID, idx, results)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				break
-			}
+		if err := n.fillFromOrigin(ctx, f, in, roomID, results); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// maxMissingRounds bounds the get_missing_events rounds for one room of
-// one inbound batch.
-const maxMissingRounds = 5
+// Bounds on filling one room's gap from the sender: at most
+// maxMissingRounds get_missing_events of fetchMissingLimit events each, so
+// at most maxMissingRounds*fetchMissingLimit events held in memory.
+const (
+	maxMissingRounds  = 10
+	fetchMissingLimit = MaxMissingEvents
+)
 
-// fetchMissingRound is one round of fetchMissingPrevs for the PDUs idx of
-// one room; ok is false when the fetch failed.
-func (n *Node) fetchMissingRound(ctx context.Context, f EventFetcher, in FederatedInput, roomID string, idx []int, results []FederatedPDUResult) (ok bool, err error) {
-	var earliest []string
-	err = n.db.View(func(tx *kv.Txn) error {
-		room, err := loadRoom(tx, roomID)
+// fillFromOrigin fills the gap before the PDUs of one room that miss prev
+// events, walking back from them through the sender's DAG. Each round asks
+// for the events before the frontier of what is still unconnected: those
+// PDUs and the events fetched so far that miss prev events themselves
+// (kept in a pool between rounds, not stored until they connect). Then the
+// pool and the PDUs are input together (in topological order), without
+// fetching again. A gap longer than one round (a partition's backlog, a
+// new joiner's old sticky events) is thus filled a round at a time, up to
+// the bounds; what is still unconnected after them is left to fillGaps.
+func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedInput, roomID string, results []FederatedPDUResult) error {
+	version, err := n.roomVersion(roomID)
+	if err != nil {
+		return err
+	}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
+	if err != nil {
+		return fmt.Errorf("room %s: %w", roomID, ErrUnsupportedRoomVersion)
+	}
+	pool := map[string]json.RawMessage{} // fetched, not yet connected
+	var poolIDs []string
+	// The batch's own PDUs are never taken from a fetch: the copy served
+	// may be redacted (history visibility), and stored first it would
+	// stand for the real event (a sticky event would lose its stickiness).
+	inBatch := map[string]bool{}
+	for _, res := range results {
+		if res.EventID != "" {
+			inBatch[res.EventID] = true
+		}
+	}
+	for range maxMissingRounds {
+		var idx []int
+		for i, res := range results {
+			if res.EventID != "" && res.RoomID == roomID && errors.Is(res.Err, ErrMissingEvents) {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) == 0 {
+			return nil
+		}
+		var earliest []string
+		err := n.db.View(func(tx *kv.Txn) error {
+			room, err := loadRoom(tx, roomID)
+			if err == nil {
+				earliest = room.Extremities
+			}
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		earliest = room.Extremities
-		return nil
-	})
-	if err != nil {
-		return false, err
-	}
-	latest := make([]string, 0, len(idx))
-	for _, i := range idx {
-		latest = append(latest, results[i].EventID)
-	}
-	fetched, err := f.GetMissingEvents(ctx, in.Origin, roomID, MissingEventsRequest{
-		EarliestEvents: earliest, LatestEvents: latest, Limit: fetchMissingLimit,
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return false, ctx.Err()
+		latest := unconnected(pool, poolIDs, in.PDUs, idx, results)
+		fetched, err := f.GetMissingEvents(ctx, in.Origin, roomID, MissingEventsRequest{
+			EarliestEvents: earliest, LatestEvents: latest, Limit: fetchMissingLimit,
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			n.log.Debug("get_missing_events failed", "origin", in.Origin, "room_id", roomID, "error", err)
+			return nil
 		}
-		n.log.Debug("get_missing_events failed", "origin", in.Origin, "room_id", roomID, "error", err)
-		return false, nil
-	}
-	if len(fetched) > fetchMissingLimit {
-		fetched = fetched[:fetchMissingLimit]
-	}
-	n.log.Debug("fetched missing events", "origin", in.Origin, "room_id", roomID, "count", len(fetched))
-	pdus := make([]json.RawMessage, 0, len(fetched)+len(idx))
-	for _, e := range fetched {
-		var h pduHeader
-		if json.Unmarshal(e, &h) != nil || h.RoomID != roomID {
-			continue // events of other rooms are not what was asked for
+		added := 0
+		for _, e := range fetched[:min(len(fetched), fetchMissingLimit)] {
+			ev, err := verImpl.NewEventFromUntrustedJSON(e)
+			if err != nil || ev.RoomID().String() != roomID || pool[ev.EventID()] != nil || inBatch[ev.EventID()] {
+				continue // not what was asked for, or already held
+			}
+			pool[ev.EventID()] = e
+			poolIDs = append(poolIDs, ev.EventID())
+			added++
 		}
-		pdus = append(pdus, e)
+		n.log.Debug("fetched missing events", "origin", in.Origin, "room_id", roomID, "count", len(fetched), "new", added)
+		if added == 0 {
+			return nil // the sender has nothing more to give
+		}
+		pdus := make([]json.RawMessage, 0, len(poolIDs)+len(idx))
+		for _, id := range poolIDs {
+			pdus = append(pdus, pool[id])
+		}
+		for _, i := range idx {
+			pdus = append(pdus, in.PDUs[i])
+		}
+		retry, err := n.InputFederatedPDUs(ctx, FederatedInput{Origin: in.Origin, PDUs: pdus, noFetch: true})
+		if err != nil {
+			return err
+		}
+		// Fetched events that connected (or failed for good) leave the pool.
+		kept := poolIDs[:0]
+		for k, id := range poolIDs {
+			if errors.Is(retry[k].Err, ErrMissingEvents) {
+				kept = append(kept, id)
+			} else {
+				delete(pool, id)
+			}
+		}
+		poolIDs = kept
+		for k, i := range idx {
+			results[i] = retry[len(pdus)-len(idx)+k]
+		}
+	}
+	return nil
+}
+
+// unconnected is the frontier to fetch before: the event IDs of the pool's
+// events and of the PDUs idx that have a prev event outside the pool (the
+// others connect through the pool once it does).
+func unconnected(pool map[string]json.RawMessage, poolIDs []string, pdus []json.RawMessage, idx []int, results []FederatedPDUResult) []string {
+	var out []string
+	add := func(id string, raw json.RawMessage) {
+		var h struct {
+			PrevEvents []string `json:"prev_events"`
+		}
+		_ = json.Unmarshal(raw, &h) // a malformed one is asked for, harmlessly
+		if len(h.PrevEvents) == 0 {
+			out = append(out, id)
+			return
+		}
+		for _, p := range h.PrevEvents {
+			if pool[p] == nil {
+				out = append(out, id)
+				return
+			}
+		}
+	}
+	for _, id := range poolIDs {
+		add(id, pool[id])
 	}
 	for _, i := range idx {
-		pdus = append(pdus, in.PDUs[i])
+		add(results[i].EventID, pdus[i])
 	}
-	retry, err := n.InputFederatedPDUs(ctx, FederatedInput{Origin: in.Origin, PDUs: pdus, noFetch: true})
-	if err != nil {
-		return false, err
-	}
-	for k, i := range idx {
-		results[i] = retry[len(pdus)-len(idx)+k]
-	}
-	return true, nil
+	return out
 }

@@ -99,7 +99,7 @@ func bodiesOf(evs []json.RawMessage) []string {
 	return ids
 }
 
-// TestMissingEventsRounds: a batch of 30 PDUs, each after an event B does
+// TestMissingEventsRounds: a batch of 80 PDUs, each after an event B does
 // not have (as a new joiner's sticky events between other messages), needs
 // more events than one get_missing_events brings (fetchMissingLimit): a
 // second round fetches the rest, and every PDU is accepted.
@@ -117,7 +117,7 @@ func TestMissingEventsRounds(t *testing.T) {
 	}
 	var pdus []json.RawMessage
 	var ids []string
-	for i := range 30 {
+	for i := range 80 {
 		send(t, a, alice, roomID, "unsent")
 		id := send(t, a, alice, roomID, "sent")
 		if err := a.db.View(func(tx *kv.Txn) error {
@@ -141,7 +141,51 @@ func TestMissingEventsRounds(t *testing.T) {
 		}
 	}
 	if calls != 2 {
-		t.Errorf("%d get_missing_events, want 2 (30 missing, %d per round)", calls, fetchMissingLimit)
+		t.Errorf("%d get_missing_events, want 2 (80 missing, %d per round)", calls, fetchMissingLimit)
+	}
+}
+
+// TestMissingEventsLongGap: one PDU after 120 events B does not have (a
+// partition's backlog) is connected by walking back a round at a time
+// through what the earlier rounds fetched: every one of the 120 is stored
+// and the PDU accepted, with no hole.
+func TestMissingEventsLongGap(t *testing.T) {
+	ctx := context.Background()
+	a, b := newTestNode(t), newTestNode(t)
+	alice, bob := register(t, a, "alice"), register(t, b, "bob")
+	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+		t.Fatal(err)
+	}
+	var gap []string
+	for range 120 {
+		gap = append(gap, send(t, a, alice, roomID, "while away"))
+	}
+	last := send(t, a, alice, roomID, "sent")
+	var pdu json.RawMessage
+	if err := a.db.View(func(tx *kv.Txn) error {
+		pdu, err = a.eventJSON(tx, last)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: &calls})
+	res, err := b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{pdu}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("the PDU after the gap: %v, %+v", err, res)
+	}
+	for _, id := range gap {
+		if _, err := b.Event(ctx, bob.UserID, id); err != nil {
+			t.Fatalf("gap event %s not stored at B: %v", id, err)
+		}
+	}
+	if calls != 3 {
+		t.Errorf("%d get_missing_events, want 3 (120 missing, %d per round)", calls, fetchMissingLimit)
 	}
 }
 

@@ -29,9 +29,10 @@ import (
 //
 // Inbound, an old sticky event (a new joiner's, or one caught up after a
 // partition) names prev_events the receiver may not have: the ordinary
-// gap machinery fetches them, bounded (up to 5 get_missing_events rounds
-// of 20 events per inbound batch, then the state at the missing prev
-// events of up to 5 PDUs, fedmissing.go and fedgap.go), and the event is
+// gap machinery fetches them, bounded (up to 10 get_missing_events rounds
+// of 50 events per room of an inbound batch, each walking back from what
+// the last brought, then the state at the missing prev events of up to 5
+// PDUs, fedmissing.go and fedgap.go), and the event is
 // then input, indexed and served like a live one. The resident serves
 // events a joiner may not see (history visibility) redacted, so the DAG
 // connects whatever the room's visibility. The fetched events are input as
