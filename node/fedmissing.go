@@ -191,11 +191,13 @@ func (n *Node) fetchMissingPrevs(ctx context.Context, in FederatedInput, results
 }
 
 // Bounds on filling one room's gap from the sender: at most
-// maxMissingRounds get_missing_events of fetchMissingLimit events each, so
-// at most maxMissingRounds*fetchMissingLimit events held in memory.
+// maxMissingRounds get_missing_events of fetchMissingLimit events each,
+// and at most maxMissingPoolBytes of fetched events held in memory (500
+// events of the largest size would be 32 MiB, too much for a phone).
 const (
-	maxMissingRounds  = 10
-	fetchMissingLimit = MaxMissingEvents
+	maxMissingRounds    = 10
+	fetchMissingLimit   = MaxMissingEvents
+	maxMissingPoolBytes = 4 << 20
 )
 
 // fillFromOrigin fills the gap before the PDUs of one room that miss prev
@@ -218,6 +220,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 	}
 	pool := map[string]json.RawMessage{} // fetched, not yet connected
 	var poolIDs []string
+	poolBytes := 0
 	// The batch's own PDUs are never taken from a fetch: the copy served
 	// may be redacted (history visibility), and stored first it would
 	// stand for the real event (a sticky event would lose its stickiness).
@@ -265,6 +268,10 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 			if err != nil || ev.RoomID().String() != roomID || pool[ev.EventID()] != nil || inBatch[ev.EventID()] {
 				continue // not what was asked for, or already held
 			}
+			if poolBytes+len(e) > maxMissingPoolBytes {
+				break
+			}
+			poolBytes += len(e)
 			pool[ev.EventID()] = e
 			poolIDs = append(poolIDs, ev.EventID())
 			added++
@@ -290,6 +297,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 			if errors.Is(retry[k].Err, ErrMissingEvents) {
 				kept = append(kept, id)
 			} else {
+				poolBytes -= len(pool[id])
 				delete(pool, id)
 			}
 		}

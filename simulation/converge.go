@@ -69,8 +69,9 @@ func (c *cluster) check(ctx context.Context) (verdict, error) {
 				v.missingPreJoinSticky++
 			}
 			if len(v.details) < 10 {
-				v.details = append(v.details, fmt.Sprintf("node %d lacks %s (room %d, from node %d at %.1fs, sticky %v, sent before its join %v)",
-					i, e.ev.ID, e.ev.Room, e.ev.Node, e.ev.At.Seconds(), e.ev.Sticky, e.preJoinSticky))
+				v.details = append(v.details, fmt.Sprintf("node %d lacks %s (room %d, from node %d at %.1fs, sticky %v, sent before its join %v; %s)",
+					i, e.ev.ID, e.ev.Room, e.ev.Node, e.ev.At.Seconds(), e.ev.Sticky, e.preJoinSticky,
+					c.senderView(ctx, running[e.ev.Node], a.Node.ServerName(), e)))
 			}
 		}
 	}
@@ -142,4 +143,24 @@ func setDiff(a, b string) string {
 		}
 	}
 	return fmt.Sprintf("only at the first %v; only at the second %v", onlyA, onlyB)
+}
+
+// senderView says, for an event a node lacks, what its sender knows of the
+// receiver: whether the receiver's server is among the room's joined
+// servers there, and whether the event is still queued for it (sent and
+// acknowledged if not).
+func (c *cluster) senderView(ctx context.Context, sender *app.App, receiver string, e expectation) string {
+	if sender == nil {
+		return "sender not running"
+	}
+	servers, err := sender.Node.JoinedServers(ctx, c.roomIDs[e.ev.Room])
+	if err != nil {
+		return "sender: " + err.Error()
+	}
+	ids, _, _, err := sender.Node.PendingPDUs(ctx, receiver, 10000)
+	if err != nil {
+		return "sender: " + err.Error()
+	}
+	return fmt.Sprintf("at the sender: receiver joined %v, event queued %v (%d queued for it)",
+		slices.Contains(servers, receiver), slices.Contains(ids, e.ev.ID), len(ids))
 }
