@@ -23,7 +23,8 @@ type ssResp struct {
 type ssRoom struct {
 	Name   *string `json:"name"`
 	Heroes []struct {
-		UserID string `json:"user_id"`
+		UserID      string `json:"user_id"`
+		DisplayName string `json:"displayname"`
 	} `json:"heroes"`
 	Initial           bool     `json:"initial"`
 	ExpandedTimeline  bool     `json:"expanded_timeline"`

@@ -385,3 +385,34 @@ func TestSlidingSyncAfterRestart(t *testing.T) {
 		t.Fatalf("new connection: %d %s", res.Status, res.Raw)
 	}
 }
+
+// TestSlidingSyncHeroesAndHighlights: a room without a name carries heroes
+// (the other members, with their display names), and a message mentioning
+// the user counts in both notification_count and highlight_count, an
+// ordinary one in notification_count only.
+func TestSlidingSyncHeroesAndHighlights(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.user("alice"), e.user("bob")
+	room := e.room(alice, "public_chat")
+	e.join(bob, room)
+	name := "Bob B."
+	if err := e.n.SetProfile(context.Background(), bob.UserID, bob.DeviceID, &name, nil); err != nil {
+		t.Fatal(err) // also updates bob's member event in his rooms
+	}
+	e.say(bob, room, "plain")
+	e.send(bob, room, "m.room.message", map[string]any{
+		"msgtype": "m.text", "body": "hey alice", "m.mentions": map[string]any{"user_ids": []string{alice.UserID}},
+	})
+
+	res := e.ss(alice, map[string]any{"lists": map[string]any{"l": ssList(0, 9, 1)}})
+	r := res.Rooms[room]
+	if r.Name != nil {
+		t.Fatalf("room has a name %q; the test needs one without: %s", *r.Name, res.Raw)
+	}
+	if len(r.Heroes) != 1 || r.Heroes[0].UserID != bob.UserID || r.Heroes[0].DisplayName != "Bob B." {
+		t.Errorf("heroes = %+v, want bob as Bob B.: %s", r.Heroes, res.Raw)
+	}
+	if intOf(r.NotificationCount) != 2 || intOf(r.HighlightCount) != 1 {
+		t.Errorf("notification_count %d highlight_count %d, want 2 and 1", intOf(r.NotificationCount), intOf(r.HighlightCount))
+	}
+}
