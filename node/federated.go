@@ -33,8 +33,8 @@ type FederatedInput struct {
 	// sets it; it exists for tests.
 	AllowNewRooms bool
 
-	// noFetch: do not fetch missing prev events (set on the retry after a
-	// fetch, so there is one round).
+	// noFetch: do not fetch missing prev events (set on the input of what
+	// a fetch brought: the rounds are the fetcher's to count).
 	noFetch bool
 }
 
@@ -78,8 +78,8 @@ func (h *pduHeader) isCreate() bool {
 // events (auth against their own auth events and the state before them,
 // soft-fail against current state), in topological order per room, one
 // batch and one transaction per room. Events already stored are no-ops.
-// PDUs whose prev events are unknown get them fetched from in.Origin (one
-// get_missing_events round per room, see fetchMissingPrevs) when the node
+// PDUs whose prev events are unknown get them fetched from in.Origin
+// (bounded rounds of get_missing_events per room, see fetchMissingPrevs) when the node
 // has an EventFetcher, and are input again with them; those still missing
 // some get their auth events and the state at their prev events fetched
 // (fillGaps) and are input once more.
