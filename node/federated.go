@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -372,6 +373,11 @@ const (
 	tInboundTxnNext = "inboundtxnnext" // origin -> next seq (uint64)
 )
 
+// inboundTxnTimeout bounds the processing of one inbound transaction
+// (InboundTxn): its fetches of missing events are bounded in number, each
+// by the federation client's timeout.
+const inboundTxnTimeout = 3 * time.Minute
+
 // InboundTxnRetention is how many transaction IDs are remembered per origin;
 // past it the oldest are forgotten.
 const InboundTxnRetention = 1000
@@ -387,6 +393,15 @@ type inboundTxnRecord struct {
 // time. An error from process is returned and nothing is stored, so a retry
 // processes again (room input is idempotent: stored events are no-ops). The
 // last InboundTxnRetention transaction IDs per origin are remembered.
+//
+// Once started, process runs to its end even if ctx ends (the sender gave
+// up waiting: its client timed out, or a reconnection cancelled the
+// request), bounded by inboundTxnTimeout and by Close. A transaction whose
+// gaps take long to fill would otherwise be cut short on every retry and
+// never be answered; finished, its response is stored, and the sender's
+// retry, waiting for the origin's turn meanwhile, gets it at once. Synapse
+// keeps transactions it is processing in a response cache for the same
+// reason.
 func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process func(context.Context) ([]byte, error)) ([]byte, error) {
 	mu := n.txnLocks.forRoom(origin)
 	select {
@@ -409,7 +424,9 @@ func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process fun
 	if err != nil || stored != nil {
 		return stored, err
 	}
-	resp, err := process(ctx)
+	pctx, cancel := n.detached(ctx, inboundTxnTimeout)
+	defer cancel()
+	resp, err := process(pctx)
 	if err != nil {
 		return nil, err
 	}

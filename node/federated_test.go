@@ -9,6 +9,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -210,6 +211,62 @@ func TestTopoOrder(t *testing.T) {
 	}
 	if ext := roomHead(t, a, d.roomID).Extremities; len(ext) != 1 || ext[0] != d.id("w") {
 		t.Fatalf("extremities = %v, want [w]", ext)
+	}
+}
+
+// TestInboundTxnOutlivesSender: a transaction whose sender stops waiting
+// (its request cancelled mid-way) is processed to the end and its response
+// stored, so the retry gets it without processing again; Close ends such
+// work.
+func TestInboundTxnOutlivesSender(t *testing.T) {
+	n := newTestNode(t)
+	reqCtx, giveUp := context.WithCancel(context.Background())
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.InboundTxn(reqCtx, "origin", "slow", func(ctx context.Context) ([]byte, error) {
+			close(started)
+			<-release
+			if err := ctx.Err(); err != nil {
+				return nil, err // cut short: nothing would be stored
+			}
+			return []byte(`{"pdus":{}}`), nil
+		})
+		done <- err
+	}()
+	<-started
+	giveUp()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the abandoned transaction: %v", err)
+	}
+	resp, err := n.InboundTxn(context.Background(), "origin", "slow", func(context.Context) ([]byte, error) {
+		t.Error("the retry processed the transaction again")
+		return []byte(`{}`), nil
+	})
+	if err != nil || string(resp) != `{"pdus":{}}` {
+		t.Fatalf("retry: %s, %v", resp, err)
+	}
+
+	// Close ends work no caller waits for.
+	started = make(chan struct{})
+	go func() {
+		_, err := n.InboundTxn(context.Background(), "origin", "forever", func(ctx context.Context) ([]byte, error) {
+			close(started)
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+		done <- err
+	}()
+	<-started
+	n.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("work cut short by Close reported success")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not end a transaction in progress")
 	}
 }
 

@@ -34,6 +34,10 @@ type Node struct {
 	now       func() time.Time
 	closeOnce sync.Once
 	closeErr  error
+	// life ends when Close starts (endLife): work detached from its caller
+	// (detached) ends then.
+	life    context.Context
+	endLife context.CancelFunc
 
 	// toDevice numbers to-device messages and deviceLists device-list
 	// changes: each is a stream of its own, so a sync token carries both.
@@ -122,6 +126,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		notifier:   newNotifier(),
 		now:        time.Now,
 	}
+	// Not derived from ctx, which only bounds opening.
+	n.life, n.endLife = context.WithCancel(context.Background())
 	if n.serverName == "" {
 		n.serverName = ServerNameForKey(key.Public().(ed25519.PublicKey))
 	}
@@ -145,6 +151,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 // again returns the first call's result.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.endLife()
 		for _, mu := range n.roomLocks {
 			mu <- struct{}{} // no input can start or be under way after this
 		}
@@ -170,3 +177,12 @@ func (n *Node) StreamPosition() uint64 { return n.stream.Current() }
 
 // Logger is the node's logger.
 func (n *Node) Logger() *slog.Logger { return n.log }
+
+// detached is a context for work that should finish even if its caller
+// stops waiting: it keeps ctx's values but not its cancellation, and ends
+// after timeout or when the node closes.
+func (n *Node) detached(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	stop := context.AfterFunc(n.life, cancel)
+	return dctx, func() { stop(); cancel() }
+}
