@@ -105,32 +105,16 @@ func bodiesOf(evs []json.RawMessage) []string {
 // second round fetches the rest, and every PDU is accepted.
 func TestMissingEventsRounds(t *testing.T) {
 	ctx := context.Background()
-	a, b := newTestNode(t), newTestNode(t)
-	alice, bob := register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
-	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
-		t.Fatal(err)
-	}
+	a, b, alice, _, roomID, calls := joinedPair(t)
+	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: calls})
 	var pdus []json.RawMessage
 	var ids []string
-	for i := range 80 {
+	for range 80 {
 		send(t, a, alice, roomID, "unsent")
 		id := send(t, a, alice, roomID, "sent")
-		if err := a.db.View(func(tx *kv.Txn) error {
-			j, err := a.eventJSON(tx, id)
-			pdus = append(pdus, j)
-			return err
-		}); err != nil {
-			t.Fatalf("event %d: %v", i, err)
-		}
+		pdus = append(pdus, storedJSON(t, a, id))
 		ids = append(ids, id)
 	}
-	calls := 0
-	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: &calls})
 	res, err := b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: pdus})
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +124,8 @@ func TestMissingEventsRounds(t *testing.T) {
 			t.Errorf("PDU %d: %s, %v", i, r.EventID, r.Err)
 		}
 	}
-	if calls != 2 {
-		t.Errorf("%d get_missing_events, want 2 (80 missing, %d per round)", calls, fetchMissingLimit)
+	if *calls != 2 {
+		t.Errorf("%d get_missing_events, want 2 (80 missing, %d per round)", *calls, fetchMissingLimit)
 	}
 }
 
@@ -151,30 +135,13 @@ func TestMissingEventsRounds(t *testing.T) {
 // and the PDU accepted, with no hole.
 func TestMissingEventsLongGap(t *testing.T) {
 	ctx := context.Background()
-	a, b := newTestNode(t), newTestNode(t)
-	alice, bob := register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
-	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
-		t.Fatal(err)
-	}
+	a, b, alice, bob, roomID, calls := joinedPair(t)
+	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: calls})
 	var gap []string
 	for range 120 {
 		gap = append(gap, send(t, a, alice, roomID, "while away"))
 	}
-	last := send(t, a, alice, roomID, "sent")
-	var pdu json.RawMessage
-	if err := a.db.View(func(tx *kv.Txn) error {
-		pdu, err = a.eventJSON(tx, last)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	calls := 0
-	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: &calls})
+	pdu := storedJSON(t, a, send(t, a, alice, roomID, "sent"))
 	res, err := b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{pdu}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("the PDU after the gap: %v, %+v", err, res)
@@ -184,8 +151,8 @@ func TestMissingEventsLongGap(t *testing.T) {
 			t.Fatalf("gap event %s not stored at B: %v", id, err)
 		}
 	}
-	if calls != 3 {
-		t.Errorf("%d get_missing_events, want 3 (120 missing, %d per round)", calls, fetchMissingLimit)
+	if *calls != 3 {
+		t.Errorf("%d get_missing_events, want 3 (120 missing, %d per round)", *calls, fetchMissingLimit)
 	}
 }
 
