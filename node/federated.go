@@ -80,10 +80,10 @@ func (h *pduHeader) isCreate() bool {
 // soft-fail against current state), in topological order per room, one
 // batch and one transaction per room. Events already stored are no-ops.
 // PDUs whose prev events are unknown get them fetched from in.Origin
-// (bounded rounds of get_missing_events per room, see fetchMissingPrevs) when the node
-// has an EventFetcher, and are input again with them; those still missing
-// some get their auth events and the state at their prev events fetched
-// (fillGaps) and are input once more.
+// (bounded rounds of get_missing_events per room, see fetchMissingPrevs)
+// when the node has an EventFetcher, and are input again with them; those
+// still missing some get their auth events and the state at their prev
+// events fetched (fillGaps) and are input once more.
 //
 // A problem with one PDU is its result's Err and never stops the others; the
 // returned error is for a cancelled ctx or a storage failure only.
