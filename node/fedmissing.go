@@ -218,7 +218,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 	if err != nil {
 		return fmt.Errorf("room %s: %w", roomID, ErrUnsupportedRoomVersion)
 	}
-	pool := map[string]json.RawMessage{} // fetched, not yet connected
+	pool := map[string]pooledEvent{} // fetched, not yet connected
 	var poolIDs []string
 	poolBytes := 0
 	// The batch's own PDUs are never taken from a fetch: the copy served
@@ -265,14 +265,14 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 		added := 0
 		for _, e := range fetched[:min(len(fetched), fetchMissingLimit)] {
 			ev, err := verImpl.NewEventFromUntrustedJSON(e)
-			if err != nil || ev.RoomID().String() != roomID || pool[ev.EventID()] != nil || inBatch[ev.EventID()] {
+			if err != nil || ev.RoomID().String() != roomID || pool[ev.EventID()].raw != nil || inBatch[ev.EventID()] {
 				continue // not what was asked for, or already held
 			}
 			if poolBytes+len(e) > maxMissingPoolBytes {
 				break
 			}
 			poolBytes += len(e)
-			pool[ev.EventID()] = e
+			pool[ev.EventID()] = pooledEvent{raw: e, prevs: ev.PrevEventIDs()}
 			poolIDs = append(poolIDs, ev.EventID())
 			added++
 		}
@@ -282,7 +282,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 		}
 		pdus := make([]json.RawMessage, 0, len(poolIDs)+len(idx))
 		for _, id := range poolIDs {
-			pdus = append(pdus, pool[id])
+			pdus = append(pdus, pool[id].raw)
 		}
 		for _, i := range idx {
 			pdus = append(pdus, in.PDUs[i])
@@ -297,7 +297,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 			if errors.Is(retry[k].Err, ErrMissingEvents) {
 				kept = append(kept, id)
 			} else {
-				poolBytes -= len(pool[id])
+				poolBytes -= len(pool[id].raw)
 				delete(pool, id)
 			}
 		}
@@ -309,32 +309,39 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 	return nil
 }
 
+// pooledEvent is a fetched event fillFromOrigin holds until it connects,
+// with its prev events (read once, when it was parsed).
+type pooledEvent struct {
+	raw   json.RawMessage
+	prevs []string
+}
+
 // unconnected is the frontier to fetch before: the event IDs of the pool's
 // events and of the PDUs idx that have a prev event outside the pool (the
 // others connect through the pool once it does).
-func unconnected(pool map[string]json.RawMessage, poolIDs []string, pdus []json.RawMessage, idx []int, results []FederatedPDUResult) []string {
+func unconnected(pool map[string]pooledEvent, poolIDs []string, pdus []json.RawMessage, idx []int, results []FederatedPDUResult) []string {
 	var out []string
-	add := func(id string, raw json.RawMessage) {
-		var h struct {
-			PrevEvents []string `json:"prev_events"`
-		}
-		_ = json.Unmarshal(raw, &h) // a malformed one is asked for, harmlessly
-		if len(h.PrevEvents) == 0 {
+	add := func(id string, prevs []string) {
+		if len(prevs) == 0 {
 			out = append(out, id)
 			return
 		}
-		for _, p := range h.PrevEvents {
-			if pool[p] == nil {
+		for _, p := range prevs {
+			if pool[p].raw == nil {
 				out = append(out, id)
 				return
 			}
 		}
 	}
 	for _, id := range poolIDs {
-		add(id, pool[id])
+		add(id, pool[id].prevs)
 	}
 	for _, i := range idx {
-		add(results[i].EventID, pdus[i])
+		var h struct {
+			PrevEvents []string `json:"prev_events"`
+		}
+		_ = json.Unmarshal(pdus[i], &h) // a malformed one is asked for, harmlessly
+		add(results[i].EventID, h.PrevEvents)
 	}
 	return out
 }
