@@ -29,7 +29,7 @@ GOMOBILE       := $(MOBILE_TOOLS)/gomobile
 # Go tests: the race detector on; a hung test fails instead of stalling CI.
 GOTEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build run test gotest e2e e2e-js e2e-arm lint staticcheck bindings mobile pi cross footprint bench fuzz clean
+.PHONY: all build run test gotest hostile e2e e2e-js e2e-arm lint staticcheck bindings mobile pi cross footprint bench fuzz clean
 
 all: build
 
@@ -45,6 +45,11 @@ test: lint gotest bindings e2e e2e-js fuzz
 
 gotest:
 	$(GO) test $(GOTEST_FLAGS) ./...
+
+# The hostile-peer suite alone (gotest runs it too): every attack a stranger
+# with a libp2p key of its own can make on a real node (app/hostile_*_test.go).
+hostile:
+	$(GO) test $(GOTEST_FLAGS) -run Hostile ./app
 
 # The README walkthrough against the built binary, including a restart, and
 # two nodes chatting over libp2p on loopback.
