@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,17 +36,23 @@ type rogue struct {
 
 	mu     sync.Mutex
 	served map[string]gomatrixserverlib.PDU // events it answers /event and get_missing_events with
+	// stall, when set, holds A's get_missing_events requests until it is
+	// closed (or A gives up on them), after signalling each on stalled.
+	stall, stalled chan struct{}
 
 	requests atomic.Int64 // requests A made to it, other than /send
 }
 
-// newRogue starts a rogue peer connected to a.
+// newRogue starts a rogue peer with a fresh key connected to a.
 func newRogue(t *testing.T, a *App) *rogue {
 	t.Helper()
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, key := otherKey(t)
+	return newRogueWithKey(t, a, key)
+}
+
+// newRogueWithKey starts a rogue peer with key connected to a.
+func newRogueWithKey(t *testing.T, a *App, key ed25519.PrivateKey) *rogue {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	h, err := p2ptransport.New(ctx, p2ptransport.Config{
@@ -97,6 +102,17 @@ func (r *rogue) handler() http.Handler {
 	})
 	mux.HandleFunc("POST /_matrix/federation/v1/get_missing_events/{roomID}", func(w http.ResponseWriter, req *http.Request) {
 		r.requests.Add(1)
+		r.mu.Lock()
+		stall, stalled := r.stall, r.stalled
+		r.mu.Unlock()
+		if stall != nil {
+			stalled <- struct{}{}
+			select {
+			case <-stall:
+			case <-req.Context().Done():
+				return
+			}
+		}
 		var body struct {
 			Limit    int      `json:"limit"`
 			Earliest []string `json:"earliest_events"`
@@ -161,29 +177,35 @@ func (r *rogue) serve(evs ...gomatrixserverlib.PDU) {
 // returns the status and the raw body.
 func (r *rogue) request(ctx context.Context, origin string, key ed25519.PrivateKey, method, uri string, content any) (int, []byte) {
 	r.t.Helper()
-	fr := fclient.NewFederationRequest(method, spec.ServerName(origin), spec.ServerName(r.a), uri)
-	if content != nil {
-		if err := fr.SetContent(content); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-	if err := fr.Sign(spec.ServerName(origin), node.KeyID, key); err != nil {
-		r.t.Fatal(err)
-	}
-	req, err := fr.HTTPRequest()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	res, err := r.client.Do(req.WithContext(ctx))
+	status, body, err := r.try(ctx, origin, key, method, uri, content)
 	if err != nil {
 		r.t.Fatalf("%s %s: %v", method, uri, err)
 	}
+	return status, body
+}
+
+// try is request for any goroutine: it returns its error.
+func (r *rogue) try(ctx context.Context, origin string, key ed25519.PrivateKey, method, uri string, content any) (int, []byte, error) {
+	fr := fclient.NewFederationRequest(method, spec.ServerName(origin), spec.ServerName(r.a), uri)
+	if content != nil {
+		if err := fr.SetContent(content); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := fr.Sign(spec.ServerName(origin), node.KeyID, key); err != nil {
+		return 0, nil, err
+	}
+	req, err := fr.HTTPRequest()
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := r.client.Do(req.WithContext(ctx))
+	if err != nil {
+		return 0, nil, err
+	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))
-	if err != nil {
-		r.t.Fatalf("%s %s: reading the answer: %v", method, uri, err)
-	}
-	return res.StatusCode, raw
+	return res.StatusCode, raw, err
 }
 
 // do is request signed as the rogue itself.
@@ -196,14 +218,7 @@ func (r *rogue) do(ctx context.Context, method, uri string, content any) (int, [
 // returns A's per-PDU answers (event ID -> error, "" when accepted).
 func (r *rogue) send(ctx context.Context, pdus []gomatrixserverlib.PDU, edus []map[string]any) map[string]string {
 	r.t.Helper()
-	raw := make([]json.RawMessage, 0, len(pdus))
-	for _, ev := range pdus {
-		raw = append(raw, ev.JSON())
-	}
-	if edus == nil {
-		edus = []map[string]any{}
-	}
-	txn := map[string]any{"origin": r.name, "origin_server_ts": time.Now().UnixMilli(), "pdus": raw, "edus": edus}
+	txn := r.txn(pdus, edus)
 	id := fmt.Sprintf("rogue%d", time.Now().UnixNano())
 	for {
 		status, body := r.do(ctx, "PUT", "/_matrix/federation/v1/send/"+id, txn)
@@ -230,6 +245,18 @@ func (r *rogue) send(ctx context.Context, pdus []gomatrixserverlib.PDU, edus []m
 		}
 		return out
 	}
+}
+
+// txn is the body of a /send of pdus and edus.
+func (r *rogue) txn(pdus []gomatrixserverlib.PDU, edus []map[string]any) map[string]any {
+	raw := make([]json.RawMessage, 0, len(pdus))
+	for _, ev := range pdus {
+		raw = append(raw, ev.JSON())
+	}
+	if edus == nil {
+		edus = []map[string]any{}
+	}
+	return map[string]any{"origin": r.name, "origin_server_ts": time.Now().UnixMilli(), "pdus": raw, "edus": edus}
 }
 
 // roomState is what the rogue knows of a room it joined: the room version,

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"net/url"
 	"strings"
@@ -385,4 +386,57 @@ func TestHostileDeepChain3000(t *testing.T) {
 		t.Errorf("A took in %d events of the chain; its walk is bounded at 500", n)
 	}
 	rr.say(ctx, t, "after the deep chain")
+}
+
+// TestHostileSlowOriginBlocksNoOther: a rogue that answers A's gap-filling
+// requests never (holding its own transaction open for minutes) delays no
+// other origin's transactions, not even one that shared its lock stripe
+// when A striped its per-origin locks 64 ways.
+func TestHostileSlowOriginBlocksNoOther(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	stall, stalled := make(chan struct{}), make(chan struct{}, 8)
+	rr.r.mu.Lock()
+	rr.r.stall, rr.r.stalled = stall, stalled
+	rr.r.mu.Unlock()
+	// A gap: A must ask the rogue for the first event to take the second.
+	// Its answer, once the stall ends, does not matter.
+	gap := rr.r.chain(rr.rs, "m", 2)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _, _ = rr.r.try(ctx, rr.r.name, rr.r.key, "PUT", "/_matrix/federation/v1/send/stalled", rr.r.txn(gap[1:], nil))
+	}()
+	defer func() { close(stall); <-done }()
+	select {
+	case <-stalled:
+	case <-ctx.Done():
+		t.Fatal("A never asked the rogue for the missing event")
+	}
+	asked := rr.r.requests.Load()
+
+	stripe := func(name string) uint32 {
+		h := fnv.New32a()
+		h.Write([]byte(name))
+		return h.Sum32() % 64
+	}
+	var key ed25519.PrivateKey
+	for {
+		var name string
+		name, key = otherKey(t)
+		if stripe(name) == stripe(rr.r.name) {
+			break
+		}
+	}
+	other := newRogueWithKey(t, rr.a, key)
+	if res := other.send(ctx, nil, []map[string]any{}); len(res) != 0 {
+		t.Fatalf("an empty transaction: %v", res)
+	}
+	// Answered while A still waits for its first request to the rogue,
+	// not after A gave up on it (its federation client's 30 s timeout) and
+	// asked again, as when the two origins shared a lock.
+	if n := rr.r.requests.Load(); n != asked {
+		t.Fatalf("the other origin was answered only after A gave up on the slow one (%d requests to it, then %d)", asked, n)
+	}
 }

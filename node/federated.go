@@ -403,16 +403,14 @@ type inboundTxnRecord struct {
 // keeps transactions it is processing in a response cache for the same
 // reason.
 func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process func(context.Context) ([]byte, error)) ([]byte, error) {
-	mu := n.txnLocks.forRoom(origin)
-	select {
-	case mu <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	unlock, err := n.txnLocks.lock(ctx, origin)
+	if err != nil {
+		return nil, err
 	}
-	defer func() { <-mu }()
+	defer unlock()
 
 	var stored []byte
-	err := n.db.View(func(tx *kv.Txn) error {
+	err = n.db.View(func(tx *kv.Txn) error {
 		var rec inboundTxnRecord
 		err := tx.GetJSON(kv.Key(tInboundTxn, origin, txnID), &rec)
 		if errors.Is(err, kv.ErrNotFound) {

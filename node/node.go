@@ -29,7 +29,7 @@ type Node struct {
 	roomLocks  *stripedLocks
 	// txnLocks serialise inbound federation transactions per origin; apart
 	// from roomLocks, which are taken while one is held.
-	txnLocks  *stripedLocks
+	txnLocks  *keyedLocks
 	notifier  *notifier
 	now       func() time.Time
 	closeOnce sync.Once
@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		pdus:       newLRU[string, gomatrixserverlib.PDU](8192),
 		userBumps:  newUserBumpCache(),
 		roomLocks:  newStripedLocks(),
-		txnLocks:   newStripedLocks(),
+		txnLocks:   newKeyedLocks(),
 		notifier:   newNotifier(),
 		now:        time.Now,
 	}
