@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -36,9 +35,6 @@ const ProtocolID protocol.ID = "/edgenode/fed/1"
 // distinct from libp2p's default so that unrelated libp2p apps are ignored.
 const MDNSServiceName = "_edgenode-p2p._udp"
 
-// EventBufferSize is the capacity of the Events channel. When it is full,
-// new events are dropped and counted (see DroppedEvents).
-const EventBufferSize = 64
 
 // DefaultListenAddrs are used when Config.ListenAddrs is empty.
 var DefaultListenAddrs = []string{"/ip4/0.0.0.0/udp/0/quic-v1", "/ip4/0.0.0.0/tcp/0"}
@@ -114,8 +110,7 @@ type Host struct {
 
 	listener net.Listener
 	sub      event.Subscription
-	events   chan PeerEvent
-	dropped  atomic.Uint64
+	events   *peerEvents
 	mdns     mdns.Service
 	rt       *roundTripper
 
@@ -214,7 +209,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		cancel:   cancel,
 		listener: l,
 		sub:      sub,
-		events:   make(chan PeerEvent, EventBufferSize),
+		events:   newPeerEvents(),
 	}
 	n.rt = newRoundTripper(n)
 	if cfg.DHT {
@@ -227,8 +222,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 			return nil, err
 		}
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.eventLoop()
+	go func() {
+		defer n.wg.Done()
+		n.events.run(hctx.Done())
+	}()
 	n.watchReconnects()
 
 	for _, ai := range statics {
@@ -343,14 +342,11 @@ func (n *Host) Listener() net.Listener { return n.listener }
 // Connections are kept alive and reused.
 func (n *Host) RoundTripper() http.RoundTripper { return n.rt }
 
-// Events delivers peer up/down events. The channel has EventBufferSize
-// slots; when the consumer falls behind, events are dropped (counted by
-// DroppedEvents) rather than blocking libp2p. Consumers that must not miss a
-// state can reconcile with Peers(). The channel is closed by Close.
-func (n *Host) Events() <-chan PeerEvent { return n.events }
-
-// DroppedEvents is the number of events dropped because Events was full.
-func (n *Host) DroppedEvents() uint64 { return n.dropped.Load() }
+// Events delivers peer up/down events to one consumer. libp2p never waits
+// for it: while the consumer is behind, a peer's events coalesce into its
+// newest state, so no peer's latest state is lost. The channel is closed by
+// Close.
+func (n *Host) Events() <-chan PeerEvent { return n.events.out }
 
 // Peers lists the connected ed25519 peers.
 func (n *Host) Peers() []PeerInfo {
@@ -373,7 +369,6 @@ func (n *Host) Peers() []PeerInfo {
 // event bus promptly and never blocks on the consumer.
 func (n *Host) eventLoop() {
 	defer n.wg.Done()
-	defer close(n.events)
 	up := make(map[peer.ID]bool)
 	for ev := range n.sub.Out() {
 		e := ev.(event.EvtPeerConnectednessChanged)
@@ -390,17 +385,7 @@ func (n *Host) eventLoop() {
 		if err != nil {
 			continue // not an edgenode peer
 		}
-		n.emit(PeerEvent{ServerName: name, Up: isUp})
-	}
-}
-
-// emit delivers ev without blocking: if Events is full, ev is dropped and
-// counted.
-func (n *Host) emit(ev PeerEvent) {
-	select {
-	case n.events <- ev:
-	default:
-		n.dropped.Add(1)
+		n.events.push(PeerEvent{ServerName: name, Up: isUp})
 	}
 }
 

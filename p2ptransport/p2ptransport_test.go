@@ -346,15 +346,35 @@ func TestProfileLimits(t *testing.T) {
 	}
 }
 
-func TestEmitNeverBlocks(t *testing.T) {
-	n := &Host{events: make(chan PeerEvent, EventBufferSize)}
-	for i := 0; i < EventBufferSize+3; i++ {
-		n.emit(PeerEvent{ServerName: "x", Up: i%2 == 0})
+// TestPeerEventsCoalesce: with nobody reading, pushes never block and each
+// peer's events coalesce into its newest state; once read, every peer's
+// newest state arrives, oldest peer first, and nothing is left held.
+func TestPeerEventsCoalesce(t *testing.T) {
+	q := newPeerEvents()
+	done := make(chan struct{})
+	defer close(done)
+	const peers, flaps = 100, 50
+	for i := range flaps {
+		for p := range peers {
+			q.push(PeerEvent{ServerName: fmt.Sprint("peer", p), Up: i%2 == 0 || p%2 == 0})
+		}
 	}
-	if got := n.DroppedEvents(); got != 3 {
-		t.Fatalf("DroppedEvents = %d, want 3", got)
+	if n := q.held(); n != peers {
+		t.Fatalf("%d peers held, want %d", n, peers)
 	}
-	if len(n.events) != EventBufferSize {
-		t.Fatalf("buffered %d events, want %d", len(n.events), EventBufferSize)
+	go q.run(done)
+	for p := range peers {
+		ev := <-q.out
+		want := PeerEvent{ServerName: fmt.Sprint("peer", p), Up: p%2 == 0}
+		if ev != want {
+			t.Fatalf("event %d: %+v, want %+v", p, ev, want)
+		}
+	}
+	q.push(PeerEvent{ServerName: "late", Up: true})
+	if ev := <-q.out; ev != (PeerEvent{ServerName: "late", Up: true}) {
+		t.Fatalf("late event: %+v", ev)
+	}
+	if n := q.held(); n != 0 {
+		t.Fatalf("%d peers still held after every event was read", n)
 	}
 }

@@ -23,7 +23,7 @@ func (n *Host) watchReconnects() {
 			}
 			// Closing idle streams does not block on the network.
 			n.rt.t.CloseIdleConnections()
-			n.emit(PeerEvent{ServerName: name, Up: true})
+			n.events.push(PeerEvent{ServerName: name, Up: true})
 		},
 	})
 }
