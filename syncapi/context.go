@@ -42,16 +42,22 @@ func (a *api) eventContext(w http.ResponseWriter, r *http.Request) error {
 		return mxhttp.NotFound("event %s is not in room %s", eventID, roomID)
 	}
 
+	ignored, err := a.ignoredUsers(ctx, dev.UserID)
+	if err != nil {
+		return err
+	}
+	keep := withoutIgnored(ignored, filter.keep())
+
 	// Pin "now" first, so that end is exact when everything after the
 	// event up to now has been read.
 	now := a.n.StreamPosition()
 	// Split the limit as Synapse does: the smaller half before.
 	nBefore := limit / 2
-	before, err := a.paginate(ctx, dev.UserID, roomID, span{from: ev.Pos - 1, backwards: true, history: true}, nBefore, filter.keep())
+	before, err := a.paginate(ctx, dev.UserID, roomID, span{from: ev.Pos - 1, backwards: true, history: true}, nBefore, keep)
 	if err != nil {
 		return err
 	}
-	after, err := a.paginate(ctx, dev.UserID, roomID, span{from: ev.Pos, to: now, hasTo: true, history: true}, limit-nBefore, filter.keep())
+	after, err := a.paginate(ctx, dev.UserID, roomID, span{from: ev.Pos, to: now, hasTo: true, history: true}, limit-nBefore, keep)
 	if err != nil {
 		return err
 	}

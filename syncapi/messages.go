@@ -46,6 +46,10 @@ func (a *api) messages(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkRoomReadable(ctx, dev.UserID, roomID); err != nil {
 		return err
 	}
+	ignored, err := a.ignoredUsers(ctx, dev.UserID)
+	if err != nil {
+		return err
+	}
 
 	start := q.Get("from") // the spec: start is the from value given
 	if !hasFrom {
@@ -58,7 +62,7 @@ func (a *api) messages(w http.ResponseWriter, r *http.Request) error {
 		start = from.String()
 	}
 	sp := span{from: from.Room, to: to.Room, hasTo: hasTo, backwards: backwards, history: true}
-	win, err := a.paginate(ctx, dev.UserID, roomID, sp, limit, filter.keep())
+	win, err := a.paginate(ctx, dev.UserID, roomID, sp, limit, withoutIgnored(ignored, filter.keep()))
 	if err != nil {
 		return err
 	}

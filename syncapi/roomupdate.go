@@ -34,16 +34,7 @@ type roomWindow struct {
 func (a *api) window(ctx context.Context, req *syncRequest, roomID string, lower, upper uint64, bounded bool, last string) (*roomWindow, error) {
 	f := &req.filter.Room.Timeline
 	limit := f.LimitOr(defaultTimelineLimit, maxTimelineLimit)
-	keep := f.keep()
-	if len(req.ignored) > 0 {
-		filterKeep := keep
-		keep = func(ev *node.Event) bool {
-			// State events of ignored users are still sent (as Synapse
-			// does): leaving them out would hide state changes.
-			ignored := req.ignored[string(ev.PDU.SenderID())] && ev.PDU.StateKey() == nil
-			return !ignored && (filterKeep == nil || filterKeep(ev))
-		}
-	}
+	keep := withoutIgnored(req.ignored, f.keep())
 	w, err := a.paginate(ctx, req.dev.UserID, roomID, span{from: upper, to: lower, hasTo: bounded, backwards: true}, limit, keep)
 	if err != nil {
 		return nil, err

@@ -918,7 +918,7 @@ func TestSyncIgnoredUsers(t *testing.T) {
 
 	e.putAccountData(alice, "", "m.ignored_user_list", map[string]any{"ignored_users": map[string]any{bob.UserID: map[string]any{}}})
 	e.say(bob, roomID, "bob after")
-	e.say(carol, roomID, "carol after")
+	carolAfter := e.say(carol, roomID, "carol after")
 	// A state event by bob: his new display name, on his member event.
 	bobby := "Bobby"
 	if err := e.n.SetProfile(context.Background(), bob.UserID, bob.DeviceID, &bobby, nil); err != nil {
@@ -967,6 +967,28 @@ func TestSyncIgnoredUsers(t *testing.T) {
 		}
 		if !slices.Contains(eventTypes(b.AccountData.Events), "m.ignored_user_list") {
 			t.Errorf("initial %v: m.ignored_user_list not in account data", initial)
+		}
+	}
+
+	// Nor does history show bob's messages: /messages both ways, /context.
+	hist := map[string][]event{
+		"messages backwards": e.walk(alice, roomID, vals("dir", "b")),
+		"messages forwards":  e.walk(alice, roomID, vals("dir", "f")),
+	}
+	res := e.get(alice.AccessToken, "/_matrix/client/v3/rooms/"+url.PathEscape(roomID)+"/context/"+url.PathEscape(carolAfter), vals("limit", "20"))
+	var c struct{ EventsBefore, EventsAfter []event }
+	if res.Status != http.StatusOK || json.Unmarshal(res.Raw, &c) != nil {
+		t.Fatalf("context: %d %s", res.Status, res.Raw)
+	}
+	hist["context"] = append(c.EventsBefore, c.EventsAfter...)
+	for what, evs := range hist {
+		if !slices.Contains(bodies(evs), "carol after") && what != "context" {
+			t.Errorf("%s: carol's message missing from %q", what, bodies(evs))
+		}
+		for _, ev := range evs {
+			if ev.Sender == bob.UserID && ev.StateKey == nil {
+				t.Errorf("%s: alice is shown bob's %s %q", what, ev.Type, ev.body())
+			}
 		}
 	}
 

@@ -81,6 +81,21 @@ func (a *api) ignoredUsers(ctx context.Context, userID string) (map[string]bool,
 	return out, nil
 }
 
+// withoutIgnored wraps keep (nil keeps all) to leave out the events of the
+// ignored senders. Their state events are kept (as Synapse does): leaving
+// them out would hide state changes.
+func withoutIgnored(ignored map[string]bool, keep func(*node.Event) bool) func(*node.Event) bool {
+	if len(ignored) == 0 {
+		return keep
+	}
+	return func(ev *node.Event) bool {
+		if ignored[string(ev.PDU.SenderID())] && ev.PDU.StateKey() == nil {
+			return false
+		}
+		return keep == nil || keep(ev)
+	}
+}
+
 // joinedEntry returns the response's entry for a joined room, adding an
 // empty one when the room had no timeline or state news.
 func (res *syncResponse) joinedEntry(roomID string, to StreamToken, stateAfterKey string) *joinedRoom {
