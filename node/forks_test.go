@@ -1,0 +1,147 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// joinLocal has a local user join the (public) room.
+func joinLocal(t *testing.T, n *Node, s Session, roomID string) {
+	t.Helper()
+	sk := s.UserID
+	if _, err := n.SendEvent(context.Background(), SendRequest{Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID,
+		Type: spec.MRoomMember, StateKey: &sk, Content: json.RawMessage(`{"membership":"join"}`)}); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+}
+
+// TestDepthCapRecoversStoredRoom: a room whose newest event (from a peer)
+// sits at the largest depth canonical JSON allows, stored by a node that
+// kept no extremity states in its room head, takes local events again after
+// a restart: at the cap, not beyond it.
+func TestDepthCapRecoversStoredRoom(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t.TempDir())
+	cfg.NoSyncWrites = true
+	a := openNode(t, cfg)
+	b := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	d := forkRoom(t, a, b)
+	alice := register(t, a, "alice")
+	joinLocal(t, a, alice, d.roomID)
+	head := roomHead(t, a, d.roomID)
+	deep := d.rawMessage(t, head.Extremities, maxDepth, "deep")
+	res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{deep.JSON()}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("PDU at depth 2^53-1: %v, %v", err, res)
+	}
+	// The head as a node before extremity states were kept wrote it.
+	err = a.db.Update(func(tx *kv.Txn) error {
+		r, err := loadRoom(tx, d.roomID)
+		if err != nil {
+			return err
+		}
+		r.ExtStates = nil
+		return tx.SetJSON(roomKey(d.roomID), r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a = openNode(t, cfg)
+	t.Cleanup(func() { a.Close() })
+	for i := range 2 {
+		id := send(t, a, alice, d.roomID, fmt.Sprintf("after %d", i))
+		ev, err := a.Event(ctx, alice.UserID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.PDU.Depth() != maxDepth {
+			t.Fatalf("local event %d at depth %d, want %d", i, ev.PDU.Depth(), int64(maxDepth))
+		}
+	}
+	if h := roomHead(t, a, d.roomID); len(h.ExtStates) != len(h.Extremities) {
+		t.Fatalf("room head keeps %d extremity states for %d extremities", len(h.ExtStates), len(h.Extremities))
+	}
+}
+
+// rawMessage is a message from bob in d's room with the given prev events
+// and depth, signed by d's server, for what d.build cannot make (a depth of
+// the test's choosing, prev events d did not build).
+func (d *dagRoom) rawMessage(t *testing.T, prevs []string, depth int64, body string) gomatrixserverlib.PDU {
+	t.Helper()
+	proto := gomatrixserverlib.ProtoEvent{SenderID: d.user("bob"), RoomID: d.roomID, Type: "m.room.message",
+		PrevEvents: prevs, AuthEvents: []string{d.id("create"), d.id("bob"), d.id("pl")}, Depth: depth,
+		Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":%q}`, body))}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(d.version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(d.ts, spec.ServerName(d.server), KeyID, d.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// TestLocalPrevEventsCoverStates: with more forward extremities than a
+// local event may refer to, the event refers to 20 of them, the newest of
+// each distinct state first (an older state-changing fork and the local
+// join are among them however many newer message forks there are), so its
+// state is the room's current state; and the forks converge as the room is
+// used: each local event takes 19 extremities off.
+func TestLocalPrevEventsCoverStates(t *testing.T) {
+	ctx := context.Background()
+	a := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	b := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	d := forkRoom(t, a, b)
+	alice := register(t, a, "alice")
+	joinLocal(t, a, alice, d.roomID)
+	joinID := roomHead(t, a, d.roomID).Extremities[0]
+	topic := d.build("topic", dagEvent{Sender: d.user("bob"), Type: spec.MRoomTopic, StateKey: stateKey(""), Content: map[string]any{"topic": "forked"},
+		Prev: []string{"hv"}, Auth: []string{"create", "bob", "pl"}})
+	for _, pdus := range [][]json.RawMessage{{topic.JSON()}, buildForks(d, "f", 30)} {
+		res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: pdus})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				t.Fatalf("fork %s: %v", d.name(r.EventID), r.Err)
+			}
+		}
+	}
+	head := roomHead(t, a, d.roomID)
+	if len(head.Extremities) != 32 {
+		t.Fatalf("%d extremities, want 32 (30 forks, the topic, alice's join)", len(head.Extremities))
+	}
+
+	id := send(t, a, alice, d.roomID, "hello forks")
+	ev, err := a.Event(ctx, alice.UserID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prevs := ev.PDU.PrevEventIDs()
+	if len(prevs) != maxPrevEvents || !slices.Contains(prevs, topic.EventID()) || !slices.Contains(prevs, joinID) {
+		t.Fatalf("prev events %v: want %d, with the topic fork and alice's join", prevs, maxPrevEvents)
+	}
+	before := readSnapshot(t, a, storedRecord(t, a, id).StateBefore)
+	if got, _ := before.Get(spec.MRoomTopic, ""); got != topic.EventID() {
+		t.Fatalf("state before alice's message has topic %q, want the fork's", got)
+	}
+	if n := len(roomHead(t, a, d.roomID).Extremities); n != 32-maxPrevEvents+1 {
+		t.Fatalf("%d extremities after one local event, want %d", n, 32-maxPrevEvents+1)
+	}
+	send(t, a, alice, d.roomID, "converged")
+	if n := len(roomHead(t, a, d.roomID).Extremities); n != 1 {
+		t.Fatalf("%d extremities after two local events, want 1", n)
+	}
+}
