@@ -3,43 +3,7 @@ package node
 import (
 	"fmt"
 	"slices"
-
-	"github.com/matrix-org/gomatrixserverlib"
 )
-
-// Bounds on the DAG links of one event, so that a peer's forks cannot make
-// the node's own events too large to send, nor one event cost without
-// limit to check.
-const (
-	// maxPrevEvents is how many prev events a local event refers to, and
-	// the most an inbound PDU may name: the spec's limit (Synapse refers to
-	// 10, Dendrite to the latest 20).
-	maxPrevEvents = 20
-	// maxAuthEvents is the most auth events an inbound PDU may name (the
-	// spec's limit; the auth rules never need more than about five).
-	maxAuthEvents = 10
-	// maxDepth is the largest depth an event may have: the largest integer
-	// canonical JSON allows (room versions 6 and later). The spec has an
-	// event at the limit keep the limit, so a room whose depth a peer has
-	// driven there keeps working.
-	maxDepth = 1<<53 - 1
-)
-
-// checkDAGBounds refuses a PDU that names more prev or auth events than the
-// spec allows, or whose depth is out of range. Parsing already refuses a
-// depth beyond canonical JSON's integers; a negative one parses.
-func checkDAGBounds(ev gomatrixserverlib.PDU) error {
-	if n := len(ev.PrevEventIDs()); n > maxPrevEvents {
-		return fmt.Errorf("%w: event %s has %d prev_events; at most %d are allowed", ErrBadInput, ev.EventID(), n, maxPrevEvents)
-	}
-	if n := len(ev.AuthEventIDs()); n > maxAuthEvents {
-		return fmt.Errorf("%w: event %s has %d auth_events; at most %d are allowed", ErrBadInput, ev.EventID(), n, maxAuthEvents)
-	}
-	if d := ev.Depth(); d < 0 || d > maxDepth {
-		return fmt.Errorf("%w: event %s has depth %d, outside 0..%d", ErrBadInput, ev.EventID(), d, int64(maxDepth))
-	}
-	return nil
-}
 
 // extStates is the state after each of the room's forward extremities, in
 // the order of room.Extremities. The room head keeps them, so that taking

@@ -13,7 +13,7 @@ import (
 )
 
 // joinLocal has a local user join the (public) room.
-func joinLocal(t *testing.T, n *Node, s Session, roomID string) {
+func joinLocal(t testing.TB, n *Node, s Session, roomID string) {
 	t.Helper()
 	sk := s.UserID
 	if _, err := n.SendEvent(context.Background(), SendRequest{Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID,
