@@ -145,3 +145,55 @@ func TestLocalPrevEventsCoverStates(t *testing.T) {
 		t.Fatalf("%d extremities after two local events, want 1", n)
 	}
 }
+
+// recordingFetcher answers get_missing_events from a fixed list and keeps
+// the requests.
+type recordingFetcher struct {
+	directFetcher
+	answer []json.RawMessage
+	reqs   *[]MissingEventsRequest
+}
+
+func (r recordingFetcher) GetMissingEvents(_ context.Context, _, _ string, req MissingEventsRequest) ([]json.RawMessage, error) {
+	*r.reqs = append(*r.reqs, req)
+	return r.answer, nil
+}
+
+// TestMissingEventsEarliestBounded: in a room with more forward
+// extremities than a request should carry (a peer forked it 150 times),
+// get_missing_events names only the newest maxEarliestEvents of them, and
+// the gap is still filled.
+func TestMissingEventsEarliestBounded(t *testing.T) {
+	ctx := context.Background()
+	a := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	b := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	d := forkRoom(t, a, b)
+	forks := buildForks(d, "f", 150)
+	for len(forks) > 0 {
+		k := min(50, len(forks))
+		if _, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: forks[:k]}); err != nil {
+			t.Fatal(err)
+		}
+		forks = forks[k:]
+	}
+	m1 := d.build("m1", dagEvent{Sender: d.user("bob"), Type: "m.room.message", Content: map[string]any{"body": "one"},
+		Prev: []string{"hv"}, Auth: []string{"create", "bob", "pl"}})
+	m2 := d.build("m2", dagEvent{Sender: d.user("bob"), Type: "m.room.message", Content: map[string]any{"body": "two"},
+		Prev: []string{"m1"}, Auth: []string{"create", "bob", "pl"}})
+	var reqs []MissingEventsRequest
+	calls := 0
+	a.SetEventFetcher(recordingFetcher{directFetcher: directFetcher{fetching: a, resident: b, calls: &calls},
+		answer: []json.RawMessage{m1.JSON()}, reqs: &reqs})
+	res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{m2.JSON()}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("m2: %v %v", err, res)
+	}
+	if len(reqs) == 0 {
+		t.Fatal("no get_missing_events")
+	}
+	for _, r := range reqs {
+		if len(r.EarliestEvents) == 0 || len(r.EarliestEvents) > maxEarliestEvents {
+			t.Fatalf("get_missing_events named %d earliest events, want 1..%d", len(r.EarliestEvents), maxEarliestEvents)
+		}
+	}
+}
