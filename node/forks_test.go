@@ -197,3 +197,38 @@ func TestMissingEventsEarliestBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestRejectInviteAtMaxDepth: an invite from another server at the largest
+// depth canonical JSON allows can still be rejected when no server in the
+// room takes the leave: the local rejection follows the invite at the cap
+// instead of overflowing it.
+func TestRejectInviteAtMaxDepth(t *testing.T) {
+	ctx := context.Background()
+	b := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	h := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	bob := register(t, b, "bob")
+	d := newDAGRoom(t, h, gomatrixserverlib.RoomVersionV10)
+	sk := bob.UserID
+	proto := gomatrixserverlib.ProtoEvent{SenderID: d.user("mallory"), RoomID: d.roomID, Type: spec.MRoomMember, StateKey: &sk,
+		PrevEvents: []string{"$prev"}, AuthEvents: []string{"$auth"}, Depth: maxDepth, Content: spec.RawJSON(`{"membership":"invite"}`)}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(d.version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invite, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(d.ts, spec.ServerName(d.server), KeyID, d.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ReceiveInvite(ctx, InviteRequest{Origin: h.ServerName(), RoomID: d.roomID, EventID: invite.EventID(),
+		RoomVersion: d.version, Event: invite.JSON()}); err != nil {
+		t.Fatalf("invite: %v", err)
+	}
+	id, err := b.ChangeMembership(ctx, MembershipChange{Sender: bob.UserID, RoomID: d.roomID, Target: bob.UserID, Membership: spec.Leave})
+	if err != nil {
+		t.Fatalf("reject: %v", err)
+	}
+	oob, err := b.OutOfBandRoom(ctx, bob.UserID, d.roomID)
+	if err != nil || oob.Event.PDU.EventID() != id || oob.Event.PDU.Depth() != maxDepth {
+		t.Fatalf("rejection: %+v %v, want %s at depth %d", oob, err, id, int64(maxDepth))
+	}
+}
