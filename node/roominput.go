@@ -417,11 +417,8 @@ func (b *roomBatch) advance(p *pendingEvent) error {
 		ext = append(ext, id)
 		states = append(states, oldStates[i])
 	}
-	b.room.Extremities, b.room.ExtStates = ext, states
-	b.room.Depth = max(b.room.Depth, ev.Depth())
-	if linear {
-		b.current = p.after
-	} else {
+	current := p.after
+	if !linear {
 		var distinct []*State
 		seen := map[string]bool{}
 		for i, sid := range states {
@@ -437,11 +434,14 @@ func (b *roomBatch) advance(p *pendingEvent) error {
 		}
 		s, err := b.resolve(distinct)
 		if err != nil {
-			return err
+			return err // the head is left as it was: the event is dropped
 		}
-		b.current = s
+		current = s
 	}
-	b.room.State = b.current.ID()
-	p.current = b.current
+	b.room.Extremities, b.room.ExtStates = ext, states
+	b.room.Depth = max(b.room.Depth, ev.Depth())
+	b.current = current
+	b.room.State = current.ID()
+	p.current = current
 	return nil
 }
