@@ -23,7 +23,7 @@ const maxCanonicalInt = 1<<53 - 1
 // still succeeds through A's client API (a message, a state change, an
 // invite, a join and a leave) and the room's new events stay at the cap
 // instead of overflowing it; and again after A restarts on its data
-// directory, with the hostile event still its newest extremity. Before the
+// directory, with the room's depth still at the cap. Before the
 // fix, every local event answered 400 M_BAD_JSON "value is outside of safe
 // range", for good.
 func TestHostileDepth(t *testing.T) {
