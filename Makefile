@@ -138,7 +138,7 @@ e2e-arm: pi
 # in Go 1.27); a count has no deadline. 20000 is a few seconds a target here.
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := ./federation:FuzzSendTransaction ./federation:FuzzXMatrixAuthorization ./federation:FuzzApplyEDUs \
-	./node:FuzzInputFederatedPDU ./node:FuzzEventRecordCodec ./syncapi:FuzzParseStreamToken ./kv:FuzzDecodeKey
+	./node:FuzzInputFederatedPDU ./node:FuzzFederatedTxnDAG ./node:FuzzEventRecordCodec ./syncapi:FuzzParseStreamToken ./kv:FuzzDecodeKey
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -264,6 +264,9 @@ func (n *Node) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.
 	if len(ev.JSON()) > maxEventSize {
 		return ev, false, fmt.Errorf("event is %d bytes: %w", len(ev.JSON()), ErrTooLarge)
 	}
+	if err := checkInboundPDU(ev); err != nil {
+		return ev, false, err
+	}
 	if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, DerivedKeyRing{}, userIDForSender); err != nil {
 		return ev, ev.Redacted(), fmt.Errorf("%w: event %s: %v", ErrInvalidSignature, ev.EventID(), err)
 	}

@@ -257,9 +257,10 @@ func (n *Node) localRejection(mc MembershipChange, invite gomatrixserverlib.PDU)
 		return nil, err
 	}
 	sk := mc.Sender
+	// The inviter chose the invite's depth: one at the cap keeps the cap.
 	proto := gomatrixserverlib.ProtoEvent{
 		SenderID: mc.Sender, RoomID: mc.RoomID, Type: spec.MRoomMember, StateKey: &sk, Content: raw,
-		PrevEvents: []string{invite.EventID()}, AuthEvents: []string{invite.EventID()}, Depth: invite.Depth() + 1,
+		PrevEvents: []string{invite.EventID()}, AuthEvents: []string{invite.EventID()}, Depth: min(invite.Depth(), maxDepth-1) + 1,
 	}
 	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
 	if err != nil {

@@ -198,6 +198,13 @@ const (
 	maxMissingRounds    = 10
 	fetchMissingLimit   = MaxMissingEvents
 	maxMissingPoolBytes = 4 << 20
+	// maxEarliestEvents bounds the earliest_events of one request: the
+	// room's newest forward extremities. A room a peer has forked a
+	// thousand times would otherwise send them all, over what servers
+	// take (this one refuses more than 1,000); the sender's walk then
+	// stops at these, and events it returns that are held already are
+	// skipped.
+	maxEarliestEvents = 100
 )
 
 // fillFromOrigin fills the gap before the PDUs of one room that miss prev
@@ -244,7 +251,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 		err := n.db.View(func(tx *kv.Txn) error {
 			room, err := loadRoom(tx, roomID)
 			if err == nil {
-				earliest = room.Extremities
+				earliest = room.Extremities[:min(len(room.Extremities), maxEarliestEvents)]
 			}
 			return err
 		})

@@ -14,8 +14,11 @@ import (
 type roomRecord struct {
 	Version     gomatrixserverlib.RoomVersion `json:"v"`
 	Extremities []string                      `json:"ext"`
-	State       string                        `json:"state"`
-	Depth       int64                         `json:"depth"`
+	// ExtStates is the state after each extremity, in the same order
+	// (extStates; absent in heads written before it was kept).
+	ExtStates []string `json:"exts,omitempty"`
+	State     string   `json:"state"`
+	Depth     int64    `json:"depth"`
 }
 
 // membershipRecord is a user's current membership in a room.

@@ -177,8 +177,11 @@ func (b *roomBatch) authProvider(s *State, needed gomatrixserverlib.StateNeeded)
 func (b *roomBatch) build(proto gomatrixserverlib.ProtoEvent, version gomatrixserverlib.RoomVersion) (gomatrixserverlib.PDU, error) {
 	if b.room != nil {
 		version = b.room.Version
-		proto.PrevEvents = slices.Clone(b.room.Extremities)
-		proto.Depth = b.room.Depth + 1
+		prevs, depth, err := b.prevEventsForLocal()
+		if err != nil {
+			return nil, err
+		}
+		proto.PrevEvents, proto.Depth = prevs, depth
 	} else {
 		proto.PrevEvents = []string{}
 		proto.Depth = 1
@@ -385,43 +388,60 @@ func (b *roomBatch) ownAuthEvents(ev gomatrixserverlib.PDU) (*gomatrixserverlib.
 }
 
 // advance moves the room's forward extremities and current state past an
-// accepted event.
+// accepted event. The current state is the resolution of the states after
+// the extremities; as many of them share a state (forks of messages), only
+// the distinct states are resolved, taken from the room head without
+// loading the extremities (extStates).
 func (b *roomBatch) advance(p *pendingEvent) error {
 	ev := p.pdu
 	if b.room == nil {
 		b.room = &roomRecord{Version: ev.Version()}
 	}
 	prevs := ev.PrevEventIDs()
-	linear := len(prevs) == len(b.room.Extremities)
-	for _, id := range prevs {
-		linear = linear && slices.Contains(b.room.Extremities, id)
-	}
-	ext := []string{ev.EventID()}
-	for _, id := range b.room.Extremities {
-		if !slices.Contains(prevs, id) {
-			ext = append(ext, id)
+	oldExt, oldStates := b.room.Extremities, []string(nil)
+	if len(oldExt) > 0 {
+		var err error
+		if oldStates, err = b.extStates(); err != nil {
+			return err
 		}
 	}
-	b.room.Extremities = ext
-	b.room.Depth = max(b.room.Depth, ev.Depth())
-	if linear {
-		b.current = p.after
-	} else {
-		states := make([]*State, 0, len(ext))
-		for _, id := range ext {
-			s, err := b.stateAfter(id)
+	linear := len(prevs) == len(oldExt)
+	ext := make([]string, 1, len(oldExt)+1)
+	states := make([]string, 1, len(oldExt)+1)
+	ext[0], states[0] = ev.EventID(), p.after.ID()
+	for i, id := range oldExt {
+		if slices.Contains(prevs, id) {
+			continue
+		}
+		linear = false
+		ext = append(ext, id)
+		states = append(states, oldStates[i])
+	}
+	current := p.after
+	if !linear {
+		var distinct []*State
+		seen := map[string]bool{}
+		for i, sid := range states {
+			if seen[sid] {
+				continue
+			}
+			seen[sid] = true
+			s, err := b.stateOf(ext[i], sid)
 			if err != nil {
 				return err
 			}
-			states = append(states, s)
+			distinct = append(distinct, s)
 		}
-		s, err := b.resolve(states)
+		s, err := b.resolve(distinct)
 		if err != nil {
-			return err
+			return err // the head is left as it was: the event is dropped
 		}
-		b.current = s
+		current = s
 	}
-	b.room.State = b.current.ID()
-	p.current = b.current
+	b.room.Extremities, b.room.ExtStates = ext, states
+	b.room.Depth = max(b.room.Depth, ev.Depth())
+	b.current = current
+	b.room.State = current.ID()
+	p.current = current
 	return nil
 }

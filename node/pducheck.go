@@ -1,0 +1,48 @@
+package node
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/matrix-org/gomatrixserverlib"
+)
+
+// Bounds on the DAG links of one event, so that a peer's forks cannot make
+// the node's own events too large to send, nor one event cost without
+// limit to check.
+const (
+	// maxPrevEvents is how many prev events a local event refers to, and
+	// the most an inbound PDU may name: the spec's limit (Synapse refers to
+	// 10, Dendrite to the latest 20).
+	maxPrevEvents = 20
+	// maxAuthEvents is the most auth events an inbound PDU may name (the
+	// spec's limit; the auth rules never need more than about five).
+	maxAuthEvents = 10
+	// maxDepth is the largest depth an event may have: the largest integer
+	// canonical JSON allows (room versions 6 and later). The spec has an
+	// event at the limit keep the limit, so a room whose depth a peer has
+	// driven there keeps working.
+	maxDepth = 1<<53 - 1
+)
+
+// checkInboundPDU refuses a parsed PDU from a peer that names more prev or
+// auth events than the spec allows, whose depth is out of range (parsing
+// already refuses a depth beyond canonical JSON's integers; a negative one
+// parses), or whose JSON is not valid UTF-8: the library's parser takes
+// invalid bytes in strings and keeps them, and such an event, stored, would
+// be served to clients and peers as JSON that strict parsers refuse.
+func checkInboundPDU(ev gomatrixserverlib.PDU) error {
+	if !utf8.Valid(ev.JSON()) {
+		return fmt.Errorf("%w: event %s is not valid UTF-8", ErrBadInput, ev.EventID())
+	}
+	if n := len(ev.PrevEventIDs()); n > maxPrevEvents {
+		return fmt.Errorf("%w: event %s has %d prev_events; at most %d are allowed", ErrBadInput, ev.EventID(), n, maxPrevEvents)
+	}
+	if n := len(ev.AuthEventIDs()); n > maxAuthEvents {
+		return fmt.Errorf("%w: event %s has %d auth_events; at most %d are allowed", ErrBadInput, ev.EventID(), n, maxAuthEvents)
+	}
+	if d := ev.Depth(); d < 0 || d > maxDepth {
+		return fmt.Errorf("%w: event %s has depth %d, outside 0..%d", ErrBadInput, ev.EventID(), d, int64(maxDepth))
+	}
+	return nil
+}
