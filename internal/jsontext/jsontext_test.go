@@ -1,0 +1,46 @@
+package jsontext
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want error
+	}{
+		{"ascii", `{"body":"hello"}`, nil},
+		{"non-ASCII text", `{"body":"grüße, 日本語 😀"}`, nil},
+		{"surrogate pair", `{"body":"\ud83d\ude00"}`, nil},
+		{"surrogate pair upper-case hex", `{"body":"\uD83D\uDE00"}`, nil},
+		{"other escapes", `{"body":"a\\u0041\"\n\u00e9"}`, nil},
+		{"escaped backslash then u", `{"body":"\\ud800"}`, nil},
+		{"invalid bytes", "{\"body\":\"BAD-\xff\xfe\"}", ErrInvalidUTF8},
+		{"truncated sequence", "{\"body\":\"\xe2\x82\"}", ErrInvalidUTF8},
+		{"encoded surrogate bytes", "{\"body\":\"\xed\xa0\x80\"}", ErrInvalidUTF8},
+		{"lone high", `{"body":"\ud800"}`, ErrLoneSurrogate},
+		{"lone high at end", `"\ud800`, ErrLoneSurrogate},
+		{"lone low", `{"body":"\udc00"}`, ErrLoneSurrogate},
+		{"high then non-surrogate", `{"body":"\ud800\u0041"}`, ErrLoneSurrogate},
+		{"high then high", `{"body":"\ud800\ud800"}`, ErrLoneSurrogate},
+		{"reversed pair", `{"body":"\ude00\ud83d"}`, ErrLoneSurrogate},
+		{"lone in a key", `{"\ud800":1}`, ErrLoneSurrogate},
+		{"not JSON is not this check's", `{"body":"\u12"}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := Check([]byte(tc.in)); !errors.Is(err, tc.want) {
+				t.Fatalf("Check(%q) = %v, want %v", tc.in, err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzCheck(f *testing.F) {
+	f.Add([]byte(`{"body":"\ud83d\ude00"}`))
+	f.Add([]byte(`{"body":"\ud800"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = Check(b) // must not panic
+	})
+}
