@@ -44,3 +44,19 @@ func FuzzCheck(f *testing.F) {
 		_ = Check(b) // must not panic
 	})
 }
+
+// BenchmarkCheck64KiB: the check on a 64 KiB event of mixed text with
+// escapes, the largest a client may send.
+func BenchmarkCheck64KiB(b *testing.B) {
+	unit := `{"body":"grüße \"quoted\" \ud83d\ude00 plain ascii text\n"},`
+	var buf []byte
+	for len(buf) < 64<<10 {
+		buf = append(buf, unit...)
+	}
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		if err := Check(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
