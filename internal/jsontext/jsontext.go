@@ -77,3 +77,43 @@ func hex4(b []byte) (rune, bool) {
 	}
 	return r, true
 }
+
+// Sanitize returns b if Check accepts it, else a copy in which each run
+// of bytes that are not UTF-8 is U+FFFD and each lone surrogate escape is
+// "\ufffd": what encoding/json would decode either to, as text every
+// parser reads. b must be valid JSON apart from that (as an event stored
+// before its edge refused such bytes is), and the result stays valid JSON:
+// outside strings JSON has neither.
+func Sanitize(b []byte) []byte {
+	if Check(b) == nil {
+		return b
+	}
+	out := bytes.ToValidUTF8(b, []byte("\uFFFD"))
+	if out == nil {
+		out = []byte{}
+	}
+	for i := 0; i+1 < len(out); i++ {
+		if out[i] != '\\' {
+			continue
+		}
+		if out[i+1] != 'u' {
+			i++ // an escaped character, maybe a backslash
+			continue
+		}
+		r, ok := hex4(out[i+2:])
+		if !ok {
+			continue
+		}
+		if r >= 0xd800 && r <= 0xdbff && i+11 < len(out) && out[i+6] == '\\' && out[i+7] == 'u' {
+			if lo, ok := hex4(out[i+8:]); ok && lo >= 0xdc00 && lo <= 0xdfff {
+				i += 11 // a pair: keep it
+				continue
+			}
+		}
+		if r >= 0xd800 && r <= 0xdfff {
+			copy(out[i+2:i+6], "fffd")
+		}
+		i += 5
+	}
+	return out
+}

@@ -1,6 +1,8 @@
 package jsontext
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -40,8 +42,19 @@ func TestCheck(t *testing.T) {
 func FuzzCheck(f *testing.F) {
 	f.Add([]byte(`{"body":"\ud83d\ude00"}`))
 	f.Add([]byte(`{"body":"\ud800"}`))
+	f.Add([]byte("{\"\xff\":\"\\udbff\"}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = Check(b) // must not panic
+		err := Check(b) // must not panic
+		if !json.Valid(b) {
+			return
+		}
+		s := Sanitize(b)
+		if (err == nil) != bytes.Equal(s, b) {
+			t.Fatalf("Check = %v but Sanitize changed %q to %q", err, b, s)
+		}
+		if Check(s) != nil || !json.Valid(s) {
+			t.Fatalf("Sanitize(%q) = %q: Check %v, JSON %v", b, s, Check(s), json.Valid(s))
+		}
 	})
 }
 
@@ -57,6 +70,26 @@ func BenchmarkCheck64KiB(b *testing.B) {
 	for b.Loop() {
 		if err := Check(buf); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestSanitize(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"body":"fine \ud83d\ude00"}`, `{"body":"fine \ud83d\ude00"}`},
+		{"{\"body\":\"BAD-\xff\xfe\"}", "{\"body\":\"BAD-\uFFFD\"}"},
+		{`{"body":"lone-\ud800"}`, `{"body":"lone-\ufffd"}`},
+		{`{"body":"low-\udc00 and \ud83d\ude00"}`, `{"body":"low-\ufffd and \ud83d\ude00"}`},
+		{`{"body":"\ud800\ud83d\ude00"}`, `{"body":"\ufffd\ud83d\ude00"}`},
+		{`{"body":"\\ud800 \ud800"}`, `{"body":"\\ud800 \ufffd"}`},
+		{"{\"\xff\":\"\\udbff\"}", "{\"\uFFFD\":\"\\ufffd\"}"},
+	} {
+		got := Sanitize([]byte(tc.in))
+		if string(got) != tc.want {
+			t.Errorf("Sanitize(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if err := Check(got); err != nil {
+			t.Errorf("Sanitize(%q) = %q, which Check refuses: %v", tc.in, got, err)
 		}
 	}
 }
