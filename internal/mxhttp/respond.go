@@ -37,8 +37,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 }
 
 // DecodeJSON reads a JSON object body into v: more than limit bytes is 413
-// M_TOO_LARGE, invalid JSON or UTF-8 is M_NOT_JSON, a value of the wrong shape is
-// M_BAD_JSON. limit <= 0 means MaxBodyBytes.
+// M_TOO_LARGE, invalid JSON or UTF-8 is M_NOT_JSON, a value of the wrong
+// shape is M_BAD_JSON. limit <= 0 means MaxBodyBytes.
 func DecodeJSON(r *http.Request, limit int64, v any) error {
 	raw, err := ReadBody(r, limit)
 	if err != nil {
