@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
@@ -196,6 +197,11 @@ func (h *handler) authenticate(r *http.Request) (request, error) {
 		}
 		if !json.Valid(body) {
 			return request{}, mxhttp.NotJSON("body is not valid JSON")
+		}
+		if !utf8.Valid(body) {
+			// The library refuses it too, but as a 401 that blames the
+			// signature.
+			return request{}, mxhttp.NotJSON("body is not valid UTF-8")
 		}
 	}
 

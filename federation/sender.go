@@ -60,8 +60,11 @@ func (o *SenderOptions) defaults() {
 // destination's backoff at once.
 //
 // A send that the remote answers with an error status is retried like a
-// network failure; the per-PDU results of a successful send are not retried
-// (a PDU the remote rejected would be rejected again).
+// network failure, unless the status says the remote will not take the
+// transaction as it is (refusedForContent): that transaction is then taken
+// apart and the item the remote refuses dropped (refuse.go), so it cannot
+// hold up the destination's queue. The per-PDU results of a successful
+// send are not retried (a PDU the remote rejected would be rejected again).
 type Sender struct {
 	n    *node.Node
 	c    TransactionSender
@@ -309,6 +312,9 @@ func (s *Sender) sendOne(ctx context.Context, dest string, st *destState, txn *n
 		PDUs:           pdus,
 		EDUs:           edus,
 	})
+	if re, ok := refusedForContent(err); ok {
+		return s.refused(ctx, dest, txn, re, err)
+	}
 	if err != nil {
 		return nil, err
 	}

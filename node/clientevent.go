@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -34,7 +35,12 @@ type ClientFormat struct {
 func (e *Event) ClientEvent(f ClientFormat) ClientEvent {
 	p := e.PDU
 	ce := ClientEvent{
-		Content:        json.RawMessage(p.Content()),
+		// An event stored before the client edge and the federation
+		// parser refused invalid UTF-8 and lone surrogates would be served
+		// as bytes strict JSON parsers refuse: it is served as the text
+		// encoding/json would have read it as (the content only: the
+		// other fields are strings, which json.Marshal makes valid).
+		Content:        json.RawMessage(jsontext.Sanitize(p.Content())),
 		EventID:        p.EventID(),
 		OriginServerTS: p.OriginServerTS(),
 		Sender:         string(p.SenderID()),

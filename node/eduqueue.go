@@ -386,22 +386,24 @@ func scanEDUs(tx *kv.Txn, dest string, c eduClass, skip, max int, budget *int, r
 	})
 }
 
-// readEDUs picks the EDUs of a new transaction for dest: ephemeral ones
-// (small, and stale soon) fill up to half, reliable ones the rest, and
-// ephemeral ones again whatever room is left.
-func readEDUs(tx *kv.Txn, dest string) ([]eduRef, []OutboundEDU, error) {
+// readEDUs picks up to maxN (at most maxTxnEDUs) EDUs for a new
+// transaction for dest: ephemeral ones (small, and stale soon) fill up to
+// half, reliable ones the rest, and ephemeral ones again whatever room is
+// left.
+func readEDUs(tx *kv.Txn, dest string, maxN int) ([]eduRef, []OutboundEDU, error) {
 	var refs []eduRef
 	var out []OutboundEDU
+	maxN = min(maxN, maxTxnEDUs)
 	budget := maxTxnEDUBytes
-	if err := scanEDUs(tx, dest, eduEphemeral, 0, maxTxnEDUs/2, &budget, &refs, &out); err != nil {
+	if err := scanEDUs(tx, dest, eduEphemeral, 0, maxN/2, &budget, &refs, &out); err != nil {
 		return nil, nil, err
 	}
 	first := len(out)
-	if err := scanEDUs(tx, dest, eduReliable, 0, maxTxnEDUs-len(out), &budget, &refs, &out); err != nil {
+	if err := scanEDUs(tx, dest, eduReliable, 0, maxN-len(out), &budget, &refs, &out); err != nil {
 		return nil, nil, err
 	}
-	if first == maxTxnEDUs/2 {
-		if err := scanEDUs(tx, dest, eduEphemeral, first, maxTxnEDUs-len(out), &budget, &refs, &out); err != nil {
+	if first == maxN/2 {
+		if err := scanEDUs(tx, dest, eduEphemeral, first, maxN-len(out), &budget, &refs, &out); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -251,6 +252,12 @@ func (n *Node) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.
 	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
 	if err != nil || !supportedRoomVersions[version] {
 		return nil, false, fmt.Errorf("room version %q: %w", version, ErrUnsupportedRoomVersion)
+	}
+	if err := jsontext.Check(raw); err != nil {
+		// A peer's event must be text every server and client reads the
+		// same way: stored and served as it came, it would be refused by
+		// strict parsers and by every other server (issue 13, finding 3).
+		return nil, false, fmt.Errorf("%w: PDU %v", ErrBadInput, err)
 	}
 	ev, err = verImpl.NewEventFromUntrustedJSON(raw)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -147,6 +148,9 @@ func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMe
 	}
 	if len(req.Event) > maxEventSize {
 		return nil, fmt.Errorf("invite is %d bytes: %w", len(req.Event), ErrTooLarge)
+	}
+	if err := jsontext.Check(req.Event); err != nil {
+		return nil, fmt.Errorf("%w: invite event %v", ErrInvalidParam, err) // stored and served as it came
 	}
 	ev, err := verImpl.NewEventFromUntrustedJSON(req.Event)
 	if err != nil {

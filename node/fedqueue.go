@@ -60,6 +60,11 @@ type fedDestRecord struct {
 	// Dropped counts entries dropped by the cap since the last ack (for
 	// logging once per run of drops, not once per commit).
 	Dropped int `json:"d,omitempty"`
+	// Split, when not 0, caps the items (PDUs and EDUs) of the
+	// transactions formed for dest, while one it refused for its content
+	// is taken apart (fedqueue_split.go). Each delivery doubles it until
+	// it no longer binds.
+	Split int `json:"s,omitempty"`
 }
 
 func fedQueueKey(dest string, pos uint64) []byte { return kv.Key(tFedQueue, dest, pos) }
@@ -499,11 +504,22 @@ func (n *Node) formTxn(tx *kv.Txn, dest string, limit int) (*OutboundTxn, error)
 		}
 		rec.TxnID, rec.TxnUpTo = "", 0 // everything it carried dropped: start afresh
 	}
-	q, err := readQueue(tx, dest, rec.Head, limit, 0)
+	pduLimit, eduLimit := limit, maxTxnEDUs
+	if rec.Split > 0 {
+		pduLimit = min(limit, rec.Split)
+	}
+	q, err := readQueue(tx, dest, rec.Head, pduLimit, 0)
 	if err != nil {
 		return nil, err
 	}
-	refs, edus, err := readEDUs(tx, dest)
+	ids, events, used, err := n.loadQueued(tx, q)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Split > 0 {
+		eduLimit = rec.Split - used
+	}
+	refs, edus, err := readEDUs(tx, dest, eduLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -512,10 +528,6 @@ func (n *Node) formTxn(tx *kv.Txn, dest string, limit int) (*OutboundTxn, error)
 		return nil, err
 	}
 	erec.InFlight = refs
-	ids, events, used, err := n.loadQueued(tx, q)
-	if err != nil {
-		return nil, err
-	}
 	if len(q) > 0 {
 		rec.TxnUpTo = q[used-1].pos
 	}
@@ -595,6 +607,7 @@ func ackIn(tx *kv.Txn, dest string, upTo uint64, txnID string) error {
 	rec.Dropped = 0
 	if rec.TxnID != "" && rec.TxnUpTo <= upTo && (txnID == "" || txnID == rec.TxnID) {
 		rec.TxnID, rec.TxnUpTo = "", 0
+		rec.Split = widenSplit(rec.Split)
 		if err := ackEDUs(tx, dest); err != nil {
 			return err
 		}

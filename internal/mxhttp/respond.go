@@ -37,8 +37,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 }
 
 // DecodeJSON reads a JSON object body into v: more than limit bytes is 413
-// M_TOO_LARGE, invalid JSON is M_NOT_JSON, a value of the wrong shape is
-// M_BAD_JSON. limit <= 0 means MaxBodyBytes.
+// M_TOO_LARGE, invalid JSON or UTF-8 is M_NOT_JSON, a value of the wrong
+// shape is M_BAD_JSON. limit <= 0 means MaxBodyBytes.
 func DecodeJSON(r *http.Request, limit int64, v any) error {
 	raw, err := ReadBody(r, limit)
 	if err != nil {
@@ -47,8 +47,8 @@ func DecodeJSON(r *http.Request, limit int64, v any) error {
 	return UnmarshalBody(raw, v)
 }
 
-// ReadBody reads the raw body, checking only its size and that it is a JSON
-// object.
+// ReadBody reads the raw body, checking only its size, that it is UTF-8
+// text (checkText) and that it is a JSON object.
 func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	if limit <= 0 {
 		limit = MaxBodyBytes
@@ -59,6 +59,9 @@ func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	if int64(len(raw)) > limit {
 		return nil, Errorf(http.StatusRequestEntityTooLarge, "M_TOO_LARGE", "request body over %d bytes", limit)
+	}
+	if err := checkText(raw); err != nil {
+		return nil, err
 	}
 	trimmed := strings.TrimSpace(string(raw))
 	if trimmed == "" {
