@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/matrix-org/gomatrixserverlib"
 )
@@ -26,15 +25,11 @@ const (
 )
 
 // checkInboundPDU refuses a parsed PDU from a peer that names more prev or
-// auth events than the spec allows, whose depth is out of range (parsing
+// auth events than the spec allows, or whose depth is out of range (parsing
 // already refuses a depth beyond canonical JSON's integers; a negative one
-// parses), or whose JSON is not valid UTF-8: the library's parser takes
-// invalid bytes in strings and keeps them, and such an event, stored, would
-// be served to clients and peers as JSON that strict parsers refuse.
+// parses). Its text was checked before parsing (jsontext.Check in
+// parseFederatedPDU): the library's parser keeps invalid bytes in strings.
 func checkInboundPDU(ev gomatrixserverlib.PDU) error {
-	if !utf8.Valid(ev.JSON()) {
-		return fmt.Errorf("%w: event %s is not valid UTF-8", ErrBadInput, ev.EventID())
-	}
 	if n := len(ev.PrevEventIDs()); n > maxPrevEvents {
 		return fmt.Errorf("%w: event %s has %d prev_events; at most %d are allowed", ErrBadInput, ev.EventID(), n, maxPrevEvents)
 	}
