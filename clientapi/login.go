@@ -1,9 +1,11 @@
 package clientapi
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/node"
 )
 
 // Login types and identifier types this server understands.
@@ -45,7 +47,8 @@ func (a *api) loginFlows(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// login answers POST /login: password login for a local user.
+// login answers POST /login: password login for a local user, rate-limited
+// on wrong passwords (loginlimit.go).
 func (a *api) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := mxhttp.DecodeJSON(r, 0, &req); err != nil {
@@ -61,7 +64,17 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) error {
 	if req.Password == "" {
 		return mxhttp.MissingParam("missing password")
 	}
+	if err := checkDeviceDisplayName("initial_device_display_name", req.InitialDeviceDisplayName); err != nil {
+		return err
+	}
+	keys := loginKeys(r, user)
+	if err := a.logins.check(keys); err != nil {
+		return err
+	}
 	sess, err := a.n.Login(r.Context(), user, req.Password, req.DeviceID, req.InitialDeviceDisplayName)
+	if errors.Is(err, node.ErrBadLogin) {
+		a.logins.failed(keys)
+	}
 	if err != nil {
 		return err
 	}
