@@ -19,13 +19,14 @@ import (
 // not.
 
 // TestLoginRateLimit: wrong passwords are limited (429 M_LIMIT_EXCEEDED
-// with retry_after_ms), the right one too while the limit lasts (a guesser
-// learns nothing), and it logs in once the window has passed.
+// with retry_after_ms), also when sent all at once, the right one too while
+// the limit lasts (a guesser learns nothing), and it logs in once the
+// window has passed.
 func TestLoginRateLimit(t *testing.T) {
 	t.Parallel()
-	// A refill much slower than a bcrypt check, so that the bucket cannot
-	// refill between the wrong passwords even on a loaded machine.
-	const every = 5 * time.Second
+	// A refill far slower than a bcrypt check, so that no bucket refills
+	// while passwords are being checked, even on a loaded machine.
+	const every = 15 * time.Second
 	n := testnode.Start(t, testnode.Options{Configure: func(c *app.Config) {
 		c.Node.LoginFailures = node.RateLimit{Burst: 2, Every: every}
 	}})
@@ -35,35 +36,54 @@ func TestLoginRateLimit(t *testing.T) {
 			"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": user}, "password": password,
 		})
 	}
-	for range 2 {
-		expect(t, login("alice", "wrong"), 403, "M_FORBIDDEN")
-	}
-	for _, c := range []struct{ name, user, password string }{
-		{"another wrong password", "alice", "wrong"},
-		{"the right password while limited", "alice", "pw-alice"},
-		{"another user from the same address", "bob", "wrong"},
-	} {
-		res := login(c.user, c.password)
+	limited := func(t *testing.T, res testnode.Response) time.Duration {
+		t.Helper()
 		expect(t, res, 429, "M_LIMIT_EXCEEDED")
 		ms, ok := res.Body["retry_after_ms"].(float64)
 		if !ok || ms <= 0 || ms > float64(every/time.Millisecond) {
-			t.Fatalf("%s: retry_after_ms %v, want 1..%d: %s", c.name, res.Body["retry_after_ms"], every/time.Millisecond, res.Raw)
+			t.Fatalf("retry_after_ms %v, want 1..%d: %s", res.Body["retry_after_ms"], every/time.Millisecond, res.Raw)
 		}
+		return time.Duration(ms) * time.Millisecond
 	}
+
+	// Five guesses at once: each is charged before its password is
+	// checked, so no more than the burst get through.
+	const guesses = 5
+	results := make(chan testnode.Response, guesses)
+	for range guesses {
+		go func() { results <- login("alice", "wrong") }()
+	}
+	statuses := map[int]int{}
+	for range guesses {
+		res := <-results
+		if res.Status == 429 {
+			limited(t, res)
+		} else {
+			expect(t, res, 403, "M_FORBIDDEN")
+		}
+		statuses[res.Status]++
+	}
+	if statuses[403] != 2 || statuses[429] != guesses-2 {
+		t.Fatalf("answers to %d guesses at once: %v, want 2 wrong passwords and the rest limited", guesses, statuses)
+	}
+	limited(t, login("alice", "pw-alice"))                                   // the right password while limited
+	limited(t, login("bob", "wrong"))                                        // another user from the same address
+	wait := limited(t, login("@ALICE:"+n.App.Node.ServerName(), "pw-alice")) // another spelling
+
 	// The limit is a window, not a lock-out: once it has passed (the wait
 	// is what is being tested, bounded by the answer's retry_after_ms),
 	// the right password works.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * every)
 	for {
+		time.Sleep(wait)
 		res := login("alice", "pw-alice")
 		if res.Status == 200 {
 			break
 		}
-		expect(t, res, 429, "M_LIMIT_EXCEEDED")
+		wait = limited(t, res)
 		if time.Now().After(deadline) {
-			t.Fatal("still limited after 30 s")
+			t.Fatalf("still limited after %v", 2*every)
 		}
-		time.Sleep(time.Duration(res.Body["retry_after_ms"].(float64)) * time.Millisecond)
 	}
 }
 

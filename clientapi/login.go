@@ -67,14 +67,12 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) error {
 	if err := checkDeviceDisplayName("initial_device_display_name", req.InitialDeviceDisplayName); err != nil {
 		return err
 	}
-	keys := loginKeys(r, user)
-	if err := a.logins.check(keys); err != nil {
+	done, err := a.logins.begin(loginKeys(r, user))
+	if err != nil {
 		return err
 	}
 	sess, err := a.n.Login(r.Context(), user, req.Password, req.DeviceID, req.InitialDeviceDisplayName)
-	if errors.Is(err, node.ErrBadLogin) {
-		a.logins.failed(keys)
-	}
+	done(errors.Is(err, node.ErrBadLogin))
 	if err != nil {
 		return err
 	}
