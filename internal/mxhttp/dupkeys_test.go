@@ -38,14 +38,23 @@ func TestCheckDuplicateKeys(t *testing.T) {
 	}
 }
 
-// BenchmarkCheckDuplicateKeys measures the check on a message body near the
-// event size limit (64 KiB), the most a /send body carries.
+// BenchmarkCheckDuplicateKeys measures the check on a typical message body
+// and on one near the event size limit (64 KiB), the most a /send body
+// carries.
 func BenchmarkCheckDuplicateKeys(b *testing.B) {
-	body := []byte(`{"msgtype":"m.text","body":"` + strings.Repeat("x", 60000) + `","format":"org.matrix.custom.html","m.mentions":{"user_ids":["@a:b"]}}`)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		if err := checkDuplicateKeys(body); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct{ name, text string }{
+		{"message", "hello there, how are you?"},
+		{"64KiB", strings.Repeat("x", 60000)},
+	} {
+		body := []byte(`{"msgtype":"m.text","body":"` + bc.text + `","format":"org.matrix.custom.html","m.mentions":{"user_ids":["@a:b"]}}`)
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := checkDuplicateKeys(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
