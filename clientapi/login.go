@@ -64,14 +64,14 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) error {
 	if req.Password == "" {
 		return mxhttp.MissingParam("missing password")
 	}
-	if err := checkDeviceDisplayName("initial_device_display_name", req.InitialDeviceDisplayName); err != nil {
+	if err := checkDeviceID(req.DeviceID); err != nil {
 		return err
 	}
 	done, err := a.logins.begin(loginKeys(r, user))
 	if err != nil {
 		return err
 	}
-	sess, err := a.n.Login(r.Context(), user, req.Password, req.DeviceID, req.InitialDeviceDisplayName)
+	sess, err := a.n.Login(r.Context(), user, req.Password, req.DeviceID, initialDeviceDisplayName(req.InitialDeviceDisplayName))
 	done(errors.Is(err, node.ErrBadLogin))
 	if err != nil {
 		return err

@@ -51,7 +51,7 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) error {
 	if req.Password != nil && *req.Password == "" {
 		return mxhttp.Errorf(http.StatusBadRequest, "M_WEAK_PASSWORD", "the password may not be empty")
 	}
-	if err := checkDeviceDisplayName("initial_device_display_name", req.InitialDeviceDisplayName); err != nil {
+	if err := checkDeviceID(req.DeviceID); err != nil {
 		return err
 	}
 	if req.Auth == nil || req.Auth.Type == "" {
@@ -69,7 +69,7 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) error {
 		Localpart:         req.Username,
 		Password:          password,
 		DeviceID:          req.DeviceID,
-		DeviceDisplayName: req.InitialDeviceDisplayName,
+		DeviceDisplayName: initialDeviceDisplayName(req.InitialDeviceDisplayName),
 		InhibitLogin:      req.InhibitLogin,
 	})
 	if err != nil {
