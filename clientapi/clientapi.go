@@ -13,15 +13,16 @@ const v3 = "/_matrix/client/v3"
 // api holds what every handler needs. Handlers are methods on it so that
 // nothing lives in package-level variables.
 type api struct {
-	n   *node.Node
-	log *slog.Logger
+	n      *node.Node
+	log    *slog.Logger
+	logins *loginLimiter
 }
 
 // Register adds the client API's routes to rt. The whole route table is here,
 // in one place, so what the package serves can be read at a glance; the
 // handlers live in one file per area.
 func Register(rt *mxhttp.Router, n *node.Node) {
-	a := &api{n: n, log: n.Logger().With("component", "clientapi")}
+	a := &api{n: n, log: n.Logger().With("component", "clientapi"), logins: newLoginLimiter(n.Config().LoginFailures)}
 
 	// Discovery.
 	rt.Public("GET /_matrix/client/versions", a.versions)

@@ -64,6 +64,9 @@ func (a *api) updateDevice(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeOK(w)
 	}
+	if err := checkDeviceDisplayName(*req.DisplayName); err != nil {
+		return err
+	}
 	if err := a.n.SetDeviceDisplayName(r.Context(), dev.UserID, deviceID, *req.DisplayName); err != nil {
 		return err
 	}

@@ -1,9 +1,11 @@
 package clientapi
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/node"
 )
 
 // Login types and identifier types this server understands.
@@ -45,7 +47,8 @@ func (a *api) loginFlows(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// login answers POST /login: password login for a local user.
+// login answers POST /login: password login for a local user, rate-limited
+// on wrong passwords (loginlimit.go).
 func (a *api) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := mxhttp.DecodeJSON(r, 0, &req); err != nil {
@@ -61,7 +64,15 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) error {
 	if req.Password == "" {
 		return mxhttp.MissingParam("missing password")
 	}
-	sess, err := a.n.Login(r.Context(), user, req.Password, req.DeviceID, req.InitialDeviceDisplayName)
+	if err := checkDeviceID(req.DeviceID); err != nil {
+		return err
+	}
+	done, err := a.logins.begin(loginKeys(r, user))
+	if err != nil {
+		return err
+	}
+	sess, err := a.n.Login(r.Context(), user, req.Password, req.DeviceID, initialDeviceDisplayName(req.InitialDeviceDisplayName))
+	done(errors.Is(err, node.ErrBadLogin))
 	if err != nil {
 		return err
 	}

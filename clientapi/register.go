@@ -12,7 +12,7 @@ import (
 type registerRequest struct {
 	Auth                     *authData `json:"auth"`
 	Username                 string    `json:"username"`
-	Password                 string    `json:"password"`
+	Password                 *string   `json:"password"`
 	DeviceID                 string    `json:"device_id"`
 	InitialDeviceDisplayName string    `json:"initial_device_display_name"`
 	InhibitLogin             bool      `json:"inhibit_login"`
@@ -43,6 +43,17 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	// No password is allowed (the spec makes it optional; the account then
+	// cannot log in with one). An empty one is a client mistake that would
+	// leave an account nobody can log into while its client believes it
+	// set a password: refused like Synapse's password policy refuses
+	// passwords, 400 M_WEAK_PASSWORD, before the auth stages.
+	if req.Password != nil && *req.Password == "" {
+		return mxhttp.Errorf(http.StatusBadRequest, "M_WEAK_PASSWORD", "the password may not be empty")
+	}
+	if err := checkDeviceID(req.DeviceID); err != nil {
+		return err
+	}
 	if req.Auth == nil || req.Auth.Type == "" {
 		writeAuthChallenge(w, stageDummy)
 		return nil
@@ -50,11 +61,15 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) error {
 	if req.Auth.Type != stageDummy {
 		return mxhttp.Errorf(http.StatusBadRequest, "M_UNRECOGNIZED", "unsupported auth type %q", req.Auth.Type)
 	}
+	var password string
+	if req.Password != nil {
+		password = *req.Password
+	}
 	sess, err := a.n.Register(r.Context(), node.RegisterRequest{
 		Localpart:         req.Username,
-		Password:          req.Password,
+		Password:          password,
 		DeviceID:          req.DeviceID,
-		DeviceDisplayName: req.InitialDeviceDisplayName,
+		DeviceDisplayName: initialDeviceDisplayName(req.InitialDeviceDisplayName),
 		InhibitLogin:      req.InhibitLogin,
 	})
 	if err != nil {

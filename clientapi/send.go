@@ -19,8 +19,8 @@ type redactRequest struct {
 }
 
 // send answers PUT /rooms/{roomId}/send/{eventType}/{txnId}. The node makes
-// the call idempotent per device and transaction ID: a retry gets the first
-// event's ID and nothing new is stored.
+// the call idempotent per device, path and transaction ID: a retry gets the
+// first event's ID and nothing new is stored.
 func (a *api) send(w http.ResponseWriter, r *http.Request) error {
 	dev := mxhttp.DeviceFrom(r)
 	raw, err := mxhttp.ReadBody(r, maxContentBytes)
@@ -43,11 +43,14 @@ func (a *api) send(w http.ResponseWriter, r *http.Request) error {
 		if req.Redacts == "" {
 			return mxhttp.MissingParam("missing content.redacts")
 		}
-		eventID, err = a.n.Redact(r.Context(), dev.UserID, dev.DeviceID, roomID, req.Redacts, txnID, req.Reason)
+		eventID, err = a.n.Redact(r.Context(), node.RedactRequest{
+			Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, EventID: req.Redacts, Reason: req.Reason,
+			TxnID: txnID, TxnScope: node.SendTxn(roomID, evType),
+		})
 	} else {
 		eventID, err = a.n.SendEvent(r.Context(), node.SendRequest{
 			Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Type: evType,
-			Content: json.RawMessage(raw), TxnID: txnID, StickyDurationMS: sticky,
+			Content: json.RawMessage(raw), TxnID: txnID, TxnScope: node.SendTxn(roomID, evType), StickyDurationMS: sticky,
 		})
 	}
 	if err != nil {
@@ -64,8 +67,11 @@ func (a *api) redact(w http.ResponseWriter, r *http.Request) error {
 	if err := mxhttp.DecodeJSON(r, maxContentBytes, &req); err != nil {
 		return err
 	}
-	eventID, err := a.n.Redact(r.Context(), dev.UserID, dev.DeviceID,
-		r.PathValue("roomId"), r.PathValue("eventId"), r.PathValue("txnId"), req.Reason)
+	roomID, target := r.PathValue("roomId"), r.PathValue("eventId")
+	eventID, err := a.n.Redact(r.Context(), node.RedactRequest{
+		Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, EventID: target, Reason: req.Reason,
+		TxnID: r.PathValue("txnId"), TxnScope: node.RedactTxn(roomID, target),
+	})
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,11 @@ type config struct {
 	// OpenRegistration lets clients register over HTTP. Default false: the
 	// app creates its account with CreateAccount.
 	OpenRegistration bool `json:"open_registration"`
+	// WebOrigins are the web origins whose pages (a web client in a
+	// WebView or the phone's browser) may log in and register through the
+	// client API; "*" allows any. Default none: native clients send no
+	// Origin and need nothing here.
+	WebOrigins []string `json:"web_origins"`
 	// NoSyncWrites skips fsync per commit (faster; a crash of the phone may
 	// lose the last writes).
 	NoSyncWrites bool `json:"no_sync_writes"`

@@ -91,6 +91,7 @@ func (n *Node) Start() (err error) {
 			DataDir:          n.dataDir,
 			StorageProfile:   n.cfg.StorageProfile,
 			OpenRegistration: n.cfg.OpenRegistration,
+			WebOrigins:       n.cfg.WebOrigins,
 			NoSyncWrites:     n.cfg.NoSyncWrites,
 			Logger:           n.slogger(),
 		},

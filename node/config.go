@@ -2,6 +2,7 @@ package node
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/matrix-org/gomatrixserverlib"
 )
@@ -17,6 +18,15 @@ type Config struct {
 	StorageProfile string
 	// OpenRegistration lets anyone who can reach the client API register.
 	OpenRegistration bool
+	// LoginFailures bounds wrong passwords at POST /login, per user and per
+	// client address; zero fields take DefaultLoginFailureBurst and
+	// DefaultLoginFailureEvery.
+	LoginFailures RateLimit
+	// WebOrigins are the web origins (scheme://host[:port]) whose pages may
+	// log in and register through the client API from a browser; "*"
+	// allows any page. Authenticated requests need an access token, which
+	// a page has only once it has logged in, so they are not restricted.
+	WebOrigins []string
 	// NoSyncWrites turns off fsync per commit (faster; a power loss may lose
 	// the last writes). Off by default.
 	NoSyncWrites bool
@@ -40,3 +50,21 @@ func SupportedRoomVersions() []gomatrixserverlib.RoomVersion {
 
 // DefaultRoomVersion is the version createRoom uses unless configured otherwise.
 const DefaultRoomVersion = gomatrixserverlib.RoomVersionV10
+
+// RateLimit is a token bucket: Burst requests at once, then one more every
+// Every.
+type RateLimit struct {
+	Burst int
+	Every time.Duration
+}
+
+// Default login failure limits: five wrong passwords in a row, then one
+// every ten seconds (360 an hour). Synapse's default for failed logins is
+// three at once and one every six seconds per account; an embedded node has
+// one or a few users, so a slightly larger burst spares a person mistyping
+// on a phone keyboard while a guesser is held to a few hundred tries an
+// hour.
+const (
+	DefaultLoginFailureBurst = 5
+	DefaultLoginFailureEvery = 10 * time.Second
+)

@@ -123,6 +123,9 @@ func (n *Node) initialEvents(ctx context.Context, req CreateRoomRequest, version
 	}
 
 	create := map[string]any{}
+	if err := checkCreationContent(req.CreationContent); err != nil {
+		return nil, err
+	}
 	if len(req.CreationContent) > 0 {
 		if err := json.Unmarshal(req.CreationContent, &create); err != nil {
 			return nil, fmt.Errorf("%w: creation_content: %v", ErrBadInput, err)

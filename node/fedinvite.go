@@ -39,8 +39,11 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 	if inviter == nil {
 		return "", fmt.Errorf("%w: inviting users of other servers needs federation", ErrForbidden)
 	}
+	if req.TxnScope.Endpoint == "" {
+		req.TxnScope = SendTxn(req.RoomID, req.Type)
+	}
 	if req.TxnID != "" {
-		if id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnID); err == nil {
+		if id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnScope, req.TxnID); err == nil {
 			return id, nil
 		} else if !errors.Is(err, kv.ErrNotFound) {
 			return "", err
@@ -82,7 +85,7 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 		return "", fmt.Errorf("invite of %s: %s returned another event", target, server)
 	}
 	_, err = n.withRoom(ctx, req.RoomID, func(b *roomBatch) error {
-		return b.input(signed, inputOpts{TxnID: req.TxnID, DeviceID: req.DeviceID, Sender: req.Sender})
+		return b.input(signed, inputOpts{TxnID: req.TxnID, TxnScope: req.TxnScope, DeviceID: req.DeviceID, Sender: req.Sender})
 	})
 	if err != nil {
 		return "", err

@@ -72,8 +72,8 @@ func aliasServer(alias string) string {
 
 // LookupAlias resolves an alias on any server: a local one from the
 // database, with the room's joined servers (this one first); another
-// server's over federation. An alias nobody knows is ErrNotFound; a
-// malformed one ErrInvalidParam.
+// server's over federation. An alias nobody knows, or whose server cannot
+// be reached, is ErrNotFound; a malformed one ErrInvalidParam.
 func (n *Node) LookupAlias(ctx context.Context, alias string) (RoomAlias, error) {
 	server := aliasServer(alias)
 	switch {
@@ -87,6 +87,14 @@ func (n *Node) LookupAlias(ctx context.Context, alias string) (RoomAlias, error)
 		return RoomAlias{}, fmt.Errorf("alias %s: no federation: %w", alias, ErrNotFound)
 	}
 	ra, err := q.QueryDirectory(ctx, server, alias)
+	if errors.Is(err, ErrRemoteUnavailable) {
+		// The spec's answer for an alias that cannot be resolved is 404
+		// M_NOT_FOUND (GET /directory/room, POST /join), whether its server
+		// does not know it or cannot be found or asked: on a P2P network a
+		// server name nobody serves is common. Not %w: the cause is said,
+		// not made a 502.
+		return RoomAlias{}, fmt.Errorf("alias %s cannot be resolved (%v): %w", alias, err, ErrNotFound)
+	}
 	if err != nil {
 		return RoomAlias{}, err
 	}

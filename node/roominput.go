@@ -52,6 +52,7 @@ type pendingEvent struct {
 // inputOpts carries what a local send adds to an event.
 type inputOpts struct {
 	TxnID    string
+	TxnScope TxnScope
 	DeviceID string
 	Sender   string
 }
@@ -244,7 +245,7 @@ func (b *roomBatch) input(ev gomatrixserverlib.PDU, opts inputOpts) error {
 		RoomID: b.roomID, Version: string(ev.Version()), JSON: ev.JSON(), TxnID: opts.TxnID, DeviceID: opts.DeviceID,
 	}}
 	if opts.TxnID != "" {
-		p.txnKey = txnKey(opts.Sender, opts.DeviceID, opts.TxnID)
+		p.txnKey = txnKey(opts.Sender, opts.DeviceID, opts.TxnScope, opts.TxnID)
 	}
 	b.events = append(b.events, p)
 	b.byID[id] = p

@@ -20,9 +20,12 @@ type SendRequest struct {
 	// StateKey is nil for a message event.
 	StateKey *string
 	Content  json.RawMessage
-	// TxnID makes the send idempotent per device: a repeat returns the first
-	// event's ID and stores nothing.
+	// TxnID makes the send idempotent per device and TxnScope: a repeat
+	// returns the first event's ID and stores nothing.
 	TxnID string
+	// TxnScope is the endpoint and path TxnID came with; left empty, it is
+	// /send's: SendTxn(RoomID, Type).
+	TxnScope TxnScope
 	// Redacts names the event a redaction redacts.
 	Redacts string
 	// StickyDurationMS, when set, makes the event sticky (MSC4354) for that
@@ -33,8 +36,11 @@ type SendRequest struct {
 // SendEvent builds, signs, authorises and stores a local user's event and
 // returns its event ID. Auth failures are ErrForbidden.
 func (n *Node) SendEvent(ctx context.Context, req SendRequest) (string, error) {
+	if req.TxnScope.Endpoint == "" {
+		req.TxnScope = SendTxn(req.RoomID, req.Type)
+	}
 	if req.TxnID != "" {
-		if id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnID); err == nil {
+		if id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnScope, req.TxnID); err == nil {
 			return id, nil
 		} else if !errors.Is(err, kv.ErrNotFound) {
 			return "", err
@@ -49,9 +55,9 @@ func (n *Node) SendEvent(ctx context.Context, req SendRequest) (string, error) {
 			return fmt.Errorf("room %s: %w", req.RoomID, ErrNotFound)
 		}
 		if req.TxnID != "" { // a concurrent retry may have won the lock first
-			if ok, err := b.tx.Has(txnKey(req.Sender, req.DeviceID, req.TxnID)); err != nil || ok {
+			if ok, err := b.tx.Has(txnKey(req.Sender, req.DeviceID, req.TxnScope, req.TxnID)); err != nil || ok {
 				if ok {
-					id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnID)
+					id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnScope, req.TxnID)
 					eventID = id
 					return err
 				}
@@ -107,7 +113,7 @@ func (b *roomBatch) buildAndInput(req SendRequest) (string, error) {
 			return "", err
 		}
 	}
-	if err := b.input(ev, inputOpts{TxnID: req.TxnID, DeviceID: req.DeviceID, Sender: req.Sender}); err != nil {
+	if err := b.input(ev, inputOpts{TxnID: req.TxnID, TxnScope: req.TxnScope, DeviceID: req.DeviceID, Sender: req.Sender}); err != nil {
 		// A local event is either accepted or refused, never stored as failed.
 		if p, ok := b.byID[ev.EventID()]; ok {
 			b.drop(p)
@@ -117,19 +123,35 @@ func (b *roomBatch) buildAndInput(req SendRequest) (string, error) {
 	return ev.EventID(), nil
 }
 
-func (n *Node) txnEvent(userID, deviceID, txnID string) (string, error) {
+func (n *Node) txnEvent(userID, deviceID string, scope TxnScope, txnID string) (string, error) {
 	var id string
 	err := n.db.View(func(tx *kv.Txn) error {
-		b, err := tx.Get(txnKey(userID, deviceID, txnID))
+		b, err := tx.Get(txnKey(userID, deviceID, scope, txnID))
 		id = string(b)
 		return err
 	})
 	return id, err
 }
 
+// RedactRequest is a local user's redaction of an event.
+type RedactRequest struct {
+	Sender   string
+	DeviceID string
+	RoomID   string
+	// EventID is the event to redact.
+	EventID string
+	Reason  string
+	// TxnID makes the redaction idempotent per device and TxnScope.
+	TxnID string
+	// TxnScope is the endpoint and path TxnID came with; left empty, it is
+	// /redact's: RedactTxn(RoomID, EventID).
+	TxnScope TxnScope
+}
+
 // Redact redacts an event. Only its sender or a user with the room's redact
 // power level may; others get ErrForbidden.
-func (n *Node) Redact(ctx context.Context, sender, deviceID, roomID, eventID, txnID, reason string) (string, error) {
+func (n *Node) Redact(ctx context.Context, req RedactRequest) (string, error) {
+	sender, roomID, eventID := req.Sender, req.RoomID, req.EventID
 	target, err := n.Event(ctx, sender, eventID)
 	if err != nil {
 		return "", err
@@ -147,13 +169,17 @@ func (n *Node) Redact(ctx context.Context, sender, deviceID, roomID, eventID, tx
 		}
 	}
 	content := map[string]any{}
-	if reason != "" {
-		content["reason"] = reason
+	if req.Reason != "" {
+		content["reason"] = req.Reason
 	}
 	raw, _ := json.Marshal(content)
+	scope := req.TxnScope
+	if scope.Endpoint == "" {
+		scope = RedactTxn(roomID, eventID)
+	}
 	return n.SendEvent(ctx, SendRequest{
-		Sender: sender, DeviceID: deviceID, RoomID: roomID, Type: spec.MRoomRedaction,
-		Content: raw, TxnID: txnID, Redacts: eventID,
+		Sender: sender, DeviceID: req.DeviceID, RoomID: roomID, Type: spec.MRoomRedaction,
+		Content: raw, TxnID: req.TxnID, TxnScope: scope, Redacts: eventID,
 	})
 }
 

@@ -107,7 +107,7 @@ func TestRedaction(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					target := send(t, n, tc.author, roomID, "secret "+tc.name)
 					pos := n.StreamPosition()
-					redID, err := n.Redact(ctx, tc.redacter.UserID, tc.redacter.DeviceID, roomID, target, "", "spam")
+					redID, err := n.Redact(ctx, RedactRequest{Sender: tc.redacter.UserID, DeviceID: tc.redacter.DeviceID, RoomID: roomID, EventID: target, Reason: "spam"})
 					if !errors.Is(err, tc.wantErr) {
 						t.Fatalf("Redact: %v, want %v", err, tc.wantErr)
 					}
@@ -133,11 +133,11 @@ func TestRedaction(t *testing.T) {
 			expectRedacted(t, n, alice.UserID, target, "", false)
 
 			// Unknown events and events of other rooms cannot be redacted.
-			if _, err := n.Redact(ctx, alice.UserID, "", roomID, "$nosuchevent", "", ""); !errors.Is(err, ErrNotFound) {
+			if _, err := n.Redact(ctx, RedactRequest{Sender: alice.UserID, RoomID: roomID, EventID: "$nosuchevent"}); !errors.Is(err, ErrNotFound) {
 				t.Errorf("redact unknown event: %v", err)
 			}
 			_, _, other := publicRoom(t, n, string(version))
-			if _, err := n.Redact(ctx, alice.UserID, "", other, target, "", ""); !errors.Is(err, ErrNotFound) {
+			if _, err := n.Redact(ctx, RedactRequest{Sender: alice.UserID, RoomID: other, EventID: target}); !errors.Is(err, ErrNotFound) {
 				t.Errorf("redact an event through another room: %v", err)
 			}
 			expectRedacted(t, n, alice.UserID, target, "", false)

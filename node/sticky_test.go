@@ -254,7 +254,7 @@ func TestStickyRedactedNotSticky(t *testing.T) {
 	alice := session(n, "alice")
 	room := sharedRoom(t, n, alice)
 	id := sendSticky(t, n, alice, room, "x", 300000)
-	if _, err := n.Redact(ctx, alice.UserID, alice.DeviceID, room, id, "", ""); err != nil {
+	if _, err := n.Redact(ctx, RedactRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: room, EventID: id}); err != nil {
 		t.Fatal(err)
 	}
 	evs, _, err := n.StickyEvents(ctx, StickyQuery{UserID: alice.UserID, Rooms: []string{room}, Upto: n.StreamPosition()})

@@ -19,7 +19,7 @@ const (
 	tMembership  = "membership"  // user ID, room ID -> membershipRecord
 	tLocalMember = "localmember" // room ID, local user ID -> "join" or "invite"
 	tUnread      = "unread"      // local user ID, room ID -> unreadRecord, binary (absent: nothing unread)
-	tTxn         = "txn"         // user ID, device ID, txn ID -> event ID
+	tTxn         = "txn"         // user ID, device ID, endpoint, path parameters..., txn ID -> event ID (txnscope.go)
 	tAlias       = "alias"       // alias -> aliasRecord
 	tRoomAliases = "roomaliases" // room ID, alias -> ""
 	tProfile     = "profile"     // user ID -> Profile
@@ -108,9 +108,9 @@ func membershipPrefix(userID string) []byte        { return kv.Key(tMembership, 
 func localMemberKey(roomID, userID string) []byte  { return kv.Key(tLocalMember, roomID, userID) }
 func localMemberPrefix(roomID string) []byte       { return kv.Key(tLocalMember, roomID) }
 func unreadKey(userID, roomID string) []byte       { return kv.Key(tUnread, userID, roomID) }
-func txnKey(userID, deviceID, txnID string) []byte {
-	return kv.Key(tTxn, userID, deviceID, txnID)
-}
+
+// txnKey is in txnscope.go.
+
 func aliasKey(alias string) []byte             { return kv.Key(tAlias, alias) }
 func roomAliasKey(roomID, alias string) []byte { return kv.Key(tRoomAliases, roomID, alias) }
 func profileKey(userID string) []byte          { return kv.Key(tProfile, userID) }

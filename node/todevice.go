@@ -62,8 +62,9 @@ type delivery struct {
 
 // SendToDevice queues a message of type evType for each device in messages
 // (user ID -> device ID, or "*" for all the user's devices -> content) and
-// wakes the recipients. It is idempotent per sender, sending device and
-// txnID (an empty txnID turns that off). Unknown local devices are skipped.
+// wakes the recipients. It is idempotent per sender, sending device, evType
+// and txnID, the spec's scope for PUT /sendToDevice/{eventType}/{txnId} (an
+// empty txnID turns that off). Unknown local devices are skipped.
 // Messages for other servers' users are queued, in the same transaction, as
 // one m.direct_to_device EDU per server (fededu_out.go), so a send that
 // returns is never lost; a server whose queue is full refuses the send.
@@ -85,6 +86,7 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 	}
 	sort.Strings(users)
 	remote, remoteCount := n.splitRemote(messages)
+	txnEntry := toDeviceTxnEntry(evType, txnID)
 	var recipients, dests []string
 	err := retryConflicts(ctx, func() error {
 		recipients, dests = nil, nil
@@ -94,7 +96,7 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 		dup := false
 		err := n.db.View(func(tx *kv.Txn) error {
 			var err error
-			if dup, err = toDeviceTxnSeen(tx, sender, senderDevice, txnID); err != nil || dup {
+			if dup, err = toDeviceTxnSeen(tx, sender, senderDevice, txnEntry); err != nil || dup {
 				return err
 			}
 			deliveries, err = n.planDeliveries(tx, users, messages)
@@ -107,7 +109,7 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 			return fmt.Errorf("%w: %d to-device messages in one request (at most %d)", ErrTooLarge, len(deliveries)+remoteCount, maxToDeviceDeliveries)
 		}
 		_, err = n.toDevice.Commit(len(deliveries), func(tx *kv.Txn, first uint64) error {
-			if dup, err := toDeviceTxnSeen(tx, sender, senderDevice, txnID); err != nil || dup {
+			if dup, err := toDeviceTxnSeen(tx, sender, senderDevice, txnEntry); err != nil || dup {
 				return err // a concurrent retry got there first; its positions stay unused
 			}
 			added := map[[2]string]int{}
@@ -136,7 +138,7 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 			if dests, err = n.queueToDevice(tx, sender, evType, remote); err != nil {
 				return err
 			}
-			return rememberToDeviceTxn(tx, sender, senderDevice, txnID)
+			return rememberToDeviceTxn(tx, sender, senderDevice, txnEntry)
 		})
 		return err
 	})

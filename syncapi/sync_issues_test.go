@@ -668,7 +668,7 @@ func TestSyncRedactedEvents(t *testing.T) {
 	alice := e.user("alice")
 	room := e.room(alice, node.PresetPrivateChat)
 	redact := func(id string) string {
-		rid, err := e.n.Redact(context.Background(), alice.UserID, alice.DeviceID, room, id, "", "oops")
+		rid, err := e.n.Redact(context.Background(), node.RedactRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: room, EventID: id, Reason: "oops"})
 		if err != nil {
 			t.Fatal(err)
 		}

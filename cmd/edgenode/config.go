@@ -34,6 +34,10 @@ type Config struct {
 	// OpenRegistration lets anyone who reaches the client API register.
 	// Default false: accounts are made with "edgenode account create".
 	OpenRegistration bool `yaml:"open_registration"`
+	// WebOrigins are the web origins whose pages in a browser may log in or
+	// register through the client API ("*": any). Default none: native
+	// clients send no Origin and are not affected.
+	WebOrigins []string `yaml:"web_origins"`
 	// NoSyncWrites skips fsync on commit: faster, but a power loss may lose
 	// the last acknowledged writes.
 	NoSyncWrites bool `yaml:"no_sync_writes"`
@@ -96,6 +100,7 @@ var flagOverrides = map[string]func(dst, src *Config){
 	"server-name":       func(d, s *Config) { d.ServerName = s.ServerName },
 	"profile":           func(d, s *Config) { d.StorageProfile = s.StorageProfile },
 	"open-registration": func(d, s *Config) { d.OpenRegistration = s.OpenRegistration },
+	"web-origin":        func(d, s *Config) { d.WebOrigins = s.WebOrigins },
 	"no-sync-writes":    func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
 	"log-level":         func(d, s *Config) { d.LogLevel = s.LogLevel },
 	"p2p-listen":        func(d, s *Config) { d.P2PListen = s.P2PListen },
@@ -137,6 +142,7 @@ func addConfigFlags(fs *flag.FlagSet, serving bool) *configFlags {
 	if serving {
 		fs.StringVar(&cf.vals.ClientListen, "client-listen", app.DefaultClientListen, "client API `address` (HOST:PORT; port 0 picks a free one)")
 		fs.BoolVar(&cf.vals.OpenRegistration, "open-registration", false, "let anyone who reaches the client API register")
+		fs.Var(listFlag{&cf.vals.WebOrigins}, "web-origin", "web `origin` (scheme://host[:port], or *) whose pages may log in and register from a browser (repeatable)")
 		fs.Var(listFlag{&cf.vals.P2PListen}, "p2p-listen", "libp2p `multiaddr` to listen on (repeatable; default QUIC and TCP on all interfaces)")
 		fs.Var(listFlag{&cf.vals.Peers}, "peer", "static peer `multiaddr` ending in /p2p/<peer ID> (repeatable)")
 		fs.BoolVar(&cf.vals.MDNS, "mdns", true, "find peers on the local network with mDNS")

@@ -87,6 +87,7 @@ func nodeConfig(cfg Config, log *slog.Logger) node.Config {
 		ServerName:       cfg.ServerName,
 		StorageProfile:   cfg.StorageProfile,
 		OpenRegistration: cfg.OpenRegistration,
+		WebOrigins:       cfg.WebOrigins,
 		NoSyncWrites:     cfg.NoSyncWrites,
 		Logger:           log,
 	}

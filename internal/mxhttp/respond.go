@@ -47,8 +47,9 @@ func DecodeJSON(r *http.Request, limit int64, v any) error {
 	return UnmarshalBody(raw, v)
 }
 
-// ReadBody reads the raw body, checking only its size, that it is UTF-8
-// text (checkText) and that it is a JSON object.
+// ReadBody reads the raw body, checking its size, that it is UTF-8 text
+// (checkText), that it is a JSON object, and that no object in it repeats a
+// key (dupkeys.go).
 func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	if limit <= 0 {
 		limit = MaxBodyBytes
@@ -73,6 +74,9 @@ func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	if trimmed[0] != '{' {
 		return nil, BadJSON("body must be a JSON object")
+	}
+	if err := checkDuplicateKeys(raw); err != nil {
+		return nil, err
 	}
 	return raw, nil
 }

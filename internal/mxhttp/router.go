@@ -32,8 +32,10 @@ func NewRouter(n *node.Node, log *slog.Logger) *Router {
 
 // Public registers a route that needs no access token. pattern is a
 // net/http pattern with a method, e.g. "GET /_matrix/client/versions".
+// Requests other than GET and HEAD from web pages of origins the node does
+// not allow are refused (origin.go).
 func (rt *Router) Public(pattern string, h HandlerFunc) {
-	rt.mux.Handle(pattern, rt.wrap(h))
+	rt.mux.Handle(pattern, rt.wrap(rt.fromAllowedOrigin(h)))
 }
 
 // Authed registers a route that needs a valid access token; the handler finds

@@ -31,6 +31,9 @@ type Options struct {
 	Dir string
 	// ClosedRegistration turns open registration off.
 	ClosedRegistration bool
+	// Configure, if set, adjusts the app's configuration before it starts
+	// (login limits, web origins, a libp2p host).
+	Configure func(*app.Config)
 }
 
 // Start starts a node and stops it when the test ends.
@@ -39,13 +42,17 @@ func Start(t testing.TB, opts Options) *Node {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	a, err := app.Start(context.Background(), app.Config{
+	cfg := app.Config{
 		ClientListen: "127.0.0.1:0",
 		Node: node.Config{
 			DataDir: opts.Dir, OpenRegistration: !opts.ClosedRegistration, StorageProfile: "phone",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
-	})
+	}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
+	a, err := app.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start node: %v", err)
 	}
