@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const (
@@ -16,12 +17,12 @@ const (
 	// than 64 MiB, so many memtables flush and compact on disk.
 	bulkBytes = 66 << 20
 	// bulkSenders send concurrently, so the node commits in groups.
-	bulkSenders = 4
+	bulkSenders = 8
 	// smallBody and bigBody are the message sizes: ~3 KiB as in the
-	// 32-bit finding, and ~40 KiB (below the 64 KiB event limit) so the
-	// volume is reached in a few thousand sends.
+	// 32-bit finding, and 60 KiB (below the 64 KiB event limit) so the
+	// volume is reached in about 2,000 sends.
 	smallBody = 3 << 10
-	bigBody   = 40 << 10
+	bigBody   = 60 << 10
 )
 
 // Test32BitBulkWriteSurvivesRestart writes more than 64 MiB of messages
@@ -63,19 +64,23 @@ func Test32BitBulkWriteSurvivesRestart(t *testing.T) {
 			}
 			roomPath := "/_matrix/client/v3/rooms/" + url.PathEscape(room.RoomID)
 
+			start := time.Now()
 			acked := sendBulk(t, p, roomPath, alice.token)
-			t.Logf("%d messages acknowledged", len(acked))
+			t.Logf("%d messages acknowledged in %v", len(acked), time.Since(start).Round(time.Millisecond))
+			start = time.Now()
 			tt.stop(p)
-
 			p = startNode(t, bin, dataDir, 1)
+			t.Logf("stopped and restarted in %v", time.Since(start).Round(time.Millisecond))
+			start = time.Now()
 			checkBulk(p, roomPath, alice.token, acked)
+			t.Logf("checked in %v", time.Since(start).Round(time.Millisecond))
 			p.stop()
 		})
 	}
 }
 
 // sendBulk sends messages from bulkSenders goroutines until bulkBytes of
-// bodies are acknowledged, every other one ~3 KiB and the rest ~40 KiB, each
+// bodies are acknowledged, every other one ~3 KiB and the rest 60 KiB, each
 // body unique. Any failed send fails the test.
 func sendBulk(t *testing.T, p *process, roomPath, token string) []ackedEvent {
 	t.Helper()
