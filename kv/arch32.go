@@ -24,7 +24,7 @@ import (
 // The fix, from our side, without touching third-party code: options under
 // which no builder ever asks its allocator for more than the first buffer.
 // The builder's allocator comes from Badger's pool, created with
-// 2*TableSize bytes rounded up to a power of two; a pooled allocator is
+// 2*TableSize bytes (at most 256 MiB) rounded up to a power of two; a pooled allocator is
 // reused after Reset (back to the front of its first buffer) by any builder.
 // Let BS be the block size, P = 256 Badger's block padding, B the base table
 // size, M the memtable size, and F the first buffer, the power of two at or
@@ -54,7 +54,7 @@ import (
 //     the first new key once its finished blocks reach 0.95*B, so D <=
 //     0.95*B + BS + V, where V is the further versions of that last key
 //     (Badger keeps the versions newer than the oldest open read
-//     transaction; kv's transactions are short). The bounds leave V 2 MiB.
+//     transaction; kv's transactions are short). The bounds leave V M/2.
 //  6. Every builder therefore asks for 2*B, so every pooled allocator has the
 //     same first buffer F, and 3 and 4 (or 5) keep each builder within F.
 //  7. The exception is Badger's level-0-to-level-0 compaction, which builds
@@ -65,20 +65,21 @@ import (
 //     compacted. NumLevelZeroTablesStall of 3 holds a flush until level 0 has
 //     fewer than 3 tables, so an open database never has four; but a clean
 //     close adds its pending flushes regardless, and a kill during a held
-//     flush leaves its table in the MANIFEST. So Open first counts level 0 in
+//     flush leaves its table in the MANIFEST. So kv.Open first counts level 0 in
 //     the MANIFEST, and while it lists more than 3 tables, opens the database
 //     without compactors and closes it with CompactL0OnClose, whose
 //     level-0-to-base compaction moves at least the oldest table down.
 //
-// The cost, on 32-bit only: no block compression (more disk), a 4 MiB
-// memtable (a transaction may hold about 600 KiB instead of 1.2 MiB), 68 KiB
-// blocks, 16 MiB builder buffers (touched only as far as used), and write
-// stalls once level 0 has 3 tables.
+// M stays the profile's memtable size, so a transaction may hold as much as
+// on 64-bit and a memtable log written before an upgrade still fits its
+// arena when it is replayed; B is 1.5*M, so F is 4*M when M is a power of
+// two (32 MiB for the phone and pi profiles).
+//
+// The cost, on 32-bit only: no block compression (more disk), 68 KiB blocks,
+// builder buffers of 4*M (touched only as far as used; a 64-bit flush of an
+// 8 MiB memtable grows its allocator to 28 MiB anyway), and write stalls
+// once level 0 has 3 tables.
 const (
-	// memTable32 is M: the memtable size on 32-bit.
-	memTable32 = 4 << 20
-	// baseTable32 is B: the table size at every level on 32-bit.
-	baseTable32 = 6 << 20
 	// block32 is BS: the block size on 32-bit, above maxBlockContent.
 	block32 = 68 << 10
 	// blockPadding is P, the spare bytes Badger allocates with each block.
@@ -88,13 +89,17 @@ const (
 	maxL0Tables = 3
 	// maxKeySize is Badger's limit on a key's length.
 	maxKeySize = 65000
-	// maxBlockContent bounds one block holding one entry (point 2 above),
-	// for an inline value below maxInlineValue bytes.
-	maxInlineValue  = 1 << 10
+	// maxInlineValue is the largest value threshold allowed on 32-bit:
+	// values below it are stored in the table itself.
+	maxInlineValue = 1 << 10
+	// maxBlockContent bounds one block holding one entry (point 2 above).
 	maxBlockContent = 4 + maxKeySize + 8 + 12 + maxInlineValue + 4 + 4 + 24 + 4
 	// maxL0Drains bounds the passes of drainLevel0.
 	maxL0Drains = 64
 )
+
+// baseTable32 is B for a memtable size of m.
+func baseTable32(m int64) int64 { return m / 2 * 3 }
 
 // for32Bit returns bo changed as the comment above explains, so Badger's
 // table builders stay within their allocator's first buffer on 32-bit. It
@@ -104,8 +109,7 @@ func for32Bit(bo badger.Options) (badger.Options, error) {
 		return bo, fmt.Errorf("kv: value threshold %d above %d is not safe on 32-bit", bo.ValueThreshold, maxInlineValue)
 	}
 	bo = bo.WithCompression(options.None).
-		WithMemTableSize(memTable32).
-		WithBaseTableSize(baseTable32).
+		WithBaseTableSize(baseTable32(bo.MemTableSize)).
 		WithBlockSize(block32).
 		WithNumLevelZeroTables(min(bo.NumLevelZeroTables, maxL0Tables-1)).
 		WithNumLevelZeroTablesStall(maxL0Tables)

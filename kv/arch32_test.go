@@ -20,30 +20,42 @@ func builderAlloc(d float64) float64 {
 	return k * float64(block32+blockPadding)
 }
 
-// TestArch32Bounds checks the arithmetic of the 32-bit proof in arch32.go:
-// no table builder outgrows its allocator's first buffer.
+// TestArch32Bounds checks the arithmetic of the 32-bit proof in arch32.go
+// for every profile: no table builder outgrows its allocator's first buffer.
 func TestArch32Bounds(t *testing.T) {
-	f := firstBuffer(2 * baseTable32)
 	if got := firstBuffer(3 << 20); got != 4<<20 {
 		t.Fatalf("firstBuffer(3 MiB) = %d, want 4 MiB", got)
 	}
 	if maxBlockContent >= block32+blockPadding {
 		t.Errorf("a one-entry block (%d bytes) outgrows its buffer (%d)", maxBlockContent, block32+blockPadding)
 	}
+	for _, name := range ProfileNames() {
+		p, err := ProfileByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := p.MemTableSize
+		b := baseTable32(m)
+		// Badger caps the size it asks for at 256 MiB.
+		f := firstBuffer(min(2*b, 256<<20))
 
-	// Point 4: a flush. k blocks add 28 bytes each, so with D = arena + 28k,
-	// k <= (2*arena + BS-64) / (BS-64-56).
-	batch := float64(15*memTable32) / 100
-	arena := float64(memTable32) + 2*batch
-	k := (2*arena + block32 - 64) / (block32 - 64 - 56)
-	flush := builderAlloc(arena + 28*k)
-	// Point 5: a compaction, with 2 MiB of versions of its last key.
-	const versions = 2 << 20
-	compaction := builderAlloc(0.95*baseTable32 + block32 + versions)
-	t.Logf("first buffer %d MiB; flush allocates at most %.2f MiB, compaction %.2f MiB", f>>20, flush/(1<<20), compaction/(1<<20))
-	for name, alloc := range map[string]float64{"flush": flush, "compaction": compaction} {
-		if alloc > float64(f) {
-			t.Errorf("%s may allocate %.0f bytes, beyond the first buffer of %d", name, alloc, f)
+		// Point 4: a flush. k blocks add 28 bytes each, so with
+		// D = arena + 28k, k <= (2*arena + BS-64) / (BS-64-56).
+		batch := float64(15*m) / 100
+		arena := float64(m) + 2*batch
+		k := (2*arena + block32 - 64) / (block32 - 64 - 56)
+		flush := builderAlloc(arena + 28*k)
+		// Point 5: a compaction, with M/2 of versions of its last key.
+		compaction := builderAlloc(0.95*float64(b) + block32 + float64(m)/2)
+		t.Logf("%s: first buffer %d MiB; a flush allocates at most %.1f MiB, a compaction %.1f MiB",
+			name, f>>20, flush/(1<<20), compaction/(1<<20))
+		for what, alloc := range map[string]float64{"flush": flush, "compaction": compaction} {
+			if alloc > float64(f) {
+				t.Errorf("%s: a %s may allocate %.0f bytes, beyond the first buffer of %d", name, what, alloc, f)
+			}
+		}
+		if p.ValueThreshold > maxInlineValue {
+			t.Errorf("%s: value threshold %d above %d", name, p.ValueThreshold, maxInlineValue)
 		}
 	}
 }
@@ -58,7 +70,7 @@ func TestFor32Bit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bo := badger.DefaultOptions(t.TempDir()).WithLogger(nil).
+			bo := badger.DefaultOptions(t.TempDir()).WithLogger(nil).WithMemTableSize(p.MemTableSize).
 				WithNumLevelZeroTables(p.NumMemtables).WithValueThreshold(p.ValueThreshold)
 			bo, err = for32Bit(bo)
 			if err != nil {
@@ -89,7 +101,7 @@ func TestDrainLevel0(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bo = bo.WithMemTableSize(1 << 20).WithNumLevelZeroTables(20).WithNumLevelZeroTablesStall(40)
+	bo = bo.WithNumLevelZeroTables(20).WithNumLevelZeroTablesStall(40)
 
 	db, err := badger.Open(bo)
 	if err != nil {
