@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -62,6 +63,10 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		WithValueLogFileSize(p.ValueLogFileSize).
 		WithNumCompactors(p.NumCompactors).
 		WithValueThreshold(p.ValueThreshold).
+		// Verify each table's checksums when it is opened (also right
+		// after a flush or compaction writes it) and each block's when it
+		// is read: corruption is an error, never silently missing data.
+		WithChecksumVerificationMode(options.OnTableAndBlockRead).
 		WithLogger(badgerLogger{opts.Logger})
 	if p.BlockCacheSize == 0 {
 		// Compression with a zero block cache panics in Badger.
@@ -69,6 +74,16 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if strconv.IntSize == 32 {
+		// Badger loses data on 32-bit with its usual options; see arch32.go.
+		var err error
+		if bo, err = for32Bit(bo); err != nil {
+			return nil, err
+		}
+		if err := drainLevel0(bo); err != nil {
+			return nil, err
+		}
 	}
 	bdb, err := badger.Open(bo)
 	if err != nil {
