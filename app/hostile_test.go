@@ -440,3 +440,32 @@ func TestHostileSlowOriginBlocksNoOther(t *testing.T) {
 		t.Fatalf("the other origin was answered only after A gave up on the slow one (%d requests to it, then %d)", asked, n)
 	}
 }
+
+// TestHostileDuplicateKeys: a PDU whose content names a key twice, validly
+// signed over what Go reads (the last value), is refused: a client or
+// server whose parser keeps the first value would show other content.
+func TestHostileDuplicateKeys(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	ev := rr.r.sign(rr.rs.version, rr.r.event(rr.rs, "m", "m.room.message", nil, `{"msgtype":"m.text","body":"what Go reads"}`))
+	raw := bytes.Replace(ev.JSON(), []byte(`"content":{`), []byte(`"content":{"body":"what others read",`), 1)
+	if bytes.Equal(raw, ev.JSON()) {
+		t.Fatalf("no content object in %s", ev.JSON())
+	}
+	status, body := rr.r.do(ctx, "PUT", "/_matrix/federation/v1/send/dupkeys",
+		map[string]any{"origin": rr.r.name, "origin_server_ts": time.Now().UnixMilli(), "pdus": []json.RawMessage{raw}})
+	var res struct {
+		PDUs map[string]struct{ Error string } `json:"pdus"`
+	}
+	if status != http.StatusOK || json.Unmarshal(body, &res) != nil {
+		t.Fatalf("send: %d %s", status, body)
+	}
+	if res.PDUs[ev.EventID()].Error == "" {
+		t.Errorf("A answered %s, want a per-PDU error for %s", body, ev.EventID())
+	}
+	rr.honest(ctx, t)
+	if ok, got := rr.visible(t, ev.EventID()); ok {
+		t.Errorf("the event with a duplicate key is visible at A: %v", got)
+	}
+}

@@ -268,6 +268,11 @@ func (n *Node) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.
 		return nil, false, fmt.Errorf("%w: PDU: %v", ErrBadInput, err)
 	}
 	ev.EventID() // cache the ID before the PDU is shared
+	if err := jsontext.DuplicateKey(raw); err != nil {
+		// The library keeps the last of two values, and its canonical
+		// JSON both; another server may read the first.
+		return ev, false, fmt.Errorf("%w: event %s: %v", ErrBadInput, ev.EventID(), err)
+	}
 	if len(ev.JSON()) > maxEventSize {
 		return ev, false, fmt.Errorf("event is %d bytes: %w", len(ev.JSON()), ErrTooLarge)
 	}

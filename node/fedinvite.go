@@ -159,6 +159,9 @@ func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMe
 	if err != nil {
 		return nil, fmt.Errorf("%w: invite event: %v", ErrInvalidParam, err)
 	}
+	if err := jsontext.DuplicateKey(req.Event); err != nil {
+		return nil, fmt.Errorf("%w: invite event: %v", ErrInvalidParam, err)
+	}
 	ev.EventID()
 	target := ev.StateKey()
 	switch {

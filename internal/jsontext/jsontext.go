@@ -1,5 +1,6 @@
 // Package jsontext checks that JSON bytes are text every Matrix server reads
-// the same way: valid UTF-8, with no escaped lone UTF-16 surrogate.
+// the same way: valid UTF-8, with no escaped lone UTF-16 surrogate (Check),
+// and no object with a key twice (DuplicateKey).
 package jsontext
 
 import (

@@ -1,11 +1,12 @@
-package mxhttp
+package jsontext
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
 
-func TestCheckDuplicateKeys(t *testing.T) {
+func TestDuplicateKey(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name, body string
@@ -26,10 +27,11 @@ func TestCheckDuplicateKeys(t *testing.T) {
 		{"after an array value", `{"a":[1,2],"b":3,"a":4}`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkDuplicateKeys([]byte(tc.body))
+			err := DuplicateKey([]byte(tc.body))
+			var de *DuplicateKeyError
 			if tc.dup {
-				if me := ToMatrix(err); err == nil || me.Code != "M_BAD_JSON" || me.Status != 400 {
-					t.Fatalf("%s: got %v, want 400 M_BAD_JSON", tc.body, err)
+				if !errors.As(err, &de) {
+					t.Fatalf("%s: got %v, want a DuplicateKeyError", tc.body, err)
 				}
 			} else if err != nil {
 				t.Fatalf("%s: %v", tc.body, err)
@@ -38,10 +40,10 @@ func TestCheckDuplicateKeys(t *testing.T) {
 	}
 }
 
-// BenchmarkCheckDuplicateKeys measures the check on a typical message body
+// BenchmarkDuplicateKey measures the check on a typical message body
 // and on one near the event size limit (64 KiB), the most a /send body
 // carries.
-func BenchmarkCheckDuplicateKeys(b *testing.B) {
+func BenchmarkDuplicateKey(b *testing.B) {
 	for _, bc := range []struct{ name, text string }{
 		{"message", "hello there, how are you?"},
 		{"64KiB", strings.Repeat("x", 60000)},
@@ -51,7 +53,7 @@ func BenchmarkCheckDuplicateKeys(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := checkDuplicateKeys(body); err != nil {
+				if err := DuplicateKey(body); err != nil {
 					b.Fatal(err)
 				}
 			}
