@@ -35,7 +35,6 @@ const ProtocolID protocol.ID = "/edgenode/fed/1"
 // distinct from libp2p's default so that unrelated libp2p apps are ignored.
 const MDNSServiceName = "_edgenode-p2p._udp"
 
-
 // DefaultListenAddrs are used when Config.ListenAddrs is empty.
 var DefaultListenAddrs = []string{"/ip4/0.0.0.0/udp/0/quic-v1", "/ip4/0.0.0.0/tcp/0"}
 
