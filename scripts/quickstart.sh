@@ -14,102 +14,35 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/edgenode-quickstart.XXXXXX")
+# shellcheck source=SCRIPTDIR/lib.sh
+source scripts/lib.sh
+lib_init quickstart
 DATA=$WORK/data
 PID=
-CHECKS=0
 
-cleanup() {
-	if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then
-		kill -KILL "$PID" 2>/dev/null || true
-		wait "$PID" 2>/dev/null || true
-	fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "quickstart: FAIL: $*" >&2
-	for f in "$WORK"/node*.log; do
-		[[ -f $f ]] || continue
-		echo "--- $f (last 40 lines)" >&2
-		tail -n 40 "$f" >&2
-	done
-	exit 1
-}
-ok() {
-	CHECKS=$((CHECKS + 1))
-	echo "quickstart: ok: $*"
-}
-
-BIN=${EDGENODE_BIN:-}
-if [[ -z $BIN ]]; then
-	BIN=$WORK/edgenode
-	go build -o "$BIN" ./cmd/edgenode
-fi
-[[ -f $BIN ]] || fail "no binary at $BIN"
+need curl node
+find_bin
 
 # start_node N: start the node on $DATA on a free port; sets PID, BASE and
 # SERVER_NAME from what it prints.
 start_node() {
-	local log=$WORK/node$1.log out=$WORK/node$1.out
-	# shellcheck disable=SC2086 # the wrapper may be a command with arguments
-	${EDGENODE_WRAPPER:-} "$BIN" run --open-registration --data "$DATA" --client-listen 127.0.0.1:0 --profile phone --mdns=false --p2p-listen /ip4/127.0.0.1/udp/0/quic-v1 >"$out" 2>"$log" &
-	PID=$!
-	BASE=
-	for _ in $(seq 300); do # up to 30 s
-		BASE=$(sed -n 's/^ *base URL: *//p' "$out")
-		[[ -n $BASE ]] && break
-		kill -0 "$PID" 2>/dev/null || fail "node exited during start-up"
-		sleep 0.1
-	done
-	[[ -n $BASE ]] || fail "node printed no base URL within 30 s"
-	SERVER_NAME=$(sed -n 's/^ *server name: *//p' "$out")
+	launch_node "node$1" --open-registration --data "$DATA" --client-listen 127.0.0.1:0 --profile phone --mdns=false --p2p-listen /ip4/127.0.0.1/udp/0/quic-v1
+	PID=$NODE_PID BASE=$NODE_BASE SERVER_NAME=$NODE_SERVER
 	ok "node $1 started at $BASE (server name ${SERVER_NAME:0:12}...)"
 }
 
 # stop_node: SIGTERM, then the node must exit 0 within 40 s (its shutdown
 # timeout is 30 s).
 stop_node() {
-	kill -TERM "$PID"
-	for _ in $(seq 400); do
-		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$PID" 2>/dev/null && fail "node did not exit within 40 s of SIGTERM"
-	local rc=0
-	wait "$PID" || rc=$?
+	term_node "$PID" 40 || fail "node did not exit within 40 s of SIGTERM"
 	PID=
-	[[ $rc -eq 0 ]] || fail "node exited $rc after SIGTERM, want 0"
+	[[ $NODE_RC -eq 0 ]] || fail "node exited $NODE_RC after SIGTERM, want 0"
 	ok "node stopped on SIGTERM with exit 0"
 }
 
-# call METHOD PATH [BODY]: a client API request with $TOKEN when set; the
-# reply lands in $REPLY_BODY and the status in $STATUS.
-call() {
-	local args=(-sS -o "$WORK/reply" -w '%{http_code}' --max-time 30 -X "$1" "$BASE$2")
-	[[ -n ${TOKEN:-} ]] && args+=(-H "Authorization: Bearer $TOKEN")
-	[[ $# -ge 3 ]] && args+=(-H 'Content-Type: application/json' -d "$3")
-	STATUS=$(curl "${args[@]}") || fail "curl $1 $2 failed"
-	REPLY_BODY=$(cat "$WORK/reply")
-}
-expect_200() {
-	[[ $STATUS == 200 ]] || fail "$1: HTTP $STATUS: $REPLY_BODY"
-}
-# field NAME: a top-level string field of the reply (the same sed as README.md).
-field() {
-	sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p" <<<"$REPLY_BODY"
-}
-# bodies: the m.room.message bodies in a /messages reply's chunk, in order,
-# comma-separated.
-bodies() {
-	node -e '
-		let s = "";
-		process.stdin.on("data", d => s += d).on("end", () => {
-			const chunk = JSON.parse(s).chunk || [];
-			console.log(chunk.filter(e => e.type === "m.room.message").map(e => e.content.body).join(","));
-		});' <<<"$REPLY_BODY"
-}
+# call METHOD PATH [BODY]: a client API request on this node with $TOKEN when
+# set; the reply lands in $REPLY_BODY and the status in $STATUS.
+call() { call_at "$BASE" "${TOKEN:-}" "$@"; }
 
 # --- first run: the README walkthrough ---
 start_node 1

@@ -16,54 +16,21 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/edgenode-e2e-js.XXXXXX")
+# shellcheck source=SCRIPTDIR/../../scripts/lib.sh
+source "$HERE/../../scripts/lib.sh"
+lib_init e2e-js
+LOG_TAIL=60
 PID=
-LOG=$WORK/node.log
-OUT=$WORK/node.out
 
-say() { echo "e2e-js: $*"; }
-
+# stop_node: SIGTERM, up to 10 s for the exit, then SIGKILL.
 stop_node() {
 	[[ -n $PID ]] || return 0
-	if kill -0 "$PID" 2>/dev/null; then
-		kill -TERM "$PID" 2>/dev/null || true
-		for _ in $(seq 100); do # up to 10 s, then SIGKILL
-			kill -0 "$PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$PID" 2>/dev/null && kill -KILL "$PID" 2>/dev/null
-	fi
-	wait "$PID" 2>/dev/null || true
+	term_node "$PID" 10 || kill_node "$PID"
 	PID=
 }
-show_log() {
-	[[ -s $LOG ]] || return 0
-	echo "--- node log (last 60 lines of $LOG)" >&2
-	tail -n 60 "$LOG" >&2
-}
-cleanup() {
-	stop_node
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-fail() {
-	echo "e2e-js: FAIL: $*" >&2
-	show_log
-	exit 1
-}
 
-command -v node >/dev/null || fail "node not found"
-command -v npm >/dev/null || fail "npm not found"
-
-BIN=${EDGENODE_BIN:-}
-if [[ -z $BIN ]]; then
-	BIN=$WORK/edgenode
-	say "building $BIN"
-	(cd "$ROOT" && go build -o "$BIN" ./cmd/edgenode)
-fi
-[[ $BIN == /* ]] || BIN=$ROOT/$BIN
-[[ -x $BIN ]] || fail "no binary at $BIN"
+need node npm
+find_bin
 
 # Dependencies first, so a slow install does not eat into the node's life.
 cd "$HERE"
@@ -75,17 +42,9 @@ else
 	npm install --no-audit --no-fund --loglevel=error
 fi
 
-"$BIN" run --open-registration --data "$WORK/data" --client-listen 127.0.0.1:0 \
-	--profile phone --no-sync-writes --log-level debug --no-p2p >"$OUT" 2>"$LOG" &
-PID=$!
-BASE=
-for _ in $(seq 300); do # up to 30 s
-	BASE=$(sed -n 's/^ *base URL: *//p' "$OUT")
-	[[ -n $BASE ]] && break
-	kill -0 "$PID" 2>/dev/null || fail "node exited during start-up"
-	sleep 0.1
-done
-[[ -n $BASE ]] || fail "node printed no base URL within 30 s"
+launch_node node --open-registration --data "$WORK/data" --client-listen 127.0.0.1:0 \
+	--profile phone --no-sync-writes --log-level debug --no-p2p
+PID=$NODE_PID BASE=$NODE_BASE
 say "node started at $BASE"
 
 rc=0
