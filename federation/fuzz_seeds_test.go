@@ -42,7 +42,7 @@ func realisticTxnSeeds(tb testing.TB) []string {
 	create := build(spec.MRoomCreate, "", `{"creator":"`+user+`","room_version":"10"}`, []string{}, 1)
 	join := build(spec.MRoomMember, user, `{"membership":"join"}`, []string{create.EventID()}, 2)
 	txn := func(pdus ...json.RawMessage) string {
-		b, _ := json.Marshal(map[string]any{"origin": server, "origin_server_ts": 1_700_000_000_000, "pdus": pdus, "edus": []any{}})
+		b, _ := json.Marshal(map[string]any{"origin": server, "origin_server_ts": int64(1_700_000_000_000), "pdus": pdus, "edus": []any{}})
 		return string(b)
 	}
 	full := txn(create.JSON(), join.JSON())
