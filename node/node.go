@@ -25,15 +25,21 @@ type Node struct {
 	stream     *kv.Stream
 	states     *stateStore
 	pdus       *pduCache
-	userBumps  *userBumpCache // sliding sync room lists (userbump_cache.go)
-	roomLocks  *stripedLocks
+	// rejected remembers the verdict on rejected events, which are not
+	// stored (rejectedmarks.go).
+	rejected  *rejectedMarks
+	userBumps *userBumpCache // sliding sync room lists (userbump_cache.go)
+	roomLocks *stripedLocks
 	// txnLocks serialise inbound federation transactions per origin; apart
 	// from roomLocks, which are taken while one is held.
-	txnLocks  *stripedLocks
-	notifier  *notifier
-	now       func() time.Time
-	closeOnce sync.Once
-	closeErr  error
+	txnLocks *stripedLocks
+	// txnResponses are the responses of inbound transactions that changed
+	// nothing, kept in memory only (InboundTxn).
+	txnResponses *lru[string, []byte]
+	notifier     *notifier
+	now          func() time.Time
+	closeOnce    sync.Once
+	closeErr     error
 	// life ends when Close starts (endLife): work detached from its caller
 	// (detached) ends then.
 	life    context.Context
@@ -112,19 +118,21 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		db:         db,
-		key:        key,
-		serverName: cfg.ServerName,
-		stream:     stream,
-		states:     newStateStore(),
-		pdus:       newLRU[string, gomatrixserverlib.PDU](8192),
-		userBumps:  newUserBumpCache(),
-		roomLocks:  newStripedLocks(),
-		txnLocks:   newStripedLocks(),
-		notifier:   newNotifier(),
-		now:        time.Now,
+		cfg:          cfg,
+		log:          cfg.Logger,
+		db:           db,
+		key:          key,
+		serverName:   cfg.ServerName,
+		stream:       stream,
+		states:       newStateStore(),
+		pdus:         newLRU[string, gomatrixserverlib.PDU](8192),
+		rejected:     newRejectedMarks(),
+		txnResponses: newLRU[string, []byte](maxTxnResponsesInMemory),
+		userBumps:    newUserBumpCache(),
+		roomLocks:    newStripedLocks(),
+		txnLocks:     newStripedLocks(),
+		notifier:     newNotifier(),
+		now:          time.Now,
 	}
 	// Not derived from ctx, which only bounds opening.
 	n.life, n.endLife = context.WithCancel(context.Background())

@@ -234,6 +234,12 @@ func (b *roomBatch) input(ev gomatrixserverlib.PDU, opts inputOpts) error {
 	if ok, err := b.tx.Has(eventKey(id)); err != nil || ok {
 		return err
 	}
+	if err := b.n.rejectedError(id, b.roomID); err != nil {
+		return err // rejected before, and not stored (rejectedmarks.go)
+	}
+	if err := b.rejectedRefs(id, ev.PrevEventIDs(), ev.AuthEventIDs()); err != nil {
+		return err
+	}
 	if !supportedRoomVersions[ev.Version()] {
 		return fmt.Errorf("room version %q: %w", ev.Version(), ErrUnsupportedRoomVersion)
 	}
