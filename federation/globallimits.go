@@ -32,9 +32,10 @@ type GlobalLimits struct {
 	// still join a room or deliver an invite; it cannot crowd out the
 	// peers the node's users talk to.
 	StrangerShare float64
-	// RefreshEvery is how often the set of peers sharing a room is read
-	// again (default 5 s): a peer that just joined counts as a stranger
-	// until then.
+	// RefreshEvery bounds how often the set of peers sharing a room is
+	// read again (default 1 s). It is read again only when room membership
+	// has changed since (node.SharedServersGen), so a peer that just joined
+	// counts as a stranger for at most this long.
 	RefreshEvery time.Duration
 }
 
@@ -44,7 +45,7 @@ const (
 	DefaultGlobalRate        = 200
 	DefaultGlobalBurst       = 400
 	DefaultStrangerShare     = 0.1
-	DefaultSharedRefresh     = 5 * time.Second
+	DefaultSharedRefresh     = time.Second
 )
 
 func (l GlobalLimits) withDefaults() GlobalLimits {
@@ -73,7 +74,7 @@ type globalLimiter struct {
 	lim    GlobalLimits
 	log    *slog.Logger
 	now    func() time.Time
-	shared func(context.Context) (map[string]bool, error)
+	shared sharedServers
 
 	strangerMaxInFlight int
 	strangerRate        float64
@@ -84,11 +85,20 @@ type globalLimiter struct {
 	strangerInFlight int
 	sharedSet        map[string]bool
 	sharedAt         time.Time
+	sharedGen        uint64
 	refreshing       bool
 	rejected         rejectLog
 }
 
-func newGlobalLimiter(lim GlobalLimits, log *slog.Logger, now func() time.Time, shared func(context.Context) (map[string]bool, error)) *globalLimiter {
+// sharedServers is what the global limiter asks the node (node.Node
+// implements it): the peers sharing a joined room with a local user, and
+// a number that changes whenever that set may have.
+type sharedServers interface {
+	SharedServers(context.Context) (map[string]bool, error)
+	SharedServersGen() uint64
+}
+
+func newGlobalLimiter(lim GlobalLimits, log *slog.Logger, now func() time.Time, shared sharedServers) *globalLimiter {
 	lim = lim.withDefaults()
 	g := &globalLimiter{lim: lim, log: log, now: now, shared: shared}
 	// Two at least: a stranger's slow request must not hold up every join.
@@ -144,30 +154,33 @@ func (g *globalLimiter) admit(peer string) (release func(), err error) {
 	}, nil
 }
 
-// sharesRoom reports whether peer shares a joined room with a local user,
-// from a set read at most every RefreshEvery. One request reads it again
-// when it is stale, outside the lock; the others use the stale set
-// meanwhile. Until a first read succeeds every peer is a stranger.
+// sharesRoom reports whether peer shares a joined room with a local user.
+// The set is read again when membership has changed since the last read
+// (and that was RefreshEvery ago), by one request, outside the lock; the
+// others use the set they have meanwhile. Until a first read succeeds
+// every peer is a stranger.
 func (g *globalLimiter) sharesRoom(peer string) bool {
+	gen := g.shared.SharedServersGen()
 	g.mu.Lock()
-	set, stale := g.sharedSet, g.now().Sub(g.sharedAt) >= g.lim.RefreshEvery
-	refresh := stale && !g.refreshing && g.shared != nil
+	set := g.sharedSet
+	stale := set == nil || (gen != g.sharedGen && g.now().Sub(g.sharedAt) >= g.lim.RefreshEvery)
+	refresh := stale && !g.refreshing
 	if refresh {
 		g.refreshing = true
 	}
 	g.mu.Unlock()
 	if refresh {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		fresh, err := g.shared(ctx)
+		fresh, err := g.shared.SharedServers(ctx)
 		cancel()
 		g.mu.Lock()
 		g.refreshing = false
+		g.sharedAt = g.now()
 		if err == nil {
-			set, g.sharedSet = fresh, fresh
+			set, g.sharedSet, g.sharedGen = fresh, fresh, gen
 		} else {
 			g.log.Warn("federation: reading the peers that share rooms", "error", err)
 		}
-		g.sharedAt = g.now()
 		g.mu.Unlock()
 	}
 	return set[peer]

@@ -76,7 +76,7 @@ func NewHandlerWithOptions(n *node.Node, peerOf func(*http.Request) (serverName 
 		liblog: libraryLogger(log),
 		routes: http.NewServeMux(),
 		limits: newPeerLimiter(opts.Limits, log, time.Now),
-		global: newGlobalLimiter(opts.Global, log, time.Now, n.SharedServers),
+		global: newGlobalLimiter(opts.Global, log, time.Now, n),
 	}
 	h.routes.Handle("GET /_matrix/federation/v1/query/profile", h.wrap(h.queryProfile))
 	h.routes.Handle("GET /_matrix/federation/v1/query/directory", h.wrap(h.queryDirectory))

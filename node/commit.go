@@ -184,6 +184,9 @@ func (b *roomBatch) commit() error {
 	for targetID := range redacted {
 		n.pdus.remove(targetID)
 	}
+	if b.membersChanged {
+		n.membersGen.Add(1)
+	}
 	n.userBumps.apply(bumped)
 	n.notifier.wake(b.wake...)
 	n.fedQueued(fedDests)
@@ -205,6 +208,7 @@ func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, la
 		if err != nil || k.EventType != spec.MRoomMember {
 			return
 		}
+		b.membersChanged = true
 		rec := membershipRecord{Membership: spec.Leave, EventID: newID, Pos: lastPos}
 		if p, ok := positions[newID]; ok {
 			rec.Pos = p

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
@@ -36,10 +37,13 @@ type Node struct {
 	// txnResponses are the responses of inbound transactions that changed
 	// nothing, kept in memory only (InboundTxn).
 	txnResponses *lru[string, []byte]
-	notifier     *notifier
-	now          func() time.Time
-	closeOnce    sync.Once
-	closeErr     error
+	// membersGen moves on whenever a commit changes a room's members
+	// (SharedServersGen).
+	membersGen atomic.Uint64
+	notifier   *notifier
+	now        func() time.Time
+	closeOnce  sync.Once
+	closeErr   error
 	// life ends when Close starts (endLife): work detached from its caller
 	// (detached) ends then.
 	life    context.Context

@@ -30,6 +30,9 @@ type roomBatch struct {
 	extra []func(*kv.Txn) error
 	// wake lists the local users to notify once the batch commits.
 	wake []string
+	// membersChanged: a member event changed the room's state (then the
+	// node's shared-servers generation moves on at commit).
+	membersChanged bool
 }
 
 // pendingEvent is an event input in this batch and not yet committed.

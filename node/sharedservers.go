@@ -7,6 +7,10 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
+// SharedServersGen is a number that changes whenever room membership does:
+// SharedServers may have changed since it was read under another number.
+func (n *Node) SharedServersGen() uint64 { return n.membersGen.Load() }
+
 // SharedServers is the set of other servers that have a joined member in a
 // room where a local user is joined: the peers whose traffic the node's
 // users want. Inbound federation gives them priority over strangers
