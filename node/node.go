@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
-	"github.com/matrix-org/gomatrixserverlib"
 )
 
 // Node is one homeserver: its database, its key and the services on them.
@@ -129,7 +128,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		serverName:   cfg.ServerName,
 		stream:       stream,
 		states:       newStateStore(),
-		pdus:         newLRU[string, gomatrixserverlib.PDU](8192),
+		pdus:         newSizedLRU[string](8192, maxPDUCacheBytes, pduCacheSize),
 		rejected:     newRejectedMarks(),
 		txnResponses: newLRU[string, []byte](maxTxnResponsesInMemory),
 		userBumps:    newUserBumpCache(),
