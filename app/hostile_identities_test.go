@@ -199,7 +199,7 @@ func TestHostileFreshIdentities(t *testing.T) {
 // latest token) back to back, and bob on B, which shares the room, sends a
 // message every 100 ms. Reports alice's /sync p95 and median, the delivery
 // latency of bob's messages to A (send on B to stored on A, p95 and max),
-// how long the flood took and how its transactions were answered.
+// how long the measuring window lasted and how the flood was answered.
 //
 // identities=0 is the same without the flood (for 5 s), to compare with.
 func BenchmarkHostileFlood(b *testing.B) {
