@@ -311,3 +311,81 @@ func TestHostileDiskFill(t *testing.T) {
 		t.Errorf("after a restart: live heap %d MiB (soft limit %d MiB), %.1f collections/s while idle", m1.live>>20, piSoftLimit>>20, rate)
 	}
 }
+
+// TestHostileUnjoinedRoom: after A's only user left a room, B, still a
+// member, keeps sending A signed messages in it, each allowed by the
+// room's auth rules. A takes none of them in (a room no local user is in
+// is nobody's here; they would only take disk), and it still answers the
+// transaction 200.
+func TestHostileUnjoinedRoom(t *testing.T) {
+	a, b := startPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := sharedRoom(ctx, t, a, b)
+	if status, body := call(t, a, "POST", "/_matrix/client/v3/rooms/"+r.roomID+"/leave", r.alice.AccessToken, map[string]any{}); status != http.StatusOK {
+		t.Fatalf("alice's leave: %d %v", status, body)
+	}
+	leave, err := a.Node.Membership(ctx, r.roomID, r.alice.UserID)
+	if err != nil || leave.Membership != spec.Leave {
+		t.Fatalf("alice's membership: %+v, %v", leave, err)
+	}
+	bobJoin, err := b.Node.Membership(ctx, r.roomID, r.bob.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaveEv, err := a.Node.Event(ctx, r.alice.UserID, leave.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := []string{bobJoin.EventID}
+	for _, id := range leaveEv.PDU.AuthEventIDs() {
+		ev, err := a.Node.Event(ctx, r.alice.UserID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ := ev.PDU.Type(); typ == spec.MRoomCreate || typ == spec.MRoomPowerLevels {
+			auth = append(auth, id)
+		}
+	}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(leaveEv.PDU.Version())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hostile{m: b.Node.ServerName(), a: a.Node.ServerName(), key: b.Node.SigningKey()}
+	pdus := make([]json.RawMessage, 20)
+	for i := range pdus {
+		proto := gomatrixserverlib.ProtoEvent{SenderID: r.bob.UserID, RoomID: r.roomID, Type: "m.room.message",
+			PrevEvents: []string{leave.EventID}, AuthEvents: auth, Depth: leaveEv.PDU.Depth() + 1,
+			Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"after you left %d %s"}`, i, strings.Repeat("x", 10000)))}
+		ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), node.KeyID, h.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pdus[i] = ev.JSON()
+	}
+	req, err := h.signed(h.m, h.key, "PUT", "/_matrix/federation/v1/send/afterleave",
+		map[string]any{"origin": h.m, "origin_server_ts": time.Now().UnixMilli(), "pdus": pdus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: b.P2P.RoundTripper(), Timeout: time.Minute}
+	res, err := client.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		PDUs map[string]struct {
+			Error string `json:"error"`
+		} `json:"pdus"`
+	}
+	raw, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(raw, &body); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("/send: %d %s", res.StatusCode, raw)
+	}
+	for id, r := range body.PDUs {
+		if r.Error == "" {
+			t.Errorf("A took in %s, in a room none of its users is in", id)
+		}
+	}
+}
