@@ -78,9 +78,9 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, false, err
 		}
-		// Remembered on disk only if it may have changed something: an
-		// event taken in, or EDUs (node.InboundTxn).
-		durable := len(t.EDUs) > 0
+		// Remembered on disk only if it changed something: an event taken
+		// in, or an EDU applied (node.InboundTxn).
+		durable := false
 		out := map[string]pduResult{}
 		for i, res := range results {
 			if res.EventID != "" && res.Err == nil {
@@ -97,9 +97,11 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) error {
 				out[res.EventID] = pduResult{}
 			}
 		}
-		if err := h.applyEDUs(ctx, origin, txnID, t.EDUs); err != nil {
+		applied, err := h.applyEDUs(ctx, origin, txnID, t.EDUs)
+		if err != nil {
 			return nil, false, err
 		}
+		durable = durable || applied
 		resp, err := json.Marshal(map[string]any{"pdus": out})
 		return resp, durable, err
 	})
