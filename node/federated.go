@@ -144,7 +144,7 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 			results[i].Err = fmt.Errorf("room %s: %w", h.RoomID, ErrNotFound)
 			continue
 		}
-		if unjoined[h.RoomID] {
+		if unjoined[h.RoomID] && !n.aboutLocalMember(h) {
 			results[i].Err = fmt.Errorf("%w: no user of this server is in room %s", ErrForbidden, h.RoomID)
 			continue
 		}

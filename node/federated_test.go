@@ -359,6 +359,15 @@ func TestUnjoinedRoomRefused(t *testing.T) {
 	if has(t, a, d.id("m1")) {
 		t.Fatal("PDU for a room no local user is in was stored")
 	}
+	// A membership event of a local user is let in (an invite, say): this
+	// one gets as far as its signatures (an invite needs this server's
+	// too, which /invite adds).
+	local := "@carol:" + a.ServerName()
+	d.build("inv", dagEvent{Sender: bob, Type: spec.MRoomMember, StateKey: &local, Content: map[string]any{"membership": "invite"},
+		Prev: []string{"bob"}, Auth: []string{"create", "bob"}})
+	if r := fedInput(t, a, b, false, d.raw("inv")...)[0]; !errors.Is(r.Err, ErrInvalidSignature) {
+		t.Fatalf("invite of a local user into a room no local user is in: %v, want it checked", r.Err)
+	}
 	markLocalJoin(t, a, d.roomID)
 	if r := fedInput(t, a, b, false, d.raw("m1")...)[0]; r.Err != nil {
 		t.Fatalf("PDU once a local user is joined: %v", r.Err)

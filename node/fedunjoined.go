@@ -13,10 +13,17 @@ import (
 // room they have all left (or that only a test set up, with no local
 // member) is nobody's here. Resident servers stop sending to a server
 // whose users have left; anything still sent would only take disk. Invites
-// are not PDUs of /send: they come through the invite endpoint
-// (fedinvite.go), and a room known only from an invite is not a room here
-// (outofband.go). A room a local user is joining right now is waited for
+// come through the invite endpoint (fedinvite.go), and a room known only
+// from an invite is not a room here (outofband.go); a membership event of
+// a local user that does come through /send is let in all the same. A room a local user is joining right now is waited for
 // (joining.go) before it is judged.
+
+// aboutLocalMember reports whether a PDU is a membership event of a local
+// user (an invite into a room the user left, say): such an event is let
+// in even where no local user is joined, so it reaches the user.
+func (n *Node) aboutLocalMember(h *pduHeader) bool {
+	return h.Type == spec.MRoomMember && h.StateKey != nil && n.isLocalUser(*h.StateKey)
+}
 
 // roomsWithoutLocalJoin is the set of rooms the headers name that the node
 // has but where no local user is joined. Rooms versions does not know are
