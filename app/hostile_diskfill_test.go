@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -181,20 +182,36 @@ func TestHostileDiskFill(t *testing.T) {
 	var mu sync.Mutex
 	var limited, refusedPDUs int
 	var wrong []string
+	inFlight := make(chan struct{}, 2)
 	sendTxn := func(k int) {
 		pdus := buildTxn(k)
 		if pdus == nil {
 			return
 		}
 		txnID := fmt.Sprintf("fill%d", k)
+		signed, err := h.signed(h.m, h.key, "PUT", "/_matrix/federation/v1/send/"+txnID,
+			map[string]any{"origin": h.m, "origin_server_ts": time.Now().UnixMilli(), "pdus": pdus})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		body, err := io.ReadAll(signed.Body)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		inFlight <- struct{}{}
+		defer func() { <-inFlight }()
 		for ctx.Err() == nil {
-			req, err := h.signed(h.m, h.key, "PUT", "/_matrix/federation/v1/send/"+txnID,
-				map[string]any{"origin": h.m, "origin_server_ts": time.Now().UnixMilli(), "pdus": pdus})
+			// A retry sends the same signed request again, as a sender's
+			// queue does.
+			req, err := http.NewRequestWithContext(ctx, http.MethodPut, signed.URL.String(), bytes.NewReader(body))
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			res, err := client.Do(req.WithContext(ctx))
+			req.Header = signed.Header.Clone()
+			res, err := client.Do(req)
 			if err != nil {
 				mu.Lock()
 				wrong = append(wrong, fmt.Sprintf("txn %d: %v", k, err))
@@ -237,13 +254,15 @@ func TestHostileDiskFill(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	const senders = 4
+	// Four build and sign transactions; two at a time are sent (as many
+	// as A lets a stranger have in flight).
+	const workers = 4
 	var wg sync.WaitGroup
-	for g := range senders {
+	for g := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := g; k < txns; k += senders {
+			for k := g; k < txns; k += workers {
 				sendTxn(k)
 			}
 		}()
