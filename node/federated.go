@@ -48,9 +48,10 @@ type FederatedPDUResult struct {
 	// Err is nil when the event was accepted or was already stored.
 	// Otherwise: ErrBadInput (does not parse), ErrTooLarge, ErrNotFound
 	// (unknown room), ErrUnsupportedRoomVersion, ErrInvalidSignature (not
-	// stored), ErrMissingEvents (not stored), or an *InputError: rejected by
-	// auth (not stored: the verdict is remembered, rejectedmarks.go) or soft-failed (stored, not
-	// served).
+	// stored), ErrMissingEvents (not stored), ErrForbidden for a room no
+	// local user is joined to (not stored, fedunjoined.go), or an
+	// *InputError: rejected by auth (not stored; the verdict is remembered,
+	// rejectedmarks.go) or soft-failed (stored, not served).
 	Err error
 	// Redacted is true when the content hash did not match: the event was
 	// kept in its redacted form, as the spec says.

@@ -25,24 +25,15 @@ type Node struct {
 	stream     *kv.Stream
 	states     *stateStore
 	pdus       *pduCache
-	// rejected remembers the verdict on rejected events, which are not
-	// stored (rejectedmarks.go).
-	rejected  *rejectedMarks
-	userBumps *userBumpCache // sliding sync room lists (userbump_cache.go)
-	roomLocks *stripedLocks
+	userBumps  *userBumpCache // sliding sync room lists (userbump_cache.go)
+	roomLocks  *stripedLocks
 	// txnLocks serialise inbound federation transactions per origin; apart
 	// from roomLocks, which are taken while one is held.
-	txnLocks *stripedLocks
-	// txnResponses are the responses of inbound transactions that changed
-	// nothing, kept in memory only (InboundTxn).
-	txnResponses *lru[string, []byte]
-	// membersGen moves on whenever a commit changes a room's members
-	// (SharedServersGen).
-	membersGen atomic.Uint64
-	notifier   *notifier
-	now        func() time.Time
-	closeOnce  sync.Once
-	closeErr   error
+	txnLocks  *stripedLocks
+	notifier  *notifier
+	now       func() time.Time
+	closeOnce sync.Once
+	closeErr  error
 	// life ends when Close starts (endLife): work detached from its caller
 	// (detached) ends then.
 	life    context.Context
@@ -81,6 +72,15 @@ type Node struct {
 
 	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
 	sticky *stickySweeper
+
+	// Inbound federation against floods (issue 13): rejected remembers the
+	// verdict on rejected events, which are not stored (rejectedmarks.go);
+	// txnResponses are the responses of inbound transactions that changed
+	// nothing, kept in memory only (InboundTxn); membersGen moves on
+	// whenever a commit changes a room's members (SharedServersGen).
+	rejected     *rejectedMarks
+	txnResponses *lru[string, []byte]
+	membersGen   atomic.Uint64
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -121,24 +121,24 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		db:           db,
-		key:          key,
-		serverName:   cfg.ServerName,
-		stream:       stream,
-		states:       newStateStore(),
-		pdus:         newSizedLRU[string](8192, maxPDUCacheBytes, pduCacheSize),
-		rejected:     newRejectedMarks(),
-		txnResponses: newLRU[string, []byte](maxTxnResponsesInMemory),
-		userBumps:    newUserBumpCache(),
-		roomLocks:    newStripedLocks(),
-		txnLocks:     newStripedLocks(),
-		notifier:     newNotifier(),
-		now:          time.Now,
+		cfg:        cfg,
+		log:        cfg.Logger,
+		db:         db,
+		key:        key,
+		serverName: cfg.ServerName,
+		stream:     stream,
+		states:     newStateStore(),
+		pdus:       newSizedLRU[string](8192, maxPDUCacheBytes, pduCacheSize),
+		userBumps:  newUserBumpCache(),
+		roomLocks:  newStripedLocks(),
+		txnLocks:   newStripedLocks(),
+		notifier:   newNotifier(),
+		now:        time.Now,
 	}
 	// Not derived from ctx, which only bounds opening.
 	n.life, n.endLife = context.WithCancel(context.Background())
+	n.rejected = newRejectedMarks()
+	n.txnResponses = newLRU[string, []byte](maxTxnResponsesInMemory)
 	if n.serverName == "" {
 		n.serverName = ServerNameForKey(key.Public().(ed25519.PublicKey))
 	}
