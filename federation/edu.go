@@ -31,8 +31,9 @@ type edu struct {
 	Content json.RawMessage `json:"content"`
 }
 
-// applyEDUs applies a transaction's EDUs from origin.
-func (h *handler) applyEDUs(ctx context.Context, origin, txnID string, raw []json.RawMessage) error {
+// applyEDUs applies a transaction's EDUs from origin; applied reports
+// whether any was (a dropped or ignored one changes nothing).
+func (h *handler) applyEDUs(ctx context.Context, origin, txnID string, raw []json.RawMessage) (applied bool, err error) {
 	deviceUsers := map[string]bool{} // one device-list change per user and transaction is enough
 	for i, r := range raw {
 		var e edu
@@ -61,15 +62,16 @@ func (h *handler) applyEDUs(ctx context.Context, origin, txnID string, raw []jso
 		}
 		switch {
 		case err == nil:
+			applied = true
 		case errors.Is(err, errMalformedEDU) || node.IsEDUDrop(err):
 			h.log.Debug("dropped EDU", "origin", origin, "txn_id", txnID, "index", i, "edu_type", e.Type, "error", err)
 		case reliable:
-			return fmt.Errorf("%s EDU: %w", e.Type, err)
+			return applied, fmt.Errorf("%s EDU: %w", e.Type, err)
 		default:
 			h.log.Warn("inbound EDU not applied", "origin", origin, "edu_type", e.Type, "error", err)
 		}
 	}
-	return nil
+	return applied, nil
 }
 
 func isObject(raw json.RawMessage) bool {

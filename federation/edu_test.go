@@ -152,7 +152,7 @@ func FuzzApplyEDUs(f *testing.F) {
 		if json.Unmarshal(body, &edus) != nil {
 			return
 		}
-		if err := h.applyEDUs(context.Background(), "o", "txn", edus); err != nil {
+		if _, err := h.applyEDUs(context.Background(), "o", "txn", edus); err != nil {
 			t.Fatalf("applyEDUs(%s): %v", body, err)
 		}
 	})

@@ -59,11 +59,15 @@ func NewHandler(n *node.Node, peerOf func(*http.Request) (serverName string, ok 
 type HandlerOptions struct {
 	// Limits bound each transport peer's requests (zero: the defaults).
 	Limits Limits
+	// Global bounds all peers' requests together, with priority for peers
+	// that share a joined room with a local user (zero: the defaults).
+	Global GlobalLimits
 }
 
 // NewHandlerWithOptions is NewHandler with options. Every request from a
 // transport peer is first held to opts.Limits: over them it is 429
-// M_LIMIT_EXCEEDED with retry_after_ms, before its body is read.
+// M_LIMIT_EXCEEDED with retry_after_ms, before its body is read; so is
+// every request once all peers together are over opts.Global.
 func NewHandlerWithOptions(n *node.Node, peerOf func(*http.Request) (serverName string, ok bool), opts HandlerOptions) http.Handler {
 	log := n.Logger().With("component", "federation")
 	h := &handler{
@@ -73,6 +77,7 @@ func NewHandlerWithOptions(n *node.Node, peerOf func(*http.Request) (serverName 
 		liblog: libraryLogger(log),
 		routes: http.NewServeMux(),
 		limits: newPeerLimiter(opts.Limits, log, time.Now),
+		global: newGlobalLimiter(opts.Global, log, time.Now, n),
 	}
 	h.routes.Handle("GET /_matrix/federation/v1/query/profile", h.wrap(h.queryProfile))
 	h.routes.Handle("GET /_matrix/federation/v1/query/directory", h.wrap(h.queryDirectory))
@@ -104,6 +109,7 @@ type handler struct {
 	liblog *logrus.Entry
 	routes *http.ServeMux
 	limits *peerLimiter
+	global *globalLimiter
 }
 
 // request is what an authenticated handler may rely on.

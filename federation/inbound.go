@@ -73,13 +73,19 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) error {
 		return mxhttp.Forbidden("transaction origin %q is not the request's origin %s", t.Origin, fr.origin)
 	}
 	origin := string(fr.origin)
-	resp, err := h.n.InboundTxn(r.Context(), origin, txnID, func(ctx context.Context) ([]byte, error) {
+	resp, err := h.n.InboundTxn(r.Context(), origin, txnID, func(ctx context.Context) ([]byte, bool, error) {
 		results, err := h.n.InputFederatedPDUs(ctx, node.FederatedInput{Origin: origin, PDUs: t.PDUs})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
+		// Remembered on disk only if it changed something: an event taken
+		// in, or an EDU applied (node.InboundTxn).
+		durable := false
 		out := map[string]pduResult{}
 		for i, res := range results {
+			if res.EventID != "" && res.Err == nil {
+				durable = true
+			}
 			if res.EventID == "" {
 				h.log.Debug("dropped unparseable PDU", "origin", origin, "txn_id", txnID, "index", i, "room_id", res.RoomID, "error", res.Err)
 				continue
@@ -91,10 +97,13 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) error {
 				out[res.EventID] = pduResult{}
 			}
 		}
-		if err := h.applyEDUs(ctx, origin, txnID, t.EDUs); err != nil {
-			return nil, err
+		applied, err := h.applyEDUs(ctx, origin, txnID, t.EDUs)
+		if err != nil {
+			return nil, false, err
 		}
-		return json.Marshal(map[string]any{"pdus": out})
+		durable = durable || applied
+		resp, err := json.Marshal(map[string]any{"pdus": out})
+		return resp, durable, err
 	})
 	if err != nil {
 		return fmt.Errorf("federation: transaction %s from %s: %w", txnID, origin, err)

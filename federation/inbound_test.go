@@ -151,6 +151,14 @@ func setupRemoteRoom(t *testing.T, p pair) *remoteRoom {
 			t.Fatalf("bootstrap: %v", res.Err)
 		}
 	}
+	// A takes PDUs only for rooms one of its users is in.
+	local, err := p.a.n.Register(context.Background(), node.RegisterRequest{Localpart: "resident"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.a.n.Join(context.Background(), local.UserID, "", r.roomID); err != nil {
+		t.Fatalf("local join: %v", err)
+	}
 	return r
 }
 

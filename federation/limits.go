@@ -210,7 +210,8 @@ func (l *peerLimiter) tracked() int {
 }
 
 // admit applies the per-peer limits to r, keyed by its authenticated
-// transport peer, before anything expensive happens. Requests without one
+// transport peer, then the global ones (globallimits.go), before anything
+// expensive happens. Requests without one
 // are refused with 403 on the authenticated endpoints (they could never
 // pass the origin check, so their signature is not worth verifying) and let
 // through, unlimited, on the two open ones (/key/v2/server and /version) and
@@ -229,10 +230,19 @@ func (h *handler) admit(w http.ResponseWriter, r *http.Request) (release func(),
 		}
 		return func() {}, true
 	}
-	release, err := h.limits.admit(peer)
+	releasePeer, err := h.limits.admit(peer)
 	if err != nil {
 		h.fail(w, r, err)
 		return nil, false
 	}
-	return release, true
+	releaseGlobal, err := h.global.admit(peer)
+	if err != nil {
+		releasePeer()
+		h.fail(w, r, err)
+		return nil, false
+	}
+	return func() {
+		releaseGlobal()
+		releasePeer()
+	}, true
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -49,6 +50,13 @@ func (b *roomBatch) commit() error {
 		return nil
 	}
 	n := b.n
+	if len(b.extra) == 0 && !slices.ContainsFunc(b.events, func(p *pendingEvent) bool { return p.rec.Rejected == "" }) {
+		// Only rejected events: nothing to write (rejectedmarks.go).
+		for _, p := range b.events {
+			n.noteRejected(p.pdu.EventID(), b.roomID, p.rec.Rejected)
+		}
+		return nil
+	}
 	accepted := 0
 	for _, p := range b.events {
 		if p.accepted || p.outlier {
@@ -146,6 +154,9 @@ func (b *roomBatch) commit() error {
 			}
 		}
 		for _, p := range b.events {
+			if p.rec.Rejected != "" {
+				continue // remembered in memory only (rejectedmarks.go)
+			}
 			if err := writeEvent(tx, p.pdu.EventID(), &p.rec); err != nil {
 				return err
 			}
@@ -164,10 +175,17 @@ func (b *roomBatch) commit() error {
 		n.states.markWritten(s)
 	}
 	for _, p := range b.events {
+		if p.rec.Rejected != "" {
+			n.noteRejected(p.pdu.EventID(), b.roomID, p.rec.Rejected)
+			continue
+		}
 		n.pdus.put(p.pdu.EventID(), p.pdu)
 	}
 	for targetID := range redacted {
 		n.pdus.remove(targetID)
+	}
+	if b.membersChanged {
+		n.membersGen.Add(1)
 	}
 	n.userBumps.apply(bumped)
 	n.notifier.wake(b.wake...)
@@ -190,6 +208,7 @@ func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, la
 		if err != nil || k.EventType != spec.MRoomMember {
 			return
 		}
+		b.membersChanged = true
 		rec := membershipRecord{Membership: spec.Leave, EventID: newID, Pos: lastPos}
 		if p, ok := positions[newID]; ok {
 			rec.Pos = p

@@ -49,9 +49,10 @@ type FederatedPDUResult struct {
 	// Err is nil when the event was accepted or was already stored.
 	// Otherwise: ErrBadInput (does not parse), ErrTooLarge, ErrNotFound
 	// (unknown room), ErrUnsupportedRoomVersion, ErrInvalidSignature (not
-	// stored), ErrMissingEvents (not stored), or an *InputError: rejected by
-	// auth (stored as rejected, never served) or soft-failed (stored, not
-	// served).
+	// stored), ErrMissingEvents (not stored), ErrForbidden for a room no
+	// local user is joined to (not stored, fedunjoined.go), or an
+	// *InputError: rejected by auth (not stored; the verdict is remembered,
+	// rejectedmarks.go) or soft-failed (stored, not served).
 	Err error
 	// Redacted is true when the content hash did not match: the event was
 	// kept in its redacted form, as the spec says.
@@ -125,6 +126,11 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 		}
 	}
 
+	unjoined, err := n.roomsWithoutLocalJoin(ctx, headers, versions, in.AllowNewRooms)
+	if err != nil {
+		return nil, err
+	}
+
 	// Parse and verify each PDU on its own.
 	byRoom := map[string][]int{}
 	var rooms []string
@@ -138,6 +144,10 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 		version, ok := versions[h.RoomID]
 		if !ok {
 			results[i].Err = fmt.Errorf("room %s: %w", h.RoomID, ErrNotFound)
+			continue
+		}
+		if unjoined[h.RoomID] && !n.aboutLocalMember(h) {
+			results[i].Err = fmt.Errorf("%w: no user of this server is in room %s", ErrForbidden, h.RoomID)
 			continue
 		}
 		ev, redacted, err := n.parseFederatedPDU(ctx, version, in.PDUs[i])
@@ -344,6 +354,12 @@ func (b *roomBatch) inputFederated(ev gomatrixserverlib.PDU) error {
 	if ok, err := b.tx.Has(eventKey(id)); err != nil || ok {
 		return err
 	}
+	if err := b.n.rejectedError(id, b.roomID); err != nil {
+		return err // rejected before: the same verdict, without the work
+	}
+	if err := b.rejectedRefs(id, ev.PrevEventIDs(), ev.AuthEventIDs()); err != nil {
+		return err
+	}
 	var missingPrev, missingAuth []string
 	for _, p := range ev.PrevEventIDs() {
 		if ok, err := b.knownWithState(p); err != nil {
@@ -397,6 +413,11 @@ const inboundTxnTimeout = 3 * time.Minute
 // past it the oldest are forgotten.
 const InboundTxnRetention = 1000
 
+// maxTxnResponsesInMemory bounds the responses of transactions that changed
+// nothing, remembered in memory only (InboundTxn); each is at most one
+// error string per PDU.
+const maxTxnResponsesInMemory = 64
+
 type inboundTxnRecord struct {
 	Seq      uint64          `json:"s"`
 	Response json.RawMessage `json:"r"`
@@ -409,6 +430,14 @@ type inboundTxnRecord struct {
 // processes again (room input is idempotent: stored events are no-ops). The
 // last InboundTxnRetention transaction IDs per origin are remembered.
 //
+// Only a transaction that had an effect (process reports durable: an event
+// accepted, an EDU applied) is remembered on disk. One that changed nothing
+// (every PDU refused: a peer filling the disk through a room it is not in
+// sends thousands) is remembered in memory, in a small bounded cache:
+// processed again after that, it changes nothing again and gets the same
+// answer (rejected events are remembered by rejectedmarks.go), so its
+// response is not worth a phone's disk.
+//
 // Once started, process runs to its end even if ctx ends (the sender gave
 // up waiting: its client timed out, or a reconnection cancelled the
 // request), bounded by inboundTxnTimeout and by Close. A transaction whose
@@ -417,13 +446,17 @@ type inboundTxnRecord struct {
 // retry, waiting for the origin's turn meanwhile, gets it at once. Synapse
 // keeps transactions it is processing in a response cache for the same
 // reason.
-func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process func(context.Context) ([]byte, error)) ([]byte, error) {
+func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process func(context.Context) (resp []byte, durable bool, err error)) ([]byte, error) {
 	unlock, err := n.txnLocks.lock(ctx, origin)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
+	memKey := origin + "\x00" + txnID
+	if resp, ok := n.txnResponses.get(memKey); ok {
+		return resp, nil
+	}
 	var stored []byte
 	err = n.db.View(func(tx *kv.Txn) error {
 		var rec inboundTxnRecord
@@ -439,12 +472,16 @@ func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process fun
 	}
 	pctx, cancel := n.detached(ctx, inboundTxnTimeout)
 	defer cancel()
-	resp, err := process(pctx)
+	resp, durable, err := process(pctx)
 	if err != nil {
 		return nil, err
 	}
 	if !json.Valid(resp) {
 		return nil, fmt.Errorf("inbound txn %s from %s: response is not JSON", txnID, origin)
+	}
+	if !durable {
+		n.txnResponses.put(memKey, resp)
+		return resp, nil
 	}
 	err = n.db.Update(func(tx *kv.Txn) error {
 		var next uint64

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -37,7 +38,22 @@ func remoteRoom(t *testing.T, a, b *Node) *dagRoom {
 			t.Fatalf("bootstrap PDU %d (%s): %v", i, d.name(r.EventID), r.Err)
 		}
 	}
+	markLocalJoin(t, a, d.roomID)
 	return d
+}
+
+// markLocalJoin notes a local user of n as joined to roomID, without an
+// event: rooms made by hand from a remote server's events stand for rooms
+// a local user joined, and n takes in PDUs only for rooms a local user is
+// joined to (fedunjoined.go).
+func markLocalJoin(t testing.TB, n *Node, roomID string) {
+	t.Helper()
+	err := n.db.Update(func(tx *kv.Txn) error {
+		return tx.Set(localMemberKey(roomID, "@local:"+n.serverName), []byte(spec.Join))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (d *dagRoom) raw(names ...string) []json.RawMessage {
@@ -224,13 +240,13 @@ func TestInboundTxnOutlivesSender(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, err := n.InboundTxn(reqCtx, "origin", "slow", func(ctx context.Context) ([]byte, error) {
+		_, err := n.InboundTxn(reqCtx, "origin", "slow", func(ctx context.Context) ([]byte, bool, error) {
 			close(started)
 			<-release
 			if err := ctx.Err(); err != nil {
-				return nil, err // cut short: nothing would be stored
+				return nil, false, err // cut short: nothing would be stored
 			}
-			return []byte(`{"pdus":{}}`), nil
+			return []byte(`{"pdus":{}}`), true, nil
 		})
 		done <- err
 	}()
@@ -240,9 +256,9 @@ func TestInboundTxnOutlivesSender(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the abandoned transaction: %v", err)
 	}
-	resp, err := n.InboundTxn(context.Background(), "origin", "slow", func(context.Context) ([]byte, error) {
+	resp, err := n.InboundTxn(context.Background(), "origin", "slow", func(context.Context) ([]byte, bool, error) {
 		t.Error("the retry processed the transaction again")
-		return []byte(`{}`), nil
+		return []byte(`{}`), true, nil
 	})
 	if err != nil || string(resp) != `{"pdus":{}}` {
 		t.Fatalf("retry: %s, %v", resp, err)
@@ -251,10 +267,10 @@ func TestInboundTxnOutlivesSender(t *testing.T) {
 	// Close ends work no caller waits for.
 	started = make(chan struct{})
 	go func() {
-		_, err := n.InboundTxn(context.Background(), "origin", "forever", func(ctx context.Context) ([]byte, error) {
+		_, err := n.InboundTxn(context.Background(), "origin", "forever", func(ctx context.Context) ([]byte, bool, error) {
 			close(started)
 			<-ctx.Done()
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		})
 		done <- err
 	}()
@@ -274,7 +290,7 @@ func TestInboundTxn(t *testing.T) {
 	n := newTestNode(t)
 	ctx := context.Background()
 	calls := 0
-	process := func(context.Context) ([]byte, error) { calls++; return []byte(`{"n":1}`), nil }
+	process := func(context.Context) ([]byte, bool, error) { calls++; return []byte(`{"n":1}`), true, nil }
 	for range 2 {
 		resp, err := n.InboundTxn(ctx, "origin", "t1", process)
 		if err != nil || string(resp) != `{"n":1}` || calls != 1 {
@@ -282,7 +298,7 @@ func TestInboundTxn(t *testing.T) {
 		}
 	}
 	// An error is not remembered.
-	if _, err := n.InboundTxn(ctx, "origin", "t2", func(context.Context) ([]byte, error) { return nil, errors.New("boom") }); err == nil {
+	if _, err := n.InboundTxn(ctx, "origin", "t2", func(context.Context) ([]byte, bool, error) { return nil, false, errors.New("boom") }); err == nil {
 		t.Fatal("error not returned")
 	}
 	if _, err := n.InboundTxn(ctx, "origin", "t2", process); err != nil || calls != 2 {
@@ -304,5 +320,59 @@ func TestInboundTxn(t *testing.T) {
 	}
 	if got := countKeys(t, n, tInboundTxn); got > InboundTxnRetention+1 {
 		t.Fatalf("%d txns remembered, want at most %d", got, InboundTxnRetention+1)
+	}
+
+	// A transaction that changed nothing is answered the same way again
+	// from memory, and never stored.
+	stored := countKeys(t, n, tInboundTxn)
+	idle := func(context.Context) ([]byte, bool, error) { calls++; return []byte(`{"n":2}`), false, nil }
+	before = calls
+	for range 2 {
+		if resp, err := n.InboundTxn(ctx, "stranger", "nothing", idle); err != nil || string(resp) != `{"n":2}` || calls != before+1 {
+			t.Fatalf("InboundTxn without effect = %s, %v; calls %d -> %d", resp, err, before, calls)
+		}
+	}
+	if got := countKeys(t, n, tInboundTxn); got != stored {
+		t.Fatalf("a transaction without effect was stored: %d -> %d records", stored, got)
+	}
+}
+
+// TestUnjoinedRoomRefused: PDUs for a room the node has but in which no
+// local user is joined are refused and not stored; once a local user is
+// joined, they are taken in.
+func TestUnjoinedRoomRefused(t *testing.T) {
+	a, b := newTestNode(t), newTestNode(t)
+	d := newDAGRoom(t, b, gomatrixserverlib.RoomVersionV10)
+	bob := d.user("bob")
+	d.build("create", dagEvent{Sender: bob, Type: spec.MRoomCreate, StateKey: stateKey(""), Content: d.createContent(bob)})
+	d.build("bob", dagEvent{Sender: bob, Type: spec.MRoomMember, StateKey: stateKey(bob), Content: map[string]any{"membership": "join"},
+		Prev: []string{"create"}, Auth: []string{"create"}})
+	for i, r := range fedInput(t, a, b, true, d.raw("create", "bob")...) {
+		if r.Err != nil {
+			t.Fatalf("bootstrap PDU %d: %v", i, r.Err)
+		}
+	}
+	d.build("m1", dagEvent{Sender: bob, Type: "m.room.message", Content: map[string]any{"body": "x"}, Prev: []string{"bob"}, Auth: []string{"create", "bob"}})
+	if r := fedInput(t, a, b, false, d.raw("m1")...)[0]; !errors.Is(r.Err, ErrForbidden) {
+		t.Fatalf("PDU for a room no local user is in: %+v, want ErrForbidden", r)
+	}
+	if has(t, a, d.id("m1")) {
+		t.Fatal("PDU for a room no local user is in was stored")
+	}
+	// A membership event of a local user is let in (an invite, say): this
+	// one gets as far as its signatures (an invite needs this server's
+	// too, which /invite adds).
+	local := "@carol:" + a.ServerName()
+	d.build("inv", dagEvent{Sender: bob, Type: spec.MRoomMember, StateKey: &local, Content: map[string]any{"membership": "invite"},
+		Prev: []string{"bob"}, Auth: []string{"create", "bob"}})
+	if r := fedInput(t, a, b, false, d.raw("inv")...)[0]; !errors.Is(r.Err, ErrInvalidSignature) {
+		t.Fatalf("invite of a local user into a room no local user is in: %v, want it checked", r.Err)
+	}
+	markLocalJoin(t, a, d.roomID)
+	if r := fedInput(t, a, b, false, d.raw("m1")...)[0]; r.Err != nil {
+		t.Fatalf("PDU once a local user is joined: %v", r.Err)
+	}
+	if !has(t, a, d.id("m1")) {
+		t.Fatal("m1 is not stored")
 	}
 }

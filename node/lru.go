@@ -12,6 +12,11 @@ type lru[K comparable, V any] struct {
 	max   int
 	ll    *list.List
 	items map[K]*list.Element
+	// size, when set, weighs each value; the cache then also holds at most
+	// maxBytes of them (a count alone lets large values take much more).
+	size     func(V) int
+	maxBytes int
+	bytes    int
 }
 
 type lruEntry[K comparable, V any] struct {
@@ -21,6 +26,21 @@ type lruEntry[K comparable, V any] struct {
 
 func newLRU[K comparable, V any](max int) *lru[K, V] {
 	return &lru[K, V]{max: max, ll: list.New(), items: make(map[K]*list.Element, max)}
+}
+
+// newSizedLRU is newLRU that also keeps the values' total size (as size
+// weighs them) at most maxBytes.
+func newSizedLRU[K comparable, V any](max, maxBytes int, size func(V) int) *lru[K, V] {
+	c := newLRU[K, V](max)
+	c.size, c.maxBytes = size, maxBytes
+	return c
+}
+
+func (c *lru[K, V]) weigh(v V) int {
+	if c.size == nil {
+		return 0
+	}
+	return c.size(v)
 }
 
 func (c *lru[K, V]) get(k K) (V, bool) {
@@ -37,16 +57,30 @@ func (c *lru[K, V]) get(k K) (V, bool) {
 func (c *lru[K, V]) put(k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.items[k]; ok {
-		e.Value.(*lruEntry[K, V]).val = v
-		c.ll.MoveToFront(e)
+	if c.size != nil && c.size(v) > c.maxBytes {
+		// Over the bound alone: not kept, and nothing else dropped for it.
+		if e, ok := c.items[k]; ok {
+			c.ll.Remove(e)
+			delete(c.items, k)
+			c.bytes -= c.weigh(e.Value.(*lruEntry[K, V]).val)
+		}
 		return
 	}
-	c.items[k] = c.ll.PushFront(&lruEntry[K, V]{k, v})
-	for c.ll.Len() > c.max {
+	if e, ok := c.items[k]; ok {
+		ent := e.Value.(*lruEntry[K, V])
+		c.bytes += c.weigh(v) - c.weigh(ent.val)
+		ent.val = v
+		c.ll.MoveToFront(e)
+	} else {
+		c.items[k] = c.ll.PushFront(&lruEntry[K, V]{k, v})
+		c.bytes += c.weigh(v)
+	}
+	for c.ll.Len() > c.max || (c.size != nil && c.bytes > c.maxBytes) {
 		last := c.ll.Back()
+		ent := last.Value.(*lruEntry[K, V])
 		c.ll.Remove(last)
-		delete(c.items, last.Value.(*lruEntry[K, V]).key)
+		delete(c.items, ent.key)
+		c.bytes -= c.weigh(ent.val)
 	}
 }
 
@@ -56,5 +90,6 @@ func (c *lru[K, V]) remove(k K) {
 	if e, ok := c.items[k]; ok {
 		c.ll.Remove(e)
 		delete(c.items, k)
+		c.bytes -= c.weigh(e.Value.(*lruEntry[K, V]).val)
 	}
 }

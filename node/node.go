@@ -9,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
-	"github.com/matrix-org/gomatrixserverlib"
 )
 
 // Node is one homeserver: its database, its key and the services on them.
@@ -72,6 +72,15 @@ type Node struct {
 
 	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
 	sticky *stickySweeper
+
+	// Inbound federation against floods (issue 13): rejected remembers the
+	// verdict on rejected events, which are not stored (rejectedmarks.go);
+	// txnResponses are the responses of inbound transactions that changed
+	// nothing, kept in memory only (InboundTxn); membersGen moves on
+	// whenever a commit changes a room's members (SharedServersGen).
+	rejected     *rejectedMarks
+	txnResponses *lru[string, []byte]
+	membersGen   atomic.Uint64
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -119,7 +128,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		serverName: cfg.ServerName,
 		stream:     stream,
 		states:     newStateStore(),
-		pdus:       newLRU[string, gomatrixserverlib.PDU](8192),
+		pdus:       newSizedLRU[string](8192, maxPDUCacheBytes, pduCacheSize),
 		userBumps:  newUserBumpCache(),
 		roomLocks:  newStripedLocks(),
 		txnLocks:   newKeyedLocks(),
@@ -128,6 +137,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	// Not derived from ctx, which only bounds opening.
 	n.life, n.endLife = context.WithCancel(context.Background())
+	n.rejected = newRejectedMarks()
+	n.txnResponses = newLRU[string, []byte](maxTxnResponsesInMemory)
 	if n.serverName == "" {
 		n.serverName = ServerNameForKey(key.Public().(ed25519.PublicKey))
 	}

@@ -30,6 +30,9 @@ type roomBatch struct {
 	extra []func(*kv.Txn) error
 	// wake lists the local users to notify once the batch commits.
 	wake []string
+	// membersChanged: a member event changed the room's state (then the
+	// node's shared-servers generation moves on at commit).
+	membersChanged bool
 }
 
 // pendingEvent is an event input in this batch and not yet committed.
@@ -236,6 +239,12 @@ func (b *roomBatch) input(ev gomatrixserverlib.PDU, opts inputOpts) error {
 		return nil
 	}
 	if ok, err := b.tx.Has(eventKey(id)); err != nil || ok {
+		return err
+	}
+	if err := b.n.rejectedError(id, b.roomID); err != nil {
+		return err // rejected before, and not stored (rejectedmarks.go)
+	}
+	if err := b.rejectedRefs(id, ev.PrevEventIDs(), ev.AuthEventIDs()); err != nil {
 		return err
 	}
 	if !supportedRoomVersions[ev.Version()] {
