@@ -17,8 +17,16 @@ import (
 )
 
 // remoteRoom is a room made on node b (signed with b's key, users on b's
-// server) and given to node a over its federation input.
+// server), world readable, and given to node a over its federation input.
 func remoteRoom(t *testing.T, a, b *Node) *dagRoom {
+	t.Helper()
+	return remoteRoomWith(t, a, b, "world_readable")
+}
+
+// remoteRoomWith is remoteRoom with the given history visibility, on the
+// event named "hv": create, bob's join, power levels, public join rules,
+// hv. A local user of a is noted as joined (markLocalJoin).
+func remoteRoomWith(t testing.TB, a, b *Node, visibility string) *dagRoom {
 	t.Helper()
 	d := newDAGRoom(t, b, gomatrixserverlib.RoomVersionV10)
 	bob := d.user("bob")
@@ -29,10 +37,13 @@ func remoteRoom(t *testing.T, a, b *Node) *dagRoom {
 		Prev: []string{"bob"}, Auth: []string{"create", "bob"}})
 	d.build("jr", dagEvent{Sender: bob, Type: spec.MRoomJoinRules, StateKey: stateKey(""), Content: map[string]any{"join_rule": "public"},
 		Prev: []string{"pl"}, Auth: []string{"create", "bob", "pl"}})
-	d.build("hv", dagEvent{Sender: bob, Type: spec.MRoomHistoryVisibility, StateKey: stateKey(""), Content: map[string]any{"history_visibility": "world_readable"},
+	d.build("hv", dagEvent{Sender: bob, Type: spec.MRoomHistoryVisibility, StateKey: stateKey(""), Content: map[string]any{"history_visibility": visibility},
 		Prev: []string{"jr"}, Auth: []string{"create", "bob", "pl"}})
 	// Given out of order: input sorts them.
-	res := fedInput(t, a, b, true, d.raw("hv", "pl", "create", "jr", "bob")...)
+	res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: b.ServerName(), PDUs: d.raw("hv", "pl", "create", "jr", "bob"), AllowNewRooms: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, r := range res {
 		if r.Err != nil {
 			t.Fatalf("bootstrap PDU %d (%s): %v", i, d.name(r.EventID), r.Err)

@@ -6,37 +6,13 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/matrix-org/gomatrixserverlib"
-	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // forkRoom is a public room made on node b (signed with b's key) and given
-// to node a over its federation input: create, bob's join, power levels,
-// join rules, history visibility ("hv", the event forks point at).
+// to node a, with shared history: the event "hv" is the one forks point at.
 func forkRoom(tb testing.TB, a, b *Node) *dagRoom {
 	tb.Helper()
-	d := newDAGRoom(tb, b, gomatrixserverlib.RoomVersionV10)
-	bob := d.user("bob")
-	d.build("create", dagEvent{Sender: bob, Type: spec.MRoomCreate, StateKey: stateKey(""), Content: d.createContent(bob)})
-	d.build("bob", dagEvent{Sender: bob, Type: spec.MRoomMember, StateKey: stateKey(bob), Content: map[string]any{"membership": "join"},
-		Prev: []string{"create"}, Auth: []string{"create"}})
-	d.build("pl", dagEvent{Sender: bob, Type: spec.MRoomPowerLevels, StateKey: stateKey(""), Content: powerLevels(map[string]int{bob: 100}),
-		Prev: []string{"bob"}, Auth: []string{"create", "bob"}})
-	d.build("jr", dagEvent{Sender: bob, Type: spec.MRoomJoinRules, StateKey: stateKey(""), Content: map[string]any{"join_rule": "public"},
-		Prev: []string{"pl"}, Auth: []string{"create", "bob", "pl"}})
-	d.build("hv", dagEvent{Sender: bob, Type: spec.MRoomHistoryVisibility, StateKey: stateKey(""), Content: map[string]any{"history_visibility": "shared"},
-		Prev: []string{"jr"}, Auth: []string{"create", "bob", "pl"}})
-	res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: b.ServerName(), PDUs: d.raw("create", "bob", "pl", "jr", "hv"), AllowNewRooms: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for i, r := range res {
-		if r.Err != nil {
-			tb.Fatalf("bootstrap PDU %d: %v", i, r.Err)
-		}
-	}
-	return d
+	return remoteRoomWith(tb, a, b, "shared")
 }
 
 // buildForks builds n messages from bob, each with the old event "hv" as
