@@ -41,7 +41,7 @@ func NewClient(n *node.Node, rt http.RoundTripper) *Client {
 	}
 	return &Client{
 		n:      n,
-		fc:     fclient.NewFederationClient([]*fclient.SigningIdentity{id}, fclient.WithTransport(rt)),
+		fc:     fclient.NewFederationClient([]*fclient.SigningIdentity{id}, fclient.WithTransport(retryLimited{rt})),
 		log:    log,
 		liblog: libraryLogger(log),
 	}
