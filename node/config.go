@@ -34,6 +34,10 @@ type Config struct {
 	DefaultRoomVersion gomatrixserverlib.RoomVersion
 	// Logger receives the node's logs; nil uses slog.Default().
 	Logger *slog.Logger
+
+	// now, when set, is the node's clock (tests: time-driven behaviour such
+	// as presence decay, from the moment the node opens).
+	now func() time.Time
 }
 
 // SupportedRoomVersions are the room versions this node accepts. Version 12's

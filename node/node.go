@@ -72,6 +72,9 @@ type Node struct {
 
 	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
 	sticky *stickySweeper
+	// presenceWatch decays presence: syncs in flight and the one timer
+	// (presence_decay.go).
+	presenceWatch *presenceWatch
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -126,6 +129,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		notifier:   newNotifier(),
 		now:        time.Now,
 	}
+	if cfg.now != nil {
+		n.now = cfg.now
+	}
 	// Not derived from ctx, which only bounds opening.
 	n.life, n.endLife = context.WithCancel(context.Background())
 	if n.serverName == "" {
@@ -143,6 +149,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := n.openPresenceDecay(ctx); err != nil {
+		n.stopPresenceDecay()
+		db.Close()
+		return nil, fmt.Errorf("node: presence: %w", err)
+	}
 	n.startStickySweeper()
 	return n, nil
 }
@@ -157,6 +168,7 @@ func (n *Node) Close() error {
 		}
 		n.stopTyping()        // its timer reads the database
 		n.stopStickySweeper() // so does the sweeper
+		n.stopPresenceDecay() // and the presence timer
 		n.closeErr = n.db.Close()
 	})
 	return n.closeErr
