@@ -129,8 +129,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		notifier:   newNotifier(),
 		now:        time.Now,
 	}
-	if cfg.now != nil {
-		n.now = cfg.now
+	if cfg.Clock != nil {
+		n.now = cfg.Clock
 	}
 	// Not derived from ctx, which only bounds opening.
 	n.life, n.endLife = context.WithCancel(context.Background())

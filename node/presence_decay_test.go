@@ -12,7 +12,7 @@ import (
 func decayNode(t *testing.T, dir string, clock *fakeClock) *Node {
 	t.Helper()
 	cfg := testConfig(dir)
-	cfg.NoSyncWrites, cfg.now = true, clock.now
+	cfg.NoSyncWrites, cfg.Clock = true, clock.now
 	return openNode(t, cfg)
 }
 
