@@ -194,7 +194,11 @@ func (n *Node) schedulePresence(userID string, rec presenceRecord) {
 	if u != nil {
 		syncing, syncEnd = u.syncs > 0, u.syncEnd
 	}
-	_, next := decayPresence(rec, n.isLocalUser(userID), syncing, syncEnd, n.now().UnixMilli())
+	now := n.now().UnixMilli()
+	p, next := decayPresence(rec, n.isLocalUser(userID), syncing, syncEnd, now)
+	if p != rec.Presence {
+		next = now // overdue (the timer was late, as when a device sleeps): now
+	}
 	if next == 0 {
 		if u != nil && u.syncs == 0 {
 			delete(w.users, userID)

@@ -57,7 +57,7 @@ func armedAt(n *Node) time.Time {
 	return time.UnixMilli(n.presenceWatch.due)
 }
 
-// syncDone ends a sync at once: an initial sync, or one that had news.
+// syncOnce runs a sync that ends at once: an initial sync, or one that had news.
 func syncOnce(t *testing.T, n *Node, userID, setPresence string) {
 	t.Helper()
 	end, err := n.BeginSync(context.Background(), userID, setPresence)
@@ -90,22 +90,27 @@ func TestPresenceDecaysLocal(t *testing.T) {
 		want    string   // alice's presence afterwards
 		bobSees []string // what bob's next /sync reports of presence
 		woken   bool     // whether bob was woken
+		// armed is when the one timer is then due, after alice's first
+		// sync (zero: not checked).
+		armed time.Duration
 	}{
-		{"alice's client syncs", 0, func() { syncOnce(t, n, a, "") }, PresenceOnline, []string{a + " online -"}, true},
-		{"just under the sync timeout", syncOnlineTimeout - time.Second, nil, PresenceOnline, []string{}, false},
+		{"alice's client syncs", 0, func() { syncOnce(t, n, a, "") }, PresenceOnline, []string{a + " online -"}, true, syncOnlineTimeout},
+		{"just under the sync timeout", syncOnlineTimeout - time.Second, nil, PresenceOnline, []string{}, false, 0},
 		{"a long-poll starts in time", 0, func() {
 			var err error
 			if endLongPoll, err = n.BeginSync(ctx, a, ""); err != nil {
 				t.Fatal(err)
 			}
-		}, PresenceOnline, []string{}, false},
-		{"while it is in flight, past the sync timeout", 2 * time.Minute, nil, PresenceOnline, []string{}, false},
-		{"idle while in flight", idleTimeout, nil, PresenceUnavailable, []string{a + " unavailable -"}, true},
-		{"the long-poll ends", 0, func() { endLongPoll() }, PresenceUnavailable, []string{}, false},
-		{"just under the sync timeout after it", syncOnlineTimeout - time.Second, nil, PresenceUnavailable, []string{}, false},
-		{"past it", 2 * time.Second, nil, PresenceOffline, []string{a + " offline -"}, true},
-		{"hours later", 3 * time.Hour, nil, PresenceOffline, []string{}, false},
+		}, PresenceOnline, []string{}, false, 0},
+		{"while it is in flight, past the sync timeout", 2 * time.Minute, nil, PresenceOnline, []string{}, false, idleTimeout},
+		{"idle while in flight", idleTimeout, nil, PresenceUnavailable, []string{a + " unavailable -"}, true, 0},
+		{"the long-poll ends", 0, func() { endLongPoll() }, PresenceUnavailable, []string{}, false,
+			syncOnlineTimeout - time.Second + 2*time.Minute + idleTimeout + syncOnlineTimeout},
+		{"just under the sync timeout after it", syncOnlineTimeout - time.Second, nil, PresenceUnavailable, []string{}, false, 0},
+		{"past it", 2 * time.Second, nil, PresenceOffline, []string{a + " offline -"}, true, 0},
+		{"hours later", 3 * time.Hour, nil, PresenceOffline, []string{}, false, 0},
 	}
+	start := clock.now()
 	for _, st := range steps {
 		ls := listeners(t, n, bob, carol)
 		clock.advance(st.advance)
@@ -124,11 +129,8 @@ func TestPresenceDecaysLocal(t *testing.T) {
 		} else {
 			checkWoken(t, ls)
 		}
-		if st.name == "alice's client syncs" {
-			// One timer, for alice's offline timeout.
-			if at, want := armedAt(n), clock.now().Add(syncOnlineTimeout); !at.Equal(want) {
-				t.Errorf("timer armed for %v, want %v", at, want)
-			}
+		if at, want := armedAt(n), start.Add(st.armed); st.armed != 0 && !at.Equal(want) {
+			t.Errorf("%s: timer armed for %v, want %v", st.name, at, want)
 		}
 	}
 	n.presenceWatch.mu.Lock()
@@ -319,6 +321,46 @@ func TestPresenceDecayAcrossRestart(t *testing.T) {
 			n.sweepPresence()
 			if got := presenceOf(t, n, alice); got != PresenceOffline {
 				t.Errorf("alice is %s after her client stayed away, want offline", got)
+			}
+		})
+	}
+}
+
+// TestDecayPresencePolicy is the decay policy case by case: what a stored
+// presence becomes at a given time, and when it is next due.
+func TestDecayPresencePolicy(t *testing.T) {
+	const t0 = int64(1_700_000_000_000)
+	ms := func(d time.Duration) int64 { return d.Milliseconds() }
+	online := presenceRecord{Presence: PresenceOnline, LastActiveTS: t0, FedTS: t0}
+	cases := []struct {
+		name     string
+		rec      presenceRecord
+		local    bool
+		syncing  bool
+		syncEnd  int64
+		at       time.Duration // after t0
+		want     string
+		wantNext int64 // 0: nothing due
+	}{
+		{"syncing, active: idle timer next", online, true, true, 0, time.Minute, PresenceOnline, t0 + ms(idleTimeout)},
+		{"syncing, idle", online, true, true, 0, idleTimeout, PresenceUnavailable, t0 + ms(federationPing)},
+		{"sync ended: offline timer next", online, true, false, t0 + ms(time.Minute), time.Minute, PresenceOnline, t0 + ms(time.Minute+syncOnlineTimeout)},
+		{"sync ended long ago", online, true, false, t0 + ms(time.Minute), 2 * time.Minute, PresenceOffline, 0},
+		{"last sync unknown: last active plus a refresh stands in", online, true, false, 0, time.Minute, PresenceOnline, t0 + ms(presenceActiveRefresh+syncOnlineTimeout)},
+		{"last sync unknown, hours later", online, true, false, 0, 3 * time.Hour, PresenceOffline, 0},
+		{"set unavailable by syncing: offline without syncs", presenceRecord{Presence: PresenceUnavailable, LastActiveTS: t0, FedTS: t0}, true, false, t0, time.Hour, PresenceOffline, 0},
+		{"set unavailable by the user: stays, sent again", presenceRecord{Presence: PresenceUnavailable, Manual: true, LastActiveTS: t0, FedTS: t0}, true, false, t0, time.Hour, PresenceUnavailable, t0 + ms(federationPing)},
+		{"set online by the user: decays", presenceRecord{Presence: PresenceOnline, Manual: true, LastActiveTS: t0, FedTS: t0}, true, false, 0, time.Hour, PresenceOffline, 0},
+		{"offline: nothing due", presenceRecord{Presence: PresenceOffline, LastActiveTS: t0}, true, false, 0, time.Hour, PresenceOffline, 0},
+		{"remote, heard from lately", online, false, false, 0, time.Minute, PresenceOnline, t0 + ms(federationTimeout)},
+		{"remote, server quiet", online, false, false, 0, federationTimeout, PresenceOffline, 0},
+		{"remote, from before decay was kept", presenceRecord{Presence: PresenceOnline, LastActiveTS: t0}, false, false, 0, 0, PresenceOffline, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, next := decayPresence(c.rec, c.local, c.syncing, c.syncEnd, t0+ms(c.at))
+			if p != c.want || next != c.wantNext {
+				t.Errorf("got %s, next %d; want %s, next %d", p, next, c.want, c.wantNext)
 			}
 		})
 	}
