@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -269,8 +268,27 @@ func (n *Node) sweepPresence() {
 	for _, userID := range due {
 		if err := n.decayUser(n.life, userID); err != nil {
 			n.log.Warn("presence decay", "user", userID, "err", err)
+			n.retryPresence(userID)
 		}
 	}
+}
+
+// presenceRetry is how long a decay that failed (a database error) waits
+// before it is tried again.
+const presenceRetry = time.Minute
+
+// retryPresence schedules userID's decay again after presenceRetry.
+func (n *Node) retryPresence(userID string) {
+	w := n.presenceWatch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	u := w.users[userID]
+	if u == nil {
+		u = &userWatch{}
+		w.users[userID] = u
+	}
+	u.next = n.now().Add(presenceRetry).UnixMilli()
+	n.armPresence(u.next)
 }
 
 // errFedPingOnly aborts a decay commit that changes nothing anyone sees but
@@ -326,7 +344,7 @@ func (n *Node) decayUser(ctx context.Context, userID string) error {
 		n.federatePresence(ctx, userID)
 	case errors.Is(err, errUnchanged):
 	case errors.Is(err, kv.ErrNotFound):
-		return nil
+		rec = presenceRecord{Presence: PresenceOffline} // nothing to decay: forget the user
 	case err != nil:
 		return err
 	}
@@ -362,7 +380,9 @@ func (n *Node) openPresenceDecay(ctx context.Context) error {
 			}
 			var rec presenceRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return false, fmt.Errorf("presence of %s: %w", userID, err)
+				// Presence is not worth refusing to open over.
+				n.log.Warn("presence record unreadable", "user", userID, "err", err)
+				return true, nil
 			}
 			if rec.Presence != PresenceOffline {
 				pending = append(pending, entry{userID, rec})
@@ -373,14 +393,68 @@ func (n *Node) openPresenceDecay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var changes []presenceChange
 	for _, e := range pending {
-		if p, next := decayPresence(e.rec, n.isLocalUser(e.userID), false, 0, now); p != e.rec.Presence || (next != 0 && next <= now) {
-			if err := n.decayUser(ctx, e.userID); err != nil {
-				return err
-			}
+		if p, _ := decayPresence(e.rec, n.isLocalUser(e.userID), false, 0, now); p != e.rec.Presence {
+			changes = append(changes, presenceChange{e.userID, p})
 			continue
 		}
 		n.schedulePresence(e.userID, e.rec)
+	}
+	for len(changes) > 0 {
+		batch := changes[:min(len(changes), presenceOpenBatch)]
+		changes = changes[len(batch):]
+		if err := n.decayAtOpen(ctx, batch, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// presenceOpenBatch is how many presence changes one transaction applies
+// at open: a node down for long may find many users to take offline, and a
+// commit each would be an fsync each.
+const presenceOpenBatch = 500
+
+// presenceChange is a user's presence to become p.
+type presenceChange struct {
+	userID, p string
+}
+
+// decayAtOpen applies changes due at open in one transaction, a position
+// each, and sends the local users' to other servers. Nothing else writes
+// presence before New returns, so the changes computed before still hold;
+// nobody listens yet, so nobody is woken.
+func (n *Node) decayAtOpen(ctx context.Context, changes []presenceChange, now int64) error {
+	recs := make([]presenceRecord, len(changes))
+	_, err := n.presence.Commit(len(changes), func(tx *kv.Txn, first uint64) error {
+		for i, c := range changes {
+			rec := &recs[i]
+			if err := tx.GetJSON(presenceKey(c.userID), rec); err != nil {
+				return err
+			}
+			if err := tx.Delete(presenceStreamKey(rec.Pos)); err != nil {
+				return err
+			}
+			rec.Presence, rec.Manual, rec.Pos = c.p, false, first+uint64(i)
+			if n.isLocalUser(c.userID) {
+				rec.FedTS = now
+			}
+			if err := tx.Set(presenceStreamKey(rec.Pos), []byte(c.userID)); err != nil {
+				return err
+			}
+			if err := tx.SetJSON(presenceKey(c.userID), rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, c := range changes {
+		n.schedulePresence(c.userID, recs[i])
+		n.federatePresence(ctx, c.userID)
 	}
 	return nil
 }
