@@ -62,7 +62,9 @@ type userWatch struct {
 // BeginSync tells the node that a sync request of userID starts, with the
 // request's set_presence ("" means online). Until the returned end is
 // called, the user is not taken offline for want of syncing; end must be
-// called once, when the request is answered or abandoned. With
+// called when the request is answered or abandoned (calls after the first
+// do nothing, so a handler may call it before writing its response and
+// defer it as well). With
 // set_presence offline the request neither sets nor keeps up presence.
 // Presence due to decay by now (a timer may be late after the device slept)
 // is decayed first, so the response reports it.
@@ -83,7 +85,8 @@ func (n *Node) BeginSync(ctx context.Context, userID, setPresence string) (end f
 	}
 	u.syncs++
 	w.mu.Unlock()
-	end = func() { n.endSync(userID) }
+	var once sync.Once
+	end = func() { once.Do(func() { n.endSync(userID) }) }
 	if err := n.setPresence(ctx, userID, setPresence, nil, false); err != nil {
 		end()
 		return nil, err
@@ -100,7 +103,11 @@ func (n *Node) endSync(userID string) {
 		u.syncs--
 		u.syncEnd = n.now().UnixMilli()
 	}
+	closed := w.closed
 	w.mu.Unlock()
+	if closed {
+		return // a sync answered while the node closes: nothing to schedule
+	}
 	var rec presenceRecord
 	err := n.db.View(func(tx *kv.Txn) error { return tx.GetJSON(presenceKey(userID), &rec) })
 	if err != nil {

@@ -73,6 +73,7 @@ func (a *api) slidingSync(w http.ResponseWriter, r *http.Request) error {
 			}
 			c.store(next)
 			res.Pos = a.ss.pos(c, next)
+			end() // the offline timeout counts from the answer, which the client may have before a deferred end ran
 			mxhttp.WriteJSON(w, http.StatusOK, res)
 			return nil
 		}

@@ -66,6 +66,7 @@ func (a *api) sync(w http.ResponseWriter, r *http.Request) error {
 			if err := r.Context().Err(); err != nil {
 				return err // the client went away
 			}
+			end() // the offline timeout counts from the answer, which the client may have before a deferred end ran
 			mxhttp.WriteJSON(w, http.StatusOK, res)
 			return nil
 		}
