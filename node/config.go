@@ -34,6 +34,10 @@ type Config struct {
 	DefaultRoomVersion gomatrixserverlib.RoomVersion
 	// Logger receives the node's logs; nil uses slog.Default().
 	Logger *slog.Logger
+	// Clock, when set, is the node's clock in place of time.Now: tests use
+	// it to drive what happens with time (presence decay, expiries) from the
+	// moment the node opens, without waiting.
+	Clock func() time.Time
 }
 
 // SupportedRoomVersions are the room versions this node accepts. Version 12's

@@ -162,18 +162,23 @@ func (n *Node) ReceivePresence(ctx context.Context, origin string, p RemotePrese
 		return err
 	}
 	visible := false
+	var rec presenceRecord
 	_, err := n.presence.Commit(1, func(tx *kv.Txn, pos uint64) error {
 		key := presenceKey(p.UserID)
 		var old presenceRecord
 		if err := tx.GetJSON(key, &old); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
-		rec := presenceRecord{Presence: p.Presence, StatusMsg: p.StatusMsg, Pos: old.Pos}
+		// FedTS: the presence stands for federationTimeout from now
+		// (presence_decay.go), so a server that goes quiet leaves nobody
+		// online for ever.
+		now := n.now().UnixMilli()
+		rec = presenceRecord{Presence: p.Presence, StatusMsg: p.StatusMsg, Pos: old.Pos, FedTS: now}
 		if p.LastActiveAgo >= 0 {
-			rec.LastActiveTS = n.now().UnixMilli() - p.LastActiveAgo
+			rec.LastActiveTS = now - p.LastActiveAgo
 		}
 		if old.Pos != 0 && rec.Presence == old.Presence && equalStringPtr(rec.StatusMsg, old.StatusMsg) {
-			return tx.SetJSON(key, rec) // fresher last-active time only: no position, no wake-up
+			return tx.SetJSON(key, rec) // fresher times only: no position, no wake-up
 		}
 		if old.Pos != 0 {
 			if err := tx.Delete(presenceStreamKey(old.Pos)); err != nil {
@@ -186,8 +191,12 @@ func (n *Node) ReceivePresence(ctx context.Context, origin string, p RemotePrese
 		}
 		return tx.SetJSON(key, rec)
 	})
-	if err != nil || !visible {
+	if err != nil {
 		return err
+	}
+	n.schedulePresence(p.UserID, rec)
+	if !visible {
+		return nil
 	}
 	wake, err := n.roomMatesOf(p.UserID)
 	if err != nil {

@@ -72,6 +72,9 @@ type Node struct {
 
 	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
 	sticky *stickySweeper
+	// presenceWatch decays presence: syncs in flight and the one timer
+	// (presence_decay.go).
+	presenceWatch *presenceWatch
 
 	// Inbound federation against floods (issue 13): rejected remembers the
 	// verdict on rejected events, which are not stored (rejectedmarks.go);
@@ -135,6 +138,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		notifier:   newNotifier(),
 		now:        time.Now,
 	}
+	if cfg.Clock != nil {
+		n.now = cfg.Clock
+	}
 	// Not derived from ctx, which only bounds opening.
 	n.life, n.endLife = context.WithCancel(context.Background())
 	n.rejected = newRejectedMarks()
@@ -154,6 +160,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := n.openPresenceDecay(ctx); err != nil {
+		n.stopPresenceDecay()
+		db.Close()
+		return nil, fmt.Errorf("node: presence: %w", err)
+	}
 	n.startStickySweeper()
 	return n, nil
 }
@@ -168,6 +179,7 @@ func (n *Node) Close() error {
 		}
 		n.stopTyping()        // its timer reads the database
 		n.stopStickySweeper() // so does the sweeper
+		n.stopPresenceDecay() // and the presence timer
 		n.closeErr = n.db.Close()
 	})
 	return n.closeErr

@@ -37,6 +37,14 @@ type presenceRecord struct {
 	Presence     string  `json:"p"`
 	StatusMsg    *string `json:"s,omitempty"`
 	LastActiveTS int64   `json:"la,omitempty"`
+	// Manual is set when the user set this presence themselves (PUT
+	// /presence) rather than by syncing; a manual unavailable does not decay
+	// (presence_decay.go).
+	Manual bool `json:"m,omitempty"`
+	// FedTS is, for a remote user, when their server last told of their
+	// presence; for a local user, when it was last sent to other servers
+	// (Unix ms). Decay and federation pings count from it.
+	FedTS int64 `json:"fu,omitempty"`
 	// Pos is the presence stream position of the last visible change; its
 	// stream index entry is deleted when a newer change supersedes it.
 	Pos uint64 `json:"pos"`
@@ -72,13 +80,21 @@ func (e PresenceEvent) MarshalJSON() ([]byte, error) {
 func (n *Node) PresencePosition() uint64 { return n.presence.Current() }
 
 // SetPresence sets a local user's presence (online, offline or unavailable)
-// and status message (nil keeps the current one; "" clears it). Going or
-// staying online marks the user active now. Only a change others can see
-// (presence or status message) takes a stream position and wakes the local
-// users sharing a room with the user; refreshing the last-active time writes
-// at most once a minute and wakes nobody, so it is cheap to call on every
-// /sync.
+// and status message (nil keeps the current one; "" clears it), as the user
+// asked through the presence API: an unavailable or offline so set stays
+// until changed, where one set by syncing decays (presence_decay.go).
+// Going or staying online marks the user active now. Only a change others
+// can see (presence or status message) takes a stream position and wakes the
+// local users sharing a room with the user; refreshing the last-active time
+// writes at most once a minute and wakes nobody, so it is cheap to call on
+// every /sync.
 func (n *Node) SetPresence(ctx context.Context, userID, presence string, statusMsg *string) error {
+	return n.setPresence(ctx, userID, presence, statusMsg, true)
+}
+
+// setPresence is SetPresence; manual says whether the user set it
+// themselves rather than by syncing (BeginSync).
+func (n *Node) setPresence(ctx context.Context, userID, presence string, statusMsg *string, manual bool) error {
 	switch presence {
 	case PresenceOnline, PresenceOffline, PresenceUnavailable:
 	default:
@@ -90,13 +106,14 @@ func (n *Node) SetPresence(ctx context.Context, userID, presence string, statusM
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	var rec presenceRecord
 	_, err := n.presence.Commit(1, func(tx *kv.Txn, pos uint64) error {
 		key := presenceKey(userID)
 		var old presenceRecord
 		if err := tx.GetJSON(key, &old); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
-		rec := old
+		rec = old
 		rec.Presence = presence
 		if statusMsg != nil {
 			rec.StatusMsg = statusMsg
@@ -110,7 +127,10 @@ func (n *Node) SetPresence(ctx context.Context, userID, presence string, statusM
 		}
 		visible := old.Pos == 0 || rec.Presence != old.Presence || !equalStringPtr(rec.StatusMsg, old.StatusMsg)
 		if !visible {
-			if presence == PresenceOnline && now-old.LastActiveTS >= presenceActiveRefresh.Milliseconds() {
+			rec = old
+			// A sync leaves a presence the user set themselves marked so;
+			// the user saying it again marks one set by syncing.
+			if (presence == PresenceOnline && now-old.LastActiveTS >= presenceActiveRefresh.Milliseconds()) || (manual && !old.Manual) {
 				return errActiveOnly
 			}
 			return errUnchanged
@@ -120,21 +140,30 @@ func (n *Node) SetPresence(ctx context.Context, userID, presence string, statusM
 				return err
 			}
 		}
-		rec.Pos = pos
+		rec.Pos, rec.Manual = pos, manual
+		if n.isLocalUser(userID) {
+			rec.FedTS = now // federated below
+		}
 		if err := tx.Set(presenceStreamKey(pos), []byte(userID)); err != nil {
 			return err
 		}
 		return tx.SetJSON(key, rec)
 	})
 	if errors.Is(err, errActiveOnly) {
-		return n.touchPresence(userID)
+		rec, err = n.touchPresence(userID, presence, manual)
+		if err == nil {
+			n.schedulePresence(userID, rec)
+		}
+		return err
 	}
 	if errors.Is(err, errUnchanged) {
+		n.schedulePresence(userID, rec)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	n.schedulePresence(userID, rec)
 	n.federatePresence(ctx, userID)
 	wake, err := n.roomMatesOf(userID)
 	if err != nil {
@@ -145,25 +174,31 @@ func (n *Node) SetPresence(ctx context.Context, userID, presence string, statusM
 }
 
 // errActiveOnly aborts a presence commit whose only change is a fresher
-// last-active time, which touchPresence then writes without a position.
+// last-active time or the manual mark, which touchPresence then writes
+// without a position.
 var errActiveOnly = errors.New("only last-active changed")
 
-// touchPresence records that an online user is active now. It commits zero
-// positions: a fresher last-active time alone is not worth a wake-up, and
-// going through the stream's commit keeps it ordered with SetPresence.
-func (n *Node) touchPresence(userID string) error {
+// touchPresence records that a user whose presence is still presence is
+// active now (when online) and, if manual, that they set it themselves. It
+// commits zero positions: neither is worth a wake-up, and going through the
+// stream's commit keeps it ordered with SetPresence. It returns the record
+// as stored.
+func (n *Node) touchPresence(userID, presence string, manual bool) (presenceRecord, error) {
+	var rec presenceRecord
 	_, err := n.presence.Commit(0, func(tx *kv.Txn, _ uint64) error {
-		var rec presenceRecord
 		if err := tx.GetJSON(presenceKey(userID), &rec); err != nil {
 			return err
 		}
-		if rec.Presence != PresenceOnline {
+		if rec.Presence != presence {
 			return nil // changed in between; that write stands
 		}
-		rec.LastActiveTS = n.now().UnixMilli()
+		if presence == PresenceOnline {
+			rec.LastActiveTS = n.now().UnixMilli()
+		}
+		rec.Manual = rec.Manual || manual
 		return tx.SetJSON(presenceKey(userID), rec)
 	})
-	return err
+	return rec, err
 }
 
 func equalStringPtr(a, b *string) bool {

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -38,16 +37,13 @@ func (a *api) slidingSync(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if req.SetPresence != node.PresenceOffline {
-		// As with /sync, polling marks the user present unless told not to.
-		p := req.SetPresence
-		if p == "" {
-			p = node.PresenceOnline
-		}
-		if err := a.n.SetPresence(r.Context(), req.dev.UserID, p, nil); err != nil {
-			return err
-		}
+	// As with /sync, polling marks the user present unless told not to, and
+	// keeps them so while the request is open.
+	end, err := a.n.BeginSync(r.Context(), req.dev.UserID, req.SetPresence)
+	if err != nil {
+		return err
 	}
+	defer end()
 	key := connKey{user: req.dev.UserID, device: req.dev.DeviceID, connID: req.ConnID}
 	var c *conn
 	if req.Pos == "" {
@@ -77,6 +73,7 @@ func (a *api) slidingSync(w http.ResponseWriter, r *http.Request) error {
 			}
 			c.store(next)
 			res.Pos = a.ss.pos(c, next)
+			end() // the offline timeout counts from the answer, which the client may have before a deferred end ran
 			mxhttp.WriteJSON(w, http.StatusOK, res)
 			return nil
 		}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
 )
 
 // syncResponse is the body of GET /sync. Sections with nothing in them are
@@ -45,17 +44,15 @@ func (a *api) sync(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if req.setPresence != node.PresenceOffline {
-		// Syncing marks the user present unless the client says otherwise;
-		// the node writes only real changes, so this is cheap every time.
-		p := req.setPresence
-		if p == "" {
-			p = node.PresenceOnline
-		}
-		if err := a.n.SetPresence(r.Context(), req.dev.UserID, p, nil); err != nil {
-			return err
-		}
+	// Syncing marks the user present unless the client says otherwise, and
+	// keeps them so while the request is open: the node takes a user offline
+	// only once no sync of theirs has been in flight for a while. It writes
+	// only real changes, so this is cheap every time.
+	end, err := a.n.BeginSync(r.Context(), req.dev.UserID, req.setPresence)
+	if err != nil {
+		return err
 	}
+	defer end()
 	l := a.n.Listen(req.dev.UserID)
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(r.Context(), req.timeout)
@@ -69,6 +66,7 @@ func (a *api) sync(w http.ResponseWriter, r *http.Request) error {
 			if err := r.Context().Err(); err != nil {
 				return err // the client went away
 			}
+			end() // the offline timeout counts from the answer, which the client may have before a deferred end ran
 			mxhttp.WriteJSON(w, http.StatusOK, res)
 			return nil
 		}

@@ -1,0 +1,101 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgenode/edgenode/node"
+)
+
+// movableClock is a node clock a test moves forward instead of waiting.
+type movableClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *movableClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *movableClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// startClocked starts an app like startP2P, on clock.
+func startClocked(t *testing.T, clock *movableClock, peers []string) *App {
+	t.Helper()
+	a, err := Start(context.Background(), Config{
+		ClientListen: "127.0.0.1:0",
+		Node: node.Config{
+			DataDir: t.TempDir(), StorageProfile: "phone", NoSyncWrites: true, Clock: clock.now,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		},
+		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers},
+	})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { closeApp(t, a) })
+	return a
+}
+
+// TestPresenceDecayOverFederation, over libp2p QUIC: when A's alice stops
+// syncing, A takes her offline and B's bob sees it; when A goes quiet
+// about her, B takes her offline itself after the federation timeout.
+func TestPresenceDecayOverFederation(t *testing.T) {
+	clockA, clockB := &movableClock{t: time.Now()}, &movableClock{t: time.Now()}
+	a := startClocked(t, clockA, nil)
+	var quic []string
+	for _, addr := range a.P2P.Addrs() {
+		if strings.Contains(addr, "/quic-v1/") {
+			quic = append(quic, addr)
+		}
+	}
+	b := startClocked(t, clockB, quic)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	r := sharedRoom(ctx, t, a, b)
+	alice := r.alice
+	carol, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := &syncer{t: t, app: a, token: alice.AccessToken}
+	cs := &syncer{t: t, app: a, token: carol.AccessToken}
+	bs := &syncer{t: t, app: b, token: r.bob.AccessToken}
+	bs.once(ctx, 0)
+	sees := func(what, presence string) {
+		t.Helper()
+		bs.until(ctx, what, func(s eduSync) bool {
+			for _, ev := range s.Presence.Events {
+				if ev.Sender == alice.UserID && ev.Content["presence"] == presence {
+					return true
+				}
+			}
+			return false
+		})
+	}
+
+	as.once(ctx, 0)
+	sees("alice online", node.PresenceOnline)
+	// Her client stops; 31 seconds on, A's next sync (carol's) applies it.
+	clockA.advance(31 * time.Second)
+	cs.once(ctx, 0)
+	sees("alice offline, as A says", node.PresenceOffline)
+
+	as.once(ctx, 0)
+	sees("alice online again", node.PresenceOnline)
+	// A's clock stands still, so A says nothing more; after 31 minutes B
+	// no longer believes her online.
+	clockB.advance(31 * time.Minute)
+	sees("alice offline, as B decides", node.PresenceOffline)
+}
