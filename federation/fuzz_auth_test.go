@@ -8,8 +8,8 @@ import (
 )
 
 // FuzzXMatrixAuthorization sends a signed request whose Authorization
-// header the fuzzer rewrites through the whole inbound handler (limits set
-// out of the way). Whatever the header, the answer is the request served
+// header the fuzzer rewrites through the whole inbound handler (per-peer and
+// global limits set out of the way). Whatever the header, the answer is the request served
 // (the seed's valid header, or a harmless respelling of it) or 401
 // M_UNAUTHORIZED: never a panic or another status. An origin the handler
 // accepts is always a key-derived server name.
@@ -30,7 +30,10 @@ func FuzzXMatrixAuthorization(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	h := NewHandlerWithOptions(a.n, a.peerOf, HandlerOptions{Limits: Limits{MaxInFlight: 1 << 20, Rate: 1e12, Burst: 1 << 30}})
+	h := NewHandlerWithOptions(a.n, a.peerOf, HandlerOptions{
+		Limits: Limits{MaxInFlight: 1 << 20, Rate: 1e12, Burst: 1 << 30},
+		Global: GlobalLimits{MaxInFlight: 1 << 20, Rate: 1e12, Burst: 1 << 30, StrangerShare: 1},
+	})
 	f.Fuzz(func(t *testing.T, header string) {
 		req := httptest.NewRequest("GET", uri, nil)
 		req.Header.Set("Authorization", header)
