@@ -76,8 +76,11 @@ func (c *stickyClient) syncOnce(ctx context.Context) {
 	}
 	defer resp.Body.Close()
 	type event struct {
-		EventID string          `json:"event_id"`
-		Sticky  json.RawMessage `json:"msc4354_sticky"`
+		EventID        string `json:"event_id"`
+		OriginServerTS int64  `json:"origin_server_ts"`
+		Sticky         *struct {
+			DurationMS int64 `json:"duration_ms"`
+		} `json:"msc4354_sticky"`
 	}
 	var body struct {
 		NextBatch string `json:"next_batch"`
@@ -100,8 +103,12 @@ func (c *stickyClient) syncOnce(ctx context.Context) {
 	for _, e := range jr.Sticky.Events {
 		c.add(e.EventID)
 	}
+	// A timeline event is a sticky one to the client only until its end
+	// (MSC4354): an expired one may still be the newest event of a timeline
+	// (limit 1) while the node takes in a gap, and is then just a message.
+	now := time.Now().UnixMilli()
 	for _, e := range jr.Timeline.Events {
-		if len(e.Sticky) > 0 {
+		if e.Sticky != nil && e.OriginServerTS+min(e.Sticky.DurationMS, node.MaxStickyDurationMS) > now {
 			c.add(e.EventID)
 		}
 	}
