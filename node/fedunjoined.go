@@ -15,8 +15,9 @@ import (
 // whose users have left; anything still sent would only take disk. Invites
 // come through the invite endpoint (fedinvite.go), and a room known only
 // from an invite is not a room here (outofband.go); a membership event of
-// a local user that does come through /send is let in all the same. A room a local user is joining right now is waited for
-// (joining.go) before it is judged.
+// a local user that does come through /send is let in all the same. A room
+// a local user is joining right now is waited for (joining.go) before it
+// is judged.
 
 // aboutLocalMember reports whether a PDU is a membership event of a local
 // user (an invite into a room the user left, say): such an event is let
@@ -66,15 +67,12 @@ func (n *Node) roomsWithoutLocalJoin(ctx context.Context, headers []*pduHeader, 
 	if err != nil || len(out) == 0 {
 		return out, err
 	}
-	waited := false
 	for roomID := range out {
-		if n.joining.wait(ctx, roomID) {
-			waited = true
-		}
+		n.joining.wait(ctx, roomID)
 	}
-	if !waited {
-		return out, nil
-	}
+	// Checked again whether a join was waited for or not: one may have
+	// ended between the first check and the wait, and its room would be
+	// refused though a local user is now in it.
 	return check()
 }
 
