@@ -151,31 +151,8 @@ func checkBulk(p *process, roomPath, token string, acked []ackedEvent) {
 		}
 	}
 	seen := map[string]int{}
-	from := ""
-	for page := 0; ; page++ {
-		if page > 1000 {
-			p.fatalf("/messages did not reach the start of the room in 1000 pages")
-		}
-		q := url.Values{"dir": {"b"}, "limit": {"100"}}
-		if from != "" {
-			q.Set("from", from)
-		}
-		var res struct {
-			Chunk []struct {
-				EventID string `json:"event_id"`
-			} `json:"chunk"`
-			End string `json:"end"`
-		}
-		if err := call(p.url, "GET", roomPath+"/messages?"+q.Encode(), token, nil, &res); err != nil {
-			p.fatalf("/messages after restart: %.300v", err)
-		}
-		for _, e := range res.Chunk {
-			seen[e.EventID]++
-		}
-		if res.End == "" || len(res.Chunk) == 0 || res.End == from {
-			break
-		}
-		from = res.End
+	for _, e := range p.walkTimeline(roomPath, token) {
+		seen[e.EventID]++
 	}
 	missing := 0
 	for _, ev := range acked {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -271,4 +272,41 @@ func call(baseURL, method, path, token string, body, out any) error {
 		}
 	}
 	return nil
+}
+
+// timelineEvent is what the crash tests read of a /messages event.
+type timelineEvent struct {
+	EventID string `json:"event_id"`
+	Type    string `json:"type"`
+	Content struct {
+		Body string `json:"body"`
+	} `json:"content"`
+}
+
+// walkTimeline pages back through a room's whole timeline on the node at
+// p.url with /messages and returns every event, newest first.
+func (p *process) walkTimeline(roomPath, token string) []timelineEvent {
+	var all []timelineEvent
+	from := ""
+	for page := 0; ; page++ {
+		if page > 1000 {
+			p.fatalf("/messages did not reach the start of the room in 1000 pages")
+		}
+		q := url.Values{"dir": {"b"}, "limit": {"100"}}
+		if from != "" {
+			q.Set("from", from)
+		}
+		var res struct {
+			Chunk []timelineEvent `json:"chunk"`
+			End   string          `json:"end"`
+		}
+		if err := call(p.url, "GET", roomPath+"/messages?"+q.Encode(), token, nil, &res); err != nil {
+			p.fatalf("/messages after restart: %.300v", err)
+		}
+		all = append(all, res.Chunk...)
+		if res.End == "" || len(res.Chunk) == 0 || res.End == from {
+			return all
+		}
+		from = res.End
+	}
 }
