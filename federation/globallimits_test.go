@@ -2,7 +2,6 @@ package federation
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -82,26 +81,7 @@ func TestGlobalLimiter(t *testing.T) {
 				shared.set[p] = true
 			}
 			g := newGlobalLimiter(tt.lim, slog.New(slog.DiscardHandler), clock.now, shared)
-			held := map[string]func(){}
-			for i, s := range tt.steps {
-				clock.t = clock.t.Add(s.advance)
-				if s.release != "" {
-					held[s.release]()
-					delete(held, s.release)
-					continue
-				}
-				release, err := g.admit(s.peer)
-				if got := err == nil; got != s.want {
-					t.Fatalf("step %d: peer %s admitted = %v (%v), want %v", i, s.peer, got, err, s.want)
-				}
-				if err != nil {
-					checkLimitExceeded(t, fmt.Sprintf("step %d", i), err, s.wantRetry)
-				} else if s.hold != "" {
-					held[s.hold] = release
-				} else {
-					release()
-				}
-			}
+			runLimitSteps(t, clock, tt.steps, g.admit, nil)
 		})
 	}
 }

@@ -107,31 +107,38 @@ func TestPeerLimiter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 			l := newPeerLimiter(tt.lim, slog.New(slog.DiscardHandler), clock.now)
-			held := map[string]func(){}
-			for i, s := range tt.steps {
-				clock.t = clock.t.Add(s.advance)
-				if s.release != "" {
-					held[s.release]()
-					delete(held, s.release)
-				} else {
-					release, err := l.admit(s.peer)
-					if got := err == nil; got != s.want {
-						t.Fatalf("step %d: peer %s admitted = %v (%v), want %v", i, s.peer, got, err, s.want)
-					}
-					if err != nil {
-						checkLimitExceeded(t, fmt.Sprintf("step %d", i), err, s.wantRetry)
-					} else if s.hold != "" {
-						held[s.hold] = release
-					} else {
-						release()
-						release() // twice is harmless
-					}
-				}
-				if s.tracked >= 0 && l.tracked() != s.tracked {
-					t.Fatalf("step %d: %d peers tracked, want %d", i, l.tracked(), s.tracked)
-				}
-			}
+			runLimitSteps(t, clock, tt.steps, l.admit, l.tracked)
 		})
+	}
+}
+
+// runLimitSteps plays steps against admit, moving clock on as each says
+// (tracked, when not nil, counts the peers the limiter holds state for).
+func runLimitSteps(t *testing.T, clock *fakeClock, steps []limitStep, admit func(peer string) (func(), error), tracked func() int) {
+	t.Helper()
+	held := map[string]func(){}
+	for i, s := range steps {
+		clock.t = clock.t.Add(s.advance)
+		if s.release != "" {
+			held[s.release]()
+			delete(held, s.release)
+		} else {
+			release, err := admit(s.peer)
+			if got := err == nil; got != s.want {
+				t.Fatalf("step %d: peer %s admitted = %v (%v), want %v", i, s.peer, got, err, s.want)
+			}
+			if err != nil {
+				checkLimitExceeded(t, fmt.Sprintf("step %d", i), err, s.wantRetry)
+			} else if s.hold != "" {
+				held[s.hold] = release
+			} else {
+				release()
+				release() // twice is harmless
+			}
+		}
+		if tracked != nil && s.tracked >= 0 && tracked() != s.tracked {
+			t.Fatalf("step %d: %d peers tracked, want %d", i, tracked(), s.tracked)
+		}
 	}
 }
 
