@@ -9,9 +9,9 @@ BUILD    := $(GO) build -trimpath -ldflags="$(LDFLAGS)"
 # `make run` settings: a data directory beside the checkout, loopback only.
 DATA     ?= ./edgenode-data
 LISTEN   ?= 127.0.0.1:8008
-# mDNS finds peers on the LAN; MDNS=false keeps the node from sending
-# multicast (sandboxes, CI).
-MDNS     ?= true
+# mDNS finds peers on the LAN by multicast; `make run` leaves it off so
+# nothing is announced on the network unless asked for (MDNS=true).
+MDNS     ?= false
 
 # staticcheck is pinned (v0.8.2 is release 2026.2.2; Go 1.26 needs 2026.1 or
 # later) and installed into bin/tools, so every machine lints alike.
