@@ -87,6 +87,37 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 }
 
+// TestUIAPasswordRateLimit: the password stage of user-interactive auth
+// (deleting a device here) counts against /login's buckets, so whoever
+// holds a stolen access token cannot guess the password there either; the
+// right password is refused while the limit lasts, at /login too.
+func TestUIAPasswordRateLimit(t *testing.T) {
+	t.Parallel()
+	n := testnode.Start(t, testnode.Options{Configure: func(c *app.Config) {
+		c.Node.LoginFailures = node.RateLimit{Burst: 2, Every: time.Minute}
+	}})
+	alice := n.Register("alice")
+	deleteDevice := func(password string) testnode.Response {
+		return n.Do("POST", v3+"/delete_devices", alice.Token, map[string]any{
+			"devices": []string{"NOPE"},
+			"auth": map[string]any{"type": "m.login.password", "session": "s",
+				"identifier": map[string]any{"type": "m.id.user", "user": "alice"}, "password": password},
+		})
+	}
+	for i := range 2 {
+		res := deleteDevice("wrong")
+		expect(t, res, 401, "M_FORBIDDEN")
+		if res.Body["flows"] == nil {
+			t.Fatalf("wrong password %d: no UIA flows in %s", i+1, res.Raw)
+		}
+	}
+	expect(t, deleteDevice("wrong"), 429, "M_LIMIT_EXCEEDED")
+	expect(t, deleteDevice("pw-alice"), 429, "M_LIMIT_EXCEEDED")
+	expect(t, n.Do("POST", v3+"/login", "", map[string]any{
+		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"}, "password": "pw-alice",
+	}), 429, "M_LIMIT_EXCEEDED")
+}
+
 // webRequest is a request as a browser page sends it: with an Origin.
 func webRequest(t *testing.T, n *testnode.Node, method, path, origin string, body any) (int, map[string]any, http.Header) {
 	t.Helper()

@@ -105,7 +105,7 @@ func (a *api) deleteDevices(w http.ResponseWriter, r *http.Request) error {
 // wants either way (and a retry after a lost response must not fail).
 func (a *api) deleteDevicesWithAuth(w http.ResponseWriter, r *http.Request, auth *authData, ids []string) error {
 	dev := mxhttp.DeviceFrom(r)
-	ok, err := a.checkPasswordAuth(r.Context(), w, dev, auth)
+	ok, err := a.checkPasswordAuth(w, r, dev, auth)
 	if !ok {
 		return err
 	}

@@ -99,7 +99,7 @@ func (a *api) uploadCrossSigningKeys(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if needsAuth {
-		if ok, err := a.checkPasswordAuth(r.Context(), w, dev, req.Auth); !ok {
+		if ok, err := a.checkPasswordAuth(w, r, dev, req.Auth); !ok {
 			return err
 		}
 	}

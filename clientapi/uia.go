@@ -1,7 +1,6 @@
 package clientapi
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -62,7 +61,9 @@ func authFailed(stage, session, code, msg string) error {
 // checkPasswordAuth completes the m.login.password stage for dev's user. It
 // returns false with a nil error when it has written the initial challenge,
 // and an error when the attempt failed; true means the caller may proceed.
-func (a *api) checkPasswordAuth(ctx context.Context, w http.ResponseWriter, dev node.Device, auth *authData) (bool, error) {
+// Wrong passwords count against the same buckets as /login's, so a stolen
+// access token is no way round the login limit for guessing the password.
+func (a *api) checkPasswordAuth(w http.ResponseWriter, r *http.Request, dev node.Device, auth *authData) (bool, error) {
 	if auth == nil || auth.Type == "" {
 		writeAuthChallenge(w, stagePassword)
 		return false, nil
@@ -78,7 +79,13 @@ func (a *api) checkPasswordAuth(ctx context.Context, w http.ResponseWriter, dev 
 		// Proving you know someone else's password does not authorise you.
 		return false, mxhttp.Forbidden("auth is for another user")
 	}
-	if err := a.n.CheckPassword(ctx, dev.UserID, auth.Password); err != nil {
+	done, err := a.logins.begin(loginKeys(r, dev.UserID))
+	if err != nil {
+		return false, err
+	}
+	err = a.n.CheckPassword(r.Context(), dev.UserID, auth.Password)
+	done(errors.Is(err, node.ErrBadLogin))
+	if err != nil {
 		if errors.Is(err, node.ErrBadLogin) {
 			return false, authFailed(stagePassword, auth.Session, "M_FORBIDDEN", "invalid password")
 		}
