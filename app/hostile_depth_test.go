@@ -16,7 +16,7 @@ import (
 // maxCanonicalInt is the largest depth canonical JSON can carry (2^53-1).
 const maxCanonicalInt = 1<<53 - 1
 
-// TestHostileDepth: M, a member of alice's public room on A, sends through
+// TestHostileDepth: A rogue (a stranger's libp2p host), a member of alice's public room on A, sends through
 // /send a message at depth 2^53-1, the largest canonical JSON allows. A
 // takes it (it is in range) but refuses, per PDU, one at a negative depth
 // and one beyond the range. Then every kind of local event in the room
@@ -32,21 +32,21 @@ func TestHostileDepth(t *testing.T) {
 	defer func() { closeApp(t, a) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	hm := joinHostile(ctx, t, a)
+	rr := rogueRoomOn(ctx, t, a, node.PresetPublicChat)
 	carol, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	latest := hm.latest(ctx, t)
-	auth := hm.authIDs(ctx, t)
-	huge := hm.pdu(t, []string{latest.EventID()}, auth, maxCanonicalInt, "deepest")
-	negative := hm.pdu(t, []string{latest.EventID()}, auth, -5, "negative")
-	// The library will not build an event beyond the range: M writes the
+	latest := rr.latest(ctx, t)
+	auth := rr.authIDs(ctx, t)
+	huge := rr.pdu(t, []string{latest.EventID()}, auth, maxCanonicalInt, "deepest")
+	negative := rr.pdu(t, []string{latest.EventID()}, auth, -5, "negative")
+	// The library will not build an event beyond the range: the rogue writes the
 	// depth into one by hand (its signature no longer matters, A must
 	// refuse it before looking).
-	beyond := strings.Replace(string(hm.pdu(t, []string{latest.EventID()}, auth, 7, "beyond").JSON()), `"depth":7`, `"depth":9007199254740992`, 1)
-	res := hm.send(ctx, t, huge.JSON(), negative.JSON(), json.RawMessage(beyond))
+	beyond := strings.Replace(string(rr.pdu(t, []string{latest.EventID()}, auth, 7, "beyond").JSON()), `"depth":7`, `"depth":9007199254740992`, 1)
+	res := rr.r.sendRaw(ctx, []json.RawMessage{huge.JSON(), negative.JSON(), json.RawMessage(beyond)}, nil)
 	for id, e := range res {
 		switch {
 		case id == huge.EventID() && e != "":
@@ -63,17 +63,17 @@ func TestHostileDepth(t *testing.T) {
 	if _, ok := res[negative.EventID()]; !ok {
 		t.Errorf("no answer for the PDU at depth -5: %v", res)
 	}
-	if _, err := a.Node.Event(ctx, hm.alice.UserID, negative.EventID()); err == nil {
+	if _, err := a.Node.Event(ctx, rr.alice.UserID, negative.EventID()); err == nil {
 		t.Errorf("the PDU at depth -5 is served")
 	}
-	if _, err := a.Node.Event(ctx, hm.alice.UserID, huge.EventID()); err != nil {
+	if _, err := a.Node.Event(ctx, rr.alice.UserID, huge.EventID()); err != nil {
 		t.Fatalf("the PDU at depth 2^53-1 is not served: %v", err)
 	}
 
-	localEvents(ctx, t, a, hm.alice, carol, hm.roomID, "before restart")
+	localEvents(ctx, t, a, rr.alice, carol, rr.roomID, "before restart")
 	closeApp(t, a)
 	a = startP2PAt(t, dir, nil)
-	localEvents(ctx, t, a, hm.alice, carol, hm.roomID, "after restart")
+	localEvents(ctx, t, a, rr.alice, carol, rr.roomID, "after restart")
 }
 
 // localEvents makes alice send a message and change the topic, invite

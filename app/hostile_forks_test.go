@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// TestHostileForks: M, a member of alice's public room on A, sends 1,500
-// messages that each have one old event (mallory's join) as their only
-// prev event, in 30 transactions of 50 (within M's per-peer burst), leaving
+// TestHostileForks: A rogue (a stranger's libp2p host), a member of alice's public room on A, sends 1,500
+// messages that each have one old event (its join) as their only
+// prev event, in 30 transactions of 50 (within its per-peer burst), leaving
 // A's room with 1,500 forward extremities. Alice's next message through
 // A's client API is still answered 200 and refers to at most 20 prev
 // events, and as alice keeps talking the forks converge: every message
@@ -27,28 +28,28 @@ func TestHostileForks(t *testing.T) {
 	a := startP2P(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	hm := joinHostile(ctx, t, a)
-	join := hm.stateID(ctx, t, spec.MRoomMember, hm.mallory.UserID)
-	joinEv, err := a.Node.Event(ctx, hm.alice.UserID, join)
+	rr := rogueRoomOn(ctx, t, a, node.PresetPublicChat)
+	join := rr.stateID(ctx, t, spec.MRoomMember, rr.r.userID("m"))
+	joinEv, err := a.Node.Event(ctx, rr.alice.UserID, join)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 { // the join is old by the time the forks come
-		if status, errcode, _ := clientSend(t, a, hm.alice.AccessToken, hm.roomID, fmt.Sprintf("before%d", i), "before"); status != http.StatusOK {
+		if status, errcode, _ := clientSend(t, a, rr.alice.AccessToken, rr.roomID, fmt.Sprintf("before%d", i), "before"); status != http.StatusOK {
 			t.Fatalf("send before the forks: %d %s", status, errcode)
 		}
 	}
 
-	auth := hm.authIDs(ctx, t)
+	auth := rr.authIDs(ctx, t)
 	pdus := make([]json.RawMessage, forks)
 	ids := make([]string, forks)
 	for i := range pdus {
-		ev := hm.pdu(t, []string{join}, auth, joinEv.PDU.Depth()+1, fmt.Sprintf("fork %d", i))
+		ev := rr.pdu(t, []string{join}, auth, joinEv.PDU.Depth()+1, fmt.Sprintf("fork %d", i))
 		pdus[i], ids[i] = ev.JSON(), ev.EventID()
 	}
 	start := time.Now()
 	for k := 0; k < forks; k += perTxn {
-		res := hm.send(ctx, t, pdus[k:k+perTxn]...)
+		res := rr.r.sendRaw(ctx, pdus[k:k+perTxn], nil)
 		for _, id := range ids[k : k+perTxn] {
 			if e, ok := res[id]; !ok || e != "" {
 				t.Fatalf("fork %s: answer %q (present %v), want accepted", id, e, ok)
@@ -56,7 +57,7 @@ func TestHostileForks(t *testing.T) {
 		}
 	}
 	t.Logf("A took in %d forks in %v", forks, time.Since(start))
-	ext, err := a.Node.ForwardExtremities(ctx, hm.roomID)
+	ext, err := a.Node.ForwardExtremities(ctx, rr.roomID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,18 +69,18 @@ func TestHostileForks(t *testing.T) {
 	// prev events, and leaves fewer extremities than before.
 	prev := len(ext)
 	for i := range 10 {
-		status, errcode, id := clientSend(t, a, hm.alice.AccessToken, hm.roomID, fmt.Sprintf("after%d", i), "after the forks")
+		status, errcode, id := clientSend(t, a, rr.alice.AccessToken, rr.roomID, fmt.Sprintf("after%d", i), "after the forks")
 		if status != http.StatusOK {
 			t.Fatalf("message %d after the forks: %d %s, want 200", i, status, errcode)
 		}
-		ev, err := a.Node.Event(ctx, hm.alice.UserID, id)
+		ev, err := a.Node.Event(ctx, rr.alice.UserID, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n := len(ev.PDU.PrevEventIDs()); n > maxPrevs || n < 2 {
 			t.Fatalf("message %d refers to %d prev events, want 2..%d", i, n, maxPrevs)
 		}
-		ext, err := a.Node.ForwardExtremities(ctx, hm.roomID)
+		ext, err := a.Node.ForwardExtremities(ctx, rr.roomID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,20 +98,20 @@ func TestHostileDAGBounds(t *testing.T) {
 	a := startP2P(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	hm := joinHostile(ctx, t, a)
+	rr := rogueRoomOn(ctx, t, a, node.PresetPublicChat)
 	var msgs []string
 	for i := range 21 {
-		status, errcode, id := clientSend(t, a, hm.alice.AccessToken, hm.roomID, fmt.Sprintf("m%d", i), "message")
+		status, errcode, id := clientSend(t, a, rr.alice.AccessToken, rr.roomID, fmt.Sprintf("m%d", i), "message")
 		if status != http.StatusOK {
 			t.Fatalf("send: %d %s", status, errcode)
 		}
 		msgs = append(msgs, id)
 	}
-	latest := hm.latest(ctx, t)
-	auth := hm.authIDs(ctx, t)
+	latest := rr.latest(ctx, t)
+	auth := rr.authIDs(ctx, t)
 	state := []string{
-		hm.stateID(ctx, t, spec.MRoomJoinRules, ""), hm.stateID(ctx, t, spec.MRoomHistoryVisibility, ""),
-		hm.stateID(ctx, t, spec.MRoomMember, hm.alice.UserID),
+		rr.stateID(ctx, t, spec.MRoomJoinRules, ""), rr.stateID(ctx, t, spec.MRoomHistoryVisibility, ""),
+		rr.stateID(ctx, t, spec.MRoomMember, rr.alice.UserID),
 	}
 	manyAuth := append(append(append([]string{}, auth...), state...), msgs[:5]...)
 	cases := []struct {
@@ -124,10 +125,10 @@ func TestHostileDAGBounds(t *testing.T) {
 	var pdus []json.RawMessage
 	var ids []string
 	for _, c := range cases {
-		ev := hm.pdu(t, c.prevs, c.auths, latest.Depth()+1, c.name)
+		ev := rr.pdu(t, c.prevs, c.auths, latest.Depth()+1, c.name)
 		pdus, ids = append(pdus, ev.JSON()), append(ids, ev.EventID())
 	}
-	res := hm.send(ctx, t, pdus...)
+	res := rr.r.sendRaw(ctx, pdus, nil)
 	for i, c := range cases {
 		e, ok := res[ids[i]]
 		if !ok {
@@ -143,7 +144,7 @@ func TestHostileDAGBounds(t *testing.T) {
 		if !strings.Contains(e, c.want) {
 			t.Errorf("%s: answer %q, want an error saying %q", c.name, e, c.want)
 		}
-		if _, err := a.Node.Event(ctx, hm.alice.UserID, ids[i]); err == nil {
+		if _, err := a.Node.Event(ctx, rr.alice.UserID, ids[i]); err == nil {
 			t.Errorf("%s: the PDU is served", c.name)
 		}
 	}

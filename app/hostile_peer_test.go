@@ -218,6 +218,17 @@ func (r *rogue) do(ctx context.Context, method, uri string, content any) (int, [
 // returns A's per-PDU answers (event ID -> error, "" when accepted).
 func (r *rogue) send(ctx context.Context, pdus []gomatrixserverlib.PDU, edus []map[string]any) map[string]string {
 	r.t.Helper()
+	raw := make([]json.RawMessage, 0, len(pdus))
+	for _, ev := range pdus {
+		raw = append(raw, ev.JSON())
+	}
+	return r.sendRaw(ctx, raw, edus)
+}
+
+// sendRaw is send of PDUs as JSON, which may be what no library would
+// build.
+func (r *rogue) sendRaw(ctx context.Context, pdus []json.RawMessage, edus []map[string]any) map[string]string {
+	r.t.Helper()
 	txn := r.txn(pdus, edus)
 	id := fmt.Sprintf("rogue%d", time.Now().UnixNano())
 	for {
@@ -248,15 +259,14 @@ func (r *rogue) send(ctx context.Context, pdus []gomatrixserverlib.PDU, edus []m
 }
 
 // txn is the body of a /send of pdus and edus.
-func (r *rogue) txn(pdus []gomatrixserverlib.PDU, edus []map[string]any) map[string]any {
-	raw := make([]json.RawMessage, 0, len(pdus))
-	for _, ev := range pdus {
-		raw = append(raw, ev.JSON())
+func (r *rogue) txn(pdus []json.RawMessage, edus []map[string]any) map[string]any {
+	if pdus == nil {
+		pdus = []json.RawMessage{}
 	}
 	if edus == nil {
 		edus = []map[string]any{}
 	}
-	return map[string]any{"origin": r.name, "origin_server_ts": time.Now().UnixMilli(), "pdus": raw, "edus": edus}
+	return map[string]any{"origin": r.name, "origin_server_ts": time.Now().UnixMilli(), "pdus": pdus, "edus": edus}
 }
 
 // roomState is what the rogue knows of a room it joined: the room version,

@@ -37,7 +37,12 @@ type rogueRoom struct {
 // for a public room, joins the rogue's user "m" to it.
 func startRogueRoom(ctx context.Context, t *testing.T, preset string) rogueRoom {
 	t.Helper()
-	a := startP2P(t, nil)
+	return rogueRoomOn(ctx, t, startP2P(t, nil), preset)
+}
+
+// rogueRoomOn is startRogueRoom on a node already started.
+func rogueRoomOn(ctx context.Context, t *testing.T, a *App, preset string) rogueRoom {
+	t.Helper()
 	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
 	if err != nil {
 		t.Fatal(err)
@@ -406,7 +411,7 @@ func TestHostileSlowOriginBlocksNoOther(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _, _ = rr.r.try(ctx, rr.r.name, rr.r.key, "PUT", "/_matrix/federation/v1/send/stalled", rr.r.txn(gap[1:], nil))
+		_, _, _ = rr.r.try(ctx, rr.r.name, rr.r.key, "PUT", "/_matrix/federation/v1/send/stalled", rr.r.txn([]json.RawMessage{gap[1].JSON()}, nil))
 	}()
 	defer func() { close(stall); <-done }()
 	select {
