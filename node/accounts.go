@@ -308,9 +308,13 @@ func (n *Node) SetDeviceDisplayName(ctx context.Context, userID, deviceID, name 
 	})
 }
 
-// DeleteDevice removes a device and invalidates its access token.
+// DeleteDevice removes a device and invalidates its access token, then
+// forgets its transaction IDs.
 func (n *Node) DeleteDevice(ctx context.Context, userID, deviceID string) error {
-	return n.changeDevices(ctx, userID, func(tx *kv.Txn) error { return deleteDevice(tx, userID, deviceID) })
+	if err := n.changeDevices(ctx, userID, func(tx *kv.Txn) error { return deleteDevice(tx, userID, deviceID) }); err != nil {
+		return err
+	}
+	return n.forgetDeviceTxns(ctx, userID, deviceID)
 }
 
 func deleteDevice(tx *kv.Txn, userID, deviceID string) error {

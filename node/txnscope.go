@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"slices"
 	"strconv"
 
 	"github.com/edgenode/edgenode/kv"
@@ -33,8 +35,8 @@ func RedactTxn(roomID, eventID string) TxnScope {
 // txnKey is where a transaction ID's event ID is kept: user ID, device ID,
 // endpoint, the path's parameters, txn ID. Keys written before transaction
 // IDs were scoped (user ID, device ID, txn ID) have fewer components, so no
-// lookup ever finds them: they are left in place, unread, which at worst
-// lets a retry that spans the upgrade send its event twice.
+// lookup ever finds them, which at worst lets a retry that spans the upgrade
+// send its event twice; they go with their device (forgetDeviceTxns).
 func txnKey(userID, deviceID string, scope TxnScope, txnID string) []byte {
 	parts := make([]any, 0, 4+len(scope.Params))
 	parts = append(parts, userID, deviceID, scope.Endpoint)
@@ -55,4 +57,44 @@ func toDeviceTxnEntry(evType, txnID string) string {
 		return ""
 	}
 	return strconv.Itoa(len(evType)) + ":" + evType + txnID
+}
+
+// txnSweepBatch is how many transaction records one write deletes: a
+// device that sent for years has more than one Badger transaction can hold.
+const txnSweepBatch = 1000
+
+// forgetDeviceTxns deletes every transaction ID record of a deleted device,
+// scoped or from before scoping: a device's records are one per event it
+// sent and nothing reads them once its access token is gone. It runs after
+// the device's deletion has committed, in batches; a login that reuses the
+// device ID in between can lose its first records, which at worst lets a
+// retry of them send twice.
+func (n *Node) forgetDeviceTxns(ctx context.Context, userID, deviceID string) error {
+	prefix := kv.Key(tTxn, userID, deviceID)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var keys [][]byte
+		err := n.db.View(func(tx *kv.Txn) error {
+			return tx.Each(kv.Scan{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+				keys = append(keys, slices.Clone(k))
+				return len(keys) < txnSweepBatch, nil
+			})
+		})
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		err = n.db.Update(func(tx *kv.Txn) error {
+			for _, k := range keys {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
 }
