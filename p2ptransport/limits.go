@@ -74,7 +74,12 @@ func lookupProfile(name string) (profileLimits, error) {
 func (p profileLimits) concrete() rcmgr.ConcreteLimitConfig {
 	scaling := rcmgr.DefaultLimits
 	addServiceLimits(&scaling)
-	base := scaling.Scale(p.memory, p.fds)
+	return p.concreteFrom(scaling.Scale(p.memory, p.fds))
+}
+
+// concreteFrom is base with the system and transient scopes capped by the
+// profile.
+func (p profileLimits) concreteFrom(base rcmgr.ConcreteLimitConfig) rcmgr.ConcreteLimitConfig {
 	lv := func(n int) rcmgr.LimitVal { return rcmgr.LimitVal(n) }
 	partial := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
