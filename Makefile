@@ -103,6 +103,8 @@ bindings: $(GOBIND)
 # Libraries for apps: bin/edgenode.aar (Android) and bin/Edgenode.xcframework
 # (iOS), each built only where its SDK is installed; otherwise says what is
 # missing and succeeds.
+# No extra link flags are needed: the libp2p host no longer links pion's
+# wlynxg/anet, which needed -ldflags=-checklinkname=0 (mobilebuild guards it).
 mobile: $(GOMOBILE)
 	@set -e; built=0; export PATH="$(CURDIR)/$(MOBILE_TOOLS):$$PATH"; \
 	if [ -n "$${ANDROID_HOME:-$${ANDROID_SDK_ROOT:-}}" ] && [ -n "$${ANDROID_NDK_HOME:-}" ]; then \

@@ -180,9 +180,10 @@ func buildHost(key crypto.PrivKey, rm network.ResourceManager, cm connmgr.ConnMa
 		return nil, err
 	}
 	bus := eventbus.NewBus()
+	udpBH, ipv6BH := udpBlackHole(), ipv6BlackHole()
 	if main, err = newSwarm(key, ps, bus, rm,
-		swarm.WithUDPBlackHoleSuccessCounter(udpBlackHole()),
-		swarm.WithIPv6BlackHoleSuccessCounter(ipv6BlackHole())); err != nil {
+		swarm.WithUDPBlackHoleSuccessCounter(udpBH),
+		swarm.WithIPv6BlackHoleSuccessCounter(ipv6BH)); err != nil {
 		return nil, err
 	}
 	lh.quic = main.quic
@@ -192,12 +193,14 @@ func buildHost(key crypto.PrivKey, rm network.ResourceManager, cm connmgr.ConnMa
 
 	var an2 *autonatv2.AutoNAT
 	if o.autoNATv2 {
-		// Dial-backs update no black-hole counter: a failed one says
-		// something about the peer asking, not about this network.
+		// Dial-backs read the host's black-hole counters (no dial-back
+		// over UDP where this network blocks it) but do not update them:
+		// a failed one says something about the peer asking, not about
+		// this network.
 		d, err := newDialer(rm,
 			swarm.WithDialRanker(swarm.NoDelayDialRanker),
-			swarm.WithUDPBlackHoleSuccessCounter(udpBlackHole()),
-			swarm.WithIPv6BlackHoleSuccessCounter(ipv6BlackHole()),
+			swarm.WithUDPBlackHoleSuccessCounter(udpBH),
+			swarm.WithIPv6BlackHoleSuccessCounter(ipv6BH),
 			swarm.WithReadOnlyBlackHoleDetector())
 		if err != nil {
 			return nil, fmt.Errorf("AutoNAT v2: %w", err)
