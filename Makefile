@@ -29,7 +29,7 @@ GOMOBILE       := $(MOBILE_TOOLS)/gomobile
 # Go tests: the race detector on; a hung test fails instead of stalling CI.
 GOTEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build run test gotest gotest386 hostile e2e e2e-js e2e-arm lint staticcheck bindings mobile pi cross footprint bench fuzz clean
+.PHONY: all build run test gotest gotest386 hostile e2e e2e-js e2e-arm lint staticcheck bindings mobile android mobilebuild pi cross footprint bench fuzz clean
 
 all: build
 
@@ -41,7 +41,7 @@ build:
 run: build
 	./$(BIN) run --open-registration --data $(DATA) --client-listen $(LISTEN) --mdns=$(MDNS)
 
-test: lint gotest gotest386 bindings e2e e2e-js fuzz
+test: lint gotest gotest386 bindings mobilebuild e2e e2e-js fuzz
 
 gotest:
 	$(GO) test $(GOTEST_FLAGS) ./...
@@ -103,6 +103,8 @@ bindings: $(GOBIND)
 # Libraries for apps: bin/edgenode.aar (Android) and bin/Edgenode.xcframework
 # (iOS), each built only where its SDK is installed; otherwise says what is
 # missing and succeeds.
+# No extra link flags are needed: the libp2p host no longer links pion's
+# wlynxg/anet, which needed -ldflags=-checklinkname=0 (mobilebuild guards it).
 mobile: $(GOMOBILE)
 	@set -e; built=0; export PATH="$(CURDIR)/$(MOBILE_TOOLS):$$PATH"; \
 	if [ -n "$${ANDROID_HOME:-$${ANDROID_SDK_ROOT:-}}" ] && [ -n "$${ANDROID_NDK_HOME:-}" ]; then \
@@ -114,6 +116,37 @@ mobile: $(GOMOBILE)
 		$(GOMOBILE) bind -target=ios,iossimulator -trimpath -ldflags="-s -w" -o bin/Edgenode.xcframework ./mobile; built=1; \
 	else echo "mobile: Xcode iOS SDK not found (macOS with Xcode needed): no .xcframework"; fi; \
 	if [ $$built = 0 ]; then echo "mobile: nothing built; make bindings checks the bindings without SDKs"; fi
+
+# Android executables (Termux, adb shell): arm64 is static and needs no
+# NDK. Go links android/arm (ARMv7) only externally, with cgo (for any
+# program, not only this one), so the ARMv7 build needs the NDK's clang:
+# it is built when ANDROID_NDK_HOME is set and skipped otherwise.
+ANDROID_API ?= 21
+NDK_CC_ARMV7 = $(ANDROID_NDK_HOME)/toolchains/llvm/prebuilt/$(shell uname -s | tr A-Z a-z)-x86_64/bin/armv7a-linux-androideabi$(ANDROID_API)-clang
+android:
+	CGO_ENABLED=0 GOOS=android GOARCH=arm64 $(BUILD) -o $(BIN)-android-arm64 ./cmd/edgenode
+	@if [ -n "$${ANDROID_NDK_HOME:-}" ]; then \
+		echo "CGO_ENABLED=1 CC=$(NDK_CC_ARMV7) GOOS=android GOARCH=arm GOARM=7 $(BUILD) -o $(BIN)-android-armv7 ./cmd/edgenode"; \
+		CGO_ENABLED=1 CC=$(NDK_CC_ARMV7) GOOS=android GOARCH=arm GOARM=7 $(BUILD) -o $(BIN)-android-armv7 ./cmd/edgenode; \
+	else echo "android: ANDROID_NDK_HOME not set: no android/arm (ARMv7) executable (Go links it only with the NDK)"; fi
+	@ls -l $(BIN)-android-*
+
+# The mobile build check (part of `make test`, under a minute with a warm
+# build cache): the android/arm64 executable links, and ./mobile (all an
+# app library links but gobind's generated glue) compiles for android/arm
+# and ios/arm64, whose links need the NDK or Xcode. The android binary must
+# not contain the browser transports go-libp2p's root package would link
+# (WebRTC via pion, whose wlynxg/anet broke the Android link; WebTransport;
+# WebSocket). Prometheus and OpenTelemetry stay: libp2p's event bus, swarm
+# and resource manager import Prometheus, the Kademlia DHT OpenTelemetry.
+MOBILE_BANNED_MODULES := github.com/pion/|github.com/wlynxg/anet|github.com/quic-go/webtransport-go|github.com/gorilla/websocket|github.com/coder/websocket
+mobilebuild:
+	CGO_ENABLED=0 GOOS=android GOARCH=arm64 $(BUILD) -o $(BIN)-android-arm64 ./cmd/edgenode
+	CGO_ENABLED=0 GOOS=android GOARCH=arm GOARM=7 $(GO) build ./mobile
+	CGO_ENABLED=0 GOOS=ios GOARCH=arm64 $(GO) build ./mobile
+	@banned=$$($(GO) version -m $(BIN)-android-arm64 | grep -E '$(MOBILE_BANNED_MODULES)' || true); \
+	if [ -n "$$banned" ]; then echo "mobilebuild: $(BIN)-android-arm64 links modules it must not:"; echo "$$banned"; exit 1; fi; \
+	echo "mobilebuild: android/arm64 links without pion, anet, webtransport or websocket; ./mobile compiles for android/arm and ios/arm64"
 
 # Raspberry Pi builds: 64-bit (Pi 3/4/5 on a 64-bit OS) and 32-bit ARMv7
 # (Pi 2/3 on a 32-bit OS), static (no cgo), stripped and trimmed. Install

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
@@ -22,9 +21,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/net/gostream"
-	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -448,29 +444,26 @@ func (n *Host) Close() error {
 	return n.closeErr
 }
 
-// newLibp2pHost creates the libp2p host of a Config without Host.
+// newLibp2pHost creates the libp2p host of a Config without Host. Its
+// parts are listed here as hostOptions (libp2phost.go); a new behaviour is
+// one more option in the list.
 func newLibp2pHost(cfg Config, prof profileLimits, priv crypto.PrivKey, listen []string, relays []peer.AddrInfo) (host.Host, error) {
 	natOpts, err := natOptions(cfg, prof, relays)
 	if err != nil {
 		return nil, err
 	}
+	var o hostOptions
+	for _, opt := range append([]hostOption{listenAddrs(listen...)}, natOpts...) {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("p2ptransport: libp2p: %w", err)
+		}
+	}
 	rm, cm, err := prof.managers()
 	if err != nil {
 		return nil, err
 	}
-	h, err := libp2p.New(append([]libp2p.Option{
-		libp2p.Identity(priv),
-		libp2p.ListenAddrStrings(listen...),
-		libp2p.Transport(quic.NewTransport),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.ResourceManager(rm),
-		libp2p.ConnectionManager(cm),
-		libp2p.DisableMetrics(),
-	}, natOpts...)...)
+	h, err := buildHost(priv, rm, cm, o) // closes rm and cm on error
 	if err != nil {
-		_ = cm.Close()
-		_ = rm.Close()
 		return nil, fmt.Errorf("p2ptransport: libp2p: %w", err)
 	}
 	return h, nil

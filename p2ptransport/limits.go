@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
@@ -74,8 +73,13 @@ func lookupProfile(name string) (profileLimits, error) {
 // and transient scopes capped explicitly.
 func (p profileLimits) concrete() rcmgr.ConcreteLimitConfig {
 	scaling := rcmgr.DefaultLimits
-	libp2p.SetDefaultServiceLimits(&scaling)
-	base := scaling.Scale(p.memory, p.fds)
+	addServiceLimits(&scaling)
+	return p.concreteFrom(scaling.Scale(p.memory, p.fds))
+}
+
+// concreteFrom is base with the system and transient scopes capped by the
+// profile.
+func (p profileLimits) concreteFrom(base rcmgr.ConcreteLimitConfig) rcmgr.ConcreteLimitConfig {
 	lv := func(n int) rcmgr.LimitVal { return rcmgr.LimitVal(n) }
 	partial := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{

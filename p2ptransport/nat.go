@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
@@ -35,7 +35,7 @@ const relayBackoff = 2 * time.Minute
 //     rate-limited by the library) and, on a relay, the v1 service, which is
 //     what tells other nodes whether they are behind NAT;
 //   - circuit relay v2 client through the configured static relays (the
-//     relay transport itself is on by default);
+//     relay transport itself is always on, see hostOptions);
 //   - hole punching (DCUtR), which upgrades a relayed connection to a direct
 //     one where the NATs allow;
 //   - the relay service, sized by the profile.
@@ -45,11 +45,8 @@ const relayBackoff = 2 * time.Minute
 // unless Reachability says otherwise: a node configured as a relay is one
 // its owner made reachable, and a small network may have no AutoNAT server
 // to confirm it.
-func natOptions(cfg Config, prof profileLimits, relays []peer.AddrInfo) ([]libp2p.Option, error) {
-	opts := []libp2p.Option{
-		libp2p.EnableAutoNATv2(),
-		libp2p.EnableHolePunching(),
-	}
+func natOptions(cfg Config, prof profileLimits, relays []peer.AddrInfo) ([]hostOption, error) {
+	var reachability *network.Reachability
 	reach := cfg.Reachability
 	if reach == "" {
 		reach = ReachabilityAuto
@@ -60,22 +57,28 @@ func natOptions(cfg Config, prof profileLimits, relays []peer.AddrInfo) ([]libp2
 	switch reach {
 	case ReachabilityAuto:
 	case ReachabilityPrivate:
-		opts = append(opts, libp2p.ForceReachabilityPrivate())
+		r := network.ReachabilityPrivate
+		reachability = &r
 	case ReachabilityPublic:
-		opts = append(opts, libp2p.ForceReachabilityPublic())
+		r := network.ReachabilityPublic
+		reachability = &r
 	default:
 		return nil, fmt.Errorf("p2ptransport: unknown reachability %q (want auto, private or public)", cfg.Reachability)
 	}
-	if len(relays) > 0 {
-		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(relays, autorelay.WithBackoff(relayBackoff)))
-	}
-	if cfg.RelayService {
-		opts = append(opts,
-			libp2p.EnableNATService(),
-			libp2p.EnableRelayService(relayv2.WithResources(prof.relayResources())),
-		)
-	}
-	return opts, nil
+	return []hostOption{func(o *hostOptions) error {
+		o.autoNATv2 = true
+		o.holePunching = true
+		o.reachability = reachability
+		if len(relays) > 0 {
+			o.autoRelay = []autorelay.Option{autorelay.WithStaticRelays(relays), autorelay.WithBackoff(relayBackoff)}
+		}
+		if cfg.RelayService {
+			o.natService = true
+			o.relayService = true
+			o.relayOpts = []relayv2.Option{relayv2.WithResources(prof.relayResources())}
+		}
+		return nil
+	}}, nil
 }
 
 // relayResources are the relay service's limits for the profile.
