@@ -253,3 +253,11 @@ func (n *Host) pingPeer(p peer.ID) error {
 	}
 	return res.Error
 }
+
+// CheckInterfaceAddrs reports whether SetInterfaceAddrs (or
+// Config.InterfaceAddrs) would take addrs, for callers that keep them
+// before a host exists.
+func CheckInterfaceAddrs(addrs []netip.Addr) error {
+	_, err := interfaceMultiaddrs(addrs)
+	return err
+}
