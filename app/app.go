@@ -106,13 +106,14 @@ type App struct {
 // server is one HTTP server and the result of its Serve.
 type server struct {
 	srv  *http.Server
+	ln   net.Listener
 	done chan error
 }
 
 // serve serves srv on ln in a goroutine. onFail, if set, hears of Serve
 // ending other than by Shutdown or Close: the listener failed.
 func serve(srv *http.Server, ln net.Listener, onFail func(error)) *server {
-	s := &server{srv: srv, done: make(chan error, 1)}
+	s := &server{srv: srv, ln: ln, done: make(chan error, 1)}
 	go func() {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
