@@ -71,7 +71,17 @@ func (a *App) BaseURL() string {
 // down (the app is unhealthy) and the error says why; RebindClient may be
 // tried again.
 func (a *App) RebindClient(ctx context.Context) error {
-	c := a.client
+	err := a.client.rebind(ctx)
+	// OnHealth is told with no lock held: it may call back into the App.
+	if err != nil {
+		a.health.problem(componentClient, "client API down: "+err.Error())
+		return err
+	}
+	a.health.fixed(componentClient)
+	return nil
+}
+
+func (c *clientServer) rebind(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closing {
@@ -88,12 +98,9 @@ func (a *App) RebindClient(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", c.addr)
 	if err != nil {
-		err = fmt.Errorf("client API listen %s: %w", c.addr, err)
-		c.health.problem(componentClient, "client API down: "+err.Error())
-		return err
+		return fmt.Errorf("client API listen %s: %w", c.addr, err)
 	}
 	c.serveOn(ln)
-	c.health.fixed(componentClient)
 	return nil
 }
 
