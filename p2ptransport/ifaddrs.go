@@ -233,8 +233,9 @@ func (n *Host) checkConnections() {
 	wg.Wait()
 }
 
-// pingPeer reports whether p's connection is dead: a peer that refuses the
-// ping protocol has answered, so it is alive.
+// pingPeer returns why p's connection is dead, or nil: a peer that refuses
+// the ping protocol has answered, so it is alive, and a stream our own
+// resource limits refused proves nothing either way.
 func (n *Host) pingPeer(p peer.ID) error {
 	ctx, cancel := context.WithTimeout(n.ctx, networkCheckTimeout)
 	defer cancel()
@@ -248,8 +249,11 @@ func (n *Host) pingPeer(p peer.ID) error {
 		return fmt.Errorf("no answer within %v", networkCheckTimeout)
 	}
 	var unsupported msmux.ErrNotSupported[protocol.ID]
-	if res.Error == nil || errors.As(res.Error, &unsupported) {
+	switch {
+	case res.Error == nil, errors.As(res.Error, &unsupported):
 		return nil
+	case errors.Is(res.Error, network.ErrResourceLimitExceeded), errors.Is(res.Error, network.ErrResourceScopeClosed):
+		return nil // our own limits refused the stream: says nothing of the peer
 	}
 	return res.Error
 }
