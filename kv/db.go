@@ -138,7 +138,12 @@ func (db *DB) Update(fn func(*Txn) error) error {
 }
 
 // RunGC runs one pass of value-log garbage collection, if there is garbage.
+// After a storage fault it fails with ErrFaulted: GC rewrites entries, and
+// a write into Badger after its fault ends the process (fault.go).
 func (db *DB) RunGC() error {
+	if err := db.faults.check(); err != nil {
+		return err
+	}
 	err := db.bdb.RunValueLogGC(0.5)
 	if errors.Is(err, badger.ErrNoRewrite) {
 		return nil

@@ -93,6 +93,9 @@ func TestFaultLatches(t *testing.T) {
 	if err := db.View(func(*kv.Txn) error { return nil }); !errors.Is(err, kv.ErrFaulted) {
 		t.Fatalf("read after the fault: %v, want ErrFaulted", err)
 	}
+	if err := db.RunGC(); !errors.Is(err, kv.ErrFaulted) {
+		t.Fatalf("value-log GC after the fault: %v, want ErrFaulted", err)
+	}
 	db.Fail(errors.New("a second fault"))
 	if n := faults.Load(); n != 1 {
 		t.Fatalf("OnFault called %d times, want once", n)
