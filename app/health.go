@@ -15,6 +15,8 @@ import (
 //   - a listener failing (the client API's after iOS reclaims a suspended
 //     app's sockets, federation's when the libp2p host goes) makes the app
 //     unhealthy until it is rebound (RebindClient);
+//   - little free disk space (node.StorageWarning) makes it unhealthy
+//     until there is room again;
 //   - a storage fault (node.StorageFault: a commit Badger could not write,
 //     the data directory gone or unwritable) stops the app: it closes
 //     itself, and OnHealth hears Stopped with the fault.
@@ -27,6 +29,7 @@ const faultStopTimeout = 15 * time.Second
 const (
 	componentClient     = "client API"
 	componentFederation = "federation"
+	componentStorage    = "storage"
 )
 
 // HealthEvent is a change of the app's health.
@@ -131,13 +134,21 @@ func (h *health) stopped() {
 	h.call(ev)
 }
 
-// watchStorage stops the app when the node reports a storage fault.
+// watchStorage follows the node's storage warnings, and stops the app when
+// the node reports a storage fault.
 func (a *App) watchStorage() {
+	a.health.set(componentStorage, a.Node.StorageWarning())
 	go func() {
-		select {
-		case <-a.Node.StorageFaulted():
-		case <-a.health.done:
-			return
+	wait:
+		for {
+			select {
+			case <-a.Node.StorageWarningChanged():
+				a.health.set(componentStorage, a.Node.StorageWarning())
+			case <-a.Node.StorageFaulted():
+				break wait
+			case <-a.health.done:
+				return
+			}
 		}
 		fault := a.Node.StorageFault()
 		if fault == nil { // cannot happen: Faulted is closed only with a fault

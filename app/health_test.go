@@ -98,3 +98,30 @@ func TestClientListenerDiesAndRebinds(t *testing.T) {
 		t.Fatalf("second rebind: %v, %s", err, a.BaseURL())
 	}
 }
+
+// TestLowDiskSpaceUnhealthy: with less free space than the node's
+// threshold (here a threshold above any disk's size), the app reports
+// itself unhealthy, naming the free space, and keeps running.
+func TestLowDiskSpaceUnhealthy(t *testing.T) {
+	events := make(chan HealthEvent, 16)
+	a, err := Start(context.Background(), Config{
+		ClientListen: "127.0.0.1:0",
+		Node: node.Config{
+			DataDir: t.TempDir(), StorageProfile: "phone", NoSyncWrites: true,
+			Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+			LowDiskSpace: 1 << 62,
+		},
+		OnHealth: func(ev HealthEvent) { events <- ev },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeApp(t, a)
+	ev := nextHealth(t, events)
+	if ev.Healthy || ev.Stopped || !strings.Contains(ev.Reason, "MiB free") {
+		t.Fatalf("with the disk under the threshold: %+v", ev)
+	}
+	if ok, why := a.Healthy(); ok || !a.Running() || !strings.Contains(why, "MiB free") {
+		t.Fatalf("Healthy %v %q, Running %v", ok, why, a.Running())
+	}
+}

@@ -15,8 +15,9 @@ const healthQueue = 64
 // back into Node.
 type HealthListener interface {
 	// OnHealthChanged: the node became unhealthy (healthy false; reason
-	// says what fails, e.g. the client API's listener after iOS closed the
-	// app's sockets: call RebindClient) or healthy again.
+	// says what fails: the client API's listener after iOS closed the
+	// app's sockets, so call RebindClient; or less than 64 MiB left on the
+	// data directory's disk, the way to OnStopped) or healthy again.
 	OnHealthChanged(healthy bool, reason string)
 	// OnStopped: the node stopped by itself because it can no longer keep
 	// what it acknowledges: a storage fault (the data directory removed,

@@ -21,12 +21,50 @@ import (
 //     next new file, and then, being v4.9.6, ends the process on the
 //     following write).
 //
-// The check costs two stats and an access(2) call: nothing to a phone's
-// battery at its interval.
+// The same check warns, before anything fails, when the file system has
+// less than Config.LowDiskSpace free (StorageWarning): a phone's disk
+// filling up is the usual way a node comes to its storage fault.
+//
+// The check costs two stats, an access(2) and a statfs(2) call: nothing to
+// a phone's battery at its interval.
 
 // DefaultDataDirCheckInterval is how often the data directory is checked
 // unless Config.DataDirCheckInterval says otherwise.
 const DefaultDataDirCheckInterval = 30 * time.Second
+
+// DefaultLowDiskSpace is the free space under which StorageWarning warns,
+// unless Config.LowDiskSpace says otherwise: a few of Badger's memtables and
+// value-log files, whatever the profile.
+const DefaultLowDiskSpace = 64 << 20
+
+// StorageWarning says why storage may soon fail ("" while all is well):
+// little free space left on the data directory's file system.
+func (n *Node) StorageWarning() string {
+	if p := n.storageWarning.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// StorageWarningChanged receives a value when StorageWarning may have
+// changed (it is a wake-up, not a queue: read StorageWarning then).
+func (n *Node) StorageWarningChanged() <-chan struct{} { return n.storageWarned }
+
+// checkFreeSpace updates StorageWarning from the file system's free space.
+func (n *Node) checkFreeSpace(dir string, low int64) {
+	warning := ""
+	if free, ok := freeSpace(dir); ok && free < low {
+		warning = fmt.Sprintf("storage: %d MiB free on the data directory's disk, under %d MiB", free>>20, low>>20)
+	}
+	if warning == n.StorageWarning() {
+		return
+	}
+	n.storageWarning.Store(&warning)
+	select {
+	case n.storageWarned <- struct{}{}:
+	default:
+	}
+}
 
 // StorageFault returns the storage fault that stopped the node's storage
 // (wrapping kv.ErrFaulted), or nil while it is healthy.
@@ -54,6 +92,11 @@ func (n *Node) startDataDirWatch(dbDir string) error {
 	if every < 0 {
 		return nil
 	}
+	low := n.cfg.LowDiskSpace
+	if low == 0 {
+		low = DefaultLowDiskSpace
+	}
+	n.checkFreeSpace(dbDir, low)
 	w := &dataDirWatch{stop: make(chan struct{}), done: make(chan struct{})}
 	n.dirWatch = w
 	go func() {
@@ -71,6 +114,7 @@ func (n *Node) startDataDirWatch(dbDir string) error {
 				n.db.Fail(err)
 				return
 			}
+			n.checkFreeSpace(dbDir, low)
 		}
 	}()
 	return nil

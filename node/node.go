@@ -87,8 +87,10 @@ type Node struct {
 
 	// dirWatch checks the data directory (health.go); newEvents tells an
 	// app of events for its users (newevents.go).
-	dirWatch  *dataDirWatch
-	newEvents newEventHook
+	dirWatch       *dataDirWatch
+	storageWarning atomic.Pointer[string]
+	storageWarned  chan struct{}
+	newEvents      newEventHook
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -143,6 +145,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		txnLocks:   newKeyedLocks(),
 		notifier:   newNotifier(),
 		now:        time.Now,
+
+		storageWarned: make(chan struct{}, 1),
 	}
 	if cfg.Clock != nil {
 		n.now = cfg.Clock
