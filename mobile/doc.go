@@ -14,8 +14,8 @@
 //
 //   - a HealthListener (SetHealthListener) hears when the node becomes
 //     unhealthy (a listener failed, the disk is nearly full) and when it
-//     stops by itself because it
-//     can no longer write its data directory; IsRunning follows;
+//     stops by itself because it can no longer write its data directory;
+//     IsRunning follows;
 //   - on Android 11+, which forbids listing network interfaces, the app
 //     passes its addresses with SetInterfaceAddrs and reports network
 //     changes with NetworkChanged;
