@@ -3,7 +3,10 @@
 GO       ?= go
 BIN      := bin/edgenode
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+# The version is stamped into internal/version, which the command and the
+# mobile facade (Version) both read.
+VERSION_X := -X github.com/edgenode/edgenode/internal/version.stamp=$(VERSION)
+LDFLAGS  := -s -w $(VERSION_X)
 BUILD    := $(GO) build -trimpath -ldflags="$(LDFLAGS)"
 
 # `make run` settings: a data directory beside the checkout, loopback only.
@@ -109,11 +112,11 @@ mobile: $(GOMOBILE)
 	@set -e; built=0; export PATH="$(CURDIR)/$(MOBILE_TOOLS):$$PATH"; \
 	if [ -n "$${ANDROID_HOME:-$${ANDROID_SDK_ROOT:-}}" ] && [ -n "$${ANDROID_NDK_HOME:-}" ]; then \
 		echo "gomobile bind -target=android"; \
-		$(GOMOBILE) bind -target=android -androidapi 21 -trimpath -ldflags="-s -w" -o bin/edgenode.aar ./mobile; built=1; \
+		$(GOMOBILE) bind -target=android -androidapi 21 -trimpath -ldflags="-s -w $(VERSION_X)" -o bin/edgenode.aar ./mobile; built=1; \
 	else echo "mobile: Android SDK/NDK not found (set ANDROID_HOME and ANDROID_NDK_HOME): no .aar"; fi; \
 	if [ "$$(uname)" = Darwin ] && xcrun --sdk iphoneos --show-sdk-path >/dev/null 2>&1; then \
 		echo "gomobile bind -target=ios"; \
-		$(GOMOBILE) bind -target=ios,iossimulator -trimpath -ldflags="-s -w" -o bin/Edgenode.xcframework ./mobile; built=1; \
+		$(GOMOBILE) bind -target=ios,iossimulator -trimpath -ldflags="-s -w $(VERSION_X)" -o bin/Edgenode.xcframework ./mobile; built=1; \
 	else echo "mobile: Xcode iOS SDK not found (macOS with Xcode needed): no .xcframework"; fi; \
 	if [ $$built = 0 ]; then echo "mobile: nothing built; make bindings checks the bindings without SDKs"; fi
 

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/edgenode/edgenode/clientapi"
@@ -33,6 +35,16 @@ type Config struct {
 	Node node.Config
 	// ClientListen is the client API's HOST:PORT (port 0 picks a free one).
 	ClientListen string
+	// StableClientPort keeps a port picked for ClientListen's port 0 in the
+	// data directory and listens on it again at later starts (a new one is
+	// picked, and kept, if it is taken); see clientport.go.
+	StableClientPort bool
+	// OnHealth, if set, hears of the app's health: the client API or
+	// federation listener failing (and the client API coming back with
+	// RebindClient), and the app stopping itself after a storage fault. It
+	// is called from the app's goroutines, one call at a time, never with
+	// a lock of the app or the node held; it must not block.
+	OnHealth func(HealthEvent)
 	// P2P configures the libp2p host other nodes reach this one through;
 	// nil runs the node without federation.
 	P2P *P2PConfig
@@ -57,6 +69,11 @@ type P2PConfig struct {
 	RelayService bool
 	// Reachability is "auto" (default), "private" or "public".
 	Reachability string
+	// InterfaceAddrs, if set, are the device's IP addresses, advertised
+	// with the listen ports in place of what listing the network
+	// interfaces finds (Android 11+ forbids that); see
+	// p2ptransport.Config.InterfaceAddrs.
+	InterfaceAddrs []netip.Addr
 	// Limits bound each peer's federation requests (zero: the defaults,
 	// sized for a phone or a Pi).
 	Limits federation.Limits
@@ -77,23 +94,33 @@ type App struct {
 	sender    *federation.Sender
 	peersDone chan struct{}
 
-	servers []*server
+	client  *clientServer // the client API (client.go)
+	servers []*server     // federation
 	log     *slog.Logger
-	baseURL string
+	health  *health // health.go
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // server is one HTTP server and the result of its Serve.
 type server struct {
 	srv  *http.Server
+	ln   net.Listener
 	done chan error
 }
 
-func serve(srv *http.Server, ln net.Listener) *server {
-	s := &server{srv: srv, done: make(chan error, 1)}
+// serve serves srv on ln in a goroutine. onFail, if set, hears of Serve
+// ending other than by Shutdown or Close: the listener failed.
+func serve(srv *http.Server, ln net.Listener, onFail func(error)) *server {
+	s := &server{srv: srv, ln: ln, done: make(chan error, 1)}
 	go func() {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
+		}
+		if err != nil && onFail != nil {
+			onFail(err)
 		}
 		s.done <- err
 	}()
@@ -118,32 +145,26 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Node: n, log: n.Logger()}
+	a := &App{Node: n, log: n.Logger(), health: newHealth(cfg.OnHealth)}
 	if err := a.start(ctx, cfg); err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return nil, errors.Join(err, a.Close(cctx))
 	}
-	a.log.Info("edgenode started", "server_name", n.ServerName(), "client_api", a.baseURL)
+	a.watchStorage()
+	a.log.Info("edgenode started", "server_name", n.ServerName(), "client_api", a.BaseURL())
 	return a, nil
 }
 
 func (a *App) start(ctx context.Context, cfg Config) error {
-	ln, err := net.Listen("tcp", cfg.ClientListen)
-	if err != nil {
-		return fmt.Errorf("client API listen %s: %w", cfg.ClientListen, err)
+	if err := a.startClient(cfg); err != nil {
+		return err
 	}
-	a.baseURL = "http://" + ln.Addr().String()
-	a.servers = append(a.servers, serve(&http.Server{
-		Handler:           Handler(a.Node),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}, ln))
 	if cfg.P2P == nil {
 		return nil
 	}
 	var given host.Host
+	var err error
 	if cfg.P2P.NewHost != nil {
 		if given, err = cfg.P2P.NewHost(a.Node.SigningKey()); err != nil {
 			return fmt.Errorf("libp2p host: %w", err)
@@ -162,6 +183,8 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 		Reachability: cfg.P2P.Reachability,
 		Logger:       a.log,
 		Host:         given,
+
+		InterfaceAddrs: cfg.P2P.InterfaceAddrs,
 	})
 	if err != nil {
 		return err
@@ -200,19 +223,28 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-	}, host.Listener()))
+	}, host.Listener(), func(err error) { a.health.problem(componentFederation, "federation listener failed: "+err.Error()) }))
 	return nil
 }
 
-// BaseURL is the client API's base URL, e.g. http://127.0.0.1:8008.
-func (a *App) BaseURL() string { return a.baseURL }
-
 // Close stops accepting requests, ends long-polls with their (empty)
 // answers, lets in-flight requests finish (until ctx is done), closes the
-// libp2p host, then closes the node.
+// libp2p host, then closes the node. Calling it again returns the first
+// call's result.
 func (a *App) Close(ctx context.Context) error {
+	a.closeOnce.Do(func() {
+		a.closeErr = a.close(ctx)
+		a.health.closed()
+	})
+	return a.closeErr
+}
+
+func (a *App) close(ctx context.Context) error {
 	a.Node.BeginShutdown() // long-polls answer now rather than at their timeout
 	var errs []error
+	if a.client != nil {
+		errs = append(errs, a.client.shutdown(ctx))
+	}
 	for _, s := range a.servers {
 		errs = append(errs, s.srv.Shutdown(ctx), <-s.done)
 	}

@@ -33,11 +33,15 @@ type Options struct {
 	NoSyncWrites bool
 	// Logger receives Badger's warnings and errors; nil discards them.
 	Logger *slog.Logger
+	// OnFault, if set, is called once, at the first storage fault (see
+	// Fault), from the goroutine that found it; it must not block.
+	OnFault func(error)
 }
 
 // DB is an open Badger database.
 type DB struct {
-	bdb *badger.DB
+	bdb    *badger.DB
+	faults *faultLatch // fault.go
 }
 
 // Open opens (creating if needed) the database in opts.Dir.
@@ -89,31 +93,57 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kv: open %s: %w", opts.Dir, err)
 	}
-	return &DB{bdb: bdb}, nil
+	return &DB{bdb: bdb, faults: newFaultLatch(opts.OnFault)}, nil
 }
 
-// Close flushes and closes the database.
+// Close flushes and closes the database. After a storage fault it gives up
+// after a few seconds rather than hang (fault.go).
 func (db *DB) Close() error {
+	if db.faults.check() != nil {
+		return db.closeFaulted()
+	}
 	if err := db.bdb.Close(); err != nil {
 		return fmt.Errorf("kv: close: %w", err)
 	}
 	return nil
 }
 
-// View runs fn in a read-only snapshot.
+// View runs fn in a read-only snapshot. After a storage fault it fails
+// with ErrFaulted.
 func (db *DB) View(fn func(*Txn) error) error {
+	if err := db.faults.check(); err != nil {
+		return err
+	}
 	return db.bdb.View(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
 }
 
 // Update runs fn in a read-write transaction and commits it atomically: all of
 // fn's writes land, or none do. A transaction may hold at most about 15% of the
-// profile's memtable size.
+// profile's memtable size. A commit Badger cannot write is a storage fault:
+// it and every later transaction fail with ErrFaulted (fault.go).
 func (db *DB) Update(fn func(*Txn) error) error {
-	return db.bdb.Update(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
+	if err := db.faults.check(); err != nil {
+		return err
+	}
+	var fnErr error
+	err := db.bdb.Update(func(t *badger.Txn) error {
+		fnErr = fn(&Txn{t: t})
+		return fnErr
+	})
+	if fnErr == nil && commitFault(err) {
+		db.faults.set(err)
+		return db.faults.check()
+	}
+	return err
 }
 
 // RunGC runs one pass of value-log garbage collection, if there is garbage.
+// After a storage fault it fails with ErrFaulted: GC rewrites entries, and
+// a write into Badger after its fault ends the process (fault.go).
 func (db *DB) RunGC() error {
+	if err := db.faults.check(); err != nil {
+		return err
+	}
 	err := db.bdb.RunValueLogGC(0.5)
 	if errors.Is(err, badger.ErrNoRewrite) {
 		return nil

@@ -274,6 +274,21 @@ func TestNoPanicCrosses(t *testing.T) {
 	if _, err := n.Peers(); err == nil {
 		t.Fatal("Peers on nil succeeded")
 	}
+	for name, err := range map[string]error{
+		"SetInterfaceAddrs": n.SetInterfaceAddrs(`["127.0.0.1"]`),
+		"NetworkChanged":    n.NetworkChanged(),
+		"RebindClient":      n.RebindClient(),
+	} {
+		if err == nil {
+			t.Errorf("%s on nil succeeded", name)
+		}
+	}
+	n.SetHealthListener(&healthRecorder{})
+	n.SetEventListener(&eventRecorder{})
+	if n.IsHealthy() || n.DroppedEvents() != 0 {
+		t.Fatal("nil node looks healthy")
+	}
+	_ = n.HealthReason()
 }
 
 func TestConfig(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -31,9 +33,21 @@ type Node struct {
 	dataDir string
 	cfg     config
 
-	mu     sync.Mutex // guards the fields below; held across Start and Stop
-	logger Logger
-	app    *app.App
+	mu         sync.Mutex // guards the fields below; held across Start and Stop
+	logger     Logger
+	app        *app.App
+	ifaceAddrs []netip.Addr // SetInterfaceAddrs
+	// eventsDroppedBefore are the new events the node dropped in earlier
+	// runs (DroppedEvents).
+	eventsDroppedBefore int64
+	// dataDirCheck overrides node.DefaultDataDirCheckInterval (tests).
+	dataDirCheck time.Duration
+
+	lmu            sync.Mutex // guards the listeners; never held while one runs
+	healthListener HealthListener
+	eventListener  EventListener
+	// healthCalls and eventCalls deliver listener calls (dispatch.go).
+	healthCalls, eventCalls *dispatcher
 }
 
 // NewNode returns a stopped node keeping its key and database in dataDir
@@ -53,7 +67,7 @@ func NewNode(dataDir string, configJSON string) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{dataDir: dataDir, cfg: cfg}, nil
+	return &Node{dataDir: dataDir, cfg: cfg, healthCalls: newDispatcher(healthQueue), eventCalls: newDispatcher(eventQueue)}, nil
 }
 
 // SetLogger routes the node's logs to l (nil discards them). It takes
@@ -76,33 +90,60 @@ func (n *Node) slogger() *slog.Logger {
 
 // Start opens the database and starts serving the client API on loopback
 // and, unless no_p2p, federation over libp2p. It returns once BaseURL
-// answers. Starting a running node is an error.
+// answers. Starting a running node is an error. Unless client_listen fixes
+// a port, the client API listens on the port it had at the last start
+// (kept in the data directory), or on a new free one if that is taken.
 func (n *Node) Start() (err error) {
 	defer recovered(&err)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.app != nil {
-		return errors.New("mobile: node is already running")
+		if n.app.Running() {
+			return errors.New("mobile: node is already running")
+		}
+		// It stopped by itself (OnStopped): wait for it to be closed.
+		select {
+		case <-n.app.Done():
+		case <-time.After(stopTimeout):
+			return errors.New("mobile: start: the node is still stopping")
+		}
+		n.forgetLocked()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
+	p2p := n.cfg.p2p()
+	if p2p != nil {
+		p2p.InterfaceAddrs = n.ifaceAddrs
+	}
+	_, port, _ := net.SplitHostPort(n.cfg.ClientListen) // validated by NewNode
 	a, err := app.Start(ctx, app.Config{
 		Node: node.Config{
-			DataDir:          n.dataDir,
-			StorageProfile:   n.cfg.StorageProfile,
-			OpenRegistration: n.cfg.OpenRegistration,
-			WebOrigins:       n.cfg.WebOrigins,
-			NoSyncWrites:     n.cfg.NoSyncWrites,
-			Logger:           n.slogger(),
+			DataDir:              n.dataDir,
+			StorageProfile:       n.cfg.StorageProfile,
+			OpenRegistration:     n.cfg.OpenRegistration,
+			WebOrigins:           n.cfg.WebOrigins,
+			NoSyncWrites:         n.cfg.NoSyncWrites,
+			Logger:               n.slogger(),
+			DataDirCheckInterval: n.dataDirCheck,
 		},
-		ClientListen: n.cfg.ClientListen,
-		P2P:          n.cfg.p2p(),
+		ClientListen:     n.cfg.ClientListen,
+		StableClientPort: port == "0",
+		P2P:              p2p,
+		OnHealth:         n.onAppHealth,
 	})
 	if err != nil {
 		return fmt.Errorf("mobile: start: %w", err)
 	}
 	n.app = a
+	n.hookEvents(a.Node)
 	return nil
+}
+
+// forgetLocked drops the app after it stopped, keeping its count of dropped
+// events. Called with mu held.
+func (n *Node) forgetLocked() {
+	n.eventsDroppedBefore += n.app.Node.NewEventsDropped()
+	n.app = nil
 }
 
 // Stop shuts the node down gracefully (in-flight requests get up to 30
@@ -118,24 +159,29 @@ func (n *Node) Stop() (err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	a := n.app
-	n.app = nil // even on error: the database and listeners are closed as far as they could be
+	n.forgetLocked() // even on error: the database and listeners are closed as far as they could be
+	if a.Err() != nil {
+		return nil // it stopped by itself; OnStopped said why
+	}
 	if err := a.Close(ctx); err != nil {
 		return fmt.Errorf("mobile: stop: %w", err)
 	}
 	return nil
 }
 
-// running returns the running app, or ErrNotRunning.
+// running returns the running app, or ErrNotRunning (also once the app
+// stopped by itself).
 func (n *Node) running() (*app.App, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.app == nil {
+	if n.app == nil || !n.app.Running() {
 		return nil, ErrNotRunning
 	}
 	return n.app, nil
 }
 
-// IsRunning reports whether the node is started.
+// IsRunning reports whether the node is started and serving: false after
+// Stop, and false as soon as it began to stop by itself (OnStopped).
 func (n *Node) IsRunning() bool {
 	defer swallowed()
 	_, err := n.running()

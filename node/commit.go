@@ -139,6 +139,7 @@ func (b *roomBatch) commit() error {
 		if err != nil {
 			return err
 		}
+		b.members = members // for observers after the commit (newevents.go)
 		if bumped, err = b.writeUserBumps(tx, members, bumpPos); err != nil {
 			return err
 		}
@@ -194,6 +195,7 @@ func (b *roomBatch) commit() error {
 	if stickyWritten {
 		n.sticky.poke()
 	}
+	n.newEvents.observe(b)
 	return nil
 }
 

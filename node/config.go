@@ -34,6 +34,13 @@ type Config struct {
 	DefaultRoomVersion gomatrixserverlib.RoomVersion
 	// Logger receives the node's logs; nil uses slog.Default().
 	Logger *slog.Logger
+	// DataDirCheckInterval is how often the node checks that its data
+	// directory is still there and writable (health.go); zero is
+	// DefaultDataDirCheckInterval, negative turns the check off.
+	DataDirCheckInterval time.Duration
+	// LowDiskSpace is the free space, in bytes, under which the same check
+	// warns (StorageWarning); zero is DefaultLowDiskSpace.
+	LowDiskSpace int64
 	// Clock, when set, is the node's clock in place of time.Now: tests use
 	// it to drive what happens with time (presence decay, expiries) from the
 	// moment the node opens, without waiting.

@@ -84,6 +84,13 @@ type Node struct {
 	rejected     *rejectedMarks
 	txnResponses *lru[string, []byte]
 	membersGen   atomic.Uint64
+
+	// dirWatch checks the data directory (health.go); newEvents tells an
+	// app of events for its users (newevents.go).
+	dirWatch       *dataDirWatch
+	storageWarning atomic.Pointer[string]
+	storageWarned  chan struct{}
+	newEvents      newEventHook
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -112,8 +119,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	dbDir := filepath.Join(cfg.DataDir, "db")
 	db, err := kv.Open(ctx, kv.Options{
-		Dir: filepath.Join(cfg.DataDir, "db"), Profile: profile, NoSyncWrites: cfg.NoSyncWrites, Logger: cfg.Logger,
+		Dir: dbDir, Profile: profile, NoSyncWrites: cfg.NoSyncWrites, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -137,6 +145,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		txnLocks:   newKeyedLocks(),
 		notifier:   newNotifier(),
 		now:        time.Now,
+
+		storageWarned: make(chan struct{}, 1),
 	}
 	if cfg.Clock != nil {
 		n.now = cfg.Clock
@@ -166,6 +176,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: presence: %w", err)
 	}
 	n.startStickySweeper()
+	if err := n.startDataDirWatch(dbDir); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -180,6 +194,8 @@ func (n *Node) Close() error {
 		n.stopTyping()        // its timer reads the database
 		n.stopStickySweeper() // so does the sweeper
 		n.stopPresenceDecay() // and the presence timer
+		n.stopDataDirWatch()
+		n.stopNewEvents() // newevents.go
 		n.closeErr = n.db.Close()
 	})
 	return n.closeErr

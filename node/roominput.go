@@ -33,6 +33,9 @@ type roomBatch struct {
 	// membersChanged: a member event changed the room's state (then the
 	// node's shared-servers generation moves on at commit).
 	membersChanged bool
+	// members are the room's local members after the commit (user ID ->
+	// join or invite), set by the commit.
+	members map[string]string
 }
 
 // pendingEvent is an event input in this batch and not yet committed.

@@ -159,12 +159,7 @@ func (b *roomBatch) countUnread(tx *kv.Txn, members map[string]string) error {
 		var ev *pushEvent
 		var pc pushContext
 		for userID, m := range members {
-			if userID == sender {
-				continue
-			}
-			// An invited user is not in the room yet: only their own invite
-			// (.m.rule.invite_for_me) concerns them.
-			if m != spec.Join && (m != spec.Invite || p.pdu.Type() != spec.MRoomMember || !p.pdu.StateKeyEquals(userID)) {
+			if !pushRecipient(p.pdu, userID, m, sender) { // newevents.go
 				continue
 			}
 			if ev == nil {

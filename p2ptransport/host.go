@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -74,6 +75,12 @@ type Config struct {
 	Reachability string
 	// Logger receives the host's logs; slog.Default() if nil.
 	Logger *slog.Logger
+	// InterfaceAddrs, if set, are the device's IP addresses, advertised
+	// with the listen ports instead of what listing the interfaces finds
+	// (ifaddrs.go); SetInterfaceAddrs changes them later.
+	InterfaceAddrs []netip.Addr
+	// ifaddrs makes the host's AddrsFactory (set by New).
+	ifaddrs *interfaceAddrs
 	// Host, if set, is used instead of creating a libp2p host: simulations
 	// hand in mocknet hosts made with the node's key. ListenAddrs, Profile's
 	// managers, DHT, Relays, RelayService and Reachability are then
@@ -112,6 +119,8 @@ type Host struct {
 	dht       *dht.IpfsDHT       // nil when Config.DHT is off
 	lookups   singleflight.Group // DHT lookups in flight, keyed by peer (bounded by callers in flight)
 	lookupSem chan struct{}      // bounds concurrent DHT lookups
+
+	ifaddrs *interfaceAddrs // the app's addresses (ifaddrs.go)
 
 	mu     sync.Mutex // guards closed, wg.Add, and mdns and susp after New
 	closed bool
@@ -179,6 +188,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ifaddrs, err = newInterfaceAddrs(cfg.InterfaceAddrs); err != nil {
+		return nil, err
+	}
 	h := cfg.Host
 	if h == nil {
 		if h, err = newLibp2pHost(cfg, prof, priv, listen, relays); err != nil {
@@ -205,7 +217,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		listener: l,
 		sub:      sub,
 		events:   newPeerEvents(),
+		ifaddrs:  cfg.ifaddrs,
 	}
+	cfg.ifaddrs.bind(h)
 	n.rt = newRoundTripper(n)
 	if cfg.DHT {
 		// Before any connection starts, so every peer reaches the DHT.
@@ -462,6 +476,7 @@ func newLibp2pHost(cfg Config, prof profileLimits, priv crypto.PrivKey, listen [
 	if err != nil {
 		return nil, err
 	}
+	o.addrsFactory = cfg.ifaddrs.factory // ifaddrs.go
 	h, err := buildHost(priv, rm, cm, o) // closes rm and cm on error
 	if err != nil {
 		return nil, fmt.Errorf("p2ptransport: libp2p: %w", err)

@@ -68,7 +68,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-a.Done():
+		// It stopped by itself: a storage fault (app/health.go). Exit
+		// non-zero, so a supervisor (systemd) restarts it or says why.
+		return fmt.Errorf("stopped: %w", a.Err())
+	}
 	stop() // a second SIGINT/SIGTERM now kills the process at once
 	log.Info("shutting down", "timeout", shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
