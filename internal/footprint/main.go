@@ -30,6 +30,7 @@ type opts struct {
 	peers             int
 	startups          int
 	settle            time.Duration
+	disk              diskOpts // disk.go
 }
 
 func main() {
@@ -43,6 +44,7 @@ func main() {
 	flag.IntVar(&o.peers, "peers", 10, "libp2p peers connected to the node during the load")
 	flag.IntVar(&o.startups, "startups", 5, "restarts timed on the loaded database")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait before reading idle memory")
+	o.disk.register()
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "footprint:", err)
@@ -58,6 +60,11 @@ func run(ctx context.Context, o opts) error {
 		}
 		defer os.RemoveAll(dir)
 		o.work = dir
+	}
+	if o.disk.only {
+		rows, err := measureDiskProfiles(ctx, o)
+		printDisk(os.Stdout, rows, o)
+		return err
 	}
 	r := &report{}
 	for _, b := range []struct{ name, path string }{{"host (" + hostArch() + ")", o.bin}, {"linux/arm64", o.arm64}, {"linux/arm GOARM=7", o.armv7}} {
@@ -80,6 +87,11 @@ func run(ctx context.Context, o opts) error {
 	if err := measureStartups(ctx, o, data, r); err != nil {
 		return err
 	}
+	rows, err := measureDiskProfiles(ctx, o)
+	if err != nil {
+		return err
+	}
 	r.print(os.Stdout, o)
+	printDisk(os.Stdout, rows, o)
 	return nil
 }
