@@ -112,14 +112,31 @@ func (db *DB) Update(fn func(*Txn) error) error {
 	return db.bdb.Update(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
 }
 
-// RunGC runs one pass of value-log garbage collection, if there is garbage.
-func (db *DB) RunGC() error {
+// RunGC rewrites one value-log file of which at least half is garbage, if
+// Badger knows of one (it learns what is garbage from compactions), and
+// reports whether it did. Run it again while it does.
+func (db *DB) RunGC() (bool, error) {
 	err := db.bdb.RunValueLogGC(0.5)
-	if errors.Is(err, badger.ErrNoRewrite) {
-		return nil
+	if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+		return false, nil // no such file, or a pass already under way
 	}
-	return err
+	if err != nil {
+		return false, fmt.Errorf("kv: value-log GC: %w", err)
+	}
+	return true, nil
 }
+
+// ValueThreshold is the value size from which values are kept in the value
+// log rather than in the LSM tree.
+func (db *DB) ValueThreshold() int64 { return db.bdb.Opts().ValueThreshold }
+
+// ValueLogFileSize is the size of one value-log file.
+func (db *DB) ValueLogFileSize() int64 { return db.bdb.Opts().ValueLogFileSize }
+
+// Version is the newest commit's version: it grows with every committed
+// write, so a caller can tell whether anything was written since it last
+// looked. It reads no data.
+func (db *DB) Version() uint64 { return db.bdb.MaxVersion() }
 
 // Size reports the on-disk size of the LSM tree and value log, in bytes.
 func (db *DB) Size() (lsm, vlog int64) { return db.bdb.Size() }

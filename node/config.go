@@ -34,6 +34,10 @@ type Config struct {
 	DefaultRoomVersion gomatrixserverlib.RoomVersion
 	// Logger receives the node's logs; nil uses slog.Default().
 	Logger *slog.Logger
+	// ValueLogGCInterval is how often the node looks for value-log garbage
+	// if anything was written since it last looked (vloggc.go); zero means
+	// DefaultValueLogGCInterval.
+	ValueLogGCInterval time.Duration
 	// Clock, when set, is the node's clock in place of time.Now: tests use
 	// it to drive what happens with time (presence decay, expiries) from the
 	// moment the node opens, without waiting.

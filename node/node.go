@@ -84,6 +84,11 @@ type Node struct {
 	rejected     *rejectedMarks
 	txnResponses *lru[string, []byte]
 	membersGen   atomic.Uint64
+
+	// vlogGC collects value-log garbage (vloggc.go); valueThreshold is the
+	// profile's: smaller values are not in the value log.
+	vlogGC         *valueLogGC
+	valueThreshold int64
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -166,6 +171,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: presence: %w", err)
 	}
 	n.startStickySweeper()
+	n.valueThreshold = db.ValueThreshold()
+	n.startValueLogGC(cfg.ValueLogGCInterval, db.ValueLogFileSize())
 	return n, nil
 }
 
@@ -180,6 +187,7 @@ func (n *Node) Close() error {
 		n.stopTyping()        // its timer reads the database
 		n.stopStickySweeper() // so does the sweeper
 		n.stopPresenceDecay() // and the presence timer
+		n.stopValueLogGC()    // and the value-log GC
 		n.closeErr = n.db.Close()
 	})
 	return n.closeErr
