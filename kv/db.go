@@ -75,15 +75,25 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if strconv.IntSize == 32 {
-		// Badger loses data on 32-bit with its usual options; see arch32.go.
-		var err error
-		if bo, err = for32Bit(bo); err != nil {
-			return nil, err
+	// Badger loses data on 32-bit with its usual options; see arch32.go.
+	adjust := func(bo badger.Options) (badger.Options, error) {
+		if strconv.IntSize != 32 {
+			return bo, nil
 		}
-		if err := drainLevel0(bo); err != nil {
-			return nil, err
+		bo, err := for32Bit(bo)
+		if err != nil {
+			return bo, err
 		}
+		return bo, drainLevel0(bo)
+	}
+	// Logs of a larger memtable first (memlog.go): replayed into the
+	// profile's, they would not fit.
+	if err := flushLargerMemLogs(bo, adjust); err != nil {
+		return nil, err
+	}
+	bo, err := adjust(bo)
+	if err != nil {
+		return nil, err
 	}
 	bdb, err := badger.Open(bo)
 	if err != nil {
