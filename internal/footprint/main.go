@@ -1,8 +1,10 @@
 // Command footprint measures edgenode's small-device footprint against a
 // built binary (BENCHMARKS.md, "Footprint"): binary sizes, resident memory
 // idle after start and after a load of rooms x events with peers connected,
-// start-up time to serving /versions on the loaded database, and disk used
-// per 10,000 events. scripts/footprint.sh builds the binaries and runs it:
+// start-up time to serving /versions on the loaded database, disk used
+// per 10,000 events, and disk used by each storage profile at 1,000, 10,000
+// and 100,000 events (disk.go; -disk-only for that table alone).
+// scripts/footprint.sh builds the binaries and runs it:
 //
 //	go run ./internal/footprint -bin bin/edgenode -arm64 bin/edgenode-linux-arm64 -armv7 bin/edgenode-linux-armv7
 //
