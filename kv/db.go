@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -38,6 +39,8 @@ type Options struct {
 // DB is an open Badger database.
 type DB struct {
 	bdb *badger.DB
+	// commits counts Update calls that returned nil (Version).
+	commits atomic.Uint64
 }
 
 // Open opens (creating if needed) the database in opts.Dir.
@@ -119,7 +122,11 @@ func (db *DB) View(fn func(*Txn) error) error {
 // fn's writes land, or none do. A transaction may hold at most about 15% of the
 // profile's memtable size.
 func (db *DB) Update(fn func(*Txn) error) error {
-	return db.bdb.Update(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
+	err := db.bdb.Update(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
+	if err == nil {
+		db.commits.Add(1)
+	}
+	return err
 }
 
 // RunGC rewrites one value-log file of which at least half is garbage, if
@@ -143,10 +150,11 @@ func (db *DB) ValueThreshold() int64 { return db.bdb.Opts().ValueThreshold }
 // ValueLogFileSize is the size of one value-log file.
 func (db *DB) ValueLogFileSize() int64 { return db.bdb.Opts().ValueLogFileSize }
 
-// Version is the newest commit's version: it grows with every committed
-// write, so a caller can tell whether anything was written since it last
-// looked. It reads no data.
-func (db *DB) Version() uint64 { return db.bdb.MaxVersion() }
+// Version grows with every committed write transaction, so a caller can
+// tell whether anything may have been written since it last looked.
+// (Badger's MaxVersion would do, but it reads the memtable's version
+// without the lock its writer holds: a data race.)
+func (db *DB) Version() uint64 { return db.commits.Load() }
 
 // Size reports the on-disk size of the LSM tree and value log, in bytes.
 func (db *DB) Size() (lsm, vlog int64) { return db.bdb.Size() }
