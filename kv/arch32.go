@@ -73,7 +73,7 @@ import (
 // M stays the profile's memtable size, so a transaction may hold as much as
 // on 64-bit and a memtable log written before an upgrade still fits its
 // arena when it is replayed; B is 1.5*M, so F is 4*M when M is a power of
-// two (32 MiB for the phone and pi profiles).
+// two (8 MiB for the phone profile, 16 MiB for the pi).
 //
 // The cost, on 32-bit only: no block compression (more disk), 68 KiB blocks,
 // builder buffers of 4*M (touched only as far as used; a 64-bit flush of an

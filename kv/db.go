@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -42,6 +43,8 @@ type Options struct {
 type DB struct {
 	bdb    *badger.DB
 	faults *faultLatch // fault.go
+	// commits counts Update calls that returned nil (Version).
+	commits atomic.Uint64
 }
 
 // Open opens (creating if needed) the database in opts.Dir.
@@ -79,15 +82,25 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if strconv.IntSize == 32 {
-		// Badger loses data on 32-bit with its usual options; see arch32.go.
-		var err error
-		if bo, err = for32Bit(bo); err != nil {
-			return nil, err
+	// Badger loses data on 32-bit with its usual options; see arch32.go.
+	adjust := func(bo badger.Options) (badger.Options, error) {
+		if strconv.IntSize != 32 {
+			return bo, nil
 		}
-		if err := drainLevel0(bo); err != nil {
-			return nil, err
+		bo, err := for32Bit(bo)
+		if err != nil {
+			return bo, err
 		}
+		return bo, drainLevel0(bo)
+	}
+	// Logs of a larger memtable first (memlog.go): replayed into the
+	// profile's, they would not fit.
+	if err := flushLargerMemLogs(bo, adjust); err != nil {
+		return nil, err
+	}
+	bo, err := adjust(bo)
+	if err != nil {
+		return nil, err
 	}
 	bdb, err := badger.Open(bo)
 	if err != nil {
@@ -134,22 +147,43 @@ func (db *DB) Update(fn func(*Txn) error) error {
 		db.faults.set(err)
 		return db.faults.check()
 	}
+	if err == nil {
+		db.commits.Add(1)
+	}
 	return err
 }
 
-// RunGC runs one pass of value-log garbage collection, if there is garbage.
-// After a storage fault it fails with ErrFaulted: GC rewrites entries, and
-// a write into Badger after its fault ends the process (fault.go).
-func (db *DB) RunGC() error {
+// RunGC rewrites one value-log file of which at least half is garbage, if
+// Badger knows of one (it learns what is garbage from compactions), and
+// reports whether it did. Run it again while it does. After a storage
+// fault it fails with ErrFaulted: GC rewrites entries, and a write into
+// Badger after its fault ends the process (fault.go).
+func (db *DB) RunGC() (bool, error) {
 	if err := db.faults.check(); err != nil {
-		return err
+		return false, err
 	}
 	err := db.bdb.RunValueLogGC(0.5)
-	if errors.Is(err, badger.ErrNoRewrite) {
-		return nil
+	if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+		return false, nil // no such file, or a pass already under way
 	}
-	return err
+	if err != nil {
+		return false, fmt.Errorf("kv: value-log GC: %w", err)
+	}
+	return true, nil
 }
+
+// ValueThreshold is the value size from which values are kept in the value
+// log rather than in the LSM tree.
+func (db *DB) ValueThreshold() int64 { return db.bdb.Opts().ValueThreshold }
+
+// ValueLogFileSize is the size of one value-log file.
+func (db *DB) ValueLogFileSize() int64 { return db.bdb.Opts().ValueLogFileSize }
+
+// Version grows with every committed write transaction, so a caller can
+// tell whether anything may have been written since it last looked.
+// (Badger's MaxVersion would do, but it reads the memtable's version
+// without the lock its writer holds: a data race.)
+func (db *DB) Version() uint64 { return db.commits.Load() }
 
 // Size reports the on-disk size of the LSM tree and value log, in bytes.
 func (db *DB) Size() (lsm, vlog int64) { return db.bdb.Size() }

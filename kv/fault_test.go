@@ -93,7 +93,7 @@ func TestFaultLatches(t *testing.T) {
 	if err := db.View(func(*kv.Txn) error { return nil }); !errors.Is(err, kv.ErrFaulted) {
 		t.Fatalf("read after the fault: %v, want ErrFaulted", err)
 	}
-	if err := db.RunGC(); !errors.Is(err, kv.ErrFaulted) {
+	if _, err := db.RunGC(); !errors.Is(err, kv.ErrFaulted) {
 		t.Fatalf("value-log GC after the fault: %v, want ErrFaulted", err)
 	}
 	db.Fail(errors.New("a second fault"))

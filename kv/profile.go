@@ -30,14 +30,28 @@ type Profile struct {
 
 const mib = 1 << 20
 
+// The phone and pi profiles keep a small database small. Badger sizes some
+// files before they hold anything: each memtable's write-ahead log (.mem) at
+// twice MemTableSize and the value log being written (.vlog) at twice
+// ValueLogFileSize, both sparse, so they show at that size in ls -l (and in
+// apparent-size listings) while taking only what was written, and the
+// memtable itself is a Go heap arena of about 1.3 x MemTableSize from the
+// moment it opens. Value-log GC never rewrites the file being written, so a
+// smaller ValueLogFileSize also lets garbage be reclaimed sooner
+// (node/vloggc.go). The floors: Badger refuses value-log files under 1 MiB;
+// on 32-bit, memtables under 2 MiB break the bound in arch32.go (point 5);
+// and a transaction may hold about 15% of MemTableSize (large values count
+// only as pointers), which bounds, for one, the state a federated join
+// stores in one commit: a quarter of what the 8 MiB memtables these
+// profiles had before allowed on the phone, half on the pi.
 var profiles = map[string]Profile{
 	"phone": {
-		Name: "phone", MemTableSize: 8 * mib, NumMemtables: 2, BlockCacheSize: 4 * mib,
-		IndexCacheSize: 2 * mib, ValueLogFileSize: 16 * mib, NumCompactors: 2, ValueThreshold: 1024,
+		Name: "phone", MemTableSize: 2 * mib, NumMemtables: 2, BlockCacheSize: 4 * mib,
+		IndexCacheSize: 2 * mib, ValueLogFileSize: 1 * mib, NumCompactors: 2, ValueThreshold: 1024,
 	},
 	"pi": {
-		Name: "pi", MemTableSize: 8 * mib, NumMemtables: 2, BlockCacheSize: 8 * mib,
-		IndexCacheSize: 4 * mib, ValueLogFileSize: 16 * mib, NumCompactors: 2, ValueThreshold: 1024,
+		Name: "pi", MemTableSize: 4 * mib, NumMemtables: 2, BlockCacheSize: 8 * mib,
+		IndexCacheSize: 4 * mib, ValueLogFileSize: 4 * mib, NumCompactors: 2, ValueThreshold: 1024,
 	},
 	"server": {
 		Name: "server", MemTableSize: 64 * mib, NumMemtables: 5, BlockCacheSize: 256 * mib,

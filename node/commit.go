@@ -69,7 +69,8 @@ func (b *roomBatch) commit() error {
 	}
 	var written []*State
 	redacted := map[string]string{}
-	var fedDests []string // destinations given outbound events
+	replaced := map[string]int{} // redacted target -> bytes of its old stored JSON
+	var fedDests []string        // destinations given outbound events
 	stickyWritten := false
 	var bumped []userBumpChange // room list entries written (userbump.go)
 	_, err = n.stream.Commit(accepted+sticky.reserve, func(tx *kv.Txn, first uint64) error {
@@ -150,9 +151,11 @@ func (b *roomBatch) commit() error {
 			return err
 		}
 		for targetID, by := range redacted {
-			if err := b.applyRedaction(tx, targetID, by); err != nil {
+			size, err := b.applyRedaction(tx, targetID, by)
+			if err != nil {
 				return err
 			}
+			replaced[targetID] = size
 		}
 		for _, p := range b.events {
 			if p.rec.Rejected != "" {
@@ -184,6 +187,7 @@ func (b *roomBatch) commit() error {
 	}
 	for targetID := range redacted {
 		n.pdus.remove(targetID)
+		n.noteValueGarbage(replaced[targetID]) // vloggc.go
 	}
 	if b.membersChanged {
 		n.membersGen.Add(1)
@@ -263,39 +267,40 @@ func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, la
 }
 
 // applyRedaction strips the target's stored JSON as its room version's
-// redaction algorithm says.
-func (b *roomBatch) applyRedaction(tx *kv.Txn, targetID, by string) error {
+// redaction algorithm says. It returns the size of the stored JSON it
+// replaced (0 if the target is written by this batch or already redacted).
+func (b *roomBatch) applyRedaction(tx *kv.Txn, targetID, by string) (int, error) {
 	var rec *eventRecord
 	if p, ok := b.byID[targetID]; ok {
 		rec = &p.rec
 	} else {
 		r, err := loadEventRecord(tx, targetID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		rec = r
 	}
 	if rec.RedactedBy != "" {
-		return nil
+		return 0, nil
 	}
 	verImpl, err := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersion(rec.Version))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	raw, err := rec.json(tx, targetID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	stripped, err := verImpl.RedactEventJSON(raw)
 	if err != nil {
-		return fmt.Errorf("redact %s: %w", targetID, err)
+		return 0, fmt.Errorf("redact %s: %w", targetID, err)
 	}
 	rec.JSON = json.RawMessage(stripped)
 	rec.RedactedBy = by
 	if _, ok := b.byID[targetID]; ok {
-		return nil // written with the batch's events
+		return 0, nil // written with the batch's events, never stored unredacted
 	}
-	return writeEvent(tx, targetID, rec)
+	return len(raw), writeEvent(tx, targetID, rec)
 }
 
 // diffState calls fn for each key whose event differs between a and b ("" for

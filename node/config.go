@@ -41,6 +41,10 @@ type Config struct {
 	// LowDiskSpace is the free space, in bytes, under which the same check
 	// warns (StorageWarning); zero is DefaultLowDiskSpace.
 	LowDiskSpace int64
+	// ValueLogGCInterval is how often the node looks for value-log garbage
+	// if anything was written since it last looked (vloggc.go); zero means
+	// DefaultValueLogGCInterval.
+	ValueLogGCInterval time.Duration
 	// Clock, when set, is the node's clock in place of time.Now: tests use
 	// it to drive what happens with time (presence decay, expiries) from the
 	// moment the node opens, without waiting.

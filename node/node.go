@@ -91,6 +91,11 @@ type Node struct {
 	storageWarning atomic.Pointer[string]
 	storageWarned  chan struct{}
 	newEvents      newEventHook
+
+	// vlogGC collects value-log garbage (vloggc.go); valueThreshold is the
+	// profile's: smaller values are not in the value log.
+	vlogGC         *valueLogGC
+	valueThreshold int64
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -176,6 +181,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: presence: %w", err)
 	}
 	n.startStickySweeper()
+	n.valueThreshold = db.ValueThreshold()
+	n.startValueLogGC(cfg.ValueLogGCInterval, db.ValueLogFileSize())
 	if err := n.startDataDirWatch(dbDir); err != nil {
 		n.Close()
 		return nil, err
@@ -196,6 +203,7 @@ func (n *Node) Close() error {
 		n.stopPresenceDecay() // and the presence timer
 		n.stopDataDirWatch()
 		n.stopNewEvents() // newevents.go
+		n.stopValueLogGC()    // and the value-log GC
 		n.closeErr = n.db.Close()
 	})
 	return n.closeErr

@@ -2,7 +2,9 @@
 # footprint.sh: measures edgenode's small-device footprint (BENCHMARKS.md,
 # "Footprint") with internal/footprint: binary sizes, idle RSS, RSS after
 # 100 rooms x 100 events with 10 peers connected, start-up time to /versions
-# on the loaded database, disk per 10,000 events. `make footprint` builds
+# on the loaded database, disk per 10,000 events, and disk by storage
+# profile at 1,000 / 10,000 / 100,000 events (about 3 minutes a profile;
+# -disk-steps 1000,10000 for a shorter run, -disk-only for that table alone). `make footprint` builds
 # the binaries first. Takes a few minutes; prints Markdown tables.
 #
 # Extra arguments go to the measuring program (e.g. -rooms 10 -events 10).

@@ -1,8 +1,10 @@
 // Command footprint measures edgenode's small-device footprint against a
 // built binary (BENCHMARKS.md, "Footprint"): binary sizes, resident memory
 // idle after start and after a load of rooms x events with peers connected,
-// start-up time to serving /versions on the loaded database, and disk used
-// per 10,000 events. scripts/footprint.sh builds the binaries and runs it:
+// start-up time to serving /versions on the loaded database, disk used
+// per 10,000 events, and disk used by each storage profile at 1,000, 10,000
+// and 100,000 events (disk.go; -disk-only for that table alone).
+// scripts/footprint.sh builds the binaries and runs it:
 //
 //	go run ./internal/footprint -bin bin/edgenode -arm64 bin/edgenode-linux-arm64 -armv7 bin/edgenode-linux-armv7
 //
@@ -30,6 +32,7 @@ type opts struct {
 	peers             int
 	startups          int
 	settle            time.Duration
+	disk              diskOpts // disk.go
 }
 
 func main() {
@@ -43,6 +46,7 @@ func main() {
 	flag.IntVar(&o.peers, "peers", 10, "libp2p peers connected to the node during the load")
 	flag.IntVar(&o.startups, "startups", 5, "restarts timed on the loaded database")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait before reading idle memory")
+	o.disk.register()
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "footprint:", err)
@@ -58,6 +62,11 @@ func run(ctx context.Context, o opts) error {
 		}
 		defer os.RemoveAll(dir)
 		o.work = dir
+	}
+	if o.disk.only {
+		rows, err := measureDiskProfiles(ctx, o)
+		printDisk(os.Stdout, rows, o)
+		return err
 	}
 	r := &report{}
 	for _, b := range []struct{ name, path string }{{"host (" + hostArch() + ")", o.bin}, {"linux/arm64", o.arm64}, {"linux/arm GOARM=7", o.armv7}} {
@@ -80,6 +89,11 @@ func run(ctx context.Context, o opts) error {
 	if err := measureStartups(ctx, o, data, r); err != nil {
 		return err
 	}
+	rows, err := measureDiskProfiles(ctx, o)
+	if err != nil {
+		return err
+	}
 	r.print(os.Stdout, o)
+	printDisk(os.Stdout, rows, o)
 	return nil
 }

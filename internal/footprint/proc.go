@@ -37,8 +37,8 @@ func freePort() (int, error) {
 }
 
 // startNode starts a node on data and returns once /versions answers, with
-// the time from exec to that first answer.
-func startNode(ctx context.Context, bin, data string) (*nodeProc, time.Duration, error) {
+// the time from exec to that first answer. extra are more flags of `edgenode run`.
+func startNode(ctx context.Context, bin, data string, extra ...string) (*nodeProc, time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, 0, err
@@ -55,6 +55,7 @@ func startNode(ctx context.Context, bin, data string) (*nodeProc, time.Duration,
 		"--client-listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--p2p-listen", "/ip4/127.0.0.1/udp/0/quic-v1", "--p2p-listen", "/ip4/127.0.0.1/tcp/0",
 		"--log-level", "warn")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
