@@ -202,8 +202,8 @@ func (n *Node) Close() error {
 		n.stopStickySweeper() // so does the sweeper
 		n.stopPresenceDecay() // and the presence timer
 		n.stopDataDirWatch()
-		n.stopNewEvents() // newevents.go
-		n.stopValueLogGC()    // and the value-log GC
+		n.stopNewEvents()  // newevents.go
+		n.stopValueLogGC() // and the value-log GC
 		n.closeErr = n.db.Close()
 	})
 	return n.closeErr
