@@ -37,8 +37,9 @@ func freePort() (int, error) {
 }
 
 // startNode starts a node on data and returns once /versions answers, with
-// the time from exec to that first answer.
-func startNode(ctx context.Context, bin, data string) (*nodeProc, time.Duration, error) {
+// the time from exec to that first answer. env (NAME=value) is added to the
+// node's environment.
+func startNode(ctx context.Context, bin, data string, env ...string) (*nodeProc, time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, 0, err
@@ -56,6 +57,9 @@ func startNode(ctx context.Context, bin, data string) (*nodeProc, time.Duration,
 		"--p2p-listen", "/ip4/127.0.0.1/udp/0/quic-v1", "--p2p-listen", "/ip4/127.0.0.1/tcp/0",
 		"--log-level", "warn")
 	cmd.Stderr = logf
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, 0, err
