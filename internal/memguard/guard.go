@@ -1,0 +1,231 @@
+// Package memguard keeps a Go process's soft memory limit from turning into
+// a garbage-collection spiral.
+//
+// A soft memory limit (debug.SetMemoryLimit) makes the collector run sooner
+// as the process's Go memory nears it. When the live heap itself is near
+// the limit, every collection leaves the heap at its goal and the next one
+// starts at once: issue 14 measured about 40 collections a second, for
+// ever, on an idle node (gctrace "37->37->37 MB, 37 MB goal"), the Go
+// runtime spending up to half the CPU on it. The guard watches each
+// collection's outcome, with no polling: a finalizer that re-arms itself
+// runs once per collection, so an idle process that does not collect costs
+// nothing. When a collection leaves little room under the limit, the guard
+// first drops what the process keeps only to go faster (Config.Trim: the
+// node's caches); if the live heap is still too close to the limit a few
+// collections later, the working set is real, and the guard raises the
+// limit above it so that the collector is paced by GOGC again, and says
+// so in the log. It lowers the limit back once the live heap is small again.
+package memguard
+
+import (
+	"log/slog"
+	"math"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures a Guard.
+type Config struct {
+	// Limit is the soft memory limit the process wants (the base: the guard
+	// raises it only while the live heap needs more, then comes back to
+	// it). Start sets it.
+	Limit int64
+	// Trim, when set, drops what the process can rebuild (caches). It is
+	// called from the guard's goroutine, at most once per TrimEvery.
+	Trim func()
+	// TrimEvery is the least time between two trims; zero means 10 s.
+	TrimEvery time.Duration
+	// Logger receives a line when the limit is raised or restored; nil
+	// uses slog.Default().
+	Logger *slog.Logger
+}
+
+// The guard's marks, as fractions of the live heap after a collection.
+const (
+	// A collection is tight when its heap goal leaves less than a quarter
+	// of the live heap to allocate before the next one: with GOGC=100 and
+	// no limit, the goal is twice the live heap.
+	tightNum, tightDen = 5, 4
+	// A raised limit puts the goal at one and a half times the live heap.
+	raiseNum, raiseDen = 3, 2
+	// The base limit is restored once the live heap is under half of it.
+	restoreNum, restoreDen = 1, 2
+	// collectionsAfterTrim is how many collections after a trim the guard
+	// waits before it judges that the trim was not enough: the collection
+	// under way when the caches were dropped may still have marked them.
+	collectionsAfterTrim = 2
+	// raiseRound rounds a raised limit up to whole MiB.
+	raiseRound = 1 << 20
+)
+
+// Guard watches collections and keeps the soft memory limit above the
+// live heap. Its methods are safe for concurrent use.
+type Guard struct {
+	cfg  Config
+	log  *slog.Logger
+	gcs  chan struct{} // one token per collection not yet looked at
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	// The goroutine's own state.
+	lastTrim  time.Time
+	sinceTrim int // collections since the last trim
+	samples   []metrics.Sample
+
+	trims, raises, restores, collections atomic.Int64
+	limit                                atomic.Int64
+}
+
+// Stats is what a Guard has done.
+type Stats struct {
+	// Collections is the number of collections the guard looked at.
+	Collections int64
+	// Trims, Raises and Restores count the guard's actions.
+	Trims, Raises, Restores int64
+	// Limit is the soft memory limit now.
+	Limit int64
+}
+
+// sentinel is garbage as soon as it is made; its finalizer runs after the
+// collection that finds it, and makes the next one. It holds a pointer so
+// that it is not a tiny allocation (whose finalizer may never run).
+type sentinel struct{ g *Guard }
+
+// Start sets the soft memory limit to cfg.Limit and starts watching
+// collections. Stop ends it (and leaves the limit as it is).
+func Start(cfg Config) *Guard {
+	if cfg.TrimEvery <= 0 {
+		cfg.TrimEvery = 10 * time.Second
+	}
+	g := &Guard{
+		cfg: cfg, log: cfg.Logger,
+		gcs:  make(chan struct{}, 1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+		samples: []metrics.Sample{
+			{Name: "/gc/heap/live:bytes"},
+			{Name: "/gc/heap/goal:bytes"},
+		},
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	debug.SetMemoryLimit(cfg.Limit)
+	g.limit.Store(cfg.Limit)
+	go g.run()
+	g.arm()
+	return g
+}
+
+// arm makes a sentinel for the next collection.
+func (g *Guard) arm() {
+	runtime.SetFinalizer(&sentinel{g: g}, func(s *sentinel) {
+		select {
+		case <-s.g.stop:
+			return // the chain ends here
+		default:
+		}
+		select {
+		case s.g.gcs <- struct{}{}:
+		default: // the goroutine has one to look at already
+		}
+		s.g.arm()
+	})
+}
+
+// Stop ends the guard. The limit stays as it is.
+func (g *Guard) Stop() {
+	g.once.Do(func() { close(g.stop) })
+	<-g.done
+}
+
+// Stats reports what the guard has done so far.
+func (g *Guard) Stats() Stats {
+	return Stats{
+		Collections: g.collections.Load(),
+		Trims:       g.trims.Load(), Raises: g.raises.Load(), Restores: g.restores.Load(),
+		Limit: g.limit.Load(),
+	}
+}
+
+func (g *Guard) run() {
+	defer close(g.done)
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-g.gcs:
+			g.afterGC()
+		}
+	}
+}
+
+// afterGC reads the collection's outcome and acts on it.
+func (g *Guard) afterGC() {
+	g.collections.Add(1)
+	metrics.Read(g.samples)
+	live, goal := g.samples[0].Value.Uint64(), g.samples[1].Value.Uint64()
+	g.sinceTrim++
+	canTrim := g.cfg.Trim != nil && (g.lastTrim.IsZero() || time.Since(g.lastTrim) >= g.cfg.TrimEvery)
+	trimmed := !g.lastTrim.IsZero() && g.sinceTrim <= collectionsAfterTrim
+	act, to := decide(reading{live: int64(live), goal: int64(goal), limit: g.limit.Load()}, g.cfg.Limit, canTrim, trimmed)
+	switch act {
+	case trim:
+		g.cfg.Trim()
+		g.lastTrim, g.sinceTrim = time.Now(), 0
+		g.trims.Add(1)
+	case raise, restore:
+		old := g.limit.Swap(to)
+		debug.SetMemoryLimit(to)
+		if act == raise {
+			g.raises.Add(1)
+			g.log.Warn("live heap near the soft memory limit after dropping caches: limit raised, or the collector would run without end",
+				"live_mib", live>>20, "goal_mib", goal>>20, "old_limit_mib", old>>20, "new_limit_mib", to>>20)
+		} else {
+			g.restores.Add(1)
+			g.log.Info("soft memory limit back to its base", "live_mib", live>>20, "limit_mib", to>>20)
+		}
+	}
+}
+
+// reading is a collection's outcome and the limit it ran under.
+type reading struct{ live, goal, limit int64 }
+
+// action is what the guard does after a collection.
+type action int
+
+const (
+	none     action = iota
+	trim            // drop the caches
+	raise           // raise the limit (to the limit returned)
+	restore         // go back to the base limit
+	waitTrim        // tight, but a trim was just made: wait for it to show
+)
+
+// decide is the guard's rule. base is the limit configured; canTrim says a
+// trim is allowed now, trimmed that one was made within the last few
+// collections.
+func decide(r reading, base int64, canTrim, trimmed bool) (action, int64) {
+	if r.limit <= 0 || r.limit == math.MaxInt64 {
+		return none, 0
+	}
+	tight := r.goal*tightDen < r.live*tightNum
+	switch {
+	case tight && trimmed:
+		return waitTrim, 0
+	case tight && canTrim:
+		return trim, 0
+	case tight:
+		to := r.limit + r.live*raiseNum/raiseDen - r.goal
+		to = (to + raiseRound - 1) / raiseRound * raiseRound
+		return raise, to
+	case r.limit > base && r.live*restoreDen < base*restoreNum:
+		return restore, base
+	}
+	return none, 0
+}
