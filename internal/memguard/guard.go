@@ -13,11 +13,13 @@
 // first drops what the process keeps only to go faster (Config.Trim: the
 // node's caches); if the live heap is still too close to the limit a few
 // collections later, the working set is real, and the guard raises the
-// limit above it so that the collector is paced by GOGC again, and says
-// so in the log. It lowers the limit back once the live heap is small again.
+// limit above it so that the collector has room again, and says so in the
+// log. It lowers the limit again, down to the base, as the live heap
+// shrinks.
 package memguard
 
 import (
+	"context"
 	"log/slog"
 	"math"
 	"runtime"
@@ -39,6 +41,14 @@ type Config struct {
 	Trim func()
 	// TrimEvery is the least time between two trims; zero means 10 s.
 	TrimEvery time.Duration
+	// LowerAfter is the least time from a raise of the limit to lowering
+	// it again; zero means 30 s. An initial sync's heap rises and falls
+	// within seconds, and would otherwise move the limit up and down many
+	// times. LowerAfter after the last raise, and every LowerAfter while
+	// the limit stays raised, the guard collects and returns the free
+	// memory to the system: an idle process may not collect for minutes,
+	// and would keep the memory of its last burst until then.
+	LowerAfter time.Duration
 	// Logger receives a line when the limit is raised or restored; nil
 	// uses slog.Default().
 	Logger *slog.Logger
@@ -50,10 +60,14 @@ const (
 	// of the live heap to allocate before the next one: with GOGC=100 and
 	// no limit, the goal is twice the live heap.
 	tightNum, tightDen = 5, 4
-	// A raised limit puts the goal at one and a half times the live heap.
+	// A raised limit puts the goal at one and a half times the live heap,
+	// with the runtime's memory beside the heap (stacks, the collector's
+	// structures), which the limit counts too.
 	raiseNum, raiseDen = 3, 2
-	// The base limit is restored once the live heap is under half of it.
-	restoreNum, restoreDen = 1, 2
+	// lowerSlack: a raised limit is lowered only when the limit the live
+	// heap needs is this much under it, so that it does not follow every
+	// collection.
+	lowerSlack = 4 << 20
 	// collectionsAfterTrim is how many collections after a trim the guard
 	// waits before it judges that the trim was not enough: the collection
 	// under way when the caches were dropped may still have marked them.
@@ -75,18 +89,21 @@ type Guard struct {
 	// The goroutine's own state.
 	lastTrim  time.Time
 	sinceTrim int // collections since the last trim
+	lastRaise time.Time
+	settle    *time.Timer // LowerAfter after the last raise
 	samples   []metrics.Sample
 
-	trims, raises, restores, collections atomic.Int64
-	limit                                atomic.Int64
+	trims, raises, lowers, settles, collections atomic.Int64
+	limit                                       atomic.Int64
 }
 
 // Stats is what a Guard has done.
 type Stats struct {
 	// Collections is the number of collections the guard looked at.
 	Collections int64
-	// Trims, Raises and Restores count the guard's actions.
-	Trims, Raises, Restores int64
+	// Trims, Raises and Lowers count the guard's actions; Settles the
+	// collections it made LowerAfter after a raise.
+	Trims, Raises, Lowers, Settles int64
 	// Limit is the soft memory limit now.
 	Limit int64
 }
@@ -102,6 +119,9 @@ func Start(cfg Config) *Guard {
 	if cfg.TrimEvery <= 0 {
 		cfg.TrimEvery = 10 * time.Second
 	}
+	if cfg.LowerAfter <= 0 {
+		cfg.LowerAfter = 30 * time.Second
+	}
 	g := &Guard{
 		cfg: cfg, log: cfg.Logger,
 		gcs:  make(chan struct{}, 1),
@@ -110,6 +130,11 @@ func Start(cfg Config) *Guard {
 		samples: []metrics.Sample{
 			{Name: "/gc/heap/live:bytes"},
 			{Name: "/gc/heap/goal:bytes"},
+			{Name: "/memory/classes/total:bytes"},
+			{Name: "/memory/classes/heap/released:bytes"},
+			{Name: "/memory/classes/heap/free:bytes"},
+			{Name: "/memory/classes/heap/objects:bytes"},
+			{Name: "/memory/classes/heap/unused:bytes"},
 		},
 	}
 	if g.log == nil {
@@ -117,6 +142,8 @@ func Start(cfg Config) *Guard {
 	}
 	debug.SetMemoryLimit(cfg.Limit)
 	g.limit.Store(cfg.Limit)
+	g.settle = time.NewTimer(time.Hour)
+	g.settle.Stop()
 	go g.run()
 	g.arm()
 	return g
@@ -148,19 +175,30 @@ func (g *Guard) Stop() {
 func (g *Guard) Stats() Stats {
 	return Stats{
 		Collections: g.collections.Load(),
-		Trims:       g.trims.Load(), Raises: g.raises.Load(), Restores: g.restores.Load(),
+		Trims:       g.trims.Load(), Raises: g.raises.Load(), Lowers: g.lowers.Load(), Settles: g.settles.Load(),
 		Limit: g.limit.Load(),
 	}
 }
 
 func (g *Guard) run() {
 	defer close(g.done)
+	defer g.settle.Stop()
 	for {
 		select {
 		case <-g.stop:
 			return
 		case <-g.gcs:
 			g.afterGC()
+		case <-g.settle.C:
+			if g.limit.Load() > g.cfg.Limit {
+				// The collection lets afterGC lower the limit; the
+				// memory freed goes back to the system at once. Again
+				// later while the limit stays raised: one collection
+				// every LowerAfter, only then.
+				debug.FreeOSMemory()
+				g.settles.Add(1)
+				g.settle.Reset(g.cfg.LowerAfter)
+			}
 		}
 	}
 }
@@ -169,32 +207,50 @@ func (g *Guard) run() {
 func (g *Guard) afterGC() {
 	g.collections.Add(1)
 	metrics.Read(g.samples)
-	live, goal := g.samples[0].Value.Uint64(), g.samples[1].Value.Uint64()
+	v := func(i int) int64 { return int64(g.samples[i].Value.Uint64()) }
+	r := reading{
+		live: v(0), goal: v(1), limit: g.limit.Load(),
+		// What the limit counts beside the heap's spans.
+		nonHeap: v(2) - v(3) - v(4) - v(5) - v(6),
+	}
 	g.sinceTrim++
-	canTrim := g.cfg.Trim != nil && (g.lastTrim.IsZero() || time.Since(g.lastTrim) >= g.cfg.TrimEvery)
+	now := time.Now()
+	canTrim := g.cfg.Trim != nil && (g.lastTrim.IsZero() || now.Sub(g.lastTrim) >= g.cfg.TrimEvery)
 	trimmed := !g.lastTrim.IsZero() && g.sinceTrim <= collectionsAfterTrim
-	act, to := decide(reading{live: int64(live), goal: int64(goal), limit: g.limit.Load()}, g.cfg.Limit, canTrim, trimmed)
+	canLower := now.Sub(g.lastRaise) >= g.cfg.LowerAfter
+	act, to := decide(r, g.cfg.Limit, canTrim, trimmed, canLower)
 	switch act {
 	case trim:
 		g.cfg.Trim()
-		g.lastTrim, g.sinceTrim = time.Now(), 0
+		g.lastTrim, g.sinceTrim = now, 0
 		g.trims.Add(1)
-	case raise, restore:
+	case raise:
 		old := g.limit.Swap(to)
 		debug.SetMemoryLimit(to)
-		if act == raise {
-			g.raises.Add(1)
-			g.log.Warn("live heap near the soft memory limit after dropping caches: limit raised, or the collector would run without end",
-				"live_mib", live>>20, "goal_mib", goal>>20, "old_limit_mib", old>>20, "new_limit_mib", to>>20)
-		} else {
-			g.restores.Add(1)
-			g.log.Info("soft memory limit back to its base", "live_mib", live>>20, "limit_mib", to>>20)
+		g.lastRaise = now
+		g.settle.Reset(g.cfg.LowerAfter)
+		g.raises.Add(1)
+		level := slog.LevelDebug
+		if old == g.cfg.Limit {
+			level = slog.LevelInfo // once per excursion above the base
 		}
+		g.log.Log(context.Background(), level, "live heap near the soft memory limit after dropping caches: limit raised, or the collector would run without end",
+			"live_mib", r.live>>20, "goal_mib", r.goal>>20, "old_limit_mib", old>>20, "new_limit_mib", to>>20)
+	case lower:
+		debug.SetMemoryLimit(to)
+		g.limit.Store(to)
+		g.lowers.Add(1)
+		level := slog.LevelDebug
+		if to == g.cfg.Limit {
+			level = slog.LevelInfo
+		}
+		g.log.Log(context.Background(), level, "soft memory limit lowered", "live_mib", r.live>>20, "limit_mib", to>>20, "base_mib", g.cfg.Limit>>20)
 	}
 }
 
-// reading is a collection's outcome and the limit it ran under.
-type reading struct{ live, goal, limit int64 }
+// reading is a collection's outcome and the limit it ran under; nonHeap is
+// the Go memory the limit counts beside the heap.
+type reading struct{ live, goal, limit, nonHeap int64 }
 
 // action is what the guard does after a collection.
 type action int
@@ -203,29 +259,30 @@ const (
 	none     action = iota
 	trim            // drop the caches
 	raise           // raise the limit (to the limit returned)
-	restore         // go back to the base limit
+	lower           // lower a raised limit (to the limit returned)
 	waitTrim        // tight, but a trim was just made: wait for it to show
 )
 
 // decide is the guard's rule. base is the limit configured; canTrim says a
 // trim is allowed now, trimmed that one was made within the last few
-// collections.
-func decide(r reading, base int64, canTrim, trimmed bool) (action, int64) {
+// collections, canLower that a raised limit may be lowered.
+func decide(r reading, base int64, canTrim, trimmed, canLower bool) (action, int64) {
 	if r.limit <= 0 || r.limit == math.MaxInt64 {
 		return none, 0
 	}
 	tight := r.goal*tightDen < r.live*tightNum
+	// The limit that gives the live heap room.
+	want := r.live*raiseNum/raiseDen + max(r.nonHeap, 0)
+	want = (want + raiseRound - 1) / raiseRound * raiseRound
 	switch {
 	case tight && trimmed:
 		return waitTrim, 0
 	case tight && canTrim:
 		return trim, 0
 	case tight:
-		to := r.limit + r.live*raiseNum/raiseDen - r.goal
-		to = (to + raiseRound - 1) / raiseRound * raiseRound
-		return raise, to
-	case r.limit > base && r.live*restoreDen < base*restoreNum:
-		return restore, base
+		return raise, max(want, r.limit+raiseRound)
+	case canLower && r.limit > base && want <= r.limit-lowerSlack:
+		return lower, max(want, base)
 	}
 	return none, 0
 }

@@ -17,24 +17,27 @@ const mib = 1 << 20
 // TestDecide: the guard's rule after a collection, as a table.
 func TestDecide(t *testing.T) {
 	tests := []struct {
-		name             string
-		r                reading
-		canTrim, trimmed bool
-		want             action
-		wantLimit        int64
+		name                       string
+		r                          reading
+		canTrim, trimmed, canLower bool
+		want                       action
+		wantLimit                  int64
 	}{
 		{name: "no limit", r: reading{live: 40 * mib, goal: 40 * mib, limit: math.MaxInt64}, canTrim: true, want: none},
-		{name: "room to spare", r: reading{live: 20 * mib, goal: 40 * mib, limit: 52 * mib}, canTrim: true, want: none},
+		{name: "room to spare", r: reading{live: 20 * mib, goal: 40 * mib, limit: 52 * mib, nonHeap: 8 * mib}, canTrim: true, canLower: true, want: none},
 		{name: "just enough room", r: reading{live: 32 * mib, goal: 40 * mib, limit: 52 * mib}, canTrim: true, want: none},
 		{name: "tight: trim first", r: reading{live: 37 * mib, goal: 37 * mib, limit: 52 * mib}, canTrim: true, want: trim},
 		{name: "tight right after a trim: wait", r: reading{live: 37 * mib, goal: 37 * mib, limit: 52 * mib}, trimmed: true, want: waitTrim},
-		{name: "still tight, no trim allowed: raise to 52+55.5-37 MiB, rounded up", r: reading{live: 37 * mib, goal: 37 * mib, limit: 52 * mib}, want: raise, wantLimit: 71 * mib},
-		{name: "raised and the heap is small again: restore", r: reading{live: 20 * mib, goal: 40 * mib, limit: 71 * mib}, want: restore, wantLimit: 52 * mib},
-		{name: "raised and the heap still large: keep", r: reading{live: 30 * mib, goal: 60 * mib, limit: 71 * mib}, want: none},
+		{name: "still tight, no trim allowed: raise to 1.5 x 37 + 8 MiB, rounded up", r: reading{live: 37 * mib, goal: 37 * mib, limit: 52 * mib, nonHeap: 8 * mib}, want: raise, wantLimit: 64 * mib},
+		{name: "tight under a high limit: raise by a MiB at least", r: reading{live: 37 * mib, goal: 37 * mib, limit: 80 * mib}, want: raise, wantLimit: 81 * mib},
+		{name: "raised, the heap small again: back to the base", r: reading{live: 20 * mib, goal: 40 * mib, limit: 80 * mib, nonHeap: 8 * mib}, canLower: true, want: lower, wantLimit: 52 * mib},
+		{name: "raised, the heap smaller: lower to what it needs", r: reading{live: 40 * mib, goal: 80 * mib, limit: 100 * mib, nonHeap: 8 * mib}, canLower: true, want: lower, wantLimit: 68 * mib},
+		{name: "raised, the heap smaller, but raised lately: keep", r: reading{live: 20 * mib, goal: 40 * mib, limit: 80 * mib, nonHeap: 8 * mib}, want: none},
+		{name: "raised, needs nearly as much: keep", r: reading{live: 40 * mib, goal: 70 * mib, limit: 70 * mib, nonHeap: 8 * mib}, canLower: true, want: none},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, limit := decide(tc.r, 52*mib, tc.canTrim, tc.trimmed)
+			got, limit := decide(tc.r, 52*mib, tc.canTrim, tc.trimmed, tc.canLower)
 			if got != tc.want || limit != tc.wantLimit {
 				t.Errorf("decide = %v, %d MiB; want %v, %d MiB", got, limit/mib, tc.want, tc.wantLimit/mib)
 			}
@@ -46,8 +49,8 @@ func TestDecide(t *testing.T) {
 // cache) is above its soft memory limit collects over and over as it
 // allocates. Under the guard, the cache is dropped, the limit is raised
 // above what is left, and the same allocation then costs a few
-// collections; once the working set is gone, the limit comes back to its
-// base.
+// collections; once the working set is gone, the idle process collects once by itself and
+// the limit comes back down to its base.
 func TestGuardEndsSpiral(t *testing.T) {
 	old := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(old) })
@@ -57,7 +60,7 @@ func TestGuardEndsSpiral(t *testing.T) {
 	c := make([]byte, 8*mib)
 	cache.Store(&c)
 	g := Start(Config{
-		Limit: base, Trim: func() { cache.Store(nil) }, TrimEvery: time.Hour,
+		Limit: base, Trim: func() { cache.Store(nil) }, TrimEvery: time.Hour, LowerAfter: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	defer g.Stop()
@@ -89,8 +92,19 @@ func TestGuardEndsSpiral(t *testing.T) {
 	}
 	runtime.KeepAlive(working)
 
+	// Idle, with the working set gone: the guard collects by itself and
+	// comes back to the base.
 	working = nil
-	until("the limit back to its base", func(s Stats) bool { return s.Restores > 0 })
+	deadline := time.Now().Add(time.Minute)
+	for g.Stats().Limit != base {
+		if time.Now().After(deadline) {
+			t.Fatalf("limit not back to its base within a minute of idle: %+v", g.Stats())
+		}
+		time.Sleep(10 * time.Millisecond) // polling the result, not synchronising
+	}
+	if st := g.Stats(); st.Settles == 0 {
+		t.Errorf("back to the base without a collection of the guard's own: %+v", st)
+	}
 	if got := debug.SetMemoryLimit(-1); got != base {
 		t.Errorf("limit %d MiB after the working set went, want the base %d MiB", got/mib, base/mib)
 	}
