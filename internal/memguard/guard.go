@@ -36,6 +36,11 @@ type Config struct {
 	// raises it only while the live heap needs more, then comes back to
 	// it). Start sets it.
 	Limit int64
+	// GCPercent, when above zero, is set as the collector's GOGC: the heap
+	// may grow by this percentage of the live heap before a collection.
+	// With a limit that no longer binds (raised above the live heap), it
+	// is what bounds the heap's peak.
+	GCPercent int
 	// Trim, when set, drops what the process can rebuild (caches). It is
 	// called from the guard's goroutine, at most once per TrimEvery.
 	Trim func()
@@ -113,8 +118,9 @@ type Stats struct {
 // that it is not a tiny allocation (whose finalizer may never run).
 type sentinel struct{ g *Guard }
 
-// Start sets the soft memory limit to cfg.Limit and starts watching
-// collections. Stop ends it (and leaves the limit as it is).
+// Start sets the soft memory limit to cfg.Limit (and GOGC to
+// cfg.GCPercent) and starts watching collections. Stop ends it (and leaves
+// the limit as it is).
 func Start(cfg Config) *Guard {
 	if cfg.TrimEvery <= 0 {
 		cfg.TrimEvery = 10 * time.Second
@@ -139,6 +145,9 @@ func Start(cfg Config) *Guard {
 	}
 	if g.log == nil {
 		g.log = slog.Default()
+	}
+	if cfg.GCPercent > 0 {
+		debug.SetGCPercent(cfg.GCPercent)
 	}
 	debug.SetMemoryLimit(cfg.Limit)
 	g.limit.Store(cfg.Limit)
