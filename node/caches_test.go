@@ -21,8 +21,8 @@ func TestCacheBudget(t *testing.T) {
 		bodySize     int
 	}{
 		{name: "budget smaller than what is read", profile: "phone", cacheBytes: 256 << 10, wantBudget: 256 << 10, rooms: 6, sends: 30, bodySize: 4000},
-		{name: "phone default", profile: "phone", wantBudget: 4 << 20, rooms: 3, sends: 10, bodySize: 100},
-		{name: "pi default", profile: "pi", wantBudget: 8 << 20, rooms: 3, sends: 10, bodySize: 100},
+		{name: "phone default", profile: "phone", wantBudget: 12 << 20, rooms: 3, sends: 10, bodySize: 100},
+		{name: "pi default", profile: "pi", wantBudget: 16 << 20, rooms: 3, sends: 10, bodySize: 100},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

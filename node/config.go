@@ -29,8 +29,8 @@ type Config struct {
 	WebOrigins []string
 	// CacheBytes bounds what the node caches in memory (parsed events,
 	// decoded state, users' room lists), in bytes as estimated; zero takes
-	// the storage profile's default (caches.go: 4 MiB on a phone, 8 MiB on
-	// a Pi, 96 MiB on a server).
+	// the storage profile's default (caches.go: 12 MiB on a phone, 16 MiB
+	// on a Pi, 96 MiB on a server).
 	CacheBytes int64
 	// NoSyncWrites turns off fsync per commit (faster; a power loss may lose
 	// the last writes). Off by default.

@@ -27,24 +27,12 @@ func (r renderer) events(evs []*node.Event) []any {
 	return out
 }
 
-// event renders one event. A client-format event is rendered to its JSON
-// at once, unless it is sticky (timelineStickyTTLs adds to its unsigned
-// later): the ClientEvent's content is a slice of the event's whole JSON,
-// and a /sync response holds every room's events until it is written, so
-// an initial sync of a user in 1,000 rooms kept about 30 MB of event JSON
-// and ClientEvents alive where their rendered JSON is about 10 MB (issue
-// 14).
 func (r renderer) event(ev *node.Event) any {
 	var v any = ev.ClientEvent(r.format)
 	if r.filter.EventFormat == "federation" {
 		v = json.RawMessage(ev.PDU.JSON())
 	}
 	if len(r.filter.EventFields) == 0 {
-		if _, ok := v.(node.ClientEvent); ok && node.StickyInfo(ev.PDU) == nil {
-			if raw, err := json.Marshal(v); err == nil {
-				return json.RawMessage(raw)
-			}
-		}
 		return v
 	}
 	raw, err := json.Marshal(v)

@@ -20,9 +20,9 @@ func TestMemoryLimit(t *testing.T) {
 		moreThan  int64
 		wantCache int64
 	}{
-		{profile: "phone", wantCache: 4 << 20},
-		{profile: "pi", moreThan: 52 << 20, wantCache: 8 << 20},
-		{profile: "", moreThan: 52 << 20, wantCache: 8 << 20}, // pi, the default
+		{profile: "phone", wantCache: 12 << 20},
+		{profile: "pi", moreThan: 52 << 20, wantCache: 16 << 20},
+		{profile: "", moreThan: 52 << 20, wantCache: 16 << 20}, // pi, the default
 		{profile: "server", none: true, wantCache: 96 << 20},
 	}
 	for _, tc := range tests {
