@@ -27,6 +27,11 @@ type Config struct {
 	// allows any page. Authenticated requests need an access token, which
 	// a page has only once it has logged in, so they are not restricted.
 	WebOrigins []string
+	// CacheBytes bounds what the node caches in memory (parsed events,
+	// decoded state, users' room lists), in bytes as estimated; zero takes
+	// the storage profile's default (caches.go: 12 MiB on a phone, 16 MiB
+	// on a Pi, 96 MiB on a server).
+	CacheBytes int64
 	// NoSyncWrites turns off fsync per commit (faster; a power loss may lose
 	// the last writes). Off by default.
 	NoSyncWrites bool

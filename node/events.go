@@ -99,17 +99,10 @@ func loadEventRecord(tx *kv.Txn, eventID string) (*eventRecord, error) {
 }
 
 // pduCache keeps recently used parsed events (the auth events above all).
-// Cached PDUs have had EventID() called, so they are safe to share.
+// Cached PDUs have had EventID() called, so they are safe to share. It is
+// bounded by bytes as well as by count (caches.go): 8,192 events of up to
+// 64 KiB each could otherwise hold over 500 MiB.
 type pduCache = lru[string, gomatrixserverlib.PDU]
-
-// maxPDUCacheBytes bounds the PDU cache by size as well as by count: 8,192
-// events of up to 64 KiB each could otherwise hold over 500 MiB, ten times
-// a Pi's soft memory limit.
-const maxPDUCacheBytes = 16 << 20
-
-// pduCacheSize estimates what a parsed event holds: its JSON, and about as
-// much again in the fields parsed out of it.
-func pduCacheSize(p gomatrixserverlib.PDU) int { return 2 * len(p.JSON()) }
 
 // loadPDU returns the parsed event, from the cache when possible. Rejected
 // events are returned too: callers that must not use them check separately.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -142,21 +143,61 @@ func (n *Node) federatePresence(ctx context.Context, userID string) {
 	n.queueEphemeral(ctx, dests, queuedEDU{Type: EDUPresence, Content: content, Key: "presence\x00" + userID})
 }
 
+// roomsScannedOneByOne: serversSharingRooms scans the room-servers table
+// room by room for a user in at most this many rooms, and whole beyond.
+const roomsScannedOneByOne = 64
+
 // serversSharingRooms lists the other servers with a member joined to a
 // room userID is joined to, sorted.
 func serversSharingRooms(tx *kv.Txn, userID string) ([]string, error) {
 	self := serverOf(userID)
 	seen := map[string]bool{}
+	var rooms []string
 	err := eachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
-		err := tx.Each(kv.Scan{Prefix: roomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			s, err := kv.LastString(k)
-			if err == nil && s != self {
-				seen[s] = true
+		rooms = append(rooms, roomID)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	note := func(k []byte) error {
+		s, err := kv.LastString(k)
+		if err == nil && s != self {
+			seen[s] = true
+		}
+		return err
+	}
+	if len(rooms) <= roomsScannedOneByOne {
+		for _, roomID := range rooms {
+			err := tx.Each(kv.Scan{Prefix: roomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+				err := note(k)
+				return err == nil, err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		// One scan of the whole table: an iterator per room cost 60-100
+		// ms for a user in 1,000 rooms at every presence change (issue 14).
+		joined := make(map[string]bool, len(rooms))
+		for _, r := range rooms {
+			joined[r] = true
+		}
+		err = tx.Each(kv.Scan{Prefix: kv.Key(tRoomServers), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			_, parts, err := kv.DecodeKey(k)
+			if err != nil {
+				return false, err
+			}
+			if len(parts) != 2 {
+				return false, fmt.Errorf("room servers key of %d parts", len(parts))
+			}
+			if room, _ := parts[0].(string); joined[room] {
+				err = note(k)
 			}
 			return err == nil, err
 		})
-		return err == nil, err
-	})
+	}
 	out := make([]string, 0, len(seen))
 	for s := range seen {
 		out = append(out, s)

@@ -93,3 +93,21 @@ func (c *lru[K, V]) remove(k K) {
 		c.bytes -= c.weigh(e.Value.(*lruEntry[K, V]).val)
 	}
 }
+
+// clear drops every entry.
+func (c *lru[K, V]) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ll.Init()
+	// A new map: clearing the old one would keep its buckets, sized for
+	// the most entries it ever held.
+	c.items = make(map[K]*list.Element)
+	c.bytes = 0
+}
+
+// held is the entries' count and, for a sized cache, their total weight.
+func (c *lru[K, V]) held() (entries, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ll.Len(), c.bytes
+}

@@ -131,6 +131,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes(profile.Name)
+	}
+	budget := splitCacheBudget(cfg.CacheBytes)
 	stream, err := db.Stream(streamRoomEvents)
 	if err != nil {
 		db.Close()
@@ -143,9 +147,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		key:        key,
 		serverName: cfg.ServerName,
 		stream:     stream,
-		states:     newStateStore(),
-		pdus:       newSizedLRU[string](8192, maxPDUCacheBytes, pduCacheSize),
-		userBumps:  newUserBumpCache(),
+		states:     newStateStore(budget.states),
+		pdus:       newSizedLRU[string](maxCachedPDUs, budget.pdus, pduCacheSize),
+		userBumps:  newUserBumpCache(budget.bumps),
 		roomLocks:  newStripedLocks(),
 		txnLocks:   newKeyedLocks(),
 		notifier:   newNotifier(),

@@ -211,8 +211,13 @@ type stateStore struct {
 	snaps  *lru[string, *State]
 }
 
-func newStateStore() *stateStore {
-	return &stateStore{blocks: newLRU[string, *stateBlock](4096), snaps: newLRU[string, *State](256)}
+// newStateStore makes a store whose caches hold at most maxBytes (as
+// caches.go estimates them), half in blocks and half in snapshots.
+func newStateStore(maxBytes int) *stateStore {
+	return &stateStore{
+		blocks: newSizedLRU[string](maxCachedStateBlocks, maxBytes/2, stateBlockSize),
+		snaps:  newSizedLRU[string](maxCachedSnapshots, maxBytes/2, stateSnapshotSize),
+	}
 }
 
 // packHashes lays out hashes ("" as zeros) as one record.

@@ -184,7 +184,7 @@ func TestStateStoreRoundTrip(t *testing.T) {
 		t.Fatalf("one key changed: %d new blocks, want 1", got-blocks)
 	}
 
-	n.states = newStateStore() // cold cache: blocks come from disk
+	n.states = newStateStore(splitCacheBudget(n.cfg.CacheBytes).states) // cold cache: blocks come from disk
 	var got *State
 	if err := n.db.View(func(tx *kv.Txn) (err error) { got, err = n.states.read(tx, s.ID()); return err }); err != nil {
 		t.Fatal(err)

@@ -8,8 +8,8 @@ import (
 )
 
 // userBumpCacheUsers bounds how many users' room lists are kept in memory
-// (an embedded node has a handful of users; each list is a few hundred
-// bytes per room).
+// (an embedded node has a handful of users); their size, about a hundred
+// bytes per room, is bounded too (newUserBumpCache).
 const userBumpCacheUsers = 64
 
 // userBumpCache keeps recently read room lists (RoomsByBump) in memory, so a
@@ -25,8 +25,17 @@ type userBumpCache struct {
 	lists *lru[string, []RoomBump]
 }
 
-func newUserBumpCache() *userBumpCache {
-	return &userBumpCache{lists: newLRU[string, []RoomBump](userBumpCacheUsers)}
+// newUserBumpCache makes a cache of at most maxBytes of lists (as
+// roomBumpsSize estimates them).
+func newUserBumpCache(maxBytes int) *userBumpCache {
+	return &userBumpCache{lists: newSizedLRU[string](userBumpCacheUsers, maxBytes, roomBumpsSize)}
+}
+
+// clear drops every list.
+func (c *userBumpCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lists.clear()
 }
 
 // userBumpChange is one entry a commit wrote (or a forget deleted).

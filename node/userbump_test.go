@@ -72,7 +72,7 @@ func TestRoomsByBump(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	n.userBumps = newUserBumpCache() // as after a restart
+	n.userBumps = newUserBumpCache(splitCacheBudget(n.cfg.CacheBytes).bumps) // as after a restart
 	after := list()
 	if len(after) != len(before) {
 		t.Fatalf("rebuilt: %+v, want %+v", after, before)

@@ -33,8 +33,8 @@ func (a *api) syncSticky(ctx context.Context, req *syncRequest, to *StreamToken,
 	}
 	inTimeline := map[string]bool{}
 	for _, jr := range res.Rooms.Join {
-		for _, ev := range jr.timeline {
-			inTimeline[ev.PDU.EventID()] = true
+		for _, id := range jr.timeline.ids {
+			inTimeline[id] = true
 		}
 	}
 	keep := func(_ string, ev *node.Event) bool {
@@ -105,24 +105,22 @@ func (r renderer) stickyEvent(ev node.StickyEvent, ttlMS int64) any {
 func (a *api) timelineStickyTTLs(ctx context.Context, res *syncResponse) error {
 	for roomID, jr := range res.Rooms.Join {
 		var positions []uint64
-		for _, ev := range jr.timeline {
-			if node.StickyInfo(ev.PDU) != nil {
-				positions = append(positions, ev.Pos)
-			}
+		for _, st := range jr.timeline.sticky {
+			positions = append(positions, st.pos)
 		}
-		if len(positions) == 0 || len(jr.Timeline.Events) != len(jr.timeline) {
+		if len(positions) == 0 || len(jr.Timeline.Events) != len(jr.timeline.ids) {
 			continue
 		}
 		ttls, err := a.n.StickyTTLs(ctx, roomID, positions)
 		if err != nil {
 			return err
 		}
-		for i, ev := range jr.timeline {
-			ttl, ok := ttls[ev.Pos]
+		for _, st := range jr.timeline.sticky {
+			ttl, ok := ttls[st.pos]
 			if !ok {
 				continue
 			}
-			if ce, ok := jr.Timeline.Events[i].(node.ClientEvent); ok && ce.Unsigned != nil {
+			if ce, ok := jr.Timeline.Events[st.i].(node.ClientEvent); ok && ce.Unsigned != nil {
 				ce.Unsigned["msc4354_sticky_duration_ttl_ms"] = ttl
 			}
 		}

@@ -2,34 +2,83 @@ package main
 
 import (
 	"log/slog"
-	"runtime/debug"
 	"testing"
+
+	"github.com/edgenode/edgenode/internal/memguard"
+	"github.com/edgenode/edgenode/kv"
 )
 
-// memoryLimits are the Go runtime's soft memory limits by profile. Without
-// one, the Go heap grows to twice its live size before a collection and
-// its peak stays resident: after the footprint load the pi profile's RSS
-// was 130-137 MB (peak 180-200 MB) against a 100 MB target, 94 MB of it
-// anonymous (BENCHMARKS.md, "Footprint"); with 64 MiB it was 103 MB, with
-// 52 MiB 89 MB. A soft limit makes the collector
-// run sooner as the heap nears it; being soft, a node that needs more still
-// gets it (Go caps the collector's CPU share rather than failing). The
-// server profile has none.
-var memoryLimits = map[string]int64{
-	"phone": 48 << 20,
-	"pi":    52 << 20,
+// The Go runtime's soft memory limit by profile. Without one, the Go heap
+// grows to twice its live size before a collection and its peak stays
+// resident: after the footprint load the pi profile's RSS was 130-137 MB
+// (peak 180-200 MB) against a 100 MB target (BENCHMARKS.md, "Footprint").
+// But a limit at or under the working set is worse than none: with the pi's
+// old fixed 52 MiB, a user in 1,000 rooms left a live heap of 37-39 MB
+// after three initial syncs (Badger's memtable and block cache about 21 MB,
+// the node's parsed events about 19 MB), the heap goal the limit allowed
+// equalled the live heap, and the idle node collected about 40 times a
+// second for ever (issue 14). So the limit is now derived from what the
+// profile bounds, with room above it, and a guard (internal/memguard)
+// drops the node's caches, and then raises the limit, when a collection
+// still leaves the live heap near it. The server profile has none.
+
+// processBaseBytes is the live heap of a node beside Badger and its caches
+// (libp2p and the DHT, the HTTP server, goroutines): an idle node on an
+// empty database holds about 7 MB of anonymous memory in all.
+const processBaseBytes = 8 << 20
+
+// memtableArena is Badger's in-memory size of one memtable for its
+// MemTableSize: the skiplist arena is allocated whole, with room for a
+// batch (15%) and its nodes (another 15%) beyond the table size (Badger
+// v4's arenaSize).
+func memtableArena(size int64) int64 { return size * 13 / 10 }
+
+// workingSet is the Go memory a node of profile p needs at most, as far as
+// it is bounded: every memtable Badger may hold, its block and index
+// caches, the node's caches (cacheBytes) and the process's base.
+func workingSet(p kv.Profile, cacheBytes int64) int64 {
+	return int64(p.NumMemtables)*memtableArena(p.MemTableSize) + p.BlockCacheSize + p.IndexCacheSize +
+		cacheBytes + processBaseBytes
 }
 
-// setMemoryLimit applies the profile's soft memory limit unless GOMEMLIMIT
-// is set (the operator's choice wins). The limit is process-wide, and tests
-// run the command in their own process, so in a test binary it is left
-// alone. It returns the limit applied, 0 for none.
-func setMemoryLimit(profile string, getenv func(string) string, log *slog.Logger) int64 {
-	limit, ok := memoryLimits[profile]
-	if !ok || getenv("GOMEMLIMIT") != "" || testing.Testing() {
+// gcPercent is GOGC on the small profiles: the heap grows by half its live
+// size before a collection, not by all of it. While the soft limit binds,
+// it sets the heap's peak; when a burst (a large load, an initial sync of
+// many rooms) makes the guard raise the limit above the live heap, this
+// does: after a load of 1,000 rooms the live heap swung between 27 and 92
+// MB, and with GOGC=100 the process held twice that.
+const gcPercent = 50
+
+// memoryLimit is the soft limit of profile p: its working set and a quarter
+// more, for the collector to work in (the limit counts all the Go runtime's
+// memory, stacks and the collector's own structures too, not only the
+// heap). pi: 71 MiB, phone: 58.5 MiB with kv's sizes and the node's cache
+// budgets at the time of writing. 0 is none.
+func memoryLimit(p kv.Profile, cacheBytes int64) int64 {
+	if p.Name == "server" {
 		return 0
 	}
-	debug.SetMemoryLimit(limit)
-	log.Debug("Go soft memory limit set", "profile", profile, "limit_mib", limit>>20)
-	return limit
+	return workingSet(p, cacheBytes) * 5 / 4
+}
+
+// startMemoryGuard applies the profile's soft memory limit and gcPercent,
+// and guards the limit (trim drops the node's caches), unless GOMEMLIMIT is
+// set (the operator's choice wins; so is GOGC) or the profile has none. The limit is process-wide, and tests
+// run the command in their own process, so in a test binary it is left
+// alone. It returns the guard, nil for none.
+func startMemoryGuard(profile string, cacheBytes int64, trim func(), getenv func(string) string, log *slog.Logger) *memguard.Guard {
+	p, err := kv.ProfileByName(profile)
+	if err != nil || getenv("GOMEMLIMIT") != "" || testing.Testing() {
+		return nil
+	}
+	limit := memoryLimit(p, cacheBytes)
+	if limit <= 0 {
+		return nil
+	}
+	log.Debug("Go soft memory limit set", "profile", p.Name, "limit_mib", limit>>20)
+	cfg := memguard.Config{Limit: limit, Trim: trim, Logger: log}
+	if getenv("GOGC") == "" {
+		cfg.GCPercent = gcPercent
+	}
+	return memguard.Start(cfg)
 }

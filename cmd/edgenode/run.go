@@ -38,7 +38,6 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	log := newLogger(stderr, cfg)
-	setMemoryLimit(cfg.StorageProfile, os.Getenv, log)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -54,6 +53,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	a, err := app.Start(ctx, ac)
 	if err != nil {
 		return explainOpenError(cfg.DataDir, err)
+	}
+	if g := startMemoryGuard(cfg.StorageProfile, ac.Node.CacheBytes, a.Node.TrimCaches, os.Getenv, log); g != nil {
+		defer g.Stop()
 	}
 	reg := "closed (create accounts with: edgenode account create --user NAME)"
 	if cfg.OpenRegistration {
@@ -95,6 +97,7 @@ func nodeConfig(cfg Config, log *slog.Logger) node.Config {
 		OpenRegistration: cfg.OpenRegistration,
 		WebOrigins:       cfg.WebOrigins,
 		NoSyncWrites:     cfg.NoSyncWrites,
+		CacheBytes:       node.DefaultCacheBytes(cfg.StorageProfile),
 		Logger:           log,
 	}
 }

@@ -138,7 +138,7 @@ func measureDiskProfile(ctx context.Context, o opts, profile string, steps []int
 	// Without fsync on commit: the files written are the same, and the load
 	// is several times faster (fsync, not CPU, bounds it here).
 	args := []string{"--profile", profile, "--no-sync-writes"}
-	p, _, err := startNode(ctx, o.bin, data, args...)
+	p, _, err := startNode(ctx, o.bin, data, nil, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func measureDiskProfile(ctx context.Context, o opts, profile string, steps []int
 			return nil, err
 		}
 		rows = append(rows, row)
-		if p, _, err = startNode(ctx, o.bin, data, args...); err != nil {
+		if p, _, err = startNode(ctx, o.bin, data, nil, args...); err != nil {
 			return nil, err
 		}
 		c.base = p.base // a new port; the access token is in the database

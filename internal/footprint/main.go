@@ -37,6 +37,8 @@ type opts struct {
 
 func main() {
 	var o opts
+	var idle idleOpts
+	idle.register(flag.CommandLine)
 	flag.StringVar(&o.bin, "bin", "bin/edgenode", "edgenode binary to measure (this machine's architecture)")
 	flag.StringVar(&o.arm64, "arm64", "", "linux/arm64 binary, for its size only")
 	flag.StringVar(&o.armv7, "armv7", "", "linux/arm (GOARM=7) binary, for its size only")
@@ -48,6 +50,13 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait before reading idle memory")
 	o.disk.register()
 	flag.Parse()
+	if idle.enabled {
+		if err := runIdle(context.Background(), o, idle, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "footprint:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "footprint:", err)
 		os.Exit(1)

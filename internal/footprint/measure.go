@@ -16,7 +16,7 @@ import (
 // memory, connects the peers, loads the rooms, reads its memory again and
 // stops it.
 func measureRun(ctx context.Context, o opts, data string, r *report) error {
-	p, took, err := startNode(ctx, o.bin, data)
+	p, took, err := startNode(ctx, o.bin, data, nil)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func measureDisk(data string, r *report) error {
 // it also reads idle memory on the loaded database.
 func measureStartups(ctx context.Context, o opts, data string, r *report) error {
 	for i := range o.startups {
-		p, took, err := startNode(ctx, o.bin, data)
+		p, took, err := startNode(ctx, o.bin, data, nil)
 		if err != nil {
 			return fmt.Errorf("restart %d: %w", i, err)
 		}

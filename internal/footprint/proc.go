@@ -37,8 +37,9 @@ func freePort() (int, error) {
 }
 
 // startNode starts a node on data and returns once /versions answers, with
-// the time from exec to that first answer. extra are more flags of `edgenode run`.
-func startNode(ctx context.Context, bin, data string, extra ...string) (*nodeProc, time.Duration, error) {
+// the time from exec to that first answer. env (NAME=value) is added to the
+// node's environment; extra are more flags of `edgenode run`.
+func startNode(ctx context.Context, bin, data string, env []string, extra ...string) (*nodeProc, time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, 0, err
@@ -57,6 +58,9 @@ func startNode(ctx context.Context, bin, data string, extra ...string) (*nodePro
 		"--log-level", "warn")
 	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stderr = logf
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, 0, err
