@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
@@ -45,6 +46,12 @@ type DB struct {
 	faults *faultLatch // fault.go
 	// commits counts Update calls that returned nil (Version).
 	commits atomic.Uint64
+	// gc keeps value-log GC apart from commits: Badger v4.9.6's GC reads
+	// the memtable's max version (DB.MaxVersion, in valueLog.rewrite)
+	// without the lock its write goroutine holds, a data race with any
+	// commit in flight. Commits share the lock; a GC pass (one file) takes
+	// it alone, so writes wait for it.
+	gc sync.RWMutex
 }
 
 // Open opens (creating if needed) the database in opts.Dir.
@@ -138,12 +145,17 @@ func (db *DB) Update(fn func(*Txn) error) error {
 	if err := db.faults.check(); err != nil {
 		return err
 	}
-	var fnErr error
-	err := db.bdb.Update(func(t *badger.Txn) error {
-		fnErr = fn(&Txn{t: t})
-		return fnErr
-	})
-	if fnErr == nil && commitFault(err) {
+	// badger.DB.Update, but with the commit alone under the GC lock (fn
+	// may run for a while, and may itself read).
+	t := db.bdb.NewTransaction(true)
+	defer t.Discard()
+	if err := fn(&Txn{t: t}); err != nil {
+		return err
+	}
+	db.gc.RLock()
+	err := t.Commit()
+	db.gc.RUnlock()
+	if commitFault(err) {
 		db.faults.set(err)
 		return db.faults.check()
 	}
@@ -162,6 +174,8 @@ func (db *DB) RunGC() (bool, error) {
 	if err := db.faults.check(); err != nil {
 		return false, err
 	}
+	db.gc.Lock()
+	defer db.gc.Unlock()
 	err := db.bdb.RunValueLogGC(0.5)
 	if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
 		return false, nil // no such file, or a pass already under way
