@@ -117,3 +117,35 @@ func TestJoinBigRoom(t *testing.T) {
 	fromAlice := send(a, alice.AccessToken, "a1", "hi bob")
 	waitForEvent(ctx, t, b, bob.UserID, roomID, fromAlice)
 }
+
+// TestCatchUpLongGap: a peer sends A only the newest of 450 messages A has
+// not seen; A fetches the others with get_missing_events (its walk takes up
+// to 500) and takes them all in: /send is 200 with no per-PDU error and
+// every message is in alice's room. A input them all in one transaction
+// before, and answered 500 M_UNKNOWN (Badger: "Txn is too big") from about
+// 300 on the phone profile, so the sender would have retried forever.
+func TestCatchUpLongGap(t *testing.T) {
+	const gap = 450
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	chain := rr.r.chain(rr.rs, "m", gap)
+	tip := chain[len(chain)-1]
+	if res := rr.r.send(ctx, []gomatrixserverlib.PDU{tip}, nil); res[tip.EventID()] != "" {
+		t.Fatalf("A refused the newest message: %s", res[tip.EventID()])
+	}
+	page, err := rr.a.Node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, ev := range page.Events {
+		have[ev.PDU.EventID()] = true
+	}
+	for i, ev := range chain {
+		if !have[ev.EventID()] {
+			t.Fatalf("message %d of %d is not in alice's room on A", i, gap)
+		}
+	}
+	rr.say(ctx, t, "after the gap")
+}

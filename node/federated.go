@@ -180,15 +180,18 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 	}
 
 	for _, roomID := range rooms {
-		idx := topoOrder(byRoom[roomID], parsed)
-		_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
-			for _, i := range idx {
-				results[i].Err = b.inputFederated(parsed[i])
+		// In order, a batch at a time: each batch's prev events are in
+		// the batches before it.
+		for idx := range slices.Chunk(topoOrder(byRoom[roomID], parsed), federatedBatchEvents) {
+			_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
+				for _, i := range idx {
+					results[i].Err = b.inputFederated(parsed[i])
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
 	}
 	for i, j := range dupOf {
@@ -202,6 +205,13 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 	}
 	return results, nil
 }
+
+// federatedBatchEvents bounds the events of one room input in one batch,
+// that is one transaction: as many as one /send transaction carries. The
+// events that fill a gap (fedmissing.go: up to 500 fetched, with the PDUs
+// that needed them) are more than Badger takes in one transaction on the
+// phone profile (about 300 KiB).
+const federatedBatchEvents = 50
 
 // federatedRoomVersions is the version of every room the headers name that
 // the node knows, and (with allowNew) of rooms a create event in the batch
