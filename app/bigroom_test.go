@@ -26,7 +26,7 @@ const bigRoomMembers = 2000
 // bounded transactions, it was 500 M_UNKNOWN (Badger: "Txn is too big to
 // fit into one request").
 func TestJoinBigRoom(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	a := startP2P(t, nil)
 	b := startP2P(t, quicAddrs(a))
