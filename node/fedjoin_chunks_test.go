@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -95,6 +97,22 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 		t.Fatalf("/state_ids of the half-joined room: %v, want ErrNotFound", err)
 	}
 
+	// What an earlier attempt with another state would have left: a
+	// server whose users all left since, and a member entry of it.
+	ghost := "@gone:ghost.example"
+	err = b.db.Update(func(tx *kv.Txn) error {
+		if err := tx.Set(roomServerKey(roomID, "ghost.example"), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
+			return err
+		}
+		if err := tx.SetJSON(membershipKey(ghost, roomID), membershipRecord{Membership: spec.Join, EventID: "$gone"}); err != nil {
+			return err
+		}
+		return tx.SetJSON(joinPendingKey(roomID, ghost), []string{ghost})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	late := a.UserID("late")
 	if _, err := a.Join(ctx, late, "D", roomID); err != nil {
 		t.Fatal(err)
@@ -123,6 +141,9 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	servers, err := b.JoinedServers(ctx, roomID)
 	if err != nil || !slices.Equal(servers, sortedStrings(a.ServerName(), b.ServerName())) {
 		t.Fatalf("B's joined servers: %v %v", servers, err)
+	}
+	if mi, err := b.Membership(ctx, roomID, ghost); err != nil || mi.Membership == spec.Join {
+		t.Fatalf("a member left by an earlier attempt: %+v %v", mi, err)
 	}
 	if n := countKeys(t, b, tJoinPending); n != 0 {
 		t.Fatalf("%d pending-join lists left after the join", n)
