@@ -79,8 +79,9 @@ func (h *pduHeader) isCreate() bool {
 // against keys derived from the signing servers' names, and an event with a
 // bad signature is dropped. The rest go through the same room input as local
 // events (auth against their own auth events and the state before them,
-// soft-fail against current state), in topological order per room, one
-// batch and one transaction per room. Events already stored are no-ops.
+// soft-fail against current state), in topological order per room, in
+// batches (one transaction each) of at most federatedBatchEvents. Events
+// already stored are no-ops.
 // PDUs whose prev events are unknown get them fetched from in.Origin
 // (bounded rounds of get_missing_events per room, see fetchMissingPrevs)
 // when the node has an EventFetcher, and are input again with them; those
