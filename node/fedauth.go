@@ -179,10 +179,35 @@ func (n *Node) checkRemoteChain(ctx context.Context, roomID string, version goma
 // timeline, so it is only what serving them to other servers reads), and
 // they are marked as having no state of their own (tOutlierNoState), so
 // they are not taken as prev events as they are.
+//
+// They go in batches of at most joinChunkBytes (fedjoin_chunks.go): an
+// /event_auth answer or the state at a gap may hold thousands of events,
+// more than Badger takes in one transaction. evs are in auth order, so
+// each batch's auth events are stored by then, and a batch stored before a
+// crash is a set of valid outliers that a retry skips.
 func (n *Node) storeOutliers(ctx context.Context, roomID string, evs []gomatrixserverlib.PDU) error {
-	if len(evs) == 0 {
-		return nil
+	for len(evs) > 0 {
+		k, size := 0, 0
+		for k < len(evs) {
+			// Values over Badger's value threshold (1 KiB in every
+			// profile) count as pointers; the rest in full.
+			sz := min(len(evs[k].JSON()), 1024) + 3*len(evs[k].EventID()) + 256
+			if k > 0 && (size+sz > joinChunkBytes || 3*(k+1) > joinChunkWrites) {
+				break
+			}
+			size += sz
+			k++
+		}
+		if err := n.storeOutlierBatch(ctx, roomID, evs[:k]); err != nil {
+			return err
+		}
+		evs = evs[k:]
 	}
+	return nil
+}
+
+// storeOutlierBatch stores one batch of storeOutliers in one commit.
+func (n *Node) storeOutlierBatch(ctx context.Context, roomID string, evs []gomatrixserverlib.PDU) error {
 	_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
 		if b.room == nil {
 			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)

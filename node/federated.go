@@ -79,8 +79,9 @@ func (h *pduHeader) isCreate() bool {
 // against keys derived from the signing servers' names, and an event with a
 // bad signature is dropped. The rest go through the same room input as local
 // events (auth against their own auth events and the state before them,
-// soft-fail against current state), in topological order per room, one
-// batch and one transaction per room. Events already stored are no-ops.
+// soft-fail against current state), in topological order per room, in
+// batches (one transaction each) of at most federatedBatchEvents. Events
+// already stored are no-ops.
 // PDUs whose prev events are unknown get them fetched from in.Origin
 // (bounded rounds of get_missing_events per room, see fetchMissingPrevs)
 // when the node has an EventFetcher, and are input again with them; those
@@ -180,15 +181,18 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 	}
 
 	for _, roomID := range rooms {
-		idx := topoOrder(byRoom[roomID], parsed)
-		_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
-			for _, i := range idx {
-				results[i].Err = b.inputFederated(parsed[i])
+		// In order, a batch at a time: each batch's prev events are in
+		// the batches before it.
+		for idx := range slices.Chunk(topoOrder(byRoom[roomID], parsed), federatedBatchEvents) {
+			_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
+				for _, i := range idx {
+					results[i].Err = b.inputFederated(parsed[i])
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
 	}
 	for i, j := range dupOf {
@@ -202,6 +206,13 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 	}
 	return results, nil
 }
+
+// federatedBatchEvents bounds the events of one room input in one batch,
+// that is one transaction: as many as one /send transaction carries. The
+// events that fill a gap (fedmissing.go: up to 500 fetched, with the PDUs
+// that needed them) are more than Badger takes in one transaction on the
+// phone profile (about 300 KiB).
+const federatedBatchEvents = 50
 
 // federatedRoomVersions is the version of every room the headers name that
 // the node knows, and (with allowNew) of rooms a create event in the batch

@@ -305,10 +305,25 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 	}
 	before := stateFromMap(state)
 	after := before.With(spec.MRoomMember, userID, join.EventID())
+	// The state and auth chain go in first, in bounded transactions
+	// (fedjoin_chunks.go); one join of the room at a time, so that one
+	// attempt's cleanup never meets another's writes.
+	unlock, err := n.joinLocks.lock(ctx, mc.RoomID)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	pre, err := n.prewriteJoin(ctx, mc.RoomID, version, before, after, outliers)
+	if err != nil {
+		return "", err
+	}
 	_, err = n.withRoom(ctx, mc.RoomID, func(b *roomBatch) error {
 		if b.room != nil {
 			return fmt.Errorf("room %s appeared while joining it: %w", mc.RoomID, ErrRoomInUse)
 		}
+		// The remote members' index entries are written: the commit
+		// writes what differs from them.
+		b.start = pre
 		for _, ev := range outliers {
 			if ok, err := b.tx.Has(eventKey(ev.EventID())); err != nil {
 				return err
@@ -330,7 +345,7 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 		b.byID[join.EventID()] = p
 		b.room = &roomRecord{Version: version, Extremities: []string{join.EventID()}, State: after.ID(), Depth: join.Depth()}
 		b.current = after
-		b.extra = append(b.extra, dropOutOfBand(userID, mc.RoomID)) // the room is here now
+		b.extra = append(b.extra, dropOutOfBand(userID, mc.RoomID), endPendingJoin(mc.RoomID)) // the room is here now
 		return nil
 	})
 	if err != nil {

@@ -146,6 +146,15 @@ func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*eventRe
 	if (roomID != "" && rec.RoomID != roomID) || rec.Rejected != "" || rec.SoftFailed {
 		return nil, nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
 	}
+	if roomID == "" {
+		// An event of a room not stored here is one a remote join is
+		// still writing (fedjoin_chunks.go), or one it left behind.
+		if ok, err := tx.Has(roomKey(rec.RoomID)); err != nil {
+			return nil, nil, err
+		} else if !ok {
+			return nil, nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+		}
+	}
 	p, err := n.loadPDU(tx, eventID)
 	if err != nil {
 		return nil, nil, err

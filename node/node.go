@@ -29,7 +29,9 @@ type Node struct {
 	roomLocks  *stripedLocks
 	// txnLocks serialise inbound federation transactions per origin; apart
 	// from roomLocks, which are taken while one is held.
-	txnLocks  *keyedLocks
+	txnLocks *keyedLocks
+	// joinLocks serialise remote joins of one room (fedjoin_chunks.go).
+	joinLocks *keyedLocks
 	notifier  *notifier
 	now       func() time.Time
 	closeOnce sync.Once
@@ -152,6 +154,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		userBumps:  newUserBumpCache(budget.bumps),
 		roomLocks:  newStripedLocks(),
 		txnLocks:   newKeyedLocks(),
+		joinLocks:  newKeyedLocks(),
 		notifier:   newNotifier(),
 		now:        time.Now,
 

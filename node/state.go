@@ -292,13 +292,7 @@ func (ss *stateStore) write(tx *kv.Txn, s *State) (string, error) {
 			if _, cached := ss.blocks.get(b.hash); cached {
 				continue // a cached block was read from or written to disk already
 			}
-			err := setIfAbsent(tx, stateBlockKey(b.hash), func() ([]byte, error) {
-				rows := make([][3]string, len(b.entries))
-				for j, e := range b.entries {
-					rows[j] = [3]string{e.Type, e.StateKey, e.EventID}
-				}
-				return json.Marshal(rows)
-			})
+			err := setIfAbsent(tx, stateBlockKey(b.hash), b.encode)
 			if err != nil {
 				return "", err
 			}
@@ -308,6 +302,15 @@ func (ss *stateStore) write(tx *kv.Txn, s *State) (string, error) {
 		return "", err
 	}
 	return s.id, nil
+}
+
+// encode is the block's stored form.
+func (b *stateBlock) encode() ([]byte, error) {
+	rows := make([][3]string, len(b.entries))
+	for j, e := range b.entries {
+		rows[j] = [3]string{e.Type, e.StateKey, e.EventID}
+	}
+	return json.Marshal(rows)
 }
 
 // markWritten caches s and its blocks after the transaction that wrote them

@@ -1,0 +1,213 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// crashBeforeJoinCommit runs a remote join of roomID by userID on n through
+// j up to the end of its chunked writes and stops there, as a crash just
+// before the join's own commit would: the most a crash can leave behind.
+func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJoiner, roomID, userID string) {
+	t.Helper()
+	proto, version, err := j.MakeJoin(ctx, "", roomID, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := j.SendJoin(ctx, "", join)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, outliers, err := n.checkJoinState(ctx, version, join, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := stateFromMap(state)
+	after := before.With(spec.MRoomMember, userID, join.EventID())
+	if _, err := n.prewriteJoin(ctx, roomID, version, before, after, outliers); err != nil {
+		t.Fatalf("chunked writes: %v", err)
+	}
+}
+
+// TestJoinBigRoomAfterCrash: a remote join of a room too big for one
+// transaction on the phone profile writes its state and auth chain in
+// chunks before its commit. Stopped after the chunks (a crash before the
+// commit), the node, reopened, has no such room: no membership for the
+// joiner, the room's events not served over federation; a retried join,
+// after the room gained a member, succeeds, and the node indexes the
+// room's members and servers as of the retry.
+func TestJoinBigRoomAfterCrash(t *testing.T) {
+	const members = 300 // two chunks of membership entries, several of events
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	cfg := testConfig(t.TempDir())
+	cfg.NoSyncWrites = true
+	b := openNode(t, cfg)
+	alice, bob := register(t, a, "alice"), register(t, b, "bob")
+	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range members {
+		if _, err := a.Join(ctx, a.UserID(fmt.Sprintf("m%04d", i)), "D", roomID); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	crashBeforeJoinCommit(ctx, t, b, directJoiner{joining: b, resident: a}, roomID, bob.UserID)
+	createID, err := a.CurrentStateEvent(ctx, roomID, spec.MRoomCreate, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = openNode(t, cfg)
+	defer b.Close()
+
+	if _, err := b.Membership(ctx, roomID, bob.UserID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("bob's membership after the crash: %v, want ErrNotFound", err)
+	}
+	if rooms, err := b.JoinedRooms(ctx, bob.UserID); err != nil || len(rooms) != 0 {
+		t.Fatalf("bob's rooms after the crash: %v %v", rooms, err)
+	}
+	if _, err := b.FederationEvent(ctx, a.ServerName(), createID.PDU.EventID()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("/event of the half-joined room's create event: %v, want ErrNotFound", err)
+	}
+	if _, err := b.FederationStateIDs(ctx, a.ServerName(), roomID, createID.PDU.EventID()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("/state_ids of the half-joined room: %v, want ErrNotFound", err)
+	}
+
+	// What an earlier attempt with another state would have left: a
+	// server whose users all left since, and a member entry of it.
+	ghost := "@gone:ghost.example"
+	err = b.db.Update(func(tx *kv.Txn) error {
+		if err := tx.Set(roomServerKey(roomID, "ghost.example"), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
+			return err
+		}
+		if err := tx.SetJSON(membershipKey(ghost, roomID), membershipRecord{Membership: spec.Join, EventID: "$gone"}); err != nil {
+			return err
+		}
+		return tx.SetJSON(joinPendingKey(roomID, ghost), []string{ghost})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	late := a.UserID("late")
+	if _, err := a.Join(ctx, late, "D", roomID); err != nil {
+		t.Fatal(err)
+	}
+	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+		t.Fatalf("join retried after the crash: %v", err)
+	}
+	for _, u := range []string{bob.UserID, alice.UserID, a.UserID("m0000"), a.UserID(fmt.Sprintf("m%04d", members-1)), late} {
+		mi, err := b.Membership(ctx, roomID, u)
+		if err != nil || mi.Membership != spec.Join {
+			t.Fatalf("%s on B: %+v %v", u, mi, err)
+		}
+	}
+	aState, err := a.CurrentState(ctx, roomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bState, err := b.CurrentState(ctx, roomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(aState) != len(bState) {
+		t.Fatalf("A has %d state events, B %d", len(aState), len(bState))
+	}
+	servers, err := b.JoinedServers(ctx, roomID)
+	if err != nil || !slices.Equal(servers, sortedStrings(a.ServerName(), b.ServerName())) {
+		t.Fatalf("B's joined servers: %v %v", servers, err)
+	}
+	if mi, err := b.Membership(ctx, roomID, ghost); err != nil || mi.Membership == spec.Join {
+		t.Fatalf("a member left by an earlier attempt: %+v %v", mi, err)
+	}
+	if n := countKeys(t, b, tJoinPending); n != 0 {
+		t.Fatalf("%d pending-join lists left after the join", n)
+	}
+	if _, err := b.FederationEvent(ctx, a.ServerName(), createID.PDU.EventID()); err != nil {
+		t.Fatalf("/event of the joined room's create event: %v", err)
+	}
+}
+
+func sortedStrings(s ...string) []string {
+	slices.Sort(s)
+	return s
+}
+
+// TestStoreOutliersMany: storing as many outliers as one /event_auth answer
+// may bring (maxFetchedAuthChain), each under Badger's value threshold so
+// that it counts in full, succeeds on the phone profile and stores them
+// all. In one transaction it was ErrTxnTooBig.
+func TestStoreOutliersMany(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	alice := register(t, n, "alice")
+	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auth []string
+	for _, k := range []StateKey{{EventType: spec.MRoomCreate}, {EventType: spec.MRoomPowerLevels}, {EventType: spec.MRoomMember, StateKey: alice.UserID}} {
+		ev, err := n.CurrentStateEvent(ctx, roomID, k.EventType, k.StateKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth = append(auth, ev.PDU.EventID())
+	}
+	verImpl, err := gomatrixserverlib.GetRoomVersion(DefaultRoomVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("x", 700)
+	evs := make([]gomatrixserverlib.PDU, 0, maxFetchedAuthChain)
+	prev := auth[2]
+	for i := range maxFetchedAuthChain {
+		ev, err := verImpl.NewEventBuilderFromProtoEvent(&gomatrixserverlib.ProtoEvent{
+			SenderID: alice.UserID, RoomID: roomID, Type: "m.room.message", PrevEvents: []string{prev}, AuthEvents: auth,
+			Depth: int64(10 + i), Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"%d %s"}`, i, pad)),
+		}).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = ev.EventID()
+		evs = append(evs, ev)
+	}
+	if err := n.storeOutliers(ctx, roomID, evs); err != nil {
+		t.Fatalf("store %d outliers: %v", len(evs), err)
+	}
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.EventID()
+	}
+	if unknown, err := n.unknownEvents(ids, nil); err != nil || len(unknown) != 0 {
+		t.Fatalf("%d of %d outliers not stored (%v)", len(unknown), len(ids), err)
+	}
+	if noState, err := n.prevsWithoutState(ids); err != nil || len(noState) != len(ids) {
+		t.Fatalf("%d of %d outliers marked as without state (%v)", len(noState), len(ids), err)
+	}
+}
