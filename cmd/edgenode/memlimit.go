@@ -52,13 +52,14 @@ const gcPercent = 50
 // memoryLimit is the soft limit of profile p: its working set and a quarter
 // more, for the collector to work in (the limit counts all the Go runtime's
 // memory, stacks and the collector's own structures too, not only the
-// heap). pi: 71 MiB, phone: 58.5 MiB with kv's sizes and the node's cache
-// budgets at the time of writing. 0 is none.
+// heap), rounded up. pi: 58 MiB, phone: 39 MiB with kv's sizes (4 and
+// 2 MiB memtables) and the node's cache budgets at the time of writing. 0
+// is none.
 func memoryLimit(p kv.Profile, cacheBytes int64) int64 {
 	if p.Name == "server" {
 		return 0
 	}
-	return workingSet(p, cacheBytes) * 5 / 4
+	return (workingSet(p, cacheBytes)*5 + 3) / 4
 }
 
 // startMemoryGuard applies the profile's soft memory limit and gcPercent,
