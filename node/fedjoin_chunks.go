@@ -328,20 +328,5 @@ func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
 // endPendingJoin is the join's commit dropping the room's pending-join
 // lists: its index entries are the room's now.
 func endPendingJoin(roomID string) func(tx *kv.Txn) error {
-	return func(tx *kv.Txn) error {
-		var keys [][]byte
-		err := tx.Each(kv.Scan{Prefix: joinPendingPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			keys = append(keys, slices.Clone(k))
-			return true, nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	return func(tx *kv.Txn) error { return deletePrefix(tx, joinPendingPrefix(roomID)) }
 }
