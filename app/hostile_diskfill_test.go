@@ -20,18 +20,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// The pi profile's memory budget: the Go runtime's soft memory limit
-// cmd/edgenode sets for it (memlimit.go) and the resident set BENCHMARKS.md
-// ("Footprint") holds it to under load.
-const (
-	piSoftLimit = 52 << 20
-	piRSSBudget = 100 << 20
-)
+// piRSSBudget is the resident set BENCHMARKS.md ("Footprint") holds the pi
+// profile to under load.
+const piRSSBudget = 100 << 20
+
+// piSoftLimit is the Go runtime's soft memory limit the command and the
+// mobile facade set for the pi profile (memory.go).
+func piSoftLimit(t *testing.T) int64 {
+	t.Helper()
+	p, err := kv.ProfileByName("pi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return memoryLimit(p, node.DefaultCacheBytes("pi"))
+}
 
 // startVictim starts an app with the pi storage profile on dir, with
 // federation over libp2p QUIC on loopback; the caller closes it.
@@ -284,21 +292,22 @@ func TestHostileDiskFill(t *testing.T) {
 
 	// The Go memory of the process (A, M and the test) falls back under
 	// the pi profile's budget while idle, within a minute.
-	// The pi's soft limit (cmd/edgenode sets it) applies from here: set
+	// The pi's soft limit (StartMemoryGuard sets it) applies from here: set
 	// during the flood, it made this process, which also holds M and the
 	// test's own 1 MB transactions, collect garbage most of the time
 	// (the flood took 40-60 s instead of 9 s).
-	debug.SetMemoryLimit(piSoftLimit)
+	softLimit := uint64(piSoftLimit(t))
+	debug.SetMemoryLimit(int64(softLimit))
 	deadline := time.Now().Add(time.Minute)
 	var mem goMemory
 	for {
 		mem = readGoMemory()
-		if mem.live < piSoftLimit && mem.held < piRSSBudget {
+		if mem.live < softLimit && mem.held < piRSSBudget {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Errorf("a minute after the flood: live heap %d MiB (soft limit %d MiB), Go memory held %d MiB (budget %d MiB), RSS %d MiB",
-				mem.live>>20, piSoftLimit>>20, mem.held>>20, piRSSBudget>>20, vmRSS()>>20)
+				mem.live>>20, softLimit>>20, mem.held>>20, piRSSBudget>>20, vmRSS()>>20)
 			break
 		}
 		select {
@@ -331,8 +340,8 @@ func TestHostileDiskFill(t *testing.T) {
 	m1 := readGoMemory()
 	rate := float64(m1.gcs-m0.gcs) / time.Since(t0).Seconds()
 	t.Logf("after a restart: live heap %d MiB, %.1f collections/s while idle", m1.live>>20, rate)
-	if m1.live >= piSoftLimit || rate > 2 {
-		t.Errorf("after a restart: live heap %d MiB (soft limit %d MiB), %.1f collections/s while idle", m1.live>>20, piSoftLimit>>20, rate)
+	if m1.live >= softLimit || rate > 2 {
+		t.Errorf("after a restart: live heap %d MiB (soft limit %d MiB), %.1f collections/s while idle", m1.live>>20, softLimit>>20, rate)
 	}
 }
 

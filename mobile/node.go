@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/edgenode/edgenode/app"
+	"github.com/edgenode/edgenode/internal/memguard"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -36,7 +38,8 @@ type Node struct {
 	mu         sync.Mutex // guards the fields below; held across Start and Stop
 	logger     Logger
 	app        *app.App
-	ifaceAddrs []netip.Addr // SetInterfaceAddrs
+	guard      *memguard.Guard // the profile's soft memory limit, while app runs (app.StartMemoryGuard)
+	ifaceAddrs []netip.Addr    // SetInterfaceAddrs
 	// eventsDroppedBefore are the new events the node dropped in earlier
 	// runs (DroppedEvents).
 	eventsDroppedBefore int64
@@ -135,6 +138,7 @@ func (n *Node) Start() (err error) {
 		return fmt.Errorf("mobile: start: %w", err)
 	}
 	n.app = a
+	n.guard = app.StartMemoryGuard(n.cfg.StorageProfile, 0, a.Node.TrimCaches, os.Getenv, n.slogger())
 	n.hookEvents(a.Node)
 	return nil
 }
@@ -144,6 +148,10 @@ func (n *Node) Start() (err error) {
 func (n *Node) forgetLocked() {
 	n.eventsDroppedBefore += n.app.Node.NewEventsDropped()
 	n.app = nil
+	if n.guard != nil {
+		n.guard.Stop()
+		n.guard = nil
+	}
 }
 
 // Stop shuts the node down gracefully (in-flight requests get up to 30

@@ -54,7 +54,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return explainOpenError(cfg.DataDir, err)
 	}
-	if g := startMemoryGuard(cfg.StorageProfile, ac.Node.CacheBytes, a.Node.TrimCaches, os.Getenv, log); g != nil {
+	if g := app.StartMemoryGuard(cfg.StorageProfile, ac.Node.CacheBytes, a.Node.TrimCaches, os.Getenv, log); g != nil {
 		defer g.Stop()
 	}
 	reg := "closed (create accounts with: edgenode account create --user NAME)"

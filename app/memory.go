@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"log/slog"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/memguard"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node"
 )
 
 // The Go runtime's soft memory limit by profile. Without one, the Go heap
@@ -62,15 +63,21 @@ func memoryLimit(p kv.Profile, cacheBytes int64) int64 {
 	return (workingSet(p, cacheBytes)*5 + 3) / 4
 }
 
-// startMemoryGuard applies the profile's soft memory limit and gcPercent,
-// and guards the limit (trim drops the node's caches), unless GOMEMLIMIT is
-// set (the operator's choice wins; so is GOGC) or the profile has none. The limit is process-wide, and tests
-// run the command in their own process, so in a test binary it is left
-// alone. It returns the guard, nil for none.
-func startMemoryGuard(profile string, cacheBytes int64, trim func(), getenv func(string) string, log *slog.Logger) *memguard.Guard {
+// StartMemoryGuard applies the soft memory limit and gcPercent of storage
+// profile, and guards the limit (trim drops the node's caches: pass
+// App.Node.TrimCaches), unless GOMEMLIMIT is set (the operator's choice
+// wins; so is GOGC) or the profile has none. cacheBytes is the node's cache
+// budget (node.Config.CacheBytes; 0: the profile's default). The limit is
+// process-wide, so the command and the mobile facade set it, never App.Start,
+// and in a test binary it is left alone. It returns the guard, nil for
+// none; Stop it when the node stops.
+func StartMemoryGuard(profile string, cacheBytes int64, trim func(), getenv func(string) string, log *slog.Logger) *memguard.Guard {
 	p, err := kv.ProfileByName(profile)
 	if err != nil || getenv("GOMEMLIMIT") != "" || testing.Testing() {
 		return nil
+	}
+	if cacheBytes <= 0 {
+		cacheBytes = node.DefaultCacheBytes(profile)
 	}
 	limit := memoryLimit(p, cacheBytes)
 	if limit <= 0 {
