@@ -223,15 +223,13 @@ func (n *Node) storeBackfill(ctx context.Context, f EventFetcher, server, roomID
 		return 0, err
 	}
 
-	mu := n.roomLocks.forRoom(roomID)
-	select {
-	case mu <- struct{}{}:
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	mu, err := n.lockRoom(ctx, roomID)
+	if err != nil {
+		return 0, err
 	}
-	defer func() { <-mu }()
+	defer mu.unlock()
 	var placed []placedEvent
-	err := n.db.View(func(tx *kv.Txn) error {
+	err = n.db.View(func(tx *kv.Txn) error {
 		cur, curMissing, err := n.historyFront(tx, roomID)
 		if err != nil || cur != front {
 			return err // extended meanwhile: the caller reads on

@@ -105,14 +105,12 @@ func (n *Node) commitChunks(ctx context.Context, roomID string, writes []prewrit
 
 // commitChunk commits one chunk in one transaction.
 func (n *Node) commitChunk(ctx context.Context, roomID string, npos int, writes []prewrite) error {
-	mu := n.roomLocks.forRoom(roomID)
-	select {
-	case mu <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	mu, err := n.lockRoom(ctx, roomID)
+	if err != nil {
+		return err
 	}
-	defer func() { <-mu }()
-	_, err := n.stream.Commit(npos, func(tx *kv.Txn, first uint64) error {
+	defer mu.unlock()
+	_, err = n.stream.Commit(npos, func(tx *kv.Txn, first uint64) error {
 		// Read in the transaction, so a concurrent commit of the room
 		// conflicts with this one.
 		if ok, err := tx.Has(roomKey(roomID)); err != nil {

@@ -42,13 +42,11 @@ func (k *keyedLocks) lock(ctx context.Context, key string) (unlock func(), err e
 		}
 		k.mu.Unlock()
 	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; release() }, nil
-	case <-ctx.Done():
+	if err := l.ch.lock(ctx); err != nil {
 		release()
-		return nil, ctx.Err()
+		return nil, err
 	}
+	return func() { l.ch.unlock(); release() }, nil
 }
 
 // size is the number of keys held or waited for.

@@ -86,16 +86,14 @@ var errSameMembership = errors.New("out-of-band membership unchanged")
 func (n *Node) storeOutOfBand(ctx context.Context, userID, roomID, membership string, ev gomatrixserverlib.PDU, rec outOfBandRecord) error {
 	// The room lock orders this against the room becoming known (joinVia
 	// and all room input hold it).
-	mu := n.roomLocks.forRoom(roomID)
-	select {
-	case mu <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	mu, err := n.lockRoom(ctx, roomID)
+	if err != nil {
+		return err
 	}
-	defer func() { <-mu }()
+	defer mu.unlock()
 	// Returning an error from the commit function leaves the position unused.
 	var bumped RoomBump // the user's room list entry (userbump.go)
-	_, err := n.stream.Commit(1, func(tx *kv.Txn, pos uint64) error {
+	_, err = n.stream.Commit(1, func(tx *kv.Txn, pos uint64) error {
 		if ok, err := tx.Has(roomKey(roomID)); err != nil || ok {
 			if ok {
 				err = errRoomKnown

@@ -194,11 +194,11 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 	// the receipt's transaction and under the room's lock (see lockRoom).
 	recount := unreadReceipt(receiptType, threadID) && n.isLocalUser(userID)
 	if recount {
-		unlock, err := n.lockRoom(ctx, roomID)
+		mu, err := n.lockRoom(ctx, roomID)
 		if err != nil {
 			return err
 		}
-		defer unlock()
+		defer mu.unlock()
 	}
 	_, err := n.receipts.Commit(1, func(tx *kv.Txn, pos uint64) error {
 		key := receiptKey(roomID, userID, receiptType, threadID)

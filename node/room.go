@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -71,8 +72,21 @@ func userIDForSender(_ spec.RoomID, s spec.SenderID) (*spec.UserID, error) {
 // stripe; that only costs parallelism.
 type stripedLocks [64]chanMutex
 
-// chanMutex is a mutex whose Lock can give up when ctx is done.
+// chanMutex is a mutex whose lock can give up when ctx is done.
 type chanMutex chan struct{}
+
+// lock takes m, or gives up with ctx's error.
+func (m chanMutex) lock(ctx context.Context) error {
+	select {
+	case m <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// unlock releases m, which must be held.
+func (m chanMutex) unlock() { <-m }
 
 func newStripedLocks() *stripedLocks {
 	var s stripedLocks

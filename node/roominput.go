@@ -97,19 +97,27 @@ func (n *Node) newRoomBatch(tx *kv.Txn, roomID string) (*roomBatch, error) {
 	return b, nil
 }
 
+// lockRoom takes the room's input lock, which room batches (withRoom) hold
+// while they run and commit; whatever else writes what a room's commits
+// write (unread recounts, out-of-band memberships, backfill, a join's
+// chunks) holds it too, so that neither misses the other's writes nor loses
+// its transaction to a write conflict.
+func (n *Node) lockRoom(ctx context.Context, roomID string) (chanMutex, error) {
+	mu := n.roomLocks.forRoom(roomID)
+	return mu, mu.lock(ctx)
+}
+
 // withRoom runs fn with the room's lock held and a batch on a fresh read
 // snapshot, then commits what fn input. It returns the batch so callers can
 // read results.
 func (n *Node) withRoom(ctx context.Context, roomID string, fn func(b *roomBatch) error) (*roomBatch, error) {
-	mu := n.roomLocks.forRoom(roomID)
-	select {
-	case mu <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	mu, err := n.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
 	}
-	defer func() { <-mu }()
+	defer mu.unlock()
 	var b *roomBatch
-	err := n.db.View(func(tx *kv.Txn) error {
+	err = n.db.View(func(tx *kv.Txn) error {
 		var err error
 		if b, err = n.newRoomBatch(tx, roomID); err != nil {
 			return err

@@ -203,21 +203,6 @@ func unreadReceipt(receiptType, threadID string) bool {
 		(threadID == "" || threadID == ThreadMain)
 }
 
-// lockRoom takes the room's input lock, which room batches hold while they
-// run and commit. A recount must hold it: it reads the room's timeline and
-// rewrites the counters that commits of the room update, and without the
-// lock a commit in between would either be missed by the recount or lose
-// its transaction to a write conflict.
-func (n *Node) lockRoom(ctx context.Context, roomID string) (unlock func(), err error) {
-	mu := n.roomLocks.forRoom(roomID)
-	select {
-	case mu <- struct{}{}:
-		return func() { <-mu }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // recountUnread recomputes userID's record for roomID in tx: the events
 // after the later of their read receipts (public and private, unthreaded
 // and main) up to the newest, stopping early at the user's own latest event

@@ -169,11 +169,11 @@ func wantUnread(t *testing.T, n *Node, userID, roomID string, notify, highlight 
 // does, in a transaction that is rolled back, and returns them.
 func recount(t *testing.T, n *Node, userID, roomID string) [2]int {
 	t.Helper()
-	unlock, err := n.lockRoom(context.Background(), roomID)
+	mu, err := n.lockRoom(context.Background(), roomID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer mu.unlock()
 	var got unreadRecord
 	errRollback := fmt.Errorf("roll back")
 	err = n.db.Update(func(tx *kv.Txn) error {
