@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,23 +158,6 @@ func BenchmarkSendOneRoomReadersHooked(b *testing.B) {
 	n := benchNode(b, true)
 	var heard atomic.Int64
 	n.SetNewEventHandler(func(NewEvent) { heard.Add(1) })
-	alice := session(n, "alice")
-	roomID, err := n.CreateRoom(context.Background(), CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := range 10 {
-		u := session(n, fmt.Sprintf("reader%d", i))
-		membership(b, n, u, roomID, u.UserID, "join")
-	}
-	req := SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: benchContent}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := n.SendEvent(ctx, req); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchSendReaders(b, n)
 	b.ReportMetric(float64(n.NewEventsDropped())/float64(b.N), "dropped/op")
 }

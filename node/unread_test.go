@@ -427,27 +427,30 @@ func TestUnreadRestart(t *testing.T) {
 // users joined, so every send is counted for ten readers.
 func BenchmarkSendOneRoomReaders(b *testing.B) {
 	for _, mode := range syncModes {
-		b.Run(mode.name, func(b *testing.B) {
-			n := benchNode(b, mode.noSync)
-			alice := session(n, "alice")
-			roomID, err := n.CreateRoom(context.Background(), CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
-			if err != nil {
-				b.Fatal(err)
-			}
-			for i := range 10 {
-				u := session(n, fmt.Sprintf("reader%d", i))
-				membership(b, n, u, roomID, u.UserID, "join")
-			}
-			req := SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: benchContent}
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := n.SendEvent(ctx, req); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run(mode.name, func(b *testing.B) { benchSendReaders(b, benchNode(b, mode.noSync)) })
+	}
+}
+
+// benchSendReaders measures alice's sends into a room on n with ten other
+// local members.
+func benchSendReaders(b *testing.B, n *Node) {
+	alice := session(n, "alice")
+	roomID, err := n.CreateRoom(context.Background(), CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10 {
+		u := session(n, fmt.Sprintf("reader%d", i))
+		membership(b, n, u, roomID, u.UserID, "join")
+	}
+	req := SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: benchContent}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := n.SendEvent(ctx, req); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
