@@ -164,6 +164,12 @@ func (n *Node) setPresence(ctx context.Context, userID, presence string, statusM
 		return err
 	}
 	n.schedulePresence(userID, rec)
+	return n.announcePresence(ctx, userID)
+}
+
+// announcePresence tells userID's presence, just changed, to the servers
+// sharing a room with them and wakes their local room mates' syncs.
+func (n *Node) announcePresence(ctx context.Context, userID string) error {
 	n.federatePresence(ctx, userID)
 	wake, err := n.roomMatesOf(userID)
 	if err != nil {

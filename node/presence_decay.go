@@ -359,13 +359,7 @@ func (n *Node) decayUser(ctx context.Context, userID string) error {
 	if !changed {
 		return nil
 	}
-	n.federatePresence(ctx, userID)
-	wake, err := n.roomMatesOf(userID)
-	if err != nil {
-		return err
-	}
-	n.notifier.wake(wake...)
-	return nil
+	return n.announcePresence(ctx, userID)
 }
 
 // openPresenceDecay starts presence decay: it decays at once the presence
