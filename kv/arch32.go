@@ -75,6 +75,11 @@ import (
 // arena when it is replayed; B is 1.5*M, so F is 4*M when M is a power of
 // two (8 MiB for the phone profile, 16 MiB for the pi).
 //
+// Apart from the bug, the address space: Badger maps each value-log file
+// whole, and the one being written at twice ValueLogFileSize, so a 32-bit
+// process (3 to 4 GiB of addresses, shared with the Go heap) cannot take
+// Badger's default of 1 GiB; value-log files are capped at maxVlogFile32.
+//
 // The cost, on 32-bit only: no block compression (more disk), 68 KiB blocks,
 // builder buffers of 4*M (touched only as far as used; a 64-bit flush of an
 // 8 MiB memtable grows its allocator to 28 MiB anyway), and write stalls
@@ -92,6 +97,8 @@ const (
 	// maxInlineValue is the largest value threshold allowed on 32-bit:
 	// values below it are stored in the table itself.
 	maxInlineValue = 1 << 10
+	// maxVlogFile32 is the largest value-log file size on 32-bit.
+	maxVlogFile32 = 64 << 20
 	// maxBlockContent bounds one block holding one entry (point 2 above).
 	maxBlockContent = 4 + maxKeySize + 8 + 12 + maxInlineValue + 4 + 4 + 24 + 4
 	// maxL0Drains bounds the passes of drainLevel0.
@@ -112,7 +119,8 @@ func for32Bit(bo badger.Options) (badger.Options, error) {
 		WithBaseTableSize(baseTable32(bo.MemTableSize)).
 		WithBlockSize(block32).
 		WithNumLevelZeroTables(min(bo.NumLevelZeroTables, maxL0Tables-1)).
-		WithNumLevelZeroTablesStall(maxL0Tables)
+		WithNumLevelZeroTablesStall(maxL0Tables).
+		WithValueLogFileSize(min(bo.ValueLogFileSize, maxVlogFile32))
 	bo.TableSizeMultiplier = 1
 	return bo, nil
 }

@@ -70,9 +70,7 @@ func TestFor32Bit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bo := badger.DefaultOptions(t.TempDir()).WithLogger(nil).WithMemTableSize(p.MemTableSize).
-				WithNumLevelZeroTables(p.NumMemtables).WithValueThreshold(p.ValueThreshold)
-			bo, err = for32Bit(bo)
+			bo, err := for32Bit(badgerOptions(t.TempDir(), p, true).WithLogger(nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,13 +86,16 @@ func TestFor32Bit(t *testing.T) {
 	if _, err := for32Bit(badger.DefaultOptions(t.TempDir()).WithValueThreshold(maxInlineValue + 1)); err == nil {
 		t.Error("for32Bit accepted a value threshold above the block size's allowance")
 	}
+	if bo, err := for32Bit(badger.DefaultOptions(t.TempDir()).WithValueThreshold(maxInlineValue)); err != nil || bo.ValueLogFileSize > maxVlogFile32 {
+		t.Errorf("for32Bit: value-log file size %d (%v), want at most %d", bo.ValueLogFileSize, err, maxVlogFile32)
+	}
 }
 
 // TestDrainLevel0 leaves level 0 with more tables than a 32-bit open
 // allows (no compactors, a high stall limit, small memtables), then checks
 // drainLevel0 brings it down to maxL0Tables and every key is still there.
 func TestDrainLevel0(t *testing.T) {
-	bo := badger.DefaultOptions(t.TempDir()).WithLogger(nil).
+	bo := badger.DefaultOptions(t.TempDir()).WithLogger(nil).WithValueLogFileSize(1 << 20).
 		WithMemTableSize(1 << 20).WithNumCompactors(0).WithValueThreshold(1 << 10).
 		WithNumLevelZeroTables(20).WithNumLevelZeroTablesStall(40)
 	bo, err := for32Bit(bo)

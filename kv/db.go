@@ -66,26 +66,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			return nil, err
 		}
 	}
-	bo := badger.DefaultOptions(opts.Dir).
-		WithSyncWrites(!opts.NoSyncWrites).
-		WithMemTableSize(p.MemTableSize).
-		WithNumMemtables(p.NumMemtables).
-		WithNumLevelZeroTables(p.NumMemtables).
-		WithNumLevelZeroTablesStall(p.NumMemtables * 4).
-		WithBlockCacheSize(p.BlockCacheSize).
-		WithIndexCacheSize(p.IndexCacheSize).
-		WithValueLogFileSize(p.ValueLogFileSize).
-		WithNumCompactors(p.NumCompactors).
-		WithValueThreshold(p.ValueThreshold).
-		// Verify each table's checksums when it is opened (also right
-		// after a flush or compaction writes it) and each block's when it
-		// is read: corruption is an error, never silently missing data.
-		WithChecksumVerificationMode(options.OnTableAndBlockRead).
-		WithLogger(badgerLogger{opts.Logger})
-	if p.BlockCacheSize == 0 {
-		// Compression with a zero block cache panics in Badger.
-		bo = bo.WithCompression(options.None)
-	}
+	bo := badgerOptions(opts.Dir, p, !opts.NoSyncWrites).WithLogger(badgerLogger{opts.Logger})
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -216,3 +197,28 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 }
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// badgerOptions are Badger's options for profile p in dir (without a
+// logger, and before the 32-bit adjustment of arch32.go).
+func badgerOptions(dir string, p Profile, syncWrites bool) badger.Options {
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(syncWrites).
+		WithMemTableSize(p.MemTableSize).
+		WithNumMemtables(p.NumMemtables).
+		WithNumLevelZeroTables(p.NumMemtables).
+		WithNumLevelZeroTablesStall(p.NumMemtables * 4).
+		WithBlockCacheSize(p.BlockCacheSize).
+		WithIndexCacheSize(p.IndexCacheSize).
+		WithValueLogFileSize(p.ValueLogFileSize).
+		WithNumCompactors(p.NumCompactors).
+		WithValueThreshold(p.ValueThreshold).
+		// Verify each table's checksums when it is opened (also right
+		// after a flush or compaction writes it) and each block's when it
+		// is read: corruption is an error, never silently missing data.
+		WithChecksumVerificationMode(options.OnTableAndBlockRead)
+	if p.BlockCacheSize == 0 {
+		// Compression with a zero block cache panics in Badger.
+		bo = bo.WithCompression(options.None)
+	}
+	return bo
+}
