@@ -216,6 +216,9 @@ func badgerOptions(dir string, p Profile, syncWrites bool) badger.Options {
 		// after a flush or compaction writes it) and each block's when it
 		// is read: corruption is an error, never silently missing data.
 		WithChecksumVerificationMode(options.OnTableAndBlockRead)
+	if p.TableSize > 0 {
+		bo = bo.WithBaseTableSize(p.TableSize)
+	}
 	if p.BlockCacheSize == 0 {
 		// Compression with a zero block cache panics in Badger.
 		bo = bo.WithCompression(options.None)
