@@ -121,7 +121,7 @@ func TestInviteThroughClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.a.n.SetRemoteInviter(p.clientOfA())
+	p.a.n.SetRemote(p.clientOfA())
 	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func TestMakeLeaveAndSendLeave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.a.n.SetRemoteInviter(p.clientOfA())
+	p.a.n.SetRemote(p.clientOfA())
 	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)

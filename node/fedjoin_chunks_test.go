@@ -117,7 +117,7 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	if _, err := a.Join(ctx, late, "D", roomID); err != nil {
 		t.Fatal(err)
 	}
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatalf("join retried after the crash: %v", err)
 	}

@@ -182,7 +182,7 @@ func TestMissingEventsEarliestBounded(t *testing.T) {
 		Prev: []string{"m1"}, Auth: []string{"create", "bob", "pl"}})
 	var reqs []MissingEventsRequest
 	calls := 0
-	a.SetEventFetcher(recordingFetcher{directFetcher: directFetcher{fetching: a, resident: b, calls: &calls},
+	setEventFetcher(a, recordingFetcher{directFetcher: directFetcher{fetching: a, resident: b, calls: &calls},
 		answer: []json.RawMessage{m1.JSON()}, reqs: &reqs})
 	res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{m2.JSON()}})
 	if err != nil || res[0].Err != nil {

@@ -58,19 +58,11 @@ type Node struct {
 	// edu is the outbound EDU queues' in-memory side (eduqueue.go).
 	edu eduState
 
-	// joiner joins rooms the node does not have (fedjoin.go).
-	joiner guarded[RemoteJoiner]
-	// joining are the rooms being joined through joiner (joining.go).
+	// remote reaches other servers: joins, leaves, invites, queries and
+	// missing events (remote.go).
+	remote guarded[Remote]
+	// joining are the rooms being joined through the remote (joining.go).
 	joining joiningRooms
-	// fetcher fetches missing prev events of inbound PDUs (fedmissing.go).
-	fetcher guarded[EventFetcher]
-	// inviter and leaver reach other servers for invites of their users and
-	// to reject invites to rooms the node does not have (fedinvite.go,
-	// fedleave.go).
-	inviter guarded[RemoteInviter]
-	leaver  guarded[RemoteLeaver]
-	// querier asks other servers about aliases, profiles and keys (fedquery.go).
-	querier guarded[RemoteQuerier]
 
 	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
 	sticky *stickySweeper
