@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrix"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -36,7 +37,7 @@ func NewClient(n *node.Node, rt http.RoundTripper) *Client {
 	log := n.Logger().With("component", "federation-client")
 	id := &fclient.SigningIdentity{
 		ServerName: spec.ServerName(n.ServerName()),
-		KeyID:      node.KeyID,
+		KeyID:      identity.KeyID,
 		PrivateKey: n.SigningKey(),
 	}
 	return &Client{
@@ -55,7 +56,7 @@ func (c *Client) ctx(ctx context.Context) context.Context {
 // checkServer refuses destinations that are not key-derived names (they could
 // not be authenticated) and the node itself.
 func (c *Client) checkServer(server string) error {
-	if _, err := PublicKeyFromServerName(server); err != nil {
+	if _, err := identity.PublicKeyFromServerName(server); err != nil {
 		return err
 	}
 	if server == c.n.ServerName() {

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -212,7 +213,7 @@ func (h *handler) authenticate(r *http.Request) (request, error) {
 	}
 
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	fr, res := fclient.VerifyHTTPRequest(r, time.Now(), spec.ServerName(h.n.ServerName()), nil, KeyRing{})
+	fr, res := fclient.VerifyHTTPRequest(r, time.Now(), spec.ServerName(h.n.ServerName()), nil, identity.KeyRing{})
 	if fr == nil {
 		if res.Code >= 500 {
 			return request{}, fmt.Errorf("federation: verifying request from %s: %v", origin, res.JSON)
@@ -242,7 +243,7 @@ func xMatrixOrigin(r *http.Request) (spec.ServerName, error) {
 		if scheme != "X-Matrix" {
 			continue
 		}
-		if _, err := PublicKeyFromServerName(string(origin)); err != nil {
+		if _, err := identity.PublicKeyFromServerName(string(origin)); err != nil {
 			return "", unauthorized("X-Matrix origin: %v", err)
 		}
 		return origin, nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -184,8 +185,8 @@ func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMe
 	}
 	// Signed first: an invite needs the invitee's server's signature as well
 	// as the sender's, and this checks both.
-	signed := ev.Sign(n.serverName, KeyID, n.key)
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, signed, DerivedKeyRing{}, userIDForSender); err != nil {
+	signed := ev.Sign(n.serverName, identity.KeyID, n.key)
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, signed, identity.KeyRing{}, userIDForSender); err != nil {
 		return nil, fmt.Errorf("%w: invite signature: %v", ErrInvalidParam, err)
 	}
 	rec := outOfBandRecord{Version: req.RoomVersion, Event: signed.JSON(), InviteState: strippedState(req.InviteRoomState, *target)}

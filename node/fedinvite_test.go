@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -84,7 +85,7 @@ func TestInviteOutOfBand(t *testing.T) {
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("invite on A: %v", err)
 	}
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, evs[0].PDU, DerivedKeyRing{}, userIDForSender); err != nil {
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, evs[0].PDU, identity.KeyRing{}, userIDForSender); err != nil {
 		t.Fatalf("invite on A is not signed by both servers: %v", err)
 	}
 
@@ -301,7 +302,7 @@ func TestMakeLeaveSendLeave(t *testing.T) {
 	}
 	verImpl := gomatrixserverlib.MustGetRoomVersion(tmpl.RoomVersion)
 	build := func(p gomatrixserverlib.ProtoEvent) gomatrixserverlib.PDU {
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&p).Build(b.now(), spec.ServerName(b.ServerName()), KeyID, b.key)
+		ev, err := verImpl.NewEventBuilderFromProtoEvent(&p).Build(b.now(), spec.ServerName(b.ServerName()), identity.KeyID, b.key)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -226,7 +227,7 @@ func (n *Node) leaveVia(ctx context.Context, l RemoteLeaver, server string, mc M
 		return nil, err
 	}
 	proto.Redacts, proto.Signature, proto.Unsigned = "", nil, nil
-	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
 	if err != nil {
 		return nil, fmt.Errorf("make_leave from %s: building the leave: %w", server, err)
 	}
@@ -258,7 +259,7 @@ func (n *Node) localRejection(mc MembershipChange, invite gomatrixserverlib.PDU)
 		SenderID: mc.Sender, RoomID: mc.RoomID, Type: spec.MRoomMember, StateKey: &sk, Content: raw,
 		PrevEvents: []string{invite.EventID()}, AuthEvents: []string{invite.EventID()}, Depth: min(invite.Depth(), maxDepth-1) + 1,
 	}
-	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
 	if err != nil {
 		return nil, fmt.Errorf("building a local rejection: %w", err)
 	}

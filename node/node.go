@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 )
 
@@ -160,7 +161,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.rejected = newRejectedMarks()
 	n.txnResponses = newLRU[string, []byte](maxTxnResponsesInMemory)
 	if n.serverName == "" {
-		n.serverName = ServerNameForKey(key.Public().(ed25519.PublicKey))
+		n.serverName = identity.ServerNameForKey(key.Public().(ed25519.PublicKey))
 	}
 	if err := n.openE2EEStreams(); err != nil {
 		db.Close()
