@@ -25,7 +25,7 @@ import (
 // form matrix://<server name>/<path>: the transport maps req.URL.Host (a
 // key-derived server name) to the peer and may ignore the scheme.
 type Client struct {
-	n      *node.Node
+	n      ClientNode
 	fc     fclient.FederationClient
 	log    *slog.Logger
 	liblog *logrus.Entry
@@ -33,7 +33,7 @@ type Client struct {
 
 // NewClient returns a client that signs requests with n's key and sends them
 // through rt.
-func NewClient(n *node.Node, rt http.RoundTripper) *Client {
+func NewClient(n ClientNode, rt http.RoundTripper) *Client {
 	log := n.Logger().With("component", "federation-client")
 	id := &fclient.SigningIdentity{
 		ServerName: spec.ServerName(n.ServerName()),

@@ -52,7 +52,7 @@ const (
 //
 // The handler must see the request URI exactly as the sender signed it: mount
 // it at the root of the server, never under a stripped prefix.
-func NewHandler(n *node.Node, peerOf func(*http.Request) (serverName string, ok bool)) http.Handler {
+func NewHandler(n HandlerNode, peerOf func(*http.Request) (serverName string, ok bool)) http.Handler {
 	return NewHandlerWithOptions(n, peerOf, HandlerOptions{})
 }
 
@@ -69,7 +69,7 @@ type HandlerOptions struct {
 // transport peer is first held to opts.Limits: over them it is 429
 // M_LIMIT_EXCEEDED with retry_after_ms, before its body is read; so is
 // every request once all peers together are over opts.Global.
-func NewHandlerWithOptions(n *node.Node, peerOf func(*http.Request) (serverName string, ok bool), opts HandlerOptions) http.Handler {
+func NewHandlerWithOptions(n HandlerNode, peerOf func(*http.Request) (serverName string, ok bool), opts HandlerOptions) http.Handler {
 	log := n.Logger().With("component", "federation")
 	h := &handler{
 		n:      n,
@@ -104,7 +104,7 @@ func NewHandlerWithOptions(n *node.Node, peerOf func(*http.Request) (serverName 
 }
 
 type handler struct {
-	n      *node.Node
+	n      HandlerNode
 	peerOf func(*http.Request) (string, bool)
 	log    *slog.Logger
 	liblog *logrus.Entry

@@ -14,13 +14,12 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
-	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // serverKeys builds n's signed key object (the /_matrix/key/v2/server body).
-func serverKeys(n *node.Node, now time.Time) ([]byte, error) {
+func serverKeys(n identityNode, now time.Time) ([]byte, error) {
 	fields := gomatrixserverlib.ServerKeyFields{
 		ServerName:    spec.ServerName(n.ServerName()),
 		VerifyKeys:    map[gomatrixserverlib.KeyID]gomatrixserverlib.VerifyKey{identity.KeyID: {Key: spec.Base64Bytes(n.PublicKey())}},
