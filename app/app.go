@@ -191,15 +191,11 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	}
 	a.P2P = host
 	a.Federation = federation.NewClient(a.Node, host.RoundTripper())
-	// Joins of rooms the node does not have go through other servers.
-	a.Node.SetRemoteJoiner(a.Federation)
-	// Invites of other servers' users, and declining invites from them.
-	a.Node.SetRemoteInviter(a.Federation)
-	a.Node.SetRemoteLeaver(a.Federation)
-	// Inbound PDUs with unknown prev events get them from their sender.
-	a.Node.SetEventFetcher(a.Federation)
-	// Aliases, profiles and keys of other servers' users are asked of them.
-	a.Node.SetRemoteQuerier(a.Federation)
+	// Joins of rooms the node does not have, invites of other servers' users
+	// and declining invites from them, inbound PDUs' unknown prev events,
+	// and aliases, profiles and keys of other servers' users all go through
+	// the federation client.
+	a.Node.SetRemote(a.Federation)
 	a.sender = federation.NewSender(a.Node, a.Federation, federation.SenderOptions{})
 	if err := a.sender.Start(context.WithoutCancel(ctx)); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -45,7 +46,7 @@ func (h hostile) signed(origin string, key ed25519.PrivateKey, method, uri strin
 			return nil, err
 		}
 	}
-	if err := fr.Sign(spec.ServerName(origin), node.KeyID, key); err != nil {
+	if err := fr.Sign(spec.ServerName(origin), identity.KeyID, key); err != nil {
 		return nil, err
 	}
 	return fr.HTTPRequest()
@@ -53,7 +54,7 @@ func (h hostile) signed(origin string, key ed25519.PrivateKey, method, uri strin
 
 func (h hostile) kinds() []floodKind {
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
-	other := node.ServerNameForKey(otherKey.Public().(ed25519.PublicKey))
+	other := identity.ServerNameForKey(otherKey.Public().(ed25519.PublicKey))
 	send := func(txnID string) string { return "/_matrix/federation/v1/send/" + txnID }
 	txn := func(pdus ...json.RawMessage) map[string]any {
 		if pdus == nil {
@@ -294,7 +295,7 @@ func forgedPDU(ctx context.Context, t *testing.T, a *App, roomID, viewer, bName 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(bName), node.KeyID, key)
+	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(bName), identity.KeyID, key)
 	if err != nil {
 		t.Fatal(err)
 	}

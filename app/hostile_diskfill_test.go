@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -176,7 +177,7 @@ func TestHostileDiskFill(t *testing.T) {
 			proto := gomatrixserverlib.ProtoEvent{SenderID: mallory, RoomID: roomID, Type: "m.room.message",
 				PrevEvents: []string{latest.EventID()}, AuthEvents: latest.AuthEventIDs(), Depth: latest.Depth() + 1,
 				Content: spec.RawJSON(content)}
-			ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), node.KeyID, h.key)
+			ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), identity.KeyID, h.key)
 			if err != nil {
 				t.Error(err)
 				return nil
@@ -390,7 +391,7 @@ func TestHostileUnjoinedRoom(t *testing.T) {
 		proto := gomatrixserverlib.ProtoEvent{SenderID: r.bob.UserID, RoomID: r.roomID, Type: "m.room.message",
 			PrevEvents: []string{leave.EventID}, AuthEvents: auth, Depth: leaveEv.PDU.Depth() + 1,
 			Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"after you left %d %s"}`, i, strings.Repeat("x", 10000)))}
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), node.KeyID, h.key)
+		ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), identity.KeyID, h.key)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -58,7 +59,7 @@ func floodIdentities(tb testing.TB, a *App, roomID string, latest gomatrixserver
 				proto := gomatrixserverlib.ProtoEvent{SenderID: "@flood:" + h.m, RoomID: roomID, Type: "m.room.message",
 					PrevEvents: []string{latest.EventID()}, AuthEvents: latest.AuthEventIDs(), Depth: latest.Depth() + 1,
 					Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"%d.%d.%d %s"}`, id, k, i, strings.Repeat("f", 500)))}
-				ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), node.KeyID, h.key)
+				ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), identity.KeyID, h.key)
 				if err != nil {
 					tb.Fatal(err)
 				}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/p2ptransport"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -192,7 +192,7 @@ func (r *rogue) try(ctx context.Context, origin string, key ed25519.PrivateKey, 
 			return 0, nil, err
 		}
 	}
-	if err := fr.Sign(spec.ServerName(origin), node.KeyID, key); err != nil {
+	if err := fr.Sign(spec.ServerName(origin), identity.KeyID, key); err != nil {
 		return 0, nil, err
 	}
 	req, err := fr.HTTPRequest()
@@ -336,7 +336,7 @@ func (r *rogue) join(ctx context.Context, roomID, localpart string) *roomState {
 // sign builds and signs proto with the rogue's key.
 func (r *rogue) sign(verImpl gomatrixserverlib.IRoomVersion, proto gomatrixserverlib.ProtoEvent) gomatrixserverlib.PDU {
 	r.t.Helper()
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(r.name), node.KeyID, r.key)
+	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(r.name), identity.KeyID, r.key)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -112,7 +113,7 @@ func otherKey(t *testing.T) (string, ed25519.PrivateKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return node.ServerNameForKey(key.Public().(ed25519.PublicKey)), key
+	return identity.ServerNameForKey(key.Public().(ed25519.PublicKey)), key
 }
 
 // TestHostileWrongOrigin: a request whose X-Matrix origin is not the libp2p
@@ -171,7 +172,7 @@ func TestHostileBadSignature(t *testing.T) {
 	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
 	_, key := otherKey(t)
 	proto := rr.r.event(rr.rs, "m", "m.room.message", nil, `{"msgtype":"m.text","body":"bad signature"}`)
-	ev, err := rr.rs.version.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(rr.r.name), node.KeyID, key)
+	ev, err := rr.rs.version.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(rr.r.name), identity.KeyID, key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/federation"
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 )
@@ -87,7 +88,7 @@ func TestKeysAcrossServers(t *testing.T) {
 
 	// Alice's query: bob's keys from B, a server nobody runs in failures.
 	_, nowhereKey, _ := ed25519.GenerateKey(rand.Reader)
-	nowhere := node.ServerNameForKey(nowhereKey.Public().(ed25519.PublicKey))
+	nowhere := identity.ServerNameForKey(nowhereKey.Public().(ed25519.PublicKey))
 	status, body = call(t, a, "POST", "/_matrix/client/v3/keys/query", alice.AccessToken, map[string]any{
 		"device_keys": map[string]any{bob.UserID: []string{}, "@ghost:" + nowhere: []string{}},
 		"timeout":     5000,

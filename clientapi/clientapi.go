@@ -4,7 +4,6 @@ import (
 	"log/slog"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
 )
 
 // v3 is the prefix of every versioned client-server endpoint served here.
@@ -13,15 +12,16 @@ const v3 = "/_matrix/client/v3"
 // api holds what every handler needs. Handlers are methods on it so that
 // nothing lives in package-level variables.
 type api struct {
-	n      *node.Node
+	n      Node
 	log    *slog.Logger
 	logins *loginLimiter
 }
 
 // Register adds the client API's routes to rt. The whole route table is here,
 // in one place, so what the package serves can be read at a glance; the
-// handlers live in one file per area.
-func Register(rt *mxhttp.Router, n *node.Node) {
+// handlers live in one file per area. n is the node (a *node.Node), reached
+// only through Node.
+func Register(rt *mxhttp.Router, n Node) {
 	a := &api{n: n, log: n.Logger().With("component", "clientapi"), logins: newLoginLimiter(n.Config().LoginFailures)}
 
 	// Discovery.

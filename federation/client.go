@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrix"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -24,7 +25,7 @@ import (
 // form matrix://<server name>/<path>: the transport maps req.URL.Host (a
 // key-derived server name) to the peer and may ignore the scheme.
 type Client struct {
-	n      *node.Node
+	n      ClientNode
 	fc     fclient.FederationClient
 	log    *slog.Logger
 	liblog *logrus.Entry
@@ -32,11 +33,11 @@ type Client struct {
 
 // NewClient returns a client that signs requests with n's key and sends them
 // through rt.
-func NewClient(n *node.Node, rt http.RoundTripper) *Client {
+func NewClient(n ClientNode, rt http.RoundTripper) *Client {
 	log := n.Logger().With("component", "federation-client")
 	id := &fclient.SigningIdentity{
 		ServerName: spec.ServerName(n.ServerName()),
-		KeyID:      node.KeyID,
+		KeyID:      identity.KeyID,
 		PrivateKey: n.SigningKey(),
 	}
 	return &Client{
@@ -55,7 +56,7 @@ func (c *Client) ctx(ctx context.Context) context.Context {
 // checkServer refuses destinations that are not key-derived names (they could
 // not be authenticated) and the node itself.
 func (c *Client) checkServer(server string) error {
-	if _, err := PublicKeyFromServerName(server); err != nil {
+	if _, err := identity.PublicKeyFromServerName(server); err != nil {
 		return err
 	}
 	if server == c.n.ServerName() {

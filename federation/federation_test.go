@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -120,7 +121,7 @@ func signed(t testing.TB, s *fedServer, origin, dest string, key ed25519.Private
 			t.Fatal(err)
 		}
 	}
-	if err := fr.Sign(spec.ServerName(origin), node.KeyID, key); err != nil {
+	if err := fr.Sign(spec.ServerName(origin), identity.KeyID, key); err != nil {
 		t.Fatal(err)
 	}
 	req, err := fr.HTTPRequest()
@@ -193,8 +194,8 @@ func TestQueryProfileEndToEnd(t *testing.T) {
 	}
 
 	// The client refuses destinations that are not key-derived.
-	if _, err := c.QueryProfile(ctx, "example.org", p.alice, ""); !errors.Is(err, ErrNotKeyDerived) {
-		t.Fatalf("QueryProfile(example.org) error = %v, want ErrNotKeyDerived", err)
+	if _, err := c.QueryProfile(ctx, "example.org", p.alice, ""); !errors.Is(err, identity.ErrNotKeyDerived) {
+		t.Fatalf("QueryProfile(example.org) error = %v, want identity.ErrNotKeyDerived", err)
 	}
 }
 
@@ -205,7 +206,7 @@ func TestOriginMustBeAuthenticatedPeer(t *testing.T) {
 
 	// Valid signature by B, but the transport says the peer is someone else.
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	p.a.setPeer(node.ServerNameForKey(other.Public().(ed25519.PublicKey)), true)
+	p.a.setPeer(identity.ServerNameForKey(other.Public().(ed25519.PublicKey)), true)
 	_, err := c.QueryProfile(ctx, p.a.name(), p.alice, "")
 	var re *RemoteError
 	if !errors.As(err, &re) || re.Status != http.StatusForbidden || re.Code != "M_FORBIDDEN" {
@@ -365,28 +366,28 @@ func TestKeyServer(t *testing.T) {
 	if string(keys.ServerName) != a.name() {
 		t.Fatalf("server_name = %q, want %q", keys.ServerName, a.name())
 	}
-	pub, err := PublicKeyFromServerName(string(keys.ServerName))
+	pub, err := identity.PublicKeyFromServerName(string(keys.ServerName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vk, ok := keys.VerifyKeys[node.KeyID]; !ok || !bytes.Equal(vk.Key, pub) {
-		t.Fatalf("verify_keys = %v, want %s: %x", keys.VerifyKeys, node.KeyID, pub)
+	if vk, ok := keys.VerifyKeys[identity.KeyID]; !ok || !bytes.Equal(vk.Key, pub) {
+		t.Fatalf("verify_keys = %v, want %s: %x", keys.VerifyKeys, identity.KeyID, pub)
 	}
 	if !keys.ValidUntilTS.Time().After(time.Now()) {
 		t.Fatalf("valid_until_ts %v is not in the future", keys.ValidUntilTS.Time())
 	}
-	if err := gomatrixserverlib.VerifyJSON(a.name(), node.KeyID, pub, raw); err != nil {
+	if err := gomatrixserverlib.VerifyJSON(a.name(), identity.KeyID, pub, raw); err != nil {
 		t.Fatalf("self-signature: %v", err)
 	}
 	// The derived-key verifier agrees.
-	vr, err := KeyRing{}.VerifyJSONs(context.Background(), []gomatrixserverlib.VerifyJSONRequest{{
+	vr, err := identity.KeyRing{}.VerifyJSONs(context.Background(), []gomatrixserverlib.VerifyJSONRequest{{
 		ServerName: keys.ServerName, AtTS: spec.AsTimestamp(time.Now()), Message: raw,
 	}})
 	if err != nil || vr[0].Error != nil {
 		t.Fatalf("KeyRing rejects the key object: %v %v", err, vr)
 	}
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
-	if err := gomatrixserverlib.VerifyJSON(a.name(), node.KeyID, other.Public().(ed25519.PublicKey), raw); err == nil {
+	if err := gomatrixserverlib.VerifyJSON(a.name(), identity.KeyID, other.Public().(ed25519.PublicKey), raw); err == nil {
 		t.Fatal("signature verified with an unrelated key")
 	}
 }

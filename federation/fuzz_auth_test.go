@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/edgenode/edgenode/internal/identity"
 )
 
 // FuzzXMatrixAuthorization sends a signed request whose Authorization
@@ -38,7 +40,7 @@ func FuzzXMatrixAuthorization(f *testing.F) {
 		req := httptest.NewRequest("GET", uri, nil)
 		req.Header.Set("Authorization", header)
 		if origin, err := xMatrixOrigin(req); err == nil {
-			if _, err := PublicKeyFromServerName(string(origin)); err != nil {
+			if _, err := identity.PublicKeyFromServerName(string(origin)); err != nil {
 				t.Fatalf("xMatrixOrigin accepted %q: %v", origin, err)
 			}
 		}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -23,7 +23,7 @@ func realisticTxnSeeds(tb testing.TB) []string {
 	// A fixed key: the seeds are the same on every run.
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
 	pub := key.Public().(ed25519.PublicKey)
-	server := node.ServerNameForKey(pub)
+	server := identity.ServerNameForKey(pub)
 	user := "@alice:" + server
 	verImpl, err := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersionV10)
 	if err != nil {
@@ -33,7 +33,7 @@ func realisticTxnSeeds(tb testing.TB) []string {
 	build := func(typ, stateKey string, content string, prev []string, depth int64) gomatrixserverlib.PDU {
 		proto := gomatrixserverlib.ProtoEvent{SenderID: user, RoomID: roomID, Type: typ, StateKey: &stateKey,
 			PrevEvents: prev, AuthEvents: prev, Depth: depth, Content: spec.RawJSON(content)}
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.UnixMilli(1_700_000_000_000), spec.ServerName(server), node.KeyID, key)
+		ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.UnixMilli(1_700_000_000_000), spec.ServerName(server), identity.KeyID, key)
 		if err != nil {
 			tb.Fatal(err)
 		}

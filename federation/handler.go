@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -51,7 +52,7 @@ const (
 //
 // The handler must see the request URI exactly as the sender signed it: mount
 // it at the root of the server, never under a stripped prefix.
-func NewHandler(n *node.Node, peerOf func(*http.Request) (serverName string, ok bool)) http.Handler {
+func NewHandler(n HandlerNode, peerOf func(*http.Request) (serverName string, ok bool)) http.Handler {
 	return NewHandlerWithOptions(n, peerOf, HandlerOptions{})
 }
 
@@ -68,7 +69,7 @@ type HandlerOptions struct {
 // transport peer is first held to opts.Limits: over them it is 429
 // M_LIMIT_EXCEEDED with retry_after_ms, before its body is read; so is
 // every request once all peers together are over opts.Global.
-func NewHandlerWithOptions(n *node.Node, peerOf func(*http.Request) (serverName string, ok bool), opts HandlerOptions) http.Handler {
+func NewHandlerWithOptions(n HandlerNode, peerOf func(*http.Request) (serverName string, ok bool), opts HandlerOptions) http.Handler {
 	log := n.Logger().With("component", "federation")
 	h := &handler{
 		n:      n,
@@ -103,7 +104,7 @@ func NewHandlerWithOptions(n *node.Node, peerOf func(*http.Request) (serverName 
 }
 
 type handler struct {
-	n      *node.Node
+	n      HandlerNode
 	peerOf func(*http.Request) (string, bool)
 	log    *slog.Logger
 	liblog *logrus.Entry
@@ -212,7 +213,7 @@ func (h *handler) authenticate(r *http.Request) (request, error) {
 	}
 
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	fr, res := fclient.VerifyHTTPRequest(r, time.Now(), spec.ServerName(h.n.ServerName()), nil, KeyRing{})
+	fr, res := fclient.VerifyHTTPRequest(r, time.Now(), spec.ServerName(h.n.ServerName()), nil, identity.KeyRing{})
 	if fr == nil {
 		if res.Code >= 500 {
 			return request{}, fmt.Errorf("federation: verifying request from %s: %v", origin, res.JSON)
@@ -242,7 +243,7 @@ func xMatrixOrigin(r *http.Request) (spec.ServerName, error) {
 		if scheme != "X-Matrix" {
 			continue
 		}
-		if _, err := PublicKeyFromServerName(string(origin)); err != nil {
+		if _, err := identity.PublicKeyFromServerName(string(origin)); err != nil {
 			return "", unauthorized("X-Matrix origin: %v", err)
 		}
 		return origin, nil

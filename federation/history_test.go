@@ -44,7 +44,7 @@ func TestHistoryEndpoints(t *testing.T) {
 	}
 
 	c := p.clientB()
-	p.b.n.SetRemoteJoiner(c)
+	p.b.n.SetRemote(c)
 	bob, err := p.b.n.Register(ctx, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -63,7 +64,7 @@ func (r *remoteRoom) build(name, sender, typ string, stateKey *string, content a
 	proto := gomatrixserverlib.ProtoEvent{SenderID: sender, RoomID: r.roomID, Type: typ, StateKey: stateKey,
 		PrevEvents: prevIDs, AuthEvents: authIDs, Depth: depth + 1, Content: raw}
 	verImpl, _ := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersionV10)
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(r.ts, spec.ServerName(r.server), node.KeyID, r.key)
+	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(r.ts, spec.ServerName(r.server), identity.KeyID, r.key)
 	if err != nil {
 		r.t.Fatalf("build %s: %v", name, err)
 	}

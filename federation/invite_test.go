@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -36,7 +37,7 @@ func inviteEvent(t *testing.T, server string, key ed25519.PrivateKey, sender, ta
 		PrevEvents: []string{"$prev"}, AuthEvents: []string{"$create"}, Depth: 5,
 	}
 	ev, err := gomatrixserverlib.MustGetRoomVersion(node.DefaultRoomVersion).NewEventBuilderFromProtoEvent(&proto).
-		Build(time.Now(), spec.ServerName(server), node.KeyID, key)
+		Build(time.Now(), spec.ServerName(server), identity.KeyID, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestInboundInvite(t *testing.T) {
 
 	// Sent by a third server that is not the sender's.
 	cPub, cKey, _ := ed25519.GenerateKey(rand.Reader)
-	c := node.ServerNameForKey(cPub)
+	c := identity.ServerNameForKey(cPub)
 	p.b.setPeer(c, true)
 	expect(t, "sender not of the origin", put(c, cKey, good, good.EventID(), v), http.StatusBadRequest, "M_INVALID_PARAM")
 	p.b.setPeer(p.a.name(), true)
@@ -101,7 +102,7 @@ func TestInboundInvite(t *testing.T) {
 	if err != nil || ev.EventID() != good.EventID() {
 		t.Fatalf("returned event %s: %v", raw, err)
 	}
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, KeyRing{}, func(_ spec.RoomID, s spec.SenderID) (*spec.UserID, error) {
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, identity.KeyRing{}, func(_ spec.RoomID, s spec.SenderID) (*spec.UserID, error) {
 		return spec.NewUserID(string(s), true)
 	}); err != nil {
 		t.Fatalf("returned invite lacks a signature: %v", err)
@@ -121,7 +122,7 @@ func TestInviteThroughClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.a.n.SetRemoteInviter(p.clientOfA())
+	p.a.n.SetRemote(p.clientOfA())
 	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +162,7 @@ func TestMakeLeaveAndSendLeave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.a.n.SetRemoteInviter(p.clientOfA())
+	p.a.n.SetRemote(p.clientOfA())
 	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)

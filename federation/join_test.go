@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -26,7 +27,7 @@ func buildJoin(t *testing.T, p pair, tmpl gomatrixserverlib.ProtoEvent, version 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&tmpl).Build(time.Now(), spec.ServerName(p.b.name()), node.KeyID, p.b.n.SigningKey())
+	ev, err := verImpl.NewEventBuilderFromProtoEvent(&tmpl).Build(time.Now(), spec.ServerName(p.b.name()), identity.KeyID, p.b.n.SigningKey())
 	if err != nil {
 		t.Fatal(err)
 	}

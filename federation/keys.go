@@ -5,58 +5,30 @@
 //
 // Server names are the lowercase hex of the server's ed25519 public key, so
 // every signature is checked offline from the name alone: no key server is
-// consulted, and a name that does not decode to a key is refused.
+// consulted, and a name that does not decode to a key is refused. The
+// derivation and the key ring that checks it live in internal/identity.
 package federation
 
 import (
-	"crypto/ed25519"
 	"encoding/json"
 	"time"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// ErrNotKeyDerived is returned for a server name that is not the lowercase
-// hex of an ed25519 public key (it is node.ErrNotKeyDerived).
-var ErrNotKeyDerived = node.ErrNotKeyDerived
-
-// keyValidity is how far in the future our published key object is said to
-// be valid.
-const keyValidity = node.DerivedKeyValidity
-
-// PublicKeyFromServerName decodes the ed25519 public key a server name is
-// derived from: exactly 64 lowercase hex characters. See
-// node.PublicKeyFromServerName, which it calls.
-func PublicKeyFromServerName(name string) (ed25519.PublicKey, error) {
-	return node.PublicKeyFromServerName(name)
-}
-
-// KeyRing verifies JSON signatures and answers key lookups for any
-// key-derived server name by decoding the key from the name. It is
-// node.DerivedKeyRing (one implementation, which the node also uses to check
-// the signatures of inbound PDUs): it implements
-// gomatrixserverlib.JSONVerifier and gomatrixserverlib.KeyDatabase.
-type KeyRing = node.DerivedKeyRing
-
-// LibraryKeyRing is a *gomatrixserverlib.KeyRing backed only by derived keys,
-// for library functions (event signature checks) that want one.
-func LibraryKeyRing() *gomatrixserverlib.KeyRing {
-	return &gomatrixserverlib.KeyRing{KeyDatabase: KeyRing{}}
-}
-
 // serverKeys builds n's signed key object (the /_matrix/key/v2/server body).
-func serverKeys(n *node.Node, now time.Time) ([]byte, error) {
+func serverKeys(n identityNode, now time.Time) ([]byte, error) {
 	fields := gomatrixserverlib.ServerKeyFields{
 		ServerName:    spec.ServerName(n.ServerName()),
-		VerifyKeys:    map[gomatrixserverlib.KeyID]gomatrixserverlib.VerifyKey{node.KeyID: {Key: spec.Base64Bytes(n.PublicKey())}},
-		ValidUntilTS:  spec.AsTimestamp(now.Add(keyValidity)),
+		VerifyKeys:    map[gomatrixserverlib.KeyID]gomatrixserverlib.VerifyKey{identity.KeyID: {Key: spec.Base64Bytes(n.PublicKey())}},
+		ValidUntilTS:  spec.AsTimestamp(now.Add(identity.KeyValidity)),
 		OldVerifyKeys: map[gomatrixserverlib.KeyID]gomatrixserverlib.OldVerifyKey{},
 	}
 	raw, err := json.Marshal(fields)
 	if err != nil {
 		return nil, err
 	}
-	return gomatrixserverlib.SignJSON(n.ServerName(), node.KeyID, n.SigningKey(), raw)
+	return gomatrixserverlib.SignJSON(n.ServerName(), identity.KeyID, n.SigningKey(), raw)
 }

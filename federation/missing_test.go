@@ -28,7 +28,7 @@ func TestGetMissingEvents(t *testing.T) {
 	}
 	expect(t, "get_missing_events before joining", post(map[string]any{"latest_events": []string{"$x"}}), http.StatusForbidden, "M_FORBIDDEN")
 
-	p.b.n.SetRemoteJoiner(c)
+	p.b.n.SetRemote(c)
 	bob, err := p.b.n.Register(ctx, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -33,7 +34,7 @@ func (c *Client) doJSON(ctx context.Context, method, server, uri string, content
 			return err
 		}
 	}
-	if err := fr.Sign(origin, node.KeyID, c.n.SigningKey()); err != nil {
+	if err := fr.Sign(origin, identity.KeyID, c.n.SigningKey()); err != nil {
 		return err
 	}
 	req, err := fr.HTTPRequest()

@@ -66,7 +66,7 @@ func (o *SenderOptions) defaults() {
 // hold up the destination's queue. The per-PDU results of a successful
 // send are not retried (a PDU the remote rejected would be rejected again).
 type Sender struct {
-	n    *node.Node
+	n    SenderNode
 	c    TransactionSender
 	opts SenderOptions
 	log  *slog.Logger
@@ -92,7 +92,7 @@ type destState struct {
 }
 
 // NewSender returns a sender of n's queues through c. Call Start.
-func NewSender(n *node.Node, c TransactionSender, opts SenderOptions) *Sender {
+func NewSender(n SenderNode, c TransactionSender, opts SenderOptions) *Sender {
 	opts.defaults()
 	return &Sender{
 		n: n, c: c, opts: opts,

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -47,7 +48,7 @@ func newFakePeer(t *testing.T) *fakePeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &fakePeer{name: node.ServerNameForKey(pub), seen: map[string]bool{}, changed: make(chan struct{}, 1)}
+	p := &fakePeer{name: identity.ServerNameForKey(pub), seen: map[string]bool{}, changed: make(chan struct{}, 1)}
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(p.srv.Close)
 	return p

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -300,7 +301,7 @@ func (n *Node) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.
 	if err := checkInboundPDU(ev); err != nil {
 		return ev, false, err
 	}
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, DerivedKeyRing{}, userIDForSender); err != nil {
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, identity.KeyRing{}, userIDForSender); err != nil {
 		return ev, ev.Redacted(), fmt.Errorf("%w: event %s: %v", ErrInvalidSignature, ev.EventID(), err)
 	}
 	return ev, ev.Redacted(), nil

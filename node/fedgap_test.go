@@ -29,12 +29,12 @@ func joinedPair(t *testing.T) (a, b *Node, alice, bob Session, roomID string, ca
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatal(err)
 	}
 	calls = new(int)
-	b.SetEventFetcher(noMissingEvents{directFetcher{fetching: b, resident: a, calls: calls}})
+	setEventFetcher(b, noMissingEvents{directFetcher{fetching: b, resident: a, calls: calls}})
 	return a, b, alice, bob, roomID, calls
 }
 

@@ -61,20 +61,20 @@ func TestRoomEventsBackfill(t *testing.T) {
 	for i := range n {
 		send(t, a, alice, roomID, fmt.Sprintf("m%d", i))
 	}
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatal(err)
 	}
 	streamBefore := countPrefix(t, b, roomStreamPrefix(roomID))
 
 	calls := 0
-	b.SetEventFetcher(failingBackfill{directFetcher{fetching: b, resident: a, calls: &calls}})
+	setEventFetcher(b, failingBackfill{directFetcher{fetching: b, resident: a, calls: &calls}})
 	page, err := b.RoomEvents(ctx, bob.UserID, roomID, Range{Backwards: true, Limit: 10, History: true})
 	if err != nil || len(page.Events) != 1 || page.More {
 		t.Fatalf("no server answers: %d events, more %v, %v; want B's join alone", len(page.Events), page.More, err)
 	}
 
-	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: &calls})
+	setEventFetcher(b, directFetcher{fetching: b, resident: a, calls: &calls})
 	page, err = b.RoomEvents(ctx, bob.UserID, roomID, Range{Backwards: true, Limit: 10})
 	if err != nil || len(page.Events) != 1 {
 		t.Fatalf("without History: %d events, %v; want B's join alone", len(page.Events), err)
@@ -139,7 +139,7 @@ func TestServedHistoryVisibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := send(t, a, alice, roomID, "before bob")
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -18,16 +19,12 @@ import (
 
 // RemoteInviter asks the server of an invited user to sign the invite (PUT
 // /_matrix/federation/v2/invite). The app provides it from its federation
-// client (SetRemoteInviter). It returns the event as that server signed it.
+// client (part of Remote). It returns the event as that server signed it.
 // Errors wrap ErrForbidden or ErrNotFound when the server answered 403 or
 // 404, and ErrUnsupportedRoomVersion when it refused the room's version.
 type RemoteInviter interface {
 	SendInvite(ctx context.Context, server string, invite gomatrixserverlib.PDU, inviteRoomState []gomatrixserverlib.InviteStrippedState) (json.RawMessage, error)
 }
-
-// SetRemoteInviter lets local users invite users of other servers; nil
-// turns that off (such invites are ErrForbidden).
-func (n *Node) SetRemoteInviter(i RemoteInviter) { n.inviter.set(i) }
 
 // inviteRemote sends req, an invite of a user of another server. The event
 // is built and authorised on the room's current state, then signed by the
@@ -35,7 +32,7 @@ func (n *Node) SetRemoteInviter(i RemoteInviter) { n.inviter.set(i) }
 // invite that server refuses is never stored. The room's lock is not held
 // while the other server is asked.
 func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error) {
-	inviter := n.inviter.get()
+	inviter := n.remoteInviter()
 	if inviter == nil {
 		return "", fmt.Errorf("%w: inviting users of other servers needs federation", ErrForbidden)
 	}
@@ -188,8 +185,8 @@ func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMe
 	}
 	// Signed first: an invite needs the invitee's server's signature as well
 	// as the sender's, and this checks both.
-	signed := ev.Sign(n.serverName, KeyID, n.key)
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, signed, DerivedKeyRing{}, userIDForSender); err != nil {
+	signed := ev.Sign(n.serverName, identity.KeyID, n.key)
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, signed, identity.KeyRing{}, userIDForSender); err != nil {
 		return nil, fmt.Errorf("%w: invite signature: %v", ErrInvalidParam, err)
 	}
 	rec := outOfBandRecord{Version: req.RoomVersion, Event: signed.JSON(), InviteState: strippedState(req.InviteRoomState, *target)}

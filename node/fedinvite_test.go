@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -59,8 +60,8 @@ func invitedPair(t *testing.T) (a, b *Node, alice, bob Session, roomID string) {
 	ctx := context.Background()
 	a, b = newTestNode(t), newTestNode(t)
 	alice, bob = session(a, "alice"), register(t, b, "bob")
-	a.SetRemoteInviter(directInviter{inviting: a, invited: b})
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	setRemoteInviter(a, directInviter{inviting: a, invited: b})
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	name := "Secret"
 	var err error
 	roomID, err = a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPrivateChat, Name: &name})
@@ -84,7 +85,7 @@ func TestInviteOutOfBand(t *testing.T) {
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("invite on A: %v", err)
 	}
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, evs[0].PDU, DerivedKeyRing{}, userIDForSender); err != nil {
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, evs[0].PDU, identity.KeyRing{}, userIDForSender); err != nil {
 		t.Fatalf("invite on A is not signed by both servers: %v", err)
 	}
 
@@ -170,12 +171,12 @@ func TestInviteRefused(t *testing.T) {
 		t.Fatalf("invite without an inviter: %v, want ErrForbidden", err)
 	}
 	// B has no such user.
-	a.SetRemoteInviter(directInviter{inviting: a, invited: b})
+	setRemoteInviter(a, directInviter{inviting: a, invited: b})
 	if err := invite(b.UserID("nobody")); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("invite of an unknown user: %v, want ErrForbidden", err)
 	}
 	// B's answer lacks its signature, or is another event.
-	a.SetRemoteInviter(directInviter{inviting: a, invited: b, tamper: func(raw json.RawMessage) json.RawMessage {
+	setRemoteInviter(a, directInviter{inviting: a, invited: b, tamper: func(raw json.RawMessage) json.RawMessage {
 		var ev map[string]any
 		_ = json.Unmarshal(raw, &ev)
 		delete(ev["signatures"].(map[string]any), b.ServerName())
@@ -185,7 +186,7 @@ func TestInviteRefused(t *testing.T) {
 	if err := invite(bob.UserID); err == nil {
 		t.Fatal("invite without the invitee's signature accepted")
 	}
-	a.SetRemoteInviter(directInviter{inviting: a, invited: b, tamper: func(raw json.RawMessage) json.RawMessage {
+	setRemoteInviter(a, directInviter{inviting: a, invited: b, tamper: func(raw json.RawMessage) json.RawMessage {
 		var ev map[string]any
 		_ = json.Unmarshal(raw, &ev)
 		ev["content"] = map[string]any{"membership": "invite", "displayname": "changed"}
@@ -207,8 +208,8 @@ func TestInviteToKnownRoom(t *testing.T) {
 	ctx := context.Background()
 	a, b := newTestNode(t), newTestNode(t)
 	alice, bob, carol := session(a, "alice"), register(t, b, "bob"), register(t, b, "carol")
-	a.SetRemoteInviter(directInviter{inviting: a, invited: b})
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	setRemoteInviter(a, directInviter{inviting: a, invited: b})
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +233,7 @@ func TestRejectOutOfBandInvite(t *testing.T) {
 	ctx := context.Background()
 	t.Run("through the inviter", func(t *testing.T) {
 		a, b, _, bob, roomID := invitedPair(t)
-		b.SetRemoteLeaver(directLeaver{leaving: b, resident: a})
+		setRemoteLeaver(b, directLeaver{leaving: b, resident: a})
 		pos := b.StreamPosition()
 		id, err := b.ChangeMembership(ctx, MembershipChange{Sender: bob.UserID, RoomID: roomID, Target: bob.UserID, Membership: spec.Leave})
 		if err != nil {
@@ -301,7 +302,7 @@ func TestMakeLeaveSendLeave(t *testing.T) {
 	}
 	verImpl := gomatrixserverlib.MustGetRoomVersion(tmpl.RoomVersion)
 	build := func(p gomatrixserverlib.ProtoEvent) gomatrixserverlib.PDU {
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&p).Build(b.now(), spec.ServerName(b.ServerName()), KeyID, b.key)
+		ev, err := verImpl.NewEventBuilderFromProtoEvent(&p).Build(b.now(), spec.ServerName(b.ServerName()), identity.KeyID, b.key)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -182,7 +183,7 @@ func (n *Node) eventJSON(tx *kv.Txn, id string) (json.RawMessage, error) {
 
 // RemoteJoiner asks a resident server to let a local user join a room the
 // node does not have (make_join, then send_join). The app provides it from
-// its federation client (SetRemoteJoiner). Errors wrap ErrForbidden or
+// its federation client (part of Remote). Errors wrap ErrForbidden or
 // ErrNotFound when the remote server answered 403 or 404, and
 // ErrUnsupportedRoomVersion when it refused the room versions offered.
 type RemoteJoiner interface {
@@ -196,12 +197,6 @@ type RemoteJoinState struct {
 	State     []json.RawMessage
 	AuthChain []json.RawMessage
 }
-
-// SetRemoteJoiner lets the node join rooms it does not have through other
-// servers; nil turns that off (joins of unknown rooms are ErrNotFound).
-func (n *Node) SetRemoteJoiner(j RemoteJoiner) { n.joiner.set(j) }
-
-func (n *Node) remoteJoiner() RemoteJoiner { return n.joiner.get() }
 
 // roomKnown reports whether the node has the room.
 func (n *Node) roomKnown(roomID string) (bool, error) {
@@ -287,7 +282,7 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 		return "", err
 	}
 	proto.Redacts, proto.Signature, proto.Unsigned = "", nil, nil
-	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
 	if err != nil {
 		return "", fmt.Errorf("%w: building the join: %v", ErrBadInput, err)
 	}

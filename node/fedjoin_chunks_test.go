@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -28,7 +29,7 @@ func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJ
 	if err != nil {
 		t.Fatal(err)
 	}
-	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	if _, err := a.Join(ctx, late, "D", roomID); err != nil {
 		t.Fatal(err)
 	}
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatalf("join retried after the crash: %v", err)
 	}
@@ -190,7 +191,7 @@ func TestStoreOutliersMany(t *testing.T) {
 		ev, err := verImpl.NewEventBuilderFromProtoEvent(&gomatrixserverlib.ProtoEvent{
 			SenderID: alice.UserID, RoomID: roomID, Type: "m.room.message", PrevEvents: []string{prev}, AuthEvents: auth,
 			Depth: int64(10 + i), Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"%d %s"}`, i, pad)),
-		}).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+		}).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
 		if err != nil {
 			t.Fatal(err)
 		}

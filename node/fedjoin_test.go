@@ -52,7 +52,7 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 	}
 
 	// An auth chain with an event missing does not authorise the state.
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a, tamper: func(st *RemoteJoinState) {
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a, tamper: func(st *RemoteJoinState) {
 		st.AuthChain = nil
 		var kept []json.RawMessage
 		for _, raw := range st.State {
@@ -72,7 +72,7 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 	}
 
 	// A tampered event fails its signature check.
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a, tamper: func(st *RemoteJoinState) {
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a, tamper: func(st *RemoteJoinState) {
 		var ev map[string]any
 		_ = json.Unmarshal(st.State[0], &ev)
 		ev["origin_server_ts"] = 1
@@ -83,7 +83,7 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 	}
 
 	// An honest answer: the room is stored with A's state, the join heads it.
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatalf("join: %v", err)
 	}
@@ -121,7 +121,7 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 		t.Fatalf("join of a private room without invite: %v, want ErrForbidden", err)
 	}
 	// Once invited (B countersigns the invite), bob may join.
-	a.SetRemoteInviter(directInviter{inviting: a, invited: b})
+	setRemoteInviter(a, directInviter{inviting: a, invited: b})
 	membership(t, a, alice, private, bob.UserID, spec.Invite)
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, private); err != nil {
 		t.Fatalf("join of a private room once invited: %v", err)

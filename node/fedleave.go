@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -140,16 +141,12 @@ func (n *Node) SendLeave(ctx context.Context, origin, roomID, eventID string, ra
 // RemoteLeaver asks a resident server to let a local user leave a room the
 // node does not have (make_leave, then send_leave): how an invite received
 // over federation is declined. The app provides it from its federation
-// client (SetRemoteLeaver). Errors wrap ErrForbidden or ErrNotFound when the
+// client (part of Remote). Errors wrap ErrForbidden or ErrNotFound when the
 // remote server answered 403 or 404.
 type RemoteLeaver interface {
 	MakeLeave(ctx context.Context, server, roomID, userID string) (gomatrixserverlib.ProtoEvent, gomatrixserverlib.RoomVersion, error)
 	SendLeave(ctx context.Context, server string, leave gomatrixserverlib.PDU) error
 }
-
-// SetRemoteLeaver lets local users decline invites through the inviting
-// server; nil makes every such rejection local only.
-func (n *Node) SetRemoteLeaver(l RemoteLeaver) { n.leaver.set(l) }
 
 // rejectOutOfBand declines mc.Sender's invite to a room the node does not
 // have: a leave through the inviter's server, else the room ID's server.
@@ -171,7 +168,7 @@ func (n *Node) rejectOutOfBand(ctx context.Context, mc MembershipChange) (string
 	}
 	var leave gomatrixserverlib.PDU
 	lastErr := errors.New("leaving over federation is off")
-	if l := n.leaver.get(); l != nil {
+	if l := n.remoteLeaver(); l != nil {
 		tried := map[string]bool{}
 		for _, s := range servers {
 			if s == "" || s == n.serverName || tried[s] || ctx.Err() != nil {
@@ -230,7 +227,7 @@ func (n *Node) leaveVia(ctx context.Context, l RemoteLeaver, server string, mc M
 		return nil, err
 	}
 	proto.Redacts, proto.Signature, proto.Unsigned = "", nil, nil
-	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
 	if err != nil {
 		return nil, fmt.Errorf("make_leave from %s: building the leave: %w", server, err)
 	}
@@ -262,7 +259,7 @@ func (n *Node) localRejection(mc MembershipChange, invite gomatrixserverlib.PDU)
 		SenderID: mc.Sender, RoomID: mc.RoomID, Type: spec.MRoomMember, StateKey: &sk, Content: raw,
 		PrevEvents: []string{invite.EventID()}, AuthEvents: []string{invite.EventID()}, Depth: min(invite.Depth(), maxDepth-1) + 1,
 	}
-	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), KeyID, n.key)
+	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
 	if err != nil {
 		return nil, fmt.Errorf("building a local rejection: %w", err)
 	}

@@ -140,7 +140,7 @@ func domainOf(userID string) string {
 }
 
 // EventFetcher fetches events a node is missing from another server. The
-// app provides it from its federation client (SetEventFetcher).
+// app provides it from its federation client (part of Remote).
 type EventFetcher interface {
 	// GetMissingEvents is get_missing_events on server: events before
 	// req.LatestEvents back to req.EarliestEvents, as full event JSON.
@@ -158,14 +158,6 @@ type EventFetcher interface {
 	// Event is /event on server: one event's JSON.
 	Event(ctx context.Context, server, eventID string) (json.RawMessage, error)
 }
-
-// SetEventFetcher lets the node fetch what inbound PDUs are missing (prev
-// and auth events, the state at a gap) and room history for /messages
-// (backfill.go); nil turns that off (such PDUs are refused with
-// ErrMissingEvents, and /messages stops at the node's first event).
-func (n *Node) SetEventFetcher(f EventFetcher) { n.fetcher.set(f) }
-
-func (n *Node) eventFetcher() EventFetcher { return n.fetcher.get() }
 
 // fetchMissingPrevs retries the PDUs of a batch that failed with
 // ErrMissingEvents, room by room, with rounds of get_missing_events to

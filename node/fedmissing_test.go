@@ -28,7 +28,7 @@ func TestMissingEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestMissingEvents(t *testing.T) {
 		t.Fatalf("without a fetcher: %+v, %v", res, err)
 	}
 	calls := 0
-	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: &calls})
+	setEventFetcher(b, directFetcher{fetching: b, resident: a, calls: &calls})
 	res, err = b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{raw3}})
 	if err != nil || res[0].Err != nil || res[0].EventID != m3 {
 		t.Fatalf("with a fetcher: %+v, %v", res, err)
@@ -106,7 +106,7 @@ func bodiesOf(evs []json.RawMessage) []string {
 func TestMissingEventsRounds(t *testing.T) {
 	ctx := context.Background()
 	a, b, alice, _, roomID, calls := joinedPair(t)
-	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: calls})
+	setEventFetcher(b, directFetcher{fetching: b, resident: a, calls: calls})
 	var pdus []json.RawMessage
 	var ids []string
 	for range 80 {
@@ -136,7 +136,7 @@ func TestMissingEventsRounds(t *testing.T) {
 func TestMissingEventsLongGap(t *testing.T) {
 	ctx := context.Background()
 	a, b, alice, bob, roomID, calls := joinedPair(t)
-	b.SetEventFetcher(directFetcher{fetching: b, resident: a, calls: calls})
+	setEventFetcher(b, directFetcher{fetching: b, resident: a, calls: calls})
 	var gap []string
 	for range 120 {
 		gap = append(gap, send(t, a, alice, roomID, "while away"))
@@ -169,7 +169,7 @@ func TestMissingEventsRedactsHidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := send(t, a, alice, roomID, "before bob")
-	b.SetRemoteJoiner(directJoiner{joining: b, resident: a})
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 var ErrRemoteUnavailable = errors.New("remote server unavailable")
 
 // RemoteQuerier asks another server about its aliases, users and keys. The
-// app provides it from its federation client (SetRemoteQuerier). Errors
+// app provides it from its federation client (part of Remote). Errors
 // wrap ErrNotFound when the server answered 404, ErrForbidden for 403, and
 // ErrRemoteUnavailable when it could not be reached or failed.
 type RemoteQuerier interface {
@@ -47,12 +47,6 @@ type RemoteKeys struct {
 	MasterKeys      map[string]json.RawMessage
 	SelfSigningKeys map[string]json.RawMessage
 }
-
-// SetRemoteQuerier lets the node answer queries about other servers' aliases,
-// profiles and keys.
-func (n *Node) SetRemoteQuerier(q RemoteQuerier) { n.querier.set(q) }
-
-func (n *Node) remoteQuerier() RemoteQuerier { return n.querier.get() }
 
 // RoomAlias is what an alias resolves to: the room and servers to join it
 // through.

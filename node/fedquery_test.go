@@ -87,7 +87,7 @@ func TestQueryAllKeysChecksRemoteAnswers(t *testing.T) {
 	// A hostile B adds keys for a user of A, a device under the wrong ID,
 	// a master key naming someone else, and a claimed key of another
 	// algorithm.
-	a.SetRemoteQuerier(directQuerier{remote: b, slow: "slow.example", tamper: func(rk *RemoteKeys, claimed map[string]map[string]map[string]json.RawMessage) {
+	setRemoteQuerier(a, directQuerier{remote: b, slow: "slow.example", tamper: func(rk *RemoteKeys, claimed map[string]map[string]map[string]json.RawMessage) {
 		if rk != nil {
 			rk.DeviceKeys[mallory] = map[string]json.RawMessage{"EVIL": json.RawMessage(`{"user_id":"` + mallory + `","device_id":"EVIL","keys":{}}`)}
 			rk.DeviceKeys[bob.UserID]["OTHER"] = dk
@@ -147,7 +147,7 @@ func TestLookupAliasAndProfileRemote(t *testing.T) {
 	if _, err := b.LookupAlias(ctx, "hall"); !errors.Is(err, ErrInvalidParam) {
 		t.Fatalf("malformed alias: %v", err)
 	}
-	b.SetRemoteQuerier(directQuerier{remote: a})
+	setRemoteQuerier(b, directQuerier{remote: a})
 	ra, err := b.LookupAlias(ctx, alias)
 	if err != nil || ra.RoomID != roomID || len(ra.Servers) != 1 || ra.Servers[0] != a.ServerName() {
 		t.Fatalf("LookupAlias(%s) = %+v, %v", alias, ra, err)

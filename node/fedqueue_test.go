@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -26,7 +27,7 @@ func newRemoteServer(t testing.TB) remoteServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return remoteServer{name: ServerNameForKey(pub), key: priv}
+	return remoteServer{name: identity.ServerNameForKey(pub), key: priv}
 }
 
 // buildAs builds a dag event signed by another server.

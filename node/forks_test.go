@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -85,7 +86,7 @@ func (d *dagRoom) rawMessage(t *testing.T, prevs []string, depth int64, body str
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(d.ts, spec.ServerName(d.server), KeyID, d.key)
+	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(d.ts, spec.ServerName(d.server), identity.KeyID, d.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +183,7 @@ func TestMissingEventsEarliestBounded(t *testing.T) {
 		Prev: []string{"m1"}, Auth: []string{"create", "bob", "pl"}})
 	var reqs []MissingEventsRequest
 	calls := 0
-	a.SetEventFetcher(recordingFetcher{directFetcher: directFetcher{fetching: a, resident: b, calls: &calls},
+	setEventFetcher(a, recordingFetcher{directFetcher: directFetcher{fetching: a, resident: b, calls: &calls},
 		answer: []json.RawMessage{m1.JSON()}, reqs: &reqs})
 	res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{m2.JSON()}})
 	if err != nil || res[0].Err != nil {
@@ -215,7 +216,7 @@ func TestRejectInviteAtMaxDepth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	invite, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(d.ts, spec.ServerName(d.server), KeyID, d.key)
+	invite, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(d.ts, spec.ServerName(d.server), identity.KeyID, d.key)
 	if err != nil {
 		t.Fatal(err)
 	}

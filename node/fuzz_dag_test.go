@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -123,7 +124,7 @@ func FuzzFederatedTxnDAG(f *testing.F) {
 		}
 		proto := gomatrixserverlib.ProtoEvent{SenderID: sender, RoomID: roomID, Type: "m.room.message",
 			PrevEvents: prevs, AuthEvents: auths, Depth: buildDepth, Content: spec.RawJSON(content)}
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(ts, spec.ServerName(server), KeyID, key)
+		ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(ts, spec.ServerName(server), identity.KeyID, key)
 		if err != nil {
 			return // not an event the library will sign: nothing to send
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -267,7 +268,7 @@ func (d *dagRoom) build(name string, e dagEvent) gomatrixserverlib.PDU {
 	if e.Redacts != "" {
 		proto.Redacts = d.id(e.Redacts)
 	}
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(d.ts, spec.ServerName(d.server), KeyID, d.key)
+	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(d.ts, spec.ServerName(d.server), identity.KeyID, d.key)
 	if err != nil {
 		d.t.Fatalf("dag %s: build: %v", name, err)
 	}

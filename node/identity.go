@@ -3,19 +3,13 @@ package node
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"github.com/matrix-org/gomatrixserverlib"
 )
-
-// KeyID is the ID of the node's one signing key.
-const KeyID gomatrixserverlib.KeyID = "ed25519:edgenode"
 
 const keyFileName = "signing.key"
 const pemType = "EDGENODE ED25519 PRIVATE KEY"
@@ -63,10 +57,4 @@ func syncFile(path string) error {
 		return fmt.Errorf("node: sync %s: %w", path, err)
 	}
 	return nil
-}
-
-// ServerNameForKey is the server name derived from a public key: its lowercase
-// hex, so that any node can check signatures offline from the name alone.
-func ServerNameForKey(pub ed25519.PublicKey) string {
-	return hex.EncodeToString(pub)
 }

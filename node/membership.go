@@ -33,7 +33,7 @@ type MembershipChange struct {
 // ChangeMembership sends a membership event for Target. Joins of a user who
 // is already joined are a no-op; unbanning needs the target to be banned. A
 // user's own join of a room the node does not have goes over federation,
-// through mc.Servers (see SetRemoteJoiner).
+// through mc.Servers (see SetRemote).
 func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (string, error) {
 	if _, err := spec.NewUserID(mc.Target, true); err != nil {
 		return "", fmt.Errorf("%w: user ID %q", ErrInvalidParam, mc.Target)

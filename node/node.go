@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 )
 
@@ -58,19 +59,11 @@ type Node struct {
 	// edu is the outbound EDU queues' in-memory side (eduqueue.go).
 	edu eduState
 
-	// joiner joins rooms the node does not have (fedjoin.go).
-	joiner guarded[RemoteJoiner]
-	// joining are the rooms being joined through joiner (joining.go).
+	// remote reaches other servers: joins, leaves, invites, queries and
+	// missing events (remote.go).
+	remote guarded[Remote]
+	// joining are the rooms being joined through the remote (joining.go).
 	joining joiningRooms
-	// fetcher fetches missing prev events of inbound PDUs (fedmissing.go).
-	fetcher guarded[EventFetcher]
-	// inviter and leaver reach other servers for invites of their users and
-	// to reject invites to rooms the node does not have (fedinvite.go,
-	// fedleave.go).
-	inviter guarded[RemoteInviter]
-	leaver  guarded[RemoteLeaver]
-	// querier asks other servers about aliases, profiles and keys (fedquery.go).
-	querier guarded[RemoteQuerier]
 
 	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
 	sticky *stickySweeper
@@ -168,7 +161,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.rejected = newRejectedMarks()
 	n.txnResponses = newLRU[string, []byte](maxTxnResponsesInMemory)
 	if n.serverName == "" {
-		n.serverName = ServerNameForKey(key.Public().(ed25519.PublicKey))
+		n.serverName = identity.ServerNameForKey(key.Public().(ed25519.PublicKey))
 	}
 	if err := n.openE2EEStreams(); err != nil {
 		db.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -218,7 +219,7 @@ func (b *roomBatch) build(proto gomatrixserverlib.ProtoEvent, version gomatrixse
 	if err := builder.AddAuthEvents(provider); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrForbidden, err)
 	}
-	ev, err := builder.Build(b.n.now(), spec.ServerName(b.n.serverName), KeyID, b.n.key)
+	ev, err := builder.Build(b.n.now(), spec.ServerName(b.n.serverName), identity.KeyID, b.n.key)
 	if err != nil {
 		// Build checks sizes itself (event, type, state key), before the
 		// check below can: those are ErrTooLarge, not bad input.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/tidwall/gjson"
 )
@@ -136,7 +137,7 @@ func (n *Node) withStickyKey(ev gomatrixserverlib.PDU, durationMS int64) (gomatr
 	if err != nil {
 		return nil, fmt.Errorf("sticky: %w", err)
 	}
-	signed := unsigned.Sign(n.serverName, KeyID, n.key)
+	signed := unsigned.Sign(n.serverName, identity.KeyID, n.key)
 	// Parse again so the event ID is derived from the final JSON, not cached
 	// from an earlier form.
 	out, err := verImpl.NewEventFromTrustedJSON(signed.JSON(), false)

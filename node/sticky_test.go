@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/tidwall/gjson"
 )
@@ -135,7 +136,7 @@ func TestStickyEventSigned(t *testing.T) {
 	if gjson.GetBytes(redacted, "msc4354_sticky").Exists() {
 		t.Errorf("redaction keeps msc4354_sticky: %s", redacted)
 	}
-	err = gomatrixserverlib.VerifyJSON(n.serverName, KeyID, n.PublicKey(), redacted)
+	err = gomatrixserverlib.VerifyJSON(n.serverName, identity.KeyID, n.PublicKey(), redacted)
 	if err != nil {
 		t.Errorf("signature: %v", err)
 	}

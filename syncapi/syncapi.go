@@ -2,12 +2,11 @@ package syncapi
 
 import (
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
 )
 
 // api holds what the handlers need; it is built once per router.
 type api struct {
-	n *node.Node
+	n Reader
 	// budget is how many events beyond the limit one page may look at (see
 	// paginate); a field so tests can make it small.
 	budget int
@@ -15,8 +14,8 @@ type api struct {
 	ss *connStore
 }
 
-// Register adds the sync API's routes to rt.
-func Register(rt *mxhttp.Router, n *node.Node) {
+// Register adds the sync API's routes to rt, served from n (a *node.Node).
+func Register(rt *mxhttp.Router, n Reader) {
 	a := &api{n: n, budget: scanBudget, ss: newConnStore()}
 	const v3 = "/_matrix/client/v3"
 	rt.Authed("GET "+v3+"/sync", a.sync)

@@ -1,24 +1,24 @@
-package federation
+package identity
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"log/slog"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/matrix-org/util"
+	"github.com/sirupsen/logrus"
 )
 
 func TestPublicKeyFromServerName(t *testing.T) {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
-	name := node.ServerNameForKey(pub)
+	name := ServerNameForKey(pub)
 	got, err := PublicKeyFromServerName(name)
 	if err != nil || !got.Equal(pub) {
 		t.Fatalf("PublicKeyFromServerName(%s) = %x, %v; want %x", name, got, err, pub)
@@ -35,17 +35,19 @@ func TestPublicKeyFromServerName(t *testing.T) {
 
 func TestKeyRing(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	name := node.ServerNameForKey(pub)
+	name := ServerNameForKey(pub)
 	// The library's KeyRing logs through the context's logger.
-	ctx := util.ContextWithLogger(context.Background(), libraryLogger(slog.New(slog.DiscardHandler)))
+	quiet := logrus.New()
+	quiet.SetOutput(io.Discard)
+	ctx := util.ContextWithLogger(context.Background(), logrus.NewEntry(quiet))
 	now := time.Now()
 
-	msg, err := gomatrixserverlib.SignJSON(name, node.KeyID, priv, []byte(`{"hello":"world"}`))
+	msg, err := gomatrixserverlib.SignJSON(name, KeyID, priv, []byte(`{"hello":"world"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
-	forged, _ := gomatrixserverlib.SignJSON(name, node.KeyID, otherPriv, []byte(`{"hello":"world"}`))
+	forged, _ := gomatrixserverlib.SignJSON(name, KeyID, otherPriv, []byte(`{"hello":"world"}`))
 	otherKeyID, _ := gomatrixserverlib.SignJSON(name, "ed25519:other", priv, []byte(`{"hello":"world"}`))
 	reqs := []gomatrixserverlib.VerifyJSONRequest{
 		{ServerName: spec.ServerName(name), AtTS: spec.AsTimestamp(now), ValidityCheckingFunc: gomatrixserverlib.StrictValiditySignatureCheck, Message: msg},
@@ -71,14 +73,14 @@ func TestKeyRing(t *testing.T) {
 	// FetchKeys answers for derived names only, valid beyond the asked time.
 	later := spec.AsTimestamp(now.Add(30 * 24 * time.Hour))
 	got, err := KeyRing{}.FetchKeys(ctx, map[gomatrixserverlib.PublicKeyLookupRequest]spec.Timestamp{
-		{ServerName: spec.ServerName(name), KeyID: node.KeyID}:  later,
-		{ServerName: "example.org", KeyID: node.KeyID}:          later,
+		{ServerName: spec.ServerName(name), KeyID: KeyID}:       later,
+		{ServerName: "example.org", KeyID: KeyID}:               later,
 		{ServerName: spec.ServerName(name), KeyID: "ed25519:x"}: later,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, ok := got[gomatrixserverlib.PublicKeyLookupRequest{ServerName: spec.ServerName(name), KeyID: node.KeyID}]
+	r, ok := got[gomatrixserverlib.PublicKeyLookupRequest{ServerName: spec.ServerName(name), KeyID: KeyID}]
 	if len(got) != 1 || !ok || !ed25519.PublicKey(r.Key).Equal(pub) || r.ValidUntilTS <= later {
 		t.Fatalf("FetchKeys = %+v", got)
 	}

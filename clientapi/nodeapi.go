@@ -1,0 +1,95 @@
+package clientapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/edgenode/edgenode/node"
+)
+
+// Node is what the client API needs of the node, by concern. *node.Node
+// implements it (nodeapi_test.go checks it); the handlers reach the node
+// only through it.
+type Node interface {
+	server
+	accounts
+	rooms
+	userData
+	e2eeKeys
+}
+
+// server is the node's name, configuration and logger, and its admin
+// statistics.
+type server interface {
+	ServerName() string
+	Config() node.Config
+	Logger() *slog.Logger
+	IsAdmin(ctx context.Context, userID string) (bool, error)
+	StickyStats(ctx context.Context) (*node.StickyStats, error)
+}
+
+// accounts are registration, login and devices.
+type accounts interface {
+	Register(ctx context.Context, req node.RegisterRequest) (node.Session, error)
+	CheckUsername(ctx context.Context, localpart string) error
+	Login(ctx context.Context, user, password, deviceID, displayName string) (node.Session, error)
+	CheckPassword(ctx context.Context, userID, password string) error
+	Logout(ctx context.Context, userID, deviceID string) error
+	LogoutAll(ctx context.Context, userID string) error
+	Devices(ctx context.Context, userID string) ([]node.Device, error)
+	Device(ctx context.Context, userID, deviceID string) (node.Device, error)
+	SetDeviceDisplayName(ctx context.Context, userID, deviceID, name string) error
+	DeleteDevice(ctx context.Context, userID, deviceID string) error
+}
+
+// rooms create rooms, send into them, change memberships and aliases, and
+// read single events and state.
+type rooms interface {
+	CreateRoom(ctx context.Context, req node.CreateRoomRequest) (string, error)
+	SendEvent(ctx context.Context, req node.SendRequest) (string, error)
+	Redact(ctx context.Context, req node.RedactRequest) (string, error)
+	ChangeMembership(ctx context.Context, mc node.MembershipChange) (string, error)
+	Unban(ctx context.Context, mc node.MembershipChange) (string, error)
+	Forget(ctx context.Context, userID, roomID string) error
+	Event(ctx context.Context, userID, eventID string) (*node.Event, error)
+	Members(ctx context.Context, userID, roomID string) ([]*node.Event, error)
+	Membership(ctx context.Context, roomID, userID string) (node.MembershipInfo, error)
+	JoinedRooms(ctx context.Context, userID string) ([]string, error)
+	RoomState(ctx context.Context, userID, roomID string) ([]*node.Event, error)
+	RoomStateEvent(ctx context.Context, userID, roomID, evType, stateKey string) (*node.Event, error)
+	SetAlias(ctx context.Context, creator, alias, roomID string) error
+	DeleteAlias(ctx context.Context, userID, alias string) error
+	LookupAlias(ctx context.Context, alias string) (node.RoomAlias, error)
+	RoomAliases(ctx context.Context, roomID string) ([]string, error)
+}
+
+// userData is what a user keeps beside rooms: account data and tags, read
+// markers and receipts, typing, presence, profile and to-device messages.
+type userData interface {
+	AccountData(ctx context.Context, userID, roomID, evType string) (json.RawMessage, error)
+	SetAccountData(ctx context.Context, userID, roomID, evType string, content json.RawMessage) error
+	Tags(ctx context.Context, userID, roomID string) (json.RawMessage, error)
+	SetTag(ctx context.Context, userID, roomID, tag string, content json.RawMessage) error
+	DeleteTag(ctx context.Context, userID, roomID, tag string) error
+	SetReadMarkers(ctx context.Context, userID, roomID, fullyRead, read, readPrivate string) error
+	SetReceipt(ctx context.Context, userID, roomID, receiptType, eventID, threadID string) error
+	SetTyping(ctx context.Context, userID, roomID string, typing bool, timeout time.Duration) error
+	Presence(ctx context.Context, userID string) (node.PresenceState, error)
+	SetPresence(ctx context.Context, userID, presence string, statusMsg *string) error
+	SharesRoom(ctx context.Context, a, b string) (bool, error)
+	LookupProfile(ctx context.Context, userID, field string) (node.Profile, error)
+	SetProfile(ctx context.Context, userID, deviceID string, displayName, avatarURL *string) error
+	SendToDevice(ctx context.Context, sender, senderDevice, evType, txnID string, messages map[string]map[string]json.RawMessage) error
+}
+
+// e2eeKeys are device, one-time and cross-signing keys.
+type e2eeKeys interface {
+	UploadKeys(ctx context.Context, userID, deviceID string, deviceKeys json.RawMessage, oneTimeKeys, fallbackKeys map[string]json.RawMessage) (map[string]int, error)
+	QueryAllKeys(ctx context.Context, requester string, users map[string][]string, timeout time.Duration) (*node.KeysQuery, error)
+	ClaimAllKeys(ctx context.Context, claims map[string]map[string]string, timeout time.Duration) (map[string]map[string]map[string]json.RawMessage, map[string]error, error)
+	UploadCrossSigningKeys(ctx context.Context, userID string, master, selfSigning, userSigning json.RawMessage) error
+	CrossSigningUploadNeedsAuth(ctx context.Context, userID string, master, selfSigning, userSigning json.RawMessage) (bool, error)
+	UploadSignatures(ctx context.Context, signer string, signed map[string]map[string]json.RawMessage) (map[string]map[string]error, error)
+}
