@@ -85,11 +85,11 @@ type P2PConfig struct {
 
 // App is a running homeserver.
 type App struct {
-	Node *node.Node
-	// P2P is the libp2p host (nil without federation).
-	P2P *p2ptransport.Host
-	// Federation sends signed requests to other nodes over P2P (nil without).
-	Federation *federation.Client
+	node *node.Node
+	// p2p is the libp2p host (nil without federation).
+	p2p *p2ptransport.Host
+	// federation sends signed requests to other nodes over p2p (nil without).
+	federation *federation.Client
 
 	sender    *federation.Sender
 	peersDone chan struct{}
@@ -145,7 +145,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Node: n, log: n.Logger(), health: newHealth(cfg.OnHealth)}
+	a := &App{node: n, log: n.Logger(), health: newHealth(cfg.OnHealth)}
 	if err := a.start(ctx, cfg); err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -166,12 +166,12 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	var given host.Host
 	var err error
 	if cfg.P2P.NewHost != nil {
-		if given, err = cfg.P2P.NewHost(a.Node.SigningKey()); err != nil {
+		if given, err = cfg.P2P.NewHost(a.node.SigningKey()); err != nil {
 			return fmt.Errorf("libp2p host: %w", err)
 		}
 	}
 	host, err := p2ptransport.New(ctx, p2ptransport.Config{
-		PrivateKey:   a.Node.SigningKey(),
+		PrivateKey:   a.node.SigningKey(),
 		ListenAddrs:  cfg.P2P.ListenAddrs,
 		Profile:      cfg.Node.StorageProfile,
 		StaticPeers:  cfg.P2P.StaticPeers,
@@ -189,18 +189,18 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	a.P2P = host
-	a.Federation = federation.NewClient(a.Node, host.RoundTripper())
+	a.p2p = host
+	a.federation = federation.NewClient(a.node, host.RoundTripper())
 	// Joins of rooms the node does not have go through other servers.
-	a.Node.SetRemoteJoiner(a.Federation)
+	a.node.SetRemoteJoiner(a.federation)
 	// Invites of other servers' users, and declining invites from them.
-	a.Node.SetRemoteInviter(a.Federation)
-	a.Node.SetRemoteLeaver(a.Federation)
+	a.node.SetRemoteInviter(a.federation)
+	a.node.SetRemoteLeaver(a.federation)
 	// Inbound PDUs with unknown prev events get them from their sender.
-	a.Node.SetEventFetcher(a.Federation)
+	a.node.SetEventFetcher(a.federation)
 	// Aliases, profiles and keys of other servers' users are asked of them.
-	a.Node.SetRemoteQuerier(a.Federation)
-	a.sender = federation.NewSender(a.Node, a.Federation, federation.SenderOptions{})
+	a.node.SetRemoteQuerier(a.federation)
+	a.sender = federation.NewSender(a.node, a.federation, federation.SenderOptions{})
 	if err := a.sender.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	// The federation handler learns who is calling from the authenticated
 	// libp2p connection, never from anything the caller sends.
 	a.servers = append(a.servers, serve(&http.Server{
-		Handler:           federation.NewHandlerWithOptions(a.Node, p2ptransport.PeerServerName, federation.HandlerOptions{Limits: cfg.P2P.Limits}),
+		Handler:           federation.NewHandlerWithOptions(a.node, p2ptransport.PeerServerName, federation.HandlerOptions{Limits: cfg.P2P.Limits}),
 		ConnContext:       p2ptransport.ConnContext,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
@@ -240,7 +240,7 @@ func (a *App) Close(ctx context.Context) error {
 }
 
 func (a *App) close(ctx context.Context) error {
-	a.Node.BeginShutdown() // long-polls answer now rather than at their timeout
+	a.node.BeginShutdown() // long-polls answer now rather than at their timeout
 	var errs []error
 	if a.client != nil {
 		errs = append(errs, a.client.shutdown(ctx))
@@ -251,12 +251,12 @@ func (a *App) close(ctx context.Context) error {
 	if a.sender != nil {
 		a.sender.Stop()
 	}
-	if a.P2P != nil {
-		errs = append(errs, a.P2P.Close())
+	if a.p2p != nil {
+		errs = append(errs, a.p2p.Close())
 		if a.peersDone != nil {
 			<-a.peersDone // Close closes the event channel
 		}
 	}
-	errs = append(errs, a.Node.Close())
+	errs = append(errs, a.node.Close())
 	return errors.Join(errs...)
 }

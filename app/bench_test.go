@@ -58,16 +58,16 @@ func newBenchPair(b *testing.B) *benchPair {
 	p.b = startBenchApp(b, quicAddrs(p.a))
 	ctx := context.Background()
 	var err error
-	if p.alice, err = p.a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true}); err != nil {
+	if p.alice, err = p.a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true}); err != nil {
 		b.Fatal(err)
 	}
-	if p.bob, err = p.b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
+	if p.bob, err = p.b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
 		b.Fatal(err)
 	}
-	if p.roomID, err = p.a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice.UserID, Preset: node.PresetPublicChat}); err != nil {
+	if p.roomID, err = p.a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice.UserID, Preset: node.PresetPublicChat}); err != nil {
 		b.Fatal(err)
 	}
-	u := p.b.BaseURL() + "/_matrix/client/v3/join/" + url.PathEscape(p.roomID) + "?server_name=" + url.QueryEscape(p.a.Node.ServerName())
+	u := p.b.BaseURL() + "/_matrix/client/v3/join/" + url.PathEscape(p.roomID) + "?server_name=" + url.QueryEscape(p.a.node.ServerName())
 	if status, body := benchCall(b, http.MethodPost, u, p.bob.AccessToken, "{}"); status != http.StatusOK {
 		b.Fatalf("join: %d %s", status, body)
 	}
@@ -195,10 +195,10 @@ func BenchmarkFederationBurst1000(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := range b.N {
-		l := p.b.Node.Listen(p.bob.UserID)
+		l := p.b.node.Listen(p.bob.UserID)
 		var last string
 		for k := range burst {
-			id, err := p.a.Node.SendEvent(ctx, node.SendRequest{
+			id, err := p.a.node.SendEvent(ctx, node.SendRequest{
 				Sender: p.alice.UserID, DeviceID: p.alice.DeviceID, RoomID: p.roomID, Type: "m.room.message",
 				Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"burst %d/%d"}`, i, k)),
 			})
@@ -216,7 +216,7 @@ func BenchmarkFederationBurst1000(b *testing.B) {
 		cancel()
 		l.Close()
 		b.StopTimer()
-		page, err := p.b.Node.RoomEvents(ctx, p.bob.UserID, p.roomID, node.Range{Backwards: true, Limit: burst})
+		page, err := p.b.node.RoomEvents(ctx, p.bob.UserID, p.roomID, node.Range{Backwards: true, Limit: burst})
 		if err != nil || len(page.Events) != burst {
 			b.Fatalf("B has %d of the burst's events: %v", len(page.Events), err)
 		}
@@ -227,7 +227,7 @@ func BenchmarkFederationBurst1000(b *testing.B) {
 
 func benchHasEvent(b *testing.B, app *App, userID, roomID, eventID string) bool {
 	b.Helper()
-	page, err := app.Node.RoomEvents(context.Background(), userID, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := app.node.RoomEvents(context.Background(), userID, roomID, node.Range{Backwards: true, Limit: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

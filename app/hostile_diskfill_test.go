@@ -138,11 +138,11 @@ func TestHostileDiskFill(t *testing.T) {
 
 	dir := t.TempDir()
 	a := startVictim(t, dir)
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
+	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestHostileDiskFill(t *testing.T) {
 		}
 	}()
 	m := startP2P(t, quicAddrs(a))
-	page, err := a.Node.RoomEvents(ctx, alice.UserID, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := a.node.RoomEvents(ctx, alice.UserID, roomID, node.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 {
 		t.Fatalf("room events: %v", err)
 	}
@@ -166,7 +166,7 @@ func TestHostileDiskFill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hostile{m: m.Node.ServerName(), a: a.Node.ServerName(), key: m.Node.SigningKey()}
+	h := hostile{m: m.node.ServerName(), a: a.node.ServerName(), key: m.node.SigningKey()}
 	mallory := "@mallory:" + h.m
 	pad := strings.Repeat("x", bodySize)
 	buildTxn := func(k int) []json.RawMessage {
@@ -186,7 +186,7 @@ func TestHostileDiskFill(t *testing.T) {
 		return pdus
 	}
 
-	client := &http.Client{Transport: m.P2P.RoundTripper(), Timeout: 2 * time.Minute}
+	client := &http.Client{Transport: m.p2p.RoundTripper(), Timeout: 2 * time.Minute}
 	var mu sync.Mutex
 	var limited, refusedPDUs int
 	var wrong []string
@@ -285,7 +285,7 @@ func TestHostileDiskFill(t *testing.T) {
 	t.Logf("M sent %d transactions of %d PDUs in %v (%d answered 429 first)", txns, perTxn, time.Since(start).Round(time.Millisecond), limited)
 
 	// Alice sees none of it.
-	page, err = a.Node.RoomEvents(ctx, alice.UserID, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err = a.node.RoomEvents(ctx, alice.UserID, roomID, node.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 || page.Events[0].PDU.EventID() != latest.EventID() {
 		t.Errorf("alice's latest event after the flood: %v, want %s", err, latest.EventID())
 	}
@@ -358,21 +358,21 @@ func TestHostileUnjoinedRoom(t *testing.T) {
 	if status, body := call(t, a, "POST", "/_matrix/client/v3/rooms/"+r.roomID+"/leave", r.alice.AccessToken, map[string]any{}); status != http.StatusOK {
 		t.Fatalf("alice's leave: %d %v", status, body)
 	}
-	leave, err := a.Node.Membership(ctx, r.roomID, r.alice.UserID)
+	leave, err := a.node.Membership(ctx, r.roomID, r.alice.UserID)
 	if err != nil || leave.Membership != spec.Leave {
 		t.Fatalf("alice's membership: %+v, %v", leave, err)
 	}
-	bobJoin, err := b.Node.Membership(ctx, r.roomID, r.bob.UserID)
+	bobJoin, err := b.node.Membership(ctx, r.roomID, r.bob.UserID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaveEv, err := a.Node.Event(ctx, r.alice.UserID, leave.EventID)
+	leaveEv, err := a.node.Event(ctx, r.alice.UserID, leave.EventID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := []string{bobJoin.EventID}
 	for _, id := range leaveEv.PDU.AuthEventIDs() {
-		ev, err := a.Node.Event(ctx, r.alice.UserID, id)
+		ev, err := a.node.Event(ctx, r.alice.UserID, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,7 +384,7 @@ func TestHostileUnjoinedRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hostile{m: b.Node.ServerName(), a: a.Node.ServerName(), key: b.Node.SigningKey()}
+	h := hostile{m: b.node.ServerName(), a: a.node.ServerName(), key: b.node.SigningKey()}
 	pdus := make([]json.RawMessage, 20)
 	for i := range pdus {
 		proto := gomatrixserverlib.ProtoEvent{SenderID: r.bob.UserID, RoomID: r.roomID, Type: "m.room.message",
@@ -401,7 +401,7 @@ func TestHostileUnjoinedRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Transport: b.P2P.RoundTripper(), Timeout: time.Minute}
+	client := &http.Client{Transport: b.p2p.RoundTripper(), Timeout: time.Minute}
 	res, err := client.Do(req.WithContext(ctx))
 	if err != nil {
 		t.Fatal(err)

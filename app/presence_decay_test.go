@@ -55,7 +55,7 @@ func TestPresenceDecayOverFederation(t *testing.T) {
 	clockA, clockB := &movableClock{t: time.Now()}, &movableClock{t: time.Now()}
 	a := startClocked(t, clockA, nil)
 	var quic []string
-	for _, addr := range a.P2P.Addrs() {
+	for _, addr := range a.p2p.Addrs() {
 		if strings.Contains(addr, "/quic-v1/") {
 			quic = append(quic, addr)
 		}
@@ -65,7 +65,7 @@ func TestPresenceDecayOverFederation(t *testing.T) {
 	defer cancel()
 	r := sharedRoom(ctx, t, a, b)
 	alice := r.alice
-	carol, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
+	carol, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,15 +138,15 @@ func (n *Node) Start() (err error) {
 		return fmt.Errorf("mobile: start: %w", err)
 	}
 	n.app = a
-	n.guard = app.StartMemoryGuard(n.cfg.StorageProfile, 0, a.Node.TrimCaches, os.Getenv, n.slogger())
-	n.hookEvents(a.Node)
+	n.guard = app.StartMemoryGuard(n.cfg.StorageProfile, 0, a.TrimCaches, os.Getenv, n.slogger())
+	n.hookEvents(a)
 	return nil
 }
 
 // forgetLocked drops the app after it stopped, keeping its count of dropped
 // events. Called with mu held.
 func (n *Node) forgetLocked() {
-	n.eventsDroppedBefore += n.app.Node.NewEventsDropped()
+	n.eventsDroppedBefore += n.app.NewEventsDropped()
 	n.app = nil
 	if n.guard != nil {
 		n.guard.Stop()
@@ -215,7 +215,7 @@ func (n *Node) ServerName() string {
 	if err != nil {
 		return ""
 	}
-	return a.Node.ServerName()
+	return a.ServerName()
 }
 
 // marshal encodes v as a JSON string for the app.

@@ -24,9 +24,9 @@ func (quicNetwork) started(ctx context.Context, i int, a *app.App, running map[i
 		if j == i {
 			continue
 		}
-		for _, addr := range b.P2P.Addrs() {
+		for _, addr := range b.PeerAddrs() {
 			if strings.Contains(addr, "/quic-v1/") {
-				if err := a.P2P.Connect(ctx, addr); err != nil {
+				if err := a.Connect(ctx, addr); err != nil {
 					errs = append(errs, fmt.Errorf("node %d to %d: %w", i, j, err))
 				}
 				break
