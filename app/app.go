@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/edgenode/edgenode/clientapi"
 	"github.com/edgenode/edgenode/federation"
+	"github.com/edgenode/edgenode/internal/devprofile"
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/p2ptransport"
@@ -50,30 +50,15 @@ type Config struct {
 	P2P *P2PConfig
 }
 
-// P2PConfig configures the libp2p host.
+// P2PConfig configures the libp2p host and the federation served over it.
 type P2PConfig struct {
-	// ListenAddrs are multiaddrs; p2ptransport.DefaultListenAddrs if empty.
-	ListenAddrs []string
-	// StaticPeers are multiaddrs ending in /p2p/<peer ID>, dialled at start.
-	StaticPeers []string
-	// MDNS finds peers on the local network.
-	MDNS bool
-	// DHT finds peers beyond the LAN by their server name; DHTMode is
-	// "client", "server", "auto" or empty (by profile). See p2ptransport.Config.
-	DHT     bool
-	DHTMode string
-	// Relays are circuit relays (multiaddrs ending in /p2p/<peer ID>) that
-	// make the node reachable from behind NAT.
-	Relays []string
-	// RelayService makes the node a relay for others (a Pi at home).
-	RelayService bool
-	// Reachability is "auto" (default), "private" or "public".
-	Reachability string
-	// InterfaceAddrs, if set, are the device's IP addresses, advertised
-	// with the listen ports in place of what listing the network
-	// interfaces finds (Android 11+ forbids that); see
-	// p2ptransport.Config.InterfaceAddrs.
-	InterfaceAddrs []netip.Addr
+	// Config holds the libp2p options (p2ptransport.Config is their one
+	// definition). The app sets PrivateKey (the node's key), Profile
+	// (Node.StorageProfile's, so that one profile sizes storage and
+	// libp2p alike), Logger (the node's, unless one is given) and Host
+	// (from NewHost); Start refuses a PrivateKey, a Host, or a Profile
+	// other than the storage's set here.
+	p2ptransport.Config
 	// Limits bound each peer's federation requests (zero: the defaults,
 	// sized for a phone or a Pi).
 	Limits federation.Limits
@@ -81,6 +66,20 @@ type P2PConfig struct {
 	// of p2ptransport (simulations make mocknet hosts); see
 	// p2ptransport.Config.Host. Close closes the host.
 	NewHost func(ed25519.PrivateKey) (host.Host, error)
+}
+
+// check refuses the fields of the host's configuration that are the
+// app's to set (see P2PConfig.Config). profile is the storage's.
+func (c *P2PConfig) check(profile string) error {
+	switch {
+	case c.PrivateKey != nil:
+		return errors.New("app: P2PConfig.PrivateKey is the node's key; leave it unset")
+	case c.Host != nil:
+		return errors.New("app: P2PConfig.Host: set NewHost instead (the host needs the node's key)")
+	case c.Profile != "" && c.Profile != profile:
+		return fmt.Errorf("app: P2PConfig.Profile %q differs from Node.StorageProfile %q: one profile sizes both", c.Profile, profile)
+	}
+	return nil
 }
 
 // App is a running homeserver.
@@ -141,6 +140,14 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.ClientListen == "" {
 		cfg.ClientListen = DefaultClientListen
 	}
+	// One place (devprofile) decides what an unset profile means, and the
+	// node and the libp2p host get the same name from here.
+	cfg.Node.StorageProfile = devprofile.Resolve(cfg.Node.StorageProfile)
+	if cfg.P2P != nil {
+		if err := cfg.P2P.check(cfg.Node.StorageProfile); err != nil {
+			return nil, err
+		}
+	}
 	n, err := node.New(ctx, cfg.Node)
 	if err != nil {
 		return nil, err
@@ -170,22 +177,12 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("libp2p host: %w", err)
 		}
 	}
-	host, err := p2ptransport.New(ctx, p2ptransport.Config{
-		PrivateKey:   a.node.SigningKey(),
-		ListenAddrs:  cfg.P2P.ListenAddrs,
-		Profile:      cfg.Node.StorageProfile,
-		StaticPeers:  cfg.P2P.StaticPeers,
-		MDNS:         cfg.P2P.MDNS,
-		DHT:          cfg.P2P.DHT,
-		DHTMode:      cfg.P2P.DHTMode,
-		Relays:       cfg.P2P.Relays,
-		RelayService: cfg.P2P.RelayService,
-		Reachability: cfg.P2P.Reachability,
-		Logger:       a.log,
-		Host:         given,
-
-		InterfaceAddrs: cfg.P2P.InterfaceAddrs,
-	})
+	hc := cfg.P2P.Config // a copy: the caller's config is not written to
+	hc.PrivateKey, hc.Profile, hc.Host = a.node.SigningKey(), cfg.Node.StorageProfile, given
+	if hc.Logger == nil {
+		hc.Logger = a.log
+	}
+	host, err := p2ptransport.New(ctx, hc)
 	if err != nil {
 		return err
 	}

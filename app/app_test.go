@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgenode/edgenode/federation"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // startP2P starts an app with federation over libp2p QUIC on loopback, on a
@@ -37,7 +38,7 @@ func startP2PAt(t *testing.T, dir string, peers []string) *App {
 			DataDir: dir, StorageProfile: "phone", NoSyncWrites: true,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
-		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers},
+		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers}},
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // benchPair is two nodes over libp2p QUIC on loopback, with synchronous
@@ -34,7 +35,7 @@ func benchAppConfig(dir string, peers []string) Config {
 			DataDir: dir, StorageProfile: "phone",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
-		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers},
+		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers}},
 	}
 }
 

@@ -60,7 +60,8 @@ type Node struct {
 // ("phone", "pi" or "server"), open_registration, no_sync_writes,
 // log_level ("debug", "info", "warn", "error"), no_p2p, p2p_listen (list of
 // multiaddrs), peers (list of multiaddrs ending in /p2p/<peer ID>), mdns
-// (default true), dht (default true), dht_mode, relays, reachability.
+// (default true), dht (default true), dht_mode, relays, relay_service,
+// reachability.
 func NewNode(dataDir string, configJSON string) (n *Node, err error) {
 	defer recovered(&err)
 	if dataDir == "" {
