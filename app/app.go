@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/edgenode/edgenode/clientapi"
 	"github.com/edgenode/edgenode/federation"
+	"github.com/edgenode/edgenode/internal/devprofile"
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/p2ptransport"
@@ -50,30 +50,15 @@ type Config struct {
 	P2P *P2PConfig
 }
 
-// P2PConfig configures the libp2p host.
+// P2PConfig configures the libp2p host and the federation served over it.
 type P2PConfig struct {
-	// ListenAddrs are multiaddrs; p2ptransport.DefaultListenAddrs if empty.
-	ListenAddrs []string
-	// StaticPeers are multiaddrs ending in /p2p/<peer ID>, dialled at start.
-	StaticPeers []string
-	// MDNS finds peers on the local network.
-	MDNS bool
-	// DHT finds peers beyond the LAN by their server name; DHTMode is
-	// "client", "server", "auto" or empty (by profile). See p2ptransport.Config.
-	DHT     bool
-	DHTMode string
-	// Relays are circuit relays (multiaddrs ending in /p2p/<peer ID>) that
-	// make the node reachable from behind NAT.
-	Relays []string
-	// RelayService makes the node a relay for others (a Pi at home).
-	RelayService bool
-	// Reachability is "auto" (default), "private" or "public".
-	Reachability string
-	// InterfaceAddrs, if set, are the device's IP addresses, advertised
-	// with the listen ports in place of what listing the network
-	// interfaces finds (Android 11+ forbids that); see
-	// p2ptransport.Config.InterfaceAddrs.
-	InterfaceAddrs []netip.Addr
+	// Config holds the libp2p options (p2ptransport.Config is their one
+	// definition). The app sets PrivateKey (the node's key), Profile
+	// (Node.StorageProfile's, so that one profile sizes storage and
+	// libp2p alike), Logger (the node's, unless one is given) and Host
+	// (from NewHost); Start refuses a PrivateKey, a Host, or a Profile
+	// other than the storage's set here.
+	p2ptransport.Config
 	// Limits bound each peer's federation requests (zero: the defaults,
 	// sized for a phone or a Pi).
 	Limits federation.Limits
@@ -83,13 +68,27 @@ type P2PConfig struct {
 	NewHost func(ed25519.PrivateKey) (host.Host, error)
 }
 
+// check refuses the fields of the host's configuration that are the
+// app's to set (see P2PConfig.Config). profile is the storage's.
+func (c *P2PConfig) check(profile string) error {
+	switch {
+	case c.PrivateKey != nil:
+		return errors.New("app: P2PConfig.PrivateKey is the node's key; leave it unset")
+	case c.Host != nil:
+		return errors.New("app: P2PConfig.Host: set NewHost instead (the host needs the node's key)")
+	case c.Profile != "" && c.Profile != profile:
+		return fmt.Errorf("app: P2PConfig.Profile %q differs from Node.StorageProfile %q: one profile sizes both", c.Profile, profile)
+	}
+	return nil
+}
+
 // App is a running homeserver.
 type App struct {
-	Node *node.Node
-	// P2P is the libp2p host (nil without federation).
-	P2P *p2ptransport.Host
-	// Federation sends signed requests to other nodes over P2P (nil without).
-	Federation *federation.Client
+	node *node.Node
+	// p2p is the libp2p host (nil without federation).
+	p2p *p2ptransport.Host
+	// federation sends signed requests to other nodes over p2p (nil without).
+	federation *federation.Client
 
 	sender    *federation.Sender
 	peersDone chan struct{}
@@ -141,11 +140,19 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.ClientListen == "" {
 		cfg.ClientListen = DefaultClientListen
 	}
+	// One place (devprofile) decides what an unset profile means, and the
+	// node and the libp2p host get the same name from here.
+	cfg.Node.StorageProfile = devprofile.Resolve(cfg.Node.StorageProfile)
+	if cfg.P2P != nil {
+		if err := cfg.P2P.check(cfg.Node.StorageProfile); err != nil {
+			return nil, err
+		}
+	}
 	n, err := node.New(ctx, cfg.Node)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Node: n, log: n.Logger(), health: newHealth(cfg.OnHealth)}
+	a := &App{node: n, log: n.Logger(), health: newHealth(cfg.OnHealth)}
 	if err := a.start(ctx, cfg); err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -166,37 +173,27 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	var given host.Host
 	var err error
 	if cfg.P2P.NewHost != nil {
-		if given, err = cfg.P2P.NewHost(a.Node.SigningKey()); err != nil {
+		if given, err = cfg.P2P.NewHost(a.node.SigningKey()); err != nil {
 			return fmt.Errorf("libp2p host: %w", err)
 		}
 	}
-	host, err := p2ptransport.New(ctx, p2ptransport.Config{
-		PrivateKey:   a.Node.SigningKey(),
-		ListenAddrs:  cfg.P2P.ListenAddrs,
-		Profile:      cfg.Node.StorageProfile,
-		StaticPeers:  cfg.P2P.StaticPeers,
-		MDNS:         cfg.P2P.MDNS,
-		DHT:          cfg.P2P.DHT,
-		DHTMode:      cfg.P2P.DHTMode,
-		Relays:       cfg.P2P.Relays,
-		RelayService: cfg.P2P.RelayService,
-		Reachability: cfg.P2P.Reachability,
-		Logger:       a.log,
-		Host:         given,
-
-		InterfaceAddrs: cfg.P2P.InterfaceAddrs,
-	})
+	hc := cfg.P2P.Config // a copy: the caller's config is not written to
+	hc.PrivateKey, hc.Profile, hc.Host = a.node.SigningKey(), cfg.Node.StorageProfile, given
+	if hc.Logger == nil {
+		hc.Logger = a.log
+	}
+	host, err := p2ptransport.New(ctx, hc)
 	if err != nil {
 		return err
 	}
-	a.P2P = host
-	a.Federation = federation.NewClient(a.Node, host.RoundTripper())
+	a.p2p = host
+	a.federation = federation.NewClient(a.node, host.RoundTripper())
 	// Joins of rooms the node does not have, invites of other servers' users
 	// and declining invites from them, inbound PDUs' unknown prev events,
 	// and aliases, profiles and keys of other servers' users all go through
 	// the federation client.
-	a.Node.SetRemote(a.Federation)
-	a.sender = federation.NewSender(a.Node, a.Federation, federation.SenderOptions{})
+	a.node.SetRemote(a.federation)
+	a.sender = federation.NewSender(a.node, a.federation, federation.SenderOptions{})
 	if err := a.sender.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
@@ -214,7 +211,7 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	// The federation handler learns who is calling from the authenticated
 	// libp2p connection, never from anything the caller sends.
 	a.servers = append(a.servers, serve(&http.Server{
-		Handler:           federation.NewHandlerWithOptions(a.Node, p2ptransport.PeerServerName, federation.HandlerOptions{Limits: cfg.P2P.Limits}),
+		Handler:           federation.NewHandlerWithOptions(a.node, p2ptransport.PeerServerName, federation.HandlerOptions{Limits: cfg.P2P.Limits}),
 		ConnContext:       p2ptransport.ConnContext,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
@@ -236,7 +233,7 @@ func (a *App) Close(ctx context.Context) error {
 }
 
 func (a *App) close(ctx context.Context) error {
-	a.Node.BeginShutdown() // long-polls answer now rather than at their timeout
+	a.node.BeginShutdown() // long-polls answer now rather than at their timeout
 	var errs []error
 	if a.client != nil {
 		errs = append(errs, a.client.shutdown(ctx))
@@ -247,12 +244,12 @@ func (a *App) close(ctx context.Context) error {
 	if a.sender != nil {
 		a.sender.Stop()
 	}
-	if a.P2P != nil {
-		errs = append(errs, a.P2P.Close())
+	if a.p2p != nil {
+		errs = append(errs, a.p2p.Close())
 		if a.peersDone != nil {
 			<-a.peersDone // Close closes the event channel
 		}
 	}
-	errs = append(errs, a.Node.Close())
+	errs = append(errs, a.node.Close())
 	return errors.Join(errs...)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgenode/edgenode/federation"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // startP2P starts an app with federation over libp2p QUIC on loopback, on a
@@ -37,7 +38,7 @@ func startP2PAt(t *testing.T, dir string, peers []string) *App {
 			DataDir: dir, StorageProfile: "phone", NoSyncWrites: true,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
-		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers},
+		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers}},
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -105,7 +106,7 @@ func mustCall(t *testing.T, app *App, method, path, token string, body any) map[
 func TestFederationOverLibp2p(t *testing.T) {
 	a := startP2P(t, nil)
 	var quic []string
-	for _, addr := range a.P2P.Addrs() {
+	for _, addr := range a.p2p.Addrs() {
 		if strings.Contains(addr, "/quic-v1/") {
 			quic = append(quic, addr)
 		}
@@ -114,18 +115,18 @@ func TestFederationOverLibp2p(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
+	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := b.Federation.QueryProfile(ctx, a.Node.ServerName(), alice.UserID, "")
+	p, err := b.federation.QueryProfile(ctx, a.node.ServerName(), alice.UserID, "")
 	if err != nil {
 		t.Fatalf("B queries A over libp2p: %v", err)
 	}
 	if p.DisplayName != "alice" {
 		t.Fatalf("profile %+v, want displayname alice", p)
 	}
-	_, err = b.Federation.QueryProfile(ctx, a.Node.ServerName(), a.Node.UserID("nobody"), "")
+	_, err = b.federation.QueryProfile(ctx, a.node.ServerName(), a.node.UserID("nobody"), "")
 	var re *federation.RemoteError
 	if !errors.As(err, &re) || re.Code != "M_NOT_FOUND" {
 		t.Fatalf("profile of an unknown user: %v, want the remote's M_NOT_FOUND", err)
@@ -137,7 +138,7 @@ func startPair(t *testing.T) (a, b *App) {
 	t.Helper()
 	a = startP2P(t, nil)
 	var quic []string
-	for _, addr := range a.P2P.Addrs() {
+	for _, addr := range a.p2p.Addrs() {
 		if strings.Contains(addr, "/quic-v1/") {
 			quic = append(quic, addr)
 		}
@@ -171,10 +172,10 @@ func clientJoin(t *testing.T, app *App, token, roomID, serverName string) (int, 
 // eventID in the room's timeline.
 func waitForEvent(ctx context.Context, t *testing.T, app *App, userID, roomID, eventID string) {
 	t.Helper()
-	l := app.Node.Listen(userID)
+	l := app.node.Listen(userID)
 	defer l.Close()
 	for {
-		page, err := app.Node.RoomEvents(ctx, userID, roomID, node.Range{Backwards: true, Limit: 50})
+		page, err := app.node.RoomEvents(ctx, userID, roomID, node.Range{Backwards: true, Limit: 50})
 		if err != nil && !errors.Is(err, node.ErrNotFound) {
 			t.Fatalf("room events: %v", err)
 		}
@@ -184,7 +185,7 @@ func waitForEvent(ctx context.Context, t *testing.T, app *App, userID, roomID, e
 			}
 		}
 		if !l.Wait(ctx) {
-			t.Fatalf("event %s did not arrive at %s: %v", eventID, app.Node.ServerName(), ctx.Err())
+			t.Fatalf("event %s did not arrive at %s: %v", eventID, app.node.ServerName(), ctx.Err())
 		}
 	}
 }
@@ -197,29 +198,29 @@ func TestJoinOverFederation(t *testing.T) {
 	a, b := startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
+	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	name := "Lobby"
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat, Name: &name})
+	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat, Name: &name})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.Node.ServerName())
+	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.node.ServerName())
 	if status != http.StatusOK || body["room_id"] != roomID {
 		t.Fatalf("join: %d %v", status, body)
 	}
-	mi, err := b.Node.Membership(ctx, roomID, bob.UserID)
+	mi, err := b.node.Membership(ctx, roomID, bob.UserID)
 	if err != nil || mi.Membership != "join" {
 		t.Fatalf("bob's membership on B: %+v, %v", mi, err)
 	}
-	ev, err := b.Node.RoomStateEvent(ctx, bob.UserID, roomID, "m.room.name", "")
+	ev, err := b.node.RoomStateEvent(ctx, bob.UserID, roomID, "m.room.name", "")
 	if err != nil {
 		t.Fatalf("room name on B: %v", err)
 	}
@@ -228,7 +229,7 @@ func TestJoinOverFederation(t *testing.T) {
 		t.Fatalf("room name on B: %s", ev.PDU.Content())
 	}
 	for _, u := range []string{alice.UserID, bob.UserID} {
-		ev, err := b.Node.RoomStateEvent(ctx, bob.UserID, roomID, "m.room.member", u)
+		ev, err := b.node.RoomStateEvent(ctx, bob.UserID, roomID, "m.room.member", u)
 		if err != nil {
 			t.Fatalf("member %s on B: %v", u, err)
 		}
@@ -241,20 +242,20 @@ func TestJoinOverFederation(t *testing.T) {
 		t.Fatalf("B's /sync state for the room: %v", types)
 	}
 	// The join is B's first timeline event in the room.
-	page, err := b.Node.RoomEvents(ctx, bob.UserID, roomID, node.Range{Backwards: true, Limit: 50})
+	page, err := b.node.RoomEvents(ctx, bob.UserID, roomID, node.Range{Backwards: true, Limit: 50})
 	if err != nil || len(page.Events) != 1 || page.Events[0].PDU.Type() != "m.room.member" {
 		t.Fatalf("B's timeline: %d events, %v", len(page.Events), err)
 	}
-	servers, err := a.Node.JoinedServers(ctx, roomID)
-	if err != nil || !slices.Contains(servers, b.Node.ServerName()) {
+	servers, err := a.node.JoinedServers(ctx, roomID)
+	if err != nil || !slices.Contains(servers, b.node.ServerName()) {
 		t.Fatalf("A's joined servers %v (%v), want B's", servers, err)
 	}
-	mi, err = a.Node.Membership(ctx, roomID, bob.UserID)
+	mi, err = a.node.Membership(ctx, roomID, bob.UserID)
 	if err != nil || mi.Membership != "join" {
 		t.Fatalf("bob's membership on A: %+v, %v", mi, err)
 	}
 
-	fromAlice, err := a.Node.SendEvent(ctx, node.SendRequest{
+	fromAlice, err := a.node.SendEvent(ctx, node.SendRequest{
 		Sender: alice.UserID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"hi bob"}`),
 	})
 	if err != nil {
@@ -262,7 +263,7 @@ func TestJoinOverFederation(t *testing.T) {
 	}
 	waitForEvent(ctx, t, b, bob.UserID, roomID, fromAlice)
 
-	fromBob, err := b.Node.SendEvent(ctx, node.SendRequest{
+	fromBob, err := b.node.SendEvent(ctx, node.SendRequest{
 		Sender: bob.UserID, DeviceID: bob.DeviceID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"hi alice"}`),
 	})
 	if err != nil {
@@ -277,26 +278,26 @@ func TestJoinOverFederationRefused(t *testing.T) {
 	a, b := startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
+	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
+	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.Node.ServerName())
+	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.node.ServerName())
 	if status != http.StatusForbidden || body["errcode"] != "M_FORBIDDEN" {
 		t.Fatalf("join of a private room: %d %v, want 403 M_FORBIDDEN", status, body)
 	}
-	if _, err := b.Node.Membership(ctx, roomID, bob.UserID); !errors.Is(err, node.ErrNotFound) {
+	if _, err := b.node.Membership(ctx, roomID, bob.UserID); !errors.Is(err, node.ErrNotFound) {
 		t.Fatalf("B has the room after a refused join: %v", err)
 	}
-	status, body = clientJoin(t, b, bob.AccessToken, "!nosuchroom:"+a.Node.ServerName(), a.Node.ServerName())
+	status, body = clientJoin(t, b, bob.AccessToken, "!nosuchroom:"+a.node.ServerName(), a.node.ServerName())
 	if status != http.StatusNotFound || body["errcode"] != "M_NOT_FOUND" {
 		t.Fatalf("join of an unknown room: %d %v, want 404 M_NOT_FOUND", status, body)
 	}
@@ -344,7 +345,7 @@ func syncStateTypes(t *testing.T, app *App, token, roomID string) []string {
 // quicAddrs is app's QUIC listen multiaddrs.
 func quicAddrs(app *App) []string {
 	var quic []string
-	for _, addr := range app.P2P.Addrs() {
+	for _, addr := range app.p2p.Addrs() {
 		if strings.Contains(addr, "/quic-v1/") {
 			quic = append(quic, addr)
 		}
@@ -357,9 +358,9 @@ func quicAddrs(app *App) []string {
 // found.
 func timelineSince(ctx context.Context, t *testing.T, app *App, userID, roomID, eventID string) ([]string, bool) {
 	t.Helper()
-	page, err := app.Node.RoomEvents(ctx, userID, roomID, node.Range{Backwards: true, Limit: 100})
+	page, err := app.node.RoomEvents(ctx, userID, roomID, node.Range{Backwards: true, Limit: 100})
 	if err != nil && !errors.Is(err, node.ErrNotFound) {
-		t.Fatalf("room events on %s: %v", app.Node.ServerName(), err)
+		t.Fatalf("room events on %s: %v", app.node.ServerName(), err)
 	}
 	var ids []string
 	for _, ev := range page.Events {
@@ -391,25 +392,25 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 
 	var users []node.Session
 	for i, name := range []string{"alice", "bob", "carol"} {
-		u, err := apps[i].Node.Register(ctx, node.RegisterRequest{Localpart: name, Admin: true})
+		u, err := apps[i].node.Register(ctx, node.RegisterRequest{Localpart: name, Admin: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		users = append(users, u)
 	}
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
+	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var joins []string
 	for i := 1; i < 3; i++ {
-		status, body := clientJoin(t, apps[i], users[i].AccessToken, roomID, a.Node.ServerName())
+		status, body := clientJoin(t, apps[i], users[i].AccessToken, roomID, a.node.ServerName())
 		if status != http.StatusOK || body["room_id"] != roomID {
-			t.Fatalf("join on %s: %d %v", apps[i].Node.ServerName(), status, body)
+			t.Fatalf("join on %s: %d %v", apps[i].node.ServerName(), status, body)
 		}
-		mi, err := apps[i].Node.Membership(ctx, roomID, users[i].UserID)
+		mi, err := apps[i].node.Membership(ctx, roomID, users[i].UserID)
 		if err != nil || mi.Membership != "join" {
-			t.Fatalf("membership on %s: %+v, %v", apps[i].Node.ServerName(), mi, err)
+			t.Fatalf("membership on %s: %+v, %v", apps[i].node.ServerName(), mi, err)
 		}
 		joins = append(joins, mi.EventID)
 	}
@@ -427,12 +428,12 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 	for i := range apps {
 		go func() {
 			for k := range perUser {
-				id, err := apps[i].Node.SendEvent(ctx, node.SendRequest{
+				id, err := apps[i].node.SendEvent(ctx, node.SendRequest{
 					Sender: users[i].UserID, DeviceID: users[i].DeviceID, RoomID: roomID, Type: "m.room.message",
-					Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"%s %d"}`, apps[i].Node.ServerName()[:8], k)),
+					Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"%s %d"}`, apps[i].node.ServerName()[:8], k)),
 				})
 				if err != nil {
-					errs <- fmt.Errorf("send on %s: %w", apps[i].Node.ServerName(), err)
+					errs <- fmt.Errorf("send on %s: %w", apps[i].node.ServerName(), err)
 					return
 				}
 				sent[i] = append(sent[i], id)
@@ -460,7 +461,7 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 	// least every second.
 	got := make([][]string, len(apps))
 	for i, app := range apps {
-		l := app.Node.Listen(users[i].UserID)
+		l := app.node.Listen(users[i].UserID)
 		for {
 			ids, _ := timelineSince(ctx, t, app, users[i].UserID, roomID, joins[1])
 			if len(ids) >= len(want) {
@@ -472,7 +473,7 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 			wcancel()
 			if ctx.Err() != nil {
 				l.Close()
-				t.Fatalf("%s has %d of %d events after carol's join: %v", app.Node.ServerName(), len(ids), len(want), ctx.Err())
+				t.Fatalf("%s has %d of %d events after carol's join: %v", app.node.ServerName(), len(ids), len(want), ctx.Err())
 			}
 		}
 		l.Close()
@@ -480,11 +481,11 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 	for i, ids := range got {
 		slices.Sort(ids)
 		if len(ids) != len(want) {
-			t.Fatalf("%s: %d events from carol's join, want %d", apps[i].Node.ServerName(), len(ids), len(want))
+			t.Fatalf("%s: %d events from carol's join, want %d", apps[i].node.ServerName(), len(ids), len(want))
 		}
 		for _, id := range ids {
 			if !want[id] {
-				t.Fatalf("%s has unexpected event %s", apps[i].Node.ServerName(), id)
+				t.Fatalf("%s has unexpected event %s", apps[i].node.ServerName(), id)
 			}
 		}
 	}
@@ -492,7 +493,7 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 	// Same current state everywhere.
 	var states [][]string
 	for _, app := range apps {
-		evs, err := app.Node.CurrentState(ctx, roomID)
+		evs, err := app.node.CurrentState(ctx, roomID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -505,13 +506,13 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 	}
 	for i := 1; i < len(states); i++ {
 		if !slices.Equal(states[0], states[i]) {
-			t.Fatalf("current state differs:\n%s: %v\n%s: %v", a.Node.ServerName(), states[0], apps[i].Node.ServerName(), states[i])
+			t.Fatalf("current state differs:\n%s: %v\n%s: %v", a.node.ServerName(), states[0], apps[i].node.ServerName(), states[i])
 		}
 	}
 
 	// get_missing_events over libp2p: C asks A for what precedes A's last
 	// message, back to carol's join.
-	evs, err := c.Federation.GetMissingEvents(ctx, a.Node.ServerName(), roomID, node.MissingEventsRequest{
+	evs, err := c.federation.GetMissingEvents(ctx, a.node.ServerName(), roomID, node.MissingEventsRequest{
 		EarliestEvents: []string{joins[1]}, LatestEvents: []string{sent[0][perUser-1]}, Limit: 50,
 	})
 	if err != nil || len(evs) < perUser-1 {
@@ -523,7 +524,7 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 		msgs := syncMessageIDs(t, app, users[i].AccessToken, roomID)
 		for id := range want {
 			if id != joins[1] && !slices.Contains(msgs, id) {
-				t.Fatalf("%s's /sync on %s lacks %s (has %d messages)", users[i].UserID, app.Node.ServerName(), id, len(msgs))
+				t.Fatalf("%s's /sync on %s lacks %s (has %d messages)", users[i].UserID, app.node.ServerName(), id, len(msgs))
 			}
 		}
 	}
@@ -579,24 +580,24 @@ type roomPair struct {
 // and joins bob through a, and waits until a knows bob joined.
 func sharedRoom(ctx context.Context, t *testing.T, a, b *App) roomPair {
 	t.Helper()
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
+	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.Node.ServerName())
+	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.node.ServerName())
 	if status != http.StatusOK {
 		t.Fatalf("join: %d %v", status, body)
 	}
 	// A knows B is in the room once bob's join is in A's timeline.
-	mi, err := b.Node.Membership(ctx, roomID, bob.UserID)
+	mi, err := b.node.Membership(ctx, roomID, bob.UserID)
 	if err != nil {
 		t.Fatal(err)
 	}

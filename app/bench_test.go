@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // benchPair is two nodes over libp2p QUIC on loopback, with synchronous
@@ -34,7 +35,7 @@ func benchAppConfig(dir string, peers []string) Config {
 			DataDir: dir, StorageProfile: "phone",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
-		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers},
+		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers}},
 	}
 }
 
@@ -58,16 +59,16 @@ func newBenchPair(b *testing.B) *benchPair {
 	p.b = startBenchApp(b, quicAddrs(p.a))
 	ctx := context.Background()
 	var err error
-	if p.alice, err = p.a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true}); err != nil {
+	if p.alice, err = p.a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true}); err != nil {
 		b.Fatal(err)
 	}
-	if p.bob, err = p.b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
+	if p.bob, err = p.b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
 		b.Fatal(err)
 	}
-	if p.roomID, err = p.a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice.UserID, Preset: node.PresetPublicChat}); err != nil {
+	if p.roomID, err = p.a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice.UserID, Preset: node.PresetPublicChat}); err != nil {
 		b.Fatal(err)
 	}
-	u := p.b.BaseURL() + "/_matrix/client/v3/join/" + url.PathEscape(p.roomID) + "?server_name=" + url.QueryEscape(p.a.Node.ServerName())
+	u := p.b.BaseURL() + "/_matrix/client/v3/join/" + url.PathEscape(p.roomID) + "?server_name=" + url.QueryEscape(p.a.node.ServerName())
 	if status, body := benchCall(b, http.MethodPost, u, p.bob.AccessToken, "{}"); status != http.StatusOK {
 		b.Fatalf("join: %d %s", status, body)
 	}
@@ -195,10 +196,10 @@ func BenchmarkFederationBurst1000(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := range b.N {
-		l := p.b.Node.Listen(p.bob.UserID)
+		l := p.b.node.Listen(p.bob.UserID)
 		var last string
 		for k := range burst {
-			id, err := p.a.Node.SendEvent(ctx, node.SendRequest{
+			id, err := p.a.node.SendEvent(ctx, node.SendRequest{
 				Sender: p.alice.UserID, DeviceID: p.alice.DeviceID, RoomID: p.roomID, Type: "m.room.message",
 				Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"burst %d/%d"}`, i, k)),
 			})
@@ -216,7 +217,7 @@ func BenchmarkFederationBurst1000(b *testing.B) {
 		cancel()
 		l.Close()
 		b.StopTimer()
-		page, err := p.b.Node.RoomEvents(ctx, p.bob.UserID, p.roomID, node.Range{Backwards: true, Limit: burst})
+		page, err := p.b.node.RoomEvents(ctx, p.bob.UserID, p.roomID, node.Range{Backwards: true, Limit: burst})
 		if err != nil || len(page.Events) != burst {
 			b.Fatalf("B has %d of the burst's events: %v", len(page.Events), err)
 		}
@@ -227,7 +228,7 @@ func BenchmarkFederationBurst1000(b *testing.B) {
 
 func benchHasEvent(b *testing.B, app *App, userID, roomID, eventID string) bool {
 	b.Helper()
-	page, err := app.Node.RoomEvents(context.Background(), userID, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := app.node.RoomEvents(context.Background(), userID, roomID, node.Range{Backwards: true, Limit: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

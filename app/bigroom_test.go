@@ -30,15 +30,15 @@ func TestJoinBigRoom(t *testing.T) {
 	defer cancel()
 	a := startP2P(t, nil)
 	b := startP2P(t, quicAddrs(a))
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
+	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestJoinBigRoom(t *testing.T) {
 	t.Logf("%d members joined on A: %v", bigRoomMembers, time.Since(start))
 
 	start = time.Now()
-	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.Node.ServerName())
+	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.node.ServerName())
 	if status != http.StatusOK || body["room_id"] != roomID {
 		t.Fatalf("join of a room of %d members: %d %v", bigRoomMembers, status, body)
 	}
@@ -98,7 +98,7 @@ func TestJoinBigRoom(t *testing.T) {
 	}
 	// B's membership index has the remote members (written before the
 	// join's commit, in chunks).
-	mi, err := b.Node.Membership(ctx, roomID, r.userID("u0042"))
+	mi, err := b.node.Membership(ctx, roomID, r.userID("u0042"))
 	if err != nil || mi.Membership != "join" {
 		t.Fatalf("a remote member's membership on B: %+v, %v", mi, err)
 	}
@@ -134,7 +134,7 @@ func TestCatchUpLongGap(t *testing.T) {
 	if res := rr.r.send(ctx, []gomatrixserverlib.PDU{tip}, nil); res[tip.EventID()] != "" {
 		t.Fatalf("A refused the newest message: %s", res[tip.EventID()])
 	}
-	page, err := rr.a.Node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 1000})
+	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

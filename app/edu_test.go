@@ -124,7 +124,7 @@ func TestEDUsOverFederation(t *testing.T) {
 	})
 
 	// A read receipt, for a message bob has.
-	msg, err := a.Node.SendEvent(ctx, node.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
+	msg, err := a.node.SendEvent(ctx, node.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
 		Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"read me"}`)})
 	if err != nil {
 		t.Fatal(err)

@@ -32,14 +32,14 @@ func TestOutboundQueueDropsRefusedEvent(t *testing.T) {
 	alice, bob := rp.alice, rp.bob
 
 	// A second room, so the test sees that other rooms are not held up.
-	room2, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
+	room2, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if status, body := clientJoin(t, b.App, bob.AccessToken, room2, a.Node.ServerName()); status != http.StatusOK {
+	if status, body := clientJoin(t, b.App, bob.AccessToken, room2, a.node.ServerName()); status != http.StatusOK {
 		t.Fatalf("join room 2: %d %v", status, body)
 	}
-	join2, err := b.Node.Membership(ctx, room2, bob.UserID)
+	join2, err := b.node.Membership(ctx, room2, bob.UserID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestOutboundQueueDropsRefusedEvent(t *testing.T) {
 	// Below the client edge, which now refuses such a body with M_NOT_JSON.
 	refused := func(label string) string {
 		t.Helper()
-		id, err := a.Node.SendEvent(ctx, node.SendRequest{
+		id, err := a.node.SendEvent(ctx, node.SendRequest{
 			Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: rp.roomID, Type: "m.room.message",
 			Content: json.RawMessage("{\"msgtype\":\"m.text\",\"body\":\"BAD-" + label + "-\xff\xfe\"}"),
 		})
@@ -59,7 +59,7 @@ func TestOutboundQueueDropsRefusedEvent(t *testing.T) {
 	}
 	good := func(roomID, body string) string {
 		t.Helper()
-		id, err := a.Node.SendEvent(ctx, node.SendRequest{
+		id, err := a.node.SendEvent(ctx, node.SendRequest{
 			Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message",
 			Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":%q}`, body)),
 		})
@@ -75,7 +75,7 @@ func TestOutboundQueueDropsRefusedEvent(t *testing.T) {
 		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
 		defer wcancel()
 		waitForEvent(wctx, t, b.App, bob.UserID, roomID, want[len(want)-1])
-		page, err := b.Node.RoomEvents(ctx, bob.UserID, roomID, node.Range{Backwards: true, Limit: 100})
+		page, err := b.node.RoomEvents(ctx, bob.UserID, roomID, node.Range{Backwards: true, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -141,9 +141,9 @@ func TestFloodFromOnePeer(t *testing.T) {
 	r := sharedRoom(ctx, t, a, b)
 	alice, bob, roomID := r.alice, r.bob, r.roomID
 
-	h := hostile{m: m.Node.ServerName(), a: a.Node.ServerName(), key: m.Node.SigningKey(), forged: forgedPDU(ctx, t, a, roomID, alice.UserID, b.Node.ServerName())}
+	h := hostile{m: m.node.ServerName(), a: a.node.ServerName(), key: m.node.SigningKey(), forged: forgedPDU(ctx, t, a, roomID, alice.UserID, b.node.ServerName())}
 	kinds := h.kinds()
-	client := &http.Client{Transport: m.P2P.RoundTripper(), Timeout: 30 * time.Second}
+	client := &http.Client{Transport: m.p2p.RoundTripper(), Timeout: 30 * time.Second}
 	var stats floodStats
 	var txnSeq atomic.Int64
 	stop := make(chan struct{})
@@ -185,7 +185,7 @@ func TestFloodFromOnePeer(t *testing.T) {
 	// rest one by one, each awaited at A.
 	var sent []string
 	for i := range messages {
-		id, err := b.Node.SendEvent(ctx, node.SendRequest{Sender: bob.UserID, DeviceID: bob.DeviceID, RoomID: roomID,
+		id, err := b.node.SendEvent(ctx, node.SendRequest{Sender: bob.UserID, DeviceID: bob.DeviceID, RoomID: roomID,
 			Type: "m.room.message", Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"honest %d"}`, i))})
 		if err != nil {
 			t.Fatal(err)
@@ -195,7 +195,7 @@ func TestFloodFromOnePeer(t *testing.T) {
 			waitForEvent(ctx, t, a, alice.UserID, roomID, id)
 		}
 	}
-	if _, err := b.Federation.QueryProfile(ctx, a.Node.ServerName(), alice.UserID, ""); err != nil {
+	if _, err := b.federation.QueryProfile(ctx, a.node.ServerName(), alice.UserID, ""); err != nil {
 		t.Fatalf("B's request to A during the flood: %v", err)
 	}
 	for _, id := range sent {
@@ -225,7 +225,7 @@ func TestFloodFromOnePeer(t *testing.T) {
 	stats.mu.Unlock()
 
 	// A is still well: it serves its own user and B.
-	fromAlice, err := a.Node.SendEvent(ctx, node.SendRequest{Sender: alice.UserID, RoomID: roomID,
+	fromAlice, err := a.node.SendEvent(ctx, node.SendRequest{Sender: alice.UserID, RoomID: roomID,
 		Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"still here"}`)})
 	if err != nil {
 		t.Fatalf("A after the flood: %v", err)
@@ -282,7 +282,7 @@ func floodOnce(ctx context.Context, client *http.Client, k floodKind, txnID stri
 // B's server but is signed with another key: A must refuse it (per PDU).
 func forgedPDU(ctx context.Context, t *testing.T, a *App, roomID, viewer, bName string) json.RawMessage {
 	t.Helper()
-	page, err := a.Node.RoomEvents(ctx, viewer, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := a.node.RoomEvents(ctx, viewer, roomID, node.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 {
 		t.Fatalf("room events: %v", err)
 	}

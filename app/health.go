@@ -137,20 +137,20 @@ func (h *health) stopped() {
 // watchStorage follows the node's storage warnings, and stops the app when
 // the node reports a storage fault.
 func (a *App) watchStorage() {
-	a.health.set(componentStorage, a.Node.StorageWarning())
+	a.health.set(componentStorage, a.node.StorageWarning())
 	go func() {
 	wait:
 		for {
 			select {
-			case <-a.Node.StorageWarningChanged():
-				a.health.set(componentStorage, a.Node.StorageWarning())
-			case <-a.Node.StorageFaulted():
+			case <-a.node.StorageWarningChanged():
+				a.health.set(componentStorage, a.node.StorageWarning())
+			case <-a.node.StorageFaulted():
 				break wait
 			case <-a.health.done:
 				return
 			}
 		}
-		fault := a.Node.StorageFault()
+		fault := a.node.StorageFault()
 		if fault == nil { // cannot happen: Faulted is closed only with a fault
 			fault = errors.New("storage fault")
 		}

@@ -59,7 +59,7 @@ func TestClientListenerDiesAndRebinds(t *testing.T) {
 	if ok, why := a.Healthy(); !ok {
 		t.Fatalf("unhealthy at start: %s", why)
 	}
-	nodeBefore := a.Node
+	nodeBefore := a.node
 
 	a.client.mu.Lock()
 	_ = a.client.cur.ln.Close()
@@ -87,7 +87,7 @@ func TestClientListenerDiesAndRebinds(t *testing.T) {
 	if err := versions(); err != nil {
 		t.Fatalf("after RebindClient: %v", err)
 	}
-	if a.Node != nodeBefore || !a.Running() {
+	if a.node != nodeBefore || !a.Running() {
 		t.Fatal("RebindClient replaced the node")
 	}
 	// A rebind of a healthy listener changes nothing visible either.

@@ -33,7 +33,7 @@ func TestHostileDepth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rr := rogueRoomOn(ctx, t, a, node.PresetPublicChat)
-	carol, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
+	carol, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,10 +63,10 @@ func TestHostileDepth(t *testing.T) {
 	if _, ok := res[negative.EventID()]; !ok {
 		t.Errorf("no answer for the PDU at depth -5: %v", res)
 	}
-	if _, err := a.Node.Event(ctx, rr.alice.UserID, negative.EventID()); err == nil {
+	if _, err := a.node.Event(ctx, rr.alice.UserID, negative.EventID()); err == nil {
 		t.Errorf("the PDU at depth -5 is served")
 	}
-	if _, err := a.Node.Event(ctx, rr.alice.UserID, huge.EventID()); err != nil {
+	if _, err := a.node.Event(ctx, rr.alice.UserID, huge.EventID()); err != nil {
 		t.Fatalf("the PDU at depth 2^53-1 is not served: %v", err)
 	}
 
@@ -101,7 +101,7 @@ func localEvents(ctx context.Context, t *testing.T, a *App, alice, carol node.Se
 		if s.name != "message" {
 			continue
 		}
-		ev, err := a.Node.Event(ctx, alice.UserID, id)
+		ev, err := a.node.Event(ctx, alice.UserID, id)
 		if err != nil {
 			t.Fatalf("%s: message %s: %v", when, id, err)
 		}
@@ -109,7 +109,7 @@ func localEvents(ctx context.Context, t *testing.T, a *App, alice, carol node.Se
 			t.Errorf("%s: message depth %d, want the cap %d", when, d, int64(maxCanonicalInt))
 		}
 	}
-	topic, err := a.Node.CurrentStateEvent(ctx, roomID, spec.MRoomTopic, "")
+	topic, err := a.node.CurrentStateEvent(ctx, roomID, spec.MRoomTopic, "")
 	if err != nil {
 		t.Fatalf("%s: topic: %v", when, err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/p2ptransport"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -52,7 +53,7 @@ func startVictim(t *testing.T, dir string) *App {
 			DataDir: dir, StorageProfile: "pi", NoSyncWrites: true,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
-		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}},
+		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}}},
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -139,11 +140,11 @@ func TestHostileDiskFill(t *testing.T) {
 
 	dir := t.TempDir()
 	a := startVictim(t, dir)
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
+	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestHostileDiskFill(t *testing.T) {
 		}
 	}()
 	m := startP2P(t, quicAddrs(a))
-	page, err := a.Node.RoomEvents(ctx, alice.UserID, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := a.node.RoomEvents(ctx, alice.UserID, roomID, node.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 {
 		t.Fatalf("room events: %v", err)
 	}
@@ -167,7 +168,7 @@ func TestHostileDiskFill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hostile{m: m.Node.ServerName(), a: a.Node.ServerName(), key: m.Node.SigningKey()}
+	h := hostile{m: m.node.ServerName(), a: a.node.ServerName(), key: m.node.SigningKey()}
 	mallory := "@mallory:" + h.m
 	pad := strings.Repeat("x", bodySize)
 	buildTxn := func(k int) []json.RawMessage {
@@ -187,7 +188,7 @@ func TestHostileDiskFill(t *testing.T) {
 		return pdus
 	}
 
-	client := &http.Client{Transport: m.P2P.RoundTripper(), Timeout: 2 * time.Minute}
+	client := &http.Client{Transport: m.p2p.RoundTripper(), Timeout: 2 * time.Minute}
 	var mu sync.Mutex
 	var limited, refusedPDUs int
 	var wrong []string
@@ -286,7 +287,7 @@ func TestHostileDiskFill(t *testing.T) {
 	t.Logf("M sent %d transactions of %d PDUs in %v (%d answered 429 first)", txns, perTxn, time.Since(start).Round(time.Millisecond), limited)
 
 	// Alice sees none of it.
-	page, err = a.Node.RoomEvents(ctx, alice.UserID, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err = a.node.RoomEvents(ctx, alice.UserID, roomID, node.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 || page.Events[0].PDU.EventID() != latest.EventID() {
 		t.Errorf("alice's latest event after the flood: %v, want %s", err, latest.EventID())
 	}
@@ -359,21 +360,21 @@ func TestHostileUnjoinedRoom(t *testing.T) {
 	if status, body := call(t, a, "POST", "/_matrix/client/v3/rooms/"+r.roomID+"/leave", r.alice.AccessToken, map[string]any{}); status != http.StatusOK {
 		t.Fatalf("alice's leave: %d %v", status, body)
 	}
-	leave, err := a.Node.Membership(ctx, r.roomID, r.alice.UserID)
+	leave, err := a.node.Membership(ctx, r.roomID, r.alice.UserID)
 	if err != nil || leave.Membership != spec.Leave {
 		t.Fatalf("alice's membership: %+v, %v", leave, err)
 	}
-	bobJoin, err := b.Node.Membership(ctx, r.roomID, r.bob.UserID)
+	bobJoin, err := b.node.Membership(ctx, r.roomID, r.bob.UserID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaveEv, err := a.Node.Event(ctx, r.alice.UserID, leave.EventID)
+	leaveEv, err := a.node.Event(ctx, r.alice.UserID, leave.EventID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := []string{bobJoin.EventID}
 	for _, id := range leaveEv.PDU.AuthEventIDs() {
-		ev, err := a.Node.Event(ctx, r.alice.UserID, id)
+		ev, err := a.node.Event(ctx, r.alice.UserID, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,7 +386,7 @@ func TestHostileUnjoinedRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := hostile{m: b.Node.ServerName(), a: a.Node.ServerName(), key: b.Node.SigningKey()}
+	h := hostile{m: b.node.ServerName(), a: a.node.ServerName(), key: b.node.SigningKey()}
 	pdus := make([]json.RawMessage, 20)
 	for i := range pdus {
 		proto := gomatrixserverlib.ProtoEvent{SenderID: r.bob.UserID, RoomID: r.roomID, Type: "m.room.message",
@@ -402,7 +403,7 @@ func TestHostileUnjoinedRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Transport: b.P2P.RoundTripper(), Timeout: time.Minute}
+	client := &http.Client{Transport: b.p2p.RoundTripper(), Timeout: time.Minute}
 	res, err := client.Do(req.WithContext(ctx))
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func TestHostileForks(t *testing.T) {
 	defer cancel()
 	rr := rogueRoomOn(ctx, t, a, node.PresetPublicChat)
 	join := rr.stateID(ctx, t, spec.MRoomMember, rr.r.userID("m"))
-	joinEv, err := a.Node.Event(ctx, rr.alice.UserID, join)
+	joinEv, err := a.node.Event(ctx, rr.alice.UserID, join)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestHostileForks(t *testing.T) {
 		}
 	}
 	t.Logf("A took in %d forks in %v", forks, time.Since(start))
-	ext, err := a.Node.ForwardExtremities(ctx, rr.roomID)
+	ext, err := a.node.ForwardExtremities(ctx, rr.roomID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +73,14 @@ func TestHostileForks(t *testing.T) {
 		if status != http.StatusOK {
 			t.Fatalf("message %d after the forks: %d %s, want 200", i, status, errcode)
 		}
-		ev, err := a.Node.Event(ctx, rr.alice.UserID, id)
+		ev, err := a.node.Event(ctx, rr.alice.UserID, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if n := len(ev.PDU.PrevEventIDs()); n > maxPrevs || n < 2 {
 			t.Fatalf("message %d refers to %d prev events, want 2..%d", i, n, maxPrevs)
 		}
-		ext, err := a.Node.ForwardExtremities(ctx, rr.roomID)
+		ext, err := a.node.ForwardExtremities(ctx, rr.roomID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func TestHostileDAGBounds(t *testing.T) {
 		if !strings.Contains(e, c.want) {
 			t.Errorf("%s: answer %q, want an error saying %q", c.name, e, c.want)
 		}
-		if _, err := a.Node.Event(ctx, rr.alice.UserID, ids[i]); err == nil {
+		if _, err := a.node.Event(ctx, rr.alice.UserID, ids[i]); err == nil {
 			t.Errorf("%s: the PDU is served", c.name)
 		}
 	}

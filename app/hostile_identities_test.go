@@ -51,7 +51,7 @@ func floodIdentities(tb testing.TB, a *App, roomID string, latest gomatrixserver
 		} else {
 			m = startBenchApp(tb.(*testing.B), quicAddrs(a))
 		}
-		h := hostile{m: m.Node.ServerName(), a: a.Node.ServerName(), key: m.Node.SigningKey()}
+		h := hostile{m: m.node.ServerName(), a: a.node.ServerName(), key: m.node.SigningKey()}
 		bodies := make([][]byte, txns)
 		for k := range bodies {
 			pdus := make([]json.RawMessage, perTxn)
@@ -82,7 +82,7 @@ func floodIdentities(tb testing.TB, a *App, roomID string, latest gomatrixserver
 			}
 			reqs[k] = signedReq{url: req.URL.String(), header: req.Header, body: body}
 		}
-		client := &http.Client{Transport: m.P2P.RoundTripper(), Timeout: time.Minute}
+		client := &http.Client{Transport: m.p2p.RoundTripper(), Timeout: time.Minute}
 		var next atomic.Int64
 		for range 4 {
 			wg.Add(1)
@@ -141,7 +141,7 @@ func (f *identityFlood) send(client *http.Client, sr signedReq) {
 // latestEvent is the newest event of roomID that viewer sees on app.
 func latestEvent(ctx context.Context, tb testing.TB, app *App, viewer, roomID string) gomatrixserverlib.PDU {
 	tb.Helper()
-	page, err := app.Node.RoomEvents(ctx, viewer, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := app.node.RoomEvents(ctx, viewer, roomID, node.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 {
 		tb.Fatalf("room events: %v", err)
 	}
@@ -165,7 +165,7 @@ func TestHostileFreshIdentities(t *testing.T) {
 	start()
 	var sent []string
 	for i := range messages {
-		id, err := b.Node.SendEvent(ctx, node.SendRequest{Sender: r.bob.UserID, DeviceID: r.bob.DeviceID, RoomID: r.roomID,
+		id, err := b.node.SendEvent(ctx, node.SendRequest{Sender: r.bob.UserID, DeviceID: r.bob.DeviceID, RoomID: r.roomID,
 			Type: "m.room.message", Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"honest %d"}`, i))})
 		if err != nil {
 			t.Fatal(err)
@@ -185,7 +185,7 @@ func TestHostileFreshIdentities(t *testing.T) {
 	if f.limited.Load() == 0 {
 		t.Errorf("%d transactions from %d fresh identities were all taken in: no global budget", f.ok.Load(), identities)
 	}
-	fromAlice, err := a.Node.SendEvent(ctx, node.SendRequest{Sender: r.alice.UserID, RoomID: r.roomID,
+	fromAlice, err := a.node.SendEvent(ctx, node.SendRequest{Sender: r.alice.UserID, RoomID: r.roomID,
 		Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"still here"}`)})
 	if err != nil {
 		t.Fatalf("A after the flood: %v", err)
@@ -215,12 +215,12 @@ func benchHostileFlood(b *testing.B, identities int) {
 		p := newBenchPair(b)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		// A knows bob joined once his join is in alice's timeline.
-		mi, err := p.b.Node.Membership(ctx, p.roomID, p.bob.UserID)
+		mi, err := p.b.node.Membership(ctx, p.roomID, p.bob.UserID)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for !benchHasEvent(b, p.a, p.alice.UserID, p.roomID, mi.EventID) {
-			l := p.a.Node.Listen(p.alice.UserID)
+			l := p.a.node.Listen(p.alice.UserID)
 			l.Wait(ctx)
 			l.Close()
 			if ctx.Err() != nil {

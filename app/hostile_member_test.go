@@ -19,7 +19,7 @@ import (
 // stateID is the event ID of a current state event of the room on A.
 func (rr rogueRoom) stateID(ctx context.Context, t *testing.T, evType, stateKey string) string {
 	t.Helper()
-	ev, err := rr.a.Node.CurrentStateEvent(ctx, rr.roomID, evType, stateKey)
+	ev, err := rr.a.node.CurrentStateEvent(ctx, rr.roomID, evType, stateKey)
 	if err != nil {
 		t.Fatalf("state %s/%s: %v", evType, stateKey, err)
 	}
@@ -52,7 +52,7 @@ func (rr rogueRoom) pdu(t *testing.T, prevs, auth []string, depth int64, body st
 // latest is the newest event of the room alice sees on A.
 func (rr rogueRoom) latest(ctx context.Context, t *testing.T) gomatrixserverlib.PDU {
 	t.Helper()
-	page, err := rr.a.Node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 {
 		t.Fatalf("room events: %v", err)
 	}

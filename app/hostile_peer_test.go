@@ -62,7 +62,7 @@ func newRogueWithKey(t *testing.T, a *App, key ed25519.PrivateKey) *rogue {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rogue{t: t, host: h, name: h.ServerName(), key: key, a: a.Node.ServerName(),
+	r := &rogue{t: t, host: h, name: h.ServerName(), key: key, a: a.node.ServerName(),
 		client: &http.Client{Transport: h.RoundTripper(), Timeout: 60 * time.Second}, served: map[string]gomatrixserverlib.PDU{}}
 	srv := &http.Server{Handler: r.handler(), ConnContext: p2ptransport.ConnContext, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(h.Listener()) }()

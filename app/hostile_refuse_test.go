@@ -30,7 +30,7 @@ func TestHostileReceiverRefusingEverythingLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	rp := sharedRoom(ctx, t, a.App, b.App)
-	bName, bKey := b.Node.ServerName(), b.Node.SigningKey()
+	bName, bKey := b.node.ServerName(), b.node.SigningKey()
 	b.stop()
 
 	// The impostor: B's libp2p identity, refusing everything.
@@ -77,7 +77,7 @@ func TestHostileReceiverRefusingEverythingLosesNothing(t *testing.T) {
 
 	var sent []string
 	for i := range 4 {
-		id, err := a.Node.SendEvent(ctx, node.SendRequest{
+		id, err := a.node.SendEvent(ctx, node.SendRequest{
 			Sender: rp.alice.UserID, DeviceID: rp.alice.DeviceID, RoomID: rp.roomID, Type: "m.room.message",
 			Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"queued %d"}`, i)),
 		})
@@ -93,7 +93,7 @@ func TestHostileReceiverRefusingEverythingLosesNothing(t *testing.T) {
 		defer mu.Unlock()
 		t.Fatalf("A never retried a single event after an empty transaction; PDUs per refused /send: %v", seen)
 	}
-	queued, _, _, err := a.Node.PendingPDUs(ctx, bName, 100)
+	queued, _, _, err := a.node.PendingPDUs(ctx, bName, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

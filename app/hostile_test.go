@@ -44,11 +44,11 @@ func startRogueRoom(ctx context.Context, t *testing.T, preset string) rogueRoom 
 // rogueRoomOn is startRogueRoom on a node already started.
 func rogueRoomOn(ctx context.Context, t *testing.T, a *App, preset string) rogueRoom {
 	t.Helper()
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: preset})
+	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: preset})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func rogueRoomOn(ctx context.Context, t *testing.T, a *App, preset string) rogue
 // say sends a message as alice and returns its event ID.
 func (rr rogueRoom) say(ctx context.Context, t *testing.T, body string) string {
 	t.Helper()
-	id, err := rr.a.Node.SendEvent(ctx, node.SendRequest{Sender: rr.alice.UserID, DeviceID: rr.alice.DeviceID, RoomID: rr.roomID,
+	id, err := rr.a.node.SendEvent(ctx, node.SendRequest{Sender: rr.alice.UserID, DeviceID: rr.alice.DeviceID, RoomID: rr.roomID,
 		Type: "m.room.message", Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":%q}`, body))})
 	if err != nil {
 		t.Fatalf("alice's send after the attack: %v", err)
@@ -134,7 +134,7 @@ func TestHostileWrongOrigin(t *testing.T) {
 		wantErrcode string
 	}{
 		{"another server, signed with its key", xName, xKey, empty, http.StatusForbidden, "M_FORBIDDEN"},
-		{"the target itself, signed by the rogue", rr.a.Node.ServerName(), rr.r.key, empty, http.StatusUnauthorized, "M_UNAUTHORIZED"},
+		{"the target itself, signed by the rogue", rr.a.node.ServerName(), rr.r.key, empty, http.StatusUnauthorized, "M_UNAUTHORIZED"},
 		{"the body names another origin", rr.r.name, rr.r.key, empty, http.StatusForbidden, "M_FORBIDDEN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,7 +202,7 @@ func TestHostileHashMismatch(t *testing.T) {
 		t.Fatalf("send: %d %s", status, body)
 	}
 	rr.honest(ctx, t)
-	page, err := rr.a.Node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 50})
+	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestHostilePowerLevelTakeover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
-	pl, err := rr.a.Node.CurrentStateEvent(ctx, rr.roomID, "m.room.power_levels", "")
+	pl, err := rr.a.node.CurrentStateEvent(ctx, rr.roomID, "m.room.power_levels", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,14 +240,14 @@ func TestHostilePowerLevelTakeover(t *testing.T) {
 	ban := rr.r.sign(rr.rs.version, rr.r.event(rr.rs, "m", "m.room.member", &aliceKey, `{"membership":"ban"}`))
 	rr.mustRefuse(ctx, t, takeover, rename, ban)
 
-	now, err := rr.a.Node.CurrentStateEvent(ctx, rr.roomID, "m.room.power_levels", "")
+	now, err := rr.a.node.CurrentStateEvent(ctx, rr.roomID, "m.room.power_levels", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if now.PDU.EventID() != pl.PDU.EventID() {
 		t.Fatalf("power levels changed to %s", now.PDU.Content())
 	}
-	if mi, err := rr.a.Node.Membership(ctx, rr.roomID, rr.alice.UserID); err != nil || mi.Membership != "join" {
+	if mi, err := rr.a.node.Membership(ctx, rr.roomID, rr.alice.UserID); err != nil || mi.Membership != "join" {
 		t.Fatalf("alice's membership %+v (%v), want join", mi, err)
 	}
 	rr.say(ctx, t, "still mine")
@@ -383,7 +383,7 @@ func TestHostileDeepChain3000(t *testing.T) {
 	if n > maxRogueRequests {
 		t.Errorf("A made %d requests to the rogue for one PDU, want at most %d", n, maxRogueRequests)
 	}
-	page, err := rr.a.Node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 1000})
+	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

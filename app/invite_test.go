@@ -73,14 +73,14 @@ func invitePair(t *testing.T) (a, b *App, alice, bob node.Session, roomID string
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var err error
-	if alice, err = a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true}); err != nil {
+	if alice, err = a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true}); err != nil {
 		t.Fatal(err)
 	}
-	if bob, err = b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
+	if bob, err = b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
 		t.Fatal(err)
 	}
 	// A reaches B over the connection B opened to A: make sure it is up.
-	if _, err := b.Federation.QueryProfile(ctx, a.Node.ServerName(), alice.UserID, ""); err != nil {
+	if _, err := b.federation.QueryProfile(ctx, a.node.ServerName(), alice.UserID, ""); err != nil {
 		t.Fatalf("B reaches A: %v", err)
 	}
 	status, body := call(t, a, http.MethodPost, "/_matrix/client/v3/createRoom", alice.AccessToken, map[string]any{"preset": "private_chat", "name": "Secret"})
@@ -109,7 +109,7 @@ func TestInviteOverFederation(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("invite: %d %v", status, body)
 	}
-	mi, err := a.Node.Membership(ctx, roomID, bob.UserID)
+	mi, err := a.node.Membership(ctx, roomID, bob.UserID)
 	if err != nil || mi.Membership != "invite" {
 		t.Fatalf("bob's membership on A: %+v %v", mi, err)
 	}
@@ -137,7 +137,7 @@ func TestInviteOverFederation(t *testing.T) {
 	if _, ok := syncOnce(t, b, bob.AccessToken, "").Rooms.Invite[roomID]; !ok {
 		t.Fatal("B's initial /sync has no invite")
 	}
-	if mi, err := b.Node.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != "invite" {
+	if mi, err := b.node.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != "invite" {
 		t.Fatalf("bob's membership on B: %+v %v", mi, err)
 	}
 
@@ -154,14 +154,14 @@ func TestInviteOverFederation(t *testing.T) {
 		t.Fatal("B's /sync after the join still shows the invite")
 	}
 
-	fromAlice, err := a.Node.SendEvent(ctx, node.SendRequest{
+	fromAlice, err := a.node.SendEvent(ctx, node.SendRequest{
 		Sender: alice.UserID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"welcome"}`),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitForEvent(ctx, t, b, bob.UserID, roomID, fromAlice)
-	fromBob, err := b.Node.SendEvent(ctx, node.SendRequest{
+	fromBob, err := b.node.SendEvent(ctx, node.SendRequest{
 		Sender: bob.UserID, DeviceID: bob.DeviceID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"thanks"}`),
 	})
 	if err != nil {
@@ -173,12 +173,12 @@ func TestInviteOverFederation(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("leave: %d %v", status, body)
 	}
-	mi, err = b.Node.Membership(ctx, roomID, bob.UserID)
+	mi, err = b.node.Membership(ctx, roomID, bob.UserID)
 	if err != nil || mi.Membership != "leave" {
 		t.Fatalf("bob's membership on B after leaving: %+v %v", mi, err)
 	}
 	waitForEvent(ctx, t, a, alice.UserID, roomID, mi.EventID)
-	if mi, err := a.Node.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != "leave" {
+	if mi, err := a.node.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != "leave" {
 		t.Fatalf("bob's membership on A after leaving: %+v %v", mi, err)
 	}
 }
@@ -204,11 +204,11 @@ func TestInviteRejectedOverFederation(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("reject: %d %v", status, body)
 	}
-	onA, err := a.Node.Membership(ctx, roomID, bob.UserID)
+	onA, err := a.node.Membership(ctx, roomID, bob.UserID)
 	if err != nil || onA.Membership != "leave" {
 		t.Fatalf("bob's membership on A after rejecting: %+v %v", onA, err)
 	}
-	onB, err := b.Node.Membership(ctx, roomID, bob.UserID)
+	onB, err := b.node.Membership(ctx, roomID, bob.UserID)
 	if err != nil || onB.Membership != "leave" || onB.EventID != onA.EventID {
 		t.Fatalf("bob's membership on B after rejecting: %+v %v (A has %s)", onB, err, onA.EventID)
 	}
@@ -243,16 +243,16 @@ func TestInviteUnknownRemoteUser(t *testing.T) {
 	a, b, alice, _, roomID := invitePair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	before := a.Node.StreamPosition()
-	nobody := b.Node.UserID("nobody")
+	before := a.node.StreamPosition()
+	nobody := b.node.UserID("nobody")
 	status, body := call(t, a, http.MethodPost, clientRoomPath(roomID, "invite"), alice.AccessToken, map[string]any{"user_id": nobody})
 	if (status != http.StatusForbidden && status != http.StatusNotFound) || (body["errcode"] != "M_FORBIDDEN" && body["errcode"] != "M_NOT_FOUND") {
 		t.Fatalf("invite of an unknown remote user: %d %v, want 403 or 404 with an errcode", status, body)
 	}
-	if mi, err := a.Node.Membership(ctx, roomID, nobody); err != nil || mi.Membership != "" {
+	if mi, err := a.node.Membership(ctx, roomID, nobody); err != nil || mi.Membership != "" {
 		t.Fatalf("unknown user's membership on A: %+v %v", mi, err)
 	}
-	if after := a.Node.StreamPosition(); after != before {
+	if after := a.node.StreamPosition(); after != before {
 		t.Fatalf("A's stream moved from %d to %d on a refused invite", before, after)
 	}
 }

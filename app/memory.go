@@ -65,7 +65,7 @@ func memoryLimit(p kv.Profile, cacheBytes int64) int64 {
 
 // StartMemoryGuard applies the soft memory limit and gcPercent of storage
 // profile, and guards the limit (trim drops the node's caches: pass
-// App.Node.TrimCaches), unless GOMEMLIMIT is set (the operator's choice
+// App.TrimCaches), unless GOMEMLIMIT is set (the operator's choice
 // wins; so is GOGC) or the profile has none. cacheBytes is the node's cache
 // budget (node.Config.CacheBytes; 0: the profile's default). The limit is
 // process-wide, so the command and the mobile facade set it, never App.Start,

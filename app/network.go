@@ -16,17 +16,17 @@ func CheckInterfaceAddrs(addrs []netip.Addr) error {
 // advertise in place of interface listing (empty: list again). It does
 // nothing without federation.
 func (a *App) SetInterfaceAddrs(addrs []netip.Addr) error {
-	if a.P2P == nil {
+	if a.p2p == nil {
 		return CheckInterfaceAddrs(addrs)
 	}
-	return a.P2P.SetInterfaceAddrs(addrs)
+	return a.p2p.SetInterfaceAddrs(addrs)
 }
 
 // NetworkChanged tells the libp2p host that the device's network changed
 // (see p2ptransport.Host.NetworkChanged). It does nothing without
 // federation.
 func (a *App) NetworkChanged() {
-	if a.P2P != nil {
-		a.P2P.NetworkChanged()
+	if a.p2p != nil {
+		a.p2p.NetworkChanged()
 	}
 }

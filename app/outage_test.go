@@ -60,22 +60,22 @@ func TestOutageCatchUp(t *testing.T) {
 
 	var users []node.Session
 	for i, s := range []*stoppable{a, b, c} {
-		u, err := s.Node.Register(ctx, node.RegisterRequest{Localpart: fmt.Sprintf("user%d", i), Admin: true})
+		u, err := s.node.Register(ctx, node.RegisterRequest{Localpart: fmt.Sprintf("user%d", i), Admin: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		users = append(users, u)
 	}
-	roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
+	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range []*stoppable{b, c} {
-		if status, body := clientJoin(t, s.App, users[i+1].AccessToken, roomID, a.Node.ServerName()); status != http.StatusOK {
-			t.Fatalf("join on %s: %d %v", s.Node.ServerName(), status, body)
+		if status, body := clientJoin(t, s.App, users[i+1].AccessToken, roomID, a.node.ServerName()); status != http.StatusOK {
+			t.Fatalf("join on %s: %d %v", s.node.ServerName(), status, body)
 		}
 	}
-	cJoin, err := c.Node.Membership(ctx, roomID, users[2].UserID)
+	cJoin, err := c.node.Membership(ctx, roomID, users[2].UserID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestOutageCatchUp(t *testing.T) {
 	var sent []string
 	for k := range perUser {
 		for i, s := range []*stoppable{a, b} {
-			id, err := s.Node.SendEvent(ctx, node.SendRequest{
+			id, err := s.node.SendEvent(ctx, node.SendRequest{
 				Sender: users[i].UserID, DeviceID: users[i].DeviceID, RoomID: roomID, Type: "m.room.message",
 				Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"while C is away %d/%d"}`, i, k)),
 			})
@@ -130,7 +130,7 @@ func TestOutageCatchUp(t *testing.T) {
 	}
 
 	// And C is a full participant again.
-	fromC, err := c.Node.SendEvent(ctx, node.SendRequest{
+	fromC, err := c.node.SendEvent(ctx, node.SendRequest{
 		Sender: users[2].UserID, DeviceID: users[2].DeviceID, RoomID: roomID, Type: "m.room.message",
 		Content: json.RawMessage(`{"msgtype":"m.text","body":"back"}`),
 	})
@@ -144,7 +144,7 @@ func TestOutageCatchUp(t *testing.T) {
 // currentStateIDs is the sorted event IDs of the room's current state on app.
 func currentStateIDs(ctx context.Context, t *testing.T, app *App, roomID string) []string {
 	t.Helper()
-	evs, err := app.Node.CurrentState(ctx, roomID)
+	evs, err := app.node.CurrentState(ctx, roomID)
 	if err != nil {
 		t.Fatal(err)
 	}

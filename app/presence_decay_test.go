@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // movableClock is a node clock a test moves forward instead of waiting.
@@ -39,7 +40,7 @@ func startClocked(t *testing.T, clock *movableClock, peers []string) *App {
 			DataDir: t.TempDir(), StorageProfile: "phone", NoSyncWrites: true, Clock: clock.now,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
-		P2P: &P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers},
+		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers}},
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -55,7 +56,7 @@ func TestPresenceDecayOverFederation(t *testing.T) {
 	clockA, clockB := &movableClock{t: time.Now()}, &movableClock{t: time.Now()}
 	a := startClocked(t, clockA, nil)
 	var quic []string
-	for _, addr := range a.P2P.Addrs() {
+	for _, addr := range a.p2p.Addrs() {
 		if strings.Contains(addr, "/quic-v1/") {
 			quic = append(quic, addr)
 		}
@@ -65,7 +66,7 @@ func TestPresenceDecayOverFederation(t *testing.T) {
 	defer cancel()
 	r := sharedRoom(ctx, t, a, b)
 	alice := r.alice
-	carol, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
+	carol, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,10 +34,10 @@ func get(v any, keys ...string) any {
 // federation request (any answer will do), which waits for the dial.
 func connected(ctx context.Context, t *testing.T, from, to *App) {
 	t.Helper()
-	_, err := from.Federation.QueryProfile(ctx, to.Node.ServerName(), to.Node.UserID("nobody"), "")
+	_, err := from.federation.QueryProfile(ctx, to.node.ServerName(), to.node.UserID("nobody"), "")
 	var re *federation.RemoteError
 	if !errors.As(err, &re) {
-		t.Fatalf("%s cannot reach %s: %v", from.Node.ServerName(), to.Node.ServerName(), err)
+		t.Fatalf("%s cannot reach %s: %v", from.node.ServerName(), to.node.ServerName(), err)
 	}
 }
 
@@ -49,11 +49,11 @@ func TestKeysAcrossServers(t *testing.T) {
 	a, b := startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestKeysAcrossServers(t *testing.T) {
 	if err := gomatrixserverlib.VerifyJSON(bob.UserID, gomatrixserverlib.KeyID("ed25519:"+bob.DeviceID), pub, got); err != nil {
 		t.Fatalf("bob's device keys through A do not verify (%v): %s", err, got)
 	}
-	if get(body, "failures", nowhere) == nil || get(body, "failures", b.Node.ServerName()) != nil {
+	if get(body, "failures", nowhere) == nil || get(body, "failures", b.node.ServerName()) != nil {
 		t.Fatalf("failures %v: want %s only", get(body, "failures"), nowhere)
 	}
 	if get(body, "failures", nowhere, "errcode") == nil {
@@ -143,11 +143,11 @@ func TestAliasAndProfileAcrossServers(t *testing.T) {
 	a, b := startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := b.Node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
+	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,14 +158,14 @@ func TestAliasAndProfileAcrossServers(t *testing.T) {
 		t.Fatalf("createRoom: %d %v", status, body)
 	}
 	roomID, _ := body["room_id"].(string)
-	alias := "#room:" + a.Node.ServerName()
+	alias := "#room:" + a.node.ServerName()
 
 	status, body = call(t, b, "GET", "/_matrix/client/v3/directory/room/"+url.PathEscape(alias), bob.AccessToken, nil)
 	servers, _ := body["servers"].([]any)
-	if status != http.StatusOK || body["room_id"] != roomID || len(servers) == 0 || servers[0] != a.Node.ServerName() {
-		t.Fatalf("B resolves %s: %d %v; want %s through %s", alias, status, body, roomID, a.Node.ServerName())
+	if status != http.StatusOK || body["room_id"] != roomID || len(servers) == 0 || servers[0] != a.node.ServerName() {
+		t.Fatalf("B resolves %s: %d %v; want %s through %s", alias, status, body, roomID, a.node.ServerName())
 	}
-	status, body = call(t, b, "GET", "/_matrix/client/v3/directory/room/"+url.PathEscape("#nope:"+a.Node.ServerName()), bob.AccessToken, nil)
+	status, body = call(t, b, "GET", "/_matrix/client/v3/directory/room/"+url.PathEscape("#nope:"+a.node.ServerName()), bob.AccessToken, nil)
 	if status != http.StatusNotFound || body["errcode"] != "M_NOT_FOUND" {
 		t.Fatalf("B resolves an alias A does not have: %d %v", status, body)
 	}
@@ -174,7 +174,7 @@ func TestAliasAndProfileAcrossServers(t *testing.T) {
 	if status != http.StatusOK || body["room_id"] != roomID {
 		t.Fatalf("B joins by %s: %d %v", alias, status, body)
 	}
-	if mi, err := b.Node.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != "join" {
+	if mi, err := b.node.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != "join" {
 		t.Fatalf("bob's membership on B: %+v, %v", mi, err)
 	}
 
@@ -186,7 +186,7 @@ func TestAliasAndProfileAcrossServers(t *testing.T) {
 	if status != http.StatusOK || body["displayname"] != "alice" {
 		t.Fatalf("B reads alice's displayname: %d %v", status, body)
 	}
-	status, body = call(t, b, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(a.Node.UserID("nobody")), bob.AccessToken, nil)
+	status, body = call(t, b, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(a.node.UserID("nobody")), bob.AccessToken, nil)
 	if status != http.StatusNotFound || body["errcode"] != "M_NOT_FOUND" {
 		t.Fatalf("B reads the profile of a user A does not have: %d %v", status, body)
 	}

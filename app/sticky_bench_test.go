@@ -29,11 +29,11 @@ func BenchmarkStickyLateJoiner(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
 			a := startBenchApp(b, nil)
-			alice, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
+			alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
 			if err != nil {
 				b.Fatal(err)
 			}
-			roomID, err := a.Node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
+			roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -51,7 +51,7 @@ func BenchmarkStickyLateJoiner(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				carol, err := c.Node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
+				carol, err := c.node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -59,7 +59,7 @@ func BenchmarkStickyLateJoiner(b *testing.B) {
 				client.syncOnce(ctx)
 				wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 				b.StartTimer()
-				u := c.BaseURL() + "/_matrix/client/v3/join/" + url.PathEscape(roomID) + "?server_name=" + url.QueryEscape(a.Node.ServerName())
+				u := c.BaseURL() + "/_matrix/client/v3/join/" + url.PathEscape(roomID) + "?server_name=" + url.QueryEscape(a.node.ServerName())
 				if status, body := benchCall(b, http.MethodPost, u, carol.AccessToken, "{}"); status != http.StatusOK {
 					b.Fatalf("join: %d %s", status, body)
 				}

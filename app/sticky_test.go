@@ -20,7 +20,7 @@ func sendStickyMsg(ctx context.Context, t testing.TB, app *App, s node.Session, 
 	if durationMS >= 0 {
 		d = &durationMS
 	}
-	id, err := app.Node.SendEvent(ctx, node.SendRequest{
+	id, err := app.node.SendEvent(ctx, node.SendRequest{
 		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID, Type: "m.room.message",
 		Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":%q}`, body)), StickyDurationMS: d,
 	})
@@ -177,13 +177,13 @@ func testStickyLateJoiner(t *testing.T, visibility string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	rp := sharedRoom(ctx, t, a, b)
-	carol, err := c.Node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
+	carol, err := c.node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	empty := ""
-	if _, err := a.Node.SendEvent(ctx, node.SendRequest{Sender: rp.alice.UserID, DeviceID: rp.alice.DeviceID, RoomID: rp.roomID,
+	if _, err := a.node.SendEvent(ctx, node.SendRequest{Sender: rp.alice.UserID, DeviceID: rp.alice.DeviceID, RoomID: rp.roomID,
 		Type: "m.room.history_visibility", StateKey: &empty,
 		Content: json.RawMessage(`{"history_visibility":"` + visibility + `"}`)}); err != nil {
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func testStickyLateJoiner(t *testing.T, visibility string) {
 
 	client := newStickyClient(t, c, carol.AccessToken, rp.roomID)
 	client.syncOnce(ctx)
-	if status, body := clientJoin(t, c, carol.AccessToken, rp.roomID, a.Node.ServerName()); status != http.StatusOK {
+	if status, body := clientJoin(t, c, carol.AccessToken, rp.roomID, a.node.ServerName()); status != http.StatusOK {
 		t.Fatalf("carol joins: %d %v", status, body)
 	}
 	client.waitFor(ctx, live)
@@ -223,7 +223,7 @@ func testStickyLateJoiner(t *testing.T, visibility string) {
 	}
 	// The old events did not disturb C's view of the room: carol is
 	// joined, and C's current state is A's.
-	if mi, err := c.Node.Membership(ctx, rp.roomID, carol.UserID); err != nil || mi.Membership != "join" {
+	if mi, err := c.node.Membership(ctx, rp.roomID, carol.UserID); err != nil || mi.Membership != "join" {
 		t.Errorf("carol's membership on C: %+v, %v", mi, err)
 	}
 	if got, want := currentStateIDs(ctx, t, c, rp.roomID), currentStateIDs(ctx, t, a, rp.roomID); !slices.Equal(got, want) {

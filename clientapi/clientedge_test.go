@@ -12,6 +12,7 @@ import (
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/internal/testnode"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // The smaller findings of issue 13 about the client edge: what a client on
@@ -296,7 +297,7 @@ func TestCreateRoomCreationContent(t *testing.T) {
 func TestJoinUnresolvableAlias(t *testing.T) {
 	t.Parallel()
 	n := testnode.Start(t, testnode.Options{Configure: func(c *app.Config) {
-		c.P2P = &app.P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}}
+		c.P2P = &app.P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}}}
 	}})
 	alice := n.Register("alice")
 	runCases(t, n, []apiCase{

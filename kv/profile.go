@@ -3,6 +3,8 @@ package kv
 import (
 	"fmt"
 	"sort"
+
+	"github.com/edgenode/edgenode/internal/devprofile"
 )
 
 // Profile sizes Badger's memory use for a class of device. Badger's defaults
@@ -72,15 +74,13 @@ var profiles = map[string]Profile{
 }
 
 // DefaultProfile is the profile used when none is named: a Raspberry Pi.
-const DefaultProfile = "pi"
+// devprofile decides it, for libp2p's sizing too.
+const DefaultProfile = devprofile.Default
 
 // ProfileByName returns the named profile ("phone", "pi" or "server"); an empty
 // name gives DefaultProfile.
 func ProfileByName(name string) (Profile, error) {
-	if name == "" {
-		name = DefaultProfile
-	}
-	p, ok := profiles[name]
+	p, ok := profiles[devprofile.Resolve(name)]
 	if !ok {
 		return Profile{}, fmt.Errorf("kv: unknown profile %q (known: %v)", name, ProfileNames())
 	}

@@ -34,14 +34,9 @@ func (n *Node) CreateAccount(localpart, password, deviceDisplayName string) (s *
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), accountTimeout)
 	defer cancel()
-	sess, err := a.Node.Register(ctx, node.RegisterRequest{
-		Localpart:         localpart,
-		Password:          password,
-		DeviceDisplayName: deviceDisplayName,
-		Admin:             true,
-	})
+	sess, err := a.CreateAccount(ctx, localpart, password, deviceDisplayName)
 	if err != nil {
-		return nil, fmt.Errorf("mobile: create account %q: %w", localpart, err)
+		return nil, fmt.Errorf("mobile: %w", err)
 	}
 	return newSession(sess), nil
 }
@@ -57,9 +52,9 @@ func (n *Node) Login(user, password, deviceID, deviceDisplayName string) (s *Ses
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), accountTimeout)
 	defer cancel()
-	sess, err := a.Node.Login(ctx, user, password, deviceID, deviceDisplayName)
+	sess, err := a.Login(ctx, user, password, deviceID, deviceDisplayName)
 	if err != nil {
-		return nil, fmt.Errorf("mobile: login %q: %w", user, err)
+		return nil, fmt.Errorf("mobile: %w", err)
 	}
 	return newSession(sess), nil
 }

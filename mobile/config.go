@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // config is the JSON config of NewNode. Every field is optional.
@@ -34,29 +35,23 @@ type config struct {
 	LogLevel string `json:"log_level"`
 	// NoP2P runs without federation.
 	NoP2P bool `json:"no_p2p"`
-	// P2PListen are libp2p multiaddrs; default QUIC and TCP on all
-	// interfaces, on ports the system picks.
-	P2PListen []string `json:"p2p_listen"`
-	// Peers are static peers, multiaddrs ending in /p2p/<peer ID>.
-	Peers []string `json:"peers"`
-	// MDNS finds peers on the LAN (default true; it fails harmlessly where
-	// the OS denies interface listing, as on Android 11+).
-	MDNS *bool `json:"mdns"`
-	// DHT finds peers beyond the LAN (default true).
-	DHT *bool `json:"dht"`
-	// DHTMode is client, server or auto; default by profile (client on a
-	// phone).
-	DHTMode string `json:"dht_mode"`
-	// Relays are circuit relays, multiaddrs ending in /p2p/<peer ID>.
-	Relays []string `json:"relays"`
-	// Reachability is auto (default), private or public.
-	Reachability string `json:"reachability"`
+	// Config holds the libp2p settings, at the top level of the JSON under
+	// the keys p2ptransport.Config's tags name (their one definition):
+	// p2p_listen (default QUIC and TCP on all interfaces, on ports the
+	// system picks), peers (static peers, multiaddrs ending in
+	// /p2p/<peer ID>), mdns (default true; it fails harmlessly where the
+	// OS denies interface listing, as on Android 11+), dht (default true),
+	// dht_mode (client, server or auto; default by profile: client on a
+	// phone), relays, relay_service and reachability (auto by default,
+	// private or public).
+	p2ptransport.Config
 }
 
 // parseConfig decodes a NewNode config. An empty string is the defaults.
 // Unknown keys are errors, so a misspelt key does not pass silently.
 func parseConfig(s string) (config, error) {
-	cfg := config{ClientListen: "127.0.0.1:0", StorageProfile: "phone", LogLevel: "info"}
+	cfg := config{ClientListen: "127.0.0.1:0", StorageProfile: "phone", LogLevel: "info",
+		Config: p2ptransport.Config{MDNS: true, DHT: true}}
 	if s != "" {
 		dec := json.NewDecoder(bytes.NewReader([]byte(s)))
 		dec.DisallowUnknownFields()
@@ -85,13 +80,5 @@ func (c config) p2p() *app.P2PConfig {
 	if c.NoP2P {
 		return nil
 	}
-	return &app.P2PConfig{
-		ListenAddrs:  c.P2PListen,
-		StaticPeers:  c.Peers,
-		MDNS:         c.MDNS == nil || *c.MDNS,
-		DHT:          c.DHT == nil || *c.DHT,
-		DHTMode:      c.DHTMode,
-		Relays:       c.Relays,
-		Reachability: c.Reachability,
-	}
+	return &app.P2PConfig{Config: c.Config}
 }

@@ -1,6 +1,7 @@
 package mobile
 
 import (
+	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -30,20 +31,20 @@ func (n *Node) SetEventListener(l EventListener) {
 	n.eventListener = l
 	n.lmu.Unlock()
 	if a, err := n.running(); err == nil {
-		n.hookEvents(a.Node)
+		n.hookEvents(a)
 	}
 }
 
-// hookEvents sets the node's new-event handler if a listener is set.
-func (n *Node) hookEvents(nd *node.Node) {
+// hookEvents sets the app's new-event handler if a listener is set.
+func (n *Node) hookEvents(a *app.App) {
 	n.lmu.Lock()
 	on := n.eventListener != nil
 	n.lmu.Unlock()
 	if !on {
-		nd.SetNewEventHandler(nil)
+		a.SetNewEventHandler(nil)
 		return
 	}
-	nd.SetNewEventHandler(func(ev node.NewEvent) {
+	a.SetNewEventHandler(func(ev node.NewEvent) {
 		n.eventCalls.post(func() {
 			n.lmu.Lock()
 			l := n.eventListener
@@ -64,7 +65,7 @@ func (n *Node) DroppedEvents() int64 {
 	defer n.mu.Unlock()
 	dropped += n.eventsDroppedBefore
 	if n.app != nil {
-		dropped += n.app.Node.NewEventsDropped()
+		dropped += n.app.NewEventsDropped()
 	}
 	return dropped
 }

@@ -319,3 +319,24 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("no_p2p: %v", err)
 	}
 }
+
+// TestConfigP2PKeys: the libp2p keys of the JSON config are
+// p2ptransport.Config's (their one definition), so the facade takes every
+// one the command takes, relay_service included, and still refuses the
+// fields that are the app's to set.
+func TestConfigP2PKeys(t *testing.T) {
+	n, err := NewNode(t.TempDir(), `{"p2p_listen": ["/ip4/127.0.0.1/udp/0/quic-v1"], "peers": [], "mdns": false, "dht": null,
+		"dht_mode": "auto", "relays": [], "relay_service": true, "reachability": "public"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := n.cfg.p2p()
+	if len(p.ListenAddrs) != 1 || p.MDNS || !p.DHT || p.DHTMode != "auto" || !p.RelayService || p.Reachability != "public" {
+		t.Fatalf("p2p config: %+v", p.Config)
+	}
+	for _, bad := range []string{`{"PrivateKey": "AAAA"}`, `{"private_key": "AAAA"}`, `{"profile": "pi"}`, `{"host": null}`} {
+		if _, err := NewNode(t.TempDir(), bad); err == nil {
+			t.Errorf("NewNode accepted %s", bad)
+		}
+	}
+}

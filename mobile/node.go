@@ -60,7 +60,8 @@ type Node struct {
 // ("phone", "pi" or "server"), open_registration, no_sync_writes,
 // log_level ("debug", "info", "warn", "error"), no_p2p, p2p_listen (list of
 // multiaddrs), peers (list of multiaddrs ending in /p2p/<peer ID>), mdns
-// (default true), dht (default true), dht_mode, relays, reachability.
+// (default true), dht (default true), dht_mode, relays, relay_service,
+// reachability.
 func NewNode(dataDir string, configJSON string) (n *Node, err error) {
 	defer recovered(&err)
 	if dataDir == "" {
@@ -138,15 +139,15 @@ func (n *Node) Start() (err error) {
 		return fmt.Errorf("mobile: start: %w", err)
 	}
 	n.app = a
-	n.guard = app.StartMemoryGuard(n.cfg.StorageProfile, 0, a.Node.TrimCaches, os.Getenv, n.slogger())
-	n.hookEvents(a.Node)
+	n.guard = app.StartMemoryGuard(n.cfg.StorageProfile, 0, a.TrimCaches, os.Getenv, n.slogger())
+	n.hookEvents(a)
 	return nil
 }
 
 // forgetLocked drops the app after it stopped, keeping its count of dropped
 // events. Called with mu held.
 func (n *Node) forgetLocked() {
-	n.eventsDroppedBefore += n.app.Node.NewEventsDropped()
+	n.eventsDroppedBefore += n.app.NewEventsDropped()
 	n.app = nil
 	if n.guard != nil {
 		n.guard.Stop()
@@ -215,7 +216,7 @@ func (n *Node) ServerName() string {
 	if err != nil {
 		return ""
 	}
-	return a.Node.ServerName()
+	return a.ServerName()
 }
 
 // marshal encodes v as a JSON string for the app.

@@ -2,8 +2,10 @@ package mobile
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
+
+	"github.com/edgenode/edgenode/app"
 )
 
 // Connect connects to another node given by a multiaddr ending in
@@ -16,12 +18,12 @@ func (n *Node) Connect(multiaddr string) (err error) {
 	if err != nil {
 		return err
 	}
-	if a.P2P == nil {
-		return fmt.Errorf("mobile: connect: federation is off (no_p2p)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
-	if err := a.P2P.Connect(ctx, multiaddr); err != nil {
+	switch err := a.Connect(ctx, multiaddr); {
+	case errors.Is(err, app.ErrNoFederation):
+		return fmt.Errorf("mobile: connect: federation is off (no_p2p)")
+	case err != nil:
 		return fmt.Errorf("mobile: connect: %w", err)
 	}
 	return nil
@@ -43,12 +45,9 @@ func (n *Node) Peers() (s string, err error) {
 		return "", err
 	}
 	out := []peerJSON{}
-	if a.P2P != nil {
-		for _, p := range a.P2P.Peers() {
-			out = append(out, peerJSON{ServerName: p.ServerName, Addrs: append([]string{}, p.Addrs...)})
-		}
+	for _, p := range a.Peers() { // sorted by server name
+		out = append(out, peerJSON{ServerName: p.ServerName, Addrs: append([]string{}, p.Addrs...)})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ServerName < out[j].ServerName })
 	return marshal(out)
 }
 
@@ -61,11 +60,7 @@ func (n *Node) PeerAddrs() (s string, err error) {
 	if err != nil {
 		return "", err
 	}
-	addrs := []string{}
-	if a.P2P != nil {
-		addrs = append(addrs, a.P2P.Addrs()...)
-	}
-	return marshal(addrs)
+	return marshal(append([]string{}, a.PeerAddrs()...))
 }
 
 // Suspend is for when the app goes to the background: the node stops
@@ -79,9 +74,7 @@ func (n *Node) Suspend() (err error) {
 	if err != nil {
 		return err
 	}
-	if a.P2P != nil {
-		a.P2P.Suspend()
-	}
+	a.Suspend()
 	return nil
 }
 
@@ -93,8 +86,6 @@ func (n *Node) Resume() (err error) {
 	if err != nil {
 		return err
 	}
-	if a.P2P != nil {
-		a.P2P.Resume()
-	}
+	a.Resume()
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/devprofile"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
@@ -37,55 +38,58 @@ var DefaultListenAddrs = []string{"/ip4/0.0.0.0/udp/0/quic-v1", "/ip4/0.0.0.0/tc
 
 const connectTimeout = 15 * time.Second
 
-// Config configures a Host.
+// Config configures a Host. It is the one definition of edgenode's libp2p
+// options: app.P2PConfig embeds it, and the command's YAML config and the
+// mobile facade's JSON config decode into it under the keys its tags name
+// (the fields tagged "-" are the embedder's to set, not a config file's).
 type Config struct {
 	// PrivateKey is the node's ed25519 key (libp2p identity and Matrix
 	// signing key). Required.
-	PrivateKey ed25519.PrivateKey
+	PrivateKey ed25519.PrivateKey `json:"-" yaml:"-"`
 	// ListenAddrs are libp2p multiaddrs to listen on; DefaultListenAddrs if empty.
-	ListenAddrs []string
+	ListenAddrs []string `json:"p2p_listen" yaml:"p2p_listen"`
 	// Profile is "phone", "pi" or "server" (DefaultProfile if empty): it
 	// selects explicit resource-manager limits and connection-manager
 	// watermarks.
-	Profile string
+	Profile string `json:"-" yaml:"-"`
 	// StaticPeers are multiaddrs ending in /p2p/<peer ID>. Their addresses
 	// are remembered permanently (so federation requests can dial them on
 	// demand), they are protected from connection trimming, and New starts
 	// connecting to them in the background.
-	StaticPeers []string
+	StaticPeers []string `json:"peers" yaml:"peers"`
 	// MDNS enables LAN discovery. Failure to start it (as on Android 11+) is
 	// logged, not returned.
-	MDNS bool
+	MDNS bool `json:"mdns" yaml:"mdns"`
 	// DHT enables peer lookup in edgenode's Kademlia DHT (see
 	// DHTProtocolPrefix): a federation request to a server whose addresses
 	// are unknown looks the peer up before dialling.
-	DHT bool
+	DHT bool `json:"dht" yaml:"dht"`
 	// DHTMode is DHTModeClient, DHTModeServer or DHTModeAuto; empty picks
 	// the profile's default (client on a phone, server on a Pi or server).
-	DHTMode string
+	DHTMode string `json:"dht_mode" yaml:"dht_mode"`
 	// Relays are circuit relay v2 relays, multiaddrs ending in /p2p/<peer
 	// ID>. Behind NAT the node reserves a slot on them and is reachable at
 	// <relay addr>/p2p-circuit/p2p/<own ID>.
-	Relays []string
+	Relays []string `json:"relays" yaml:"relays"`
 	// RelayService makes this node a relay for others, with limits from
 	// Profile. It implies ReachabilityPublic unless Reachability is set.
-	RelayService bool
+	RelayService bool `json:"relay_service" yaml:"relay_service"`
 	// Reachability is ReachabilityAuto (default), ReachabilityPrivate or
 	// ReachabilityPublic.
-	Reachability string
+	Reachability string `json:"reachability" yaml:"reachability"`
 	// Logger receives the host's logs; slog.Default() if nil.
-	Logger *slog.Logger
+	Logger *slog.Logger `json:"-" yaml:"-"`
 	// InterfaceAddrs, if set, are the device's IP addresses, advertised
 	// with the listen ports instead of what listing the interfaces finds
 	// (ifaddrs.go); SetInterfaceAddrs changes them later.
-	InterfaceAddrs []netip.Addr
+	InterfaceAddrs []netip.Addr `json:"-" yaml:"-"`
 	// ifaddrs makes the host's AddrsFactory (set by New).
 	ifaddrs *interfaceAddrs
 	// Host, if set, is used instead of creating a libp2p host: simulations
 	// hand in mocknet hosts made with the node's key. ListenAddrs, Profile's
 	// managers, DHT, Relays, RelayService and Reachability are then
 	// ignored. The Host takes ownership: Close closes it.
-	Host host.Host
+	Host host.Host `json:"-" yaml:"-"`
 }
 
 // PeerEvent reports that an ed25519 peer became connected (Up) or lost its
@@ -121,6 +125,7 @@ type Host struct {
 	lookupSem chan struct{}      // bounds concurrent DHT lookups
 
 	ifaddrs *interfaceAddrs // the app's addresses (ifaddrs.go)
+	profile string          // Config.Profile, resolved
 
 	mu     sync.Mutex // guards closed, wg.Add, and mdns and susp after New
 	closed bool
@@ -218,6 +223,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		sub:      sub,
 		events:   newPeerEvents(),
 		ifaddrs:  cfg.ifaddrs,
+		profile:  devprofile.Resolve(cfg.Profile),
 	}
 	cfg.ifaddrs.bind(h)
 	n.rt = newRoundTripper(n)
@@ -261,7 +267,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 			n.mdns = svc
 		}
 	}
-	log.Info("libp2p host started", "server_name", n.ServerName(), "peer", h.ID(), "addrs", h.Addrs(), "profile", cfg.Profile,
+	log.Info("libp2p host started", "server_name", n.ServerName(), "peer", h.ID(), "addrs", h.Addrs(), "profile", n.profile,
 		"dht", cfg.DHT, "relays", len(relays), "relay_service", cfg.RelayService)
 	return n, nil
 }
@@ -323,6 +329,10 @@ func (n *Host) ServerName() string {
 
 // ID is this node's libp2p peer ID.
 func (n *Host) ID() peer.ID { return n.h.ID() }
+
+// Profile is the device profile sizing the host (Config.Profile, or
+// DefaultProfile if that was empty).
+func (n *Host) Profile() string { return n.profile }
 
 // Addrs are this node's listen multiaddrs, each ending in /p2p/<peer ID>,
 // suitable for another node's StaticPeers or Connect.

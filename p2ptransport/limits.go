@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/devprofile"
+
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
@@ -54,14 +56,12 @@ var profiles = map[string]profileLimits{
 		relayRsvps: 128, relayCircuits: 16, relayDuration: 10 * time.Minute, relayDataPerDir: 16 << 20},
 }
 
-// DefaultProfile is used when Config.Profile is empty.
-const DefaultProfile = "phone"
+// DefaultProfile is used when Config.Profile is empty: the same profile as
+// storage's (kv.DefaultProfile), which devprofile decides for both.
+const DefaultProfile = devprofile.Default
 
 func lookupProfile(name string) (profileLimits, error) {
-	if name == "" {
-		name = DefaultProfile
-	}
-	p, ok := profiles[name]
+	p, ok := profiles[devprofile.Resolve(name)]
 	if !ok {
 		return profileLimits{}, fmt.Errorf("p2ptransport: unknown profile %q (want phone, pi or server)", name)
 	}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # footprint.sh: measures edgenode's small-device footprint (BENCHMARKS.md,
-# "Footprint") with internal/footprint: binary sizes, idle RSS, RSS after
+# "Footprint") with cmd/footprint: binary sizes, idle RSS, RSS after
 # 100 rooms x 100 events with 10 peers connected, start-up time to /versions
 # on the loaded database, disk per 10,000 events, and disk by storage
 # profile at 1,000 / 10,000 / 100,000 events (about 3 minutes a profile;
@@ -15,5 +15,5 @@ BIN=${EDGENODE_BIN:-bin/edgenode}
 args=(-bin "$BIN")
 [ -f "$BIN-linux-arm64" ] && args+=(-arm64 "$BIN-linux-arm64")
 [ -f "$BIN-linux-armv7" ] && args+=(-armv7 "$BIN-linux-armv7")
-echo "# go run ./internal/footprint ${args[*]} $*" >&2
-exec go run ./internal/footprint "${args[@]}" "$@"
+echo "# go run ./cmd/footprint ${args[*]} $*" >&2
+exec go run ./cmd/footprint "${args[@]}" "$@"

@@ -8,12 +8,12 @@
 # < 20 and RSS after the load < 100 MB. A few minutes; not part of
 # `make test`.
 #
-# Extra arguments go to the measuring program (internal/footprint -idle),
+# Extra arguments go to the measuring program (cmd/footprint -idle),
 # e.g. -syncs 0 for a send-only load, -idle-for 2m.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${EDGENODE_BIN:-bin/edgenode}
 args=(-idle -bin "$BIN" -rooms 1000 -events 20 -syncs 3 -idle-for 60s)
-echo "# go run ./internal/footprint ${args[*]} $*" >&2
-exec go run ./internal/footprint "${args[@]}" "$@"
+echo "# go run ./cmd/footprint ${args[*]} $*" >&2
+exec go run ./cmd/footprint "${args[@]}" "$@"

@@ -78,11 +78,11 @@ func (c *cluster) start(ctx context.Context, i int) error {
 		return fmt.Errorf("start node %d: %w", i, err)
 	}
 	if n.userID == "" {
-		acc, err := a.Node.Register(ctx, node.RegisterRequest{Localpart: fmt.Sprintf("user%d", i), Admin: true})
+		acc, err := a.CreateAccount(ctx, fmt.Sprintf("user%d", i), "", "")
 		if err != nil {
 			return fmt.Errorf("register on node %d: %w", i, err)
 		}
-		n.userID, n.token, n.server = acc.UserID, acc.AccessToken, a.Node.ServerName()
+		n.userID, n.token, n.server = acc.UserID, acc.AccessToken, a.ServerName()
 	}
 	running := c.running()
 	c.mu.Lock()

@@ -45,7 +45,7 @@ func (c *cluster) check(ctx context.Context) (verdict, error) {
 		for k, e := range exps {
 			ids[k] = e.ev.ID
 		}
-		evs, err := a.Node.Events(ctx, ids)
+		evs, err := inside(a).Events(ctx, ids)
 		if err != nil {
 			return v, fmt.Errorf("node %d events: %w", i, err)
 		}
@@ -71,7 +71,7 @@ func (c *cluster) check(ctx context.Context) (verdict, error) {
 			if len(v.details) < 10 {
 				v.details = append(v.details, fmt.Sprintf("node %d lacks %s (room %d, from node %d at %.1fs, sticky %v, sent before its join %v; %s)",
 					i, e.ev.ID, e.ev.Room, e.ev.Node, e.ev.At.Seconds(), e.ev.Sticky, e.preJoinSticky,
-					c.senderView(ctx, running[e.ev.Node], a.Node.ServerName(), e)))
+					c.senderView(ctx, running[e.ev.Node], a.ServerName(), e)))
 			}
 		}
 	}
@@ -99,11 +99,11 @@ func (c *cluster) agree(ctx context.Context, r int, running map[int]*app.App) (b
 		if a == nil {
 			continue
 		}
-		ext, err := a.Node.ForwardExtremities(ctx, c.roomIDs[r])
+		ext, err := inside(a).ForwardExtremities(ctx, c.roomIDs[r])
 		if err != nil {
 			return false, "", fmt.Errorf("node %d extremities: %w", i, err)
 		}
-		st, err := a.Node.CurrentState(ctx, c.roomIDs[r])
+		st, err := inside(a).CurrentState(ctx, c.roomIDs[r])
 		if err != nil {
 			return false, "", fmt.Errorf("node %d state: %w", i, err)
 		}
@@ -153,11 +153,11 @@ func (c *cluster) senderView(ctx context.Context, sender *app.App, receiver stri
 	if sender == nil {
 		return "sender not running"
 	}
-	servers, err := sender.Node.JoinedServers(ctx, c.roomIDs[e.ev.Room])
+	servers, err := inside(sender).JoinedServers(ctx, c.roomIDs[e.ev.Room])
 	if err != nil {
 		return "sender: " + err.Error()
 	}
-	ids, _, _, err := sender.Node.PendingPDUs(ctx, receiver, 10000)
+	ids, _, _, err := inside(sender).PendingPDUs(ctx, receiver, 10000)
 	if err != nil {
 		return "sender: " + err.Error()
 	}

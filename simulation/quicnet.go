@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/app"
+	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // quicNetwork is ModeQUIC: each node runs p2ptransport's own libp2p host
@@ -15,7 +16,7 @@ import (
 type quicNetwork struct{}
 
 func (quicNetwork) p2p(int) *app.P2PConfig {
-	return &app.P2PConfig{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}}
+	return &app.P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}}}
 }
 
 func (quicNetwork) started(ctx context.Context, i int, a *app.App, running map[int]*app.App) error {
@@ -24,9 +25,9 @@ func (quicNetwork) started(ctx context.Context, i int, a *app.App, running map[i
 		if j == i {
 			continue
 		}
-		for _, addr := range b.P2P.Addrs() {
+		for _, addr := range b.PeerAddrs() {
 			if strings.Contains(addr, "/quic-v1/") {
-				if err := a.P2P.Connect(ctx, addr); err != nil {
+				if err := a.Connect(ctx, addr); err != nil {
 					errs = append(errs, fmt.Errorf("node %d to %d: %w", i, j, err))
 				}
 				break

@@ -63,7 +63,7 @@ func (c *cluster) join(ctx context.Context, i int, wait bool) error {
 
 // awaitJoin polls until every running member of room r has n's join.
 func (c *cluster) awaitJoin(ctx context.Context, n *simNode, r int) error {
-	mi, err := n.app.Node.Membership(ctx, c.roomIDs[r], n.userID)
+	mi, err := inside(n.app).Membership(ctx, c.roomIDs[r], n.userID)
 	if err != nil {
 		return fmt.Errorf("node %d membership: %w", n.idx, err)
 	}
@@ -75,7 +75,7 @@ func (c *cluster) awaitJoin(ctx context.Context, n *simNode, r int) error {
 			if a == nil {
 				continue
 			}
-			evs, err := a.Node.Events(ctx, []string{mi.EventID})
+			evs, err := inside(a).Events(ctx, []string{mi.EventID})
 			if err != nil {
 				return fmt.Errorf("node %d events: %w", m, err)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/p2ptransport"
 	"gopkg.in/yaml.v3"
 )
 
@@ -43,28 +44,16 @@ type Config struct {
 	NoSyncWrites bool `yaml:"no_sync_writes"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
-	// P2PListen are the libp2p multiaddrs other nodes reach this one on.
-	// Default: QUIC and TCP on all interfaces, on ports the system picks.
-	P2PListen []string `yaml:"p2p_listen"`
-	// Peers are static peers, multiaddrs ending in /p2p/<peer ID>, dialled
-	// at start.
-	Peers []string `yaml:"peers"`
-	// MDNS finds peers on the local network. Default true.
-	MDNS bool `yaml:"mdns"`
 	// NoP2P runs the node without federation (no libp2p host).
 	NoP2P bool `yaml:"no_p2p"`
-	// DHT finds peers beyond the LAN by server name. Default true.
-	DHT bool `yaml:"dht"`
-	// DHTMode is client, server or auto; empty: client on the phone
-	// profile, server otherwise.
-	DHTMode string `yaml:"dht_mode"`
-	// Relays are circuit relays, multiaddrs ending in /p2p/<peer ID>,
-	// through which the node is reachable from behind NAT.
-	Relays []string `yaml:"relays"`
-	// RelayService makes this node a relay for others (a Pi at home).
-	RelayService bool `yaml:"relay_service"`
-	// Reachability is auto (default), private or public.
-	Reachability string `yaml:"reachability"`
+	// P2P are the libp2p settings, at the top level of the file under the
+	// keys p2ptransport.Config's tags name (their one definition):
+	// p2p_listen (default QUIC and TCP on all interfaces, on ports the
+	// system picks), peers (static peers, dialled at start), mdns (default
+	// true), dht (default true), dht_mode (empty: client on the phone
+	// profile, server otherwise), relays, relay_service and reachability
+	// (auto by default, private or public).
+	P2P p2ptransport.Config `yaml:",inline"`
 }
 
 // defaultConfig is the embedded configuration before the file and flags.
@@ -73,8 +62,7 @@ func defaultConfig() Config {
 		ClientListen:   app.DefaultClientListen,
 		StorageProfile: kv.DefaultProfile,
 		LogLevel:       "info",
-		MDNS:           true,
-		DHT:            true,
+		P2P:            p2ptransport.Config{MDNS: true, DHT: true},
 	}
 }
 
@@ -103,15 +91,15 @@ var flagOverrides = map[string]func(dst, src *Config){
 	"web-origin":        func(d, s *Config) { d.WebOrigins = s.WebOrigins },
 	"no-sync-writes":    func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
 	"log-level":         func(d, s *Config) { d.LogLevel = s.LogLevel },
-	"p2p-listen":        func(d, s *Config) { d.P2PListen = s.P2PListen },
-	"peer":              func(d, s *Config) { d.Peers = s.Peers },
-	"mdns":              func(d, s *Config) { d.MDNS = s.MDNS },
+	"p2p-listen":        func(d, s *Config) { d.P2P.ListenAddrs = s.P2P.ListenAddrs },
+	"peer":              func(d, s *Config) { d.P2P.StaticPeers = s.P2P.StaticPeers },
+	"mdns":              func(d, s *Config) { d.P2P.MDNS = s.P2P.MDNS },
 	"no-p2p":            func(d, s *Config) { d.NoP2P = s.NoP2P },
-	"dht":               func(d, s *Config) { d.DHT = s.DHT },
-	"dht-mode":          func(d, s *Config) { d.DHTMode = s.DHTMode },
-	"relay":             func(d, s *Config) { d.Relays = s.Relays },
-	"relay-service":     func(d, s *Config) { d.RelayService = s.RelayService },
-	"reachability":      func(d, s *Config) { d.Reachability = s.Reachability },
+	"dht":               func(d, s *Config) { d.P2P.DHT = s.P2P.DHT },
+	"dht-mode":          func(d, s *Config) { d.P2P.DHTMode = s.P2P.DHTMode },
+	"relay":             func(d, s *Config) { d.P2P.Relays = s.P2P.Relays },
+	"relay-service":     func(d, s *Config) { d.P2P.RelayService = s.P2P.RelayService },
+	"reachability":      func(d, s *Config) { d.P2P.Reachability = s.P2P.Reachability },
 }
 
 // listFlag is a flag that may be given several times; each adds a value.
@@ -143,15 +131,15 @@ func addConfigFlags(fs *flag.FlagSet, serving bool) *configFlags {
 		fs.StringVar(&cf.vals.ClientListen, "client-listen", app.DefaultClientListen, "client API `address` (HOST:PORT; port 0 picks a free one)")
 		fs.BoolVar(&cf.vals.OpenRegistration, "open-registration", false, "let anyone who reaches the client API register")
 		fs.Var(listFlag{&cf.vals.WebOrigins}, "web-origin", "web `origin` (scheme://host[:port], or *) whose pages may log in and register from a browser (repeatable)")
-		fs.Var(listFlag{&cf.vals.P2PListen}, "p2p-listen", "libp2p `multiaddr` to listen on (repeatable; default QUIC and TCP on all interfaces)")
-		fs.Var(listFlag{&cf.vals.Peers}, "peer", "static peer `multiaddr` ending in /p2p/<peer ID> (repeatable)")
-		fs.BoolVar(&cf.vals.MDNS, "mdns", true, "find peers on the local network with mDNS")
+		fs.Var(listFlag{&cf.vals.P2P.ListenAddrs}, "p2p-listen", "libp2p `multiaddr` to listen on (repeatable; default QUIC and TCP on all interfaces)")
+		fs.Var(listFlag{&cf.vals.P2P.StaticPeers}, "peer", "static peer `multiaddr` ending in /p2p/<peer ID> (repeatable)")
+		fs.BoolVar(&cf.vals.P2P.MDNS, "mdns", true, "find peers on the local network with mDNS")
 		fs.BoolVar(&cf.vals.NoP2P, "no-p2p", false, "run without federation (no libp2p host)")
-		fs.BoolVar(&cf.vals.DHT, "dht", true, "find peers beyond the LAN by server name (Kademlia DHT)")
-		fs.StringVar(&cf.vals.DHTMode, "dht-mode", "", "DHT `mode`: client, server or auto (default: client on the phone profile, else server)")
-		fs.Var(listFlag{&cf.vals.Relays}, "relay", "circuit relay `multiaddr` ending in /p2p/<peer ID>, for reachability behind NAT (repeatable)")
-		fs.BoolVar(&cf.vals.RelayService, "relay-service", false, "act as a relay for other nodes (implies --reachability public)")
-		fs.StringVar(&cf.vals.Reachability, "reachability", "", "`auto`, private (behind NAT: use relays at once) or public")
+		fs.BoolVar(&cf.vals.P2P.DHT, "dht", true, "find peers beyond the LAN by server name (Kademlia DHT)")
+		fs.StringVar(&cf.vals.P2P.DHTMode, "dht-mode", "", "DHT `mode`: client, server or auto (default: client on the phone profile, else server)")
+		fs.Var(listFlag{&cf.vals.P2P.Relays}, "relay", "circuit relay `multiaddr` ending in /p2p/<peer ID>, for reachability behind NAT (repeatable)")
+		fs.BoolVar(&cf.vals.P2P.RelayService, "relay-service", false, "act as a relay for other nodes (implies --reachability public)")
+		fs.StringVar(&cf.vals.P2P.Reachability, "reachability", "", "`auto`, private (behind NAT: use relays at once) or public")
 	}
 	return cf
 }

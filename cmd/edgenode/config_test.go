@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 func TestConfigLoad(t *testing.T) {
@@ -26,68 +28,63 @@ func TestConfigLoad(t *testing.T) {
 	}{
 		{
 			name: "embedded defaults", serving: true,
-			want: Config{DHT: true, DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", MDNS: true},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
 		{
 			name: "EDGENODE_DATA is the default data dir", env: map[string]string{"EDGENODE_DATA": "/srv/en"},
-			want: Config{DHT: true, DataDir: "/srv/en", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", MDNS: true},
+			want: Config{DataDir: "/srv/en", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
 		{
 			name: "no user config dir falls back to ./edgenode-data", noHome: true,
-			want: Config{DHT: true, DataDir: "edgenode-data", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", MDNS: true},
+			want: Config{DataDir: "edgenode-data", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
 		{
 			name: "file sets every key; relative data_dir is relative to the file", serving: true,
 			file: "data_dir: data\nclient_listen: 127.0.0.1:9000\nserver_name: example.org\nstorage_profile: phone\n" +
 				"open_registration: true\nno_sync_writes: true\nlog_level: debug\n" +
 				"p2p_listen: [/ip4/0.0.0.0/tcp/4001]\npeers: [/ip4/10.0.0.1/tcp/4001/p2p/x]\nmdns: false\nno_p2p: true\n",
-			want: Config{DHT: true, DataDir: "{file}/data", ClientListen: "127.0.0.1:9000", ServerName: "example.org",
-				StorageProfile: "phone", OpenRegistration: true, NoSyncWrites: true, LogLevel: "debug",
-				P2PListen: []string{"/ip4/0.0.0.0/tcp/4001"}, Peers: []string{"/ip4/10.0.0.1/tcp/4001/p2p/x"}, NoP2P: true},
+			want: Config{DataDir: "{file}/data", ClientListen: "127.0.0.1:9000", ServerName: "example.org", StorageProfile: "phone", OpenRegistration: true, NoSyncWrites: true, LogLevel: "debug", NoP2P: true, P2P: p2ptransport.Config{DHT: true, ListenAddrs: []string{"/ip4/0.0.0.0/tcp/4001"}, StaticPeers: []string{"/ip4/10.0.0.1/tcp/4001/p2p/x"}}},
 		},
 		{
 			name: "flags override the file", serving: true,
 			file: "data_dir: /from/file\nclient_listen: 127.0.0.1:9000\nstorage_profile: phone\nopen_registration: true\nlog_level: debug\n",
 			args: []string{"--data", "/from/flag", "--client-listen", "127.0.0.1:0", "--profile", "server",
 				"--open-registration=false", "--log-level", "warn"},
-			want: Config{DHT: true, DataDir: "/from/flag", ClientListen: "127.0.0.1:0", StorageProfile: "server", LogLevel: "warn", MDNS: true},
+			want: Config{DataDir: "/from/flag", ClientListen: "127.0.0.1:0", StorageProfile: "server", LogLevel: "warn", P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
 		{
 			name: "unset flags keep the file's values", serving: true,
 			file: "data_dir: /from/file\nopen_registration: true\n",
 			args: []string{"--log-level", "error"},
-			want: Config{DHT: true, DataDir: "/from/file", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", OpenRegistration: true, LogLevel: "error", MDNS: true},
+			want: Config{DataDir: "/from/file", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", OpenRegistration: true, LogLevel: "error", P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
 		{
 			name: "file data_dir beats EDGENODE_DATA", file: "data_dir: /from/file\n", env: map[string]string{"EDGENODE_DATA": "/env"},
-			want: Config{DHT: true, DataDir: "/from/file", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", MDNS: true},
+			want: Config{DataDir: "/from/file", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
 		{
 			name: "empty file is all defaults", file: "# nothing here\n",
-			want: Config{DHT: true, DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", MDNS: true},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
 		{
 			name: "p2p settings: file, then repeatable flags replace the file's lists", serving: true,
 			file: "p2p_listen: [/ip4/0.0.0.0/udp/4001/quic-v1]\npeers: [/ip4/10.0.0.1/udp/4001/quic-v1/p2p/x]\nmdns: false\n",
 			args: []string{"--peer", "/ip4/1.2.3.4/tcp/4001/p2p/a", "--peer", "/ip4/1.2.3.5/tcp/4001/p2p/b"},
-			want: Config{DHT: true, DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info",
-				P2PListen: []string{"/ip4/0.0.0.0/udp/4001/quic-v1"},
-				Peers:     []string{"/ip4/1.2.3.4/tcp/4001/p2p/a", "/ip4/1.2.3.5/tcp/4001/p2p/b"}},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{DHT: true, ListenAddrs: []string{"/ip4/0.0.0.0/udp/4001/quic-v1"}, StaticPeers: []string{"/ip4/1.2.3.4/tcp/4001/p2p/a", "/ip4/1.2.3.5/tcp/4001/p2p/b"}}},
 		},
 		{
 			name: "--no-p2p", serving: true, args: []string{"--no-p2p", "--mdns=false"},
-			want: Config{DHT: true, DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", NoP2P: true},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", NoP2P: true, P2P: p2ptransport.Config{DHT: true}},
 		},
 		{
 			name: "NAT and DHT settings: file, then flags", serving: true,
 			file: "dht: false\ndht_mode: server\nrelays: [/ip4/10.0.0.9/udp/4001/quic-v1/p2p/r]\nreachability: private\n",
 			args: []string{"--dht", "--relay-service", "--relay", "/ip4/1.2.3.4/tcp/4001/p2p/s"},
-			want: Config{DHT: true, DHTMode: "server", Relays: []string{"/ip4/1.2.3.4/tcp/4001/p2p/s"}, RelayService: true, Reachability: "private",
-				DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", MDNS: true},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{DHT: true, DHTMode: "server", Relays: []string{"/ip4/1.2.3.4/tcp/4001/p2p/s"}, RelayService: true, Reachability: "private", MDNS: true}},
 		},
 		{
 			name: "DHT off in the file", file: "dht: false\nrelay_service: true\n",
-			want: Config{RelayService: true, DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", MDNS: true},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{RelayService: true, MDNS: true}},
 		},
 		{name: "unknown key is an error", file: "data_dir: /x\nopen_registraton: true\n", wantErr: "open_registraton"},
 		{name: "wrong type is an error", file: "open_registration: maybe\n", wantErr: "into bool"},

@@ -22,7 +22,7 @@ func TestContribConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.DataDir != "/var/lib/edgenode" || cfg.StorageProfile != "pi" || cfg.OpenRegistration ||
-		!isLoopback(cfg.ClientListen) || len(cfg.P2PListen) != 4 || cfg.DHTMode != "server" {
+		!isLoopback(cfg.ClientListen) || len(cfg.P2P.ListenAddrs) != 4 || cfg.P2P.DHTMode != "server" {
 		t.Fatalf("contrib config: %+v", cfg)
 	}
 }

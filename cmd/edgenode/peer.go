@@ -171,20 +171,12 @@ func p2pConfig(cfg Config) (*app.P2PConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	peers := slices.Clone(cfg.Peers)
+	pc := &app.P2PConfig{Config: cfg.P2P}
+	pc.StaticPeers = slices.Clone(cfg.P2P.StaticPeers)
 	for _, p := range saved {
-		if !slices.Contains(peers, p) {
-			peers = append(peers, p)
+		if !slices.Contains(pc.StaticPeers, p) {
+			pc.StaticPeers = append(pc.StaticPeers, p)
 		}
 	}
-	return &app.P2PConfig{
-		ListenAddrs:  cfg.P2PListen,
-		StaticPeers:  peers,
-		MDNS:         cfg.MDNS,
-		DHT:          cfg.DHT,
-		DHTMode:      cfg.DHTMode,
-		Relays:       cfg.Relays,
-		RelayService: cfg.RelayService,
-		Reachability: cfg.Reachability,
-	}, nil
+	return pc, nil
 }

@@ -54,7 +54,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return explainOpenError(cfg.DataDir, err)
 	}
-	if g := app.StartMemoryGuard(cfg.StorageProfile, ac.Node.CacheBytes, a.Node.TrimCaches, os.Getenv, log); g != nil {
+	if g := app.StartMemoryGuard(cfg.StorageProfile, ac.Node.CacheBytes, a.TrimCaches, os.Getenv, log); g != nil {
 		defer g.Stop()
 	}
 	reg := "closed (create accounts with: edgenode account create --user NAME)"
@@ -63,11 +63,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	// On stdout, one fact a line, so scripts can read the URL when port 0 was asked for.
 	fmt.Fprintf(stdout, "edgenode is running\n  base URL:     %s\n  server name:  %s\n  data dir:     %s\n  registration: %s\n",
-		a.BaseURL(), a.Node.ServerName(), cfg.DataDir, reg)
-	if a.P2P != nil {
-		for _, addr := range a.P2P.Addrs() {
-			fmt.Fprintf(stdout, "  peer address: %s\n", addr)
-		}
+		a.BaseURL(), a.ServerName(), cfg.DataDir, reg)
+	for _, addr := range a.PeerAddrs() {
+		fmt.Fprintf(stdout, "  peer address: %s\n", addr)
 	}
 
 	select {

@@ -14,15 +14,23 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/app"
+	"github.com/edgenode/edgenode/internal/appinside"
 	"github.com/edgenode/edgenode/node"
 )
 
 // Node is a running test node.
 type Node struct {
 	t   testing.TB
-	App *app.App
+	App *App
 	Dir string
 	URL string
+}
+
+// App is the running app and, for tests that read or change state beside
+// the HTTP API, the node inside it (app.App keeps it to itself).
+type App struct {
+	*app.App
+	Node *node.Node
 }
 
 // Options adjust a test node.
@@ -56,7 +64,7 @@ func Start(t testing.TB, opts Options) *Node {
 	if err != nil {
 		t.Fatalf("start node: %v", err)
 	}
-	n := &Node{t: t, App: a, Dir: opts.Dir, URL: a.BaseURL()}
+	n := &Node{t: t, App: &App{App: a, Node: a.Inside(appinside.Grant())}, Dir: opts.Dir, URL: a.BaseURL()}
 	t.Cleanup(func() { n.Stop() })
 	return n
 }

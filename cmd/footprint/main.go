@@ -6,7 +6,7 @@
 // and 100,000 events (disk.go; -disk-only for that table alone).
 // scripts/footprint.sh builds the binaries and runs it:
 //
-//	go run ./internal/footprint -bin bin/edgenode -arm64 bin/edgenode-linux-arm64 -armv7 bin/edgenode-linux-armv7
+//	go run ./cmd/footprint -bin bin/edgenode -arm64 bin/edgenode-linux-arm64 -armv7 bin/edgenode-linux-armv7
 //
 // The node runs as its own process with `edgenode run`'s defaults (the pi
 // profile, synchronous writes, DHT on) except that it listens on loopback
