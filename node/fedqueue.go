@@ -121,16 +121,12 @@ func (n *Node) fedQueued(dests []string) {
 }
 
 // noteJoinedServer keeps the room's joined-servers index (tRoomServers: room
-// ID, server -> number of joined members) as a member key changes from
-// oldID to an event with membership now. Runs in the commit transaction.
-func (b *roomBatch) noteJoinedServer(tx *kv.Txn, userID, oldID, now string) error {
+// ID, server -> number of joined members) as a member key's membership
+// changes from was to now. Runs in the commit transaction.
+func (b *roomBatch) noteJoinedServer(tx *kv.Txn, userID, was, now string) error {
 	server := serverOf(userID)
 	if server == "" {
 		return nil
-	}
-	was, err := b.membershipOf(tx, oldID)
-	if err != nil {
-		return err
 	}
 	wasJoined, isJoined := was == spec.Join, now == spec.Join
 	if wasJoined == isJoined {
@@ -171,23 +167,40 @@ func (b *roomBatch) membershipOf(tx *kv.Txn, eventID string) (string, error) {
 	return ev.Membership()
 }
 
+// outboundIndexer queues the batch's accepted local events for every other
+// server in the room (enqueueOutbound), and tells the sender once they are
+// durable.
+type outboundIndexer struct{ n *Node }
+
+// Prepare: nothing to work out before the transaction.
+func (outboundIndexer) Prepare(*RoomCommit) (IndexPlan, error) { return IndexPlan{}, nil }
+
+// Index queues the batch's events; the sender hears of the destinations
+// after the commit.
+func (x outboundIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+	dests, err := x.n.enqueueOutbound(tx, c)
+	if err != nil || len(dests) == 0 {
+		return nil, err
+	}
+	return func() { x.n.fedQueued(dests) }, nil
+}
+
 // enqueueOutbound queues the batch's accepted local events for every other
-// server in the room, in the commit transaction, after writeMemberships has
+// server in the room, in the commit transaction, after the commit has
 // brought the joined-servers index up to date. It returns the destinations
 // that got new entries.
-func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
-	n := b.n
-	var local []*pendingEvent
-	for _, p := range b.events {
-		if p.accepted && serverOf(string(p.pdu.SenderID())) == n.serverName {
-			local = append(local, p)
+func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
+	var local []CommittedEvent
+	for _, e := range c.Events {
+		if serverOf(string(e.PDU.SenderID())) == n.serverName {
+			local = append(local, e)
 		}
 	}
 	if len(local) == 0 {
 		return nil, nil
 	}
 	dests := map[string]bool{}
-	err := tx.Each(kv.Scan{Prefix: roomServerPrefix(b.roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: roomServerPrefix(c.RoomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 		s, err := kv.LastString(k)
 		if err == nil && s != n.serverName {
 			dests[s] = true
@@ -199,21 +212,10 @@ func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
 	}
 	// Servers whose members all left (or were kicked or banned) in this
 	// batch still get its events: they were joined when it began.
-	diffState(b.start, b.current, func(k StateKey, oldID, _ string) {
-		if err != nil || k.EventType != spec.MRoomMember || oldID == "" {
-			return
-		}
-		s := serverOf(k.StateKey)
-		if s == "" || s == n.serverName || dests[s] {
-			return
-		}
-		var m string
-		if m, err = b.membershipOf(tx, oldID); m == spec.Join {
+	for _, ch := range c.MemberChanges {
+		if s := serverOf(ch.UserID); s != "" && s != n.serverName && ch.OldMembership == spec.Join {
 			dests[s] = true
 		}
-	})
-	if err != nil {
-		return nil, err
 	}
 	if len(dests) == 0 {
 		return nil, nil
@@ -230,8 +232,8 @@ func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
 		if err := tx.GetJSON(fedDestKey(dest), &rec); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return nil, err
 		}
-		for _, p := range local {
-			if err := tx.Set(fedQueueKey(dest, p.rec.Pos), outboundValue(p.pdu, nowMS)); err != nil {
+		for _, e := range local {
+			if err := tx.Set(fedQueueKey(dest, e.Pos), outboundValue(e.PDU, nowMS)); err != nil {
 				return nil, err
 			}
 			rec.Count++
