@@ -355,8 +355,8 @@ func (n *Node) loadQueued(tx *kv.Txn, q []queuedPDU) (ids []string, events []jso
 }
 
 // PendingPDUs returns up to limit of the events queued for dest, oldest
-// first, and upTo, the queue position of the last one (to pass to
-// AckPDUs). Nothing pending is upTo 0.
+// first, and upTo, the queue position of the last one (acknowledged up to
+// there once delivered). Nothing pending is upTo 0.
 func (n *Node) PendingPDUs(ctx context.Context, dest string, limit int) (ids []string, events []json.RawMessage, upTo uint64, err error) {
 	if limit <= 0 {
 		return nil, nil, 0, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
@@ -392,7 +392,7 @@ type OutboundTxn struct {
 	PDUs     []json.RawMessage
 	// EDUs are the queued EDUs the transaction carries (eduqueue.go).
 	EDUs []OutboundEDU
-	// UpTo is the PDU queue position to pass to AckPDUs once it is
+	// UpTo is the PDU queue position acknowledged (AckAndNext) once it is
 	// delivered (0 for a transaction of EDUs only).
 	UpTo uint64
 }
@@ -545,16 +545,16 @@ func (n *Node) formTxn(tx *kv.Txn, dest string, limit int) (*OutboundTxn, error)
 	return &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, EDUs: edus, UpTo: rec.TxnUpTo}, nil
 }
 
-// AckTransaction records that txn, returned by NextTransaction for dest,
+// ackTransaction records that txn, returned by NextTransaction for dest,
 // was delivered: its events and EDUs leave the queues.
-func (n *Node) AckTransaction(ctx context.Context, dest string, txn *OutboundTxn) error {
+func (n *Node) ackTransaction(ctx context.Context, dest string, txn *OutboundTxn) error {
 	return n.ack(ctx, dest, txn.UpTo, txn.TxnID)
 }
 
-// AckPDUs removes dest's queued events up to position upTo (delivered) and
+// ackPDUs removes dest's queued events up to position upTo (delivered) and
 // ends the transaction in flight, with its EDUs, if it carried nothing
 // later.
-func (n *Node) AckPDUs(ctx context.Context, dest string, upTo uint64) error {
+func (n *Node) ackPDUs(ctx context.Context, dest string, upTo uint64) error {
 	return n.ack(ctx, dest, upTo, "")
 }
 
@@ -619,7 +619,9 @@ func ackIn(tx *kv.Txn, dest string, upTo uint64, txnID string) error {
 	return tx.SetJSON(fedDestKey(dest), rec)
 }
 
-// AckAndNext is AckTransaction followed by NextTransaction, in one commit:
+// AckAndNext records that txn, returned by NextTransaction (or an earlier
+// AckAndNext) for dest, was delivered, so its events and EDUs leave the
+// queues, and returns the next transaction, in one commit:
 // a sender working through a backlog syncs once per transaction rather
 // than twice.
 func (n *Node) AckAndNext(ctx context.Context, dest string, txn *OutboundTxn, limit int) (*OutboundTxn, error) {
