@@ -263,9 +263,8 @@ func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
 // it deleted and the new head: a position at or before the oldest entry
 // left (the first one kept, else the one after the last deleted).
 func dropOldest(tx *kv.Txn, dest string, head uint64, k int, nowMS int64) (int, uint64, error) {
-	var keys [][]byte
-	newHead, kept := head, false
-	err := tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, head)}, func(key, v []byte) (bool, error) {
+	newHead, kept, n := head, false, 0
+	deleted, err := tx.DeleteEach(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, head)}, func(key, v []byte, del func([]byte)) (bool, error) {
 		pos, err := kv.LastUint(key)
 		if err != nil {
 			return false, err
@@ -276,21 +275,17 @@ func dropOldest(tx *kv.Txn, dest string, head uint64, k int, nowMS int64) (int, 
 			}
 			return true, nil
 		}
-		keys = append(keys, slices.Clone(key))
+		del(key)
+		n++
 		if !kept {
 			newHead = pos + 1
 		}
-		return len(keys) < k, nil
+		return n < k, nil
 	})
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, key := range keys {
-		if err := tx.Delete(key); err != nil {
-			return 0, 0, err
-		}
-	}
-	return len(keys), newHead, nil
+	return deleted, newHead, nil
 }
 
 // queuedPDU is one entry of a destination's queue.
@@ -587,24 +582,11 @@ func ackIn(tx *kv.Txn, dest string, upTo uint64, txnID string) error {
 	if err != nil {
 		return err
 	}
-	var keys [][]byte
-	err = tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, rec.Head), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-		pos, err := kv.LastUint(k)
-		if err != nil || pos > upTo {
-			return false, err
-		}
-		keys = append(keys, slices.Clone(k))
-		return true, nil
-	})
+	deleted, _, err := tx.DeleteUpTo(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, rec.Head)}, upTo, 0)
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if err := tx.Delete(k); err != nil {
-			return err
-		}
-	}
-	rec.Count = max(0, rec.Count-len(keys))
+	rec.Count = max(0, rec.Count-deleted)
 	rec.Head = max(rec.Head, upTo+1)
 	rec.Dropped = 0
 	if rec.TxnID != "" && rec.TxnUpTo <= upTo && (txnID == "" || txnID == rec.TxnID) {

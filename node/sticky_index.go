@@ -286,12 +286,7 @@ func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool
 // to the room: the new backlog holds those events again, and a client that
 // had neither would otherwise get them twice.
 func dropBacklog(tx *kv.Txn, userID, roomID string) error {
-	type entry struct {
-		pos uint64
-		end int64
-	}
-	var stale []entry
-	err := tx.Each(kv.Scan{Prefix: stickyUserPrefix(userID)}, func(k, v []byte) (bool, error) {
+	_, err := tx.DeleteEach(kv.Scan{Prefix: stickyUserPrefix(userID)}, func(k, v []byte, del func([]byte)) (bool, error) {
 		var bl stickyBacklog
 		if err := bl.unmarshal(v); err != nil {
 			return false, err
@@ -301,22 +296,12 @@ func dropBacklog(tx *kv.Txn, userID, roomID string) error {
 			if err != nil {
 				return false, err
 			}
-			stale = append(stale, entry{pos, bl.EndMS})
+			del(stickyUserKey(userID, pos))
+			del(stickyExpiryKey(bl.EndMS, stickyKindUser, userID, pos))
 		}
 		return true, nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, e := range stale {
-		if err := tx.Delete(stickyUserKey(userID, e.pos)); err != nil {
-			return err
-		}
-		if err := tx.Delete(stickyExpiryKey(e.end, stickyKindUser, userID, e.pos)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // setSticky writes an index entry and its expiry entry.

@@ -202,21 +202,12 @@ func (n *Node) growInbox(tx *kv.Txn, userID, deviceID string, added int) error {
 	count += uint64(added)
 	if count > maxInbox {
 		drop := count - maxInbox
-		var keys [][]byte
-		err := tx.Each(kv.Scan{Prefix: toDevicePrefix(userID, deviceID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			keys = append(keys, slices.Clone(k))
-			return uint64(len(keys)) < drop, nil
-		})
+		dropped, err := tx.DeleteFirst(kv.Scan{Prefix: toDevicePrefix(userID, deviceID)}, int(drop))
 		if err != nil {
 			return err
 		}
-		for _, k := range keys {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		count -= uint64(len(keys))
-		n.log.Warn("to-device: inbox full, dropped oldest messages", "user", userID, "device", deviceID, "dropped", len(keys))
+		count -= uint64(dropped)
+		n.log.Warn("to-device: inbox full, dropped oldest messages", "user", userID, "device", deviceID, "dropped", dropped)
 	}
 	return tx.Set(toDeviceCountKey(userID, deviceID), binary.BigEndian.AppendUint64(nil, count))
 }
@@ -311,32 +302,19 @@ func (n *Node) AckToDevice(ctx context.Context, userID, deviceID string, upTo ui
 		err := retryConflicts(ctx, func() error {
 			more = false
 			return n.db.Update(func(tx *kv.Txn) error {
-				var keys [][]byte
-				err := tx.Each(kv.Scan{Prefix: toDevicePrefix(userID, deviceID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-					pos, err := kv.LastUint(k)
-					if err != nil || pos > upTo {
-						return false, err
-					}
-					keys = append(keys, slices.Clone(k))
-					more = len(keys) == ackBatch
-					return !more, nil
-				})
-				if err != nil || len(keys) == 0 {
+				deleted, m, err := tx.DeleteUpTo(kv.Scan{Prefix: toDevicePrefix(userID, deviceID)}, upTo, ackBatch)
+				more = m
+				if err != nil || deleted == 0 {
 					return err
-				}
-				for _, k := range keys {
-					if err := tx.Delete(k); err != nil {
-						return err
-					}
 				}
 				count, err := inboxCount(tx, userID, deviceID)
 				if err != nil {
 					return err
 				}
-				if count <= uint64(len(keys)) {
+				if count <= uint64(deleted) {
 					return tx.Delete(toDeviceCountKey(userID, deviceID))
 				}
-				return tx.Set(toDeviceCountKey(userID, deviceID), binary.BigEndian.AppendUint64(nil, count-uint64(len(keys))))
+				return tx.Set(toDeviceCountKey(userID, deviceID), binary.BigEndian.AppendUint64(nil, count-uint64(deleted)))
 			})
 		})
 		if err != nil || !more {
