@@ -170,10 +170,10 @@ func (b *roomBatch) membershipOf(tx *kv.Txn, eventID string) (string, error) {
 // outboundIndexer queues the batch's accepted local events for every other
 // server in the room (enqueueOutbound), and tells the sender once they are
 // durable.
-type outboundIndexer struct{ n *Node }
-
-// Prepare: nothing to work out before the transaction.
-func (outboundIndexer) Prepare(*RoomCommit) (IndexPlan, error) { return IndexPlan{}, nil }
+type outboundIndexer struct {
+	noPrepare
+	n *Node
+}
 
 // Index queues the batch's events; the sender hears of the destinations
 // after the commit.

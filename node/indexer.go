@@ -118,11 +118,18 @@ func (c *RoomCommit) Event(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, e
 // new-event observer last.
 func newIndexers(n *Node) []Indexer {
 	return []Indexer{
-		stickyIndexer{n},   // sticky_index.go
-		userBumpIndexer{n}, // userbump.go
-		unreadIndexer{n},   // unread.go
-		notifierIndexer{n}, // notifier.go
-		outboundIndexer{n}, // fedqueue.go
-		newEventIndexer{n}, // newevents.go
+		stickyIndexer{n},      // sticky_index.go
+		userBumpIndexer{n: n}, // userbump.go
+		unreadIndexer{n: n},   // unread.go
+		notifierIndexer{n: n}, // notifier.go
+		outboundIndexer{n: n}, // fedqueue.go
+		newEventIndexer{n: n}, // newevents.go
 	}
 }
+
+// noPrepare is embedded by the indexers that have nothing to work out
+// before the commit's transaction.
+type noPrepare struct{}
+
+// Prepare returns an empty plan.
+func (noPrepare) Prepare(*RoomCommit) (IndexPlan, error) { return IndexPlan{}, nil }

@@ -94,10 +94,10 @@ func (n *Node) NewEventsDropped() int64 { return n.newEvents.dropped.Load() }
 
 // newEventIndexer hands each durable commit to the new-event observer
 // (observe); it writes nothing.
-type newEventIndexer struct{ n *Node }
-
-// Prepare: nothing to work out before the transaction.
-func (newEventIndexer) Prepare(*RoomCommit) (IndexPlan, error) { return IndexPlan{}, nil }
+type newEventIndexer struct {
+	noPrepare
+	n *Node
+}
 
 // Index returns the hand-over, if the room has local members (observe
 // checks for a handler when it runs).

@@ -104,10 +104,10 @@ func (n *Node) BeginShutdown() { n.notifier.stopOnce.Do(func() { close(n.notifie
 
 // notifierIndexer wakes the room's local users once a commit is durable
 // (RoomCommit.Wake); it writes nothing.
-type notifierIndexer struct{ n *Node }
-
-// Prepare: nothing to work out before the transaction.
-func (notifierIndexer) Prepare(*RoomCommit) (IndexPlan, error) { return IndexPlan{}, nil }
+type notifierIndexer struct {
+	noPrepare
+	n *Node
+}
 
 // Index returns the wake-up.
 func (x notifierIndexer) Index(_ *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {

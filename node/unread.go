@@ -115,10 +115,10 @@ type unreadEntry struct {
 }
 
 // unreadIndexer keeps the local members' unread counts (countUnread).
-type unreadIndexer struct{ n *Node }
-
-// Prepare: nothing to work out before the transaction.
-func (unreadIndexer) Prepare(*RoomCommit) (IndexPlan, error) { return IndexPlan{}, nil }
+type unreadIndexer struct {
+	noPrepare
+	n *Node
+}
 
 // Index counts the batch's events; nothing is left for after the commit
 // (the notifier wakes the members).

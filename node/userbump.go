@@ -67,10 +67,10 @@ func deleteUserBump(tx *kv.Txn, userID, roomID string) error {
 
 // userBumpIndexer keeps the local users' room lists (writeUserBumps) and
 // their cache, which learns of the batch once it is durable.
-type userBumpIndexer struct{ n *Node }
-
-// Prepare: nothing to work out before the transaction.
-func (userBumpIndexer) Prepare(*RoomCommit) (IndexPlan, error) { return IndexPlan{}, nil }
+type userBumpIndexer struct {
+	noPrepare
+	n *Node
+}
 
 // Index writes the room list entries the batch changes.
 func (x userBumpIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
