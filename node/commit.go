@@ -63,8 +63,10 @@ func (b *roomBatch) commit() error {
 	if err != nil {
 		return fmt.Errorf("commit room %s: %w", b.roomID, err)
 	}
-	w := &commitWrites{redacted: map[string]string{}, replaced: map[string]int{}}
-	_, err = b.n.stream.Commit(b.positions()+reserve, func(tx *kv.Txn, first uint64) error {
+	positions := b.positions()
+	c.Events = make([]CommittedEvent, 0, positions)
+	w := &commitWrites{redacted: map[string]string{}, replaced: map[string]int{}, after: make([]func(), 0, len(plans))}
+	_, err = b.n.stream.Commit(positions+reserve, func(tx *kv.Txn, first uint64) error {
 		return b.write(tx, first, c, plans, w)
 	})
 	if err != nil {

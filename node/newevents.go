@@ -14,10 +14,10 @@ import (
 // users, and whether the event notifies them, to show a local notification
 // without syncing.
 //
-// It hangs off the room commit as an observer: the commit hands each
-// committed batch to observe, which does no more than put a reference to
-// the batch's accepted events in a bounded queue (and nothing at all when no
-// handler is set). A goroutine of its own then decides, per local member,
+// It hangs off the room commit as an indexer that writes nothing
+// (indexer.go): once a batch is durable, its action hands it to observe,
+// which does no more than put a reference to the batch's accepted events in
+// a bounded queue (and nothing at all when no handler is set). A goroutine of its own then decides, per local member,
 // with the same push rule evaluation the unread counts use (decidePush in
 // unread.go), and calls the handler. Room input never waits for it: when the
 // queue is full, the batch's events are dropped and counted
