@@ -198,27 +198,10 @@ func (n *Node) storeBackfill(ctx context.Context, f EventFetcher, server, roomID
 	for _, ev := range n.parseRemoteEvents(ctx, roomID, version, raws, true) {
 		byID[ev.EventID()] = ev
 	}
-	// Only what hangs off the front through prev_events.
-	var reach []gomatrixserverlib.PDU
-	have := map[string]bool{}
-	for queue := slices.Clone(missing); len(queue) > 0; queue = queue[1:] {
-		ev, ok := byID[queue[0]]
-		if !ok || have[queue[0]] {
-			continue
-		}
-		have[queue[0]] = true
-		reach = append(reach, ev)
-		queue = append(queue, ev.PrevEventIDs()...)
-	}
+	reach, have := backfillReach(byID, missing)
 	if len(reach) == 0 {
 		return 0, nil
 	}
-	slices.SortFunc(reach, func(a, b gomatrixserverlib.PDU) int { // oldest first
-		if c := cmp.Compare(a.Depth(), b.Depth()); c != 0 {
-			return c
-		}
-		return strings.Compare(a.EventID(), b.EventID())
-	})
 	if err := n.fetchAuthEvents(ctx, f, server, roomID, version, reach, have); err != nil {
 		return 0, err
 	}
@@ -234,71 +217,113 @@ func (n *Node) storeBackfill(ctx context.Context, f EventFetcher, server, roomID
 		if err != nil || cur != front {
 			return err // extended meanwhile: the caller reads on
 		}
-		allowed, err := n.authBackfill(tx, roomID, reach)
-		if err != nil {
-			return err
-		}
-		frontRec, err := loadEventRecord(tx, front)
-		if err != nil {
-			return err
-		}
-		frontBefore, err := n.states.read(tx, frontRec.StateBefore)
-		if err != nil {
-			return err
-		}
-		next, err := nextBackfillIndex(tx, roomID)
-		if err != nil {
-			return err
-		}
-		childState := map[string]*State{}
-		for _, id := range curMissing {
-			childState[id] = frontBefore
-		}
-		for i := len(reach) - 1; i >= 0; i-- { // newest first
-			ev := reach[i]
-			id := ev.EventID()
-			if !allowed[id] {
-				break
-			}
-			after, ok := childState[id]
-			if !ok {
-				continue // only reached through an event not placed
-			}
-			rec, err := loadEventRecord(tx, id)
-			switch {
-			case errors.Is(err, ErrNotFound):
-				rec = &eventRecord{RoomID: roomID, Version: string(version), JSON: ev.JSON()}
-			case err != nil:
-				return err
-			default:
-				if in, err := inTimeline(tx, roomID, id); err != nil || in {
-					if err != nil {
-						return err
-					}
-					continue
-				}
-			}
-			before, err := n.stateBeforeBackfilled(tx, after, ev, byID)
-			if err != nil {
-				return err
-			}
-			for _, prev := range ev.PrevEventIDs() {
-				if _, ok := childState[prev]; !ok {
-					childState[prev] = before
-				}
-			}
-			rec.Pos = backfillPos(next)
-			next++
-			rec.StateBefore, rec.StateAfter = before.ID(), after.ID()
-			placed = append(placed, placedEvent{pdu: ev, rec: rec, before: before, after: after})
-		}
-		return nil
+		placed, err = n.placeBackfill(tx, roomID, version, front, curMissing, reach, byID)
+		return err
 	})
 	if err != nil || len(placed) == 0 {
 		return 0, err
 	}
+	if err := n.writeBackfill(roomID, placed); err != nil {
+		return 0, err
+	}
+	return len(placed), nil
+}
+
+// backfillReach is what of byID hangs off the front (its missing prev
+// events) through prev_events, oldest first, and the set of their IDs.
+func backfillReach(byID map[string]gomatrixserverlib.PDU, missing []string) ([]gomatrixserverlib.PDU, map[string]bool) {
+	var reach []gomatrixserverlib.PDU
+	have := map[string]bool{}
+	for queue := slices.Clone(missing); len(queue) > 0; queue = queue[1:] {
+		ev, ok := byID[queue[0]]
+		if !ok || have[queue[0]] {
+			continue
+		}
+		have[queue[0]] = true
+		reach = append(reach, ev)
+		queue = append(queue, ev.PrevEventIDs()...)
+	}
+	slices.SortFunc(reach, func(a, b gomatrixserverlib.PDU) int { // oldest first
+		if c := cmp.Compare(a.Depth(), b.Depth()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.EventID(), b.EventID())
+	})
+	return reach, have
+}
+
+// placeBackfill works out, newest first from the front, the backfill
+// position and the states before and after each event of reach (oldest
+// first) that passes auth and is not in the timeline yet; it stops at the
+// first one that fails auth.
+func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverlib.RoomVersion, front string, curMissing []string, reach []gomatrixserverlib.PDU, byID map[string]gomatrixserverlib.PDU) ([]placedEvent, error) {
+	allowed, err := n.authBackfill(tx, roomID, reach)
+	if err != nil {
+		return nil, err
+	}
+	frontRec, err := loadEventRecord(tx, front)
+	if err != nil {
+		return nil, err
+	}
+	frontBefore, err := n.states.read(tx, frontRec.StateBefore)
+	if err != nil {
+		return nil, err
+	}
+	next, err := nextBackfillIndex(tx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	childState := map[string]*State{}
+	for _, id := range curMissing {
+		childState[id] = frontBefore
+	}
+	var placed []placedEvent
+	for i := len(reach) - 1; i >= 0; i-- { // newest first
+		ev := reach[i]
+		id := ev.EventID()
+		if !allowed[id] {
+			break
+		}
+		after, ok := childState[id]
+		if !ok {
+			continue // only reached through an event not placed
+		}
+		rec, err := loadEventRecord(tx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			rec = &eventRecord{RoomID: roomID, Version: string(version), JSON: ev.JSON()}
+		case err != nil:
+			return nil, err
+		default:
+			if in, err := inTimeline(tx, roomID, id); err != nil || in {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		before, err := n.stateBeforeBackfilled(tx, after, ev, byID)
+		if err != nil {
+			return nil, err
+		}
+		for _, prev := range ev.PrevEventIDs() {
+			if _, ok := childState[prev]; !ok {
+				childState[prev] = before
+			}
+		}
+		rec.Pos = backfillPos(next)
+		next++
+		rec.StateBefore, rec.StateAfter = before.ID(), after.ID()
+		placed = append(placed, placedEvent{pdu: ev, rec: rec, before: before, after: after})
+	}
+	return placed, nil
+}
+
+// writeBackfill stores placed events, their states and their backfill
+// positions in one transaction.
+func (n *Node) writeBackfill(roomID string, placed []placedEvent) error {
 	var written []*State
-	err = n.db.Update(func(tx *kv.Txn) error {
+	err := n.db.Update(func(tx *kv.Txn) error {
 		for _, p := range placed {
 			for _, st := range []*State{p.before, p.after} {
 				if _, err := n.states.write(tx, st); err != nil {
@@ -324,12 +349,12 @@ func (n *Node) storeBackfill(ctx context.Context, f EventFetcher, server, roomID
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return err
 	}
 	for _, s := range written {
 		n.states.markWritten(s)
 	}
-	return len(placed), nil
+	return nil
 }
 
 // authBackfill checks backfilled events (oldest first) against their own

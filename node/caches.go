@@ -120,17 +120,17 @@ func (n *Node) TrimCaches() {
 	n.userBumps.clear()
 }
 
-// CacheStats is what the node's in-memory caches hold.
-type CacheStats struct {
+// cacheStats is what the node's in-memory caches hold.
+type cacheStats struct {
 	// Entries is the number of cached items; Bytes their estimated size.
 	Entries, Bytes int
 	// Budget is the bound on Bytes (Config.CacheBytes).
 	Budget int64
 }
 
-// CacheStats reports what the node's caches hold now.
-func (n *Node) CacheStats() CacheStats {
-	st := CacheStats{Budget: n.cfg.CacheBytes}
+// cacheStats reports what the node's caches hold now.
+func (n *Node) cacheStats() cacheStats {
+	st := cacheStats{Budget: n.cfg.CacheBytes}
 	for _, held := range []func() (int, int){n.pdus.held, n.states.blocks.held, n.states.snaps.held, n.userBumps.lists.held} {
 		e, b := held()
 		st.Entries += e

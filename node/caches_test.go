@@ -73,7 +73,7 @@ func TestCacheBudget(t *testing.T) {
 				}
 			}
 			readAll("full caches")
-			st := n.CacheStats()
+			st := n.cacheStats()
 			if st.Budget != tc.wantBudget {
 				t.Errorf("budget %d, want %d", st.Budget, tc.wantBudget)
 			}
@@ -82,13 +82,13 @@ func TestCacheBudget(t *testing.T) {
 			}
 
 			n.TrimCaches()
-			if st := n.CacheStats(); st.Bytes != 0 || st.Entries != 0 {
+			if st := n.cacheStats(); st.Bytes != 0 || st.Entries != 0 {
 				t.Errorf("after TrimCaches: %d bytes in %d entries, want none", st.Bytes, st.Entries)
 			}
 			readAll("after TrimCaches")
 			body := "after the trim"
 			want[send(t, n, alice, rooms[0], body)] = body
-			if st := n.CacheStats(); st.Bytes > int(st.Budget) {
+			if st := n.cacheStats(); st.Bytes > int(st.Budget) {
 				t.Errorf("caches refilled to %d bytes, over the budget %d", st.Bytes, st.Budget)
 			}
 		})

@@ -43,139 +43,217 @@ func (b *roomBatch) noteRedaction(p *pendingEvent, before *State) {
 }
 
 // commit writes every event input in the batch, the snapshots they need, the
-// room head, the stream and membership indexes and any redactions, all in one
-// transaction, giving each accepted event the next stream position.
+// room head, the stream and membership indexes and any redactions, and has
+// every registered indexer (indexer.go) write its keys, all in one
+// transaction, giving each accepted event the next stream position. What
+// the indexers do after the commit runs once it is durable.
 func (b *roomBatch) commit() error {
 	if len(b.events) == 0 {
 		return nil
 	}
-	n := b.n
 	if len(b.extra) == 0 && !slices.ContainsFunc(b.events, func(p *pendingEvent) bool { return p.rec.Rejected == "" }) {
 		// Only rejected events: nothing to write (rejectedmarks.go).
 		for _, p := range b.events {
-			n.noteRejected(p.pdu.EventID(), b.roomID, p.rec.Rejected)
+			b.n.noteRejected(p.pdu.EventID(), b.roomID, p.rec.Rejected)
 		}
 		return nil
 	}
-	accepted := 0
-	for _, p := range b.events {
-		if p.accepted || p.outlier {
-			accepted++
-		}
-	}
-	sticky, err := b.prepareSticky()
+	c := &RoomCommit{RoomID: b.roomID, Start: b.start, Current: b.current, b: b}
+	plans, reserve, err := b.prepareIndexers(c)
 	if err != nil {
 		return fmt.Errorf("commit room %s: %w", b.roomID, err)
 	}
-	var written []*State
-	redacted := map[string]string{}
-	replaced := map[string]int{} // redacted target -> bytes of its old stored JSON
-	var fedDests []string        // destinations given outbound events
-	stickyWritten := false
-	var bumped []userBumpChange // room list entries written (userbump.go)
-	_, err = n.stream.Commit(accepted+sticky.reserve, func(tx *kv.Txn, first uint64) error {
-		pos := first
-		var lastPos, bumpPos uint64
-		positions := map[string]uint64{}
-		for _, p := range b.events {
-			if p.outlier {
-				p.rec.Pos = pos
-				positions[p.pdu.EventID()] = pos
-				lastPos = pos
-				pos++
-			}
-			if p.accepted {
-				p.rec.Pos = pos
-				positions[p.pdu.EventID()] = pos
-				lastPos = pos
-				if err := tx.Set(roomStreamKey(b.roomID, pos), encodeTimelineEntry(p.pdu.EventID(), p.current.ID())); err != nil {
-					return err
-				}
-				if err := tx.SetJSON(streamKey(pos), streamEntry{RoomID: b.roomID, EventID: p.pdu.EventID()}); err != nil {
-					return err
-				}
-				if isBump(p.pdu) {
-					bumpPos = pos
-				}
-				if p.txnKey != nil {
-					if err := tx.Set(p.txnKey, []byte(p.pdu.EventID())); err != nil {
-						return err
-					}
-				}
-				pos++
-			}
-			for _, st := range []*State{p.before, p.after, p.current} {
-				if st == nil {
-					continue
-				}
-				if _, err := n.states.write(tx, st); err != nil {
-					return err
-				}
-				written = append(written, st)
-			}
-			if p.redactTarget != "" {
-				redacted[p.redactTarget] = p.pdu.EventID()
-			}
-		}
-		if bumpPos > 0 {
-			if err := writeBump(tx, b.roomID, bumpPos); err != nil {
-				return err
-			}
-		}
-		var err error
-		if stickyWritten, err = b.writeSticky(tx, sticky, pos); err != nil {
-			return err
-		}
-		if b.room == nil {
-			return nil // only a rejected create event
-		}
-		if _, err := n.states.write(tx, b.current); err != nil {
-			return err
-		}
-		written = append(written, b.current)
-		if err := tx.SetJSON(roomKey(b.roomID), b.room); err != nil {
-			return err
-		}
-		members, err := b.writeMemberships(tx, positions, lastPos)
-		if err != nil {
-			return err
-		}
-		b.members = members // for observers after the commit (newevents.go)
-		if bumped, err = b.writeUserBumps(tx, members, bumpPos); err != nil {
-			return err
-		}
-		if err := b.countUnread(tx, members); err != nil {
-			return err
-		}
-		if fedDests, err = b.enqueueOutbound(tx); err != nil {
-			return err
-		}
-		for targetID, by := range redacted {
-			size, err := b.applyRedaction(tx, targetID, by)
-			if err != nil {
-				return err
-			}
-			replaced[targetID] = size
-		}
-		for _, p := range b.events {
-			if p.rec.Rejected != "" {
-				continue // remembered in memory only (rejectedmarks.go)
-			}
-			if err := writeEvent(tx, p.pdu.EventID(), &p.rec); err != nil {
-				return err
-			}
-		}
-		for _, fn := range b.extra {
-			if err := fn(tx); err != nil {
-				return err
-			}
-		}
-		return nil
+	positions := b.positions()
+	c.Events = make([]CommittedEvent, 0, positions)
+	w := &commitWrites{redacted: map[string]string{}, replaced: map[string]int{}, after: make([]func(), 0, len(plans))}
+	_, err = b.n.stream.Commit(positions+reserve, func(tx *kv.Txn, first uint64) error {
+		return b.write(tx, first, c, plans, w)
 	})
 	if err != nil {
 		return fmt.Errorf("commit room %s: %w", b.roomID, err)
 	}
-	for _, s := range written {
+	b.afterCommit(w)
+	return nil
+}
+
+// commitWrites is what a commit's transaction wrote that the node's
+// memory must learn of once it is durable.
+type commitWrites struct {
+	written  []*State          // snapshots written
+	redacted map[string]string // redacted target -> redaction
+	replaced map[string]int    // redacted target -> bytes of its old stored JSON
+	after    []func()          // the indexers' actions, in their order
+}
+
+// positions is how many stream positions the batch's own events take.
+func (b *roomBatch) positions() int {
+	n := 0
+	for _, p := range b.events {
+		if p.accepted || p.outlier {
+			n++
+		}
+	}
+	return n
+}
+
+// prepareIndexers runs every indexer's Prepare and returns their plans and
+// the stream positions they reserve in all.
+func (b *roomBatch) prepareIndexers(c *RoomCommit) ([]IndexPlan, int, error) {
+	plans := make([]IndexPlan, len(b.n.indexers))
+	reserve := 0
+	for i, ix := range b.n.indexers {
+		plan, err := ix.Prepare(c)
+		if err != nil {
+			return nil, 0, err
+		}
+		plans[i] = plan
+		reserve += plan.Positions
+	}
+	return plans, reserve, nil
+}
+
+// write is the commit's transaction: the room core's writes, the
+// indexers', the event records, then the batch's extra writes.
+func (b *roomBatch) write(tx *kv.Txn, first uint64, c *RoomCommit, plans []IndexPlan, w *commitWrites) error {
+	positions := map[string]uint64{}
+	next, err := b.writeTimeline(tx, first, c, positions, w)
+	if err != nil {
+		return err
+	}
+	if c.BumpPos > 0 {
+		if err := writeBump(tx, b.roomID, c.BumpPos); err != nil {
+			return err
+		}
+	}
+	if b.room == nil {
+		return nil // only a rejected create event
+	}
+	lastPos := uint64(0) // the batch's last position, if it has any
+	if next > first {
+		lastPos = next - 1
+	}
+	if err := b.writeRoom(tx, c, positions, lastPos, w); err != nil {
+		return err
+	}
+	for i, ix := range b.n.indexers {
+		plans[i].First = next
+		next += uint64(plans[i].Positions)
+		after, err := ix.Index(tx, c, plans[i])
+		if err != nil {
+			return err
+		}
+		if after != nil {
+			w.after = append(w.after, after)
+		}
+	}
+	if err := b.writeRecords(tx, w); err != nil {
+		return err
+	}
+	for _, fn := range b.extra {
+		if err := fn(tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTimeline numbers the batch's accepted events and outliers from
+// first, writes the room's timeline and the global stream entries of the
+// accepted ones, their transaction IDs and the state snapshots of every
+// event, and notes the redactions to apply. It returns the first position
+// the events did not use.
+func (b *roomBatch) writeTimeline(tx *kv.Txn, first uint64, c *RoomCommit, positions map[string]uint64, w *commitWrites) (uint64, error) {
+	pos := first
+	for _, p := range b.events {
+		if p.outlier {
+			p.rec.Pos = pos
+			positions[p.pdu.EventID()] = pos
+			pos++
+		}
+		if p.accepted {
+			if err := b.writeAccepted(tx, p, pos, c); err != nil {
+				return 0, err
+			}
+			positions[p.pdu.EventID()] = pos
+			pos++
+		}
+		for _, st := range []*State{p.before, p.after, p.current} {
+			if st == nil {
+				continue
+			}
+			if _, err := b.n.states.write(tx, st); err != nil {
+				return 0, err
+			}
+			w.written = append(w.written, st)
+		}
+		if p.redactTarget != "" {
+			w.redacted[p.redactTarget] = p.pdu.EventID()
+		}
+	}
+	return pos, nil
+}
+
+// writeAccepted gives an accepted event its position: timeline and stream
+// entries, its transaction ID, and its place in c.
+func (b *roomBatch) writeAccepted(tx *kv.Txn, p *pendingEvent, pos uint64, c *RoomCommit) error {
+	p.rec.Pos = pos
+	if err := tx.Set(roomStreamKey(b.roomID, pos), encodeTimelineEntry(p.pdu.EventID(), p.current.ID())); err != nil {
+		return err
+	}
+	if err := tx.SetJSON(streamKey(pos), streamEntry{RoomID: b.roomID, EventID: p.pdu.EventID()}); err != nil {
+		return err
+	}
+	if isBump(p.pdu) {
+		c.BumpPos = pos
+	}
+	if p.txnKey != nil {
+		if err := tx.Set(p.txnKey, []byte(p.pdu.EventID())); err != nil {
+			return err
+		}
+	}
+	c.Events = append(c.Events, CommittedEvent{PDU: p.pdu, Pos: pos, State: p.current})
+	return nil
+}
+
+// writeRoom writes the room's current state, its record and the membership
+// indexes (lastPos: the batch's last position), filling in c's members.
+func (b *roomBatch) writeRoom(tx *kv.Txn, c *RoomCommit, positions map[string]uint64, lastPos uint64, w *commitWrites) error {
+	if _, err := b.n.states.write(tx, b.current); err != nil {
+		return err
+	}
+	w.written = append(w.written, b.current)
+	if err := tx.SetJSON(roomKey(b.roomID), b.room); err != nil {
+		return err
+	}
+	return b.writeMemberships(tx, c, positions, lastPos)
+}
+
+// writeRecords applies the batch's redactions and writes its events'
+// records (after the indexers, which so read a redacted event as it was).
+func (b *roomBatch) writeRecords(tx *kv.Txn, w *commitWrites) error {
+	for targetID, by := range w.redacted {
+		size, err := b.applyRedaction(tx, targetID, by)
+		if err != nil {
+			return err
+		}
+		w.replaced[targetID] = size
+	}
+	for _, p := range b.events {
+		if p.rec.Rejected != "" {
+			continue // remembered in memory only (rejectedmarks.go)
+		}
+		if err := writeEvent(tx, p.pdu.EventID(), &p.rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// afterCommit brings the node's memory up to date with a durable commit,
+// then runs the indexers' actions.
+func (b *roomBatch) afterCommit(w *commitWrites) {
+	n := b.n
+	for _, s := range w.written {
 		n.states.markWritten(s)
 	}
 	for _, p := range b.events {
@@ -185,85 +263,89 @@ func (b *roomBatch) commit() error {
 		}
 		n.pdus.put(p.pdu.EventID(), p.pdu)
 	}
-	for targetID := range redacted {
+	for targetID := range w.redacted {
 		n.pdus.remove(targetID)
-		n.noteValueGarbage(replaced[targetID]) // vloggc.go
+		n.noteValueGarbage(w.replaced[targetID]) // vloggc.go
 	}
 	if b.membersChanged {
 		n.membersGen.Add(1)
 	}
-	n.userBumps.apply(bumped)
-	n.notifier.wake(b.wake...)
-	n.fedQueued(fedDests)
-	n.fedQueued(sticky.push.notify()) // new joiners' sticky events (sticky_fed.go)
-	if stickyWritten {
-		n.sticky.poke()
+	for _, fn := range w.after {
+		fn()
 	}
-	n.newEvents.observe(b)
-	return nil
 }
 
 // writeMemberships updates the per-user membership index, and the room's
 // index of local joined and invited users, for every member key whose event
-// changed between the start of the batch and now. It notes in b.wake the
-// local users whose membership changed, and returns the room's local
-// members after the batch (user ID -> "join" or "invite").
-func (b *roomBatch) writeMemberships(tx *kv.Txn, positions map[string]uint64, lastPos uint64) (map[string]string, error) {
+// changed between the start of the batch and now, noting each change in
+// c.MemberChanges. It notes in c.Wake the local users whose membership
+// changed and every local member, and in c.Members the room's local members
+// after the batch (user ID -> "join" or "invite").
+func (b *roomBatch) writeMemberships(tx *kv.Txn, c *RoomCommit, positions map[string]uint64, lastPos uint64) error {
 	var err error
 	diffState(b.start, b.current, func(k StateKey, oldID, newID string) {
 		if err != nil || k.EventType != spec.MRoomMember {
 			return
 		}
 		b.membersChanged = true
-		rec := membershipRecord{Membership: spec.Leave, EventID: newID, Pos: lastPos}
+		ch := MemberChange{UserID: k.StateKey, OldEventID: oldID, NewEventID: newID, Membership: spec.Leave, Pos: lastPos}
 		if p, ok := positions[newID]; ok {
-			rec.Pos = p
+			ch.Pos = p
 		}
 		if newID != "" {
-			// Not b.pdu: the batch's read transaction is discarded by now.
 			var ev gomatrixserverlib.PDU
-			if p, ok := b.byID[newID]; ok {
-				ev = p.pdu
-			} else if ev, err = b.n.loadPDU(tx, newID); err != nil {
+			if ev, err = c.Event(tx, newID); err != nil {
 				return
 			}
-			if rec.Membership, err = ev.Membership(); err != nil {
+			if ch.Membership, err = ev.Membership(); err != nil {
 				return
 			}
 		}
-		if err = tx.SetJSON(membershipKey(k.StateKey, b.roomID), rec); err != nil {
+		if ch.OldMembership, err = b.membershipOf(tx, oldID); err != nil {
 			return
 		}
-		if err = b.noteJoinedServer(tx, k.StateKey, oldID, rec.Membership); err != nil {
-			return
-		}
-		if !b.n.isLocalUser(k.StateKey) {
-			return
-		}
-		b.wake = append(b.wake, k.StateKey)
-		if rec.Membership == spec.Join || rec.Membership == spec.Invite {
-			err = tx.Set(localMemberKey(b.roomID, k.StateKey), []byte(rec.Membership))
-		} else if err = tx.Delete(localMemberKey(b.roomID, k.StateKey)); err == nil {
-			err = tx.Delete(unreadKey(k.StateKey, b.roomID)) // nothing unread in a room left
-		}
+		c.MemberChanges = append(c.MemberChanges, ch)
+		err = b.writeMembership(tx, c, ch)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// Everyone local in the room hears of its new events.
-	members := map[string]string{}
-	err = tx.Each(kv.Scan{Prefix: localMemberPrefix(b.roomID)}, func(k, v []byte) (bool, error) {
+	c.Members = map[string]string{}
+	return tx.Each(kv.Scan{Prefix: localMemberPrefix(b.roomID)}, func(k, v []byte) (bool, error) {
 		u, err := kv.LastString(k)
-		b.wake = append(b.wake, u)
+		c.Wake = append(c.Wake, u)
 		switch string(v) { // constants, not a string per member and batch
 		case spec.Join:
-			members[u] = spec.Join
+			c.Members[u] = spec.Join
 		case spec.Invite:
-			members[u] = spec.Invite
+			c.Members[u] = spec.Invite
 		}
 		return err == nil, err
 	})
-	return members, err
+}
+
+// writeMembership writes one member key's change to the membership
+// indexes: the user's, the room's joined servers and its local members.
+func (b *roomBatch) writeMembership(tx *kv.Txn, c *RoomCommit, ch MemberChange) error {
+	rec := membershipRecord{Membership: ch.Membership, EventID: ch.NewEventID, Pos: ch.Pos}
+	if err := tx.SetJSON(membershipKey(ch.UserID, b.roomID), rec); err != nil {
+		return err
+	}
+	if err := b.noteJoinedServer(tx, ch.UserID, ch.OldMembership, ch.Membership); err != nil {
+		return err
+	}
+	if !b.n.isLocalUser(ch.UserID) {
+		return nil
+	}
+	c.Wake = append(c.Wake, ch.UserID)
+	if ch.Membership == spec.Join || ch.Membership == spec.Invite {
+		return tx.Set(localMemberKey(b.roomID, ch.UserID), []byte(ch.Membership))
+	}
+	if err := tx.Delete(localMemberKey(b.roomID, ch.UserID)); err != nil {
+		return err
+	}
+	return tx.Delete(unreadKey(ch.UserID, b.roomID)) // nothing unread in a room left
 }
 
 // applyRedaction strips the target's stored JSON as its room version's

@@ -264,7 +264,7 @@ func TestUnsupportedRoomVersion(t *testing.T) {
 	if err := d.input(n, "C")[0]; !errors.Is(err, ErrUnsupportedRoomVersion) {
 		t.Fatalf("v9 create event: %v", err)
 	}
-	if ok, err := n.RoomExists(context.Background(), d.roomID); ok || err != nil {
+	if ok, err := n.roomExists(context.Background(), d.roomID); ok || err != nil {
 		t.Fatalf("v9 room exists: %v, %v", ok, err)
 	}
 }
@@ -300,7 +300,7 @@ func TestRoomBatchAtomic(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("withRoom: %v, want the extra write's error", err)
 	}
-	if ok, _ := n.RoomExists(context.Background(), roomID); ok || countKeys(t, n, tEvent) != events || n.StreamPosition() != pos {
+	if ok, _ := n.roomExists(context.Background(), roomID); ok || countKeys(t, n, tEvent) != events || n.StreamPosition() != pos {
 		t.Fatalf("a failed batch left a trace: room %v, events %d -> %d, position %d -> %d",
 			ok, events, countKeys(t, n, tEvent), pos, n.StreamPosition())
 	}

@@ -277,18 +277,6 @@ func purgeDeviceE2EE(tx *kv.Txn, userID, deviceID string) error {
 // deletePrefix deletes every key under prefix. Callers use it on prefixes
 // whose size is bounded (an inbox, a device's one-time keys).
 func deletePrefix(tx *kv.Txn, prefix []byte) error {
-	var keys [][]byte
-	err := tx.Each(kv.Scan{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) (bool, error) {
-		keys = append(keys, slices.Clone(k))
-		return true, nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if err := tx.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := tx.DeleteFirst(kv.Scan{Prefix: prefix}, 0)
+	return err
 }

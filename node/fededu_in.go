@@ -237,52 +237,12 @@ func (n *Node) ReceiveToDevice(ctx context.Context, origin string, m RemoteToDev
 		users = append(users, userID)
 	}
 	sort.Strings(users)
-	var recipients []string
-	err := retryConflicts(ctx, func() error {
-		recipients = nil
-		var deliveries []delivery
-		dup := false
-		err := n.db.View(func(tx *kv.Txn) error {
-			var err error
-			if dup, err = messageIDSeen(tx, origin, m.MessageID); err != nil || dup {
-				return err
-			}
-			deliveries, err = n.planDeliveries(tx, users, m.Messages)
-			return err
-		})
-		if err != nil || dup {
-			return err
-		}
-		if len(deliveries) > maxToDeviceDeliveries {
-			return fmt.Errorf("%w: %d to-device messages in one EDU (at most %d)", ErrTooLarge, len(deliveries), maxToDeviceDeliveries)
-		}
-		_, err = n.toDevice.Commit(len(deliveries), func(tx *kv.Txn, first uint64) error {
-			if dup, err := messageIDSeen(tx, origin, m.MessageID); err != nil || dup {
-				return err
-			}
-			added := map[[2]string]int{}
-			for i, d := range deliveries {
-				if ok, err := tx.Has(deviceKey(d.userID, d.deviceID)); err != nil || !ok {
-					if err != nil {
-						return err
-					}
-					continue // deleted since planning
-				}
-				ev := ToDeviceEvent{Sender: m.Sender, Type: m.Type, Content: d.content}
-				if err := tx.SetJSON(toDeviceKey(d.userID, d.deviceID, first+uint64(i)), ev); err != nil {
-					return err
-				}
-				added[[2]string{d.userID, d.deviceID}]++
-				recipients = append(recipients, d.userID)
-			}
-			for dev, count := range added {
-				if err := n.growInbox(tx, dev[0], dev[1], count); err != nil {
-					return err
-				}
-			}
-			return rememberMessageID(tx, origin, m.MessageID)
-		})
-		return err
+	recipients, _, err := n.deliverToDevice(ctx, toDeviceSend{
+		sender: m.Sender, evType: m.Type, users: users, messages: m.Messages, what: "EDU",
+		seen: func(tx *kv.Txn) (bool, error) { return messageIDSeen(tx, origin, m.MessageID) },
+		remember: func(tx *kv.Txn) ([]string, error) {
+			return nil, rememberMessageID(tx, origin, m.MessageID)
+		},
 	})
 	if errors.Is(err, kv.ErrTxnTooBig) {
 		return fmt.Errorf("%w: to-device EDU too large", ErrTooLarge)

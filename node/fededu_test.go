@@ -22,8 +22,8 @@ func drainTxn(t *testing.T, n *Node, dest string) *OutboundTxn {
 		t.Fatalf("NextTransaction: %v", err)
 	}
 	if txn != nil {
-		if err := n.AckTransaction(ctx, dest, txn); err != nil {
-			t.Fatalf("AckTransaction: %v", err)
+		if err := n.ackTransaction(ctx, dest, txn); err != nil {
+			t.Fatalf("ackTransaction: %v", err)
 		}
 	}
 	return txn
@@ -89,7 +89,7 @@ func TestEDUQueueOutbound(t *testing.T) {
 	if err != nil || again.TxnID != txn.TxnID || len(again.EDUs) != 1 || string(again.EDUs[0].Content) != string(txn.EDUs[0].Content) {
 		t.Fatalf("retry = %+v, %v; want %+v", again, err, txn)
 	}
-	if err := n.AckTransaction(ctx, r.name, again); err != nil {
+	if err := n.ackTransaction(ctx, r.name, again); err != nil {
 		t.Fatal(err)
 	}
 	if typing := edusOf(t, drainTxn(t, n, r.name), EDUTyping); len(typing) != 1 || typing[0]["typing"] != true {
@@ -201,7 +201,7 @@ func TestEDUQueueSurvivesRestart(t *testing.T) {
 	if err != nil || again == nil || again.TxnID != txn.TxnID || len(again.EDUs) != 1 || string(again.EDUs[0].Content) != string(txn.EDUs[0].Content) {
 		t.Fatalf("retry after restart = %+v, %v; want %+v", again, err, txn)
 	}
-	if err := n.AckTransaction(ctx, r.name, again); err != nil {
+	if err := n.ackTransaction(ctx, r.name, again); err != nil {
 		t.Fatal(err)
 	}
 	if none, err := n.NextTransaction(ctx, r.name, 50); err != nil || none != nil {
@@ -256,7 +256,7 @@ func TestEDUQueueCaps(t *testing.T) {
 	}
 	// In flight, 2..4 stay; of 5..8 the oldest goes.
 	enqueue(5, 9)
-	if err := n.AckTransaction(ctx, r.name, txn); err != nil {
+	if err := n.ackTransaction(ctx, r.name, txn); err != nil {
 		t.Fatal(err)
 	}
 	if got := indexes(drainTxn(t, n, r.name)); !slices.Equal(got, []int{6, 7, 8}) {

@@ -114,7 +114,7 @@ func TestInviteOutOfBand(t *testing.T) {
 			t.Fatalf("invite state %v lacks %s", types, want)
 		}
 	}
-	if rooms, err := b.RoomExists(ctx, roomID); err != nil || rooms {
+	if rooms, err := b.roomExists(ctx, roomID); err != nil || rooms {
 		t.Fatalf("B has the room itself: %v %v", rooms, err)
 	}
 

@@ -301,21 +301,9 @@ func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
 	for {
 		done := false
 		err := n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
-			var keys [][]byte
-			err := tx.Each(kv.Scan{Prefix: roomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-				keys = append(keys, slices.Clone(k))
-				return len(keys) < joinChunkWrites, nil
-			})
-			if err != nil {
-				return err
-			}
-			done = len(keys) < joinChunkWrites
-			for _, k := range keys {
-				if err := tx.Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
+			deleted, err := tx.DeleteFirst(kv.Scan{Prefix: roomServerPrefix(roomID)}, joinChunkWrites)
+			done = deleted < joinChunkWrites
+			return err
 		}}})
 		if err != nil || done {
 			return err

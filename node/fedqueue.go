@@ -121,16 +121,12 @@ func (n *Node) fedQueued(dests []string) {
 }
 
 // noteJoinedServer keeps the room's joined-servers index (tRoomServers: room
-// ID, server -> number of joined members) as a member key changes from
-// oldID to an event with membership now. Runs in the commit transaction.
-func (b *roomBatch) noteJoinedServer(tx *kv.Txn, userID, oldID, now string) error {
+// ID, server -> number of joined members) as a member key's membership
+// changes from was to now. Runs in the commit transaction.
+func (b *roomBatch) noteJoinedServer(tx *kv.Txn, userID, was, now string) error {
 	server := serverOf(userID)
 	if server == "" {
 		return nil
-	}
-	was, err := b.membershipOf(tx, oldID)
-	if err != nil {
-		return err
 	}
 	wasJoined, isJoined := was == spec.Join, now == spec.Join
 	if wasJoined == isJoined {
@@ -171,23 +167,40 @@ func (b *roomBatch) membershipOf(tx *kv.Txn, eventID string) (string, error) {
 	return ev.Membership()
 }
 
+// outboundIndexer queues the batch's accepted local events for every other
+// server in the room (enqueueOutbound), and tells the sender once they are
+// durable.
+type outboundIndexer struct {
+	noPrepare
+	n *Node
+}
+
+// Index queues the batch's events; the sender hears of the destinations
+// after the commit.
+func (x outboundIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+	dests, err := x.n.enqueueOutbound(tx, c)
+	if err != nil || len(dests) == 0 {
+		return nil, err
+	}
+	return func() { x.n.fedQueued(dests) }, nil
+}
+
 // enqueueOutbound queues the batch's accepted local events for every other
-// server in the room, in the commit transaction, after writeMemberships has
+// server in the room, in the commit transaction, after the commit has
 // brought the joined-servers index up to date. It returns the destinations
 // that got new entries.
-func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
-	n := b.n
-	var local []*pendingEvent
-	for _, p := range b.events {
-		if p.accepted && serverOf(string(p.pdu.SenderID())) == n.serverName {
-			local = append(local, p)
+func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
+	var local []CommittedEvent
+	for _, e := range c.Events {
+		if serverOf(string(e.PDU.SenderID())) == n.serverName {
+			local = append(local, e)
 		}
 	}
 	if len(local) == 0 {
 		return nil, nil
 	}
 	dests := map[string]bool{}
-	err := tx.Each(kv.Scan{Prefix: roomServerPrefix(b.roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: roomServerPrefix(c.RoomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 		s, err := kv.LastString(k)
 		if err == nil && s != n.serverName {
 			dests[s] = true
@@ -199,21 +212,10 @@ func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
 	}
 	// Servers whose members all left (or were kicked or banned) in this
 	// batch still get its events: they were joined when it began.
-	diffState(b.start, b.current, func(k StateKey, oldID, _ string) {
-		if err != nil || k.EventType != spec.MRoomMember || oldID == "" {
-			return
-		}
-		s := serverOf(k.StateKey)
-		if s == "" || s == n.serverName || dests[s] {
-			return
-		}
-		var m string
-		if m, err = b.membershipOf(tx, oldID); m == spec.Join {
+	for _, ch := range c.MemberChanges {
+		if s := serverOf(ch.UserID); s != "" && s != n.serverName && ch.OldMembership == spec.Join {
 			dests[s] = true
 		}
-	})
-	if err != nil {
-		return nil, err
 	}
 	if len(dests) == 0 {
 		return nil, nil
@@ -230,8 +232,8 @@ func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
 		if err := tx.GetJSON(fedDestKey(dest), &rec); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return nil, err
 		}
-		for _, p := range local {
-			if err := tx.Set(fedQueueKey(dest, p.rec.Pos), outboundValue(p.pdu, nowMS)); err != nil {
+		for _, e := range local {
+			if err := tx.Set(fedQueueKey(dest, e.Pos), outboundValue(e.PDU, nowMS)); err != nil {
 				return nil, err
 			}
 			rec.Count++
@@ -261,9 +263,8 @@ func (b *roomBatch) enqueueOutbound(tx *kv.Txn) ([]string, error) {
 // it deleted and the new head: a position at or before the oldest entry
 // left (the first one kept, else the one after the last deleted).
 func dropOldest(tx *kv.Txn, dest string, head uint64, k int, nowMS int64) (int, uint64, error) {
-	var keys [][]byte
-	newHead, kept := head, false
-	err := tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, head)}, func(key, v []byte) (bool, error) {
+	newHead, kept, n := head, false, 0
+	deleted, err := tx.DeleteEach(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, head)}, func(key, v []byte, del func([]byte)) (bool, error) {
 		pos, err := kv.LastUint(key)
 		if err != nil {
 			return false, err
@@ -274,21 +275,17 @@ func dropOldest(tx *kv.Txn, dest string, head uint64, k int, nowMS int64) (int, 
 			}
 			return true, nil
 		}
-		keys = append(keys, slices.Clone(key))
+		del(key)
+		n++
 		if !kept {
 			newHead = pos + 1
 		}
-		return len(keys) < k, nil
+		return n < k, nil
 	})
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, key := range keys {
-		if err := tx.Delete(key); err != nil {
-			return 0, 0, err
-		}
-	}
-	return len(keys), newHead, nil
+	return deleted, newHead, nil
 }
 
 // queuedPDU is one entry of a destination's queue.
@@ -353,8 +350,8 @@ func (n *Node) loadQueued(tx *kv.Txn, q []queuedPDU) (ids []string, events []jso
 }
 
 // PendingPDUs returns up to limit of the events queued for dest, oldest
-// first, and upTo, the queue position of the last one (to pass to
-// AckPDUs). Nothing pending is upTo 0.
+// first, and upTo, the queue position of the last one (acknowledged up to
+// there once delivered). Nothing pending is upTo 0.
 func (n *Node) PendingPDUs(ctx context.Context, dest string, limit int) (ids []string, events []json.RawMessage, upTo uint64, err error) {
 	if limit <= 0 {
 		return nil, nil, 0, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
@@ -390,7 +387,7 @@ type OutboundTxn struct {
 	PDUs     []json.RawMessage
 	// EDUs are the queued EDUs the transaction carries (eduqueue.go).
 	EDUs []OutboundEDU
-	// UpTo is the PDU queue position to pass to AckPDUs once it is
+	// UpTo is the PDU queue position acknowledged (AckAndNext) once it is
 	// delivered (0 for a transaction of EDUs only).
 	UpTo uint64
 }
@@ -543,16 +540,16 @@ func (n *Node) formTxn(tx *kv.Txn, dest string, limit int) (*OutboundTxn, error)
 	return &OutboundTxn{TxnID: rec.TxnID, EventIDs: ids, PDUs: events, EDUs: edus, UpTo: rec.TxnUpTo}, nil
 }
 
-// AckTransaction records that txn, returned by NextTransaction for dest,
+// ackTransaction records that txn, returned by NextTransaction for dest,
 // was delivered: its events and EDUs leave the queues.
-func (n *Node) AckTransaction(ctx context.Context, dest string, txn *OutboundTxn) error {
+func (n *Node) ackTransaction(ctx context.Context, dest string, txn *OutboundTxn) error {
 	return n.ack(ctx, dest, txn.UpTo, txn.TxnID)
 }
 
-// AckPDUs removes dest's queued events up to position upTo (delivered) and
+// ackPDUs removes dest's queued events up to position upTo (delivered) and
 // ends the transaction in flight, with its EDUs, if it carried nothing
 // later.
-func (n *Node) AckPDUs(ctx context.Context, dest string, upTo uint64) error {
+func (n *Node) ackPDUs(ctx context.Context, dest string, upTo uint64) error {
 	return n.ack(ctx, dest, upTo, "")
 }
 
@@ -585,24 +582,11 @@ func ackIn(tx *kv.Txn, dest string, upTo uint64, txnID string) error {
 	if err != nil {
 		return err
 	}
-	var keys [][]byte
-	err = tx.Each(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, rec.Head), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-		pos, err := kv.LastUint(k)
-		if err != nil || pos > upTo {
-			return false, err
-		}
-		keys = append(keys, slices.Clone(k))
-		return true, nil
-	})
+	deleted, _, err := tx.DeleteUpTo(kv.Scan{Prefix: fedQueuePrefix(dest), From: fedQueueKey(dest, rec.Head)}, upTo, 0)
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if err := tx.Delete(k); err != nil {
-			return err
-		}
-	}
-	rec.Count = max(0, rec.Count-len(keys))
+	rec.Count = max(0, rec.Count-deleted)
 	rec.Head = max(rec.Head, upTo+1)
 	rec.Dropped = 0
 	if rec.TxnID != "" && rec.TxnUpTo <= upTo && (txnID == "" || txnID == rec.TxnID) {
@@ -617,7 +601,9 @@ func ackIn(tx *kv.Txn, dest string, upTo uint64, txnID string) error {
 	return tx.SetJSON(fedDestKey(dest), rec)
 }
 
-// AckAndNext is AckTransaction followed by NextTransaction, in one commit:
+// AckAndNext records that txn, returned by NextTransaction (or an earlier
+// AckAndNext) for dest, was delivered, so its events and EDUs leave the
+// queues, and returns the next transaction, in one commit:
 // a sender working through a backlog syncs once per transaction rather
 // than twice.
 func (n *Node) AckAndNext(ctx context.Context, dest string, txn *OutboundTxn, limit int) (*OutboundTxn, error) {

@@ -20,7 +20,7 @@ import (
 // until one is delivered, each delivery doubling the cap. Each refusal
 // halves the transaction in flight and each delivery moves the queue on,
 // so a refused item ends up alone in a transaction within log2(150)
-// refusals; the sender drops it there (AckTransaction) once an empty
+// refusals; the sender drops it there (ackTransaction) once an empty
 // transaction shows that the destination refuses the item and not every
 // request. The cap and the transaction in flight are stored like the rest
 // of the queue's bookkeeping, so a restart resumes the search.

@@ -123,7 +123,7 @@ func TestFedQueueShrinkFindsRefusedItems(t *testing.T) {
 		if err != nil || txn == nil {
 			t.Fatalf("NextTransaction: %v, %v", txn, err)
 		}
-		if err := n.AckTransaction(ctx, r.name, txn); err != nil {
+		if err := n.ackTransaction(ctx, r.name, txn); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -127,13 +127,13 @@ func TestFedQueueEnqueuedWithCommit(t *testing.T) {
 	if err != nil || upTo != storedRecord(t, n, id1).Pos {
 		t.Fatalf("upTo %d (%v), want position of %s = %d", upTo, err, id1, storedRecord(t, n, id1).Pos)
 	}
-	if err := n.AckPDUs(ctx, r.name, upTo); err != nil {
+	if err := n.ackPDUs(ctx, r.name, upTo); err != nil {
 		t.Fatal(err)
 	}
 	if got := pendingIDs(t, n, r.name); !slices.Equal(got, []string{id2}) {
 		t.Fatalf("after ack of the first: %v", got)
 	}
-	if err := n.AckPDUs(ctx, r.name, n.StreamPosition()); err != nil {
+	if err := n.ackPDUs(ctx, r.name, n.StreamPosition()); err != nil {
 		t.Fatal(err)
 	}
 	if dests, _ := n.Destinations(ctx); len(dests) != 0 {
@@ -186,14 +186,14 @@ func TestFedQueueTransactionStableAcrossRestart(t *testing.T) {
 	if err != nil || after.TxnID != txn.TxnID || !slices.Equal(after.EventIDs, txn.EventIDs) {
 		t.Fatalf("after restart = %+v, %v; want %+v", after, err, txn)
 	}
-	if err := n.AckPDUs(ctx, r.name, after.UpTo); err != nil {
+	if err := n.ackPDUs(ctx, r.name, after.UpTo); err != nil {
 		t.Fatal(err)
 	}
 	next, err := n.NextTransaction(ctx, r.name, 50)
 	if err != nil || next.TxnID == txn.TxnID || !slices.Equal(next.EventIDs, ids[2:]) {
 		t.Fatalf("next = %+v, %v; want a new ID carrying %v", next, err, ids[2:])
 	}
-	if err := n.AckPDUs(ctx, r.name, next.UpTo); err != nil {
+	if err := n.ackPDUs(ctx, r.name, next.UpTo); err != nil {
 		t.Fatal(err)
 	}
 	if none, err := n.NextTransaction(ctx, r.name, 50); err != nil || none != nil {
@@ -265,7 +265,7 @@ func TestFedQueueTransactionByteBudget(t *testing.T) {
 			t.Fatalf("transaction of %d PDUs, %d bytes: want 1 or more within %d", len(txn.PDUs), size, maxTxnPDUBytes)
 		}
 		got = append(got, txn.EventIDs...)
-		if err := n.AckPDUs(ctx, r.name, txn.UpTo); err != nil {
+		if err := n.ackPDUs(ctx, r.name, txn.UpTo); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -35,31 +35,33 @@ type RoomState struct {
 // an unknown room or event (or one origin may not see, or one not served:
 // rejected, soft-failed); ErrForbidden when origin has no member in the room.
 func (n *Node) FederationStateIDs(ctx context.Context, origin, roomID, eventID string) (*RoomStateIDs, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	var out *RoomStateIDs
-	err := n.db.View(func(tx *kv.Txn) error {
-		rec, _, err := n.remoteEvent(tx, origin, roomID, eventID)
-		if err != nil {
-			return err
-		}
-		if err := stateKnownAt(tx, eventID); err != nil {
-			return err
-		}
-		out, err = n.stateAndAuthChainIDs(tx, rec.StateBefore)
-		return err
+	err := n.federationStateAt(ctx, origin, roomID, eventID, func(_ *kv.Txn, ids *RoomStateIDs) error {
+		out = ids
+		return nil
 	})
 	return out, err
 }
 
 // FederationState answers /state: as FederationStateIDs, with full events.
 func (n *Node) FederationState(ctx context.Context, origin, roomID, eventID string) (*RoomState, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	var out *RoomState
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.federationStateAt(ctx, origin, roomID, eventID, func(tx *kv.Txn, ids *RoomStateIDs) error {
+		var err error
+		out, err = n.roomStateJSON(tx, ids)
+		return err
+	})
+	return out, err
+}
+
+// federationStateAt is /state and /state_ids' walk: origin's access to the
+// event, then the IDs of the state before it and of that state's auth
+// chain, which fn gets in the same read transaction.
+func (n *Node) federationStateAt(ctx context.Context, origin, roomID, eventID string, fn func(tx *kv.Txn, ids *RoomStateIDs) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return n.db.View(func(tx *kv.Txn) error {
 		rec, _, err := n.remoteEvent(tx, origin, roomID, eventID)
 		if err != nil {
 			return err
@@ -71,10 +73,8 @@ func (n *Node) FederationState(ctx context.Context, origin, roomID, eventID stri
 		if err != nil {
 			return err
 		}
-		out, err = n.roomStateJSON(tx, ids)
-		return err
+		return fn(tx, ids)
 	})
-	return out, err
 }
 
 // FederationEvent answers /event: one event's JSON (redacted form if

@@ -286,21 +286,12 @@ func (n *Node) storeOneTimeKeys(tx *kv.Txn, userID, deviceID string, meta *otkMe
 		if over <= 0 {
 			continue
 		}
-		var drop [][]byte
-		err := tx.Each(kv.Scan{Prefix: otkAlgPrefix(userID, deviceID, alg), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			drop = append(drop, slices.Clone(k))
-			return len(drop) < over, nil
-		})
+		dropped, err := tx.DeleteFirst(kv.Scan{Prefix: otkAlgPrefix(userID, deviceID, alg)}, over)
 		if err != nil {
 			return err
 		}
-		for _, k := range drop {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		meta.Counts[alg] -= len(drop)
-		n.log.Info("keys: dropped oldest one-time keys", "user", userID, "device", deviceID, "algorithm", alg, "dropped", len(drop))
+		meta.Counts[alg] -= dropped
+		n.log.Info("keys: dropped oldest one-time keys", "user", userID, "device", deviceID, "algorithm", alg, "dropped", dropped)
 	}
 	return nil
 }

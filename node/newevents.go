@@ -14,10 +14,10 @@ import (
 // users, and whether the event notifies them, to show a local notification
 // without syncing.
 //
-// It hangs off the room commit as an observer: the commit hands each
-// committed batch to observe, which does no more than put a reference to
-// the batch's accepted events in a bounded queue (and nothing at all when no
-// handler is set). A goroutine of its own then decides, per local member,
+// It hangs off the room commit as an indexer that writes nothing
+// (indexer.go): once a batch is durable, its action hands it to observe,
+// which does no more than put a reference to the batch's accepted events in
+// a bounded queue (and nothing at all when no handler is set). A goroutine of its own then decides, per local member,
 // with the same push rule evaluation the unread counts use (decidePush in
 // unread.go), and calls the handler. Room input never waits for it: when the
 // queue is full, the batch's events are dropped and counted
@@ -60,13 +60,8 @@ type newEventHook struct {
 // newEventJob is one committed batch's accepted events.
 type newEventJob struct {
 	roomID  string
-	events  []committedEvent
+	events  []CommittedEvent  // not to be changed: the commit's own
 	members map[string]string // local members after the batch: user ID -> join or invite
-}
-
-type committedEvent struct {
-	pdu   gomatrixserverlib.PDU
-	state *State // the room's state as of the event
 }
 
 // SetNewEventHandler makes fn hear of every event that reaches a local user
@@ -97,21 +92,29 @@ func (n *Node) SetNewEventHandler(fn func(NewEvent)) {
 // because it was behind.
 func (n *Node) NewEventsDropped() int64 { return n.newEvents.dropped.Load() }
 
+// newEventIndexer hands each durable commit to the new-event observer
+// (observe); it writes nothing.
+type newEventIndexer struct {
+	noPrepare
+	n *Node
+}
+
+// Index returns the hand-over, if the room has local members (observe
+// checks for a handler when it runs).
+func (x newEventIndexer) Index(_ *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+	if len(c.Members) == 0 || len(c.Events) == 0 {
+		return nil, nil
+	}
+	return func() { x.n.newEvents.observe(c) }, nil
+}
+
 // observe queues a committed batch for the handler. The caller holds the
 // room's lock: it must not block.
-func (h *newEventHook) observe(b *roomBatch) {
-	if h.handler.Load() == nil || len(b.members) == 0 {
+func (h *newEventHook) observe(c *RoomCommit) {
+	if h.handler.Load() == nil || len(c.Members) == 0 || len(c.Events) == 0 {
 		return
 	}
-	job := newEventJob{roomID: b.roomID, members: b.members}
-	for _, p := range b.events {
-		if p.accepted {
-			job.events = append(job.events, committedEvent{pdu: p.pdu, state: p.current})
-		}
-	}
-	if len(job.events) == 0 {
-		return
-	}
+	job := newEventJob{roomID: c.RoomID, events: c.Events, members: c.Members}
 	h.mu.Lock()
 	jobs := h.jobs
 	h.mu.Unlock()
@@ -185,16 +188,16 @@ func (n *Node) decideNewEvents(job newEventJob) ([]NewEvent, error) {
 	err := n.db.View(func(tx *kv.Txn) error {
 		look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return n.loadPDU(tx, id) }}
 		for _, c := range job.events {
-			sender := string(c.pdu.SenderID())
+			sender := string(c.PDU.SenderID())
 			var ev *pushEvent
 			var pc pushContext
 			for userID, m := range job.members {
-				if !pushRecipient(c.pdu, userID, m, sender) {
+				if !pushRecipient(c.PDU, userID, m, sender) {
 					continue
 				}
 				if ev == nil {
-					ev = newPushEvent(c.pdu)
-					state := c.state
+					ev = newPushEvent(c.PDU)
+					state := c.State
 					pc = look.context(func() (*State, error) { return state, nil }, sender)
 				}
 				notify, highlight := decidePush(ev, userID, pc)
@@ -202,8 +205,8 @@ func (n *Node) decideNewEvents(job newEventJob) ([]NewEvent, error) {
 					return look.err
 				}
 				out = append(out, NewEvent{
-					UserID: userID, RoomID: job.roomID, EventID: c.pdu.EventID(), Sender: sender,
-					Type: c.pdu.Type(), Notify: notify, Highlight: highlight,
+					UserID: userID, RoomID: job.roomID, EventID: c.PDU.EventID(), Sender: sender,
+					Type: c.PDU.Type(), Notify: notify, Highlight: highlight,
 				})
 			}
 		}

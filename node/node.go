@@ -87,6 +87,10 @@ type Node struct {
 	storageWarned  chan struct{}
 	newEvents      newEventHook
 
+	// indexers keep the secondary indexes of room events in each room
+	// commit, in this order (indexer.go).
+	indexers []Indexer
+
 	// vlogGC collects value-log garbage (vloggc.go); valueThreshold is the
 	// profile's: smaller values are not in the value log.
 	vlogGC         *valueLogGC
@@ -156,6 +160,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Clock != nil {
 		n.now = cfg.Clock
 	}
+	n.indexers = newIndexers(n)
 	// Not derived from ctx, which only bounds opening.
 	n.life, n.endLife = context.WithCancel(context.Background())
 	n.rejected = newRejectedMarks()

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"sync"
+
+	"github.com/edgenode/edgenode/kv"
 )
 
 // notifier wakes readers waiting for something that concerns one user. Each
@@ -99,3 +101,15 @@ func (n *Node) Notify(userIDs ...string) { n.notifier.wake(userIDs...) }
 // answer at once and an HTTP server's graceful shutdown does not sit out
 // their timeouts. The node keeps working until Close.
 func (n *Node) BeginShutdown() { n.notifier.stopOnce.Do(func() { close(n.notifier.stopping) }) }
+
+// notifierIndexer wakes the room's local users once a commit is durable
+// (RoomCommit.Wake); it writes nothing.
+type notifierIndexer struct {
+	noPrepare
+	n *Node
+}
+
+// Index returns the wake-up.
+func (x notifierIndexer) Index(_ *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+	return func() { x.n.notifier.wake(c.Wake...) }, nil
+}

@@ -176,26 +176,8 @@ func (n *Node) Members(ctx context.Context, userID, roomID string) ([]*Event, er
 	return out, nil
 }
 
-// StateBefore returns the state before an event, for /context.
-func (n *Node) StateBefore(ctx context.Context, eventID string) ([]*Event, error) {
-	var out []*Event
-	err := n.db.View(func(tx *kv.Txn) error {
-		rec, err := loadEventRecord(tx, eventID)
-		if err != nil {
-			return err
-		}
-		s, err := n.states.read(tx, rec.StateBefore)
-		if err != nil {
-			return err
-		}
-		out, err = n.stateEvents(tx, s)
-		return err
-	})
-	return out, err
-}
-
-// RoomExists reports whether the node has the room.
-func (n *Node) RoomExists(ctx context.Context, roomID string) (bool, error) {
+// roomExists reports whether the node has the room.
+func (n *Node) roomExists(ctx context.Context, roomID string) (bool, error) {
 	var ok bool
 	err := n.db.View(func(tx *kv.Txn) error {
 		var err error

@@ -29,14 +29,9 @@ type roomBatch struct {
 	byID    map[string]*pendingEvent
 	// extra writes go into the batch's commit (an alias made with a room).
 	extra []func(*kv.Txn) error
-	// wake lists the local users to notify once the batch commits.
-	wake []string
 	// membersChanged: a member event changed the room's state (then the
 	// node's shared-servers generation moves on at commit).
 	membersChanged bool
-	// members are the room's local members after the commit (user ID ->
-	// join or invite), set by the commit.
-	members map[string]string
 }
 
 // pendingEvent is an event input in this batch and not yet committed.

@@ -98,6 +98,46 @@ type stickyJoin struct {
 	userID, eventID string
 }
 
+// stickyIndexer keeps the sticky indexes (MSC4354) in the room commit:
+// prepareSticky before the transaction (backlogs and the push to newly
+// joined servers need stream positions of their own), writeSticky in it.
+//
+// Unlike the other indexers it reaches into the batch (RoomCommit.b): a
+// soft-failed sticky event that becomes valid is revived by the commit,
+// which writes the room's timeline, stream entry and event record (core
+// keys) and checks auth against the batch's state. It can move out of the
+// room core once the core offers such a revival itself.
+type stickyIndexer struct{ n *Node }
+
+// Prepare works out the batch's sticky writes (prepareSticky).
+func (stickyIndexer) Prepare(c *RoomCommit) (IndexPlan, error) {
+	plan, err := c.b.prepareSticky()
+	if err != nil {
+		return IndexPlan{}, err
+	}
+	return IndexPlan{Positions: plan.reserve, Data: plan}, nil
+}
+
+// Index writes them from the first reserved position; after the commit the
+// sender hears of the pushed events and the sweeper of the new entries.
+func (x stickyIndexer) Index(tx *kv.Txn, c *RoomCommit, ip IndexPlan) (func(), error) {
+	plan := ip.Data.(*stickyPlan)
+	wrote, err := c.b.writeSticky(tx, plan, ip.First)
+	if err != nil {
+		return nil, err
+	}
+	dests := plan.push.notify()
+	if !wrote && len(dests) == 0 {
+		return nil, nil
+	}
+	return func() {
+		x.n.fedQueued(dests) // new joiners' sticky events (sticky_fed.go)
+		if wrote {
+			x.n.sticky.poke()
+		}
+	}, nil
+}
+
 // prepareSticky works out the batch's sticky writes. It reads the database
 // only when the room's state changed, and the room's sticky index only when
 // a local user joins.
@@ -174,8 +214,8 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 }
 
 // writeSticky indexes the batch's sticky events and writes each joiner's
-// backlog, numbering backlog entries from next (the first position the
-// batch's events did not use). It reports whether it wrote anything.
+// backlog, numbering backlog entries from next (the first of the positions
+// plan.reserve reserved, after the batch's events). It reports whether it wrote anything.
 func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool, error) {
 	wrote := false
 	last := next + uint64(plan.reserve)
@@ -246,12 +286,7 @@ func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool
 // to the room: the new backlog holds those events again, and a client that
 // had neither would otherwise get them twice.
 func dropBacklog(tx *kv.Txn, userID, roomID string) error {
-	type entry struct {
-		pos uint64
-		end int64
-	}
-	var stale []entry
-	err := tx.Each(kv.Scan{Prefix: stickyUserPrefix(userID)}, func(k, v []byte) (bool, error) {
+	_, err := tx.DeleteEach(kv.Scan{Prefix: stickyUserPrefix(userID)}, func(k, v []byte, del func([]byte)) (bool, error) {
 		var bl stickyBacklog
 		if err := bl.unmarshal(v); err != nil {
 			return false, err
@@ -261,22 +296,12 @@ func dropBacklog(tx *kv.Txn, userID, roomID string) error {
 			if err != nil {
 				return false, err
 			}
-			stale = append(stale, entry{pos, bl.EndMS})
+			del(stickyUserKey(userID, pos))
+			del(stickyExpiryKey(bl.EndMS, stickyKindUser, userID, pos))
 		}
 		return true, nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, e := range stale {
-		if err := tx.Delete(stickyUserKey(userID, e.pos)); err != nil {
-			return err
-		}
-		if err := tx.Delete(stickyExpiryKey(e.end, stickyKindUser, userID, e.pos)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // setSticky writes an index entry and its expiry entry.

@@ -56,126 +56,150 @@ func (n *Node) StickyEvents(ctx context.Context, q StickyQuery) ([]StickyEvent, 
 	var out []StickyEvent
 	next := q.Upto
 	err := n.db.View(func(tx *kv.Txn) error {
-		type cand struct {
-			pos uint64
-			rec stickyRecord
-		}
-		var cands []cand
+		var cands []stickyCand
 		joined := make(map[string]bool, len(q.Rooms))
 		for _, room := range q.Rooms {
 			joined[room] = true
-			from := q.After + 1
-			// Events from before the user's join came with its backlog.
-			switch v, err := tx.Get(stickyJoinKey(q.UserID, room)); {
-			case err == nil:
-				joinPos, err := stickyJoinPos(v)
-				if err != nil {
-					return err
-				}
-				from = max(from, joinPos+1)
-			case !errors.Is(err, kv.ErrNotFound):
-				return err
-			}
-			err := tx.Each(kv.Scan{Prefix: stickyRoomPrefix(room), From: stickyKey(room, from)}, func(k, v []byte) (bool, error) {
-				pos, err := kv.LastUint(k)
-				if err != nil || pos > q.Upto {
-					return false, err
-				}
-				var rec stickyRecord
-				if err := json.Unmarshal(v, &rec); err != nil {
-					return false, fmt.Errorf("sticky index: %w", err)
-				}
-				if rec.EndMS > nowMS {
-					cands = append(cands, cand{pos, rec})
-				}
-				return true, nil
-			})
-			if err != nil {
+			var err error
+			if cands, err = roomStickyCands(tx, q, room, nowMS, cands); err != nil {
 				return err
 			}
 		}
-		// The user's backlogs: few entries (one per recent join to a room
-		// with sticky events), each standing for a run of positions.
-		err := tx.Each(kv.Scan{Prefix: stickyUserPrefix(q.UserID)}, func(k, v []byte) (bool, error) {
-			first, err := kv.LastUint(k)
-			if err != nil || first > q.Upto {
-				return false, err
-			}
-			var bl stickyBacklog
-			if err := bl.unmarshal(v); err != nil {
-				return false, err
-			}
-			if !joined[bl.RoomID] || bl.EndMS <= nowMS {
-				return true, nil
-			}
-			start := uint64(0)
-			if q.After >= first {
-				start = q.After + 1 - first
-			}
-			for i := start; i < uint64(len(bl.Positions)) && first+i <= q.Upto; i++ {
-				var rec stickyRecord
-				switch err := tx.GetJSON(stickyKey(bl.RoomID, bl.Positions[i]), &rec); {
-				case errors.Is(err, kv.ErrNotFound):
-					continue // expired and swept
-				case err != nil:
-					return false, err
-				}
-				if rec.EndMS > nowMS {
-					cands = append(cands, cand{first + i, rec})
-				}
-			}
-			return true, nil
-		})
+		cands, err := backlogStickyCands(tx, q, joined, nowMS, cands)
 		if err != nil {
 			return err
 		}
-		slices.SortFunc(cands, func(a, b cand) int { return compareUint(a.pos, b.pos) })
-		senderJoined := map[[2]string]bool{}
-		delivered := map[string]bool{} // a user's backlog may repeat a room's entry
-		for i, c := range cands {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if q.Limit > 0 && len(out) == q.Limit {
-				next = cands[i-1].pos
-				return nil
-			}
-			key := [2]string{c.rec.RoomID, c.rec.Sender}
-			ok, seen := senderJoined[key]
-			if !seen {
-				var err error
-				if ok, err = n.isJoinedNow(tx, c.rec.RoomID, c.rec.Sender); err != nil {
-					return err
-				}
-				senderJoined[key] = ok
-			}
-			if !ok || delivered[c.rec.EventID] {
-				continue
-			}
-			delivered[c.rec.EventID] = true
-			rec, err := loadEventRecord(tx, c.rec.EventID)
-			if err != nil {
-				return err
-			}
-			if rec.RedactedBy != "" || rec.Pos == 0 {
-				continue // no longer sticky, or not served
-			}
-			pdu, err := n.loadPDU(tx, c.rec.EventID)
-			if err != nil {
-				return err
-			}
-			ev := &Event{PDU: pdu, Pos: rec.Pos, TxnID: rec.TxnID, DeviceID: rec.DeviceID}
-			if q.Keep != nil && !q.Keep(c.rec.RoomID, ev) {
-				continue
-			}
-			out = append(out, StickyEvent{Event: ev, RoomID: c.rec.RoomID, Pos: c.pos, EndMS: c.rec.EndMS, TTLMS: c.rec.EndMS - nowMS})
-		}
-		return nil
+		slices.SortFunc(cands, func(a, b stickyCand) int { return compareUint(a.pos, b.pos) })
+		out, next, err = n.dueSticky(ctx, tx, q, cands, nowMS)
+		return err
 	})
 	if err != nil {
 		return nil, 0, err
 	}
 	return out, next, nil
+}
+
+// stickyCand is an unexpired entry of the sticky indexes at a position of
+// the user's sticky stream, not yet checked against the room.
+type stickyCand struct {
+	pos uint64
+	rec stickyRecord
+}
+
+// roomStickyCands appends to cands the room's unexpired sticky events in
+// (After, Upto] and after the user's join (earlier ones came with the
+// join's backlog).
+func roomStickyCands(tx *kv.Txn, q StickyQuery, room string, nowMS int64, cands []stickyCand) ([]stickyCand, error) {
+	from := q.After + 1
+	switch v, err := tx.Get(stickyJoinKey(q.UserID, room)); {
+	case err == nil:
+		joinPos, err := stickyJoinPos(v)
+		if err != nil {
+			return nil, err
+		}
+		from = max(from, joinPos+1)
+	case !errors.Is(err, kv.ErrNotFound):
+		return nil, err
+	}
+	err := tx.Each(kv.Scan{Prefix: stickyRoomPrefix(room), From: stickyKey(room, from)}, func(k, v []byte) (bool, error) {
+		pos, err := kv.LastUint(k)
+		if err != nil || pos > q.Upto {
+			return false, err
+		}
+		var rec stickyRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return false, fmt.Errorf("sticky index: %w", err)
+		}
+		if rec.EndMS > nowMS {
+			cands = append(cands, stickyCand{pos, rec})
+		}
+		return true, nil
+	})
+	return cands, err
+}
+
+// backlogStickyCands appends to cands the unexpired entries in (After,
+// Upto] of the user's backlogs of joined rooms: few (one per recent join
+// to a room with sticky events), each standing for a run of positions.
+func backlogStickyCands(tx *kv.Txn, q StickyQuery, joined map[string]bool, nowMS int64, cands []stickyCand) ([]stickyCand, error) {
+	err := tx.Each(kv.Scan{Prefix: stickyUserPrefix(q.UserID)}, func(k, v []byte) (bool, error) {
+		first, err := kv.LastUint(k)
+		if err != nil || first > q.Upto {
+			return false, err
+		}
+		var bl stickyBacklog
+		if err := bl.unmarshal(v); err != nil {
+			return false, err
+		}
+		if !joined[bl.RoomID] || bl.EndMS <= nowMS {
+			return true, nil
+		}
+		start := uint64(0)
+		if q.After >= first {
+			start = q.After + 1 - first
+		}
+		for i := start; i < uint64(len(bl.Positions)) && first+i <= q.Upto; i++ {
+			var rec stickyRecord
+			switch err := tx.GetJSON(stickyKey(bl.RoomID, bl.Positions[i]), &rec); {
+			case errors.Is(err, kv.ErrNotFound):
+				continue // expired and swept
+			case err != nil:
+				return false, err
+			}
+			if rec.EndMS > nowMS {
+				cands = append(cands, stickyCand{first + i, rec})
+			}
+		}
+		return true, nil
+	})
+	return cands, err
+}
+
+// dueSticky loads the candidates (in position order) due to the client:
+// once each, sender still joined, not redacted, served, kept by q.Keep; at
+// most q.Limit, with the cursor to resume from (Upto when none remain).
+func (n *Node) dueSticky(ctx context.Context, tx *kv.Txn, q StickyQuery, cands []stickyCand, nowMS int64) ([]StickyEvent, uint64, error) {
+	var out []StickyEvent
+	senderJoined := map[[2]string]bool{}
+	delivered := map[string]bool{} // a user's backlog may repeat a room's entry
+	for i, c := range cands {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		if q.Limit > 0 && len(out) == q.Limit {
+			return out, cands[i-1].pos, nil
+		}
+		key := [2]string{c.rec.RoomID, c.rec.Sender}
+		ok, seen := senderJoined[key]
+		if !seen {
+			var err error
+			if ok, err = n.isJoinedNow(tx, c.rec.RoomID, c.rec.Sender); err != nil {
+				return nil, 0, err
+			}
+			senderJoined[key] = ok
+		}
+		if !ok || delivered[c.rec.EventID] {
+			continue
+		}
+		delivered[c.rec.EventID] = true
+		rec, err := loadEventRecord(tx, c.rec.EventID)
+		if err != nil {
+			return nil, 0, err
+		}
+		if rec.RedactedBy != "" || rec.Pos == 0 {
+			continue // no longer sticky, or not served
+		}
+		pdu, err := n.loadPDU(tx, c.rec.EventID)
+		if err != nil {
+			return nil, 0, err
+		}
+		ev := &Event{PDU: pdu, Pos: rec.Pos, TxnID: rec.TxnID, DeviceID: rec.DeviceID}
+		if q.Keep != nil && !q.Keep(c.rec.RoomID, ev) {
+			continue
+		}
+		out = append(out, StickyEvent{Event: ev, RoomID: c.rec.RoomID, Pos: c.pos, EndMS: c.rec.EndMS, TTLMS: c.rec.EndMS - nowMS})
+	}
+	return out, q.Upto, nil
 }
 
 // isJoinedNow says whether the user is joined to the room in its current

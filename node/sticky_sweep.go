@@ -83,8 +83,7 @@ func (n *Node) runStickySweeper(now func() time.Time) {
 // entry still due (0 when none).
 func (n *Node) sweepSticky(nowMS int64, limit int) (swept int, next int64, err error) {
 	err = n.db.Update(func(tx *kv.Txn) error {
-		var keys [][]byte
-		err := tx.Each(kv.Scan{Prefix: stickyExpiryPrefix(), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		_, err := tx.DeleteEach(kv.Scan{Prefix: stickyExpiryPrefix(), KeysOnly: true}, func(k, _ []byte, del func([]byte)) (bool, error) {
 			_, parts, err := kv.DecodeKey(k)
 			if err != nil || len(parts) < 4 {
 				return false, fmt.Errorf("sticky expiry key: %v", err)
@@ -99,27 +98,19 @@ func (n *Node) sweepSticky(nowMS int64, limit int) (swept int, next int64, err e
 			pos, _ := parts[3].(uint64)
 			switch {
 			case kind == stickyKindUser:
-				keys = append(keys, stickyUserKey(owner, pos))
+				del(stickyUserKey(owner, pos))
 			case kind == stickyKindSoft && len(parts) == 5:
 				sender, _ := parts[3].(string)
 				eventID, _ := parts[4].(string)
-				keys = append(keys, stickySoftKey(owner, sender, eventID))
+				del(stickySoftKey(owner, sender, eventID))
 			default:
-				keys = append(keys, stickyKey(owner, pos))
+				del(stickyKey(owner, pos))
 			}
-			keys = append(keys, append([]byte(nil), k...))
+			del(k)
 			swept++
 			return true, nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
+		return err
 	})
 	return swept, next, err
 }

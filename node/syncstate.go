@@ -38,20 +38,6 @@ func (n *Node) roomStateAt(tx *kv.Txn, roomID string, pos uint64) (*State, error
 	return n.states.read(tx, stateID)
 }
 
-// StateBeforeEvent returns the state before an accepted event.
-func (n *Node) StateBeforeEvent(ctx context.Context, eventID string) (*State, error) {
-	var s *State
-	err := n.db.View(func(tx *kv.Txn) error {
-		rec, err := loadEventRecord(tx, eventID)
-		if err != nil {
-			return err
-		}
-		s, err = n.states.read(tx, rec.StateBefore)
-		return err
-	})
-	return s, err
-}
-
 // Events loads accepted events by ID, in order. Events that are missing or
 // not served (rejected, soft-failed) are skipped.
 func (n *Node) Events(ctx context.Context, ids []string) ([]*Event, error) {

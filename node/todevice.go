@@ -87,60 +87,17 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 	sort.Strings(users)
 	remote, remoteCount := n.splitRemote(messages)
 	txnEntry := toDeviceTxnEntry(evType, txnID)
-	var recipients, dests []string
-	err := retryConflicts(ctx, func() error {
-		recipients, dests = nil, nil
-		// The commit needs its number of positions up front, so the
-		// deliveries are worked out first and checked again inside it.
-		var deliveries []delivery
-		dup := false
-		err := n.db.View(func(tx *kv.Txn) error {
-			var err error
-			if dup, err = toDeviceTxnSeen(tx, sender, senderDevice, txnEntry); err != nil || dup {
-				return err
+	recipients, dests, err := n.deliverToDevice(ctx, toDeviceSend{
+		sender: sender, evType: evType, users: users, messages: messages,
+		remote: remoteCount, skipEmpty: true, what: "request",
+		seen: func(tx *kv.Txn) (bool, error) { return toDeviceTxnSeen(tx, sender, senderDevice, txnEntry) },
+		remember: func(tx *kv.Txn) ([]string, error) {
+			dests, err := n.queueToDevice(tx, sender, evType, remote)
+			if err != nil {
+				return nil, err
 			}
-			deliveries, err = n.planDeliveries(tx, users, messages)
-			return err
-		})
-		if err != nil || dup || len(deliveries)+remoteCount == 0 {
-			return err // with nothing to deliver there is nothing to repeat either
-		}
-		if len(deliveries)+remoteCount > maxToDeviceDeliveries {
-			return fmt.Errorf("%w: %d to-device messages in one request (at most %d)", ErrTooLarge, len(deliveries)+remoteCount, maxToDeviceDeliveries)
-		}
-		_, err = n.toDevice.Commit(len(deliveries), func(tx *kv.Txn, first uint64) error {
-			if dup, err := toDeviceTxnSeen(tx, sender, senderDevice, txnEntry); err != nil || dup {
-				return err // a concurrent retry got there first; its positions stay unused
-			}
-			added := map[[2]string]int{}
-			for i, d := range deliveries {
-				// A device deleted since planning is skipped; its position
-				// is left unused, which readers do not notice.
-				if ok, err := tx.Has(deviceKey(d.userID, d.deviceID)); err != nil || !ok {
-					if err != nil {
-						return err
-					}
-					continue
-				}
-				ev := ToDeviceEvent{Sender: sender, Type: evType, Content: d.content}
-				if err := tx.SetJSON(toDeviceKey(d.userID, d.deviceID, first+uint64(i)), ev); err != nil {
-					return err
-				}
-				added[[2]string{d.userID, d.deviceID}]++
-				recipients = append(recipients, d.userID)
-			}
-			for dev, count := range added {
-				if err := n.growInbox(tx, dev[0], dev[1], count); err != nil {
-					return err
-				}
-			}
-			var err error
-			if dests, err = n.queueToDevice(tx, sender, evType, remote); err != nil {
-				return err
-			}
-			return rememberToDeviceTxn(tx, sender, senderDevice, txnEntry)
-		})
-		return err
+			return dests, rememberToDeviceTxn(tx, sender, senderDevice, txnEntry)
+		},
 	})
 	if errors.Is(err, kv.ErrTxnTooBig) {
 		return fmt.Errorf("%w: to-device messages too large for one request", ErrTooLarge)
@@ -151,6 +108,94 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 	n.fedQueued(dests)
 	n.notifier.wake(uniqueStrings(recipients)...)
 	return nil
+}
+
+// toDeviceSend is one delivery of to-device messages to the inboxes of
+// local devices: a client's send (SendToDevice) or a federated EDU
+// (ReceiveToDevice).
+type toDeviceSend struct {
+	sender, evType string
+	users          []string // the local users messages names, sorted
+	messages       map[string]map[string]json.RawMessage
+	// remote is how many messages go to other servers' users (they count
+	// against maxToDeviceDeliveries); skipEmpty: with nothing to deliver
+	// anywhere, nothing is written (not even remember's record).
+	remote    int
+	skipEmpty bool
+	what      string // "request" or "EDU", for the limit's error
+	// seen reports whether the send was done before (its transaction or
+	// message ID); remember records it, in the delivery's commit, and
+	// returns the destinations it queued messages for.
+	seen     func(tx *kv.Txn) (bool, error)
+	remember func(tx *kv.Txn) ([]string, error)
+}
+
+// deliverToDevice writes a send's messages to the local inboxes, once: the
+// commit needs its number of positions up front, so the deliveries are
+// worked out first and checked again inside it. It returns the local
+// recipients (to wake) and the destinations remember queued for.
+func (n *Node) deliverToDevice(ctx context.Context, s toDeviceSend) (recipients, dests []string, err error) {
+	err = retryConflicts(ctx, func() error {
+		recipients, dests = nil, nil
+		var deliveries []delivery
+		dup := false
+		err := n.db.View(func(tx *kv.Txn) error {
+			var err error
+			if dup, err = s.seen(tx); err != nil || dup {
+				return err
+			}
+			deliveries, err = n.planDeliveries(tx, s.users, s.messages)
+			return err
+		})
+		if err != nil || dup || s.skipEmpty && len(deliveries)+s.remote == 0 {
+			return err // with nothing to deliver there is nothing to repeat either
+		}
+		if len(deliveries)+s.remote > maxToDeviceDeliveries {
+			return fmt.Errorf("%w: %d to-device messages in one %s (at most %d)", ErrTooLarge, len(deliveries)+s.remote, s.what, maxToDeviceDeliveries)
+		}
+		_, err = n.toDevice.Commit(len(deliveries), func(tx *kv.Txn, first uint64) error {
+			if dup, err := s.seen(tx); err != nil || dup {
+				return err // a concurrent retry got there first; its positions stay unused
+			}
+			var err error
+			if recipients, err = n.writeDeliveries(tx, s, deliveries, first); err != nil {
+				return err
+			}
+			dests, err = s.remember(tx)
+			return err
+		})
+		return err
+	})
+	return recipients, dests, err
+}
+
+// writeDeliveries writes each delivery at its position (from first) and
+// grows the inboxes, returning the recipients.
+func (n *Node) writeDeliveries(tx *kv.Txn, s toDeviceSend, deliveries []delivery, first uint64) ([]string, error) {
+	var recipients []string
+	added := map[[2]string]int{}
+	for i, d := range deliveries {
+		// A device deleted since planning is skipped; its position is left
+		// unused, which readers do not notice.
+		if ok, err := tx.Has(deviceKey(d.userID, d.deviceID)); err != nil || !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		ev := ToDeviceEvent{Sender: s.sender, Type: s.evType, Content: d.content}
+		if err := tx.SetJSON(toDeviceKey(d.userID, d.deviceID, first+uint64(i)), ev); err != nil {
+			return nil, err
+		}
+		added[[2]string{d.userID, d.deviceID}]++
+		recipients = append(recipients, d.userID)
+	}
+	for dev, count := range added {
+		if err := n.growInbox(tx, dev[0], dev[1], count); err != nil {
+			return nil, err
+		}
+	}
+	return recipients, nil
 }
 
 // planDeliveries expands messages into one delivery per existing local
@@ -202,21 +247,12 @@ func (n *Node) growInbox(tx *kv.Txn, userID, deviceID string, added int) error {
 	count += uint64(added)
 	if count > maxInbox {
 		drop := count - maxInbox
-		var keys [][]byte
-		err := tx.Each(kv.Scan{Prefix: toDevicePrefix(userID, deviceID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			keys = append(keys, slices.Clone(k))
-			return uint64(len(keys)) < drop, nil
-		})
+		dropped, err := tx.DeleteFirst(kv.Scan{Prefix: toDevicePrefix(userID, deviceID)}, int(drop))
 		if err != nil {
 			return err
 		}
-		for _, k := range keys {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
-		count -= uint64(len(keys))
-		n.log.Warn("to-device: inbox full, dropped oldest messages", "user", userID, "device", deviceID, "dropped", len(keys))
+		count -= uint64(dropped)
+		n.log.Warn("to-device: inbox full, dropped oldest messages", "user", userID, "device", deviceID, "dropped", dropped)
 	}
 	return tx.Set(toDeviceCountKey(userID, deviceID), binary.BigEndian.AppendUint64(nil, count))
 }
@@ -311,32 +347,19 @@ func (n *Node) AckToDevice(ctx context.Context, userID, deviceID string, upTo ui
 		err := retryConflicts(ctx, func() error {
 			more = false
 			return n.db.Update(func(tx *kv.Txn) error {
-				var keys [][]byte
-				err := tx.Each(kv.Scan{Prefix: toDevicePrefix(userID, deviceID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-					pos, err := kv.LastUint(k)
-					if err != nil || pos > upTo {
-						return false, err
-					}
-					keys = append(keys, slices.Clone(k))
-					more = len(keys) == ackBatch
-					return !more, nil
-				})
-				if err != nil || len(keys) == 0 {
+				deleted, m, err := tx.DeleteUpTo(kv.Scan{Prefix: toDevicePrefix(userID, deviceID)}, upTo, ackBatch)
+				more = m
+				if err != nil || deleted == 0 {
 					return err
-				}
-				for _, k := range keys {
-					if err := tx.Delete(k); err != nil {
-						return err
-					}
 				}
 				count, err := inboxCount(tx, userID, deviceID)
 				if err != nil {
 					return err
 				}
-				if count <= uint64(len(keys)) {
+				if count <= uint64(deleted) {
 					return tx.Delete(toDeviceCountKey(userID, deviceID))
 				}
-				return tx.Set(toDeviceCountKey(userID, deviceID), binary.BigEndian.AppendUint64(nil, count-uint64(len(keys))))
+				return tx.Set(toDeviceCountKey(userID, deviceID), binary.BigEndian.AppendUint64(nil, count-uint64(deleted)))
 			})
 		})
 		if err != nil || !more {

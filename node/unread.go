@@ -114,19 +114,31 @@ type unreadEntry struct {
 	rec, stored unreadRecord
 }
 
+// unreadIndexer keeps the local members' unread counts (countUnread).
+type unreadIndexer struct {
+	noPrepare
+	n *Node
+}
+
+// Index counts the batch's events; nothing is left for after the commit
+// (the notifier wakes the members).
+func (x unreadIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+	return nil, x.n.countUnread(tx, c)
+}
+
 // countUnread applies the batch's accepted events, in order, to the records
-// of the room's local members. members is the room's local membership after
-// the batch (user ID -> "join" or "invite"), as writeMemberships found it.
-// Membership at the end of the batch is the right one to use: a member who
-// joined or left within it did so by their own event, which resets their
-// count anyway, or was kicked, which deletes their record.
-func (b *roomBatch) countUnread(tx *kv.Txn, members map[string]string) error {
+// of the room's local members. c.Members is the room's local membership
+// after the batch (user ID -> "join" or "invite"), as writeMemberships found
+// it. Membership at the end of the batch is the right one to use: a member
+// who joined or left within it did so by their own event, which resets
+// their count anyway, or was kicked, which deletes their record.
+func (n *Node) countUnread(tx *kv.Txn, c *RoomCommit) error {
 	entries := map[string]*unreadEntry{}
 	entry := func(userID string) (*unreadEntry, error) {
 		if e, ok := entries[userID]; ok {
 			return e, nil
 		}
-		key := unreadKey(userID, b.roomID)
+		key := unreadKey(userID, c.RoomID)
 		rec, err := loadUnreadKey(tx, key)
 		if err != nil {
 			return nil, err
@@ -135,19 +147,10 @@ func (b *roomBatch) countUnread(tx *kv.Txn, members map[string]string) error {
 		entries[userID] = e
 		return e, nil
 	}
-	look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) {
-		// Not b.pdu: the batch's read transaction is discarded by now.
-		if p, ok := b.byID[id]; ok {
-			return p.pdu, nil
-		}
-		return b.n.loadPDU(tx, id)
-	}}
-	for _, p := range b.events {
-		if !p.accepted {
-			continue
-		}
-		sender := string(p.pdu.SenderID())
-		if b.n.isLocalUser(sender) {
+	look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return c.Event(tx, id) }}
+	for _, ce := range c.Events {
+		sender := string(ce.PDU.SenderID())
+		if n.isLocalUser(sender) {
 			e, err := entry(sender)
 			if err != nil {
 				return err
@@ -158,13 +161,13 @@ func (b *roomBatch) countUnread(tx *kv.Txn, members map[string]string) error {
 		// room with no other local member are never looked at.
 		var ev *pushEvent
 		var pc pushContext
-		for userID, m := range members {
-			if !pushRecipient(p.pdu, userID, m, sender) { // newevents.go
+		for userID, m := range c.Members {
+			if !pushRecipient(ce.PDU, userID, m, sender) { // newevents.go
 				continue
 			}
 			if ev == nil {
-				ev = newPushEvent(p.pdu)
-				state := p.current // the room's state as of the event
+				ev = newPushEvent(ce.PDU)
+				state := ce.State // the room's state as of the event
 				pc = look.context(func() (*State, error) { return state, nil }, sender)
 			}
 			notify, highlight := decidePush(ev, userID, pc)

@@ -65,52 +65,59 @@ func deleteUserBump(tx *kv.Txn, userID, roomID string) error {
 	return tx.Delete(userBumpRoomKey(userID, roomID))
 }
 
+// userBumpIndexer keeps the local users' room lists (writeUserBumps) and
+// their cache, which learns of the batch once it is durable.
+type userBumpIndexer struct {
+	noPrepare
+	n *Node
+}
+
+// Index writes the room list entries the batch changes.
+func (x userBumpIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+	bumped, err := x.n.writeUserBumps(tx, c)
+	if err != nil || len(bumped) == 0 {
+		return nil, err
+	}
+	return func() { x.n.userBumps.apply(bumped) }, nil
+}
+
 // writeUserBumps keeps the local users' room lists in order, in the room's
 // commit: a local user whose membership changed gets the membership's
-// position, and every local joined member gets bumpPos when the batch had
-// a bump event. The cost is per local member, not per room of theirs.
-func (b *roomBatch) writeUserBumps(tx *kv.Txn, members map[string]string, bumpPos uint64) ([]userBumpChange, error) {
-	var err error
+// position, and every local joined member gets the batch's bump position
+// when it had a bump event. The cost is per local member, not per room of
+// theirs.
+func (n *Node) writeUserBumps(tx *kv.Txn, c *RoomCommit) ([]userBumpChange, error) {
 	var out []userBumpChange
 	changed := map[string]bool{}
-	diffState(b.start, b.current, func(k StateKey, _, newID string) {
-		if err != nil || k.EventType != spec.MRoomMember || newID == "" || !b.n.isLocalUser(k.StateKey) {
-			return
+	for _, ch := range c.MemberChanges {
+		if ch.NewEventID == "" || !n.isLocalUser(ch.UserID) {
+			continue
 		}
-		var rec membershipRecord
-		if err = tx.GetJSON(membershipKey(k.StateKey, b.roomID), &rec); err != nil {
-			return
-		}
-		entry := RoomBump{RoomID: b.roomID, Bump: rec.Pos, Membership: rec.Membership}
-		if rec.Membership == spec.Leave {
-			var sender string
-			if p, ok := b.byID[newID]; ok {
-				sender = string(p.pdu.SenderID())
-			} else {
-				pdu, lerr := b.n.loadPDU(tx, newID)
-				if lerr != nil {
-					err = lerr
-					return
-				}
-				sender = string(pdu.SenderID())
+		entry := RoomBump{RoomID: c.RoomID, Bump: ch.Pos, Membership: ch.Membership}
+		if ch.Membership == spec.Leave {
+			pdu, err := c.Event(tx, ch.NewEventID)
+			if err != nil {
+				return nil, err
 			}
-			entry.Kicked = sender != k.StateKey
+			entry.Kicked = string(pdu.SenderID()) != ch.UserID
 		}
-		if rec.Membership == spec.Join {
-			entry.Bump = max(entry.Bump, bumpPos)
+		if ch.Membership == spec.Join {
+			entry.Bump = max(entry.Bump, c.BumpPos)
 		}
-		changed[k.StateKey] = true
-		out = append(out, userBumpChange{userID: k.StateKey, entry: entry})
-		err = setUserBump(tx, k.StateKey, entry)
-	})
-	if err != nil || bumpPos == 0 {
-		return out, err
+		changed[ch.UserID] = true
+		out = append(out, userBumpChange{userID: ch.UserID, entry: entry})
+		if err := setUserBump(tx, ch.UserID, entry); err != nil {
+			return nil, err
+		}
 	}
-	for u, m := range members {
+	if c.BumpPos == 0 {
+		return out, nil
+	}
+	for u, m := range c.Members {
 		if m != spec.Join || changed[u] {
 			continue
 		}
-		entry := RoomBump{RoomID: b.roomID, Bump: bumpPos, Membership: spec.Join}
+		entry := RoomBump{RoomID: c.RoomID, Bump: c.BumpPos, Membership: spec.Join}
 		out = append(out, userBumpChange{userID: u, entry: entry})
 		if err := setUserBump(tx, u, entry); err != nil {
 			return nil, err
