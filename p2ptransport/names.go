@@ -10,14 +10,15 @@
 // be converted into each other offline (ed25519 peer IDs embed the public key
 // as an identity multihash).
 //
-// This package must not import any other edgenode package.
+// Of this module it imports only leaves (internal/identity for the name and
+// key derivation, internal/devprofile for the default profile).
 package p2ptransport
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 
+	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	crypto_pb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -48,23 +49,14 @@ func ServerNameFromPeer(id peer.ID) (string, error) {
 	if err != nil || len(raw) != 32 {
 		return "", fmt.Errorf("%w: bad raw key", ErrNotEd25519)
 	}
-	return hex.EncodeToString(raw), nil
+	return identity.ServerNameForKey(raw), nil
 }
 
 // PeerFromServerName returns the libp2p peer ID for a server name produced
 // by ServerNameFromPeer. Only the canonical form (exactly 64 lowercase hex
 // characters, no port) is accepted. It works offline.
 func PeerFromServerName(name string) (peer.ID, error) {
-	if len(name) != 64 {
-		return "", ErrMalformedServerName
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return "", ErrMalformedServerName
-		}
-	}
-	raw, err := hex.DecodeString(name)
+	raw, err := identity.PublicKeyFromServerName(name)
 	if err != nil {
 		return "", ErrMalformedServerName
 	}
