@@ -1,6 +1,7 @@
 package node
 
 import (
+	"github.com/edgenode/edgenode/internal/devprofile"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -25,12 +26,12 @@ const (
 )
 
 // DefaultCacheBytes is the cache budget (Config.CacheBytes) of a storage
-// profile ("" is pi, kv's default).
+// profile ("" is devprofile.Default, as for storage and libp2p).
 func DefaultCacheBytes(profile string) int64 {
-	switch profile {
-	case "phone":
+	switch devprofile.Resolve(profile) {
+	case devprofile.Phone:
 		return phoneCacheBytes
-	case "server":
+	case devprofile.Server:
 		return serverCacheBytes
 	default:
 		return piCacheBytes
