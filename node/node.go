@@ -180,6 +180,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := n.dropAbandonedJoins(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if err := n.openPresenceDecay(ctx); err != nil {
 		n.stopPresenceDecay()
 		db.Close()

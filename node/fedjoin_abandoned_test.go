@@ -1,0 +1,72 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// TestAbandonedJoinDroppedAtStart: a remote join stopped after its chunked
+// writes (a crash before its commit) and never retried leaves index entries
+// of the room's remote members and servers; the node's next start removes
+// them, and a join of the room then still succeeds.
+func TestAbandonedJoinDroppedAtStart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	cfg := testConfig(t.TempDir())
+	cfg.NoSyncWrites = true
+	b := openNode(t, cfg)
+	alice, bob := register(t, a, "alice"), register(t, b, "bob")
+	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := a.Join(ctx, a.UserID(fmt.Sprintf("m%d", i)), "D", roomID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashBeforeJoinCommit(ctx, t, b, directJoiner{joining: b, resident: a}, roomID, bob.UserID)
+
+	left := func(n *Node) (pending, members, servers int) {
+		t.Helper()
+		err := n.db.View(func(tx *kv.Txn) error {
+			for _, u := range []string{alice.UserID, a.UserID("m0"), a.UserID("m4")} {
+				if ok, err := tx.Has(membershipKey(u, roomID)); err != nil {
+					return err
+				} else if ok {
+					members++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return countKeys(t, n, tJoinPending), members, countPrefix(t, n, roomServerPrefix(roomID))
+	}
+	if p, m, s := left(b); p == 0 || m != 3 || s != 1 {
+		t.Fatalf("after the chunks: %d pending lists, %d of 3 member entries, %d server counts; want some, 3, 1", p, m, s)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = openNode(t, cfg)
+	defer b.Close()
+	if p, m, s := left(b); p != 0 || m != 0 || s != 0 {
+		t.Fatalf("after a restart: %d pending lists, %d member entries, %d server counts left; want none", p, m, s)
+	}
+
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+		t.Fatalf("join after the restart: %v", err)
+	}
+	if mi, err := b.Membership(ctx, roomID, a.UserID("m4")); err != nil || mi.Membership != spec.Join {
+		t.Fatalf("a member of the room on B after the join: %+v %v", mi, err)
+	}
+}
