@@ -102,26 +102,50 @@ func (n *Node) CreateRoom(ctx context.Context, req CreateRoomRequest) (string, e
 	return roomID, nil
 }
 
+// initialEvents lists a new room's events in the order they are sent: the
+// preset's, then those the request asks for.
 func (n *Node) initialEvents(ctx context.Context, req CreateRoomRequest, version gomatrixserverlib.RoomVersion, alias string) ([]gomatrixserverlib.ProtoEvent, error) {
-	var out []gomatrixserverlib.ProtoEvent
-	add := func(evType, stateKey string, content any) error {
-		raw, ok := content.(json.RawMessage)
-		if !ok {
-			var err error
-			if raw, err = json.Marshal(content); err != nil {
-				return err
-			}
-		}
-		if !json.Valid(raw) || len(raw) == 0 || raw[0] != '{' {
-			return fmt.Errorf("%w: content of %s must be an object", ErrBadInput, evType)
-		}
-		sk := stateKey
-		out = append(out, gomatrixserverlib.ProtoEvent{
-			SenderID: req.Creator, Type: evType, StateKey: &sk, Content: spec.RawJSON(raw),
-		})
-		return nil
+	s := &initialState{creator: req.Creator}
+	if err := n.addPresetEvents(ctx, s, req, version, alias); err != nil {
+		return nil, err
 	}
+	if err := n.addRequestedEvents(ctx, s, req); err != nil {
+		return nil, err
+	}
+	return s.out, nil
+}
 
+// initialState collects a new room's initial events, in order, all sent by
+// the room's creator.
+type initialState struct {
+	creator string
+	out     []gomatrixserverlib.ProtoEvent
+}
+
+// add appends a state event; content is a json.RawMessage (which must be a
+// JSON object) or a value to marshal.
+func (s *initialState) add(evType, stateKey string, content any) error {
+	raw, ok := content.(json.RawMessage)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(content); err != nil {
+			return err
+		}
+	}
+	if !json.Valid(raw) || len(raw) == 0 || raw[0] != '{' {
+		return fmt.Errorf("%w: content of %s must be an object", ErrBadInput, evType)
+	}
+	sk := stateKey
+	s.out = append(s.out, gomatrixserverlib.ProtoEvent{
+		SenderID: s.creator, Type: evType, StateKey: &sk, Content: spec.RawJSON(raw),
+	})
+	return nil
+}
+
+// createContent is the content of the room's create event: the request's
+// creation_content with the room version set, and creator set for room
+// version 10 and removed otherwise.
+func createContent(req CreateRoomRequest, version gomatrixserverlib.RoomVersion) (map[string]any, error) {
 	create := map[string]any{}
 	if err := checkCreationContent(req.CreationContent); err != nil {
 		return nil, err
@@ -140,6 +164,17 @@ func (n *Node) initialEvents(ctx context.Context, req CreateRoomRequest, version
 	} else {
 		delete(create, "creator")
 	}
+	return create, nil
+}
+
+// addPresetEvents adds the events every new room starts with: create, the
+// creator's join, power levels, the canonical alias when there is one, and
+// the join rules, history visibility and guest access of the preset.
+func (n *Node) addPresetEvents(ctx context.Context, s *initialState, req CreateRoomRequest, version gomatrixserverlib.RoomVersion, alias string) error {
+	create, err := createContent(req, version)
+	if err != nil {
+		return err
+	}
 	member := map[string]any{"membership": spec.Join}
 	if p, err := n.Profile(ctx, req.Creator); err == nil {
 		setOrDelete(member, "displayname", p.DisplayName)
@@ -147,7 +182,7 @@ func (n *Node) initialEvents(ctx context.Context, req CreateRoomRequest, version
 	}
 	pl, err := powerLevelContent(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	joinRule, guest := "invite", "can_join"
 	if req.Preset == PresetPublicChat {
@@ -175,27 +210,34 @@ func (n *Node) initialEvents(ctx context.Context, req CreateRoomRequest, version
 		{spec.MRoomHistoryVisibility, "", map[string]any{"history_visibility": "shared"}},
 		{"m.room.guest_access", "", map[string]any{"guest_access": guest}},
 	}...)
-	for _, s := range steps {
-		if err := add(s.t, s.k, s.c); err != nil {
-			return nil, err
+	for _, st := range steps {
+		if err := s.add(st.t, st.k, st.c); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// addRequestedEvents adds what the request asks for on top of the preset:
+// its initial_state (never a create or member event), name, topic and the
+// invites.
+func (n *Node) addRequestedEvents(ctx context.Context, s *initialState, req CreateRoomRequest) error {
 	for _, is := range req.InitialState {
 		if is.Type == spec.MRoomCreate || is.Type == spec.MRoomMember {
-			return nil, fmt.Errorf("%w: initial_state may not hold %s", ErrBadInput, is.Type)
+			return fmt.Errorf("%w: initial_state may not hold %s", ErrBadInput, is.Type)
 		}
-		if err := add(is.Type, is.StateKey, is.Content); err != nil {
-			return nil, err
+		if err := s.add(is.Type, is.StateKey, is.Content); err != nil {
+			return err
 		}
 	}
 	if req.Name != nil {
-		if err := add(spec.MRoomName, "", map[string]any{"name": *req.Name}); err != nil {
-			return nil, err
+		if err := s.add(spec.MRoomName, "", map[string]any{"name": *req.Name}); err != nil {
+			return err
 		}
 	}
 	if req.Topic != nil {
-		if err := add(spec.MRoomTopic, "", map[string]any{"topic": *req.Topic}); err != nil {
-			return nil, err
+		if err := s.add(spec.MRoomTopic, "", map[string]any{"topic": *req.Topic}); err != nil {
+			return err
 		}
 	}
 	for _, u := range req.Invite {
@@ -207,11 +249,11 @@ func (n *Node) initialEvents(ctx context.Context, req CreateRoomRequest, version
 			setOrDelete(c, "displayname", p.DisplayName)
 			setOrDelete(c, "avatar_url", p.AvatarURL)
 		}
-		if err := add(spec.MRoomMember, u, c); err != nil {
-			return nil, err
+		if err := s.add(spec.MRoomMember, u, c); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // powerLevelContent is the spec's default power levels for the preset, with

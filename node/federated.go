@@ -92,9 +92,43 @@ func (h *pduHeader) isCreate() bool {
 // A problem with one PDU is its result's Err and never stops the others; the
 // returned error is for a cancelled ctx or a storage failure only.
 func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]FederatedPDUResult, error) {
-	results := make([]FederatedPDUResult, len(in.PDUs))
-	headers := make([]*pduHeader, len(in.PDUs))
-	for i, raw := range in.PDUs {
+	results, headers := readPDUHeaders(in.PDUs)
+
+	versions, err := n.federatedRoomVersions(headers, in.AllowNewRooms)
+	if err != nil {
+		return nil, err
+	}
+	if n.awaitJoins(ctx, headers, versions) {
+		if versions, err = n.federatedRoomVersions(headers, in.AllowNewRooms); err != nil {
+			return nil, err
+		}
+	}
+
+	unjoined, err := n.roomsWithoutLocalJoin(ctx, headers, versions, in.AllowNewRooms)
+	if err != nil {
+		return nil, err
+	}
+
+	p := n.parseFederatedPDUs(ctx, in, headers, versions, unjoined, results)
+	if err := n.inputParsedPDUs(ctx, p, results); err != nil {
+		return nil, err
+	}
+	if err := n.fetchMissingPrevs(ctx, in, results); err != nil {
+		return nil, err
+	}
+	if err := n.fillGaps(ctx, in, results); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// readPDUHeaders reads each PDU's header (its room ID and what decides its
+// room version), refusing a PDU over maxEventSize or without a valid room
+// ID in its result. A refused PDU's header is nil.
+func readPDUHeaders(pdus []json.RawMessage) ([]FederatedPDUResult, []*pduHeader) {
+	results := make([]FederatedPDUResult, len(pdus))
+	headers := make([]*pduHeader, len(pdus))
+	for i, raw := range pdus {
 		if len(raw) > maxEventSize {
 			results[i].Err = fmt.Errorf("PDU is %d bytes: %w", len(raw), ErrTooLarge)
 			continue
@@ -117,28 +151,25 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 		results[i].RoomID = h.RoomID
 		headers[i] = &h
 	}
+	return results, headers
+}
 
-	versions, err := n.federatedRoomVersions(headers, in.AllowNewRooms)
-	if err != nil {
-		return nil, err
-	}
-	if n.awaitJoins(ctx, headers, versions) {
-		if versions, err = n.federatedRoomVersions(headers, in.AllowNewRooms); err != nil {
-			return nil, err
-		}
-	}
+// parsedPDUs are the PDUs of one federated input that parsed and verified,
+// by index into the input, grouped by room.
+type parsedPDUs struct {
+	rooms  []string         // in order of first appearance
+	byRoom map[string][]int // room ID -> indexes
+	parsed map[int]gomatrixserverlib.PDU
+	dupOf  map[int]int // a repeat of an event -> its first index
+}
 
-	unjoined, err := n.roomsWithoutLocalJoin(ctx, headers, versions, in.AllowNewRooms)
-	if err != nil {
-		return nil, err
-	}
-
-	// Parse and verify each PDU on its own.
-	byRoom := map[string][]int{}
-	var rooms []string
+// parseFederatedPDUs parses and verifies each PDU with a header on its own,
+// with its room's version, setting its result's event ID and Redacted, and
+// Err when it is refused: a room unknown here, a room no local user is in
+// (unless the PDU is about a local member), a parse or signature failure.
+func (n *Node) parseFederatedPDUs(ctx context.Context, in FederatedInput, headers []*pduHeader, versions map[string]gomatrixserverlib.RoomVersion, unjoined map[string]bool, results []FederatedPDUResult) *parsedPDUs {
+	p := &parsedPDUs{byRoom: map[string][]int{}, parsed: map[int]gomatrixserverlib.PDU{}, dupOf: map[int]int{}}
 	seen := map[string]int{}
-	parsed := map[int]gomatrixserverlib.PDU{}
-	dupOf := map[int]int{}
 	for i, h := range headers {
 		if h == nil {
 			continue
@@ -166,7 +197,7 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 			continue
 		}
 		if j, dup := seen[ev.EventID()]; dup {
-			dupOf[i] = j // the same event twice: input once, same result
+			p.dupOf[i] = j // the same event twice: input once, same result
 			continue
 		}
 		seen[ev.EventID()] = i
@@ -174,38 +205,38 @@ func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]Fed
 			n.log.Debug("inbound PDU failed its content hash; keeping the redacted form",
 				"origin", in.Origin, "event_id", ev.EventID())
 		}
-		if _, ok := byRoom[h.RoomID]; !ok {
-			rooms = append(rooms, h.RoomID)
+		if _, ok := p.byRoom[h.RoomID]; !ok {
+			p.rooms = append(p.rooms, h.RoomID)
 		}
-		byRoom[h.RoomID] = append(byRoom[h.RoomID], i)
-		parsed[i] = ev
+		p.byRoom[h.RoomID] = append(p.byRoom[h.RoomID], i)
+		p.parsed[i] = ev
 	}
+	return p
+}
 
-	for _, roomID := range rooms {
+// inputParsedPDUs inputs the parsed PDUs room by room, in topological order
+// and batches of federatedBatchEvents, setting each one's result (and its
+// repeats'). The error is a storage failure or a cancelled ctx.
+func (n *Node) inputParsedPDUs(ctx context.Context, p *parsedPDUs, results []FederatedPDUResult) error {
+	for _, roomID := range p.rooms {
 		// In order, a batch at a time: each batch's prev events are in
 		// the batches before it.
-		for idx := range slices.Chunk(topoOrder(byRoom[roomID], parsed), federatedBatchEvents) {
+		for idx := range slices.Chunk(topoOrder(p.byRoom[roomID], p.parsed), federatedBatchEvents) {
 			_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
 				for _, i := range idx {
-					results[i].Err = b.inputFederated(parsed[i])
+					results[i].Err = b.inputFederated(p.parsed[i])
 				}
 				return nil
 			})
 			if err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	for i, j := range dupOf {
+	for i, j := range p.dupOf {
 		results[i].Err = results[j].Err
 	}
-	if err := n.fetchMissingPrevs(ctx, in, results); err != nil {
-		return nil, err
-	}
-	if err := n.fillGaps(ctx, in, results); err != nil {
-		return nil, err
-	}
-	return results, nil
+	return nil
 }
 
 // federatedBatchEvents bounds the events of one room input in one batch,

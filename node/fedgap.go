@@ -121,36 +121,13 @@ func (n *Node) fetchStateAt(ctx context.Context, f EventFetcher, server, roomID 
 	if len(ids.StateIDs) > maxGapState || len(ids.AuthChainIDs) > maxFetchedAuthChain {
 		return fmt.Errorf("%w: state at %s: %d events, %d in the auth chain", ErrTooLarge, prev, len(ids.StateIDs), len(ids.AuthChainIDs))
 	}
-	prevRaw, err := f.Event(ctx, server, prev)
+	prevRaw, prevEv, err := n.fetchPrevEvent(ctx, f, server, roomID, version, prev)
 	if err != nil {
 		return err
 	}
-	prevEvs := n.parseRemoteEvents(ctx, roomID, version, []json.RawMessage{prevRaw}, true)
-	if len(prevEvs) != 1 || prevEvs[0].EventID() != prev {
-		return fmt.Errorf("%w: /event %s answered another or a bad event", ErrBadInput, prev)
-	}
-	prevEv := prevEvs[0]
-
-	// The events of the state and its auth chain the node does not have.
-	unknown, err := n.unknownEvents(append(append([]string{}, ids.StateIDs...), ids.AuthChainIDs...), nil)
+	raws, err := n.fetchUnknownState(ctx, f, server, roomID, prev, ids)
 	if err != nil {
 		return err
-	}
-	var raws []json.RawMessage
-	if len(unknown) <= maxEventFetches {
-		for _, id := range unknown {
-			j, err := f.Event(ctx, server, id)
-			if err != nil {
-				return err
-			}
-			raws = append(raws, j)
-		}
-	} else {
-		st, err := f.State(ctx, server, roomID, prev)
-		if err != nil {
-			return err
-		}
-		raws = append(append(raws, st.State...), st.AuthChain...)
 	}
 	raws = append(raws, prevRaw)
 	checked, err := n.checkRemoteChain(ctx, roomID, version, raws)
@@ -162,24 +139,97 @@ func (n *Node) fetchStateAt(ctx context.Context, f EventFetcher, server, roomID 
 		fetched[ev.EventID()] = ev
 	}
 	if _, ok := fetched[prev]; !ok {
-		// Not checked: stored already (with its state meanwhile, or as an
-		// outlier without it, checked then), or it failed its auth checks.
-		unknown, err := n.unknownEvents([]string{prev}, nil)
-		if err != nil {
-			return err
-		}
-		if len(unknown) != 0 {
-			return fmt.Errorf("%w: event %s did not pass its auth checks", ErrForbidden, prev)
-		}
-		if noState, err := n.prevsWithoutState([]string{prev}); err != nil || len(noState) == 0 {
+		if done, err := n.prevStoredWithState(prev); err != nil || done {
 			return err
 		}
 	}
+	before, err := n.stateFromIDs(roomID, prev, ids.StateIDs, fetched)
+	if err != nil {
+		return err
+	}
+	after := before
+	if sk := prevEv.StateKey(); sk != nil {
+		after = before.With(prevEv.Type(), *sk, prev)
+	}
+	others := make([]gomatrixserverlib.PDU, 0, len(checked))
+	for _, ev := range checked {
+		if ev.EventID() != prev {
+			others = append(others, ev)
+		}
+	}
+	if err := n.storeOutliers(ctx, roomID, others); err != nil {
+		return err
+	}
+	return n.storeOutlierWithState(ctx, roomID, prevEv, before, after)
+}
 
-	// The state before prev, keyed by what the events say they are.
+// fetchPrevEvent fetches the event prev from server (/event) and parses it,
+// refusing an answer that is another event or does not parse.
+func (n *Node) fetchPrevEvent(ctx context.Context, f EventFetcher, server, roomID string, version gomatrixserverlib.RoomVersion, prev string) (json.RawMessage, gomatrixserverlib.PDU, error) {
+	prevRaw, err := f.Event(ctx, server, prev)
+	if err != nil {
+		return nil, nil, err
+	}
+	prevEvs := n.parseRemoteEvents(ctx, roomID, version, []json.RawMessage{prevRaw}, true)
+	if len(prevEvs) != 1 || prevEvs[0].EventID() != prev {
+		return nil, nil, fmt.Errorf("%w: /event %s answered another or a bad event", ErrBadInput, prev)
+	}
+	return prevRaw, prevEvs[0], nil
+}
+
+// fetchUnknownState fetches the events of the state before prev and its
+// auth chain (ids) that the node does not have: one by one when there are
+// at most maxEventFetches of them, else the whole state at once (/state).
+func (n *Node) fetchUnknownState(ctx context.Context, f EventFetcher, server, roomID, prev string, ids *RoomStateIDs) ([]json.RawMessage, error) {
+	unknown, err := n.unknownEvents(append(append([]string{}, ids.StateIDs...), ids.AuthChainIDs...), nil)
+	if err != nil {
+		return nil, err
+	}
+	var raws []json.RawMessage
+	if len(unknown) <= maxEventFetches {
+		for _, id := range unknown {
+			j, err := f.Event(ctx, server, id)
+			if err != nil {
+				return nil, err
+			}
+			raws = append(raws, j)
+		}
+	} else {
+		st, err := f.State(ctx, server, roomID, prev)
+		if err != nil {
+			return nil, err
+		}
+		raws = append(append(raws, st.State...), st.AuthChain...)
+	}
+	return raws, nil
+}
+
+// prevStoredWithState is for a prev that checkRemoteChain did not return:
+// it was stored already (with its state meanwhile, or as an outlier without
+// it, checked then), or it failed its auth checks (an error). done is true
+// when prev is stored with its state, so there is nothing left to do.
+func (n *Node) prevStoredWithState(prev string) (done bool, err error) {
+	unknown, err := n.unknownEvents([]string{prev}, nil)
+	if err != nil {
+		return false, err
+	}
+	if len(unknown) != 0 {
+		return false, fmt.Errorf("%w: event %s did not pass its auth checks", ErrForbidden, prev)
+	}
+	noState, err := n.prevsWithoutState([]string{prev})
+	if err != nil {
+		return false, err
+	}
+	return len(noState) == 0, nil
+}
+
+// stateFromIDs is the state before prev from its event IDs, keyed by what
+// the events say they are: each one either just fetched and checked, or
+// stored here, not rejected and in the room. It must hold a create event.
+func (n *Node) stateFromIDs(roomID, prev string, stateIDs []string, fetched map[string]gomatrixserverlib.PDU) (*State, error) {
 	m := map[StateKey]string{}
-	err = n.db.View(func(tx *kv.Txn) error {
-		for _, id := range ids.StateIDs {
+	err := n.db.View(func(tx *kv.Txn) error {
+		for _, id := range stateIDs {
 			p, ok := fetched[id]
 			if !ok {
 				rec, err := loadEventRecord(tx, id)
@@ -202,26 +252,12 @@ func (n *Node) fetchStateAt(ctx context.Context, f EventFetcher, server, roomID 
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, ok := m[StateKey{EventType: spec.MRoomCreate}]; !ok {
-		return fmt.Errorf("%w: state at %s has no create event", ErrBadInput, prev)
+		return nil, fmt.Errorf("%w: state at %s has no create event", ErrBadInput, prev)
 	}
-	before := stateFromMap(m)
-	after := before
-	if sk := prevEv.StateKey(); sk != nil {
-		after = before.With(prevEv.Type(), *sk, prev)
-	}
-	others := make([]gomatrixserverlib.PDU, 0, len(checked))
-	for _, ev := range checked {
-		if ev.EventID() != prev {
-			others = append(others, ev)
-		}
-	}
-	if err := n.storeOutliers(ctx, roomID, others); err != nil {
-		return err
-	}
-	return n.storeOutlierWithState(ctx, roomID, prevEv, before, after)
+	return stateFromMap(m), nil
 }
 
 // storeOutlierWithState stores a checked event as an outlier whose state

@@ -146,7 +146,20 @@ func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrix
 	if err := n.dropPendingJoin(ctx, roomID); err != nil {
 		return nil, err
 	}
-	// 1. State blocks, then the snapshot records.
+	if err := n.prewriteSnapshots(ctx, roomID, before, after); err != nil {
+		return nil, err
+	}
+	byID, err := n.prewriteOutliers(ctx, roomID, version, before, outliers)
+	if err != nil {
+		return nil, err
+	}
+	return n.prewriteRemoteMembers(ctx, roomID, before, byID)
+}
+
+// prewriteSnapshots is step 1 of prewriteJoin: the state blocks of before
+// and after, then their snapshot records, which name the blocks and so come
+// last.
+func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, after *State) error {
 	var writes []prewrite
 	seen := map[string]bool{}
 	for _, s := range []*State{before, after} {
@@ -173,12 +186,17 @@ func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrix
 		return nil
 	}})
 	if err := n.commitChunks(ctx, roomID, writes); err != nil {
-		return nil, err
+		return err
 	}
 	n.states.markWritten(before)
 	n.states.markWritten(after)
+	return nil
+}
 
-	// 2. The outliers not stored yet (by an earlier attempt).
+// prewriteOutliers is step 2 of prewriteJoin: the state and auth chain
+// events not stored yet (by an earlier attempt), as outliers with a stream
+// position each. It returns the outliers by event ID, for step 3.
+func (n *Node) prewriteOutliers(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before *State, outliers []gomatrixserverlib.PDU) (map[string]gomatrixserverlib.PDU, error) {
 	ids := make([]string, len(outliers))
 	byID := make(map[string]gomatrixserverlib.PDU, len(outliers))
 	for i, ev := range outliers {
@@ -189,7 +207,7 @@ func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrix
 	if err != nil {
 		return nil, err
 	}
-	writes = writes[:0]
+	var writes []prewrite
 	for _, id := range missing {
 		ev := byID[id]
 		writes = append(writes, prewrite{size: 2*len(id) + len(ev.JSON()) + 256, records: 2, pos: true, fn: func(tx *kv.Txn, pos uint64) error {
@@ -202,8 +220,14 @@ func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrix
 	if err := n.commitChunks(ctx, roomID, writes); err != nil {
 		return nil, err
 	}
+	return byID, nil
+}
 
-	// 3. The remote members' index entries and their servers' counts.
+// prewriteRemoteMembers is step 3 of prewriteJoin: the membership index
+// entries of before's remote members and their servers' joined counts. It
+// returns before without the local users' member events, the state the
+// join's commit starts from.
+func (n *Node) prewriteRemoteMembers(ctx context.Context, roomID string, before *State, byID map[string]gomatrixserverlib.PDU) (*State, error) {
 	pre := map[StateKey]string{}
 	var remote []StateKey
 	joined := map[string]uint64{}
@@ -220,6 +244,20 @@ func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrix
 		pre[k] = id
 	})
 	slices.SortFunc(remote, func(a, b StateKey) int { return strings.Compare(a.StateKey, b.StateKey) })
+	if err := n.prewriteMemberEntries(ctx, roomID, remote, pre, byID); err != nil {
+		return nil, err
+	}
+	if err := n.prewriteJoinedServers(ctx, roomID, joined); err != nil {
+		return nil, err
+	}
+	return stateFromMap(pre), nil
+}
+
+// prewriteMemberEntries writes the membership index entries of the remote
+// members (sorted by user ID; pre maps their state keys to event IDs),
+// joinChunkMembers per transaction, each chunk listed under tJoinPending so
+// that a retry can remove them (dropPendingJoin).
+func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote []StateKey, pre map[StateKey]string, byID map[string]gomatrixserverlib.PDU) error {
 	for chunk := range slices.Chunk(remote, joinChunkMembers) {
 		err := n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
 			users := make([]string, len(chunk))
@@ -241,9 +279,16 @@ func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrix
 			return tx.SetJSON(joinPendingKey(roomID, users[0]), users)
 		}}})
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
+
+// prewriteJoinedServers writes the room's joined-servers counts (server ->
+// joined remote members), in server order and joinChunkWrites per
+// transaction.
+func (n *Node) prewriteJoinedServers(ctx context.Context, roomID string, joined map[string]uint64) error {
 	servers := make([]string, 0, len(joined))
 	for s := range joined {
 		servers = append(servers, s)
@@ -259,10 +304,10 @@ func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrix
 			return nil
 		}}})
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return stateFromMap(pre), nil
+	return nil
 }
 
 // dropPendingJoin removes what an unfinished remote join of roomID (one
