@@ -143,65 +143,102 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if len(cfg.PrivateKey) != ed25519.PrivateKeySize {
-		return nil, errors.New("p2ptransport: Config.PrivateKey must be an ed25519 private key")
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("component", "p2ptransport")
-	prof, err := lookupProfile(cfg.Profile)
+	plan, err := planHost(&cfg)
 	if err != nil {
-		return nil, err
-	}
-	statics := make([]*peer.AddrInfo, 0, len(cfg.StaticPeers))
-	for _, s := range cfg.StaticPeers {
-		ai, err := parsePeerAddr(s)
-		if err != nil {
-			return nil, err
-		}
-		statics = append(statics, ai)
-	}
-	priv, _, err := crypto.KeyPairFromStdKey(&cfg.PrivateKey)
-	if err != nil {
-		return nil, fmt.Errorf("p2ptransport: key: %w", err)
-	}
-	listen := cfg.ListenAddrs
-	if len(listen) == 0 {
-		listen = DefaultListenAddrs
-	}
-	if cfg.Host != nil {
-		// A host made elsewhere (mocknet) has its own network: none of
-		// the discovery or NAT machinery applies to it.
-		id, err := peer.IDFromPrivateKey(priv)
-		if err != nil {
-			return nil, fmt.Errorf("p2ptransport: key: %w", err)
-		}
-		if cfg.Host.ID() != id {
-			return nil, errors.New("p2ptransport: Config.Host's identity is not Config.PrivateKey's")
-		}
-		cfg.DHT, cfg.Relays, cfg.RelayService = false, nil, false
-	}
-	var dhtMode dht.ModeOpt
-	if cfg.DHT {
-		if dhtMode, err = dhtModeOpt(cfg.DHTMode, prof); err != nil {
-			return nil, err
-		}
-	}
-	relays, err := parseRelays(cfg.Relays)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.ifaddrs, err = newInterfaceAddrs(cfg.InterfaceAddrs); err != nil {
 		return nil, err
 	}
 	h := cfg.Host
 	if h == nil {
-		if h, err = newLibp2pHost(cfg, prof, priv, listen, relays); err != nil {
+		if h, err = newLibp2pHost(cfg, plan.prof, plan.priv, plan.listen, plan.relays); err != nil {
 			return nil, err
 		}
 	}
+	n, err := startHost(cfg, plan, h)
+	if err != nil {
+		return nil, err
+	}
+	n.connectStatics(plan.statics)
+	if cfg.MDNS {
+		n.startMDNS()
+	}
+	plan.log.Info("libp2p host started", "server_name", n.ServerName(), "peer", h.ID(), "addrs", h.Addrs(), "profile", n.profile,
+		"dht", cfg.DHT, "relays", len(plan.relays), "relay_service", cfg.RelayService)
+	return n, nil
+}
+
+// hostPlan is what New works out from a Config before it starts anything.
+type hostPlan struct {
+	log     *slog.Logger
+	prof    profileLimits
+	statics []*peer.AddrInfo
+	priv    crypto.PrivKey
+	listen  []string
+	dhtMode dht.ModeOpt
+	relays  []peer.AddrInfo
+}
+
+// planHost checks cfg and parses what it names (key, profile, peers,
+// relays, interface addresses). A host made elsewhere (cfg.Host) turns the
+// DHT and relays off in cfg.
+func planHost(cfg *Config) (hostPlan, error) {
+	var p hostPlan
+	if len(cfg.PrivateKey) != ed25519.PrivateKeySize {
+		return p, errors.New("p2ptransport: Config.PrivateKey must be an ed25519 private key")
+	}
+	p.log = cfg.Logger
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	p.log = p.log.With("component", "p2ptransport")
+	var err error
+	if p.prof, err = lookupProfile(cfg.Profile); err != nil {
+		return p, err
+	}
+	p.statics = make([]*peer.AddrInfo, 0, len(cfg.StaticPeers))
+	for _, s := range cfg.StaticPeers {
+		ai, err := parsePeerAddr(s)
+		if err != nil {
+			return p, err
+		}
+		p.statics = append(p.statics, ai)
+	}
+	if p.priv, _, err = crypto.KeyPairFromStdKey(&cfg.PrivateKey); err != nil {
+		return p, fmt.Errorf("p2ptransport: key: %w", err)
+	}
+	p.listen = cfg.ListenAddrs
+	if len(p.listen) == 0 {
+		p.listen = DefaultListenAddrs
+	}
+	if cfg.Host != nil {
+		// A host made elsewhere (mocknet) has its own network: none of
+		// the discovery or NAT machinery applies to it.
+		id, err := peer.IDFromPrivateKey(p.priv)
+		if err != nil {
+			return p, fmt.Errorf("p2ptransport: key: %w", err)
+		}
+		if cfg.Host.ID() != id {
+			return p, errors.New("p2ptransport: Config.Host's identity is not Config.PrivateKey's")
+		}
+		cfg.DHT, cfg.Relays, cfg.RelayService = false, nil, false
+	}
+	if cfg.DHT {
+		if p.dhtMode, err = dhtModeOpt(cfg.DHTMode, p.prof); err != nil {
+			return p, err
+		}
+	}
+	if p.relays, err = parseRelays(cfg.Relays); err != nil {
+		return p, err
+	}
+	if cfg.ifaddrs, err = newInterfaceAddrs(cfg.InterfaceAddrs); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// startHost wraps h: it subscribes to connectedness events, listens for
+// HTTP over streams, starts the DHT (before any connection, so every peer
+// reaches it) and the event loops. On failure it closes h.
+func startHost(cfg Config, plan hostPlan, h host.Host) (*Host, error) {
 	sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {
 		_ = h.Close()
@@ -216,7 +253,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	hctx, cancel := context.WithCancel(context.Background())
 	n := &Host{
 		h:        h,
-		log:      log,
+		log:      plan.log,
 		ctx:      hctx,
 		cancel:   cancel,
 		listener: l,
@@ -228,8 +265,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	cfg.ifaddrs.bind(h)
 	n.rt = newRoundTripper(n)
 	if cfg.DHT {
-		// Before any connection starts, so every peer reaches the DHT.
-		if err := n.startDHT(dhtMode, prof, statics); err != nil {
+		if err := n.startDHT(plan.dhtMode, plan.prof, plan.statics); err != nil {
 			cancel()
 			_ = l.Close()
 			_ = sub.Close()
@@ -244,7 +280,12 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		n.events.run(hctx.Done())
 	}()
 	n.watchReconnects()
+	return n, nil
+}
 
+// connectStatics remembers the configured peers and dials each in the
+// background.
+func (n *Host) connectStatics(statics []*peer.AddrInfo) {
 	for _, ai := range statics {
 		n.remember(ai)
 		n.goTracked(func() {
@@ -257,19 +298,18 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 			n.refreshDHT()
 		})
 	}
+}
 
-	if cfg.MDNS {
-		svc := mdns.NewMdnsService(h, MDNSServiceName, mdnsNotifee{n})
-		if err := svc.Start(); err != nil {
-			_ = svc.Close()
-			n.log.Warn("mDNS discovery unavailable", "err", err)
-		} else {
-			n.mdns = svc
-		}
+// startMDNS starts LAN discovery; a network without multicast leaves the
+// host without it (logged), not failed.
+func (n *Host) startMDNS() {
+	svc := mdns.NewMdnsService(n.h, MDNSServiceName, mdnsNotifee{n})
+	if err := svc.Start(); err != nil {
+		_ = svc.Close()
+		n.log.Warn("mDNS discovery unavailable", "err", err)
+		return
 	}
-	log.Info("libp2p host started", "server_name", n.ServerName(), "peer", h.ID(), "addrs", h.Addrs(), "profile", n.profile,
-		"dht", cfg.DHT, "relays", len(relays), "relay_service", cfg.RelayService)
-	return n, nil
+	n.mdns = svc
 }
 
 // PeerAddrServerName checks that addr is a multiaddr ending in /p2p/<peer

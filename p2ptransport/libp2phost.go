@@ -143,6 +143,55 @@ func (d *dialer) close() error {
 	return errors.Join(d.swarmParts.close(), d.ps.Close())
 }
 
+// abandon closes what a failed buildHost had made: the whole basic host
+// once it exists (it closes rm and cm), else each part.
+func (lh *leanHost) abandon(ps peerstore.Peerstore, main *swarmParts, cm connmgr.ConnManager, rm network.ResourceManager) {
+	if lh.BasicHost != nil {
+		_ = lh.Close()
+		return
+	}
+	if lh.observed != nil {
+		_ = lh.observed.Close()
+	}
+	for _, d := range lh.dialers {
+		_ = d.close()
+	}
+	if main != nil {
+		_ = main.close()
+	}
+	if ps != nil {
+		_ = ps.Close()
+	}
+	_ = cm.Close()
+	_ = rm.Close()
+}
+
+// newAutoNATv2 makes the AutoNAT v2 service with a dialer of its own
+// (kept in lh.dialers, closed with the host). Dial-backs read the host's
+// black-hole counters (no dial-back over UDP where this network blocks
+// it) but do not update them: a failed one says something about the peer
+// asking, not about this network.
+func (lh *leanHost) newAutoNATv2(rm network.ResourceManager, udpBH, ipv6BH *swarm.BlackHoleSuccessCounter) (*autonatv2.AutoNAT, error) {
+	d, err := newDialer(rm,
+		swarm.WithDialRanker(swarm.NoDelayDialRanker),
+		swarm.WithUDPBlackHoleSuccessCounter(udpBH),
+		swarm.WithIPv6BlackHoleSuccessCounter(ipv6BH),
+		swarm.WithReadOnlyBlackHoleDetector())
+	if err != nil {
+		return nil, fmt.Errorf("AutoNAT v2: %w", err)
+	}
+	lh.dialers = append(lh.dialers, d)
+	dh := blankhost.NewBlankHost(d.sw, blankhost.WithEventBus(d.bus))
+	if dh == nil {
+		return nil, errors.New("AutoNAT v2: dialer host failed")
+	}
+	an2, err := autonatv2.New(dh)
+	if err != nil {
+		return nil, fmt.Errorf("AutoNAT v2: %w", err)
+	}
+	return an2, nil
+}
+
 // buildHost assembles and starts a host with identity key, accounting to
 // rm and trimmed by cm. It owns rm and cm: they are closed with the host,
 // or before it returns an error.
@@ -153,27 +202,9 @@ func buildHost(key crypto.PrivKey, rm network.ResourceManager, cm connmgr.ConnMa
 		main *swarmParts
 	)
 	defer func() {
-		if err == nil {
-			return
+		if err != nil {
+			lh.abandon(ps, main, cm, rm)
 		}
-		if lh.BasicHost != nil {
-			_ = lh.Close() // the basic host closes rm and cm
-			return
-		}
-		if lh.observed != nil {
-			_ = lh.observed.Close()
-		}
-		for _, d := range lh.dialers {
-			_ = d.close()
-		}
-		if main != nil {
-			_ = main.close()
-		}
-		if ps != nil {
-			_ = ps.Close()
-		}
-		_ = cm.Close()
-		_ = rm.Close()
 	}()
 
 	if ps, err = pstoremem.NewPeerstore(); err != nil {
@@ -193,25 +224,8 @@ func buildHost(key crypto.PrivKey, rm network.ResourceManager, cm connmgr.ConnMa
 
 	var an2 *autonatv2.AutoNAT
 	if o.autoNATv2 {
-		// Dial-backs read the host's black-hole counters (no dial-back
-		// over UDP where this network blocks it) but do not update them:
-		// a failed one says something about the peer asking, not about
-		// this network.
-		d, err := newDialer(rm,
-			swarm.WithDialRanker(swarm.NoDelayDialRanker),
-			swarm.WithUDPBlackHoleSuccessCounter(udpBH),
-			swarm.WithIPv6BlackHoleSuccessCounter(ipv6BH),
-			swarm.WithReadOnlyBlackHoleDetector())
-		if err != nil {
-			return nil, fmt.Errorf("AutoNAT v2: %w", err)
-		}
-		lh.dialers = append(lh.dialers, d)
-		dh := blankhost.NewBlankHost(d.sw, blankhost.WithEventBus(d.bus))
-		if dh == nil {
-			return nil, errors.New("AutoNAT v2: dialer host failed")
-		}
-		if an2, err = autonatv2.New(dh); err != nil {
-			return nil, fmt.Errorf("AutoNAT v2: %w", err)
+		if an2, err = lh.newAutoNATv2(rm, udpBH, ipv6BH); err != nil {
+			return nil, err
 		}
 	}
 
