@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -17,26 +16,12 @@ import (
 func TestAbandonedJoinDroppedAtStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	a := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
-	cfg := testConfig(t.TempDir())
-	cfg.NoSyncWrites = true
-	b := openNode(t, cfg)
-	alice, bob := register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		if _, err := a.Join(ctx, a.UserID(fmt.Sprintf("m%d", i)), "D", roomID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	crashBeforeJoinCommit(ctx, t, b, directJoiner{joining: b, resident: a}, roomID, bob.UserID)
+	a, b, cfg, alice, bob, roomID := joinCrashed(ctx, t, 5)
 
 	left := func(n *Node) (pending, members, servers int) {
 		t.Helper()
 		err := n.db.View(func(tx *kv.Txn) error {
-			for _, u := range []string{alice.UserID, a.UserID("m0"), a.UserID("m4")} {
+			for _, u := range []string{alice.UserID, a.UserID("m0000"), a.UserID("m0004")} {
 				if ok, err := tx.Has(membershipKey(u, roomID)); err != nil {
 					return err
 				} else if ok {
@@ -66,7 +51,7 @@ func TestAbandonedJoinDroppedAtStart(t *testing.T) {
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatalf("join after the restart: %v", err)
 	}
-	if mi, err := b.Membership(ctx, roomID, a.UserID("m4")); err != nil || mi.Membership != spec.Join {
+	if mi, err := b.Membership(ctx, roomID, a.UserID("m0004")); err != nil || mi.Membership != spec.Join {
 		t.Fatalf("a member of the room on B after the join: %+v %v", mi, err)
 	}
 }

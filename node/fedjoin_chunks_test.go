@@ -48,6 +48,29 @@ func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJ
 	}
 }
 
+// joinCrashed makes a public room of alice's on node a with members more
+// members (@m0000, @m0001, ...), and a remote join of it by bob on node b
+// (configured by cfg) stopped just before its commit.
+func joinCrashed(ctx context.Context, t *testing.T, members int) (a, b *Node, cfg Config, alice, bob Session, roomID string) {
+	t.Helper()
+	a = newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	cfg = testConfig(t.TempDir())
+	cfg.NoSyncWrites = true
+	b = openNode(t, cfg)
+	alice, bob = register(t, a, "alice"), register(t, b, "bob")
+	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range members {
+		if _, err := a.Join(ctx, a.UserID(fmt.Sprintf("m%04d", i)), "D", roomID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashBeforeJoinCommit(ctx, t, b, directJoiner{joining: b, resident: a}, roomID, bob.UserID)
+	return a, b, cfg, alice, bob, roomID
+}
+
 // TestJoinBigRoomAfterCrash: a remote join of a room too big for one
 // transaction on the phone profile writes its state and auth chain in
 // chunks before its commit. Stopped after the chunks (a crash before the
@@ -59,22 +82,7 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	const members = 300 // two chunks of membership entries, several of events
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	a := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
-	cfg := testConfig(t.TempDir())
-	cfg.NoSyncWrites = true
-	b := openNode(t, cfg)
-	alice, bob := register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range members {
-		if _, err := a.Join(ctx, a.UserID(fmt.Sprintf("m%04d", i)), "D", roomID); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	crashBeforeJoinCommit(ctx, t, b, directJoiner{joining: b, resident: a}, roomID, bob.UserID)
+	a, b, cfg, alice, bob, roomID := joinCrashed(ctx, t, members)
 	createID, err := a.CurrentStateEvent(ctx, roomID, spec.MRoomCreate, "")
 	if err != nil {
 		t.Fatal(err)

@@ -358,19 +358,27 @@ func (n *Node) AckAndNext(ctx context.Context, dest string, txn *OutboundTxn, li
 	return next, nil
 }
 
+// eachFedDest calls fn with each destination's queue record, in order of
+// server name, while fn returns true.
+func eachFedDest(tx *kv.Txn, fn func(dest string, rec fedDestRecord) (bool, error)) error {
+	return tx.Each(kv.Scan{Prefix: kv.Key(tFedDest)}, func(k, v []byte) (bool, error) {
+		dest, err := kv.LastString(k)
+		if err != nil {
+			return false, err
+		}
+		var rec fedDestRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return false, err
+		}
+		return fn(dest, rec)
+	})
+}
+
 // Destinations lists the servers with queued outbound events or EDUs.
 func (n *Node) Destinations(ctx context.Context) ([]string, error) {
 	var out []string
 	err := n.db.View(func(tx *kv.Txn) error {
-		err := tx.Each(kv.Scan{Prefix: kv.Key(tFedDest)}, func(k, v []byte) (bool, error) {
-			dest, err := kv.LastString(k)
-			if err != nil {
-				return false, err
-			}
-			var rec fedDestRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return false, err
-			}
+		err := eachFedDest(tx, func(dest string, rec fedDestRecord) (bool, error) {
 			if rec.Count > 0 || rec.TxnID != "" {
 				out = append(out, dest)
 			}

@@ -66,15 +66,7 @@ func (n *Node) StickyStats(ctx context.Context) (*StickyStats, error) {
 		}
 		var dests []string
 		var heads []uint64
-		err = tx.Each(kv.Scan{Prefix: kv.Key(tFedDest)}, func(k, v []byte) (bool, error) {
-			dest, err := kv.LastString(k)
-			if err != nil {
-				return false, err
-			}
-			var rec fedDestRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return false, err
-			}
+		err = eachFedDest(tx, func(dest string, rec fedDestRecord) (bool, error) {
 			if rec.Count > 0 {
 				dests, heads = append(dests, dest), append(heads, rec.Head)
 			}
