@@ -84,19 +84,9 @@ func (a *api) slidingSync(w http.ResponseWriter, r *http.Request) error {
 // (nil for a new connection) and the state that follows it, and says
 // whether the response has news.
 func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connState) (*ssResponse, *connState, bool, error) {
-	prev := base
-	if prev == nil {
-		prev = &connState{rooms: map[string]sentRoom{}}
-	}
-	next := prev.clone()
-	for _, id := range req.UnsubscribeRooms {
-		delete(next.subs, id)
-	}
-	for id, sc := range req.RoomSubscriptions {
-		next.subs[id] = sc
-	}
-	if len(next.subs) > ssMaxSubscriptions {
-		return nil, nil, false, mxhttp.InvalidParam("at most %d room subscriptions", ssMaxSubscriptions)
+	prev, next, err := nextConnState(req, base)
+	if err != nil {
+		return nil, nil, false, err
 	}
 	user := req.dev.UserID
 	ignored, err := a.ignoredUsers(ctx, user)
@@ -114,33 +104,85 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 	if err != nil {
 		return nil, nil, false, err
 	}
-	// Per-room maps over the whole list are made only when a feature needs
-	// them (the spaces filter, the sticky events extension): the rest of a
-	// request touches only the windows' rooms.
-	var joined map[string]bool
-	if req.needsJoinedSet() {
-		joined = make(map[string]bool, len(rooms))
-		for _, r := range rooms {
-			if r.m.Membership == spec.Join {
-				joined[r.m.RoomID] = true
-			}
-		}
-	}
-	stickyOn := req.Extensions.Sticky.on()
 	res := &ssResponse{Lists: map[string]ssListResult{}, Rooms: map[string]*ssRoomResult{}}
-	news := false
-	var jobs []*roomJob
-	jobOf := map[string]*roomJob{}
-	job := func(r ssRoom) *roomJob {
-		if j := jobOf[r.m.RoomID]; j != nil {
-			return j
-		}
-		j := &roomJob{r: r}
-		jobOf[r.m.RoomID] = j
-		jobs = append(jobs, j)
+	js := newRoomJobs()
+	news, err := js.addLists(ctx, req, rooms, facts, prev, next, res)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	js.addSubscriptions(rooms, next.subs)
+	out, err := a.renderJobs(ctx, req, ignored, js.jobs, prev, base != nil, to, facts)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	ec := extContext{dev: req.dev, ignored: ignored, to: &to, res: res.Rooms, all: rooms, prev: base}
+	if collectRooms(out, js.jobs, prev, next, res, &ec) {
+		news = true
+	}
+	ec.listed = js.listedIDs()
+	ext, extNews, err := a.extensions(ctx, req, ec)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	res.Extensions = ext
+	next.token = to
+	return res, next, news || extNews, nil
+}
+
+// nextConnState returns the state a response builds on (prev: base, or an
+// empty one for a new connection) and a copy of it to become the next
+// state, with the request's room subscriptions and unsubscriptions applied.
+func nextConnState(req *ssRequest, base *connState) (prev, next *connState, err error) {
+	prev = base
+	if prev == nil {
+		prev = &connState{rooms: map[string]sentRoom{}}
+	}
+	next = prev.clone()
+	for _, id := range req.UnsubscribeRooms {
+		delete(next.subs, id)
+	}
+	for id, sc := range req.RoomSubscriptions {
+		next.subs[id] = sc
+	}
+	if len(next.subs) > ssMaxSubscriptions {
+		return nil, nil, mxhttp.InvalidParam("at most %d room subscriptions", ssMaxSubscriptions)
+	}
+	return prev, next, nil
+}
+
+// roomJobs collects the rooms a response may include, each once and in the
+// order first met, with how each is asked for; and the joined rooms the
+// lists (whole, ranges ignored, when the sticky events extension is on)
+// and the subscriptions match.
+type roomJobs struct {
+	jobs   []*roomJob
+	of     map[string]*roomJob
+	listed map[string]bool
+}
+
+// newRoomJobs returns an empty collection.
+func newRoomJobs() *roomJobs {
+	return &roomJobs{of: map[string]*roomJob{}, listed: map[string]bool{}}
+}
+
+// job returns r's job, adding it when r is new.
+func (js *roomJobs) job(r ssRoom) *roomJob {
+	if j := js.of[r.m.RoomID]; j != nil {
 		return j
 	}
-	listed := map[string]bool{}
+	j := &roomJob{r: r}
+	js.of[r.m.RoomID] = j
+	js.jobs = append(js.jobs, j)
+	return j
+}
+
+// addLists filters rooms for each of the request's lists, in name order,
+// sets the lists' counts in res and next, and adds the rooms in the lists'
+// windows. It says whether a count changed since prev.
+func (js *roomJobs) addLists(ctx context.Context, req *ssRequest, rooms []ssRoom, facts *roomFacts, prev, next *connState, res *ssResponse) (bool, error) {
+	joined := joinedSet(req, rooms)
+	stickyOn := req.Extensions.Sticky.on()
+	news := false
 	names := make([]string, 0, len(req.Lists))
 	for name := range req.Lists {
 		names = append(names, name)
@@ -150,7 +192,7 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 		l := req.Lists[name]
 		filtered, err := facts.filterRooms(ctx, rooms, l.Filters, joined)
 		if err != nil {
-			return nil, nil, false, err
+			return false, err
 		}
 		res.Lists[name] = ssListResult{Count: len(filtered)}
 		if c, ok := prev.counts[name]; !ok || c != len(filtered) {
@@ -160,34 +202,75 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 		if stickyOn {
 			for _, r := range filtered {
 				if r.m.Membership == spec.Join {
-					listed[r.m.RoomID] = true
+					js.listed[r.m.RoomID] = true
 				}
 			}
 		}
 		for _, r := range listWindow(filtered, l.ranges()) {
-			j := job(r)
+			j := js.job(r)
 			j.cfg.add(l.ssRoomConfig)
 			j.lists = append(j.lists, name)
 		}
 	}
-	if len(next.subs) > 0 {
-		// Rooms not in the list are not the user's to see: ignored.
-		for _, r := range rooms {
-			if sc, ok := next.subs[r.m.RoomID]; ok {
-				job(r).cfg.add(sc)
-				if r.m.Membership == spec.Join {
-					listed[r.m.RoomID] = true
-				}
+	return news, nil
+}
+
+// joinedSet is the set of rooms the user is joined to, made only when a
+// list filters by spaces: the rest of a request touches only the windows'
+// rooms, so per-room maps over the whole list are not made for nothing.
+func joinedSet(req *ssRequest, rooms []ssRoom) map[string]bool {
+	if !req.needsJoinedSet() {
+		return nil
+	}
+	joined := make(map[string]bool, len(rooms))
+	for _, r := range rooms {
+		if r.m.Membership == spec.Join {
+			joined[r.m.RoomID] = true
+		}
+	}
+	return joined
+}
+
+// addSubscriptions adds the subscribed rooms. Rooms not in the user's list
+// are not theirs to see: those subscriptions are ignored.
+func (js *roomJobs) addSubscriptions(rooms []ssRoom, subs map[string]ssRoomConfig) {
+	if len(subs) == 0 {
+		return
+	}
+	for _, r := range rooms {
+		if sc, ok := subs[r.m.RoomID]; ok {
+			js.job(r).cfg.add(sc)
+			if r.m.Membership == spec.Join {
+				js.listed[r.m.RoomID] = true
 			}
 		}
 	}
+}
 
-	type rendered struct {
-		res  *ssRoomResult
-		sent sentRoom
+// listedIDs are the listed rooms' IDs, sorted.
+func (js *roomJobs) listedIDs() []string {
+	var ids []string
+	for id := range js.listed {
+		ids = append(ids, id)
 	}
-	out := make([]rendered, len(jobs))
-	err = forEach(ctx, len(jobs), syncWorkers(), func(ctx context.Context, i int) error {
+	slices.Sort(ids)
+	return ids
+}
+
+// renderedRoom is a room's render: its result (nil when nothing to send)
+// and the connection's record of it after this response.
+type renderedRoom struct {
+	res  *ssRoomResult
+	sent sentRoom
+}
+
+// renderJobs reads each job's membership and renders the room, on up to
+// syncWorkers goroutines. continued says the connection had a response
+// before, whose position makes events after it live in rooms new to it.
+func (a *api) renderJobs(ctx context.Context, req *ssRequest, ignored map[string]bool, jobs []*roomJob, prev *connState, continued bool, to StreamToken, facts *roomFacts) ([]renderedRoom, error) {
+	user := req.dev.UserID
+	out := make([]renderedRoom, len(jobs))
+	err := forEach(ctx, len(jobs), syncWorkers(), func(ctx context.Context, i int) error {
 		j := jobs[i]
 		if err := a.fillMembership(ctx, user, &j.r); err != nil {
 			return err
@@ -197,20 +280,21 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 		switch {
 		case had:
 			liveAfter = sent.pos
-		case base != nil:
+		case continued:
 			liveAfter = prev.token.Room
 		}
 		rr, s, err := a.renderRoom(ctx, req.dev, ignored, *j, sent, had, liveAfter, to, facts)
-		out[i] = rendered{rr, s}
+		out[i] = renderedRoom{rr, s}
 		return err
 	})
-	if err != nil {
-		return nil, nil, false, err
-	}
-	ec := extContext{dev: req.dev, ignored: ignored, to: &to, res: res.Rooms, all: rooms}
-	if base != nil {
-		ec.prev = base
-	}
+	return out, err
+}
+
+// collectRooms puts the rendered rooms into res and next, and the joined
+// ones into ec (those sent whole also as initial). It says whether any room
+// has something to send.
+func collectRooms(out []renderedRoom, jobs []*roomJob, prev, next *connState, res *ssResponse, ec *extContext) bool {
+	news := false
 	for i, o := range out {
 		id := jobs[i].r.m.RoomID
 		if _, had := prev.rooms[id]; had || o.res != nil {
@@ -228,17 +312,7 @@ func (a *api) buildSlidingSync(ctx context.Context, req *ssRequest, base *connSt
 			ec.rooms = append(ec.rooms, id)
 		}
 	}
-	for id := range listed {
-		ec.listed = append(ec.listed, id)
-	}
-	slices.Sort(ec.listed)
-	ext, extNews, err := a.extensions(ctx, req, ec)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	res.Extensions = ext
-	next.token = to
-	return res, next, news || extNews, nil
+	return news
 }
 
 // needsJoinedSet says whether a list filters by spaces, which needs to

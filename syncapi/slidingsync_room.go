@@ -67,165 +67,294 @@ func (a *api) renderRoom(ctx context.Context, dev node.Device, ignored map[strin
 	}
 	res := &ssRoomResult{roomID: m.RoomID, BumpStamp: job.r.bump, Membership: m.Membership, Lists: job.lists, IsDM: facts.dms[m.RoomID]}
 	next := sentRoom{pos: to.Room, limit: job.cfg.limit, stateKey: job.cfg.stateKey(), membership: m.Membership}
-	if m.OutOfBand {
+	switch {
+	case m.OutOfBand:
 		return a.renderOutOfBand(ctx, dev, ignored, res, sent, had, next)
+	case m.Membership == spec.Invite || m.Membership == spec.Knock:
+		return a.renderInvite(ctx, ignored, m, res, sent, had, next)
 	}
-	if m.Membership == spec.Invite || m.Membership == spec.Knock {
-		if had && sent.membership == m.Membership && sent.pos >= m.Pos {
-			return nil, sent, nil
-		}
-		inviter, err := a.inviter(ctx, m.EventID)
-		if err != nil || ignored[inviter] {
-			return nil, sent, err
-		}
-		ir, err := a.invitedRoom(ctx, m)
-		if err != nil {
-			return nil, sent, err
-		}
-		res.Initial = true
-		res.InviteState, res.StrippedState = ir.InviteState.Events, ir.InviteState.Events
-		return res, next, nil
-	}
-	upper, last := to.Room, ""
-	if m.Membership != spec.Join {
-		upper, last = m.Pos, m.EventID // left, kicked or banned: up to that
-		next.pos = upper
-	}
-	// The room comes whole the first time, after the user (re)joined, and
-	// when a larger timeline is asked for than the client has.
-	initial := !had || (sent.membership != spec.Join && m.Membership == spec.Join)
-	expanded := !initial && job.cfg.limit > sent.limit
-	full := initial || expanded
-	stateChanged := !full && !stateCovered(sent.stateKey, next.stateKey)
-	notify, highlight := 0, 0
-	if m.Membership == spec.Join {
-		var err error
-		if notify, highlight, err = a.n.UnreadCounts(ctx, dev.UserID, m.RoomID); err != nil {
-			return nil, sent, err
-		}
-	}
-	next.notify, next.highlight = notify, highlight
-	countsChanged := !had || notify != sent.notify || highlight != sent.highlight || m.Membership != sent.membership
+	rr := &roomRender{dev: dev, ignored: ignored, cfg: job.cfg, m: m, sent: sent, had: had,
+		liveAfter: liveAfter, res: res, next: next}
+	return a.renderMember(ctx, rr, to)
+}
 
-	req := &syncRequest{dev: dev, ignored: ignored,
-		filter: &Filter{Room: RoomFilter{Timeline: RoomEventFilter{EventFilter: EventFilter{Limit: max(job.cfg.limit, 1)}}}}}
-	var lower uint64
-	if !full {
-		lower = sent.pos
+// renderInvite renders a room the user is invited to or knocked on: its
+// stripped state, once for each such membership, and not at all when the
+// inviter is ignored.
+func (a *api) renderInvite(ctx context.Context, ignored map[string]bool, m node.RoomMembership, res *ssRoomResult, sent sentRoom, had bool, next sentRoom) (*ssRoomResult, sentRoom, error) {
+	if had && sent.membership == m.Membership && sent.pos >= m.Pos {
+		return nil, sent, nil
 	}
-	w, err := a.window(ctx, req, m.RoomID, lower, upper, !full, last)
+	inviter, err := a.inviter(ctx, m.EventID)
+	if err != nil || ignored[inviter] {
+		return nil, sent, err
+	}
+	ir, err := a.invitedRoom(ctx, m)
 	if err != nil {
 		return nil, sent, err
 	}
-	if w.untouched && !stateChanged && !countsChanged {
-		return nil, sent, nil
+	res.Initial = true
+	res.InviteState, res.StrippedState = ir.InviteState.Events, ir.InviteState.Events
+	return res, next, nil
+}
+
+// ssRenderer renders a sliding sync room's events: client format, without
+// room IDs (the room is the key), no filter.
+func ssRenderer(dev node.Device) renderer {
+	return newRenderer(&Filter{}, dev, true)
+}
+
+// roomRender carries a room the user is joined to or left through the steps
+// of its render (renderMember): what the connection had of it, the result
+// and the connection's next record of it being built, and what the steps
+// work out on the way.
+type roomRender struct {
+	dev       node.Device
+	ignored   map[string]bool
+	cfg       roomConfig
+	m         node.RoomMembership
+	sent      sentRoom
+	had       bool
+	liveAfter uint64
+	res       *ssRoomResult
+	next      sentRoom
+
+	// upper is the timeline's end: the response's position, or the
+	// membership of a room the user left (kicked, banned), whose event ID
+	// is last ("" when joined).
+	upper uint64
+	last  string
+	// full is set when the room comes whole: initial (first time, or
+	// after a (re)join) or expanded (a larger timeline than the client
+	// has). stateChanged is set when the required_state config changed
+	// since the room was last sent.
+	full, expanded, stateChanged bool
+	// notify and highlight are the unread counts (0 unless joined);
+	// countsChanged says they or the membership differ from what was sent.
+	notify, highlight int
+	countsChanged     bool
+	// w is the timeline window read, evs the part of it sent.
+	w   *roomWindow
+	evs []*node.Event
+}
+
+// renderMember renders a room the user is joined to or left: its timeline
+// since what the connection had (or whole), the required state, name,
+// avatar, heroes and counts; nil when nothing of it changed.
+func (a *api) renderMember(ctx context.Context, rr *roomRender, to StreamToken) (*ssRoomResult, sentRoom, error) {
+	rr.plan(to)
+	if err := a.ssUnreadCounts(ctx, rr); err != nil {
+		return nil, rr.sent, err
 	}
-	if w.endState == nil {
-		if w.endState, err = a.n.RoomStateAt(ctx, m.RoomID, upper); err != nil {
-			return nil, sent, err
+	changed, err := a.ssWindow(ctx, rr)
+	if err != nil || !changed {
+		return nil, rr.sent, err
+	}
+	rr.timeline()
+	entries, err := a.ssRequiredState(ctx, rr)
+	if err != nil {
+		return nil, rr.sent, err
+	}
+	if err := a.ssSummary(ctx, rr, entries); err != nil {
+		return nil, rr.sent, err
+	}
+	return rr.res, rr.next, nil
+}
+
+// plan works out which part of the room's timeline the response covers and
+// whether the room comes whole.
+func (rr *roomRender) plan(to StreamToken) {
+	m := rr.m
+	rr.upper = to.Room
+	if m.Membership != spec.Join {
+		rr.upper, rr.last = m.Pos, m.EventID // left, kicked or banned: up to that
+		rr.next.pos = rr.upper
+	}
+	// The room comes whole the first time, after the user (re)joined, and
+	// when a larger timeline is asked for than the client has.
+	initial := !rr.had || (rr.sent.membership != spec.Join && m.Membership == spec.Join)
+	rr.expanded = !initial && rr.cfg.limit > rr.sent.limit
+	rr.full = initial || rr.expanded
+	rr.stateChanged = !rr.full && !stateCovered(rr.sent.stateKey, rr.next.stateKey)
+}
+
+// ssUnreadCounts reads a joined room's unread counts into the render and
+// the connection's record, and notes whether they (or the membership)
+// changed since the room was last sent.
+func (a *api) ssUnreadCounts(ctx context.Context, rr *roomRender) error {
+	if rr.m.Membership == spec.Join {
+		var err error
+		if rr.notify, rr.highlight, err = a.n.UnreadCounts(ctx, rr.dev.UserID, rr.m.RoomID); err != nil {
+			return err
 		}
 	}
+	rr.next.notify, rr.next.highlight = rr.notify, rr.highlight
+	rr.countsChanged = !rr.had || rr.notify != rr.sent.notify || rr.highlight != rr.sent.highlight || rr.m.Membership != rr.sent.membership
+	return nil
+}
+
+// ssWindow reads the room's timeline window: everything up to the
+// timeline's end when the room comes whole, else what followed the
+// position it was sent up to. It says false when nothing the response
+// would carry changed; else the window's end state is set too.
+func (a *api) ssWindow(ctx context.Context, rr *roomRender) (bool, error) {
+	req := &syncRequest{dev: rr.dev, ignored: rr.ignored,
+		filter: &Filter{Room: RoomFilter{Timeline: RoomEventFilter{EventFilter: EventFilter{Limit: max(rr.cfg.limit, 1)}}}}}
+	var lower uint64
+	if !rr.full {
+		lower = rr.sent.pos
+	}
+	w, err := a.window(ctx, req, rr.m.RoomID, lower, rr.upper, !rr.full, rr.last)
+	if err != nil {
+		return false, err
+	}
+	if w.untouched && !rr.stateChanged && !rr.countsChanged {
+		return false, nil
+	}
+	if w.endState == nil {
+		if w.endState, err = a.n.RoomStateAt(ctx, rr.m.RoomID, rr.upper); err != nil {
+			return false, err
+		}
+	}
+	rr.w = w
+	return true, nil
+}
+
+// timeline cuts the window to the configured limit and sets the result's
+// timeline, prev_batch and num_live, and the timeline size the client will
+// have of the room.
+func (rr *roomRender) timeline() {
+	w, res := rr.w, rr.res
 	evs := w.events
-	if len(evs) > job.cfg.limit {
-		evs, w.limited = evs[len(evs)-job.cfg.limit:], true
+	if len(evs) > rr.cfg.limit {
+		evs, w.limited = evs[len(evs)-rr.cfg.limit:], true
 	}
 	if w.limited {
-		next.limit = job.cfg.limit
-	} else if !full {
-		next.limit = max(sent.limit, job.cfg.limit)
+		rr.next.limit = rr.cfg.limit
+	} else if !rr.full {
+		rr.next.limit = max(rr.sent.limit, rr.cfg.limit)
 	}
+	rr.evs = evs
 	// An expanded timeline comes with everything else whole too, so it is
 	// marked initial: clients (matrix-js-sdk) then treat events they lack
 	// before ones they have as scrollback, not as new.
-	res.Initial, res.ExpandedTimeline, res.timeline = full, expanded, evs
-	r := newRenderer(&Filter{}, dev, true)
-	res.Timeline = r.events(evs)
+	res.Initial, res.ExpandedTimeline, res.timeline = rr.full, rr.expanded, evs
+	res.Timeline = ssRenderer(rr.dev).events(evs)
 	res.Limited = w.limited
 	if len(evs) > 0 {
 		res.PrevBatch = StreamToken{Room: evs[0].Pos - 1}.String()
 	} else {
-		res.PrevBatch = StreamToken{Room: upper}.String()
+		res.PrevBatch = StreamToken{Room: rr.upper}.String()
 	}
 	live := 0
 	for _, ev := range evs {
-		if ev.Pos > liveAfter {
+		if ev.Pos > rr.liveAfter {
 			live++
 		}
 	}
 	res.NumLive = &live
+}
 
-	// Required state: everything the config wants when the room comes
-	// whole or the config changed, else what changed since it was sent.
+// ssRequiredState sets the result's required state: everything the config
+// wants when the room comes whole or the config changed, else what changed
+// since it was sent; with lazy-loaded members, the members of the
+// timeline's senders and targets too. It also collects the member events
+// seen for the e2ee extension, and returns the state entries it chose from.
+func (a *api) ssRequiredState(ctx context.Context, rr *roomRender) ([]stateEntry, error) {
+	w, evs := rr.w, rr.evs
 	var entries []stateEntry
-	if full || stateChanged {
+	if rr.full || rr.stateChanged {
 		entries = stateDelta(nil, w.endState)
 	} else {
-		from, err := a.n.RoomStateAt(ctx, m.RoomID, sent.pos)
+		from, err := a.n.RoomStateAt(ctx, rr.m.RoomID, rr.sent.pos)
 		if err != nil {
-			return nil, sent, err
+			return nil, err
 		}
 		entries = stateDelta(from, w.endState)
 	}
-	membersChanged := full || membersChanged(entries, evs)
 	var ids []string
 	have := map[node.StateKey]bool{}
 	for _, e := range entries {
-		if job.cfg.wants(e.key, dev.UserID) || (job.cfg.lazy() && !w.limited && !full && e.key.EventType == spec.MRoomMember) {
+		if rr.cfg.wants(e.key, rr.dev.UserID) || (rr.cfg.lazy() && !w.limited && !rr.full && e.key.EventType == spec.MRoomMember) {
 			ids = append(ids, e.id)
 			have[e.key] = true
 		}
 	}
-	if job.cfg.lazy() {
-		for _, ev := range evs {
-			for _, u := range []string{string(ev.PDU.SenderID()), stateKeyOfMember(ev)} {
-				k := node.StateKey{EventType: spec.MRoomMember, StateKey: u}
-				if u == "" || have[k] {
-					continue
-				}
-				if id, ok := w.endState.Get(spec.MRoomMember, u); ok {
-					ids = append(ids, id)
-					have[k] = true
-				}
-			}
-		}
+	if rr.cfg.lazy() {
+		ids = ssLazyMembers(ids, have, evs, w.endState)
 	}
 	stateEvs, err := a.n.Events(ctx, ids)
 	if err != nil {
-		return nil, sent, err
+		return nil, err
 	}
-	res.RequiredState = r.events(stateEvs)
+	rr.res.RequiredState = ssRenderer(rr.dev).events(stateEvs)
 	for _, ev := range append(stateEvs, evs...) {
 		if ev.PDU.Type() == spec.MRoomMember {
-			res.members = append(res.members, ev)
+			rr.res.members = append(rr.res.members, ev)
 		}
 	}
+	return entries, nil
+}
 
-	if full || stateChanged || hasKey(entries, spec.MRoomName) || hasKey(entries, "m.room.avatar") {
-		if err := a.nameAndAvatar(ctx, w.endState, res, full); err != nil {
-			return nil, sent, err
-		}
-	}
-	if membersChanged {
-		ms, err := a.memberStats(ctx, dev.UserID, w.endState)
-		if err != nil {
-			return nil, sent, err
-		}
-		res.JoinedCount, res.InvitedCount = &ms.joined, &ms.invited
-		if res.Name == nil {
-			for _, ev := range ms.heroes {
-				var c struct {
-					DisplayName string `json:"displayname"`
-					AvatarURL   string `json:"avatar_url"`
-				}
-				_ = json.Unmarshal(ev.PDU.Content(), &c)
-				res.Heroes = append(res.Heroes, ssHero{UserID: *ev.PDU.StateKey(), DisplayName: c.DisplayName, AvatarURL: c.AvatarURL})
+// ssLazyMembers adds to ids the member events, in state s, of the senders
+// and targets of evs that have does not hold yet, and marks them had.
+func ssLazyMembers(ids []string, have map[node.StateKey]bool, evs []*node.Event, s *node.State) []string {
+	for _, ev := range evs {
+		for _, u := range []string{string(ev.PDU.SenderID()), stateKeyOfMember(ev)} {
+			k := node.StateKey{EventType: spec.MRoomMember, StateKey: u}
+			if u == "" || have[k] {
+				continue
+			}
+			if id, ok := s.Get(spec.MRoomMember, u); ok {
+				ids = append(ids, id)
+				have[k] = true
 			}
 		}
 	}
-	if m.Membership == spec.Join && (countsChanged || full) {
+	return ids
+}
+
+// ssSummary sets what the result says about the room beside its events:
+// name and avatar when they may have changed, member counts and heroes
+// when the members may have, and the unread counts of a joined room when
+// they changed or the room comes whole. entries are the state entries
+// ssRequiredState chose from.
+func (a *api) ssSummary(ctx context.Context, rr *roomRender, entries []stateEntry) error {
+	res, full := rr.res, rr.full
+	if full || rr.stateChanged || hasKey(entries, spec.MRoomName) || hasKey(entries, "m.room.avatar") {
+		if err := a.nameAndAvatar(ctx, rr.w.endState, res, full); err != nil {
+			return err
+		}
+	}
+	if full || membersChanged(entries, rr.evs) {
+		ms, err := a.memberStats(ctx, rr.dev.UserID, rr.w.endState)
+		if err != nil {
+			return err
+		}
+		res.JoinedCount, res.InvitedCount = &ms.joined, &ms.invited
+		if res.Name == nil {
+			res.Heroes = heroes(ms.heroes)
+		}
+	}
+	if rr.m.Membership == spec.Join && (rr.countsChanged || full) {
+		notify, highlight := rr.notify, rr.highlight
 		res.NotificationCount, res.HighlightCount = &notify, &highlight
 	}
-	return res, next, nil
+	return nil
+}
+
+// heroes are the result's heroes from their member events.
+func heroes(evs []*node.Event) []ssHero {
+	var out []ssHero
+	for _, ev := range evs {
+		var c struct {
+			DisplayName string `json:"displayname"`
+			AvatarURL   string `json:"avatar_url"`
+		}
+		_ = json.Unmarshal(ev.PDU.Content(), &c)
+		out = append(out, ssHero{UserID: *ev.PDU.StateKey(), DisplayName: c.DisplayName, AvatarURL: c.AvatarURL})
+	}
+	return out
 }
 
 // stateKeyOfMember is a member event's target, "" for other events.
@@ -306,7 +435,7 @@ func (a *api) renderOutOfBand(ctx context.Context, dev node.Device, ignored map[
 		res.InviteState = outOfBandInviteState(oob)
 		res.StrippedState = res.InviteState
 	case spec.Leave:
-		res.Timeline = newRenderer(&Filter{}, dev, true).events([]*node.Event{oob.Event})
+		res.Timeline = ssRenderer(dev).events([]*node.Event{oob.Event})
 	default:
 		return nil, sent, nil
 	}

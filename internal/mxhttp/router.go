@@ -20,13 +20,13 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 // headers, and a panic is logged and answered with 500 M_UNKNOWN.
 type Router struct {
 	mux  *http.ServeMux
-	node *node.Node
+	node Node
 	log  *slog.Logger
 }
 
 // NewRouter returns an empty router whose authenticated routes check tokens
 // against n.
-func NewRouter(n *node.Node, log *slog.Logger) *Router {
+func NewRouter(n Node, log *slog.Logger) *Router {
 	return &Router{mux: http.NewServeMux(), node: n, log: log}
 }
 
