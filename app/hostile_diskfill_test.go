@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/p2ptransport"
@@ -140,14 +141,8 @@ func TestHostileDiskFill(t *testing.T) {
 
 	dir := t.TempDir()
 	a := startVictim(t, dir)
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := testnet.Register(ctx, t, a.node, "alice")
+	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
 	closeApp(t, a)
 	before, beforeApparent := dirSize(t, dir)
 

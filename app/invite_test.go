@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -154,19 +155,9 @@ func TestInviteOverFederation(t *testing.T) {
 		t.Fatal("B's /sync after the join still shows the invite")
 	}
 
-	fromAlice, err := a.node.SendEvent(ctx, node.SendRequest{
-		Sender: alice.UserID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"welcome"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromAlice := testnet.SendText(ctx, t, a.node, alice.UserID, "", roomID, "welcome")
 	waitForEvent(ctx, t, b, bob.UserID, roomID, fromAlice)
-	fromBob, err := b.node.SendEvent(ctx, node.SendRequest{
-		Sender: bob.UserID, DeviceID: bob.DeviceID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"thanks"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromBob := testnet.SendText(ctx, t, b.node, bob.UserID, bob.DeviceID, roomID, "thanks")
 	waitForEvent(ctx, t, a, alice.UserID, roomID, fromBob)
 
 	status, body = call(t, b, http.MethodPost, clientRoomPath(roomID, "leave"), bob.AccessToken, map[string]any{})

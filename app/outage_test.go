@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -60,16 +61,10 @@ func TestOutageCatchUp(t *testing.T) {
 
 	var users []node.Session
 	for i, s := range []*stoppable{a, b, c} {
-		u, err := s.node.Register(ctx, node.RegisterRequest{Localpart: fmt.Sprintf("user%d", i), Admin: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := testnet.RegisterWith(ctx, t, s.node, node.RegisterRequest{Localpart: fmt.Sprintf("user%d", i), Admin: true})
 		users = append(users, u)
 	}
-	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
 	for i, s := range []*stoppable{b, c} {
 		if status, body := clientJoin(t, s.App, users[i+1].AccessToken, roomID, a.node.ServerName()); status != http.StatusOK {
 			t.Fatalf("join on %s: %d %v", s.node.ServerName(), status, body)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/p2ptransport"
 )
@@ -66,10 +67,7 @@ func TestPresenceDecayOverFederation(t *testing.T) {
 	defer cancel()
 	r := sharedRoom(ctx, t, a, b)
 	alice := r.alice
-	carol, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	carol := testnet.Register(ctx, t, a.node, "carol")
 	as := &syncer{t: t, app: a, token: alice.AccessToken}
 	cs := &syncer{t: t, app: a, token: carol.AccessToken}
 	bs := &syncer{t: t, app: b, token: r.bob.AccessToken}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -177,10 +178,7 @@ func testStickyLateJoiner(t *testing.T, visibility string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	rp := sharedRoom(ctx, t, a, b)
-	carol, err := c.node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	carol := testnet.Register(ctx, t, c.node, "carol")
 
 	empty := ""
 	if _, err := a.node.SendEvent(ctx, node.SendRequest{Sender: rp.alice.UserID, DeviceID: rp.alice.DeviceID, RoomID: rp.roomID,
