@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/p2ptransport"
 )
@@ -58,19 +59,11 @@ func newBenchPair(b *testing.B) *benchPair {
 	p := &benchPair{a: startBenchApp(b, nil)}
 	p.b = startBenchApp(b, quicAddrs(p.a))
 	ctx := context.Background()
-	var err error
-	if p.alice, err = p.a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true}); err != nil {
-		b.Fatal(err)
-	}
-	if p.bob, err = p.b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
-		b.Fatal(err)
-	}
-	if p.roomID, err = p.a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice.UserID, Preset: node.PresetPublicChat}); err != nil {
-		b.Fatal(err)
-	}
-	u := p.b.BaseURL() + "/_matrix/client/v3/join/" + url.PathEscape(p.roomID) + "?server_name=" + url.QueryEscape(p.a.node.ServerName())
-	if status, body := benchCall(b, http.MethodPost, u, p.bob.AccessToken, "{}"); status != http.StatusOK {
-		b.Fatalf("join: %d %s", status, body)
+	p.alice = testnet.Register(ctx, b, p.a.node, "alice")
+	p.bob = testnet.Register(ctx, b, p.b.node, "bob")
+	p.roomID = testnet.PublicRoom(ctx, b, p.a.node, p.alice.UserID)
+	if status, body := testnet.Join(b, p.b.BaseURL(), p.bob.AccessToken, p.roomID, p.a.node.ServerName()); status != http.StatusOK {
+		b.Fatalf("join: %d %v", status, body)
 	}
 	return p
 }
@@ -199,13 +192,7 @@ func BenchmarkFederationBurst1000(b *testing.B) {
 		l := p.b.node.Listen(p.bob.UserID)
 		var last string
 		for k := range burst {
-			id, err := p.a.node.SendEvent(ctx, node.SendRequest{
-				Sender: p.alice.UserID, DeviceID: p.alice.DeviceID, RoomID: p.roomID, Type: "m.room.message",
-				Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"burst %d/%d"}`, i, k)),
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
+			id := testnet.SendText(ctx, b, p.a.node, p.alice.UserID, p.alice.DeviceID, p.roomID, fmt.Sprintf("burst %d/%d", i, k))
 			last = id
 		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)

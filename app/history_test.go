@@ -25,22 +25,7 @@ type clientEvent struct {
 // getJSON is an authenticated GET of the client API, decoded into out.
 func getJSON(t *testing.T, app *App, token, pathAndQuery string, out any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, app.BaseURL()+pathAndQuery, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d", pathAndQuery, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		t.Fatalf("GET %s: %v", pathAndQuery, err)
-	}
+	testnet.GetJSON(context.Background(), t, app.BaseURL(), token, pathAndQuery, out)
 }
 
 // roomSync is a /sync of one room: its timeline, prev_batch and the

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -165,11 +166,7 @@ func TestHostileFreshIdentities(t *testing.T) {
 	start()
 	var sent []string
 	for i := range messages {
-		id, err := b.node.SendEvent(ctx, node.SendRequest{Sender: r.bob.UserID, DeviceID: r.bob.DeviceID, RoomID: r.roomID,
-			Type: "m.room.message", Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"honest %d"}`, i))})
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := testnet.SendText(ctx, t, b.node, r.bob.UserID, r.bob.DeviceID, r.roomID, fmt.Sprintf("honest %d", i))
 		sent = append(sent, id)
 	}
 	for _, id := range sent {
@@ -185,11 +182,7 @@ func TestHostileFreshIdentities(t *testing.T) {
 	if f.limited.Load() == 0 {
 		t.Errorf("%d transactions from %d fresh identities were all taken in: no global budget", f.ok.Load(), identities)
 	}
-	fromAlice, err := a.node.SendEvent(ctx, node.SendRequest{Sender: r.alice.UserID, RoomID: r.roomID,
-		Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"still here"}`)})
-	if err != nil {
-		t.Fatalf("A after the flood: %v", err)
-	}
+	fromAlice := testnet.SendText(ctx, t, a.node, r.alice.UserID, "", r.roomID, "still here")
 	waitForEvent(ctx, t, b, r.bob.UserID, r.roomID, fromAlice)
 }
 

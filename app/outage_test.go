@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -85,13 +84,7 @@ func TestOutageCatchUp(t *testing.T) {
 	var sent []string
 	for k := range perUser {
 		for i, s := range []*stoppable{a, b} {
-			id, err := s.node.SendEvent(ctx, node.SendRequest{
-				Sender: users[i].UserID, DeviceID: users[i].DeviceID, RoomID: roomID, Type: "m.room.message",
-				Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"while C is away %d/%d"}`, i, k)),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			id := testnet.SendText(ctx, t, s.node, users[i].UserID, users[i].DeviceID, roomID, fmt.Sprintf("while C is away %d/%d", i, k))
 			other := []*stoppable{b, a}[i]
 			waitForEvent(ctx, t, other.App, users[1-i].UserID, roomID, id)
 			sent = append(sent, id)
@@ -125,13 +118,7 @@ func TestOutageCatchUp(t *testing.T) {
 	}
 
 	// And C is a full participant again.
-	fromC, err := c.node.SendEvent(ctx, node.SendRequest{
-		Sender: users[2].UserID, DeviceID: users[2].DeviceID, RoomID: roomID, Type: "m.room.message",
-		Content: json.RawMessage(`{"msgtype":"m.text","body":"back"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromC := testnet.SendText(ctx, t, c.node, users[2].UserID, users[2].DeviceID, roomID, "back")
 	waitForEvent(ctx, t, a.App, users[0].UserID, roomID, fromC)
 	waitForEvent(ctx, t, b.App, users[1].UserID, roomID, fromC)
 }
