@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -52,19 +52,11 @@ func (s *fedServer) name() string { return s.n.ServerName() }
 
 func newFedServer(t testing.TB) *fedServer {
 	t.Helper()
-	n, err := node.New(context.Background(), node.Config{
-		DataDir: t.TempDir(), OpenRegistration: true, StorageProfile: "phone",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatalf("node.New: %v", err)
-	}
-	s := &fedServer{n: n}
-	s.srv = httptest.NewServer(NewHandler(n, s.peerOf))
-	t.Cleanup(func() {
-		s.srv.Close()
-		n.Close()
-	})
+	cfg := testnet.NodeConfig(t.TempDir())
+	cfg.OpenRegistration = true
+	s := &fedServer{n: testnet.OpenNode(t, cfg)}
+	s.srv = httptest.NewServer(NewHandler(s.n, s.peerOf))
+	t.Cleanup(s.srv.Close) // before the node closes (cleanups run last first)
 	return s
 }
 
@@ -96,10 +88,7 @@ func newPair(t testing.TB) pair {
 	a.setPeer(b.name(), true)
 	b.setPeer(a.name(), true)
 	ctx := context.Background()
-	s, err := a.n.Register(ctx, node.RegisterRequest{Localpart: "alice", InhibitLogin: true})
-	if err != nil {
-		t.Fatalf("register: %v", err)
-	}
+	s := testnet.RegisterWith(ctx, t, a.n, node.RegisterRequest{Localpart: "alice", InhibitLogin: true})
 	dn := "Alice"
 	if err := a.n.SetProfile(ctx, s.UserID, "", &dn, nil); err != nil {
 		t.Fatalf("set profile: %v", err)

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -153,10 +153,7 @@ func setupRemoteRoom(t *testing.T, p pair) *remoteRoom {
 		}
 	}
 	// A takes PDUs only for rooms one of its users is in.
-	local, err := p.a.n.Register(context.Background(), node.RegisterRequest{Localpart: "resident"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := testnet.RegisterWith(context.Background(), t, p.a.n, node.RegisterRequest{Localpart: "resident"})
 	if _, err := p.a.n.Join(context.Background(), local.UserID, "", r.roomID); err != nil {
 		t.Fatalf("local join: %v", err)
 	}
@@ -323,12 +320,7 @@ func FuzzSendTransaction(f *testing.F) {
 	for _, seed := range realisticTxnSeeds(f) {
 		f.Add([]byte(seed))
 	}
-	n, err := node.New(context.Background(), node.Config{DataDir: f.TempDir(), StorageProfile: "phone",
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { n.Close() })
+	n := testnet.OpenNode(f, testnet.NodeConfig(f.TempDir()))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		txn, err := parseTransaction(body)
 		if err != nil {

@@ -50,10 +50,7 @@ func TestQueryDirectory(t *testing.T) {
 	p := newPair(t)
 	c := p.clientB()
 	ctx := context.Background()
-	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPublicChat, RoomAliasName: "lobby"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.CreateRoom(ctx, t, p.a.n, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPublicChat, RoomAliasName: "lobby"})
 	alias := "#lobby:" + p.a.name()
 
 	ra, err := c.QueryDirectory(ctx, p.a.name(), alias)

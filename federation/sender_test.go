@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -178,14 +177,9 @@ func (m peerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func openSenderNode(t *testing.T, dir string) *node.Node {
 	t.Helper()
-	n, err := node.New(context.Background(), node.Config{
-		DataDir: dir, OpenRegistration: true, StorageProfile: "phone",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatalf("node.New: %v", err)
-	}
-	return n
+	cfg := testnet.NodeConfig(dir)
+	cfg.OpenRegistration = true
+	return testnet.OpenNodeUnclosed(t, cfg)
 }
 
 // senderSetup is a node with a public room created by local @alice that
@@ -383,10 +377,7 @@ func TestSenderDeliversAfterRestart(t *testing.T) {
 	peer := newFakePeer(t)
 	peer.setFail(1 << 30)
 	alice := n.UserID("alice")
-	roomID, err := n.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.CreateRoom(ctx, t, n, node.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
 	if _, err := n.Join(ctx, "@x:"+peer.name, "DEVX", roomID); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package testnet
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"testing"
 
@@ -15,7 +14,7 @@ import (
 func NodeConfig(dir string) node.Config {
 	return node.Config{
 		DataDir: dir, StorageProfile: "phone",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.DiscardHandler),
 	}
 }
 
