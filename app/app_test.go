@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,7 +14,6 @@ import (
 	"github.com/edgenode/edgenode/federation"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
-	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // startP2P starts an app with federation over libp2p QUIC on loopback, on a
@@ -31,18 +28,22 @@ func startP2P(t *testing.T, peers []string) *App {
 // startP2PAt is startP2P with a given data directory, closed by the caller.
 func startP2PAt(t *testing.T, dir string, peers []string) *App {
 	t.Helper()
-	a, err := Start(context.Background(), Config{
-		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: dir, StorageProfile: "phone", NoSyncWrites: true,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
-		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers}},
-	})
+	a, err := Start(context.Background(), loopbackConfig(dir, peers))
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	return a
+}
+
+// loopbackConfig is the configuration of a test app on dir: the client API
+// on 127.0.0.1, a node without fsync per write and libp2p QUIC on loopback
+// with peers as static peers.
+func loopbackConfig(dir string, peers []string) Config {
+	return Config{
+		ClientListen: "127.0.0.1:0",
+		Node:         testnet.FastNodeConfig(dir),
+		P2P:          &P2PConfig{Config: testnet.LoopbackP2P(peers)},
+	}
 }
 
 func closeApp(t *testing.T, a *App) {

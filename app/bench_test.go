@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
-	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // benchPair is two nodes over libp2p QUIC on loopback, with synchronous
@@ -30,14 +28,9 @@ type benchPair struct {
 // benchAppConfig is a benchmark app's configuration: synchronous writes,
 // libp2p QUIC on loopback.
 func benchAppConfig(dir string, peers []string) Config {
-	return Config{
-		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: dir, StorageProfile: "phone",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
-		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers}},
-	}
+	cfg := loopbackConfig(dir, peers)
+	cfg.Node.NoSyncWrites = false
+	return cfg
 }
 
 func startBenchApp(b *testing.B, peers []string) *App {

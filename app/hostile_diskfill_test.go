@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,7 +23,6 @@ import (
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node"
-	"github.com/edgenode/edgenode/p2ptransport"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -48,14 +46,9 @@ func piSoftLimit(t *testing.T) int64 {
 // federation over libp2p QUIC on loopback; the caller closes it.
 func startVictim(t *testing.T, dir string) *App {
 	t.Helper()
-	a, err := Start(context.Background(), Config{
-		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: dir, StorageProfile: "pi", NoSyncWrites: true,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
-		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}}},
-	})
+	cfg := loopbackConfig(dir, nil)
+	cfg.Node.StorageProfile = "pi"
+	a, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}

@@ -18,6 +18,15 @@ func NodeConfig(dir string) node.Config {
 	}
 }
 
+// FastNodeConfig is NodeConfig without an fsync per write: what tests of
+// federation and sync want, where nothing crashes and durability across a
+// power cut is not what they check.
+func FastNodeConfig(dir string) node.Config {
+	cfg := NodeConfig(dir)
+	cfg.NoSyncWrites = true
+	return cfg
+}
+
 // OpenNode opens a node with cfg and closes it when the test ends.
 func OpenNode(tb testing.TB, cfg node.Config) *node.Node {
 	tb.Helper()
