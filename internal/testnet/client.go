@@ -11,7 +11,7 @@ import (
 )
 
 // Call sends a client API request to baseURL+path as the holder of token
-// (sent as a Bearer token even when empty) and returns the status and the
+// (no Authorization header when token is empty) and returns the status and the
 // decoded JSON body. body, when not nil, is sent as JSON. A body that is not
 // JSON fails the test: the client API answers JSON, errors included.
 func Call(tb testing.TB, baseURL, method, path, token string, body any) (int, map[string]any) {
@@ -19,7 +19,7 @@ func Call(tb testing.TB, baseURL, method, path, token string, body any) (int, ma
 	status, raw := do(context.Background(), tb, method, baseURL+path, token, body)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
-		tb.Fatalf("%s %s: %d, body not JSON: %v", method, path, status, err)
+		tb.Fatalf("%s %s: %d, body not JSON: %v", method, baseURL+path, status, err)
 	}
 	return status, out
 }
@@ -29,7 +29,7 @@ func MustCall(tb testing.TB, baseURL, method, path, token string, body any) map[
 	tb.Helper()
 	status, out := Call(tb, baseURL, method, path, token, body)
 	if status != http.StatusOK {
-		tb.Fatalf("%s %s: %d %v", method, path, status, out)
+		tb.Fatalf("%s %s: %d %v", method, baseURL+path, status, out)
 	}
 	return out
 }
@@ -84,7 +84,9 @@ func do(ctx context.Context, tb testing.TB, method, u, token string, body any) (
 	if err != nil {
 		tb.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -8,13 +8,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/internal/appinside"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -52,11 +52,9 @@ func Start(t testing.TB, opts Options) *Node {
 	}
 	cfg := app.Config{
 		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: opts.Dir, OpenRegistration: !opts.ClosedRegistration, StorageProfile: "phone",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
+		Node:         testnet.NodeConfig(opts.Dir),
 	}
+	cfg.Node.OpenRegistration = !opts.ClosedRegistration
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
