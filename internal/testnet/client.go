@@ -16,7 +16,7 @@ import (
 // JSON fails the test: the client API answers JSON, errors included.
 func Call(tb testing.TB, baseURL, method, path, token string, body any) (int, map[string]any) {
 	tb.Helper()
-	status, raw := do(context.Background(), tb, method, baseURL+path, token, body)
+	status, raw := Raw(context.Background(), tb, method, baseURL+path, token, body)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
 		tb.Fatalf("%s %s: %d, body not JSON: %v", method, baseURL+path, status, err)
@@ -39,7 +39,7 @@ func MustCall(tb testing.TB, baseURL, method, path, token string, body any) map[
 // that does not decode fails the test.
 func GetJSON(ctx context.Context, tb testing.TB, baseURL, token, pathAndQuery string, out any) {
 	tb.Helper()
-	status, raw := do(ctx, tb, http.MethodGet, baseURL+pathAndQuery, token, nil)
+	status, raw := Raw(ctx, tb, http.MethodGet, baseURL+pathAndQuery, token, nil)
 	if status != http.StatusOK {
 		tb.Fatalf("GET %s: %d %s", pathAndQuery, status, raw)
 	}
@@ -69,20 +69,27 @@ func Join(tb testing.TB, baseURL, token, roomID, serverName string) (int, map[st
 	return Call(tb, baseURL, http.MethodPost, path, token, map[string]any{})
 }
 
-// do sends one request and returns the status and the raw body.
-func do(ctx context.Context, tb testing.TB, method, u, token string, body any) (int, []byte) {
+// Raw sends one request to u (bounded by ctx) as the holder of token (no
+// Authorization header when empty) and returns the status and the body as
+// it came. body may be nil (no body), a []byte (sent as is, as JSON) or any
+// other value (sent as its JSON encoding).
+func Raw(ctx context.Context, tb testing.TB, method, u, token string, body any) (int, []byte) {
 	tb.Helper()
 	var rd io.Reader = http.NoBody
-	if body != nil {
-		raw, err := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
 		if err != nil {
-			tb.Fatal(err)
+			tb.Fatalf("encode body: %v", err)
 		}
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("request: %v", err)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
