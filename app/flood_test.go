@@ -288,9 +288,6 @@ func forgedPDU(ctx context.Context, t *testing.T, a *App, roomID, viewer, bName 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(bName), identity.KeyID, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := testnet.SignPDU(t, verImpl, proto, time.Now(), bName, key)
 	return ev.JSON()
 }

@@ -380,10 +380,7 @@ func TestHostileUnjoinedRoom(t *testing.T) {
 		proto := gomatrixserverlib.ProtoEvent{SenderID: r.bob.UserID, RoomID: r.roomID, Type: "m.room.message",
 			PrevEvents: []string{leave.EventID}, AuthEvents: auth, Depth: leaveEv.PDU.Depth() + 1,
 			Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"after you left %d %s"}`, i, strings.Repeat("x", 10000)))}
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), identity.KeyID, h.key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ev := testnet.SignPDU(t, verImpl, proto, time.Now(), h.m, h.key)
 		pdus[i] = ev.JSON()
 	}
 	req, err := h.signed(h.m, h.key, "PUT", "/_matrix/federation/v1/send/afterleave",

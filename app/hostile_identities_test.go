@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -60,10 +59,7 @@ func floodIdentities(tb testing.TB, a *App, roomID string, latest gomatrixserver
 				proto := gomatrixserverlib.ProtoEvent{SenderID: "@flood:" + h.m, RoomID: roomID, Type: "m.room.message",
 					PrevEvents: []string{latest.EventID()}, AuthEvents: latest.AuthEventIDs(), Depth: latest.Depth() + 1,
 					Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"%d.%d.%d %s"}`, id, k, i, strings.Repeat("f", 500)))}
-				ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), identity.KeyID, h.key)
-				if err != nil {
-					tb.Fatal(err)
-				}
+				ev := testnet.SignPDU(tb, verImpl, proto, time.Now(), h.m, h.key)
 				pdus[i] = ev.JSON()
 			}
 			bodies[k], _ = json.Marshal(pdus)
@@ -222,14 +218,8 @@ func benchHostileFlood(b *testing.B, identities int) {
 		}
 		f, start, done := floodIdentities(b, p.a, p.roomID, latestEvent(ctx, b, p.a, p.alice.UserID, p.roomID), identities, txns, perTxn)
 
-		status, raw := benchCall(b, http.MethodGet, p.a.BaseURL()+"/_matrix/client/v3/sync", p.alice.AccessToken, "")
-		if status != http.StatusOK {
-			b.Fatalf("initial sync: %d %s", status, raw)
-		}
 		var s syncBody
-		if err := json.Unmarshal(raw, &s); err != nil {
-			b.Fatal(err)
-		}
+		testnet.Sync(context.Background(), b, p.a.BaseURL(), p.alice.AccessToken, nil, &s)
 		since := s.NextBatch
 
 		b.ResetTimer()

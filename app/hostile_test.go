@@ -22,7 +22,6 @@ import (
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
-	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // rogueRoom is a room on A with A's alice in it and, unless the room is
@@ -167,10 +166,7 @@ func TestHostileBadSignature(t *testing.T) {
 	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
 	_, key := otherKey(t)
 	proto := rr.r.event(rr.rs, "m", "m.room.message", nil, `{"msgtype":"m.text","body":"bad signature"}`)
-	ev, err := rr.rs.version.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(rr.r.name), identity.KeyID, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := testnet.SignPDU(t, rr.rs.version, proto, time.Now(), rr.r.name, key)
 	rr.mustRefuse(ctx, t, ev)
 }
 

@@ -60,21 +60,6 @@ func newFedServer(t testing.TB) *fedServer {
 	return s
 }
 
-// mapTransport sends requests addressed to a server name to that server's
-// test listener, as the libp2p transport does to the peer.
-type mapTransport struct{ servers map[string]*fedServer }
-
-func (m mapTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	s, ok := m.servers[req.URL.Host]
-	if !ok {
-		return nil, errors.New("unknown server " + req.URL.Host)
-	}
-	u, _ := url.Parse(s.srv.URL)
-	out := req.Clone(req.Context())
-	out.URL.Scheme, out.URL.Host, out.Host = "http", u.Host, u.Host
-	return http.DefaultTransport.RoundTrip(out)
-}
-
 type pair struct {
 	a, b  *fedServer
 	alice string
@@ -97,7 +82,12 @@ func newPair(t testing.TB) pair {
 }
 
 func (p pair) clientB() *Client {
-	return NewClient(p.b.n, mapTransport{servers: map[string]*fedServer{p.a.name(): p.a, p.b.name(): p.b}})
+	return NewClient(p.b.n, p.routes())
+}
+
+// routes sends requests for A and B to their listeners.
+func (p pair) routes() testnet.Routes {
+	return testnet.Routes{p.a.name(): p.a.srv.URL, p.b.name(): p.b.srv.URL}
 }
 
 // signed builds a request signed as origin with key, addressed to dest, and

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
@@ -64,10 +63,7 @@ func (r *remoteRoom) build(name, sender, typ string, stateKey *string, content a
 	proto := gomatrixserverlib.ProtoEvent{SenderID: sender, RoomID: r.roomID, Type: typ, StateKey: stateKey,
 		PrevEvents: prevIDs, AuthEvents: authIDs, Depth: depth + 1, Content: raw}
 	verImpl, _ := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersionV10)
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(r.ts, spec.ServerName(r.server), identity.KeyID, r.key)
-	if err != nil {
-		r.t.Fatalf("build %s: %v", name, err)
-	}
+	ev := testnet.SignPDU(r.t, verImpl, proto, r.ts, r.server, r.key)
 	r.ts = r.ts.Add(time.Second)
 	ev.EventID()
 	r.evs[name] = ev

@@ -24,7 +24,7 @@ func inviteURI(roomID, eventID string) string {
 
 // clientOfA is A's client, reaching B (and A) through their test listeners.
 func (p pair) clientOfA() *Client {
-	return NewClient(p.a.n, mapTransport{servers: map[string]*fedServer{p.a.name(): p.a, p.b.name(): p.b}})
+	return NewClient(p.a.n, p.routes())
 }
 
 // inviteEvent builds an invite of target by sender in roomID, signed as
@@ -37,11 +37,7 @@ func inviteEvent(t *testing.T, server string, key ed25519.PrivateKey, sender, ta
 		Content:    spec.RawJSON(`{"membership":"` + membership + `"}`),
 		PrevEvents: []string{"$prev"}, AuthEvents: []string{"$create"}, Depth: 5,
 	}
-	ev, err := gomatrixserverlib.MustGetRoomVersion(node.DefaultRoomVersion).NewEventBuilderFromProtoEvent(&proto).
-		Build(time.Now(), spec.ServerName(server), identity.KeyID, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := testnet.SignPDU(t, gomatrixserverlib.MustGetRoomVersion(node.DefaultRoomVersion), proto, time.Now(), server, key)
 	return ev
 }
 

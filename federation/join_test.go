@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -28,11 +27,7 @@ func buildJoin(t *testing.T, p pair, tmpl gomatrixserverlib.ProtoEvent, version 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&tmpl).Build(time.Now(), spec.ServerName(p.b.name()), identity.KeyID, p.b.n.SigningKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
+	return testnet.SignPDU(t, verImpl, tmpl, time.Now(), p.b.name(), p.b.n.SigningKey())
 }
 
 func TestMakeJoinAndSendJoin(t *testing.T) {
