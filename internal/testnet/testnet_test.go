@@ -8,26 +8,6 @@ import (
 	"testing"
 )
 
-func TestQUICAddrs(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		addrs []string
-		want  []string
-	}{
-		{"none", nil, nil},
-		{"quic kept, tcp dropped", []string{
-			"/ip4/127.0.0.1/tcp/4001/p2p/12D3",
-			"/ip4/127.0.0.1/udp/4001/quic-v1/p2p/12D3",
-		}, []string{"/ip4/127.0.0.1/udp/4001/quic-v1/p2p/12D3"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := QUICAddrs(tc.addrs); !slices.Equal(got, tc.want) {
-				t.Fatalf("QUICAddrs(%v) = %v, want %v", tc.addrs, got, tc.want)
-			}
-		})
-	}
-}
-
 // TestRoutes: a request for a known server name reaches its listener with
 // the path and query kept; an unknown one is an error, not a request to
 // the open internet.
@@ -66,5 +46,25 @@ func TestCallWithoutToken(t *testing.T) {
 	GetJSON(context.Background(), t, srv.URL, "tok", "/", &out)
 	if out["auth"] != "Bearer tok" || out["type"] != "" {
 		t.Fatalf("GET with a token: %v", out)
+	}
+}
+
+func TestQUICAddrs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		addrs []string
+		want  []string
+	}{
+		{"none", nil, nil},
+		{"quic kept, tcp dropped", []string{
+			"/ip4/127.0.0.1/tcp/4001/p2p/12D3",
+			"/ip4/127.0.0.1/udp/4001/quic-v1/p2p/12D3",
+		}, []string{"/ip4/127.0.0.1/udp/4001/quic-v1/p2p/12D3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := QUICAddrs(tc.addrs); !slices.Equal(got, tc.want) {
+				t.Fatalf("QUICAddrs(%v) = %v, want %v", tc.addrs, got, tc.want)
+			}
+		})
 	}
 }
