@@ -1,23 +1,19 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgenode/edgenode/federation"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
-	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // startP2P starts an app with federation over libp2p QUIC on loopback, on a
@@ -32,18 +28,22 @@ func startP2P(t *testing.T, peers []string) *App {
 // startP2PAt is startP2P with a given data directory, closed by the caller.
 func startP2PAt(t *testing.T, dir string, peers []string) *App {
 	t.Helper()
-	a, err := Start(context.Background(), Config{
-		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: dir, StorageProfile: "phone", NoSyncWrites: true,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
-		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers}},
-	})
+	a, err := Start(context.Background(), loopbackConfig(dir, peers))
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
 	return a
+}
+
+// loopbackConfig is the configuration of a test app on dir: the client API
+// on 127.0.0.1, a node without fsync per write and libp2p QUIC on loopback
+// with peers as static peers.
+func loopbackConfig(dir string, peers []string) Config {
+	return Config{
+		ClientListen: "127.0.0.1:0",
+		Node:         testnet.FastNodeConfig(dir),
+		P2P:          &P2PConfig{Config: testnet.LoopbackP2P(peers)},
+	}
 }
 
 func closeApp(t *testing.T, a *App) {
@@ -59,66 +59,28 @@ func closeApp(t *testing.T, a *App) {
 // the status and the decoded JSON body.
 func call(t *testing.T, app *App, method, path, token string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequest(method, app.BaseURL()+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("%s %s: %d, body not JSON: %v", method, path, resp.StatusCode, err)
-	}
-	return resp.StatusCode, out
+	return testnet.Call(t, app.BaseURL(), method, path, token, body)
 }
 
 // mustCall is call that fails the test on a status other than 200.
 func mustCall(t *testing.T, app *App, method, path, token string, body any) map[string]any {
 	t.Helper()
-	status, out := call(t, app, method, path, token, body)
-	if status != http.StatusOK {
-		t.Fatalf("%s %s: %d %v", method, path, status, out)
-	}
-	return out
+	return testnet.MustCall(t, app.BaseURL(), method, path, token, body)
 }
+
+// peer is app as the shared multi-node helpers see it.
+func peer(app *App) testnet.Peer { return testnet.Peer{Node: app.node, URL: app.BaseURL()} }
 
 // TestFederationOverLibp2p runs the whole chain: B signs a federation
 // request, it travels over a real libp2p QUIC connection, A's handler checks
 // the X-Matrix signature against the key in B's server name and that B is
 // the authenticated peer, and answers from A's node.
 func TestFederationOverLibp2p(t *testing.T) {
-	a := startP2P(t, nil)
-	var quic []string
-	for _, addr := range a.p2p.Addrs() {
-		if strings.Contains(addr, "/quic-v1/") {
-			quic = append(quic, addr)
-		}
-	}
-	b := startP2P(t, quic)
+	a, b := startPair(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := testnet.RegisterWith(ctx, t, a.node, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
 	p, err := b.federation.QueryProfile(ctx, a.node.ServerName(), alice.UserID, "")
 	if err != nil {
 		t.Fatalf("B queries A over libp2p: %v", err)
@@ -137,57 +99,20 @@ func TestFederationOverLibp2p(t *testing.T) {
 func startPair(t *testing.T) (a, b *App) {
 	t.Helper()
 	a = startP2P(t, nil)
-	var quic []string
-	for _, addr := range a.p2p.Addrs() {
-		if strings.Contains(addr, "/quic-v1/") {
-			quic = append(quic, addr)
-		}
-	}
-	return a, startP2P(t, quic)
+	return a, startP2P(t, quicAddrs(a))
 }
 
 // clientJoin joins through B's client API: POST /join/{roomId}?server_name=.
 func clientJoin(t *testing.T, app *App, token, roomID, serverName string) (int, map[string]any) {
 	t.Helper()
-	u := app.BaseURL() + "/_matrix/client/v3/join/" + url.PathEscape(roomID) + "?server_name=" + url.QueryEscape(serverName)
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader("{}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("join response: %v", err)
-	}
-	return resp.StatusCode, body
+	return testnet.Join(t, app.BaseURL(), token, roomID, serverName)
 }
 
 // waitForEvent waits (bounded by ctx) until userID on app's node sees
 // eventID in the room's timeline.
 func waitForEvent(ctx context.Context, t *testing.T, app *App, userID, roomID, eventID string) {
 	t.Helper()
-	l := app.node.Listen(userID)
-	defer l.Close()
-	for {
-		page, err := app.node.RoomEvents(ctx, userID, roomID, node.Range{Backwards: true, Limit: 50})
-		if err != nil && !errors.Is(err, node.ErrNotFound) {
-			t.Fatalf("room events: %v", err)
-		}
-		for _, ev := range page.Events {
-			if ev.PDU.EventID() == eventID {
-				return
-			}
-		}
-		if !l.Wait(ctx) {
-			t.Fatalf("event %s did not arrive at %s: %v", eventID, app.node.ServerName(), ctx.Err())
-		}
-	}
+	testnet.WaitForEvent(ctx, t, app.node, userID, roomID, eventID)
 }
 
 // TestJoinOverFederation: B's user joins A's public room by room ID through
@@ -198,19 +123,10 @@ func TestJoinOverFederation(t *testing.T) {
 	a, b := startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := testnet.RegisterWith(ctx, t, a.node, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
+	bob := testnet.Register(ctx, t, b.node, "bob")
 	name := "Lobby"
-	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat, Name: &name})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat, Name: &name})
 
 	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.node.ServerName())
 	if status != http.StatusOK || body["room_id"] != roomID {
@@ -255,20 +171,10 @@ func TestJoinOverFederation(t *testing.T) {
 		t.Fatalf("bob's membership on A: %+v, %v", mi, err)
 	}
 
-	fromAlice, err := a.node.SendEvent(ctx, node.SendRequest{
-		Sender: alice.UserID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"hi bob"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromAlice := testnet.SendText(ctx, t, a.node, alice.UserID, "", roomID, "hi bob")
 	waitForEvent(ctx, t, b, bob.UserID, roomID, fromAlice)
 
-	fromBob, err := b.node.SendEvent(ctx, node.SendRequest{
-		Sender: bob.UserID, DeviceID: bob.DeviceID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"hi alice"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromBob := testnet.SendText(ctx, t, b.node, bob.UserID, bob.DeviceID, roomID, "hi alice")
 	waitForEvent(ctx, t, a, alice.UserID, roomID, fromBob)
 }
 
@@ -278,18 +184,9 @@ func TestJoinOverFederationRefused(t *testing.T) {
 	a, b := startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := testnet.RegisterWith(ctx, t, a.node, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
+	bob := testnet.Register(ctx, t, b.node, "bob")
+	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
 	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.node.ServerName())
 	if status != http.StatusForbidden || body["errcode"] != "M_FORBIDDEN" {
 		t.Fatalf("join of a private room: %d %v, want 403 M_FORBIDDEN", status, body)
@@ -307,16 +204,6 @@ func TestJoinOverFederationRefused(t *testing.T) {
 // an initial /sync on app.
 func syncStateTypes(t *testing.T, app *App, token, roomID string) []string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, app.BaseURL()+"/_matrix/client/v3/sync", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	type events struct {
 		Events []struct{ Type string } `json:"events"`
 	}
@@ -328,9 +215,7 @@ func syncStateTypes(t *testing.T, app *App, token, roomID string) []string {
 			} `json:"join"`
 		} `json:"rooms"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("sync: %d %v", resp.StatusCode, err)
-	}
+	testnet.Sync(context.Background(), t, app.BaseURL(), token, nil, &body)
 	room, ok := body.Rooms.Join[roomID]
 	if !ok {
 		t.Fatalf("sync: room %s not joined", roomID)
@@ -343,15 +228,7 @@ func syncStateTypes(t *testing.T, app *App, token, roomID string) []string {
 }
 
 // quicAddrs is app's QUIC listen multiaddrs.
-func quicAddrs(app *App) []string {
-	var quic []string
-	for _, addr := range app.p2p.Addrs() {
-		if strings.Contains(addr, "/quic-v1/") {
-			quic = append(quic, addr)
-		}
-	}
-	return quic
-}
+func quicAddrs(app *App) []string { return testnet.QUICAddrs(app.p2p.Addrs()) }
 
 // timelineSince is the IDs of the room's timeline events on app (as userID
 // sees them) from eventID (included) to the newest, and whether eventID was
@@ -392,27 +269,12 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 
 	var users []node.Session
 	for i, name := range []string{"alice", "bob", "carol"} {
-		u, err := apps[i].node.Register(ctx, node.RegisterRequest{Localpart: name, Admin: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, u)
+		users = append(users, testnet.Register(ctx, t, apps[i].node, name))
 	}
-	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.PublicRoom(ctx, t, a.node, users[0].UserID)
 	var joins []string
 	for i := 1; i < 3; i++ {
-		status, body := clientJoin(t, apps[i], users[i].AccessToken, roomID, a.node.ServerName())
-		if status != http.StatusOK || body["room_id"] != roomID {
-			t.Fatalf("join on %s: %d %v", apps[i].node.ServerName(), status, body)
-		}
-		mi, err := apps[i].node.Membership(ctx, roomID, users[i].UserID)
-		if err != nil || mi.Membership != "join" {
-			t.Fatalf("membership on %s: %+v, %v", apps[i].node.ServerName(), mi, err)
-		}
-		joins = append(joins, mi.EventID)
+		joins = append(joins, testnet.JoinVia(ctx, t, peer(apps[i]), users[i], roomID, a.node.ServerName()))
 	}
 	// Everyone knows everyone is in before the messages start (else a server
 	// would not send its events to a server it does not know is in). Bob's
@@ -534,17 +396,6 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 // timeline of an initial /sync on app (timeline limit 50).
 func syncMessageIDs(t *testing.T, app *App, token, roomID string) []string {
 	t.Helper()
-	filter := url.QueryEscape(`{"room":{"timeline":{"limit":50}}}`)
-	req, err := http.NewRequest(http.MethodGet, app.BaseURL()+"/_matrix/client/v3/sync?filter="+filter, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Rooms struct {
 			Join map[string]struct {
@@ -557,9 +408,7 @@ func syncMessageIDs(t *testing.T, app *App, token, roomID string) []string {
 			} `json:"join"`
 		} `json:"rooms"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("sync: %d %v", resp.StatusCode, err)
-	}
+	testnet.Sync(context.Background(), t, app.BaseURL(), token, url.Values{"filter": {`{"room":{"timeline":{"limit":50}}}`}}, &body)
 	var ids []string
 	for _, e := range body.Rooms.Join[roomID].Timeline.Events {
 		if e.Type == "m.room.message" {
@@ -580,27 +429,6 @@ type roomPair struct {
 // and joins bob through a, and waits until a knows bob joined.
 func sharedRoom(ctx context.Context, t *testing.T, a, b *App) roomPair {
 	t.Helper()
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.node.ServerName())
-	if status != http.StatusOK {
-		t.Fatalf("join: %d %v", status, body)
-	}
-	// A knows B is in the room once bob's join is in A's timeline.
-	mi, err := b.node.Membership(ctx, roomID, bob.UserID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitForEvent(ctx, t, a, alice.UserID, roomID, mi.EventID)
-	return roomPair{a: a, b: b, alice: alice, bob: bob, roomID: roomID}
+	r := testnet.ShareRoom(ctx, t, peer(a), peer(b))
+	return roomPair{a: a, b: b, alice: r.Alice, bob: r.Bob, roomID: r.RoomID}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
-	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // benchPair is two nodes over libp2p QUIC on loopback, with synchronous
@@ -29,14 +28,9 @@ type benchPair struct {
 // benchAppConfig is a benchmark app's configuration: synchronous writes,
 // libp2p QUIC on loopback.
 func benchAppConfig(dir string, peers []string) Config {
-	return Config{
-		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: dir, StorageProfile: "phone",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
-		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers}},
-	}
+	cfg := loopbackConfig(dir, peers)
+	cfg.Node.NoSyncWrites = false
+	return cfg
 }
 
 func startBenchApp(b *testing.B, peers []string) *App {
@@ -58,19 +52,11 @@ func newBenchPair(b *testing.B) *benchPair {
 	p := &benchPair{a: startBenchApp(b, nil)}
 	p.b = startBenchApp(b, quicAddrs(p.a))
 	ctx := context.Background()
-	var err error
-	if p.alice, err = p.a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true}); err != nil {
-		b.Fatal(err)
-	}
-	if p.bob, err = p.b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
-		b.Fatal(err)
-	}
-	if p.roomID, err = p.a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice.UserID, Preset: node.PresetPublicChat}); err != nil {
-		b.Fatal(err)
-	}
-	u := p.b.BaseURL() + "/_matrix/client/v3/join/" + url.PathEscape(p.roomID) + "?server_name=" + url.QueryEscape(p.a.node.ServerName())
-	if status, body := benchCall(b, http.MethodPost, u, p.bob.AccessToken, "{}"); status != http.StatusOK {
-		b.Fatalf("join: %d %s", status, body)
+	p.alice = testnet.Register(ctx, b, p.a.node, "alice")
+	p.bob = testnet.Register(ctx, b, p.b.node, "bob")
+	p.roomID = testnet.PublicRoom(ctx, b, p.a.node, p.alice.UserID)
+	if status, body := testnet.Join(b, p.b.BaseURL(), p.bob.AccessToken, p.roomID, p.a.node.ServerName()); status != http.StatusOK {
+		b.Fatalf("join: %d %v", status, body)
 	}
 	return p
 }
@@ -127,14 +113,8 @@ func (s *syncBody) has(roomID, eventID string) bool {
 func BenchmarkFederationLatency(b *testing.B) {
 	p := newBenchPair(b)
 	syncURL := p.b.BaseURL() + "/_matrix/client/v3/sync?timeout=30000&since="
-	status, raw := benchCall(b, http.MethodGet, p.b.BaseURL()+"/_matrix/client/v3/sync", p.bob.AccessToken, "")
-	if status != http.StatusOK {
-		b.Fatalf("initial sync: %d %s", status, raw)
-	}
 	var s syncBody
-	if err := json.Unmarshal(raw, &s); err != nil {
-		b.Fatal(err)
-	}
+	testnet.Sync(context.Background(), b, p.b.BaseURL(), p.bob.AccessToken, nil, &s)
 	since := s.NextBatch
 	sendURL := p.a.BaseURL() + "/_matrix/client/v3/rooms/" + url.PathEscape(p.roomID) + "/send/m.room.message/"
 
@@ -199,13 +179,7 @@ func BenchmarkFederationBurst1000(b *testing.B) {
 		l := p.b.node.Listen(p.bob.UserID)
 		var last string
 		for k := range burst {
-			id, err := p.a.node.SendEvent(ctx, node.SendRequest{
-				Sender: p.alice.UserID, DeviceID: p.alice.DeviceID, RoomID: p.roomID, Type: "m.room.message",
-				Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"burst %d/%d"}`, i, k)),
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
+			id := testnet.SendText(ctx, b, p.a.node, p.alice.UserID, p.alice.DeviceID, p.roomID, fmt.Sprintf("burst %d/%d", i, k))
 			last = id
 		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)

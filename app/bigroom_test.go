@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -30,18 +31,9 @@ func TestJoinBigRoom(t *testing.T) {
 	defer cancel()
 	a := startP2P(t, nil)
 	b := startP2P(t, quicAddrs(a))
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := testnet.Register(ctx, t, a.node, "alice")
+	bob := testnet.Register(ctx, t, b.node, "bob")
+	roomID := testnet.PublicRoom(ctx, t, a.node, alice.UserID)
 	// The members are users of a third server, a rogue peer that joins one
 	// of its users through A's make_join and send_join and then sends the
 	// joins of the others over /send (50 a transaction): as fast as local

@@ -3,12 +3,12 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -56,20 +56,8 @@ func (s *syncer) once(ctx context.Context, timeout time.Duration) eduSync {
 	if s.since != "" {
 		q.Set("since", s.since)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.app.BaseURL()+"/_matrix/client/v3/sync?"+q.Encode(), nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatalf("sync: %v", err)
-	}
-	defer resp.Body.Close()
 	var body eduSync
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		s.t.Fatalf("sync: %d %v", resp.StatusCode, err)
-	}
+	testnet.Sync(ctx, s.t, s.app.BaseURL(), s.token, q, &body)
 	s.since = body.NextBatch
 	return body
 }
@@ -124,11 +112,7 @@ func TestEDUsOverFederation(t *testing.T) {
 	})
 
 	// A read receipt, for a message bob has.
-	msg, err := a.node.SendEvent(ctx, node.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
-		Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"read me"}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := testnet.SendText(ctx, t, a.node, alice.UserID, alice.DeviceID, roomID, "read me")
 	waitForEvent(ctx, t, b, bob.UserID, roomID, msg)
 	mustCall(t, a, "POST", room+"/receipt/m.read/"+url.PathEscape(msg), alice.AccessToken, map[string]any{})
 	bs.until(ctx, "alice's receipt", func(s eduSync) bool {

@@ -3,14 +3,13 @@ package app
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/edgenode/edgenode/internal/appinside"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/p2ptransport"
 )
@@ -70,10 +69,7 @@ func TestEmbeddingSurface(t *testing.T) {
 		t.Fatal("login with a wrong password succeeded")
 	}
 
-	solo, err := Start(ctx, Config{ClientListen: "127.0.0.1:0", Node: node.Config{
-		DataDir: t.TempDir(), StorageProfile: "phone", NoSyncWrites: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}})
+	solo, err := Start(ctx, Config{ClientListen: "127.0.0.1:0", Node: testnet.FastNodeConfig(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -32,10 +33,7 @@ func TestOutboundQueueDropsRefusedEvent(t *testing.T) {
 	alice, bob := rp.alice, rp.bob
 
 	// A second room, so the test sees that other rooms are not held up.
-	room2, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room2 := testnet.PublicRoom(ctx, t, a.node, alice.UserID)
 	if status, body := clientJoin(t, b.App, bob.AccessToken, room2, a.node.ServerName()); status != http.StatusOK {
 		t.Fatalf("join room 2: %d %v", status, body)
 	}

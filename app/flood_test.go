@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -185,11 +186,7 @@ func TestFloodFromOnePeer(t *testing.T) {
 	// rest one by one, each awaited at A.
 	var sent []string
 	for i := range messages {
-		id, err := b.node.SendEvent(ctx, node.SendRequest{Sender: bob.UserID, DeviceID: bob.DeviceID, RoomID: roomID,
-			Type: "m.room.message", Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"honest %d"}`, i))})
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := testnet.SendText(ctx, t, b.node, bob.UserID, bob.DeviceID, roomID, fmt.Sprintf("honest %d", i))
 		sent = append(sent, id)
 		if i >= messages/2 {
 			waitForEvent(ctx, t, a, alice.UserID, roomID, id)
@@ -225,11 +222,7 @@ func TestFloodFromOnePeer(t *testing.T) {
 	stats.mu.Unlock()
 
 	// A is still well: it serves its own user and B.
-	fromAlice, err := a.node.SendEvent(ctx, node.SendRequest{Sender: alice.UserID, RoomID: roomID,
-		Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"still here"}`)})
-	if err != nil {
-		t.Fatalf("A after the flood: %v", err)
-	}
+	fromAlice := testnet.SendText(ctx, t, a.node, alice.UserID, "", roomID, "still here")
 	waitForEvent(ctx, t, b, bob.UserID, roomID, fromAlice)
 	res, err := http.Get(a.BaseURL() + "/_matrix/client/versions")
 	if err != nil {
@@ -295,9 +288,6 @@ func forgedPDU(ctx context.Context, t *testing.T, a *App, roomID, viewer, bName 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(bName), identity.KeyID, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := testnet.SignPDU(t, verImpl, proto, time.Now(), bName, key)
 	return ev.JSON()
 }

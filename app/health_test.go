@@ -2,14 +2,12 @@ package app
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/internal/testnet"
 )
 
 // nextHealth waits (bounded) for the next health event.
@@ -33,11 +31,7 @@ func nextHealth(t *testing.T, events <-chan HealthEvent) HealthEvent {
 func TestClientListenerDiesAndRebinds(t *testing.T) {
 	events := make(chan HealthEvent, 16)
 	a, err := Start(context.Background(), Config{
-		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: t.TempDir(), StorageProfile: "phone", NoSyncWrites: true,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
+		ClientListen: "127.0.0.1:0", Node: testnet.FastNodeConfig(t.TempDir()),
 		OnHealth: func(ev HealthEvent) { events <- ev },
 	})
 	if err != nil {
@@ -104,13 +98,10 @@ func TestClientListenerDiesAndRebinds(t *testing.T) {
 // itself unhealthy, naming the free space, and keeps running.
 func TestLowDiskSpaceUnhealthy(t *testing.T) {
 	events := make(chan HealthEvent, 16)
+	cfg := testnet.FastNodeConfig(t.TempDir())
+	cfg.LowDiskSpace = 1 << 62
 	a, err := Start(context.Background(), Config{
-		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: t.TempDir(), StorageProfile: "phone", NoSyncWrites: true,
-			Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-			LowDiskSpace: 1 << 62,
-		},
+		ClientListen: "127.0.0.1:0", Node: cfg,
 		OnHealth: func(ev HealthEvent) { events <- ev },
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -24,22 +25,7 @@ type clientEvent struct {
 // getJSON is an authenticated GET of the client API, decoded into out.
 func getJSON(t *testing.T, app *App, token, pathAndQuery string, out any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, app.BaseURL()+pathAndQuery, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d", pathAndQuery, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		t.Fatalf("GET %s: %v", pathAndQuery, err)
-	}
+	testnet.GetJSON(context.Background(), t, app.BaseURL(), token, pathAndQuery, out)
 }
 
 // roomSync is a /sync of one room: its timeline, prev_batch and the
@@ -93,28 +79,16 @@ func messagesBack(t *testing.T, app *App, token, roomID, from string, limit, max
 // visibility, sends n messages ("m0".."m<n-1>") and joins bob on b to it.
 func historyRoom(ctx context.Context, t *testing.T, a, b *App, visibility string, n int) (roomID string, bob node.Session) {
 	t.Helper()
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bob, err = b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
-		t.Fatal(err)
-	}
-	roomID, err = a.node.CreateRoom(ctx, node.CreateRoomRequest{
+	alice := testnet.RegisterWith(ctx, t, a.node, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
+	bob = testnet.Register(ctx, t, b.node, "bob")
+	roomID = testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{
 		Creator: alice.UserID, Preset: node.PresetPublicChat,
 		InitialState: []node.InitialStateEvent{{
 			Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"` + visibility + `"}`),
 		}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i := range n {
-		_, err := a.node.SendEvent(ctx, node.SendRequest{Sender: alice.UserID, RoomID: roomID, Type: "m.room.message",
-			Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"m%d"}`, i))})
-		if err != nil {
-			t.Fatal(err)
-		}
+		testnet.SendText(ctx, t, a.node, alice.UserID, "", roomID, fmt.Sprintf("m%d", i))
 	}
 	if status, body := clientJoin(t, b, bob.AccessToken, roomID, a.node.ServerName()); status != http.StatusOK {
 		t.Fatalf("join: %d %v", status, body)

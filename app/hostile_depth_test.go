@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -33,10 +34,7 @@ func TestHostileDepth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rr := rogueRoomOn(ctx, t, a, node.PresetPublicChat)
-	carol, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	carol := testnet.Register(ctx, t, a.node, "carol")
 
 	latest := rr.latest(ctx, t)
 	auth := rr.authIDs(ctx, t)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,9 +20,9 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node"
-	"github.com/edgenode/edgenode/p2ptransport"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -47,14 +46,9 @@ func piSoftLimit(t *testing.T) int64 {
 // federation over libp2p QUIC on loopback; the caller closes it.
 func startVictim(t *testing.T, dir string) *App {
 	t.Helper()
-	a, err := Start(context.Background(), Config{
-		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: dir, StorageProfile: "pi", NoSyncWrites: true,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
-		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}}},
-	})
+	cfg := loopbackConfig(dir, nil)
+	cfg.Node.StorageProfile = "pi"
+	a, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -140,14 +134,8 @@ func TestHostileDiskFill(t *testing.T) {
 
 	dir := t.TempDir()
 	a := startVictim(t, dir)
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := testnet.Register(ctx, t, a.node, "alice")
+	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
 	closeApp(t, a)
 	before, beforeApparent := dirSize(t, dir)
 
@@ -392,10 +380,7 @@ func TestHostileUnjoinedRoom(t *testing.T) {
 		proto := gomatrixserverlib.ProtoEvent{SenderID: r.bob.UserID, RoomID: r.roomID, Type: "m.room.message",
 			PrevEvents: []string{leave.EventID}, AuthEvents: auth, Depth: leaveEv.PDU.Depth() + 1,
 			Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"after you left %d %s"}`, i, strings.Repeat("x", 10000)))}
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), identity.KeyID, h.key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ev := testnet.SignPDU(t, verImpl, proto, time.Now(), h.m, h.key)
 		pdus[i] = ev.JSON()
 	}
 	req, err := h.signed(h.m, h.key, "PUT", "/_matrix/federation/v1/send/afterleave",

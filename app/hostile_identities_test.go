@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -59,10 +59,7 @@ func floodIdentities(tb testing.TB, a *App, roomID string, latest gomatrixserver
 				proto := gomatrixserverlib.ProtoEvent{SenderID: "@flood:" + h.m, RoomID: roomID, Type: "m.room.message",
 					PrevEvents: []string{latest.EventID()}, AuthEvents: latest.AuthEventIDs(), Depth: latest.Depth() + 1,
 					Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"%d.%d.%d %s"}`, id, k, i, strings.Repeat("f", 500)))}
-				ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(h.m), identity.KeyID, h.key)
-				if err != nil {
-					tb.Fatal(err)
-				}
+				ev := testnet.SignPDU(tb, verImpl, proto, time.Now(), h.m, h.key)
 				pdus[i] = ev.JSON()
 			}
 			bodies[k], _ = json.Marshal(pdus)
@@ -165,11 +162,7 @@ func TestHostileFreshIdentities(t *testing.T) {
 	start()
 	var sent []string
 	for i := range messages {
-		id, err := b.node.SendEvent(ctx, node.SendRequest{Sender: r.bob.UserID, DeviceID: r.bob.DeviceID, RoomID: r.roomID,
-			Type: "m.room.message", Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"honest %d"}`, i))})
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := testnet.SendText(ctx, t, b.node, r.bob.UserID, r.bob.DeviceID, r.roomID, fmt.Sprintf("honest %d", i))
 		sent = append(sent, id)
 	}
 	for _, id := range sent {
@@ -185,11 +178,7 @@ func TestHostileFreshIdentities(t *testing.T) {
 	if f.limited.Load() == 0 {
 		t.Errorf("%d transactions from %d fresh identities were all taken in: no global budget", f.ok.Load(), identities)
 	}
-	fromAlice, err := a.node.SendEvent(ctx, node.SendRequest{Sender: r.alice.UserID, RoomID: r.roomID,
-		Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"still here"}`)})
-	if err != nil {
-		t.Fatalf("A after the flood: %v", err)
-	}
+	fromAlice := testnet.SendText(ctx, t, a.node, r.alice.UserID, "", r.roomID, "still here")
 	waitForEvent(ctx, t, b, r.bob.UserID, r.roomID, fromAlice)
 }
 
@@ -229,14 +218,8 @@ func benchHostileFlood(b *testing.B, identities int) {
 		}
 		f, start, done := floodIdentities(b, p.a, p.roomID, latestEvent(ctx, b, p.a, p.alice.UserID, p.roomID), identities, txns, perTxn)
 
-		status, raw := benchCall(b, http.MethodGet, p.a.BaseURL()+"/_matrix/client/v3/sync", p.alice.AccessToken, "")
-		if status != http.StatusOK {
-			b.Fatalf("initial sync: %d %s", status, raw)
-		}
 		var s syncBody
-		if err := json.Unmarshal(raw, &s); err != nil {
-			b.Fatal(err)
-		}
+		testnet.Sync(context.Background(), b, p.a.BaseURL(), p.alice.AccessToken, nil, &s)
 		since := s.NextBatch
 
 		b.ResetTimer()

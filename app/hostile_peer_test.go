@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/p2ptransport"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -336,10 +337,7 @@ func (r *rogue) join(ctx context.Context, roomID, localpart string) *roomState {
 // sign builds and signs proto with the rogue's key.
 func (r *rogue) sign(verImpl gomatrixserverlib.IRoomVersion, proto gomatrixserverlib.ProtoEvent) gomatrixserverlib.PDU {
 	r.t.Helper()
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(r.name), identity.KeyID, r.key)
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	ev := testnet.SignPDU(r.t, verImpl, proto, time.Now(), r.name, r.key)
 	ev.EventID() // cached now, before the event is shared between goroutines
 	return ev
 }

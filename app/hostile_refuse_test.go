@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/p2ptransport"
 )
 
@@ -77,13 +77,7 @@ func TestHostileReceiverRefusingEverythingLosesNothing(t *testing.T) {
 
 	var sent []string
 	for i := range 4 {
-		id, err := a.node.SendEvent(ctx, node.SendRequest{
-			Sender: rp.alice.UserID, DeviceID: rp.alice.DeviceID, RoomID: rp.roomID, Type: "m.room.message",
-			Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"queued %d"}`, i)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := testnet.SendText(ctx, t, a.node, rp.alice.UserID, rp.alice.DeviceID, rp.roomID, fmt.Sprintf("queued %d", i))
 		sent = append(sent, id)
 	}
 	select {

@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
-	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // rogueRoom is a room on A with A's alice in it and, unless the room is
@@ -44,14 +44,8 @@ func startRogueRoom(ctx context.Context, t *testing.T, preset string) rogueRoom 
 // rogueRoomOn is startRogueRoom on a node already started.
 func rogueRoomOn(ctx context.Context, t *testing.T, a *App, preset string) rogueRoom {
 	t.Helper()
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: preset})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := testnet.Register(ctx, t, a.node, "alice")
+	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: alice.UserID, Preset: preset})
 	rr := rogueRoom{a: a, alice: alice, roomID: roomID, r: newRogue(t, a)}
 	if preset == node.PresetPublicChat {
 		rr.rs = rr.r.join(ctx, roomID, "m")
@@ -172,10 +166,7 @@ func TestHostileBadSignature(t *testing.T) {
 	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
 	_, key := otherKey(t)
 	proto := rr.r.event(rr.rs, "m", "m.room.message", nil, `{"msgtype":"m.text","body":"bad signature"}`)
-	ev, err := rr.rs.version.NewEventBuilderFromProtoEvent(&proto).Build(time.Now(), spec.ServerName(rr.r.name), identity.KeyID, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := testnet.SignPDU(t, rr.rs.version, proto, time.Now(), rr.r.name, key)
 	rr.mustRefuse(ctx, t, ev)
 }
 

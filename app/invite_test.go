@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -44,24 +45,12 @@ type inviteSyncResp struct {
 // when it is not, which returns as soon as there is news).
 func syncOnce(t *testing.T, app *App, token, since string) inviteSyncResp {
 	t.Helper()
-	u := "/_matrix/client/v3/sync"
+	var q url.Values
 	if since != "" {
-		u += "?timeout=20000&since=" + url.QueryEscape(since)
+		q = url.Values{"timeout": {"20000"}, "since": {since}}
 	}
-	req, err := http.NewRequest(http.MethodGet, app.BaseURL()+u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var out inviteSyncResp
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("sync: %d %v", resp.StatusCode, err)
-	}
+	testnet.Sync(context.Background(), t, app.BaseURL(), token, q, &out)
 	return out
 }
 
@@ -72,13 +61,8 @@ func invitePair(t *testing.T) (a, b *App, alice, bob node.Session, roomID string
 	a, b = startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var err error
-	if alice, err = a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true}); err != nil {
-		t.Fatal(err)
-	}
-	if bob, err = b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
-		t.Fatal(err)
-	}
+	alice = testnet.Register(ctx, t, a.node, "alice")
+	bob = testnet.Register(ctx, t, b.node, "bob")
 	// A reaches B over the connection B opened to A: make sure it is up.
 	if _, err := b.federation.QueryProfile(ctx, a.node.ServerName(), alice.UserID, ""); err != nil {
 		t.Fatalf("B reaches A: %v", err)
@@ -154,19 +138,9 @@ func TestInviteOverFederation(t *testing.T) {
 		t.Fatal("B's /sync after the join still shows the invite")
 	}
 
-	fromAlice, err := a.node.SendEvent(ctx, node.SendRequest{
-		Sender: alice.UserID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"welcome"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromAlice := testnet.SendText(ctx, t, a.node, alice.UserID, "", roomID, "welcome")
 	waitForEvent(ctx, t, b, bob.UserID, roomID, fromAlice)
-	fromBob, err := b.node.SendEvent(ctx, node.SendRequest{
-		Sender: bob.UserID, DeviceID: bob.DeviceID, RoomID: roomID, Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"thanks"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromBob := testnet.SendText(ctx, t, b.node, bob.UserID, bob.DeviceID, roomID, "thanks")
 	waitForEvent(ctx, t, a, alice.UserID, roomID, fromBob)
 
 	status, body = call(t, b, http.MethodPost, clientRoomPath(roomID, "leave"), bob.AccessToken, map[string]any{})

@@ -2,13 +2,13 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -60,16 +60,10 @@ func TestOutageCatchUp(t *testing.T) {
 
 	var users []node.Session
 	for i, s := range []*stoppable{a, b, c} {
-		u, err := s.node.Register(ctx, node.RegisterRequest{Localpart: fmt.Sprintf("user%d", i), Admin: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		u := testnet.RegisterWith(ctx, t, s.node, node.RegisterRequest{Localpart: fmt.Sprintf("user%d", i), Admin: true})
 		users = append(users, u)
 	}
-	roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
 	for i, s := range []*stoppable{b, c} {
 		if status, body := clientJoin(t, s.App, users[i+1].AccessToken, roomID, a.node.ServerName()); status != http.StatusOK {
 			t.Fatalf("join on %s: %d %v", s.node.ServerName(), status, body)
@@ -90,13 +84,7 @@ func TestOutageCatchUp(t *testing.T) {
 	var sent []string
 	for k := range perUser {
 		for i, s := range []*stoppable{a, b} {
-			id, err := s.node.SendEvent(ctx, node.SendRequest{
-				Sender: users[i].UserID, DeviceID: users[i].DeviceID, RoomID: roomID, Type: "m.room.message",
-				Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"while C is away %d/%d"}`, i, k)),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			id := testnet.SendText(ctx, t, s.node, users[i].UserID, users[i].DeviceID, roomID, fmt.Sprintf("while C is away %d/%d", i, k))
 			other := []*stoppable{b, a}[i]
 			waitForEvent(ctx, t, other.App, users[1-i].UserID, roomID, id)
 			sent = append(sent, id)
@@ -130,13 +118,7 @@ func TestOutageCatchUp(t *testing.T) {
 	}
 
 	// And C is a full participant again.
-	fromC, err := c.node.SendEvent(ctx, node.SendRequest{
-		Sender: users[2].UserID, DeviceID: users[2].DeviceID, RoomID: roomID, Type: "m.room.message",
-		Content: json.RawMessage(`{"msgtype":"m.text","body":"back"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromC := testnet.SendText(ctx, t, c.node, users[2].UserID, users[2].DeviceID, roomID, "back")
 	waitForEvent(ctx, t, a.App, users[0].UserID, roomID, fromC)
 	waitForEvent(ctx, t, b.App, users[1].UserID, roomID, fromC)
 }

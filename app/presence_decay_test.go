@@ -2,15 +2,12 @@ package app
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
-	"github.com/edgenode/edgenode/p2ptransport"
 )
 
 // movableClock is a node clock a test moves forward instead of waiting.
@@ -34,14 +31,9 @@ func (c *movableClock) advance(d time.Duration) {
 // startClocked starts an app like startP2P, on clock.
 func startClocked(t *testing.T, clock *movableClock, peers []string) *App {
 	t.Helper()
-	a, err := Start(context.Background(), Config{
-		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: t.TempDir(), StorageProfile: "phone", NoSyncWrites: true, Clock: clock.now,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
-		P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, StaticPeers: peers}},
-	})
+	cfg := loopbackConfig(t.TempDir(), peers)
+	cfg.Node.Clock = clock.now
+	a, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -55,21 +47,12 @@ func startClocked(t *testing.T, clock *movableClock, peers []string) *App {
 func TestPresenceDecayOverFederation(t *testing.T) {
 	clockA, clockB := &movableClock{t: time.Now()}, &movableClock{t: time.Now()}
 	a := startClocked(t, clockA, nil)
-	var quic []string
-	for _, addr := range a.p2p.Addrs() {
-		if strings.Contains(addr, "/quic-v1/") {
-			quic = append(quic, addr)
-		}
-	}
-	b := startClocked(t, clockB, quic)
+	b := startClocked(t, clockB, quicAddrs(a))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	r := sharedRoom(ctx, t, a, b)
 	alice := r.alice
-	carol, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	carol := testnet.Register(ctx, t, a.node, "carol")
 	as := &syncer{t: t, app: a, token: alice.AccessToken}
 	cs := &syncer{t: t, app: a, token: carol.AccessToken}
 	bs := &syncer{t: t, app: b, token: r.bob.AccessToken}

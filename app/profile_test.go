@@ -3,13 +3,10 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
-	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/p2ptransport"
 )
 
@@ -24,12 +21,9 @@ func TestUnsetProfileSizesStorageAndLibp2pAlike(t *testing.T) {
 			name = "unset"
 		}
 		t.Run(name, func(t *testing.T) {
-			a, err := Start(context.Background(), Config{
-				ClientListen: "127.0.0.1:0",
-				Node: node.Config{DataDir: t.TempDir(), StorageProfile: profile, NoSyncWrites: true,
-					Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-				P2P: &P2PConfig{Config: p2ptransport.Config{ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}}},
-			})
+			cfg := loopbackConfig(t.TempDir(), nil)
+			cfg.Node.StorageProfile = profile
+			a, err := Start(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/edgenode/edgenode/federation"
 	"github.com/edgenode/edgenode/internal/identity"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -49,28 +48,12 @@ func TestKeysAcrossServers(t *testing.T) {
 	a, b := startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := testnet.Register(ctx, t, a.node, "alice")
+	bob := testnet.Register(ctx, t, b.node, "bob")
 
 	// Bob's device publishes signed identity keys and two one-time keys.
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	devKeys, _ := json.Marshal(map[string]any{
-		"user_id": bob.UserID, "device_id": bob.DeviceID,
-		"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
-		"keys": map[string]string{
-			"curve25519:" + bob.DeviceID: "Y3VydmU", "ed25519:" + bob.DeviceID: base64.RawStdEncoding.EncodeToString(pub),
-		},
-	})
-	devKeys, err = gomatrixserverlib.SignJSON(bob.UserID, gomatrixserverlib.KeyID("ed25519:"+bob.DeviceID), priv, devKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
+	devKeys, pub := testnet.SignedDeviceKeys(t, bob.UserID, bob.DeviceID, "Y3VydmU",
+		[]string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"}, nil)
 	status, body := call(t, b, "POST", "/_matrix/client/v3/keys/upload", bob.AccessToken, map[string]any{
 		"device_keys": json.RawMessage(devKeys),
 		"one_time_keys": map[string]any{
@@ -143,14 +126,8 @@ func TestAliasAndProfileAcrossServers(t *testing.T) {
 	a, b := startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := b.node.Register(ctx, node.RegisterRequest{Localpart: "bob", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := testnet.Register(ctx, t, a.node, "alice")
+	bob := testnet.Register(ctx, t, b.node, "bob")
 	status, body := call(t, a, "POST", "/_matrix/client/v3/createRoom", alice.AccessToken, map[string]any{
 		"preset": "public_chat", "room_alias_name": "room",
 	})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -29,14 +30,8 @@ func BenchmarkStickyLateJoiner(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
 			a := startBenchApp(b, nil)
-			alice, err := a.node.Register(ctx, node.RegisterRequest{Localpart: "alice", Admin: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			roomID, err := a.node.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
-			if err != nil {
-				b.Fatal(err)
-			}
+			alice := testnet.Register(ctx, b, a.node, "alice")
+			roomID := testnet.PublicRoom(ctx, b, a.node, alice.UserID)
 			var want []string
 			for i := range tc.n {
 				if tc.interleaved {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -65,16 +66,6 @@ func (c *stickyClient) syncOnce(ctx context.Context) {
 	if c.since != "" {
 		q.Set("since", c.since)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.app.BaseURL()+"/_matrix/client/v3/sync?"+q.Encode(), nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("sync: %v", err)
-	}
-	defer resp.Body.Close()
 	type event struct {
 		EventID        string `json:"event_id"`
 		OriginServerTS int64  `json:"origin_server_ts"`
@@ -95,9 +86,7 @@ func (c *stickyClient) syncOnce(ctx context.Context) {
 			} `json:"join"`
 		} `json:"rooms"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		c.t.Fatalf("sync: %d %v", resp.StatusCode, err)
-	}
+	testnet.Sync(ctx, c.t, c.app.BaseURL(), c.token, q, &body)
 	c.since = body.NextBatch
 	jr := body.Rooms.Join[c.roomID]
 	for _, e := range jr.Sticky.Events {
@@ -177,10 +166,7 @@ func testStickyLateJoiner(t *testing.T, visibility string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	rp := sharedRoom(ctx, t, a, b)
-	carol, err := c.node.Register(ctx, node.RegisterRequest{Localpart: "carol", Admin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	carol := testnet.Register(ctx, t, c.node, "carol")
 
 	empty := ""
 	if _, err := a.node.SendEvent(ctx, node.SendRequest{Sender: rp.alice.UserID, DeviceID: rp.alice.DeviceID, RoomID: rp.roomID,

@@ -3,11 +3,11 @@ package federation
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"slices"
 	"testing"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -30,10 +30,7 @@ func TestSendTransactionEDUs(t *testing.T) {
 	r := setupRemoteRoom(t, p)
 	ctx := context.Background()
 	bob := r.user("bob")
-	carol, err := p.a.n.Register(ctx, node.RegisterRequest{Localpart: "carol", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	carol := testnet.RegisterWith(ctx, t, p.a.n, node.RegisterRequest{Localpart: "carol", Password: "pw"})
 	if _, err := p.a.n.Join(ctx, carol.UserID, carol.DeviceID, r.roomID); err != nil {
 		t.Fatal(err)
 	}
@@ -140,12 +137,7 @@ func FuzzApplyEDUs(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	n, err := node.New(context.Background(), node.Config{DataDir: f.TempDir(), StorageProfile: "phone",
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { n.Close() })
+	n := testnet.OpenNode(f, testnet.NodeConfig(f.TempDir()))
 	h := &handler{n: n, log: n.Logger()}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var edus []json.RawMessage

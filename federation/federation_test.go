@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -52,35 +52,12 @@ func (s *fedServer) name() string { return s.n.ServerName() }
 
 func newFedServer(t testing.TB) *fedServer {
 	t.Helper()
-	n, err := node.New(context.Background(), node.Config{
-		DataDir: t.TempDir(), OpenRegistration: true, StorageProfile: "phone",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatalf("node.New: %v", err)
-	}
-	s := &fedServer{n: n}
-	s.srv = httptest.NewServer(NewHandler(n, s.peerOf))
-	t.Cleanup(func() {
-		s.srv.Close()
-		n.Close()
-	})
+	cfg := testnet.NodeConfig(t.TempDir())
+	cfg.OpenRegistration = true
+	s := &fedServer{n: testnet.OpenNode(t, cfg)}
+	s.srv = httptest.NewServer(NewHandler(s.n, s.peerOf))
+	t.Cleanup(s.srv.Close) // before the node closes (cleanups run last first)
 	return s
-}
-
-// mapTransport sends requests addressed to a server name to that server's
-// test listener, as the libp2p transport does to the peer.
-type mapTransport struct{ servers map[string]*fedServer }
-
-func (m mapTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	s, ok := m.servers[req.URL.Host]
-	if !ok {
-		return nil, errors.New("unknown server " + req.URL.Host)
-	}
-	u, _ := url.Parse(s.srv.URL)
-	out := req.Clone(req.Context())
-	out.URL.Scheme, out.URL.Host, out.Host = "http", u.Host, u.Host
-	return http.DefaultTransport.RoundTrip(out)
 }
 
 type pair struct {
@@ -96,10 +73,7 @@ func newPair(t testing.TB) pair {
 	a.setPeer(b.name(), true)
 	b.setPeer(a.name(), true)
 	ctx := context.Background()
-	s, err := a.n.Register(ctx, node.RegisterRequest{Localpart: "alice", InhibitLogin: true})
-	if err != nil {
-		t.Fatalf("register: %v", err)
-	}
+	s := testnet.RegisterWith(ctx, t, a.n, node.RegisterRequest{Localpart: "alice", InhibitLogin: true})
 	dn := "Alice"
 	if err := a.n.SetProfile(ctx, s.UserID, "", &dn, nil); err != nil {
 		t.Fatalf("set profile: %v", err)
@@ -108,7 +82,12 @@ func newPair(t testing.TB) pair {
 }
 
 func (p pair) clientB() *Client {
-	return NewClient(p.b.n, mapTransport{servers: map[string]*fedServer{p.a.name(): p.a, p.b.name(): p.b}})
+	return NewClient(p.b.n, p.routes())
+}
+
+// routes sends requests for A and B to their listeners.
+func (p pair) routes() testnet.Routes {
+	return testnet.Routes{p.a.name(): p.a.srv.URL, p.b.name(): p.b.srv.URL}
 }
 
 // signed builds a request signed as origin with key, addressed to dest, and

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -33,10 +34,7 @@ func realisticTxnSeeds(tb testing.TB) []string {
 	build := func(typ, stateKey string, content string, prev []string, depth int64) gomatrixserverlib.PDU {
 		proto := gomatrixserverlib.ProtoEvent{SenderID: user, RoomID: roomID, Type: typ, StateKey: &stateKey,
 			PrevEvents: prev, AuthEvents: prev, Depth: depth, Content: spec.RawJSON(content)}
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(time.UnixMilli(1_700_000_000_000), spec.ServerName(server), identity.KeyID, key)
-		if err != nil {
-			tb.Fatal(err)
-		}
+		ev := testnet.SignPDU(tb, verImpl, proto, time.UnixMilli(1_700_000_000_000), server, key)
 		return ev
 	}
 	create := build(spec.MRoomCreate, "", `{"creator":"`+user+`","room_version":"10"}`, []string{}, 1)

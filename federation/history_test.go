@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -19,15 +20,8 @@ import (
 func TestHistoryEndpoints(t *testing.T) {
 	p := newPair(t)
 	ctx := context.Background()
-	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := p.a.n.SendEvent(ctx, node.SendRequest{Sender: p.alice, RoomID: roomID, Type: "m.room.message",
-		Content: json.RawMessage(`{"msgtype":"m.text","body":"hello"}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.PublicRoom(ctx, t, p.a.n, p.alice)
+	msg := testnet.SendText(ctx, t, p.a.n, p.alice, "", roomID, "hello")
 	room := url.PathEscape(roomID)
 	get := func(uri string) result {
 		return do(t, signed(t, p.a, p.b.name(), p.a.name(), p.b.n.SigningKey(), http.MethodGet, uri, nil))
@@ -45,10 +39,7 @@ func TestHistoryEndpoints(t *testing.T) {
 
 	c := p.clientB()
 	p.b.n.SetRemote(c)
-	bob, err := p.b.n.Register(ctx, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob := testnet.RegisterWith(ctx, t, p.b.n, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
 	if _, err := p.b.n.Join(ctx, bob.UserID, "", roomID); err != nil {
 		t.Fatal(err)
 	}

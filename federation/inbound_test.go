@@ -8,15 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -64,10 +63,7 @@ func (r *remoteRoom) build(name, sender, typ string, stateKey *string, content a
 	proto := gomatrixserverlib.ProtoEvent{SenderID: sender, RoomID: r.roomID, Type: typ, StateKey: stateKey,
 		PrevEvents: prevIDs, AuthEvents: authIDs, Depth: depth + 1, Content: raw}
 	verImpl, _ := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersionV10)
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(r.ts, spec.ServerName(r.server), identity.KeyID, r.key)
-	if err != nil {
-		r.t.Fatalf("build %s: %v", name, err)
-	}
+	ev := testnet.SignPDU(r.t, verImpl, proto, r.ts, r.server, r.key)
 	r.ts = r.ts.Add(time.Second)
 	ev.EventID()
 	r.evs[name] = ev
@@ -153,10 +149,7 @@ func setupRemoteRoom(t *testing.T, p pair) *remoteRoom {
 		}
 	}
 	// A takes PDUs only for rooms one of its users is in.
-	local, err := p.a.n.Register(context.Background(), node.RegisterRequest{Localpart: "resident"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := testnet.RegisterWith(context.Background(), t, p.a.n, node.RegisterRequest{Localpart: "resident"})
 	if _, err := p.a.n.Join(context.Background(), local.UserID, "", r.roomID); err != nil {
 		t.Fatalf("local join: %v", err)
 	}
@@ -323,12 +316,7 @@ func FuzzSendTransaction(f *testing.F) {
 	for _, seed := range realisticTxnSeeds(f) {
 		f.Add([]byte(seed))
 	}
-	n, err := node.New(context.Background(), node.Config{DataDir: f.TempDir(), StorageProfile: "phone",
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { n.Close() })
+	n := testnet.OpenNode(f, testnet.NodeConfig(f.TempDir()))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		txn, err := parseTransaction(body)
 		if err != nil {

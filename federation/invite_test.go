@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -23,7 +24,7 @@ func inviteURI(roomID, eventID string) string {
 
 // clientOfA is A's client, reaching B (and A) through their test listeners.
 func (p pair) clientOfA() *Client {
-	return NewClient(p.a.n, mapTransport{servers: map[string]*fedServer{p.a.name(): p.a, p.b.name(): p.b}})
+	return NewClient(p.a.n, p.routes())
 }
 
 // inviteEvent builds an invite of target by sender in roomID, signed as
@@ -36,21 +37,14 @@ func inviteEvent(t *testing.T, server string, key ed25519.PrivateKey, sender, ta
 		Content:    spec.RawJSON(`{"membership":"` + membership + `"}`),
 		PrevEvents: []string{"$prev"}, AuthEvents: []string{"$create"}, Depth: 5,
 	}
-	ev, err := gomatrixserverlib.MustGetRoomVersion(node.DefaultRoomVersion).NewEventBuilderFromProtoEvent(&proto).
-		Build(time.Now(), spec.ServerName(server), identity.KeyID, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := testnet.SignPDU(t, gomatrixserverlib.MustGetRoomVersion(node.DefaultRoomVersion), proto, time.Now(), server, key)
 	return ev
 }
 
 func TestInboundInvite(t *testing.T) {
 	p := newPair(t)
 	ctx := context.Background()
-	bob, err := p.b.n.Register(ctx, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob := testnet.RegisterWith(ctx, t, p.b.n, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
 	roomID := "!room:" + p.a.name()
 	aKey := p.a.n.SigningKey()
 	put := func(origin string, key ed25519.PrivateKey, ev gomatrixserverlib.PDU, eventID, version string) result {
@@ -118,15 +112,9 @@ func TestInboundInvite(t *testing.T) {
 func TestInviteThroughClient(t *testing.T) {
 	p := newPair(t)
 	ctx := context.Background()
-	bob, err := p.b.n.Register(ctx, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob := testnet.RegisterWith(ctx, t, p.b.n, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
 	p.a.n.SetRemote(p.clientOfA())
-	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.CreateRoom(ctx, t, p.a.n, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
 	invite := func(target string) error {
 		_, err := p.a.n.ChangeMembership(ctx, node.MembershipChange{Sender: p.alice, RoomID: roomID, Target: target, Membership: spec.Invite})
 		return err
@@ -158,15 +146,9 @@ func makeLeaveURI(roomID, userID string) string {
 func TestMakeLeaveAndSendLeave(t *testing.T) {
 	p := newPair(t)
 	ctx := context.Background()
-	bob, err := p.b.n.Register(ctx, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob := testnet.RegisterWith(ctx, t, p.b.n, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
 	p.a.n.SetRemote(p.clientOfA())
-	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.CreateRoom(ctx, t, p.a.n, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
 	if _, err := p.a.n.ChangeMembership(ctx, node.MembershipChange{Sender: p.alice, RoomID: roomID, Target: bob.UserID, Membership: spec.Invite}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -27,24 +27,14 @@ func buildJoin(t *testing.T, p pair, tmpl gomatrixserverlib.ProtoEvent, version 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := verImpl.NewEventBuilderFromProtoEvent(&tmpl).Build(time.Now(), spec.ServerName(p.b.name()), identity.KeyID, p.b.n.SigningKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
+	return testnet.SignPDU(t, verImpl, tmpl, time.Now(), p.b.name(), p.b.n.SigningKey())
 }
 
 func TestMakeJoinAndSendJoin(t *testing.T) {
 	p := newPair(t)
 	ctx := context.Background()
-	public, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	private, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	public := testnet.PublicRoom(ctx, t, p.a.n, p.alice)
+	private := testnet.CreateRoom(ctx, t, p.a.n, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
 	bob := "@bob:" + p.b.name()
 	get := func(uri string) result {
 		return do(t, signed(t, p.a, p.b.name(), p.a.name(), p.b.n.SigningKey(), http.MethodGet, uri, nil))

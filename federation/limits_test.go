@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/internal/testnet"
 )
 
 // fakeClock is a settable clock for the limiter.
@@ -259,11 +259,9 @@ func (h *recordingHandler) WithGroup(string) slog.Handler      { return h }
 // the spec's errors and logged at debug with the peer they came from.
 func TestRefusalsLogged(t *testing.T) {
 	rec := &recordingHandler{}
-	n, err := node.New(context.Background(), node.Config{DataDir: t.TempDir(), StorageProfile: "phone", Logger: slog.New(rec)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
+	cfg := testnet.NodeConfig(t.TempDir())
+	cfg.Logger = slog.New(rec)
+	n := testnet.OpenNode(t, cfg)
 	b := newFedServer(t)
 	a := &fedServer{n: n}
 	a.setPeer(b.name(), true)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -17,10 +18,7 @@ import (
 func TestGetMissingEvents(t *testing.T) {
 	p := newPair(t)
 	ctx := context.Background()
-	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.PublicRoom(ctx, t, p.a.n, p.alice)
 	c := p.clientB()
 	uri := "/_matrix/federation/v1/get_missing_events/" + url.PathEscape(roomID)
 	post := func(body any) result {
@@ -29,10 +27,7 @@ func TestGetMissingEvents(t *testing.T) {
 	expect(t, "get_missing_events before joining", post(map[string]any{"latest_events": []string{"$x"}}), http.StatusForbidden, "M_FORBIDDEN")
 
 	p.b.n.SetRemote(c)
-	bob, err := p.b.n.Register(ctx, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob := testnet.RegisterWith(ctx, t, p.b.n, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
 	if _, err := p.b.n.Join(ctx, bob.UserID, "", roomID); err != nil {
 		t.Fatal(err)
 	}

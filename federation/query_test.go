@@ -3,9 +3,6 @@ package federation
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,8 +10,8 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
-	"github.com/matrix-org/gomatrixserverlib"
 )
 
 // keyedUser is a user of A with a device that uploaded signed device keys
@@ -28,22 +25,9 @@ type keyedUser struct {
 func newKeyedUser(t *testing.T, n *node.Node, localpart string) keyedUser {
 	t.Helper()
 	ctx := context.Background()
-	s, err := n.Register(ctx, node.RegisterRequest{Localpart: localpart, Admin: true, DeviceDisplayName: "phone"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	b64 := base64.RawStdEncoding.EncodeToString(pub)
-	raw, _ := json.Marshal(map[string]any{
-		"user_id": s.UserID, "device_id": s.DeviceID,
-		"algorithms":        []string{"m.olm.v1.curve25519-aes-sha2"},
-		"keys":              map[string]string{"curve25519:" + s.DeviceID: "curve", "ed25519:" + s.DeviceID: b64},
-		"org.example.extra": "signed too",
-	})
-	signed, err := gomatrixserverlib.SignJSON(s.UserID, gomatrixserverlib.KeyID("ed25519:"+s.DeviceID), priv, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := testnet.RegisterWith(ctx, t, n, node.RegisterRequest{Localpart: localpart, Admin: true, DeviceDisplayName: "phone"})
+	signed, _ := testnet.SignedDeviceKeys(t, s.UserID, s.DeviceID, "curve",
+		[]string{"m.olm.v1.curve25519-aes-sha2"}, map[string]any{"org.example.extra": "signed too"})
 	otks := map[string]json.RawMessage{
 		"signed_curve25519:AAAA": json.RawMessage(`{"key":"otk1"}`),
 		"signed_curve25519:AAAB": json.RawMessage(`{"key":"otk2"}`),
@@ -66,10 +50,7 @@ func TestQueryDirectory(t *testing.T) {
 	p := newPair(t)
 	c := p.clientB()
 	ctx := context.Background()
-	roomID, err := p.a.n.CreateRoom(ctx, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPublicChat, RoomAliasName: "lobby"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.CreateRoom(ctx, t, p.a.n, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPublicChat, RoomAliasName: "lobby"})
 	alias := "#lobby:" + p.a.name()
 
 	ra, err := c.QueryDirectory(ctx, p.a.name(), alias)

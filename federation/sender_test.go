@@ -5,13 +5,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -161,31 +158,11 @@ func (p *fakePeer) waitFor(t *testing.T, timeout time.Duration, what string, con
 	}
 }
 
-// peerTransport sends requests for the fake peer's server name to its
-// listener on 127.0.0.1.
-type peerTransport struct{ peers map[string]*fakePeer }
-
-func (m peerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	p, ok := m.peers[req.URL.Host]
-	if !ok {
-		return nil, errors.New("unknown server " + req.URL.Host)
-	}
-	u, _ := url.Parse(p.srv.URL)
-	out := req.Clone(req.Context())
-	out.URL.Scheme, out.URL.Host, out.Host = "http", u.Host, u.Host
-	return http.DefaultTransport.RoundTrip(out)
-}
-
 func openSenderNode(t *testing.T, dir string) *node.Node {
 	t.Helper()
-	n, err := node.New(context.Background(), node.Config{
-		DataDir: dir, OpenRegistration: true, StorageProfile: "phone",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatalf("node.New: %v", err)
-	}
-	return n
+	cfg := testnet.NodeConfig(dir)
+	cfg.OpenRegistration = true
+	return testnet.OpenNodeUnclosed(t, cfg)
 }
 
 // senderSetup is a node with a public room created by local @alice that
@@ -204,10 +181,7 @@ func newSenderSetup(t *testing.T, dir string) senderSetup {
 	t.Cleanup(func() { n.Close() })
 	peer := newFakePeer(t)
 	alice := n.UserID("alice")
-	roomID, err := n.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
-	if err != nil {
-		t.Fatalf("create room: %v", err)
-	}
+	roomID := testnet.CreateRoom(ctx, t, n, node.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
 	// No federated joins yet: input a join for the remote user directly (the
 	// node trusts its caller's identity). Its sender is remote, so it is
 	// not itself queued.
@@ -219,7 +193,7 @@ func newSenderSetup(t *testing.T, dir string) senderSetup {
 
 func (s senderSetup) startSender(t *testing.T, opts SenderOptions) *Sender {
 	t.Helper()
-	c := NewClient(s.n, peerTransport{peers: map[string]*fakePeer{s.peer.name: s.peer}})
+	c := NewClient(s.n, testnet.Routes{s.peer.name: s.peer.srv.URL})
 	snd := NewSender(s.n, c, opts)
 	if err := snd.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -383,15 +357,12 @@ func TestSenderDeliversAfterRestart(t *testing.T) {
 	peer := newFakePeer(t)
 	peer.setFail(1 << 30)
 	alice := n.UserID("alice")
-	roomID, err := n.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	roomID := testnet.CreateRoom(ctx, t, n, node.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
 	if _, err := n.Join(ctx, "@x:"+peer.name, "DEVX", roomID); err != nil {
 		t.Fatal(err)
 	}
 	s := senderSetup{n: n, peer: peer, roomID: roomID, alice: alice}
-	rt := peerTransport{peers: map[string]*fakePeer{peer.name: peer}}
+	rt := testnet.Routes{peer.name: peer.srv.URL}
 	snd := NewSender(n, NewClient(n, rt), SenderOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
 	if err := snd.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgenode/edgenode/internal/testnet"
 )
 
 // waitFor polls cond (bounded, generously: the machine is shared) and
@@ -297,7 +299,9 @@ func TestEventHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	room := call(t, "POST", a.BaseURL()+"/_matrix/client/v3/createRoom", alice.AccessToken, map[string]any{"preset": "public_chat"})["room_id"].(string)
-	call(t, "POST", b.BaseURL()+"/_matrix/client/v3/join/"+url.PathEscape(room)+"?server_name="+a.ServerName(), bob.AccessToken, map[string]any{})
+	if status, body := testnet.Join(t, b.BaseURL(), bob.AccessToken, room, a.ServerName()); status != http.StatusOK {
+		t.Fatalf("join: %d %v", status, body)
+	}
 	sendAs := func(n *Node, s *Session, txn string, content map[string]any) string {
 		return call(t, "PUT", n.BaseURL()+"/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/"+txn, s.AccessToken, content)["event_id"].(string)
 	}

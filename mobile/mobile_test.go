@@ -1,15 +1,14 @@
 package mobile
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgenode/edgenode/internal/testnet"
 )
 
 // testConfig keeps a test node on loopback and quiet on the LAN.
@@ -61,38 +60,11 @@ func startNode(t *testing.T, dir, cfg string) *Node {
 	return n
 }
 
-// call makes a client API request as an app's Matrix client would.
+// call makes a client API request as an app's Matrix client would (u is
+// the whole URL) and fails the test on a status other than 200.
 func call(t *testing.T, method, u, token string, body any) map[string]any {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, u, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: %d %s", method, u, resp.StatusCode, raw)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: %v: %s", method, u, err, raw)
-	}
-	return out
+	return testnet.MustCall(t, u, method, "", token, body)
 }
 
 // TestAppLifecycle drives the facade as an app does: start, create the

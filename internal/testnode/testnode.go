@@ -4,17 +4,15 @@
 package testnode
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/internal/appinside"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 )
 
@@ -52,11 +50,9 @@ func Start(t testing.TB, opts Options) *Node {
 	}
 	cfg := app.Config{
 		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
-			DataDir: opts.Dir, OpenRegistration: !opts.ClosedRegistration, StorageProfile: "phone",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		},
+		Node:         testnet.NodeConfig(opts.Dir),
 	}
+	cfg.Node.OpenRegistration = !opts.ClosedRegistration
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
@@ -99,38 +95,8 @@ func (r Response) String(k string) string { s, _ := r.Body[k].(string); return s
 // value (sent as JSON). token may be empty.
 func (n *Node) Do(method, path, token string, body any) Response {
 	n.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			n.t.Fatalf("encode body: %v", err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, n.URL+path, rd)
-	if err != nil {
-		n.t.Fatalf("request: %v", err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		n.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		n.t.Fatalf("read body: %v", err)
-	}
-	out := Response{Status: res.StatusCode, Raw: raw}
+	status, raw := testnet.Raw(context.Background(), n.t, method, n.URL+path, token, body)
+	out := Response{Status: status, Raw: raw}
 	_ = json.Unmarshal(raw, &out.Body)
 	return out
 }
