@@ -215,7 +215,11 @@ func badgerOptions(dir string, p Profile, syncWrites bool) badger.Options {
 		// Verify each table's checksums when it is opened (also right
 		// after a flush or compaction writes it) and each block's when it
 		// is read: corruption is an error, never silently missing data.
-		WithChecksumVerificationMode(options.OnTableAndBlockRead)
+		WithChecksumVerificationMode(options.OnTableAndBlockRead).
+		// And each value-log entry's when it is read: values above the
+		// threshold (events' JSON, mostly) live there, and without it a
+		// changed byte on disk read as another value.
+		WithVerifyValueChecksum(true)
 	if p.TableSize > 0 {
 		bo = bo.WithBaseTableSize(p.TableSize)
 	}

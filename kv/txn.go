@@ -23,7 +23,27 @@ func (tx *Txn) Get(key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kv: get: %w", err)
 	}
-	return item.ValueCopy(nil)
+	return valueOf(item)
+}
+
+// ErrCorrupt reports a stored value whose bytes failed their checksum.
+var ErrCorrupt = errors.New("kv: stored value is corrupt")
+
+// valueOf copies item's value. Badger v4.9.6 logs a value-log read that
+// fails (a checksum mismatch among them) and then returns no value and no
+// error (Item.yieldItemValue: "Don't return error if we cannot read the
+// value"). A value in the value log is never empty (shorter ones are
+// stored inline), so an empty copy of an item whose stored size is not
+// zero is that failure, and is returned as ErrCorrupt.
+func valueOf(item *badger.Item) ([]byte, error) {
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, fmt.Errorf("kv: read value: %w", err)
+	}
+	if len(v) == 0 && item.ValueSize() > 0 {
+		return nil, fmt.Errorf("%w: key %q", ErrCorrupt, item.Key())
+	}
+	return v, nil
 }
 
 // Has reports whether key exists.
@@ -115,9 +135,9 @@ func (tx *Txn) Each(s Scan, fn func(key, value []byte) (bool, error)) error {
 		item := it.Item()
 		var val []byte
 		if !s.KeysOnly {
-			v, err := item.ValueCopy(nil)
+			v, err := valueOf(item)
 			if err != nil {
-				return fmt.Errorf("kv: read value: %w", err)
+				return err
 			}
 			val = v
 		}
