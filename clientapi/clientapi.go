@@ -15,6 +15,7 @@ type api struct {
 	n      Node
 	log    *slog.Logger
 	logins *loginLimiter
+	regs   *registerLimiter
 }
 
 // Register adds the client API's routes to rt. The whole route table is here,
@@ -22,7 +23,8 @@ type api struct {
 // handlers live in one file per area. n is the node (a *node.Node), reached
 // only through Node.
 func Register(rt *mxhttp.Router, n Node) {
-	a := &api{n: n, log: n.Logger().With("component", "clientapi"), logins: newLoginLimiter(n.Config().LoginFailures)}
+	a := &api{n: n, log: n.Logger().With("component", "clientapi"), logins: newLoginLimiter(n.Config().LoginFailures),
+		regs: newRegisterLimiter(n.Config().Registrations, n.Config().Clock)}
 
 	// Discovery.
 	rt.Public("GET /_matrix/client/versions", a.versions)

@@ -61,6 +61,12 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) error {
 	if req.Auth.Type != stageDummy {
 		return mxhttp.Errorf(http.StatusBadRequest, "M_UNRECOGNIZED", "unsupported auth type %q", req.Auth.Type)
 	}
+	// Charged here, after the checks that write nothing and before the
+	// account is made: the first request, which only learns the flows,
+	// costs nothing.
+	if err := a.regs.take(r); err != nil {
+		return err
+	}
 	var password string
 	if req.Password != nil {
 		password = *req.Password

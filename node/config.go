@@ -22,6 +22,12 @@ type Config struct {
 	// client address; zero fields take DefaultLoginFailureBurst and
 	// DefaultLoginFailureEvery.
 	LoginFailures RateLimit
+	// Registrations bounds accounts made through POST /register, per
+	// client address and, at RegistrationOverallFactor times the rate and
+	// burst, overall; zero fields take DefaultRegistrationBurst and
+	// DefaultRegistrationEvery, a negative Burst turns the limit off (load
+	// tools that register hundreds of users).
+	Registrations RateLimit
 	// WebOrigins are the web origins (scheme://host[:port]) whose pages may
 	// log in and register through the client API from a browser; "*"
 	// allows any page. Authenticated requests need an access token, which
@@ -88,3 +94,24 @@ const (
 	DefaultLoginFailureBurst = 5
 	DefaultLoginFailureEvery = 10 * time.Second
 )
+
+// Default registration limits: ten accounts at once from a client address,
+// then one a minute (60 an hour).
+// Synapse's default rc_registration is a burst of 3, then 0.17 a second
+// (one every six seconds), per address. A personal node makes a handful of
+// accounts in its life, so a slower refill costs its owner nothing, while
+// a web page in the device's browser (which sees the node as 127.0.0.1,
+// the same address as the owner's apps) cannot fill the disk with
+// accounts; the burst of ten is larger than Synapse's so that test scripts
+// and a benchmark's default run (hsbench registers ten users) need no
+// configuration.
+const (
+	DefaultRegistrationBurst = 10
+	DefaultRegistrationEvery = time.Minute
+)
+
+// RegistrationOverallFactor scales Config.Registrations into the limit on
+// all addresses together: a LAN node's clients each get the per-address
+// limit, and spreading over many addresses (IPv6 gives a host plenty)
+// buys no more than this many times it.
+const RegistrationOverallFactor = 4

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/kv"
@@ -35,6 +36,15 @@ type Config struct {
 	// OpenRegistration lets anyone who reaches the client API register.
 	// Default false: accounts are made with "edgenode account create".
 	OpenRegistration bool `yaml:"open_registration"`
+	// RegistrationBurst and RegistrationEvery bound open registration per
+	// client address: RegistrationBurst accounts at once, then one more
+	// every RegistrationEvery (the node's default: 10, then one a minute;
+	// node.DefaultRegistrationBurst). Zero takes the default.
+	RegistrationBurst int           `yaml:"registration_burst"`
+	RegistrationEvery time.Duration `yaml:"registration_every"`
+	// NoRegistrationLimit turns that limit off: for load tools that
+	// register many users, never on a node a browser can reach.
+	NoRegistrationLimit bool `yaml:"no_registration_limit"`
 	// WebOrigins are the web origins whose pages in a browser may log in or
 	// register through the client API ("*": any). Default none: native
 	// clients send no Origin and are not affected.
@@ -83,23 +93,26 @@ type configFlags struct {
 // name; only flags that were given on the command line are applied, so an
 // unset flag never clobbers the file with its zero value.
 var flagOverrides = map[string]func(dst, src *Config){
-	"data":              func(d, s *Config) { d.DataDir = s.DataDir },
-	"client-listen":     func(d, s *Config) { d.ClientListen = s.ClientListen },
-	"server-name":       func(d, s *Config) { d.ServerName = s.ServerName },
-	"profile":           func(d, s *Config) { d.StorageProfile = s.StorageProfile },
-	"open-registration": func(d, s *Config) { d.OpenRegistration = s.OpenRegistration },
-	"web-origin":        func(d, s *Config) { d.WebOrigins = s.WebOrigins },
-	"no-sync-writes":    func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
-	"log-level":         func(d, s *Config) { d.LogLevel = s.LogLevel },
-	"p2p-listen":        func(d, s *Config) { d.P2P.ListenAddrs = s.P2P.ListenAddrs },
-	"peer":              func(d, s *Config) { d.P2P.StaticPeers = s.P2P.StaticPeers },
-	"mdns":              func(d, s *Config) { d.P2P.MDNS = s.P2P.MDNS },
-	"no-p2p":            func(d, s *Config) { d.NoP2P = s.NoP2P },
-	"dht":               func(d, s *Config) { d.P2P.DHT = s.P2P.DHT },
-	"dht-mode":          func(d, s *Config) { d.P2P.DHTMode = s.P2P.DHTMode },
-	"relay":             func(d, s *Config) { d.P2P.Relays = s.P2P.Relays },
-	"relay-service":     func(d, s *Config) { d.P2P.RelayService = s.P2P.RelayService },
-	"reachability":      func(d, s *Config) { d.P2P.Reachability = s.P2P.Reachability },
+	"data":                  func(d, s *Config) { d.DataDir = s.DataDir },
+	"client-listen":         func(d, s *Config) { d.ClientListen = s.ClientListen },
+	"server-name":           func(d, s *Config) { d.ServerName = s.ServerName },
+	"profile":               func(d, s *Config) { d.StorageProfile = s.StorageProfile },
+	"open-registration":     func(d, s *Config) { d.OpenRegistration = s.OpenRegistration },
+	"registration-burst":    func(d, s *Config) { d.RegistrationBurst = s.RegistrationBurst },
+	"registration-every":    func(d, s *Config) { d.RegistrationEvery = s.RegistrationEvery },
+	"no-registration-limit": func(d, s *Config) { d.NoRegistrationLimit = s.NoRegistrationLimit },
+	"web-origin":            func(d, s *Config) { d.WebOrigins = s.WebOrigins },
+	"no-sync-writes":        func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
+	"log-level":             func(d, s *Config) { d.LogLevel = s.LogLevel },
+	"p2p-listen":            func(d, s *Config) { d.P2P.ListenAddrs = s.P2P.ListenAddrs },
+	"peer":                  func(d, s *Config) { d.P2P.StaticPeers = s.P2P.StaticPeers },
+	"mdns":                  func(d, s *Config) { d.P2P.MDNS = s.P2P.MDNS },
+	"no-p2p":                func(d, s *Config) { d.NoP2P = s.NoP2P },
+	"dht":                   func(d, s *Config) { d.P2P.DHT = s.P2P.DHT },
+	"dht-mode":              func(d, s *Config) { d.P2P.DHTMode = s.P2P.DHTMode },
+	"relay":                 func(d, s *Config) { d.P2P.Relays = s.P2P.Relays },
+	"relay-service":         func(d, s *Config) { d.P2P.RelayService = s.P2P.RelayService },
+	"reachability":          func(d, s *Config) { d.P2P.Reachability = s.P2P.Reachability },
 }
 
 // listFlag is a flag that may be given several times; each adds a value.
@@ -130,6 +143,9 @@ func addConfigFlags(fs *flag.FlagSet, serving bool) *configFlags {
 	if serving {
 		fs.StringVar(&cf.vals.ClientListen, "client-listen", app.DefaultClientListen, "client API `address` (HOST:PORT; port 0 picks a free one)")
 		fs.BoolVar(&cf.vals.OpenRegistration, "open-registration", false, "let anyone who reaches the client API register")
+		fs.IntVar(&cf.vals.RegistrationBurst, "registration-burst", 0, "registrations a client address may make at once (0: the default, 10)")
+		fs.DurationVar(&cf.vals.RegistrationEvery, "registration-every", 0, "after the burst, one more registration per `duration` (0: the default, 1m)")
+		fs.BoolVar(&cf.vals.NoRegistrationLimit, "no-registration-limit", false, "do not rate-limit registration (load tests only)")
 		fs.Var(listFlag{&cf.vals.WebOrigins}, "web-origin", "web `origin` (scheme://host[:port], or *) whose pages may log in and register from a browser (repeatable)")
 		fs.Var(listFlag{&cf.vals.P2P.ListenAddrs}, "p2p-listen", "libp2p `multiaddr` to listen on (repeatable; default QUIC and TCP on all interfaces)")
 		fs.Var(listFlag{&cf.vals.P2P.StaticPeers}, "peer", "static peer `multiaddr` ending in /p2p/<peer ID> (repeatable)")
@@ -207,6 +223,9 @@ func (c Config) validate() error {
 	}
 	if _, err := parseLogLevel(c.LogLevel); err != nil {
 		return err
+	}
+	if c.RegistrationBurst < 0 || c.RegistrationEvery < 0 {
+		return fmt.Errorf("config: registration_burst %d, registration_every %s: may not be negative (no_registration_limit turns the limit off)", c.RegistrationBurst, c.RegistrationEvery)
 	}
 	if _, _, err := net.SplitHostPort(c.ClientListen); err != nil {
 		return fmt.Errorf("config: client_listen %q: %w", c.ClientListen, err)

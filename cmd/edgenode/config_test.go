@@ -9,7 +9,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/p2ptransport"
 )
 
@@ -86,6 +88,17 @@ func TestConfigLoad(t *testing.T) {
 			name: "DHT off in the file", file: "dht: false\nrelay_service: true\n",
 			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{RelayService: true, MDNS: true}},
 		},
+		{
+			name: "registration limit: file, then flags", serving: true,
+			file: "registration_burst: 3\nregistration_every: 30s\n",
+			args: []string{"--registration-every", "2m"},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", RegistrationBurst: 3, RegistrationEvery: 2 * time.Minute, P2P: p2ptransport.Config{DHT: true, MDNS: true}},
+		},
+		{
+			name: "--no-registration-limit", serving: true, args: []string{"--no-registration-limit"},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", NoRegistrationLimit: true, P2P: p2ptransport.Config{DHT: true, MDNS: true}},
+		},
+		{name: "negative registration burst", serving: true, args: []string{"--registration-burst", "-1"}, wantErr: "no_registration_limit"},
 		{name: "unknown key is an error", file: "data_dir: /x\nopen_registraton: true\n", wantErr: "open_registraton"},
 		{name: "wrong type is an error", file: "open_registration: maybe\n", wantErr: "into bool"},
 		{name: "unknown profile in file", file: "storage_profile: mainframe\n", wantErr: "mainframe"},
@@ -135,6 +148,27 @@ func TestConfigLoad(t *testing.T) {
 			want.DataDir = filepath.FromSlash(want.DataDir)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("config =\n  %+v\nwant\n  %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestNodeConfigRegistrations: the command's registration settings reach
+// the node, and no_registration_limit turns the node's limit off.
+func TestNodeConfigRegistrations(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want node.RateLimit
+	}{
+		{name: "default", want: node.RateLimit{}},
+		{name: "set", cfg: Config{RegistrationBurst: 3, RegistrationEvery: time.Hour}, want: node.RateLimit{Burst: 3, Every: time.Hour}},
+		{name: "off", cfg: Config{RegistrationBurst: 3, NoRegistrationLimit: true}, want: node.RateLimit{Burst: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := nodeConfig(tt.cfg, nil).Registrations; got != tt.want {
+				t.Errorf("Registrations = %+v, want %+v", got, tt.want)
 			}
 		})
 	}

@@ -88,7 +88,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // nodeConfig maps the command's configuration onto the node's.
 func nodeConfig(cfg Config, log *slog.Logger) node.Config {
+	regs := node.RateLimit{Burst: cfg.RegistrationBurst, Every: cfg.RegistrationEvery}
+	if cfg.NoRegistrationLimit {
+		regs = node.RateLimit{Burst: -1}
+	}
 	return node.Config{
+		Registrations:    regs,
 		DataDir:          cfg.DataDir,
 		ServerName:       cfg.ServerName,
 		StorageProfile:   cfg.StorageProfile,

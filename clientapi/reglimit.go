@@ -1,0 +1,138 @@
+package clientapi
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/node"
+)
+
+// maxRegisterBuckets bounds how many client addresses the registration
+// limiter remembers; a full bucket carries no state and is dropped first.
+const maxRegisterBuckets = 1024
+
+// registerLimiter holds back account creation at POST /register (the spec
+// marks it rate-limited). The client API sends CORS headers, so any web
+// page in a browser on the device can post to it; with open registration
+// such a page could create accounts in a loop until the disk is full. Each
+// attempt that would create an account (the final step of the
+// user-interactive auth, not the first request that only learns the flows)
+// takes a token from its client address's bucket and from the overall
+// bucket before anything is written, and an attempt either has none left
+// for is refused with 429 M_LIMIT_EXCEEDED. On a node that only listens
+// on loopback every client is 127.0.0.1, so the address bucket is in
+// effect the overall one; the overall bucket, node.RegistrationOverallFactor
+// times larger, bounds a LAN node's clients together.
+//
+// Tokens are not given back when the registration then fails (a name
+// taken by a concurrent request): such attempts are rare for an honest
+// client and still cost the node work.
+type registerLimiter struct {
+	off     bool
+	addr    rateBucketCfg
+	overall rateBucketCfg
+	now     func() time.Time
+
+	mu      sync.Mutex
+	all     loginBucket
+	buckets map[string]*loginBucket
+}
+
+// rateBucketCfg is a token bucket's shape.
+type rateBucketCfg struct {
+	burst float64
+	every time.Duration
+}
+
+// level is b's tokens at now, refilled since b.at up to the burst.
+func (c rateBucketCfg) level(b *loginBucket, now time.Time) float64 {
+	return min(c.burst, b.tokens+float64(now.Sub(b.at))/float64(c.every))
+}
+
+// wait is how long until b has a token at now; zero if it has one.
+func (c rateBucketCfg) wait(b *loginBucket, now time.Time) time.Duration {
+	if lv := c.level(b, now); lv < 1 {
+		return time.Duration((1 - lv) * float64(c.every))
+	}
+	return 0
+}
+
+// newRegisterLimiter makes the limiter cfg describes (node.Config's
+// Registrations); clock is the node's clock, nil for time.Now.
+func newRegisterLimiter(cfg node.RateLimit, clock func() time.Time) *registerLimiter {
+	if clock == nil {
+		clock = time.Now
+	}
+	if cfg.Burst < 0 {
+		return &registerLimiter{off: true, now: clock}
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = node.DefaultRegistrationBurst
+	}
+	if cfg.Every <= 0 {
+		cfg.Every = node.DefaultRegistrationEvery
+	}
+	l := &registerLimiter{
+		addr:    rateBucketCfg{burst: float64(cfg.Burst), every: cfg.Every},
+		overall: rateBucketCfg{burst: float64(cfg.Burst * node.RegistrationOverallFactor), every: max(cfg.Every/node.RegistrationOverallFactor, 1)},
+		now:     clock,
+		buckets: map[string]*loginBucket{},
+	}
+	l.all = loginBucket{tokens: l.overall.burst, at: clock()}
+	return l
+}
+
+// take charges one registration from r's client address, or refuses it,
+// charging nothing, with 429 M_LIMIT_EXCEEDED saying when to retry.
+func (l *registerLimiter) take(r *http.Request) error {
+	if l.off {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[host]
+	wait := l.overall.wait(&l.all, now)
+	if b != nil {
+		wait = max(wait, l.addr.wait(b, now))
+	}
+	if wait > 0 {
+		return mxhttp.LimitExceeded(wait, "too many registrations; try again later")
+	}
+	if b == nil {
+		if len(l.buckets) >= maxRegisterBuckets {
+			l.evict(now)
+		}
+		b = &loginBucket{tokens: l.addr.burst, at: now}
+		l.buckets[host] = b
+	}
+	b.tokens, b.at = l.addr.level(b, now)-1, now
+	l.all.tokens, l.all.at = l.overall.level(&l.all, now)-1, now
+	return nil
+}
+
+// evict makes room for a bucket: it drops every address bucket that has
+// refilled or, if none has, the fullest one.
+func (l *registerLimiter) evict(now time.Time) {
+	fullest, most := "", -1.0
+	for k, b := range l.buckets {
+		lv := l.addr.level(b, now)
+		if lv >= l.addr.burst {
+			delete(l.buckets, k)
+			continue
+		}
+		if lv > most {
+			fullest, most = k, lv
+		}
+	}
+	if len(l.buckets) >= maxRegisterBuckets {
+		delete(l.buckets, fullest)
+	}
+}
