@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,29 +9,11 @@ import (
 	"github.com/edgenode/edgenode/node"
 )
 
-// movableClock is a node clock a test moves forward instead of waiting.
-type movableClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *movableClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *movableClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // startClocked starts an app like startP2P, on clock.
-func startClocked(t *testing.T, clock *movableClock, peers []string) *App {
+func startClocked(t *testing.T, clock *testnet.Clock, peers []string) *App {
 	t.Helper()
 	cfg := loopbackConfig(t.TempDir(), peers)
-	cfg.Node.Clock = clock.now
+	cfg.Node.Clock = clock.Now
 	a, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -45,7 +26,7 @@ func startClocked(t *testing.T, clock *movableClock, peers []string) *App {
 // syncing, A takes her offline and B's bob sees it; when A goes quiet
 // about her, B takes her offline itself after the federation timeout.
 func TestPresenceDecayOverFederation(t *testing.T) {
-	clockA, clockB := &movableClock{t: time.Now()}, &movableClock{t: time.Now()}
+	clockA, clockB := testnet.NewClock(time.Now()), testnet.NewClock(time.Now())
 	a := startClocked(t, clockA, nil)
 	b := startClocked(t, clockB, quicAddrs(a))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -72,7 +53,7 @@ func TestPresenceDecayOverFederation(t *testing.T) {
 	as.once(ctx, 0)
 	sees("alice online", node.PresenceOnline)
 	// Her client stops; 31 seconds on, A's next sync (carol's) applies it.
-	clockA.advance(31 * time.Second)
+	clockA.Advance(31 * time.Second)
 	cs.once(ctx, 0)
 	sees("alice offline, as A says", node.PresenceOffline)
 
@@ -80,6 +61,6 @@ func TestPresenceDecayOverFederation(t *testing.T) {
 	sees("alice online again", node.PresenceOnline)
 	// A's clock stands still, so A says nothing more; after 31 minutes B
 	// no longer believes her online.
-	clockB.advance(31 * time.Minute)
+	clockB.Advance(31 * time.Minute)
 	sees("alice offline, as B decides", node.PresenceOffline)
 }

@@ -3,32 +3,14 @@ package clientapi_test
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgenode/edgenode/app"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/internal/testnode"
 	"github.com/edgenode/edgenode/node"
 )
-
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // TestRegisterRateLimit: registrations beyond the burst are refused with
 // 429 M_LIMIT_EXCEEDED and retry_after_ms before any account is written;
@@ -50,7 +32,7 @@ func TestRegisterRateLimit(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clock := &testClock{now: time.Now()}
+			clock := testnet.NewClock(time.Now())
 			n := testnode.Start(t, testnode.Options{Configure: func(c *app.Config) {
 				c.Node.Registrations = tc.limit
 				c.Node.Clock = clock.Now

@@ -5,32 +5,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgenode/edgenode/app"
+	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/internal/testnode"
 	"github.com/edgenode/edgenode/node"
 )
-
-// testClock is a settable clock for node.Config.Clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // TestSyncPresenceDecays: over HTTP, a user whose long-poll /sync is open
 // stays present past the 30-second sync timeout; once it has returned and
@@ -38,8 +20,8 @@ func (c *testClock) advance(d time.Duration) {
 // clock is moved instead of waiting; the decay that fell due is applied
 // when the next sync starts, as after a device's sleep.
 func TestSyncPresenceDecays(t *testing.T) {
-	clock := &testClock{t: time.UnixMilli(1_700_000_000_000)}
-	tn := testnode.Start(t, testnode.Options{Configure: func(c *app.Config) { c.Node.Clock = clock.now }})
+	clock := testnet.NewClock(time.UnixMilli(1_700_000_000_000))
+	tn := testnode.Start(t, testnode.Options{Configure: func(c *app.Config) { c.Node.Clock = clock.Now }})
 	e := &env{t: t, tn: tn, n: tn.App.Node}
 	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
 	roomID := e.room(alice, node.PresetPublicChat)
@@ -81,7 +63,7 @@ func TestSyncPresenceDecays(t *testing.T) {
 	}
 
 	// Two minutes on, with her sync still open, she is still there.
-	clock.advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	e.sync(carol, nil) // any sync applies what fell due
 	seen("two minutes into alice's long-poll", "")
 	status := e.get(bob.AccessToken, "/_matrix/client/v3/presence/"+url.PathEscape(alice.UserID)+"/status", nil)
@@ -94,8 +76,8 @@ func TestSyncPresenceDecays(t *testing.T) {
 	if res := <-aliceDone; res.Status != http.StatusOK || !strings.Contains(string(res.Raw), `"body":"hi"`) {
 		t.Fatalf("alice's long-poll did not last until bob's message: %d %s", res.Status, res.Raw)
 	}
-	clock.advance(29 * time.Second)
+	clock.Advance(29 * time.Second)
 	seen("29 seconds after alice's last sync", "")
-	clock.advance(2 * time.Second)
+	clock.Advance(2 * time.Second)
 	seen("31 seconds after alice's last sync", node.PresenceOffline)
 }
