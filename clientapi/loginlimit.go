@@ -24,23 +24,12 @@ const maxLoginBuckets = 4096
 // tell a right guess from a wrong one while held back. Successful logins
 // cost nothing. The per-address bucket matters most on loopback, where a
 // web page in the device's browser and the owner's app share 127.0.0.1.
-//
-// The buckets are kept here rather than in golang.org/x/time/rate's
-// Limiter because an attempt is charged before its password is checked
-// and given back after, and a Limiter cannot give back a token once its
-// reservation's time has passed.
+// (Why not golang.org/x/time/rate: tokenbucket.go.)
 type loginLimiter struct {
-	burst float64
-	every time.Duration
+	rate bucketRate
 
 	mu      sync.Mutex
-	buckets map[string]*loginBucket
-}
-
-// loginBucket is a token bucket: tokens as of at.
-type loginBucket struct {
-	tokens float64
-	at     time.Time
+	buckets map[string]*tokenBucket
 }
 
 func newLoginLimiter(cfg node.RateLimit) *loginLimiter {
@@ -50,12 +39,7 @@ func newLoginLimiter(cfg node.RateLimit) *loginLimiter {
 	if cfg.Every <= 0 {
 		cfg.Every = node.DefaultLoginFailureEvery
 	}
-	return &loginLimiter{burst: float64(cfg.Burst), every: cfg.Every, buckets: map[string]*loginBucket{}}
-}
-
-// level is b's tokens at now, refilled since b.at up to the burst.
-func (l *loginLimiter) level(b *loginBucket, now time.Time) float64 {
-	return min(l.burst, b.tokens+float64(now.Sub(b.at))/float64(l.every))
+	return &loginLimiter{rate: bucketRate{burst: float64(cfg.Burst), every: cfg.Every}, buckets: map[string]*tokenBucket{}}
 }
 
 // loginKeys are the buckets a login attempt counts against: the user it
@@ -84,9 +68,7 @@ func (l *loginLimiter) begin(keys []string) (done func(wrong bool), err error) {
 	var wait time.Duration
 	for _, k := range keys {
 		if b := l.buckets[k]; b != nil {
-			if lv := l.level(b, now); lv < 1 {
-				wait = max(wait, time.Duration((1-lv)*float64(l.every)))
-			}
+			wait = max(wait, l.rate.wait(b, now))
 		}
 	}
 	if wait > 0 {
@@ -98,10 +80,10 @@ func (l *loginLimiter) begin(keys []string) (done func(wrong bool), err error) {
 			if len(l.buckets) >= maxLoginBuckets {
 				l.evict(now)
 			}
-			b = &loginBucket{tokens: l.burst, at: now}
+			b = &tokenBucket{tokens: l.rate.burst, at: now}
 			l.buckets[k] = b
 		}
-		b.tokens, b.at = l.level(b, now)-1, now
+		b.tokens, b.at = l.rate.level(b, now)-1, now
 	}
 	return func(wrong bool) {
 		if wrong {
@@ -112,28 +94,13 @@ func (l *loginLimiter) begin(keys []string) (done func(wrong bool), err error) {
 		defer l.mu.Unlock()
 		for _, k := range keys {
 			if b := l.buckets[k]; b != nil {
-				b.tokens, b.at = min(l.burst, l.level(b, at)+1), at
+				b.tokens, b.at = min(l.rate.burst, l.rate.level(b, at)+1), at
 			}
 		}
 	}, nil
 }
 
-// evict makes room for a bucket: it drops every bucket that has refilled
-// (they hold nothing) or, if none has, the fullest one, which loses the
-// least of what is being held back.
+// evict makes room for a bucket.
 func (l *loginLimiter) evict(now time.Time) {
-	fullest, most := "", -1.0
-	for k, b := range l.buckets {
-		lv := l.level(b, now)
-		if lv >= l.burst {
-			delete(l.buckets, k)
-			continue
-		}
-		if lv > most {
-			fullest, most = k, lv
-		}
-	}
-	if len(l.buckets) >= maxLoginBuckets {
-		delete(l.buckets, fullest)
-	}
+	evictBuckets(l.buckets, l.rate, maxLoginBuckets, now)
 }

@@ -32,32 +32,13 @@ const maxRegisterBuckets = 1024
 // client and still cost the node work.
 type registerLimiter struct {
 	off     bool
-	addr    rateBucketCfg
-	overall rateBucketCfg
+	addr    bucketRate
+	overall bucketRate
 	now     func() time.Time
 
 	mu      sync.Mutex
-	all     loginBucket
-	buckets map[string]*loginBucket
-}
-
-// rateBucketCfg is a token bucket's shape.
-type rateBucketCfg struct {
-	burst float64
-	every time.Duration
-}
-
-// level is b's tokens at now, refilled since b.at up to the burst.
-func (c rateBucketCfg) level(b *loginBucket, now time.Time) float64 {
-	return min(c.burst, b.tokens+float64(now.Sub(b.at))/float64(c.every))
-}
-
-// wait is how long until b has a token at now; zero if it has one.
-func (c rateBucketCfg) wait(b *loginBucket, now time.Time) time.Duration {
-	if lv := c.level(b, now); lv < 1 {
-		return time.Duration((1 - lv) * float64(c.every))
-	}
-	return 0
+	all     tokenBucket
+	buckets map[string]*tokenBucket
 }
 
 // newRegisterLimiter makes the limiter cfg describes (node.Config's
@@ -76,12 +57,12 @@ func newRegisterLimiter(cfg node.RateLimit, clock func() time.Time) *registerLim
 		cfg.Every = node.DefaultRegistrationEvery
 	}
 	l := &registerLimiter{
-		addr:    rateBucketCfg{burst: float64(cfg.Burst), every: cfg.Every},
-		overall: rateBucketCfg{burst: float64(cfg.Burst * node.RegistrationOverallFactor), every: max(cfg.Every/node.RegistrationOverallFactor, 1)},
+		addr:    bucketRate{burst: float64(cfg.Burst), every: cfg.Every},
+		overall: bucketRate{burst: float64(cfg.Burst * node.RegistrationOverallFactor), every: max(cfg.Every/node.RegistrationOverallFactor, 1)},
 		now:     clock,
-		buckets: map[string]*loginBucket{},
+		buckets: map[string]*tokenBucket{},
 	}
-	l.all = loginBucket{tokens: l.overall.burst, at: clock()}
+	l.all = tokenBucket{tokens: l.overall.burst, at: clock()}
 	return l
 }
 
@@ -110,7 +91,7 @@ func (l *registerLimiter) take(r *http.Request) error {
 		if len(l.buckets) >= maxRegisterBuckets {
 			l.evict(now)
 		}
-		b = &loginBucket{tokens: l.addr.burst, at: now}
+		b = &tokenBucket{tokens: l.addr.burst, at: now}
 		l.buckets[host] = b
 	}
 	b.tokens, b.at = l.addr.level(b, now)-1, now
@@ -118,21 +99,7 @@ func (l *registerLimiter) take(r *http.Request) error {
 	return nil
 }
 
-// evict makes room for a bucket: it drops every address bucket that has
-// refilled or, if none has, the fullest one.
+// evict makes room for an address bucket.
 func (l *registerLimiter) evict(now time.Time) {
-	fullest, most := "", -1.0
-	for k, b := range l.buckets {
-		lv := l.addr.level(b, now)
-		if lv >= l.addr.burst {
-			delete(l.buckets, k)
-			continue
-		}
-		if lv > most {
-			fullest, most = k, lv
-		}
-	}
-	if len(l.buckets) >= maxRegisterBuckets {
-		delete(l.buckets, fullest)
-	}
+	evictBuckets(l.buckets, l.addr, maxRegisterBuckets, now)
 }
