@@ -332,15 +332,7 @@ func BenchmarkSendRemoteMember(b *testing.B) {
 			n.setFedQueueCap(1000)
 			d, _ := roomWithRemoteMember(b, n, newRemoteServer(b))
 			alice := session(n, "alice")
-			req := SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: d.roomID, Type: "m.room.message", Content: benchContent}
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := n.SendEvent(ctx, req); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchSends(b, n, alice, d.roomID)
 		})
 	}
 }
