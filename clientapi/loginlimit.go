@@ -26,10 +26,8 @@ const maxLoginBuckets = 4096
 // web page in the device's browser and the owner's app share 127.0.0.1.
 // (Why not golang.org/x/time/rate: tokenbucket.go.)
 type loginLimiter struct {
-	rate bucketRate
-
 	mu      sync.Mutex
-	buckets map[string]*tokenBucket
+	buckets bucketSet
 }
 
 func newLoginLimiter(cfg node.RateLimit) *loginLimiter {
@@ -39,7 +37,7 @@ func newLoginLimiter(cfg node.RateLimit) *loginLimiter {
 	if cfg.Every <= 0 {
 		cfg.Every = node.DefaultLoginFailureEvery
 	}
-	return &loginLimiter{rate: bucketRate{burst: float64(cfg.Burst), every: cfg.Every}, buckets: map[string]*tokenBucket{}}
+	return &loginLimiter{buckets: newBucketSet(bucketRate{burst: float64(cfg.Burst), every: cfg.Every}, maxLoginBuckets)}
 }
 
 // loginKeys are the buckets a login attempt counts against: the user it
@@ -67,23 +65,13 @@ func (l *loginLimiter) begin(keys []string) (done func(wrong bool), err error) {
 	defer l.mu.Unlock()
 	var wait time.Duration
 	for _, k := range keys {
-		if b := l.buckets[k]; b != nil {
-			wait = max(wait, l.rate.wait(b, now))
-		}
+		wait = max(wait, l.buckets.wait(k, now))
 	}
 	if wait > 0 {
 		return nil, mxhttp.LimitExceeded(wait, "too many failed logins; try again later")
 	}
 	for _, k := range keys {
-		b := l.buckets[k]
-		if b == nil {
-			if len(l.buckets) >= maxLoginBuckets {
-				l.evict(now)
-			}
-			b = &tokenBucket{tokens: l.rate.burst, at: now}
-			l.buckets[k] = b
-		}
-		b.tokens, b.at = l.rate.level(b, now)-1, now
+		l.buckets.take(k, now)
 	}
 	return func(wrong bool) {
 		if wrong {
@@ -93,14 +81,7 @@ func (l *loginLimiter) begin(keys []string) (done func(wrong bool), err error) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		for _, k := range keys {
-			if b := l.buckets[k]; b != nil {
-				b.tokens, b.at = min(l.rate.burst, l.rate.level(b, at)+1), at
-			}
+			l.buckets.giveBack(k, at)
 		}
 	}, nil
-}
-
-// evict makes room for a bucket.
-func (l *loginLimiter) evict(now time.Time) {
-	evictBuckets(l.buckets, l.rate, maxLoginBuckets, now)
 }

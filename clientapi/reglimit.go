@@ -32,13 +32,12 @@ const maxRegisterBuckets = 1024
 // client and still cost the node work.
 type registerLimiter struct {
 	off     bool
-	addr    bucketRate
 	overall bucketRate
 	now     func() time.Time
 
 	mu      sync.Mutex
 	all     tokenBucket
-	buckets map[string]*tokenBucket
+	buckets bucketSet // by client address
 }
 
 // newRegisterLimiter makes the limiter cfg describes (node.Config's
@@ -57,10 +56,9 @@ func newRegisterLimiter(cfg node.RateLimit, clock func() time.Time) *registerLim
 		cfg.Every = node.DefaultRegistrationEvery
 	}
 	l := &registerLimiter{
-		addr:    bucketRate{burst: float64(cfg.Burst), every: cfg.Every},
+		buckets: newBucketSet(bucketRate{burst: float64(cfg.Burst), every: cfg.Every}, maxRegisterBuckets),
 		overall: bucketRate{burst: float64(cfg.Burst * node.RegistrationOverallFactor), every: max(cfg.Every/node.RegistrationOverallFactor, 1)},
 		now:     clock,
-		buckets: map[string]*tokenBucket{},
 	}
 	l.all = tokenBucket{tokens: l.overall.burst, at: clock()}
 	return l
@@ -79,27 +77,10 @@ func (l *registerLimiter) take(r *http.Request) error {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.buckets[host]
-	wait := l.overall.wait(&l.all, now)
-	if b != nil {
-		wait = max(wait, l.addr.wait(b, now))
-	}
-	if wait > 0 {
+	if wait := max(l.overall.wait(&l.all, now), l.buckets.wait(host, now)); wait > 0 {
 		return mxhttp.LimitExceeded(wait, "too many registrations; try again later")
 	}
-	if b == nil {
-		if len(l.buckets) >= maxRegisterBuckets {
-			l.evict(now)
-		}
-		b = &tokenBucket{tokens: l.addr.burst, at: now}
-		l.buckets[host] = b
-	}
-	b.tokens, b.at = l.addr.level(b, now)-1, now
+	l.buckets.take(host, now)
 	l.all.tokens, l.all.at = l.overall.level(&l.all, now)-1, now
 	return nil
-}
-
-// evict makes room for an address bucket.
-func (l *registerLimiter) evict(now time.Time) {
-	evictBuckets(l.buckets, l.addr, maxRegisterBuckets, now)
 }

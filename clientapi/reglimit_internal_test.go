@@ -38,8 +38,8 @@ func TestRegisterLimiterOverall(t *testing.T) {
 	if err := l.take(from(overall)); err != nil {
 		t.Fatalf("after the overall refill: %v", err)
 	}
-	if len(l.buckets) > maxRegisterBuckets {
-		t.Errorf("%d address buckets, bound %d", len(l.buckets), maxRegisterBuckets)
+	if len(l.buckets.m) > maxRegisterBuckets {
+		t.Errorf("%d address buckets, bound %d", len(l.buckets.m), maxRegisterBuckets)
 	}
 }
 
@@ -55,7 +55,7 @@ func TestRegisterLimiterBounded(t *testing.T) {
 			t.Fatalf("registration %d: %v", i, err)
 		}
 	}
-	if len(l.buckets) > maxRegisterBuckets {
-		t.Errorf("%d address buckets, bound %d", len(l.buckets), maxRegisterBuckets)
+	if len(l.buckets.m) > maxRegisterBuckets {
+		t.Errorf("%d address buckets, bound %d", len(l.buckets.m), maxRegisterBuckets)
 	}
 }

@@ -33,23 +33,63 @@ func (c bucketRate) wait(b *tokenBucket, now time.Time) time.Duration {
 	return 0
 }
 
-// evictBuckets makes room for one more bucket in buckets (bounded by
-// limit): it drops every bucket that has refilled (they hold nothing) or,
-// if none has and the map is full, the fullest one, which loses the least
-// of what is being held back.
-func evictBuckets(buckets map[string]*tokenBucket, rate bucketRate, limit int, now time.Time) {
+// bucketSet is a bounded set of token buckets of one rate, by key. A key
+// without a bucket has a full one; only keys that have spent are kept.
+type bucketSet struct {
+	rate  bucketRate
+	limit int
+	m     map[string]*tokenBucket
+}
+
+func newBucketSet(rate bucketRate, limit int) bucketSet {
+	return bucketSet{rate: rate, limit: limit, m: map[string]*tokenBucket{}}
+}
+
+// wait is how long until key's bucket has a token at now; zero if it has.
+func (s bucketSet) wait(key string, now time.Time) time.Duration {
+	if b := s.m[key]; b != nil {
+		return s.rate.wait(b, now)
+	}
+	return 0
+}
+
+// take spends a token of key's bucket at now, making room for the bucket
+// first if the set is full.
+func (s bucketSet) take(key string, now time.Time) {
+	b := s.m[key]
+	if b == nil {
+		if len(s.m) >= s.limit {
+			s.evict(now)
+		}
+		b = &tokenBucket{tokens: s.rate.burst, at: now}
+		s.m[key] = b
+	}
+	b.tokens, b.at = s.rate.level(b, now)-1, now
+}
+
+// giveBack returns a token spent from key's bucket, if it is still kept.
+func (s bucketSet) giveBack(key string, at time.Time) {
+	if b := s.m[key]; b != nil {
+		b.tokens, b.at = min(s.rate.burst, s.rate.level(b, at)+1), at
+	}
+}
+
+// evict drops every bucket that has refilled (they hold nothing) or, if
+// none has and the set is full, the fullest one, which loses the least of
+// what is being held back.
+func (s bucketSet) evict(now time.Time) {
 	fullest, most := "", -1.0
-	for k, b := range buckets {
-		lv := rate.level(b, now)
-		if lv >= rate.burst {
-			delete(buckets, k)
+	for k, b := range s.m {
+		lv := s.rate.level(b, now)
+		if lv >= s.rate.burst {
+			delete(s.m, k)
 			continue
 		}
 		if lv > most {
 			fullest, most = k, lv
 		}
 	}
-	if len(buckets) >= limit {
-		delete(buckets, fullest)
+	if len(s.m) >= s.limit {
+		delete(s.m, fullest)
 	}
 }
