@@ -136,17 +136,7 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 			t.Fatalf("%s on B: %+v %v", u, mi, err)
 		}
 	}
-	aState, err := a.CurrentState(ctx, roomID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bState, err := b.CurrentState(ctx, roomID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(aState) != len(bState) {
-		t.Fatalf("A has %d state events, B %d", len(aState), len(bState))
-	}
+	sameStateSize(ctx, t, a, b, roomID)
 	servers, err := b.JoinedServers(ctx, roomID)
 	if err != nil || !slices.Equal(servers, sortedStrings(a.ServerName(), b.ServerName())) {
 		t.Fatalf("B's joined servers: %v %v", servers, err)

@@ -87,17 +87,7 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatalf("join: %v", err)
 	}
-	aState, err := a.CurrentState(ctx, roomID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bState, err := b.CurrentState(ctx, roomID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(aState) != len(bState) {
-		t.Fatalf("A has %d state events, B %d", len(aState), len(bState))
-	}
+	sameStateSize(ctx, t, a, b, roomID)
 	head := roomHead(t, b, roomID)
 	mi, err := b.Membership(ctx, roomID, bob.UserID)
 	if err != nil || mi.Membership != spec.Join || len(head.Extremities) != 1 || head.Extremities[0] != mi.EventID {
@@ -125,5 +115,22 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 	membership(t, a, alice, private, bob.UserID, spec.Invite)
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, private); err != nil {
 		t.Fatalf("join of a private room once invited: %v", err)
+	}
+}
+
+// sameStateSize fails t unless nodes a and b hold as many current state
+// events of roomID.
+func sameStateSize(ctx context.Context, t *testing.T, a, b *Node, roomID string) {
+	t.Helper()
+	aState, err := a.CurrentState(ctx, roomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bState, err := b.CurrentState(ctx, roomID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(aState) != len(bState) {
+		t.Fatalf("A has %d state events, B %d", len(aState), len(bState))
 	}
 }
