@@ -2,9 +2,7 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -71,11 +69,6 @@ var localpartRE = regexp.MustCompile(`^[a-z0-9._=\-/+]+$`)
 
 // UserID is the full user ID for a local localpart.
 func (n *Node) UserID(localpart string) string { return "@" + localpart + ":" + n.serverName }
-
-// isLocalUser reports whether userID belongs to this server.
-func (n *Node) isLocalUser(userID string) bool {
-	return strings.HasSuffix(userID, ":"+n.serverName) && strings.HasPrefix(userID, "@")
-}
 
 // CheckUsername returns ErrInvalidUsername or ErrUserInUse when localpart
 // cannot be registered.
@@ -360,13 +353,4 @@ func decodeDevice(userID, deviceID string, b []byte) (Device, error) {
 func hashToken(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
-}
-
-// randomString returns n random characters from [A-Za-z0-9-_].
-func randomString(n int) string {
-	b := make([]byte, (n*6+7)/8)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
-	}
-	return base64.RawURLEncoding.EncodeToString(b)[:n]
 }

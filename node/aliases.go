@@ -106,3 +106,10 @@ func (n *Node) RoomAliases(ctx context.Context, roomID string) ([]string, error)
 	})
 	return out, err
 }
+
+// RoomAlias is what an alias resolves to: the room and servers to join it
+// through.
+type RoomAlias struct {
+	RoomID  string   `json:"room_id"`
+	Servers []string `json:"servers"`
+}

@@ -139,3 +139,8 @@ func (n *Node) cacheStats() cacheStats {
 	}
 	return st
 }
+
+// maxTxnResponsesInMemory bounds the responses of transactions that changed
+// nothing, remembered in memory only (InboundTxn); each is at most one
+// error string per PDU.
+const maxTxnResponsesInMemory = 64

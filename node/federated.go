@@ -456,11 +456,6 @@ const inboundTxnTimeout = 3 * time.Minute
 // past it the oldest are forgotten.
 const InboundTxnRetention = 1000
 
-// maxTxnResponsesInMemory bounds the responses of transactions that changed
-// nothing, remembered in memory only (InboundTxn); each is at most one
-// error string per PDU.
-const maxTxnResponsesInMemory = 64
-
 type inboundTxnRecord struct {
 	Seq      uint64          `json:"s"`
 	Response json.RawMessage `json:"r"`

@@ -198,17 +198,6 @@ type RemoteJoinState struct {
 	AuthChain []json.RawMessage
 }
 
-// roomKnown reports whether the node has the room.
-func (n *Node) roomKnown(roomID string) (bool, error) {
-	var ok bool
-	err := n.db.View(func(tx *kv.Txn) error {
-		var err error
-		ok, err = tx.Has(roomKey(roomID))
-		return err
-	})
-	return ok, err
-}
-
 // joinRemote joins mc.Sender to a room the node does not have, asking each of
 // servers in turn (when none are given: the server of whoever invited the
 // user, then the room ID's server). The last server's error is returned

@@ -48,13 +48,6 @@ type RemoteKeys struct {
 	SelfSigningKeys map[string]json.RawMessage
 }
 
-// RoomAlias is what an alias resolves to: the room and servers to join it
-// through.
-type RoomAlias struct {
-	RoomID  string   `json:"room_id"`
-	Servers []string `json:"servers"`
-}
-
 // aliasServer is the server part of an alias ("" if it is malformed).
 func aliasServer(alias string) string {
 	local, server, ok := strings.Cut(strings.TrimPrefix(alias, "#"), ":")

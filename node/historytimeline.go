@@ -143,7 +143,7 @@ func (n *Node) backfillPage(ctx context.Context, userID, roomID string, r Range,
 			page.More = true // there may be more: the next page fetches on
 			break
 		}
-		added, err := n.backfillRoom(ctx, roomID) // errors: storage, ctx
+		added, err := n.federation.BackfillRoom(ctx, roomID) // errors: storage, ctx
 		if err != nil {
 			return Page{}, err
 		}

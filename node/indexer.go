@@ -109,23 +109,10 @@ func (c *RoomCommit) Event(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, e
 	return c.b.n.loadPDU(tx, eventID)
 }
 
-// newIndexers is the node's indexers in commit order. The order is part of
-// the commit's behaviour: sticky events first, because their push to newly
-// joined servers goes into the outbound queues before the batch's own
-// events are counted against the queue cap; the room lists before the
-// notifier, so a woken sync sees them; the outbound queues after the
-// membership indexes (the commit writes those before any indexer); the
-// new-event observer last.
-func newIndexers(n *Node) []Indexer {
-	return []Indexer{
-		stickyIndexer{n},      // sticky_index.go
-		userBumpIndexer{n: n}, // userbump.go
-		unreadIndexer{n: n},   // unread.go
-		notifierIndexer{n: n}, // notifier.go
-		outboundIndexer{n: n}, // fedqueue.go
-		newEventIndexer{n: n}, // newevents.go
-	}
-}
+// setIndexers sets the indexers every room commit runs, in order: the
+// order of their Index calls in the transaction and of their after functions
+// once it is durable. New sets them before the node is used.
+func (n *Node) setIndexers(x ...Indexer) { n.indexers = x }
 
 // noPrepare is embedded by the indexers that have nothing to work out
 // before the commit's transaction.

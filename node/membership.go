@@ -42,9 +42,9 @@ func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (strin
 		if known, err := n.roomKnown(mc.RoomID); err != nil {
 			return "", err
 		} else if !known && mc.Membership == spec.Leave {
-			return n.rejectOutOfBand(ctx, mc) // an invite to a room not here (fedleave.go)
+			return n.federation.RejectOutOfBand(ctx, mc) // an invite to a room not here (fedleave.go)
 		} else if !known {
-			return n.joinRemote(ctx, mc, mc.Servers)
+			return n.federation.JoinRemote(ctx, mc, mc.Servers)
 		}
 	}
 	current, err := n.Membership(ctx, mc.RoomID, mc.Target)
@@ -74,7 +74,7 @@ func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (strin
 		StateKey: &mc.Target, Content: raw, TxnID: mc.TxnID,
 	}
 	if mc.Membership == spec.Invite && !n.isLocalUser(mc.Target) {
-		return n.inviteRemote(ctx, req) // the invitee's server signs first (fedinvite.go)
+		return n.federation.InviteRemote(ctx, req) // the invitee's server signs first (fedinvite.go)
 	}
 	return n.SendEvent(ctx, req)
 }
@@ -106,7 +106,7 @@ func (n *Node) JoinVia(ctx context.Context, userID, deviceID, roomIDOrAlias stri
 	if strings.HasPrefix(roomIDOrAlias, "#") {
 		// Another server's alias is resolved by it (LookupAlias), and the
 		// servers it names are joined through after the given ones.
-		ra, err := n.LookupAlias(ctx, roomIDOrAlias)
+		ra, err := n.federation.LookupAlias(ctx, roomIDOrAlias)
 		if err != nil {
 			return "", err
 		}

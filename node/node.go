@@ -42,34 +42,12 @@ type Node struct {
 	life    context.Context
 	endLife context.CancelFunc
 
-	// toDevice numbers to-device messages and deviceLists device-list
-	// changes: each is a stream of its own, so a sync token carries both.
-	toDevice    *kv.Stream
-	deviceLists *kv.Stream
+	// federation is the node's federation side (federation.go).
+	federation Federation
+	// onClose stop the node's timers and workers when it closes (OnClose).
+	onClose []func()
 
-	// accountData, receipts and presence number changes to account data,
-	// receipts and presence; typing is in memory (see typing.go).
-	accountData *kv.Stream
-	receipts    *kv.Stream
-	presence    *kv.Stream
-	typing      *typingState
-
-	// fed is the outbound federation queues' in-memory side (fedqueue.go).
-	fed fedState
-	// edu is the outbound EDU queues' in-memory side (eduqueue.go).
-	edu eduState
-
-	// remote reaches other servers: joins, leaves, invites, queries and
-	// missing events (remote.go).
-	remote guarded[Remote]
-	// joining are the rooms being joined through the remote (joining.go).
-	joining joiningRooms
-
-	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
-	sticky *stickySweeper
-	// presenceWatch decays presence: syncs in flight and the one timer
-	// (presence_decay.go).
-	presenceWatch *presenceWatch
+	concerns
 
 	// Inbound federation against floods (issue 13): rejected remembers the
 	// verdict on rejected events, which are not stored (rejectedmarks.go);
@@ -80,12 +58,10 @@ type Node struct {
 	txnResponses *lru[string, []byte]
 	membersGen   atomic.Uint64
 
-	// dirWatch checks the data directory (health.go); newEvents tells an
-	// app of events for its users (newevents.go).
+	// dirWatch checks the data directory (health.go).
 	dirWatch       *dataDirWatch
 	storageWarning atomic.Pointer[string]
 	storageWarned  chan struct{}
-	newEvents      newEventHook
 
 	// indexers keep the secondary indexes of room events in each room
 	// commit, in this order (indexer.go).
@@ -97,9 +73,10 @@ type Node struct {
 	valueThreshold int64
 }
 
-// New opens the node's data directory (creating it, its key and its database
-// on first use). The node is usable as soon as New returns; Close releases it.
-func New(ctx context.Context, cfg Config) (*Node, error) {
+// openCore opens the node's data directory (creating it, its key and its
+// database on first use) and starts the room core's own workers. New adds the
+// concerns around it before the node is used.
+func openCore(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("node: no data directory")
 	}
@@ -160,7 +137,6 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Clock != nil {
 		n.now = cfg.Clock
 	}
-	n.indexers = newIndexers(n)
 	// Not derived from ctx, which only bounds opening.
 	n.life, n.endLife = context.WithCancel(context.Background())
 	n.rejected = newRejectedMarks()
@@ -168,28 +144,6 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if n.serverName == "" {
 		n.serverName = identity.ServerNameForKey(key.Public().(ed25519.PublicKey))
 	}
-	if err := n.openE2EEStreams(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := n.openUserDataStreams(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := n.openEDUQueue(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := n.dropAbandonedJoins(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	if err := n.openPresenceDecay(ctx); err != nil {
-		n.stopPresenceDecay()
-		db.Close()
-		return nil, fmt.Errorf("node: presence: %w", err)
-	}
-	n.startStickySweeper()
 	n.valueThreshold = db.ValueThreshold()
 	n.startValueLogGC(cfg.ValueLogGCInterval, db.ValueLogFileSize())
 	if err := n.startDataDirWatch(dbDir); err != nil {
@@ -199,24 +153,28 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// Close waits for in-flight room input and closes the database. Calling it
-// again returns the first call's result.
+// Close waits for in-flight room input, stops what OnClose registered, and
+// closes the database. Calling it again returns the first call's result.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.endLife()
 		for _, mu := range n.roomLocks {
 			mu <- struct{}{} // no input can start or be under way after this
 		}
-		n.stopTyping()        // its timer reads the database
-		n.stopStickySweeper() // so does the sweeper
-		n.stopPresenceDecay() // and the presence timer
+		for _, stop := range n.onClose {
+			stop() // timers and workers that read the database
+		}
 		n.stopDataDirWatch()
-		n.stopNewEvents()  // newevents.go
-		n.stopValueLogGC() // and the value-log GC
+		n.stopValueLogGC() // the value-log GC too
 		n.closeErr = n.db.Close()
 	})
 	return n.closeErr
 }
+
+// OnClose registers stop to run when the node closes, after room input has
+// stopped and before the database closes, in the order registered. Call it
+// while the node is being assembled, not while it serves.
+func (n *Node) OnClose(stop func()) { n.onClose = append(n.onClose, stop) }
 
 // ServerName is the node's Matrix server name.
 func (n *Node) ServerName() string { return n.serverName }

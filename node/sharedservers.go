@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"strings"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -52,6 +55,80 @@ func (n *Node) SharedServers(ctx context.Context) (map[string]bool, error) {
 			}
 		}
 		return nil
+	})
+	return out, err
+}
+
+func roomServerKey(roomID, server string) []byte { return kv.Key(tRoomServers, roomID, server) }
+
+func roomServerPrefix(roomID string) []byte { return kv.Key(tRoomServers, roomID) }
+
+// serverOf is the server name part of a user ID ("" if it has none).
+func serverOf(userID string) string {
+	_, server, ok := strings.Cut(userID, ":")
+	if !ok || !strings.HasPrefix(userID, "@") {
+		return ""
+	}
+	return server
+}
+
+// noteJoinedServer keeps the room's joined-servers index (tRoomServers: room
+// ID, server -> number of joined members) as a member key's membership
+// changes from was to now. Runs in the commit transaction.
+func (b *roomBatch) noteJoinedServer(tx *kv.Txn, userID, was, now string) error {
+	server := serverOf(userID)
+	if server == "" {
+		return nil
+	}
+	wasJoined, isJoined := was == spec.Join, now == spec.Join
+	if wasJoined == isJoined {
+		return nil
+	}
+	key := roomServerKey(b.roomID, server)
+	var count uint64
+	v, err := tx.Get(key)
+	switch {
+	case err == nil && len(v) == 8:
+		count = binary.BigEndian.Uint64(v)
+	case err != nil && !errors.Is(err, kv.ErrNotFound):
+		return err
+	}
+	if isJoined {
+		count++
+	} else if count > 0 {
+		count--
+	}
+	if count == 0 {
+		return tx.Delete(key)
+	}
+	return tx.Set(key, binary.BigEndian.AppendUint64(nil, count))
+}
+
+// membershipOf is the membership a member event sets ("" for no event).
+func (b *roomBatch) membershipOf(tx *kv.Txn, eventID string) (string, error) {
+	if eventID == "" {
+		return "", nil
+	}
+	if p, ok := b.byID[eventID]; ok {
+		return p.pdu.Membership()
+	}
+	ev, err := b.n.loadPDU(tx, eventID)
+	if err != nil {
+		return "", err
+	}
+	return ev.Membership()
+}
+
+// JoinedServers lists the servers with a joined member in a room, this one
+// included when it has one.
+func (n *Node) JoinedServers(ctx context.Context, roomID string) ([]string, error) {
+	var out []string
+	err := n.db.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: roomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			s, err := kv.LastString(k)
+			out = append(out, s)
+			return err == nil, err
+		})
 	})
 	return out, err
 }

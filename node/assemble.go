@@ -1,0 +1,101 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/edgenode/edgenode/kv"
+)
+
+// concerns are the node's parts around the room core: end-to-end encryption
+// and devices, account data, receipts, presence and typing, the outbound
+// federation queues, joins in progress, sticky events and the new-event
+// hook. Each registers what it needs of the core in New.
+type concerns struct {
+	// toDevice numbers to-device messages and deviceLists device-list
+	// changes: each is a stream of its own, so a sync token carries both.
+	toDevice    *kv.Stream
+	deviceLists *kv.Stream
+
+	// accountData, receipts and presence number changes to account data,
+	// receipts and presence; typing is in memory (see typing.go).
+	accountData *kv.Stream
+	receipts    *kv.Stream
+	presence    *kv.Stream
+	typing      *typingState
+
+	// fed is the outbound federation queues' in-memory side (fedqueue.go).
+	fed fedState
+	// edu is the outbound EDU queues' in-memory side (eduqueue.go).
+	edu eduState
+
+	// remote reaches other servers: joins, leaves, invites, queries and
+	// missing events (remote.go).
+	remote guarded[Remote]
+	// joining are the rooms being joined through the remote (joining.go).
+	joining joiningRooms
+
+	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
+	sticky *stickySweeper
+	// presenceWatch decays presence: syncs in flight and the one timer
+	// (presence_decay.go).
+	presenceWatch *presenceWatch
+
+	// newEvents tells an app of events for its users (newevents.go).
+	newEvents newEventHook
+}
+
+// New opens the node's data directory (creating it, its key and its database
+// on first use). The node is usable as soon as New returns; Close releases it.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	n, err := openCore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The order is part of the commit's behaviour: sticky events first,
+	// because their push to newly joined servers goes into the outbound
+	// queues before the batch's own events are counted against the queue
+	// cap; the room lists before the notifier, so a woken sync sees them; the
+	// outbound queues after the membership indexes (the commit writes those
+	// before any indexer); the new-event observer last.
+	n.setIndexers(
+		stickyIndexer{n},      // sticky_index.go
+		userBumpIndexer{n: n}, // userbump.go
+		unreadIndexer{n: n},   // unread.go
+		notifierIndexer{n: n}, // notifier.go
+		outboundIndexer{n: n}, // fedqueue.go
+		newEventIndexer{n: n}, // newevents.go
+	)
+	n.SetFederation(coreFederation{n})
+	n.OnClose(n.stopTyping)        // its timer reads the database
+	n.OnClose(n.stopStickySweeper) // so does the sweeper
+	n.OnClose(n.stopPresenceDecay) // and the presence timer
+	n.OnClose(n.stopNewEvents)     // and the new-event worker
+	if err := n.openConcerns(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// openConcerns opens the concerns' streams and queues and starts their
+// timers.
+func (n *Node) openConcerns(ctx context.Context) error {
+	if err := n.openE2EEStreams(); err != nil {
+		return err
+	}
+	if err := n.openUserDataStreams(); err != nil {
+		return err
+	}
+	if err := n.openEDUQueue(); err != nil {
+		return err
+	}
+	if err := n.dropAbandonedJoins(ctx); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if err := n.openPresenceDecay(ctx); err != nil {
+		return fmt.Errorf("node: presence: %w", err)
+	}
+	n.startStickySweeper()
+	return nil
+}

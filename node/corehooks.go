@@ -1,0 +1,27 @@
+package node
+
+import "context"
+
+// coreFederation is the node's federation side as the room core sees it
+// (Federation): joins, invites and history that reach other servers.
+type coreFederation struct{ n *Node }
+
+func (f coreFederation) JoinRemote(ctx context.Context, mc MembershipChange, servers []string) (string, error) {
+	return f.n.joinRemote(ctx, mc, servers)
+}
+
+func (f coreFederation) RejectOutOfBand(ctx context.Context, mc MembershipChange) (string, error) {
+	return f.n.rejectOutOfBand(ctx, mc)
+}
+
+func (f coreFederation) InviteRemote(ctx context.Context, req SendRequest) (string, error) {
+	return f.n.inviteRemote(ctx, req)
+}
+
+func (f coreFederation) LookupAlias(ctx context.Context, alias string) (RoomAlias, error) {
+	return f.n.LookupAlias(ctx, alias)
+}
+
+func (f coreFederation) BackfillRoom(ctx context.Context, roomID string) (int, error) {
+	return f.n.backfillRoom(ctx, roomID)
+}
