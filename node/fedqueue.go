@@ -66,6 +66,13 @@ type fedDestRecord struct {
 	Split int `json:"s,omitempty"`
 }
 
+// The outbound federation tables: per destination server a queue of local
+// events to send and its bookkeeping.
+const (
+	tFedQueue = "fedqueue" // destination, stream position -> event ID [NUL, sticky end] (fedQueueValue)
+	tFedDest  = "feddest"  // destination -> fedDestRecord (count, transaction in flight, scan head)
+)
+
 func fedQueueKey(dest string, pos uint64) []byte { return kv.Key(tFedQueue, dest, pos) }
 func fedQueuePrefix(dest string) []byte          { return kv.Key(tFedQueue, dest) }
 func fedDestKey(dest string) []byte              { return kv.Key(tFedDest, dest) }
