@@ -283,7 +283,7 @@ func (b *roomBatch) afterCommit(w *commitWrites) {
 // after the batch (user ID -> "join" or "invite").
 func (b *roomBatch) writeMemberships(tx *kv.Txn, c *RoomCommit, positions map[string]uint64, lastPos uint64) error {
 	var err error
-	diffState(b.start, b.current, func(k StateKey, oldID, newID string) {
+	DiffState(b.start, b.current, func(k StateKey, oldID, newID string) {
 		if err != nil || k.EventType != spec.MRoomMember {
 			return
 		}
@@ -385,9 +385,11 @@ func (b *roomBatch) applyRedaction(tx *kv.Txn, targetID, by string) (int, error)
 	return len(raw), writeEvent(tx, targetID, rec)
 }
 
-// diffState calls fn for each key whose event differs between a and b ("" for
-// absent). Blocks with equal hashes are skipped without looking inside.
-func diffState(a, b *State, fn func(k StateKey, oldID, newID string)) {
+// DiffState calls fn for each key whose event differs between a and b, with
+// "" for a key absent on one side. Unchanged parts of the two states are
+// skipped without being read, so the cost follows the size of the change,
+// not of the state.
+func DiffState(a, b *State, fn func(k StateKey, oldID, newID string)) {
 	for i := range a.blocks {
 		ab, bb := a.blocks[i], b.blocks[i]
 		if ab == bb || (ab != nil && bb != nil && ab.hash == bb.hash) {

@@ -69,6 +69,9 @@ var supportedRoomVersions = map[gomatrixserverlib.RoomVersion]bool{
 	gomatrixserverlib.RoomVersionV11: true,
 }
 
+// RoomVersionSupported reports whether this node accepts room version v.
+func RoomVersionSupported(v gomatrixserverlib.RoomVersion) bool { return supportedRoomVersions[v] }
+
 // SupportedRoomVersions lists the room versions this node accepts.
 func SupportedRoomVersions() []gomatrixserverlib.RoomVersion {
 	return []gomatrixserverlib.RoomVersion{gomatrixserverlib.RoomVersionV10, gomatrixserverlib.RoomVersionV11}

@@ -303,7 +303,7 @@ func (n *Node) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.
 		}
 	}()
 	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
-	if err != nil || !supportedRoomVersions[version] {
+	if err != nil || !RoomVersionSupported(version) {
 		return nil, false, fmt.Errorf("room version %q: %w", version, ErrUnsupportedRoomVersion)
 	}
 	if err := jsontext.Check(raw); err != nil {

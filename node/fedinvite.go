@@ -143,7 +143,7 @@ const maxInviteState = 64
 // is stored: the invite comes through the room like any event.
 func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMessage, error) {
 	verImpl, err := gomatrixserverlib.GetRoomVersion(req.RoomVersion)
-	if err != nil || !supportedRoomVersions[req.RoomVersion] {
+	if err != nil || !RoomVersionSupported(req.RoomVersion) {
 		return nil, &IncompatibleRoomVersionError{RoomID: req.RoomID, RoomVersion: string(req.RoomVersion)}
 	}
 	if len(req.Event) > maxEventSize {

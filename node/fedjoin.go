@@ -246,7 +246,7 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 		return "", err
 	}
 	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
-	if err != nil || !supportedRoomVersions[version] {
+	if err != nil || !RoomVersionSupported(version) {
 		return "", fmt.Errorf("room version %q: %w", version, ErrUnsupportedRoomVersion)
 	}
 	var content map[string]any

@@ -136,7 +136,7 @@ func TestDiffState(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := map[StateKey]change{}
-			diffState(base, tc.to, func(k StateKey, o, n string) {
+			DiffState(base, tc.to, func(k StateKey, o, n string) {
 				if _, dup := got[k]; dup {
 					t.Errorf("key %v reported twice", k)
 				}

@@ -162,7 +162,7 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 	err := b.n.db.View(func(tx *kv.Txn) error {
 		var err error
 		var joined []string // everyone who joined, local or not
-		diffState(b.start, b.current, func(k StateKey, oldID, newID string) {
+		DiffState(b.start, b.current, func(k StateKey, oldID, newID string) {
 			if err != nil || k.EventType != spec.MRoomMember || newID == "" {
 				return
 			}

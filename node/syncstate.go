@@ -58,8 +58,3 @@ func (n *Node) Events(ctx context.Context, ids []string) ([]*Event, error) {
 	return out, err
 }
 
-// DiffState calls fn for each key whose event differs between a and b, with
-// "" for a key absent on one side. Unchanged parts of the two states are
-// skipped without being read, so the cost follows the size of the change,
-// not of the state.
-func DiffState(a, b *State, fn func(k StateKey, oldID, newID string)) { diffState(a, b, fn) }
