@@ -64,13 +64,13 @@ func (n *Node) openUserDataStreams() error {
 		name string
 		dst  **kv.Stream
 	}{{streamAccountData, &n.accountData}, {streamReceipts, &n.receipts}, {streamPresence, &n.presence}} {
-		st, err := n.db.Stream(s.name)
+		st, err := n.DB.Stream(s.name)
 		if err != nil {
 			return err
 		}
 		*s.dst = st
 	}
-	t, err := openTyping(n.db)
+	t, err := openTyping(n.DB)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (n *Node) SetAccountData(ctx context.Context, userID, roomID, evType string
 // (roomID "" for global), or ErrNotFound.
 func (n *Node) AccountData(ctx context.Context, userID, roomID, evType string) (json.RawMessage, error) {
 	var rec accountDataRecord
-	err := n.db.View(func(tx *kv.Txn) error { return tx.GetJSON(accountDataKey(userID, roomID, evType), &rec) })
+	err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(accountDataKey(userID, roomID, evType), &rec) })
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, fmt.Errorf("account data %s: %w", evType, ErrNotFound)
 	}
@@ -118,7 +118,7 @@ func (n *Node) AccountDataSince(ctx context.Context, userID string, from, to uin
 	if to <= from {
 		return out, nil
 	}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		scan := kv.Scan{Prefix: accountDataStreamPrefix(userID), From: accountDataStreamKey(userID, from+1)}
 		return tx.Each(scan, func(k, v []byte) (bool, error) {
 			pos, err := kv.LastUint(k)
@@ -129,7 +129,7 @@ func (n *Node) AccountDataSince(ctx context.Context, userID string, from, to uin
 				return false, nil
 			}
 			var ref accountDataRef
-			if err := jsonUnmarshal(v, &ref); err != nil {
+			if err := DecodeJSON(v, &ref); err != nil {
 				return false, err
 			}
 			var rec accountDataRecord
@@ -187,7 +187,7 @@ func (n *Node) updateAccountData(ctx context.Context, userID, roomID, evType str
 	if err != nil {
 		return err
 	}
-	n.notifier.wake(userID)
+	n.Notifier.Wake(userID)
 	return nil
 }
 

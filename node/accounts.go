@@ -68,7 +68,7 @@ type RegisterRequest struct {
 var localpartRE = regexp.MustCompile(`^[a-z0-9._=\-/+]+$`)
 
 // UserID is the full user ID for a local localpart.
-func (n *Node) UserID(localpart string) string { return "@" + localpart + ":" + n.serverName }
+func (n *Node) UserID(localpart string) string { return "@" + localpart + ":" + n.ServerName() }
 
 // CheckUsername returns ErrInvalidUsername or ErrUserInUse when localpart
 // cannot be registered.
@@ -76,8 +76,8 @@ func (n *Node) CheckUsername(ctx context.Context, localpart string) error {
 	if !localpartRE.MatchString(localpart) || len(n.UserID(localpart)) > 255 {
 		return fmt.Errorf("%w: %q (allowed: a-z 0-9 . _ = - / +)", ErrInvalidUsername, localpart)
 	}
-	return n.db.View(func(tx *kv.Txn) error {
-		ok, err := tx.Has(accountKey(localpart))
+	return n.DB.View(func(tx *kv.Txn) error {
+		ok, err := tx.Has(AccountKey(localpart))
 		if err == nil && ok {
 			err = ErrUserInUse
 		}
@@ -87,17 +87,17 @@ func (n *Node) CheckUsername(ctx context.Context, localpart string) error {
 
 // Register creates an account and, unless inhibited, logs its first device in.
 func (n *Node) Register(ctx context.Context, req RegisterRequest) (Session, error) {
-	if !req.Admin && !n.cfg.OpenRegistration {
+	if !req.Admin && !n.Config().OpenRegistration {
 		return Session{}, ErrRegistrationDisabled
 	}
 	if req.Localpart == "" {
-		req.Localpart = "u" + strings.ToLower(randomString(8))
+		req.Localpart = "u" + strings.ToLower(RandomString(8))
 	}
 	req.Localpart = strings.ToLower(req.Localpart)
 	if err := n.CheckUsername(ctx, req.Localpart); err != nil {
 		return Session{}, err
 	}
-	rec := accountRecord{CreatedTS: n.now().UnixMilli(), Admin: req.Admin}
+	rec := accountRecord{CreatedTS: n.Now().UnixMilli(), Admin: req.Admin}
 	if req.Password != "" {
 		h, err := bcrypt.GenerateFromPassword([]byte(req.Password), bcrypt.DefaultCost)
 		if err != nil {
@@ -108,16 +108,16 @@ func (n *Node) Register(ctx context.Context, req RegisterRequest) (Session, erro
 	userID := n.UserID(req.Localpart)
 	var sess Session
 	err := n.changeDevices(ctx, userID, func(tx *kv.Txn) error {
-		if ok, err := tx.Has(accountKey(req.Localpart)); err != nil || ok {
+		if ok, err := tx.Has(AccountKey(req.Localpart)); err != nil || ok {
 			if ok {
 				return ErrUserInUse
 			}
 			return err
 		}
-		if err := tx.SetJSON(accountKey(req.Localpart), rec); err != nil {
+		if err := tx.SetJSON(AccountKey(req.Localpart), rec); err != nil {
 			return err
 		}
-		if err := tx.SetJSON(profileKey(userID), Profile{DisplayName: req.Localpart}); err != nil {
+		if err := tx.SetJSON(ProfileKey(userID), Profile{DisplayName: req.Localpart}); err != nil {
 			return err
 		}
 		sess = Session{UserID: userID}
@@ -161,7 +161,7 @@ func (n *Node) CheckPassword(ctx context.Context, userID, password string) error
 
 func (n *Node) checkPassword(localpart, password string) error {
 	var rec accountRecord
-	err := n.db.View(func(tx *kv.Txn) error { return tx.GetJSON(accountKey(localpart), &rec) })
+	err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(AccountKey(localpart), &rec) })
 	if errors.Is(err, kv.ErrNotFound) {
 		// Spend the same time as a real check so timing does not reveal users.
 		_ = bcrypt.CompareHashAndPassword([]byte("$2a$10$0000000000000000000000000000000000000000000000000000."), []byte(password))
@@ -182,7 +182,7 @@ func (n *Node) localpartOf(user string) (string, error) {
 		return strings.ToLower(user), nil
 	}
 	lp, server, ok := strings.Cut(user[1:], ":")
-	if !ok || server != n.serverName {
+	if !ok || server != n.ServerName() {
 		return "", fmt.Errorf("%w: %s is not a local user", ErrBadInput, user)
 	}
 	return lp, nil
@@ -192,27 +192,27 @@ func (n *Node) localpartOf(user string) (string, error) {
 // existing device's old token stops working.
 func (n *Node) newDevice(tx *kv.Txn, userID, deviceID, displayName string) (Session, error) {
 	if deviceID == "" {
-		deviceID = strings.ToUpper(randomString(10))
+		deviceID = strings.ToUpper(RandomString(10))
 	}
 	var dev deviceRecord
-	if err := tx.GetJSON(deviceKey(userID, deviceID), &dev); err != nil && !errors.Is(err, kv.ErrNotFound) {
+	if err := tx.GetJSON(DeviceKey(userID, deviceID), &dev); err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return Session{}, err
 	}
 	if dev.TokenHash != "" {
-		if err := tx.Delete(tokenKey(dev.TokenHash)); err != nil {
+		if err := tx.Delete(TokenKey(dev.TokenHash)); err != nil {
 			return Session{}, err
 		}
 	}
-	token := "edg_" + randomString(32)
+	token := "edg_" + RandomString(32)
 	dev.TokenHash = hashToken(token)
-	dev.LastSeenTS = n.now().UnixMilli()
+	dev.LastSeenTS = n.Now().UnixMilli()
 	if displayName != "" {
 		dev.DisplayName = displayName
 	}
-	if err := tx.SetJSON(deviceKey(userID, deviceID), dev); err != nil {
+	if err := tx.SetJSON(DeviceKey(userID, deviceID), dev); err != nil {
 		return Session{}, err
 	}
-	if err := tx.SetJSON(tokenKey(dev.TokenHash), tokenRecord{UserID: userID, DeviceID: deviceID}); err != nil {
+	if err := tx.SetJSON(TokenKey(dev.TokenHash), tokenRecord{UserID: userID, DeviceID: deviceID}); err != nil {
 		return Session{}, err
 	}
 	return Session{UserID: userID, DeviceID: deviceID, AccessToken: token}, nil
@@ -221,9 +221,9 @@ func (n *Node) newDevice(tx *kv.Txn, userID, deviceID, displayName string) (Sess
 // Authenticate maps an access token to its device.
 func (n *Node) Authenticate(ctx context.Context, token string) (Device, error) {
 	var dev Device
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var tr tokenRecord
-		if err := tx.GetJSON(tokenKey(hashToken(token)), &tr); err != nil {
+		if err := tx.GetJSON(TokenKey(hashToken(token)), &tr); err != nil {
 			if errors.Is(err, kv.ErrNotFound) {
 				return ErrUnknownToken
 			}
@@ -260,8 +260,8 @@ func (n *Node) LogoutAll(ctx context.Context, userID string) error {
 // Devices lists a user's devices, by device ID.
 func (n *Node) Devices(ctx context.Context, userID string) ([]Device, error) {
 	var out []Device
-	err := n.db.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: devicePrefix(userID)}, func(k, v []byte) (bool, error) {
+	err := n.DB.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: DevicePrefix(userID)}, func(k, v []byte) (bool, error) {
 			id, err := kv.LastString(k)
 			if err != nil {
 				return false, err
@@ -278,7 +278,7 @@ func (n *Node) Devices(ctx context.Context, userID string) ([]Device, error) {
 // Device returns one device of a user, or ErrNotFound.
 func (n *Node) Device(ctx context.Context, userID, deviceID string) (Device, error) {
 	var d Device
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
 		d, err = readDevice(tx, userID, deviceID)
 		return err
@@ -288,16 +288,16 @@ func (n *Node) Device(ctx context.Context, userID, deviceID string) (Device, err
 
 // SetDeviceDisplayName renames a device.
 func (n *Node) SetDeviceDisplayName(ctx context.Context, userID, deviceID, name string) error {
-	return n.db.Update(func(tx *kv.Txn) error {
+	return n.DB.Update(func(tx *kv.Txn) error {
 		var dev deviceRecord
-		if err := tx.GetJSON(deviceKey(userID, deviceID), &dev); err != nil {
+		if err := tx.GetJSON(DeviceKey(userID, deviceID), &dev); err != nil {
 			if errors.Is(err, kv.ErrNotFound) {
 				return fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
 			}
 			return err
 		}
 		dev.DisplayName = name
-		return tx.SetJSON(deviceKey(userID, deviceID), dev)
+		return tx.SetJSON(DeviceKey(userID, deviceID), dev)
 	})
 }
 
@@ -307,30 +307,30 @@ func (n *Node) DeleteDevice(ctx context.Context, userID, deviceID string) error 
 	if err := n.changeDevices(ctx, userID, func(tx *kv.Txn) error { return deleteDevice(tx, userID, deviceID) }); err != nil {
 		return err
 	}
-	return n.forgetDeviceTxns(ctx, userID, deviceID)
+	return n.ForgetDeviceTxns(ctx, userID, deviceID)
 }
 
 func deleteDevice(tx *kv.Txn, userID, deviceID string) error {
 	var dev deviceRecord
-	if err := tx.GetJSON(deviceKey(userID, deviceID), &dev); err != nil {
+	if err := tx.GetJSON(DeviceKey(userID, deviceID), &dev); err != nil {
 		if errors.Is(err, kv.ErrNotFound) {
 			return fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
 		}
 		return err
 	}
 	if dev.TokenHash != "" {
-		if err := tx.Delete(tokenKey(dev.TokenHash)); err != nil {
+		if err := tx.Delete(TokenKey(dev.TokenHash)); err != nil {
 			return err
 		}
 	}
 	if err := purgeDeviceE2EE(tx, userID, deviceID); err != nil {
 		return err
 	}
-	return tx.Delete(deviceKey(userID, deviceID))
+	return tx.Delete(DeviceKey(userID, deviceID))
 }
 
 func readDevice(tx *kv.Txn, userID, deviceID string) (Device, error) {
-	b, err := tx.Get(deviceKey(userID, deviceID))
+	b, err := tx.Get(DeviceKey(userID, deviceID))
 	if errors.Is(err, kv.ErrNotFound) {
 		return Device{}, fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
 	}
@@ -342,7 +342,7 @@ func readDevice(tx *kv.Txn, userID, deviceID string) (Device, error) {
 
 func decodeDevice(userID, deviceID string, b []byte) (Device, error) {
 	var rec deviceRecord
-	if err := jsonUnmarshal(b, &rec); err != nil {
+	if err := DecodeJSON(b, &rec); err != nil {
 		return Device{}, err
 	}
 	return Device{UserID: userID, DeviceID: deviceID, DisplayName: rec.DisplayName, LastSeenTS: rec.LastSeenTS}, nil

@@ -12,12 +12,12 @@ import (
 // administrator (RegisterRequest.Admin: the operator's account command).
 // Admin endpoints check it.
 func (n *Node) IsAdmin(ctx context.Context, userID string) (bool, error) {
-	if !n.isLocalUser(userID) {
+	if !n.IsLocalUser(userID) {
 		return false, nil
 	}
 	var rec accountRecord
-	err := n.db.View(func(tx *kv.Txn) error {
-		return tx.GetJSON(accountKey(localpartOf(userID)), &rec)
+	err := n.DB.View(func(tx *kv.Txn) error {
+		return tx.GetJSON(AccountKey(localpartOf(userID)), &rec)
 	})
 	if errors.Is(err, kv.ErrNotFound) {
 		return false, nil

@@ -34,11 +34,11 @@ func (n *Node) SetAlias(ctx context.Context, creator, alias, roomID string) erro
 	if err := n.checkAlias(alias); err != nil {
 		return err
 	}
-	return n.db.Update(func(tx *kv.Txn) error { return setAlias(tx, creator, alias, roomID) })
+	return n.DB.Update(func(tx *kv.Txn) error { return setAlias(tx, creator, alias, roomID) })
 }
 
 func setAlias(tx *kv.Txn, creator, alias, roomID string) error {
-	if ok, err := tx.Has(roomKey(roomID)); err != nil || !ok {
+	if ok, err := tx.Has(RoomKey(roomID)); err != nil || !ok {
 		if err == nil {
 			err = fmt.Errorf("room %s: %w", roomID, ErrNotFound)
 		}
@@ -59,7 +59,7 @@ func setAlias(tx *kv.Txn, creator, alias, roomID string) error {
 // ResolveAlias returns the room an alias points to, or ErrNotFound.
 func (n *Node) ResolveAlias(ctx context.Context, alias string) (string, error) {
 	var rec aliasRecord
-	err := n.db.View(func(tx *kv.Txn) error { return tx.GetJSON(aliasKey(alias), &rec) })
+	err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(aliasKey(alias), &rec) })
 	if errors.Is(err, kv.ErrNotFound) {
 		return "", fmt.Errorf("alias %s: %w", alias, ErrNotFound)
 	}
@@ -70,7 +70,7 @@ func (n *Node) ResolveAlias(ctx context.Context, alias string) (string, error) {
 // m.room.canonical_alias in the room, may.
 func (n *Node) DeleteAlias(ctx context.Context, userID, alias string) error {
 	var rec aliasRecord
-	err := n.db.View(func(tx *kv.Txn) error { return tx.GetJSON(aliasKey(alias), &rec) })
+	err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(aliasKey(alias), &rec) })
 	if errors.Is(err, kv.ErrNotFound) {
 		return fmt.Errorf("alias %s: %w", alias, ErrNotFound)
 	}
@@ -86,7 +86,7 @@ func (n *Node) DeleteAlias(ctx context.Context, userID, alias string) error {
 			return fmt.Errorf("%w: not the alias creator and not a room moderator", ErrForbidden)
 		}
 	}
-	return n.db.Update(func(tx *kv.Txn) error {
+	return n.DB.Update(func(tx *kv.Txn) error {
 		if err := tx.Delete(aliasKey(alias)); err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func (n *Node) DeleteAlias(ctx context.Context, userID, alias string) error {
 // RoomAliases lists the local aliases of a room.
 func (n *Node) RoomAliases(ctx context.Context, roomID string) ([]string, error) {
 	var out []string
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		return tx.Each(kv.Scan{Prefix: kv.Key(tRoomAliases, roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			a, err := kv.LastString(k)
 			out = append(out, a)

@@ -48,7 +48,7 @@ type concerns struct {
 // New opens the node's data directory (creating it, its key and its database
 // on first use). The node is usable as soon as New returns; Close releases it.
 func New(ctx context.Context, cfg Config) (*Node, error) {
-	n, err := openCore(ctx, cfg)
+	n, err := Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -58,13 +58,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	// cap; the room lists before the notifier, so a woken sync sees them; the
 	// outbound queues after the membership indexes (the commit writes those
 	// before any indexer); the new-event observer last.
-	n.setIndexers(
-		stickyIndexer{n},      // sticky_index.go
-		userBumpIndexer{n: n}, // userbump.go
-		unreadIndexer{n: n},   // unread.go
-		notifierIndexer{n: n}, // notifier.go
-		outboundIndexer{n: n}, // fedqueue.go
-		newEventIndexer{n: n}, // newevents.go
+	n.SetIndexers(
+		stickyIndexer{n},         // sticky_index.go
+		UserBumpIndexer{Node: n}, // userbump.go
+		unreadIndexer{n: n},      // unread.go
+		NotifierIndexer{Node: n}, // notifier.go
+		outboundIndexer{n: n},    // fedqueue.go
+		newEventIndexer{n: n},    // newevents.go
 	)
 	n.SetFederation(coreFederation{n})
 	n.OnClose(n.stopTyping)        // its timer reads the database

@@ -69,8 +69,8 @@ func (n *Node) backfillRoom(ctx context.Context, roomID string) (int, error) {
 	var version gomatrixserverlib.RoomVersion
 	var front string
 	var missing []string
-	err := n.db.View(func(tx *kv.Txn) error {
-		room, err := loadRoom(tx, roomID)
+	err := n.DB.View(func(tx *kv.Txn) error {
+		room, err := LoadRoom(tx, roomID)
 		if err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func (n *Node) backfillRoom(ctx context.Context, roomID string) (int, error) {
 	}
 	asked := 0
 	for _, s := range servers {
-		if s == n.serverName {
+		if s == n.ServerName() {
 			continue
 		}
 		if asked == backfillServers {
@@ -99,14 +99,14 @@ func (n *Node) backfillRoom(ctx context.Context, roomID string) (int, error) {
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
 			}
-			n.log.Debug("backfill request failed", "server", s, "room_id", roomID, "error", err)
+			n.Logger().Debug("backfill request failed", "server", s, "room_id", roomID, "error", err)
 			continue
 		}
 		added, err := n.storeBackfill(ctx, f, s, roomID, version, front, missing, raws)
 		if err != nil {
 			return 0, err
 		}
-		n.log.Debug("backfilled", "server", s, "room_id", roomID, "received", len(raws), "added", added)
+		n.Logger().Debug("backfilled", "server", s, "room_id", roomID, "received", len(raws), "added", added)
 		if added > 0 {
 			return added, nil
 		}
@@ -122,7 +122,7 @@ func (n *Node) historyFront(tx *kv.Txn, roomID string) (string, []string, error)
 	if err != nil || front == "" {
 		return "", nil, err
 	}
-	p, err := n.loadPDU(tx, front)
+	p, err := n.LoadPDU(tx, front)
 	if err != nil {
 		return "", nil, err
 	}
@@ -146,16 +146,16 @@ func (n *Node) historyFront(tx *kv.Txn, roomID string) (string, []string, error)
 // of its history, else of its stream ("" when it has none).
 func firstTimelineEvent(tx *kv.Txn, roomID string) (string, error) {
 	var id string
-	err := tx.Each(kv.Scan{Prefix: roomBackfillPrefix(roomID)}, func(_, v []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: RoomBackfillPrefix(roomID)}, func(_, v []byte) (bool, error) {
 		id = string(v)
 		return false, nil
 	})
 	if err != nil || id != "" {
 		return id, err
 	}
-	err = tx.Each(kv.Scan{Prefix: roomStreamPrefix(roomID)}, func(_, v []byte) (bool, error) {
+	err = tx.Each(kv.Scan{Prefix: RoomStreamPrefix(roomID)}, func(_, v []byte) (bool, error) {
 		var err error
-		id, _, err = decodeTimelineEntry(v)
+		id, _, err = DecodeTimelineEntry(v)
 		return false, err
 	})
 	return id, err
@@ -164,7 +164,7 @@ func firstTimelineEvent(tx *kv.Txn, roomID string) (string, error) {
 // inTimeline reports whether an event is in the room's timeline (stream or
 // history), not merely stored.
 func inTimeline(tx *kv.Txn, roomID, eventID string) (bool, error) {
-	rec, err := loadEventRecord(tx, eventID)
+	rec, err := LoadEventRecord(tx, eventID)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
@@ -174,16 +174,16 @@ func inTimeline(tx *kv.Txn, roomID, eventID string) (bool, error) {
 	if rec.RoomID != roomID || rec.Pos == 0 {
 		return false, nil
 	}
-	if isBackfillPos(rec.Pos) {
-		return tx.Has(roomBackfillKey(roomID, rec.Pos))
+	if IsBackfillPos(rec.Pos) {
+		return tx.Has(RoomBackfillKey(roomID, rec.Pos))
 	}
-	return tx.Has(roomStreamKey(roomID, rec.Pos))
+	return tx.Has(RoomStreamKey(roomID, rec.Pos))
 }
 
 // placedEvent is a backfilled event ready to be written.
 type placedEvent struct {
 	pdu           gomatrixserverlib.PDU
-	rec           *eventRecord
+	rec           *EventRecord
 	before, after *State
 }
 
@@ -206,13 +206,13 @@ func (n *Node) storeBackfill(ctx context.Context, f EventFetcher, server, roomID
 		return 0, err
 	}
 
-	mu, err := n.lockRoom(ctx, roomID)
+	mu, err := n.LockRoom(ctx, roomID)
 	if err != nil {
 		return 0, err
 	}
-	defer mu.unlock()
+	defer mu.Unlock()
 	var placed []placedEvent
-	err = n.db.View(func(tx *kv.Txn) error {
+	err = n.DB.View(func(tx *kv.Txn) error {
 		cur, curMissing, err := n.historyFront(tx, roomID)
 		if err != nil || cur != front {
 			return err // extended meanwhile: the caller reads on
@@ -261,11 +261,11 @@ func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverli
 	if err != nil {
 		return nil, err
 	}
-	frontRec, err := loadEventRecord(tx, front)
+	frontRec, err := LoadEventRecord(tx, front)
 	if err != nil {
 		return nil, err
 	}
-	frontBefore, err := n.states.read(tx, frontRec.StateBefore)
+	frontBefore, err := n.States.Read(tx, frontRec.StateBefore)
 	if err != nil {
 		return nil, err
 	}
@@ -288,10 +288,10 @@ func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverli
 		if !ok {
 			continue // only reached through an event not placed
 		}
-		rec, err := loadEventRecord(tx, id)
+		rec, err := LoadEventRecord(tx, id)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			rec = &eventRecord{RoomID: roomID, Version: string(version), JSON: ev.JSON()}
+			rec = &EventRecord{RoomID: roomID, Version: string(version), JSON: ev.JSON()}
 		case err != nil:
 			return nil, err
 		default:
@@ -311,7 +311,7 @@ func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverli
 				childState[prev] = before
 			}
 		}
-		rec.Pos = backfillPos(next)
+		rec.Pos = BackfillPos(next)
 		next++
 		rec.StateBefore, rec.StateAfter = before.ID(), after.ID()
 		placed = append(placed, placedEvent{pdu: ev, rec: rec, before: before, after: after})
@@ -323,26 +323,26 @@ func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverli
 // positions in one transaction.
 func (n *Node) writeBackfill(roomID string, placed []placedEvent) error {
 	var written []*State
-	err := n.db.Update(func(tx *kv.Txn) error {
+	err := n.DB.Update(func(tx *kv.Txn) error {
 		for _, p := range placed {
 			for _, st := range []*State{p.before, p.after} {
-				if _, err := n.states.write(tx, st); err != nil {
+				if _, err := n.States.Write(tx, st); err != nil {
 					return err
 				}
 				written = append(written, st)
 			}
 			if p.rec.JSON == nil {
-				if _, err := p.rec.json(tx, p.pdu.EventID()); err != nil {
+				if _, err := p.rec.ReadJSON(tx, p.pdu.EventID()); err != nil {
 					return err
 				}
 			}
-			if err := writeEvent(tx, p.pdu.EventID(), p.rec); err != nil {
+			if err := WriteEvent(tx, p.pdu.EventID(), p.rec); err != nil {
 				return err
 			}
-			if err := tx.Set(roomBackfillKey(roomID, p.rec.Pos), []byte(p.pdu.EventID())); err != nil {
+			if err := tx.Set(RoomBackfillKey(roomID, p.rec.Pos), []byte(p.pdu.EventID())); err != nil {
 				return err
 			}
-			if err := tx.Delete(outlierNoStateKey(p.pdu.EventID())); err != nil {
+			if err := tx.Delete(OutlierNoStateKey(p.pdu.EventID())); err != nil {
 				return err // it has its state now
 			}
 		}
@@ -352,7 +352,7 @@ func (n *Node) writeBackfill(roomID string, placed []placedEvent) error {
 		return err
 	}
 	for _, s := range written {
-		n.states.markWritten(s)
+		n.States.MarkWritten(s)
 	}
 	return nil
 }
@@ -368,7 +368,7 @@ func (n *Node) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.P
 	}
 	for _, ev := range evs {
 		id := ev.EventID()
-		rec, err := loadEventRecord(tx, id)
+		rec, err := LoadEventRecord(tx, id)
 		switch {
 		case err == nil:
 			allowed[id] = rec.Rejected == "" && !rec.SoftFailed && rec.RoomID == roomID
@@ -385,7 +385,7 @@ func (n *Node) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.P
 					continue
 				}
 			}
-			rec, err := loadEventRecord(tx, a)
+			rec, err := LoadEventRecord(tx, a)
 			if errors.Is(err, ErrNotFound) {
 				ok = false
 				break
@@ -397,7 +397,7 @@ func (n *Node) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.P
 				ok = false
 				break
 			}
-			p, err := n.loadPDU(tx, a)
+			p, err := n.LoadPDU(tx, a)
 			if err != nil {
 				return nil, err
 			}
@@ -410,7 +410,7 @@ func (n *Node) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.P
 		if err != nil {
 			continue
 		}
-		allowed[id] = gomatrixserverlib.Allowed(ev, provider, userIDForSender) == nil
+		allowed[id] = gomatrixserverlib.Allowed(ev, provider, UserIDForSender) == nil
 	}
 	return allowed, nil
 }
@@ -418,10 +418,10 @@ func (n *Node) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.P
 // nextBackfillIndex is the k of the room's next (older) backfilled event.
 func nextBackfillIndex(tx *kv.Txn, roomID string) (uint64, error) {
 	k := uint64(1)
-	err := tx.Each(kv.Scan{Prefix: roomBackfillPrefix(roomID), KeysOnly: true}, func(key, _ []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: RoomBackfillPrefix(roomID), KeysOnly: true}, func(key, _ []byte) (bool, error) {
 		p, err := kv.LastUint(key)
-		if err == nil && isBackfillPos(p) {
-			k = backfillBase - p + 1
+		if err == nil && IsBackfillPos(p) {
+			k = BackfillBase - p + 1
 		}
 		return false, err
 	})
@@ -447,7 +447,7 @@ func (n *Node) stateBeforeBackfilled(tx *kv.Txn, after *State, ev gomatrixserver
 			p, ok := batch[a]
 			if !ok {
 				var err error
-				if p, err = n.loadPDU(tx, a); err != nil {
+				if p, err = n.LoadPDU(tx, a); err != nil {
 					continue
 				}
 			}
@@ -462,5 +462,5 @@ func (n *Node) stateBeforeBackfilled(tx *kv.Txn, after *State, ev gomatrixserver
 	m := map[StateKey]string{}
 	after.Each(func(k StateKey, id string) { m[k] = id })
 	delete(m, StateKey{EventType: ev.Type(), StateKey: *sk})
-	return stateFromMap(m), nil
+	return StateFromMap(m), nil
 }

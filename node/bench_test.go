@@ -94,7 +94,7 @@ func BenchmarkRoomEvents(b *testing.B) {
 	n := benchNode(b, true) // writes are setup only here
 	alice := session(n, "alice")
 	roomID := benchRoom(b, n, alice)
-	reqs := make([]SendRequest, 1000-countPrefix(b, n, roomStreamPrefix(roomID)))
+	reqs := make([]SendRequest, 1000-countPrefix(b, n, RoomStreamPrefix(roomID)))
 	for i := range reqs {
 		reqs[i] = SendRequest{Sender: alice.UserID, RoomID: roomID, Type: "m.room.message",
 			Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"message %d"}`, i))}

@@ -43,11 +43,11 @@ func DefaultCacheBytes(profile string) int64 {
 // five eighths; decoded state snapshots and blocks, which every send and
 // sync reads too, a quarter; users' room lists the rest.
 type cacheBudget struct {
-	pdus, states, bumps int
+	pdus, States, Bumps int
 }
 
-func splitCacheBudget(total int64) cacheBudget {
-	return cacheBudget{pdus: int(total * 5 / 8), states: int(total / 4), bumps: int(total / 8)}
+func SplitCacheBudget(total int64) cacheBudget {
+	return cacheBudget{pdus: int(total * 5 / 8), States: int(total / 4), Bumps: int(total / 8)}
 }
 
 // Count bounds of the caches, beside their byte bounds: the byte bound is
@@ -75,8 +75,8 @@ func stateEntrySize(e stateEntry) int { return 48 + len(e.Type) + len(e.StateKey
 
 // stateBlockSize estimates a decoded block.
 func stateBlockSize(b *stateBlock) int {
-	n := 64 + len(b.hash)
-	for _, e := range b.entries {
+	n := 64 + len(b.Hash)
+	for _, e := range b.Entries {
 		n += stateEntrySize(e)
 	}
 	return n
@@ -84,15 +84,15 @@ func stateBlockSize(b *stateBlock) int {
 
 // stateSnapshotFixedSize is a State without its blocks: 256 block pointers,
 // 16 superblock hashes and the ID.
-const stateSnapshotFixedSize = stateBuckets*8 + numSupers*(16+hashLen) + 64
+const StateSnapshotFixedSize = StateBuckets*8 + NumSupers*(16+hashLen) + 64
 
 // stateSnapshotSize estimates a decoded snapshot with its blocks. Blocks are
 // shared with other snapshots and the block cache, so this counts some
 // twice; a snapshot in the cache keeps its blocks alive whether or not the
 // block cache still has them, so it is the bound that holds.
-func stateSnapshotSize(s *State) int {
-	n := stateSnapshotFixedSize
-	for _, b := range s.blocks {
+func StateSnapshotSize(s *State) int {
+	n := StateSnapshotFixedSize
+	for _, b := range s.Blocks {
 		if b != nil {
 			n += stateBlockSize(b)
 		}
@@ -101,7 +101,7 @@ func stateSnapshotSize(s *State) int {
 }
 
 // roomBumpsSize estimates a user's cached room list.
-func roomBumpsSize(list []RoomBump) int {
+func RoomBumpsSize(list []RoomBump) int {
 	n := 24 // the slice header
 	for _, b := range list {
 		n += 48 + len(b.RoomID) + len(b.Membership)
@@ -115,10 +115,10 @@ func roomBumpsSize(list []RoomBump) int {
 // limit, so that the garbage collector gets room instead of running
 // without end.
 func (n *Node) TrimCaches() {
-	n.pdus.clear()
-	n.states.blocks.clear()
-	n.states.snaps.clear()
-	n.userBumps.clear()
+	n.PDUs.clear()
+	n.States.blocks.clear()
+	n.States.snaps.clear()
+	n.UserBumps.clear()
 }
 
 // cacheStats is what the node's in-memory caches hold.
@@ -130,9 +130,9 @@ type cacheStats struct {
 }
 
 // cacheStats reports what the node's caches hold now.
-func (n *Node) cacheStats() cacheStats {
+func (n *Node) CacheStats() cacheStats {
 	st := cacheStats{Budget: n.cfg.CacheBytes}
-	for _, held := range []func() (int, int){n.pdus.held, n.states.blocks.held, n.states.snaps.held, n.userBumps.lists.held} {
+	for _, held := range []func() (int, int){n.PDUs.held, n.States.blocks.held, n.States.snaps.held, n.UserBumps.lists.held} {
 		e, b := held()
 		st.Entries += e
 		st.Bytes += b

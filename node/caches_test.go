@@ -73,7 +73,7 @@ func TestCacheBudget(t *testing.T) {
 				}
 			}
 			readAll("full caches")
-			st := n.cacheStats()
+			st := n.CacheStats()
 			if st.Budget != tc.wantBudget {
 				t.Errorf("budget %d, want %d", st.Budget, tc.wantBudget)
 			}
@@ -82,13 +82,13 @@ func TestCacheBudget(t *testing.T) {
 			}
 
 			n.TrimCaches()
-			if st := n.cacheStats(); st.Bytes != 0 || st.Entries != 0 {
+			if st := n.CacheStats(); st.Bytes != 0 || st.Entries != 0 {
 				t.Errorf("after TrimCaches: %d bytes in %d entries, want none", st.Bytes, st.Entries)
 			}
 			readAll("after TrimCaches")
 			body := "after the trim"
 			want[send(t, n, alice, rooms[0], body)] = body
-			if st := n.cacheStats(); st.Bytes > int(st.Budget) {
+			if st := n.CacheStats(); st.Bytes > int(st.Budget) {
 				t.Errorf("caches refilled to %d bytes, over the budget %d", st.Bytes, st.Budget)
 			}
 		})
@@ -98,16 +98,16 @@ func TestCacheBudget(t *testing.T) {
 // TestCacheEstimates: the byte estimates the caches are bounded by grow
 // with what they weigh, so a large entry counts for more.
 func TestCacheEstimates(t *testing.T) {
-	small := stateFromMap(map[StateKey]string{{EventType: "m.room.create"}: "$a"})
+	small := StateFromMap(map[StateKey]string{{EventType: "m.room.create"}: "$a"})
 	big := map[StateKey]string{}
 	for i := range 500 {
 		big[StateKey{EventType: "m.room.member", StateKey: fmt.Sprintf("@user%d:example.org", i)}] = fmt.Sprintf("$event%d", i)
 	}
-	large := stateFromMap(big)
-	if s, l := stateSnapshotSize(small), stateSnapshotSize(large); s < stateSnapshotFixedSize || l < s+500*48 {
+	large := StateFromMap(big)
+	if s, l := StateSnapshotSize(small), StateSnapshotSize(large); s < StateSnapshotFixedSize || l < s+500*48 {
 		t.Errorf("snapshot estimates: one entry %d bytes, 500 entries %d bytes", s, l)
 	}
-	if s, l := roomBumpsSize([]RoomBump{{RoomID: "!a:x"}}), roomBumpsSize(make([]RoomBump, 1000)); l < 1000*48 || s >= l {
+	if s, l := RoomBumpsSize([]RoomBump{{RoomID: "!a:x"}}), RoomBumpsSize(make([]RoomBump, 1000)); l < 1000*48 || s >= l {
 		t.Errorf("room list estimates: one room %d bytes, 1,000 rooms %d bytes", s, l)
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // streamEntry is the global event stream's value: which event, which room.
-type streamEntry struct {
+type StreamEntry struct {
 	RoomID  string `json:"r"`
 	EventID string `json:"e"`
 }
@@ -19,23 +19,23 @@ type streamEntry struct {
 // noteRedaction marks an accepted redaction to be applied to its target's
 // stored content at commit, if the redacter may do so: the target's own
 // sender, or a user with the room's redact power level.
-func (b *roomBatch) noteRedaction(p *pendingEvent, before *State) {
-	targetID := p.pdu.Redacts()
-	target, err := b.pdu(targetID)
-	if err != nil || target.RoomID().String() != b.roomID {
+func (b *Batch) noteRedaction(p *PendingEvent, before *State) {
+	targetID := p.PDU.Redacts()
+	target, err := b.PDU(targetID)
+	if err != nil || target.RoomID().String() != b.RoomID {
 		return // unknown target: nothing to apply now
 	}
-	if target.SenderID() != p.pdu.SenderID() {
+	if target.SenderID() != p.PDU.SenderID() {
 		plID, ok := before.Get(spec.MRoomPowerLevels, "")
 		if !ok {
 			return
 		}
-		plEv, err := b.pdu(plID)
+		plEv, err := b.PDU(plID)
 		if err != nil {
 			return
 		}
 		pl, err := plEv.PowerLevels()
-		if err != nil || pl.UserLevel(p.pdu.SenderID()) < pl.Redact {
+		if err != nil || pl.UserLevel(p.PDU.SenderID()) < pl.Redact {
 			return
 		}
 	}
@@ -47,30 +47,30 @@ func (b *roomBatch) noteRedaction(p *pendingEvent, before *State) {
 // every registered indexer (indexer.go) write its keys, all in one
 // transaction, giving each accepted event the next stream position. What
 // the indexers do after the commit runs once it is durable.
-func (b *roomBatch) commit() error {
-	if len(b.events) == 0 {
+func (b *Batch) commit() error {
+	if len(b.Events) == 0 {
 		return nil
 	}
-	if len(b.extra) == 0 && !slices.ContainsFunc(b.events, func(p *pendingEvent) bool { return p.rec.Rejected == "" }) {
+	if len(b.Extra) == 0 && !slices.ContainsFunc(b.Events, func(p *PendingEvent) bool { return p.Record.Rejected == "" }) {
 		// Only rejected events: nothing to write (rejectedmarks.go).
-		for _, p := range b.events {
-			b.n.noteRejected(p.pdu.EventID(), b.roomID, p.rec.Rejected)
+		for _, p := range b.Events {
+			b.Node.noteRejected(p.PDU.EventID(), b.RoomID, p.Record.Rejected)
 		}
 		return nil
 	}
-	c := &RoomCommit{RoomID: b.roomID, Start: b.start, Current: b.current, b: b}
+	c := &RoomCommit{RoomID: b.RoomID, Start: b.Start, Current: b.Current, Batch: b}
 	plans, reserve, err := b.prepareIndexers(c)
 	if err != nil {
-		return fmt.Errorf("commit room %s: %w", b.roomID, err)
+		return fmt.Errorf("commit room %s: %w", b.RoomID, err)
 	}
 	positions := b.positions()
 	c.Events = make([]CommittedEvent, 0, positions)
 	w := &commitWrites{redacted: map[string]string{}, replaced: map[string]int{}, after: make([]func(), 0, len(plans))}
-	_, err = b.n.stream.Commit(positions+reserve, func(tx *kv.Txn, first uint64) error {
+	_, err = b.Node.Stream.Commit(positions+reserve, func(tx *kv.Txn, first uint64) error {
 		return b.write(tx, first, c, plans, w)
 	})
 	if err != nil {
-		return fmt.Errorf("commit room %s: %w", b.roomID, err)
+		return fmt.Errorf("commit room %s: %w", b.RoomID, err)
 	}
 	b.afterCommit(w)
 	return nil
@@ -86,10 +86,10 @@ type commitWrites struct {
 }
 
 // positions is how many stream positions the batch's own events take.
-func (b *roomBatch) positions() int {
+func (b *Batch) positions() int {
 	n := 0
-	for _, p := range b.events {
-		if p.accepted || p.outlier {
+	for _, p := range b.Events {
+		if p.Accepted || p.Outlier {
 			n++
 		}
 	}
@@ -98,10 +98,10 @@ func (b *roomBatch) positions() int {
 
 // prepareIndexers runs every indexer's Prepare and returns their plans and
 // the stream positions they reserve in all.
-func (b *roomBatch) prepareIndexers(c *RoomCommit) ([]IndexPlan, int, error) {
-	plans := make([]IndexPlan, len(b.n.indexers))
+func (b *Batch) prepareIndexers(c *RoomCommit) ([]IndexPlan, int, error) {
+	plans := make([]IndexPlan, len(b.Node.Indexers))
 	reserve := 0
-	for i, ix := range b.n.indexers {
+	for i, ix := range b.Node.Indexers {
 		plan, err := ix.Prepare(c)
 		if err != nil {
 			return nil, 0, err
@@ -114,18 +114,18 @@ func (b *roomBatch) prepareIndexers(c *RoomCommit) ([]IndexPlan, int, error) {
 
 // write is the commit's transaction: the room core's writes, the
 // indexers', the event records, then the batch's extra writes.
-func (b *roomBatch) write(tx *kv.Txn, first uint64, c *RoomCommit, plans []IndexPlan, w *commitWrites) error {
+func (b *Batch) write(tx *kv.Txn, first uint64, c *RoomCommit, plans []IndexPlan, w *commitWrites) error {
 	positions := map[string]uint64{}
 	next, err := b.writeTimeline(tx, first, c, positions, w)
 	if err != nil {
 		return err
 	}
 	if c.BumpPos > 0 {
-		if err := writeBump(tx, b.roomID, c.BumpPos); err != nil {
+		if err := writeBump(tx, b.RoomID, c.BumpPos); err != nil {
 			return err
 		}
 	}
-	if b.room == nil {
+	if b.Room == nil {
 		return nil // only a rejected create event
 	}
 	lastPos := uint64(0) // the batch's last position, if it has any
@@ -135,7 +135,7 @@ func (b *roomBatch) write(tx *kv.Txn, first uint64, c *RoomCommit, plans []Index
 	if err := b.writeRoom(tx, c, positions, lastPos, w); err != nil {
 		return err
 	}
-	for i, ix := range b.n.indexers {
+	for i, ix := range b.Node.Indexers {
 		plans[i].First = next
 		next += uint64(plans[i].Positions)
 		after, err := ix.Index(tx, c, plans[i])
@@ -149,7 +149,7 @@ func (b *roomBatch) write(tx *kv.Txn, first uint64, c *RoomCommit, plans []Index
 	if err := b.writeRecords(tx, w); err != nil {
 		return err
 	}
-	for _, fn := range b.extra {
+	for _, fn := range b.Extra {
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -162,32 +162,32 @@ func (b *roomBatch) write(tx *kv.Txn, first uint64, c *RoomCommit, plans []Index
 // accepted ones, their transaction IDs and the state snapshots of every
 // event, and notes the redactions to apply. It returns the first position
 // the events did not use.
-func (b *roomBatch) writeTimeline(tx *kv.Txn, first uint64, c *RoomCommit, positions map[string]uint64, w *commitWrites) (uint64, error) {
+func (b *Batch) writeTimeline(tx *kv.Txn, first uint64, c *RoomCommit, positions map[string]uint64, w *commitWrites) (uint64, error) {
 	pos := first
-	for _, p := range b.events {
-		if p.outlier {
-			p.rec.Pos = pos
-			positions[p.pdu.EventID()] = pos
+	for _, p := range b.Events {
+		if p.Outlier {
+			p.Record.Pos = pos
+			positions[p.PDU.EventID()] = pos
 			pos++
 		}
-		if p.accepted {
+		if p.Accepted {
 			if err := b.writeAccepted(tx, p, pos, c); err != nil {
 				return 0, err
 			}
-			positions[p.pdu.EventID()] = pos
+			positions[p.PDU.EventID()] = pos
 			pos++
 		}
-		for _, st := range []*State{p.before, p.after, p.current} {
+		for _, st := range []*State{p.Before, p.After, p.Current} {
 			if st == nil {
 				continue
 			}
-			if _, err := b.n.states.write(tx, st); err != nil {
+			if _, err := b.Node.States.Write(tx, st); err != nil {
 				return 0, err
 			}
 			w.written = append(w.written, st)
 		}
 		if p.redactTarget != "" {
-			w.redacted[p.redactTarget] = p.pdu.EventID()
+			w.redacted[p.redactTarget] = p.PDU.EventID()
 		}
 	}
 	return pos, nil
@@ -195,34 +195,34 @@ func (b *roomBatch) writeTimeline(tx *kv.Txn, first uint64, c *RoomCommit, posit
 
 // writeAccepted gives an accepted event its position: timeline and stream
 // entries, its transaction ID, and its place in c.
-func (b *roomBatch) writeAccepted(tx *kv.Txn, p *pendingEvent, pos uint64, c *RoomCommit) error {
-	p.rec.Pos = pos
-	if err := tx.Set(roomStreamKey(b.roomID, pos), encodeTimelineEntry(p.pdu.EventID(), p.current.ID())); err != nil {
+func (b *Batch) writeAccepted(tx *kv.Txn, p *PendingEvent, pos uint64, c *RoomCommit) error {
+	p.Record.Pos = pos
+	if err := tx.Set(RoomStreamKey(b.RoomID, pos), EncodeTimelineEntry(p.PDU.EventID(), p.Current.ID())); err != nil {
 		return err
 	}
-	if err := tx.SetJSON(streamKey(pos), streamEntry{RoomID: b.roomID, EventID: p.pdu.EventID()}); err != nil {
+	if err := tx.SetJSON(StreamKey(pos), StreamEntry{RoomID: b.RoomID, EventID: p.PDU.EventID()}); err != nil {
 		return err
 	}
-	if isBump(p.pdu) {
+	if isBump(p.PDU) {
 		c.BumpPos = pos
 	}
 	if p.txnKey != nil {
-		if err := tx.Set(p.txnKey, []byte(p.pdu.EventID())); err != nil {
+		if err := tx.Set(p.txnKey, []byte(p.PDU.EventID())); err != nil {
 			return err
 		}
 	}
-	c.Events = append(c.Events, CommittedEvent{PDU: p.pdu, Pos: pos, State: p.current})
+	c.Events = append(c.Events, CommittedEvent{PDU: p.PDU, Pos: pos, State: p.Current})
 	return nil
 }
 
 // writeRoom writes the room's current state, its record and the membership
 // indexes (lastPos: the batch's last position), filling in c's members.
-func (b *roomBatch) writeRoom(tx *kv.Txn, c *RoomCommit, positions map[string]uint64, lastPos uint64, w *commitWrites) error {
-	if _, err := b.n.states.write(tx, b.current); err != nil {
+func (b *Batch) writeRoom(tx *kv.Txn, c *RoomCommit, positions map[string]uint64, lastPos uint64, w *commitWrites) error {
+	if _, err := b.Node.States.Write(tx, b.Current); err != nil {
 		return err
 	}
-	w.written = append(w.written, b.current)
-	if err := tx.SetJSON(roomKey(b.roomID), b.room); err != nil {
+	w.written = append(w.written, b.Current)
+	if err := tx.SetJSON(RoomKey(b.RoomID), b.Room); err != nil {
 		return err
 	}
 	return b.writeMemberships(tx, c, positions, lastPos)
@@ -230,7 +230,7 @@ func (b *roomBatch) writeRoom(tx *kv.Txn, c *RoomCommit, positions map[string]ui
 
 // writeRecords applies the batch's redactions and writes its events'
 // records (after the indexers, which so read a redacted event as it was).
-func (b *roomBatch) writeRecords(tx *kv.Txn, w *commitWrites) error {
+func (b *Batch) writeRecords(tx *kv.Txn, w *commitWrites) error {
 	for targetID, by := range w.redacted {
 		size, err := b.applyRedaction(tx, targetID, by)
 		if err != nil {
@@ -238,11 +238,11 @@ func (b *roomBatch) writeRecords(tx *kv.Txn, w *commitWrites) error {
 		}
 		w.replaced[targetID] = size
 	}
-	for _, p := range b.events {
-		if p.rec.Rejected != "" {
+	for _, p := range b.Events {
+		if p.Record.Rejected != "" {
 			continue // remembered in memory only (rejectedmarks.go)
 		}
-		if err := writeEvent(tx, p.pdu.EventID(), &p.rec); err != nil {
+		if err := WriteEvent(tx, p.PDU.EventID(), &p.Record); err != nil {
 			return err
 		}
 	}
@@ -251,20 +251,20 @@ func (b *roomBatch) writeRecords(tx *kv.Txn, w *commitWrites) error {
 
 // afterCommit brings the node's memory up to date with a durable commit,
 // then runs the indexers' actions.
-func (b *roomBatch) afterCommit(w *commitWrites) {
-	n := b.n
+func (b *Batch) afterCommit(w *commitWrites) {
+	n := b.Node
 	for _, s := range w.written {
-		n.states.markWritten(s)
+		n.States.MarkWritten(s)
 	}
-	for _, p := range b.events {
-		if p.rec.Rejected != "" {
-			n.noteRejected(p.pdu.EventID(), b.roomID, p.rec.Rejected)
+	for _, p := range b.Events {
+		if p.Record.Rejected != "" {
+			n.noteRejected(p.PDU.EventID(), b.RoomID, p.Record.Rejected)
 			continue
 		}
-		n.pdus.put(p.pdu.EventID(), p.pdu)
+		n.PDUs.Put(p.PDU.EventID(), p.PDU)
 	}
 	for targetID := range w.redacted {
-		n.pdus.remove(targetID)
+		n.PDUs.remove(targetID)
 		n.noteValueGarbage(w.replaced[targetID]) // vloggc.go
 	}
 	if b.membersChanged {
@@ -281,9 +281,9 @@ func (b *roomBatch) afterCommit(w *commitWrites) {
 // c.MemberChanges. It notes in c.Wake the local users whose membership
 // changed and every local member, and in c.Members the room's local members
 // after the batch (user ID -> "join" or "invite").
-func (b *roomBatch) writeMemberships(tx *kv.Txn, c *RoomCommit, positions map[string]uint64, lastPos uint64) error {
+func (b *Batch) writeMemberships(tx *kv.Txn, c *RoomCommit, positions map[string]uint64, lastPos uint64) error {
 	var err error
-	DiffState(b.start, b.current, func(k StateKey, oldID, newID string) {
+	DiffState(b.Start, b.Current, func(k StateKey, oldID, newID string) {
 		if err != nil || k.EventType != spec.MRoomMember {
 			return
 		}
@@ -301,7 +301,7 @@ func (b *roomBatch) writeMemberships(tx *kv.Txn, c *RoomCommit, positions map[st
 				return
 			}
 		}
-		if ch.OldMembership, err = b.membershipOf(tx, oldID); err != nil {
+		if ch.OldMembership, err = b.MembershipOf(tx, oldID); err != nil {
 			return
 		}
 		c.MemberChanges = append(c.MemberChanges, ch)
@@ -312,7 +312,7 @@ func (b *roomBatch) writeMemberships(tx *kv.Txn, c *RoomCommit, positions map[st
 	}
 	// Everyone local in the room hears of its new events.
 	c.Members = map[string]string{}
-	return tx.Each(kv.Scan{Prefix: localMemberPrefix(b.roomID)}, func(k, v []byte) (bool, error) {
+	return tx.Each(kv.Scan{Prefix: LocalMemberPrefix(b.RoomID)}, func(k, v []byte) (bool, error) {
 		u, err := kv.LastString(k)
 		c.Wake = append(c.Wake, u)
 		switch string(v) { // constants, not a string per member and batch
@@ -327,36 +327,36 @@ func (b *roomBatch) writeMemberships(tx *kv.Txn, c *RoomCommit, positions map[st
 
 // writeMembership writes one member key's change to the membership
 // indexes: the user's, the room's joined servers and its local members.
-func (b *roomBatch) writeMembership(tx *kv.Txn, c *RoomCommit, ch MemberChange) error {
-	rec := membershipRecord{Membership: ch.Membership, EventID: ch.NewEventID, Pos: ch.Pos}
-	if err := tx.SetJSON(membershipKey(ch.UserID, b.roomID), rec); err != nil {
+func (b *Batch) writeMembership(tx *kv.Txn, c *RoomCommit, ch MemberChange) error {
+	rec := MembershipRecord{Membership: ch.Membership, EventID: ch.NewEventID, Pos: ch.Pos}
+	if err := tx.SetJSON(MembershipKey(ch.UserID, b.RoomID), rec); err != nil {
 		return err
 	}
 	if err := b.noteJoinedServer(tx, ch.UserID, ch.OldMembership, ch.Membership); err != nil {
 		return err
 	}
-	if !b.n.isLocalUser(ch.UserID) {
+	if !b.Node.IsLocalUser(ch.UserID) {
 		return nil
 	}
 	c.Wake = append(c.Wake, ch.UserID)
 	if ch.Membership == spec.Join || ch.Membership == spec.Invite {
-		return tx.Set(localMemberKey(b.roomID, ch.UserID), []byte(ch.Membership))
+		return tx.Set(LocalMemberKey(b.RoomID, ch.UserID), []byte(ch.Membership))
 	}
-	if err := tx.Delete(localMemberKey(b.roomID, ch.UserID)); err != nil {
+	if err := tx.Delete(LocalMemberKey(b.RoomID, ch.UserID)); err != nil {
 		return err
 	}
-	return tx.Delete(unreadKey(ch.UserID, b.roomID)) // nothing unread in a room left
+	return tx.Delete(UnreadKey(ch.UserID, b.RoomID)) // nothing unread in a room left
 }
 
 // applyRedaction strips the target's stored JSON as its room version's
 // redaction algorithm says. It returns the size of the stored JSON it
 // replaced (0 if the target is written by this batch or already redacted).
-func (b *roomBatch) applyRedaction(tx *kv.Txn, targetID, by string) (int, error) {
-	var rec *eventRecord
-	if p, ok := b.byID[targetID]; ok {
-		rec = &p.rec
+func (b *Batch) applyRedaction(tx *kv.Txn, targetID, by string) (int, error) {
+	var rec *EventRecord
+	if p, ok := b.ByID[targetID]; ok {
+		rec = &p.Record
 	} else {
-		r, err := loadEventRecord(tx, targetID)
+		r, err := LoadEventRecord(tx, targetID)
 		if err != nil {
 			return 0, err
 		}
@@ -369,7 +369,7 @@ func (b *roomBatch) applyRedaction(tx *kv.Txn, targetID, by string) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	raw, err := rec.json(tx, targetID)
+	raw, err := rec.ReadJSON(tx, targetID)
 	if err != nil {
 		return 0, err
 	}
@@ -379,10 +379,10 @@ func (b *roomBatch) applyRedaction(tx *kv.Txn, targetID, by string) (int, error)
 	}
 	rec.JSON = json.RawMessage(stripped)
 	rec.RedactedBy = by
-	if _, ok := b.byID[targetID]; ok {
+	if _, ok := b.ByID[targetID]; ok {
 		return 0, nil // written with the batch's events, never stored unredacted
 	}
-	return len(raw), writeEvent(tx, targetID, rec)
+	return len(raw), WriteEvent(tx, targetID, rec)
 }
 
 // DiffState calls fn for each key whose event differs between a and b, with
@@ -390,19 +390,19 @@ func (b *roomBatch) applyRedaction(tx *kv.Txn, targetID, by string) (int, error)
 // skipped without being read, so the cost follows the size of the change,
 // not of the state.
 func DiffState(a, b *State, fn func(k StateKey, oldID, newID string)) {
-	for i := range a.blocks {
-		ab, bb := a.blocks[i], b.blocks[i]
-		if ab == bb || (ab != nil && bb != nil && ab.hash == bb.hash) {
+	for i := range a.Blocks {
+		ab, bb := a.Blocks[i], b.Blocks[i]
+		if ab == bb || (ab != nil && bb != nil && ab.Hash == bb.Hash) {
 			continue
 		}
 		old := map[StateKey]string{}
 		if ab != nil {
-			for _, e := range ab.entries {
+			for _, e := range ab.Entries {
 				old[StateKey{EventType: e.Type, StateKey: e.StateKey}] = e.EventID
 			}
 		}
 		if bb != nil {
-			for _, e := range bb.entries {
+			for _, e := range bb.Entries {
 				k := StateKey{EventType: e.Type, StateKey: e.StateKey}
 				if o := old[k]; o != e.EventID {
 					fn(k, o, e.EventID)

@@ -80,19 +80,19 @@ func (n *Node) CreateRoom(ctx context.Context, req CreateRoomRequest) (string, e
 	if err != nil {
 		return "", err
 	}
-	roomID := "!" + randomString(18) + ":" + n.serverName
-	_, err = n.withRoom(ctx, roomID, func(b *roomBatch) error {
+	roomID := "!" + RandomString(18) + ":" + n.serverName
+	_, err = n.WithRoom(ctx, roomID, func(b *Batch) error {
 		for i, e := range events {
-			ev, err := b.build(e, version)
+			ev, err := b.Build(e, version)
 			if err != nil {
 				return fmt.Errorf("initial event %d (%s): %w", i, e.Type, err)
 			}
-			if err := b.input(ev, inputOpts{}); err != nil {
+			if err := b.Input(ev, InputOpts{}); err != nil {
 				return fmt.Errorf("initial event %d (%s): %w", i, e.Type, err)
 			}
 		}
 		if alias != "" {
-			b.extra = append(b.extra, func(tx *kv.Txn) error { return setAlias(tx, req.Creator, alias, roomID) })
+			b.Extra = append(b.Extra, func(tx *kv.Txn) error { return setAlias(tx, req.Creator, alias, roomID) })
 		}
 		return nil
 	})
@@ -177,8 +177,8 @@ func (n *Node) addPresetEvents(ctx context.Context, s *initialState, req CreateR
 	}
 	member := map[string]any{"membership": spec.Join}
 	if p, err := n.Profile(ctx, req.Creator); err == nil {
-		setOrDelete(member, "displayname", p.DisplayName)
-		setOrDelete(member, "avatar_url", p.AvatarURL)
+		SetOrDelete(member, "displayname", p.DisplayName)
+		SetOrDelete(member, "avatar_url", p.AvatarURL)
 	}
 	pl, err := powerLevelContent(req)
 	if err != nil {
@@ -246,8 +246,8 @@ func (n *Node) addRequestedEvents(ctx context.Context, s *initialState, req Crea
 			c["is_direct"] = true
 		}
 		if p, err := n.Profile(ctx, u); err == nil {
-			setOrDelete(c, "displayname", p.DisplayName)
-			setOrDelete(c, "avatar_url", p.AvatarURL)
+			SetOrDelete(c, "displayname", p.DisplayName)
+			SetOrDelete(c, "avatar_url", p.AvatarURL)
 		}
 		if err := s.add(spec.MRoomMember, u, c); err != nil {
 			return err

@@ -26,10 +26,10 @@ import (
 // once: a kv.Stream must be opened once per database.
 func (n *Node) openE2EEStreams() error {
 	var err error
-	if n.toDevice, err = n.db.Stream(streamToDevice); err != nil {
+	if n.toDevice, err = n.DB.Stream(streamToDevice); err != nil {
 		return err
 	}
-	n.deviceLists, err = n.db.Stream(streamDeviceLists)
+	n.deviceLists, err = n.DB.Stream(streamDeviceLists)
 	return err
 }
 
@@ -92,7 +92,7 @@ func (n *Node) changeDeviceLists(ctx context.Context, maxUsers int, fn func(tx *
 				if err := recordDeviceListChange(tx, u, first+uint64(i)); err != nil {
 					return err
 				}
-				if n.isLocalUser(u) { // other servers hear of it (fededu_out.go)
+				if n.IsLocalUser(u) { // other servers hear of it (fededu_out.go)
 					d, err := n.queueDeviceListUpdate(tx, u, first+uint64(i))
 					if err != nil {
 						return err
@@ -140,9 +140,9 @@ func (n *Node) wakeDeviceListWatchers(users []string) {
 		return
 	}
 	var wake []string
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, u := range users {
-			if n.isLocalUser(u) {
+			if n.IsLocalUser(u) {
 				wake = append(wake, u)
 			}
 			rooms, err := joinedRoomSet(tx, u)
@@ -150,7 +150,7 @@ func (n *Node) wakeDeviceListWatchers(users []string) {
 				return err
 			}
 			for roomID := range rooms {
-				err := tx.Each(kv.Scan{Prefix: localMemberPrefix(roomID)}, func(k, v []byte) (bool, error) {
+				err := tx.Each(kv.Scan{Prefix: LocalMemberPrefix(roomID)}, func(k, v []byte) (bool, error) {
 					if string(v) != spec.Join {
 						return true, nil
 					}
@@ -168,9 +168,9 @@ func (n *Node) wakeDeviceListWatchers(users []string) {
 	if err != nil {
 		// The change is committed; a reader that is not woken still sees it
 		// on its next request, so a failed lookup only delays it.
-		n.log.Warn("device lists: finding users to wake", "err", err)
+		n.Logger().Warn("device lists: finding users to wake", "err", err)
 	}
-	n.notifier.wake(uniqueStrings(wake)...)
+	n.Notifier.Wake(uniqueStrings(wake)...)
 }
 
 // DeviceListChangesSince returns the users whose devices or keys changed at
@@ -182,7 +182,7 @@ func (n *Node) DeviceListChangesSince(ctx context.Context, forUser string, from,
 	if to <= from {
 		return changed, nil
 	}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var candidates []string
 		err := tx.Each(kv.Scan{Prefix: kv.Key(tDeviceList), From: deviceListKey(from + 1)}, func(k, v []byte) (bool, error) {
 			pos, err := kv.LastUint(k)
@@ -222,7 +222,7 @@ func (n *Node) DeviceListChangesSince(ctx context.Context, forUser string, from,
 // membership index (which covers remote users too).
 func joinedRoomSet(tx *kv.Txn, userID string) (map[string]bool, error) {
 	rooms := map[string]bool{}
-	err := eachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
+	err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
 		rooms[roomID] = true
 		return true, nil
 	})
@@ -235,7 +235,7 @@ func sharesRoom(tx *kv.Txn, userID string, rooms map[string]bool) (bool, error) 
 		return false, nil
 	}
 	found := false
-	err := eachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
+	err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
 		found = rooms[roomID]
 		return !found, nil
 	})

@@ -151,7 +151,7 @@ type OutboundEDU struct {
 
 // openEDUQueue numbers this run's queue entries after every earlier run's.
 func (n *Node) openEDUQueue() error {
-	epochs, err := n.db.Stream(streamEDUEpoch)
+	epochs, err := n.DB.Stream(streamEDUEpoch)
 	if err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func (n *Node) enqueueEDU(tx *kv.Txn, dest string, c eduClass, e queuedEDU) erro
 			return err
 		}
 		if dropped > 0 && rec.Dropped == 0 {
-			n.log.Warn("outbound EDU queue full: dropping oldest typing, presence and receipt notices",
+			n.Logger().Warn("outbound EDU queue full: dropping oldest typing, presence and receipt notices",
 				"destination", dest, "cap", limit)
 		}
 		rec.Dropped += dropped
@@ -456,13 +456,13 @@ func ackEDUs(tx *kv.Txn, dest string) error {
 // own and tells the sender. Failures are logged, not returned: the local
 // change they follow has happened and stands.
 func (n *Node) queueEphemeral(ctx context.Context, dests []string, e queuedEDU) {
-	dests = slices.DeleteFunc(slices.Clone(dests), func(d string) bool { return d == n.serverName || d == "" })
+	dests = slices.DeleteFunc(slices.Clone(dests), func(d string) bool { return d == n.ServerName() || d == "" })
 	if len(dests) == 0 {
 		return
 	}
 	n.edu.mu.Lock()
 	err := retryConflicts(ctx, func() error {
-		return n.db.Update(func(tx *kv.Txn) error {
+		return n.DB.Update(func(tx *kv.Txn) error {
 			for _, d := range dests {
 				if err := n.enqueueEDU(tx, d, eduEphemeral, e); err != nil {
 					return err
@@ -473,7 +473,7 @@ func (n *Node) queueEphemeral(ctx context.Context, dests []string, e queuedEDU) 
 	})
 	n.edu.mu.Unlock()
 	if err != nil {
-		n.log.Warn("outbound EDU not queued", "edu_type", e.Type, "err", err)
+		n.Logger().Warn("outbound EDU not queued", "edu_type", e.Type, "err", err)
 		return
 	}
 	n.fedQueued(dests)

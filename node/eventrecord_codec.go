@@ -18,12 +18,12 @@ const flagSoftFailed byte = 1
 
 var errBadRecord = errors.New("malformed event record")
 
-func (r *eventRecord) recordStrings() []*string {
+func (r *EventRecord) recordStrings() []*string {
 	return []*string{&r.RoomID, &r.Version, &r.Rejected, &r.StateBefore, &r.StateAfter, &r.RedactedBy, &r.TxnID, &r.DeviceID}
 }
 
 // marshalRecord encodes r (not its JSON, which is stored apart).
-func (r *eventRecord) marshalRecord() []byte {
+func (r *EventRecord) marshalRecord() []byte {
 	strs := r.recordStrings()
 	n := 1 + binary.MaxVarintLen64 + 1
 	for _, s := range strs {
@@ -46,7 +46,7 @@ func (r *eventRecord) marshalRecord() []byte {
 
 // unmarshalRecord decodes what marshalRecord made; malformed input is an
 // error, never a panic.
-func (r *eventRecord) unmarshalRecord(b []byte) error {
+func (r *EventRecord) unmarshalRecord(b []byte) error {
 	if len(b) < 1 || b[0] != recordFormat {
 		return errBadRecord
 	}

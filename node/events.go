@@ -13,7 +13,7 @@ import (
 // binary form of eventrecord_codec.go). The
 // event's JSON is stored apart from the rest (eventJSONKey), because most
 // reads need only this small record and the parsed event is usually cached.
-type eventRecord struct {
+type EventRecord struct {
 	RoomID  string
 	Version string
 	// JSON is loaded on demand (see json) and written by writeEvent.
@@ -46,7 +46,7 @@ type Event struct {
 }
 
 // json returns the event's JSON, reading it on first use.
-func (r *eventRecord) json(tx *kv.Txn, eventID string) (json.RawMessage, error) {
+func (r *EventRecord) ReadJSON(tx *kv.Txn, eventID string) (json.RawMessage, error) {
 	if r.JSON == nil {
 		b, err := tx.Get(eventJSONKey(eventID))
 		if err != nil {
@@ -58,20 +58,20 @@ func (r *eventRecord) json(tx *kv.Txn, eventID string) (json.RawMessage, error) 
 }
 
 // writeEvent stores an event's record and its JSON.
-func writeEvent(tx *kv.Txn, eventID string, r *eventRecord) error {
-	if err := tx.Set(eventKey(eventID), r.marshalRecord()); err != nil {
+func WriteEvent(tx *kv.Txn, eventID string, r *EventRecord) error {
+	if err := tx.Set(EventKey(eventID), r.marshalRecord()); err != nil {
 		return err
 	}
 	return tx.Set(eventJSONKey(eventID), r.JSON)
 }
 
 // parse turns the record back into an Event.
-func (r *eventRecord) parse(tx *kv.Txn, eventID string) (*Event, error) {
+func (r *EventRecord) parse(tx *kv.Txn, eventID string) (*Event, error) {
 	verImpl, err := gomatrixserverlib.GetRoomVersion(gomatrixserverlib.RoomVersion(r.Version))
 	if err != nil {
 		return nil, err
 	}
-	raw, err := r.json(tx, eventID)
+	raw, err := r.ReadJSON(tx, eventID)
 	if err != nil {
 		return nil, err
 	}
@@ -83,15 +83,15 @@ func (r *eventRecord) parse(tx *kv.Txn, eventID string) (*Event, error) {
 }
 
 // loadEventRecord reads the stored record for eventID.
-func loadEventRecord(tx *kv.Txn, eventID string) (*eventRecord, error) {
-	b, err := tx.Get(eventKey(eventID))
+func LoadEventRecord(tx *kv.Txn, eventID string) (*EventRecord, error) {
+	b, err := tx.Get(EventKey(eventID))
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var rec eventRecord
+	var rec EventRecord
 	if err := rec.unmarshalRecord(b); err != nil {
 		return nil, fmt.Errorf("event %s: %w", eventID, err)
 	}
@@ -106,11 +106,11 @@ type pduCache = lru[string, gomatrixserverlib.PDU]
 
 // loadPDU returns the parsed event, from the cache when possible. Rejected
 // events are returned too: callers that must not use them check separately.
-func (n *Node) loadPDU(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, error) {
-	if p, ok := n.pdus.get(eventID); ok {
+func (n *Node) LoadPDU(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, error) {
+	if p, ok := n.PDUs.Get(eventID); ok {
 		return p, nil
 	}
-	rec, err := loadEventRecord(tx, eventID)
+	rec, err := LoadEventRecord(tx, eventID)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +118,6 @@ func (n *Node) loadPDU(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, error
 	if err != nil {
 		return nil, err
 	}
-	n.pdus.put(eventID, ev.PDU)
+	n.PDUs.Put(eventID, ev.PDU)
 	return ev.PDU, nil
 }

@@ -10,8 +10,8 @@ import (
 // in an event never loads every extremity's record (a peer's thousand forks
 // made each of its events cost a thousand reads). A head written before it
 // kept them (or by a join) has them looked up once here.
-func (b *roomBatch) extStates() ([]string, error) {
-	r := b.room
+func (b *Batch) extStates() ([]string, error) {
+	r := b.Room
 	if len(r.ExtStates) == len(r.Extremities) {
 		return r.ExtStates, nil
 	}
@@ -30,16 +30,16 @@ func (b *roomBatch) extStates() ([]string, error) {
 // stateOf is the state with ID stateID, the state after the extremity
 // extID: taken from the batch when extID is input in it (its state is not
 // stored yet), else read (cached).
-func (b *roomBatch) stateOf(extID, stateID string) (*State, error) {
-	if p, ok := b.byID[extID]; ok && p.after != nil && p.after.ID() == stateID {
-		return p.after, nil
+func (b *Batch) stateOf(extID, stateID string) (*State, error) {
+	if p, ok := b.ByID[extID]; ok && p.After != nil && p.After.ID() == stateID {
+		return p.After, nil
 	}
-	for _, s := range []*State{b.current, b.start} {
+	for _, s := range []*State{b.Current, b.Start} {
 		if s != nil && s.ID() == stateID {
 			return s, nil
 		}
 	}
-	return b.n.states.read(b.tx, stateID)
+	return b.Node.States.Read(b.Tx, stateID)
 }
 
 // prevEventsForLocal chooses the prev events of a new local event: every
@@ -54,19 +54,19 @@ func (b *roomBatch) stateOf(extID, stateID string) (*State, error) {
 // maxPrevEvents-1 others off the list: forks converge as the room is used.
 //
 // The depth is one more than the deepest prev event's, capped at maxDepth.
-func (b *roomBatch) prevEventsForLocal() ([]string, int64, error) {
-	ext := b.room.Extremities
+func (b *Batch) prevEventsForLocal() ([]string, int64, error) {
+	ext := b.Room.Extremities
 	prevs := ext
-	if len(ext) > maxPrevEvents {
+	if len(ext) > MaxPrevEvents {
 		states, err := b.extStates()
 		if err != nil {
 			return nil, 0, err
 		}
-		prevs = make([]string, 0, maxPrevEvents)
+		prevs = make([]string, 0, MaxPrevEvents)
 		taken := make([]bool, len(ext))
 		seen := map[string]bool{}
 		for i, s := range states {
-			if len(prevs) == maxPrevEvents {
+			if len(prevs) == MaxPrevEvents {
 				break
 			}
 			if !seen[s] {
@@ -75,7 +75,7 @@ func (b *roomBatch) prevEventsForLocal() ([]string, int64, error) {
 			}
 		}
 		for i, id := range ext {
-			if len(prevs) == maxPrevEvents {
+			if len(prevs) == MaxPrevEvents {
 				break
 			}
 			if !taken[i] {
@@ -85,11 +85,11 @@ func (b *roomBatch) prevEventsForLocal() ([]string, int64, error) {
 	}
 	var depth int64
 	for _, id := range prevs {
-		p, err := b.pdu(id)
+		p, err := b.PDU(id)
 		if err != nil {
 			return nil, 0, fmt.Errorf("prev event: %w", err)
 		}
 		depth = max(depth, p.Depth())
 	}
-	return slices.Clone(prevs), min(depth, maxDepth-1) + 1, nil
+	return slices.Clone(prevs), min(depth, MaxDepth-1) + 1, nil
 }

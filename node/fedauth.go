@@ -52,22 +52,22 @@ func (n *Node) fetchAuthEvents(ctx context.Context, f EventFetcher, server, room
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			n.log.Debug("event_auth failed", "server", server, "event_id", ev.EventID(), "error", err)
+			n.Logger().Debug("event_auth failed", "server", server, "event_id", ev.EventID(), "error", err)
 			continue
 		}
 		if len(chain) > maxFetchedAuthChain {
-			n.log.Debug("event_auth answer too long", "server", server, "event_id", ev.EventID(), "count", len(chain))
+			n.Logger().Debug("event_auth answer too long", "server", server, "event_id", ev.EventID(), "count", len(chain))
 			continue
 		}
 		checked, err := n.checkRemoteChain(ctx, roomID, version, chain)
 		if err != nil {
-			n.log.Debug("event_auth answer refused", "server", server, "event_id", ev.EventID(), "error", err)
+			n.Logger().Debug("event_auth answer refused", "server", server, "event_id", ev.EventID(), "error", err)
 			continue
 		}
 		if err := n.storeOutliers(ctx, roomID, checked); err != nil {
 			return err
 		}
-		n.log.Debug("fetched missing auth events", "server", server, "event_id", ev.EventID(), "count", len(checked))
+		n.Logger().Debug("fetched missing auth events", "server", server, "event_id", ev.EventID(), "count", len(checked))
 	}
 	return nil
 }
@@ -75,12 +75,12 @@ func (n *Node) fetchAuthEvents(ctx context.Context, f EventFetcher, server, room
 // unknownEvents lists the ids that are neither in have nor stored.
 func (n *Node) unknownEvents(ids []string, have map[string]bool) ([]string, error) {
 	var out []string
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, id := range ids {
 			if have[id] {
 				continue
 			}
-			ok, err := tx.Has(eventKey(id))
+			ok, err := tx.Has(EventKey(id))
 			if err != nil {
 				return err
 			}
@@ -129,10 +129,10 @@ func (n *Node) checkRemoteChain(ctx context.Context, roomID string, version goma
 		byID[ev.EventID()] = ev
 	}
 	var out []gomatrixserverlib.PDU
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		ok := map[string]bool{}
 		for _, ev := range evs {
-			if stored, err := tx.Has(eventKey(ev.EventID())); err != nil {
+			if stored, err := tx.Has(EventKey(ev.EventID())); err != nil {
 				return err
 			} else if stored {
 				continue
@@ -143,14 +143,14 @@ func (n *Node) checkRemoteChain(ctx context.Context, roomID string, version goma
 					authEvs = append(authEvs, a)
 					continue
 				}
-				rec, err := loadEventRecord(tx, id)
+				rec, err := LoadEventRecord(tx, id)
 				if err != nil {
 					return fmt.Errorf("%w: auth event %s of %s: %v", ErrMissingEvents, id, ev.EventID(), err)
 				}
 				if rec.Rejected != "" || rec.RoomID != roomID {
 					return fmt.Errorf("%w: auth event %s of %s is rejected or in another room", ErrForbidden, id, ev.EventID())
 				}
-				a, err := n.loadPDU(tx, id)
+				a, err := n.LoadPDU(tx, id)
 				if err != nil {
 					return err
 				}
@@ -160,7 +160,7 @@ func (n *Node) checkRemoteChain(ctx context.Context, roomID string, version goma
 			if err != nil {
 				return fmt.Errorf("%w: auth events of %s: %v", ErrBadInput, ev.EventID(), err)
 			}
-			if err := gomatrixserverlib.Allowed(ev, provider, userIDForSender); err != nil {
+			if err := gomatrixserverlib.Allowed(ev, provider, UserIDForSender); err != nil {
 				return fmt.Errorf("%w: event %s: %v", ErrForbidden, ev.EventID(), err)
 			}
 			ok[ev.EventID()] = true
@@ -208,8 +208,8 @@ func (n *Node) storeOutliers(ctx context.Context, roomID string, evs []gomatrixs
 
 // storeOutlierBatch stores one batch of storeOutliers in one commit.
 func (n *Node) storeOutlierBatch(ctx context.Context, roomID string, evs []gomatrixserverlib.PDU) error {
-	_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
-		if b.room == nil {
+	_, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
+		if b.Room == nil {
 			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
 		}
 		for _, ev := range evs {
@@ -218,14 +218,14 @@ func (n *Node) storeOutlierBatch(ctx context.Context, roomID string, evs []gomat
 			} else if ok {
 				continue
 			}
-			p := &pendingEvent{pdu: ev, outlier: true, rec: eventRecord{
-				RoomID: roomID, Version: string(b.room.Version), JSON: ev.JSON(),
-				StateBefore: b.room.State, StateAfter: b.room.State,
+			p := &PendingEvent{PDU: ev, Outlier: true, Record: EventRecord{
+				RoomID: roomID, Version: string(b.Room.Version), JSON: ev.JSON(),
+				StateBefore: b.Room.State, StateAfter: b.Room.State,
 			}}
-			b.events = append(b.events, p)
-			b.byID[ev.EventID()] = p
+			b.Events = append(b.Events, p)
+			b.ByID[ev.EventID()] = p
 			id := ev.EventID()
-			b.extra = append(b.extra, func(tx *kv.Txn) error { return tx.Set(outlierNoStateKey(id), nil) })
+			b.Extra = append(b.Extra, func(tx *kv.Txn) error { return tx.Set(OutlierNoStateKey(id), nil) })
 		}
 		return nil
 	})
@@ -235,14 +235,14 @@ func (n *Node) storeOutlierBatch(ctx context.Context, roomID string, evs []gomat
 // knownWithState reports whether an event is in the batch, or stored with
 // the state before and after it (not an outlier fetched on its own): what
 // an event needs to be a prev event.
-func (b *roomBatch) knownWithState(id string) (bool, error) {
-	if _, ok := b.byID[id]; ok {
+func (b *Batch) knownWithState(id string) (bool, error) {
+	if _, ok := b.ByID[id]; ok {
 		return true, nil
 	}
-	if ok, err := b.tx.Has(eventKey(id)); err != nil || !ok {
+	if ok, err := b.Tx.Has(EventKey(id)); err != nil || !ok {
 		return false, err
 	}
-	noState, err := b.tx.Has(outlierNoStateKey(id))
+	noState, err := b.Tx.Has(OutlierNoStateKey(id))
 	return !noState, err
 }
 
@@ -250,14 +250,14 @@ func (b *roomBatch) knownWithState(id string) (bool, error) {
 // outliers without their state.
 func (n *Node) prevsWithoutState(ids []string) ([]string, error) {
 	var out []string
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, id := range ids {
-			ok, err := tx.Has(eventKey(id))
+			ok, err := tx.Has(EventKey(id))
 			if err != nil {
 				return err
 			}
 			if ok {
-				if ok, err = tx.Has(outlierNoStateKey(id)); err != nil {
+				if ok, err = tx.Has(OutlierNoStateKey(id)); err != nil {
 					return err
 				}
 				ok = !ok

@@ -29,11 +29,11 @@ func (n *Node) Backfill(ctx context.Context, origin, roomID string, from []strin
 		limit = MaxBackfill
 	}
 	var out []walkedEvent
-	err := n.db.View(func(tx *kv.Txn) error {
-		if _, err := loadRoom(tx, roomID); err != nil {
+	err := n.DB.View(func(tx *kv.Txn) error {
+		if _, err := LoadRoom(tx, roomID); err != nil {
 			return err
 		}
-		in, err := tx.Has(roomServerKey(roomID, origin))
+		in, err := tx.Has(RoomServerKey(roomID, origin))
 		if err != nil {
 			return err
 		}
@@ -41,11 +41,11 @@ func (n *Node) Backfill(ctx context.Context, origin, roomID string, from []strin
 			if in {
 				break
 			}
-			rec, err := loadEventRecord(tx, id)
+			rec, err := LoadEventRecord(tx, id)
 			if err != nil || rec.RoomID != roomID {
 				continue
 			}
-			p, err := n.loadPDU(tx, id)
+			p, err := n.LoadPDU(tx, id)
 			if err != nil {
 				return err
 			}
@@ -57,7 +57,7 @@ func (n *Node) Backfill(ctx context.Context, origin, roomID string, from []strin
 			return fmt.Errorf("%w: %s has no member in room %s", ErrForbidden, origin, roomID)
 		}
 		// Soft-failed events are not served, nor walked past, as for clients.
-		out, err = n.walkBack(tx, origin, roomID, from, nil, limit, false, func(rec *eventRecord, _ gomatrixserverlib.PDU) bool {
+		out, err = n.walkBack(tx, origin, roomID, from, nil, limit, false, func(rec *EventRecord, _ gomatrixserverlib.PDU) bool {
 			return !rec.SoftFailed
 		})
 		return err

@@ -45,7 +45,7 @@ func checkOrigin(origin, userID string) error {
 	if _, err := spec.NewUserID(userID, true); err != nil {
 		return fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
 	}
-	if serverOf(userID) != origin {
+	if ServerOf(userID) != origin {
 		return fmt.Errorf("%w: %s is not a user of %s", ErrForbidden, userID, origin)
 	}
 	return nil
@@ -68,7 +68,7 @@ func (n *Node) hasLocalMembers(roomID string) error {
 // room a local user is joined to.
 func sharesRoomWithLocal(tx *kv.Txn, userID string) error {
 	found := false
-	err := eachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
+	err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
 		err := localJoinedIn(tx, roomID, func(string) { found = true })
 		return !found && err == nil, err
 	})
@@ -119,9 +119,9 @@ func (n *Node) ReceiveReceipt(ctx context.Context, origin string, r RemoteReceip
 		return fmt.Errorf("%w: %s in %s", ErrNotJoined, r.UserID, r.RoomID)
 	}
 	var ev *Event
-	err = n.db.View(func(tx *kv.Txn) error {
+	err = n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		ev, _, err = n.loadEvent(tx, r.EventID)
+		ev, _, err = n.LoadEvent(tx, r.EventID)
 		return err
 	})
 	if err != nil {
@@ -158,7 +158,7 @@ func (n *Node) ReceivePresence(ctx context.Context, origin string, p RemotePrese
 	if p.StatusMsg != nil && *p.StatusMsg == "" {
 		p.StatusMsg = nil
 	}
-	if err := n.db.View(func(tx *kv.Txn) error { return sharesRoomWithLocal(tx, p.UserID) }); err != nil {
+	if err := n.DB.View(func(tx *kv.Txn) error { return sharesRoomWithLocal(tx, p.UserID) }); err != nil {
 		return err
 	}
 	visible := false
@@ -172,7 +172,7 @@ func (n *Node) ReceivePresence(ctx context.Context, origin string, p RemotePrese
 		// FedTS: the presence stands for federationTimeout from now
 		// (presence_decay.go), so a server that goes quiet leaves nobody
 		// online for ever.
-		now := n.now().UnixMilli()
+		now := n.Now().UnixMilli()
 		rec = presenceRecord{Presence: p.Presence, StatusMsg: p.StatusMsg, Pos: old.Pos, FedTS: now}
 		if p.LastActiveAgo >= 0 {
 			rec.LastActiveTS = now - p.LastActiveAgo
@@ -202,7 +202,7 @@ func (n *Node) ReceivePresence(ctx context.Context, origin string, p RemotePrese
 	if err != nil {
 		return err
 	}
-	n.notifier.wake(wake...)
+	n.Notifier.Wake(wake...)
 	return nil
 }
 
@@ -226,7 +226,7 @@ func (n *Node) ReceiveToDevice(ctx context.Context, origin string, m RemoteToDev
 	}
 	var users []string
 	for userID, byDevice := range m.Messages {
-		if !n.isLocalUser(userID) {
+		if !n.IsLocalUser(userID) {
 			continue
 		}
 		for deviceID, content := range byDevice {
@@ -250,7 +250,7 @@ func (n *Node) ReceiveToDevice(ctx context.Context, origin string, m RemoteToDev
 	if err != nil {
 		return err
 	}
-	n.notifier.wake(uniqueStrings(recipients)...)
+	n.Notifier.Wake(uniqueStrings(recipients)...)
 	return nil
 }
 

@@ -51,11 +51,11 @@ type typingEDU struct {
 // a local user starts or stops typing (changed), or keeps typing past
 // typingResend since the last notice.
 func (n *Node) federateTyping(ctx context.Context, userID, roomID string, typing, changed bool) {
-	if !n.isLocalUser(userID) {
+	if !n.IsLocalUser(userID) {
 		return
 	}
 	key := typingKey{roomID, userID}
-	now := n.now()
+	now := n.Now()
 	n.edu.typingMu.Lock()
 	if n.edu.typingSent == nil {
 		n.edu.typingSent = map[typingKey]time.Time{}
@@ -73,7 +73,7 @@ func (n *Node) federateTyping(ctx context.Context, userID, roomID string, typing
 	}
 	dests, err := n.JoinedServers(ctx, roomID)
 	if err != nil {
-		n.log.Warn("typing notice not federated", "room_id", roomID, "err", err)
+		n.Logger().Warn("typing notice not federated", "room_id", roomID, "err", err)
 		return
 	}
 	content, _ := json.Marshal(typingEDU{RoomID: roomID, UserID: userID, Typing: typing})
@@ -92,16 +92,16 @@ type receiptEDUUser struct {
 // federateReceipt queues an m.receipt EDU with a local user's public read
 // receipt for the room's other servers.
 func (n *Node) federateReceipt(ctx context.Context, userID, roomID, threadID, eventID string) {
-	if !n.isLocalUser(userID) {
+	if !n.IsLocalUser(userID) {
 		return
 	}
 	dests, err := n.JoinedServers(ctx, roomID)
 	if err != nil {
-		n.log.Warn("receipt not federated", "room_id", roomID, "err", err)
+		n.Logger().Warn("receipt not federated", "room_id", roomID, "err", err)
 		return
 	}
 	u := receiptEDUUser{EventIDs: []string{eventID}}
-	u.Data.TS, u.Data.ThreadID = n.now().UnixMilli(), threadID
+	u.Data.TS, u.Data.ThreadID = n.Now().UnixMilli(), threadID
 	content, _ := json.Marshal(map[string]map[string]map[string]receiptEDUUser{roomID: {ReceiptRead: {userID: u}}})
 	n.queueEphemeral(ctx, dests, queuedEDU{Type: EDUReceipt, Content: content,
 		Key: "receipt\x00" + roomID + "\x00" + userID + "\x00" + threadID})
@@ -119,21 +119,21 @@ type presenceEDUUser struct {
 // federatePresence queues an m.presence EDU with a local user's presence
 // for every server sharing a room with them.
 func (n *Node) federatePresence(ctx context.Context, userID string) {
-	if !n.isLocalUser(userID) {
+	if !n.IsLocalUser(userID) {
 		return
 	}
 	ps, err := n.Presence(ctx, userID)
 	if err != nil {
-		n.log.Warn("presence not federated", "user", userID, "err", err)
+		n.Logger().Warn("presence not federated", "user", userID, "err", err)
 		return
 	}
 	var dests []string
-	err = n.db.View(func(tx *kv.Txn) error {
+	err = n.DB.View(func(tx *kv.Txn) error {
 		dests, err = serversSharingRooms(tx, userID)
 		return err
 	})
 	if err != nil {
-		n.log.Warn("presence not federated", "user", userID, "err", err)
+		n.Logger().Warn("presence not federated", "user", userID, "err", err)
 		return
 	}
 	content, _ := json.Marshal(map[string][]presenceEDUUser{"push": {{
@@ -150,10 +150,10 @@ const roomsScannedOneByOne = 64
 // serversSharingRooms lists the other servers with a member joined to a
 // room userID is joined to, sorted.
 func serversSharingRooms(tx *kv.Txn, userID string) ([]string, error) {
-	self := serverOf(userID)
+	self := ServerOf(userID)
 	seen := map[string]bool{}
 	var rooms []string
-	err := eachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
+	err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
 		rooms = append(rooms, roomID)
 		return true, nil
 	})
@@ -169,7 +169,7 @@ func serversSharingRooms(tx *kv.Txn, userID string) ([]string, error) {
 	}
 	if len(rooms) <= roomsScannedOneByOne {
 		for _, roomID := range rooms {
-			err := tx.Each(kv.Scan{Prefix: roomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			err := tx.Each(kv.Scan{Prefix: RoomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 				err := note(k)
 				return err == nil, err
 			})
@@ -184,7 +184,7 @@ func serversSharingRooms(tx *kv.Txn, userID string) ([]string, error) {
 		for _, r := range rooms {
 			joined[r] = true
 		}
-		err = tx.Each(kv.Scan{Prefix: kv.Key(tRoomServers), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		err = tx.Each(kv.Scan{Prefix: kv.Key(TableRoomServers), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			_, parts, err := kv.DecodeKey(k)
 			if err != nil {
 				return false, err
@@ -216,10 +216,10 @@ func (n *Node) splitRemote(messages map[string]map[string]json.RawMessage) (map[
 	out := map[string]remoteMessages{}
 	count := 0
 	for userID, byDevice := range messages {
-		if n.isLocalUser(userID) || len(byDevice) == 0 {
+		if n.IsLocalUser(userID) || len(byDevice) == 0 {
 			continue
 		}
-		s := serverOf(userID)
+		s := ServerOf(userID)
 		if out[s] == nil {
 			out[s] = remoteMessages{}
 		}
@@ -253,7 +253,7 @@ func (n *Node) queueToDevice(tx *kv.Txn, sender, evType string, remote map[strin
 			return nil, err
 		}
 		for _, c := range chunks {
-			content, err := json.Marshal(directToDeviceEDU{Sender: sender, Type: evType, MessageID: randomString(16), Messages: c})
+			content, err := json.Marshal(directToDeviceEDU{Sender: sender, Type: evType, MessageID: RandomString(16), Messages: c})
 			if err != nil {
 				return nil, err
 			}
@@ -339,7 +339,7 @@ func (n *Node) queueDeviceListUpdate(tx *kv.Txn, userID string, pos uint64) ([]s
 	}
 	var devices []device
 	now := map[string]string{}
-	err := tx.Each(kv.Scan{Prefix: devicePrefix(userID)}, func(k, v []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: DevicePrefix(userID)}, func(k, v []byte) (bool, error) {
 		id, err := kv.LastString(k)
 		if err != nil {
 			return false, err

@@ -229,7 +229,7 @@ func TestEDUQueueCaps(t *testing.T) {
 
 	enqueue := func(from, to int) {
 		t.Helper()
-		err := n.db.Update(func(tx *kv.Txn) error {
+		err := n.DB.Update(func(tx *kv.Txn) error {
 			for i := from; i < to; i++ {
 				e := queuedEDU{Type: EDUTyping, Content: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)), Key: fmt.Sprint("k", i)}
 				if err := n.enqueueEDU(tx, r.name, eduEphemeral, e); err != nil {

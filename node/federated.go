@@ -129,7 +129,7 @@ func readPDUHeaders(pdus []json.RawMessage) ([]FederatedPDUResult, []*pduHeader)
 	results := make([]FederatedPDUResult, len(pdus))
 	headers := make([]*pduHeader, len(pdus))
 	for i, raw := range pdus {
-		if len(raw) > maxEventSize {
+		if len(raw) > MaxEventSize {
 			results[i].Err = fmt.Errorf("PDU is %d bytes: %w", len(raw), ErrTooLarge)
 			continue
 		}
@@ -202,7 +202,7 @@ func (n *Node) parseFederatedPDUs(ctx context.Context, in FederatedInput, header
 		}
 		seen[ev.EventID()] = i
 		if redacted {
-			n.log.Debug("inbound PDU failed its content hash; keeping the redacted form",
+			n.Logger().Debug("inbound PDU failed its content hash; keeping the redacted form",
 				"origin", in.Origin, "event_id", ev.EventID())
 		}
 		if _, ok := p.byRoom[h.RoomID]; !ok {
@@ -222,7 +222,7 @@ func (n *Node) inputParsedPDUs(ctx context.Context, p *parsedPDUs, results []Fed
 		// In order, a batch at a time: each batch's prev events are in
 		// the batches before it.
 		for idx := range slices.Chunk(topoOrder(p.byRoom[roomID], p.parsed), federatedBatchEvents) {
-			_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
+			_, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
 				for _, i := range idx {
 					results[i].Err = b.inputFederated(p.parsed[i])
 				}
@@ -251,7 +251,7 @@ const federatedBatchEvents = 50
 // starts.
 func (n *Node) federatedRoomVersions(headers []*pduHeader, allowNew bool) (map[string]gomatrixserverlib.RoomVersion, error) {
 	versions := map[string]gomatrixserverlib.RoomVersion{}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, h := range headers {
 			if h == nil {
 				continue
@@ -259,7 +259,7 @@ func (n *Node) federatedRoomVersions(headers []*pduHeader, allowNew bool) (map[s
 			if _, ok := versions[h.RoomID]; ok {
 				continue
 			}
-			room, err := loadRoom(tx, h.RoomID)
+			room, err := LoadRoom(tx, h.RoomID)
 			switch {
 			case err == nil:
 				versions[h.RoomID] = room.Version
@@ -326,13 +326,13 @@ func (n *Node) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.
 		// JSON both; another server may read the first.
 		return ev, false, fmt.Errorf("%w: event %s: %v", ErrBadInput, ev.EventID(), err)
 	}
-	if len(ev.JSON()) > maxEventSize {
+	if len(ev.JSON()) > MaxEventSize {
 		return ev, false, fmt.Errorf("event is %d bytes: %w", len(ev.JSON()), ErrTooLarge)
 	}
-	if err := checkInboundPDU(ev); err != nil {
+	if err := CheckInboundPDU(ev); err != nil {
 		return ev, false, err
 	}
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, identity.KeyRing{}, userIDForSender); err != nil {
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, identity.KeyRing{}, UserIDForSender); err != nil {
 		return ev, ev.Redacted(), fmt.Errorf("%w: event %s: %v", ErrInvalidSignature, ev.EventID(), err)
 	}
 	return ev, ev.Redacted(), nil
@@ -389,18 +389,18 @@ func topoOrder(idx []int, pdus map[int]gomatrixserverlib.PDU) []int {
 
 // inputFederated inputs a checked PDU: a no-op when stored, refused without
 // storing when prev or auth events are missing, else b.input.
-func (b *roomBatch) inputFederated(ev gomatrixserverlib.PDU) error {
+func (b *Batch) inputFederated(ev gomatrixserverlib.PDU) error {
 	id := ev.EventID()
-	if _, ok := b.byID[id]; ok {
+	if _, ok := b.ByID[id]; ok {
 		return nil
 	}
-	if ok, err := b.tx.Has(eventKey(id)); err != nil || ok {
+	if ok, err := b.Tx.Has(EventKey(id)); err != nil || ok {
 		return err
 	}
-	if err := b.n.rejectedError(id, b.roomID); err != nil {
+	if err := b.Node.RejectedError(id, b.RoomID); err != nil {
 		return err // rejected before: the same verdict, without the work
 	}
-	if err := b.rejectedRefs(id, ev.PrevEventIDs(), ev.AuthEventIDs()); err != nil {
+	if err := b.RejectedRefs(id, ev.PrevEventIDs(), ev.AuthEventIDs()); err != nil {
 		return err
 	}
 	var missingPrev, missingAuth []string
@@ -428,15 +428,15 @@ func (b *roomBatch) inputFederated(ev gomatrixserverlib.PDU) error {
 		}
 		return fmt.Errorf("event %s: %w: %s (not fetched)", id, ErrMissingEvents, strings.Join(parts, "; "))
 	}
-	return b.input(ev, inputOpts{})
+	return b.Input(ev, InputOpts{})
 }
 
 // known reports whether an event is in the batch or stored.
-func (b *roomBatch) known(id string) (bool, error) {
-	if _, ok := b.byID[id]; ok {
+func (b *Batch) known(id string) (bool, error) {
+	if _, ok := b.ByID[id]; ok {
 		return true, nil
 	}
-	return b.tx.Has(eventKey(id))
+	return b.Tx.Has(EventKey(id))
 }
 
 // Inbound federation transactions, remembered per origin so a retried
@@ -485,18 +485,18 @@ type inboundTxnRecord struct {
 // keeps transactions it is processing in a response cache for the same
 // reason.
 func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process func(context.Context) (resp []byte, durable bool, err error)) ([]byte, error) {
-	unlock, err := n.txnLocks.lock(ctx, origin)
+	unlock, err := n.TxnLocks.Lock(ctx, origin)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 
 	memKey := origin + "\x00" + txnID
-	if resp, ok := n.txnResponses.get(memKey); ok {
+	if resp, ok := n.TxnResponses.Get(memKey); ok {
 		return resp, nil
 	}
 	var stored []byte
-	err = n.db.View(func(tx *kv.Txn) error {
+	err = n.DB.View(func(tx *kv.Txn) error {
 		var rec inboundTxnRecord
 		err := tx.GetJSON(kv.Key(tInboundTxn, origin, txnID), &rec)
 		if errors.Is(err, kv.ErrNotFound) {
@@ -508,7 +508,7 @@ func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process fun
 	if err != nil || stored != nil {
 		return stored, err
 	}
-	pctx, cancel := n.detached(ctx, inboundTxnTimeout)
+	pctx, cancel := n.Detached(ctx, inboundTxnTimeout)
 	defer cancel()
 	resp, durable, err := process(pctx)
 	if err != nil {
@@ -518,10 +518,10 @@ func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process fun
 		return nil, fmt.Errorf("inbound txn %s from %s: response is not JSON", txnID, origin)
 	}
 	if !durable {
-		n.txnResponses.put(memKey, resp)
+		n.TxnResponses.Put(memKey, resp)
 		return resp, nil
 	}
-	err = n.db.Update(func(tx *kv.Txn) error {
+	err = n.DB.Update(func(tx *kv.Txn) error {
 		var next uint64
 		if err := tx.GetJSON(kv.Key(tInboundTxnNext, origin), &next); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err

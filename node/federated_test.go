@@ -59,8 +59,8 @@ func remoteRoomWith(t testing.TB, a, b *Node, visibility string) *dagRoom {
 // joined to (fedunjoined.go).
 func markLocalJoin(t testing.TB, n *Node, roomID string) {
 	t.Helper()
-	err := n.db.Update(func(tx *kv.Txn) error {
-		return tx.Set(localMemberKey(roomID, "@local:"+n.serverName), []byte(spec.Join))
+	err := n.DB.Update(func(tx *kv.Txn) error {
+		return tx.Set(LocalMemberKey(roomID, "@local:"+n.ServerName()), []byte(spec.Join))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func TestInputFederatedPDUs(t *testing.T) {
 	}
 
 	// Garbage: per-PDU errors, no panic.
-	big := `{"room_id":"` + d.roomID + `","pad":"` + strings.Repeat("x", maxEventSize) + `"}`
+	big := `{"room_id":"` + d.roomID + `","pad":"` + strings.Repeat("x", MaxEventSize) + `"}`
 	for i, r := range fedInput(t, a, b, false,
 		json.RawMessage(`not json`), json.RawMessage(`null`), json.RawMessage(`[]`), json.RawMessage(`{}`),
 		json.RawMessage(`{"room_id":5}`), json.RawMessage(`{"room_id":"`+d.roomID+`"}`),
@@ -218,7 +218,7 @@ func TestInputFederatedPDUs(t *testing.T) {
 
 func has(t *testing.T, n *Node, eventID string) bool {
 	t.Helper()
-	return countPrefix(t, n, eventKey(eventID)) > 0
+	return countPrefix(t, n, EventKey(eventID)) > 0
 }
 
 func TestTopoOrder(t *testing.T) {

@@ -44,7 +44,7 @@ const (
 // leaves a result as it is.
 func (n *Node) fillGaps(ctx context.Context, in FederatedInput, results []FederatedPDUResult) error {
 	f := n.eventFetcher()
-	if f == nil || in.noFetch || in.Origin == "" || in.Origin == n.serverName {
+	if f == nil || in.noFetch || in.Origin == "" || in.Origin == n.ServerName() {
 		return nil
 	}
 	done := 0
@@ -75,7 +75,7 @@ func (n *Node) fillGaps(ctx context.Context, in FederatedInput, results []Federa
 // fillGap fetches what one PDU is missing; ok is false when nothing could
 // be done (then the PDU is not retried).
 func (n *Node) fillGap(ctx context.Context, f EventFetcher, origin, roomID string, raw json.RawMessage) (ok bool, err error) {
-	version, err := n.roomVersion(roomID)
+	version, err := n.RoomVersion(roomID)
 	if err != nil {
 		return false, err
 	}
@@ -90,7 +90,7 @@ func (n *Node) fillGap(ctx context.Context, f EventFetcher, origin, roomID strin
 		return false, err
 	}
 	if len(missing) > maxGapPrevs {
-		n.log.Debug("too many missing prev events to fill", "origin", origin, "event_id", ev.EventID(), "missing", len(missing))
+		n.Logger().Debug("too many missing prev events to fill", "origin", origin, "event_id", ev.EventID(), "missing", len(missing))
 		return false, nil
 	}
 	for _, prev := range missing {
@@ -98,14 +98,14 @@ func (n *Node) fillGap(ctx context.Context, f EventFetcher, origin, roomID strin
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
-			n.log.Debug("state at a missing prev event not fetched", "origin", origin, "event_id", prev, "error", err)
+			n.Logger().Debug("state at a missing prev event not fetched", "origin", origin, "event_id", prev, "error", err)
 			return false, nil
 		}
 	}
 	if err := n.fetchAuthEvents(ctx, f, origin, roomID, version, []gomatrixserverlib.PDU{ev}, nil); err != nil {
 		return false, err
 	}
-	n.log.Debug("filled a gap with fetched state", "origin", origin, "event_id", ev.EventID(), "prev_events", len(missing))
+	n.Logger().Debug("filled a gap with fetched state", "origin", origin, "event_id", ev.EventID(), "prev_events", len(missing))
 	return true, nil
 }
 
@@ -228,18 +228,18 @@ func (n *Node) prevStoredWithState(prev string) (done bool, err error) {
 // stored here, not rejected and in the room. It must hold a create event.
 func (n *Node) stateFromIDs(roomID, prev string, stateIDs []string, fetched map[string]gomatrixserverlib.PDU) (*State, error) {
 	m := map[StateKey]string{}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, id := range stateIDs {
 			p, ok := fetched[id]
 			if !ok {
-				rec, err := loadEventRecord(tx, id)
+				rec, err := LoadEventRecord(tx, id)
 				if err != nil {
 					return fmt.Errorf("%w: state event %s: %v", ErrMissingEvents, id, err)
 				}
 				if rec.Rejected != "" || rec.RoomID != roomID {
 					return fmt.Errorf("%w: state event %s is rejected or in another room", ErrForbidden, id)
 				}
-				if p, err = n.loadPDU(tx, id); err != nil {
+				if p, err = n.LoadPDU(tx, id); err != nil {
 					return err
 				}
 			}
@@ -257,14 +257,14 @@ func (n *Node) stateFromIDs(roomID, prev string, stateIDs []string, fetched map[
 	if _, ok := m[StateKey{EventType: spec.MRoomCreate}]; !ok {
 		return nil, fmt.Errorf("%w: state at %s has no create event", ErrBadInput, prev)
 	}
-	return stateFromMap(m), nil
+	return StateFromMap(m), nil
 }
 
 // storeOutlierWithState stores a checked event as an outlier whose state
 // before and after it are known (a prev event at a gap).
 func (n *Node) storeOutlierWithState(ctx context.Context, roomID string, ev gomatrixserverlib.PDU, before, after *State) error {
-	_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
-		if b.room == nil {
+	_, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
+		if b.Room == nil {
 			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
 		}
 		id := ev.EventID()
@@ -272,13 +272,13 @@ func (n *Node) storeOutlierWithState(ctx context.Context, roomID string, ev goma
 			return err
 		}
 		// Unknown, or an outlier without state: (re)written with it.
-		p := &pendingEvent{pdu: ev, outlier: true, before: before, after: after, rec: eventRecord{
-			RoomID: roomID, Version: string(b.room.Version), JSON: ev.JSON(),
+		p := &PendingEvent{PDU: ev, Outlier: true, Before: before, After: after, Record: EventRecord{
+			RoomID: roomID, Version: string(b.Room.Version), JSON: ev.JSON(),
 			StateBefore: before.ID(), StateAfter: after.ID(),
 		}}
-		b.events = append(b.events, p)
-		b.byID[id] = p
-		b.extra = append(b.extra, func(tx *kv.Txn) error { return tx.Delete(outlierNoStateKey(id)) })
+		b.Events = append(b.Events, p)
+		b.ByID[id] = p
+		b.Extra = append(b.Extra, func(tx *kv.Txn) error { return tx.Delete(OutlierNoStateKey(id)) })
 		return nil
 	})
 	return err

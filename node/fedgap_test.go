@@ -42,7 +42,7 @@ func joinedPair(t *testing.T) (a, b *Node, alice, bob Session, roomID string, ca
 func storedJSON(t *testing.T, n *Node, id string) json.RawMessage {
 	t.Helper()
 	var j json.RawMessage
-	if err := n.db.View(func(tx *kv.Txn) error {
+	if err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
 		j, err = n.eventJSON(tx, id)
 		return err
@@ -67,7 +67,7 @@ func TestFederatedPDUWithUnknownAuthEvents(t *testing.T) {
 		return e.PDU
 	}
 	create, aliceJoin, pl, bobJoin := ev("m.room.create", ""), ev("m.room.member", alice.UserID), ev("m.room.power_levels", ""), ev("m.room.member", bob.UserID)
-	d := &dagRoom{t: t, key: a.key, server: a.serverName, version: create.Version(), roomID: roomID,
+	d := &dagRoom{t: t, key: a.SigningKey(), server: a.ServerName(), version: create.Version(), roomID: roomID,
 		ts: time.Now(), byName: map[string]gomatrixserverlib.PDU{}, names: map[string]string{}}
 	for _, e := range []gomatrixserverlib.PDU{create, aliceJoin, pl, bobJoin} {
 		d.byName[e.EventID()], d.names[e.EventID()] = e, e.EventID()

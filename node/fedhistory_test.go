@@ -65,7 +65,7 @@ func TestRoomEventsBackfill(t *testing.T) {
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatal(err)
 	}
-	streamBefore := countPrefix(t, b, roomStreamPrefix(roomID))
+	streamBefore := countPrefix(t, b, RoomStreamPrefix(roomID))
 
 	calls := 0
 	setEventFetcher(b, failingBackfill{directFetcher{fetching: b, resident: a, calls: &calls}})
@@ -112,7 +112,7 @@ func TestRoomEventsBackfill(t *testing.T) {
 	if last.PDU.Type() != "m.room.create" {
 		t.Fatalf("history ends at %s, want the create event", last.PDU.Type())
 	}
-	if got := countPrefix(t, b, roomStreamPrefix(roomID)); got != streamBefore {
+	if got := countPrefix(t, b, RoomStreamPrefix(roomID)); got != streamBefore {
 		t.Fatalf("B's room stream has %d entries after backfill, %d before", got, streamBefore)
 	}
 	if head := roomHead(t, b, roomID); len(head.Extremities) != 1 {

@@ -40,7 +40,7 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 		req.TxnScope = SendTxn(req.RoomID, req.Type)
 	}
 	if req.TxnID != "" {
-		if id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnScope, req.TxnID); err == nil {
+		if id, err := n.TxnEvent(req.Sender, req.DeviceID, req.TxnScope, req.TxnID); err == nil {
 			return id, nil
 		} else if !errors.Is(err, kv.ErrNotFound) {
 			return "", err
@@ -51,12 +51,12 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 		ev    gomatrixserverlib.PDU
 		state []gomatrixserverlib.InviteStrippedState
 	)
-	_, err := n.withRoom(ctx, req.RoomID, func(b *roomBatch) error {
-		if b.room == nil {
+	_, err := n.WithRoom(ctx, req.RoomID, func(b *Batch) error {
+		if b.Room == nil {
 			return fmt.Errorf("room %s: %w", req.RoomID, ErrNotFound)
 		}
 		var err error
-		ev, err = b.build(gomatrixserverlib.ProtoEvent{
+		ev, err = b.Build(gomatrixserverlib.ProtoEvent{
 			SenderID: req.Sender, Type: spec.MRoomMember, StateKey: &target, Content: spec.RawJSON(req.Content),
 		}, "")
 		if err != nil {
@@ -68,7 +68,7 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 	if err != nil {
 		return "", err
 	}
-	server := serverOf(target)
+	server := ServerOf(target)
 	raw, err := inviter.SendInvite(ctx, server, ev, state)
 	if err != nil {
 		return "", fmt.Errorf("invite of %s: %w", target, err)
@@ -81,8 +81,8 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 	case redacted || signed.EventID() != ev.EventID():
 		return "", fmt.Errorf("invite of %s: %s returned another event", target, server)
 	}
-	_, err = n.withRoom(ctx, req.RoomID, func(b *roomBatch) error {
-		return b.input(signed, inputOpts{TxnID: req.TxnID, TxnScope: req.TxnScope, DeviceID: req.DeviceID, Sender: req.Sender})
+	_, err = n.WithRoom(ctx, req.RoomID, func(b *Batch) error {
+		return b.Input(signed, InputOpts{TxnID: req.TxnID, TxnScope: req.TxnScope, DeviceID: req.DeviceID, Sender: req.Sender})
 	})
 	if err != nil {
 		return "", err
@@ -93,7 +93,7 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 // inviteRoomState is the stripped state sent with an invite so the invitee
 // can tell what room it is: the room's identifying state and the inviter's
 // member event.
-func (b *roomBatch) inviteRoomState(inviter string) ([]gomatrixserverlib.InviteStrippedState, error) {
+func (b *Batch) inviteRoomState(inviter string) ([]gomatrixserverlib.InviteStrippedState, error) {
 	keys := []StateKey{
 		{EventType: spec.MRoomCreate}, {EventType: spec.MRoomJoinRules}, {EventType: spec.MRoomName},
 		{EventType: spec.MRoomAvatar}, {EventType: spec.MRoomCanonicalAlias}, {EventType: spec.MRoomEncryption},
@@ -101,11 +101,11 @@ func (b *roomBatch) inviteRoomState(inviter string) ([]gomatrixserverlib.InviteS
 	}
 	var out []gomatrixserverlib.InviteStrippedState
 	for _, k := range keys {
-		id, ok := b.current.Get(k.EventType, k.StateKey)
+		id, ok := b.Current.Get(k.EventType, k.StateKey)
 		if !ok {
 			continue
 		}
-		ev, err := b.pdu(id)
+		ev, err := b.PDU(id)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +146,7 @@ func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMe
 	if err != nil || !RoomVersionSupported(req.RoomVersion) {
 		return nil, &IncompatibleRoomVersionError{RoomID: req.RoomID, RoomVersion: string(req.RoomVersion)}
 	}
-	if len(req.Event) > maxEventSize {
+	if len(req.Event) > MaxEventSize {
 		return nil, fmt.Errorf("invite is %d bytes: %w", len(req.Event), ErrTooLarge)
 	}
 	if err := jsontext.Check(req.Event); err != nil {
@@ -168,9 +168,9 @@ func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMe
 		return nil, fmt.Errorf("%w: event is for room %s, not %s", ErrInvalidParam, ev.RoomID().String(), req.RoomID)
 	case ev.Type() != spec.MRoomMember || target == nil:
 		return nil, fmt.Errorf("%w: not an m.room.member event", ErrInvalidParam)
-	case serverOf(string(ev.SenderID())) != req.Origin:
+	case ServerOf(string(ev.SenderID())) != req.Origin:
 		return nil, fmt.Errorf("%w: sender %s is not a user of %s", ErrInvalidParam, ev.SenderID(), req.Origin)
-	case !n.isLocalUser(*target):
+	case !n.IsLocalUser(*target):
 		return nil, fmt.Errorf("%w: %s is not a user of this server", ErrInvalidParam, *target)
 	case ev.Redacted():
 		return nil, fmt.Errorf("%w: invite event fails its content hash", ErrInvalidParam)
@@ -185,8 +185,8 @@ func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMe
 	}
 	// Signed first: an invite needs the invitee's server's signature as well
 	// as the sender's, and this checks both.
-	signed := ev.Sign(n.serverName, identity.KeyID, n.key)
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, signed, identity.KeyRing{}, userIDForSender); err != nil {
+	signed := ev.Sign(n.ServerName(), identity.KeyID, n.SigningKey())
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, signed, identity.KeyRing{}, UserIDForSender); err != nil {
 		return nil, fmt.Errorf("%w: invite signature: %v", ErrInvalidParam, err)
 	}
 	rec := outOfBandRecord{Version: req.RoomVersion, Event: signed.JSON(), InviteState: strippedState(req.InviteRoomState, *target)}
@@ -233,8 +233,8 @@ func (n *Node) accountExists(userID string) (bool, error) {
 		return false, nil
 	}
 	var ok bool
-	err = n.db.View(func(tx *kv.Txn) error {
-		ok, err = tx.Has(accountKey(lp))
+	err = n.DB.View(func(tx *kv.Txn) error {
+		ok, err = tx.Has(AccountKey(lp))
 		return err
 	})
 	return ok, err

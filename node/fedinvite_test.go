@@ -85,7 +85,7 @@ func TestInviteOutOfBand(t *testing.T) {
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("invite on A: %v", err)
 	}
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, evs[0].PDU, identity.KeyRing{}, userIDForSender); err != nil {
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, evs[0].PDU, identity.KeyRing{}, UserIDForSender); err != nil {
 		t.Fatalf("invite on A is not signed by both servers: %v", err)
 	}
 
@@ -114,7 +114,7 @@ func TestInviteOutOfBand(t *testing.T) {
 			t.Fatalf("invite state %v lacks %s", types, want)
 		}
 	}
-	if rooms, err := b.roomExists(ctx, roomID); err != nil || rooms {
+	if rooms, err := b.RoomExists(ctx, roomID); err != nil || rooms {
 		t.Fatalf("B has the room itself: %v %v", rooms, err)
 	}
 
@@ -144,7 +144,7 @@ func TestInviteOutOfBand(t *testing.T) {
 	if _, err := b.OutOfBandRoom(ctx, bob.UserID, roomID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("out-of-band record after joining: %v", err)
 	}
-	if n := countKeys(t, b, tOutOfBand); n != 0 {
+	if n := countKeys(t, b, TableOutOfBand); n != 0 {
 		t.Fatalf("%d out-of-band records left", n)
 	}
 	if mi, err := a.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != spec.Join {
@@ -221,7 +221,7 @@ func TestInviteToKnownRoom(t *testing.T) {
 	// comes through the room).
 	pos := b.StreamPosition()
 	membership(t, a, alice, roomID, carol.UserID, spec.Invite)
-	if b.StreamPosition() != pos || countKeys(t, b, tOutOfBand) != 0 {
+	if b.StreamPosition() != pos || countKeys(t, b, TableOutOfBand) != 0 {
 		t.Fatal("B stored an invite to a room it has")
 	}
 	if mi, err := b.Membership(ctx, roomID, carol.UserID); err != nil || mi.Membership != "" {
@@ -302,7 +302,7 @@ func TestMakeLeaveSendLeave(t *testing.T) {
 	}
 	verImpl := gomatrixserverlib.MustGetRoomVersion(tmpl.RoomVersion)
 	build := func(p gomatrixserverlib.ProtoEvent) gomatrixserverlib.PDU {
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&p).Build(b.now(), spec.ServerName(b.ServerName()), identity.KeyID, b.key)
+		ev, err := verImpl.NewEventBuilderFromProtoEvent(&p).Build(b.Now(), spec.ServerName(b.ServerName()), identity.KeyID, b.SigningKey())
 		if err != nil {
 			t.Fatal(err)
 		}

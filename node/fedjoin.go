@@ -52,22 +52,22 @@ func (n *Node) MakeJoin(ctx context.Context, roomID, userID string, versions []s
 		return nil, fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
 	}
 	var out *JoinTemplate
-	_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
-		if b.room == nil {
+	_, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
+		if b.Room == nil {
 			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
 		}
-		if !slices.Contains(versions, string(b.room.Version)) {
-			return &IncompatibleRoomVersionError{RoomID: roomID, RoomVersion: string(b.room.Version)}
+		if !slices.Contains(versions, string(b.Room.Version)) {
+			return &IncompatibleRoomVersionError{RoomID: roomID, RoomVersion: string(b.Room.Version)}
 		}
 		sk := userID
-		ev, err := b.build(gomatrixserverlib.ProtoEvent{
+		ev, err := b.Build(gomatrixserverlib.ProtoEvent{
 			SenderID: userID, Type: spec.MRoomMember, StateKey: &sk,
 			Content: spec.RawJSON(`{"membership":"join"}`),
 		}, "")
 		if err != nil {
 			return err
 		}
-		out = &JoinTemplate{RoomVersion: b.room.Version, Event: gomatrixserverlib.ProtoEvent{
+		out = &JoinTemplate{RoomVersion: b.Room.Version, Event: gomatrixserverlib.ProtoEvent{
 			SenderID: userID, RoomID: roomID, Type: spec.MRoomMember, StateKey: &sk,
 			PrevEvents: ev.PrevEventIDs(), AuthEvents: ev.AuthEventIDs(), Depth: ev.Depth(),
 			Content: spec.RawJSON(`{"membership":"join"}`),
@@ -96,7 +96,7 @@ type SendJoinResult struct {
 // answered again. The result is the state before the join and its auth
 // chain.
 func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) (*SendJoinResult, error) {
-	version, err := n.roomVersion(roomID)
+	version, err := n.RoomVersion(roomID)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw
 	if err := json.Unmarshal(raw, &hdr); err != nil {
 		return nil, fmt.Errorf("%w: join event: %v", ErrBadInput, err)
 	}
-	if serverOf(hdr.Sender) != origin {
+	if ServerOf(hdr.Sender) != origin {
 		return nil, fmt.Errorf("%w: sender %q is not a user of %s", ErrForbidden, hdr.Sender, origin)
 	}
 	ev, redacted, err := n.parseFederatedPDU(ctx, version, raw)
@@ -124,14 +124,14 @@ func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw
 		return nil, fmt.Errorf("%w: event is for room %s, not %s", ErrBadInput, ev.RoomID().String(), roomID)
 	case ev.Type() != spec.MRoomMember || !ev.StateKeyEquals(string(ev.SenderID())):
 		return nil, fmt.Errorf("%w: not a membership event of its sender", ErrBadInput)
-	case serverOf(string(ev.SenderID())) != origin:
+	case ServerOf(string(ev.SenderID())) != origin:
 		return nil, fmt.Errorf("%w: sender %s is not a user of %s", ErrForbidden, ev.SenderID(), origin)
 	}
 	if m, err := ev.Membership(); err != nil || m != spec.Join {
 		return nil, fmt.Errorf("%w: membership is %q, not join", ErrBadInput, m)
 	}
 	var inputErr error
-	if _, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
+	if _, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
 		inputErr = b.inputFederated(ev)
 		return nil
 	}); err != nil {
@@ -144,8 +144,8 @@ func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw
 		return nil, inputErr
 	}
 	out := &SendJoinResult{Event: ev.JSON()}
-	err = n.db.View(func(tx *kv.Txn) error {
-		rec, err := loadEventRecord(tx, eventID)
+	err = n.DB.View(func(tx *kv.Txn) error {
+		rec, err := LoadEventRecord(tx, eventID)
 		if err != nil {
 			return err
 		}
@@ -174,11 +174,11 @@ func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw
 
 // eventJSON is a stored event's JSON (redacted form if redacted).
 func (n *Node) eventJSON(tx *kv.Txn, id string) (json.RawMessage, error) {
-	rec, err := loadEventRecord(tx, id)
+	rec, err := LoadEventRecord(tx, id)
 	if err != nil {
 		return nil, err
 	}
-	return rec.json(tx, id)
+	return rec.ReadJSON(tx, id)
 }
 
 // RemoteJoiner asks a resident server to let a local user join a room the
@@ -217,7 +217,7 @@ func (n *Node) joinRemote(ctx context.Context, mc MembershipChange, servers []st
 	var lastErr error
 	tried := map[string]bool{}
 	for _, s := range servers {
-		if s == "" || s == n.serverName || tried[s] {
+		if s == "" || s == n.ServerName() || tried[s] {
 			continue
 		}
 		tried[s] = true
@@ -225,7 +225,7 @@ func (n *Node) joinRemote(ctx context.Context, mc MembershipChange, servers []st
 		if err == nil {
 			return id, nil
 		}
-		n.log.Debug("remote join failed", "room_id", mc.RoomID, "server", s, "error", err)
+		n.Logger().Debug("remote join failed", "room_id", mc.RoomID, "server", s, "error", err)
 		lastErr = err
 		if ctx.Err() != nil {
 			break
@@ -264,14 +264,14 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 		content["reason"] = mc.Reason
 	}
 	if p, err := n.Profile(ctx, userID); err == nil {
-		setOrDelete(content, "displayname", p.DisplayName)
-		setOrDelete(content, "avatar_url", p.AvatarURL)
+		SetOrDelete(content, "displayname", p.DisplayName)
+		SetOrDelete(content, "avatar_url", p.AvatarURL)
 	}
 	if proto.Content, err = json.Marshal(content); err != nil {
 		return "", err
 	}
 	proto.Redacts, proto.Signature, proto.Unsigned = "", nil, nil
-	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
+	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.Now(), spec.ServerName(n.ServerName()), identity.KeyID, n.SigningKey())
 	if err != nil {
 		return "", fmt.Errorf("%w: building the join: %v", ErrBadInput, err)
 	}
@@ -287,12 +287,12 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 	if err != nil {
 		return "", fmt.Errorf("send_join response from %s: %w", server, err)
 	}
-	before := stateFromMap(state)
+	before := StateFromMap(state)
 	after := before.With(spec.MRoomMember, userID, join.EventID())
 	// The state and auth chain go in first, in bounded transactions
 	// (fedjoin_chunks.go); one join of the room at a time, so that one
 	// attempt's cleanup never meets another's writes.
-	unlock, err := n.joinLocks.lock(ctx, mc.RoomID)
+	unlock, err := n.JoinLocks.Lock(ctx, mc.RoomID)
 	if err != nil {
 		return "", err
 	}
@@ -301,35 +301,35 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 	if err != nil {
 		return "", err
 	}
-	_, err = n.withRoom(ctx, mc.RoomID, func(b *roomBatch) error {
-		if b.room != nil {
+	_, err = n.WithRoom(ctx, mc.RoomID, func(b *Batch) error {
+		if b.Room != nil {
 			return fmt.Errorf("room %s appeared while joining it: %w", mc.RoomID, ErrRoomInUse)
 		}
 		// The remote members' index entries are written: the commit
 		// writes what differs from them.
-		b.start = pre
+		b.Start = pre
 		for _, ev := range outliers {
-			if ok, err := b.tx.Has(eventKey(ev.EventID())); err != nil {
+			if ok, err := b.Tx.Has(EventKey(ev.EventID())); err != nil {
 				return err
 			} else if ok {
 				continue
 			}
-			p := &pendingEvent{pdu: ev, outlier: true, rec: eventRecord{
+			p := &PendingEvent{PDU: ev, Outlier: true, Record: EventRecord{
 				RoomID: mc.RoomID, Version: string(version), JSON: ev.JSON(),
 				StateBefore: before.ID(), StateAfter: before.ID(),
 			}}
-			b.events = append(b.events, p)
-			b.byID[ev.EventID()] = p
+			b.Events = append(b.Events, p)
+			b.ByID[ev.EventID()] = p
 		}
-		p := &pendingEvent{pdu: join, before: before, after: after, current: after, accepted: true, rec: eventRecord{
+		p := &PendingEvent{PDU: join, Before: before, After: after, Current: after, Accepted: true, Record: EventRecord{
 			RoomID: mc.RoomID, Version: string(version), JSON: join.JSON(), DeviceID: mc.DeviceID,
 			StateBefore: before.ID(), StateAfter: after.ID(),
 		}}
-		b.events = append(b.events, p)
-		b.byID[join.EventID()] = p
-		b.room = &roomRecord{Version: version, Extremities: []string{join.EventID()}, State: after.ID(), Depth: join.Depth()}
-		b.current = after
-		b.extra = append(b.extra, dropOutOfBand(userID, mc.RoomID), endPendingJoin(mc.RoomID)) // the room is here now
+		b.Events = append(b.Events, p)
+		b.ByID[join.EventID()] = p
+		b.Room = &RoomRecord{Version: version, Extremities: []string{join.EventID()}, State: after.ID(), Depth: join.Depth()}
+		b.Current = after
+		b.Extra = append(b.Extra, dropOutOfBand(userID, mc.RoomID), endPendingJoin(mc.RoomID)) // the room is here now
 		return nil
 	})
 	if err != nil {
@@ -395,7 +395,7 @@ func (n *Node) checkJoinState(ctx context.Context, version gomatrixserverlib.Roo
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: auth events of %s: %v", ErrBadInput, ev.EventID(), err)
 		}
-		if err := gomatrixserverlib.Allowed(ev, provider, userIDForSender); err != nil {
+		if err := gomatrixserverlib.Allowed(ev, provider, UserIDForSender); err != nil {
 			return nil, nil, fmt.Errorf("%w: event %s is not allowed by its auth events: %v", ErrForbidden, ev.EventID(), err)
 		}
 	}
@@ -422,7 +422,7 @@ func (n *Node) checkJoinState(ctx context.Context, version gomatrixserverlib.Roo
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: state: %v", ErrBadInput, err)
 	}
-	if err := gomatrixserverlib.Allowed(join, provider, userIDForSender); err != nil {
+	if err := gomatrixserverlib.Allowed(join, provider, UserIDForSender); err != nil {
 		return nil, nil, fmt.Errorf("%w: the returned state does not allow the join: %v", ErrForbidden, err)
 	}
 	return state, events, nil

@@ -16,7 +16,7 @@ import (
 // later join of the room uses them again.
 func (n *Node) dropAbandonedJoins(ctx context.Context) error {
 	var rooms []string
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		return tx.Each(kv.Scan{Prefix: kv.Key(tJoinPending), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			_, parts, err := kv.DecodeKey(k)
 			if err != nil || len(parts) == 0 {
@@ -37,8 +37,8 @@ func (n *Node) dropAbandonedJoins(ctx context.Context) error {
 	}
 	for _, roomID := range rooms {
 		var stored bool
-		if err := n.db.View(func(tx *kv.Txn) (err error) {
-			stored, err = tx.Has(roomKey(roomID))
+		if err := n.DB.View(func(tx *kv.Txn) (err error) {
+			stored, err = tx.Has(RoomKey(roomID))
 			return err
 		}); err != nil {
 			return err
@@ -49,7 +49,7 @@ func (n *Node) dropAbandonedJoins(ctx context.Context) error {
 		if err := n.dropPendingJoin(ctx, roomID); err != nil {
 			return fmt.Errorf("abandoned join of %s: %w", roomID, err)
 		}
-		n.log.Info("dropped an abandoned remote join", "room", roomID)
+		n.Logger().Info("dropped an abandoned remote join", "room", roomID)
 	}
 	return nil
 }

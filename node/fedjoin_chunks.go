@@ -105,15 +105,15 @@ func (n *Node) commitChunks(ctx context.Context, roomID string, writes []prewrit
 
 // commitChunk commits one chunk in one transaction.
 func (n *Node) commitChunk(ctx context.Context, roomID string, npos int, writes []prewrite) error {
-	mu, err := n.lockRoom(ctx, roomID)
+	mu, err := n.LockRoom(ctx, roomID)
 	if err != nil {
 		return err
 	}
-	defer mu.unlock()
-	_, err = n.stream.Commit(npos, func(tx *kv.Txn, first uint64) error {
+	defer mu.Unlock()
+	_, err = n.Stream.Commit(npos, func(tx *kv.Txn, first uint64) error {
 		// Read in the transaction, so a concurrent commit of the room
 		// conflicts with this one.
-		if ok, err := tx.Has(roomKey(roomID)); err != nil {
+		if ok, err := tx.Has(RoomKey(roomID)); err != nil {
 			return err
 		} else if ok {
 			return fmt.Errorf("room %s appeared while joining it: %w", roomID, ErrRoomInUse)
@@ -163,23 +163,23 @@ func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, aft
 	var writes []prewrite
 	seen := map[string]bool{}
 	for _, s := range []*State{before, after} {
-		for _, b := range s.blocks {
-			if b == nil || seen[b.hash] {
+		for _, b := range s.Blocks {
+			if b == nil || seen[b.Hash] {
 				continue
 			}
-			seen[b.hash] = true
+			seen[b.Hash] = true
 			size := 64
-			for _, e := range b.entries {
+			for _, e := range b.Entries {
 				size += len(e.Type) + len(e.StateKey) + len(e.EventID) + 16
 			}
 			writes = append(writes, prewrite{size: size, records: 1, fn: func(tx *kv.Txn, _ uint64) error {
-				return setIfAbsent(tx, stateBlockKey(b.hash), b.encode)
+				return SetIfAbsent(tx, StateBlockKey(b.Hash), b.Encode)
 			}})
 		}
 	}
-	writes = append(writes, prewrite{size: 2 * (numSupers + 1) * 64, records: 2 * (numSupers + 1), fn: func(tx *kv.Txn, _ uint64) error {
+	writes = append(writes, prewrite{size: 2 * (NumSupers + 1) * 64, records: 2 * (NumSupers + 1), fn: func(tx *kv.Txn, _ uint64) error {
 		for _, s := range []*State{before, after} {
-			if _, err := n.states.write(tx, s); err != nil {
+			if _, err := n.States.Write(tx, s); err != nil {
 				return err
 			}
 		}
@@ -188,8 +188,8 @@ func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, aft
 	if err := n.commitChunks(ctx, roomID, writes); err != nil {
 		return err
 	}
-	n.states.markWritten(before)
-	n.states.markWritten(after)
+	n.States.MarkWritten(before)
+	n.States.MarkWritten(after)
 	return nil
 }
 
@@ -211,7 +211,7 @@ func (n *Node) prewriteOutliers(ctx context.Context, roomID string, version goma
 	for _, id := range missing {
 		ev := byID[id]
 		writes = append(writes, prewrite{size: 2*len(id) + len(ev.JSON()) + 256, records: 2, pos: true, fn: func(tx *kv.Txn, pos uint64) error {
-			return writeEvent(tx, id, &eventRecord{
+			return WriteEvent(tx, id, &EventRecord{
 				RoomID: roomID, Version: string(version), JSON: ev.JSON(),
 				StateBefore: before.ID(), StateAfter: before.ID(), Pos: pos,
 			})
@@ -233,12 +233,12 @@ func (n *Node) prewriteRemoteMembers(ctx context.Context, roomID string, before 
 	joined := map[string]uint64{}
 	before.Each(func(k StateKey, id string) {
 		if k.EventType == spec.MRoomMember {
-			if n.isLocalUser(k.StateKey) {
+			if n.IsLocalUser(k.StateKey) {
 				return
 			}
 			remote = append(remote, k)
 			if m, err := byID[id].Membership(); err == nil && m == spec.Join {
-				joined[serverOf(k.StateKey)]++
+				joined[ServerOf(k.StateKey)]++
 			}
 		}
 		pre[k] = id
@@ -250,7 +250,7 @@ func (n *Node) prewriteRemoteMembers(ctx context.Context, roomID string, before 
 	if err := n.prewriteJoinedServers(ctx, roomID, joined); err != nil {
 		return nil, err
 	}
-	return stateFromMap(pre), nil
+	return StateFromMap(pre), nil
 }
 
 // prewriteMemberEntries writes the membership index entries of the remote
@@ -263,7 +263,7 @@ func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote 
 			users := make([]string, len(chunk))
 			for i, k := range chunk {
 				id := pre[k]
-				rec, err := loadEventRecord(tx, id)
+				rec, err := LoadEventRecord(tx, id)
 				if err != nil {
 					return err
 				}
@@ -271,7 +271,7 @@ func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote 
 				if err != nil {
 					return err
 				}
-				if err := tx.SetJSON(membershipKey(k.StateKey, roomID), membershipRecord{Membership: m, EventID: id, Pos: rec.Pos}); err != nil {
+				if err := tx.SetJSON(MembershipKey(k.StateKey, roomID), MembershipRecord{Membership: m, EventID: id, Pos: rec.Pos}); err != nil {
 					return err
 				}
 				users[i] = k.StateKey
@@ -297,7 +297,7 @@ func (n *Node) prewriteJoinedServers(ctx context.Context, roomID string, joined 
 	for chunk := range slices.Chunk(servers, joinChunkWrites) {
 		err := n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
 			for _, s := range chunk {
-				if err := tx.Set(roomServerKey(roomID, s), binary.BigEndian.AppendUint64(nil, joined[s])); err != nil {
+				if err := tx.Set(RoomServerKey(roomID, s), binary.BigEndian.AppendUint64(nil, joined[s])); err != nil {
 					return err
 				}
 			}
@@ -319,7 +319,7 @@ func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
 	for {
 		var key []byte
 		var users []string
-		err := n.db.View(func(tx *kv.Txn) error {
+		err := n.DB.View(func(tx *kv.Txn) error {
 			return tx.Each(kv.Scan{Prefix: joinPendingPrefix(roomID)}, func(k, v []byte) (bool, error) {
 				key = slices.Clone(k)
 				return false, json.Unmarshal(v, &users)
@@ -333,7 +333,7 @@ func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
 		}
 		err = n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
 			for _, u := range users {
-				if err := tx.Delete(membershipKey(u, roomID)); err != nil {
+				if err := tx.Delete(MembershipKey(u, roomID)); err != nil {
 					return err
 				}
 			}
@@ -346,7 +346,7 @@ func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
 	for {
 		done := false
 		err := n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
-			deleted, err := tx.DeleteFirst(kv.Scan{Prefix: roomServerPrefix(roomID)}, joinChunkWrites)
+			deleted, err := tx.DeleteFirst(kv.Scan{Prefix: RoomServerPrefix(roomID)}, joinChunkWrites)
 			done = deleted < joinChunkWrites
 			return err
 		}}})

@@ -29,7 +29,7 @@ func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJ
 	if err != nil {
 		t.Fatal(err)
 	}
-	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
+	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.Now(), spec.ServerName(n.ServerName()), identity.KeyID, n.SigningKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJ
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := stateFromMap(state)
+	before := StateFromMap(state)
 	after := before.With(spec.MRoomMember, userID, join.EventID())
 	if _, err := n.prewriteJoin(ctx, roomID, version, before, after, outliers); err != nil {
 		t.Fatalf("chunked writes: %v", err)
@@ -109,11 +109,11 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	// What an earlier attempt with another state would have left: a
 	// server whose users all left since, and a member entry of it.
 	ghost := "@gone:ghost.example"
-	err = b.db.Update(func(tx *kv.Txn) error {
-		if err := tx.Set(roomServerKey(roomID, "ghost.example"), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
+	err = b.DB.Update(func(tx *kv.Txn) error {
+		if err := tx.Set(RoomServerKey(roomID, "ghost.example"), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
 			return err
 		}
-		if err := tx.SetJSON(membershipKey(ghost, roomID), membershipRecord{Membership: spec.Join, EventID: "$gone"}); err != nil {
+		if err := tx.SetJSON(MembershipKey(ghost, roomID), MembershipRecord{Membership: spec.Join, EventID: "$gone"}); err != nil {
 			return err
 		}
 		return tx.SetJSON(joinPendingKey(roomID, ghost), []string{ghost})
@@ -189,7 +189,7 @@ func TestStoreOutliersMany(t *testing.T) {
 		ev, err := verImpl.NewEventBuilderFromProtoEvent(&gomatrixserverlib.ProtoEvent{
 			SenderID: alice.UserID, RoomID: roomID, Type: "m.room.message", PrevEvents: []string{prev}, AuthEvents: auth,
 			Depth: int64(10 + i), Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"%d %s"}`, i, pad)),
-		}).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
+		}).Build(n.Now(), spec.ServerName(n.ServerName()), identity.KeyID, n.SigningKey())
 		if err != nil {
 			t.Fatal(err)
 		}

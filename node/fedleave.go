@@ -33,8 +33,8 @@ func (n *Node) MakeLeave(ctx context.Context, roomID, userID string) (*LeaveTemp
 		return nil, fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
 	}
 	var out *LeaveTemplate
-	_, err := n.withRoom(ctx, roomID, func(b *roomBatch) error {
-		if b.room == nil {
+	_, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
+		if b.Room == nil {
 			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
 		}
 		if err := b.mayLeave(userID); err != nil {
@@ -42,11 +42,11 @@ func (n *Node) MakeLeave(ctx context.Context, roomID, userID string) (*LeaveTemp
 		}
 		sk := userID
 		content := spec.RawJSON(`{"membership":"leave"}`)
-		ev, err := b.build(gomatrixserverlib.ProtoEvent{SenderID: userID, Type: spec.MRoomMember, StateKey: &sk, Content: content}, "")
+		ev, err := b.Build(gomatrixserverlib.ProtoEvent{SenderID: userID, Type: spec.MRoomMember, StateKey: &sk, Content: content}, "")
 		if err != nil {
 			return err
 		}
-		out = &LeaveTemplate{RoomVersion: b.room.Version, Event: gomatrixserverlib.ProtoEvent{
+		out = &LeaveTemplate{RoomVersion: b.Room.Version, Event: gomatrixserverlib.ProtoEvent{
 			SenderID: userID, RoomID: roomID, Type: spec.MRoomMember, StateKey: &sk,
 			PrevEvents: ev.PrevEventIDs(), AuthEvents: ev.AuthEventIDs(), Depth: ev.Depth(), Content: content,
 		}}
@@ -61,17 +61,17 @@ func (n *Node) MakeLeave(ctx context.Context, roomID, userID string) (*LeaveTemp
 // mayLeave is ErrForbidden unless userID is invited to the room or joined
 // now: the auth rules let anyone "leave" again, which would let a server put
 // pointless leave events into any room it knows the ID of.
-func (b *roomBatch) mayLeave(userID string) error {
+func (b *Batch) mayLeave(userID string) error {
 	m := ""
-	if id, ok := b.current.Get(spec.MRoomMember, userID); ok {
-		ev, err := b.pdu(id)
+	if id, ok := b.Current.Get(spec.MRoomMember, userID); ok {
+		ev, err := b.PDU(id)
 		if err != nil {
 			return err
 		}
 		m, _ = ev.Membership()
 	}
 	if m != spec.Invite && m != spec.Join {
-		return fmt.Errorf("%w: %s is not in room %s", ErrForbidden, userID, b.roomID)
+		return fmt.Errorf("%w: %s is not in room %s", ErrForbidden, userID, b.RoomID)
 	}
 	return nil
 }
@@ -83,7 +83,7 @@ func (b *roomBatch) mayLeave(userID string) error {
 // is ErrBadInput; a user not in the room, or a leave the room's auth rules
 // refuse, is ErrForbidden. A leave already accepted is accepted again.
 func (n *Node) SendLeave(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) error {
-	version, err := n.roomVersion(roomID)
+	version, err := n.RoomVersion(roomID)
 	if err != nil {
 		return err
 	}
@@ -103,13 +103,13 @@ func (n *Node) SendLeave(ctx context.Context, origin, roomID, eventID string, ra
 		return fmt.Errorf("%w: event is for room %s, not %s", ErrInvalidParam, ev.RoomID().String(), roomID)
 	case ev.Type() != spec.MRoomMember || !ev.StateKeyEquals(string(ev.SenderID())):
 		return fmt.Errorf("%w: not a membership event of its sender", ErrInvalidParam)
-	case serverOf(string(ev.SenderID())) != origin:
+	case ServerOf(string(ev.SenderID())) != origin:
 		return fmt.Errorf("%w: sender %s is not a user of %s", ErrInvalidParam, ev.SenderID(), origin)
 	}
 	if m, err := ev.Membership(); err != nil || m != spec.Leave {
 		return fmt.Errorf("%w: membership is %q, not leave", ErrInvalidParam, m)
 	}
-	_, err = n.withRoom(ctx, roomID, func(b *roomBatch) error {
+	_, err = n.WithRoom(ctx, roomID, func(b *Batch) error {
 		if ok, err := b.known(eventID); err != nil || ok {
 			return err // a retry: answered from the stored record below
 		}
@@ -124,8 +124,8 @@ func (n *Node) SendLeave(ctx context.Context, origin, roomID, eventID string, ra
 	if err != nil {
 		return err
 	}
-	return n.db.View(func(tx *kv.Txn) error {
-		rec, err := loadEventRecord(tx, eventID)
+	return n.DB.View(func(tx *kv.Txn) error {
+		rec, err := LoadEventRecord(tx, eventID)
 		switch {
 		case err != nil:
 			return err
@@ -162,7 +162,7 @@ func (n *Node) rejectOutOfBand(ctx context.Context, mc MembershipChange) (string
 	if m, _ := invite.Membership(); m != spec.Invite {
 		return invite.EventID(), nil
 	}
-	servers := []string{serverOf(string(invite.SenderID()))}
+	servers := []string{ServerOf(string(invite.SenderID()))}
 	if rid, err := spec.NewRoomID(mc.RoomID); err == nil {
 		servers = append(servers, string(rid.Domain()))
 	}
@@ -171,7 +171,7 @@ func (n *Node) rejectOutOfBand(ctx context.Context, mc MembershipChange) (string
 	if l := n.remoteLeaver(); l != nil {
 		tried := map[string]bool{}
 		for _, s := range servers {
-			if s == "" || s == n.serverName || tried[s] || ctx.Err() != nil {
+			if s == "" || s == n.ServerName() || tried[s] || ctx.Err() != nil {
 				continue
 			}
 			tried[s] = true
@@ -181,7 +181,7 @@ func (n *Node) rejectOutOfBand(ctx context.Context, mc MembershipChange) (string
 		}
 	}
 	if leave == nil {
-		n.log.Warn("invite rejected here only: no server in the room took the leave",
+		n.Logger().Warn("invite rejected here only: no server in the room took the leave",
 			"room_id", mc.RoomID, "user_id", mc.Sender, "error", lastErr)
 		if leave, err = n.localRejection(mc, invite); err != nil {
 			return "", err
@@ -227,7 +227,7 @@ func (n *Node) leaveVia(ctx context.Context, l RemoteLeaver, server string, mc M
 		return nil, err
 	}
 	proto.Redacts, proto.Signature, proto.Unsigned = "", nil, nil
-	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
+	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.Now(), spec.ServerName(n.ServerName()), identity.KeyID, n.SigningKey())
 	if err != nil {
 		return nil, fmt.Errorf("make_leave from %s: building the leave: %w", server, err)
 	}
@@ -257,9 +257,9 @@ func (n *Node) localRejection(mc MembershipChange, invite gomatrixserverlib.PDU)
 	// The inviter chose the invite's depth: one at the cap keeps the cap.
 	proto := gomatrixserverlib.ProtoEvent{
 		SenderID: mc.Sender, RoomID: mc.RoomID, Type: spec.MRoomMember, StateKey: &sk, Content: raw,
-		PrevEvents: []string{invite.EventID()}, AuthEvents: []string{invite.EventID()}, Depth: min(invite.Depth(), maxDepth-1) + 1,
+		PrevEvents: []string{invite.EventID()}, AuthEvents: []string{invite.EventID()}, Depth: min(invite.Depth(), MaxDepth-1) + 1,
 	}
-	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.now(), spec.ServerName(n.serverName), identity.KeyID, n.key)
+	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.Now(), spec.ServerName(n.ServerName()), identity.KeyID, n.SigningKey())
 	if err != nil {
 		return nil, fmt.Errorf("building a local rejection: %w", err)
 	}

@@ -53,11 +53,11 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 		limit = MaxMissingEvents
 	}
 	var out []walkedEvent
-	err := n.db.View(func(tx *kv.Txn) error {
-		if _, err := loadRoom(tx, roomID); err != nil {
+	err := n.DB.View(func(tx *kv.Txn) error {
+		if _, err := LoadRoom(tx, roomID); err != nil {
 			return err
 		}
-		joined, err := tx.Has(roomServerKey(roomID, origin))
+		joined, err := tx.Has(RoomServerKey(roomID, origin))
 		if err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 		}
 		var queue []string
 		for _, id := range req.LatestEvents {
-			rec, err := loadEventRecord(tx, id)
+			rec, err := LoadEventRecord(tx, id)
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}
@@ -82,7 +82,7 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 			if rec.RoomID != roomID {
 				continue
 			}
-			p, err := n.loadPDU(tx, id)
+			p, err := n.LoadPDU(tx, id)
 			if err != nil {
 				return err
 			}
@@ -91,7 +91,7 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 		// Events origin may not see go redacted rather than not at all (as
 		// Synapse does): a gap must be fillable, or a new joiner could not
 		// connect the old sticky events pushed to it.
-		out, err = n.walkBack(tx, origin, roomID, queue, stop, limit, true, func(_ *eventRecord, p gomatrixserverlib.PDU) bool {
+		out, err = n.walkBack(tx, origin, roomID, queue, stop, limit, true, func(_ *EventRecord, p gomatrixserverlib.PDU) bool {
 			return p.Depth() >= req.MinDepth
 		})
 		return err
@@ -113,15 +113,15 @@ func redactedJSON(version string, j json.RawMessage) (json.RawMessage, error) {
 
 // serverMaySee is the history visibility check for a server (see
 // MissingEvents).
-func (n *Node) serverMaySee(tx *kv.Txn, server string, rec *eventRecord, evType string, stateKey *string) (bool, error) {
+func (n *Node) serverMaySee(tx *kv.Txn, server string, rec *EventRecord, evType string, stateKey *string) (bool, error) {
 	if evType == spec.MRoomMember && stateKey != nil && domainOf(*stateKey) == server {
 		return true, nil
 	}
-	before, err := n.states.read(tx, rec.StateBefore)
+	before, err := n.States.Read(tx, rec.StateBefore)
 	if err != nil {
 		return false, err
 	}
-	hv, err := n.historyVisibility(tx, before)
+	hv, err := n.HistoryVisibility(tx, before)
 	if err != nil {
 		return false, err
 	}
@@ -165,7 +165,7 @@ type EventFetcher interface {
 // the last retry's; a failed fetch leaves them as they are.
 func (n *Node) fetchMissingPrevs(ctx context.Context, in FederatedInput, results []FederatedPDUResult) error {
 	f := n.eventFetcher()
-	if f == nil || in.noFetch || in.Origin == "" || in.Origin == n.serverName {
+	if f == nil || in.noFetch || in.Origin == "" || in.Origin == n.ServerName() {
 		return nil
 	}
 	var rooms []string
@@ -209,7 +209,7 @@ const (
 // new joiner's old sticky events) is thus filled a round at a time, up to
 // the bounds; what is still unconnected after them is left to fillGaps.
 func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedInput, roomID string, results []FederatedPDUResult) error {
-	version, err := n.roomVersion(roomID)
+	version, err := n.RoomVersion(roomID)
 	if err != nil {
 		return err
 	}
@@ -240,8 +240,8 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 			return nil
 		}
 		var earliest []string
-		err := n.db.View(func(tx *kv.Txn) error {
-			room, err := loadRoom(tx, roomID)
+		err := n.DB.View(func(tx *kv.Txn) error {
+			room, err := LoadRoom(tx, roomID)
 			if err == nil {
 				earliest = room.Extremities[:min(len(room.Extremities), maxEarliestEvents)]
 			}
@@ -258,7 +258,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			n.log.Debug("get_missing_events failed", "origin", in.Origin, "room_id", roomID, "error", err)
+			n.Logger().Debug("get_missing_events failed", "origin", in.Origin, "room_id", roomID, "error", err)
 			return nil
 		}
 		added := 0
@@ -275,7 +275,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 			poolIDs = append(poolIDs, ev.EventID())
 			added++
 		}
-		n.log.Debug("fetched missing events", "origin", in.Origin, "room_id", roomID, "count", len(fetched), "new", added)
+		n.Logger().Debug("fetched missing events", "origin", in.Origin, "room_id", roomID, "count", len(fetched), "new", added)
 		if added == 0 {
 			return nil // the sender has nothing more to give
 		}

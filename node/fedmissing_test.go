@@ -37,7 +37,7 @@ func TestMissingEvents(t *testing.T) {
 	m3 := send(t, a, alice, roomID, "three")
 	raw3 := func() json.RawMessage {
 		var j json.RawMessage
-		if err := a.db.View(func(tx *kv.Txn) error {
+		if err := a.DB.View(func(tx *kv.Txn) error {
 			var err error
 			j, err = a.eventJSON(tx, m3)
 			return err

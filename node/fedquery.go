@@ -66,7 +66,7 @@ func (n *Node) LookupAlias(ctx context.Context, alias string) (RoomAlias, error)
 	switch {
 	case server == "":
 		return RoomAlias{}, fmt.Errorf("%w: malformed alias %q", ErrInvalidParam, alias)
-	case server == n.serverName:
+	case server == n.ServerName():
 		return n.localAlias(ctx, alias)
 	}
 	q := n.remoteQuerier()
@@ -92,7 +92,7 @@ func (n *Node) LookupAlias(ctx context.Context, alias string) (RoomAlias, error)
 	// first: it answered just now.
 	servers := []string{server}
 	for _, s := range ra.Servers {
-		if s != "" && s != n.serverName && !slices.Contains(servers, s) && len(servers) < maxAliasServers {
+		if s != "" && s != n.ServerName() && !slices.Contains(servers, s) && len(servers) < maxAliasServers {
 			servers = append(servers, s)
 		}
 	}
@@ -115,9 +115,9 @@ func (n *Node) localAlias(ctx context.Context, alias string) (RoomAlias, error) 
 	if err != nil {
 		return RoomAlias{}, err
 	}
-	servers := []string{n.serverName}
+	servers := []string{n.ServerName()}
 	for _, s := range joined {
-		if s != n.serverName {
+		if s != n.ServerName() {
 			servers = append(servers, s)
 		}
 	}
@@ -134,7 +134,7 @@ func (n *Node) LookupProfile(ctx context.Context, userID, field string) (Profile
 		return Profile{}, fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
 	}
 	server := string(uid.Domain())
-	if server == n.serverName {
+	if server == n.ServerName() {
 		return n.Profile(ctx, userID)
 	}
 	q := n.remoteQuerier()

@@ -62,7 +62,7 @@ func (n *Node) QueryAllKeys(ctx context.Context, requester string, users map[str
 		return q.QueryKeys(ctx, server, asked)
 	})
 	for server, err := range failures {
-		n.log.Debug("keys: query failed", "server", server, "err", err)
+		n.Logger().Debug("keys: query failed", "server", server, "err", err)
 		out.Failures[server] = err
 	}
 	for server, ans := range answers {
@@ -77,7 +77,7 @@ func (n *Node) mergeRemoteKeys(out *KeysQuery, server string, asked map[string][
 	for userID, byDevice := range ans.DeviceKeys {
 		devices, ok := asked[userID]
 		if !ok {
-			n.log.Debug("keys: unasked user in answer", "server", server, "user", userID)
+			n.Logger().Debug("keys: unasked user in answer", "server", server, "user", userID)
 			continue
 		}
 		kept := map[string]json.RawMessage{}
@@ -87,7 +87,7 @@ func (n *Node) mergeRemoteKeys(out *KeysQuery, server string, asked map[string][
 			}
 			var dk deviceKeysJSON
 			if !isJSONObject(raw) || json.Unmarshal(raw, &dk) != nil || dk.UserID != userID || dk.DeviceID != deviceID {
-				n.log.Debug("keys: malformed device keys in answer", "server", server, "user", userID, "device", deviceID)
+				n.Logger().Debug("keys: malformed device keys in answer", "server", server, "user", userID, "device", deviceID)
 				continue
 			}
 			kept[deviceID] = raw
@@ -103,7 +103,7 @@ func (n *Node) mergeRemoteKeys(out *KeysQuery, server string, asked map[string][
 			}
 			var k crossSigningKeyJSON
 			if !isJSONObject(raw) || json.Unmarshal(raw, &k) != nil || k.UserID != userID {
-				n.log.Debug("keys: malformed cross-signing key in answer", "server", server, "user", userID)
+				n.Logger().Debug("keys: malformed cross-signing key in answer", "server", server, "user", userID)
 				continue
 			}
 			m.out[userID] = raw
@@ -130,7 +130,7 @@ func (n *Node) ClaimAllKeys(ctx context.Context, claims map[string]map[string]st
 		return q.ClaimKeys(ctx, server, asked)
 	})
 	for server, err := range failures {
-		n.log.Debug("keys: claim failed", "server", server, "err", err)
+		n.Logger().Debug("keys: claim failed", "server", server, "err", err)
 	}
 	for server, ans := range answers {
 		asked := remote[server]
@@ -162,10 +162,10 @@ func (n *Node) ClaimAllKeys(ctx context.Context, claims map[string]map[string]st
 func splitByServer[V any](n *Node, byUser map[string]V) (local map[string]V, remote map[string]map[string]V) {
 	local, remote = map[string]V{}, map[string]map[string]V{}
 	for userID, v := range byUser {
-		server := serverOf(userID)
+		server := ServerOf(userID)
 		switch {
 		case server == "":
-		case server == n.serverName:
+		case server == n.ServerName():
 			local[userID] = v
 		default:
 			if remote[server] == nil {

@@ -119,7 +119,7 @@ func (n *Node) fedQueued(dests []string) {
 // server in the room (enqueueOutbound), and tells the sender once they are
 // durable.
 type outboundIndexer struct {
-	noPrepare
+	NoPrepare
 	n *Node
 }
 
@@ -140,7 +140,7 @@ func (x outboundIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), 
 func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
 	var local []CommittedEvent
 	for _, e := range c.Events {
-		if serverOf(string(e.PDU.SenderID())) == n.serverName {
+		if ServerOf(string(e.PDU.SenderID())) == n.ServerName() {
 			local = append(local, e)
 		}
 	}
@@ -148,9 +148,9 @@ func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
 		return nil, nil
 	}
 	dests := map[string]bool{}
-	err := tx.Each(kv.Scan{Prefix: roomServerPrefix(c.RoomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: RoomServerPrefix(c.RoomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 		s, err := kv.LastString(k)
-		if err == nil && s != n.serverName {
+		if err == nil && s != n.ServerName() {
 			dests[s] = true
 		}
 		return err == nil, err
@@ -161,7 +161,7 @@ func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
 	// Servers whose members all left (or were kicked or banned) in this
 	// batch still get its events: they were joined when it began.
 	for _, ch := range c.MemberChanges {
-		if s := serverOf(ch.UserID); s != "" && s != n.serverName && ch.OldMembership == spec.Join {
+		if s := ServerOf(ch.UserID); s != "" && s != n.ServerName() && ch.OldMembership == spec.Join {
 			dests[s] = true
 		}
 	}
@@ -169,7 +169,7 @@ func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
 		return nil, nil
 	}
 	limit := n.fedQueueCap()
-	nowMS := n.now().UnixMilli()
+	nowMS := n.Now().UnixMilli()
 	out := make([]string, 0, len(dests))
 	for dest := range dests {
 		out = append(out, dest)
@@ -192,7 +192,7 @@ func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
 				return nil, err
 			}
 			if dropped > 0 && (rec.Dropped == 0 || (rec.Dropped+dropped)/1000 != rec.Dropped/1000) {
-				n.log.Warn("outbound federation queue full: dropping oldest events",
+				n.Logger().Warn("outbound federation queue full: dropping oldest events",
 					"destination", dest, "dropped_since_last_delivery", rec.Dropped+dropped, "cap", limit)
 			}
 			rec.Count -= dropped

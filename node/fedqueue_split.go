@@ -53,7 +53,7 @@ func (n *Node) ShrinkTransaction(ctx context.Context, dest string, txn *Outbound
 	var out *OutboundTxn
 	err := retryConflicts(ctx, func() error {
 		out = nil
-		_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
+		_, err := n.Stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
 			var err error
 			out, err = n.shrinkIn(tx, dest, txn.TxnID, limit)
 			return err
@@ -105,7 +105,7 @@ func (n *Node) shrinkIn(tx *kv.Txn, dest, txnID string, limit int) (*OutboundTxn
 		erec.InFlight = erec.InFlight[:keep-len(q)]
 	}
 	rec.Split = keep
-	rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, randomString(12))
+	rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, RandomString(12))
 	if err := tx.SetJSON(fedDestKey(dest), rec); err != nil {
 		return nil, err
 	}

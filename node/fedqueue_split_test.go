@@ -151,7 +151,7 @@ func TestFedQueueShrinkSingleItem(t *testing.T) {
 func destSplit(t *testing.T, n *Node, dest string) int {
 	t.Helper()
 	var rec fedDestRecord
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
 		rec, err = loadFedDest(tx, dest)
 		return err

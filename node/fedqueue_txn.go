@@ -51,16 +51,16 @@ const maxTxnPDUBytes = 448 << 10
 func (n *Node) loadQueued(tx *kv.Txn, q []queuedPDU) (ids []string, events []json.RawMessage, used int, err error) {
 	size := 0
 	for _, e := range q {
-		rec, err := loadEventRecord(tx, e.eventID)
+		rec, err := LoadEventRecord(tx, e.eventID)
 		if errors.Is(err, ErrNotFound) {
-			n.log.Warn("queued outbound event not found", "event_id", e.eventID)
+			n.Logger().Warn("queued outbound event not found", "event_id", e.eventID)
 			used++
 			continue
 		}
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		js, err := rec.json(tx, e.eventID)
+		js, err := rec.ReadJSON(tx, e.eventID)
 		if err != nil {
 			return nil, nil, 0, err
 		}
@@ -82,7 +82,7 @@ func (n *Node) PendingPDUs(ctx context.Context, dest string, limit int) (ids []s
 	if limit <= 0 {
 		return nil, nil, 0, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
 	}
-	err = n.db.View(func(tx *kv.Txn) error {
+	err = n.DB.View(func(tx *kv.Txn) error {
 		var rec fedDestRecord
 		if err := tx.GetJSON(fedDestKey(dest), &rec); err != nil {
 			if errors.Is(err, kv.ErrNotFound) {
@@ -175,7 +175,7 @@ func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*Ou
 	// without a write, which would be a synced commit.
 	var out *OutboundTxn
 	write := false
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		rec, err := loadFedDest(tx, dest)
 		if err != nil {
 			return err
@@ -199,7 +199,7 @@ func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*Ou
 	// meanwhile: a conflict runs this again.
 	err = retryConflicts(ctx, func() error {
 		out = nil
-		_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
+		_, err := n.Stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
 			var err error
 			out, err = n.formTxn(tx, dest, limit)
 			return err
@@ -255,7 +255,7 @@ func (n *Node) formTxn(tx *kv.Txn, dest string, limit int) (*OutboundTxn, error)
 		rec.TxnUpTo = q[used-1].pos
 	}
 	if len(q) > 0 || len(refs) > 0 {
-		rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, randomString(12))
+		rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, RandomString(12))
 	}
 	if err := tx.SetJSON(fedDestKey(dest), rec); err != nil {
 		return nil, err
@@ -287,7 +287,7 @@ func (n *Node) ack(ctx context.Context, dest string, upTo uint64, txnID string) 
 		return err
 	}
 	err := retryConflicts(ctx, func() error {
-		_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
+		_, err := n.Stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
 			return ackIn(tx, dest, upTo, txnID)
 		})
 		return err
@@ -342,7 +342,7 @@ func (n *Node) AckAndNext(ctx context.Context, dest string, txn *OutboundTxn, li
 	var next *OutboundTxn
 	err := retryConflicts(ctx, func() error {
 		next = nil
-		_, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
+		_, err := n.Stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
 			if err := ackIn(tx, dest, txn.UpTo, txn.TxnID); err != nil {
 				return err
 			}
@@ -377,7 +377,7 @@ func eachFedDest(tx *kv.Txn, fn func(dest string, rec fedDestRecord) (bool, erro
 // Destinations lists the servers with queued outbound events or EDUs.
 func (n *Node) Destinations(ctx context.Context) ([]string, error) {
 	var out []string
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		err := eachFedDest(tx, func(dest string, rec fedDestRecord) (bool, error) {
 			if rec.Count > 0 || rec.TxnID != "" {
 				out = append(out, dest)

@@ -61,7 +61,7 @@ func (n *Node) federationStateAt(ctx context.Context, origin, roomID, eventID st
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return n.db.View(func(tx *kv.Txn) error {
+	return n.DB.View(func(tx *kv.Txn) error {
 		rec, _, err := n.remoteEvent(tx, origin, roomID, eventID)
 		if err != nil {
 			return err
@@ -85,12 +85,12 @@ func (n *Node) FederationEvent(ctx context.Context, origin, eventID string) (jso
 		return nil, err
 	}
 	var out json.RawMessage
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		rec, _, err := n.remoteEvent(tx, origin, "", eventID)
 		if err != nil {
 			return err
 		}
-		out, err = rec.json(tx, eventID)
+		out, err = rec.ReadJSON(tx, eventID)
 		return err
 	})
 	return out, err
@@ -103,7 +103,7 @@ func (n *Node) FederationEventAuth(ctx context.Context, origin, roomID, eventID 
 		return nil, err
 	}
 	var out []json.RawMessage
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		_, p, err := n.remoteEvent(tx, origin, roomID, eventID)
 		if err != nil {
 			return err
@@ -121,7 +121,7 @@ func (n *Node) FederationEventAuth(ctx context.Context, origin, roomID, eventID 
 // stateKnownAt is ErrNotFound for an outlier stored without the state
 // before it (the spec's 404: the server does not know the state there).
 func stateKnownAt(tx *kv.Txn, eventID string) error {
-	noState, err := tx.Has(outlierNoStateKey(eventID))
+	noState, err := tx.Has(OutlierNoStateKey(eventID))
 	if err == nil && noState {
 		err = fmt.Errorf("state at event %s: %w (not known here)", eventID, ErrNotFound)
 	}
@@ -133,13 +133,13 @@ func stateKnownAt(tx *kv.Txn, eventID string) error {
 // or soft-failed); else ErrNotFound. origin must be in the room
 // (serverInRoom), else ErrForbidden, and may see the event (serverMaySee),
 // else ErrNotFound, so that it learns nothing about events it may not see.
-func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*eventRecord, gomatrixserverlib.PDU, error) {
+func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*EventRecord, gomatrixserverlib.PDU, error) {
 	if roomID != "" {
-		if _, err := loadRoom(tx, roomID); err != nil {
+		if _, err := LoadRoom(tx, roomID); err != nil {
 			return nil, nil, err
 		}
 	}
-	rec, err := loadEventRecord(tx, eventID)
+	rec, err := LoadEventRecord(tx, eventID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,13 +149,13 @@ func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*eventRe
 	if roomID == "" {
 		// An event of a room not stored here is one a remote join is
 		// still writing (fedjoin_chunks.go), or one it left behind.
-		if ok, err := tx.Has(roomKey(rec.RoomID)); err != nil {
+		if ok, err := tx.Has(RoomKey(rec.RoomID)); err != nil {
 			return nil, nil, err
 		} else if !ok {
 			return nil, nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
 		}
 	}
-	p, err := n.loadPDU(tx, eventID)
+	p, err := n.LoadPDU(tx, eventID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -180,14 +180,14 @@ func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*eventRe
 // room now, or had one in the state before the event, or the event is the
 // membership of one of its users (as Synapse asks the host to be in the
 // room, loosely).
-func (n *Node) serverInRoom(tx *kv.Txn, server string, rec *eventRecord, p gomatrixserverlib.PDU) (bool, error) {
-	if ok, err := tx.Has(roomServerKey(rec.RoomID, server)); err != nil || ok {
+func (n *Node) serverInRoom(tx *kv.Txn, server string, rec *EventRecord, p gomatrixserverlib.PDU) (bool, error) {
+	if ok, err := tx.Has(RoomServerKey(rec.RoomID, server)); err != nil || ok {
 		return ok, err
 	}
 	if p.Type() == spec.MRoomMember && p.StateKey() != nil && domainOf(*p.StateKey()) == server {
 		return true, nil
 	}
-	before, err := n.states.read(tx, rec.StateBefore)
+	before, err := n.States.Read(tx, rec.StateBefore)
 	if err != nil {
 		return false, err
 	}
@@ -203,7 +203,7 @@ func (n *Node) serverJoinedIn(tx *kv.Txn, server string, s *State) (bool, error)
 		}
 	})
 	for _, id := range ids {
-		p, err := n.loadPDU(tx, id)
+		p, err := n.LoadPDU(tx, id)
 		if err != nil {
 			return false, err
 		}
@@ -217,14 +217,14 @@ func (n *Node) serverJoinedIn(tx *kv.Txn, server string, s *State) (bool, error)
 // stateAndAuthChainIDs is the state snapshot stateID and the auth chain of
 // its events (every event reached through auth_events from them).
 func (n *Node) stateAndAuthChainIDs(tx *kv.Txn, stateID string) (*RoomStateIDs, error) {
-	s, err := n.states.read(tx, stateID)
+	s, err := n.States.Read(tx, stateID)
 	if err != nil {
 		return nil, err
 	}
 	out := &RoomStateIDs{StateIDs: s.EventIDs()}
 	var roots []string
 	for _, id := range out.StateIDs {
-		p, err := n.loadPDU(tx, id)
+		p, err := n.LoadPDU(tx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -250,7 +250,7 @@ func (n *Node) authChain(tx *kv.Txn, roots []string) ([]string, error) {
 		}
 		seen[id] = true
 		out = append(out, id)
-		p, err := n.loadPDU(tx, id)
+		p, err := n.LoadPDU(tx, id)
 		if err != nil {
 			return nil, err
 		}

@@ -23,7 +23,7 @@ import (
 // user (an invite into a room the user left, say): such an event is let
 // in even where no local user is joined, so it reaches the user.
 func (n *Node) aboutLocalMember(h *pduHeader) bool {
-	return h.Type == spec.MRoomMember && h.StateKey != nil && n.isLocalUser(*h.StateKey)
+	return h.Type == spec.MRoomMember && h.StateKey != nil && n.IsLocalUser(*h.StateKey)
 }
 
 // roomsWithoutLocalJoin is the set of rooms the headers name that the node
@@ -42,7 +42,7 @@ func (n *Node) roomsWithoutLocalJoin(ctx context.Context, headers []*pduHeader, 
 	check := func() (map[string]bool, error) {
 		out := map[string]bool{}
 		seen := map[string]bool{}
-		err := n.db.View(func(tx *kv.Txn) error {
+		err := n.DB.View(func(tx *kv.Txn) error {
 			for _, h := range headers {
 				if h == nil || seen[h.RoomID] || creating[h.RoomID] {
 					continue
@@ -79,7 +79,7 @@ func (n *Node) roomsWithoutLocalJoin(ctx context.Context, headers []*pduHeader, 
 // hasLocalJoin reports whether a local user is joined to roomID.
 func hasLocalJoin(tx *kv.Txn, roomID string) (bool, error) {
 	joined := false
-	err := tx.Each(kv.Scan{Prefix: localMemberPrefix(roomID)}, func(_, v []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: LocalMemberPrefix(roomID)}, func(_, v []byte) (bool, error) {
 		joined = string(v) == spec.Join
 		return !joined, nil
 	})

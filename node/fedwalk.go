@@ -28,7 +28,7 @@ type walkedEvent struct {
 // limit events and looks at no more than 10*limit, so a walk through events
 // left out is bounded too.
 func (n *Node) walkBack(tx *kv.Txn, origin, roomID string, start []string, stop map[string]bool, limit int,
-	redactHidden bool, keep func(rec *eventRecord, p gomatrixserverlib.PDU) bool) ([]walkedEvent, error) {
+	redactHidden bool, keep func(rec *EventRecord, p gomatrixserverlib.PDU) bool) ([]walkedEvent, error) {
 	var out []walkedEvent
 	seen := map[string]bool{}
 	queue := slices.Clone(start)
@@ -39,7 +39,7 @@ func (n *Node) walkBack(tx *kv.Txn, origin, roomID string, start []string, stop 
 			continue
 		}
 		seen[id] = true
-		rec, err := loadEventRecord(tx, id)
+		rec, err := LoadEventRecord(tx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -49,7 +49,7 @@ func (n *Node) walkBack(tx *kv.Txn, origin, roomID string, start []string, stop 
 		if rec.RoomID != roomID || rec.Rejected != "" {
 			continue
 		}
-		p, err := n.loadPDU(tx, id)
+		p, err := n.LoadPDU(tx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +64,7 @@ func (n *Node) walkBack(tx *kv.Txn, origin, roomID string, start []string, stop 
 		if !ok && !redactHidden {
 			continue
 		}
-		j, err := rec.json(tx, id)
+		j, err := rec.ReadJSON(tx, id)
 		if err != nil {
 			return nil, err
 		}

@@ -14,8 +14,8 @@ import (
 // SaveFilter stores a user's filter definition and returns its ID.
 func (n *Node) SaveFilter(ctx context.Context, userID string, filter json.RawMessage) (string, error) {
 	var id string
-	err := n.db.Update(func(tx *kv.Txn) error {
-		key := counterKey("filter:" + userID)
+	err := n.DB.Update(func(tx *kv.Txn) error {
+		key := CounterKey("filter:" + userID)
 		var next uint64
 		b, err := tx.Get(key)
 		switch {
@@ -28,7 +28,7 @@ func (n *Node) SaveFilter(ctx context.Context, userID string, filter json.RawMes
 			return err
 		}
 		id = strconv.FormatUint(next, 10)
-		return tx.Set(filterKey(userID, id), filter)
+		return tx.Set(FilterKey(userID, id), filter)
 	})
 	return id, err
 }
@@ -36,9 +36,9 @@ func (n *Node) SaveFilter(ctx context.Context, userID string, filter json.RawMes
 // Filter returns a stored filter definition, or ErrNotFound.
 func (n *Node) Filter(ctx context.Context, userID, filterID string) (json.RawMessage, error) {
 	var f []byte
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		f, err = tx.Get(filterKey(userID, filterID))
+		f, err = tx.Get(FilterKey(userID, filterID))
 		return err
 	})
 	if errors.Is(err, kv.ErrNotFound) {

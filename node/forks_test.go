@@ -37,19 +37,19 @@ func TestDepthCapRecoversStoredRoom(t *testing.T) {
 	alice := register(t, a, "alice")
 	joinLocal(t, a, alice, d.roomID)
 	head := roomHead(t, a, d.roomID)
-	deep := d.rawMessage(t, head.Extremities, maxDepth, "deep")
+	deep := d.rawMessage(t, head.Extremities, MaxDepth, "deep")
 	res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{deep.JSON()}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("PDU at depth 2^53-1: %v, %v", err, res)
 	}
 	// The head as a node before extremity states were kept wrote it.
-	err = a.db.Update(func(tx *kv.Txn) error {
-		r, err := loadRoom(tx, d.roomID)
+	err = a.DB.Update(func(tx *kv.Txn) error {
+		r, err := LoadRoom(tx, d.roomID)
 		if err != nil {
 			return err
 		}
 		r.ExtStates = nil
-		return tx.SetJSON(roomKey(d.roomID), r)
+		return tx.SetJSON(RoomKey(d.roomID), r)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -65,8 +65,8 @@ func TestDepthCapRecoversStoredRoom(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.PDU.Depth() != maxDepth {
-			t.Fatalf("local event %d at depth %d, want %d", i, ev.PDU.Depth(), int64(maxDepth))
+		if ev.PDU.Depth() != MaxDepth {
+			t.Fatalf("local event %d at depth %d, want %d", i, ev.PDU.Depth(), int64(MaxDepth))
 		}
 	}
 	if h := roomHead(t, a, d.roomID); len(h.ExtStates) != len(h.Extremities) {
@@ -131,15 +131,15 @@ func TestLocalPrevEventsCoverStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	prevs := ev.PDU.PrevEventIDs()
-	if len(prevs) != maxPrevEvents || !slices.Contains(prevs, topic.EventID()) || !slices.Contains(prevs, joinID) {
-		t.Fatalf("prev events %v: want %d, with the topic fork and alice's join", prevs, maxPrevEvents)
+	if len(prevs) != MaxPrevEvents || !slices.Contains(prevs, topic.EventID()) || !slices.Contains(prevs, joinID) {
+		t.Fatalf("prev events %v: want %d, with the topic fork and alice's join", prevs, MaxPrevEvents)
 	}
 	before := readSnapshot(t, a, storedRecord(t, a, id).StateBefore)
 	if got, _ := before.Get(spec.MRoomTopic, ""); got != topic.EventID() {
 		t.Fatalf("state before alice's message has topic %q, want the fork's", got)
 	}
-	if n := len(roomHead(t, a, d.roomID).Extremities); n != 32-maxPrevEvents+1 {
-		t.Fatalf("%d extremities after one local event, want %d", n, 32-maxPrevEvents+1)
+	if n := len(roomHead(t, a, d.roomID).Extremities); n != 32-MaxPrevEvents+1 {
+		t.Fatalf("%d extremities after one local event, want %d", n, 32-MaxPrevEvents+1)
 	}
 	send(t, a, alice, d.roomID, "converged")
 	if n := len(roomHead(t, a, d.roomID).Extremities); n != 1 {
@@ -211,7 +211,7 @@ func TestRejectInviteAtMaxDepth(t *testing.T) {
 	d := newDAGRoom(t, h, gomatrixserverlib.RoomVersionV10)
 	sk := bob.UserID
 	proto := gomatrixserverlib.ProtoEvent{SenderID: d.user("mallory"), RoomID: d.roomID, Type: spec.MRoomMember, StateKey: &sk,
-		PrevEvents: []string{"$prev"}, AuthEvents: []string{"$auth"}, Depth: maxDepth, Content: spec.RawJSON(`{"membership":"invite"}`)}
+		PrevEvents: []string{"$prev"}, AuthEvents: []string{"$auth"}, Depth: MaxDepth, Content: spec.RawJSON(`{"membership":"invite"}`)}
 	verImpl, err := gomatrixserverlib.GetRoomVersion(d.version)
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestRejectInviteAtMaxDepth(t *testing.T) {
 		t.Fatalf("reject: %v", err)
 	}
 	oob, err := b.OutOfBandRoom(ctx, bob.UserID, d.roomID)
-	if err != nil || oob.Event.PDU.EventID() != id || oob.Event.PDU.Depth() != maxDepth {
-		t.Fatalf("rejection: %+v %v, want %s at depth %d", oob, err, id, int64(maxDepth))
+	if err != nil || oob.Event.PDU.EventID() != id || oob.Event.PDU.Depth() != MaxDepth {
+		t.Fatalf("rejection: %+v %v, want %s at depth %d", oob, err, id, int64(MaxDepth))
 	}
 }

@@ -62,8 +62,8 @@ func FuzzFederatedTxnDAG(f *testing.F) {
 		unknown      bool
 	}{
 		{1 << 20, 1, 3, "hello", "", false},
-		{maxDepth, 1, 3, "deepest", "", false},
-		{maxDepth - 1, 2, 3, "almost", "", false},
+		{MaxDepth, 1, 3, "deepest", "", false},
+		{MaxDepth - 1, 2, 3, "almost", "", false},
 		{-1, 1, 3, "negative", "", false},
 		{0, 1, 3, "zero", "", false},
 		{5, 1, 3, "float", "1.5", false},
@@ -119,7 +119,7 @@ func FuzzFederatedTxnDAG(f *testing.F) {
 			content = []byte(`{"msgtype":"m.text","body":"SPLICE"}`)
 		}
 		buildDepth := depth
-		if buildDepth < -maxDepth || buildDepth > maxDepth {
+		if buildDepth < -MaxDepth || buildDepth > MaxDepth {
 			buildDepth, rawDepth = 7, fmt.Sprint(depth) // the builder refuses it: put it in after signing
 		}
 		proto := gomatrixserverlib.ProtoEvent{SenderID: sender, RoomID: roomID, Type: "m.room.message",
@@ -151,8 +151,8 @@ func FuzzFederatedTxnDAG(f *testing.F) {
 			t.Fatalf("local send after the PDU: %v", err)
 		}
 		checkStored(t, a, id)
-		err = a.db.View(func(tx *kv.Txn) error {
-			room, err := loadRoom(tx, roomID)
+		err = a.DB.View(func(tx *kv.Txn) error {
+			room, err := LoadRoom(tx, roomID)
 			if err == nil && len(room.ExtStates) != len(room.Extremities) {
 				return fmt.Errorf("room head: %d extremity states for %d extremities", len(room.ExtStates), len(room.Extremities))
 			}
@@ -169,21 +169,21 @@ func FuzzFederatedTxnDAG(f *testing.F) {
 func checkStored(t *testing.T, n *Node, id string) {
 	t.Helper()
 	var p gomatrixserverlib.PDU
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		p, err = n.loadPDU(tx, id)
+		p, err = n.LoadPDU(tx, id)
 		return err
 	})
 	if err != nil {
 		t.Fatalf("stored event %s: %v", id, err)
 	}
-	if d := p.Depth(); d < 0 || d > maxDepth {
+	if d := p.Depth(); d < 0 || d > MaxDepth {
 		t.Fatalf("event %s stored at depth %d", id, d)
 	}
-	if len(p.PrevEventIDs()) > maxPrevEvents || len(p.AuthEventIDs()) > maxAuthEvents {
+	if len(p.PrevEventIDs()) > MaxPrevEvents || len(p.AuthEventIDs()) > MaxAuthEvents {
 		t.Fatalf("event %s stored with %d prev and %d auth events", id, len(p.PrevEventIDs()), len(p.AuthEventIDs()))
 	}
-	if !utf8.Valid(p.JSON()) || len(p.JSON()) > maxEventSize {
+	if !utf8.Valid(p.JSON()) || len(p.JSON()) > MaxEventSize {
 		t.Fatalf("event %s stored as %d bytes of JSON, valid UTF-8 %v", id, len(p.JSON()), utf8.Valid(p.JSON()))
 	}
 }

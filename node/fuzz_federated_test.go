@@ -105,7 +105,7 @@ func FuzzInputFederatedPDU(f *testing.F) {
 		if ev.EventID() != r.EventID || ev.RoomID().String() != d.roomID {
 			t.Fatalf("accepted PDU is %s in %s, result says %s", ev.EventID(), ev.RoomID(), r.EventID)
 		}
-		if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, identity.KeyRing{}, userIDForSender); err != nil {
+		if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, identity.KeyRing{}, UserIDForSender); err != nil {
 			t.Fatalf("accepted PDU %s has bad signatures: %v", r.EventID, err)
 		}
 		if !has(t, a, r.EventID) {

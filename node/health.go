@@ -68,10 +68,10 @@ func (n *Node) checkFreeSpace(dir string, low int64) {
 
 // StorageFault returns the storage fault that stopped the node's storage
 // (wrapping kv.ErrFaulted), or nil while it is healthy.
-func (n *Node) StorageFault() error { return n.db.Fault() }
+func (n *Node) StorageFault() error { return n.DB.Fault() }
 
 // StorageFaulted is closed at the first storage fault.
-func (n *Node) StorageFaulted() <-chan struct{} { return n.db.Faulted() }
+func (n *Node) StorageFaulted() <-chan struct{} { return n.DB.Faulted() }
 
 // dataDirWatch is the periodic data directory check's goroutine.
 type dataDirWatch struct {
@@ -111,7 +111,7 @@ func (n *Node) startDataDirWatch(dbDir string) error {
 			}
 			if err := checkDataDir(dbDir, opened); err != nil {
 				n.log.Error("storage fault: the node stops writing", "err", err)
-				n.db.Fail(err)
+				n.DB.Fail(err)
 				return
 			}
 			n.checkFreeSpace(dbDir, low)

@@ -121,7 +121,7 @@ func countKeys(t testing.TB, n *Node, table string) int {
 func countPrefix(t testing.TB, n *Node, prefix []byte) int {
 	t.Helper()
 	count := 0
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		return tx.Each(kv.Scan{Prefix: prefix, KeysOnly: true}, func(_, _ []byte) (bool, error) {
 			count++
 			return true, nil
@@ -134,12 +134,12 @@ func countPrefix(t testing.TB, n *Node, prefix []byte) int {
 }
 
 // roomHead reads a room's stored record.
-func roomHead(t testing.TB, n *Node, roomID string) *roomRecord {
+func roomHead(t testing.TB, n *Node, roomID string) *RoomRecord {
 	t.Helper()
-	var r *roomRecord
-	err := n.db.View(func(tx *kv.Txn) error {
+	var r *RoomRecord
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		r, err = loadRoom(tx, roomID)
+		r, err = LoadRoom(tx, roomID)
 		return err
 	})
 	if err != nil {
@@ -149,15 +149,15 @@ func roomHead(t testing.TB, n *Node, roomID string) *roomRecord {
 }
 
 // storedRecord reads an event's stored record, whatever its fate.
-func storedRecord(t testing.TB, n *Node, eventID string) *eventRecord {
+func storedRecord(t testing.TB, n *Node, eventID string) *EventRecord {
 	t.Helper()
-	var rec *eventRecord
-	err := n.db.View(func(tx *kv.Txn) error {
+	var rec *EventRecord
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		if rec, err = loadEventRecord(tx, eventID); err != nil {
+		if rec, err = LoadEventRecord(tx, eventID); err != nil {
 			return err
 		}
-		_, err = rec.json(tx, eventID)
+		_, err = rec.ReadJSON(tx, eventID)
 		return err
 	})
 	if err != nil {
@@ -170,9 +170,9 @@ func storedRecord(t testing.TB, n *Node, eventID string) *eventRecord {
 func readSnapshot(t testing.TB, n *Node, id string) *State {
 	t.Helper()
 	var s *State
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		s, err = n.states.read(tx, id)
+		s, err = n.States.Read(tx, id)
 		return err
 	})
 	if err != nil {
@@ -210,8 +210,8 @@ type dagRoom struct {
 // name, as if another of n's processes (or a peer sharing its name) made them.
 func newDAGRoom(t testing.TB, n *Node, version gomatrixserverlib.RoomVersion) *dagRoom {
 	return &dagRoom{
-		t: t, key: n.key, server: n.serverName, version: version,
-		roomID: "!dag" + randomString(10) + ":" + n.serverName,
+		t: t, key: n.SigningKey(), server: n.ServerName(), version: version,
+		roomID: "!dag" + RandomString(10) + ":" + n.ServerName(),
 		ts:     time.UnixMilli(1_700_000_000_000),
 		byName: map[string]gomatrixserverlib.PDU{}, names: map[string]string{},
 	}
@@ -310,9 +310,9 @@ func (d *dagRoom) name(eventID string) string {
 func (d *dagRoom) input(n *Node, names ...string) []error {
 	d.t.Helper()
 	errs := make([]error, len(names))
-	_, err := n.withRoom(context.Background(), d.roomID, func(b *roomBatch) error {
+	_, err := n.WithRoom(context.Background(), d.roomID, func(b *Batch) error {
 		for i, name := range names {
-			errs[i] = b.input(d.ev(name), inputOpts{})
+			errs[i] = b.Input(d.ev(name), InputOpts{})
 		}
 		return nil
 	})
@@ -398,9 +398,9 @@ func sendBatches(t testing.TB, n *Node, roomID string, size int, reqs []SendRequ
 	var ids []string
 	for len(reqs) > 0 {
 		k := min(size, len(reqs))
-		_, err := n.withRoom(context.Background(), roomID, func(b *roomBatch) error {
+		_, err := n.WithRoom(context.Background(), roomID, func(b *Batch) error {
 			for _, req := range reqs[:k] {
-				id, err := b.buildAndInput(req)
+				id, err := b.BuildAndInput(req)
 				if err != nil {
 					return err
 				}

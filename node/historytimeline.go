@@ -43,39 +43,39 @@ type timelineSegment struct {
 // r.From in r's direction, keeping those userID may see.
 func (n *Node) scanTimeline(tx *kv.Txn, userID, roomID string, r Range) (timelineScan, error) {
 	var s timelineScan
-	if ok, err := tx.Has(roomKey(roomID)); err != nil || !ok {
+	if ok, err := tx.Has(RoomKey(roomID)); err != nil || !ok {
 		if err == nil {
 			err = fmt.Errorf("room %s: %w", roomID, ErrNotFound)
 		}
 		return s, err
 	}
-	stream, history := roomStreamPrefix(roomID), roomBackfillPrefix(roomID)
+	stream, history := RoomStreamPrefix(roomID), RoomBackfillPrefix(roomID)
 	var segs []timelineSegment
 	switch {
-	case !r.History && isBackfillPos(r.From):
+	case !r.History && IsBackfillPos(r.From):
 		// Only /messages hands out such positions.
 	case !r.History && r.Backwards:
 		sc := kv.Scan{Prefix: stream, Reverse: true}
 		if r.From != 0 {
-			sc.From = roomStreamKey(roomID, r.From)
+			sc.From = RoomStreamKey(roomID, r.From)
 		}
 		segs = []timelineSegment{{scan: sc}}
 	case !r.History:
-		segs = []timelineSegment{{scan: kv.Scan{Prefix: stream, From: roomStreamKey(roomID, r.From+1)}}}
-	case r.Backwards && isBackfillPos(r.From):
-		segs = []timelineSegment{{scan: kv.Scan{Prefix: history, Reverse: true, From: roomBackfillKey(roomID, r.From)}, backfill: true}}
+		segs = []timelineSegment{{scan: kv.Scan{Prefix: stream, From: RoomStreamKey(roomID, r.From+1)}}}
+	case r.Backwards && IsBackfillPos(r.From):
+		segs = []timelineSegment{{scan: kv.Scan{Prefix: history, Reverse: true, From: RoomBackfillKey(roomID, r.From)}, backfill: true}}
 	case r.Backwards:
 		sc := kv.Scan{Prefix: stream, Reverse: true}
 		if r.From != 0 {
-			sc.From = roomStreamKey(roomID, r.From)
+			sc.From = RoomStreamKey(roomID, r.From)
 		}
 		segs = []timelineSegment{{scan: sc}, {scan: kv.Scan{Prefix: history, Reverse: true}, backfill: true}}
-	case isBackfillPos(r.From):
-		segs = []timelineSegment{{scan: kv.Scan{Prefix: history, From: roomBackfillKey(roomID, r.From+1)}, backfill: true}, {scan: kv.Scan{Prefix: stream}}}
+	case IsBackfillPos(r.From):
+		segs = []timelineSegment{{scan: kv.Scan{Prefix: history, From: RoomBackfillKey(roomID, r.From+1)}, backfill: true}, {scan: kv.Scan{Prefix: stream}}}
 	case r.From == 0:
 		segs = []timelineSegment{{scan: kv.Scan{Prefix: history}, backfill: true}, {scan: kv.Scan{Prefix: stream}}}
 	default:
-		segs = []timelineSegment{{scan: kv.Scan{Prefix: stream, From: roomStreamKey(roomID, r.From+1)}}}
+		segs = []timelineSegment{{scan: kv.Scan{Prefix: stream, From: RoomStreamKey(roomID, r.From+1)}}}
 	}
 	s.page.End = r.From
 	for _, seg := range segs {
@@ -106,11 +106,11 @@ func (n *Node) scanTimeline(tx *kv.Txn, userID, roomID string, r Range) (timelin
 			}
 			eventID := string(v)
 			if !seg.backfill {
-				if eventID, _, err = decodeTimelineEntry(v); err != nil {
+				if eventID, _, err = DecodeTimelineEntry(v); err != nil {
 					return false, err
 				}
 			}
-			ev, rec, err := n.loadEvent(tx, eventID)
+			ev, rec, err := n.LoadEvent(tx, eventID)
 			if err != nil {
 				return false, err
 			}
@@ -156,7 +156,7 @@ func (n *Node) backfillPage(ctx context.Context, userID, roomID string, r Range,
 			page.More = true
 			break
 		}
-		err = n.db.View(func(tx *kv.Txn) error {
+		err = n.DB.View(func(tx *kv.Txn) error {
 			var err error
 			s, err = n.scanTimeline(tx, userID, roomID, rest)
 			return err

@@ -75,7 +75,7 @@ type RoomCommit struct {
 	// whose membership changed and every local member.
 	Wake []string
 
-	b *roomBatch
+	Batch *Batch
 }
 
 // CommittedEvent is an accepted event of a batch.
@@ -103,20 +103,20 @@ type MemberChange struct {
 // Event returns an event of the batch, or a stored one read through tx.
 // (Not the batch's own read transaction: that is gone by commit time.)
 func (c *RoomCommit) Event(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, error) {
-	if p, ok := c.b.byID[eventID]; ok {
-		return p.pdu, nil
+	if p, ok := c.Batch.ByID[eventID]; ok {
+		return p.PDU, nil
 	}
-	return c.b.n.loadPDU(tx, eventID)
+	return c.Batch.Node.LoadPDU(tx, eventID)
 }
 
 // setIndexers sets the indexers every room commit runs, in order: the
 // order of their Index calls in the transaction and of their after functions
 // once it is durable. New sets them before the node is used.
-func (n *Node) setIndexers(x ...Indexer) { n.indexers = x }
+func (n *Node) SetIndexers(x ...Indexer) { n.Indexers = x }
 
 // noPrepare is embedded by the indexers that have nothing to work out
 // before the commit's transaction.
-type noPrepare struct{}
+type NoPrepare struct{}
 
 // Prepare returns an empty plan.
-func (noPrepare) Prepare(*RoomCommit) (IndexPlan, error) { return IndexPlan{}, nil }
+func (NoPrepare) Prepare(*RoomCommit) (IndexPlan, error) { return IndexPlan{}, nil }

@@ -53,7 +53,7 @@ func (p *probeIndexer) Index(tx *kv.Txn, c *RoomCommit, plan IndexPlan) (func(),
 	}
 	last := plan.First + uint64(plan.Positions) - 1
 	return func() {
-		err := p.n.db.View(func(tx *kv.Txn) error {
+		err := p.n.DB.View(func(tx *kv.Txn) error {
 			_, err := tx.Get(probeKey(last))
 			return err
 		})
@@ -70,7 +70,7 @@ func TestIndexerRegistered(t *testing.T) {
 	ctx := context.Background()
 	n := newTestNode(t)
 	probe := &probeIndexer{n: n}
-	n.indexers = append(n.indexers, probe)
+	n.Indexers = append(n.Indexers, probe)
 	alice := session(n, "alice")
 	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID})
 	if err != nil {
@@ -129,8 +129,8 @@ func TestIndexerRegistered(t *testing.T) {
 func timelineEntries(t *testing.T, n *Node, roomID string) int {
 	t.Helper()
 	count := 0
-	err := n.db.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: roomStreamPrefix(roomID), KeysOnly: true}, func(_, _ []byte) (bool, error) {
+	err := n.DB.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: RoomStreamPrefix(roomID), KeysOnly: true}, func(_, _ []byte) (bool, error) {
 			count++
 			return true, nil
 		})

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-func jsonUnmarshal(b []byte, v any) error {
+func DecodeJSON(b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("decode stored record: %w", err)
 	}

@@ -26,7 +26,7 @@ func newKeyedLocks() *keyedLocks { return &keyedLocks{m: map[string]*keyedLock{}
 
 // lock takes key's lock, or gives up when ctx is done; the returned func
 // releases it.
-func (k *keyedLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+func (k *keyedLocks) Lock(ctx context.Context, key string) (unlock func(), err error) {
 	k.mu.Lock()
 	l := k.m[key]
 	if l == nil {
@@ -46,7 +46,7 @@ func (k *keyedLocks) lock(ctx context.Context, key string) (unlock func(), err e
 		release()
 		return nil, err
 	}
-	return func() { l.ch.unlock(); release() }, nil
+	return func() { l.ch.Unlock(); release() }, nil
 }
 
 // size is the number of keys held or waited for.

@@ -12,22 +12,22 @@ import (
 func TestKeyedLocks(t *testing.T) {
 	k := newKeyedLocks()
 	ctx := context.Background()
-	unlockA, err := k.lock(ctx, "a")
+	unlockA, err := k.Lock(ctx, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlockB, err := k.lock(ctx, "b") // must not wait for a
+	unlockB, err := k.Lock(ctx, "b") // must not wait for a
 	if err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 	defer cancel()
-	if _, err := k.lock(short, "a"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := k.Lock(short, "a"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second lock of a held key: %v, want the context's deadline", err)
 	}
 	got := make(chan struct{})
 	go func() {
-		unlock, err := k.lock(ctx, "a")
+		unlock, err := k.Lock(ctx, "a")
 		if err == nil {
 			unlock()
 		}

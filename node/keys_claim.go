@@ -21,10 +21,10 @@ func (n *Node) ClaimKeys(ctx context.Context, claims map[string]map[string]strin
 	var out map[string]map[string]map[string]json.RawMessage
 	err := retryConflicts(ctx, func() error {
 		out = map[string]map[string]map[string]json.RawMessage{}
-		return n.db.Update(func(tx *kv.Txn) error {
+		return n.DB.Update(func(tx *kv.Txn) error {
 			for userID, byDevice := range claims {
-				if !n.isLocalUser(userID) {
-					n.log.Debug("keys: not claiming locally for a remote user", "user", userID)
+				if !n.IsLocalUser(userID) {
+					n.Logger().Debug("keys: not claiming locally for a remote user", "user", userID)
 					continue
 				}
 				for deviceID, alg := range byDevice {

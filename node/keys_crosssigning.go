@@ -57,7 +57,7 @@ func parseCrossSigningKey(raw json.RawMessage, userID, usage string) (*parsedCro
 // parseStoredCrossSigningKey parses a key stored by UploadCrossSigningKeys.
 func parseStoredCrossSigningKey(raw []byte) (*parsedCrossSigningKey, error) {
 	var k crossSigningKeyJSON
-	if err := jsonUnmarshal(raw, &k); err != nil {
+	if err := DecodeJSON(raw, &k); err != nil {
 		return nil, err
 	}
 	p, err := singleEd25519Key(k.Keys)
@@ -103,7 +103,7 @@ func loadCrossSigningKey(tx *kv.Txn, userID, usage string) (*parsedCrossSigningK
 // retry of an upload whose response was lost).
 func (n *Node) CrossSigningUploadNeedsAuth(ctx context.Context, userID string, master, selfSigning, userSigning json.RawMessage) (bool, error) {
 	needs := false
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		if ok, err := tx.Has(crossSigningKey(userID, UsageMaster)); err != nil || !ok {
 			return err
 		}
@@ -175,7 +175,7 @@ func (n *Node) UploadCrossSigningKeys(ctx context.Context, userID string, master
 		}
 		for usage, k := range given {
 			// A key named like a device would be ambiguous in signatures.
-			if ok, err := tx.Has(deviceKey(userID, k.pub)); err != nil || ok {
+			if ok, err := tx.Has(DeviceKey(userID, k.pub)); err != nil || ok {
 				if err == nil {
 					err = fmt.Errorf("%w: %s key ID is in use by a device", ErrForbidden, usage)
 				}
@@ -221,7 +221,7 @@ func (n *Node) UploadSignatures(ctx context.Context, signer string, signed map[s
 			}
 			sort.Strings(keyIDs)
 			for _, keyID := range keyIDs {
-				if !n.isLocalUser(target) {
+				if !n.IsLocalUser(target) {
 					fail(target, keyID, fmt.Errorf("%w: signing remote users' keys is not supported yet", ErrNotFound))
 					continue
 				}
@@ -367,7 +367,7 @@ func storeSignatures(tx *kv.Txn, signer, target, keyID string, sigs map[string]s
 			continue
 		}
 		deviceID, _ := strings.CutPrefix(k, "ed25519:")
-		if ok, err := tx.Has(deviceKey(signer, deviceID)); err != nil || !ok {
+		if ok, err := tx.Has(DeviceKey(signer, deviceID)); err != nil || !ok {
 			if err != nil {
 				return err
 			}

@@ -24,10 +24,10 @@ func (n *Node) QueryKeys(ctx context.Context, requester string, users map[string
 ) {
 	deviceKeys = map[string]map[string]json.RawMessage{}
 	masterKeys, selfSigningKeys, userSigningKeys = map[string]json.RawMessage{}, map[string]json.RawMessage{}, map[string]json.RawMessage{}
-	err = n.db.View(func(tx *kv.Txn) error {
+	err = n.DB.View(func(tx *kv.Txn) error {
 		for userID, deviceIDs := range users {
-			if !n.isLocalUser(userID) {
-				n.log.Debug("keys: not querying locally for a remote user", "user", userID)
+			if !n.IsLocalUser(userID) {
+				n.Logger().Debug("keys: not querying locally for a remote user", "user", userID)
 				continue
 			}
 			signers := uniqueStrings([]string{userID, requester})
@@ -159,7 +159,7 @@ func decorateKey(raw []byte, sigs map[string]map[string]string, unsigned map[str
 		return json.RawMessage(raw), nil
 	}
 	var obj map[string]json.RawMessage
-	if err := jsonUnmarshal(raw, &obj); err != nil {
+	if err := DecodeJSON(raw, &obj); err != nil {
 		return nil, err
 	}
 	if len(sigs) > 0 {

@@ -104,7 +104,7 @@ func (n *Node) UploadKeys(ctx context.Context, userID, deviceID string, deviceKe
 
 	var counts map[string]int
 	write := func(tx *kv.Txn) (changed bool, err error) {
-		if ok, err := tx.Has(deviceKey(userID, deviceID)); err != nil || !ok {
+		if ok, err := tx.Has(DeviceKey(userID, deviceID)); err != nil || !ok {
 			if err == nil {
 				err = fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
 			}
@@ -147,7 +147,7 @@ func (n *Node) UploadKeys(ctx context.Context, userID, deviceID string, deviceKe
 		})
 	} else {
 		err = retryConflicts(ctx, func() error {
-			return n.db.Update(func(tx *kv.Txn) error {
+			return n.DB.Update(func(tx *kv.Txn) error {
 				_, err := write(tx)
 				return err
 			})
@@ -230,7 +230,7 @@ func (n *Node) storeOneTimeKeys(tx *kv.Txn, userID, deviceID string, meta *otkMe
 			return err
 		}
 		meta.Counts[alg] -= dropped
-		n.log.Info("keys: dropped oldest one-time keys", "user", userID, "device", deviceID, "algorithm", alg, "dropped", dropped)
+		n.Logger().Info("keys: dropped oldest one-time keys", "user", userID, "device", deviceID, "algorithm", alg, "dropped", dropped)
 	}
 	return nil
 }
@@ -239,7 +239,7 @@ func (n *Node) storeOneTimeKeys(tx *kv.Txn, userID, deviceID string, meta *otkMe
 // device per algorithm (signed_curve25519 always present).
 func (n *Node) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, error) {
 	var counts map[string]int
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		meta, err := loadOTKMeta(tx, userID, deviceID)
 		counts = meta.counts()
 		return err
@@ -251,7 +251,7 @@ func (n *Node) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (m
 // fallback key that has not been claimed, sorted.
 func (n *Node) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
 	out := []string{}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		meta, err := loadOTKMeta(tx, userID, deviceID)
 		for alg, fb := range meta.Fallback {
 			if !fb.Used {

@@ -24,14 +24,14 @@ type lruEntry[K comparable, V any] struct {
 	val V
 }
 
-func newLRU[K comparable, V any](max int) *lru[K, V] {
+func NewLRU[K comparable, V any](max int) *lru[K, V] {
 	return &lru[K, V]{max: max, ll: list.New(), items: make(map[K]*list.Element, max)}
 }
 
 // newSizedLRU is newLRU that also keeps the values' total size (as size
 // weighs them) at most maxBytes.
 func newSizedLRU[K comparable, V any](max, maxBytes int, size func(V) int) *lru[K, V] {
-	c := newLRU[K, V](max)
+	c := NewLRU[K, V](max)
 	c.size, c.maxBytes = size, maxBytes
 	return c
 }
@@ -43,7 +43,7 @@ func (c *lru[K, V]) weigh(v V) int {
 	return c.size(v)
 }
 
-func (c *lru[K, V]) get(k K) (V, bool) {
+func (c *lru[K, V]) Get(k K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[k]; ok {
@@ -54,7 +54,7 @@ func (c *lru[K, V]) get(k K) (V, bool) {
 	return zero, false
 }
 
-func (c *lru[K, V]) put(k K, v V) {
+func (c *lru[K, V]) Put(k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.size != nil && c.size(v) > c.maxBytes {

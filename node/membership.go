@@ -64,8 +64,8 @@ func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (strin
 	if mc.Target == mc.Sender || mc.Membership == spec.Invite {
 		// A user's own member events, and invites to them, carry their profile.
 		if p, err := n.Profile(ctx, mc.Target); err == nil {
-			setOrDelete(content, "displayname", p.DisplayName)
-			setOrDelete(content, "avatar_url", p.AvatarURL)
+			SetOrDelete(content, "displayname", p.DisplayName)
+			SetOrDelete(content, "avatar_url", p.AvatarURL)
 		}
 	}
 	raw, _ := json.Marshal(content)
@@ -73,7 +73,7 @@ func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (strin
 		Sender: mc.Sender, DeviceID: mc.DeviceID, RoomID: mc.RoomID, Type: spec.MRoomMember,
 		StateKey: &mc.Target, Content: raw, TxnID: mc.TxnID,
 	}
-	if mc.Membership == spec.Invite && !n.isLocalUser(mc.Target) {
+	if mc.Membership == spec.Invite && !n.IsLocalUser(mc.Target) {
 		return n.federation.InviteRemote(ctx, req) // the invitee's server signs first (fedinvite.go)
 	}
 	return n.SendEvent(ctx, req)
@@ -136,13 +136,13 @@ type MembershipInfo struct {
 // is ErrNotFound, unless the user has an out-of-band membership in it.
 func (n *Node) Membership(ctx context.Context, roomID, userID string) (MembershipInfo, error) {
 	var mi MembershipInfo
-	err := n.db.View(func(tx *kv.Txn) error {
-		known, err := tx.Has(roomKey(roomID))
+	err := n.DB.View(func(tx *kv.Txn) error {
+		known, err := tx.Has(RoomKey(roomID))
 		if err != nil {
 			return err
 		}
-		var rec membershipRecord
-		switch err := tx.GetJSON(membershipKey(userID, roomID), &rec); {
+		var rec MembershipRecord
+		switch err := tx.GetJSON(MembershipKey(userID, roomID), &rec); {
 		case errors.Is(err, kv.ErrNotFound):
 		case err != nil:
 			return err
@@ -165,14 +165,14 @@ type RoomMembership struct {
 // Memberships lists every room a user has a membership in.
 func (n *Node) Memberships(ctx context.Context, userID string) ([]RoomMembership, error) {
 	var out []RoomMembership
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		return tx.Each(kv.Scan{Prefix: membershipPrefix(userID)}, func(k, v []byte) (bool, error) {
 			roomID, err := kv.LastString(k)
 			if err != nil {
 				return false, err
 			}
-			var rec membershipRecord
-			if err := jsonUnmarshal(v, &rec); err != nil {
+			var rec MembershipRecord
+			if err := DecodeJSON(v, &rec); err != nil {
 				return false, err
 			}
 			out = append(out, RoomMembership{RoomID: roomID, MembershipInfo: MembershipInfo(rec)})
@@ -200,9 +200,9 @@ func (n *Node) JoinedRooms(ctx context.Context, userID string) ([]string, error)
 // Forget hides a room the user has left from their room lists. A joined or
 // invited user must leave first.
 func (n *Node) Forget(ctx context.Context, userID, roomID string) error {
-	err := n.db.Update(func(tx *kv.Txn) error {
-		var rec membershipRecord
-		if err := tx.GetJSON(membershipKey(userID, roomID), &rec); err != nil {
+	err := n.DB.Update(func(tx *kv.Txn) error {
+		var rec MembershipRecord
+		if err := tx.GetJSON(MembershipKey(userID, roomID), &rec); err != nil {
 			if errors.Is(err, kv.ErrNotFound) {
 				return fmt.Errorf("%w: not a member of %s", ErrNotFound, roomID)
 			}
@@ -215,20 +215,20 @@ func (n *Node) Forget(ctx context.Context, userID, roomID string) error {
 		if err := deleteUserBump(tx, userID, roomID); err != nil {
 			return err
 		}
-		return tx.SetJSON(membershipKey(userID, roomID), rec)
+		return tx.SetJSON(MembershipKey(userID, roomID), rec)
 	})
 	if err == nil {
-		n.userBumps.apply([]userBumpChange{{userID: userID, entry: RoomBump{RoomID: roomID}, deleted: true}})
+		n.UserBumps.Apply([]UserBumpChange{{UserID: userID, Entry: RoomBump{RoomID: roomID}, deleted: true}})
 	}
 	return err
 }
 
 // eachJoinedRoom calls fn with each room userID is joined to, until fn
 // returns false.
-func eachJoinedRoom(tx *kv.Txn, userID string, fn func(roomID string) (bool, error)) error {
+func EachJoinedRoom(tx *kv.Txn, userID string, fn func(roomID string) (bool, error)) error {
 	return tx.Each(kv.Scan{Prefix: membershipPrefix(userID)}, func(k, v []byte) (bool, error) {
-		var rec membershipRecord
-		if err := jsonUnmarshal(v, &rec); err != nil {
+		var rec MembershipRecord
+		if err := DecodeJSON(v, &rec); err != nil {
 			return false, err
 		}
 		if rec.Membership != spec.Join {

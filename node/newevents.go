@@ -95,7 +95,7 @@ func (n *Node) NewEventsDropped() int64 { return n.newEvents.dropped.Load() }
 // newEventIndexer hands each durable commit to the new-event observer
 // (observe); it writes nothing.
 type newEventIndexer struct {
-	noPrepare
+	NoPrepare
 	n *Node
 }
 
@@ -151,7 +151,7 @@ func (n *Node) runNewEvents(jobs <-chan newEventJob, stop <-chan struct{}) {
 		}
 		out, err := n.decideNewEvents(job)
 		if err != nil {
-			n.log.Warn("new events: push rules", "room_id", job.roomID, "err", err)
+			n.Logger().Warn("new events: push rules", "room_id", job.roomID, "err", err)
 			continue
 		}
 		for _, ev := range out {
@@ -169,7 +169,7 @@ func (n *Node) runNewEvents(jobs <-chan newEventJob, stop <-chan struct{}) {
 func (n *Node) callNewEventHandler(fn func(NewEvent), ev NewEvent) {
 	defer func() {
 		if r := recover(); r != nil {
-			n.log.Error("new events: handler panicked", "panic", r)
+			n.Logger().Error("new events: handler panicked", "panic", r)
 		}
 	}()
 	fn(ev)
@@ -185,8 +185,8 @@ func (n *Node) decideNewEvents(job newEventJob) ([]NewEvent, error) {
 		return nil, nil
 	}
 	var out []NewEvent
-	err := n.db.View(func(tx *kv.Txn) error {
-		look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return n.loadPDU(tx, id) }}
+	err := n.DB.View(func(tx *kv.Txn) error {
+		look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return n.LoadPDU(tx, id) }}
 		for _, c := range job.events {
 			sender := string(c.PDU.SenderID())
 			var ev *pushEvent

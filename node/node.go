@@ -20,26 +20,26 @@ import (
 type Node struct {
 	cfg        Config
 	log        *slog.Logger
-	db         *kv.DB
+	DB         *kv.DB
 	key        ed25519.PrivateKey
 	serverName string
-	stream     *kv.Stream
-	states     *stateStore
-	pdus       *pduCache
-	userBumps  *userBumpCache // sliding sync room lists (userbump_cache.go)
+	Stream     *kv.Stream
+	States     *stateStore
+	PDUs       *pduCache
+	UserBumps  *userBumpCache // sliding sync room lists (userbump_cache.go)
 	roomLocks  *stripedLocks
 	// txnLocks serialise inbound federation transactions per origin; apart
 	// from roomLocks, which are taken while one is held.
-	txnLocks *keyedLocks
+	TxnLocks *keyedLocks
 	// joinLocks serialise remote joins of one room (fedjoin_chunks.go).
-	joinLocks *keyedLocks
-	notifier  *notifier
-	now       func() time.Time
+	JoinLocks *keyedLocks
+	Notifier  *notifier
+	Now       func() time.Time
 	closeOnce sync.Once
 	closeErr  error
 	// life ends when Close starts (endLife): work detached from its caller
 	// (detached) ends then.
-	life    context.Context
+	Life    context.Context
 	endLife context.CancelFunc
 
 	// federation is the node's federation side (federation.go).
@@ -54,8 +54,8 @@ type Node struct {
 	// txnResponses are the responses of inbound transactions that changed
 	// nothing, kept in memory only (InboundTxn); membersGen moves on
 	// whenever a commit changes a room's members (SharedServersGen).
-	rejected     *rejectedMarks
-	txnResponses *lru[string, []byte]
+	Rejected     *rejectedMarks
+	TxnResponses *lru[string, []byte]
 	membersGen   atomic.Uint64
 
 	// dirWatch checks the data directory (health.go).
@@ -65,7 +65,7 @@ type Node struct {
 
 	// indexers keep the secondary indexes of room events in each room
 	// commit, in this order (indexer.go).
-	indexers []Indexer
+	Indexers []Indexer
 
 	// vlogGC collects value-log garbage (vloggc.go); valueThreshold is the
 	// profile's: smaller values are not in the value log.
@@ -76,7 +76,7 @@ type Node struct {
 // openCore opens the node's data directory (creating it, its key and its
 // database on first use) and starts the room core's own workers. New adds the
 // concerns around it before the node is used.
-func openCore(ctx context.Context, cfg Config) (*Node, error) {
+func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("node: no data directory")
 	}
@@ -110,7 +110,7 @@ func openCore(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.CacheBytes <= 0 {
 		cfg.CacheBytes = DefaultCacheBytes(profile.Name)
 	}
-	budget := splitCacheBudget(cfg.CacheBytes)
+	budget := SplitCacheBudget(cfg.CacheBytes)
 	stream, err := db.Stream(streamRoomEvents)
 	if err != nil {
 		db.Close()
@@ -119,28 +119,28 @@ func openCore(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:        cfg,
 		log:        cfg.Logger,
-		db:         db,
+		DB:         db,
 		key:        key,
 		serverName: cfg.ServerName,
-		stream:     stream,
-		states:     newStateStore(budget.states),
-		pdus:       newSizedLRU[string](maxCachedPDUs, budget.pdus, pduCacheSize),
-		userBumps:  newUserBumpCache(budget.bumps),
+		Stream:     stream,
+		States:     NewStateStore(budget.States),
+		PDUs:       newSizedLRU[string](maxCachedPDUs, budget.pdus, pduCacheSize),
+		UserBumps:  NewUserBumpCache(budget.Bumps),
 		roomLocks:  newStripedLocks(),
-		txnLocks:   newKeyedLocks(),
-		joinLocks:  newKeyedLocks(),
-		notifier:   newNotifier(),
-		now:        time.Now,
+		TxnLocks:   newKeyedLocks(),
+		JoinLocks:  newKeyedLocks(),
+		Notifier:   newNotifier(),
+		Now:        time.Now,
 
 		storageWarned: make(chan struct{}, 1),
 	}
 	if cfg.Clock != nil {
-		n.now = cfg.Clock
+		n.Now = cfg.Clock
 	}
 	// Not derived from ctx, which only bounds opening.
-	n.life, n.endLife = context.WithCancel(context.Background())
-	n.rejected = newRejectedMarks()
-	n.txnResponses = newLRU[string, []byte](maxTxnResponsesInMemory)
+	n.Life, n.endLife = context.WithCancel(context.Background())
+	n.Rejected = newRejectedMarks()
+	n.TxnResponses = NewLRU[string, []byte](maxTxnResponsesInMemory)
 	if n.serverName == "" {
 		n.serverName = identity.ServerNameForKey(key.Public().(ed25519.PublicKey))
 	}
@@ -166,7 +166,7 @@ func (n *Node) Close() error {
 		}
 		n.stopDataDirWatch()
 		n.stopValueLogGC() // the value-log GC too
-		n.closeErr = n.db.Close()
+		n.closeErr = n.DB.Close()
 	})
 	return n.closeErr
 }
@@ -187,7 +187,7 @@ func (n *Node) PublicKey() ed25519.PublicKey { return n.key.Public().(ed25519.Pu
 func (n *Node) Config() Config { return n.cfg }
 
 // StreamPosition is the latest committed room-event stream position.
-func (n *Node) StreamPosition() uint64 { return n.stream.Current() }
+func (n *Node) StreamPosition() uint64 { return n.Stream.Current() }
 
 // Logger is the node's logger.
 func (n *Node) Logger() *slog.Logger { return n.log }
@@ -195,8 +195,8 @@ func (n *Node) Logger() *slog.Logger { return n.log }
 // detached is a context for work that should finish even if its caller
 // stops waiting: it keeps ctx's values but not its cancellation, and ends
 // after timeout or when the node closes.
-func (n *Node) detached(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+func (n *Node) Detached(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	stop := context.AfterFunc(n.life, cancel)
+	stop := context.AfterFunc(n.Life, cancel)
 	return dctx, func() { stop(); cancel() }
 }

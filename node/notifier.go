@@ -14,7 +14,7 @@ import (
 // last waiter leaves.
 type notifier struct {
 	mu    sync.Mutex
-	users map[string]*userWaiters
+	Users map[string]*userWaiters
 	// stopping is closed when the node begins to shut down: every wait ends.
 	stopping chan struct{}
 	stopOnce sync.Once
@@ -26,15 +26,15 @@ type userWaiters struct {
 }
 
 func newNotifier() *notifier {
-	return &notifier{users: map[string]*userWaiters{}, stopping: make(chan struct{})}
+	return &notifier{Users: map[string]*userWaiters{}, stopping: make(chan struct{})}
 }
 
 // wake tells every waiter of the given users that something changed.
-func (nt *notifier) wake(userIDs ...string) {
+func (nt *notifier) Wake(userIDs ...string) {
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
 	for _, u := range userIDs {
-		if w, ok := nt.users[u]; ok {
+		if w, ok := nt.Users[u]; ok {
 			close(w.ch)
 			w.ch = make(chan struct{})
 		}
@@ -52,13 +52,13 @@ type Listener struct {
 
 // Listen starts listening for changes that concern userID. Close it when done.
 func (n *Node) Listen(userID string) *Listener {
-	nt := n.notifier
+	nt := n.Notifier
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
-	w, ok := nt.users[userID]
+	w, ok := nt.Users[userID]
 	if !ok {
 		w = &userWaiters{ch: make(chan struct{})}
-		nt.users[userID] = w
+		nt.Users[userID] = w
 	}
 	w.refs++
 	return &Listener{nt: nt, user: userID, ch: w.ch}
@@ -73,7 +73,7 @@ func (l *Listener) Wait(ctx context.Context) bool {
 		return false
 	case <-l.ch:
 		l.nt.mu.Lock()
-		l.ch = l.nt.users[l.user].ch
+		l.ch = l.nt.Users[l.user].ch
 		l.nt.mu.Unlock()
 		return true
 	case <-ctx.Done():
@@ -86,30 +86,30 @@ func (l *Listener) Close() {
 	nt := l.nt
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
-	if w, ok := nt.users[l.user]; ok {
+	if w, ok := nt.Users[l.user]; ok {
 		if w.refs--; w.refs <= 0 {
-			delete(nt.users, l.user)
+			delete(nt.Users, l.user)
 		}
 	}
 }
 
 // Notify wakes the waiters of the given local users; other parts of the node
 // call it after committing something for them.
-func (n *Node) Notify(userIDs ...string) { n.notifier.wake(userIDs...) }
+func (n *Node) Notify(userIDs ...string) { n.Notifier.Wake(userIDs...) }
 
 // BeginShutdown ends every wait, now and later, so long-polling readers
 // answer at once and an HTTP server's graceful shutdown does not sit out
 // their timeouts. The node keeps working until Close.
-func (n *Node) BeginShutdown() { n.notifier.stopOnce.Do(func() { close(n.notifier.stopping) }) }
+func (n *Node) BeginShutdown() { n.Notifier.stopOnce.Do(func() { close(n.Notifier.stopping) }) }
 
 // notifierIndexer wakes the room's local users once a commit is durable
 // (RoomCommit.Wake); it writes nothing.
-type notifierIndexer struct {
-	noPrepare
-	n *Node
+type NotifierIndexer struct {
+	NoPrepare
+	Node *Node
 }
 
 // Index returns the wake-up.
-func (x notifierIndexer) Index(_ *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
-	return func() { x.n.notifier.wake(c.Wake...) }, nil
+func (x NotifierIndexer) Index(_ *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+	return func() { x.Node.Notifier.Wake(c.Wake...) }, nil
 }

@@ -42,17 +42,17 @@ type OutOfBandRoom struct {
 // node does not have; ErrNotFound when there is none.
 func (n *Node) OutOfBandRoom(ctx context.Context, userID, roomID string) (*OutOfBandRoom, error) {
 	var (
-		m   membershipRecord
+		m   MembershipRecord
 		rec outOfBandRecord
 	)
-	err := n.db.View(func(tx *kv.Txn) error {
-		if err := tx.GetJSON(membershipKey(userID, roomID), &m); err != nil {
+	err := n.DB.View(func(tx *kv.Txn) error {
+		if err := tx.GetJSON(MembershipKey(userID, roomID), &m); err != nil {
 			return err
 		}
 		if !m.OutOfBand {
 			return kv.ErrNotFound
 		}
-		return tx.GetJSON(outOfBandKey(userID, roomID), &rec)
+		return tx.GetJSON(OutOfBandKey(userID, roomID), &rec)
 	})
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, fmt.Errorf("out-of-band membership of %s in %s: %w", userID, roomID, ErrNotFound)
@@ -86,43 +86,43 @@ var errSameMembership = errors.New("out-of-band membership unchanged")
 func (n *Node) storeOutOfBand(ctx context.Context, userID, roomID, membership string, ev gomatrixserverlib.PDU, rec outOfBandRecord) error {
 	// The room lock orders this against the room becoming known (joinVia
 	// and all room input hold it).
-	mu, err := n.lockRoom(ctx, roomID)
+	mu, err := n.LockRoom(ctx, roomID)
 	if err != nil {
 		return err
 	}
-	defer mu.unlock()
+	defer mu.Unlock()
 	// Returning an error from the commit function leaves the position unused.
 	var bumped RoomBump // the user's room list entry (userbump.go)
-	_, err = n.stream.Commit(1, func(tx *kv.Txn, pos uint64) error {
-		if ok, err := tx.Has(roomKey(roomID)); err != nil || ok {
+	_, err = n.Stream.Commit(1, func(tx *kv.Txn, pos uint64) error {
+		if ok, err := tx.Has(RoomKey(roomID)); err != nil || ok {
 			if ok {
 				err = errRoomKnown
 			}
 			return err
 		}
-		var cur membershipRecord
-		switch err := tx.GetJSON(membershipKey(userID, roomID), &cur); {
+		var cur MembershipRecord
+		switch err := tx.GetJSON(MembershipKey(userID, roomID), &cur); {
 		case err == nil && cur.EventID == ev.EventID():
 			return errSameMembership
 		case err != nil && !errors.Is(err, kv.ErrNotFound):
 			return err
 		}
-		if err := tx.SetJSON(outOfBandKey(userID, roomID), rec); err != nil {
+		if err := tx.SetJSON(OutOfBandKey(userID, roomID), rec); err != nil {
 			return err
 		}
 		bumped = RoomBump{RoomID: roomID, Bump: pos, Membership: membership}
-		if err := setUserBump(tx, userID, bumped); err != nil {
+		if err := SetUserBump(tx, userID, bumped); err != nil {
 			return err
 		}
-		return tx.SetJSON(membershipKey(userID, roomID), membershipRecord{
+		return tx.SetJSON(MembershipKey(userID, roomID), MembershipRecord{
 			Membership: membership, EventID: ev.EventID(), Pos: pos, OutOfBand: true,
 		})
 	})
 	if err != nil {
 		return err
 	}
-	n.userBumps.apply([]userBumpChange{{userID: userID, entry: bumped}})
-	n.notifier.wake(userID)
+	n.UserBumps.Apply([]UserBumpChange{{UserID: userID, Entry: bumped}})
+	n.Notifier.Wake(userID)
 	return nil
 }
 
@@ -131,21 +131,21 @@ func (n *Node) storeOutOfBand(ctx context.Context, userID, roomID, membership st
 // in the room.
 func (n *Node) inviterServers(userID, roomID string) []string {
 	var rec outOfBandRecord
-	if err := n.db.View(func(tx *kv.Txn) error { return tx.GetJSON(outOfBandKey(userID, roomID), &rec) }); err != nil {
+	if err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(OutOfBandKey(userID, roomID), &rec) }); err != nil {
 		return nil
 	}
 	var hdr struct {
 		Sender string `json:"sender"`
 	}
-	if json.Unmarshal(rec.Event, &hdr) != nil || serverOf(hdr.Sender) == "" {
+	if json.Unmarshal(rec.Event, &hdr) != nil || ServerOf(hdr.Sender) == "" {
 		return nil
 	}
-	return []string{serverOf(hdr.Sender)}
+	return []string{ServerOf(hdr.Sender)}
 }
 
 // dropOutOfBand deletes userID's out-of-band record for a room that is now
 // on the node (its membership index entry is rewritten by the room's
 // commit).
 func dropOutOfBand(userID, roomID string) func(*kv.Txn) error {
-	return func(tx *kv.Txn) error { return tx.Delete(outOfBandKey(userID, roomID)) }
+	return func(tx *kv.Txn) error { return tx.Delete(OutOfBandKey(userID, roomID)) }
 }

@@ -121,7 +121,7 @@ func (n *Node) setPresence(ctx context.Context, userID, presence string, statusM
 				rec.StatusMsg = nil
 			}
 		}
-		now := n.now().UnixMilli()
+		now := n.Now().UnixMilli()
 		if presence == PresenceOnline {
 			rec.LastActiveTS = now
 		}
@@ -141,7 +141,7 @@ func (n *Node) setPresence(ctx context.Context, userID, presence string, statusM
 			}
 		}
 		rec.Pos, rec.Manual = pos, manual
-		if n.isLocalUser(userID) {
+		if n.IsLocalUser(userID) {
 			rec.FedTS = now // federated below
 		}
 		if err := tx.Set(presenceStreamKey(pos), []byte(userID)); err != nil {
@@ -175,7 +175,7 @@ func (n *Node) announcePresence(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	n.notifier.wake(wake...)
+	n.Notifier.Wake(wake...)
 	return nil
 }
 
@@ -199,7 +199,7 @@ func (n *Node) touchPresence(userID, presence string, manual bool) (presenceReco
 			return nil // changed in between; that write stands
 		}
 		if presence == PresenceOnline {
-			rec.LastActiveTS = n.now().UnixMilli()
+			rec.LastActiveTS = n.Now().UnixMilli()
 		}
 		rec.Manual = rec.Manual || manual
 		return tx.SetJSON(presenceKey(userID), rec)
@@ -219,7 +219,7 @@ func equalStringPtr(a, b *string) bool {
 // caller may see it is the caller's check (SharesRoom).
 func (n *Node) Presence(ctx context.Context, userID string) (PresenceState, error) {
 	var ps PresenceState
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var rec presenceRecord
 		err := tx.GetJSON(presenceKey(userID), &rec)
 		if err == nil {
@@ -229,8 +229,8 @@ func (n *Node) Presence(ctx context.Context, userID string) (PresenceState, erro
 		if !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
-		if lp, lerr := n.localpartOf(userID); lerr == nil && n.isLocalUser(userID) {
-			if ok, err := tx.Has(accountKey(lp)); err != nil || ok {
+		if lp, lerr := n.localpartOf(userID); lerr == nil && n.IsLocalUser(userID) {
+			if ok, err := tx.Has(AccountKey(lp)); err != nil || ok {
 				ps = PresenceState{Presence: PresenceOffline}
 				return err
 			}
@@ -244,7 +244,7 @@ func (n *Node) Presence(ctx context.Context, userID string) (PresenceState, erro
 func (n *Node) presenceState(rec presenceRecord) PresenceState {
 	ps := PresenceState{Presence: rec.Presence, StatusMsg: rec.StatusMsg}
 	if rec.LastActiveTS != 0 {
-		ps.LastActiveAgo = max(n.now().UnixMilli()-rec.LastActiveTS, 0)
+		ps.LastActiveAgo = max(n.Now().UnixMilli()-rec.LastActiveTS, 0)
 		ps.CurrentlyActive = rec.Presence == PresenceOnline && ps.LastActiveAgo < currentlyActiveWindow.Milliseconds()
 	}
 	return ps
@@ -260,9 +260,9 @@ func (n *Node) PresenceSince(ctx context.Context, forUser string, from, to uint6
 	if to <= from {
 		return out, nil
 	}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		myRooms := map[string]bool{}
-		err := eachJoinedRoom(tx, forUser, func(roomID string) (bool, error) { myRooms[roomID] = true; return true, nil })
+		err := EachJoinedRoom(tx, forUser, func(roomID string) (bool, error) { myRooms[roomID] = true; return true, nil })
 		if err != nil {
 			return err
 		}
@@ -278,7 +278,7 @@ func (n *Node) PresenceSince(ctx context.Context, forUser string, from, to uint6
 			userID := string(v)
 			if userID != forUser {
 				shared := false
-				err := eachJoinedRoom(tx, userID, func(roomID string) (bool, error) { shared = myRooms[roomID]; return !shared, nil })
+				err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) { shared = myRooms[roomID]; return !shared, nil })
 				if err != nil || !shared {
 					return err == nil, err
 				}
@@ -301,12 +301,12 @@ func (n *Node) SharesRoom(ctx context.Context, a, b string) (bool, error) {
 		return true, nil
 	}
 	shared := false
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		aRooms := map[string]bool{}
-		if err := eachJoinedRoom(tx, a, func(roomID string) (bool, error) { aRooms[roomID] = true; return true, nil }); err != nil {
+		if err := EachJoinedRoom(tx, a, func(roomID string) (bool, error) { aRooms[roomID] = true; return true, nil }); err != nil {
 			return err
 		}
-		return eachJoinedRoom(tx, b, func(roomID string) (bool, error) { shared = aRooms[roomID]; return !shared, nil })
+		return EachJoinedRoom(tx, b, func(roomID string) (bool, error) { shared = aRooms[roomID]; return !shared, nil })
 	})
 	return shared, err
 }
@@ -316,9 +316,9 @@ func (n *Node) SharesRoom(ctx context.Context, a, b string) (bool, error) {
 func (n *Node) roomMatesOf(userID string) ([]string, error) {
 	seen := map[string]bool{userID: true}
 	out := []string{userID}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var rooms []string
-		if err := eachJoinedRoom(tx, userID, func(roomID string) (bool, error) { rooms = append(rooms, roomID); return true, nil }); err != nil {
+		if err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) { rooms = append(rooms, roomID); return true, nil }); err != nil {
 			return err
 		}
 		for _, roomID := range rooms {

@@ -101,7 +101,7 @@ func (n *Node) endSync(userID string) {
 	w.mu.Lock()
 	if u := w.users[userID]; u != nil {
 		u.syncs--
-		u.syncEnd = n.now().UnixMilli()
+		u.syncEnd = n.Now().UnixMilli()
 	}
 	closed := w.closed
 	w.mu.Unlock()
@@ -109,10 +109,10 @@ func (n *Node) endSync(userID string) {
 		return // a sync answered while the node closes: nothing to schedule
 	}
 	var rec presenceRecord
-	err := n.db.View(func(tx *kv.Txn) error { return tx.GetJSON(presenceKey(userID), &rec) })
+	err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(presenceKey(userID), &rec) })
 	if err != nil {
 		if !errors.Is(err, kv.ErrNotFound) {
-			n.log.Warn("presence after sync", "user", userID, "err", err)
+			n.Logger().Warn("presence after sync", "user", userID, "err", err)
 		}
 		rec = presenceRecord{Presence: PresenceOffline}
 	}
@@ -200,8 +200,8 @@ func (n *Node) schedulePresence(userID string, rec presenceRecord) {
 	if u != nil {
 		syncing, syncEnd = u.syncs > 0, u.syncEnd
 	}
-	now := n.now().UnixMilli()
-	p, next := decayPresence(rec, n.isLocalUser(userID), syncing, syncEnd, now)
+	now := n.Now().UnixMilli()
+	p, next := decayPresence(rec, n.IsLocalUser(userID), syncing, syncEnd, now)
 	if p != rec.Presence {
 		next = now // overdue (the timer was late, as when a device sleeps): now
 	}
@@ -229,7 +229,7 @@ func (n *Node) armPresence(at int64) {
 		return
 	}
 	w.due = at
-	d := max(time.Duration(at-n.now().UnixMilli())*time.Millisecond, 0)
+	d := max(time.Duration(at-n.Now().UnixMilli())*time.Millisecond, 0)
 	if w.timer == nil {
 		w.timer = time.AfterFunc(d, n.sweepPresence)
 		return
@@ -242,7 +242,7 @@ func (n *Node) armPresence(at int64) {
 func (n *Node) catchUpPresence() {
 	w := n.presenceWatch
 	w.mu.Lock()
-	overdue := w.due != 0 && w.due <= n.now().UnixMilli()
+	overdue := w.due != 0 && w.due <= n.Now().UnixMilli()
 	w.mu.Unlock()
 	if overdue {
 		n.sweepPresence()
@@ -260,7 +260,7 @@ func (n *Node) sweepPresence() {
 	}
 	w.sweeps.Add(1)
 	defer w.sweeps.Done()
-	now := n.now().UnixMilli()
+	now := n.Now().UnixMilli()
 	var due []string
 	w.due = 0
 	for userID, u := range w.users {
@@ -273,8 +273,8 @@ func (n *Node) sweepPresence() {
 	}
 	w.mu.Unlock()
 	for _, userID := range due {
-		if err := n.decayUser(n.life, userID); err != nil {
-			n.log.Warn("presence decay", "user", userID, "err", err)
+		if err := n.decayUser(n.Life, userID); err != nil {
+			n.Logger().Warn("presence decay", "user", userID, "err", err)
 			n.retryPresence(userID)
 		}
 	}
@@ -294,7 +294,7 @@ func (n *Node) retryPresence(userID string) {
 		u = &userWatch{}
 		w.users[userID] = u
 	}
-	u.next = n.now().Add(presenceRetry).UnixMilli()
+	u.next = n.Now().Add(presenceRetry).UnixMilli()
 	n.armPresence(u.next)
 }
 
@@ -307,7 +307,7 @@ var errFedPingOnly = errors.New("federation ping only")
 // them and, for a local user, is sent to other servers; a local user's
 // unchanged presence is sent again when it is due.
 func (n *Node) decayUser(ctx context.Context, userID string) error {
-	local := n.isLocalUser(userID)
+	local := n.IsLocalUser(userID)
 	var rec presenceRecord
 	changed := false
 	_, err := n.presence.Commit(1, func(tx *kv.Txn, pos uint64) error {
@@ -316,7 +316,7 @@ func (n *Node) decayUser(ctx context.Context, userID string) error {
 			return err
 		}
 		syncing, syncEnd := n.syncState(userID)
-		now := n.now().UnixMilli()
+		now := n.Now().UnixMilli()
 		p, _ := decayPresence(rec, local, syncing, syncEnd, now)
 		if p == rec.Presence {
 			if local && p != PresenceOffline && now >= rec.FedTS+federationPing.Milliseconds() {
@@ -342,7 +342,7 @@ func (n *Node) decayUser(ctx context.Context, userID string) error {
 			if err := tx.GetJSON(presenceKey(userID), &rec); err != nil {
 				return err
 			}
-			rec.FedTS = n.now().UnixMilli()
+			rec.FedTS = n.Now().UnixMilli()
 			return tx.SetJSON(presenceKey(userID), rec)
 		})
 		if err != nil {
@@ -367,13 +367,13 @@ func (n *Node) decayUser(ctx context.Context, userID string) error {
 // hours shows nobody online who is not), and schedules the rest.
 func (n *Node) openPresenceDecay(ctx context.Context) error {
 	n.presenceWatch = &presenceWatch{users: map[string]*userWatch{}}
-	now := n.now().UnixMilli()
+	now := n.Now().UnixMilli()
 	type entry struct {
 		userID string
 		rec    presenceRecord
 	}
 	var pending []entry
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		return tx.Each(kv.Scan{Prefix: kv.Key(tPresence)}, func(k, v []byte) (bool, error) {
 			userID, err := kv.LastString(k)
 			if err != nil {
@@ -382,7 +382,7 @@ func (n *Node) openPresenceDecay(ctx context.Context) error {
 			var rec presenceRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
 				// Presence is not worth refusing to open over.
-				n.log.Warn("presence record unreadable", "user", userID, "err", err)
+				n.Logger().Warn("presence record unreadable", "user", userID, "err", err)
 				return true, nil
 			}
 			if rec.Presence != PresenceOffline {
@@ -396,7 +396,7 @@ func (n *Node) openPresenceDecay(ctx context.Context) error {
 	}
 	var changes []presenceChange
 	for _, e := range pending {
-		if p, _ := decayPresence(e.rec, n.isLocalUser(e.userID), false, 0, now); p != e.rec.Presence {
+		if p, _ := decayPresence(e.rec, n.IsLocalUser(e.userID), false, 0, now); p != e.rec.Presence {
 			changes = append(changes, presenceChange{e.userID, p})
 			continue
 		}
@@ -438,7 +438,7 @@ func (n *Node) decayAtOpen(ctx context.Context, changes []presenceChange, now in
 				return err
 			}
 			rec.Presence, rec.Manual, rec.Pos = c.p, false, first+uint64(i)
-			if n.isLocalUser(c.userID) {
+			if n.IsLocalUser(c.userID) {
 				rec.FedTS = now
 			}
 			if err := tx.Set(presenceStreamKey(rec.Pos), []byte(c.userID)); err != nil {

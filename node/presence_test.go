@@ -29,7 +29,7 @@ func TestPresence(t *testing.T) {
 	ctx := context.Background()
 	n := fastNode(t)
 	clock := newFakeClock()
-	n.now = clock.now
+	n.Now = clock.now
 	alice, bob, carol := session(n, "alice"), session(n, "bob"), session(n, "carol")
 	sharedRoom(t, n, alice, bob)
 	sharedRoom(t, n, carol) // carol shares no room with alice or bob

@@ -19,7 +19,7 @@ type Profile struct {
 // Profile returns a local user's profile, or ErrNotFound.
 func (n *Node) Profile(ctx context.Context, userID string) (Profile, error) {
 	var p Profile
-	err := n.db.View(func(tx *kv.Txn) error { return tx.GetJSON(profileKey(userID), &p) })
+	err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(ProfileKey(userID), &p) })
 	if errors.Is(err, kv.ErrNotFound) {
 		return p, fmt.Errorf("profile of %s: %w", userID, ErrNotFound)
 	}
@@ -31,8 +31,8 @@ func (n *Node) Profile(ctx context.Context, userID string) (Profile, error) {
 // is joined to, as the spec asks.
 func (n *Node) SetProfile(ctx context.Context, userID, deviceID string, displayName, avatarURL *string) error {
 	var p Profile
-	err := n.db.Update(func(tx *kv.Txn) error {
-		if err := tx.GetJSON(profileKey(userID), &p); err != nil {
+	err := n.DB.Update(func(tx *kv.Txn) error {
+		if err := tx.GetJSON(ProfileKey(userID), &p); err != nil {
 			if errors.Is(err, kv.ErrNotFound) {
 				return fmt.Errorf("profile of %s: %w", userID, ErrNotFound)
 			}
@@ -44,7 +44,7 @@ func (n *Node) SetProfile(ctx context.Context, userID, deviceID string, displayN
 		if avatarURL != nil {
 			p.AvatarURL = *avatarURL
 		}
-		return tx.SetJSON(profileKey(userID), p)
+		return tx.SetJSON(ProfileKey(userID), p)
 	})
 	if err != nil {
 		return err
@@ -62,8 +62,8 @@ func (n *Node) SetProfile(ctx context.Context, userID, deviceID string, displayN
 		if err := json.Unmarshal(ev.PDU.Content(), &content); err != nil {
 			return err
 		}
-		setOrDelete(content, "displayname", p.DisplayName)
-		setOrDelete(content, "avatar_url", p.AvatarURL)
+		SetOrDelete(content, "displayname", p.DisplayName)
+		SetOrDelete(content, "avatar_url", p.AvatarURL)
 		raw, _ := json.Marshal(content)
 		if _, err := n.SendEvent(ctx, SendRequest{
 			Sender: userID, DeviceID: deviceID, RoomID: roomID, Type: spec.MRoomMember, StateKey: &userID, Content: raw,
@@ -74,7 +74,7 @@ func (n *Node) SetProfile(ctx context.Context, userID, deviceID string, displayN
 	return nil
 }
 
-func setOrDelete(m map[string]any, k, v string) {
+func SetOrDelete(m map[string]any, k, v string) {
 	if v == "" {
 		delete(m, k)
 	} else {

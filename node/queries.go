@@ -11,15 +11,15 @@ import (
 
 // loadEvent returns a stored event that clients may be served: accepted
 // (not rejected, not soft-failed). Others are ErrNotFound.
-func (n *Node) loadEvent(tx *kv.Txn, eventID string) (*Event, *eventRecord, error) {
-	rec, err := loadEventRecord(tx, eventID)
+func (n *Node) LoadEvent(tx *kv.Txn, eventID string) (*Event, *EventRecord, error) {
+	rec, err := LoadEventRecord(tx, eventID)
 	if err != nil {
 		return nil, nil, err
 	}
 	if rec.Pos == 0 {
 		return nil, nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
 	}
-	if p, ok := n.pdus.get(eventID); ok && rec.RedactedBy == "" {
+	if p, ok := n.PDUs.Get(eventID); ok && rec.RedactedBy == "" {
 		return &Event{PDU: p, Pos: rec.Pos, TxnID: rec.TxnID, DeviceID: rec.DeviceID}, rec, nil
 	}
 	ev, err := rec.parse(tx, eventID)
@@ -27,7 +27,7 @@ func (n *Node) loadEvent(tx *kv.Txn, eventID string) (*Event, *eventRecord, erro
 		return nil, nil, err
 	}
 	if rec.RedactedBy == "" {
-		n.pdus.put(eventID, ev.PDU)
+		n.PDUs.Put(eventID, ev.PDU)
 	}
 	return ev, rec, nil
 }
@@ -36,8 +36,8 @@ func (n *Node) loadEvent(tx *kv.Txn, eventID string) (*Event, *eventRecord, erro
 // callers learn nothing about events they may not see.
 func (n *Node) Event(ctx context.Context, userID, eventID string) (*Event, error) {
 	var out *Event
-	err := n.db.View(func(tx *kv.Txn) error {
-		ev, rec, err := n.loadEvent(tx, eventID)
+	err := n.DB.View(func(tx *kv.Txn) error {
+		ev, rec, err := n.LoadEvent(tx, eventID)
 		if err != nil {
 			return err
 		}
@@ -63,7 +63,7 @@ func (n *Node) stateEvents(tx *kv.Txn, s *State) ([]*Event, error) {
 			return
 		}
 		var ev *Event
-		if ev, _, err = n.loadEvent(tx, id); err == nil {
+		if ev, _, err = n.LoadEvent(tx, id); err == nil {
 			out = append(out, ev)
 		}
 	})
@@ -71,17 +71,17 @@ func (n *Node) stateEvents(tx *kv.Txn, s *State) ([]*Event, error) {
 }
 
 func (n *Node) currentState(tx *kv.Txn, roomID string) (*State, error) {
-	room, err := loadRoom(tx, roomID)
+	room, err := LoadRoom(tx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	return n.states.read(tx, room.State)
+	return n.States.Read(tx, room.State)
 }
 
 // CurrentState returns every event of a room's current state.
 func (n *Node) CurrentState(ctx context.Context, roomID string) ([]*Event, error) {
 	var out []*Event
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		s, err := n.currentState(tx, roomID)
 		if err != nil {
 			return err
@@ -95,7 +95,7 @@ func (n *Node) CurrentState(ctx context.Context, roomID string) ([]*Event, error
 // CurrentStateEvent returns one event of a room's current state, or ErrNotFound.
 func (n *Node) CurrentStateEvent(ctx context.Context, roomID, evType, stateKey string) (*Event, error) {
 	var out *Event
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		s, err := n.currentState(tx, roomID)
 		if err != nil {
 			return err
@@ -114,8 +114,8 @@ func (n *Node) stateForUser(tx *kv.Txn, userID, roomID string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rec membershipRecord
-	err = tx.GetJSON(membershipKey(userID, roomID), &rec)
+	var rec MembershipRecord
+	err = tx.GetJSON(MembershipKey(userID, roomID), &rec)
 	if err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return nil, err
 	}
@@ -123,11 +123,11 @@ func (n *Node) stateForUser(tx *kv.Txn, userID, roomID string) (*State, error) {
 	case rec.Membership == spec.Join:
 		return cur, nil
 	case rec.Membership == spec.Leave || rec.Membership == spec.Ban:
-		if er, err := loadEventRecord(tx, rec.EventID); err == nil && er.StateAfter != "" {
-			return n.states.read(tx, er.StateAfter)
+		if er, err := LoadEventRecord(tx, rec.EventID); err == nil && er.StateAfter != "" {
+			return n.States.Read(tx, er.StateAfter)
 		}
 	}
-	if hv, err := n.historyVisibility(tx, cur); err == nil && hv == "world_readable" {
+	if hv, err := n.HistoryVisibility(tx, cur); err == nil && hv == "world_readable" {
 		return cur, nil
 	}
 	return nil, fmt.Errorf("%w: you are not a member of %s", ErrForbidden, roomID)
@@ -136,7 +136,7 @@ func (n *Node) stateForUser(tx *kv.Txn, userID, roomID string) (*State, error) {
 // RoomState returns the room state userID may read (see stateForUser).
 func (n *Node) RoomState(ctx context.Context, userID, roomID string) ([]*Event, error) {
 	var out []*Event
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		s, err := n.stateForUser(tx, userID, roomID)
 		if err != nil {
 			return err
@@ -150,7 +150,7 @@ func (n *Node) RoomState(ctx context.Context, userID, roomID string) ([]*Event, 
 // RoomStateEvent returns one state event of the state userID may read.
 func (n *Node) RoomStateEvent(ctx context.Context, userID, roomID, evType, stateKey string) (*Event, error) {
 	var out *Event
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		s, err := n.stateForUser(tx, userID, roomID)
 		if err != nil {
 			return err
@@ -177,11 +177,11 @@ func (n *Node) Members(ctx context.Context, userID, roomID string) ([]*Event, er
 }
 
 // roomExists reports whether the node has the room.
-func (n *Node) roomExists(ctx context.Context, roomID string) (bool, error) {
+func (n *Node) RoomExists(ctx context.Context, roomID string) (bool, error) {
 	var ok bool
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		ok, err = tx.Has(roomKey(roomID))
+		ok, err = tx.Has(RoomKey(roomID))
 		return err
 	})
 	return ok, err
@@ -193,6 +193,6 @@ func (n *Node) stateEvent(tx *kv.Txn, s *State, evType, stateKey string) (*Event
 	if !ok {
 		return nil, fmt.Errorf("state %s/%s: %w", evType, stateKey, ErrNotFound)
 	}
-	ev, _, err := n.loadEvent(tx, id)
+	ev, _, err := n.LoadEvent(tx, id)
 	return ev, err
 }

@@ -104,7 +104,7 @@ type fullyReadContent struct {
 // setFullyRead stores the read marker unless it would move backwards.
 func (n *Node) setFullyRead(ctx context.Context, userID, roomID string, ev *Event) error {
 	return n.updateAccountData(ctx, userID, roomID, AccountDataFullyRead, func(old json.RawMessage) (json.RawMessage, error) {
-		if isBackfillPos(ev.Pos) {
+		if IsBackfillPos(ev.Pos) {
 			return old, nil // backfilled history: see writeReceipt
 		}
 		var cur fullyReadContent
@@ -121,8 +121,8 @@ func (n *Node) setFullyRead(ctx context.Context, userID, roomID string, ev *Even
 // eventPos is an event's stream position (0 for events never served).
 func (n *Node) eventPos(eventID string) (uint64, error) {
 	var pos uint64
-	err := n.db.View(func(tx *kv.Txn) error {
-		rec, err := loadEventRecord(tx, eventID)
+	err := n.DB.View(func(tx *kv.Txn) error {
+		rec, err := LoadEventRecord(tx, eventID)
 		if err == nil {
 			pos = rec.Pos
 		}
@@ -184,7 +184,7 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if isBackfillPos(ev.Pos) {
+	if IsBackfillPos(ev.Pos) {
 		// History backfilled from other servers predates the node's
 		// timeline: a receipt there changes nothing, and its position must
 		// not be compared with stream positions.
@@ -192,13 +192,13 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 	}
 	// A read receipt moving on recounts the user's unread notifications, in
 	// the receipt's transaction and under the room's lock (see lockRoom).
-	recount := unreadReceipt(receiptType, threadID) && n.isLocalUser(userID)
+	recount := unreadReceipt(receiptType, threadID) && n.IsLocalUser(userID)
 	if recount {
-		mu, err := n.lockRoom(ctx, roomID)
+		mu, err := n.LockRoom(ctx, roomID)
 		if err != nil {
 			return err
 		}
-		defer mu.unlock()
+		defer mu.Unlock()
 	}
 	_, err := n.receipts.Commit(1, func(tx *kv.Txn, pos uint64) error {
 		key := receiptKey(roomID, userID, receiptType, threadID)
@@ -218,7 +218,7 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 		if err := tx.SetJSON(receiptStreamKey(pos), ref); err != nil {
 			return err
 		}
-		if err := tx.SetJSON(key, receiptRecord{EventID: ev.PDU.EventID(), EventPos: ev.Pos, TS: n.now().UnixMilli(), Pos: pos}); err != nil {
+		if err := tx.SetJSON(key, receiptRecord{EventID: ev.PDU.EventID(), EventPos: ev.Pos, TS: n.Now().UnixMilli(), Pos: pos}); err != nil {
 			return err
 		}
 		if recount {
@@ -233,7 +233,7 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 		return err
 	}
 	if receiptType == ReceiptReadPrivate {
-		n.notifier.wake(userID)
+		n.Notifier.Wake(userID)
 		return nil
 	}
 	n.federateReceipt(ctx, userID, roomID, threadID, ev.PDU.EventID())
@@ -241,14 +241,14 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 	if err != nil {
 		return err
 	}
-	n.notifier.wake(members...)
+	n.Notifier.Wake(members...)
 	return nil
 }
 
 // localJoinedMembers lists the local users joined to a room.
 func (n *Node) localJoinedMembers(roomID string) ([]string, error) {
 	var out []string
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		return localJoinedIn(tx, roomID, func(u string) { out = append(out, u) })
 	})
 	return out, err
@@ -256,7 +256,7 @@ func (n *Node) localJoinedMembers(roomID string) ([]string, error) {
 
 // localJoinedIn calls fn for each local user joined to roomID.
 func localJoinedIn(tx *kv.Txn, roomID string, fn func(userID string)) error {
-	return tx.Each(kv.Scan{Prefix: localMemberPrefix(roomID)}, func(k, v []byte) (bool, error) {
+	return tx.Each(kv.Scan{Prefix: LocalMemberPrefix(roomID)}, func(k, v []byte) (bool, error) {
 		if string(v) != spec.Join {
 			return true, nil
 		}
@@ -319,7 +319,7 @@ func (n *Node) ReceiptsSince(ctx context.Context, forUser string, roomIDs []stri
 	if to <= from || len(roomIDs) == 0 {
 		return map[string]json.RawMessage{}, nil
 	}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		if from == 0 {
 			// Everything: read each room's current receipts directly.
 			for _, roomID := range roomIDs {
@@ -329,7 +329,7 @@ func (n *Node) ReceiptsSince(ctx context.Context, forUser string, roomIDs []stri
 						return false, err
 					}
 					var rec receiptRecord
-					if err := jsonUnmarshal(v, &rec); err != nil {
+					if err := DecodeJSON(v, &rec); err != nil {
 						return false, err
 					}
 					if rec.Pos <= to {
@@ -357,7 +357,7 @@ func (n *Node) ReceiptsSince(ctx context.Context, forUser string, roomIDs []stri
 				return false, nil
 			}
 			var ref receiptRef
-			if err := jsonUnmarshal(v, &ref); err != nil {
+			if err := DecodeJSON(v, &ref); err != nil {
 				return false, err
 			}
 			if !wanted[ref.RoomID] {

@@ -27,47 +27,47 @@ const (
 
 // rejectedMark is what is remembered of a rejected event.
 type rejectedMark struct {
-	roomID string
-	reason string
+	RoomID string
+	Reason string
 }
 
 // rejectedMarks maps event IDs to the verdict on them.
 type rejectedMarks = lru[string, rejectedMark]
 
-func newRejectedMarks() *rejectedMarks { return newLRU[string, rejectedMark](maxRejectedMarks) }
+func newRejectedMarks() *rejectedMarks { return NewLRU[string, rejectedMark](maxRejectedMarks) }
 
 // noteRejected remembers a rejected event's verdict.
 func (n *Node) noteRejected(eventID, roomID, reason string) {
 	if len(reason) > maxRejectedReason {
 		reason = strings.ToValidUTF8(reason[:maxRejectedReason], "") + "…"
 	}
-	n.rejected.put(eventID, rejectedMark{roomID: roomID, reason: reason})
+	n.Rejected.Put(eventID, rejectedMark{RoomID: roomID, Reason: reason})
 }
 
 // rejectedError is the verdict remembered on eventID in roomID, nil if
 // there is none.
-func (n *Node) rejectedError(eventID, roomID string) error {
-	m, ok := n.rejected.get(eventID)
-	if !ok || m.roomID != roomID {
+func (n *Node) RejectedError(eventID, roomID string) error {
+	m, ok := n.Rejected.Get(eventID)
+	if !ok || m.RoomID != roomID {
 		return nil
 	}
-	return &InputError{EventID: eventID, Reason: errors.New(m.reason)}
+	return &InputError{EventID: eventID, Reason: errors.New(m.Reason)}
 }
 
 // rejectedRefs is the verdict on ev when it names a remembered rejected
 // event: rejected when one of its auth events is (as ownAuthEvents says of
 // a stored one), refused without a verdict when one of its prev events is
 // (as stateAfter does). nil when it names none.
-func (b *roomBatch) rejectedRefs(id string, prevs, auths []string) error {
+func (b *Batch) RejectedRefs(id string, prevs, auths []string) error {
 	for _, a := range auths {
-		if _, ok := b.byID[a]; !ok && b.n.rejectedError(a, b.roomID) != nil {
+		if _, ok := b.ByID[a]; !ok && b.Node.RejectedError(a, b.RoomID) != nil {
 			reason := fmt.Sprintf("auth event %s was rejected", a)
-			b.n.noteRejected(id, b.roomID, reason)
+			b.Node.noteRejected(id, b.RoomID, reason)
 			return &InputError{EventID: id, Reason: errors.New(reason)}
 		}
 	}
 	for _, p := range prevs {
-		if _, ok := b.byID[p]; !ok && b.n.rejectedError(p, b.roomID) != nil {
+		if _, ok := b.ByID[p]; !ok && b.Node.RejectedError(p, b.RoomID) != nil {
 			return fmt.Errorf("%w: event %s: prev event %s was rejected", ErrForbidden, id, p)
 		}
 	}

@@ -12,7 +12,7 @@ const maxAuthChain = 100000
 
 // resolve merges several states with state resolution v2 (via
 // gomatrixserverlib). Equal states resolve to themselves without work.
-func (b *roomBatch) resolve(states []*State) (*State, error) {
+func (b *Batch) resolve(states []*State) (*State, error) {
 	if len(states) == 1 {
 		return states[0], nil
 	}
@@ -27,8 +27,8 @@ func (b *roomBatch) resolve(states []*State) (*State, error) {
 		return states[0], nil
 	}
 	version := gomatrixserverlib.RoomVersionV10
-	if b.room != nil {
-		version = b.room.Version
+	if b.Room != nil {
+		version = b.Room.Version
 	}
 	sets := make([][]gomatrixserverlib.PDU, len(states))
 	var all []gomatrixserverlib.PDU
@@ -51,7 +51,7 @@ func (b *roomBatch) resolve(states []*State) (*State, error) {
 	// ResolveConflictsNew splits conflicted from unconflicted state as the
 	// spec says (a key missing from one set is conflicted). It needs the
 	// whole auth chain, create event included, or it returns nothing.
-	resolved, err := gomatrixserverlib.ResolveConflictsNew(version, sets, chain, userIDForSender, isRejected)
+	resolved, err := gomatrixserverlib.ResolveConflictsNew(version, sets, chain, UserIDForSender, isRejected)
 	if err != nil {
 		return nil, fmt.Errorf("state resolution: %w", err)
 	}
@@ -64,13 +64,13 @@ func (b *roomBatch) resolve(states []*State) (*State, error) {
 			m[StateKey{EventType: ev.Type(), StateKey: *sk}] = ev.EventID()
 		}
 	}
-	return stateFromMap(m), nil
+	return StateFromMap(m), nil
 }
 
-func (b *roomBatch) loadAll(ids []string) ([]gomatrixserverlib.PDU, error) {
+func (b *Batch) loadAll(ids []string) ([]gomatrixserverlib.PDU, error) {
 	out := make([]gomatrixserverlib.PDU, 0, len(ids))
 	for _, id := range ids {
-		p, err := b.pdu(id)
+		p, err := b.PDU(id)
 		if err != nil {
 			return nil, err
 		}
@@ -81,7 +81,7 @@ func (b *roomBatch) loadAll(ids []string) ([]gomatrixserverlib.PDU, error) {
 
 // authChain is the union of the auth chains of evs (not including evs unless
 // they are in each other's chains).
-func (b *roomBatch) authChain(evs []gomatrixserverlib.PDU) ([]gomatrixserverlib.PDU, error) {
+func (b *Batch) authChain(evs []gomatrixserverlib.PDU) ([]gomatrixserverlib.PDU, error) {
 	seen := map[string]bool{}
 	var out []gomatrixserverlib.PDU
 	queue := []string{}
@@ -98,7 +98,7 @@ func (b *roomBatch) authChain(evs []gomatrixserverlib.PDU) ([]gomatrixserverlib.
 		if len(seen) > maxAuthChain {
 			return nil, fmt.Errorf("auth chain longer than %d events", maxAuthChain)
 		}
-		p, err := b.pdu(id)
+		p, err := b.PDU(id)
 		if err != nil {
 			return nil, fmt.Errorf("auth chain: %w", err)
 		}

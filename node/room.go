@@ -12,7 +12,7 @@ import (
 
 // roomRecord is the room's head: version, forward extremities and the current
 // state's snapshot.
-type roomRecord struct {
+type RoomRecord struct {
 	Version     gomatrixserverlib.RoomVersion `json:"v"`
 	Extremities []string                      `json:"ext"`
 	// ExtStates is the state after each extremity, in the same order
@@ -23,7 +23,7 @@ type roomRecord struct {
 }
 
 // membershipRecord is a user's current membership in a room.
-type membershipRecord struct {
+type MembershipRecord struct {
 	Membership string `json:"m"`
 	EventID    string `json:"e"`
 	Pos        uint64 `json:"p"`
@@ -32,9 +32,9 @@ type membershipRecord struct {
 	OutOfBand bool `json:"o,omitempty"`
 }
 
-func loadRoom(tx *kv.Txn, roomID string) (*roomRecord, error) {
-	var r roomRecord
-	if err := tx.GetJSON(roomKey(roomID), &r); err != nil {
+func LoadRoom(tx *kv.Txn, roomID string) (*RoomRecord, error) {
+	var r RoomRecord
+	if err := tx.GetJSON(RoomKey(roomID), &r); err != nil {
 		if errors.Is(err, kv.ErrNotFound) {
 			return nil, fmt.Errorf("room %s: %w", roomID, ErrNotFound)
 		}
@@ -44,10 +44,10 @@ func loadRoom(tx *kv.Txn, roomID string) (*roomRecord, error) {
 }
 
 // roomVersion is a stored room's version; an unknown room is ErrNotFound.
-func (n *Node) roomVersion(roomID string) (gomatrixserverlib.RoomVersion, error) {
+func (n *Node) RoomVersion(roomID string) (gomatrixserverlib.RoomVersion, error) {
 	var version gomatrixserverlib.RoomVersion
-	err := n.db.View(func(tx *kv.Txn) error {
-		room, err := loadRoom(tx, roomID)
+	err := n.DB.View(func(tx *kv.Txn) error {
+		room, err := LoadRoom(tx, roomID)
 		if err == nil {
 			version = room.Version
 		}
@@ -59,7 +59,7 @@ func (n *Node) roomVersion(roomID string) (gomatrixserverlib.RoomVersion, error)
 // userIDForSender maps a sender to a user ID. In room versions 10 and 11 they
 // are the same; a sender that does not parse is an error, never (nil, nil),
 // which would make the library skip signature checks.
-func userIDForSender(_ spec.RoomID, s spec.SenderID) (*spec.UserID, error) {
+func UserIDForSender(_ spec.RoomID, s spec.SenderID) (*spec.UserID, error) {
 	u, err := spec.NewUserID(string(s), true)
 	if err != nil {
 		return nil, fmt.Errorf("sender %q: %w", s, err)
@@ -86,7 +86,7 @@ func (m chanMutex) lock(ctx context.Context) error {
 }
 
 // unlock releases m, which must be held.
-func (m chanMutex) unlock() { <-m }
+func (m chanMutex) Unlock() { <-m }
 
 func newStripedLocks() *stripedLocks {
 	var s stripedLocks
@@ -107,9 +107,9 @@ func (s *stripedLocks) forRoom(roomID string) chanMutex {
 // roomKnown reports whether the node has the room.
 func (n *Node) roomKnown(roomID string) (bool, error) {
 	var ok bool
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		ok, err = tx.Has(roomKey(roomID))
+		ok, err = tx.Has(RoomKey(roomID))
 		return err
 	})
 	return ok, err

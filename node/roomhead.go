@@ -12,8 +12,8 @@ import (
 // same extremities and state have converged; simulations compare them.
 func (n *Node) ForwardExtremities(ctx context.Context, roomID string) ([]string, error) {
 	var out []string
-	err := n.db.View(func(tx *kv.Txn) error {
-		room, err := loadRoom(tx, roomID)
+	err := n.DB.View(func(tx *kv.Txn) error {
+		room, err := LoadRoom(tx, roomID)
 		if err != nil {
 			return err
 		}

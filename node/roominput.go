@@ -13,46 +13,46 @@ import (
 )
 
 // maxEventSize is the spec's limit on a PDU's canonical JSON.
-const maxEventSize = 65536
+const MaxEventSize = 65536
 
 // roomBatch inputs events into one room, one at a time, against an in-memory
 // view of the room, and commits all of them in one transaction. The caller
 // holds the room's lock for the batch's whole life, so the view is stable.
-type roomBatch struct {
-	n       *Node
-	tx      *kv.Txn // read snapshot taken after the lock
-	roomID  string
-	room    *roomRecord // nil until the create event
-	current *State
-	start   *State // current state when the batch began
-	events  []*pendingEvent
-	byID    map[string]*pendingEvent
+type Batch struct {
+	Node    *Node
+	Tx      *kv.Txn // read snapshot taken after the lock
+	RoomID  string
+	Room    *RoomRecord // nil until the create event
+	Current *State
+	Start   *State // current state when the batch began
+	Events  []*PendingEvent
+	ByID    map[string]*PendingEvent
 	// extra writes go into the batch's commit (an alias made with a room).
-	extra []func(*kv.Txn) error
+	Extra []func(*kv.Txn) error
 	// membersChanged: a member event changed the room's state (then the
 	// node's shared-servers generation moves on at commit).
 	membersChanged bool
 }
 
 // pendingEvent is an event input in this batch and not yet committed.
-type pendingEvent struct {
-	pdu           gomatrixserverlib.PDU
-	rec           eventRecord
-	before, after *State
+type PendingEvent struct {
+	PDU           gomatrixserverlib.PDU
+	Record        EventRecord
+	Before, After *State
 	// current is the room's current state once this event is accepted.
-	current *State
+	Current *State
 	// accepted events are served to clients and get a stream position.
-	accepted bool
+	Accepted bool
 	// outlier events (the state and auth chain a remote join brought) get a
 	// stream position, so they are served as state, but no timeline entry.
-	outlier bool
+	Outlier bool
 	txnKey  []byte
 	// redactTarget is the event this accepted redaction removes content from.
 	redactTarget string
 }
 
 // inputOpts carries what a local send adds to an event.
-type inputOpts struct {
+type InputOpts struct {
 	TxnID    string
 	TxnScope TxnScope
 	DeviceID string
@@ -76,20 +76,20 @@ func (e *InputError) Error() string {
 
 func (e *InputError) Unwrap() error { return ErrForbidden }
 
-func (n *Node) newRoomBatch(tx *kv.Txn, roomID string) (*roomBatch, error) {
-	b := &roomBatch{n: n, tx: tx, roomID: roomID, byID: map[string]*pendingEvent{}, current: &State{}, start: &State{}}
-	room, err := loadRoom(tx, roomID)
+func (n *Node) newRoomBatch(tx *kv.Txn, roomID string) (*Batch, error) {
+	b := &Batch{Node: n, Tx: tx, RoomID: roomID, ByID: map[string]*PendingEvent{}, Current: &State{}, Start: &State{}}
+	room, err := LoadRoom(tx, roomID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return b, nil
 	case err != nil:
 		return nil, err
 	}
-	b.room = room
-	if b.current, err = n.states.read(tx, room.State); err != nil {
+	b.Room = room
+	if b.Current, err = n.States.Read(tx, room.State); err != nil {
 		return nil, err
 	}
-	b.start = b.current
+	b.Start = b.Current
 	return b, nil
 }
 
@@ -98,7 +98,7 @@ func (n *Node) newRoomBatch(tx *kv.Txn, roomID string) (*roomBatch, error) {
 // write (unread recounts, out-of-band memberships, backfill, a join's
 // chunks) holds it too, so that neither misses the other's writes nor loses
 // its transaction to a write conflict.
-func (n *Node) lockRoom(ctx context.Context, roomID string) (chanMutex, error) {
+func (n *Node) LockRoom(ctx context.Context, roomID string) (chanMutex, error) {
 	mu := n.roomLocks.forRoom(roomID)
 	return mu, mu.lock(ctx)
 }
@@ -106,14 +106,14 @@ func (n *Node) lockRoom(ctx context.Context, roomID string) (chanMutex, error) {
 // withRoom runs fn with the room's lock held and a batch on a fresh read
 // snapshot, then commits what fn input. It returns the batch so callers can
 // read results.
-func (n *Node) withRoom(ctx context.Context, roomID string, fn func(b *roomBatch) error) (*roomBatch, error) {
-	mu, err := n.lockRoom(ctx, roomID)
+func (n *Node) WithRoom(ctx context.Context, roomID string, fn func(b *Batch) error) (*Batch, error) {
+	mu, err := n.LockRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	defer mu.unlock()
-	var b *roomBatch
-	err = n.db.View(func(tx *kv.Txn) error {
+	defer mu.Unlock()
+	var b *Batch
+	err = n.DB.View(func(tx *kv.Txn) error {
 		var err error
 		if b, err = n.newRoomBatch(tx, roomID); err != nil {
 			return err
@@ -133,48 +133,48 @@ func (n *Node) withRoom(ctx context.Context, roomID string, fn func(b *roomBatch
 }
 
 // pdu finds an event input in this batch or stored.
-func (b *roomBatch) pdu(id string) (gomatrixserverlib.PDU, error) {
-	if p, ok := b.byID[id]; ok {
-		return p.pdu, nil
+func (b *Batch) PDU(id string) (gomatrixserverlib.PDU, error) {
+	if p, ok := b.ByID[id]; ok {
+		return p.PDU, nil
 	}
-	return b.n.loadPDU(b.tx, id)
+	return b.Node.LoadPDU(b.Tx, id)
 }
 
 // record finds the record of an event in this batch or stored.
-func (b *roomBatch) record(id string) (*eventRecord, error) {
-	if p, ok := b.byID[id]; ok {
-		return &p.rec, nil
+func (b *Batch) record(id string) (*EventRecord, error) {
+	if p, ok := b.ByID[id]; ok {
+		return &p.Record, nil
 	}
-	return loadEventRecord(b.tx, id)
+	return LoadEventRecord(b.Tx, id)
 }
 
 // stateAfter is the state after the event id.
-func (b *roomBatch) stateAfter(id string) (*State, error) {
-	if p, ok := b.byID[id]; ok {
-		if p.rec.Rejected != "" { // p.after is nil
+func (b *Batch) stateAfter(id string) (*State, error) {
+	if p, ok := b.ByID[id]; ok {
+		if p.Record.Rejected != "" { // p.after is nil
 			return nil, fmt.Errorf("prev event %s was rejected", id)
 		}
-		return p.after, nil
+		return p.After, nil
 	}
-	rec, err := loadEventRecord(b.tx, id)
+	rec, err := LoadEventRecord(b.Tx, id)
 	if err != nil {
 		return nil, err
 	}
 	if rec.Rejected != "" {
 		return nil, fmt.Errorf("prev event %s was rejected", id)
 	}
-	return b.n.states.read(b.tx, rec.StateAfter)
+	return b.Node.States.Read(b.Tx, rec.StateAfter)
 }
 
 // authProvider gives the events that auth of ev needs, looked up in s.
-func (b *roomBatch) authProvider(s *State, needed gomatrixserverlib.StateNeeded) (*gomatrixserverlib.AuthEvents, error) {
+func (b *Batch) authProvider(s *State, needed gomatrixserverlib.StateNeeded) (*gomatrixserverlib.AuthEvents, error) {
 	var evs []gomatrixserverlib.PDU
 	for _, t := range needed.Tuples() {
 		id, ok := s.Get(t.EventType, t.StateKey)
 		if !ok {
 			continue
 		}
-		p, err := b.pdu(id)
+		p, err := b.PDU(id)
 		if err != nil {
 			return nil, err
 		}
@@ -185,9 +185,9 @@ func (b *roomBatch) authProvider(s *State, needed gomatrixserverlib.StateNeeded)
 
 // build creates, signs and checks a new local event on top of the batch's
 // current view. It does not input it.
-func (b *roomBatch) build(proto gomatrixserverlib.ProtoEvent, version gomatrixserverlib.RoomVersion) (gomatrixserverlib.PDU, error) {
-	if b.room != nil {
-		version = b.room.Version
+func (b *Batch) Build(proto gomatrixserverlib.ProtoEvent, version gomatrixserverlib.RoomVersion) (gomatrixserverlib.PDU, error) {
+	if b.Room != nil {
+		version = b.Room.Version
 		prevs, depth, err := b.prevEventsForLocal()
 		if err != nil {
 			return nil, err
@@ -201,20 +201,20 @@ func (b *roomBatch) build(proto gomatrixserverlib.ProtoEvent, version gomatrixse
 	if err != nil || !supportedRoomVersions[version] {
 		return nil, fmt.Errorf("room version %q: %w", version, ErrUnsupportedRoomVersion)
 	}
-	proto.RoomID = b.roomID
+	proto.RoomID = b.RoomID
 	builder := verImpl.NewEventBuilderFromProtoEvent(&proto)
 	needed, err := gomatrixserverlib.StateNeededForProtoEvent(&proto)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
-	provider, err := b.authProvider(b.current, needed)
+	provider, err := b.authProvider(b.Current, needed)
 	if err != nil {
 		return nil, err
 	}
 	if err := builder.AddAuthEvents(provider); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrForbidden, err)
 	}
-	ev, err := builder.Build(b.n.now(), spec.ServerName(b.n.serverName), identity.KeyID, b.n.key)
+	ev, err := builder.Build(b.Node.Now(), spec.ServerName(b.Node.serverName), identity.KeyID, b.Node.key)
 	if err != nil {
 		// Build checks sizes itself (event, type, state key), before the
 		// check below can: those are ErrTooLarge, not bad input.
@@ -224,10 +224,10 @@ func (b *roomBatch) build(proto gomatrixserverlib.ProtoEvent, version gomatrixse
 		}
 		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
-	if len(ev.JSON()) > maxEventSize {
+	if len(ev.JSON()) > MaxEventSize {
 		return nil, fmt.Errorf("event is %d bytes: %w", len(ev.JSON()), ErrTooLarge)
 	}
-	if err := gomatrixserverlib.Allowed(ev, provider, userIDForSender); err != nil {
+	if err := gomatrixserverlib.Allowed(ev, provider, UserIDForSender); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrForbidden, err)
 	}
 	ev.EventID() // cache the ID before the PDU is shared
@@ -237,34 +237,34 @@ func (b *roomBatch) build(proto gomatrixserverlib.ProtoEvent, version gomatrixse
 // input runs ev through auth, state and soft-fail checks and adds it to the
 // batch. An event that fails is still kept (as rejected or soft-failed) and
 // an *InputError says why; an event already stored is a no-op.
-func (b *roomBatch) input(ev gomatrixserverlib.PDU, opts inputOpts) error {
+func (b *Batch) Input(ev gomatrixserverlib.PDU, opts InputOpts) error {
 	id := ev.EventID()
-	if ev.RoomID().String() != b.roomID {
-		return fmt.Errorf("%w: event %s is not in room %s", ErrBadInput, id, b.roomID)
+	if ev.RoomID().String() != b.RoomID {
+		return fmt.Errorf("%w: event %s is not in room %s", ErrBadInput, id, b.RoomID)
 	}
-	if _, ok := b.byID[id]; ok {
+	if _, ok := b.ByID[id]; ok {
 		return nil
 	}
-	if ok, err := b.tx.Has(eventKey(id)); err != nil || ok {
+	if ok, err := b.Tx.Has(EventKey(id)); err != nil || ok {
 		return err
 	}
-	if err := b.n.rejectedError(id, b.roomID); err != nil {
+	if err := b.Node.RejectedError(id, b.RoomID); err != nil {
 		return err // rejected before, and not stored (rejectedmarks.go)
 	}
-	if err := b.rejectedRefs(id, ev.PrevEventIDs(), ev.AuthEventIDs()); err != nil {
+	if err := b.RejectedRefs(id, ev.PrevEventIDs(), ev.AuthEventIDs()); err != nil {
 		return err
 	}
 	if !supportedRoomVersions[ev.Version()] {
 		return fmt.Errorf("room version %q: %w", ev.Version(), ErrUnsupportedRoomVersion)
 	}
-	p := &pendingEvent{pdu: ev, rec: eventRecord{
-		RoomID: b.roomID, Version: string(ev.Version()), JSON: ev.JSON(), TxnID: opts.TxnID, DeviceID: opts.DeviceID,
+	p := &PendingEvent{PDU: ev, Record: EventRecord{
+		RoomID: b.RoomID, Version: string(ev.Version()), JSON: ev.JSON(), TxnID: opts.TxnID, DeviceID: opts.DeviceID,
 	}}
 	if opts.TxnID != "" {
 		p.txnKey = txnKey(opts.Sender, opts.DeviceID, opts.TxnScope, opts.TxnID)
 	}
-	b.events = append(b.events, p)
-	b.byID[id] = p
+	b.Events = append(b.Events, p)
+	b.ByID[id] = p
 	err := b.evaluate(p)
 	var inputErr *InputError
 	if err != nil && !errors.As(err, &inputErr) {
@@ -274,48 +274,48 @@ func (b *roomBatch) input(ev gomatrixserverlib.PDU, opts inputOpts) error {
 }
 
 // drop removes the last input event from the batch.
-func (b *roomBatch) drop(p *pendingEvent) {
-	if n := len(b.events); n > 0 && b.events[n-1] == p {
-		b.events = b.events[:n-1]
-		delete(b.byID, p.pdu.EventID())
+func (b *Batch) drop(p *PendingEvent) {
+	if n := len(b.Events); n > 0 && b.Events[n-1] == p {
+		b.Events = b.Events[:n-1]
+		delete(b.ByID, p.PDU.EventID())
 	}
 }
 
 // evaluate decides whether p is rejected, soft-failed or accepted, and
 // advances the room past it when accepted.
-func (b *roomBatch) evaluate(p *pendingEvent) error {
-	ev, id := p.pdu, p.pdu.EventID()
+func (b *Batch) evaluate(p *PendingEvent) error {
+	ev, id := p.PDU, p.PDU.EventID()
 	reject := func(err error) error {
-		p.rec.Rejected = err.Error()
-		p.before, p.after = nil, nil
-		p.rec.StateBefore, p.rec.StateAfter = "", ""
+		p.Record.Rejected = err.Error()
+		p.Before, p.After = nil, nil
+		p.Record.StateBefore, p.Record.StateAfter = "", ""
 		return &InputError{EventID: id, Reason: err}
 	}
 
 	isCreate := ev.Type() == spec.MRoomCreate && ev.StateKeyEquals("")
-	if isCreate != (b.room == nil) {
+	if isCreate != (b.Room == nil) {
 		if isCreate {
 			return reject(errors.New("room already exists"))
 		}
-		return fmt.Errorf("room %s: %w", b.roomID, ErrNotFound)
+		return fmt.Errorf("room %s: %w", b.RoomID, ErrNotFound)
 	}
-	if b.room != nil && ev.Version() != b.room.Version {
-		return reject(fmt.Errorf("event version %s differs from room version %s", ev.Version(), b.room.Version))
+	if b.Room != nil && ev.Version() != b.Room.Version {
+		return reject(fmt.Errorf("event version %s differs from room version %s", ev.Version(), b.Room.Version))
 	}
 
 	before, err := b.stateBefore(ev)
 	if err != nil {
 		return err
 	}
-	p.before = before
-	p.rec.StateBefore = before.ID()
+	p.Before = before
+	p.Record.StateBefore = before.ID()
 
 	// Auth against the event's own auth events, then against the state before it.
 	authEvents, err := b.ownAuthEvents(ev)
 	if err != nil {
 		return reject(err)
 	}
-	if err := gomatrixserverlib.Allowed(ev, authEvents, userIDForSender); err != nil {
+	if err := gomatrixserverlib.Allowed(ev, authEvents, UserIDForSender); err != nil {
 		return reject(fmt.Errorf("auth events: %w", err))
 	}
 	needed := gomatrixserverlib.StateNeededForAuth([]gomatrixserverlib.PDU{ev})
@@ -323,28 +323,28 @@ func (b *roomBatch) evaluate(p *pendingEvent) error {
 	if err != nil {
 		return err
 	}
-	if err := gomatrixserverlib.Allowed(ev, atBefore, userIDForSender); err != nil {
+	if err := gomatrixserverlib.Allowed(ev, atBefore, UserIDForSender); err != nil {
 		return reject(fmt.Errorf("state before event: %w", err))
 	}
 
-	p.after = before
+	p.After = before
 	if sk := ev.StateKey(); sk != nil {
-		p.after = before.With(ev.Type(), *sk, id)
+		p.After = before.With(ev.Type(), *sk, id)
 	}
-	p.rec.StateAfter = p.after.ID()
+	p.Record.StateAfter = p.After.ID()
 
 	// Soft-fail: the library does not do this; check against current state.
-	if b.room != nil && before.ID() != b.room.State {
-		atCurrent, err := b.authProvider(b.current, needed)
+	if b.Room != nil && before.ID() != b.Room.State {
+		atCurrent, err := b.authProvider(b.Current, needed)
 		if err != nil {
 			return err
 		}
-		if err := gomatrixserverlib.Allowed(ev, atCurrent, userIDForSender); err != nil {
-			p.rec.SoftFailed = true
+		if err := gomatrixserverlib.Allowed(ev, atCurrent, UserIDForSender); err != nil {
+			p.Record.SoftFailed = true
 			return &InputError{EventID: id, SoftFailed: true, Reason: err}
 		}
 	}
-	p.accepted = true
+	p.Accepted = true
 	if err := b.advance(p); err != nil {
 		return err
 	}
@@ -356,7 +356,7 @@ func (b *roomBatch) evaluate(p *pendingEvent) error {
 
 // stateBefore is the state before ev: after its one prev event, or the
 // resolution of the states after each of its prev events.
-func (b *roomBatch) stateBefore(ev gomatrixserverlib.PDU) (*State, error) {
+func (b *Batch) stateBefore(ev gomatrixserverlib.PDU) (*State, error) {
 	prevs := ev.PrevEventIDs()
 	if len(prevs) == 0 {
 		return &State{}, nil
@@ -367,7 +367,7 @@ func (b *roomBatch) stateBefore(ev gomatrixserverlib.PDU) (*State, error) {
 		if err != nil {
 			return nil, fmt.Errorf("prev event: %w", err)
 		}
-		if rec.RoomID != b.roomID {
+		if rec.RoomID != b.RoomID {
 			return nil, fmt.Errorf("%w: prev event %s is in another room", ErrBadInput, id)
 		}
 		s, err := b.stateAfter(id)
@@ -381,7 +381,7 @@ func (b *roomBatch) stateBefore(ev gomatrixserverlib.PDU) (*State, error) {
 
 // ownAuthEvents loads the events ev names as its auth events; each must be
 // stored, in the same room and not rejected.
-func (b *roomBatch) ownAuthEvents(ev gomatrixserverlib.PDU) (*gomatrixserverlib.AuthEvents, error) {
+func (b *Batch) ownAuthEvents(ev gomatrixserverlib.PDU) (*gomatrixserverlib.AuthEvents, error) {
 	ids := ev.AuthEventIDs()
 	evs := make([]gomatrixserverlib.PDU, 0, len(ids))
 	for _, id := range ids {
@@ -392,10 +392,10 @@ func (b *roomBatch) ownAuthEvents(ev gomatrixserverlib.PDU) (*gomatrixserverlib.
 		if rec.Rejected != "" {
 			return nil, fmt.Errorf("auth event %s was rejected", id)
 		}
-		if rec.RoomID != b.roomID {
+		if rec.RoomID != b.RoomID {
 			return nil, fmt.Errorf("auth event %s is in another room", id)
 		}
-		p, err := b.pdu(id)
+		p, err := b.PDU(id)
 		if err != nil {
 			return nil, err
 		}
@@ -409,13 +409,13 @@ func (b *roomBatch) ownAuthEvents(ev gomatrixserverlib.PDU) (*gomatrixserverlib.
 // the extremities; as many of them share a state (forks of messages), only
 // the distinct states are resolved, taken from the room head without
 // loading the extremities (extStates).
-func (b *roomBatch) advance(p *pendingEvent) error {
-	ev := p.pdu
-	if b.room == nil {
-		b.room = &roomRecord{Version: ev.Version()}
+func (b *Batch) advance(p *PendingEvent) error {
+	ev := p.PDU
+	if b.Room == nil {
+		b.Room = &RoomRecord{Version: ev.Version()}
 	}
 	prevs := ev.PrevEventIDs()
-	oldExt, oldStates := b.room.Extremities, []string(nil)
+	oldExt, oldStates := b.Room.Extremities, []string(nil)
 	if len(oldExt) > 0 {
 		var err error
 		if oldStates, err = b.extStates(); err != nil {
@@ -425,7 +425,7 @@ func (b *roomBatch) advance(p *pendingEvent) error {
 	linear := len(prevs) == len(oldExt)
 	ext := make([]string, 1, len(oldExt)+1)
 	states := make([]string, 1, len(oldExt)+1)
-	ext[0], states[0] = ev.EventID(), p.after.ID()
+	ext[0], states[0] = ev.EventID(), p.After.ID()
 	for i, id := range oldExt {
 		if slices.Contains(prevs, id) {
 			continue
@@ -434,7 +434,7 @@ func (b *roomBatch) advance(p *pendingEvent) error {
 		ext = append(ext, id)
 		states = append(states, oldStates[i])
 	}
-	current := p.after
+	current := p.After
 	if !linear {
 		var distinct []*State
 		seen := map[string]bool{}
@@ -455,10 +455,10 @@ func (b *roomBatch) advance(p *pendingEvent) error {
 		}
 		current = s
 	}
-	b.room.Extremities, b.room.ExtStates = ext, states
-	b.room.Depth = max(b.room.Depth, ev.Depth())
-	b.current = current
-	b.room.State = current.ID()
-	p.current = current
+	b.Room.Extremities, b.Room.ExtStates = ext, states
+	b.Room.Depth = max(b.Room.Depth, ev.Depth())
+	b.Current = current
+	b.Room.State = current.ID()
+	p.Current = current
 	return nil
 }

@@ -40,7 +40,7 @@ func (n *Node) SendEvent(ctx context.Context, req SendRequest) (string, error) {
 		req.TxnScope = SendTxn(req.RoomID, req.Type)
 	}
 	if req.TxnID != "" {
-		if id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnScope, req.TxnID); err == nil {
+		if id, err := n.TxnEvent(req.Sender, req.DeviceID, req.TxnScope, req.TxnID); err == nil {
 			return id, nil
 		} else if !errors.Is(err, kv.ErrNotFound) {
 			return "", err
@@ -50,21 +50,21 @@ func (n *Node) SendEvent(ctx context.Context, req SendRequest) (string, error) {
 		return "", fmt.Errorf("%w: room ID %q", ErrInvalidParam, req.RoomID)
 	}
 	var eventID string
-	_, err := n.withRoom(ctx, req.RoomID, func(b *roomBatch) error {
-		if b.room == nil {
+	_, err := n.WithRoom(ctx, req.RoomID, func(b *Batch) error {
+		if b.Room == nil {
 			return fmt.Errorf("room %s: %w", req.RoomID, ErrNotFound)
 		}
 		if req.TxnID != "" { // a concurrent retry may have won the lock first
-			if ok, err := b.tx.Has(txnKey(req.Sender, req.DeviceID, req.TxnScope, req.TxnID)); err != nil || ok {
+			if ok, err := b.Tx.Has(txnKey(req.Sender, req.DeviceID, req.TxnScope, req.TxnID)); err != nil || ok {
 				if ok {
-					id, err := n.txnEvent(req.Sender, req.DeviceID, req.TxnScope, req.TxnID)
+					id, err := n.TxnEvent(req.Sender, req.DeviceID, req.TxnScope, req.TxnID)
 					eventID = id
 					return err
 				}
 				return err
 			}
 		}
-		id, err := b.buildAndInput(req)
+		id, err := b.BuildAndInput(req)
 		eventID = id
 		return err
 	})
@@ -76,7 +76,7 @@ func (n *Node) SendEvent(ctx context.Context, req SendRequest) (string, error) {
 
 // buildAndInput builds a local event on the batch's view and inputs it. A
 // local event that would be rejected or soft-failed is refused, not stored.
-func (b *roomBatch) buildAndInput(req SendRequest) (string, error) {
+func (b *Batch) BuildAndInput(req SendRequest) (string, error) {
 	content := req.Content
 	if len(content) == 0 {
 		content = json.RawMessage("{}")
@@ -88,7 +88,7 @@ func (b *roomBatch) buildAndInput(req SendRequest) (string, error) {
 		Content:  spec.RawJSON(content),
 		Redacts:  req.Redacts,
 	}
-	if b.room != nil && req.Type == spec.MRoomRedaction && b.room.Version == gomatrixserverlib.RoomVersionV11 {
+	if b.Room != nil && req.Type == spec.MRoomRedaction && b.Room.Version == gomatrixserverlib.RoomVersionV11 {
 		// Room version 11 moves "redacts" into the content.
 		var c map[string]any
 		if err := json.Unmarshal(content, &c); err != nil {
@@ -101,7 +101,7 @@ func (b *roomBatch) buildAndInput(req SendRequest) (string, error) {
 		}
 		proto.Content = raw
 	}
-	ev, err := b.build(proto, b.n.cfg.DefaultRoomVersion)
+	ev, err := b.Build(proto, b.Node.cfg.DefaultRoomVersion)
 	if err != nil {
 		return "", err
 	}
@@ -109,13 +109,13 @@ func (b *roomBatch) buildAndInput(req SendRequest) (string, error) {
 		if *d < 0 || *d > MaxStickyDurationMS {
 			return "", fmt.Errorf("%w: sticky duration %d ms", ErrInvalidParam, *d)
 		}
-		if ev, err = b.n.withStickyKey(ev, *d); err != nil {
+		if ev, err = b.Node.WithStickyKey(ev, *d); err != nil {
 			return "", err
 		}
 	}
-	if err := b.input(ev, inputOpts{TxnID: req.TxnID, TxnScope: req.TxnScope, DeviceID: req.DeviceID, Sender: req.Sender}); err != nil {
+	if err := b.Input(ev, InputOpts{TxnID: req.TxnID, TxnScope: req.TxnScope, DeviceID: req.DeviceID, Sender: req.Sender}); err != nil {
 		// A local event is either accepted or refused, never stored as failed.
-		if p, ok := b.byID[ev.EventID()]; ok {
+		if p, ok := b.ByID[ev.EventID()]; ok {
 			b.drop(p)
 		}
 		return "", err
@@ -123,9 +123,9 @@ func (b *roomBatch) buildAndInput(req SendRequest) (string, error) {
 	return ev.EventID(), nil
 }
 
-func (n *Node) txnEvent(userID, deviceID string, scope TxnScope, txnID string) (string, error) {
+func (n *Node) TxnEvent(userID, deviceID string, scope TxnScope, txnID string) (string, error) {
 	var id string
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		b, err := tx.Get(txnKey(userID, deviceID, scope, txnID))
 		id = string(b)
 		return err

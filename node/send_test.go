@@ -222,10 +222,10 @@ func TestDeleteDeviceForgetsTxns(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Unscoped records (user, device, txn ID), as written before scoping.
-	const old = 2*txnSweepBatch + 1
-	err = n.db.Update(func(tx *kv.Txn) error {
+	const old = 2*TxnSweepBatch + 1
+	err = n.DB.Update(func(tx *kv.Txn) error {
 		for i := range old {
-			if err := tx.Set(kv.Key(tTxn, alice.UserID, alice.DeviceID, fmt.Sprintf("old%d", i)), []byte("$x")); err != nil {
+			if err := tx.Set(kv.Key(TableTxn, alice.UserID, alice.DeviceID, fmt.Sprintf("old%d", i)), []byte("$x")); err != nil {
 				return err
 			}
 		}
@@ -234,17 +234,17 @@ func TestDeleteDeviceForgetsTxns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := countPrefix(t, n, kv.Key(tTxn, alice.UserID, alice.DeviceID)); got != old+1 {
+	if got := countPrefix(t, n, kv.Key(TableTxn, alice.UserID, alice.DeviceID)); got != old+1 {
 		t.Fatalf("%d records before deletion, want %d", got, old+1)
 	}
 
 	if err := n.DeleteDevice(ctx, alice.UserID, alice.DeviceID); err != nil {
 		t.Fatal(err)
 	}
-	if got := countPrefix(t, n, kv.Key(tTxn, alice.UserID, alice.DeviceID)); got != 0 {
+	if got := countPrefix(t, n, kv.Key(TableTxn, alice.UserID, alice.DeviceID)); got != 0 {
 		t.Fatalf("%d transaction records left of the deleted device", got)
 	}
-	if got := countPrefix(t, n, kv.Key(tTxn, alice.UserID, "LAPTOP")); got != 1 {
+	if got := countPrefix(t, n, kv.Key(TableTxn, alice.UserID, "LAPTOP")); got != 1 {
 		t.Fatalf("%d transaction records of the other device, want 1", got)
 	}
 	again, err := n.Login(ctx, "alice", "pw-alice", alice.DeviceID, "")

@@ -39,19 +39,19 @@ func TestServersSharingRooms(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Remote members, as a join over federation records them.
-			err = n.db.Update(func(tx *kv.Txn) error {
+			err = n.DB.Update(func(tx *kv.Txn) error {
 				for i, id := range rooms {
-					if err := tx.Set(roomServerKey(id, fmt.Sprintf("s%d.example", i%3)), nil); err != nil {
+					if err := tx.Set(RoomServerKey(id, fmt.Sprintf("s%d.example", i%3)), nil); err != nil {
 						return err
 					}
 				}
-				return tx.Set(roomServerKey(other, "bobs-only.example"), nil)
+				return tx.Set(RoomServerKey(other, "bobs-only.example"), nil)
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var got []string
-			err = n.db.View(func(tx *kv.Txn) error {
+			err = n.DB.View(func(tx *kv.Txn) error {
 				got, err = serversSharingRooms(tx, alice.UserID)
 				return err
 			})

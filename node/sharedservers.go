@@ -20,7 +20,7 @@ func (n *Node) SharedServersGen() uint64 { return n.membersGen.Load() }
 // (federation/globallimits.go). Its size is bounded by the rooms' members.
 func (n *Node) SharedServers(ctx context.Context) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var rooms []string
 		last := ""
 		err := tx.Each(kv.Scan{Prefix: kv.Key(tLocalMember)}, func(k, v []byte) (bool, error) {
@@ -43,7 +43,7 @@ func (n *Node) SharedServers(ctx context.Context) (map[string]bool, error) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			err := tx.Each(kv.Scan{Prefix: roomServerPrefix(room)}, func(k, _ []byte) (bool, error) {
+			err := tx.Each(kv.Scan{Prefix: RoomServerPrefix(room)}, func(k, _ []byte) (bool, error) {
 				server, err := kv.LastString(k)
 				if err == nil && server != n.serverName {
 					out[server] = true
@@ -59,12 +59,12 @@ func (n *Node) SharedServers(ctx context.Context) (map[string]bool, error) {
 	return out, err
 }
 
-func roomServerKey(roomID, server string) []byte { return kv.Key(tRoomServers, roomID, server) }
+func RoomServerKey(roomID, server string) []byte { return kv.Key(TableRoomServers, roomID, server) }
 
-func roomServerPrefix(roomID string) []byte { return kv.Key(tRoomServers, roomID) }
+func RoomServerPrefix(roomID string) []byte { return kv.Key(TableRoomServers, roomID) }
 
 // serverOf is the server name part of a user ID ("" if it has none).
-func serverOf(userID string) string {
+func ServerOf(userID string) string {
 	_, server, ok := strings.Cut(userID, ":")
 	if !ok || !strings.HasPrefix(userID, "@") {
 		return ""
@@ -75,8 +75,8 @@ func serverOf(userID string) string {
 // noteJoinedServer keeps the room's joined-servers index (tRoomServers: room
 // ID, server -> number of joined members) as a member key's membership
 // changes from was to now. Runs in the commit transaction.
-func (b *roomBatch) noteJoinedServer(tx *kv.Txn, userID, was, now string) error {
-	server := serverOf(userID)
+func (b *Batch) noteJoinedServer(tx *kv.Txn, userID, was, now string) error {
+	server := ServerOf(userID)
 	if server == "" {
 		return nil
 	}
@@ -84,7 +84,7 @@ func (b *roomBatch) noteJoinedServer(tx *kv.Txn, userID, was, now string) error 
 	if wasJoined == isJoined {
 		return nil
 	}
-	key := roomServerKey(b.roomID, server)
+	key := RoomServerKey(b.RoomID, server)
 	var count uint64
 	v, err := tx.Get(key)
 	switch {
@@ -105,14 +105,14 @@ func (b *roomBatch) noteJoinedServer(tx *kv.Txn, userID, was, now string) error 
 }
 
 // membershipOf is the membership a member event sets ("" for no event).
-func (b *roomBatch) membershipOf(tx *kv.Txn, eventID string) (string, error) {
+func (b *Batch) MembershipOf(tx *kv.Txn, eventID string) (string, error) {
 	if eventID == "" {
 		return "", nil
 	}
-	if p, ok := b.byID[eventID]; ok {
-		return p.pdu.Membership()
+	if p, ok := b.ByID[eventID]; ok {
+		return p.PDU.Membership()
 	}
-	ev, err := b.n.loadPDU(tx, eventID)
+	ev, err := b.Node.LoadPDU(tx, eventID)
 	if err != nil {
 		return "", err
 	}
@@ -123,8 +123,8 @@ func (b *roomBatch) membershipOf(tx *kv.Txn, eventID string) (string, error) {
 // included when it has one.
 func (n *Node) JoinedServers(ctx context.Context, roomID string) ([]string, error) {
 	var out []string
-	err := n.db.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: roomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+	err := n.DB.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: RoomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			s, err := kv.LastString(k)
 			out = append(out, s)
 			return err == nil, err

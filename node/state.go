@@ -21,9 +21,9 @@ import (
 // shares everything else with the snapshots before it. A room with much
 // membership churn stays small.
 const (
-	stateBuckets = 256
+	StateBuckets = 256
 	superBucket  = 16
-	numSupers    = stateBuckets / superBucket
+	NumSupers    = StateBuckets / superBucket
 	hashLen      = 16
 )
 
@@ -38,17 +38,17 @@ type stateEntry struct {
 
 // stateBlock is immutable once built; States share blocks freely.
 type stateBlock struct {
-	hash    string       // raw hash bytes
-	entries []stateEntry // sorted by (Type, StateKey)
+	Hash    string       // raw hash bytes
+	Entries []stateEntry // sorted by (Type, StateKey)
 }
 
 // State is an immutable room state. The zero value is the empty state.
 type State struct {
-	blocks [stateBuckets]*stateBlock
+	Blocks [StateBuckets]*stateBlock
 	// supers holds each superblock's hash ("" when all its blocks are
 	// empty); id is the snapshot ID. Both are computed when the State is
 	// made, so a State can be shared between goroutines without locks.
-	supers [numSupers]string
+	supers [NumSupers]string
 	id     string
 }
 
@@ -57,21 +57,21 @@ func bucketOf(evType, stateKey string) int {
 	h.Write([]byte(evType))
 	h.Write([]byte{0})
 	h.Write([]byte(stateKey))
-	return int(h.Sum32() % stateBuckets)
+	return int(h.Sum32() % StateBuckets)
 }
 
 // Get returns the event ID for (evType, stateKey).
 func (s *State) Get(evType, stateKey string) (string, bool) {
-	b := s.blocks[bucketOf(evType, stateKey)]
+	b := s.Blocks[bucketOf(evType, stateKey)]
 	if b == nil {
 		return "", false
 	}
-	i := sort.Search(len(b.entries), func(i int) bool {
-		e := b.entries[i]
+	i := sort.Search(len(b.Entries), func(i int) bool {
+		e := b.Entries[i]
 		return e.Type > evType || (e.Type == evType && e.StateKey >= stateKey)
 	})
-	if i < len(b.entries) && b.entries[i].Type == evType && b.entries[i].StateKey == stateKey {
-		return b.entries[i].EventID, true
+	if i < len(b.Entries) && b.Entries[i].Type == evType && b.Entries[i].StateKey == stateKey {
+		return b.Entries[i].EventID, true
 	}
 	return "", false
 }
@@ -81,16 +81,16 @@ func (s *State) With(evType, stateKey, eventID string) *State {
 	out := *s
 	bi := bucketOf(evType, stateKey)
 	var entries []stateEntry
-	if old := s.blocks[bi]; old != nil {
-		entries = make([]stateEntry, 0, len(old.entries)+1)
-		for _, e := range old.entries {
+	if old := s.Blocks[bi]; old != nil {
+		entries = make([]stateEntry, 0, len(old.Entries)+1)
+		for _, e := range old.Entries {
 			if e.Type != evType || e.StateKey != stateKey {
 				entries = append(entries, e)
 			}
 		}
 	}
 	entries = append(entries, stateEntry{evType, stateKey, eventID})
-	out.blocks[bi] = newStateBlock(entries)
+	out.Blocks[bi] = newStateBlock(entries)
 	out.supers[bi/superBucket] = out.superHash(bi / superBucket)
 	out.id = out.snapshotHash()
 	return &out
@@ -99,9 +99,9 @@ func (s *State) With(evType, stateKey, eventID string) *State {
 // Len is the number of state entries.
 func (s *State) Len() int {
 	n := 0
-	for _, b := range s.blocks {
+	for _, b := range s.Blocks {
 		if b != nil {
-			n += len(b.entries)
+			n += len(b.Entries)
 		}
 	}
 	return n
@@ -109,11 +109,11 @@ func (s *State) Len() int {
 
 // Each calls fn for every entry, in bucket order.
 func (s *State) Each(fn func(k StateKey, eventID string)) {
-	for _, b := range s.blocks {
+	for _, b := range s.Blocks {
 		if b == nil {
 			continue
 		}
-		for _, e := range b.entries {
+		for _, e := range b.Entries {
 			fn(StateKey{EventType: e.Type, StateKey: e.StateKey}, e.EventID)
 		}
 	}
@@ -127,8 +127,8 @@ func (s *State) EventIDs() []string {
 }
 
 // stateFromMap builds a State from a map.
-func stateFromMap(m map[StateKey]string) *State {
-	var per [stateBuckets][]stateEntry
+func StateFromMap(m map[StateKey]string) *State {
+	var per [StateBuckets][]stateEntry
 	for k, id := range m {
 		bi := bucketOf(k.EventType, k.StateKey)
 		per[bi] = append(per[bi], stateEntry{k.EventType, k.StateKey, id})
@@ -136,7 +136,7 @@ func stateFromMap(m map[StateKey]string) *State {
 	s := &State{}
 	for i, entries := range per {
 		if len(entries) > 0 {
-			s.blocks[i] = newStateBlock(entries)
+			s.Blocks[i] = newStateBlock(entries)
 		}
 	}
 	s.rehash()
@@ -154,7 +154,7 @@ func newStateBlock(entries []stateEntry) *stateBlock {
 	for _, e := range entries {
 		fmt.Fprintf(h, "%q %q %q\n", e.Type, e.StateKey, e.EventID)
 	}
-	return &stateBlock{hash: string(h.Sum(nil)[:hashLen]), entries: entries}
+	return &stateBlock{Hash: string(h.Sum(nil)[:hashLen]), Entries: entries}
 }
 
 // rehash computes every superblock hash and the ID.
@@ -169,13 +169,13 @@ func (s *State) rehash() {
 func (s *State) superHash(i int) string {
 	h := sha256.New()
 	empty := true
-	for _, b := range s.blocks[i*superBucket : (i+1)*superBucket] {
+	for _, b := range s.Blocks[i*superBucket : (i+1)*superBucket] {
 		if b == nil {
 			h.Write(make([]byte, hashLen))
 			continue
 		}
 		empty = false
-		h.Write([]byte(b.hash))
+		h.Write([]byte(b.Hash))
 	}
 	if empty {
 		return ""
@@ -213,10 +213,10 @@ type stateStore struct {
 
 // newStateStore makes a store whose caches hold at most maxBytes (as
 // caches.go estimates them), half in blocks and half in snapshots.
-func newStateStore(maxBytes int) *stateStore {
+func NewStateStore(maxBytes int) *stateStore {
 	return &stateStore{
 		blocks: newSizedLRU[string](maxCachedStateBlocks, maxBytes/2, stateBlockSize),
-		snaps:  newSizedLRU[string](maxCachedSnapshots, maxBytes/2, stateSnapshotSize),
+		snaps:  newSizedLRU[string](maxCachedSnapshots, maxBytes/2, StateSnapshotSize),
 	}
 }
 
@@ -249,7 +249,7 @@ func unpackHashes(b []byte, n int) ([]string, error) {
 }
 
 // setIfAbsent writes a content-addressed record unless it is stored already.
-func setIfAbsent(tx *kv.Txn, key []byte, value func() ([]byte, error)) error {
+func SetIfAbsent(tx *kv.Txn, key []byte, value func() ([]byte, error)) error {
 	if ok, err := tx.Has(key); err != nil || ok {
 		return err
 	}
@@ -261,7 +261,7 @@ func setIfAbsent(tx *kv.Txn, key []byte, value func() ([]byte, error)) error {
 }
 
 // write stores s (only the parts not already stored) in tx and returns its ID.
-func (ss *stateStore) write(tx *kv.Txn, s *State) (string, error) {
+func (ss *stateStore) Write(tx *kv.Txn, s *State) (string, error) {
 	if s.id == "" {
 		return "", nil
 	}
@@ -272,12 +272,12 @@ func (ss *stateStore) write(tx *kv.Txn, s *State) (string, error) {
 		if sh == "" {
 			continue
 		}
-		blocks := s.blocks[i*superBucket : (i+1)*superBucket]
-		err := setIfAbsent(tx, stateSuperKey(sh), func() ([]byte, error) {
+		blocks := s.Blocks[i*superBucket : (i+1)*superBucket]
+		err := SetIfAbsent(tx, stateSuperKey(sh), func() ([]byte, error) {
 			hs := make([]string, superBucket)
 			for j, b := range blocks {
 				if b != nil {
-					hs[j] = b.hash
+					hs[j] = b.Hash
 				}
 			}
 			return packHashes(hs), nil
@@ -289,10 +289,10 @@ func (ss *stateStore) write(tx *kv.Txn, s *State) (string, error) {
 			if b == nil {
 				continue
 			}
-			if _, cached := ss.blocks.get(b.hash); cached {
+			if _, cached := ss.blocks.Get(b.Hash); cached {
 				continue // a cached block was read from or written to disk already
 			}
-			err := setIfAbsent(tx, stateBlockKey(b.hash), b.encode)
+			err := SetIfAbsent(tx, StateBlockKey(b.Hash), b.Encode)
 			if err != nil {
 				return "", err
 			}
@@ -305,9 +305,9 @@ func (ss *stateStore) write(tx *kv.Txn, s *State) (string, error) {
 }
 
 // encode is the block's stored form.
-func (b *stateBlock) encode() ([]byte, error) {
-	rows := make([][3]string, len(b.entries))
-	for j, e := range b.entries {
+func (b *stateBlock) Encode() ([]byte, error) {
+	rows := make([][3]string, len(b.Entries))
+	for j, e := range b.Entries {
 		rows[j] = [3]string{e.Type, e.StateKey, e.EventID}
 	}
 	return json.Marshal(rows)
@@ -315,30 +315,30 @@ func (b *stateBlock) encode() ([]byte, error) {
 
 // markWritten caches s and its blocks after the transaction that wrote them
 // commits.
-func (ss *stateStore) markWritten(s *State) {
-	for _, b := range s.blocks {
+func (ss *stateStore) MarkWritten(s *State) {
+	for _, b := range s.Blocks {
 		if b != nil {
-			ss.blocks.put(b.hash, b)
+			ss.blocks.Put(b.Hash, b)
 		}
 	}
 	if s.id != "" {
-		ss.snaps.put(s.id, s)
+		ss.snaps.Put(s.id, s)
 	}
 }
 
 // read loads the snapshot id.
-func (ss *stateStore) read(tx *kv.Txn, id string) (*State, error) {
+func (ss *stateStore) Read(tx *kv.Txn, id string) (*State, error) {
 	if id == "" {
 		return &State{}, nil
 	}
-	if s, ok := ss.snaps.get(id); ok {
+	if s, ok := ss.snaps.Get(id); ok {
 		return s, nil
 	}
 	raw, err := tx.Get(snapshotKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("load snapshot %s: %w", id, err)
 	}
-	supers, err := unpackHashes(raw, numSupers)
+	supers, err := unpackHashes(raw, NumSupers)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
@@ -364,18 +364,18 @@ func (ss *stateStore) read(tx *kv.Txn, id string) (*State, error) {
 			if err != nil {
 				return nil, err
 			}
-			s.blocks[i*superBucket+j] = b
+			s.Blocks[i*superBucket+j] = b
 		}
 	}
-	ss.snaps.put(id, s)
+	ss.snaps.Put(id, s)
 	return s, nil
 }
 
 func (ss *stateStore) readBlock(tx *kv.Txn, hash string) (*stateBlock, error) {
-	if b, ok := ss.blocks.get(hash); ok {
+	if b, ok := ss.blocks.Get(hash); ok {
 		return b, nil
 	}
-	raw, err := tx.Get(stateBlockKey(hash))
+	raw, err := tx.Get(StateBlockKey(hash))
 	if err != nil {
 		return nil, fmt.Errorf("load state block: %w", err)
 	}
@@ -383,10 +383,10 @@ func (ss *stateStore) readBlock(tx *kv.Txn, hash string) (*stateBlock, error) {
 	if err := json.Unmarshal(raw, &rows); err != nil {
 		return nil, fmt.Errorf("decode state block: %w", err)
 	}
-	b := &stateBlock{hash: hash, entries: make([]stateEntry, len(rows))}
+	b := &stateBlock{Hash: hash, Entries: make([]stateEntry, len(rows))}
 	for j, r := range rows {
-		b.entries[j] = stateEntry{r[0], r[1], r[2]}
+		b.Entries[j] = stateEntry{r[0], r[1], r[2]}
 	}
-	ss.blocks.put(hash, b)
+	ss.blocks.Put(hash, b)
 	return b, nil
 }

@@ -16,15 +16,15 @@ import (
 // see the event; an unknown or unserved event is ErrNotFound.
 func (n *Node) StateAfterEvent(ctx context.Context, eventID string, keys []StateKey) ([]*Event, error) {
 	var out []*Event
-	err := n.db.View(func(tx *kv.Txn) error {
-		rec, err := loadEventRecord(tx, eventID)
+	err := n.DB.View(func(tx *kv.Txn) error {
+		rec, err := LoadEventRecord(tx, eventID)
 		if err != nil {
 			return err
 		}
 		if rec.Pos == 0 {
 			return fmt.Errorf("event %s: %w", eventID, ErrNotFound)
 		}
-		s, err := n.states.read(tx, rec.StateAfter)
+		s, err := n.States.Read(tx, rec.StateAfter)
 		if err != nil {
 			return err
 		}
@@ -39,7 +39,7 @@ func (n *Node) StateAfterEvent(ctx context.Context, eventID string, keys []State
 			}
 		}
 		for _, id := range ids {
-			ev, _, err := n.loadEvent(tx, id)
+			ev, _, err := n.LoadEvent(tx, id)
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}

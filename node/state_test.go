@@ -61,7 +61,7 @@ func TestStateID(t *testing.T) {
 	m[StateKey{EventType: spec.MRoomCreate}] = "$create"
 	m[StateKey{EventType: "x.odd", StateKey: "a\x00b \"c\"\n"}] = "$odd"
 
-	fromMap := stateFromMap(m)
+	fromMap := StateFromMap(m)
 	// The same state built key by key, in another order.
 	var built State
 	s := &built
@@ -86,7 +86,7 @@ func TestStateID(t *testing.T) {
 	changed := s.With(spec.MRoomMember, "@u7:x", "$other")
 	more := s.With(spec.MRoomMember, "@new:x", "$new")
 	delete(m, StateKey{EventType: spec.MRoomMember, StateKey: "@u7:x"})
-	fewer := stateFromMap(m)
+	fewer := StateFromMap(m)
 	ids := map[string]bool{s.ID(): true, changed.ID(): true, more.ID(): true, fewer.ID(): true}
 	if len(ids) != 4 {
 		t.Fatalf("different states share an ID: %v", ids)
@@ -98,7 +98,7 @@ func TestStateID(t *testing.T) {
 }
 
 func TestDiffState(t *testing.T) {
-	base := stateFromMap(map[StateKey]string{
+	base := StateFromMap(map[StateKey]string{
 		{EventType: spec.MRoomCreate}:                   "$create",
 		{EventType: spec.MRoomMember, StateKey: "@a:x"}: "$a1",
 		{EventType: spec.MRoomMember, StateKey: "@b:x"}: "$b1",
@@ -115,7 +115,7 @@ func TestDiffState(t *testing.T) {
 			map[StateKey]change{{EventType: spec.MRoomMember, StateKey: "@a:x"}: {"$a1", "$a2"}}},
 		{"added", base.With(spec.MRoomMember, "@c:x", "$c1"),
 			map[StateKey]change{{EventType: spec.MRoomMember, StateKey: "@c:x"}: {"", "$c1"}}},
-		{"removed", stateFromMap(map[StateKey]string{
+		{"removed", StateFromMap(map[StateKey]string{
 			{EventType: spec.MRoomCreate}:                   "$create",
 			{EventType: spec.MRoomMember, StateKey: "@a:x"}: "$a1",
 			{EventType: spec.MRoomMember, StateKey: "@b:x"}: "$b1",
@@ -158,35 +158,35 @@ func TestStateStoreRoundTrip(t *testing.T) {
 	for i := range 100 {
 		m[StateKey{EventType: spec.MRoomMember, StateKey: fmt.Sprintf("@u%d:x", i)}] = fmt.Sprintf("$m%d", i)
 	}
-	s := stateFromMap(m)
+	s := StateFromMap(m)
 	write := func(st *State) {
 		t.Helper()
-		err := n.db.Update(func(tx *kv.Txn) error {
-			_, err := n.states.write(tx, st)
+		err := n.DB.Update(func(tx *kv.Txn) error {
+			_, err := n.States.Write(tx, st)
 			return err
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.states.markWritten(st)
+		n.States.MarkWritten(st)
 	}
 	write(s)
-	blocks, snaps := countKeys(t, n, tStateBlock), countKeys(t, n, tSnapshot)
+	blocks, snaps := countKeys(t, n, TableStateBlock), countKeys(t, n, TableSnapshot)
 	if snaps != 1 || blocks == 0 || blocks > 100 {
 		t.Fatalf("one snapshot of 100 keys: %d snapshots, %d blocks", snaps, blocks)
 	}
 	write(s)
-	if countKeys(t, n, tStateBlock) != blocks || countKeys(t, n, tSnapshot) != 1 {
+	if countKeys(t, n, TableStateBlock) != blocks || countKeys(t, n, TableSnapshot) != 1 {
 		t.Fatal("writing a state again stored something")
 	}
 	write(s.With(spec.MRoomMember, "@u1:x", "$changed"))
-	if got := countKeys(t, n, tStateBlock); got != blocks+1 {
+	if got := countKeys(t, n, TableStateBlock); got != blocks+1 {
 		t.Fatalf("one key changed: %d new blocks, want 1", got-blocks)
 	}
 
-	n.states = newStateStore(splitCacheBudget(n.cfg.CacheBytes).states) // cold cache: blocks come from disk
+	n.States = NewStateStore(SplitCacheBudget(n.Config().CacheBytes).States) // cold cache: blocks come from disk
 	var got *State
-	if err := n.db.View(func(tx *kv.Txn) (err error) { got, err = n.states.read(tx, s.ID()); return err }); err != nil {
+	if err := n.DB.View(func(tx *kv.Txn) (err error) { got, err = n.States.Read(tx, s.ID()); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if got.ID() != s.ID() || !maps.Equal(stateMap(got), m) {
@@ -207,7 +207,7 @@ func TestStateSnapshotDedup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocksBefore, snapsBefore := countKeys(t, n, tStateBlock), countKeys(t, n, tSnapshot)
+	blocksBefore, snapsBefore := countKeys(t, n, TableStateBlock), countKeys(t, n, TableSnapshot)
 	changes := 0
 	for r := range rounds {
 		m := spec.Join
@@ -225,18 +225,18 @@ func TestStateSnapshotDedup(t *testing.T) {
 		}
 		sendBatches(t, n, roomID, 20, reqs)
 	}
-	blocks := countKeys(t, n, tStateBlock) - blocksBefore
-	snaps := countKeys(t, n, tSnapshot) - snapsBefore
+	blocks := countKeys(t, n, TableStateBlock) - blocksBefore
+	snaps := countKeys(t, n, TableSnapshot) - snapsBefore
 	state := readSnapshot(t, n, roomHead(t, n, roomID).State)
 	buckets := 0
-	for _, b := range state.blocks {
+	for _, b := range state.Blocks {
 		if b != nil {
 			buckets++
 		}
 	}
 	tableBytes := func(table string) int {
 		total := 0
-		_ = n.db.View(func(tx *kv.Txn) error {
+		_ = n.DB.View(func(tx *kv.Txn) error {
 			return tx.Each(kv.Scan{Prefix: kv.Key(table)}, func(k, v []byte) (bool, error) {
 				total += len(k) + len(v)
 				return true, nil
@@ -244,9 +244,9 @@ func TestStateSnapshotDedup(t *testing.T) {
 		})
 		return total
 	}
-	snapBytes, superBytes, blockBytes := tableBytes(tSnapshot), tableBytes(tStateSuper), tableBytes(tStateBlock)
+	snapBytes, superBytes, blockBytes := tableBytes(TableSnapshot), tableBytes(TableStateSuper), tableBytes(TableStateBlock)
 	t.Logf("%d changes: %d new blocks, %d new snapshots; bytes: snapshots %d, superblocks %d, blocks %d; %d of %d buckets in use",
-		changes, blocks, snaps, snapBytes, superBytes, blockBytes, buckets, stateBuckets)
+		changes, blocks, snaps, snapBytes, superBytes, blockBytes, buckets, StateBuckets)
 	// A change costs one snapshot record and one superblock of 256 bytes each
 	// (plus keys), not a record listing every bucket.
 	if perChange := (snapBytes + superBytes) / changes; perChange > 700 {

@@ -68,7 +68,7 @@ func parseFedQueueValue(v []byte) (eventID string, endMS int64, sticky bool) {
 
 // outboundValue is the queue value of a local event the batch sends.
 func outboundValue(pdu gomatrixserverlib.PDU, nowMS int64) []byte {
-	end, sticky := stickyEndOf(pdu, nowMS)
+	end, sticky := StickyEndOf(pdu, nowMS)
 	return fedQueueValue(pdu.EventID(), end, sticky && end > nowMS)
 }
 
@@ -103,12 +103,12 @@ func (sp *stickyPush) notify() []string {
 
 // noteJoiner adds the server of a user who joins in the batch to the
 // push's destinations if it had no joined member before the batch.
-func (b *roomBatch) noteJoiner(tx *kv.Txn, sp *stickyPush, userID string) error {
-	server := serverOf(userID)
-	if server == "" || server == b.n.serverName || slices.Contains(sp.dests, server) {
+func (b *Batch) noteJoiner(tx *kv.Txn, sp *stickyPush, userID string) error {
+	server := ServerOf(userID)
+	if server == "" || server == b.Node.ServerName() || slices.Contains(sp.dests, server) {
 		return nil
 	}
-	joined, err := tx.Has(roomServerKey(b.roomID, server))
+	joined, err := tx.Has(RoomServerKey(b.RoomID, server))
 	if err != nil || joined {
 		return err
 	}
@@ -118,8 +118,8 @@ func (b *roomBatch) noteJoiner(tx *kv.Txn, sp *stickyPush, userID string) error 
 
 // noteOwnSticky adds an entry of the room's sticky index to the push when
 // a user of this server sent it and it is still sticky.
-func (b *roomBatch) noteOwnSticky(sp *stickyPush, rec stickyRecord, nowMS int64) {
-	if len(sp.dests) > 0 && rec.EndMS > nowMS && serverOf(rec.Sender) == b.n.serverName {
+func (b *Batch) noteOwnSticky(sp *stickyPush, rec stickyRecord, nowMS int64) {
+	if len(sp.dests) > 0 && rec.EndMS > nowMS && ServerOf(rec.Sender) == b.Node.ServerName() {
 		sp.own = append(sp.own, rec)
 	}
 }

@@ -59,7 +59,7 @@ func TestStickyPushToNewServer(t *testing.T) {
 	// x's sticky event as the index holds it (the push reads only the
 	// index): a remote user's, never pushed by this server.
 	plainPos := storedRecord(t, n, plain).Pos
-	if _, err := n.stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
+	if _, err := n.Stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
 		rec := stickyRecord{RoomID: d.roomID, EventID: plain, Sender: x, EndMS: clock.now().Add(time.Hour).UnixMilli(), Pos: plainPos}
 		return setSticky(tx, stickyKey(d.roomID, plainPos), rec, stickyExpiryKey(rec.EndMS, stickyKindRoom, d.roomID, plainPos))
 	}); err != nil {

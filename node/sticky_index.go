@@ -70,8 +70,8 @@ func (bl *stickyBacklog) unmarshal(b []byte) error {
 type stickyPlan struct {
 	nowMS int64
 	// events are the batch's accepted, still sticky events, with their ends.
-	events []*pendingEvent
-	ends   map[*pendingEvent]int64
+	events []*PendingEvent
+	ends   map[*PendingEvent]int64
 	// joins are the local users whose membership becomes join in this
 	// batch, with their join event.
 	joins []stickyJoin
@@ -82,7 +82,7 @@ type stickyPlan struct {
 	storedEnd int64
 	// softFailed are the batch's soft-failed, still sticky events, kept in
 	// tStickySoft to be re-evaluated (sticky_softfail.go).
-	softFailed []*pendingEvent
+	softFailed []*PendingEvent
 	// revive are stored soft-failed sticky events whose sender joined in
 	// this batch and which pass auth against the new current state.
 	revive []stickyRecord
@@ -111,7 +111,7 @@ type stickyIndexer struct{ n *Node }
 
 // Prepare works out the batch's sticky writes (prepareSticky).
 func (stickyIndexer) Prepare(c *RoomCommit) (IndexPlan, error) {
-	plan, err := c.b.prepareSticky()
+	plan, err := c.Batch.prepareSticky()
 	if err != nil {
 		return IndexPlan{}, err
 	}
@@ -122,7 +122,7 @@ func (stickyIndexer) Prepare(c *RoomCommit) (IndexPlan, error) {
 // sender hears of the pushed events and the sweeper of the new entries.
 func (x stickyIndexer) Index(tx *kv.Txn, c *RoomCommit, ip IndexPlan) (func(), error) {
 	plan := ip.Data.(*stickyPlan)
-	wrote, err := c.b.writeSticky(tx, plan, ip.First)
+	wrote, err := c.Batch.writeSticky(tx, plan, ip.First)
 	if err != nil {
 		return nil, err
 	}
@@ -141,14 +141,14 @@ func (x stickyIndexer) Index(tx *kv.Txn, c *RoomCommit, ip IndexPlan) (func(), e
 // prepareSticky works out the batch's sticky writes. It reads the database
 // only when the room's state changed, and the room's sticky index only when
 // a local user joins.
-func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
-	plan := &stickyPlan{nowMS: b.n.now().UnixMilli(), ends: map[*pendingEvent]int64{}}
-	for _, p := range b.events {
-		if !p.accepted && !p.rec.SoftFailed {
+func (b *Batch) prepareSticky() (*stickyPlan, error) {
+	plan := &stickyPlan{nowMS: b.Node.Now().UnixMilli(), ends: map[*PendingEvent]int64{}}
+	for _, p := range b.Events {
+		if !p.Accepted && !p.Record.SoftFailed {
 			continue
 		}
-		if end, ok := stickyEndOf(p.pdu, plan.nowMS); ok && end > plan.nowMS {
-			if p.accepted {
+		if end, ok := StickyEndOf(p.PDU, plan.nowMS); ok && end > plan.nowMS {
+			if p.Accepted {
 				plan.events = append(plan.events, p)
 			} else {
 				plan.softFailed = append(plan.softFailed, p)
@@ -156,25 +156,25 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 			plan.ends[p] = end
 		}
 	}
-	if b.room == nil || b.start.ID() == b.current.ID() {
+	if b.Room == nil || b.Start.ID() == b.Current.ID() {
 		return plan, nil // no state change: nobody joined
 	}
-	err := b.n.db.View(func(tx *kv.Txn) error {
+	err := b.Node.DB.View(func(tx *kv.Txn) error {
 		var err error
 		var joined []string // everyone who joined, local or not
-		DiffState(b.start, b.current, func(k StateKey, oldID, newID string) {
+		DiffState(b.Start, b.Current, func(k StateKey, oldID, newID string) {
 			if err != nil || k.EventType != spec.MRoomMember || newID == "" {
 				return
 			}
 			var now, was string
-			if now, err = b.membershipOf(tx, newID); err != nil || now != spec.Join {
+			if now, err = b.MembershipOf(tx, newID); err != nil || now != spec.Join {
 				return
 			}
-			if was, err = b.membershipOf(tx, oldID); err != nil || was == spec.Join {
+			if was, err = b.MembershipOf(tx, oldID); err != nil || was == spec.Join {
 				return
 			}
 			joined = append(joined, k.StateKey)
-			if b.n.isLocalUser(k.StateKey) {
+			if b.Node.IsLocalUser(k.StateKey) {
 				plan.joins = append(plan.joins, stickyJoin{userID: k.StateKey, eventID: newID})
 			} else {
 				err = b.noteJoiner(tx, &plan.push, k.StateKey)
@@ -191,7 +191,7 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 		if len(plan.joins) == 0 && len(plan.push.dests) == 0 {
 			return nil
 		}
-		return tx.Each(kv.Scan{Prefix: stickyRoomPrefix(b.roomID)}, func(_, v []byte) (bool, error) {
+		return tx.Each(kv.Scan{Prefix: stickyRoomPrefix(b.RoomID)}, func(_, v []byte) (bool, error) {
 			var rec stickyRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return false, fmt.Errorf("sticky index: %w", err)
@@ -216,7 +216,7 @@ func (b *roomBatch) prepareSticky() (*stickyPlan, error) {
 // writeSticky indexes the batch's sticky events and writes each joiner's
 // backlog, numbering backlog entries from next (the first of the positions
 // plan.reserve reserved, after the batch's events). It reports whether it wrote anything.
-func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool, error) {
+func (b *Batch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool, error) {
 	wrote := false
 	last := next + uint64(plan.reserve)
 	for _, p := range plan.softFailed {
@@ -235,8 +235,8 @@ func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool
 		wrote = true
 	}
 	for _, p := range plan.events {
-		rec := stickyRecord{RoomID: b.roomID, EventID: p.pdu.EventID(), Sender: string(p.pdu.SenderID()), EndMS: plan.ends[p], Pos: p.rec.Pos}
-		if err := setSticky(tx, stickyKey(b.roomID, rec.Pos), rec, stickyExpiryKey(rec.EndMS, stickyKindRoom, b.roomID, rec.Pos)); err != nil {
+		rec := stickyRecord{RoomID: b.RoomID, EventID: p.PDU.EventID(), Sender: string(p.PDU.SenderID()), EndMS: plan.ends[p], Pos: p.Record.Pos}
+		if err := setSticky(tx, stickyKey(b.RoomID, rec.Pos), rec, stickyExpiryKey(rec.EndMS, stickyKindRoom, b.RoomID, rec.Pos)); err != nil {
 			return false, err
 		}
 		wrote = true
@@ -246,16 +246,16 @@ func (b *roomBatch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool
 		if err != nil {
 			return false, err
 		}
-		if err := tx.Set(stickyJoinKey(j.userID, b.roomID), binary.BigEndian.AppendUint64(nil, joinPos)); err != nil {
+		if err := tx.Set(stickyJoinKey(j.userID, b.RoomID), binary.BigEndian.AppendUint64(nil, joinPos)); err != nil {
 			return false, err
 		}
-		if err := dropBacklog(tx, j.userID, b.roomID); err != nil {
+		if err := dropBacklog(tx, j.userID, b.RoomID); err != nil {
 			return false, err
 		}
-		bl := stickyBacklog{RoomID: b.roomID, EndMS: plan.storedEnd, Positions: slices.Clone(plan.stored)}
+		bl := stickyBacklog{RoomID: b.RoomID, EndMS: plan.storedEnd, Positions: slices.Clone(plan.stored)}
 		for _, p := range plan.events {
-			if p.rec.Pos < joinPos { // later ones reach the joiner through tSticky
-				bl.Positions = append(bl.Positions, p.rec.Pos)
+			if p.Record.Pos < joinPos { // later ones reach the joiner through tSticky
+				bl.Positions = append(bl.Positions, p.Record.Pos)
 				bl.EndMS = max(bl.EndMS, plan.ends[p])
 			}
 		}
@@ -313,11 +313,11 @@ func setSticky(tx *kv.Txn, key []byte, rec stickyRecord, expiryKey []byte) error
 }
 
 // eventPos is the stream position of an event of the batch or stored.
-func (b *roomBatch) eventPos(tx *kv.Txn, eventID string) (uint64, error) {
-	if p, ok := b.byID[eventID]; ok {
-		return p.rec.Pos, nil
+func (b *Batch) eventPos(tx *kv.Txn, eventID string) (uint64, error) {
+	if p, ok := b.ByID[eventID]; ok {
+		return p.Record.Pos, nil
 	}
-	rec, err := loadEventRecord(tx, eventID)
+	rec, err := LoadEventRecord(tx, eventID)
 	if err != nil {
 		return 0, err
 	}

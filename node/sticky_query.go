@@ -52,10 +52,10 @@ func (n *Node) StickyEvents(ctx context.Context, q StickyQuery) ([]StickyEvent, 
 	if q.Upto <= q.After {
 		return nil, q.Upto, nil
 	}
-	nowMS := n.now().UnixMilli()
+	nowMS := n.Now().UnixMilli()
 	var out []StickyEvent
 	next := q.Upto
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var cands []stickyCand
 		joined := make(map[string]bool, len(q.Rooms))
 		for _, room := range q.Rooms {
@@ -182,14 +182,14 @@ func (n *Node) dueSticky(ctx context.Context, tx *kv.Txn, q StickyQuery, cands [
 			continue
 		}
 		delivered[c.rec.EventID] = true
-		rec, err := loadEventRecord(tx, c.rec.EventID)
+		rec, err := LoadEventRecord(tx, c.rec.EventID)
 		if err != nil {
 			return nil, 0, err
 		}
 		if rec.RedactedBy != "" || rec.Pos == 0 {
 			continue // no longer sticky, or not served
 		}
-		pdu, err := n.loadPDU(tx, c.rec.EventID)
+		pdu, err := n.LoadPDU(tx, c.rec.EventID)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -205,11 +205,11 @@ func (n *Node) dueSticky(ctx context.Context, tx *kv.Txn, q StickyQuery, cands [
 // isJoinedNow says whether the user is joined to the room in its current
 // state.
 func (n *Node) isJoinedNow(tx *kv.Txn, roomID, userID string) (bool, error) {
-	room, err := loadRoom(tx, roomID)
+	room, err := LoadRoom(tx, roomID)
 	if err != nil {
 		return false, err
 	}
-	s, err := n.states.read(tx, room.State)
+	s, err := n.States.Read(tx, room.State)
 	if err != nil {
 		return false, err
 	}
@@ -217,7 +217,7 @@ func (n *Node) isJoinedNow(tx *kv.Txn, roomID, userID string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	ev, err := n.loadPDU(tx, id)
+	ev, err := n.LoadPDU(tx, id)
 	if err != nil {
 		return false, err
 	}
@@ -238,9 +238,9 @@ func compareUint(a, b uint64) int {
 // StickyTTLs says, for events of a room's timeline, how long each that is
 // still sticky has left (ms), by stream position; others are absent.
 func (n *Node) StickyTTLs(ctx context.Context, roomID string, positions []uint64) (map[uint64]int64, error) {
-	nowMS := n.now().UnixMilli()
+	nowMS := n.Now().UnixMilli()
 	out := map[uint64]int64{}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, pos := range positions {
 			if err := ctx.Err(); err != nil {
 				return err

@@ -19,10 +19,10 @@ const stickyRoomsScanLimit = 10000
 // false when there are more live entries than the scan reads: the caller
 // then asks about every room.
 func (n *Node) RoomsWithLiveSticky(ctx context.Context) (rooms map[string]bool, ok bool, err error) {
-	nowMS := n.now().UnixMilli()
+	nowMS := n.Now().UnixMilli()
 	rooms, ok = map[string]bool{}, true
 	seen := 0
-	err = n.db.View(func(tx *kv.Txn) error {
+	err = n.DB.View(func(tx *kv.Txn) error {
 		return tx.Each(kv.Scan{Prefix: stickyExpiryPrefix(), From: kv.Key(tStickyExpiry, uint64(max(nowMS+1, 0))), KeysOnly: true},
 			func(k, _ []byte) (bool, error) {
 				if seen++; seen > stickyRoomsScanLimit {

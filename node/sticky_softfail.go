@@ -31,16 +31,16 @@ func stickySoftExpiryKey(endMS int64, roomID, sender, eventID string) []byte {
 }
 
 // writeSoftFailedSticky keeps a soft-failed sticky event for re-evaluation.
-func (b *roomBatch) writeSoftFailedSticky(tx *kv.Txn, p *pendingEvent, endMS int64) error {
-	sender := string(p.pdu.SenderID())
-	rec := stickyRecord{RoomID: b.roomID, EventID: p.pdu.EventID(), Sender: sender, EndMS: endMS}
-	return setSticky(tx, stickySoftKey(b.roomID, sender, rec.EventID), rec, stickySoftExpiryKey(endMS, b.roomID, sender, rec.EventID))
+func (b *Batch) writeSoftFailedSticky(tx *kv.Txn, p *PendingEvent, endMS int64) error {
+	sender := string(p.PDU.SenderID())
+	rec := stickyRecord{RoomID: b.RoomID, EventID: p.PDU.EventID(), Sender: sender, EndMS: endMS}
+	return setSticky(tx, stickySoftKey(b.RoomID, sender, rec.EventID), rec, stickySoftExpiryKey(endMS, b.RoomID, sender, rec.EventID))
 }
 
 // planRevive finds the user's soft-failed, unexpired sticky events in the
 // room that pass auth against the batch's new current state.
-func (b *roomBatch) planRevive(tx *kv.Txn, plan *stickyPlan, userID string) error {
-	return tx.Each(kv.Scan{Prefix: stickySoftPrefix(b.roomID, userID)}, func(_, v []byte) (bool, error) {
+func (b *Batch) planRevive(tx *kv.Txn, plan *stickyPlan, userID string) error {
+	return tx.Each(kv.Scan{Prefix: stickySoftPrefix(b.RoomID, userID)}, func(_, v []byte) (bool, error) {
 		var rec stickyRecord
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return false, fmt.Errorf("sticky soft-fail index: %w", err)
@@ -48,7 +48,7 @@ func (b *roomBatch) planRevive(tx *kv.Txn, plan *stickyPlan, userID string) erro
 		if rec.EndMS <= plan.nowMS {
 			return true, nil // the sweeper will delete it
 		}
-		ev, err := b.n.loadPDU(tx, rec.EventID)
+		ev, err := b.Node.LoadPDU(tx, rec.EventID)
 		if err != nil {
 			return false, err
 		}
@@ -62,19 +62,19 @@ func (b *roomBatch) planRevive(tx *kv.Txn, plan *stickyPlan, userID string) erro
 
 // allowedNow checks ev against the batch's current state, reading through
 // tx (the batch's own read transaction is gone by commit time).
-func (b *roomBatch) allowedNow(tx *kv.Txn, ev gomatrixserverlib.PDU) (bool, error) {
+func (b *Batch) allowedNow(tx *kv.Txn, ev gomatrixserverlib.PDU) (bool, error) {
 	needed := gomatrixserverlib.StateNeededForAuth([]gomatrixserverlib.PDU{ev})
 	var evs []gomatrixserverlib.PDU
 	for _, t := range needed.Tuples() {
-		id, ok := b.current.Get(t.EventType, t.StateKey)
+		id, ok := b.Current.Get(t.EventType, t.StateKey)
 		if !ok {
 			continue
 		}
-		if p, ok := b.byID[id]; ok {
-			evs = append(evs, p.pdu)
+		if p, ok := b.ByID[id]; ok {
+			evs = append(evs, p.PDU)
 			continue
 		}
-		p, err := b.n.loadPDU(tx, id)
+		p, err := b.Node.LoadPDU(tx, id)
 		if err != nil {
 			return false, err
 		}
@@ -84,36 +84,36 @@ func (b *roomBatch) allowedNow(tx *kv.Txn, ev gomatrixserverlib.PDU) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	return gomatrixserverlib.Allowed(ev, provider, userIDForSender) == nil, nil
+	return gomatrixserverlib.Allowed(ev, provider, UserIDForSender) == nil, nil
 }
 
 // reviveSticky serves a formerly soft-failed sticky event at pos: timeline
 // and stream entries, the sticky index, and its record no longer
 // soft-failed.
-func (b *roomBatch) reviveSticky(tx *kv.Txn, rec stickyRecord, pos uint64) error {
-	er, err := loadEventRecord(tx, rec.EventID)
+func (b *Batch) reviveSticky(tx *kv.Txn, rec stickyRecord, pos uint64) error {
+	er, err := LoadEventRecord(tx, rec.EventID)
 	if err != nil {
 		return err
 	}
-	if _, err := er.json(tx, rec.EventID); err != nil {
+	if _, err := er.ReadJSON(tx, rec.EventID); err != nil {
 		return err
 	}
 	er.Pos, er.SoftFailed = pos, false
-	if err := writeEvent(tx, rec.EventID, er); err != nil {
+	if err := WriteEvent(tx, rec.EventID, er); err != nil {
 		return err
 	}
-	if err := tx.Set(roomStreamKey(b.roomID, pos), encodeTimelineEntry(rec.EventID, b.current.ID())); err != nil {
+	if err := tx.Set(RoomStreamKey(b.RoomID, pos), EncodeTimelineEntry(rec.EventID, b.Current.ID())); err != nil {
 		return err
 	}
-	if err := tx.SetJSON(streamKey(pos), streamEntry{RoomID: b.roomID, EventID: rec.EventID}); err != nil {
+	if err := tx.SetJSON(StreamKey(pos), StreamEntry{RoomID: b.RoomID, EventID: rec.EventID}); err != nil {
 		return err
 	}
-	if err := tx.Delete(stickySoftKey(b.roomID, rec.Sender, rec.EventID)); err != nil {
+	if err := tx.Delete(stickySoftKey(b.RoomID, rec.Sender, rec.EventID)); err != nil {
 		return err
 	}
-	if err := tx.Delete(stickySoftExpiryKey(rec.EndMS, b.roomID, rec.Sender, rec.EventID)); err != nil {
+	if err := tx.Delete(stickySoftExpiryKey(rec.EndMS, b.RoomID, rec.Sender, rec.EventID)); err != nil {
 		return err
 	}
 	rec.Pos = pos
-	return setSticky(tx, stickyKey(b.roomID, pos), rec, stickyExpiryKey(rec.EndMS, stickyKindRoom, b.roomID, pos))
+	return setSticky(tx, stickyKey(b.RoomID, pos), rec, stickyExpiryKey(rec.EndMS, stickyKindRoom, b.RoomID, pos))
 }

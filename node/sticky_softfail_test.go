@@ -33,7 +33,7 @@ func TestStickySoftFailReevaluated(t *testing.T) {
 	sticky := d.build("S", dagEvent{Sender: bob, Type: "m.room.message", Content: msg, Prev: []string{"Mb"}, Auth: []string{"C", "P", "Mb"}})
 	d.build("N", dagEvent{Sender: bob, Type: "m.room.message", Content: msg, Prev: []string{"Mb"}, Auth: []string{"C", "P", "Mb"}})
 	// S made sticky: the event the test inputs is the one with the key.
-	s, err := n.withStickyKey(sticky, 600_000)
+	s, err := n.WithStickyKey(sticky, 600_000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ type StickyStats struct {
 // stickyStatsMaxScan entries and reports at most stickyStatsMaxEntries rooms
 // and destinations.
 func (n *Node) StickyStats(ctx context.Context) (*StickyStats, error) {
-	nowMS := n.now().UnixMilli()
+	nowMS := n.Now().UnixMilli()
 	out := &StickyStats{Rooms: map[string]int{}, Destinations: map[string]int{}}
 	scanned := 0
 	// more counts a read entry and reports whether the scan may go on.
@@ -46,7 +46,7 @@ func (n *Node) StickyStats(ctx context.Context) (*StickyStats, error) {
 		}
 		return ctx.Err() == nil
 	}
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		err := tx.Each(kv.Scan{Prefix: kv.Key(tSticky)}, func(_, v []byte) (bool, error) {
 			var rec stickyRecord
 			if err := json.Unmarshal(v, &rec); err != nil {

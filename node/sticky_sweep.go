@@ -29,7 +29,7 @@ func (n *Node) startStickySweeper() {
 	n.sticky = &stickySweeper{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	// The clock is read here, once: tests swap n.now after New, and the
 	// sweeper's own goroutine must not read the field while they do.
-	go n.runStickySweeper(n.now)
+	go n.runStickySweeper(n.Now)
 }
 
 // poke tells the sweeper that entries were added (their end may be sooner
@@ -68,7 +68,7 @@ func (n *Node) runStickySweeper(now func() time.Time) {
 		swept, next, err := n.sweepSticky(now().UnixMilli(), stickySweepBatch)
 		switch {
 		case err != nil:
-			n.log.Warn("sticky sweep", "err", err)
+			n.Logger().Warn("sticky sweep", "err", err)
 		case swept == stickySweepBatch:
 			wait = 0 // more may be due: carry on at once, a batch at a time
 		case next > 0:
@@ -82,7 +82,7 @@ func (n *Node) runStickySweeper(now func() time.Time) {
 // one transaction. It returns how many it deleted and the end of the next
 // entry still due (0 when none).
 func (n *Node) sweepSticky(nowMS int64, limit int) (swept int, next int64, err error) {
-	err = n.db.Update(func(tx *kv.Txn) error {
+	err = n.DB.Update(func(tx *kv.Txn) error {
 		_, err := tx.DeleteEach(kv.Scan{Prefix: stickyExpiryPrefix(), KeysOnly: true}, func(k, _ []byte, del func([]byte)) (bool, error) {
 			_, parts, err := kv.DecodeKey(k)
 			if err != nil || len(parts) < 4 {

@@ -34,7 +34,7 @@ func TestStickyEnd(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := stickyEnd(tc.received, tc.ots, tc.dur); got != tc.want {
+			if got := StickyEnd(tc.received, tc.ots, tc.dur); got != tc.want {
 				t.Errorf("stickyEnd(%d, %d, %d) = %d, want %d", tc.received, tc.ots, tc.dur, got, tc.want)
 			}
 		})
@@ -66,7 +66,7 @@ func TestStickyDuration(t *testing.T) {
 		{`{}`, 0, false},
 	}
 	for _, tc := range tests {
-		got, ok := stickyDuration([]byte(tc.json))
+		got, ok := StickyDuration([]byte(tc.json))
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("stickyDuration(%s) = %d, %v; want %d, %v", tc.json, got, ok, tc.want, tc.ok)
 		}
@@ -136,11 +136,11 @@ func TestStickyEventSigned(t *testing.T) {
 	if gjson.GetBytes(redacted, "msc4354_sticky").Exists() {
 		t.Errorf("redaction keeps msc4354_sticky: %s", redacted)
 	}
-	err = gomatrixserverlib.VerifyJSON(n.serverName, identity.KeyID, n.PublicKey(), redacted)
+	err = gomatrixserverlib.VerifyJSON(n.ServerName(), identity.KeyID, n.PublicKey(), redacted)
 	if err != nil {
 		t.Errorf("signature: %v", err)
 	}
-	if _, ok := stickyEndOf(parsed, time.Now().UnixMilli()); !ok {
+	if _, ok := StickyEndOf(parsed, time.Now().UnixMilli()); !ok {
 		t.Error("stickyEndOf: not sticky")
 	}
 }
@@ -165,7 +165,7 @@ func TestStickySendInvalid(t *testing.T) {
 // sweeper (on real time) leaves the test's entries alone.
 func stickyClock(n *Node) *fakeClock {
 	c := &fakeClock{t: time.Now().Add(24 * time.Hour).Truncate(time.Millisecond)}
-	n.now = c.now
+	n.Now = c.now
 	return c
 }
 

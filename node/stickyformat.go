@@ -47,7 +47,7 @@ func ParseStickyDuration(s string) (int64, error) {
 // literal in 0..MaxStickyDurationMS makes the event sticky: a float, a
 // string, a negative or larger number, or a missing duration does not (the
 // object alone is not enough, says the proposal).
-func stickyDuration(eventJSON []byte) (int64, bool) {
+func StickyDuration(eventJSON []byte) (int64, bool) {
 	if !bytes.Contains(eventJSON, []byte(`sticky"`)) {
 		return 0, false // the common case, without parsing
 	}
@@ -69,24 +69,24 @@ func stickyDuration(eventJSON []byte) (int64, bool) {
 // stickyEnd is when a sticky event stops being sticky, in Unix ms: it starts
 // at the earlier of its receipt and its origin_server_ts (so a timestamp in
 // the future gains nothing) and lasts its duration, capped at one hour.
-func stickyEnd(receivedMS, originTS, durationMS int64) int64 {
+func StickyEnd(receivedMS, originTS, durationMS int64) int64 {
 	return min(receivedMS, originTS) + min(max(durationMS, 0), MaxStickyDurationMS)
 }
 
 // stickyEndOf is stickyEnd for a PDU received at receivedMS; ok is false for
 // an event that is not sticky (or is redacted: redaction strips the key).
-func stickyEndOf(pdu gomatrixserverlib.PDU, receivedMS int64) (int64, bool) {
-	d, ok := stickyDuration(pdu.JSON())
+func StickyEndOf(pdu gomatrixserverlib.PDU, receivedMS int64) (int64, bool) {
+	d, ok := StickyDuration(pdu.JSON())
 	if !ok {
 		return 0, false
 	}
-	return stickyEnd(receivedMS, int64(pdu.OriginServerTS()), d), true
+	return StickyEnd(receivedMS, int64(pdu.OriginServerTS()), d), true
 }
 
 // StickyInfo is the sticky object of an event as clients see it
 // (msc4354_sticky), or nil when the event is not sticky.
 func StickyInfo(pdu gomatrixserverlib.PDU) json.RawMessage {
-	d, ok := stickyDuration(pdu.JSON())
+	d, ok := StickyDuration(pdu.JSON())
 	if !ok {
 		return nil
 	}
@@ -103,7 +103,7 @@ func StickyInfo(pdu gomatrixserverlib.PDU) json.RawMessage {
 // form, so it changes too. The sticky key is not protected from redaction
 // (gomatrixserverlib's redaction keeps only the listed top-level keys), so a
 // redacted sticky event is an ordinary event, as the proposal says.
-func (n *Node) withStickyKey(ev gomatrixserverlib.PDU, durationMS int64) (gomatrixserverlib.PDU, error) {
+func (n *Node) WithStickyKey(ev gomatrixserverlib.PDU, durationMS int64) (gomatrixserverlib.PDU, error) {
 	verImpl, err := gomatrixserverlib.GetRoomVersion(ev.Version())
 	if err != nil {
 		return nil, err
@@ -144,7 +144,7 @@ func (n *Node) withStickyKey(ev gomatrixserverlib.PDU, durationMS int64) (gomatr
 	if err != nil {
 		return nil, fmt.Errorf("sticky: %w", err)
 	}
-	if len(out.JSON()) > maxEventSize {
+	if len(out.JSON()) > MaxEventSize {
 		return nil, fmt.Errorf("event is %d bytes: %w", len(out.JSON()), ErrTooLarge)
 	}
 	out.EventID()

@@ -19,8 +19,8 @@ func (n *Node) StreamEventsSince(ctx context.Context, rooms map[string]bool, fro
 	}
 	var ids []string
 	scanned := 0
-	err = n.db.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: kv.Key(tStream), From: streamKey(from + 1)}, func(k, v []byte) (bool, error) {
+	err = n.DB.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: kv.Key(TableStream), From: StreamKey(from + 1)}, func(k, v []byte) (bool, error) {
 			pos, err := kv.LastUint(k)
 			if err != nil || pos > to {
 				return false, err
@@ -29,7 +29,7 @@ func (n *Node) StreamEventsSince(ctx context.Context, rooms map[string]bool, fro
 				more = true
 				return false, nil
 			}
-			var e streamEntry
+			var e StreamEntry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return false, fmt.Errorf("stream entry %d: %w", pos, err)
 			}

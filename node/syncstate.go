@@ -14,7 +14,7 @@ import (
 // snapshot read, however old pos is.
 func (n *Node) RoomStateAt(ctx context.Context, roomID string, pos uint64) (*State, error) {
 	var s *State
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
 		s, err = n.roomStateAt(tx, roomID, pos)
 		return err
@@ -25,9 +25,9 @@ func (n *Node) RoomStateAt(ctx context.Context, roomID string, pos uint64) (*Sta
 func (n *Node) roomStateAt(tx *kv.Txn, roomID string, pos uint64) (*State, error) {
 	stateID := ""
 	if pos > 0 {
-		err := tx.Each(kv.Scan{Prefix: roomStreamPrefix(roomID), From: roomStreamKey(roomID, pos), Reverse: true},
+		err := tx.Each(kv.Scan{Prefix: RoomStreamPrefix(roomID), From: RoomStreamKey(roomID, pos), Reverse: true},
 			func(_, v []byte) (bool, error) {
-				_, id, err := decodeTimelineEntry(v)
+				_, id, err := DecodeTimelineEntry(v)
 				stateID = id
 				return false, err
 			})
@@ -35,16 +35,16 @@ func (n *Node) roomStateAt(tx *kv.Txn, roomID string, pos uint64) (*State, error
 			return nil, err
 		}
 	}
-	return n.states.read(tx, stateID)
+	return n.States.Read(tx, stateID)
 }
 
 // Events loads accepted events by ID, in order. Events that are missing or
 // not served (rejected, soft-failed) are skipped.
 func (n *Node) Events(ctx context.Context, ids []string) ([]*Event, error) {
 	out := make([]*Event, 0, len(ids))
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, id := range ids {
-			ev, _, err := n.loadEvent(tx, id)
+			ev, _, err := n.LoadEvent(tx, id)
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}
@@ -57,4 +57,3 @@ func (n *Node) Events(ctx context.Context, ids []string) ([]*Event, error) {
 	})
 	return out, err
 }
-

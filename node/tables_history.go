@@ -22,26 +22,26 @@ const (
 // stream position (a Badger sequence never reaches 2^62), where no sync
 // token ever points. timelineOrder puts the range before stream positions.
 const (
-	backfillBase  uint64 = 1 << 63
+	BackfillBase  uint64 = 1 << 63
 	backfillFloor uint64 = 1 << 62
 )
 
 // backfillPos is the position of the k-th backfilled event (k >= 1).
-func backfillPos(k uint64) uint64 { return backfillBase - k }
+func BackfillPos(k uint64) uint64 { return BackfillBase - k }
 
 // isBackfillPos reports whether p is in the backfill range.
-func isBackfillPos(p uint64) bool { return p > backfillFloor && p < backfillBase }
+func IsBackfillPos(p uint64) bool { return p > backfillFloor && p < BackfillBase }
 
 // timelineOrder maps a position to its place in the room's timeline:
 // backfill positions before every stream position, each range in its own
 // numeric order.
 func timelineOrder(p uint64) int64 {
-	if isBackfillPos(p) {
-		return -int64(backfillBase - p)
+	if IsBackfillPos(p) {
+		return -int64(BackfillBase - p)
 	}
 	return int64(p)
 }
 
-func roomBackfillKey(roomID string, p uint64) []byte { return kv.Key(tRoomBackfill, roomID, p) }
-func roomBackfillPrefix(roomID string) []byte        { return kv.Key(tRoomBackfill, roomID) }
-func outlierNoStateKey(eventID string) []byte        { return kv.Key(tOutlierNoState, eventID) }
+func RoomBackfillKey(roomID string, p uint64) []byte { return kv.Key(tRoomBackfill, roomID, p) }
+func RoomBackfillPrefix(roomID string) []byte        { return kv.Key(tRoomBackfill, roomID) }
+func OutlierNoStateKey(eventID string) []byte        { return kv.Key(tOutlierNoState, eventID) }

@@ -7,7 +7,7 @@ import "github.com/edgenode/edgenode/kv"
 // rejected it. The user's tMembership entry for the room says OutOfBand and
 // carries the stream position; this table holds what that entry cannot.
 const (
-	tOutOfBand = "oobmember" // local user ID, room ID -> outOfBandRecord
+	TableOutOfBand = "oobmember" // local user ID, room ID -> outOfBandRecord
 )
 
-func outOfBandKey(userID, roomID string) []byte { return kv.Key(tOutOfBand, userID, roomID) }
+func OutOfBandKey(userID, roomID string) []byte { return kv.Key(TableOutOfBand, userID, roomID) }

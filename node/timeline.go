@@ -47,7 +47,7 @@ func (n *Node) RoomEvents(ctx context.Context, userID, roomID string, r Range) (
 		r.Limit = 10
 	}
 	var s timelineScan
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
 		s, err = n.scanTimeline(tx, userID, roomID, r)
 		return err
@@ -61,11 +61,11 @@ func (n *Node) RoomEvents(ctx context.Context, userID, roomID string, r Range) (
 // A room timeline entry holds the event's ID and the ID of the room's
 // current state once the event was accepted, so the current state at any
 // stream position is one lookup away (sync needs it for old since tokens).
-func encodeTimelineEntry(eventID, stateID string) []byte {
+func EncodeTimelineEntry(eventID, stateID string) []byte {
 	return []byte(eventID + "\n" + stateID)
 }
 
-func decodeTimelineEntry(v []byte) (eventID, stateID string, err error) {
+func DecodeTimelineEntry(v []byte) (eventID, stateID string, err error) {
 	eventID, stateID, ok := strings.Cut(string(v), "\n")
 	if !ok {
 		return "", "", fmt.Errorf("malformed timeline entry %q", v)

@@ -86,7 +86,7 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 	}
 	sort.Strings(users)
 	remote, remoteCount := n.splitRemote(messages)
-	txnEntry := toDeviceTxnEntry(evType, txnID)
+	txnEntry := ToDeviceTxnEntry(evType, txnID)
 	recipients, dests, err := n.deliverToDevice(ctx, toDeviceSend{
 		sender: sender, evType: evType, users: users, messages: messages,
 		remote: remoteCount, skipEmpty: true, what: "request",
@@ -106,7 +106,7 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 		return err
 	}
 	n.fedQueued(dests)
-	n.notifier.wake(uniqueStrings(recipients)...)
+	n.Notifier.Wake(uniqueStrings(recipients)...)
 	return nil
 }
 
@@ -139,7 +139,7 @@ func (n *Node) deliverToDevice(ctx context.Context, s toDeviceSend) (recipients,
 		recipients, dests = nil, nil
 		var deliveries []delivery
 		dup := false
-		err := n.db.View(func(tx *kv.Txn) error {
+		err := n.DB.View(func(tx *kv.Txn) error {
 			var err error
 			if dup, err = s.seen(tx); err != nil || dup {
 				return err
@@ -177,7 +177,7 @@ func (n *Node) writeDeliveries(tx *kv.Txn, s toDeviceSend, deliveries []delivery
 	for i, d := range deliveries {
 		// A device deleted since planning is skipped; its position is left
 		// unused, which readers do not notice.
-		if ok, err := tx.Has(deviceKey(d.userID, d.deviceID)); err != nil || !ok {
+		if ok, err := tx.Has(DeviceKey(d.userID, d.deviceID)); err != nil || !ok {
 			if err != nil {
 				return nil, err
 			}
@@ -203,7 +203,7 @@ func (n *Node) writeDeliveries(tx *kv.Txn, s toDeviceSend, deliveries []delivery
 func (n *Node) planDeliveries(tx *kv.Txn, users []string, messages map[string]map[string]json.RawMessage) ([]delivery, error) {
 	var out []delivery
 	for _, userID := range users {
-		if !n.isLocalUser(userID) {
+		if !n.IsLocalUser(userID) {
 			continue // queued for its server instead (queueToDevice)
 		}
 		byDevice := messages[userID]
@@ -215,7 +215,7 @@ func (n *Node) planDeliveries(tx *kv.Txn, users []string, messages map[string]ma
 		for _, id := range deviceIDs {
 			content := byDevice[id]
 			if id != "*" {
-				ok, err := tx.Has(deviceKey(userID, id))
+				ok, err := tx.Has(DeviceKey(userID, id))
 				if err != nil {
 					return nil, err
 				}
@@ -224,7 +224,7 @@ func (n *Node) planDeliveries(tx *kv.Txn, users []string, messages map[string]ma
 				}
 				continue
 			}
-			err := tx.Each(kv.Scan{Prefix: devicePrefix(userID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			err := tx.Each(kv.Scan{Prefix: DevicePrefix(userID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 				dev, err := kv.LastString(k)
 				out = append(out, delivery{userID, dev, content})
 				return err == nil, err
@@ -252,7 +252,7 @@ func (n *Node) growInbox(tx *kv.Txn, userID, deviceID string, added int) error {
 			return err
 		}
 		count -= uint64(dropped)
-		n.log.Warn("to-device: inbox full, dropped oldest messages", "user", userID, "device", deviceID, "dropped", dropped)
+		n.Logger().Warn("to-device: inbox full, dropped oldest messages", "user", userID, "device", deviceID, "dropped", dropped)
 	}
 	return tx.Set(toDeviceCountKey(userID, deviceID), binary.BigEndian.AppendUint64(nil, count))
 }
@@ -317,7 +317,7 @@ func (n *Node) ToDeviceSince(ctx context.Context, userID, deviceID string, from 
 	}
 	events := []ToDeviceEvent{}
 	upTo := from
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		scan := kv.Scan{Prefix: toDevicePrefix(userID, deviceID), From: toDeviceKey(userID, deviceID, from+1)}
 		return tx.Each(scan, func(k, v []byte) (bool, error) {
 			pos, err := kv.LastUint(k)
@@ -325,7 +325,7 @@ func (n *Node) ToDeviceSince(ctx context.Context, userID, deviceID string, from 
 				return false, err
 			}
 			var ev ToDeviceEvent
-			if err := jsonUnmarshal(v, &ev); err != nil {
+			if err := DecodeJSON(v, &ev); err != nil {
 				return false, err
 			}
 			events = append(events, ev)
@@ -346,7 +346,7 @@ func (n *Node) AckToDevice(ctx context.Context, userID, deviceID string, upTo ui
 		more := false
 		err := retryConflicts(ctx, func() error {
 			more = false
-			return n.db.Update(func(tx *kv.Txn) error {
+			return n.DB.Update(func(tx *kv.Txn) error {
 				deleted, m, err := tx.DeleteUpTo(kv.Scan{Prefix: toDevicePrefix(userID, deviceID)}, upTo, ackBatch)
 				more = m
 				if err != nil || deleted == 0 {

@@ -157,7 +157,7 @@ func TestToDeviceAck(t *testing.T) {
 func inboxCountOf(t testing.TB, n *Node, userID, deviceID string) uint64 {
 	t.Helper()
 	var c uint64
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
 		c, err = inboxCount(tx, userID, deviceID)
 		return err

@@ -43,7 +43,7 @@ func txnKey(userID, deviceID string, scope TxnScope, txnID string) []byte {
 	for _, p := range scope.Params {
 		parts = append(parts, p)
 	}
-	return kv.Key(tTxn, append(parts, txnID)...)
+	return kv.Key(TableTxn, append(parts, txnID)...)
 }
 
 // toDeviceTxnEntry is how a to-device send's transaction ID is remembered
@@ -52,7 +52,7 @@ func txnKey(userID, deviceID string, scope TxnScope, txnID string) []byte {
 // length comes first so no two (type, ID) pairs make the same entry.
 // Entries remembered before (the bare ID) no longer match, which at worst
 // delivers a retry that spans the upgrade twice; they age out of the list.
-func toDeviceTxnEntry(evType, txnID string) string {
+func ToDeviceTxnEntry(evType, txnID string) string {
 	if txnID == "" {
 		return ""
 	}
@@ -61,7 +61,7 @@ func toDeviceTxnEntry(evType, txnID string) string {
 
 // txnSweepBatch is how many transaction records one write deletes: a
 // device that sent for years has more than one Badger transaction can hold.
-const txnSweepBatch = 1000
+const TxnSweepBatch = 1000
 
 // forgetDeviceTxns deletes every transaction ID record of a deleted device,
 // scoped or from before scoping: a device's records are one per event it
@@ -69,23 +69,23 @@ const txnSweepBatch = 1000
 // the device's deletion has committed, in batches; a login that reuses the
 // device ID in between can lose its first records, which at worst lets a
 // retry of them send twice.
-func (n *Node) forgetDeviceTxns(ctx context.Context, userID, deviceID string) error {
-	prefix := kv.Key(tTxn, userID, deviceID)
+func (n *Node) ForgetDeviceTxns(ctx context.Context, userID, deviceID string) error {
+	prefix := kv.Key(TableTxn, userID, deviceID)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		var keys [][]byte
-		err := n.db.View(func(tx *kv.Txn) error {
+		err := n.DB.View(func(tx *kv.Txn) error {
 			return tx.Each(kv.Scan{Prefix: prefix, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 				keys = append(keys, slices.Clone(k))
-				return len(keys) < txnSweepBatch, nil
+				return len(keys) < TxnSweepBatch, nil
 			})
 		})
 		if err != nil || len(keys) == 0 {
 			return err
 		}
-		err = n.db.Update(func(tx *kv.Txn) error {
+		err = n.DB.Update(func(tx *kv.Txn) error {
 			for _, k := range keys {
 				if err := tx.Delete(k); err != nil {
 					return err

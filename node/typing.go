@@ -127,7 +127,7 @@ func (n *Node) SetTyping(ctx context.Context, userID, roomID string, typing bool
 
 	t := n.typing
 	t.mu.Lock()
-	now := n.now()
+	now := n.Now()
 	r := t.rooms[roomID]
 	changed := false
 	if typing {
@@ -163,7 +163,7 @@ func (n *Node) SetTyping(ctx context.Context, userID, roomID string, typing bool
 	if err != nil {
 		return err
 	}
-	n.notifier.wake(members...)
+	n.Notifier.Wake(members...)
 	return nil
 }
 
@@ -175,7 +175,7 @@ func (n *Node) armTyping(at time.Time) {
 		return
 	}
 	t.due = at
-	d := max(at.Sub(n.now()), 0)
+	d := max(at.Sub(n.Now()), 0)
 	if t.timer == nil {
 		t.timer = time.AfterFunc(d, n.sweepTyping)
 		return
@@ -194,7 +194,7 @@ func (n *Node) sweepTyping() {
 	if t.closed {
 		return
 	}
-	now := n.now()
+	now := n.Now()
 	t.due = time.Time{}
 	var changed []string
 	var stopped []typingKey // local typists who timed out: other servers hear of it
@@ -210,7 +210,7 @@ func (n *Node) sweepTyping() {
 			if !exp.After(now) {
 				delete(r.users, u)
 				expired = true
-				if n.isLocalUser(u) {
+				if n.IsLocalUser(u) {
 					stopped = append(stopped, typingKey{roomID, u})
 				}
 			} else {
@@ -241,7 +241,7 @@ func (n *Node) sweepTyping() {
 		return
 	}
 	var wake []string
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, roomID := range changed {
 			if err := localJoinedIn(tx, roomID, func(u string) { wake = append(wake, u) }); err != nil {
 				return err
@@ -250,9 +250,9 @@ func (n *Node) sweepTyping() {
 		return nil
 	})
 	if err != nil {
-		n.log.Warn("typing: members of expired rooms not woken", "err", err)
+		n.Logger().Warn("typing: members of expired rooms not woken", "err", err)
 	}
-	n.notifier.wake(wake...)
+	n.Notifier.Wake(wake...)
 	for _, k := range stopped {
 		n.federateTyping(context.Background(), k.userID, k.roomID, false, true)
 	}

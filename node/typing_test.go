@@ -101,7 +101,7 @@ func TestTypingMemoryBounded(t *testing.T) {
 	ctx := context.Background()
 	n := fastNode(t)
 	clock := newFakeClock()
-	n.now = clock.now
+	n.Now = clock.now
 	alice := session(n, "alice")
 	rooms := []string{sharedRoom(t, n, alice), sharedRoom(t, n, alice)}
 	for _, r := range rooms {

@@ -78,7 +78,7 @@ func (n *Node) UnreadCounts(ctx context.Context, userID, roomID string) (notify,
 		return 0, 0, err
 	}
 	var rec unreadRecord
-	err = n.db.View(func(tx *kv.Txn) error {
+	err = n.DB.View(func(tx *kv.Txn) error {
 		rec, err = loadUnread(tx, userID, roomID)
 		return err
 	})
@@ -86,7 +86,7 @@ func (n *Node) UnreadCounts(ctx context.Context, userID, roomID string) (notify,
 }
 
 func loadUnread(tx *kv.Txn, userID, roomID string) (unreadRecord, error) {
-	return loadUnreadKey(tx, unreadKey(userID, roomID))
+	return loadUnreadKey(tx, UnreadKey(userID, roomID))
 }
 
 func loadUnreadKey(tx *kv.Txn, key []byte) (unreadRecord, error) {
@@ -116,7 +116,7 @@ type unreadEntry struct {
 
 // unreadIndexer keeps the local members' unread counts (countUnread).
 type unreadIndexer struct {
-	noPrepare
+	NoPrepare
 	n *Node
 }
 
@@ -138,7 +138,7 @@ func (n *Node) countUnread(tx *kv.Txn, c *RoomCommit) error {
 		if e, ok := entries[userID]; ok {
 			return e, nil
 		}
-		key := unreadKey(userID, c.RoomID)
+		key := UnreadKey(userID, c.RoomID)
 		rec, err := loadUnreadKey(tx, key)
 		if err != nil {
 			return nil, err
@@ -150,7 +150,7 @@ func (n *Node) countUnread(tx *kv.Txn, c *RoomCommit) error {
 	look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return c.Event(tx, id) }}
 	for _, ce := range c.Events {
 		sender := string(ce.PDU.SenderID())
-		if n.isLocalUser(sender) {
+		if n.IsLocalUser(sender) {
 			e, err := entry(sender)
 			if err != nil {
 				return err
@@ -211,12 +211,12 @@ func unreadReceipt(receiptType, threadID string) bool {
 // and main) up to the newest, stopping early at the user's own latest event
 // and after unreadRecountCap events. The caller holds the room's lock.
 func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
-	var m membershipRecord
-	if err := tx.GetJSON(membershipKey(userID, roomID), &m); err != nil && !errors.Is(err, kv.ErrNotFound) {
+	var m MembershipRecord
+	if err := tx.GetJSON(MembershipKey(userID, roomID), &m); err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return err
 	}
 	if m.Membership != spec.Join {
-		return tx.Delete(unreadKey(userID, roomID))
+		return tx.Delete(UnreadKey(userID, roomID))
 	}
 	// Nothing before the user's own membership event counts: it is theirs
 	// (a join, or a profile change), so they had read up to it.
@@ -231,10 +231,10 @@ func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
 			from = max(from, r.EventPos)
 		}
 	}
-	look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return n.loadPDU(tx, id) }}
+	look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return n.LoadPDU(tx, id) }}
 	var rec unreadRecord
 	scanned := 0
-	err := tx.Each(kv.Scan{Prefix: roomStreamPrefix(roomID), Reverse: true}, func(k, v []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: RoomStreamPrefix(roomID), Reverse: true}, func(k, v []byte) (bool, error) {
 		pos, err := kv.LastUint(k)
 		if err != nil {
 			return false, err
@@ -243,11 +243,11 @@ func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
 			return false, nil
 		}
 		scanned++
-		eventID, stateID, err := decodeTimelineEntry(v)
+		eventID, stateID, err := DecodeTimelineEntry(v)
 		if err != nil {
 			return false, err
 		}
-		pdu, err := n.loadPDU(tx, eventID)
+		pdu, err := n.LoadPDU(tx, eventID)
 		if err != nil {
 			return false, err
 		}
@@ -257,7 +257,7 @@ func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
 		}
 		// The state stored with the timeline entry is the room's state as of
 		// the event, the same state the commit counted it with.
-		state := func() (*State, error) { return n.states.read(tx, stateID) }
+		state := func() (*State, error) { return n.States.Read(tx, stateID) }
 		notify, highlight := decidePush(newPushEvent(pdu), userID, look.context(state, sender))
 		if look.err != nil {
 			return false, look.err
@@ -273,7 +273,7 @@ func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
 	if err != nil {
 		return err
 	}
-	return storeUnread(tx, unreadKey(userID, roomID), rec)
+	return storeUnread(tx, UnreadKey(userID, roomID), rec)
 }
 
 // pushEvent is what the default push rules look at in an event, parsed once

@@ -169,14 +169,14 @@ func wantUnread(t *testing.T, n *Node, userID, roomID string, notify, highlight 
 // does, in a transaction that is rolled back, and returns them.
 func recount(t *testing.T, n *Node, userID, roomID string) [2]int {
 	t.Helper()
-	mu, err := n.lockRoom(context.Background(), roomID)
+	mu, err := n.LockRoom(context.Background(), roomID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mu.unlock()
+	defer mu.Unlock()
 	var got unreadRecord
 	errRollback := fmt.Errorf("roll back")
-	err = n.db.Update(func(tx *kv.Txn) error {
+	err = n.DB.Update(func(tx *kv.Txn) error {
 		if err := n.recountUnread(tx, roomID, userID); err != nil {
 			return err
 		}
@@ -252,13 +252,13 @@ func TestUnreadCounter(t *testing.T) {
 	r.want(r.bob, 1, 1)
 	membership(t, n, r.bob, r.roomID, r.bob.UserID, spec.Leave)
 	wantUnread(t, n, r.bob.UserID, r.roomID, 0, 0)
-	if c := countPrefix(t, n, kv.Key(tUnread, r.bob.UserID)); c != 0 {
+	if c := countPrefix(t, n, kv.Key(TableUnread, r.bob.UserID)); c != 0 {
 		t.Errorf("bob left but has %d unread records", c)
 	}
 	// A kick deletes the record too.
 	r.want(r.carol, 2, 0)
 	membership(t, n, r.alice, r.roomID, r.carol.UserID, "leave")
-	if c := countPrefix(t, n, kv.Key(tUnread, r.carol.UserID)); c != 0 {
+	if c := countPrefix(t, n, kv.Key(TableUnread, r.carol.UserID)); c != 0 {
 		t.Errorf("carol was kicked but has %d unread records", c)
 	}
 	r.say(r.alice, "bye")

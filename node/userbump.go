@@ -56,29 +56,29 @@ func membershipName(b []byte) string {
 
 // setUserBump puts a user's entry for a room, in place: entries never move,
 // so the index holds no deleted keys for a scan to skip.
-func setUserBump(tx *kv.Txn, userID string, b RoomBump) error {
-	return tx.Set(userBumpRoomKey(userID, b.RoomID), userBumpValue(b))
+func SetUserBump(tx *kv.Txn, userID string, b RoomBump) error {
+	return tx.Set(UserBumpRoomKey(userID, b.RoomID), userBumpValue(b))
 }
 
 // deleteUserBump removes a user's entry for a room, if any.
 func deleteUserBump(tx *kv.Txn, userID, roomID string) error {
-	return tx.Delete(userBumpRoomKey(userID, roomID))
+	return tx.Delete(UserBumpRoomKey(userID, roomID))
 }
 
 // userBumpIndexer keeps the local users' room lists (writeUserBumps) and
 // their cache, which learns of the batch once it is durable.
-type userBumpIndexer struct {
-	noPrepare
-	n *Node
+type UserBumpIndexer struct {
+	NoPrepare
+	Node *Node
 }
 
 // Index writes the room list entries the batch changes.
-func (x userBumpIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
-	bumped, err := x.n.writeUserBumps(tx, c)
+func (x UserBumpIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+	bumped, err := x.Node.writeUserBumps(tx, c)
 	if err != nil || len(bumped) == 0 {
 		return nil, err
 	}
-	return func() { x.n.userBumps.apply(bumped) }, nil
+	return func() { x.Node.UserBumps.Apply(bumped) }, nil
 }
 
 // writeUserBumps keeps the local users' room lists in order, in the room's
@@ -86,11 +86,11 @@ func (x userBumpIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), 
 // position, and every local joined member gets the batch's bump position
 // when it had a bump event. The cost is per local member, not per room of
 // theirs.
-func (n *Node) writeUserBumps(tx *kv.Txn, c *RoomCommit) ([]userBumpChange, error) {
-	var out []userBumpChange
+func (n *Node) writeUserBumps(tx *kv.Txn, c *RoomCommit) ([]UserBumpChange, error) {
+	var out []UserBumpChange
 	changed := map[string]bool{}
 	for _, ch := range c.MemberChanges {
-		if ch.NewEventID == "" || !n.isLocalUser(ch.UserID) {
+		if ch.NewEventID == "" || !n.IsLocalUser(ch.UserID) {
 			continue
 		}
 		entry := RoomBump{RoomID: c.RoomID, Bump: ch.Pos, Membership: ch.Membership}
@@ -105,8 +105,8 @@ func (n *Node) writeUserBumps(tx *kv.Txn, c *RoomCommit) ([]userBumpChange, erro
 			entry.Bump = max(entry.Bump, c.BumpPos)
 		}
 		changed[ch.UserID] = true
-		out = append(out, userBumpChange{userID: ch.UserID, entry: entry})
-		if err := setUserBump(tx, ch.UserID, entry); err != nil {
+		out = append(out, UserBumpChange{UserID: ch.UserID, Entry: entry})
+		if err := SetUserBump(tx, ch.UserID, entry); err != nil {
 			return nil, err
 		}
 	}
@@ -118,8 +118,8 @@ func (n *Node) writeUserBumps(tx *kv.Txn, c *RoomCommit) ([]userBumpChange, erro
 			continue
 		}
 		entry := RoomBump{RoomID: c.RoomID, Bump: c.BumpPos, Membership: spec.Join}
-		out = append(out, userBumpChange{userID: u, entry: entry})
-		if err := setUserBump(tx, u, entry); err != nil {
+		out = append(out, UserBumpChange{UserID: u, Entry: entry})
+		if err := SetUserBump(tx, u, entry); err != nil {
 			return nil, err
 		}
 	}
@@ -137,9 +137,9 @@ func (n *Node) RoomsByBump(ctx context.Context, userID string) ([]RoomBump, erro
 	if err := n.buildUserBumps(ctx, userID); err != nil {
 		return nil, err
 	}
-	return n.userBumps.get(userID, func() ([]RoomBump, error) {
+	return n.UserBumps.get(userID, func() ([]RoomBump, error) {
 		var out []RoomBump
-		err := n.db.View(func(tx *kv.Txn) error {
+		err := n.DB.View(func(tx *kv.Txn) error {
 			return tx.Each(kv.Scan{Prefix: userBumpRoomPrefix(userID)}, func(_, v []byte) (bool, error) {
 				b, err := decodeUserBump(v)
 				if err != nil {
@@ -165,9 +165,9 @@ const userBumpBuildChunk = 200
 func (n *Node) buildUserBumps(ctx context.Context, userID string) error {
 	var built bool
 	var rooms []string
-	err := n.db.View(func(tx *kv.Txn) error {
+	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		if built, err = tx.Has(userBumpBuiltKey(userID)); err != nil || built {
+		if built, err = tx.Has(UserBumpBuiltKey(userID)); err != nil || built {
 			return err
 		}
 		return tx.Each(kv.Scan{Prefix: membershipPrefix(userID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
@@ -185,14 +185,14 @@ func (n *Node) buildUserBumps(ctx context.Context, userID string) error {
 			return fmt.Errorf("build room list of %s: %w", userID, err)
 		}
 	}
-	return n.db.Update(func(tx *kv.Txn) error { return tx.Set(userBumpBuiltKey(userID), nil) })
+	return n.DB.Update(func(tx *kv.Txn) error { return tx.Set(UserBumpBuiltKey(userID), nil) })
 }
 
 // retryConflicts runs fn in an update transaction, again when it conflicts
 // with a concurrent one (a few times at most).
 func (n *Node) retryConflicts(ctx context.Context, fn func(tx *kv.Txn) error) error {
 	for attempt := 0; ; attempt++ {
-		err := n.db.Update(fn)
+		err := n.DB.Update(fn)
 		if !errors.Is(err, kv.ErrConflict) || attempt >= 4 || ctx.Err() != nil {
 			return err
 		}
@@ -202,8 +202,8 @@ func (n *Node) retryConflicts(ctx context.Context, fn func(tx *kv.Txn) error) er
 // buildUserBumpChunk writes the index entries of some of a user's rooms.
 func (n *Node) buildUserBumpChunk(tx *kv.Txn, userID string, rooms []string) error {
 	for _, roomID := range rooms {
-		var rec membershipRecord
-		switch err := tx.GetJSON(membershipKey(userID, roomID), &rec); {
+		var rec MembershipRecord
+		switch err := tx.GetJSON(MembershipKey(userID, roomID), &rec); {
 		case errors.Is(err, kv.ErrNotFound):
 			continue
 		case err != nil:
@@ -229,13 +229,13 @@ func (n *Node) buildUserBumpChunk(tx *kv.Txn, userID string, rooms []string) err
 			if rec.OutOfBand {
 				break // a rejected remote invite: the user's own leave
 			}
-			pdu, err := n.loadPDU(tx, rec.EventID)
+			pdu, err := n.LoadPDU(tx, rec.EventID)
 			if err != nil {
 				return err
 			}
 			entry.Kicked = string(pdu.SenderID()) != userID
 		}
-		if err := setUserBump(tx, userID, entry); err != nil {
+		if err := SetUserBump(tx, userID, entry); err != nil {
 			return err
 		}
 	}

@@ -27,8 +27,8 @@ type userBumpCache struct {
 
 // newUserBumpCache makes a cache of at most maxBytes of lists (as
 // roomBumpsSize estimates them).
-func newUserBumpCache(maxBytes int) *userBumpCache {
-	return &userBumpCache{lists: newSizedLRU[string](userBumpCacheUsers, maxBytes, roomBumpsSize)}
+func NewUserBumpCache(maxBytes int) *userBumpCache {
+	return &userBumpCache{lists: newSizedLRU[string](userBumpCacheUsers, maxBytes, RoomBumpsSize)}
 }
 
 // clear drops every list.
@@ -39,9 +39,9 @@ func (c *userBumpCache) clear() {
 }
 
 // userBumpChange is one entry a commit wrote (or a forget deleted).
-type userBumpChange struct {
-	userID  string
-	entry   RoomBump
+type UserBumpChange struct {
+	UserID  string
+	Entry   RoomBump
 	deleted bool
 }
 
@@ -54,28 +54,28 @@ func compareRoomBumps(x, y RoomBump) int {
 }
 
 // apply brings the cached lists up to date with committed changes.
-func (c *userBumpCache) apply(changes []userBumpChange) {
+func (c *userBumpCache) Apply(changes []UserBumpChange) {
 	if len(changes) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ch := range changes {
-		list, ok := c.lists.get(ch.userID)
+		list, ok := c.lists.Get(ch.UserID)
 		if !ok {
 			continue
 		}
 		out := make([]RoomBump, 0, len(list)+1)
 		for _, e := range list {
-			if e.RoomID != ch.entry.RoomID {
+			if e.RoomID != ch.Entry.RoomID {
 				out = append(out, e)
 			}
 		}
 		if !ch.deleted {
-			i, _ := slices.BinarySearchFunc(out, ch.entry, compareRoomBumps)
-			out = slices.Insert(out, i, ch.entry)
+			i, _ := slices.BinarySearchFunc(out, ch.Entry, compareRoomBumps)
+			out = slices.Insert(out, i, ch.Entry)
 		}
-		c.lists.put(ch.userID, out)
+		c.lists.Put(ch.UserID, out)
 	}
 }
 
@@ -83,7 +83,7 @@ func (c *userBumpCache) apply(changes []userBumpChange) {
 func (c *userBumpCache) get(userID string, load func() ([]RoomBump, error)) ([]RoomBump, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if list, ok := c.lists.get(userID); ok {
+	if list, ok := c.lists.Get(userID); ok {
 		return list, nil
 	}
 	list, err := load()
@@ -91,6 +91,6 @@ func (c *userBumpCache) get(userID string, load func() ([]RoomBump, error)) ([]R
 		return nil, err
 	}
 	slices.SortFunc(list, compareRoomBumps)
-	c.lists.put(userID, list)
+	c.lists.Put(userID, list)
 	return list, nil
 }

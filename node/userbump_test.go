@@ -62,17 +62,17 @@ func TestRoomsByBump(t *testing.T) {
 
 	// As if the index did not exist yet: it is built from the memberships.
 	before := list()
-	if err := n.db.Update(func(tx *kv.Txn) error {
+	if err := n.DB.Update(func(tx *kv.Txn) error {
 		for _, r := range []string{a, b, c, d} {
-			if err := tx.Delete(userBumpRoomKey(bob.UserID, r)); err != nil {
+			if err := tx.Delete(UserBumpRoomKey(bob.UserID, r)); err != nil {
 				return err
 			}
 		}
-		return tx.Delete(userBumpBuiltKey(bob.UserID))
+		return tx.Delete(UserBumpBuiltKey(bob.UserID))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	n.userBumps = newUserBumpCache(splitCacheBudget(n.cfg.CacheBytes).bumps) // as after a restart
+	n.UserBumps = NewUserBumpCache(SplitCacheBudget(n.Config().CacheBytes).Bumps) // as after a restart
 	after := list()
 	if len(after) != len(before) {
 		t.Fatalf("rebuilt: %+v, want %+v", after, before)

@@ -40,13 +40,13 @@ type UserDevice struct {
 // update (with a newer one) makes the other server ask again; the other
 // order could hide the change behind an ID the other server already has.
 func (n *Node) UserDevices(ctx context.Context, userID string) (*UserDevices, error) {
-	if !n.isLocalUser(userID) {
+	if !n.IsLocalUser(userID) {
 		return nil, fmt.Errorf("%s is not a user of this server: %w", userID, ErrNotFound)
 	}
-	localpart := userID[1 : len(userID)-len(n.serverName)-1]
+	localpart := userID[1 : len(userID)-len(n.ServerName())-1]
 	out := &UserDevices{UserID: userID, Devices: []UserDevice{}}
-	err := n.db.View(func(tx *kv.Txn) error {
-		if ok, err := tx.Has(accountKey(localpart)); err != nil || !ok {
+	err := n.DB.View(func(tx *kv.Txn) error {
+		if ok, err := tx.Has(AccountKey(localpart)); err != nil || !ok {
 			if err == nil {
 				err = fmt.Errorf("user %s: %w", userID, ErrNotFound)
 			}

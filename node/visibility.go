@@ -9,12 +9,12 @@ import (
 )
 
 // historyVisibility reads m.room.history_visibility from s ("shared" when unset).
-func (n *Node) historyVisibility(tx *kv.Txn, s *State) (string, error) {
+func (n *Node) HistoryVisibility(tx *kv.Txn, s *State) (string, error) {
 	id, ok := s.Get(spec.MRoomHistoryVisibility, "")
 	if !ok {
 		return "shared", nil
 	}
-	p, err := n.loadPDU(tx, id)
+	p, err := n.LoadPDU(tx, id)
 	if err != nil {
 		return "", err
 	}
@@ -31,12 +31,12 @@ func (n *Node) historyVisibility(tx *kv.Txn, s *State) (string, error) {
 // world_readable events are visible to all; members at the event see it;
 // invitees see "invited" history; with "shared" history, a user who is joined
 // now, or who was joined at some point after the event, sees it.
-func (n *Node) visible(tx *kv.Txn, userID string, ev *Event, rec *eventRecord) (bool, error) {
-	before, err := n.states.read(tx, rec.StateBefore)
+func (n *Node) visible(tx *kv.Txn, userID string, ev *Event, rec *EventRecord) (bool, error) {
+	before, err := n.States.Read(tx, rec.StateBefore)
 	if err != nil {
 		return false, err
 	}
-	hv, err := n.historyVisibility(tx, before)
+	hv, err := n.HistoryVisibility(tx, before)
 	if err != nil {
 		return false, err
 	}
@@ -52,7 +52,7 @@ func (n *Node) visible(tx *kv.Txn, userID string, ev *Event, rec *eventRecord) (
 	if ev.PDU.Type() == spec.MRoomMember && ev.PDU.StateKeyEquals(userID) {
 		membership, _ = ev.PDU.Membership()
 	} else if id, ok := before.Get(spec.MRoomMember, userID); ok {
-		p, err := n.loadPDU(tx, id)
+		p, err := n.LoadPDU(tx, id)
 		if err != nil {
 			return false, err
 		}
@@ -66,8 +66,8 @@ func (n *Node) visible(tx *kv.Txn, userID string, ev *Event, rec *eventRecord) (
 	case hv != "shared":
 		return false, nil
 	}
-	var now membershipRecord
-	err = tx.GetJSON(membershipKey(userID, rec.RoomID), &now)
+	var now MembershipRecord
+	err = tx.GetJSON(MembershipKey(userID, rec.RoomID), &now)
 	if errors.Is(err, kv.ErrNotFound) {
 		return false, nil
 	}

@@ -20,11 +20,11 @@ const maxMembershipChain = 64
 func (n *Node) lastJoinEnd(tx *kv.Txn, userID, memberEventID string) (end uint64, ok bool, err error) {
 	id := memberEventID
 	for range maxMembershipChain {
-		rec, err := loadEventRecord(tx, id)
+		rec, err := LoadEventRecord(tx, id)
 		if err != nil {
 			return 0, false, err
 		}
-		before, err := n.states.read(tx, rec.StateBefore)
+		before, err := n.States.Read(tx, rec.StateBefore)
 		if err != nil {
 			return 0, false, err
 		}
@@ -32,7 +32,7 @@ func (n *Node) lastJoinEnd(tx *kv.Txn, userID, memberEventID string) (end uint64
 		if !found {
 			return 0, false, nil
 		}
-		prev, err := n.loadPDU(tx, prevID)
+		prev, err := n.LoadPDU(tx, prevID)
 		if err != nil {
 			return 0, false, err
 		}

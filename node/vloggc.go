@@ -97,7 +97,7 @@ func (n *Node) runValueLogGC() {
 		case <-g.wake:
 		case <-timer.C:
 			timer.Reset(g.interval)
-			v := n.db.Version()
+			v := n.DB.Version()
 			if !first && v == seen && !g.owed.Load() {
 				continue // idle: nothing written, nothing owed
 			}
@@ -117,7 +117,7 @@ func (n *Node) valueLogGCPass(g *valueLogGC) {
 			return
 		default:
 		}
-		rewrote, err := n.db.RunGC()
+		rewrote, err := n.DB.RunGC()
 		if err != nil {
 			n.log.Warn("value-log GC", "err", err)
 			return
