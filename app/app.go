@@ -21,6 +21,7 @@ import (
 	"github.com/edgenode/edgenode/internal/devprofile"
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/p2ptransport"
 	"github.com/edgenode/edgenode/syncapi"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -32,7 +33,7 @@ const DefaultClientListen = "127.0.0.1:8008"
 
 // Config configures an App.
 type Config struct {
-	Node node.Config
+	Node core.Config
 	// ClientListen is the client API's HOST:PORT (port 0 picks a free one).
 	ClientListen string
 	// StableClientPort keeps a port picked for ClientListen's port 0 in the

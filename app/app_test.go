@@ -14,6 +14,7 @@ import (
 	"github.com/edgenode/edgenode/federation"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // startP2P starts an app with federation over libp2p QUIC on loopback, on a
@@ -126,7 +127,7 @@ func TestJoinOverFederation(t *testing.T) {
 	alice := testnet.RegisterWith(ctx, t, a.node, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
 	bob := testnet.Register(ctx, t, b.node, "bob")
 	name := "Lobby"
-	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat, Name: &name})
+	roomID := testnet.CreateRoom(ctx, t, a.node, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat, Name: &name})
 
 	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.node.ServerName())
 	if status != http.StatusOK || body["room_id"] != roomID {
@@ -158,7 +159,7 @@ func TestJoinOverFederation(t *testing.T) {
 		t.Fatalf("B's /sync state for the room: %v", types)
 	}
 	// The join is B's first timeline event in the room.
-	page, err := b.node.RoomEvents(ctx, bob.UserID, roomID, node.Range{Backwards: true, Limit: 50})
+	page, err := b.node.RoomEvents(ctx, bob.UserID, roomID, core.Range{Backwards: true, Limit: 50})
 	if err != nil || len(page.Events) != 1 || page.Events[0].PDU.Type() != "m.room.member" {
 		t.Fatalf("B's timeline: %d events, %v", len(page.Events), err)
 	}
@@ -186,12 +187,12 @@ func TestJoinOverFederationRefused(t *testing.T) {
 	defer cancel()
 	alice := testnet.RegisterWith(ctx, t, a.node, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
 	bob := testnet.Register(ctx, t, b.node, "bob")
-	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
+	roomID := testnet.CreateRoom(ctx, t, a.node, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPrivateChat})
 	status, body := clientJoin(t, b, bob.AccessToken, roomID, a.node.ServerName())
 	if status != http.StatusForbidden || body["errcode"] != "M_FORBIDDEN" {
 		t.Fatalf("join of a private room: %d %v, want 403 M_FORBIDDEN", status, body)
 	}
-	if _, err := b.node.Membership(ctx, roomID, bob.UserID); !errors.Is(err, node.ErrNotFound) {
+	if _, err := b.node.Membership(ctx, roomID, bob.UserID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("B has the room after a refused join: %v", err)
 	}
 	status, body = clientJoin(t, b, bob.AccessToken, "!nosuchroom:"+a.node.ServerName(), a.node.ServerName())
@@ -235,8 +236,8 @@ func quicAddrs(app *App) []string { return testnet.QUICAddrs(app.p2p.Addrs()) }
 // found.
 func timelineSince(ctx context.Context, t *testing.T, app *App, userID, roomID, eventID string) ([]string, bool) {
 	t.Helper()
-	page, err := app.node.RoomEvents(ctx, userID, roomID, node.Range{Backwards: true, Limit: 100})
-	if err != nil && !errors.Is(err, node.ErrNotFound) {
+	page, err := app.node.RoomEvents(ctx, userID, roomID, core.Range{Backwards: true, Limit: 100})
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("room events on %s: %v", app.node.ServerName(), err)
 	}
 	var ids []string
@@ -290,7 +291,7 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 	for i := range apps {
 		go func() {
 			for k := range perUser {
-				id, err := apps[i].node.SendEvent(ctx, node.SendRequest{
+				id, err := apps[i].node.SendEvent(ctx, core.SendRequest{
 					Sender: users[i].UserID, DeviceID: users[i].DeviceID, RoomID: roomID, Type: "m.room.message",
 					Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"%s %d"}`, apps[i].node.ServerName()[:8], k)),
 				})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // benchPair is two nodes over libp2p QUIC on loopback, with synchronous
@@ -191,7 +192,7 @@ func BenchmarkFederationBurst1000(b *testing.B) {
 		cancel()
 		l.Close()
 		b.StopTimer()
-		page, err := p.b.node.RoomEvents(ctx, p.bob.UserID, p.roomID, node.Range{Backwards: true, Limit: burst})
+		page, err := p.b.node.RoomEvents(ctx, p.bob.UserID, p.roomID, core.Range{Backwards: true, Limit: burst})
 		if err != nil || len(page.Events) != burst {
 			b.Fatalf("B has %d of the burst's events: %v", len(page.Events), err)
 		}
@@ -202,7 +203,7 @@ func BenchmarkFederationBurst1000(b *testing.B) {
 
 func benchHasEvent(b *testing.B, app *App, userID, roomID, eventID string) bool {
 	b.Helper()
-	page, err := app.node.RoomEvents(context.Background(), userID, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := app.node.RoomEvents(context.Background(), userID, roomID, core.Range{Backwards: true, Limit: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/testnet"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -120,13 +120,13 @@ func TestCatchUpLongGap(t *testing.T) {
 	const gap = 450
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	chain := rr.r.chain(rr.rs, "m", gap)
 	tip := chain[len(chain)-1]
 	if res := rr.r.send(ctx, []gomatrixserverlib.PDU{tip}, nil); res[tip.EventID()] != "" {
 		t.Fatalf("A refused the newest message: %s", res[tip.EventID()])
 	}
-	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 1000})
+	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, core.Range{Backwards: true, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/testnet"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestOutboundQueueDropsRefusedEvent: an event the destination refuses for
@@ -46,7 +46,7 @@ func TestOutboundQueueDropsRefusedEvent(t *testing.T) {
 	// Below the client edge, which now refuses such a body with M_NOT_JSON.
 	refused := func(label string) string {
 		t.Helper()
-		id, err := a.node.SendEvent(ctx, node.SendRequest{
+		id, err := a.node.SendEvent(ctx, core.SendRequest{
 			Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: rp.roomID, Type: "m.room.message",
 			Content: json.RawMessage("{\"msgtype\":\"m.text\",\"body\":\"BAD-" + label + "-\xff\xfe\"}"),
 		})
@@ -57,7 +57,7 @@ func TestOutboundQueueDropsRefusedEvent(t *testing.T) {
 	}
 	good := func(roomID, body string) string {
 		t.Helper()
-		id, err := a.node.SendEvent(ctx, node.SendRequest{
+		id, err := a.node.SendEvent(ctx, core.SendRequest{
 			Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message",
 			Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":%q}`, body)),
 		})
@@ -73,7 +73,7 @@ func TestOutboundQueueDropsRefusedEvent(t *testing.T) {
 		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
 		defer wcancel()
 		waitForEvent(wctx, t, b.App, bob.UserID, roomID, want[len(want)-1])
-		page, err := b.node.RoomEvents(ctx, bob.UserID, roomID, node.Range{Backwards: true, Limit: 100})
+		page, err := b.node.RoomEvents(ctx, bob.UserID, roomID, core.Range{Backwards: true, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

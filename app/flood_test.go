@@ -17,7 +17,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/testnet"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -275,7 +275,7 @@ func floodOnce(ctx context.Context, client *http.Client, k floodKind, txnID stri
 // B's server but is signed with another key: A must refuse it (per PDU).
 func forgedPDU(ctx context.Context, t *testing.T, a *App, roomID, viewer, bName string) json.RawMessage {
 	t.Helper()
-	page, err := a.node.RoomEvents(ctx, viewer, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := a.node.RoomEvents(ctx, viewer, roomID, core.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 {
 		t.Fatalf("room events: %v", err)
 	}

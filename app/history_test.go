@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // clientEvent is what the history tests read of a client event.
@@ -81,9 +82,9 @@ func historyRoom(ctx context.Context, t *testing.T, a, b *App, visibility string
 	t.Helper()
 	alice := testnet.RegisterWith(ctx, t, a.node, node.RegisterRequest{Localpart: "alice", Admin: true, InhibitLogin: true})
 	bob = testnet.Register(ctx, t, b.node, "bob")
-	roomID = testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{
-		Creator: alice.UserID, Preset: node.PresetPublicChat,
-		InitialState: []node.InitialStateEvent{{
+	roomID = testnet.CreateRoom(ctx, t, a.node, core.CreateRoomRequest{
+		Creator: alice.UserID, Preset: core.PresetPublicChat,
+		InitialState: []core.InitialStateEvent{{
 			Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"` + visibility + `"}`),
 		}},
 	})

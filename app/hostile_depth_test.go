@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -33,7 +34,7 @@ func TestHostileDepth(t *testing.T) {
 	defer func() { closeApp(t, a) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rr := rogueRoomOn(ctx, t, a, node.PresetPublicChat)
+	rr := rogueRoomOn(ctx, t, a, core.PresetPublicChat)
 	carol := testnet.Register(ctx, t, a.node, "carol")
 
 	latest := rr.latest(ctx, t)

@@ -22,7 +22,7 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/kv"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -39,7 +39,7 @@ func piSoftLimit(t *testing.T) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return memoryLimit(p, node.DefaultCacheBytes("pi"))
+	return memoryLimit(p, core.DefaultCacheBytes("pi"))
 }
 
 // startVictim starts an app with the pi storage profile on dir, with
@@ -135,7 +135,7 @@ func TestHostileDiskFill(t *testing.T) {
 	dir := t.TempDir()
 	a := startVictim(t, dir)
 	alice := testnet.Register(ctx, t, a.node, "alice")
-	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPrivateChat})
+	roomID := testnet.CreateRoom(ctx, t, a.node, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPrivateChat})
 	closeApp(t, a)
 	before, beforeApparent := dirSize(t, dir)
 
@@ -147,7 +147,7 @@ func TestHostileDiskFill(t *testing.T) {
 		}
 	}()
 	m := startP2P(t, quicAddrs(a))
-	page, err := a.node.RoomEvents(ctx, alice.UserID, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := a.node.RoomEvents(ctx, alice.UserID, roomID, core.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 {
 		t.Fatalf("room events: %v", err)
 	}
@@ -275,7 +275,7 @@ func TestHostileDiskFill(t *testing.T) {
 	t.Logf("M sent %d transactions of %d PDUs in %v (%d answered 429 first)", txns, perTxn, time.Since(start).Round(time.Millisecond), limited)
 
 	// Alice sees none of it.
-	page, err = a.node.RoomEvents(ctx, alice.UserID, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err = a.node.RoomEvents(ctx, alice.UserID, roomID, core.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 || page.Events[0].PDU.EventID() != latest.EventID() {
 		t.Errorf("alice's latest event after the flood: %v, want %s", err, latest.EventID())
 	}

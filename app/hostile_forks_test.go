@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -28,7 +28,7 @@ func TestHostileForks(t *testing.T) {
 	a := startP2P(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rr := rogueRoomOn(ctx, t, a, node.PresetPublicChat)
+	rr := rogueRoomOn(ctx, t, a, core.PresetPublicChat)
 	join := rr.stateID(ctx, t, spec.MRoomMember, rr.r.userID("m"))
 	joinEv, err := a.node.Event(ctx, rr.alice.UserID, join)
 	if err != nil {
@@ -98,7 +98,7 @@ func TestHostileDAGBounds(t *testing.T) {
 	a := startP2P(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rr := rogueRoomOn(ctx, t, a, node.PresetPublicChat)
+	rr := rogueRoomOn(ctx, t, a, core.PresetPublicChat)
 	var msgs []string
 	for i := range 21 {
 		status, errcode, id := clientSend(t, a, rr.alice.AccessToken, rr.roomID, fmt.Sprintf("m%d", i), "message")

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/testnet"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -138,7 +138,7 @@ func (f *identityFlood) send(client *http.Client, sr signedReq) {
 // latestEvent is the newest event of roomID that viewer sees on app.
 func latestEvent(ctx context.Context, tb testing.TB, app *App, viewer, roomID string) gomatrixserverlib.PDU {
 	tb.Helper()
-	page, err := app.node.RoomEvents(ctx, viewer, roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := app.node.RoomEvents(ctx, viewer, roomID, core.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 {
 		tb.Fatalf("room events: %v", err)
 	}

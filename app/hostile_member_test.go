@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -52,7 +52,7 @@ func (rr rogueRoom) pdu(t *testing.T, prevs, auth []string, depth int64, body st
 // latest is the newest event of the room alice sees on A.
 func (rr rogueRoom) latest(ctx context.Context, t *testing.T) gomatrixserverlib.PDU {
 	t.Helper()
-	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, core.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) == 0 {
 		t.Fatalf("room events: %v", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -45,9 +46,9 @@ func startRogueRoom(ctx context.Context, t *testing.T, preset string) rogueRoom 
 func rogueRoomOn(ctx context.Context, t *testing.T, a *App, preset string) rogueRoom {
 	t.Helper()
 	alice := testnet.Register(ctx, t, a.node, "alice")
-	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: alice.UserID, Preset: preset})
+	roomID := testnet.CreateRoom(ctx, t, a.node, core.CreateRoomRequest{Creator: alice.UserID, Preset: preset})
 	rr := rogueRoom{a: a, alice: alice, roomID: roomID, r: newRogue(t, a)}
-	if preset == node.PresetPublicChat {
+	if preset == core.PresetPublicChat {
 		rr.rs = rr.r.join(ctx, roomID, "m")
 	}
 	return rr
@@ -56,7 +57,7 @@ func rogueRoomOn(ctx context.Context, t *testing.T, a *App, preset string) rogue
 // say sends a message as alice and returns its event ID.
 func (rr rogueRoom) say(ctx context.Context, t *testing.T, body string) string {
 	t.Helper()
-	id, err := rr.a.node.SendEvent(ctx, node.SendRequest{Sender: rr.alice.UserID, DeviceID: rr.alice.DeviceID, RoomID: rr.roomID,
+	id, err := rr.a.node.SendEvent(ctx, core.SendRequest{Sender: rr.alice.UserID, DeviceID: rr.alice.DeviceID, RoomID: rr.roomID,
 		Type: "m.room.message", Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":%q}`, body))})
 	if err != nil {
 		t.Fatalf("alice's send after the attack: %v", err)
@@ -116,7 +117,7 @@ func otherKey(t *testing.T) (string, ed25519.PrivateKey) {
 func TestHostileWrongOrigin(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	xName, xKey := otherKey(t)
 	empty := map[string]any{"origin": xName, "origin_server_ts": 1, "pdus": []any{}}
 	for _, tc := range []struct {
@@ -147,7 +148,7 @@ func TestHostileWrongOrigin(t *testing.T) {
 func TestHostileForgedSender(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	stranger, _ := otherKey(t)
 	var pdus []gomatrixserverlib.PDU
 	for _, sender := range []string{rr.alice.UserID, "@eve:" + stranger} {
@@ -163,7 +164,7 @@ func TestHostileForgedSender(t *testing.T) {
 func TestHostileBadSignature(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	_, key := otherKey(t)
 	proto := rr.r.event(rr.rs, "m", "m.room.message", nil, `{"msgtype":"m.text","body":"bad signature"}`)
 	ev := testnet.SignPDU(t, rr.rs.version, proto, time.Now(), rr.r.name, key)
@@ -176,7 +177,7 @@ func TestHostileBadSignature(t *testing.T) {
 func TestHostileHashMismatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	ev := rr.r.sign(rr.rs.version, rr.r.event(rr.rs, "m", "m.room.message", nil, `{"msgtype":"m.text","body":"original"}`))
 	var m map[string]any
 	if err := json.Unmarshal(ev.JSON(), &m); err != nil {
@@ -193,7 +194,7 @@ func TestHostileHashMismatch(t *testing.T) {
 		t.Fatalf("send: %d %s", status, body)
 	}
 	rr.honest(ctx, t)
-	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 50})
+	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, core.Range{Backwards: true, Limit: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestHostileHashMismatch(t *testing.T) {
 func TestHostilePowerLevelTakeover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	pl, err := rr.a.node.CurrentStateEvent(ctx, rr.roomID, "m.room.power_levels", "")
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +250,7 @@ func TestHostilePowerLevelTakeover(t *testing.T) {
 func TestHostilePrivateRoomReads(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPrivateChat)
+	rr := startRogueRoom(ctx, t, core.PresetPrivateChat)
 	secret := rr.say(ctx, t, "the secret plan")
 	room, ev := url.PathEscape(rr.roomID), url.PathEscape(secret)
 	for _, tc := range []struct {
@@ -285,7 +286,7 @@ func TestHostilePrivateRoomReads(t *testing.T) {
 func TestHostileForgedEDUs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	stranger, _ := otherKey(t)
 	eve := "@eve:" + stranger
 	latest := rr.say(ctx, t, "read me")
@@ -340,7 +341,7 @@ func TestHostileForgedEDUs(t *testing.T) {
 func TestHostileUnknownPrevs1000(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	proto := rr.r.event(rr.rs, "m", "m.room.message", nil, `{"msgtype":"m.text","body":"a thousand parents"}`)
 	prevs := make([]string, 1000)
 	for i := range prevs {
@@ -364,7 +365,7 @@ const maxRogueRequests = 40
 func TestHostileDeepChain3000(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	chain := rr.r.chain(rr.rs, "m", 3000)
 	before := rr.r.requests.Load()
 	tip := chain[len(chain)-1]
@@ -374,7 +375,7 @@ func TestHostileDeepChain3000(t *testing.T) {
 	if n > maxRogueRequests {
 		t.Errorf("A made %d requests to the rogue for one PDU, want at most %d", n, maxRogueRequests)
 	}
-	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, node.Range{Backwards: true, Limit: 1000})
+	page, err := rr.a.node.RoomEvents(ctx, rr.alice.UserID, rr.roomID, core.Range{Backwards: true, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +393,7 @@ func TestHostileDeepChain3000(t *testing.T) {
 func TestHostileSlowOriginBlocksNoOther(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	stall, stalled := make(chan struct{}), make(chan struct{}, 8)
 	rr.r.mu.Lock()
 	rr.r.stall, rr.r.stalled = stall, stalled
@@ -444,7 +445,7 @@ func TestHostileSlowOriginBlocksNoOther(t *testing.T) {
 func TestHostileDuplicateKeys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	rr := startRogueRoom(ctx, t, node.PresetPublicChat)
+	rr := startRogueRoom(ctx, t, core.PresetPublicChat)
 	ev := rr.r.sign(rr.rs.version, rr.r.event(rr.rs, "m", "m.room.message", nil, `{"msgtype":"m.text","body":"what Go reads"}`))
 	raw := bytes.Replace(ev.JSON(), []byte(`"content":{`), []byte(`"content":{"body":"what others read",`), 1)
 	if bytes.Equal(raw, ev.JSON()) {

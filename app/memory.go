@@ -6,7 +6,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/memguard"
 	"github.com/edgenode/edgenode/kv"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // The Go runtime's soft memory limit by profile. Without one, the Go heap
@@ -67,7 +67,7 @@ func memoryLimit(p kv.Profile, cacheBytes int64) int64 {
 // profile, and guards the limit (trim drops the node's caches: pass
 // App.TrimCaches), unless GOMEMLIMIT is set (the operator's choice
 // wins; so is GOGC) or the profile has none. cacheBytes is the node's cache
-// budget (node.Config.CacheBytes; 0: the profile's default). The limit is
+// budget (core.Config.CacheBytes; 0: the profile's default). The limit is
 // process-wide, so the command and the mobile facade set it, never App.Start,
 // and in a test binary it is left alone. It returns the guard, nil for
 // none; Stop it when the node stops.
@@ -77,7 +77,7 @@ func StartMemoryGuard(profile string, cacheBytes int64, trim func(), getenv func
 		return nil
 	}
 	if cacheBytes <= 0 {
-		cacheBytes = node.DefaultCacheBytes(profile)
+		cacheBytes = core.DefaultCacheBytes(profile)
 	}
 	limit := memoryLimit(p, cacheBytes)
 	if limit <= 0 {

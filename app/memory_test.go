@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestMemoryLimit: each small profile's soft memory limit leaves the
@@ -35,7 +35,7 @@ func TestMemoryLimit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cache := node.DefaultCacheBytes(tc.profile)
+			cache := core.DefaultCacheBytes(tc.profile)
 			if cache != tc.wantCache {
 				t.Errorf("cache budget %d MiB, want %d MiB", cache>>20, tc.wantCache>>20)
 			}

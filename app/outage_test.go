@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // stoppable is an app a test may stop and start again on the same data
@@ -63,7 +64,7 @@ func TestOutageCatchUp(t *testing.T) {
 		u := testnet.RegisterWith(ctx, t, s.node, node.RegisterRequest{Localpart: fmt.Sprintf("user%d", i), Admin: true})
 		users = append(users, u)
 	}
-	roomID := testnet.CreateRoom(ctx, t, a.node, node.CreateRoomRequest{Creator: users[0].UserID, Preset: node.PresetPublicChat})
+	roomID := testnet.CreateRoom(ctx, t, a.node, core.CreateRoomRequest{Creator: users[0].UserID, Preset: core.PresetPublicChat})
 	for i, s := range []*stoppable{b, c} {
 		if status, body := clientJoin(t, s.App, users[i+1].AccessToken, roomID, a.node.ServerName()); status != http.StatusOK {
 			t.Fatalf("join on %s: %d %v", s.node.ServerName(), status, body)

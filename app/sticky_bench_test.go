@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // BenchmarkStickyLateJoiner (MSC4354 acceptance 5): on node A alice has
@@ -37,7 +38,7 @@ func BenchmarkStickyLateJoiner(b *testing.B) {
 				if tc.interleaved {
 					sendStickyMsg(ctx, b, a, alice, roomID, fmt.Sprintf("message %d", i), -1)
 				}
-				want = append(want, sendStickyMsg(ctx, b, a, alice, roomID, fmt.Sprintf("sticky %d", i), node.MaxStickyDurationMS))
+				want = append(want, sendStickyMsg(ctx, b, a, alice, roomID, fmt.Sprintf("sticky %d", i), core.MaxStickyDurationMS))
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // sendStickyMsg sends a sticky message on app's node and returns its ID.
@@ -21,7 +22,7 @@ func sendStickyMsg(ctx context.Context, t testing.TB, app *App, s node.Session, 
 	if durationMS >= 0 {
 		d = &durationMS
 	}
-	id, err := app.node.SendEvent(ctx, node.SendRequest{
+	id, err := app.node.SendEvent(ctx, core.SendRequest{
 		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID, Type: "m.room.message",
 		Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":%q}`, body)), StickyDurationMS: d,
 	})
@@ -97,7 +98,7 @@ func (c *stickyClient) syncOnce(ctx context.Context) {
 	// (limit 1) while the node takes in a gap, and is then just a message.
 	now := time.Now().UnixMilli()
 	for _, e := range jr.Timeline.Events {
-		if e.Sticky != nil && e.OriginServerTS+min(e.Sticky.DurationMS, node.MaxStickyDurationMS) > now {
+		if e.Sticky != nil && e.OriginServerTS+min(e.Sticky.DurationMS, core.MaxStickyDurationMS) > now {
 			c.add(e.EventID)
 		}
 	}
@@ -169,7 +170,7 @@ func testStickyLateJoiner(t *testing.T, visibility string) {
 	carol := testnet.Register(ctx, t, c.node, "carol")
 
 	empty := ""
-	if _, err := a.node.SendEvent(ctx, node.SendRequest{Sender: rp.alice.UserID, DeviceID: rp.alice.DeviceID, RoomID: rp.roomID,
+	if _, err := a.node.SendEvent(ctx, core.SendRequest{Sender: rp.alice.UserID, DeviceID: rp.alice.DeviceID, RoomID: rp.roomID,
 		Type: "m.room.history_visibility", StateKey: &empty,
 		Content: json.RawMessage(`{"history_visibility":"` + visibility + `"}`)}); err != nil {
 		t.Fatal(err)
@@ -179,7 +180,7 @@ func testStickyLateJoiner(t *testing.T, visibility string) {
 	var live []string
 	for i := range 20 {
 		sendStickyMsg(ctx, t, a, rp.alice, rp.roomID, fmt.Sprintf("message %d", i), -1)
-		live = append(live, sendStickyMsg(ctx, t, a, rp.alice, rp.roomID, fmt.Sprintf("live %d", i), node.MaxStickyDurationMS))
+		live = append(live, sendStickyMsg(ctx, t, a, rp.alice, rp.roomID, fmt.Sprintf("live %d", i), core.MaxStickyDurationMS))
 	}
 	const short = 1500
 	var expired []string
@@ -236,7 +237,7 @@ func TestStickyPartitionCatchUp(t *testing.T) {
 	const short = 1500
 	var shortEnd time.Time // after the last short one's end
 	for i := range 10 {
-		live = append(live, sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("live %d", i), node.MaxStickyDurationMS))
+		live = append(live, sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("live %d", i), core.MaxStickyDurationMS))
 		expired = append(expired, sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("short %d", i), short))
 		shortEnd = time.Now().Add(short * time.Millisecond)
 		sendStickyMsg(ctx, t, a.App, rp.alice, rp.roomID, fmt.Sprintf("message %d", i), -1)

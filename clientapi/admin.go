@@ -5,14 +5,14 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // adminPrefix is where edgenode's own admin endpoints live, beside the
 // client API (Synapse's are under /_synapse/admin; these are ours).
 const adminPrefix = "/_matrix/client/v1/admin/edgenode"
 
-// requireAdmin fails with node.ErrForbidden (403 M_FORBIDDEN) unless the
+// requireAdmin fails with core.ErrForbidden (403 M_FORBIDDEN) unless the
 // caller is an administrator account.
 func (a *api) requireAdmin(r *http.Request) error {
 	dev := mxhttp.DeviceFrom(r)
@@ -21,7 +21,7 @@ func (a *api) requireAdmin(r *http.Request) error {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("%w: %s is not an administrator", node.ErrForbidden, dev.UserID)
+		return fmt.Errorf("%w: %s is not an administrator", core.ErrForbidden, dev.UserID)
 	}
 	return nil
 }

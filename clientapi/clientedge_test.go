@@ -11,7 +11,7 @@ import (
 
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/internal/testnode"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/p2ptransport"
 )
 
@@ -29,7 +29,7 @@ func TestLoginRateLimit(t *testing.T) {
 	// while passwords are being checked, even on a loaded machine.
 	const every = 15 * time.Second
 	n := testnode.Start(t, testnode.Options{Configure: func(c *app.Config) {
-		c.Node.LoginFailures = node.RateLimit{Burst: 2, Every: every}
+		c.Node.LoginFailures = core.RateLimit{Burst: 2, Every: every}
 	}})
 	n.Register("alice")
 	login := func(user, password string) testnode.Response {
@@ -95,7 +95,7 @@ func TestLoginRateLimit(t *testing.T) {
 func TestUIAPasswordRateLimit(t *testing.T) {
 	t.Parallel()
 	n := testnode.Start(t, testnode.Options{Configure: func(c *app.Config) {
-		c.Node.LoginFailures = node.RateLimit{Burst: 2, Every: time.Minute}
+		c.Node.LoginFailures = core.RateLimit{Burst: 2, Every: time.Minute}
 	}})
 	alice := n.Register("alice")
 	deleteDevice := func(password string) testnode.Response {

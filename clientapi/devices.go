@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // deviceJSON is a device as the client API shows it.
@@ -110,7 +111,7 @@ func (a *api) deleteDevicesWithAuth(w http.ResponseWriter, r *http.Request, auth
 		return err
 	}
 	for _, id := range ids {
-		if err := a.n.DeleteDevice(r.Context(), dev.UserID, id); err != nil && !errors.Is(err, node.ErrNotFound) {
+		if err := a.n.DeleteDevice(r.Context(), dev.UserID, id); err != nil && !errors.Is(err, core.ErrNotFound) {
 			return err
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // putAlias answers PUT /directory/room/{roomAlias}. Only members of a room
@@ -33,7 +33,7 @@ func (a *api) putAlias(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	err := a.n.SetAlias(r.Context(), dev.UserID, alias, req.RoomID)
-	if errors.Is(err, node.ErrRoomInUse) {
+	if errors.Is(err, core.ErrRoomInUse) {
 		// This endpoint's spec says 409 for a taken alias, where createRoom
 		// says 400 M_ROOM_IN_USE (ToMatrix's general mapping).
 		return mxhttp.Errorf(http.StatusConflict, "M_UNKNOWN", "room alias %s already exists", alias)

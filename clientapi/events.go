@@ -6,20 +6,21 @@ import (
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // clientEvents renders events for the device that asked, so the sending
 // device sees its own transaction IDs.
-func clientEvents(evs []*node.Event, dev node.Device) []node.ClientEvent {
-	out := make([]node.ClientEvent, 0, len(evs))
+func clientEvents(evs []*core.Event, dev node.Device) []core.ClientEvent {
+	out := make([]core.ClientEvent, 0, len(evs))
 	for _, ev := range evs {
 		out = append(out, clientEvent(ev, dev))
 	}
 	return out
 }
 
-func clientEvent(ev *node.Event, dev node.Device) node.ClientEvent {
-	return ev.ClientEvent(node.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID})
+func clientEvent(ev *core.Event, dev node.Device) core.ClientEvent {
+	return ev.ClientEvent(core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID})
 }
 
 // getEvent answers GET /rooms/{roomId}/event/{eventId}. An event the user
@@ -33,7 +34,7 @@ func (a *api) getEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if ev.PDU.RoomID().String() != roomID {
-		return fmt.Errorf("event %s in room %s: %w", eventID, roomID, node.ErrNotFound)
+		return fmt.Errorf("event %s in room %s: %w", eventID, roomID, core.ErrNotFound)
 	}
 	mxhttp.WriteJSON(w, http.StatusOK, clientEvent(ev, dev))
 	return nil

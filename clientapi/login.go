@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Login types and identifier types this server understands.
@@ -72,7 +72,7 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sess, err := a.n.Login(r.Context(), user, req.Password, req.DeviceID, initialDeviceDisplayName(req.InitialDeviceDisplayName))
-	done(errors.Is(err, node.ErrBadLogin))
+	done(errors.Is(err, core.ErrBadLogin))
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // maxLoginBuckets bounds how many users and addresses the login limiter
@@ -30,12 +30,12 @@ type loginLimiter struct {
 	buckets bucketSet
 }
 
-func newLoginLimiter(cfg node.RateLimit) *loginLimiter {
+func newLoginLimiter(cfg core.RateLimit) *loginLimiter {
 	if cfg.Burst <= 0 {
-		cfg.Burst = node.DefaultLoginFailureBurst
+		cfg.Burst = core.DefaultLoginFailureBurst
 	}
 	if cfg.Every <= 0 {
-		cfg.Every = node.DefaultLoginFailureEvery
+		cfg.Every = core.DefaultLoginFailureEvery
 	}
 	return &loginLimiter{buckets: newBucketSet(bucketRate{burst: float64(cfg.Burst), every: cfg.Every}, maxLoginBuckets)}
 }

@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // validMembership reports whether m is a value the membership filters
@@ -101,7 +101,7 @@ func (a *api) requireJoined(r *http.Request, userID, roomID string) error {
 		return err
 	}
 	if mi.Membership != memberJoin {
-		return fmt.Errorf("%w: you are not joined to %s", node.ErrForbidden, roomID)
+		return fmt.Errorf("%w: you are not joined to %s", core.ErrForbidden, roomID)
 	}
 	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Membership values of m.room.member events. Spelled out here rather than
@@ -70,7 +70,7 @@ func (a *api) joinRoomID(w http.ResponseWriter, r *http.Request, roomID string, 
 		return err
 	}
 	dev := mxhttp.DeviceFrom(r)
-	if _, err := a.n.ChangeMembership(r.Context(), node.MembershipChange{
+	if _, err := a.n.ChangeMembership(r.Context(), core.MembershipChange{
 		Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Target: dev.UserID,
 		Membership: memberJoin, Reason: req.Reason, Servers: servers,
 	}); err != nil {
@@ -147,7 +147,7 @@ func (a *api) unban(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	dev := mxhttp.DeviceFrom(r)
-	if _, err := a.n.Unban(r.Context(), node.MembershipChange{
+	if _, err := a.n.Unban(r.Context(), core.MembershipChange{
 		Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: r.PathValue("roomId"), Target: req.UserID, Reason: req.Reason,
 	}); err != nil {
 		return err
@@ -186,7 +186,7 @@ func (a *api) changeMembership(w http.ResponseWriter, r *http.Request, membershi
 
 func (a *api) sendMembership(w http.ResponseWriter, r *http.Request, roomID string, req membershipRequest, membership string) error {
 	dev := mxhttp.DeviceFrom(r)
-	if _, err := a.n.ChangeMembership(r.Context(), node.MembershipChange{
+	if _, err := a.n.ChangeMembership(r.Context(), core.MembershipChange{
 		Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Target: req.UserID,
 		Membership: membership, Reason: req.Reason,
 	}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Node is what the client API needs of the node, by concern. *node.Node
@@ -24,7 +25,7 @@ type Node interface {
 // statistics.
 type server interface {
 	ServerName() string
-	Config() node.Config
+	Config() core.Config
 	Logger() *slog.Logger
 	IsAdmin(ctx context.Context, userID string) (bool, error)
 	StickyStats(ctx context.Context) (*node.StickyStats, error)
@@ -47,21 +48,21 @@ type accounts interface {
 // rooms create rooms, send into them, change memberships and aliases, and
 // read single events and state.
 type rooms interface {
-	CreateRoom(ctx context.Context, req node.CreateRoomRequest) (string, error)
-	SendEvent(ctx context.Context, req node.SendRequest) (string, error)
-	Redact(ctx context.Context, req node.RedactRequest) (string, error)
-	ChangeMembership(ctx context.Context, mc node.MembershipChange) (string, error)
-	Unban(ctx context.Context, mc node.MembershipChange) (string, error)
+	CreateRoom(ctx context.Context, req core.CreateRoomRequest) (string, error)
+	SendEvent(ctx context.Context, req core.SendRequest) (string, error)
+	Redact(ctx context.Context, req core.RedactRequest) (string, error)
+	ChangeMembership(ctx context.Context, mc core.MembershipChange) (string, error)
+	Unban(ctx context.Context, mc core.MembershipChange) (string, error)
 	Forget(ctx context.Context, userID, roomID string) error
-	Event(ctx context.Context, userID, eventID string) (*node.Event, error)
-	Members(ctx context.Context, userID, roomID string) ([]*node.Event, error)
-	Membership(ctx context.Context, roomID, userID string) (node.MembershipInfo, error)
+	Event(ctx context.Context, userID, eventID string) (*core.Event, error)
+	Members(ctx context.Context, userID, roomID string) ([]*core.Event, error)
+	Membership(ctx context.Context, roomID, userID string) (core.MembershipInfo, error)
 	JoinedRooms(ctx context.Context, userID string) ([]string, error)
-	RoomState(ctx context.Context, userID, roomID string) ([]*node.Event, error)
-	RoomStateEvent(ctx context.Context, userID, roomID, evType, stateKey string) (*node.Event, error)
+	RoomState(ctx context.Context, userID, roomID string) ([]*core.Event, error)
+	RoomStateEvent(ctx context.Context, userID, roomID, evType, stateKey string) (*core.Event, error)
 	SetAlias(ctx context.Context, creator, alias, roomID string) error
 	DeleteAlias(ctx context.Context, userID, alias string) error
-	LookupAlias(ctx context.Context, alias string) (node.RoomAlias, error)
+	LookupAlias(ctx context.Context, alias string) (core.RoomAlias, error)
 	RoomAliases(ctx context.Context, roomID string) ([]string, error)
 }
 
@@ -79,7 +80,7 @@ type userData interface {
 	Presence(ctx context.Context, userID string) (node.PresenceState, error)
 	SetPresence(ctx context.Context, userID, presence string, statusMsg *string) error
 	SharesRoom(ctx context.Context, a, b string) (bool, error)
-	LookupProfile(ctx context.Context, userID, field string) (node.Profile, error)
+	LookupProfile(ctx context.Context, userID, field string) (core.Profile, error)
 	SetProfile(ctx context.Context, userID, deviceID string, displayName, avatarURL *string) error
 	SendToDevice(ctx context.Context, sender, senderDevice, evType, txnID string, messages map[string]map[string]json.RawMessage) error
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Profile fields the node stores. Other keys are valid in the spec's
@@ -65,7 +65,7 @@ func (a *api) getProfileField(w http.ResponseWriter, r *http.Request) error {
 		v = p.AvatarURL
 	}
 	if v == "" {
-		return fmt.Errorf("profile field %s of %s: %w", key, userID, node.ErrNotFound)
+		return fmt.Errorf("profile field %s of %s: %w", key, userID, core.ErrNotFound)
 	}
 	mxhttp.WriteJSON(w, http.StatusOK, map[string]string{key: v})
 	return nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // registerRequest is the body of POST /register.
@@ -30,7 +31,7 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) error {
 		return mxhttp.InvalidParam("unknown kind %q", kind)
 	}
 	if !a.n.Config().OpenRegistration {
-		return node.ErrRegistrationDisabled
+		return core.ErrRegistrationDisabled
 	}
 	var req registerRequest
 	if err := mxhttp.DecodeJSON(r, 0, &req); err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // maxRegisterBuckets bounds how many client addresses the registration
@@ -24,7 +24,7 @@ const maxRegisterBuckets = 1024
 // bucket before anything is written, and an attempt either has none left
 // for is refused with 429 M_LIMIT_EXCEEDED. On a node that only listens
 // on loopback every client is 127.0.0.1, so the address bucket is in
-// effect the overall one; the overall bucket, node.RegistrationOverallFactor
+// effect the overall one; the overall bucket, core.RegistrationOverallFactor
 // times larger, bounds a LAN node's clients together.
 //
 // Tokens are not given back when the registration then fails (a name
@@ -40,9 +40,9 @@ type registerLimiter struct {
 	buckets bucketSet // by client address
 }
 
-// newRegisterLimiter makes the limiter cfg describes (node.Config's
+// newRegisterLimiter makes the limiter cfg describes (core.Config's
 // Registrations); clock is the node's clock, nil for time.Now.
-func newRegisterLimiter(cfg node.RateLimit, clock func() time.Time) *registerLimiter {
+func newRegisterLimiter(cfg core.RateLimit, clock func() time.Time) *registerLimiter {
 	if clock == nil {
 		clock = time.Now
 	}
@@ -50,14 +50,14 @@ func newRegisterLimiter(cfg node.RateLimit, clock func() time.Time) *registerLim
 		return &registerLimiter{off: true, now: clock}
 	}
 	if cfg.Burst == 0 {
-		cfg.Burst = node.DefaultRegistrationBurst
+		cfg.Burst = core.DefaultRegistrationBurst
 	}
 	if cfg.Every <= 0 {
-		cfg.Every = node.DefaultRegistrationEvery
+		cfg.Every = core.DefaultRegistrationEvery
 	}
 	l := &registerLimiter{
 		buckets: newBucketSet(bucketRate{burst: float64(cfg.Burst), every: cfg.Every}, maxRegisterBuckets),
-		overall: bucketRate{burst: float64(cfg.Burst * node.RegistrationOverallFactor), every: max(cfg.Every/node.RegistrationOverallFactor, 1)},
+		overall: bucketRate{burst: float64(cfg.Burst * core.RegistrationOverallFactor), every: max(cfg.Every/core.RegistrationOverallFactor, 1)},
 		now:     clock,
 	}
 	l.all = tokenBucket{tokens: l.overall.burst, at: clock()}

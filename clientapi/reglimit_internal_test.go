@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestRegisterLimiterOverall: clients on many addresses (a LAN node's, or
@@ -17,14 +17,14 @@ import (
 // times one address's limit, and no more.
 func TestRegisterLimiterOverall(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	cfg := node.RateLimit{Burst: 2, Every: time.Minute}
+	cfg := core.RateLimit{Burst: 2, Every: time.Minute}
 	l := newRegisterLimiter(cfg, func() time.Time { return now })
 	from := func(i int) *http.Request {
 		r := httptest.NewRequest("POST", "/_matrix/client/v3/register", nil)
 		r.RemoteAddr = fmt.Sprintf("[2001:db8::%x]:40000", i)
 		return r
 	}
-	overall := cfg.Burst * node.RegistrationOverallFactor
+	overall := cfg.Burst * core.RegistrationOverallFactor
 	for i := range overall {
 		if err := l.take(from(i)); err != nil {
 			t.Fatalf("registration %d from its own address: %v", i, err)
@@ -34,7 +34,7 @@ func TestRegisterLimiterOverall(t *testing.T) {
 	if err := l.take(from(overall)); !errors.As(err, &mxErr) || mxErr.Status != http.StatusTooManyRequests || mxErr.Code != "M_LIMIT_EXCEEDED" {
 		t.Fatalf("registration past the overall burst: %v, want 429 M_LIMIT_EXCEEDED", err)
 	}
-	now = now.Add(cfg.Every / node.RegistrationOverallFactor)
+	now = now.Add(cfg.Every / core.RegistrationOverallFactor)
 	if err := l.take(from(overall)); err != nil {
 		t.Fatalf("after the overall refill: %v", err)
 	}
@@ -47,7 +47,7 @@ func TestRegisterLimiterOverall(t *testing.T) {
 // remembers at most maxRegisterBuckets of them.
 func TestRegisterLimiterBounded(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	l := newRegisterLimiter(node.RateLimit{Burst: 1000, Every: time.Hour}, func() time.Time { return now })
+	l := newRegisterLimiter(core.RateLimit{Burst: 1000, Every: time.Hour}, func() time.Time { return now })
 	for i := range maxRegisterBuckets + 100 {
 		r := httptest.NewRequest("POST", "/_matrix/client/v3/register", nil)
 		r.RemoteAddr = fmt.Sprintf("[2001:db8::%x]:40000", i)

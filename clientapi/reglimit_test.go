@@ -9,7 +9,7 @@ import (
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/internal/testnode"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestRegisterRateLimit: registrations beyond the burst are refused with
@@ -21,13 +21,13 @@ func TestRegisterRateLimit(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name    string
-		limit   node.RateLimit
+		limit   core.RateLimit
 		allowed int           // registrations that pass at once
 		every   time.Duration // refill of one registration; 0: no limit
 	}{
-		{name: "default", allowed: node.DefaultRegistrationBurst, every: node.DefaultRegistrationEvery},
-		{name: "configured", limit: node.RateLimit{Burst: 3, Every: 10 * time.Minute}, allowed: 3, every: 10 * time.Minute},
-		{name: "off", limit: node.RateLimit{Burst: -1}, allowed: node.DefaultRegistrationBurst + 5},
+		{name: "default", allowed: core.DefaultRegistrationBurst, every: core.DefaultRegistrationEvery},
+		{name: "configured", limit: core.RateLimit{Burst: 3, Every: 10 * time.Minute}, allowed: 3, every: 10 * time.Minute},
+		{name: "off", limit: core.RateLimit{Burst: -1}, allowed: core.DefaultRegistrationBurst + 5},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

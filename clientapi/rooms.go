@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // createRoomRequest is the body of POST /createRoom. Object-valued fields
@@ -53,7 +53,7 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 			return mxhttp.BadJSON("%s must be an object", name)
 		}
 	}
-	initial := make([]node.InitialStateEvent, 0, len(req.InitialState))
+	initial := make([]core.InitialStateEvent, 0, len(req.InitialState))
 	for i, is := range req.InitialState {
 		if is.Type == "" {
 			return mxhttp.BadJSON("initial_state[%d]: missing type", i)
@@ -61,9 +61,9 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 		if !isObject(is.Content) {
 			return mxhttp.BadJSON("initial_state[%d]: content must be an object", i)
 		}
-		initial = append(initial, node.InitialStateEvent{Type: is.Type, StateKey: is.StateKey, Content: is.Content})
+		initial = append(initial, core.InitialStateEvent{Type: is.Type, StateKey: is.StateKey, Content: is.Content})
 	}
-	roomID, err := a.n.CreateRoom(r.Context(), node.CreateRoomRequest{
+	roomID, err := a.n.CreateRoom(r.Context(), core.CreateRoomRequest{
 		Creator:                   dev.UserID,
 		DeviceID:                  dev.DeviceID,
 		Preset:                    req.Preset,

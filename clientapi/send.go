@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // typeRedaction is the event type /send hands to the redaction path.
@@ -43,14 +43,14 @@ func (a *api) send(w http.ResponseWriter, r *http.Request) error {
 		if req.Redacts == "" {
 			return mxhttp.MissingParam("missing content.redacts")
 		}
-		eventID, err = a.n.Redact(r.Context(), node.RedactRequest{
+		eventID, err = a.n.Redact(r.Context(), core.RedactRequest{
 			Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, EventID: req.Redacts, Reason: req.Reason,
-			TxnID: txnID, TxnScope: node.SendTxn(roomID, evType),
+			TxnID: txnID, TxnScope: core.SendTxn(roomID, evType),
 		})
 	} else {
-		eventID, err = a.n.SendEvent(r.Context(), node.SendRequest{
+		eventID, err = a.n.SendEvent(r.Context(), core.SendRequest{
 			Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, Type: evType,
-			Content: json.RawMessage(raw), TxnID: txnID, TxnScope: node.SendTxn(roomID, evType), StickyDurationMS: sticky,
+			Content: json.RawMessage(raw), TxnID: txnID, TxnScope: core.SendTxn(roomID, evType), StickyDurationMS: sticky,
 		})
 	}
 	if err != nil {
@@ -68,9 +68,9 @@ func (a *api) redact(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	roomID, target := r.PathValue("roomId"), r.PathValue("eventId")
-	eventID, err := a.n.Redact(r.Context(), node.RedactRequest{
+	eventID, err := a.n.Redact(r.Context(), core.RedactRequest{
 		Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: roomID, EventID: target, Reason: req.Reason,
-		TxnID: r.PathValue("txnId"), TxnScope: node.RedactTxn(roomID, target),
+		TxnID: r.PathValue("txnId"), TxnScope: core.RedactTxn(roomID, target),
 	})
 	if err != nil {
 		return err

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/internal/testnode"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 func TestSend(t *testing.T) {
@@ -48,7 +48,7 @@ func TestSend(t *testing.T) {
 	})
 
 	t.Run("a repeated txn ID stores one event", func(t *testing.T) {
-		page, err := n.App.Node.RoomEvents(context.Background(), alice.UserID, room, node.Range{Backwards: true, Limit: 100})
+		page, err := n.App.Node.RoomEvents(context.Background(), alice.UserID, room, core.Range{Backwards: true, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // getState answers GET /rooms/{roomId}/state: every state event the user
@@ -55,7 +55,7 @@ func (a *api) putStateEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	eventID, err := a.n.SendEvent(r.Context(), node.SendRequest{
+	eventID, err := a.n.SendEvent(r.Context(), core.SendRequest{
 		Sender: dev.UserID, DeviceID: dev.DeviceID, RoomID: r.PathValue("roomId"),
 		Type: r.PathValue("eventType"), StateKey: &stateKey, Content: json.RawMessage(raw),
 		StickyDurationMS: sticky,

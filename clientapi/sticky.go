@@ -3,7 +3,7 @@ package clientapi
 import (
 	"net/http"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Query parameters that make a sent event sticky (MSC4354): the stable name
@@ -15,14 +15,14 @@ const (
 
 // stickyDuration reads the sticky duration of PUT /send and PUT /state: nil
 // when neither parameter is given; the stable name wins when both are. A bad
-// value is node.ErrInvalidParam (400 M_INVALID_PARAM).
+// value is core.ErrInvalidParam (400 M_INVALID_PARAM).
 func stickyDuration(r *http.Request) (*int64, error) {
 	q := r.URL.Query()
 	for _, name := range []string{paramStickyDuration, paramStickyDurationUnstable} {
 		if !q.Has(name) {
 			continue
 		}
-		d, err := node.ParseStickyDuration(q.Get(name))
+		d, err := core.ParseStickyDuration(q.Get(name))
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // User-interactive auth stages this server offers.
@@ -84,9 +85,9 @@ func (a *api) checkPasswordAuth(w http.ResponseWriter, r *http.Request, dev node
 		return false, err
 	}
 	err = a.n.CheckPassword(r.Context(), dev.UserID, auth.Password)
-	done(errors.Is(err, node.ErrBadLogin))
+	done(errors.Is(err, core.ErrBadLogin))
 	if err != nil {
-		if errors.Is(err, node.ErrBadLogin) {
+		if errors.Is(err, core.ErrBadLogin) {
 			return false, authFailed(stagePassword, auth.Session, "M_FORBIDDEN", "invalid password")
 		}
 		return false, err

@@ -10,7 +10,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/internal/testnode"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestBodyMustBeUTF8Text: a client body with bytes that are not UTF-8, or
@@ -119,7 +119,7 @@ func TestStoredInvalidUTF8ServedAsText(t *testing.T) {
 	ctx := context.Background()
 	store := func(evType string, stateKey *string, content string) string {
 		t.Helper()
-		id, err := n.App.Node.SendEvent(ctx, node.SendRequest{
+		id, err := n.App.Node.SendEvent(ctx, core.SendRequest{
 			Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: room, Type: evType, StateKey: stateKey,
 			Content: json.RawMessage(content),
 		})

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // versionsResponse is the body of GET /_matrix/client/versions.
@@ -33,7 +33,7 @@ func (a *api) versions(w http.ResponseWriter, r *http.Request) error {
 // capabilities answers GET /capabilities.
 func (a *api) capabilities(w http.ResponseWriter, r *http.Request) error {
 	available := map[string]string{}
-	for _, v := range node.SupportedRoomVersions() {
+	for _, v := range core.SupportedRoomVersions() {
 		available[string(v)] = "stable"
 	}
 	enabled := func(b bool) map[string]bool { return map[string]bool{"enabled": b} }

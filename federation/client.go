@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrix"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
@@ -107,15 +108,15 @@ func remoteError(err error) error {
 // "", "displayname" or "avatar_url". An error response from the server is a
 // *RemoteError in the returned error's chain, under the node error it means
 // (queryError). It implements node.RemoteQuerier.
-func (c *Client) QueryProfile(ctx context.Context, server, userID, field string) (node.Profile, error) {
+func (c *Client) QueryProfile(ctx context.Context, server, userID, field string) (core.Profile, error) {
 	if err := c.checkServer(server); err != nil {
-		return node.Profile{}, nodeError(err) // no way to reach it
+		return core.Profile{}, nodeError(err) // no way to reach it
 	}
 	res, err := c.fc.LookupProfile(c.ctx(ctx), spec.ServerName(c.n.ServerName()), spec.ServerName(server), userID, field)
 	if err != nil {
-		return node.Profile{}, fmt.Errorf("federation: query profile of %s on %s: %w", userID, server, nodeError(err))
+		return core.Profile{}, fmt.Errorf("federation: query profile of %s on %s: %w", userID, server, nodeError(err))
 	}
-	return node.Profile{DisplayName: res.DisplayName, AvatarURL: res.AvatarURL}, nil
+	return core.Profile{DisplayName: res.DisplayName, AvatarURL: res.AvatarURL}, nil
 }
 
 // SendTransaction sends a transaction of PDUs (and EDUs) to txn.Destination
@@ -143,11 +144,11 @@ func nodeError(err error) error {
 	var re *RemoteError
 	switch {
 	case errors.As(err, &re) && re.Status == http.StatusForbidden:
-		return fmt.Errorf("%w: %w", node.ErrForbidden, err)
+		return fmt.Errorf("%w: %w", core.ErrForbidden, err)
 	case errors.As(err, &re) && re.Status == http.StatusNotFound:
-		return fmt.Errorf("%w: %w", node.ErrNotFound, err)
+		return fmt.Errorf("%w: %w", core.ErrNotFound, err)
 	case errors.As(err, &re) && (re.Code == "M_INCOMPATIBLE_ROOM_VERSION" || re.Code == "M_UNSUPPORTED_ROOM_VERSION"):
-		return fmt.Errorf("%w: %w", node.ErrUnsupportedRoomVersion, err)
+		return fmt.Errorf("%w: %w", core.ErrUnsupportedRoomVersion, err)
 	case errors.Is(err, context.Canceled):
 		return err // the caller gave up: not the remote's fault
 	}

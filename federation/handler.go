@@ -18,7 +18,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 	"github.com/matrix-org/util"
@@ -315,7 +315,7 @@ func (h *handler) queryProfile(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.log.Debug("profile query", "origin", fedRequest(r).origin, "user_id", userID, "field", field)
 	p, err := h.n.Profile(r.Context(), userID)
-	if errors.Is(err, node.ErrNotFound) {
+	if errors.Is(err, core.ErrNotFound) {
 		return mxhttp.NotFound("no such user %s", userID)
 	}
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -159,7 +160,7 @@ func setupRemoteRoom(t *testing.T, p pair) *remoteRoom {
 func served(t *testing.T, n *node.Node, eventID string) bool {
 	t.Helper()
 	_, err := n.Event(context.Background(), "@someone:example.org", eventID)
-	if err != nil && !errors.Is(err, node.ErrNotFound) {
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		t.Fatal(err)
 	}
 	return err == nil
@@ -177,7 +178,7 @@ func TestSendTransaction(t *testing.T) {
 	if e := pduError(t, p.sendTxn(t, "", p.txn(r.json("m1")...)), r.id("m1")); e != "" {
 		t.Fatalf("m1: %s", e)
 	}
-	page, err := p.a.n.RoomEvents(ctx, "@someone:example.org", r.roomID, node.Range{Backwards: true, Limit: 1})
+	page, err := p.a.n.RoomEvents(ctx, "@someone:example.org", r.roomID, core.Range{Backwards: true, Limit: 1})
 	if err != nil || len(page.Events) != 1 || page.Events[0].PDU.EventID() != r.id("m1") {
 		t.Fatalf("RoomEvents: %+v %v", page, err)
 	}

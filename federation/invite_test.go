@@ -14,6 +14,7 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -37,7 +38,7 @@ func inviteEvent(t *testing.T, server string, key ed25519.PrivateKey, sender, ta
 		Content:    spec.RawJSON(`{"membership":"` + membership + `"}`),
 		PrevEvents: []string{"$prev"}, AuthEvents: []string{"$create"}, Depth: 5,
 	}
-	ev := testnet.SignPDU(t, gomatrixserverlib.MustGetRoomVersion(node.DefaultRoomVersion), proto, time.Now(), server, key)
+	ev := testnet.SignPDU(t, gomatrixserverlib.MustGetRoomVersion(core.DefaultRoomVersion), proto, time.Now(), server, key)
 	return ev
 }
 
@@ -55,7 +56,7 @@ func TestInboundInvite(t *testing.T) {
 		return do(t, signed(t, p.b, origin, p.b.name(), key, http.MethodPut, inviteURI(roomID, eventID), body))
 	}
 	good := inviteEvent(t, p.a.name(), aKey, p.alice, bob.UserID, roomID, "invite")
-	v := string(node.DefaultRoomVersion)
+	v := string(core.DefaultRoomVersion)
 
 	r := put(p.a.name(), aKey, good, good.EventID(), "9")
 	expect(t, "unsupported room version", r, http.StatusBadRequest, "M_INCOMPATIBLE_ROOM_VERSION")
@@ -82,7 +83,7 @@ func TestInboundInvite(t *testing.T) {
 	expect(t, "sender not of the origin", put(c, cKey, good, good.EventID(), v), http.StatusBadRequest, "M_INVALID_PARAM")
 	p.b.setPeer(p.a.name(), true)
 
-	if mi, err := p.b.n.Membership(ctx, roomID, bob.UserID); !errors.Is(err, node.ErrNotFound) {
+	if mi, err := p.b.n.Membership(ctx, roomID, bob.UserID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("bob's membership after refused invites: %+v %v", mi, err)
 	}
 
@@ -92,7 +93,7 @@ func TestInboundInvite(t *testing.T) {
 		t.Fatalf("invite: %d %v", r.status, r.body)
 	}
 	raw, _ := json.Marshal(r.body["event"])
-	ev, err := gomatrixserverlib.MustGetRoomVersion(node.DefaultRoomVersion).NewEventFromUntrustedJSON(raw)
+	ev, err := gomatrixserverlib.MustGetRoomVersion(core.DefaultRoomVersion).NewEventFromUntrustedJSON(raw)
 	if err != nil || ev.EventID() != good.EventID() {
 		t.Fatalf("returned event %s: %v", raw, err)
 	}
@@ -114,12 +115,12 @@ func TestInviteThroughClient(t *testing.T) {
 	ctx := context.Background()
 	bob := testnet.RegisterWith(ctx, t, p.b.n, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
 	p.a.n.SetRemote(p.clientOfA())
-	roomID := testnet.CreateRoom(ctx, t, p.a.n, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
+	roomID := testnet.CreateRoom(ctx, t, p.a.n, core.CreateRoomRequest{Creator: p.alice, Preset: core.PresetPrivateChat})
 	invite := func(target string) error {
-		_, err := p.a.n.ChangeMembership(ctx, node.MembershipChange{Sender: p.alice, RoomID: roomID, Target: target, Membership: spec.Invite})
+		_, err := p.a.n.ChangeMembership(ctx, core.MembershipChange{Sender: p.alice, RoomID: roomID, Target: target, Membership: spec.Invite})
 		return err
 	}
-	if err := invite(p.b.n.UserID("nobody")); !errors.Is(err, node.ErrForbidden) {
+	if err := invite(p.b.n.UserID("nobody")); !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("invite of an unknown remote user: %v, want ErrForbidden", err)
 	}
 	var re *RemoteError
@@ -148,8 +149,8 @@ func TestMakeLeaveAndSendLeave(t *testing.T) {
 	ctx := context.Background()
 	bob := testnet.RegisterWith(ctx, t, p.b.n, node.RegisterRequest{Localpart: "bob", InhibitLogin: true})
 	p.a.n.SetRemote(p.clientOfA())
-	roomID := testnet.CreateRoom(ctx, t, p.a.n, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
-	if _, err := p.a.n.ChangeMembership(ctx, node.MembershipChange{Sender: p.alice, RoomID: roomID, Target: bob.UserID, Membership: spec.Invite}); err != nil {
+	roomID := testnet.CreateRoom(ctx, t, p.a.n, core.CreateRoomRequest{Creator: p.alice, Preset: core.PresetPrivateChat})
+	if _, err := p.a.n.ChangeMembership(ctx, core.MembershipChange{Sender: p.alice, RoomID: roomID, Target: bob.UserID, Membership: spec.Invite}); err != nil {
 		t.Fatal(err)
 	}
 	bKey := p.b.n.SigningKey()
@@ -160,7 +161,7 @@ func TestMakeLeaveAndSendLeave(t *testing.T) {
 	expect(t, "make_leave for a user not in the room", get(makeLeaveURI(roomID, p.b.n.UserID("carol"))), http.StatusForbidden, "M_FORBIDDEN")
 	expect(t, "make_leave in an unknown room", get(makeLeaveURI("!nope:"+p.a.name(), bob.UserID)), http.StatusNotFound, "M_NOT_FOUND")
 	r := get(makeLeaveURI(roomID, bob.UserID))
-	if r.status != http.StatusOK || r.body["room_version"] != string(node.DefaultRoomVersion) {
+	if r.status != http.StatusOK || r.body["room_version"] != string(core.DefaultRoomVersion) {
 		t.Fatalf("make_leave: %d %v", r.status, r.body)
 	}
 
@@ -197,7 +198,7 @@ func TestMakeLeaveAndSendLeave(t *testing.T) {
 		t.Fatalf("send_leave again: %d %v, want 200 {}", r.status, r.body)
 	}
 	// No longer in the room: no template, and the client maps the refusal.
-	if _, _, err := c.MakeLeave(ctx, p.a.name(), roomID, bob.UserID); !errors.Is(err, node.ErrForbidden) {
+	if _, _, err := c.MakeLeave(ctx, p.a.name(), roomID, bob.UserID); !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("make_leave after leaving: %v, want ErrForbidden", err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/testnet"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -34,21 +34,21 @@ func TestMakeJoinAndSendJoin(t *testing.T) {
 	p := newPair(t)
 	ctx := context.Background()
 	public := testnet.PublicRoom(ctx, t, p.a.n, p.alice)
-	private := testnet.CreateRoom(ctx, t, p.a.n, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPrivateChat})
+	private := testnet.CreateRoom(ctx, t, p.a.n, core.CreateRoomRequest{Creator: p.alice, Preset: core.PresetPrivateChat})
 	bob := "@bob:" + p.b.name()
 	get := func(uri string) result {
 		return do(t, signed(t, p.a, p.b.name(), p.a.name(), p.b.n.SigningKey(), http.MethodGet, uri, nil))
 	}
 	expect(t, "make_join for another server's user", get(makeJoinURI(public, p.alice, "?ver=10&ver=11")), http.StatusForbidden, "M_FORBIDDEN")
 	expect(t, "make_join without the room's version", get(makeJoinURI(public, bob, "?ver=9")), http.StatusBadRequest, "M_INCOMPATIBLE_ROOM_VERSION")
-	if r := get(makeJoinURI(public, bob, "?ver=9")); r.body["room_version"] != string(node.DefaultRoomVersion) {
+	if r := get(makeJoinURI(public, bob, "?ver=9")); r.body["room_version"] != string(core.DefaultRoomVersion) {
 		t.Fatalf("M_INCOMPATIBLE_ROOM_VERSION without room_version: %v", r.body)
 	}
 	expect(t, "make_join without ver (v1 only)", get(makeJoinURI(public, bob, "")), http.StatusBadRequest, "M_INCOMPATIBLE_ROOM_VERSION")
 	expect(t, "make_join of an unknown room", get(makeJoinURI("!nope:"+p.a.name(), bob, "?ver=10&ver=11")), http.StatusNotFound, "M_NOT_FOUND")
 	expect(t, "make_join of a private room", get(makeJoinURI(private, bob, "?ver=10&ver=11")), http.StatusForbidden, "M_FORBIDDEN")
 	ok := get(makeJoinURI(public, bob, "?ver=10&ver=11"))
-	if ok.status != http.StatusOK || ok.body["room_version"] != string(node.DefaultRoomVersion) {
+	if ok.status != http.StatusOK || ok.body["room_version"] != string(core.DefaultRoomVersion) {
 		t.Fatalf("make_join: %d %v", ok.status, ok.body)
 	}
 
@@ -117,7 +117,7 @@ func TestMakeJoinAndSendJoin(t *testing.T) {
 		Content: spec.RawJSON(`{"membership":"join"}`),
 	}
 	_, err = c.SendJoin(ctx, p.a.name(), buildJoin(t, p, privTmpl, version))
-	if !errors.Is(err, node.ErrForbidden) {
+	if !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("send_join to a private room: %v, want forbidden", err)
 	}
 	if mi, err := p.a.n.Membership(ctx, private, bob); err != nil || mi.Membership != "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestGetMissingEvents: B, in A's room, gets the events before one of A's
@@ -38,7 +39,7 @@ func TestGetMissingEvents(t *testing.T) {
 	joinID := mi.EventID
 	var msgs []string
 	for _, body := range []string{"one", "two", "three"} {
-		id, err := p.a.n.SendEvent(ctx, node.SendRequest{Sender: p.alice, RoomID: roomID, Type: "m.room.message",
+		id, err := p.a.n.SendEvent(ctx, core.SendRequest{Sender: p.alice, RoomID: roomID, Type: "m.room.message",
 			Content: json.RawMessage(`{"msgtype":"m.text","body":"` + body + `"}`)})
 		if err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // The node methods federation uses, declared here by who uses them: the
@@ -81,8 +82,8 @@ type inboundEDUs interface {
 // inboundQueries answers other servers' queries about local aliases, users
 // and keys.
 type inboundQueries interface {
-	LookupAlias(ctx context.Context, alias string) (node.RoomAlias, error)
-	Profile(ctx context.Context, userID string) (node.Profile, error)
+	LookupAlias(ctx context.Context, alias string) (core.RoomAlias, error)
+	Profile(ctx context.Context, userID string) (core.Profile, error)
 	UserDevices(ctx context.Context, userID string) (*node.UserDevices, error)
 	QueryKeys(ctx context.Context, requester string, users map[string][]string) (deviceKeys map[string]map[string]json.RawMessage, masterKeys, selfSigningKeys, userSigningKeys map[string]json.RawMessage, err error)
 	ClaimKeys(ctx context.Context, claims map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // keyedUser is a user of A with a device that uploaded signed device keys
@@ -50,7 +51,7 @@ func TestQueryDirectory(t *testing.T) {
 	p := newPair(t)
 	c := p.clientB()
 	ctx := context.Background()
-	roomID := testnet.CreateRoom(ctx, t, p.a.n, node.CreateRoomRequest{Creator: p.alice, Preset: node.PresetPublicChat, RoomAliasName: "lobby"})
+	roomID := testnet.CreateRoom(ctx, t, p.a.n, core.CreateRoomRequest{Creator: p.alice, Preset: core.PresetPublicChat, RoomAliasName: "lobby"})
 	alias := "#lobby:" + p.a.name()
 
 	ra, err := c.QueryDirectory(ctx, p.a.name(), alias)
@@ -70,7 +71,7 @@ func TestQueryDirectory(t *testing.T) {
 	expect(t, "no room_alias", do(t, req), http.StatusBadRequest, "M_MISSING_PARAM")
 
 	// The client side maps the remote 404 to the node's not-found.
-	if _, err := c.QueryDirectory(ctx, p.a.name(), "#nope:"+p.a.name()); !errors.Is(err, node.ErrNotFound) {
+	if _, err := c.QueryDirectory(ctx, p.a.name(), "#nope:"+p.a.name()); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("QueryDirectory(unknown) error = %v, want ErrNotFound", err)
 	}
 }

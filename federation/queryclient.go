@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -46,11 +47,11 @@ func (c *Client) doJSON(ctx context.Context, method, server, uri string, content
 
 // QueryDirectory asks server what one of its aliases points to
 // (query/directory). It implements node.RemoteQuerier.
-func (c *Client) QueryDirectory(ctx context.Context, server, alias string) (node.RoomAlias, error) {
-	var res node.RoomAlias
+func (c *Client) QueryDirectory(ctx context.Context, server, alias string) (core.RoomAlias, error) {
+	var res core.RoomAlias
 	uri := "/_matrix/federation/v1/query/directory?room_alias=" + url.QueryEscape(alias)
 	if err := c.doJSON(ctx, http.MethodGet, server, uri, nil, &res); err != nil {
-		return node.RoomAlias{}, fmt.Errorf("federation: query alias %s on %s: %w", alias, server, nodeError(err))
+		return core.RoomAlias{}, fmt.Errorf("federation: query alias %s on %s: %w", alias, server, nodeError(err))
 	}
 	return res, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // fakePeer stands in for a remote server's federation endpoint: it records
@@ -181,7 +182,7 @@ func newSenderSetup(t *testing.T, dir string) senderSetup {
 	t.Cleanup(func() { n.Close() })
 	peer := newFakePeer(t)
 	alice := n.UserID("alice")
-	roomID := testnet.CreateRoom(ctx, t, n, node.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
+	roomID := testnet.CreateRoom(ctx, t, n, core.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
 	// No federated joins yet: input a join for the remote user directly (the
 	// node trusts its caller's identity). Its sender is remote, so it is
 	// not itself queued.
@@ -205,7 +206,7 @@ func (s senderSetup) startSender(t *testing.T, opts SenderOptions) *Sender {
 func (s senderSetup) send(t *testing.T, body string) string {
 	t.Helper()
 	c, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": body})
-	id, err := s.n.SendEvent(context.Background(), node.SendRequest{
+	id, err := s.n.SendEvent(context.Background(), core.SendRequest{
 		Sender: s.alice, DeviceID: "DEVA", RoomID: s.roomID, Type: "m.room.message", Content: c,
 	})
 	if err != nil {
@@ -357,7 +358,7 @@ func TestSenderDeliversAfterRestart(t *testing.T) {
 	peer := newFakePeer(t)
 	peer.setFail(1 << 30)
 	alice := n.UserID("alice")
-	roomID := testnet.CreateRoom(ctx, t, n, node.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
+	roomID := testnet.CreateRoom(ctx, t, n, core.CreateRoomRequest{Creator: alice, Preset: "public_chat"})
 	if _, err := n.Join(ctx, "@x:"+peer.name, "DEVX", roomID); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/internal/memguard"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Timeouts of the facade's methods: gomobile cannot pass a context, and an
@@ -43,7 +43,7 @@ type Node struct {
 	// eventsDroppedBefore are the new events the node dropped in earlier
 	// runs (DroppedEvents).
 	eventsDroppedBefore int64
-	// dataDirCheck overrides node.DefaultDataDirCheckInterval (tests).
+	// dataDirCheck overrides core.DefaultDataDirCheckInterval (tests).
 	dataDirCheck time.Duration
 
 	lmu            sync.Mutex // guards the listeners; never held while one runs
@@ -121,7 +121,7 @@ func (n *Node) Start() (err error) {
 	}
 	_, port, _ := net.SplitHostPort(n.cfg.ClientListen) // validated by NewNode
 	a, err := app.Start(ctx, app.Config{
-		Node: node.Config{
+		Node: core.Config{
 			DataDir:              n.dataDir,
 			StorageProfile:       n.cfg.StorageProfile,
 			OpenRegistration:     n.cfg.OpenRegistration,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -101,7 +102,7 @@ func (n *Node) AccountData(ctx context.Context, userID, roomID, evType string) (
 	var rec accountDataRecord
 	err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(accountDataKey(userID, roomID, evType), &rec) })
 	if errors.Is(err, kv.ErrNotFound) {
-		return nil, fmt.Errorf("account data %s: %w", evType, ErrNotFound)
+		return nil, fmt.Errorf("account data %s: %w", evType, core.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
@@ -129,7 +130,7 @@ func (n *Node) AccountDataSince(ctx context.Context, userID string, from, to uin
 				return false, nil
 			}
 			var ref accountDataRef
-			if err := DecodeJSON(v, &ref); err != nil {
+			if err := core.DecodeJSON(v, &ref); err != nil {
 				return false, err
 			}
 			var rec accountDataRecord
@@ -169,7 +170,7 @@ func (n *Node) updateAccountData(ctx context.Context, userID, roomID, evType str
 			return errUnchanged
 		}
 		if len(content) > maxAccountDataBytes {
-			return fmt.Errorf("%w: account data over %d bytes", ErrTooLarge, maxAccountDataBytes)
+			return fmt.Errorf("%w: account data over %d bytes", core.ErrTooLarge, maxAccountDataBytes)
 		}
 		if old.Pos != 0 {
 			if err := tx.Delete(accountDataStreamKey(userID, old.Pos)); err != nil {
@@ -194,11 +195,11 @@ func (n *Node) updateAccountData(ctx context.Context, userID, roomID, evType str
 // checkAccountDataKey validates where account data is stored.
 func checkAccountDataKey(roomID, evType string) error {
 	if evType == "" || len(evType) > maxAccountDataType {
-		return fmt.Errorf("%w: account data type must be 1 to %d bytes", ErrInvalidParam, maxAccountDataType)
+		return fmt.Errorf("%w: account data type must be 1 to %d bytes", core.ErrInvalidParam, maxAccountDataType)
 	}
 	if roomID != "" {
 		if _, err := spec.NewRoomID(roomID); err != nil {
-			return fmt.Errorf("%w: %q is not a room ID", ErrInvalidParam, roomID)
+			return fmt.Errorf("%w: %q is not a room ID", core.ErrInvalidParam, roomID)
 		}
 	}
 	return nil
@@ -208,15 +209,15 @@ func checkAccountDataKey(roomID, evType string) error {
 // size and returns it compacted, so equal values compare equal as bytes.
 func checkAccountDataContent(content json.RawMessage) (json.RawMessage, error) {
 	if len(content) > maxAccountDataBytes {
-		return nil, fmt.Errorf("%w: account data over %d bytes", ErrTooLarge, maxAccountDataBytes)
+		return nil, fmt.Errorf("%w: account data over %d bytes", core.ErrTooLarge, maxAccountDataBytes)
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(content, &obj); err != nil || obj == nil {
-		return nil, fmt.Errorf("%w: account data must be a JSON object", ErrBadInput)
+		return nil, fmt.Errorf("%w: account data must be a JSON object", core.ErrBadInput)
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, content); err != nil {
-		return nil, fmt.Errorf("%w: account data: %v", ErrBadInput, err)
+		return nil, fmt.Errorf("%w: account data: %v", core.ErrBadInput, err)
 	}
 	return buf.Bytes(), nil
 }
@@ -228,7 +229,7 @@ func (n *Node) Tags(ctx context.Context, userID, roomID string) (json.RawMessage
 		return nil, err
 	}
 	raw, err := n.AccountData(ctx, userID, roomID, AccountDataTag)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, core.ErrNotFound) {
 		return json.RawMessage(`{"tags":{}}`), nil
 	}
 	if err != nil {
@@ -256,7 +257,7 @@ func (n *Node) SetTag(ctx context.Context, userID, roomID, tag string, content j
 	if t.Order != nil {
 		var f float64
 		if err := json.Unmarshal(t.Order, &f); err != nil {
-			return fmt.Errorf("%w: tag order must be a number", ErrBadInput)
+			return fmt.Errorf("%w: tag order must be a number", core.ErrBadInput)
 		}
 	}
 	return n.updateAccountData(ctx, userID, roomID, AccountDataTag, func(old json.RawMessage) (json.RawMessage, error) {
@@ -284,7 +285,7 @@ func (n *Node) DeleteTag(ctx context.Context, userID, roomID, tag string) error 
 
 func checkTagName(tag string) error {
 	if tag == "" || len(tag) > maxTagBytes {
-		return fmt.Errorf("%w: tag must be 1 to %d bytes", ErrInvalidParam, maxTagBytes)
+		return fmt.Errorf("%w: tag must be 1 to %d bytes", core.ErrInvalidParam, maxTagBytes)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // changeNames renders AccountDataSince's answer as "room/type=content"
@@ -90,10 +92,10 @@ func TestAccountDataSince(t *testing.T) {
 		if err != nil || string(got) != `{"v":1}` {
 			t.Errorf("got %s, %v", got, err)
 		}
-		if _, err := n.AccountData(ctx, alice.UserID, "", "t"); !errors.Is(err, ErrNotFound) {
+		if _, err := n.AccountData(ctx, alice.UserID, "", "t"); !errors.Is(err, core.ErrNotFound) {
 			t.Errorf("global t: %v, want ErrNotFound (it is room data)", err)
 		}
-		if _, err := n.AccountData(ctx, bob.UserID, room, "t"); !errors.Is(err, ErrNotFound) {
+		if _, err := n.AccountData(ctx, bob.UserID, room, "t"); !errors.Is(err, core.ErrNotFound) {
 			t.Errorf("bob's t: %v, want ErrNotFound", err)
 		}
 	})
@@ -117,14 +119,14 @@ func TestAccountDataInvalid(t *testing.T) {
 		name, roomID, typ, content string
 		want                       error
 	}{
-		{"array content", "", "x", `[1]`, ErrBadInput},
-		{"string content", "", "x", `"s"`, ErrBadInput},
-		{"null content", "", "x", `null`, ErrBadInput},
-		{"not JSON", "", "x", `{`, ErrBadInput},
-		{"empty type", "", "", `{}`, ErrInvalidParam},
-		{"long type", "", strings.Repeat("t", 256), `{}`, ErrInvalidParam},
-		{"bad room ID", "#alias:x", "x", `{}`, ErrInvalidParam},
-		{"too large", "", "x", `{"a":"` + strings.Repeat("a", maxAccountDataBytes) + `"}`, ErrTooLarge},
+		{"array content", "", "x", `[1]`, core.ErrBadInput},
+		{"string content", "", "x", `"s"`, core.ErrBadInput},
+		{"null content", "", "x", `null`, core.ErrBadInput},
+		{"not JSON", "", "x", `{`, core.ErrBadInput},
+		{"empty type", "", "", `{}`, core.ErrInvalidParam},
+		{"long type", "", strings.Repeat("t", 256), `{}`, core.ErrInvalidParam},
+		{"bad room ID", "#alias:x", "x", `{}`, core.ErrInvalidParam},
+		{"too large", "", "x", `{"a":"` + strings.Repeat("a", maxAccountDataBytes) + `"}`, core.ErrTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,11 +169,11 @@ func TestTags(t *testing.T) {
 		{"replace", func() error { return n.SetTag(ctx, user, room, "u.work", json.RawMessage(`{"order":1}`)) },
 			`{"tags":{"m.favourite":{"order":0.5},"u.work":{"order":1}}}`, nil, true},
 		{"order must be a number", func() error { return n.SetTag(ctx, user, room, "u.x", json.RawMessage(`{"order":"1"}`)) },
-			`{"tags":{"m.favourite":{"order":0.5},"u.work":{"order":1}}}`, ErrBadInput, false},
+			`{"tags":{"m.favourite":{"order":0.5},"u.work":{"order":1}}}`, core.ErrBadInput, false},
 		{"tag must be an object", func() error { return n.SetTag(ctx, user, room, "u.x", json.RawMessage(`[]`)) },
-			`{"tags":{"m.favourite":{"order":0.5},"u.work":{"order":1}}}`, ErrBadInput, false},
+			`{"tags":{"m.favourite":{"order":0.5},"u.work":{"order":1}}}`, core.ErrBadInput, false},
 		{"empty tag name", func() error { return n.SetTag(ctx, user, room, "", json.RawMessage(`{}`)) },
-			`{"tags":{"m.favourite":{"order":0.5},"u.work":{"order":1}}}`, ErrInvalidParam, false},
+			`{"tags":{"m.favourite":{"order":0.5},"u.work":{"order":1}}}`, core.ErrInvalidParam, false},
 		{"delete", func() error { return n.DeleteTag(ctx, user, room, "m.favourite") },
 			`{"tags":{"u.work":{"order":1}}}`, nil, true},
 		{"delete missing tag", func() error { return n.DeleteTag(ctx, user, room, "m.favourite") },

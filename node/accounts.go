@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -74,12 +75,12 @@ func (n *Node) UserID(localpart string) string { return "@" + localpart + ":" + 
 // cannot be registered.
 func (n *Node) CheckUsername(ctx context.Context, localpart string) error {
 	if !localpartRE.MatchString(localpart) || len(n.UserID(localpart)) > 255 {
-		return fmt.Errorf("%w: %q (allowed: a-z 0-9 . _ = - / +)", ErrInvalidUsername, localpart)
+		return fmt.Errorf("%w: %q (allowed: a-z 0-9 . _ = - / +)", core.ErrInvalidUsername, localpart)
 	}
 	return n.DB.View(func(tx *kv.Txn) error {
-		ok, err := tx.Has(AccountKey(localpart))
+		ok, err := tx.Has(core.AccountKey(localpart))
 		if err == nil && ok {
-			err = ErrUserInUse
+			err = core.ErrUserInUse
 		}
 		return err
 	})
@@ -88,10 +89,10 @@ func (n *Node) CheckUsername(ctx context.Context, localpart string) error {
 // Register creates an account and, unless inhibited, logs its first device in.
 func (n *Node) Register(ctx context.Context, req RegisterRequest) (Session, error) {
 	if !req.Admin && !n.Config().OpenRegistration {
-		return Session{}, ErrRegistrationDisabled
+		return Session{}, core.ErrRegistrationDisabled
 	}
 	if req.Localpart == "" {
-		req.Localpart = "u" + strings.ToLower(RandomString(8))
+		req.Localpart = "u" + strings.ToLower(core.RandomString(8))
 	}
 	req.Localpart = strings.ToLower(req.Localpart)
 	if err := n.CheckUsername(ctx, req.Localpart); err != nil {
@@ -101,23 +102,23 @@ func (n *Node) Register(ctx context.Context, req RegisterRequest) (Session, erro
 	if req.Password != "" {
 		h, err := bcrypt.GenerateFromPassword([]byte(req.Password), bcrypt.DefaultCost)
 		if err != nil {
-			return Session{}, fmt.Errorf("%w: password: %v", ErrBadInput, err)
+			return Session{}, fmt.Errorf("%w: password: %v", core.ErrBadInput, err)
 		}
 		rec.PasswordHash = string(h)
 	}
 	userID := n.UserID(req.Localpart)
 	var sess Session
 	err := n.changeDevices(ctx, userID, func(tx *kv.Txn) error {
-		if ok, err := tx.Has(AccountKey(req.Localpart)); err != nil || ok {
+		if ok, err := tx.Has(core.AccountKey(req.Localpart)); err != nil || ok {
 			if ok {
-				return ErrUserInUse
+				return core.ErrUserInUse
 			}
 			return err
 		}
-		if err := tx.SetJSON(AccountKey(req.Localpart), rec); err != nil {
+		if err := tx.SetJSON(core.AccountKey(req.Localpart), rec); err != nil {
 			return err
 		}
-		if err := tx.SetJSON(ProfileKey(userID), Profile{DisplayName: req.Localpart}); err != nil {
+		if err := tx.SetJSON(core.ProfileKey(userID), core.Profile{DisplayName: req.Localpart}); err != nil {
 			return err
 		}
 		sess = Session{UserID: userID}
@@ -136,7 +137,7 @@ func (n *Node) Register(ctx context.Context, req RegisterRequest) (Session, erro
 func (n *Node) Login(ctx context.Context, user, password, deviceID, displayName string) (Session, error) {
 	localpart, err := n.localpartOf(user)
 	if err != nil {
-		return Session{}, ErrBadLogin
+		return Session{}, core.ErrBadLogin
 	}
 	if err := n.checkPassword(localpart, password); err != nil {
 		return Session{}, err
@@ -154,24 +155,24 @@ func (n *Node) Login(ctx context.Context, user, password, deviceID, displayName 
 func (n *Node) CheckPassword(ctx context.Context, userID, password string) error {
 	localpart, err := n.localpartOf(userID)
 	if err != nil {
-		return ErrBadLogin
+		return core.ErrBadLogin
 	}
 	return n.checkPassword(localpart, password)
 }
 
 func (n *Node) checkPassword(localpart, password string) error {
 	var rec accountRecord
-	err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(AccountKey(localpart), &rec) })
+	err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(core.AccountKey(localpart), &rec) })
 	if errors.Is(err, kv.ErrNotFound) {
 		// Spend the same time as a real check so timing does not reveal users.
 		_ = bcrypt.CompareHashAndPassword([]byte("$2a$10$0000000000000000000000000000000000000000000000000000."), []byte(password))
-		return ErrBadLogin
+		return core.ErrBadLogin
 	}
 	if err != nil {
 		return err
 	}
 	if rec.PasswordHash == "" || bcrypt.CompareHashAndPassword([]byte(rec.PasswordHash), []byte(password)) != nil {
-		return ErrBadLogin
+		return core.ErrBadLogin
 	}
 	return nil
 }
@@ -183,7 +184,7 @@ func (n *Node) localpartOf(user string) (string, error) {
 	}
 	lp, server, ok := strings.Cut(user[1:], ":")
 	if !ok || server != n.ServerName() {
-		return "", fmt.Errorf("%w: %s is not a local user", ErrBadInput, user)
+		return "", fmt.Errorf("%w: %s is not a local user", core.ErrBadInput, user)
 	}
 	return lp, nil
 }
@@ -192,27 +193,27 @@ func (n *Node) localpartOf(user string) (string, error) {
 // existing device's old token stops working.
 func (n *Node) newDevice(tx *kv.Txn, userID, deviceID, displayName string) (Session, error) {
 	if deviceID == "" {
-		deviceID = strings.ToUpper(RandomString(10))
+		deviceID = strings.ToUpper(core.RandomString(10))
 	}
 	var dev deviceRecord
-	if err := tx.GetJSON(DeviceKey(userID, deviceID), &dev); err != nil && !errors.Is(err, kv.ErrNotFound) {
+	if err := tx.GetJSON(core.DeviceKey(userID, deviceID), &dev); err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return Session{}, err
 	}
 	if dev.TokenHash != "" {
-		if err := tx.Delete(TokenKey(dev.TokenHash)); err != nil {
+		if err := tx.Delete(core.TokenKey(dev.TokenHash)); err != nil {
 			return Session{}, err
 		}
 	}
-	token := "edg_" + RandomString(32)
+	token := "edg_" + core.RandomString(32)
 	dev.TokenHash = hashToken(token)
 	dev.LastSeenTS = n.Now().UnixMilli()
 	if displayName != "" {
 		dev.DisplayName = displayName
 	}
-	if err := tx.SetJSON(DeviceKey(userID, deviceID), dev); err != nil {
+	if err := tx.SetJSON(core.DeviceKey(userID, deviceID), dev); err != nil {
 		return Session{}, err
 	}
-	if err := tx.SetJSON(TokenKey(dev.TokenHash), tokenRecord{UserID: userID, DeviceID: deviceID}); err != nil {
+	if err := tx.SetJSON(core.TokenKey(dev.TokenHash), tokenRecord{UserID: userID, DeviceID: deviceID}); err != nil {
 		return Session{}, err
 	}
 	return Session{UserID: userID, DeviceID: deviceID, AccessToken: token}, nil
@@ -223,9 +224,9 @@ func (n *Node) Authenticate(ctx context.Context, token string) (Device, error) {
 	var dev Device
 	err := n.DB.View(func(tx *kv.Txn) error {
 		var tr tokenRecord
-		if err := tx.GetJSON(TokenKey(hashToken(token)), &tr); err != nil {
+		if err := tx.GetJSON(core.TokenKey(hashToken(token)), &tr); err != nil {
 			if errors.Is(err, kv.ErrNotFound) {
-				return ErrUnknownToken
+				return core.ErrUnknownToken
 			}
 			return err
 		}
@@ -250,7 +251,7 @@ func (n *Node) LogoutAll(ctx context.Context, userID string) error {
 	// One transaction per device: a device's inbox and keys are deleted
 	// with it, and all devices' together could outgrow a transaction.
 	for _, d := range devs {
-		if err := n.DeleteDevice(ctx, userID, d.DeviceID); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := n.DeleteDevice(ctx, userID, d.DeviceID); err != nil && !errors.Is(err, core.ErrNotFound) {
 			return err
 		}
 	}
@@ -261,7 +262,7 @@ func (n *Node) LogoutAll(ctx context.Context, userID string) error {
 func (n *Node) Devices(ctx context.Context, userID string) ([]Device, error) {
 	var out []Device
 	err := n.DB.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: DevicePrefix(userID)}, func(k, v []byte) (bool, error) {
+		return tx.Each(kv.Scan{Prefix: core.DevicePrefix(userID)}, func(k, v []byte) (bool, error) {
 			id, err := kv.LastString(k)
 			if err != nil {
 				return false, err
@@ -290,14 +291,14 @@ func (n *Node) Device(ctx context.Context, userID, deviceID string) (Device, err
 func (n *Node) SetDeviceDisplayName(ctx context.Context, userID, deviceID, name string) error {
 	return n.DB.Update(func(tx *kv.Txn) error {
 		var dev deviceRecord
-		if err := tx.GetJSON(DeviceKey(userID, deviceID), &dev); err != nil {
+		if err := tx.GetJSON(core.DeviceKey(userID, deviceID), &dev); err != nil {
 			if errors.Is(err, kv.ErrNotFound) {
-				return fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
+				return fmt.Errorf("device %s: %w", deviceID, core.ErrNotFound)
 			}
 			return err
 		}
 		dev.DisplayName = name
-		return tx.SetJSON(DeviceKey(userID, deviceID), dev)
+		return tx.SetJSON(core.DeviceKey(userID, deviceID), dev)
 	})
 }
 
@@ -312,27 +313,27 @@ func (n *Node) DeleteDevice(ctx context.Context, userID, deviceID string) error 
 
 func deleteDevice(tx *kv.Txn, userID, deviceID string) error {
 	var dev deviceRecord
-	if err := tx.GetJSON(DeviceKey(userID, deviceID), &dev); err != nil {
+	if err := tx.GetJSON(core.DeviceKey(userID, deviceID), &dev); err != nil {
 		if errors.Is(err, kv.ErrNotFound) {
-			return fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
+			return fmt.Errorf("device %s: %w", deviceID, core.ErrNotFound)
 		}
 		return err
 	}
 	if dev.TokenHash != "" {
-		if err := tx.Delete(TokenKey(dev.TokenHash)); err != nil {
+		if err := tx.Delete(core.TokenKey(dev.TokenHash)); err != nil {
 			return err
 		}
 	}
 	if err := purgeDeviceE2EE(tx, userID, deviceID); err != nil {
 		return err
 	}
-	return tx.Delete(DeviceKey(userID, deviceID))
+	return tx.Delete(core.DeviceKey(userID, deviceID))
 }
 
 func readDevice(tx *kv.Txn, userID, deviceID string) (Device, error) {
-	b, err := tx.Get(DeviceKey(userID, deviceID))
+	b, err := tx.Get(core.DeviceKey(userID, deviceID))
 	if errors.Is(err, kv.ErrNotFound) {
-		return Device{}, fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
+		return Device{}, fmt.Errorf("device %s: %w", deviceID, core.ErrNotFound)
 	}
 	if err != nil {
 		return Device{}, err
@@ -342,7 +343,7 @@ func readDevice(tx *kv.Txn, userID, deviceID string) (Device, error) {
 
 func decodeDevice(userID, deviceID string, b []byte) (Device, error) {
 	var rec deviceRecord
-	if err := DecodeJSON(b, &rec); err != nil {
+	if err := core.DecodeJSON(b, &rec); err != nil {
 		return Device{}, err
 	}
 	return Device{UserID: userID, DeviceID: deviceID, DisplayName: rec.DisplayName, LastSeenTS: rec.LastSeenTS}, nil

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Each bcrypt hash or check takes about 70 ms (over a second under the race
@@ -23,14 +25,14 @@ func TestRegisterErrors(t *testing.T) {
 		localpart string
 		want      error
 	}{
-		{"alice", ErrUserInUse},
-		{"ALICE", ErrUserInUse}, // localparts are lowercased
-		{"al ice", ErrInvalidUsername},
-		{"al:ice", ErrInvalidUsername},
-		{"@alice", ErrInvalidUsername},
-		{"ünïcode", ErrInvalidUsername},
-		{"a\x00b", ErrInvalidUsername},
-		{strings.Repeat("a", 255), ErrInvalidUsername}, // the user ID would pass 255 bytes
+		{"alice", core.ErrUserInUse},
+		{"ALICE", core.ErrUserInUse}, // localparts are lowercased
+		{"al ice", core.ErrInvalidUsername},
+		{"al:ice", core.ErrInvalidUsername},
+		{"@alice", core.ErrInvalidUsername},
+		{"ünïcode", core.ErrInvalidUsername},
+		{"a\x00b", core.ErrInvalidUsername},
+		{strings.Repeat("a", 255), core.ErrInvalidUsername}, // the user ID would pass 255 bytes
 	}
 	for _, tc := range tests {
 		name := tc.localpart
@@ -56,8 +58,8 @@ func TestRegisterErrors(t *testing.T) {
 		t.Fatalf("inhibited registration made devices: %v, %v", devs, err)
 	}
 
-	closed := newTestNodeWith(t, func(c *Config) { c.OpenRegistration = false })
-	if _, err := closed.Register(ctx, RegisterRequest{Localpart: "bob"}); !errors.Is(err, ErrRegistrationDisabled) {
+	closed := newTestNodeWith(t, func(c *core.Config) { c.OpenRegistration = false })
+	if _, err := closed.Register(ctx, RegisterRequest{Localpart: "bob"}); !errors.Is(err, core.ErrRegistrationDisabled) {
 		t.Fatalf("closed registration: %v", err)
 	}
 	if _, err := closed.Register(ctx, RegisterRequest{Localpart: "bob", Admin: true}); err != nil {
@@ -76,7 +78,7 @@ func TestLoginLogout(t *testing.T) {
 		{"nobody", "pw-alice"},
 		{"@alice:elsewhere", "pw-alice"},
 	} {
-		if _, err := n.Login(ctx, tc.user, tc.password, "", ""); !errors.Is(err, ErrBadLogin) {
+		if _, err := n.Login(ctx, tc.user, tc.password, "", ""); !errors.Is(err, core.ErrBadLogin) {
 			t.Errorf("Login(%s, %s): %v, want ErrBadLogin", tc.user, tc.password, err)
 		}
 	}
@@ -93,7 +95,7 @@ func TestLoginLogout(t *testing.T) {
 	if first.AccessToken == second.AccessToken || second.DeviceID != "PHONE" {
 		t.Fatalf("re-login: %+v after %+v", second, first)
 	}
-	if _, err := n.Authenticate(ctx, first.AccessToken); !errors.Is(err, ErrUnknownToken) {
+	if _, err := n.Authenticate(ctx, first.AccessToken); !errors.Is(err, core.ErrUnknownToken) {
 		t.Errorf("replaced token: %v, want ErrUnknownToken", err)
 	}
 	dev, err := n.Authenticate(ctx, second.AccessToken)
@@ -109,22 +111,22 @@ func TestLoginLogout(t *testing.T) {
 	if err := n.Logout(ctx, alice.UserID, "PHONE"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Authenticate(ctx, second.AccessToken); !errors.Is(err, ErrUnknownToken) {
+	if _, err := n.Authenticate(ctx, second.AccessToken); !errors.Is(err, core.ErrUnknownToken) {
 		t.Errorf("logged-out token: %v, want ErrUnknownToken", err)
 	}
 	if _, err := n.Authenticate(ctx, alice.AccessToken); err != nil {
 		t.Errorf("other device's token after logout: %v", err)
 	}
-	if err := n.Logout(ctx, alice.UserID, "PHONE"); !errors.Is(err, ErrNotFound) {
+	if err := n.Logout(ctx, alice.UserID, "PHONE"); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("second logout: %v, want ErrNotFound", err)
 	}
 	if err := n.LogoutAll(ctx, alice.UserID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Authenticate(ctx, alice.AccessToken); !errors.Is(err, ErrUnknownToken) {
+	if _, err := n.Authenticate(ctx, alice.AccessToken); !errors.Is(err, core.ErrUnknownToken) {
 		t.Errorf("token after logout-all: %v, want ErrUnknownToken", err)
 	}
-	if _, err := n.Authenticate(ctx, "edg_made_up"); !errors.Is(err, ErrUnknownToken) {
+	if _, err := n.Authenticate(ctx, "edg_made_up"); !errors.Is(err, core.ErrUnknownToken) {
 		t.Errorf("made-up token: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // IsAdmin reports whether userID is a local account created as an
@@ -17,7 +18,7 @@ func (n *Node) IsAdmin(ctx context.Context, userID string) (bool, error) {
 	}
 	var rec accountRecord
 	err := n.DB.View(func(tx *kv.Txn) error {
-		return tx.GetJSON(AccountKey(localpartOf(userID)), &rec)
+		return tx.GetJSON(core.AccountKey(localpartOf(userID)), &rec)
 	})
 	if errors.Is(err, kv.ErrNotFound) {
 		return false, nil

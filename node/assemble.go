@@ -5,7 +5,15 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
+
+// Node is one homeserver: the room core (core.Node) and the concerns around
+// it, each registered with the core in New.
+type Node struct {
+	*core.Node
+	concerns
+}
 
 // concerns are the node's parts around the room core: end-to-end encryption
 // and devices, account data, receipts, presence and typing, the outbound
@@ -47,11 +55,12 @@ type concerns struct {
 
 // New opens the node's data directory (creating it, its key and its database
 // on first use). The node is usable as soon as New returns; Close releases it.
-func New(ctx context.Context, cfg Config) (*Node, error) {
-	n, err := Open(ctx, cfg)
+func New(ctx context.Context, cfg core.Config) (*Node, error) {
+	c, err := core.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	n := &Node{Node: c}
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
 	// queues before the batch's own events are counted against the queue
@@ -59,12 +68,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	// outbound queues after the membership indexes (the commit writes those
 	// before any indexer); the new-event observer last.
 	n.SetIndexers(
-		stickyIndexer{n},         // sticky_index.go
-		UserBumpIndexer{Node: n}, // userbump.go
-		unreadIndexer{n: n},      // unread.go
-		NotifierIndexer{Node: n}, // notifier.go
-		outboundIndexer{n: n},    // fedqueue.go
-		newEventIndexer{n: n},    // newevents.go
+		stickyIndexer{n},              // sticky_index.go
+		core.UserBumpIndexer{Node: c}, // userbump.go
+		unreadIndexer{n: n},           // unread.go
+		core.NotifierIndexer{Node: c}, // notifier.go
+		outboundIndexer{n: n},         // fedqueue.go
+		newEventIndexer{n: n},         // newevents.go
 	)
 	n.SetFederation(coreFederation{n})
 	n.OnClose(n.stopTyping)        // its timer reads the database

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -70,7 +71,7 @@ func (n *Node) backfillRoom(ctx context.Context, roomID string) (int, error) {
 	var front string
 	var missing []string
 	err := n.DB.View(func(tx *kv.Txn) error {
-		room, err := LoadRoom(tx, roomID)
+		room, err := core.LoadRoom(tx, roomID)
 		if err != nil {
 			return err
 		}
@@ -146,16 +147,16 @@ func (n *Node) historyFront(tx *kv.Txn, roomID string) (string, []string, error)
 // of its history, else of its stream ("" when it has none).
 func firstTimelineEvent(tx *kv.Txn, roomID string) (string, error) {
 	var id string
-	err := tx.Each(kv.Scan{Prefix: RoomBackfillPrefix(roomID)}, func(_, v []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: core.RoomBackfillPrefix(roomID)}, func(_, v []byte) (bool, error) {
 		id = string(v)
 		return false, nil
 	})
 	if err != nil || id != "" {
 		return id, err
 	}
-	err = tx.Each(kv.Scan{Prefix: RoomStreamPrefix(roomID)}, func(_, v []byte) (bool, error) {
+	err = tx.Each(kv.Scan{Prefix: core.RoomStreamPrefix(roomID)}, func(_, v []byte) (bool, error) {
 		var err error
-		id, _, err = DecodeTimelineEntry(v)
+		id, _, err = core.DecodeTimelineEntry(v)
 		return false, err
 	})
 	return id, err
@@ -164,8 +165,8 @@ func firstTimelineEvent(tx *kv.Txn, roomID string) (string, error) {
 // inTimeline reports whether an event is in the room's timeline (stream or
 // history), not merely stored.
 func inTimeline(tx *kv.Txn, roomID, eventID string) (bool, error) {
-	rec, err := LoadEventRecord(tx, eventID)
-	if errors.Is(err, ErrNotFound) {
+	rec, err := core.LoadEventRecord(tx, eventID)
+	if errors.Is(err, core.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
@@ -174,17 +175,17 @@ func inTimeline(tx *kv.Txn, roomID, eventID string) (bool, error) {
 	if rec.RoomID != roomID || rec.Pos == 0 {
 		return false, nil
 	}
-	if IsBackfillPos(rec.Pos) {
-		return tx.Has(RoomBackfillKey(roomID, rec.Pos))
+	if core.IsBackfillPos(rec.Pos) {
+		return tx.Has(core.RoomBackfillKey(roomID, rec.Pos))
 	}
-	return tx.Has(RoomStreamKey(roomID, rec.Pos))
+	return tx.Has(core.RoomStreamKey(roomID, rec.Pos))
 }
 
 // placedEvent is a backfilled event ready to be written.
 type placedEvent struct {
 	pdu           gomatrixserverlib.PDU
-	rec           *EventRecord
-	before, after *State
+	rec           *core.EventRecord
+	before, after *core.State
 }
 
 // storeBackfill checks a /backfill answer and adds it to the room's history
@@ -261,7 +262,7 @@ func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverli
 	if err != nil {
 		return nil, err
 	}
-	frontRec, err := LoadEventRecord(tx, front)
+	frontRec, err := core.LoadEventRecord(tx, front)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +274,7 @@ func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverli
 	if err != nil {
 		return nil, err
 	}
-	childState := map[string]*State{}
+	childState := map[string]*core.State{}
 	for _, id := range curMissing {
 		childState[id] = frontBefore
 	}
@@ -288,10 +289,10 @@ func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverli
 		if !ok {
 			continue // only reached through an event not placed
 		}
-		rec, err := LoadEventRecord(tx, id)
+		rec, err := core.LoadEventRecord(tx, id)
 		switch {
-		case errors.Is(err, ErrNotFound):
-			rec = &EventRecord{RoomID: roomID, Version: string(version), JSON: ev.JSON()}
+		case errors.Is(err, core.ErrNotFound):
+			rec = &core.EventRecord{RoomID: roomID, Version: string(version), JSON: ev.JSON()}
 		case err != nil:
 			return nil, err
 		default:
@@ -311,7 +312,7 @@ func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverli
 				childState[prev] = before
 			}
 		}
-		rec.Pos = BackfillPos(next)
+		rec.Pos = core.BackfillPos(next)
 		next++
 		rec.StateBefore, rec.StateAfter = before.ID(), after.ID()
 		placed = append(placed, placedEvent{pdu: ev, rec: rec, before: before, after: after})
@@ -322,10 +323,10 @@ func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverli
 // writeBackfill stores placed events, their states and their backfill
 // positions in one transaction.
 func (n *Node) writeBackfill(roomID string, placed []placedEvent) error {
-	var written []*State
+	var written []*core.State
 	err := n.DB.Update(func(tx *kv.Txn) error {
 		for _, p := range placed {
-			for _, st := range []*State{p.before, p.after} {
+			for _, st := range []*core.State{p.before, p.after} {
 				if _, err := n.States.Write(tx, st); err != nil {
 					return err
 				}
@@ -336,13 +337,13 @@ func (n *Node) writeBackfill(roomID string, placed []placedEvent) error {
 					return err
 				}
 			}
-			if err := WriteEvent(tx, p.pdu.EventID(), p.rec); err != nil {
+			if err := core.WriteEvent(tx, p.pdu.EventID(), p.rec); err != nil {
 				return err
 			}
-			if err := tx.Set(RoomBackfillKey(roomID, p.rec.Pos), []byte(p.pdu.EventID())); err != nil {
+			if err := tx.Set(core.RoomBackfillKey(roomID, p.rec.Pos), []byte(p.pdu.EventID())); err != nil {
 				return err
 			}
-			if err := tx.Delete(OutlierNoStateKey(p.pdu.EventID())); err != nil {
+			if err := tx.Delete(core.OutlierNoStateKey(p.pdu.EventID())); err != nil {
 				return err // it has its state now
 			}
 		}
@@ -368,12 +369,12 @@ func (n *Node) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.P
 	}
 	for _, ev := range evs {
 		id := ev.EventID()
-		rec, err := LoadEventRecord(tx, id)
+		rec, err := core.LoadEventRecord(tx, id)
 		switch {
 		case err == nil:
 			allowed[id] = rec.Rejected == "" && !rec.SoftFailed && rec.RoomID == roomID
 			continue
-		case !errors.Is(err, ErrNotFound):
+		case !errors.Is(err, core.ErrNotFound):
 			return nil, err
 		}
 		var authEvs []gomatrixserverlib.PDU
@@ -385,8 +386,8 @@ func (n *Node) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.P
 					continue
 				}
 			}
-			rec, err := LoadEventRecord(tx, a)
-			if errors.Is(err, ErrNotFound) {
+			rec, err := core.LoadEventRecord(tx, a)
+			if errors.Is(err, core.ErrNotFound) {
 				ok = false
 				break
 			}
@@ -410,7 +411,7 @@ func (n *Node) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.P
 		if err != nil {
 			continue
 		}
-		allowed[id] = gomatrixserverlib.Allowed(ev, provider, UserIDForSender) == nil
+		allowed[id] = gomatrixserverlib.Allowed(ev, provider, core.UserIDForSender) == nil
 	}
 	return allowed, nil
 }
@@ -418,10 +419,10 @@ func (n *Node) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.P
 // nextBackfillIndex is the k of the room's next (older) backfilled event.
 func nextBackfillIndex(tx *kv.Txn, roomID string) (uint64, error) {
 	k := uint64(1)
-	err := tx.Each(kv.Scan{Prefix: RoomBackfillPrefix(roomID), KeysOnly: true}, func(key, _ []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: core.RoomBackfillPrefix(roomID), KeysOnly: true}, func(key, _ []byte) (bool, error) {
 		p, err := kv.LastUint(key)
-		if err == nil && IsBackfillPos(p) {
-			k = BackfillBase - p + 1
+		if err == nil && core.IsBackfillPos(p) {
+			k = core.BackfillBase - p + 1
 		}
 		return false, err
 	})
@@ -430,9 +431,9 @@ func nextBackfillIndex(tx *kv.Txn, roomID string) (uint64, error) {
 
 // stateBeforeBackfilled is the state before a backfilled event given the
 // state after it: its own state key set back (see the top of this file).
-func (n *Node) stateBeforeBackfilled(tx *kv.Txn, after *State, ev gomatrixserverlib.PDU, batch map[string]gomatrixserverlib.PDU) (*State, error) {
+func (n *Node) stateBeforeBackfilled(tx *kv.Txn, after *core.State, ev gomatrixserverlib.PDU, batch map[string]gomatrixserverlib.PDU) (*core.State, error) {
 	if ev.Type() == spec.MRoomCreate && ev.StateKeyEquals("") {
-		return &State{}, nil
+		return &core.State{}, nil
 	}
 	sk := ev.StateKey()
 	if sk == nil {
@@ -459,8 +460,8 @@ func (n *Node) stateBeforeBackfilled(tx *kv.Txn, after *State, ev gomatrixserver
 	if prior != "" {
 		return after.With(ev.Type(), *sk, prior), nil
 	}
-	m := map[StateKey]string{}
-	after.Each(func(k StateKey, id string) { m[k] = id })
-	delete(m, StateKey{EventType: ev.Type(), StateKey: *sk})
-	return StateFromMap(m), nil
+	m := map[core.StateKey]string{}
+	after.Each(func(k core.StateKey, id string) { m[k] = id })
+	delete(m, core.StateKey{EventType: ev.Type(), StateKey: *sk})
+	return core.StateFromMap(m), nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // The send benchmarks run with synchronous writes (the default: an
@@ -17,12 +19,12 @@ var syncModes = []struct {
 
 func benchNode(b *testing.B, noSync bool) *Node {
 	b.Helper()
-	return newTestNodeWith(b, func(c *Config) { c.NoSyncWrites = noSync })
+	return newTestNodeWith(b, func(c *core.Config) { c.NoSyncWrites = noSync })
 }
 
 func benchRoom(b *testing.B, n *Node, creator Session) string {
 	b.Helper()
-	roomID, err := n.CreateRoom(context.Background(), CreateRoomRequest{Creator: creator.UserID, Preset: PresetPrivateChat})
+	roomID, err := n.CreateRoom(context.Background(), core.CreateRoomRequest{Creator: creator.UserID, Preset: core.PresetPrivateChat})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,7 +37,7 @@ var benchContent = json.RawMessage(`{"msgtype":"m.text","body":"a message of ord
 // messages into roomID, one after another.
 func benchSends(b *testing.B, n *Node, sender Session, roomID string) {
 	b.Helper()
-	req := SendRequest{Sender: sender.UserID, DeviceID: sender.DeviceID, RoomID: roomID, Type: "m.room.message", Content: benchContent}
+	req := core.SendRequest{Sender: sender.UserID, DeviceID: sender.DeviceID, RoomID: roomID, Type: "m.room.message", Content: benchContent}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -78,7 +80,7 @@ func BenchmarkSendManyRooms(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					roomID := ids[next.Add(1)%rooms]
-					if _, err := n.SendEvent(ctx, SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID,
+					if _, err := n.SendEvent(ctx, core.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID,
 						RoomID: roomID, Type: "m.room.message", Content: benchContent}); err != nil {
 						b.Error(err)
 						return
@@ -94,9 +96,9 @@ func BenchmarkRoomEvents(b *testing.B) {
 	n := benchNode(b, true) // writes are setup only here
 	alice := session(n, "alice")
 	roomID := benchRoom(b, n, alice)
-	reqs := make([]SendRequest, 1000-countPrefix(b, n, RoomStreamPrefix(roomID)))
+	reqs := make([]core.SendRequest, 1000-countPrefix(b, n, core.RoomStreamPrefix(roomID)))
 	for i := range reqs {
-		reqs[i] = SendRequest{Sender: alice.UserID, RoomID: roomID, Type: "m.room.message",
+		reqs[i] = core.SendRequest{Sender: alice.UserID, RoomID: roomID, Type: "m.room.message",
 			Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"message %d"}`, i))}
 	}
 	sendBatches(b, n, roomID, 50, reqs)
@@ -104,7 +106,7 @@ func BenchmarkRoomEvents(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		page, err := n.RoomEvents(ctx, alice.UserID, roomID, Range{Backwards: true, Limit: 20})
+		page, err := n.RoomEvents(ctx, alice.UserID, roomID, core.Range{Backwards: true, Limit: 20})
 		if err != nil || len(page.Events) != 20 || !page.More {
 			b.Fatalf("page: %d events, more %v, %v", len(page.Events), page.More, err)
 		}

@@ -1,24 +1,28 @@
 package node
 
-import "context"
+import (
+	"context"
+
+	"github.com/edgenode/edgenode/node/core"
+)
 
 // coreFederation is the node's federation side as the room core sees it
 // (Federation): joins, invites and history that reach other servers.
 type coreFederation struct{ n *Node }
 
-func (f coreFederation) JoinRemote(ctx context.Context, mc MembershipChange, servers []string) (string, error) {
+func (f coreFederation) JoinRemote(ctx context.Context, mc core.MembershipChange, servers []string) (string, error) {
 	return f.n.joinRemote(ctx, mc, servers)
 }
 
-func (f coreFederation) RejectOutOfBand(ctx context.Context, mc MembershipChange) (string, error) {
+func (f coreFederation) RejectOutOfBand(ctx context.Context, mc core.MembershipChange) (string, error) {
 	return f.n.rejectOutOfBand(ctx, mc)
 }
 
-func (f coreFederation) InviteRemote(ctx context.Context, req SendRequest) (string, error) {
+func (f coreFederation) InviteRemote(ctx context.Context, req core.SendRequest) (string, error) {
 	return f.n.inviteRemote(ctx, req)
 }
 
-func (f coreFederation) LookupAlias(ctx context.Context, alias string) (RoomAlias, error) {
+func (f coreFederation) LookupAlias(ctx context.Context, alias string) (core.RoomAlias, error) {
 	return f.n.LookupAlias(ctx, alias)
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -150,7 +151,7 @@ func (n *Node) wakeDeviceListWatchers(users []string) {
 				return err
 			}
 			for roomID := range rooms {
-				err := tx.Each(kv.Scan{Prefix: LocalMemberPrefix(roomID)}, func(k, v []byte) (bool, error) {
+				err := tx.Each(kv.Scan{Prefix: core.LocalMemberPrefix(roomID)}, func(k, v []byte) (bool, error) {
 					if string(v) != spec.Join {
 						return true, nil
 					}
@@ -222,7 +223,7 @@ func (n *Node) DeviceListChangesSince(ctx context.Context, forUser string, from,
 // membership index (which covers remote users too).
 func joinedRoomSet(tx *kv.Txn, userID string) (map[string]bool, error) {
 	rooms := map[string]bool{}
-	err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
+	err := core.EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
 		rooms[roomID] = true
 		return true, nil
 	})
@@ -235,7 +236,7 @@ func sharesRoom(tx *kv.Txn, userID string, rooms map[string]bool) (bool, error) 
 		return false, nil
 	}
 	found := false
-	err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
+	err := core.EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
 		found = rooms[roomID]
 		return !found, nil
 	})

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 func TestDeviceListChanges(t *testing.T) {
@@ -14,7 +16,7 @@ func TestDeviceListChanges(t *testing.T) {
 	alice := e2eeUser(t, n, "alice", "A1")
 	bob := e2eeUser(t, n, "bob", "B1")
 	carol := e2eeUser(t, n, "carol", "C1")
-	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +109,7 @@ func TestDeviceListChangeWakesRoomMates(t *testing.T) {
 	alice := e2eeUser(t, n, "alice", "A1")
 	bob := e2eeUser(t, n, "bob", "B1")
 	carol := e2eeUser(t, n, "carol", "C1")
-	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}

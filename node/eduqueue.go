@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Outbound EDU queues.
@@ -200,7 +201,7 @@ func saveEDUDest(tx *kv.Txn, dest string, rec eduDestRecord) error {
 }
 
 // errEDUQueueFull refuses reliable EDUs for a destination at its cap.
-var errEDUQueueFull = fmt.Errorf("%w: outbound queue full", ErrTooLarge)
+var errEDUQueueFull = fmt.Errorf("%w: outbound queue full", core.ErrTooLarge)
 
 // MaxEDUDestinations bounds the destinations with EDUs waiting: a to-device
 // message to a server with none waiting is refused (errEDUQueueFull) once

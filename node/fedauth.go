@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -80,7 +81,7 @@ func (n *Node) unknownEvents(ids []string, have map[string]bool) ([]string, erro
 			if have[id] {
 				continue
 			}
-			ok, err := tx.Has(EventKey(id))
+			ok, err := tx.Has(core.EventKey(id))
 			if err != nil {
 				return err
 			}
@@ -132,7 +133,7 @@ func (n *Node) checkRemoteChain(ctx context.Context, roomID string, version goma
 	err := n.DB.View(func(tx *kv.Txn) error {
 		ok := map[string]bool{}
 		for _, ev := range evs {
-			if stored, err := tx.Has(EventKey(ev.EventID())); err != nil {
+			if stored, err := tx.Has(core.EventKey(ev.EventID())); err != nil {
 				return err
 			} else if stored {
 				continue
@@ -143,12 +144,12 @@ func (n *Node) checkRemoteChain(ctx context.Context, roomID string, version goma
 					authEvs = append(authEvs, a)
 					continue
 				}
-				rec, err := LoadEventRecord(tx, id)
+				rec, err := core.LoadEventRecord(tx, id)
 				if err != nil {
 					return fmt.Errorf("%w: auth event %s of %s: %v", ErrMissingEvents, id, ev.EventID(), err)
 				}
 				if rec.Rejected != "" || rec.RoomID != roomID {
-					return fmt.Errorf("%w: auth event %s of %s is rejected or in another room", ErrForbidden, id, ev.EventID())
+					return fmt.Errorf("%w: auth event %s of %s is rejected or in another room", core.ErrForbidden, id, ev.EventID())
 				}
 				a, err := n.LoadPDU(tx, id)
 				if err != nil {
@@ -158,10 +159,10 @@ func (n *Node) checkRemoteChain(ctx context.Context, roomID string, version goma
 			}
 			provider, err := gomatrixserverlib.NewAuthEvents(authEvs)
 			if err != nil {
-				return fmt.Errorf("%w: auth events of %s: %v", ErrBadInput, ev.EventID(), err)
+				return fmt.Errorf("%w: auth events of %s: %v", core.ErrBadInput, ev.EventID(), err)
 			}
-			if err := gomatrixserverlib.Allowed(ev, provider, UserIDForSender); err != nil {
-				return fmt.Errorf("%w: event %s: %v", ErrForbidden, ev.EventID(), err)
+			if err := gomatrixserverlib.Allowed(ev, provider, core.UserIDForSender); err != nil {
+				return fmt.Errorf("%w: event %s: %v", core.ErrForbidden, ev.EventID(), err)
 			}
 			ok[ev.EventID()] = true
 			out = append(out, ev)
@@ -208,24 +209,24 @@ func (n *Node) storeOutliers(ctx context.Context, roomID string, evs []gomatrixs
 
 // storeOutlierBatch stores one batch of storeOutliers in one commit.
 func (n *Node) storeOutlierBatch(ctx context.Context, roomID string, evs []gomatrixserverlib.PDU) error {
-	_, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
+	_, err := n.WithRoom(ctx, roomID, func(b *core.Batch) error {
 		if b.Room == nil {
-			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
+			return fmt.Errorf("room %s: %w", roomID, core.ErrNotFound)
 		}
 		for _, ev := range evs {
-			if ok, err := b.known(ev.EventID()); err != nil {
+			if ok, err := known(b, ev.EventID()); err != nil {
 				return err
 			} else if ok {
 				continue
 			}
-			p := &PendingEvent{PDU: ev, Outlier: true, Record: EventRecord{
+			p := &core.PendingEvent{PDU: ev, Outlier: true, Record: core.EventRecord{
 				RoomID: roomID, Version: string(b.Room.Version), JSON: ev.JSON(),
 				StateBefore: b.Room.State, StateAfter: b.Room.State,
 			}}
 			b.Events = append(b.Events, p)
 			b.ByID[ev.EventID()] = p
 			id := ev.EventID()
-			b.Extra = append(b.Extra, func(tx *kv.Txn) error { return tx.Set(OutlierNoStateKey(id), nil) })
+			b.Extra = append(b.Extra, func(tx *kv.Txn) error { return tx.Set(core.OutlierNoStateKey(id), nil) })
 		}
 		return nil
 	})
@@ -235,14 +236,14 @@ func (n *Node) storeOutlierBatch(ctx context.Context, roomID string, evs []gomat
 // knownWithState reports whether an event is in the batch, or stored with
 // the state before and after it (not an outlier fetched on its own): what
 // an event needs to be a prev event.
-func (b *Batch) knownWithState(id string) (bool, error) {
+func knownWithState(b *core.Batch, id string) (bool, error) {
 	if _, ok := b.ByID[id]; ok {
 		return true, nil
 	}
-	if ok, err := b.Tx.Has(EventKey(id)); err != nil || !ok {
+	if ok, err := b.Tx.Has(core.EventKey(id)); err != nil || !ok {
 		return false, err
 	}
-	noState, err := b.Tx.Has(OutlierNoStateKey(id))
+	noState, err := b.Tx.Has(core.OutlierNoStateKey(id))
 	return !noState, err
 }
 
@@ -252,12 +253,12 @@ func (n *Node) prevsWithoutState(ids []string) ([]string, error) {
 	var out []string
 	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, id := range ids {
-			ok, err := tx.Has(EventKey(id))
+			ok, err := tx.Has(core.EventKey(id))
 			if err != nil {
 				return err
 			}
 			if ok {
-				if ok, err = tx.Has(OutlierNoStateKey(id)); err != nil {
+				if ok, err = tx.Has(core.OutlierNoStateKey(id)); err != nil {
 					return err
 				}
 				ok = !ok

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -30,10 +31,10 @@ func (n *Node) Backfill(ctx context.Context, origin, roomID string, from []strin
 	}
 	var out []walkedEvent
 	err := n.DB.View(func(tx *kv.Txn) error {
-		if _, err := LoadRoom(tx, roomID); err != nil {
+		if _, err := core.LoadRoom(tx, roomID); err != nil {
 			return err
 		}
-		in, err := tx.Has(RoomServerKey(roomID, origin))
+		in, err := tx.Has(core.RoomServerKey(roomID, origin))
 		if err != nil {
 			return err
 		}
@@ -41,7 +42,7 @@ func (n *Node) Backfill(ctx context.Context, origin, roomID string, from []strin
 			if in {
 				break
 			}
-			rec, err := LoadEventRecord(tx, id)
+			rec, err := core.LoadEventRecord(tx, id)
 			if err != nil || rec.RoomID != roomID {
 				continue
 			}
@@ -54,10 +55,10 @@ func (n *Node) Backfill(ctx context.Context, origin, roomID string, from []strin
 			}
 		}
 		if !in {
-			return fmt.Errorf("%w: %s has no member in room %s", ErrForbidden, origin, roomID)
+			return fmt.Errorf("%w: %s has no member in room %s", core.ErrForbidden, origin, roomID)
 		}
 		// Soft-failed events are not served, nor walked past, as for clients.
-		out, err = n.walkBack(tx, origin, roomID, from, nil, limit, false, func(rec *EventRecord, _ gomatrixserverlib.PDU) bool {
+		out, err = n.walkBack(tx, origin, roomID, from, nil, limit, false, func(rec *core.EventRecord, _ gomatrixserverlib.PDU) bool {
 			return !rec.SoftFailed
 		})
 		return err

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -32,7 +33,7 @@ const maxMessageIDLen = 128
 // refused or concerned nothing here (to drop and log), rather than that the
 // node failed.
 func IsEDUDrop(err error) bool {
-	for _, e := range []error{ErrForbidden, ErrNotFound, ErrNotJoined, ErrInvalidParam, ErrBadInput, ErrTooLarge} {
+	for _, e := range []error{core.ErrForbidden, core.ErrNotFound, core.ErrNotJoined, core.ErrInvalidParam, core.ErrBadInput, core.ErrTooLarge} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -43,10 +44,10 @@ func IsEDUDrop(err error) bool {
 // checkOrigin refuses a user ID that is not valid or not of origin.
 func checkOrigin(origin, userID string) error {
 	if _, err := spec.NewUserID(userID, true); err != nil {
-		return fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
+		return fmt.Errorf("%w: user ID %q", core.ErrInvalidParam, userID)
 	}
-	if ServerOf(userID) != origin {
-		return fmt.Errorf("%w: %s is not a user of %s", ErrForbidden, userID, origin)
+	if core.ServerOf(userID) != origin {
+		return fmt.Errorf("%w: %s is not a user of %s", core.ErrForbidden, userID, origin)
 	}
 	return nil
 }
@@ -59,7 +60,7 @@ func (n *Node) hasLocalMembers(roomID string) error {
 		return err
 	}
 	if len(members) == 0 {
-		return fmt.Errorf("%w: no local member in room %s", ErrNotFound, roomID)
+		return fmt.Errorf("%w: no local member in room %s", core.ErrNotFound, roomID)
 	}
 	return nil
 }
@@ -68,12 +69,12 @@ func (n *Node) hasLocalMembers(roomID string) error {
 // room a local user is joined to.
 func sharesRoomWithLocal(tx *kv.Txn, userID string) error {
 	found := false
-	err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
+	err := core.EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
 		err := localJoinedIn(tx, roomID, func(string) { found = true })
 		return !found && err == nil, err
 	})
 	if err == nil && !found {
-		err = fmt.Errorf("%w: %s shares no room with a local user", ErrNotFound, userID)
+		err = fmt.Errorf("%w: %s shares no room with a local user", core.ErrNotFound, userID)
 	}
 	return err
 }
@@ -106,7 +107,7 @@ func (n *Node) ReceiveReceipt(ctx context.Context, origin string, r RemoteReceip
 		return err
 	}
 	if r.ThreadID != "" && r.ThreadID != ThreadMain && !isEventID(r.ThreadID) {
-		return fmt.Errorf("%w: thread_id %q", ErrInvalidParam, r.ThreadID)
+		return fmt.Errorf("%w: thread_id %q", core.ErrInvalidParam, r.ThreadID)
 	}
 	if err := n.hasLocalMembers(r.RoomID); err != nil {
 		return err
@@ -116,9 +117,9 @@ func (n *Node) ReceiveReceipt(ctx context.Context, origin string, r RemoteReceip
 		return err
 	}
 	if m.Membership != spec.Join {
-		return fmt.Errorf("%w: %s in %s", ErrNotJoined, r.UserID, r.RoomID)
+		return fmt.Errorf("%w: %s in %s", core.ErrNotJoined, r.UserID, r.RoomID)
 	}
-	var ev *Event
+	var ev *core.Event
 	err = n.DB.View(func(tx *kv.Txn) error {
 		var err error
 		ev, _, err = n.LoadEvent(tx, r.EventID)
@@ -128,7 +129,7 @@ func (n *Node) ReceiveReceipt(ctx context.Context, origin string, r RemoteReceip
 		return err
 	}
 	if ev.PDU.RoomID().String() != r.RoomID {
-		return fmt.Errorf("event %s in room %s: %w", r.EventID, r.RoomID, ErrNotFound)
+		return fmt.Errorf("event %s in room %s: %w", r.EventID, r.RoomID, core.ErrNotFound)
 	}
 	return n.writeReceipt(ctx, r.UserID, r.RoomID, ReceiptRead, r.ThreadID, ev)
 }
@@ -150,10 +151,10 @@ func (n *Node) ReceivePresence(ctx context.Context, origin string, p RemotePrese
 	switch p.Presence {
 	case PresenceOnline, PresenceOffline, PresenceUnavailable:
 	default:
-		return fmt.Errorf("%w: presence %q", ErrInvalidParam, p.Presence)
+		return fmt.Errorf("%w: presence %q", core.ErrInvalidParam, p.Presence)
 	}
 	if p.StatusMsg != nil && len(*p.StatusMsg) > maxStatusMsgBytes {
-		return fmt.Errorf("%w: status_msg over %d bytes", ErrInvalidParam, maxStatusMsgBytes)
+		return fmt.Errorf("%w: status_msg over %d bytes", core.ErrInvalidParam, maxStatusMsgBytes)
 	}
 	if p.StatusMsg != nil && *p.StatusMsg == "" {
 		p.StatusMsg = nil
@@ -222,7 +223,7 @@ func (n *Node) ReceiveToDevice(ctx context.Context, origin string, m RemoteToDev
 		return err
 	}
 	if m.Type == "" || m.MessageID == "" || len(m.MessageID) > maxMessageIDLen {
-		return fmt.Errorf("%w: to-device EDU needs a type and a message_id of at most %d bytes", ErrInvalidParam, maxMessageIDLen)
+		return fmt.Errorf("%w: to-device EDU needs a type and a message_id of at most %d bytes", core.ErrInvalidParam, maxMessageIDLen)
 	}
 	var users []string
 	for userID, byDevice := range m.Messages {
@@ -231,7 +232,7 @@ func (n *Node) ReceiveToDevice(ctx context.Context, origin string, m RemoteToDev
 		}
 		for deviceID, content := range byDevice {
 			if !isJSONObject(content) {
-				return fmt.Errorf("%w: content for %s/%s is not an object", ErrBadInput, userID, deviceID)
+				return fmt.Errorf("%w: content for %s/%s is not an object", core.ErrBadInput, userID, deviceID)
 			}
 		}
 		users = append(users, userID)
@@ -245,7 +246,7 @@ func (n *Node) ReceiveToDevice(ctx context.Context, origin string, m RemoteToDev
 		},
 	})
 	if errors.Is(err, kv.ErrTxnTooBig) {
-		return fmt.Errorf("%w: to-device EDU too large", ErrTooLarge)
+		return fmt.Errorf("%w: to-device EDU too large", core.ErrTooLarge)
 	}
 	if err != nil {
 		return err

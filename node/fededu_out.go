@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Outbound EDUs: what local changes tell other servers (eduqueue.go queues
@@ -150,10 +151,10 @@ const roomsScannedOneByOne = 64
 // serversSharingRooms lists the other servers with a member joined to a
 // room userID is joined to, sorted.
 func serversSharingRooms(tx *kv.Txn, userID string) ([]string, error) {
-	self := ServerOf(userID)
+	self := core.ServerOf(userID)
 	seen := map[string]bool{}
 	var rooms []string
-	err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
+	err := core.EachJoinedRoom(tx, userID, func(roomID string) (bool, error) {
 		rooms = append(rooms, roomID)
 		return true, nil
 	})
@@ -169,7 +170,7 @@ func serversSharingRooms(tx *kv.Txn, userID string) ([]string, error) {
 	}
 	if len(rooms) <= roomsScannedOneByOne {
 		for _, roomID := range rooms {
-			err := tx.Each(kv.Scan{Prefix: RoomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			err := tx.Each(kv.Scan{Prefix: core.RoomServerPrefix(roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 				err := note(k)
 				return err == nil, err
 			})
@@ -184,7 +185,7 @@ func serversSharingRooms(tx *kv.Txn, userID string) ([]string, error) {
 		for _, r := range rooms {
 			joined[r] = true
 		}
-		err = tx.Each(kv.Scan{Prefix: kv.Key(TableRoomServers), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		err = tx.Each(kv.Scan{Prefix: kv.Key(core.TableRoomServers), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			_, parts, err := kv.DecodeKey(k)
 			if err != nil {
 				return false, err
@@ -219,7 +220,7 @@ func (n *Node) splitRemote(messages map[string]map[string]json.RawMessage) (map[
 		if n.IsLocalUser(userID) || len(byDevice) == 0 {
 			continue
 		}
-		s := ServerOf(userID)
+		s := core.ServerOf(userID)
 		if out[s] == nil {
 			out[s] = remoteMessages{}
 		}
@@ -253,7 +254,7 @@ func (n *Node) queueToDevice(tx *kv.Txn, sender, evType string, remote map[strin
 			return nil, err
 		}
 		for _, c := range chunks {
-			content, err := json.Marshal(directToDeviceEDU{Sender: sender, Type: evType, MessageID: RandomString(16), Messages: c})
+			content, err := json.Marshal(directToDeviceEDU{Sender: sender, Type: evType, MessageID: core.RandomString(16), Messages: c})
 			if err != nil {
 				return nil, err
 			}
@@ -339,7 +340,7 @@ func (n *Node) queueDeviceListUpdate(tx *kv.Txn, userID string, pos uint64) ([]s
 	}
 	var devices []device
 	now := map[string]string{}
-	err := tx.Each(kv.Scan{Prefix: DevicePrefix(userID)}, func(k, v []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: core.DevicePrefix(userID)}, func(k, v []byte) (bool, error) {
 		id, err := kv.LastString(k)
 		if err != nil {
 			return false, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // drainTxn sends nothing: it takes dest's next transaction and acks it,
@@ -272,7 +273,7 @@ func TestEDUQueueCaps(t *testing.T) {
 		}
 	}
 	err = n.SendToDevice(ctx, alice, "", "m.test", "t-over", map[string]map[string]json.RawMessage{x: {"D": json.RawMessage(`{}`)}})
-	if !errors.Is(err, ErrTooLarge) {
+	if !errors.Is(err, core.ErrTooLarge) {
 		t.Fatalf("send past the reliable cap: %v, want ErrTooLarge", err)
 	}
 	if got := edusOf(t, drainTxn(t, n, r.name), EDUDirectToDevice); len(got) != 2 {
@@ -301,7 +302,7 @@ func TestReceiveToDeviceDeduplicates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := n.ReceiveToDevice(ctx, other.name, msg); !errors.Is(err, ErrForbidden) || !IsEDUDrop(err) {
+	if err := n.ReceiveToDevice(ctx, other.name, msg); !errors.Is(err, core.ErrForbidden) || !IsEDUDrop(err) {
 		t.Fatalf("sender not of the origin: %v, want ErrForbidden", err)
 	}
 	y := "@y:" + other.name
@@ -344,7 +345,7 @@ func TestEDUDestinationsBounded(t *testing.T) {
 		t.Fatalf("to-device to %d servers: %v", MaxEDUDestinations, err)
 	}
 	err := n.SendToDevice(ctx, alice.UserID, alice.DeviceID, "m.test", "t2", to(servers[MaxEDUDestinations]))
-	if !errors.Is(err, ErrTooLarge) {
+	if !errors.Is(err, core.ErrTooLarge) {
 		t.Fatalf("to-device to server %d: %v, want ErrTooLarge", MaxEDUDestinations+1, err)
 	}
 	if err := n.SendToDevice(ctx, alice.UserID, alice.DeviceID, "m.test", "t3", to(servers[0])); err != nil {

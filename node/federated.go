@@ -13,6 +13,7 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -129,23 +130,23 @@ func readPDUHeaders(pdus []json.RawMessage) ([]FederatedPDUResult, []*pduHeader)
 	results := make([]FederatedPDUResult, len(pdus))
 	headers := make([]*pduHeader, len(pdus))
 	for i, raw := range pdus {
-		if len(raw) > MaxEventSize {
-			results[i].Err = fmt.Errorf("PDU is %d bytes: %w", len(raw), ErrTooLarge)
+		if len(raw) > core.MaxEventSize {
+			results[i].Err = fmt.Errorf("PDU is %d bytes: %w", len(raw), core.ErrTooLarge)
 			continue
 		}
 		var h pduHeader
 		if err := json.Unmarshal(raw, &h); err != nil {
-			results[i].Err = fmt.Errorf("%w: PDU: %v", ErrBadInput, err)
+			results[i].Err = fmt.Errorf("%w: PDU: %v", core.ErrBadInput, err)
 			continue
 		}
 		if h.RoomID == "" {
-			results[i].Err = fmt.Errorf("%w: PDU has no room_id", ErrBadInput)
+			results[i].Err = fmt.Errorf("%w: PDU has no room_id", core.ErrBadInput)
 			continue
 		}
 		if _, err := spec.NewRoomID(h.RoomID); err != nil {
 			// The library's PDU.RoomID panics on such an ID (its parser lets
 			// "!:" through), so it must never reach it.
-			results[i].Err = fmt.Errorf("%w: PDU room_id: %v", ErrBadInput, err)
+			results[i].Err = fmt.Errorf("%w: PDU room_id: %v", core.ErrBadInput, err)
 			continue
 		}
 		results[i].RoomID = h.RoomID
@@ -176,11 +177,11 @@ func (n *Node) parseFederatedPDUs(ctx context.Context, in FederatedInput, header
 		}
 		version, ok := versions[h.RoomID]
 		if !ok {
-			results[i].Err = fmt.Errorf("room %s: %w", h.RoomID, ErrNotFound)
+			results[i].Err = fmt.Errorf("room %s: %w", h.RoomID, core.ErrNotFound)
 			continue
 		}
 		if unjoined[h.RoomID] && !n.aboutLocalMember(h) {
-			results[i].Err = fmt.Errorf("%w: no user of this server is in room %s", ErrForbidden, h.RoomID)
+			results[i].Err = fmt.Errorf("%w: no user of this server is in room %s", core.ErrForbidden, h.RoomID)
 			continue
 		}
 		ev, redacted, err := n.parseFederatedPDU(ctx, version, in.PDUs[i])
@@ -193,7 +194,7 @@ func (n *Node) parseFederatedPDUs(ctx context.Context, in FederatedInput, header
 			continue
 		}
 		if ev.RoomID().String() != h.RoomID {
-			results[i].Err = fmt.Errorf("%w: room_id does not parse consistently", ErrBadInput)
+			results[i].Err = fmt.Errorf("%w: room_id does not parse consistently", core.ErrBadInput)
 			continue
 		}
 		if j, dup := seen[ev.EventID()]; dup {
@@ -222,9 +223,9 @@ func (n *Node) inputParsedPDUs(ctx context.Context, p *parsedPDUs, results []Fed
 		// In order, a batch at a time: each batch's prev events are in
 		// the batches before it.
 		for idx := range slices.Chunk(topoOrder(p.byRoom[roomID], p.parsed), federatedBatchEvents) {
-			_, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
+			_, err := n.WithRoom(ctx, roomID, func(b *core.Batch) error {
 				for _, i := range idx {
-					results[i].Err = b.inputFederated(p.parsed[i])
+					results[i].Err = inputFederated(b, p.parsed[i])
 				}
 				return nil
 			})
@@ -259,11 +260,11 @@ func (n *Node) federatedRoomVersions(headers []*pduHeader, allowNew bool) (map[s
 			if _, ok := versions[h.RoomID]; ok {
 				continue
 			}
-			room, err := LoadRoom(tx, h.RoomID)
+			room, err := core.LoadRoom(tx, h.RoomID)
 			switch {
 			case err == nil:
 				versions[h.RoomID] = room.Version
-			case !errors.Is(err, ErrNotFound):
+			case !errors.Is(err, core.ErrNotFound):
 				return err
 			}
 		}
@@ -299,41 +300,41 @@ func (n *Node) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.
 	// node, so a panic here is that PDU's error.
 	defer func() {
 		if v := recover(); v != nil {
-			ev, redacted, err = nil, false, fmt.Errorf("%w: PDU: %v", ErrBadInput, v)
+			ev, redacted, err = nil, false, fmt.Errorf("%w: PDU: %v", core.ErrBadInput, v)
 		}
 	}()
 	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
-	if err != nil || !RoomVersionSupported(version) {
-		return nil, false, fmt.Errorf("room version %q: %w", version, ErrUnsupportedRoomVersion)
+	if err != nil || !core.RoomVersionSupported(version) {
+		return nil, false, fmt.Errorf("room version %q: %w", version, core.ErrUnsupportedRoomVersion)
 	}
 	if err := jsontext.Check(raw); err != nil {
 		// A peer's event must be text every server and client reads the
 		// same way: stored and served as it came, it would be refused by
 		// strict parsers and by every other server (issue 13, finding 3).
-		return nil, false, fmt.Errorf("%w: PDU %v", ErrBadInput, err)
+		return nil, false, fmt.Errorf("%w: PDU %v", core.ErrBadInput, err)
 	}
 	ev, err = verImpl.NewEventFromUntrustedJSON(raw)
 	if err != nil {
 		var ve gomatrixserverlib.EventValidationError
 		if errors.As(err, &ve) && ve.Code == gomatrixserverlib.EventValidationTooLarge {
-			return nil, false, fmt.Errorf("%w: %v", ErrTooLarge, err)
+			return nil, false, fmt.Errorf("%w: %v", core.ErrTooLarge, err)
 		}
-		return nil, false, fmt.Errorf("%w: PDU: %v", ErrBadInput, err)
+		return nil, false, fmt.Errorf("%w: PDU: %v", core.ErrBadInput, err)
 	}
 	ev.EventID() // cache the ID before the PDU is shared
 	if err := jsontext.DuplicateKey(raw); err != nil {
 		// The library keeps the last of two values, and its canonical
 		// JSON both; another server may read the first.
-		return ev, false, fmt.Errorf("%w: event %s: %v", ErrBadInput, ev.EventID(), err)
+		return ev, false, fmt.Errorf("%w: event %s: %v", core.ErrBadInput, ev.EventID(), err)
 	}
-	if len(ev.JSON()) > MaxEventSize {
-		return ev, false, fmt.Errorf("event is %d bytes: %w", len(ev.JSON()), ErrTooLarge)
+	if len(ev.JSON()) > core.MaxEventSize {
+		return ev, false, fmt.Errorf("event is %d bytes: %w", len(ev.JSON()), core.ErrTooLarge)
 	}
-	if err := CheckInboundPDU(ev); err != nil {
+	if err := core.CheckInboundPDU(ev); err != nil {
 		return ev, false, err
 	}
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, identity.KeyRing{}, UserIDForSender); err != nil {
-		return ev, ev.Redacted(), fmt.Errorf("%w: event %s: %v", ErrInvalidSignature, ev.EventID(), err)
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, identity.KeyRing{}, core.UserIDForSender); err != nil {
+		return ev, ev.Redacted(), fmt.Errorf("%w: event %s: %v", core.ErrInvalidSignature, ev.EventID(), err)
 	}
 	return ev, ev.Redacted(), nil
 }
@@ -389,12 +390,12 @@ func topoOrder(idx []int, pdus map[int]gomatrixserverlib.PDU) []int {
 
 // inputFederated inputs a checked PDU: a no-op when stored, refused without
 // storing when prev or auth events are missing, else b.input.
-func (b *Batch) inputFederated(ev gomatrixserverlib.PDU) error {
+func inputFederated(b *core.Batch, ev gomatrixserverlib.PDU) error {
 	id := ev.EventID()
 	if _, ok := b.ByID[id]; ok {
 		return nil
 	}
-	if ok, err := b.Tx.Has(EventKey(id)); err != nil || ok {
+	if ok, err := b.Tx.Has(core.EventKey(id)); err != nil || ok {
 		return err
 	}
 	if err := b.Node.RejectedError(id, b.RoomID); err != nil {
@@ -405,14 +406,14 @@ func (b *Batch) inputFederated(ev gomatrixserverlib.PDU) error {
 	}
 	var missingPrev, missingAuth []string
 	for _, p := range ev.PrevEventIDs() {
-		if ok, err := b.knownWithState(p); err != nil {
+		if ok, err := knownWithState(b, p); err != nil {
 			return err
 		} else if !ok {
 			missingPrev = append(missingPrev, p)
 		}
 	}
 	for _, a := range ev.AuthEventIDs() {
-		if ok, err := b.known(a); err != nil {
+		if ok, err := known(b, a); err != nil {
 			return err
 		} else if !ok {
 			missingAuth = append(missingAuth, a)
@@ -428,15 +429,15 @@ func (b *Batch) inputFederated(ev gomatrixserverlib.PDU) error {
 		}
 		return fmt.Errorf("event %s: %w: %s (not fetched)", id, ErrMissingEvents, strings.Join(parts, "; "))
 	}
-	return b.Input(ev, InputOpts{})
+	return b.Input(ev, core.InputOpts{})
 }
 
 // known reports whether an event is in the batch or stored.
-func (b *Batch) known(id string) (bool, error) {
+func known(b *core.Batch, id string) (bool, error) {
 	if _, ok := b.ByID[id]; ok {
 		return true, nil
 	}
-	return b.Tx.Has(EventKey(id))
+	return b.Tx.Has(core.EventKey(id))
 }
 
 // Inbound federation transactions, remembered per origin so a retried

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -60,7 +61,7 @@ func remoteRoomWith(t testing.TB, a, b *Node, visibility string) *dagRoom {
 func markLocalJoin(t testing.TB, n *Node, roomID string) {
 	t.Helper()
 	err := n.DB.Update(func(tx *kv.Txn) error {
-		return tx.Set(LocalMemberKey(roomID, "@local:"+n.ServerName()), []byte(spec.Join))
+		return tx.Set(core.LocalMemberKey(roomID, "@local:"+n.ServerName()), []byte(spec.Join))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func fedInput(t *testing.T, a, b *Node, allowNew bool, pdus ...json.RawMessage) 
 func served(t *testing.T, n *Node, eventID string) bool {
 	t.Helper()
 	_, err := n.Event(context.Background(), "@anyone:example.org", eventID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("Event(%s): %v", eventID, err)
 	}
 	return err == nil
@@ -105,7 +106,7 @@ func TestInputFederatedPDUs(t *testing.T) {
 	// Without AllowNewRooms, a room the node does not know is refused.
 	d0 := newDAGRoom(t, b, gomatrixserverlib.RoomVersionV10)
 	d0.build("create", dagEvent{Sender: d0.user("bob"), Type: spec.MRoomCreate, StateKey: stateKey(""), Content: d0.createContent(d0.user("bob"))})
-	if r := fedInput(t, a, b, false, d0.raw("create")...)[0]; !errors.Is(r.Err, ErrNotFound) {
+	if r := fedInput(t, a, b, false, d0.raw("create")...)[0]; !errors.Is(r.Err, core.ErrNotFound) {
 		t.Fatalf("unknown room: %+v, want ErrNotFound", r)
 	}
 
@@ -126,7 +127,7 @@ func TestInputFederatedPDUs(t *testing.T) {
 			t.Fatalf("%s is not served", name)
 		}
 	}
-	page, err := a.RoomEvents(ctx, "@anyone:example.org", d.roomID, Range{Backwards: true, Limit: 2})
+	page, err := a.RoomEvents(ctx, "@anyone:example.org", d.roomID, core.Range{Backwards: true, Limit: 2})
 	if err != nil || len(page.Events) != 2 || page.Events[0].PDU.EventID() != d.id("m2") {
 		t.Fatalf("RoomEvents = %+v, %v", page, err)
 	}
@@ -144,7 +145,7 @@ func TestInputFederatedPDUs(t *testing.T) {
 	d.key = other
 	d.build("forged", dagEvent{Sender: bob, Type: "m.room.message", Content: map[string]any{"body": "forged"}, Prev: []string{"m2"}, Auth: head})
 	d.key = good
-	if r := fedInput(t, a, b, false, d.raw("forged")...)[0]; !errors.Is(r.Err, ErrInvalidSignature) || r.EventID != d.id("forged") {
+	if r := fedInput(t, a, b, false, d.raw("forged")...)[0]; !errors.Is(r.Err, core.ErrInvalidSignature) || r.EventID != d.id("forged") {
 		t.Fatalf("forged: %+v, want ErrInvalidSignature", r)
 	}
 	if has(t, a, d.id("forged")) {
@@ -165,7 +166,7 @@ func TestInputFederatedPDUs(t *testing.T) {
 
 	// Sender not joined: rejected (stored as such, never served).
 	d.build("dave", dagEvent{Sender: dave, Type: "m.room.message", Content: map[string]any{"body": "hi"}, Prev: []string{"m3"}, Auth: head})
-	var ie *InputError
+	var ie *core.InputError
 	if r := fedInput(t, a, b, false, d.raw("dave")...)[0]; !errors.As(r.Err, &ie) || ie.SoftFailed {
 		t.Fatalf("not joined: %+v, want rejected", r)
 	}
@@ -203,7 +204,7 @@ func TestInputFederatedPDUs(t *testing.T) {
 	}
 
 	// Garbage: per-PDU errors, no panic.
-	big := `{"room_id":"` + d.roomID + `","pad":"` + strings.Repeat("x", MaxEventSize) + `"}`
+	big := `{"room_id":"` + d.roomID + `","pad":"` + strings.Repeat("x", core.MaxEventSize) + `"}`
 	for i, r := range fedInput(t, a, b, false,
 		json.RawMessage(`not json`), json.RawMessage(`null`), json.RawMessage(`[]`), json.RawMessage(`{}`),
 		json.RawMessage(`{"room_id":5}`), json.RawMessage(`{"room_id":"`+d.roomID+`"}`),
@@ -218,7 +219,7 @@ func TestInputFederatedPDUs(t *testing.T) {
 
 func has(t *testing.T, n *Node, eventID string) bool {
 	t.Helper()
-	return countPrefix(t, n, EventKey(eventID)) > 0
+	return countPrefix(t, n, core.EventKey(eventID)) > 0
 }
 
 func TestTopoOrder(t *testing.T) {
@@ -364,7 +365,7 @@ func TestUnjoinedRoomRefused(t *testing.T) {
 		}
 	}
 	d.build("m1", dagEvent{Sender: bob, Type: "m.room.message", Content: map[string]any{"body": "x"}, Prev: []string{"bob"}, Auth: []string{"create", "bob"}})
-	if r := fedInput(t, a, b, false, d.raw("m1")...)[0]; !errors.Is(r.Err, ErrForbidden) {
+	if r := fedInput(t, a, b, false, d.raw("m1")...)[0]; !errors.Is(r.Err, core.ErrForbidden) {
 		t.Fatalf("PDU for a room no local user is in: %+v, want ErrForbidden", r)
 	}
 	if has(t, a, d.id("m1")) {
@@ -376,7 +377,7 @@ func TestUnjoinedRoomRefused(t *testing.T) {
 	local := "@carol:" + a.ServerName()
 	d.build("inv", dagEvent{Sender: bob, Type: spec.MRoomMember, StateKey: &local, Content: map[string]any{"membership": "invite"},
 		Prev: []string{"bob"}, Auth: []string{"create", "bob"}})
-	if r := fedInput(t, a, b, false, d.raw("inv")...)[0]; !errors.Is(r.Err, ErrInvalidSignature) {
+	if r := fedInput(t, a, b, false, d.raw("inv")...)[0]; !errors.Is(r.Err, core.ErrInvalidSignature) {
 		t.Fatalf("invite of a local user into a room no local user is in: %v, want it checked", r.Err)
 	}
 	markLocalJoin(t, a, d.roomID)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -119,7 +120,7 @@ func (n *Node) fetchStateAt(ctx context.Context, f EventFetcher, server, roomID 
 		return err
 	}
 	if len(ids.StateIDs) > maxGapState || len(ids.AuthChainIDs) > maxFetchedAuthChain {
-		return fmt.Errorf("%w: state at %s: %d events, %d in the auth chain", ErrTooLarge, prev, len(ids.StateIDs), len(ids.AuthChainIDs))
+		return fmt.Errorf("%w: state at %s: %d events, %d in the auth chain", core.ErrTooLarge, prev, len(ids.StateIDs), len(ids.AuthChainIDs))
 	}
 	prevRaw, prevEv, err := n.fetchPrevEvent(ctx, f, server, roomID, version, prev)
 	if err != nil {
@@ -172,7 +173,7 @@ func (n *Node) fetchPrevEvent(ctx context.Context, f EventFetcher, server, roomI
 	}
 	prevEvs := n.parseRemoteEvents(ctx, roomID, version, []json.RawMessage{prevRaw}, true)
 	if len(prevEvs) != 1 || prevEvs[0].EventID() != prev {
-		return nil, nil, fmt.Errorf("%w: /event %s answered another or a bad event", ErrBadInput, prev)
+		return nil, nil, fmt.Errorf("%w: /event %s answered another or a bad event", core.ErrBadInput, prev)
 	}
 	return prevRaw, prevEvs[0], nil
 }
@@ -214,7 +215,7 @@ func (n *Node) prevStoredWithState(prev string) (done bool, err error) {
 		return false, err
 	}
 	if len(unknown) != 0 {
-		return false, fmt.Errorf("%w: event %s did not pass its auth checks", ErrForbidden, prev)
+		return false, fmt.Errorf("%w: event %s did not pass its auth checks", core.ErrForbidden, prev)
 	}
 	noState, err := n.prevsWithoutState([]string{prev})
 	if err != nil {
@@ -226,18 +227,18 @@ func (n *Node) prevStoredWithState(prev string) (done bool, err error) {
 // stateFromIDs is the state before prev from its event IDs, keyed by what
 // the events say they are: each one either just fetched and checked, or
 // stored here, not rejected and in the room. It must hold a create event.
-func (n *Node) stateFromIDs(roomID, prev string, stateIDs []string, fetched map[string]gomatrixserverlib.PDU) (*State, error) {
-	m := map[StateKey]string{}
+func (n *Node) stateFromIDs(roomID, prev string, stateIDs []string, fetched map[string]gomatrixserverlib.PDU) (*core.State, error) {
+	m := map[core.StateKey]string{}
 	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, id := range stateIDs {
 			p, ok := fetched[id]
 			if !ok {
-				rec, err := LoadEventRecord(tx, id)
+				rec, err := core.LoadEventRecord(tx, id)
 				if err != nil {
 					return fmt.Errorf("%w: state event %s: %v", ErrMissingEvents, id, err)
 				}
 				if rec.Rejected != "" || rec.RoomID != roomID {
-					return fmt.Errorf("%w: state event %s is rejected or in another room", ErrForbidden, id)
+					return fmt.Errorf("%w: state event %s is rejected or in another room", core.ErrForbidden, id)
 				}
 				if p, err = n.LoadPDU(tx, id); err != nil {
 					return err
@@ -245,40 +246,40 @@ func (n *Node) stateFromIDs(roomID, prev string, stateIDs []string, fetched map[
 			}
 			sk := p.StateKey()
 			if sk == nil {
-				return fmt.Errorf("%w: %s in the state is not a state event", ErrBadInput, id)
+				return fmt.Errorf("%w: %s in the state is not a state event", core.ErrBadInput, id)
 			}
-			m[StateKey{EventType: p.Type(), StateKey: *sk}] = id
+			m[core.StateKey{EventType: p.Type(), StateKey: *sk}] = id
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := m[StateKey{EventType: spec.MRoomCreate}]; !ok {
-		return nil, fmt.Errorf("%w: state at %s has no create event", ErrBadInput, prev)
+	if _, ok := m[core.StateKey{EventType: spec.MRoomCreate}]; !ok {
+		return nil, fmt.Errorf("%w: state at %s has no create event", core.ErrBadInput, prev)
 	}
-	return StateFromMap(m), nil
+	return core.StateFromMap(m), nil
 }
 
 // storeOutlierWithState stores a checked event as an outlier whose state
 // before and after it are known (a prev event at a gap).
-func (n *Node) storeOutlierWithState(ctx context.Context, roomID string, ev gomatrixserverlib.PDU, before, after *State) error {
-	_, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
+func (n *Node) storeOutlierWithState(ctx context.Context, roomID string, ev gomatrixserverlib.PDU, before, after *core.State) error {
+	_, err := n.WithRoom(ctx, roomID, func(b *core.Batch) error {
 		if b.Room == nil {
-			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
+			return fmt.Errorf("room %s: %w", roomID, core.ErrNotFound)
 		}
 		id := ev.EventID()
-		if ok, err := b.knownWithState(id); err != nil || ok {
+		if ok, err := knownWithState(b, id); err != nil || ok {
 			return err
 		}
 		// Unknown, or an outlier without state: (re)written with it.
-		p := &PendingEvent{PDU: ev, Outlier: true, Before: before, After: after, Record: EventRecord{
+		p := &core.PendingEvent{PDU: ev, Outlier: true, Before: before, After: after, Record: core.EventRecord{
 			RoomID: roomID, Version: string(b.Room.Version), JSON: ev.JSON(),
 			StateBefore: before.ID(), StateAfter: after.ID(),
 		}}
 		b.Events = append(b.Events, p)
 		b.ByID[id] = p
-		b.Extra = append(b.Extra, func(tx *kv.Txn) error { return tx.Delete(OutlierNoStateKey(id)) })
+		b.Extra = append(b.Extra, func(tx *kv.Txn) error { return tx.Delete(core.OutlierNoStateKey(id)) })
 		return nil
 	})
 	return err

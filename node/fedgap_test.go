@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -25,7 +26,7 @@ func joinedPair(t *testing.T) (a, b *Node, alice, bob Session, roomID string, ca
 	ctx := context.Background()
 	a, b = newTestNode(t), newTestNode(t)
 	alice, bob = register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestFederatedPDUWithUnknownAuthEvents(t *testing.T) {
 	if cur, err := b.RoomStateEvent(ctx, bob.UserID, roomID, "m.room.power_levels", ""); err != nil || cur.PDU.EventID() != pl.EventID() {
 		t.Fatalf("B's power levels changed by an outlier: %v", err)
 	}
-	page, err := b.RoomEvents(ctx, bob.UserID, roomID, Range{Backwards: true, Limit: 50})
+	page, err := b.RoomEvents(ctx, bob.UserID, roomID, core.Range{Backwards: true, Limit: 50})
 	if err != nil {
 		t.Fatal(err)
 	}

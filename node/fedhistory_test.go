@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // The rest of EventFetcher for directFetcher: each asks the resident node
@@ -53,7 +55,7 @@ func TestRoomEventsBackfill(t *testing.T) {
 	ctx := context.Background()
 	a, b := newTestNode(t), newTestNode(t)
 	alice, bob := register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,23 +67,23 @@ func TestRoomEventsBackfill(t *testing.T) {
 	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
 		t.Fatal(err)
 	}
-	streamBefore := countPrefix(t, b, RoomStreamPrefix(roomID))
+	streamBefore := countPrefix(t, b, core.RoomStreamPrefix(roomID))
 
 	calls := 0
 	setEventFetcher(b, failingBackfill{directFetcher{fetching: b, resident: a, calls: &calls}})
-	page, err := b.RoomEvents(ctx, bob.UserID, roomID, Range{Backwards: true, Limit: 10, History: true})
+	page, err := b.RoomEvents(ctx, bob.UserID, roomID, core.Range{Backwards: true, Limit: 10, History: true})
 	if err != nil || len(page.Events) != 1 || page.More {
 		t.Fatalf("no server answers: %d events, more %v, %v; want B's join alone", len(page.Events), page.More, err)
 	}
 
 	setEventFetcher(b, directFetcher{fetching: b, resident: a, calls: &calls})
-	page, err = b.RoomEvents(ctx, bob.UserID, roomID, Range{Backwards: true, Limit: 10})
+	page, err = b.RoomEvents(ctx, bob.UserID, roomID, core.Range{Backwards: true, Limit: 10})
 	if err != nil || len(page.Events) != 1 {
 		t.Fatalf("without History: %d events, %v; want B's join alone", len(page.Events), err)
 	}
 	var bodies []string
-	var last *Event
-	r := Range{Backwards: true, Limit: 7, History: true}
+	var last *core.Event
+	r := core.Range{Backwards: true, Limit: 7, History: true}
 	for pages := 0; ; pages++ {
 		if pages == 50 {
 			t.Fatal("pagination does not end")
@@ -96,7 +98,7 @@ func TestRoomEventsBackfill(t *testing.T) {
 				_ = json.Unmarshal(ev.PDU.Content(), &c)
 				bodies = append(bodies, c.Body)
 			}
-			if last != nil && !TimelineLess(ev.Pos, last.Pos) {
+			if last != nil && !core.TimelineLess(ev.Pos, last.Pos) {
 				t.Fatalf("positions do not go back: %d after %d", ev.Pos, last.Pos)
 			}
 			last = ev
@@ -112,7 +114,7 @@ func TestRoomEventsBackfill(t *testing.T) {
 	if last.PDU.Type() != "m.room.create" {
 		t.Fatalf("history ends at %s, want the create event", last.PDU.Type())
 	}
-	if got := countPrefix(t, b, RoomStreamPrefix(roomID)); got != streamBefore {
+	if got := countPrefix(t, b, core.RoomStreamPrefix(roomID)); got != streamBefore {
 		t.Fatalf("B's room stream has %d entries after backfill, %d before", got, streamBefore)
 	}
 	if head := roomHead(t, b, roomID); len(head.Extremities) != 1 {
@@ -120,7 +122,7 @@ func TestRoomEventsBackfill(t *testing.T) {
 	}
 	// Forwards from the start of the history reads it all again, oldest
 	// first, then B's own timeline.
-	fwd, err := b.RoomEvents(ctx, bob.UserID, roomID, Range{From: 0, Limit: 100, History: true})
+	fwd, err := b.RoomEvents(ctx, bob.UserID, roomID, core.Range{From: 0, Limit: 100, History: true})
 	if err != nil || fwd.Events[0].PDU.Type() != "m.room.create" || fwd.Events[len(fwd.Events)-1].PDU.Type() != "m.room.member" {
 		t.Fatalf("forwards: %d events, %v", len(fwd.Events), err)
 	}
@@ -133,8 +135,8 @@ func TestServedHistoryVisibility(t *testing.T) {
 	ctx := context.Background()
 	a, b := newTestNode(t), newTestNode(t)
 	alice, bob := register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat,
-		InitialState: []InitialStateEvent{{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"joined"}`)}}})
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat,
+		InitialState: []core.InitialStateEvent{{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"joined"}`)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func TestServedHistoryVisibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	joinID := mi.EventID
-	if _, err := a.FederationEvent(ctx, b.ServerName(), secret); !errors.Is(err, ErrNotFound) {
+	if _, err := a.FederationEvent(ctx, b.ServerName(), secret); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("/event of a message before the join: %v, want ErrNotFound", err)
 	}
 	// The room's first events were sent while its visibility was still

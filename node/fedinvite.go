@@ -9,6 +9,7 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -31,13 +32,13 @@ type RemoteInviter interface {
 // invitee's server, whose signature is checked, and only then input: an
 // invite that server refuses is never stored. The room's lock is not held
 // while the other server is asked.
-func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error) {
+func (n *Node) inviteRemote(ctx context.Context, req core.SendRequest) (string, error) {
 	inviter := n.remoteInviter()
 	if inviter == nil {
-		return "", fmt.Errorf("%w: inviting users of other servers needs federation", ErrForbidden)
+		return "", fmt.Errorf("%w: inviting users of other servers needs federation", core.ErrForbidden)
 	}
 	if req.TxnScope.Endpoint == "" {
-		req.TxnScope = SendTxn(req.RoomID, req.Type)
+		req.TxnScope = core.SendTxn(req.RoomID, req.Type)
 	}
 	if req.TxnID != "" {
 		if id, err := n.TxnEvent(req.Sender, req.DeviceID, req.TxnScope, req.TxnID); err == nil {
@@ -51,9 +52,9 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 		ev    gomatrixserverlib.PDU
 		state []gomatrixserverlib.InviteStrippedState
 	)
-	_, err := n.WithRoom(ctx, req.RoomID, func(b *Batch) error {
+	_, err := n.WithRoom(ctx, req.RoomID, func(b *core.Batch) error {
 		if b.Room == nil {
-			return fmt.Errorf("room %s: %w", req.RoomID, ErrNotFound)
+			return fmt.Errorf("room %s: %w", req.RoomID, core.ErrNotFound)
 		}
 		var err error
 		ev, err = b.Build(gomatrixserverlib.ProtoEvent{
@@ -62,13 +63,13 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 		if err != nil {
 			return err
 		}
-		state, err = b.inviteRoomState(req.Sender)
+		state, err = inviteRoomState(b, req.Sender)
 		return err // nothing input: nothing committed
 	})
 	if err != nil {
 		return "", err
 	}
-	server := ServerOf(target)
+	server := core.ServerOf(target)
 	raw, err := inviter.SendInvite(ctx, server, ev, state)
 	if err != nil {
 		return "", fmt.Errorf("invite of %s: %w", target, err)
@@ -81,8 +82,8 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 	case redacted || signed.EventID() != ev.EventID():
 		return "", fmt.Errorf("invite of %s: %s returned another event", target, server)
 	}
-	_, err = n.WithRoom(ctx, req.RoomID, func(b *Batch) error {
-		return b.Input(signed, InputOpts{TxnID: req.TxnID, TxnScope: req.TxnScope, DeviceID: req.DeviceID, Sender: req.Sender})
+	_, err = n.WithRoom(ctx, req.RoomID, func(b *core.Batch) error {
+		return b.Input(signed, core.InputOpts{TxnID: req.TxnID, TxnScope: req.TxnScope, DeviceID: req.DeviceID, Sender: req.Sender})
 	})
 	if err != nil {
 		return "", err
@@ -93,8 +94,8 @@ func (n *Node) inviteRemote(ctx context.Context, req SendRequest) (string, error
 // inviteRoomState is the stripped state sent with an invite so the invitee
 // can tell what room it is: the room's identifying state and the inviter's
 // member event.
-func (b *Batch) inviteRoomState(inviter string) ([]gomatrixserverlib.InviteStrippedState, error) {
-	keys := []StateKey{
+func inviteRoomState(b *core.Batch, inviter string) ([]gomatrixserverlib.InviteStrippedState, error) {
+	keys := []core.StateKey{
 		{EventType: spec.MRoomCreate}, {EventType: spec.MRoomJoinRules}, {EventType: spec.MRoomName},
 		{EventType: spec.MRoomAvatar}, {EventType: spec.MRoomCanonicalAlias}, {EventType: spec.MRoomEncryption},
 		{EventType: spec.MRoomMember, StateKey: inviter},
@@ -143,51 +144,51 @@ const maxInviteState = 64
 // is stored: the invite comes through the room like any event.
 func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMessage, error) {
 	verImpl, err := gomatrixserverlib.GetRoomVersion(req.RoomVersion)
-	if err != nil || !RoomVersionSupported(req.RoomVersion) {
+	if err != nil || !core.RoomVersionSupported(req.RoomVersion) {
 		return nil, &IncompatibleRoomVersionError{RoomID: req.RoomID, RoomVersion: string(req.RoomVersion)}
 	}
-	if len(req.Event) > MaxEventSize {
-		return nil, fmt.Errorf("invite is %d bytes: %w", len(req.Event), ErrTooLarge)
+	if len(req.Event) > core.MaxEventSize {
+		return nil, fmt.Errorf("invite is %d bytes: %w", len(req.Event), core.ErrTooLarge)
 	}
 	if err := jsontext.Check(req.Event); err != nil {
-		return nil, fmt.Errorf("%w: invite event %v", ErrInvalidParam, err) // stored and served as it came
+		return nil, fmt.Errorf("%w: invite event %v", core.ErrInvalidParam, err) // stored and served as it came
 	}
 	ev, err := verImpl.NewEventFromUntrustedJSON(req.Event)
 	if err != nil {
-		return nil, fmt.Errorf("%w: invite event: %v", ErrInvalidParam, err)
+		return nil, fmt.Errorf("%w: invite event: %v", core.ErrInvalidParam, err)
 	}
 	if err := jsontext.DuplicateKey(req.Event); err != nil {
-		return nil, fmt.Errorf("%w: invite event: %v", ErrInvalidParam, err)
+		return nil, fmt.Errorf("%w: invite event: %v", core.ErrInvalidParam, err)
 	}
 	ev.EventID()
 	target := ev.StateKey()
 	switch {
 	case ev.EventID() != req.EventID:
-		return nil, fmt.Errorf("%w: event ID is %s, not %s", ErrInvalidParam, ev.EventID(), req.EventID)
+		return nil, fmt.Errorf("%w: event ID is %s, not %s", core.ErrInvalidParam, ev.EventID(), req.EventID)
 	case ev.RoomID().String() != req.RoomID:
-		return nil, fmt.Errorf("%w: event is for room %s, not %s", ErrInvalidParam, ev.RoomID().String(), req.RoomID)
+		return nil, fmt.Errorf("%w: event is for room %s, not %s", core.ErrInvalidParam, ev.RoomID().String(), req.RoomID)
 	case ev.Type() != spec.MRoomMember || target == nil:
-		return nil, fmt.Errorf("%w: not an m.room.member event", ErrInvalidParam)
-	case ServerOf(string(ev.SenderID())) != req.Origin:
-		return nil, fmt.Errorf("%w: sender %s is not a user of %s", ErrInvalidParam, ev.SenderID(), req.Origin)
+		return nil, fmt.Errorf("%w: not an m.room.member event", core.ErrInvalidParam)
+	case core.ServerOf(string(ev.SenderID())) != req.Origin:
+		return nil, fmt.Errorf("%w: sender %s is not a user of %s", core.ErrInvalidParam, ev.SenderID(), req.Origin)
 	case !n.IsLocalUser(*target):
-		return nil, fmt.Errorf("%w: %s is not a user of this server", ErrInvalidParam, *target)
+		return nil, fmt.Errorf("%w: %s is not a user of this server", core.ErrInvalidParam, *target)
 	case ev.Redacted():
-		return nil, fmt.Errorf("%w: invite event fails its content hash", ErrInvalidParam)
+		return nil, fmt.Errorf("%w: invite event fails its content hash", core.ErrInvalidParam)
 	}
 	if m, err := ev.Membership(); err != nil || m != spec.Invite {
-		return nil, fmt.Errorf("%w: membership is %q, not invite", ErrInvalidParam, m)
+		return nil, fmt.Errorf("%w: membership is %q, not invite", core.ErrInvalidParam, m)
 	}
 	if ok, err := n.accountExists(*target); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, fmt.Errorf("%w: no user %s here", ErrForbidden, *target)
+		return nil, fmt.Errorf("%w: no user %s here", core.ErrForbidden, *target)
 	}
 	// Signed first: an invite needs the invitee's server's signature as well
 	// as the sender's, and this checks both.
 	signed := ev.Sign(n.ServerName(), identity.KeyID, n.SigningKey())
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, signed, identity.KeyRing{}, UserIDForSender); err != nil {
-		return nil, fmt.Errorf("%w: invite signature: %v", ErrInvalidParam, err)
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, signed, identity.KeyRing{}, core.UserIDForSender); err != nil {
+		return nil, fmt.Errorf("%w: invite signature: %v", core.ErrInvalidParam, err)
 	}
 	rec := outOfBandRecord{Version: req.RoomVersion, Event: signed.JSON(), InviteState: strippedState(req.InviteRoomState, *target)}
 	err = n.storeOutOfBand(ctx, *target, req.RoomID, spec.Invite, signed, rec)
@@ -234,7 +235,7 @@ func (n *Node) accountExists(userID string) (bool, error) {
 	}
 	var ok bool
 	err = n.DB.View(func(tx *kv.Txn) error {
-		ok, err = tx.Has(AccountKey(lp))
+		ok, err = tx.Has(core.AccountKey(lp))
 		return err
 	})
 	return ok, err

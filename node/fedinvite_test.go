@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -64,7 +65,7 @@ func invitedPair(t *testing.T) (a, b *Node, alice, bob Session, roomID string) {
 	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
 	name := "Secret"
 	var err error
-	roomID, err = a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPrivateChat, Name: &name})
+	roomID, err = a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPrivateChat, Name: &name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestInviteOutOfBand(t *testing.T) {
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("invite on A: %v", err)
 	}
-	if err := gomatrixserverlib.VerifyEventSignatures(ctx, evs[0].PDU, identity.KeyRing{}, UserIDForSender); err != nil {
+	if err := gomatrixserverlib.VerifyEventSignatures(ctx, evs[0].PDU, identity.KeyRing{}, core.UserIDForSender); err != nil {
 		t.Fatalf("invite on A is not signed by both servers: %v", err)
 	}
 
@@ -100,7 +101,7 @@ func TestInviteOutOfBand(t *testing.T) {
 	}
 	// Sliding sync's room list has it too.
 	if list, err := b.RoomsByBump(ctx, bob.UserID); err != nil || len(list) != 1 ||
-		list[0] != (RoomBump{RoomID: roomID, Bump: onB.Pos, Membership: spec.Invite}) {
+		list[0] != (core.RoomBump{RoomID: roomID, Bump: onB.Pos, Membership: spec.Invite}) {
 		t.Fatalf("bob's room list on B: %+v %v", list, err)
 	}
 	var types []string
@@ -141,10 +142,10 @@ func TestInviteOutOfBand(t *testing.T) {
 	if err != nil || onB.Membership != spec.Join || onB.OutOfBand {
 		t.Fatalf("bob on B after joining: %+v %v", onB, err)
 	}
-	if _, err := b.OutOfBandRoom(ctx, bob.UserID, roomID); !errors.Is(err, ErrNotFound) {
+	if _, err := b.OutOfBandRoom(ctx, bob.UserID, roomID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("out-of-band record after joining: %v", err)
 	}
-	if n := countKeys(t, b, TableOutOfBand); n != 0 {
+	if n := countKeys(t, b, core.TableOutOfBand); n != 0 {
 		t.Fatalf("%d out-of-band records left", n)
 	}
 	if mi, err := a.Membership(ctx, roomID, bob.UserID); err != nil || mi.Membership != spec.Join {
@@ -156,23 +157,23 @@ func TestInviteRefused(t *testing.T) {
 	ctx := context.Background()
 	a, b := newTestNode(t), newTestNode(t)
 	alice, bob := session(a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPrivateChat})
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)
 	}
 	invite := func(target string) error {
-		_, err := a.ChangeMembership(ctx, MembershipChange{Sender: alice.UserID, RoomID: roomID, Target: target, Membership: spec.Invite})
+		_, err := a.ChangeMembership(ctx, core.MembershipChange{Sender: alice.UserID, RoomID: roomID, Target: target, Membership: spec.Invite})
 		return err
 	}
 	pos := a.StreamPosition()
 
 	// Without federation, users of other servers cannot be invited.
-	if err := invite(bob.UserID); !errors.Is(err, ErrForbidden) {
+	if err := invite(bob.UserID); !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("invite without an inviter: %v, want ErrForbidden", err)
 	}
 	// B has no such user.
 	setRemoteInviter(a, directInviter{inviting: a, invited: b})
-	if err := invite(b.UserID("nobody")); !errors.Is(err, ErrForbidden) {
+	if err := invite(b.UserID("nobody")); !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("invite of an unknown user: %v, want ErrForbidden", err)
 	}
 	// B's answer lacks its signature, or is another event.
@@ -210,7 +211,7 @@ func TestInviteToKnownRoom(t *testing.T) {
 	alice, bob, carol := session(a, "alice"), register(t, b, "bob"), register(t, b, "carol")
 	setRemoteInviter(a, directInviter{inviting: a, invited: b})
 	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestInviteToKnownRoom(t *testing.T) {
 	// comes through the room).
 	pos := b.StreamPosition()
 	membership(t, a, alice, roomID, carol.UserID, spec.Invite)
-	if b.StreamPosition() != pos || countKeys(t, b, TableOutOfBand) != 0 {
+	if b.StreamPosition() != pos || countKeys(t, b, core.TableOutOfBand) != 0 {
 		t.Fatal("B stored an invite to a room it has")
 	}
 	if mi, err := b.Membership(ctx, roomID, carol.UserID); err != nil || mi.Membership != "" {
@@ -235,7 +236,7 @@ func TestRejectOutOfBandInvite(t *testing.T) {
 		a, b, _, bob, roomID := invitedPair(t)
 		setRemoteLeaver(b, directLeaver{leaving: b, resident: a})
 		pos := b.StreamPosition()
-		id, err := b.ChangeMembership(ctx, MembershipChange{Sender: bob.UserID, RoomID: roomID, Target: bob.UserID, Membership: spec.Leave})
+		id, err := b.ChangeMembership(ctx, core.MembershipChange{Sender: bob.UserID, RoomID: roomID, Target: bob.UserID, Membership: spec.Leave})
 		if err != nil {
 			t.Fatalf("reject: %v", err)
 		}
@@ -253,7 +254,7 @@ func TestRejectOutOfBandInvite(t *testing.T) {
 		}
 		// Again: a no-op.
 		pos = b.StreamPosition()
-		if again, err := b.ChangeMembership(ctx, MembershipChange{Sender: bob.UserID, RoomID: roomID, Target: bob.UserID, Membership: spec.Leave}); err != nil || again != id {
+		if again, err := b.ChangeMembership(ctx, core.MembershipChange{Sender: bob.UserID, RoomID: roomID, Target: bob.UserID, Membership: spec.Leave}); err != nil || again != id {
 			t.Fatalf("reject again: %s %v", again, err)
 		}
 		if b.StreamPosition() != pos {
@@ -264,7 +265,7 @@ func TestRejectOutOfBandInvite(t *testing.T) {
 		a, b, _, bob, roomID := invitedPair(t)
 		// No RemoteLeaver: no server can be reached. The invite is still
 		// rejected here.
-		id, err := b.ChangeMembership(ctx, MembershipChange{Sender: bob.UserID, RoomID: roomID, Target: bob.UserID, Membership: spec.Leave})
+		id, err := b.ChangeMembership(ctx, core.MembershipChange{Sender: bob.UserID, RoomID: roomID, Target: bob.UserID, Membership: spec.Leave})
 		if err != nil {
 			t.Fatalf("reject: %v", err)
 		}
@@ -279,8 +280,8 @@ func TestRejectOutOfBandInvite(t *testing.T) {
 	t.Run("no invite", func(t *testing.T) {
 		b := newTestNode(t)
 		bob := session(b, "bob")
-		_, err := b.ChangeMembership(ctx, MembershipChange{Sender: bob.UserID, RoomID: "!nope:" + b.ServerName(), Target: bob.UserID, Membership: spec.Leave})
-		if !errors.Is(err, ErrNotFound) {
+		_, err := b.ChangeMembership(ctx, core.MembershipChange{Sender: bob.UserID, RoomID: "!nope:" + b.ServerName(), Target: bob.UserID, Membership: spec.Leave})
+		if !errors.Is(err, core.ErrNotFound) {
 			t.Fatalf("leave of an unknown room: %v, want ErrNotFound", err)
 		}
 	})
@@ -290,10 +291,10 @@ func TestMakeLeaveSendLeave(t *testing.T) {
 	ctx := context.Background()
 	a, b, _, bob, roomID := invitedPair(t)
 	carol := b.UserID("carol")
-	if _, err := a.MakeLeave(ctx, roomID, carol); !errors.Is(err, ErrForbidden) {
+	if _, err := a.MakeLeave(ctx, roomID, carol); !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("make_leave for a user not in the room: %v", err)
 	}
-	if _, err := a.MakeLeave(ctx, "!nope:"+a.ServerName(), bob.UserID); !errors.Is(err, ErrNotFound) {
+	if _, err := a.MakeLeave(ctx, "!nope:"+a.ServerName(), bob.UserID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("make_leave in an unknown room: %v", err)
 	}
 	tmpl, err := a.MakeLeave(ctx, roomID, bob.UserID)
@@ -312,20 +313,20 @@ func TestMakeLeaveSendLeave(t *testing.T) {
 	send := func(origin string, ev gomatrixserverlib.PDU) error {
 		return a.SendLeave(ctx, origin, roomID, ev.EventID(), ev.JSON())
 	}
-	if err := send(a.ServerName(), leave); !errors.Is(err, ErrInvalidParam) {
+	if err := send(a.ServerName(), leave); !errors.Is(err, core.ErrInvalidParam) {
 		t.Fatalf("send_leave from another origin: %v, want ErrInvalidParam", err)
 	}
-	if err := a.SendLeave(ctx, b.ServerName(), roomID, "$other", leave.JSON()); !errors.Is(err, ErrInvalidParam) {
+	if err := a.SendLeave(ctx, b.ServerName(), roomID, "$other", leave.JSON()); !errors.Is(err, core.ErrInvalidParam) {
 		t.Fatalf("send_leave naming another event: %v, want ErrInvalidParam", err)
 	}
 	carolTmpl := tmpl.Event
 	carolTmpl.SenderID, carolTmpl.StateKey = carol, &carol
-	if err := send(b.ServerName(), build(carolTmpl)); !errors.Is(err, ErrForbidden) {
+	if err := send(b.ServerName(), build(carolTmpl)); !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("send_leave of a user not in the room: %v, want ErrForbidden", err)
 	}
 	joinTmpl := tmpl.Event
 	joinTmpl.Content = spec.RawJSON(`{"membership":"join"}`)
-	if err := send(b.ServerName(), build(joinTmpl)); !errors.Is(err, ErrInvalidParam) {
+	if err := send(b.ServerName(), build(joinTmpl)); !errors.Is(err, core.ErrInvalidParam) {
 		t.Fatalf("send_leave of a join: %v, want ErrInvalidParam", err)
 	}
 	if err := send(b.ServerName(), leave); err != nil {
@@ -337,7 +338,7 @@ func TestMakeLeaveSendLeave(t *testing.T) {
 	if err := send(b.ServerName(), leave); err != nil {
 		t.Fatalf("send_leave again: %v", err)
 	}
-	if _, err := a.MakeLeave(ctx, roomID, bob.UserID); !errors.Is(err, ErrForbidden) {
+	if _, err := a.MakeLeave(ctx, roomID, bob.UserID); !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("make_leave after leaving: %v", err)
 	}
 }

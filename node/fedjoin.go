@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -49,12 +50,12 @@ type JoinTemplate struct {
 // a public room, or an invited user (else ErrForbidden).
 func (n *Node) MakeJoin(ctx context.Context, roomID, userID string, versions []string) (*JoinTemplate, error) {
 	if _, err := spec.NewUserID(userID, true); err != nil {
-		return nil, fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
+		return nil, fmt.Errorf("%w: user ID %q", core.ErrInvalidParam, userID)
 	}
 	var out *JoinTemplate
-	_, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
+	_, err := n.WithRoom(ctx, roomID, func(b *core.Batch) error {
 		if b.Room == nil {
-			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
+			return fmt.Errorf("room %s: %w", roomID, core.ErrNotFound)
 		}
 		if !slices.Contains(versions, string(b.Room.Version)) {
 			return &IncompatibleRoomVersionError{RoomID: roomID, RoomVersion: string(b.Room.Version)}
@@ -106,10 +107,10 @@ func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw
 		Sender string `json:"sender"`
 	}
 	if err := json.Unmarshal(raw, &hdr); err != nil {
-		return nil, fmt.Errorf("%w: join event: %v", ErrBadInput, err)
+		return nil, fmt.Errorf("%w: join event: %v", core.ErrBadInput, err)
 	}
-	if ServerOf(hdr.Sender) != origin {
-		return nil, fmt.Errorf("%w: sender %q is not a user of %s", ErrForbidden, hdr.Sender, origin)
+	if core.ServerOf(hdr.Sender) != origin {
+		return nil, fmt.Errorf("%w: sender %q is not a user of %s", core.ErrForbidden, hdr.Sender, origin)
 	}
 	ev, redacted, err := n.parseFederatedPDU(ctx, version, raw)
 	if err != nil {
@@ -117,43 +118,43 @@ func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw
 	}
 	switch {
 	case redacted:
-		return nil, fmt.Errorf("%w: join event fails its content hash", ErrBadInput)
+		return nil, fmt.Errorf("%w: join event fails its content hash", core.ErrBadInput)
 	case ev.EventID() != eventID:
-		return nil, fmt.Errorf("%w: event ID is %s, not %s", ErrBadInput, ev.EventID(), eventID)
+		return nil, fmt.Errorf("%w: event ID is %s, not %s", core.ErrBadInput, ev.EventID(), eventID)
 	case ev.RoomID().String() != roomID:
-		return nil, fmt.Errorf("%w: event is for room %s, not %s", ErrBadInput, ev.RoomID().String(), roomID)
+		return nil, fmt.Errorf("%w: event is for room %s, not %s", core.ErrBadInput, ev.RoomID().String(), roomID)
 	case ev.Type() != spec.MRoomMember || !ev.StateKeyEquals(string(ev.SenderID())):
-		return nil, fmt.Errorf("%w: not a membership event of its sender", ErrBadInput)
-	case ServerOf(string(ev.SenderID())) != origin:
-		return nil, fmt.Errorf("%w: sender %s is not a user of %s", ErrForbidden, ev.SenderID(), origin)
+		return nil, fmt.Errorf("%w: not a membership event of its sender", core.ErrBadInput)
+	case core.ServerOf(string(ev.SenderID())) != origin:
+		return nil, fmt.Errorf("%w: sender %s is not a user of %s", core.ErrForbidden, ev.SenderID(), origin)
 	}
 	if m, err := ev.Membership(); err != nil || m != spec.Join {
-		return nil, fmt.Errorf("%w: membership is %q, not join", ErrBadInput, m)
+		return nil, fmt.Errorf("%w: membership is %q, not join", core.ErrBadInput, m)
 	}
 	var inputErr error
-	if _, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
-		inputErr = b.inputFederated(ev)
+	if _, err := n.WithRoom(ctx, roomID, func(b *core.Batch) error {
+		inputErr = inputFederated(b, ev)
 		return nil
 	}); err != nil {
 		return nil, err
 	}
 	if inputErr != nil {
 		if errors.Is(inputErr, ErrMissingEvents) {
-			return nil, fmt.Errorf("%w: %v", ErrForbidden, inputErr)
+			return nil, fmt.Errorf("%w: %v", core.ErrForbidden, inputErr)
 		}
 		return nil, inputErr
 	}
 	out := &SendJoinResult{Event: ev.JSON()}
 	err = n.DB.View(func(tx *kv.Txn) error {
-		rec, err := LoadEventRecord(tx, eventID)
+		rec, err := core.LoadEventRecord(tx, eventID)
 		if err != nil {
 			return err
 		}
 		switch {
 		case rec.Rejected != "":
-			return fmt.Errorf("%w: join %s was rejected: %s", ErrForbidden, eventID, rec.Rejected)
+			return fmt.Errorf("%w: join %s was rejected: %s", core.ErrForbidden, eventID, rec.Rejected)
 		case rec.SoftFailed:
-			return fmt.Errorf("%w: join %s is not allowed by the room's current state", ErrForbidden, eventID)
+			return fmt.Errorf("%w: join %s is not allowed by the room's current state", core.ErrForbidden, eventID)
 		}
 		ids, err := n.stateAndAuthChainIDs(tx, rec.StateBefore)
 		if err != nil {
@@ -174,7 +175,7 @@ func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw
 
 // eventJSON is a stored event's JSON (redacted form if redacted).
 func (n *Node) eventJSON(tx *kv.Txn, id string) (json.RawMessage, error) {
-	rec, err := LoadEventRecord(tx, id)
+	rec, err := core.LoadEventRecord(tx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -202,14 +203,14 @@ type RemoteJoinState struct {
 // servers in turn (when none are given: the server of whoever invited the
 // user, then the room ID's server). The last server's error is returned
 // when none lets the user in.
-func (n *Node) joinRemote(ctx context.Context, mc MembershipChange, servers []string) (string, error) {
+func (n *Node) joinRemote(ctx context.Context, mc core.MembershipChange, servers []string) (string, error) {
 	j := n.remoteJoiner()
 	if j == nil {
-		return "", fmt.Errorf("room %s: %w (and joining over federation is off)", mc.RoomID, ErrNotFound)
+		return "", fmt.Errorf("room %s: %w (and joining over federation is off)", mc.RoomID, core.ErrNotFound)
 	}
 	rid, err := spec.NewRoomID(mc.RoomID)
 	if err != nil {
-		return "", fmt.Errorf("%w: room ID %q", ErrInvalidParam, mc.RoomID)
+		return "", fmt.Errorf("%w: room ID %q", core.ErrInvalidParam, mc.RoomID)
 	}
 	if len(servers) == 0 {
 		servers = append(n.inviterServers(mc.Sender, mc.RoomID), string(rid.Domain()))
@@ -232,40 +233,40 @@ func (n *Node) joinRemote(ctx context.Context, mc MembershipChange, servers []st
 		}
 	}
 	if lastErr == nil {
-		lastErr = fmt.Errorf("room %s: %w (no server to join through)", mc.RoomID, ErrNotFound)
+		lastErr = fmt.Errorf("room %s: %w (no server to join through)", mc.RoomID, core.ErrNotFound)
 	}
 	return "", lastErr
 }
 
 // joinVia runs make_join and send_join against one server, checks what it
 // returns and stores the room.
-func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc MembershipChange) (string, error) {
+func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc core.MembershipChange) (string, error) {
 	userID := mc.Sender
 	proto, version, err := j.MakeJoin(ctx, server, mc.RoomID, userID)
 	if err != nil {
 		return "", err
 	}
 	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
-	if err != nil || !RoomVersionSupported(version) {
-		return "", fmt.Errorf("room version %q: %w", version, ErrUnsupportedRoomVersion)
+	if err != nil || !core.RoomVersionSupported(version) {
+		return "", fmt.Errorf("room version %q: %w", version, core.ErrUnsupportedRoomVersion)
 	}
 	var content map[string]any
 	switch {
 	case proto.RoomID != mc.RoomID:
-		return "", fmt.Errorf("%w: make_join template is for room %q", ErrBadInput, proto.RoomID)
+		return "", fmt.Errorf("%w: make_join template is for room %q", core.ErrBadInput, proto.RoomID)
 	case proto.SenderID != userID || proto.StateKey == nil || *proto.StateKey != userID:
-		return "", fmt.Errorf("%w: make_join template is not for %s", ErrBadInput, userID)
+		return "", fmt.Errorf("%w: make_join template is not for %s", core.ErrBadInput, userID)
 	case proto.Type != spec.MRoomMember:
-		return "", fmt.Errorf("%w: make_join template has type %q", ErrBadInput, proto.Type)
+		return "", fmt.Errorf("%w: make_join template has type %q", core.ErrBadInput, proto.Type)
 	case json.Unmarshal(proto.Content, &content) != nil || content["membership"] != spec.Join:
-		return "", fmt.Errorf("%w: make_join template is not a join", ErrBadInput)
+		return "", fmt.Errorf("%w: make_join template is not a join", core.ErrBadInput)
 	}
 	if mc.Reason != "" {
 		content["reason"] = mc.Reason
 	}
 	if p, err := n.Profile(ctx, userID); err == nil {
-		SetOrDelete(content, "displayname", p.DisplayName)
-		SetOrDelete(content, "avatar_url", p.AvatarURL)
+		core.SetOrDelete(content, "displayname", p.DisplayName)
+		core.SetOrDelete(content, "avatar_url", p.AvatarURL)
 	}
 	if proto.Content, err = json.Marshal(content); err != nil {
 		return "", err
@@ -273,7 +274,7 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 	proto.Redacts, proto.Signature, proto.Unsigned = "", nil, nil
 	join, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.Now(), spec.ServerName(n.ServerName()), identity.KeyID, n.SigningKey())
 	if err != nil {
-		return "", fmt.Errorf("%w: building the join: %v", ErrBadInput, err)
+		return "", fmt.Errorf("%w: building the join: %v", core.ErrBadInput, err)
 	}
 	join.EventID()
 	// The resident may send the room's events as soon as it has the join:
@@ -287,7 +288,7 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 	if err != nil {
 		return "", fmt.Errorf("send_join response from %s: %w", server, err)
 	}
-	before := StateFromMap(state)
+	before := core.StateFromMap(state)
 	after := before.With(spec.MRoomMember, userID, join.EventID())
 	// The state and auth chain go in first, in bounded transactions
 	// (fedjoin_chunks.go); one join of the room at a time, so that one
@@ -301,33 +302,33 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 	if err != nil {
 		return "", err
 	}
-	_, err = n.WithRoom(ctx, mc.RoomID, func(b *Batch) error {
+	_, err = n.WithRoom(ctx, mc.RoomID, func(b *core.Batch) error {
 		if b.Room != nil {
-			return fmt.Errorf("room %s appeared while joining it: %w", mc.RoomID, ErrRoomInUse)
+			return fmt.Errorf("room %s appeared while joining it: %w", mc.RoomID, core.ErrRoomInUse)
 		}
 		// The remote members' index entries are written: the commit
 		// writes what differs from them.
 		b.Start = pre
 		for _, ev := range outliers {
-			if ok, err := b.Tx.Has(EventKey(ev.EventID())); err != nil {
+			if ok, err := b.Tx.Has(core.EventKey(ev.EventID())); err != nil {
 				return err
 			} else if ok {
 				continue
 			}
-			p := &PendingEvent{PDU: ev, Outlier: true, Record: EventRecord{
+			p := &core.PendingEvent{PDU: ev, Outlier: true, Record: core.EventRecord{
 				RoomID: mc.RoomID, Version: string(version), JSON: ev.JSON(),
 				StateBefore: before.ID(), StateAfter: before.ID(),
 			}}
 			b.Events = append(b.Events, p)
 			b.ByID[ev.EventID()] = p
 		}
-		p := &PendingEvent{PDU: join, Before: before, After: after, Current: after, Accepted: true, Record: EventRecord{
+		p := &core.PendingEvent{PDU: join, Before: before, After: after, Current: after, Accepted: true, Record: core.EventRecord{
 			RoomID: mc.RoomID, Version: string(version), JSON: join.JSON(), DeviceID: mc.DeviceID,
 			StateBefore: before.ID(), StateAfter: after.ID(),
 		}}
 		b.Events = append(b.Events, p)
 		b.ByID[join.EventID()] = p
-		b.Room = &RoomRecord{Version: version, Extremities: []string{join.EventID()}, State: after.ID(), Depth: join.Depth()}
+		b.Room = &core.RoomRecord{Version: version, Extremities: []string{join.EventID()}, State: after.ID(), Depth: join.Depth()}
 		b.Current = after
 		b.Extra = append(b.Extra, dropOutOfBand(userID, mc.RoomID), endPendingJoin(mc.RoomID)) // the room is here now
 		return nil
@@ -344,7 +345,7 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc Me
 // all be in the answer; the state has one create event and lets the join in.
 // It returns the state before the join and every event to store as an
 // outlier (auth chain and state, in depth order).
-func (n *Node) checkJoinState(ctx context.Context, version gomatrixserverlib.RoomVersion, join gomatrixserverlib.PDU, resp RemoteJoinState) (map[StateKey]string, []gomatrixserverlib.PDU, error) {
+func (n *Node) checkJoinState(ctx context.Context, version gomatrixserverlib.RoomVersion, join gomatrixserverlib.PDU, resp RemoteJoinState) (map[core.StateKey]string, []gomatrixserverlib.PDU, error) {
 	all := map[string]gomatrixserverlib.PDU{}
 	parse := func(raws []json.RawMessage) ([]gomatrixserverlib.PDU, error) {
 		out := make([]gomatrixserverlib.PDU, 0, len(raws))
@@ -354,10 +355,10 @@ func (n *Node) checkJoinState(ctx context.Context, version gomatrixserverlib.Roo
 				return nil, err
 			}
 			if redacted {
-				return nil, fmt.Errorf("%w: event %s fails its content hash", ErrBadInput, ev.EventID())
+				return nil, fmt.Errorf("%w: event %s fails its content hash", core.ErrBadInput, ev.EventID())
 			}
 			if ev.RoomID().String() != join.RoomID().String() {
-				return nil, fmt.Errorf("%w: event %s is in another room", ErrBadInput, ev.EventID())
+				return nil, fmt.Errorf("%w: event %s is in another room", core.ErrBadInput, ev.EventID())
 			}
 			all[ev.EventID()] = ev
 			out = append(out, ev)
@@ -387,32 +388,32 @@ func (n *Node) checkJoinState(ctx context.Context, version gomatrixserverlib.Roo
 		for _, id := range ev.AuthEventIDs() {
 			a, ok := all[id]
 			if !ok {
-				return nil, nil, fmt.Errorf("%w: auth event %s of %s is not in the auth chain", ErrBadInput, id, ev.EventID())
+				return nil, nil, fmt.Errorf("%w: auth event %s of %s is not in the auth chain", core.ErrBadInput, id, ev.EventID())
 			}
 			authEvs = append(authEvs, a)
 		}
 		provider, err := gomatrixserverlib.NewAuthEvents(authEvs)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: auth events of %s: %v", ErrBadInput, ev.EventID(), err)
+			return nil, nil, fmt.Errorf("%w: auth events of %s: %v", core.ErrBadInput, ev.EventID(), err)
 		}
-		if err := gomatrixserverlib.Allowed(ev, provider, UserIDForSender); err != nil {
-			return nil, nil, fmt.Errorf("%w: event %s is not allowed by its auth events: %v", ErrForbidden, ev.EventID(), err)
+		if err := gomatrixserverlib.Allowed(ev, provider, core.UserIDForSender); err != nil {
+			return nil, nil, fmt.Errorf("%w: event %s is not allowed by its auth events: %v", core.ErrForbidden, ev.EventID(), err)
 		}
 	}
-	state := map[StateKey]string{}
+	state := map[core.StateKey]string{}
 	for _, ev := range stateEvs {
 		sk := ev.StateKey()
 		if sk == nil || ev.EventID() == join.EventID() {
 			continue
 		}
-		k := StateKey{EventType: ev.Type(), StateKey: *sk}
+		k := core.StateKey{EventType: ev.Type(), StateKey: *sk}
 		if old, dup := state[k]; dup && old != ev.EventID() {
-			return nil, nil, fmt.Errorf("%w: two state events for (%s, %s)", ErrBadInput, k.EventType, k.StateKey)
+			return nil, nil, fmt.Errorf("%w: two state events for (%s, %s)", core.ErrBadInput, k.EventType, k.StateKey)
 		}
 		state[k] = ev.EventID()
 	}
-	if _, ok := state[StateKey{EventType: spec.MRoomCreate}]; !ok {
-		return nil, nil, fmt.Errorf("%w: state has no create event", ErrBadInput)
+	if _, ok := state[core.StateKey{EventType: spec.MRoomCreate}]; !ok {
+		return nil, nil, fmt.Errorf("%w: state has no create event", core.ErrBadInput)
 	}
 	var atState []gomatrixserverlib.PDU
 	for _, id := range state {
@@ -420,10 +421,10 @@ func (n *Node) checkJoinState(ctx context.Context, version gomatrixserverlib.Roo
 	}
 	provider, err := gomatrixserverlib.NewAuthEvents(atState)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: state: %v", ErrBadInput, err)
+		return nil, nil, fmt.Errorf("%w: state: %v", core.ErrBadInput, err)
 	}
-	if err := gomatrixserverlib.Allowed(join, provider, UserIDForSender); err != nil {
-		return nil, nil, fmt.Errorf("%w: the returned state does not allow the join: %v", ErrForbidden, err)
+	if err := gomatrixserverlib.Allowed(join, provider, core.UserIDForSender); err != nil {
+		return nil, nil, fmt.Errorf("%w: the returned state does not allow the join: %v", core.ErrForbidden, err)
 	}
 	return state, events, nil
 }

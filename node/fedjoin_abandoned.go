@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // dropAbandonedJoins undoes, at start-up, the index entries of remote joins
@@ -38,7 +39,7 @@ func (n *Node) dropAbandonedJoins(ctx context.Context) error {
 	for _, roomID := range rooms {
 		var stored bool
 		if err := n.DB.View(func(tx *kv.Txn) (err error) {
-			stored, err = tx.Has(RoomKey(roomID))
+			stored, err = tx.Has(core.RoomKey(roomID))
 			return err
 		}); err != nil {
 			return err

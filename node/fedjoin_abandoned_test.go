@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -22,7 +23,7 @@ func TestAbandonedJoinDroppedAtStart(t *testing.T) {
 		t.Helper()
 		err := n.DB.View(func(tx *kv.Txn) error {
 			for _, u := range []string{alice.UserID, a.UserID("m0000"), a.UserID("m0004")} {
-				if ok, err := tx.Has(MembershipKey(u, roomID)); err != nil {
+				if ok, err := tx.Has(core.MembershipKey(u, roomID)); err != nil {
 					return err
 				} else if ok {
 					members++
@@ -33,7 +34,7 @@ func TestAbandonedJoinDroppedAtStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return countKeys(t, n, tJoinPending), members, countPrefix(t, n, RoomServerPrefix(roomID))
+		return countKeys(t, n, tJoinPending), members, countPrefix(t, n, core.RoomServerPrefix(roomID))
 	}
 	if p, m, s := left(b); p == 0 || m != 3 || s != 1 {
 		t.Fatalf("after the chunks: %d pending lists, %d of 3 member entries, %d server counts; want some, 3, 1", p, m, s)

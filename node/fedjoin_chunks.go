@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -113,10 +114,10 @@ func (n *Node) commitChunk(ctx context.Context, roomID string, npos int, writes 
 	_, err = n.Stream.Commit(npos, func(tx *kv.Txn, first uint64) error {
 		// Read in the transaction, so a concurrent commit of the room
 		// conflicts with this one.
-		if ok, err := tx.Has(RoomKey(roomID)); err != nil {
+		if ok, err := tx.Has(core.RoomKey(roomID)); err != nil {
 			return err
 		} else if ok {
-			return fmt.Errorf("room %s appeared while joining it: %w", roomID, ErrRoomInUse)
+			return fmt.Errorf("room %s appeared while joining it: %w", roomID, core.ErrRoomInUse)
 		}
 		pos := first
 		for _, w := range writes {
@@ -142,7 +143,7 @@ func (n *Node) commitChunk(ctx context.Context, roomID string, npos int, writes 
 // returns the state the join's commit starts from: before without the
 // local users' member events (their entries are the commit's, as what
 // sync reads).
-func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before, after *State, outliers []gomatrixserverlib.PDU) (*State, error) {
+func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before, after *core.State, outliers []gomatrixserverlib.PDU) (*core.State, error) {
 	if err := n.dropPendingJoin(ctx, roomID); err != nil {
 		return nil, err
 	}
@@ -159,10 +160,10 @@ func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrix
 // prewriteSnapshots is step 1 of prewriteJoin: the state blocks of before
 // and after, then their snapshot records, which name the blocks and so come
 // last.
-func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, after *State) error {
+func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, after *core.State) error {
 	var writes []prewrite
 	seen := map[string]bool{}
-	for _, s := range []*State{before, after} {
+	for _, s := range []*core.State{before, after} {
 		for _, b := range s.Blocks {
 			if b == nil || seen[b.Hash] {
 				continue
@@ -173,12 +174,12 @@ func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, aft
 				size += len(e.Type) + len(e.StateKey) + len(e.EventID) + 16
 			}
 			writes = append(writes, prewrite{size: size, records: 1, fn: func(tx *kv.Txn, _ uint64) error {
-				return SetIfAbsent(tx, StateBlockKey(b.Hash), b.Encode)
+				return core.SetIfAbsent(tx, core.StateBlockKey(b.Hash), b.Encode)
 			}})
 		}
 	}
-	writes = append(writes, prewrite{size: 2 * (NumSupers + 1) * 64, records: 2 * (NumSupers + 1), fn: func(tx *kv.Txn, _ uint64) error {
-		for _, s := range []*State{before, after} {
+	writes = append(writes, prewrite{size: 2 * (core.NumSupers + 1) * 64, records: 2 * (core.NumSupers + 1), fn: func(tx *kv.Txn, _ uint64) error {
+		for _, s := range []*core.State{before, after} {
 			if _, err := n.States.Write(tx, s); err != nil {
 				return err
 			}
@@ -196,7 +197,7 @@ func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, aft
 // prewriteOutliers is step 2 of prewriteJoin: the state and auth chain
 // events not stored yet (by an earlier attempt), as outliers with a stream
 // position each. It returns the outliers by event ID, for step 3.
-func (n *Node) prewriteOutliers(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before *State, outliers []gomatrixserverlib.PDU) (map[string]gomatrixserverlib.PDU, error) {
+func (n *Node) prewriteOutliers(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before *core.State, outliers []gomatrixserverlib.PDU) (map[string]gomatrixserverlib.PDU, error) {
 	ids := make([]string, len(outliers))
 	byID := make(map[string]gomatrixserverlib.PDU, len(outliers))
 	for i, ev := range outliers {
@@ -211,7 +212,7 @@ func (n *Node) prewriteOutliers(ctx context.Context, roomID string, version goma
 	for _, id := range missing {
 		ev := byID[id]
 		writes = append(writes, prewrite{size: 2*len(id) + len(ev.JSON()) + 256, records: 2, pos: true, fn: func(tx *kv.Txn, pos uint64) error {
-			return WriteEvent(tx, id, &EventRecord{
+			return core.WriteEvent(tx, id, &core.EventRecord{
 				RoomID: roomID, Version: string(version), JSON: ev.JSON(),
 				StateBefore: before.ID(), StateAfter: before.ID(), Pos: pos,
 			})
@@ -227,43 +228,43 @@ func (n *Node) prewriteOutliers(ctx context.Context, roomID string, version goma
 // entries of before's remote members and their servers' joined counts. It
 // returns before without the local users' member events, the state the
 // join's commit starts from.
-func (n *Node) prewriteRemoteMembers(ctx context.Context, roomID string, before *State, byID map[string]gomatrixserverlib.PDU) (*State, error) {
-	pre := map[StateKey]string{}
-	var remote []StateKey
+func (n *Node) prewriteRemoteMembers(ctx context.Context, roomID string, before *core.State, byID map[string]gomatrixserverlib.PDU) (*core.State, error) {
+	pre := map[core.StateKey]string{}
+	var remote []core.StateKey
 	joined := map[string]uint64{}
-	before.Each(func(k StateKey, id string) {
+	before.Each(func(k core.StateKey, id string) {
 		if k.EventType == spec.MRoomMember {
 			if n.IsLocalUser(k.StateKey) {
 				return
 			}
 			remote = append(remote, k)
 			if m, err := byID[id].Membership(); err == nil && m == spec.Join {
-				joined[ServerOf(k.StateKey)]++
+				joined[core.ServerOf(k.StateKey)]++
 			}
 		}
 		pre[k] = id
 	})
-	slices.SortFunc(remote, func(a, b StateKey) int { return strings.Compare(a.StateKey, b.StateKey) })
+	slices.SortFunc(remote, func(a, b core.StateKey) int { return strings.Compare(a.StateKey, b.StateKey) })
 	if err := n.prewriteMemberEntries(ctx, roomID, remote, pre, byID); err != nil {
 		return nil, err
 	}
 	if err := n.prewriteJoinedServers(ctx, roomID, joined); err != nil {
 		return nil, err
 	}
-	return StateFromMap(pre), nil
+	return core.StateFromMap(pre), nil
 }
 
 // prewriteMemberEntries writes the membership index entries of the remote
 // members (sorted by user ID; pre maps their state keys to event IDs),
 // joinChunkMembers per transaction, each chunk listed under tJoinPending so
 // that a retry can remove them (dropPendingJoin).
-func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote []StateKey, pre map[StateKey]string, byID map[string]gomatrixserverlib.PDU) error {
+func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote []core.StateKey, pre map[core.StateKey]string, byID map[string]gomatrixserverlib.PDU) error {
 	for chunk := range slices.Chunk(remote, joinChunkMembers) {
 		err := n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
 			users := make([]string, len(chunk))
 			for i, k := range chunk {
 				id := pre[k]
-				rec, err := LoadEventRecord(tx, id)
+				rec, err := core.LoadEventRecord(tx, id)
 				if err != nil {
 					return err
 				}
@@ -271,7 +272,7 @@ func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote 
 				if err != nil {
 					return err
 				}
-				if err := tx.SetJSON(MembershipKey(k.StateKey, roomID), MembershipRecord{Membership: m, EventID: id, Pos: rec.Pos}); err != nil {
+				if err := tx.SetJSON(core.MembershipKey(k.StateKey, roomID), core.MembershipRecord{Membership: m, EventID: id, Pos: rec.Pos}); err != nil {
 					return err
 				}
 				users[i] = k.StateKey
@@ -297,7 +298,7 @@ func (n *Node) prewriteJoinedServers(ctx context.Context, roomID string, joined 
 	for chunk := range slices.Chunk(servers, joinChunkWrites) {
 		err := n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
 			for _, s := range chunk {
-				if err := tx.Set(RoomServerKey(roomID, s), binary.BigEndian.AppendUint64(nil, joined[s])); err != nil {
+				if err := tx.Set(core.RoomServerKey(roomID, s), binary.BigEndian.AppendUint64(nil, joined[s])); err != nil {
 					return err
 				}
 			}
@@ -333,7 +334,7 @@ func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
 		}
 		err = n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
 			for _, u := range users {
-				if err := tx.Delete(MembershipKey(u, roomID)); err != nil {
+				if err := tx.Delete(core.MembershipKey(u, roomID)); err != nil {
 					return err
 				}
 			}
@@ -346,7 +347,7 @@ func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
 	for {
 		done := false
 		err := n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
-			deleted, err := tx.DeleteFirst(kv.Scan{Prefix: RoomServerPrefix(roomID)}, joinChunkWrites)
+			deleted, err := tx.DeleteFirst(kv.Scan{Prefix: core.RoomServerPrefix(roomID)}, joinChunkWrites)
 			done = deleted < joinChunkWrites
 			return err
 		}}})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -41,7 +42,7 @@ func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJ
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := StateFromMap(state)
+	before := core.StateFromMap(state)
 	after := before.With(spec.MRoomMember, userID, join.EventID())
 	if _, err := n.prewriteJoin(ctx, roomID, version, before, after, outliers); err != nil {
 		t.Fatalf("chunked writes: %v", err)
@@ -51,14 +52,14 @@ func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJ
 // joinCrashed makes a public room of alice's on node a with members more
 // members (@m0000, @m0001, ...), and a remote join of it by bob on node b
 // (configured by cfg) stopped just before its commit.
-func joinCrashed(ctx context.Context, t *testing.T, members int) (a, b *Node, cfg Config, alice, bob Session, roomID string) {
+func joinCrashed(ctx context.Context, t *testing.T, members int) (a, b *Node, cfg core.Config, alice, bob Session, roomID string) {
 	t.Helper()
-	a = newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	a = newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	cfg = testConfig(t.TempDir())
 	cfg.NoSyncWrites = true
 	b = openNode(t, cfg)
 	alice, bob = register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,16 +94,16 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	b = openNode(t, cfg)
 	defer b.Close()
 
-	if _, err := b.Membership(ctx, roomID, bob.UserID); !errors.Is(err, ErrNotFound) {
+	if _, err := b.Membership(ctx, roomID, bob.UserID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("bob's membership after the crash: %v, want ErrNotFound", err)
 	}
 	if rooms, err := b.JoinedRooms(ctx, bob.UserID); err != nil || len(rooms) != 0 {
 		t.Fatalf("bob's rooms after the crash: %v %v", rooms, err)
 	}
-	if _, err := b.FederationEvent(ctx, a.ServerName(), createID.PDU.EventID()); !errors.Is(err, ErrNotFound) {
+	if _, err := b.FederationEvent(ctx, a.ServerName(), createID.PDU.EventID()); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("/event of the half-joined room's create event: %v, want ErrNotFound", err)
 	}
-	if _, err := b.FederationStateIDs(ctx, a.ServerName(), roomID, createID.PDU.EventID()); !errors.Is(err, ErrNotFound) {
+	if _, err := b.FederationStateIDs(ctx, a.ServerName(), roomID, createID.PDU.EventID()); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("/state_ids of the half-joined room: %v, want ErrNotFound", err)
 	}
 
@@ -110,10 +111,10 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	// server whose users all left since, and a member entry of it.
 	ghost := "@gone:ghost.example"
 	err = b.DB.Update(func(tx *kv.Txn) error {
-		if err := tx.Set(RoomServerKey(roomID, "ghost.example"), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
+		if err := tx.Set(core.RoomServerKey(roomID, "ghost.example"), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
 			return err
 		}
-		if err := tx.SetJSON(MembershipKey(ghost, roomID), MembershipRecord{Membership: spec.Join, EventID: "$gone"}); err != nil {
+		if err := tx.SetJSON(core.MembershipKey(ghost, roomID), core.MembershipRecord{Membership: spec.Join, EventID: "$gone"}); err != nil {
 			return err
 		}
 		return tx.SetJSON(joinPendingKey(roomID, ghost), []string{ghost})
@@ -164,21 +165,21 @@ func sortedStrings(s ...string) []string {
 func TestStoreOutliersMany(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	alice := register(t, n, "alice")
-	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var auth []string
-	for _, k := range []StateKey{{EventType: spec.MRoomCreate}, {EventType: spec.MRoomPowerLevels}, {EventType: spec.MRoomMember, StateKey: alice.UserID}} {
+	for _, k := range []core.StateKey{{EventType: spec.MRoomCreate}, {EventType: spec.MRoomPowerLevels}, {EventType: spec.MRoomMember, StateKey: alice.UserID}} {
 		ev, err := n.CurrentStateEvent(ctx, roomID, k.EventType, k.StateKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		auth = append(auth, ev.PDU.EventID())
 	}
-	verImpl, err := gomatrixserverlib.GetRoomVersion(DefaultRoomVersion)
+	verImpl, err := gomatrixserverlib.GetRoomVersion(core.DefaultRoomVersion)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -41,13 +42,13 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 	ctx := context.Background()
 	a, b := newTestNode(t), newTestNode(t)
 	alice, bob := register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Unknown room and no joiner: not found, as before federation.
-	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); !errors.Is(err, ErrNotFound) {
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("join without a joiner: %v", err)
 	}
 
@@ -64,10 +65,10 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 		}
 		st.State = kept
 	}})
-	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); !errors.Is(err, ErrBadInput) {
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); !errors.Is(err, core.ErrBadInput) {
 		t.Fatalf("join with a broken auth chain: %v, want ErrBadInput", err)
 	}
-	if _, err := b.Membership(ctx, roomID, bob.UserID); !errors.Is(err, ErrNotFound) {
+	if _, err := b.Membership(ctx, roomID, bob.UserID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("room stored after a bad answer: %v", err)
 	}
 
@@ -78,7 +79,7 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 		ev["origin_server_ts"] = 1
 		st.State[0], _ = json.Marshal(ev)
 	}})
-	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); !errors.Is(err, ErrInvalidSignature) {
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); !errors.Is(err, core.ErrInvalidSignature) {
 		t.Fatalf("join with a tampered state event: %v, want ErrInvalidSignature", err)
 	}
 
@@ -93,7 +94,7 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 	if err != nil || mi.Membership != spec.Join || len(head.Extremities) != 1 || head.Extremities[0] != mi.EventID {
 		t.Fatalf("B's head %+v, bob %+v %v", head, mi, err)
 	}
-	page, err := b.RoomEvents(ctx, bob.UserID, roomID, Range{Backwards: true, Limit: 50})
+	page, err := b.RoomEvents(ctx, bob.UserID, roomID, core.Range{Backwards: true, Limit: 50})
 	if err != nil || len(page.Events) != 1 || page.Events[0].PDU.EventID() != mi.EventID {
 		t.Fatalf("B's timeline %d events, %v", len(page.Events), err)
 	}
@@ -103,11 +104,11 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 	}
 
 	// A private room: refused until bob is invited, then allowed.
-	private, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPrivateChat})
+	private, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPrivateChat})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, private); !errors.Is(err, ErrForbidden) {
+	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, private); !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("join of a private room without invite: %v, want ErrForbidden", err)
 	}
 	// Once invited (B countersigns the invite), bob may join.

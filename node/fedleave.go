@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -30,14 +31,14 @@ type LeaveTemplate struct {
 // ErrForbidden).
 func (n *Node) MakeLeave(ctx context.Context, roomID, userID string) (*LeaveTemplate, error) {
 	if _, err := spec.NewUserID(userID, true); err != nil {
-		return nil, fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
+		return nil, fmt.Errorf("%w: user ID %q", core.ErrInvalidParam, userID)
 	}
 	var out *LeaveTemplate
-	_, err := n.WithRoom(ctx, roomID, func(b *Batch) error {
+	_, err := n.WithRoom(ctx, roomID, func(b *core.Batch) error {
 		if b.Room == nil {
-			return fmt.Errorf("room %s: %w", roomID, ErrNotFound)
+			return fmt.Errorf("room %s: %w", roomID, core.ErrNotFound)
 		}
-		if err := b.mayLeave(userID); err != nil {
+		if err := mayLeave(b, userID); err != nil {
 			return err
 		}
 		sk := userID
@@ -61,7 +62,7 @@ func (n *Node) MakeLeave(ctx context.Context, roomID, userID string) (*LeaveTemp
 // mayLeave is ErrForbidden unless userID is invited to the room or joined
 // now: the auth rules let anyone "leave" again, which would let a server put
 // pointless leave events into any room it knows the ID of.
-func (b *Batch) mayLeave(userID string) error {
+func mayLeave(b *core.Batch, userID string) error {
 	m := ""
 	if id, ok := b.Current.Get(spec.MRoomMember, userID); ok {
 		ev, err := b.PDU(id)
@@ -71,7 +72,7 @@ func (b *Batch) mayLeave(userID string) error {
 		m, _ = ev.Membership()
 	}
 	if m != spec.Invite && m != spec.Join {
-		return fmt.Errorf("%w: %s is not in room %s", ErrForbidden, userID, b.RoomID)
+		return fmt.Errorf("%w: %s is not in room %s", core.ErrForbidden, userID, b.RoomID)
 	}
 	return nil
 }
@@ -88,51 +89,51 @@ func (n *Node) SendLeave(ctx context.Context, origin, roomID, eventID string, ra
 		return err
 	}
 	ev, redacted, err := n.parseFederatedPDU(ctx, version, raw)
-	if errors.Is(err, ErrInvalidSignature) {
-		return fmt.Errorf("%w: %w", ErrInvalidParam, err)
+	if errors.Is(err, core.ErrInvalidSignature) {
+		return fmt.Errorf("%w: %w", core.ErrInvalidParam, err)
 	}
 	if err != nil {
 		return err
 	}
 	switch {
 	case redacted:
-		return fmt.Errorf("%w: leave event fails its content hash", ErrInvalidParam)
+		return fmt.Errorf("%w: leave event fails its content hash", core.ErrInvalidParam)
 	case ev.EventID() != eventID:
-		return fmt.Errorf("%w: event ID is %s, not %s", ErrInvalidParam, ev.EventID(), eventID)
+		return fmt.Errorf("%w: event ID is %s, not %s", core.ErrInvalidParam, ev.EventID(), eventID)
 	case ev.RoomID().String() != roomID:
-		return fmt.Errorf("%w: event is for room %s, not %s", ErrInvalidParam, ev.RoomID().String(), roomID)
+		return fmt.Errorf("%w: event is for room %s, not %s", core.ErrInvalidParam, ev.RoomID().String(), roomID)
 	case ev.Type() != spec.MRoomMember || !ev.StateKeyEquals(string(ev.SenderID())):
-		return fmt.Errorf("%w: not a membership event of its sender", ErrInvalidParam)
-	case ServerOf(string(ev.SenderID())) != origin:
-		return fmt.Errorf("%w: sender %s is not a user of %s", ErrInvalidParam, ev.SenderID(), origin)
+		return fmt.Errorf("%w: not a membership event of its sender", core.ErrInvalidParam)
+	case core.ServerOf(string(ev.SenderID())) != origin:
+		return fmt.Errorf("%w: sender %s is not a user of %s", core.ErrInvalidParam, ev.SenderID(), origin)
 	}
 	if m, err := ev.Membership(); err != nil || m != spec.Leave {
-		return fmt.Errorf("%w: membership is %q, not leave", ErrInvalidParam, m)
+		return fmt.Errorf("%w: membership is %q, not leave", core.ErrInvalidParam, m)
 	}
-	_, err = n.WithRoom(ctx, roomID, func(b *Batch) error {
-		if ok, err := b.known(eventID); err != nil || ok {
+	_, err = n.WithRoom(ctx, roomID, func(b *core.Batch) error {
+		if ok, err := known(b, eventID); err != nil || ok {
 			return err // a retry: answered from the stored record below
 		}
-		if err := b.mayLeave(string(ev.SenderID())); err != nil {
+		if err := mayLeave(b, string(ev.SenderID())); err != nil {
 			return err
 		}
-		return b.inputFederated(ev)
+		return inputFederated(b, ev)
 	})
 	if errors.Is(err, ErrMissingEvents) {
-		return fmt.Errorf("%w: %v", ErrForbidden, err)
+		return fmt.Errorf("%w: %v", core.ErrForbidden, err)
 	}
 	if err != nil {
 		return err
 	}
 	return n.DB.View(func(tx *kv.Txn) error {
-		rec, err := LoadEventRecord(tx, eventID)
+		rec, err := core.LoadEventRecord(tx, eventID)
 		switch {
 		case err != nil:
 			return err
 		case rec.Rejected != "":
-			return fmt.Errorf("%w: leave %s was rejected: %s", ErrForbidden, eventID, rec.Rejected)
+			return fmt.Errorf("%w: leave %s was rejected: %s", core.ErrForbidden, eventID, rec.Rejected)
 		case rec.SoftFailed:
-			return fmt.Errorf("%w: leave %s is not allowed by the room's current state", ErrForbidden, eventID)
+			return fmt.Errorf("%w: leave %s is not allowed by the room's current state", core.ErrForbidden, eventID)
 		}
 		return nil
 	})
@@ -153,7 +154,7 @@ type RemoteLeaver interface {
 // When neither takes it, the invite is still rejected here (with a leave
 // event of the node's own making, as Synapse does) so that a user is never
 // stuck with an invite; the failure is logged. Rejecting twice is a no-op.
-func (n *Node) rejectOutOfBand(ctx context.Context, mc MembershipChange) (string, error) {
+func (n *Node) rejectOutOfBand(ctx context.Context, mc core.MembershipChange) (string, error) {
 	oob, err := n.OutOfBandRoom(ctx, mc.Sender, mc.RoomID)
 	if err != nil {
 		return "", err
@@ -162,7 +163,7 @@ func (n *Node) rejectOutOfBand(ctx context.Context, mc MembershipChange) (string
 	if m, _ := invite.Membership(); m != spec.Invite {
 		return invite.EventID(), nil
 	}
-	servers := []string{ServerOf(string(invite.SenderID()))}
+	servers := []string{core.ServerOf(string(invite.SenderID()))}
 	if rid, err := spec.NewRoomID(mc.RoomID); err == nil {
 		servers = append(servers, string(rid.Domain()))
 	}
@@ -199,7 +200,7 @@ func (n *Node) rejectOutOfBand(ctx context.Context, mc MembershipChange) (string
 
 // leaveVia runs make_leave and send_leave against one server and returns
 // the leave it accepted.
-func (n *Node) leaveVia(ctx context.Context, l RemoteLeaver, server string, mc MembershipChange, version gomatrixserverlib.RoomVersion) (gomatrixserverlib.PDU, error) {
+func (n *Node) leaveVia(ctx context.Context, l RemoteLeaver, server string, mc core.MembershipChange, version gomatrixserverlib.RoomVersion) (gomatrixserverlib.PDU, error) {
 	userID := mc.Sender
 	proto, got, err := l.MakeLeave(ctx, server, mc.RoomID, userID)
 	if err != nil {
@@ -240,7 +241,7 @@ func (n *Node) leaveVia(ctx context.Context, l RemoteLeaver, server string, mc M
 
 // localRejection is a leave that follows the invite directly (its only prev
 // and auth event), for a rejection no server in the room heard of.
-func (n *Node) localRejection(mc MembershipChange, invite gomatrixserverlib.PDU) (gomatrixserverlib.PDU, error) {
+func (n *Node) localRejection(mc core.MembershipChange, invite gomatrixserverlib.PDU) (gomatrixserverlib.PDU, error) {
 	verImpl, err := gomatrixserverlib.GetRoomVersion(invite.Version())
 	if err != nil {
 		return nil, err
@@ -257,7 +258,7 @@ func (n *Node) localRejection(mc MembershipChange, invite gomatrixserverlib.PDU)
 	// The inviter chose the invite's depth: one at the cap keeps the cap.
 	proto := gomatrixserverlib.ProtoEvent{
 		SenderID: mc.Sender, RoomID: mc.RoomID, Type: spec.MRoomMember, StateKey: &sk, Content: raw,
-		PrevEvents: []string{invite.EventID()}, AuthEvents: []string{invite.EventID()}, Depth: min(invite.Depth(), MaxDepth-1) + 1,
+		PrevEvents: []string{invite.EventID()}, AuthEvents: []string{invite.EventID()}, Depth: min(invite.Depth(), core.MaxDepth-1) + 1,
 	}
 	leave, err := verImpl.NewEventBuilderFromProtoEvent(&proto).Build(n.Now(), spec.ServerName(n.ServerName()), identity.KeyID, n.SigningKey())
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -54,15 +55,15 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 	}
 	var out []walkedEvent
 	err := n.DB.View(func(tx *kv.Txn) error {
-		if _, err := LoadRoom(tx, roomID); err != nil {
+		if _, err := core.LoadRoom(tx, roomID); err != nil {
 			return err
 		}
-		joined, err := tx.Has(RoomServerKey(roomID, origin))
+		joined, err := tx.Has(core.RoomServerKey(roomID, origin))
 		if err != nil {
 			return err
 		}
 		if !joined {
-			return fmt.Errorf("%w: %s is not in room %s", ErrForbidden, origin, roomID)
+			return fmt.Errorf("%w: %s is not in room %s", core.ErrForbidden, origin, roomID)
 		}
 		// The requester has the latest events too: reached again through
 		// another one's prev events, they are not sent back.
@@ -72,8 +73,8 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 		}
 		var queue []string
 		for _, id := range req.LatestEvents {
-			rec, err := LoadEventRecord(tx, id)
-			if errors.Is(err, ErrNotFound) {
+			rec, err := core.LoadEventRecord(tx, id)
+			if errors.Is(err, core.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -91,7 +92,7 @@ func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req Mis
 		// Events origin may not see go redacted rather than not at all (as
 		// Synapse does): a gap must be fillable, or a new joiner could not
 		// connect the old sticky events pushed to it.
-		out, err = n.walkBack(tx, origin, roomID, queue, stop, limit, true, func(_ *EventRecord, p gomatrixserverlib.PDU) bool {
+		out, err = n.walkBack(tx, origin, roomID, queue, stop, limit, true, func(_ *core.EventRecord, p gomatrixserverlib.PDU) bool {
 			return p.Depth() >= req.MinDepth
 		})
 		return err
@@ -113,7 +114,7 @@ func redactedJSON(version string, j json.RawMessage) (json.RawMessage, error) {
 
 // serverMaySee is the history visibility check for a server (see
 // MissingEvents).
-func (n *Node) serverMaySee(tx *kv.Txn, server string, rec *EventRecord, evType string, stateKey *string) (bool, error) {
+func (n *Node) serverMaySee(tx *kv.Txn, server string, rec *core.EventRecord, evType string, stateKey *string) (bool, error) {
 	if evType == spec.MRoomMember && stateKey != nil && domainOf(*stateKey) == server {
 		return true, nil
 	}
@@ -215,7 +216,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 	}
 	verImpl, err := gomatrixserverlib.GetRoomVersion(version)
 	if err != nil {
-		return fmt.Errorf("room %s: %w", roomID, ErrUnsupportedRoomVersion)
+		return fmt.Errorf("room %s: %w", roomID, core.ErrUnsupportedRoomVersion)
 	}
 	pool := map[string]pooledEvent{} // fetched, not yet connected
 	var poolIDs []string
@@ -241,7 +242,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 		}
 		var earliest []string
 		err := n.DB.View(func(tx *kv.Txn) error {
-			room, err := LoadRoom(tx, roomID)
+			room, err := core.LoadRoom(tx, roomID)
 			if err == nil {
 				earliest = room.Extremities[:min(len(room.Extremities), maxEarliestEvents)]
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // directFetcher is an EventFetcher that asks a resident node in-process.
@@ -24,7 +25,7 @@ func TestMissingEvents(t *testing.T) {
 	ctx := context.Background()
 	a, b, c := newTestNode(t), newTestNode(t), newTestNode(t)
 	alice, bob := register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestMissingEvents(t *testing.T) {
 	if evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, MissingEventsRequest{EarliestEvents: ext, LatestEvents: []string{m3}, Limit: 1}); err != nil || len(evs) != 1 {
 		t.Fatalf("limit 1: %d, %v", len(evs), err)
 	}
-	if _, err := a.MissingEvents(ctx, c.ServerName(), roomID, MissingEventsRequest{LatestEvents: []string{m3}}); !errors.Is(err, ErrForbidden) {
+	if _, err := a.MissingEvents(ctx, c.ServerName(), roomID, MissingEventsRequest{LatestEvents: []string{m3}}); !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("server not in the room: %v, want ErrForbidden", err)
 	}
 
@@ -163,8 +164,8 @@ func TestMissingEventsRedactsHidden(t *testing.T) {
 	ctx := context.Background()
 	a, b := newTestNode(t), newTestNode(t)
 	alice, bob := register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat,
-		InitialState: []InitialStateEvent{{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"joined"}`)}}})
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat,
+		InitialState: []core.InitialStateEvent{{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"joined"}`)}}})
 	if err != nil {
 		t.Fatal(err)
 	}

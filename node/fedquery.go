@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -28,10 +29,10 @@ var ErrRemoteUnavailable = errors.New("remote server unavailable")
 // ErrRemoteUnavailable when it could not be reached or failed.
 type RemoteQuerier interface {
 	// QueryDirectory resolves an alias of server (query/directory).
-	QueryDirectory(ctx context.Context, server, alias string) (RoomAlias, error)
+	QueryDirectory(ctx context.Context, server, alias string) (core.RoomAlias, error)
 	// QueryProfile reads the profile of a user of server; field is "",
 	// "displayname" or "avatar_url" (query/profile).
-	QueryProfile(ctx context.Context, server, userID, field string) (Profile, error)
+	QueryProfile(ctx context.Context, server, userID, field string) (core.Profile, error)
 	// QueryKeys asks server for its users' device and cross-signing keys
 	// (user/keys/query), as it answered them.
 	QueryKeys(ctx context.Context, server string, users map[string][]string) (RemoteKeys, error)
@@ -61,17 +62,17 @@ func aliasServer(alias string) string {
 // database, with the room's joined servers (this one first); another
 // server's over federation. An alias nobody knows, or whose server cannot
 // be reached, is ErrNotFound; a malformed one ErrInvalidParam.
-func (n *Node) LookupAlias(ctx context.Context, alias string) (RoomAlias, error) {
+func (n *Node) LookupAlias(ctx context.Context, alias string) (core.RoomAlias, error) {
 	server := aliasServer(alias)
 	switch {
 	case server == "":
-		return RoomAlias{}, fmt.Errorf("%w: malformed alias %q", ErrInvalidParam, alias)
+		return core.RoomAlias{}, fmt.Errorf("%w: malformed alias %q", core.ErrInvalidParam, alias)
 	case server == n.ServerName():
 		return n.localAlias(ctx, alias)
 	}
 	q := n.remoteQuerier()
 	if q == nil {
-		return RoomAlias{}, fmt.Errorf("alias %s: no federation: %w", alias, ErrNotFound)
+		return core.RoomAlias{}, fmt.Errorf("alias %s: no federation: %w", alias, core.ErrNotFound)
 	}
 	ra, err := q.QueryDirectory(ctx, server, alias)
 	if errors.Is(err, ErrRemoteUnavailable) {
@@ -80,13 +81,13 @@ func (n *Node) LookupAlias(ctx context.Context, alias string) (RoomAlias, error)
 		// does not know it or cannot be found or asked: on a P2P network a
 		// server name nobody serves is common. Not %w: the cause is said,
 		// not made a 502.
-		return RoomAlias{}, fmt.Errorf("alias %s cannot be resolved (%v): %w", alias, err, ErrNotFound)
+		return core.RoomAlias{}, fmt.Errorf("alias %s cannot be resolved (%v): %w", alias, err, core.ErrNotFound)
 	}
 	if err != nil {
-		return RoomAlias{}, err
+		return core.RoomAlias{}, err
 	}
 	if _, err := spec.NewRoomID(ra.RoomID); err != nil {
-		return RoomAlias{}, fmt.Errorf("%w: %s resolved %s to %q", ErrRemoteUnavailable, server, alias, ra.RoomID)
+		return core.RoomAlias{}, fmt.Errorf("%w: %s resolved %s to %q", ErrRemoteUnavailable, server, alias, ra.RoomID)
 	}
 	// The alias's server can always be asked to join through, and comes
 	// first: it answered just now.
@@ -96,7 +97,7 @@ func (n *Node) LookupAlias(ctx context.Context, alias string) (RoomAlias, error)
 			servers = append(servers, s)
 		}
 	}
-	return RoomAlias{RoomID: ra.RoomID, Servers: servers}, nil
+	return core.RoomAlias{RoomID: ra.RoomID, Servers: servers}, nil
 }
 
 // maxAliasServers bounds the servers kept from a remote alias answer: a join
@@ -106,14 +107,14 @@ const maxAliasServers = 20
 // localAlias resolves a local alias with the servers to join through: the
 // room's joined servers, this one first. This server is listed even when it
 // has no member left: it still has the room's state.
-func (n *Node) localAlias(ctx context.Context, alias string) (RoomAlias, error) {
+func (n *Node) localAlias(ctx context.Context, alias string) (core.RoomAlias, error) {
 	roomID, err := n.ResolveAlias(ctx, alias)
 	if err != nil {
-		return RoomAlias{}, err
+		return core.RoomAlias{}, err
 	}
 	joined, err := n.JoinedServers(ctx, roomID)
 	if err != nil {
-		return RoomAlias{}, err
+		return core.RoomAlias{}, err
 	}
 	servers := []string{n.ServerName()}
 	for _, s := range joined {
@@ -121,17 +122,17 @@ func (n *Node) localAlias(ctx context.Context, alias string) (RoomAlias, error) 
 			servers = append(servers, s)
 		}
 	}
-	return RoomAlias{RoomID: roomID, Servers: servers}, nil
+	return core.RoomAlias{RoomID: roomID, Servers: servers}, nil
 }
 
 // LookupProfile returns the profile of any user: a local one's from the
 // database, another server's over federation. field ("", "displayname" or
 // "avatar_url") narrows what a remote server is asked for. An unknown user
 // is ErrNotFound.
-func (n *Node) LookupProfile(ctx context.Context, userID, field string) (Profile, error) {
+func (n *Node) LookupProfile(ctx context.Context, userID, field string) (core.Profile, error) {
 	uid, err := spec.NewUserID(userID, true)
 	if err != nil {
-		return Profile{}, fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
+		return core.Profile{}, fmt.Errorf("%w: user ID %q", core.ErrInvalidParam, userID)
 	}
 	server := string(uid.Domain())
 	if server == n.ServerName() {
@@ -139,7 +140,7 @@ func (n *Node) LookupProfile(ctx context.Context, userID, field string) (Profile
 	}
 	q := n.remoteQuerier()
 	if q == nil {
-		return Profile{}, fmt.Errorf("profile of %s: no federation: %w", userID, ErrNotFound)
+		return core.Profile{}, fmt.Errorf("profile of %s: no federation: %w", userID, core.ErrNotFound)
 	}
 	return q.QueryProfile(ctx, server, userID, field)
 }

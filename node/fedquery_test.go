@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // directQuerier is a RemoteQuerier that answers from another node
@@ -30,16 +32,16 @@ func (d directQuerier) reach(ctx context.Context, server string) error {
 	return nil
 }
 
-func (d directQuerier) QueryDirectory(ctx context.Context, server, alias string) (RoomAlias, error) {
+func (d directQuerier) QueryDirectory(ctx context.Context, server, alias string) (core.RoomAlias, error) {
 	if err := d.reach(ctx, server); err != nil {
-		return RoomAlias{}, err
+		return core.RoomAlias{}, err
 	}
 	return d.remote.LookupAlias(ctx, alias)
 }
 
-func (d directQuerier) QueryProfile(ctx context.Context, server, userID, field string) (Profile, error) {
+func (d directQuerier) QueryProfile(ctx context.Context, server, userID, field string) (core.Profile, error) {
 	if err := d.reach(ctx, server); err != nil {
-		return Profile{}, err
+		return core.Profile{}, err
 	}
 	return d.remote.Profile(ctx, userID)
 }
@@ -135,16 +137,16 @@ func TestLookupAliasAndProfileRemote(t *testing.T) {
 	ctx := context.Background()
 	a, b := newTestNode(t), newTestNode(t)
 	alice, bob := register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat, RoomAliasName: "hall"})
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat, RoomAliasName: "hall"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	alias := "#hall:" + a.ServerName()
 
-	if _, err := b.LookupAlias(ctx, alias); !errors.Is(err, ErrNotFound) {
+	if _, err := b.LookupAlias(ctx, alias); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("remote alias without federation: %v", err)
 	}
-	if _, err := b.LookupAlias(ctx, "hall"); !errors.Is(err, ErrInvalidParam) {
+	if _, err := b.LookupAlias(ctx, "hall"); !errors.Is(err, core.ErrInvalidParam) {
 		t.Fatalf("malformed alias: %v", err)
 	}
 	setRemoteQuerier(b, directQuerier{remote: a})
@@ -152,10 +154,10 @@ func TestLookupAliasAndProfileRemote(t *testing.T) {
 	if err != nil || ra.RoomID != roomID || len(ra.Servers) != 1 || ra.Servers[0] != a.ServerName() {
 		t.Fatalf("LookupAlias(%s) = %+v, %v", alias, ra, err)
 	}
-	if _, err := b.LookupAlias(ctx, "#gone:"+a.ServerName()); !errors.Is(err, ErrNotFound) {
+	if _, err := b.LookupAlias(ctx, "#gone:"+a.ServerName()); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("unknown remote alias: %v", err)
 	}
-	if _, err := b.LookupAlias(ctx, "#x:down.example"); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrRemoteUnavailable) {
+	if _, err := b.LookupAlias(ctx, "#x:down.example"); !errors.Is(err, core.ErrNotFound) || errors.Is(err, ErrRemoteUnavailable) {
 		t.Fatalf("alias of an unreachable server: %v", err)
 	}
 	p, err := b.LookupProfile(ctx, alice.UserID, "")

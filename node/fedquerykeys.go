@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Keys of users of any server: local users' from the database (keys.go),
@@ -162,7 +164,7 @@ func (n *Node) ClaimAllKeys(ctx context.Context, claims map[string]map[string]st
 func splitByServer[V any](n *Node, byUser map[string]V) (local map[string]V, remote map[string]map[string]V) {
 	local, remote = map[string]V{}, map[string]map[string]V{}
 	for userID, v := range byUser {
-		server := ServerOf(userID)
+		server := core.ServerOf(userID)
 		switch {
 		case server == "":
 		case server == n.ServerName():

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -119,13 +120,13 @@ func (n *Node) fedQueued(dests []string) {
 // server in the room (enqueueOutbound), and tells the sender once they are
 // durable.
 type outboundIndexer struct {
-	NoPrepare
+	core.NoPrepare
 	n *Node
 }
 
 // Index queues the batch's events; the sender hears of the destinations
 // after the commit.
-func (x outboundIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+func (x outboundIndexer) Index(tx *kv.Txn, c *core.RoomCommit, _ core.IndexPlan) (func(), error) {
 	dests, err := x.n.enqueueOutbound(tx, c)
 	if err != nil || len(dests) == 0 {
 		return nil, err
@@ -137,10 +138,10 @@ func (x outboundIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), 
 // server in the room, in the commit transaction, after the commit has
 // brought the joined-servers index up to date. It returns the destinations
 // that got new entries.
-func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
-	var local []CommittedEvent
+func (n *Node) enqueueOutbound(tx *kv.Txn, c *core.RoomCommit) ([]string, error) {
+	var local []core.CommittedEvent
 	for _, e := range c.Events {
-		if ServerOf(string(e.PDU.SenderID())) == n.ServerName() {
+		if core.ServerOf(string(e.PDU.SenderID())) == n.ServerName() {
 			local = append(local, e)
 		}
 	}
@@ -148,7 +149,7 @@ func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
 		return nil, nil
 	}
 	dests := map[string]bool{}
-	err := tx.Each(kv.Scan{Prefix: RoomServerPrefix(c.RoomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: core.RoomServerPrefix(c.RoomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 		s, err := kv.LastString(k)
 		if err == nil && s != n.ServerName() {
 			dests[s] = true
@@ -161,7 +162,7 @@ func (n *Node) enqueueOutbound(tx *kv.Txn, c *RoomCommit) ([]string, error) {
 	// Servers whose members all left (or were kicked or banned) in this
 	// batch still get its events: they were joined when it began.
 	for _, ch := range c.MemberChanges {
-		if s := ServerOf(ch.UserID); s != "" && s != n.ServerName() && ch.OldMembership == spec.Join {
+		if s := core.ServerOf(ch.UserID); s != "" && s != n.ServerName() && ch.OldMembership == spec.Join {
 			dests[s] = true
 		}
 	}

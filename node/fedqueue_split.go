@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Taking apart a transaction the destination refuses.
@@ -48,7 +49,7 @@ func widenSplit(split int) int {
 // flight, the transaction that is (or the next one) is returned unchanged.
 func (n *Node) ShrinkTransaction(ctx context.Context, dest string, txn *OutboundTxn, limit int) (*OutboundTxn, error) {
 	if limit <= 0 {
-		return nil, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
+		return nil, fmt.Errorf("%w: limit %d", core.ErrInvalidParam, limit)
 	}
 	var out *OutboundTxn
 	err := retryConflicts(ctx, func() error {
@@ -95,7 +96,7 @@ func (n *Node) shrinkIn(tx *kv.Txn, dest, txnID string, limit int) (*OutboundTxn
 	}
 	items := len(q) + len(erec.InFlight)
 	if items < 2 {
-		return nil, fmt.Errorf("%w: a transaction of %d items cannot be split", ErrInvalidParam, items)
+		return nil, fmt.Errorf("%w: a transaction of %d items cannot be split", core.ErrInvalidParam, items)
 	}
 	keep := items / 2
 	if keep <= len(q) {
@@ -105,7 +106,7 @@ func (n *Node) shrinkIn(tx *kv.Txn, dest, txnID string, limit int) (*OutboundTxn
 		erec.InFlight = erec.InFlight[:keep-len(q)]
 	}
 	rec.Split = keep
-	rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, RandomString(12))
+	rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, core.RandomString(12))
 	if err := tx.SetJSON(fedDestKey(dest), rec); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestFedQueueShrinkFindsRefusedItems drives the queue as the sender does
@@ -143,7 +144,7 @@ func TestFedQueueShrinkSingleItem(t *testing.T) {
 	if err != nil || txn == nil {
 		t.Fatalf("NextTransaction: %v, %v", txn, err)
 	}
-	if _, err := n.ShrinkTransaction(ctx, r.name, txn, 50); !errors.Is(err, ErrInvalidParam) {
+	if _, err := n.ShrinkTransaction(ctx, r.name, txn, 50); !errors.Is(err, core.ErrInvalidParam) {
 		t.Fatalf("ShrinkTransaction of one item: %v, want ErrInvalidParam", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -288,9 +289,9 @@ func TestFedQueueCapDropsOldest(t *testing.T) {
 		t.Fatalf("queued %v, want the newest 3 %v", got, ids[2:])
 	}
 	// A batch bigger than the cap keeps its newest events.
-	reqs := make([]SendRequest, 4)
+	reqs := make([]core.SendRequest, 4)
 	for i := range reqs {
-		reqs[i] = SendRequest{Sender: alice.UserID, RoomID: d.roomID, Type: "m.room.message",
+		reqs[i] = core.SendRequest{Sender: alice.UserID, RoomID: d.roomID, Type: "m.room.message",
 			Content: []byte(`{"msgtype":"m.text","body":"b"}`)}
 	}
 	batch := sendBatches(t, n, d.roomID, 4, reqs)

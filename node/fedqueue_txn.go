@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // The sender's side of the outbound queues (fedqueue.go): reading a
@@ -51,8 +52,8 @@ const maxTxnPDUBytes = 448 << 10
 func (n *Node) loadQueued(tx *kv.Txn, q []queuedPDU) (ids []string, events []json.RawMessage, used int, err error) {
 	size := 0
 	for _, e := range q {
-		rec, err := LoadEventRecord(tx, e.eventID)
-		if errors.Is(err, ErrNotFound) {
+		rec, err := core.LoadEventRecord(tx, e.eventID)
+		if errors.Is(err, core.ErrNotFound) {
 			n.Logger().Warn("queued outbound event not found", "event_id", e.eventID)
 			used++
 			continue
@@ -80,7 +81,7 @@ func (n *Node) loadQueued(tx *kv.Txn, q []queuedPDU) (ids []string, events []jso
 // there once delivered). Nothing pending is upTo 0.
 func (n *Node) PendingPDUs(ctx context.Context, dest string, limit int) (ids []string, events []json.RawMessage, upTo uint64, err error) {
 	if limit <= 0 {
-		return nil, nil, 0, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
+		return nil, nil, 0, fmt.Errorf("%w: limit %d", core.ErrInvalidParam, limit)
 	}
 	err = n.DB.View(func(tx *kv.Txn) error {
 		var rec fedDestRecord
@@ -166,7 +167,7 @@ func (n *Node) inFlightTxn(tx *kv.Txn, dest string, rec fedDestRecord, limit int
 // one, whose ID and contents are stored before it is returned.
 func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*OutboundTxn, error) {
 	if limit <= 0 {
-		return nil, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
+		return nil, fmt.Errorf("%w: limit %d", core.ErrInvalidParam, limit)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -255,7 +256,7 @@ func (n *Node) formTxn(tx *kv.Txn, dest string, limit int) (*OutboundTxn, error)
 		rec.TxnUpTo = q[used-1].pos
 	}
 	if len(q) > 0 || len(refs) > 0 {
-		rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, RandomString(12))
+		rec.TxnID = fmt.Sprintf("%d-%s", rec.TxnUpTo, core.RandomString(12))
 	}
 	if err := tx.SetJSON(fedDestKey(dest), rec); err != nil {
 		return nil, err
@@ -334,7 +335,7 @@ func ackIn(tx *kv.Txn, dest string, upTo uint64, txnID string) error {
 // than twice.
 func (n *Node) AckAndNext(ctx context.Context, dest string, txn *OutboundTxn, limit int) (*OutboundTxn, error) {
 	if limit <= 0 {
-		return nil, fmt.Errorf("%w: limit %d", ErrInvalidParam, limit)
+		return nil, fmt.Errorf("%w: limit %d", core.ErrInvalidParam, limit)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -121,9 +122,9 @@ func (n *Node) FederationEventAuth(ctx context.Context, origin, roomID, eventID 
 // stateKnownAt is ErrNotFound for an outlier stored without the state
 // before it (the spec's 404: the server does not know the state there).
 func stateKnownAt(tx *kv.Txn, eventID string) error {
-	noState, err := tx.Has(OutlierNoStateKey(eventID))
+	noState, err := tx.Has(core.OutlierNoStateKey(eventID))
 	if err == nil && noState {
-		err = fmt.Errorf("state at event %s: %w (not known here)", eventID, ErrNotFound)
+		err = fmt.Errorf("state at event %s: %w (not known here)", eventID, core.ErrNotFound)
 	}
 	return err
 }
@@ -133,26 +134,26 @@ func stateKnownAt(tx *kv.Txn, eventID string) error {
 // or soft-failed); else ErrNotFound. origin must be in the room
 // (serverInRoom), else ErrForbidden, and may see the event (serverMaySee),
 // else ErrNotFound, so that it learns nothing about events it may not see.
-func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*EventRecord, gomatrixserverlib.PDU, error) {
+func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*core.EventRecord, gomatrixserverlib.PDU, error) {
 	if roomID != "" {
-		if _, err := LoadRoom(tx, roomID); err != nil {
+		if _, err := core.LoadRoom(tx, roomID); err != nil {
 			return nil, nil, err
 		}
 	}
-	rec, err := LoadEventRecord(tx, eventID)
+	rec, err := core.LoadEventRecord(tx, eventID)
 	if err != nil {
 		return nil, nil, err
 	}
 	if (roomID != "" && rec.RoomID != roomID) || rec.Rejected != "" || rec.SoftFailed {
-		return nil, nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+		return nil, nil, fmt.Errorf("event %s: %w", eventID, core.ErrNotFound)
 	}
 	if roomID == "" {
 		// An event of a room not stored here is one a remote join is
 		// still writing (fedjoin_chunks.go), or one it left behind.
-		if ok, err := tx.Has(RoomKey(rec.RoomID)); err != nil {
+		if ok, err := tx.Has(core.RoomKey(rec.RoomID)); err != nil {
 			return nil, nil, err
 		} else if !ok {
-			return nil, nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
+			return nil, nil, fmt.Errorf("event %s: %w", eventID, core.ErrNotFound)
 		}
 	}
 	p, err := n.LoadPDU(tx, eventID)
@@ -164,14 +165,14 @@ func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*EventRe
 		return nil, nil, err
 	}
 	if !in {
-		return nil, nil, fmt.Errorf("%w: %s has no member in room %s", ErrForbidden, origin, rec.RoomID)
+		return nil, nil, fmt.Errorf("%w: %s has no member in room %s", core.ErrForbidden, origin, rec.RoomID)
 	}
 	ok, err := n.serverMaySee(tx, origin, rec, p.Type(), p.StateKey())
 	if err != nil {
 		return nil, nil, err
 	}
 	if !ok {
-		return nil, nil, fmt.Errorf("event %s: %w (not visible to %s)", eventID, ErrNotFound, origin)
+		return nil, nil, fmt.Errorf("event %s: %w (not visible to %s)", eventID, core.ErrNotFound, origin)
 	}
 	return rec, p, nil
 }
@@ -180,8 +181,8 @@ func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*EventRe
 // room now, or had one in the state before the event, or the event is the
 // membership of one of its users (as Synapse asks the host to be in the
 // room, loosely).
-func (n *Node) serverInRoom(tx *kv.Txn, server string, rec *EventRecord, p gomatrixserverlib.PDU) (bool, error) {
-	if ok, err := tx.Has(RoomServerKey(rec.RoomID, server)); err != nil || ok {
+func (n *Node) serverInRoom(tx *kv.Txn, server string, rec *core.EventRecord, p gomatrixserverlib.PDU) (bool, error) {
+	if ok, err := tx.Has(core.RoomServerKey(rec.RoomID, server)); err != nil || ok {
 		return ok, err
 	}
 	if p.Type() == spec.MRoomMember && p.StateKey() != nil && domainOf(*p.StateKey()) == server {
@@ -195,9 +196,9 @@ func (n *Node) serverInRoom(tx *kv.Txn, server string, rec *EventRecord, p gomat
 }
 
 // serverJoinedIn reports whether s has a joined member of server.
-func (n *Node) serverJoinedIn(tx *kv.Txn, server string, s *State) (bool, error) {
+func (n *Node) serverJoinedIn(tx *kv.Txn, server string, s *core.State) (bool, error) {
 	var ids []string
-	s.Each(func(k StateKey, eventID string) {
+	s.Each(func(k core.StateKey, eventID string) {
 		if k.EventType == spec.MRoomMember && domainOf(k.StateKey) == server {
 			ids = append(ids, eventID)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -79,7 +80,7 @@ func (n *Node) roomsWithoutLocalJoin(ctx context.Context, headers []*pduHeader, 
 // hasLocalJoin reports whether a local user is joined to roomID.
 func hasLocalJoin(tx *kv.Txn, roomID string) (bool, error) {
 	joined := false
-	err := tx.Each(kv.Scan{Prefix: LocalMemberPrefix(roomID)}, func(_, v []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: core.LocalMemberPrefix(roomID)}, func(_, v []byte) (bool, error) {
 		joined = string(v) == spec.Join
 		return !joined, nil
 	})

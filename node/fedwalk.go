@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -28,7 +29,7 @@ type walkedEvent struct {
 // limit events and looks at no more than 10*limit, so a walk through events
 // left out is bounded too.
 func (n *Node) walkBack(tx *kv.Txn, origin, roomID string, start []string, stop map[string]bool, limit int,
-	redactHidden bool, keep func(rec *EventRecord, p gomatrixserverlib.PDU) bool) ([]walkedEvent, error) {
+	redactHidden bool, keep func(rec *core.EventRecord, p gomatrixserverlib.PDU) bool) ([]walkedEvent, error) {
 	var out []walkedEvent
 	seen := map[string]bool{}
 	queue := slices.Clone(start)
@@ -39,8 +40,8 @@ func (n *Node) walkBack(tx *kv.Txn, origin, roomID string, start []string, stop 
 			continue
 		}
 		seen[id] = true
-		rec, err := LoadEventRecord(tx, id)
-		if errors.Is(err, ErrNotFound) {
+		rec, err := core.LoadEventRecord(tx, id)
+		if errors.Is(err, core.ErrNotFound) {
 			continue
 		}
 		if err != nil {

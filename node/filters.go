@@ -9,13 +9,14 @@ import (
 	"strconv"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // SaveFilter stores a user's filter definition and returns its ID.
 func (n *Node) SaveFilter(ctx context.Context, userID string, filter json.RawMessage) (string, error) {
 	var id string
 	err := n.DB.Update(func(tx *kv.Txn) error {
-		key := CounterKey("filter:" + userID)
+		key := core.CounterKey("filter:" + userID)
 		var next uint64
 		b, err := tx.Get(key)
 		switch {
@@ -28,7 +29,7 @@ func (n *Node) SaveFilter(ctx context.Context, userID string, filter json.RawMes
 			return err
 		}
 		id = strconv.FormatUint(next, 10)
-		return tx.Set(FilterKey(userID, id), filter)
+		return tx.Set(core.FilterKey(userID, id), filter)
 	})
 	return id, err
 }
@@ -38,11 +39,11 @@ func (n *Node) Filter(ctx context.Context, userID, filterID string) (json.RawMes
 	var f []byte
 	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		f, err = tx.Get(FilterKey(userID, filterID))
+		f, err = tx.Get(core.FilterKey(userID, filterID))
 		return err
 	})
 	if errors.Is(err, kv.ErrNotFound) {
-		return nil, fmt.Errorf("filter %s: %w", filterID, ErrNotFound)
+		return nil, fmt.Errorf("filter %s: %w", filterID, core.ErrNotFound)
 	}
 	return f, err
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // forkRoom is a public room made on node b (signed with b's key) and given
@@ -35,8 +37,8 @@ func buildForks(d *dagRoom, prefix string, n int) []json.RawMessage {
 func BenchmarkForkIntake(b *testing.B) {
 	for _, forks := range []int{100, 1500} {
 		b.Run(fmt.Sprintf("forks=%d", forks), func(b *testing.B) {
-			a := newTestNodeWith(b, func(c *Config) { c.NoSyncWrites = true })
-			remote := newTestNodeWith(b, func(c *Config) { c.NoSyncWrites = true })
+			a := newTestNodeWith(b, func(c *core.Config) { c.NoSyncWrites = true })
+			remote := newTestNodeWith(b, func(c *core.Config) { c.NoSyncWrites = true })
 			ctx := context.Background()
 			var total, last time.Duration
 			for i := 0; i < b.N; i++ {

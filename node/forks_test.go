@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -17,7 +18,7 @@ import (
 func joinLocal(t testing.TB, n *Node, s Session, roomID string) {
 	t.Helper()
 	sk := s.UserID
-	if _, err := n.SendEvent(context.Background(), SendRequest{Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID,
+	if _, err := n.SendEvent(context.Background(), core.SendRequest{Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID,
 		Type: spec.MRoomMember, StateKey: &sk, Content: json.RawMessage(`{"membership":"join"}`)}); err != nil {
 		t.Fatalf("join: %v", err)
 	}
@@ -32,24 +33,24 @@ func TestDepthCapRecoversStoredRoom(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.NoSyncWrites = true
 	a := openNode(t, cfg)
-	b := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	b := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	d := forkRoom(t, a, b)
 	alice := register(t, a, "alice")
 	joinLocal(t, a, alice, d.roomID)
 	head := roomHead(t, a, d.roomID)
-	deep := d.rawMessage(t, head.Extremities, MaxDepth, "deep")
+	deep := d.rawMessage(t, head.Extremities, core.MaxDepth, "deep")
 	res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{deep.JSON()}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("PDU at depth 2^53-1: %v, %v", err, res)
 	}
 	// The head as a node before extremity states were kept wrote it.
 	err = a.DB.Update(func(tx *kv.Txn) error {
-		r, err := LoadRoom(tx, d.roomID)
+		r, err := core.LoadRoom(tx, d.roomID)
 		if err != nil {
 			return err
 		}
 		r.ExtStates = nil
-		return tx.SetJSON(RoomKey(d.roomID), r)
+		return tx.SetJSON(core.RoomKey(d.roomID), r)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -65,8 +66,8 @@ func TestDepthCapRecoversStoredRoom(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.PDU.Depth() != MaxDepth {
-			t.Fatalf("local event %d at depth %d, want %d", i, ev.PDU.Depth(), int64(MaxDepth))
+		if ev.PDU.Depth() != core.MaxDepth {
+			t.Fatalf("local event %d at depth %d, want %d", i, ev.PDU.Depth(), int64(core.MaxDepth))
 		}
 	}
 	if h := roomHead(t, a, d.roomID); len(h.ExtStates) != len(h.Extremities) {
@@ -101,8 +102,8 @@ func (d *dagRoom) rawMessage(t *testing.T, prevs []string, depth int64, body str
 // used: each local event takes 19 extremities off.
 func TestLocalPrevEventsCoverStates(t *testing.T) {
 	ctx := context.Background()
-	a := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
-	b := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	a := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	b := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	d := forkRoom(t, a, b)
 	alice := register(t, a, "alice")
 	joinLocal(t, a, alice, d.roomID)
@@ -131,15 +132,15 @@ func TestLocalPrevEventsCoverStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	prevs := ev.PDU.PrevEventIDs()
-	if len(prevs) != MaxPrevEvents || !slices.Contains(prevs, topic.EventID()) || !slices.Contains(prevs, joinID) {
-		t.Fatalf("prev events %v: want %d, with the topic fork and alice's join", prevs, MaxPrevEvents)
+	if len(prevs) != core.MaxPrevEvents || !slices.Contains(prevs, topic.EventID()) || !slices.Contains(prevs, joinID) {
+		t.Fatalf("prev events %v: want %d, with the topic fork and alice's join", prevs, core.MaxPrevEvents)
 	}
 	before := readSnapshot(t, a, storedRecord(t, a, id).StateBefore)
 	if got, _ := before.Get(spec.MRoomTopic, ""); got != topic.EventID() {
 		t.Fatalf("state before alice's message has topic %q, want the fork's", got)
 	}
-	if n := len(roomHead(t, a, d.roomID).Extremities); n != 32-MaxPrevEvents+1 {
-		t.Fatalf("%d extremities after one local event, want %d", n, 32-MaxPrevEvents+1)
+	if n := len(roomHead(t, a, d.roomID).Extremities); n != 32-core.MaxPrevEvents+1 {
+		t.Fatalf("%d extremities after one local event, want %d", n, 32-core.MaxPrevEvents+1)
 	}
 	send(t, a, alice, d.roomID, "converged")
 	if n := len(roomHead(t, a, d.roomID).Extremities); n != 1 {
@@ -166,8 +167,8 @@ func (r recordingFetcher) GetMissingEvents(_ context.Context, _, _ string, req M
 // the gap is still filled.
 func TestMissingEventsEarliestBounded(t *testing.T) {
 	ctx := context.Background()
-	a := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
-	b := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	a := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	b := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	d := forkRoom(t, a, b)
 	forks := buildForks(d, "f", 150)
 	for len(forks) > 0 {
@@ -205,13 +206,13 @@ func TestMissingEventsEarliestBounded(t *testing.T) {
 // instead of overflowing it.
 func TestRejectInviteAtMaxDepth(t *testing.T) {
 	ctx := context.Background()
-	b := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
-	h := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	b := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	h := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	bob := register(t, b, "bob")
 	d := newDAGRoom(t, h, gomatrixserverlib.RoomVersionV10)
 	sk := bob.UserID
 	proto := gomatrixserverlib.ProtoEvent{SenderID: d.user("mallory"), RoomID: d.roomID, Type: spec.MRoomMember, StateKey: &sk,
-		PrevEvents: []string{"$prev"}, AuthEvents: []string{"$auth"}, Depth: MaxDepth, Content: spec.RawJSON(`{"membership":"invite"}`)}
+		PrevEvents: []string{"$prev"}, AuthEvents: []string{"$auth"}, Depth: core.MaxDepth, Content: spec.RawJSON(`{"membership":"invite"}`)}
 	verImpl, err := gomatrixserverlib.GetRoomVersion(d.version)
 	if err != nil {
 		t.Fatal(err)
@@ -224,12 +225,12 @@ func TestRejectInviteAtMaxDepth(t *testing.T) {
 		RoomVersion: d.version, Event: invite.JSON()}); err != nil {
 		t.Fatalf("invite: %v", err)
 	}
-	id, err := b.ChangeMembership(ctx, MembershipChange{Sender: bob.UserID, RoomID: d.roomID, Target: bob.UserID, Membership: spec.Leave})
+	id, err := b.ChangeMembership(ctx, core.MembershipChange{Sender: bob.UserID, RoomID: d.roomID, Target: bob.UserID, Membership: spec.Leave})
 	if err != nil {
 		t.Fatalf("reject: %v", err)
 	}
 	oob, err := b.OutOfBandRoom(ctx, bob.UserID, d.roomID)
-	if err != nil || oob.Event.PDU.EventID() != id || oob.Event.PDU.Depth() != MaxDepth {
-		t.Fatalf("rejection: %+v %v, want %s at depth %d", oob, err, id, int64(MaxDepth))
+	if err != nil || oob.Event.PDU.EventID() != id || oob.Event.PDU.Depth() != core.MaxDepth {
+		t.Fatalf("rejection: %+v %v, want %s at depth %d", oob, err, id, int64(core.MaxDepth))
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -28,8 +29,8 @@ import (
 // 10 auth events, or invalid UTF-8, and the room still takes a local
 // user's message, at a depth within range and with at most 20 prev events.
 func FuzzFederatedTxnDAG(f *testing.F) {
-	a := newTestNodeWith(f, func(c *Config) { c.NoSyncWrites = true })
-	b := newTestNodeWith(f, func(c *Config) { c.NoSyncWrites = true })
+	a := newTestNodeWith(f, func(c *core.Config) { c.NoSyncWrites = true })
+	b := newTestNodeWith(f, func(c *core.Config) { c.NoSyncWrites = true })
 	d := forkRoom(f, a, b)
 	alice := register(f, a, "alice")
 	joinLocal(f, a, alice, d.roomID)
@@ -62,8 +63,8 @@ func FuzzFederatedTxnDAG(f *testing.F) {
 		unknown      bool
 	}{
 		{1 << 20, 1, 3, "hello", "", false},
-		{MaxDepth, 1, 3, "deepest", "", false},
-		{MaxDepth - 1, 2, 3, "almost", "", false},
+		{core.MaxDepth, 1, 3, "deepest", "", false},
+		{core.MaxDepth - 1, 2, 3, "almost", "", false},
 		{-1, 1, 3, "negative", "", false},
 		{0, 1, 3, "zero", "", false},
 		{5, 1, 3, "float", "1.5", false},
@@ -119,7 +120,7 @@ func FuzzFederatedTxnDAG(f *testing.F) {
 			content = []byte(`{"msgtype":"m.text","body":"SPLICE"}`)
 		}
 		buildDepth := depth
-		if buildDepth < -MaxDepth || buildDepth > MaxDepth {
+		if buildDepth < -core.MaxDepth || buildDepth > core.MaxDepth {
 			buildDepth, rawDepth = 7, fmt.Sprint(depth) // the builder refuses it: put it in after signing
 		}
 		proto := gomatrixserverlib.ProtoEvent{SenderID: sender, RoomID: roomID, Type: "m.room.message",
@@ -145,14 +146,14 @@ func FuzzFederatedTxnDAG(f *testing.F) {
 		if id := res[0].EventID; id != "" && has(t, a, id) {
 			checkStored(t, a, id)
 		}
-		id, err := a.SendEvent(ctx, SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
+		id, err := a.SendEvent(ctx, core.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
 			Type: "m.room.message", Content: json.RawMessage(`{"msgtype":"m.text","body":"still here"}`)})
 		if err != nil {
 			t.Fatalf("local send after the PDU: %v", err)
 		}
 		checkStored(t, a, id)
 		err = a.DB.View(func(tx *kv.Txn) error {
-			room, err := LoadRoom(tx, roomID)
+			room, err := core.LoadRoom(tx, roomID)
 			if err == nil && len(room.ExtStates) != len(room.Extremities) {
 				return fmt.Errorf("room head: %d extremity states for %d extremities", len(room.ExtStates), len(room.Extremities))
 			}
@@ -177,13 +178,13 @@ func checkStored(t *testing.T, n *Node, id string) {
 	if err != nil {
 		t.Fatalf("stored event %s: %v", id, err)
 	}
-	if d := p.Depth(); d < 0 || d > MaxDepth {
+	if d := p.Depth(); d < 0 || d > core.MaxDepth {
 		t.Fatalf("event %s stored at depth %d", id, d)
 	}
-	if len(p.PrevEventIDs()) > MaxPrevEvents || len(p.AuthEventIDs()) > MaxAuthEvents {
+	if len(p.PrevEventIDs()) > core.MaxPrevEvents || len(p.AuthEventIDs()) > core.MaxAuthEvents {
 		t.Fatalf("event %s stored with %d prev and %d auth events", id, len(p.PrevEventIDs()), len(p.AuthEventIDs()))
 	}
-	if !utf8.Valid(p.JSON()) || len(p.JSON()) > MaxEventSize {
+	if !utf8.Valid(p.JSON()) || len(p.JSON()) > core.MaxEventSize {
 		t.Fatalf("event %s stored as %d bytes of JSON, valid UTF-8 %v", id, len(p.JSON()), utf8.Valid(p.JSON()))
 	}
 }

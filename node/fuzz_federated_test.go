@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -23,8 +24,8 @@ import (
 // seeds are real events of that room (valid, forged, tampered, orphaned)
 // and broken forms of them.
 func FuzzInputFederatedPDU(f *testing.F) {
-	a := newTestNodeWith(f, func(c *Config) { c.NoSyncWrites = true })
-	b := newTestNodeWith(f, func(c *Config) { c.NoSyncWrites = true })
+	a := newTestNodeWith(f, func(c *core.Config) { c.NoSyncWrites = true })
+	b := newTestNodeWith(f, func(c *core.Config) { c.NoSyncWrites = true })
 	d := newDAGRoom(f, b, gomatrixserverlib.RoomVersionV10)
 	bob := d.user("bob")
 	head := []string{"create", "bob", "pl"}
@@ -105,7 +106,7 @@ func FuzzInputFederatedPDU(f *testing.F) {
 		if ev.EventID() != r.EventID || ev.RoomID().String() != d.roomID {
 			t.Fatalf("accepted PDU is %s in %s, result says %s", ev.EventID(), ev.RoomID(), r.EventID)
 		}
-		if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, identity.KeyRing{}, UserIDForSender); err != nil {
+		if err := gomatrixserverlib.VerifyEventSignatures(ctx, ev, identity.KeyRing{}, core.UserIDForSender); err != nil {
 			t.Fatalf("accepted PDU %s has bad signatures: %v", r.EventID, err)
 		}
 		if !has(t, a, r.EventID) {
@@ -122,7 +123,7 @@ func TestInputFederatedPDUBadRoomID(t *testing.T) {
 	pdu := json.RawMessage(`{"auth_events":[],"content":{"room_version":"10"},"prev_events":[],"room_id":"!:","sender":"@:","state_key":"","type":"m.room.create"}`)
 	for _, allowNew := range []bool{false, true} {
 		res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: "o", PDUs: []json.RawMessage{pdu}, AllowNewRooms: allowNew})
-		if err != nil || len(res) != 1 || !errors.Is(res[0].Err, ErrBadInput) {
+		if err != nil || len(res) != 1 || !errors.Is(res[0].Err, core.ErrBadInput) {
 			t.Fatalf("AllowNewRooms %v: %+v, %v; want ErrBadInput", allowNew, res, err)
 		}
 	}

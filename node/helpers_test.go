@@ -14,14 +14,15 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // testConfig is the configuration test nodes use: open registration, the
 // phone profile, logs discarded, synchronous writes on (the default).
-func testConfig(dir string) Config {
-	return Config{
+func testConfig(dir string) core.Config {
+	return core.Config{
 		DataDir: dir, OpenRegistration: true, StorageProfile: "phone",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -35,7 +36,7 @@ func newTestNode(t testing.TB) *Node {
 }
 
 // newTestNodeWith is newTestNode with the configuration changed by mod first.
-func newTestNodeWith(t testing.TB, mod func(*Config)) *Node {
+func newTestNodeWith(t testing.TB, mod func(*core.Config)) *Node {
 	t.Helper()
 	cfg := testConfig(t.TempDir())
 	if mod != nil {
@@ -47,7 +48,7 @@ func newTestNodeWith(t testing.TB, mod func(*Config)) *Node {
 }
 
 // openNode opens a node with cfg; the caller closes it.
-func openNode(t testing.TB, cfg Config) *Node {
+func openNode(t testing.TB, cfg core.Config) *Node {
 	t.Helper()
 	n, err := New(context.Background(), cfg)
 	if err != nil {
@@ -77,7 +78,7 @@ func session(n *Node, localpart string) Session {
 func send(t testing.TB, n *Node, s Session, roomID, body string) string {
 	t.Helper()
 	c, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": body})
-	id, err := n.SendEvent(context.Background(), SendRequest{
+	id, err := n.SendEvent(context.Background(), core.SendRequest{
 		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c,
 	})
 	if err != nil {
@@ -90,7 +91,7 @@ func send(t testing.TB, n *Node, s Session, roomID, body string) string {
 func sendState(t testing.TB, n *Node, s Session, roomID, evType, stateKey string, content any) string {
 	t.Helper()
 	c, _ := json.Marshal(content)
-	id, err := n.SendEvent(context.Background(), SendRequest{
+	id, err := n.SendEvent(context.Background(), core.SendRequest{
 		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID, Type: evType, StateKey: &stateKey, Content: c,
 	})
 	if err != nil {
@@ -102,7 +103,7 @@ func sendState(t testing.TB, n *Node, s Session, roomID, evType, stateKey string
 // membership changes target's membership in roomID, sent by s.
 func membership(t testing.TB, n *Node, s Session, roomID, target, m string) string {
 	t.Helper()
-	id, err := n.ChangeMembership(context.Background(), MembershipChange{
+	id, err := n.ChangeMembership(context.Background(), core.MembershipChange{
 		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID, Target: target, Membership: m,
 	})
 	if err != nil {
@@ -134,12 +135,12 @@ func countPrefix(t testing.TB, n *Node, prefix []byte) int {
 }
 
 // roomHead reads a room's stored record.
-func roomHead(t testing.TB, n *Node, roomID string) *RoomRecord {
+func roomHead(t testing.TB, n *Node, roomID string) *core.RoomRecord {
 	t.Helper()
-	var r *RoomRecord
+	var r *core.RoomRecord
 	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		r, err = LoadRoom(tx, roomID)
+		r, err = core.LoadRoom(tx, roomID)
 		return err
 	})
 	if err != nil {
@@ -149,12 +150,12 @@ func roomHead(t testing.TB, n *Node, roomID string) *RoomRecord {
 }
 
 // storedRecord reads an event's stored record, whatever its fate.
-func storedRecord(t testing.TB, n *Node, eventID string) *EventRecord {
+func storedRecord(t testing.TB, n *Node, eventID string) *core.EventRecord {
 	t.Helper()
-	var rec *EventRecord
+	var rec *core.EventRecord
 	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		if rec, err = LoadEventRecord(tx, eventID); err != nil {
+		if rec, err = core.LoadEventRecord(tx, eventID); err != nil {
 			return err
 		}
 		_, err = rec.ReadJSON(tx, eventID)
@@ -167,9 +168,9 @@ func storedRecord(t testing.TB, n *Node, eventID string) *EventRecord {
 }
 
 // readSnapshot loads a stored state snapshot.
-func readSnapshot(t testing.TB, n *Node, id string) *State {
+func readSnapshot(t testing.TB, n *Node, id string) *core.State {
 	t.Helper()
-	var s *State
+	var s *core.State
 	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
 		s, err = n.States.Read(tx, id)
@@ -182,9 +183,9 @@ func readSnapshot(t testing.TB, n *Node, id string) *State {
 }
 
 // stateMap turns a State into a plain map.
-func stateMap(s *State) map[StateKey]string {
-	m := map[StateKey]string{}
-	s.Each(func(k StateKey, id string) { m[k] = id })
+func stateMap(s *core.State) map[core.StateKey]string {
+	m := map[core.StateKey]string{}
+	s.Each(func(k core.StateKey, id string) { m[k] = id })
 	return m
 }
 
@@ -211,7 +212,7 @@ type dagRoom struct {
 func newDAGRoom(t testing.TB, n *Node, version gomatrixserverlib.RoomVersion) *dagRoom {
 	return &dagRoom{
 		t: t, key: n.SigningKey(), server: n.ServerName(), version: version,
-		roomID: "!dag" + RandomString(10) + ":" + n.ServerName(),
+		roomID: "!dag" + core.RandomString(10) + ":" + n.ServerName(),
 		ts:     time.UnixMilli(1_700_000_000_000),
 		byName: map[string]gomatrixserverlib.PDU{}, names: map[string]string{},
 	}
@@ -310,9 +311,9 @@ func (d *dagRoom) name(eventID string) string {
 func (d *dagRoom) input(n *Node, names ...string) []error {
 	d.t.Helper()
 	errs := make([]error, len(names))
-	_, err := n.WithRoom(context.Background(), d.roomID, func(b *Batch) error {
+	_, err := n.WithRoom(context.Background(), d.roomID, func(b *core.Batch) error {
 		for i, name := range names {
-			errs[i] = b.Input(d.ev(name), InputOpts{})
+			errs[i] = b.Input(d.ev(name), core.InputOpts{})
 		}
 		return nil
 	})
@@ -337,7 +338,7 @@ func (d *dagRoom) accept(n *Node, names ...string) {
 func (d *dagRoom) softFail(n *Node, name string) {
 	d.t.Helper()
 	err := d.input(n, name)[0]
-	var ie *InputError
+	var ie *core.InputError
 	if !errors.As(err, &ie) || !ie.SoftFailed {
 		d.t.Fatalf("dag: %s: got %v, want soft-failed", name, err)
 	}
@@ -345,9 +346,9 @@ func (d *dagRoom) softFail(n *Node, name string) {
 
 // namedState renders a state as (type|state_key) -> event name, for
 // comparison with a state written out by hand.
-func (d *dagRoom) namedState(s *State) map[string]string {
+func (d *dagRoom) namedState(s *core.State) map[string]string {
 	out := map[string]string{}
-	s.Each(func(k StateKey, id string) { out[k.EventType+"|"+k.StateKey] = d.name(id) })
+	s.Each(func(k core.StateKey, id string) { out[k.EventType+"|"+k.StateKey] = d.name(id) })
 	return out
 }
 
@@ -393,12 +394,12 @@ func (d *dagRoom) createContent(creator string) map[string]any {
 
 // sendBatches sends local events size at a time, each group in one room
 // batch (one transaction), as createRoom does with a room's first events.
-func sendBatches(t testing.TB, n *Node, roomID string, size int, reqs []SendRequest) []string {
+func sendBatches(t testing.TB, n *Node, roomID string, size int, reqs []core.SendRequest) []string {
 	t.Helper()
 	var ids []string
 	for len(reqs) > 0 {
 		k := min(size, len(reqs))
-		_, err := n.WithRoom(context.Background(), roomID, func(b *Batch) error {
+		_, err := n.WithRoom(context.Background(), roomID, func(b *core.Batch) error {
 			for _, req := range reqs[:k] {
 				id, err := b.BuildAndInput(req)
 				if err != nil {

@@ -7,14 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // failRoom is buildForkedRoom's room up to alice's demotion of bob (A1), all
 // accepted: bob was a moderator until A1 and is not now.
 func failRoom(t *testing.T) (*Node, *dagRoom) {
-	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
-	d := buildForkedRoom(t, n, DefaultRoomVersion)
+	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	d := buildForkedRoom(t, n, core.DefaultRoomVersion)
 	d.accept(n, "C", "Ma", "P0", "J", "Mb", "Mc", "Md", "T0", "A1")
 	return n, d
 }
@@ -22,7 +23,7 @@ func failRoom(t *testing.T) (*Node, *dagRoom) {
 // roomSnapshot is what must not change when an event is refused.
 type roomSnapshot struct {
 	pos        uint64
-	head       RoomRecord
+	head       core.RoomRecord
 	timeline   int
 	events     int
 	roomStream int
@@ -30,8 +31,8 @@ type roomSnapshot struct {
 
 func takeRoomSnapshot(t *testing.T, n *Node, roomID string) roomSnapshot {
 	return roomSnapshot{
-		pos: n.StreamPosition(), head: *roomHead(t, n, roomID), events: countKeys(t, n, TableEvent),
-		timeline: countKeys(t, n, TableStream), roomStream: countKeys(t, n, TableRoomStream),
+		pos: n.StreamPosition(), head: *roomHead(t, n, roomID), events: countKeys(t, n, core.TableEvent),
+		timeline: countKeys(t, n, core.TableStream), roomStream: countKeys(t, n, core.TableRoomStream),
 	}
 }
 
@@ -73,10 +74,10 @@ func expectNotServed(t *testing.T, n *Node, d *dagRoom, name string) {
 	t.Helper()
 	ctx := context.Background()
 	id := d.id(name)
-	if ev, err := n.Event(ctx, d.user("alice"), id); !errors.Is(err, ErrNotFound) {
+	if ev, err := n.Event(ctx, d.user("alice"), id); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("Event(%s): %v, %v; want ErrNotFound", name, ev, err)
 	}
-	page, err := n.RoomEvents(ctx, d.user("alice"), d.roomID, Range{Backwards: true, Limit: 100})
+	page, err := n.RoomEvents(ctx, d.user("alice"), d.roomID, core.Range{Backwards: true, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +153,8 @@ func TestRejected(t *testing.T) {
 			d.build(tc.name, tc.ev)
 			before := takeRoomSnapshot(t, n, d.roomID)
 			err := d.input(n, tc.name)[0]
-			var ie *InputError
-			if !errors.As(err, &ie) || ie.SoftFailed || !errors.Is(err, ErrForbidden) {
+			var ie *core.InputError
+			if !errors.As(err, &ie) || ie.SoftFailed || !errors.Is(err, core.ErrForbidden) {
 				t.Fatalf("got %v, want a rejection (%s)", err, tc.why)
 			}
 			// Not stored: the verdict is remembered (rejectedmarks.go).
@@ -201,23 +202,23 @@ func TestLocalSendForbidden(t *testing.T) {
 	raw := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
 	tests := []struct {
 		name string
-		req  SendRequest
+		req  core.SendRequest
 	}{
-		{"topic without power", SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomTopic,
+		{"topic without power", core.SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomTopic,
 			StateKey: stateKey(""), Content: raw(map[string]string{"topic": "x"}), TxnID: "t1"}},
-		{"demoted moderator kicks", SendRequest{Sender: bob, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomMember,
+		{"demoted moderator kicks", core.SendRequest{Sender: bob, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomMember,
 			StateKey: &dave, Content: raw(map[string]string{"membership": "leave"}), TxnID: "t2"}},
-		{"non-member talks", SendRequest{Sender: eve, DeviceID: "D", RoomID: d.roomID, Type: "m.room.message",
+		{"non-member talks", core.SendRequest{Sender: eve, DeviceID: "D", RoomID: d.roomID, Type: "m.room.message",
 			Content: raw(map[string]string{"body": "hi"}), TxnID: "t3"}},
-		{"non-member sets power levels", SendRequest{Sender: eve, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomPowerLevels,
+		{"non-member sets power levels", core.SendRequest{Sender: eve, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomPowerLevels,
 			StateKey: stateKey(""), Content: raw(powerLevels(map[string]int{eve: 100})), TxnID: "t4"}},
-		{"self-promotion", SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomPowerLevels,
+		{"self-promotion", core.SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomPowerLevels,
 			StateKey: stateKey(""), Content: raw(powerLevels(map[string]int{d.user("alice"): 100, dave: 100})), TxnID: "t5"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := takeRoomSnapshot(t, n, d.roomID)
-			if id, err := n.SendEvent(ctx, tc.req); !errors.Is(err, ErrForbidden) {
+			if id, err := n.SendEvent(ctx, tc.req); !errors.Is(err, core.ErrForbidden) {
 				t.Fatalf("got %q, %v; want ErrForbidden", id, err)
 			}
 			expectUnchanged(t, n, d.roomID, before, 0)
@@ -225,7 +226,7 @@ func TestLocalSendForbidden(t *testing.T) {
 	}
 	// The refused send's transaction ID was not recorded: reusing it for an
 	// allowed event sends that event.
-	id, err := n.SendEvent(ctx, SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: "m.room.message",
+	id, err := n.SendEvent(ctx, core.SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: "m.room.message",
 		Content: raw(map[string]string{"body": "allowed"}), TxnID: "t1"})
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +251,7 @@ func TestRejectedPrevInOneBatch(t *testing.T) {
 	d.build("good", dagEvent{Sender: alice, Type: "m.room.message", Content: map[string]any{"body": "y"},
 		Prev: []string{"A1"}, Auth: []string{"C", "A1", "Ma"}})
 	errs := d.input(n, "bad", "child", "good")
-	var ie *InputError
+	var ie *core.InputError
 	if !errors.As(errs[0], &ie) || ie.SoftFailed {
 		t.Fatalf("bad: %v, want rejected", errs[0])
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -90,7 +91,7 @@ func verifySignature(signer, keyID string, key ed25519.PublicKey, obj []byte) bo
 func signedPart(raw []byte) ([]byte, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidParam)
+		return nil, fmt.Errorf("%w: not a JSON object", core.ErrInvalidParam)
 	}
 	delete(obj, "signatures")
 	delete(obj, "unsigned")
@@ -100,7 +101,7 @@ func signedPart(raw []byte) ([]byte, error) {
 	}
 	c, err := gomatrixserverlib.CanonicalJSON(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidParam, err)
+		return nil, fmt.Errorf("%w: %v", core.ErrInvalidParam, err)
 	}
 	return c, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -38,17 +39,17 @@ type parsedCrossSigningKey struct {
 func parseCrossSigningKey(raw json.RawMessage, userID, usage string) (*parsedCrossSigningKey, error) {
 	var k crossSigningKeyJSON
 	if !isJSONObject(raw) || json.Unmarshal(raw, &k) != nil {
-		return nil, fmt.Errorf("%w: %s key is not a cross-signing key object", ErrInvalidParam, usage)
+		return nil, fmt.Errorf("%w: %s key is not a cross-signing key object", core.ErrInvalidParam, usage)
 	}
 	if k.UserID != userID {
-		return nil, fmt.Errorf("%w: %s key is for %q, not %s", ErrInvalidParam, usage, k.UserID, userID)
+		return nil, fmt.Errorf("%w: %s key is for %q, not %s", core.ErrInvalidParam, usage, k.UserID, userID)
 	}
 	if !slices.Contains(k.Usage, usage) {
-		return nil, fmt.Errorf("%w: %s key's usage %v lacks %q", ErrInvalidParam, usage, k.Usage, usage)
+		return nil, fmt.Errorf("%w: %s key's usage %v lacks %q", core.ErrInvalidParam, usage, k.Usage, usage)
 	}
 	p, err := singleEd25519Key(k.Keys)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s key: %v", ErrInvalidParam, usage, err)
+		return nil, fmt.Errorf("%w: %s key: %v", core.ErrInvalidParam, usage, err)
 	}
 	p.raw = compactJSON(raw)
 	return p, nil
@@ -57,7 +58,7 @@ func parseCrossSigningKey(raw json.RawMessage, userID, usage string) (*parsedCro
 // parseStoredCrossSigningKey parses a key stored by UploadCrossSigningKeys.
 func parseStoredCrossSigningKey(raw []byte) (*parsedCrossSigningKey, error) {
 	var k crossSigningKeyJSON
-	if err := DecodeJSON(raw, &k); err != nil {
+	if err := core.DecodeJSON(raw, &k); err != nil {
 		return nil, err
 	}
 	p, err := singleEd25519Key(k.Keys)
@@ -167,17 +168,17 @@ func (n *Node) UploadCrossSigningKeys(ctx context.Context, userID string, master
 				continue
 			}
 			if signing == nil {
-				return nil, fmt.Errorf("%w: no master key to check the %s key against", ErrMissingParam, usage)
+				return nil, fmt.Errorf("%w: no master key to check the %s key against", core.ErrMissingParam, usage)
 			}
 			if err := gomatrixserverlib.VerifyJSON(userID, gomatrixserverlib.KeyID(signing.keyID), signing.key, k.raw); err != nil {
-				return nil, fmt.Errorf("%w: %s key is not signed by the master key: %v", ErrInvalidSignature, usage, err)
+				return nil, fmt.Errorf("%w: %s key is not signed by the master key: %v", core.ErrInvalidSignature, usage, err)
 			}
 		}
 		for usage, k := range given {
 			// A key named like a device would be ambiguous in signatures.
-			if ok, err := tx.Has(DeviceKey(userID, k.pub)); err != nil || ok {
+			if ok, err := tx.Has(core.DeviceKey(userID, k.pub)); err != nil || ok {
 				if err == nil {
-					err = fmt.Errorf("%w: %s key ID is in use by a device", ErrForbidden, usage)
+					err = fmt.Errorf("%w: %s key ID is in use by a device", core.ErrForbidden, usage)
 				}
 				return nil, err
 			}
@@ -222,7 +223,7 @@ func (n *Node) UploadSignatures(ctx context.Context, signer string, signed map[s
 			sort.Strings(keyIDs)
 			for _, keyID := range keyIDs {
 				if !n.IsLocalUser(target) {
-					fail(target, keyID, fmt.Errorf("%w: signing remote users' keys is not supported yet", ErrNotFound))
+					fail(target, keyID, fmt.Errorf("%w: signing remote users' keys is not supported yet", core.ErrNotFound))
 					continue
 				}
 				err := applySignature(tx, signer, target, keyID, byKey[keyID])
@@ -244,7 +245,7 @@ func (n *Node) UploadSignatures(ctx context.Context, signer string, signed map[s
 // isRequestError reports whether err is the request's fault (so a failure
 // to report) rather than the server's.
 func isRequestError(err error) bool {
-	for _, e := range []error{ErrInvalidSignature, ErrInvalidParam, ErrMissingParam, ErrNotFound, ErrForbidden, ErrBadInput} {
+	for _, e := range []error{core.ErrInvalidSignature, core.ErrInvalidParam, core.ErrMissingParam, core.ErrNotFound, core.ErrForbidden, core.ErrBadInput} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -259,11 +260,11 @@ func applySignature(tx *kv.Txn, signer, target, keyID string, obj json.RawMessag
 		Signatures map[string]map[string]string `json:"signatures"`
 	}
 	if !isJSONObject(obj) || json.Unmarshal(obj, &body) != nil {
-		return fmt.Errorf("%w: not a signed key object", ErrInvalidParam)
+		return fmt.Errorf("%w: not a signed key object", core.ErrInvalidParam)
 	}
 	mine := body.Signatures[signer]
 	if len(mine) == 0 {
-		return fmt.Errorf("%w: no signature by %s", ErrInvalidSignature, signer)
+		return fmt.Errorf("%w: no signature by %s", core.ErrInvalidSignature, signer)
 	}
 	var stored []byte
 	valid := map[string]string{}
@@ -277,7 +278,7 @@ func applySignature(tx *kv.Txn, signer, target, keyID string, obj json.RawMessag
 				return err
 			}
 			if ss == nil {
-				return fmt.Errorf("%w: no self-signing key to sign devices with", ErrInvalidSignature)
+				return fmt.Errorf("%w: no self-signing key to sign devices with", core.ErrInvalidSignature)
 			}
 			stored = dk
 			if sig, ok := mine[ss.keyID]; ok && verifySignature(signer, ss.keyID, ss.key, obj) {
@@ -290,7 +291,7 @@ func applySignature(tx *kv.Txn, signer, target, keyID string, obj json.RawMessag
 				return err
 			}
 			if m == nil || m.pub != keyID {
-				return fmt.Errorf("%w: unknown key %s", ErrNotFound, keyID)
+				return fmt.Errorf("%w: unknown key %s", core.ErrNotFound, keyID)
 			}
 			stored = m.raw
 			for sigKeyID, sig := range mine {
@@ -316,14 +317,14 @@ func applySignature(tx *kv.Txn, signer, target, keyID string, obj json.RawMessag
 			return err
 		}
 		if m == nil || m.pub != keyID {
-			return fmt.Errorf("%w: unknown master key %s of %s", ErrNotFound, keyID, target)
+			return fmt.Errorf("%w: unknown master key %s of %s", core.ErrNotFound, keyID, target)
 		}
 		us, err := loadCrossSigningKey(tx, signer, UsageUserSigning)
 		if err != nil {
 			return err
 		}
 		if us == nil {
-			return fmt.Errorf("%w: no user-signing key to sign other users with", ErrInvalidSignature)
+			return fmt.Errorf("%w: no user-signing key to sign other users with", core.ErrInvalidSignature)
 		}
 		stored = m.raw
 		if sig, ok := mine[us.keyID]; ok && verifySignature(signer, us.keyID, us.key, obj) {
@@ -333,10 +334,10 @@ func applySignature(tx *kv.Txn, signer, target, keyID string, obj json.RawMessag
 	a, errA := signedPart(stored)
 	b, errB := signedPart(obj)
 	if errA != nil || errB != nil || !bytes.Equal(a, b) {
-		return fmt.Errorf("%w: the signed object does not match the stored key", ErrInvalidParam)
+		return fmt.Errorf("%w: the signed object does not match the stored key", core.ErrInvalidParam)
 	}
 	if len(valid) == 0 {
-		return fmt.Errorf("%w: no valid signature by %s", ErrInvalidSignature, signer)
+		return fmt.Errorf("%w: no valid signature by %s", core.ErrInvalidSignature, signer)
 	}
 	return storeSignatures(tx, signer, target, keyID, valid)
 }
@@ -367,7 +368,7 @@ func storeSignatures(tx *kv.Txn, signer, target, keyID string, sigs map[string]s
 			continue
 		}
 		deviceID, _ := strings.CutPrefix(k, "ed25519:")
-		if ok, err := tx.Has(DeviceKey(signer, deviceID)); err != nil || !ok {
+		if ok, err := tx.Has(core.DeviceKey(signer, deviceID)); err != nil || !ok {
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Querying device and cross-signing keys (keys/query), with the signatures
@@ -90,7 +91,7 @@ func queryDeviceKeys(tx *kv.Txn, userID string, deviceIDs, signers []string) (ma
 	out := map[string]json.RawMessage{}
 	for id, raw := range stored {
 		dev, err := readDevice(tx, userID, id)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, core.ErrNotFound) {
 			continue // deleted devices lose their keys with them; be safe anyway
 		}
 		if err != nil {
@@ -159,7 +160,7 @@ func decorateKey(raw []byte, sigs map[string]map[string]string, unsigned map[str
 		return json.RawMessage(raw), nil
 	}
 	var obj map[string]json.RawMessage
-	if err := DecodeJSON(raw, &obj); err != nil {
+	if err := core.DecodeJSON(raw, &obj); err != nil {
 		return nil, err
 	}
 	if len(sigs) > 0 {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -121,14 +122,14 @@ func TestUploadKeysValidation(t *testing.T) {
 		fallbacks  map[string]json.RawMessage
 		want       error
 	}{
-		{name: "device keys of another user", deviceKeys: deviceKeysFor(t, dk, "@bob:x", "A1"), want: ErrInvalidParam},
-		{name: "device keys of another device", deviceKeys: deviceKeysFor(t, dk, alice.UserID, "A2"), want: ErrInvalidParam},
-		{name: "device keys not an object", deviceKeys: json.RawMessage(`[1]`), want: ErrInvalidParam},
-		{name: "device keys without keys", deviceKeys: json.RawMessage(`{"user_id":"` + alice.UserID + `","device_id":"A1"}`), want: ErrInvalidParam},
-		{name: "key name without algorithm", otks: keyMap("k1", "x"), want: ErrInvalidParam},
-		{name: "key that is a number", otks: map[string]json.RawMessage{"signed_curve25519:n": json.RawMessage(`7`)}, want: ErrInvalidParam},
-		{name: "same one-time key ID, other key", otks: keyMap("signed_curve25519:k1", "two"), want: ErrInvalidParam},
-		{name: "two fallback keys of one algorithm", fallbacks: keyMap("signed_curve25519:f1", "a", "signed_curve25519:f2", "b"), want: ErrInvalidParam},
+		{name: "device keys of another user", deviceKeys: deviceKeysFor(t, dk, "@bob:x", "A1"), want: core.ErrInvalidParam},
+		{name: "device keys of another device", deviceKeys: deviceKeysFor(t, dk, alice.UserID, "A2"), want: core.ErrInvalidParam},
+		{name: "device keys not an object", deviceKeys: json.RawMessage(`[1]`), want: core.ErrInvalidParam},
+		{name: "device keys without keys", deviceKeys: json.RawMessage(`{"user_id":"` + alice.UserID + `","device_id":"A1"}`), want: core.ErrInvalidParam},
+		{name: "key name without algorithm", otks: keyMap("k1", "x"), want: core.ErrInvalidParam},
+		{name: "key that is a number", otks: map[string]json.RawMessage{"signed_curve25519:n": json.RawMessage(`7`)}, want: core.ErrInvalidParam},
+		{name: "same one-time key ID, other key", otks: keyMap("signed_curve25519:k1", "two"), want: core.ErrInvalidParam},
+		{name: "two fallback keys of one algorithm", fallbacks: keyMap("signed_curve25519:f1", "a", "signed_curve25519:f2", "b"), want: core.ErrInvalidParam},
 		{name: "same one-time key again", otks: keyMap("signed_curve25519:k1", "one")},
 		{name: "string-valued key", otks: map[string]json.RawMessage{"curve25519:s1": json.RawMessage(`"abc"`)}},
 		{name: "valid device keys", deviceKeys: deviceKeysFor(t, dk, alice.UserID, "A1")},
@@ -322,13 +323,13 @@ func TestUploadCrossSigningKeysValidation(t *testing.T) {
 		master, self, usign json.RawMessage
 		want                error
 	}{
-		{name: "self-signing without any master key", self: self, want: ErrMissingParam},
-		{name: "master key of another user", master: crossSigningKeyFor(t, cs.master, "@bob:x", UsageMaster, nil), want: ErrInvalidParam},
-		{name: "master key with the wrong usage", master: crossSigningKeyFor(t, cs.master, u, UsageSelfSigning, nil), want: ErrInvalidParam},
-		{name: "key ID not naming its key", master: json.RawMessage(`{"user_id":"` + u + `","usage":["master"],"keys":{"ed25519:abc":"` + cs.master.pub + `"}}`), want: ErrInvalidParam},
-		{name: "two keys", master: json.RawMessage(`{"user_id":"` + u + `","usage":["master"],"keys":{"ed25519:a":"a","ed25519:b":"b"}}`), want: ErrInvalidParam},
-		{name: "self-signing key not signed by the master", master: master, self: crossSigningKeyFor(t, cs.self, u, UsageSelfSigning, &other), want: ErrInvalidSignature},
-		{name: "key named like a device", master: crossSigningKeyFor(t, deviceNamed, u, UsageMaster, nil), want: ErrForbidden},
+		{name: "self-signing without any master key", self: self, want: core.ErrMissingParam},
+		{name: "master key of another user", master: crossSigningKeyFor(t, cs.master, "@bob:x", UsageMaster, nil), want: core.ErrInvalidParam},
+		{name: "master key with the wrong usage", master: crossSigningKeyFor(t, cs.master, u, UsageSelfSigning, nil), want: core.ErrInvalidParam},
+		{name: "key ID not naming its key", master: json.RawMessage(`{"user_id":"` + u + `","usage":["master"],"keys":{"ed25519:abc":"` + cs.master.pub + `"}}`), want: core.ErrInvalidParam},
+		{name: "two keys", master: json.RawMessage(`{"user_id":"` + u + `","usage":["master"],"keys":{"ed25519:a":"a","ed25519:b":"b"}}`), want: core.ErrInvalidParam},
+		{name: "self-signing key not signed by the master", master: master, self: crossSigningKeyFor(t, cs.self, u, UsageSelfSigning, &other), want: core.ErrInvalidSignature},
+		{name: "key named like a device", master: crossSigningKeyFor(t, deviceNamed, u, UsageMaster, nil), want: core.ErrForbidden},
 		{name: "master alone", master: master},
 		{name: "self-signing against the stored master", self: self},
 		{name: "user-signing against the stored master", usign: crossSigningKeyFor(t, cs.user, u, UsageUserSigning, &cs.master)},
@@ -457,11 +458,11 @@ func TestQueryKeysAndSignatures(t *testing.T) {
 		{"own device by self-signing key", alice.UserID, alice.UserID, "A1", signedDev, nil},
 		{"own master key by a device", alice.UserID, alice.UserID, acs.master.pub, signedMaster, nil},
 		{"another's master key by user-signing key", bob.UserID, alice.UserID, acs.master.pub, bobSignedMaster, nil},
-		{"bad signature", alice.UserID, alice.UserID, "A1", badSig, ErrInvalidSignature},
-		{"object not matching the stored key", alice.UserID, alice.UserID, "A1", acs.self.sign(t, alice.UserID, acs.self.pub, changedDev), ErrInvalidParam},
-		{"unknown key", alice.UserID, alice.UserID, "NOPE", signedDev, ErrNotFound},
-		{"another's device", bob.UserID, alice.UserID, "A1", bcs.user.sign(t, bob.UserID, bcs.user.pub, devObj), ErrNotFound},
-		{"remote user", alice.UserID, "@x:elsewhere", "K", signedDev, ErrNotFound},
+		{"bad signature", alice.UserID, alice.UserID, "A1", badSig, core.ErrInvalidSignature},
+		{"object not matching the stored key", alice.UserID, alice.UserID, "A1", acs.self.sign(t, alice.UserID, acs.self.pub, changedDev), core.ErrInvalidParam},
+		{"unknown key", alice.UserID, alice.UserID, "NOPE", signedDev, core.ErrNotFound},
+		{"another's device", bob.UserID, alice.UserID, "A1", bcs.user.sign(t, bob.UserID, bcs.user.pub, devObj), core.ErrNotFound},
+		{"remote user", alice.UserID, "@x:elsewhere", "K", signedDev, core.ErrNotFound},
 	}
 	for _, tc := range sigTests {
 		t.Run(tc.name, func(t *testing.T) {

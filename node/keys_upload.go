@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -36,15 +37,15 @@ func parseKeyMap(keys map[string]json.RawMessage) ([]namedKey, error) {
 	for name, raw := range keys {
 		alg, id, ok := strings.Cut(name, ":")
 		if !ok || alg == "" || id == "" {
-			return nil, fmt.Errorf("%w: key name %q is not algorithm:key_id", ErrInvalidParam, name)
+			return nil, fmt.Errorf("%w: key name %q is not algorithm:key_id", core.ErrInvalidParam, name)
 		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil && !isJSONObject(raw) {
-			return nil, fmt.Errorf("%w: key %q is neither a string nor an object", ErrInvalidParam, name)
+			return nil, fmt.Errorf("%w: key %q is neither a string nor an object", core.ErrInvalidParam, name)
 		}
 		canonical, err := gomatrixserverlib.CanonicalJSON(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: key %q: %v", ErrInvalidParam, name, err)
+			return nil, fmt.Errorf("%w: key %q: %v", core.ErrInvalidParam, name, err)
 		}
 		out = append(out, namedKey{name: name, alg: alg, id: id, raw: compactJSON(raw), canonical: canonical})
 	}
@@ -75,13 +76,13 @@ func (n *Node) UploadKeys(ctx context.Context, userID, deviceID string, deviceKe
 	if hasDeviceKeys {
 		var dk deviceKeysJSON
 		if !isJSONObject(deviceKeys) || json.Unmarshal(deviceKeys, &dk) != nil {
-			return nil, fmt.Errorf("%w: device_keys is not a device keys object", ErrInvalidParam)
+			return nil, fmt.Errorf("%w: device_keys is not a device keys object", core.ErrInvalidParam)
 		}
 		if dk.UserID != userID || dk.DeviceID != deviceID {
-			return nil, fmt.Errorf("%w: device_keys are for %s/%s, not %s/%s", ErrInvalidParam, dk.UserID, dk.DeviceID, userID, deviceID)
+			return nil, fmt.Errorf("%w: device_keys are for %s/%s, not %s/%s", core.ErrInvalidParam, dk.UserID, dk.DeviceID, userID, deviceID)
 		}
 		if len(dk.Keys) == 0 {
-			return nil, fmt.Errorf("%w: device_keys has no keys", ErrInvalidParam)
+			return nil, fmt.Errorf("%w: device_keys has no keys", core.ErrInvalidParam)
 		}
 		var err error
 		if signed, err = signedPart(deviceKeys); err != nil {
@@ -98,15 +99,15 @@ func (n *Node) UploadKeys(ctx context.Context, userID, deviceID string, deviceKe
 	}
 	for i := 1; i < len(fallbacks); i++ {
 		if fallbacks[i].alg == fallbacks[i-1].alg {
-			return nil, fmt.Errorf("%w: more than one fallback key for %s", ErrInvalidParam, fallbacks[i].alg)
+			return nil, fmt.Errorf("%w: more than one fallback key for %s", core.ErrInvalidParam, fallbacks[i].alg)
 		}
 	}
 
 	var counts map[string]int
 	write := func(tx *kv.Txn) (changed bool, err error) {
-		if ok, err := tx.Has(DeviceKey(userID, deviceID)); err != nil || !ok {
+		if ok, err := tx.Has(core.DeviceKey(userID, deviceID)); err != nil || !ok {
 			if err == nil {
-				err = fmt.Errorf("device %s: %w", deviceID, ErrNotFound)
+				err = fmt.Errorf("device %s: %w", deviceID, core.ErrNotFound)
 			}
 			return false, err
 		}
@@ -154,7 +155,7 @@ func (n *Node) UploadKeys(ctx context.Context, userID, deviceID string, deviceKe
 		})
 	}
 	if errors.Is(err, kv.ErrTxnTooBig) {
-		return nil, fmt.Errorf("%w: too many keys in one upload", ErrTooLarge)
+		return nil, fmt.Errorf("%w: too many keys in one upload", core.ErrTooLarge)
 	}
 	return counts, err
 }
@@ -210,7 +211,7 @@ func (n *Node) storeOneTimeKeys(tx *kv.Txn, userID, deviceID string, meta *otkMe
 	for _, k := range keys {
 		if old, ok := existing[k.name]; ok {
 			if !bytes.Equal(old, k.canonical) {
-				return fmt.Errorf("%w: one-time key %s already exists with different content", ErrInvalidParam, k.name)
+				return fmt.Errorf("%w: one-time key %s already exists with different content", core.ErrInvalidParam, k.name)
 			}
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -60,8 +61,8 @@ type newEventHook struct {
 // newEventJob is one committed batch's accepted events.
 type newEventJob struct {
 	roomID  string
-	events  []CommittedEvent  // not to be changed: the commit's own
-	members map[string]string // local members after the batch: user ID -> join or invite
+	events  []core.CommittedEvent // not to be changed: the commit's own
+	members map[string]string     // local members after the batch: user ID -> join or invite
 }
 
 // SetNewEventHandler makes fn hear of every event that reaches a local user
@@ -95,13 +96,13 @@ func (n *Node) NewEventsDropped() int64 { return n.newEvents.dropped.Load() }
 // newEventIndexer hands each durable commit to the new-event observer
 // (observe); it writes nothing.
 type newEventIndexer struct {
-	NoPrepare
+	core.NoPrepare
 	n *Node
 }
 
 // Index returns the hand-over, if the room has local members (observe
 // checks for a handler when it runs).
-func (x newEventIndexer) Index(_ *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+func (x newEventIndexer) Index(_ *kv.Txn, c *core.RoomCommit, _ core.IndexPlan) (func(), error) {
 	if len(c.Members) == 0 || len(c.Events) == 0 {
 		return nil, nil
 	}
@@ -110,7 +111,7 @@ func (x newEventIndexer) Index(_ *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), e
 
 // observe queues a committed batch for the handler. The caller holds the
 // room's lock: it must not block.
-func (h *newEventHook) observe(c *RoomCommit) {
+func (h *newEventHook) observe(c *core.RoomCommit) {
 	if h.handler.Load() == nil || len(c.Members) == 0 || len(c.Events) == 0 {
 		return
 	}
@@ -198,7 +199,7 @@ func (n *Node) decideNewEvents(job newEventJob) ([]NewEvent, error) {
 				if ev == nil {
 					ev = newPushEvent(c.PDU)
 					state := c.State
-					pc = look.context(func() (*State, error) { return state, nil }, sender)
+					pc = look.context(func() (*core.State, error) { return state, nil }, sender)
 				}
 				notify, highlight := decidePush(ev, userID, pc)
 				if look.err != nil {

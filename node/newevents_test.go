@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // eventLog collects what the new-event handler hears.
@@ -63,7 +65,7 @@ func findEvent(evs []NewEvent, userID, eventID string) (NewEvent, bool) {
 // does not, a mention highlights), an invite for its invitee, and never a
 // user's own event.
 func TestNewEventsPushRules(t *testing.T) {
-	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	log := newEventLog()
 	n.SetNewEventHandler(log.handle)
 	alice, bob, roomID := publicRoom(t, n, "")
@@ -72,12 +74,12 @@ func TestNewEventsPushRules(t *testing.T) {
 	msg := send(t, n, alice, roomID, "hello")
 	own := send(t, n, bob, roomID, "my own")
 	c, _ := json.Marshal(map[string]any{"msgtype": "m.notice", "body": "a bot says"})
-	notice, err := n.SendEvent(context.Background(), SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c})
+	notice, err := n.SendEvent(context.Background(), core.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, _ = json.Marshal(map[string]any{"msgtype": "m.text", "body": "hey", "m.mentions": map[string]any{"user_ids": []string{bob.UserID}}})
-	mention, err := n.SendEvent(context.Background(), SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c})
+	mention, err := n.SendEvent(context.Background(), core.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestNewEventsPushRules(t *testing.T) {
 // room input: sends complete, the events beyond the queue are dropped and
 // counted, and once the handler returns it hears what was queued.
 func TestNewEventsSlowHandler(t *testing.T) {
-	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	release := make(chan struct{})
 	var once sync.Once
 	heard := make(chan NewEvent, 4*newEventQueue)

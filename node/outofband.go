@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -32,7 +33,7 @@ type outOfBandRecord struct {
 type OutOfBandRoom struct {
 	// Event is the user's membership event: the invite, or the leave that
 	// rejected it. Its Pos is the membership's stream position.
-	Event *Event
+	Event *core.Event
 	// InviteState is the stripped state events (type, state_key, sender,
 	// content) that came with the invite; nil after a rejection.
 	InviteState []json.RawMessage
@@ -42,20 +43,20 @@ type OutOfBandRoom struct {
 // node does not have; ErrNotFound when there is none.
 func (n *Node) OutOfBandRoom(ctx context.Context, userID, roomID string) (*OutOfBandRoom, error) {
 	var (
-		m   MembershipRecord
+		m   core.MembershipRecord
 		rec outOfBandRecord
 	)
 	err := n.DB.View(func(tx *kv.Txn) error {
-		if err := tx.GetJSON(MembershipKey(userID, roomID), &m); err != nil {
+		if err := tx.GetJSON(core.MembershipKey(userID, roomID), &m); err != nil {
 			return err
 		}
 		if !m.OutOfBand {
 			return kv.ErrNotFound
 		}
-		return tx.GetJSON(OutOfBandKey(userID, roomID), &rec)
+		return tx.GetJSON(core.OutOfBandKey(userID, roomID), &rec)
 	})
 	if errors.Is(err, kv.ErrNotFound) {
-		return nil, fmt.Errorf("out-of-band membership of %s in %s: %w", userID, roomID, ErrNotFound)
+		return nil, fmt.Errorf("out-of-band membership of %s in %s: %w", userID, roomID, core.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
@@ -69,7 +70,7 @@ func (n *Node) OutOfBandRoom(ctx context.Context, userID, roomID string) (*OutOf
 		return nil, fmt.Errorf("out-of-band membership of %s in %s: %w", userID, roomID, err)
 	}
 	pdu.EventID()
-	return &OutOfBandRoom{Event: &Event{PDU: pdu, Pos: m.Pos}, InviteState: rec.InviteState}, nil
+	return &OutOfBandRoom{Event: &core.Event{PDU: pdu, Pos: m.Pos}, InviteState: rec.InviteState}, nil
 }
 
 // errRoomKnown: the room is on the node, so a membership in it is not out
@@ -92,36 +93,36 @@ func (n *Node) storeOutOfBand(ctx context.Context, userID, roomID, membership st
 	}
 	defer mu.Unlock()
 	// Returning an error from the commit function leaves the position unused.
-	var bumped RoomBump // the user's room list entry (userbump.go)
+	var bumped core.RoomBump // the user's room list entry (userbump.go)
 	_, err = n.Stream.Commit(1, func(tx *kv.Txn, pos uint64) error {
-		if ok, err := tx.Has(RoomKey(roomID)); err != nil || ok {
+		if ok, err := tx.Has(core.RoomKey(roomID)); err != nil || ok {
 			if ok {
 				err = errRoomKnown
 			}
 			return err
 		}
-		var cur MembershipRecord
-		switch err := tx.GetJSON(MembershipKey(userID, roomID), &cur); {
+		var cur core.MembershipRecord
+		switch err := tx.GetJSON(core.MembershipKey(userID, roomID), &cur); {
 		case err == nil && cur.EventID == ev.EventID():
 			return errSameMembership
 		case err != nil && !errors.Is(err, kv.ErrNotFound):
 			return err
 		}
-		if err := tx.SetJSON(OutOfBandKey(userID, roomID), rec); err != nil {
+		if err := tx.SetJSON(core.OutOfBandKey(userID, roomID), rec); err != nil {
 			return err
 		}
-		bumped = RoomBump{RoomID: roomID, Bump: pos, Membership: membership}
-		if err := SetUserBump(tx, userID, bumped); err != nil {
+		bumped = core.RoomBump{RoomID: roomID, Bump: pos, Membership: membership}
+		if err := core.SetUserBump(tx, userID, bumped); err != nil {
 			return err
 		}
-		return tx.SetJSON(MembershipKey(userID, roomID), MembershipRecord{
+		return tx.SetJSON(core.MembershipKey(userID, roomID), core.MembershipRecord{
 			Membership: membership, EventID: ev.EventID(), Pos: pos, OutOfBand: true,
 		})
 	})
 	if err != nil {
 		return err
 	}
-	n.UserBumps.Apply([]UserBumpChange{{UserID: userID, Entry: bumped}})
+	n.UserBumps.Apply([]core.UserBumpChange{{UserID: userID, Entry: bumped}})
 	n.Notifier.Wake(userID)
 	return nil
 }
@@ -131,21 +132,21 @@ func (n *Node) storeOutOfBand(ctx context.Context, userID, roomID, membership st
 // in the room.
 func (n *Node) inviterServers(userID, roomID string) []string {
 	var rec outOfBandRecord
-	if err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(OutOfBandKey(userID, roomID), &rec) }); err != nil {
+	if err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(core.OutOfBandKey(userID, roomID), &rec) }); err != nil {
 		return nil
 	}
 	var hdr struct {
 		Sender string `json:"sender"`
 	}
-	if json.Unmarshal(rec.Event, &hdr) != nil || ServerOf(hdr.Sender) == "" {
+	if json.Unmarshal(rec.Event, &hdr) != nil || core.ServerOf(hdr.Sender) == "" {
 		return nil
 	}
-	return []string{ServerOf(hdr.Sender)}
+	return []string{core.ServerOf(hdr.Sender)}
 }
 
 // dropOutOfBand deletes userID's out-of-band record for a room that is now
 // on the node (its membership index entry is rewritten by the room's
 // commit).
 func dropOutOfBand(userID, roomID string) func(*kv.Txn) error {
-	return func(tx *kv.Txn) error { return tx.Delete(OutOfBandKey(userID, roomID)) }
+	return func(tx *kv.Txn) error { return tx.Delete(core.OutOfBandKey(userID, roomID)) }
 }

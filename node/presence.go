@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Presence states.
@@ -98,10 +99,10 @@ func (n *Node) setPresence(ctx context.Context, userID, presence string, statusM
 	switch presence {
 	case PresenceOnline, PresenceOffline, PresenceUnavailable:
 	default:
-		return fmt.Errorf("%w: presence %q (want online, offline or unavailable)", ErrInvalidParam, presence)
+		return fmt.Errorf("%w: presence %q (want online, offline or unavailable)", core.ErrInvalidParam, presence)
 	}
 	if statusMsg != nil && len(*statusMsg) > maxStatusMsgBytes {
-		return fmt.Errorf("%w: status_msg over %d bytes", ErrInvalidParam, maxStatusMsgBytes)
+		return fmt.Errorf("%w: status_msg over %d bytes", core.ErrInvalidParam, maxStatusMsgBytes)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -230,12 +231,12 @@ func (n *Node) Presence(ctx context.Context, userID string) (PresenceState, erro
 			return err
 		}
 		if lp, lerr := n.localpartOf(userID); lerr == nil && n.IsLocalUser(userID) {
-			if ok, err := tx.Has(AccountKey(lp)); err != nil || ok {
+			if ok, err := tx.Has(core.AccountKey(lp)); err != nil || ok {
 				ps = PresenceState{Presence: PresenceOffline}
 				return err
 			}
 		}
-		return fmt.Errorf("presence of %s: %w", userID, ErrNotFound)
+		return fmt.Errorf("presence of %s: %w", userID, core.ErrNotFound)
 	})
 	return ps, err
 }
@@ -262,7 +263,7 @@ func (n *Node) PresenceSince(ctx context.Context, forUser string, from, to uint6
 	}
 	err := n.DB.View(func(tx *kv.Txn) error {
 		myRooms := map[string]bool{}
-		err := EachJoinedRoom(tx, forUser, func(roomID string) (bool, error) { myRooms[roomID] = true; return true, nil })
+		err := core.EachJoinedRoom(tx, forUser, func(roomID string) (bool, error) { myRooms[roomID] = true; return true, nil })
 		if err != nil {
 			return err
 		}
@@ -278,7 +279,7 @@ func (n *Node) PresenceSince(ctx context.Context, forUser string, from, to uint6
 			userID := string(v)
 			if userID != forUser {
 				shared := false
-				err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) { shared = myRooms[roomID]; return !shared, nil })
+				err := core.EachJoinedRoom(tx, userID, func(roomID string) (bool, error) { shared = myRooms[roomID]; return !shared, nil })
 				if err != nil || !shared {
 					return err == nil, err
 				}
@@ -303,10 +304,10 @@ func (n *Node) SharesRoom(ctx context.Context, a, b string) (bool, error) {
 	shared := false
 	err := n.DB.View(func(tx *kv.Txn) error {
 		aRooms := map[string]bool{}
-		if err := EachJoinedRoom(tx, a, func(roomID string) (bool, error) { aRooms[roomID] = true; return true, nil }); err != nil {
+		if err := core.EachJoinedRoom(tx, a, func(roomID string) (bool, error) { aRooms[roomID] = true; return true, nil }); err != nil {
 			return err
 		}
-		return EachJoinedRoom(tx, b, func(roomID string) (bool, error) { shared = aRooms[roomID]; return !shared, nil })
+		return core.EachJoinedRoom(tx, b, func(roomID string) (bool, error) { shared = aRooms[roomID]; return !shared, nil })
 	})
 	return shared, err
 }
@@ -318,7 +319,7 @@ func (n *Node) roomMatesOf(userID string) ([]string, error) {
 	out := []string{userID}
 	err := n.DB.View(func(tx *kv.Txn) error {
 		var rooms []string
-		if err := EachJoinedRoom(tx, userID, func(roomID string) (bool, error) { rooms = append(rooms, roomID); return true, nil }); err != nil {
+		if err := core.EachJoinedRoom(tx, userID, func(roomID string) (bool, error) { rooms = append(rooms, roomID); return true, nil }); err != nil {
 			return err
 		}
 		for _, roomID := range rooms {

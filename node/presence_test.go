@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // presenceNames renders PresenceSince's answer as "user presence msg"
@@ -49,7 +51,7 @@ func TestPresence(t *testing.T) {
 		{"bob comes online", bob, PresenceOnline, nil, []Session{alice, bob}, true, nil},
 		{"alice online again, message kept", alice, PresenceOnline, nil, nil, false, nil},
 		{"alice changes her message", alice, PresenceOnline, strPtr("busy"), []Session{alice, bob}, true, nil},
-		{"unknown state", alice, "busy", nil, nil, false, ErrInvalidParam},
+		{"unknown state", alice, "busy", nil, nil, false, core.ErrInvalidParam},
 	}
 	var positions []uint64
 	for _, st := range steps {
@@ -144,7 +146,7 @@ func TestPresence(t *testing.T) {
 	})
 	t.Run("status message too long", func(t *testing.T) {
 		long := string(make([]byte, maxStatusMsgBytes+1))
-		if err := n.SetPresence(ctx, a, PresenceOnline, &long); !errors.Is(err, ErrInvalidParam) {
+		if err := n.SetPresence(ctx, a, PresenceOnline, &long); !errors.Is(err, core.ErrInvalidParam) {
 			t.Errorf("got %v, want ErrInvalidParam", err)
 		}
 	})
@@ -159,7 +161,7 @@ func TestPresenceOfUnknownAndSilentUsers(t *testing.T) {
 		t.Errorf("a user who never set presence: %+v, %v", ps, err)
 	}
 	for _, u := range []string{n.UserID("nobody"), "@dave:elsewhere"} {
-		if _, err := n.Presence(ctx, u); !errors.Is(err, ErrNotFound) {
+		if _, err := n.Presence(ctx, u); !errors.Is(err, core.ErrNotFound) {
 			t.Errorf("%s: %v, want ErrNotFound", u, err)
 		}
 	}

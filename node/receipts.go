@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -55,7 +56,7 @@ func (n *Node) ReceiptPosition() uint64 { return n.receipts.Current() }
 // receipt wakes the room's local members, a private one only its user.
 func (n *Node) SetReceipt(ctx context.Context, userID, roomID, receiptType, eventID, threadID string) error {
 	if receiptType != ReceiptRead && receiptType != ReceiptReadPrivate {
-		return fmt.Errorf("%w: receipt type %q (m.fully_read is set with read markers)", ErrInvalidParam, receiptType)
+		return fmt.Errorf("%w: receipt type %q (m.fully_read is set with read markers)", core.ErrInvalidParam, receiptType)
 	}
 	ev, err := n.receiptTarget(ctx, userID, roomID, eventID, threadID)
 	if err != nil {
@@ -69,7 +70,7 @@ func (n *Node) SetReceipt(ctx context.Context, userID, roomID, receiptType, even
 // alone. Every event is checked before anything is written, so a bad one
 // changes nothing. Like receipts, the read marker never moves backwards.
 func (n *Node) SetReadMarkers(ctx context.Context, userID, roomID, fullyRead, read, readPrivate string) error {
-	targets := map[string]*Event{}
+	targets := map[string]*core.Event{}
 	for _, id := range []string{fullyRead, read, readPrivate} {
 		if id == "" || targets[id] != nil {
 			continue
@@ -102,9 +103,9 @@ type fullyReadContent struct {
 }
 
 // setFullyRead stores the read marker unless it would move backwards.
-func (n *Node) setFullyRead(ctx context.Context, userID, roomID string, ev *Event) error {
+func (n *Node) setFullyRead(ctx context.Context, userID, roomID string, ev *core.Event) error {
 	return n.updateAccountData(ctx, userID, roomID, AccountDataFullyRead, func(old json.RawMessage) (json.RawMessage, error) {
-		if IsBackfillPos(ev.Pos) {
+		if core.IsBackfillPos(ev.Pos) {
 			return old, nil // backfilled history: see writeReceipt
 		}
 		var cur fullyReadContent
@@ -122,7 +123,7 @@ func (n *Node) setFullyRead(ctx context.Context, userID, roomID string, ev *Even
 func (n *Node) eventPos(eventID string) (uint64, error) {
 	var pos uint64
 	err := n.DB.View(func(tx *kv.Txn) error {
-		rec, err := LoadEventRecord(tx, eventID)
+		rec, err := core.LoadEventRecord(tx, eventID)
 		if err == nil {
 			pos = rec.Pos
 		}
@@ -133,32 +134,32 @@ func (n *Node) eventPos(eventID string) (uint64, error) {
 
 // receiptTarget checks that userID is joined to roomID and may see eventID,
 // an event of that room, and that threadID is a sensible thread for it.
-func (n *Node) receiptTarget(ctx context.Context, userID, roomID, eventID, threadID string) (*Event, error) {
+func (n *Node) receiptTarget(ctx context.Context, userID, roomID, eventID, threadID string) (*core.Event, error) {
 	m, err := n.Membership(ctx, roomID, userID)
 	if err != nil {
 		return nil, err
 	}
 	if m.Membership != spec.Join {
-		return nil, fmt.Errorf("%w: %s", ErrNotJoined, roomID)
+		return nil, fmt.Errorf("%w: %s", core.ErrNotJoined, roomID)
 	}
 	ev, err := n.Event(ctx, userID, eventID)
 	if err != nil {
 		return nil, err
 	}
 	if ev.PDU.RoomID().String() != roomID {
-		return nil, fmt.Errorf("event %s in room %s: %w", eventID, roomID, ErrNotFound)
+		return nil, fmt.Errorf("event %s in room %s: %w", eventID, roomID, core.ErrNotFound)
 	}
 	if threadID == "" || threadID == ThreadMain {
 		return ev, nil
 	}
 	if !isEventID(threadID) {
-		return nil, fmt.Errorf("%w: thread_id must be %q or an event ID", ErrInvalidParam, ThreadMain)
+		return nil, fmt.Errorf("%w: thread_id must be %q or an event ID", core.ErrInvalidParam, ThreadMain)
 	}
 	// Only a plain contradiction is refused: the event is in another thread.
 	// Events without a thread relation (the root itself, reactions, edits)
 	// may carry any thread's receipt, as clients send those too.
 	if root := threadRootOf(ev); root != "" && root != threadID {
-		return nil, fmt.Errorf("%w: event %s is in thread %s, not %s", ErrInvalidParam, eventID, root, threadID)
+		return nil, fmt.Errorf("%w: event %s is in thread %s, not %s", core.ErrInvalidParam, eventID, root, threadID)
 	}
 	return ev, nil
 }
@@ -166,7 +167,7 @@ func (n *Node) receiptTarget(ctx context.Context, userID, roomID, eventID, threa
 func isEventID(s string) bool { return len(s) > 1 && s[0] == '$' }
 
 // threadRootOf returns the thread root an event replies in, or "".
-func threadRootOf(ev *Event) string {
+func threadRootOf(ev *core.Event) string {
 	var c struct {
 		RelatesTo struct {
 			RelType string `json:"rel_type"`
@@ -180,11 +181,11 @@ func threadRootOf(ev *Event) string {
 }
 
 // writeReceipt stores a checked receipt and wakes whoever may see it.
-func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, threadID string, ev *Event) error {
+func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, threadID string, ev *core.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if IsBackfillPos(ev.Pos) {
+	if core.IsBackfillPos(ev.Pos) {
 		// History backfilled from other servers predates the node's
 		// timeline: a receipt there changes nothing, and its position must
 		// not be compared with stream positions.
@@ -256,7 +257,7 @@ func (n *Node) localJoinedMembers(roomID string) ([]string, error) {
 
 // localJoinedIn calls fn for each local user joined to roomID.
 func localJoinedIn(tx *kv.Txn, roomID string, fn func(userID string)) error {
-	return tx.Each(kv.Scan{Prefix: LocalMemberPrefix(roomID)}, func(k, v []byte) (bool, error) {
+	return tx.Each(kv.Scan{Prefix: core.LocalMemberPrefix(roomID)}, func(k, v []byte) (bool, error) {
 		if string(v) != spec.Join {
 			return true, nil
 		}
@@ -329,7 +330,7 @@ func (n *Node) ReceiptsSince(ctx context.Context, forUser string, roomIDs []stri
 						return false, err
 					}
 					var rec receiptRecord
-					if err := DecodeJSON(v, &rec); err != nil {
+					if err := core.DecodeJSON(v, &rec); err != nil {
 						return false, err
 					}
 					if rec.Pos <= to {
@@ -357,7 +358,7 @@ func (n *Node) ReceiptsSince(ctx context.Context, forUser string, roomIDs []stri
 				return false, nil
 			}
 			var ref receiptRef
-			if err := DecodeJSON(v, &ref); err != nil {
+			if err := core.DecodeJSON(v, &ref); err != nil {
 				return false, err
 			}
 			if !wanted[ref.RoomID] {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // receiptsOf decodes ReceiptsSince's content for one room into a set of
@@ -161,7 +163,7 @@ func TestReceiptInvalid(t *testing.T) {
 	inThread := func(rootID string) string {
 		c, _ := json.Marshal(map[string]any{"msgtype": "m.text", "body": "reply",
 			"m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": rootID}})
-		id, err := n.SendEvent(ctx, SendRequest{Sender: alice.UserID, RoomID: room, Type: "m.room.message", Content: c})
+		id, err := n.SendEvent(ctx, core.SendRequest{Sender: alice.UserID, RoomID: room, Type: "m.room.message", Content: c})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,14 +179,14 @@ func TestReceiptInvalid(t *testing.T) {
 		room, typ, event, threadID string
 		want                       error
 	}{
-		{"not joined", carol, room, ReceiptRead, root, "", ErrNotJoined},
-		{"unknown room", alice, "!nope:" + n.ServerName(), ReceiptRead, root, "", ErrNotFound},
-		{"unknown event", alice, room, ReceiptRead, "$nope", "", ErrNotFound},
-		{"event of another room", alice, room, ReceiptRead, elsewhere, "", ErrNotFound},
-		{"unknown type", alice, room, "m.unread", root, "", ErrInvalidParam},
-		{"fully_read is not a receipt", alice, room, ReceiptFullyRead, root, "", ErrInvalidParam},
-		{"thread ID neither main nor an event ID", alice, room, ReceiptRead, root, "thread", ErrInvalidParam},
-		{"event in another thread", alice, room, ReceiptRead, reply, otherRoot, ErrInvalidParam},
+		{"not joined", carol, room, ReceiptRead, root, "", core.ErrNotJoined},
+		{"unknown room", alice, "!nope:" + n.ServerName(), ReceiptRead, root, "", core.ErrNotFound},
+		{"unknown event", alice, room, ReceiptRead, "$nope", "", core.ErrNotFound},
+		{"event of another room", alice, room, ReceiptRead, elsewhere, "", core.ErrNotFound},
+		{"unknown type", alice, room, "m.unread", root, "", core.ErrInvalidParam},
+		{"fully_read is not a receipt", alice, room, ReceiptFullyRead, root, "", core.ErrInvalidParam},
+		{"thread ID neither main nor an event ID", alice, room, ReceiptRead, root, "thread", core.ErrInvalidParam},
+		{"event in another thread", alice, room, ReceiptRead, reply, otherRoot, core.ErrInvalidParam},
 		{"event in its thread", alice, room, ReceiptRead, reply, root, nil},
 		{"thread root under its own thread", bob, room, ReceiptRead, root, root, nil},
 		{"private, threaded", bob, room, ReceiptReadPrivate, reply, root, nil},
@@ -211,7 +213,7 @@ func TestReadMarkers(t *testing.T) {
 	fullyRead := func() string {
 		t.Helper()
 		raw, err := n.AccountData(ctx, alice.UserID, room, AccountDataFullyRead)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, core.ErrNotFound) {
 			return ""
 		}
 		if err != nil {
@@ -244,7 +246,7 @@ func TestReadMarkers(t *testing.T) {
 		{"marker only", e1, "", "", nil, e1, stringSet()},
 		{"all three", e2, e1, e2, nil, e2, stringSet("m.read "+e1+" "+a+" ", "m.read.private "+e2+" "+a+" ")},
 		{"the marker does not move back", e1, "", "", nil, e2, stringSet("m.read "+e1+" "+a+" ", "m.read.private "+e2+" "+a+" ")},
-		{"a bad event changes nothing", e2, "$missing", "", ErrNotFound, e2, stringSet("m.read "+e1+" "+a+" ", "m.read.private "+e2+" "+a+" ")},
+		{"a bad event changes nothing", e2, "$missing", "", core.ErrNotFound, e2, stringSet("m.read "+e1+" "+a+" ", "m.read.private "+e2+" "+a+" ")},
 		{"read moves on", "", e2, "", nil, e2, stringSet("m.read "+e2+" "+a+" ", "m.read.private "+e2+" "+a+" ")},
 	}
 	for _, st := range steps {

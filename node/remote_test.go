@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -61,16 +62,16 @@ func (r remoteParts) SendInvite(ctx context.Context, server string, invite gomat
 	return r.inviter.SendInvite(ctx, server, invite, state)
 }
 
-func (r remoteParts) QueryDirectory(ctx context.Context, server, alias string) (RoomAlias, error) {
+func (r remoteParts) QueryDirectory(ctx context.Context, server, alias string) (core.RoomAlias, error) {
 	if r.querier == nil {
-		return RoomAlias{}, unreachable("querier", server)
+		return core.RoomAlias{}, unreachable("querier", server)
 	}
 	return r.querier.QueryDirectory(ctx, server, alias)
 }
 
-func (r remoteParts) QueryProfile(ctx context.Context, server, userID, field string) (Profile, error) {
+func (r remoteParts) QueryProfile(ctx context.Context, server, userID, field string) (core.Profile, error) {
 	if r.querier == nil {
-		return Profile{}, unreachable("querier", server)
+		return core.Profile{}, unreachable("querier", server)
 	}
 	return r.querier.QueryProfile(ctx, server, userID, field)
 }

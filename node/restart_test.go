@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -19,11 +20,11 @@ func TestRestart(t *testing.T) {
 	n := openNode(t, cfg)
 	alice := register(t, n, "alice")
 	name := "Kept"
-	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Name: &name, RoomAliasName: "kept"})
+	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Name: &name, RoomAliasName: "kept"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgID, err := n.SendEvent(ctx, SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
+	msgID, err := n.SendEvent(ctx, core.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
 		Type: "m.room.message", Content: []byte(`{"body":"persisted"}`), TxnID: "t1"})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("joined rooms after restart: %v, %v", rooms, err)
 	}
 	// A retried transaction is still recognised.
-	again, err := n.SendEvent(ctx, SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
+	again, err := n.SendEvent(ctx, core.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
 		Type: "m.room.message", Content: []byte(`{"body":"persisted"}`), TxnID: "t1"})
 	if err != nil || again != msgID || n.StreamPosition() != pos {
 		t.Fatalf("txn retry after restart: %q, %v, position %d", again, err, n.StreamPosition())
@@ -75,7 +76,7 @@ func TestRestart(t *testing.T) {
 	if n.StreamPosition() != pos+1 {
 		t.Fatalf("stream position after a send: %d, want %d", n.StreamPosition(), pos+1)
 	}
-	page, err := n.RoomEvents(ctx, alice.UserID, roomID, Range{Backwards: true, Limit: 2})
+	page, err := n.RoomEvents(ctx, alice.UserID, roomID, core.Range{Backwards: true, Limit: 2})
 	if err != nil || len(page.Events) != 2 || page.Events[0].PDU.EventID() != next || page.Events[1].PDU.EventID() != msgID {
 		t.Fatalf("timeline after restart: %v, %v", page.Events, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -17,8 +18,8 @@ import (
 func publicRoom(t testing.TB, n *Node, version string) (alice, bob Session, roomID string) {
 	t.Helper()
 	alice, bob = session(n, "alice"), session(n, "bob")
-	roomID, err := n.CreateRoom(context.Background(), CreateRoomRequest{
-		Creator: alice.UserID, Preset: PresetPublicChat, RoomVersion: version,
+	roomID, err := n.CreateRoom(context.Background(), core.CreateRoomRequest{
+		Creator: alice.UserID, Preset: core.PresetPublicChat, RoomVersion: version,
 	})
 	if err != nil {
 		t.Fatalf("CreateRoom: %v", err)
@@ -29,9 +30,9 @@ func publicRoom(t testing.TB, n *Node, version string) (alice, bob Session, room
 
 func TestSendTxnIdempotent(t *testing.T) {
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	alice, _, roomID := publicRoom(t, n, "")
-	req := SendRequest{Sender: alice.UserID, DeviceID: "PHONE", RoomID: roomID, Type: "m.room.message",
+	req := core.SendRequest{Sender: alice.UserID, DeviceID: "PHONE", RoomID: roomID, Type: "m.room.message",
 		Content: json.RawMessage(`{"msgtype":"m.text","body":"once"}`), TxnID: "txn1"}
 
 	pos := n.StreamPosition()
@@ -52,10 +53,10 @@ func TestSendTxnIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ce := ev.ClientEvent(ClientFormat{ForUser: alice.UserID, ForDevice: "PHONE"}); ce.Unsigned["transaction_id"] != "txn1" {
+	if ce := ev.ClientEvent(core.ClientFormat{ForUser: alice.UserID, ForDevice: "PHONE"}); ce.Unsigned["transaction_id"] != "txn1" {
 		t.Errorf("sending device: unsigned %v, want transaction_id", ce.Unsigned)
 	}
-	if ce := ev.ClientEvent(ClientFormat{ForUser: alice.UserID, ForDevice: "LAPTOP"}); ce.Unsigned["transaction_id"] != nil {
+	if ce := ev.ClientEvent(core.ClientFormat{ForUser: alice.UserID, ForDevice: "LAPTOP"}); ce.Unsigned["transaction_id"] != nil {
 		t.Errorf("other device sees the transaction ID: %v", ce.Unsigned)
 	}
 
@@ -88,10 +89,10 @@ func TestSendTxnIdempotent(t *testing.T) {
 }
 
 func TestRedaction(t *testing.T) {
-	for _, version := range SupportedRoomVersions() {
+	for _, version := range core.SupportedRoomVersions() {
 		t.Run(string(version), func(t *testing.T) {
 			ctx := context.Background()
-			n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+			n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 			alice, bob, roomID := publicRoom(t, n, string(version))
 			tests := []struct {
 				name       string
@@ -103,13 +104,13 @@ func TestRedaction(t *testing.T) {
 				{"sender redacts own", alice, alice, nil, true},
 				{"member redacts own", bob, bob, nil, true},
 				{"moderator redacts another's", bob, alice, nil, true},
-				{"member redacts another's", alice, bob, ErrForbidden, false},
+				{"member redacts another's", alice, bob, core.ErrForbidden, false},
 			}
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
 					target := send(t, n, tc.author, roomID, "secret "+tc.name)
 					pos := n.StreamPosition()
-					redID, err := n.Redact(ctx, RedactRequest{Sender: tc.redacter.UserID, DeviceID: tc.redacter.DeviceID, RoomID: roomID, EventID: target, Reason: "spam"})
+					redID, err := n.Redact(ctx, core.RedactRequest{Sender: tc.redacter.UserID, DeviceID: tc.redacter.DeviceID, RoomID: roomID, EventID: target, Reason: "spam"})
 					if !errors.Is(err, tc.wantErr) {
 						t.Fatalf("Redact: %v, want %v", err, tc.wantErr)
 					}
@@ -124,7 +125,7 @@ func TestRedaction(t *testing.T) {
 			// event into the room; it must not be applied unless its sender
 			// may redact the target.
 			target := send(t, n, alice, roomID, "alice's")
-			redID, err := n.SendEvent(ctx, SendRequest{Sender: bob.UserID, RoomID: roomID, Type: spec.MRoomRedaction,
+			redID, err := n.SendEvent(ctx, core.SendRequest{Sender: bob.UserID, RoomID: roomID, Type: spec.MRoomRedaction,
 				Content: json.RawMessage(`{}`), Redacts: target})
 			if err != nil {
 				t.Fatalf("bob's redaction event: %v", err)
@@ -135,11 +136,11 @@ func TestRedaction(t *testing.T) {
 			expectRedacted(t, n, alice.UserID, target, "", false)
 
 			// Unknown events and events of other rooms cannot be redacted.
-			if _, err := n.Redact(ctx, RedactRequest{Sender: alice.UserID, RoomID: roomID, EventID: "$nosuchevent"}); !errors.Is(err, ErrNotFound) {
+			if _, err := n.Redact(ctx, core.RedactRequest{Sender: alice.UserID, RoomID: roomID, EventID: "$nosuchevent"}); !errors.Is(err, core.ErrNotFound) {
 				t.Errorf("redact unknown event: %v", err)
 			}
 			_, _, other := publicRoom(t, n, string(version))
-			if _, err := n.Redact(ctx, RedactRequest{Sender: alice.UserID, RoomID: other, EventID: target}); !errors.Is(err, ErrNotFound) {
+			if _, err := n.Redact(ctx, core.RedactRequest{Sender: alice.UserID, RoomID: other, EventID: target}); !errors.Is(err, core.ErrNotFound) {
 				t.Errorf("redact an event through another room: %v", err)
 			}
 			expectRedacted(t, n, alice.UserID, target, "", false)
@@ -168,7 +169,7 @@ func expectRedacted(t *testing.T, n *Node, viewer, target, redID string, strippe
 	if ev.RedactedBy != redID || len(content) != 0 || !ev.PDU.Redacted() {
 		t.Errorf("redacted by %q, content %v, Redacted() %v; want by %s, empty content", ev.RedactedBy, content, ev.PDU.Redacted(), redID)
 	}
-	if ce := ev.ClientEvent(ClientFormat{}); ce.Unsigned["redacted_because"] == nil {
+	if ce := ev.ClientEvent(core.ClientFormat{}); ce.Unsigned["redacted_because"] == nil {
 		t.Errorf("client event has no redacted_because: %v", ce.Unsigned)
 	}
 	// Also stripped on disk, not only on the way out.
@@ -204,13 +205,13 @@ func TestRedactionInOneBatch(t *testing.T) {
 // device ID starts afresh (the same transaction ID sends a new event).
 func TestDeleteDeviceForgetsTxns(t *testing.T) {
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	alice := register(t, n, "alice")
-	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID})
+	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message",
+	req := core.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message",
 		Content: json.RawMessage(`{"msgtype":"m.text","body":"hi"}`), TxnID: "t1"}
 	first, err := n.SendEvent(ctx, req)
 	if err != nil {
@@ -222,10 +223,10 @@ func TestDeleteDeviceForgetsTxns(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Unscoped records (user, device, txn ID), as written before scoping.
-	const old = 2*TxnSweepBatch + 1
+	const old = 2*core.TxnSweepBatch + 1
 	err = n.DB.Update(func(tx *kv.Txn) error {
 		for i := range old {
-			if err := tx.Set(kv.Key(TableTxn, alice.UserID, alice.DeviceID, fmt.Sprintf("old%d", i)), []byte("$x")); err != nil {
+			if err := tx.Set(kv.Key(core.TableTxn, alice.UserID, alice.DeviceID, fmt.Sprintf("old%d", i)), []byte("$x")); err != nil {
 				return err
 			}
 		}
@@ -234,17 +235,17 @@ func TestDeleteDeviceForgetsTxns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := countPrefix(t, n, kv.Key(TableTxn, alice.UserID, alice.DeviceID)); got != old+1 {
+	if got := countPrefix(t, n, kv.Key(core.TableTxn, alice.UserID, alice.DeviceID)); got != old+1 {
 		t.Fatalf("%d records before deletion, want %d", got, old+1)
 	}
 
 	if err := n.DeleteDevice(ctx, alice.UserID, alice.DeviceID); err != nil {
 		t.Fatal(err)
 	}
-	if got := countPrefix(t, n, kv.Key(TableTxn, alice.UserID, alice.DeviceID)); got != 0 {
+	if got := countPrefix(t, n, kv.Key(core.TableTxn, alice.UserID, alice.DeviceID)); got != 0 {
 		t.Fatalf("%d transaction records left of the deleted device", got)
 	}
-	if got := countPrefix(t, n, kv.Key(TableTxn, alice.UserID, "LAPTOP")); got != 1 {
+	if got := countPrefix(t, n, kv.Key(core.TableTxn, alice.UserID, "LAPTOP")); got != 1 {
 		t.Fatalf("%d transaction records of the other device, want 1", got)
 	}
 	again, err := n.Login(ctx, "alice", "pw-alice", alice.DeviceID, "")

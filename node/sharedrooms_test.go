@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestServersSharingRooms: the servers a user's presence goes to are those
@@ -28,24 +29,24 @@ func TestServersSharingRooms(t *testing.T) {
 			alice, bob := register(t, n, "alice"), register(t, n, "bob")
 			var rooms []string
 			for range tc.rooms {
-				id, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, DeviceID: alice.DeviceID})
+				id, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, DeviceID: alice.DeviceID})
 				if err != nil {
 					t.Fatal(err)
 				}
 				rooms = append(rooms, id)
 			}
-			other, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: bob.UserID, DeviceID: bob.DeviceID})
+			other, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: bob.UserID, DeviceID: bob.DeviceID})
 			if err != nil {
 				t.Fatal(err)
 			}
 			// Remote members, as a join over federation records them.
 			err = n.DB.Update(func(tx *kv.Txn) error {
 				for i, id := range rooms {
-					if err := tx.Set(RoomServerKey(id, fmt.Sprintf("s%d.example", i%3)), nil); err != nil {
+					if err := tx.Set(core.RoomServerKey(id, fmt.Sprintf("s%d.example", i%3)), nil); err != nil {
 						return err
 					}
 				}
-				return tx.Set(RoomServerKey(other, "bobs-only.example"), nil)
+				return tx.Set(core.RoomServerKey(other, "bobs-only.example"), nil)
 			})
 			if err != nil {
 				t.Fatal(err)

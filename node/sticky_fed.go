@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -68,7 +69,7 @@ func parseFedQueueValue(v []byte) (eventID string, endMS int64, sticky bool) {
 
 // outboundValue is the queue value of a local event the batch sends.
 func outboundValue(pdu gomatrixserverlib.PDU, nowMS int64) []byte {
-	end, sticky := StickyEndOf(pdu, nowMS)
+	end, sticky := core.StickyEndOf(pdu, nowMS)
 	return fedQueueValue(pdu.EventID(), end, sticky && end > nowMS)
 }
 
@@ -103,12 +104,12 @@ func (sp *stickyPush) notify() []string {
 
 // noteJoiner adds the server of a user who joins in the batch to the
 // push's destinations if it had no joined member before the batch.
-func (b *Batch) noteJoiner(tx *kv.Txn, sp *stickyPush, userID string) error {
-	server := ServerOf(userID)
+func noteJoiner(b *core.Batch, tx *kv.Txn, sp *stickyPush, userID string) error {
+	server := core.ServerOf(userID)
 	if server == "" || server == b.Node.ServerName() || slices.Contains(sp.dests, server) {
 		return nil
 	}
-	joined, err := tx.Has(RoomServerKey(b.RoomID, server))
+	joined, err := tx.Has(core.RoomServerKey(b.RoomID, server))
 	if err != nil || joined {
 		return err
 	}
@@ -118,8 +119,8 @@ func (b *Batch) noteJoiner(tx *kv.Txn, sp *stickyPush, userID string) error {
 
 // noteOwnSticky adds an entry of the room's sticky index to the push when
 // a user of this server sent it and it is still sticky.
-func (b *Batch) noteOwnSticky(sp *stickyPush, rec stickyRecord, nowMS int64) {
-	if len(sp.dests) > 0 && rec.EndMS > nowMS && ServerOf(rec.Sender) == b.Node.ServerName() {
+func noteOwnSticky(b *core.Batch, sp *stickyPush, rec stickyRecord, nowMS int64) {
+	if len(sp.dests) > 0 && rec.EndMS > nowMS && core.ServerOf(rec.Sender) == b.Node.ServerName() {
 		sp.own = append(sp.own, rec)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -70,8 +71,8 @@ func (bl *stickyBacklog) unmarshal(b []byte) error {
 type stickyPlan struct {
 	nowMS int64
 	// events are the batch's accepted, still sticky events, with their ends.
-	events []*PendingEvent
-	ends   map[*PendingEvent]int64
+	events []*core.PendingEvent
+	ends   map[*core.PendingEvent]int64
 	// joins are the local users whose membership becomes join in this
 	// batch, with their join event.
 	joins []stickyJoin
@@ -82,7 +83,7 @@ type stickyPlan struct {
 	storedEnd int64
 	// softFailed are the batch's soft-failed, still sticky events, kept in
 	// tStickySoft to be re-evaluated (sticky_softfail.go).
-	softFailed []*PendingEvent
+	softFailed []*core.PendingEvent
 	// revive are stored soft-failed sticky events whose sender joined in
 	// this batch and which pass auth against the new current state.
 	revive []stickyRecord
@@ -110,19 +111,19 @@ type stickyJoin struct {
 type stickyIndexer struct{ n *Node }
 
 // Prepare works out the batch's sticky writes (prepareSticky).
-func (stickyIndexer) Prepare(c *RoomCommit) (IndexPlan, error) {
-	plan, err := c.Batch.prepareSticky()
+func (stickyIndexer) Prepare(c *core.RoomCommit) (core.IndexPlan, error) {
+	plan, err := prepareSticky(c.Batch)
 	if err != nil {
-		return IndexPlan{}, err
+		return core.IndexPlan{}, err
 	}
-	return IndexPlan{Positions: plan.reserve, Data: plan}, nil
+	return core.IndexPlan{Positions: plan.reserve, Data: plan}, nil
 }
 
 // Index writes them from the first reserved position; after the commit the
 // sender hears of the pushed events and the sweeper of the new entries.
-func (x stickyIndexer) Index(tx *kv.Txn, c *RoomCommit, ip IndexPlan) (func(), error) {
+func (x stickyIndexer) Index(tx *kv.Txn, c *core.RoomCommit, ip core.IndexPlan) (func(), error) {
 	plan := ip.Data.(*stickyPlan)
-	wrote, err := c.Batch.writeSticky(tx, plan, ip.First)
+	wrote, err := writeSticky(c.Batch, tx, plan, ip.First)
 	if err != nil {
 		return nil, err
 	}
@@ -141,13 +142,13 @@ func (x stickyIndexer) Index(tx *kv.Txn, c *RoomCommit, ip IndexPlan) (func(), e
 // prepareSticky works out the batch's sticky writes. It reads the database
 // only when the room's state changed, and the room's sticky index only when
 // a local user joins.
-func (b *Batch) prepareSticky() (*stickyPlan, error) {
-	plan := &stickyPlan{nowMS: b.Node.Now().UnixMilli(), ends: map[*PendingEvent]int64{}}
+func prepareSticky(b *core.Batch) (*stickyPlan, error) {
+	plan := &stickyPlan{nowMS: b.Node.Now().UnixMilli(), ends: map[*core.PendingEvent]int64{}}
 	for _, p := range b.Events {
 		if !p.Accepted && !p.Record.SoftFailed {
 			continue
 		}
-		if end, ok := StickyEndOf(p.PDU, plan.nowMS); ok && end > plan.nowMS {
+		if end, ok := core.StickyEndOf(p.PDU, plan.nowMS); ok && end > plan.nowMS {
 			if p.Accepted {
 				plan.events = append(plan.events, p)
 			} else {
@@ -162,7 +163,7 @@ func (b *Batch) prepareSticky() (*stickyPlan, error) {
 	err := b.Node.DB.View(func(tx *kv.Txn) error {
 		var err error
 		var joined []string // everyone who joined, local or not
-		DiffState(b.Start, b.Current, func(k StateKey, oldID, newID string) {
+		core.DiffState(b.Start, b.Current, func(k core.StateKey, oldID, newID string) {
 			if err != nil || k.EventType != spec.MRoomMember || newID == "" {
 				return
 			}
@@ -177,14 +178,14 @@ func (b *Batch) prepareSticky() (*stickyPlan, error) {
 			if b.Node.IsLocalUser(k.StateKey) {
 				plan.joins = append(plan.joins, stickyJoin{userID: k.StateKey, eventID: newID})
 			} else {
-				err = b.noteJoiner(tx, &plan.push, k.StateKey)
+				err = noteJoiner(b, tx, &plan.push, k.StateKey)
 			}
 		})
 		if err != nil {
 			return err
 		}
 		for _, u := range joined {
-			if err := b.planRevive(tx, plan, u); err != nil {
+			if err := planRevive(b, tx, plan, u); err != nil {
 				return err
 			}
 		}
@@ -200,7 +201,7 @@ func (b *Batch) prepareSticky() (*stickyPlan, error) {
 				plan.stored = append(plan.stored, rec.Pos)
 				plan.storedEnd = max(plan.storedEnd, rec.EndMS)
 			}
-			b.noteOwnSticky(&plan.push, rec, plan.nowMS)
+			noteOwnSticky(b, &plan.push, rec, plan.nowMS)
 			return true, nil
 		})
 	})
@@ -216,11 +217,11 @@ func (b *Batch) prepareSticky() (*stickyPlan, error) {
 // writeSticky indexes the batch's sticky events and writes each joiner's
 // backlog, numbering backlog entries from next (the first of the positions
 // plan.reserve reserved, after the batch's events). It reports whether it wrote anything.
-func (b *Batch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool, error) {
+func writeSticky(b *core.Batch, tx *kv.Txn, plan *stickyPlan, next uint64) (bool, error) {
 	wrote := false
 	last := next + uint64(plan.reserve)
 	for _, p := range plan.softFailed {
-		if err := b.writeSoftFailedSticky(tx, p, plan.ends[p]); err != nil {
+		if err := writeSoftFailedSticky(b, tx, p, plan.ends[p]); err != nil {
 			return false, err
 		}
 		wrote = true
@@ -228,7 +229,7 @@ func (b *Batch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool, er
 	// Revived events take the first reserved positions, before any
 	// backlog: a joiner in this batch gets them through tSticky.
 	for _, rec := range plan.revive {
-		if err := b.reviveSticky(tx, rec, next); err != nil {
+		if err := reviveSticky(b, tx, rec, next); err != nil {
 			return false, err
 		}
 		next++
@@ -242,7 +243,7 @@ func (b *Batch) writeSticky(tx *kv.Txn, plan *stickyPlan, next uint64) (bool, er
 		wrote = true
 	}
 	for _, j := range plan.joins {
-		joinPos, err := b.eventPos(tx, j.eventID)
+		joinPos, err := batchEventPos(b, tx, j.eventID)
 		if err != nil {
 			return false, err
 		}
@@ -312,12 +313,12 @@ func setSticky(tx *kv.Txn, key []byte, rec stickyRecord, expiryKey []byte) error
 	return tx.Set(expiryKey, nil)
 }
 
-// eventPos is the stream position of an event of the batch or stored.
-func (b *Batch) eventPos(tx *kv.Txn, eventID string) (uint64, error) {
+// batchEventPos is the stream position of an event of the batch or stored.
+func batchEventPos(b *core.Batch, tx *kv.Txn, eventID string) (uint64, error) {
 	if p, ok := b.ByID[eventID]; ok {
 		return p.Record.Pos, nil
 	}
-	rec, err := LoadEventRecord(tx, eventID)
+	rec, err := core.LoadEventRecord(tx, eventID)
 	if err != nil {
 		return 0, err
 	}

@@ -8,12 +8,13 @@ import (
 	"slices"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // StickyEvent is an unexpired sticky event due to a client.
 type StickyEvent struct {
-	*Event
+	*core.Event
 	RoomID string
 	// Pos orders the sticky stream: the event's stream position, or for an
 	// entry of a join's backlog the position given to that entry.
@@ -35,7 +36,7 @@ type StickyQuery struct {
 	Limit int
 	// Keep, when set, drops events the caller will not deliver (an ignored
 	// sender, an event already in the timeline); they count as passed.
-	Keep func(roomID string, ev *Event) bool
+	Keep func(roomID string, ev *core.Event) bool
 }
 
 // StickyEvents returns the unexpired sticky events in the user's joined
@@ -182,7 +183,7 @@ func (n *Node) dueSticky(ctx context.Context, tx *kv.Txn, q StickyQuery, cands [
 			continue
 		}
 		delivered[c.rec.EventID] = true
-		rec, err := LoadEventRecord(tx, c.rec.EventID)
+		rec, err := core.LoadEventRecord(tx, c.rec.EventID)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -193,7 +194,7 @@ func (n *Node) dueSticky(ctx context.Context, tx *kv.Txn, q StickyQuery, cands [
 		if err != nil {
 			return nil, 0, err
 		}
-		ev := &Event{PDU: pdu, Pos: rec.Pos, TxnID: rec.TxnID, DeviceID: rec.DeviceID}
+		ev := &core.Event{PDU: pdu, Pos: rec.Pos, TxnID: rec.TxnID, DeviceID: rec.DeviceID}
 		if q.Keep != nil && !q.Keep(c.rec.RoomID, ev) {
 			continue
 		}
@@ -205,7 +206,7 @@ func (n *Node) dueSticky(ctx context.Context, tx *kv.Txn, q StickyQuery, cands [
 // isJoinedNow says whether the user is joined to the room in its current
 // state.
 func (n *Node) isJoinedNow(tx *kv.Txn, roomID, userID string) (bool, error) {
-	room, err := LoadRoom(tx, roomID)
+	room, err := core.LoadRoom(tx, roomID)
 	if err != nil {
 		return false, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -31,7 +32,7 @@ func stickySoftExpiryKey(endMS int64, roomID, sender, eventID string) []byte {
 }
 
 // writeSoftFailedSticky keeps a soft-failed sticky event for re-evaluation.
-func (b *Batch) writeSoftFailedSticky(tx *kv.Txn, p *PendingEvent, endMS int64) error {
+func writeSoftFailedSticky(b *core.Batch, tx *kv.Txn, p *core.PendingEvent, endMS int64) error {
 	sender := string(p.PDU.SenderID())
 	rec := stickyRecord{RoomID: b.RoomID, EventID: p.PDU.EventID(), Sender: sender, EndMS: endMS}
 	return setSticky(tx, stickySoftKey(b.RoomID, sender, rec.EventID), rec, stickySoftExpiryKey(endMS, b.RoomID, sender, rec.EventID))
@@ -39,7 +40,7 @@ func (b *Batch) writeSoftFailedSticky(tx *kv.Txn, p *PendingEvent, endMS int64) 
 
 // planRevive finds the user's soft-failed, unexpired sticky events in the
 // room that pass auth against the batch's new current state.
-func (b *Batch) planRevive(tx *kv.Txn, plan *stickyPlan, userID string) error {
+func planRevive(b *core.Batch, tx *kv.Txn, plan *stickyPlan, userID string) error {
 	return tx.Each(kv.Scan{Prefix: stickySoftPrefix(b.RoomID, userID)}, func(_, v []byte) (bool, error) {
 		var rec stickyRecord
 		if err := json.Unmarshal(v, &rec); err != nil {
@@ -52,7 +53,7 @@ func (b *Batch) planRevive(tx *kv.Txn, plan *stickyPlan, userID string) error {
 		if err != nil {
 			return false, err
 		}
-		ok, err := b.allowedNow(tx, ev)
+		ok, err := allowedNow(b, tx, ev)
 		if ok {
 			plan.revive = append(plan.revive, rec)
 		}
@@ -62,7 +63,7 @@ func (b *Batch) planRevive(tx *kv.Txn, plan *stickyPlan, userID string) error {
 
 // allowedNow checks ev against the batch's current state, reading through
 // tx (the batch's own read transaction is gone by commit time).
-func (b *Batch) allowedNow(tx *kv.Txn, ev gomatrixserverlib.PDU) (bool, error) {
+func allowedNow(b *core.Batch, tx *kv.Txn, ev gomatrixserverlib.PDU) (bool, error) {
 	needed := gomatrixserverlib.StateNeededForAuth([]gomatrixserverlib.PDU{ev})
 	var evs []gomatrixserverlib.PDU
 	for _, t := range needed.Tuples() {
@@ -84,14 +85,14 @@ func (b *Batch) allowedNow(tx *kv.Txn, ev gomatrixserverlib.PDU) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return gomatrixserverlib.Allowed(ev, provider, UserIDForSender) == nil, nil
+	return gomatrixserverlib.Allowed(ev, provider, core.UserIDForSender) == nil, nil
 }
 
 // reviveSticky serves a formerly soft-failed sticky event at pos: timeline
 // and stream entries, the sticky index, and its record no longer
 // soft-failed.
-func (b *Batch) reviveSticky(tx *kv.Txn, rec stickyRecord, pos uint64) error {
-	er, err := LoadEventRecord(tx, rec.EventID)
+func reviveSticky(b *core.Batch, tx *kv.Txn, rec stickyRecord, pos uint64) error {
+	er, err := core.LoadEventRecord(tx, rec.EventID)
 	if err != nil {
 		return err
 	}
@@ -99,13 +100,13 @@ func (b *Batch) reviveSticky(tx *kv.Txn, rec stickyRecord, pos uint64) error {
 		return err
 	}
 	er.Pos, er.SoftFailed = pos, false
-	if err := WriteEvent(tx, rec.EventID, er); err != nil {
+	if err := core.WriteEvent(tx, rec.EventID, er); err != nil {
 		return err
 	}
-	if err := tx.Set(RoomStreamKey(b.RoomID, pos), EncodeTimelineEntry(rec.EventID, b.Current.ID())); err != nil {
+	if err := tx.Set(core.RoomStreamKey(b.RoomID, pos), core.EncodeTimelineEntry(rec.EventID, b.Current.ID())); err != nil {
 		return err
 	}
-	if err := tx.SetJSON(StreamKey(pos), StreamEntry{RoomID: b.RoomID, EventID: rec.EventID}); err != nil {
+	if err := tx.SetJSON(core.StreamKey(pos), core.StreamEntry{RoomID: b.RoomID, EventID: rec.EventID}); err != nil {
 		return err
 	}
 	if err := tx.Delete(stickySoftKey(b.RoomID, rec.Sender, rec.EventID)); err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -16,8 +17,8 @@ import (
 // An ordinary soft-failed event is left as it was.
 func TestStickySoftFailReevaluated(t *testing.T) {
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
-	d := newDAGRoom(t, n, DefaultRoomVersion)
+	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	d := newDAGRoom(t, n, core.DefaultRoomVersion)
 	d.ts = time.Now() // sticky ends follow origin_server_ts
 	alice, bob := d.user("alice"), d.user("bob")
 	member := func(m string) map[string]any { return map[string]any{"membership": m} }
@@ -76,7 +77,7 @@ func TestStickySoftFailReevaluated(t *testing.T) {
 	if got := countKeys(t, n, tStickySoft); got != 0 {
 		t.Errorf("soft-fail index holds %d entries after the revival", got)
 	}
-	page, err := n.RoomEvents(ctx, alice, d.roomID, Range{Backwards: true, Limit: 5})
+	page, err := n.RoomEvents(ctx, alice, d.roomID, core.Range{Backwards: true, Limit: 5})
 	if err != nil {
 		t.Fatal(err)
 	}

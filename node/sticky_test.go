@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/tidwall/gjson"
 )
@@ -34,7 +35,7 @@ func TestStickyEnd(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := StickyEnd(tc.received, tc.ots, tc.dur); got != tc.want {
+			if got := core.StickyEnd(tc.received, tc.ots, tc.dur); got != tc.want {
 				t.Errorf("stickyEnd(%d, %d, %d) = %d, want %d", tc.received, tc.ots, tc.dur, got, tc.want)
 			}
 		})
@@ -66,7 +67,7 @@ func TestStickyDuration(t *testing.T) {
 		{`{}`, 0, false},
 	}
 	for _, tc := range tests {
-		got, ok := StickyDuration([]byte(tc.json))
+		got, ok := core.StickyDuration([]byte(tc.json))
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("stickyDuration(%s) = %d, %v; want %d, %v", tc.json, got, ok, tc.want, tc.ok)
 		}
@@ -77,12 +78,12 @@ func TestStickyDuration(t *testing.T) {
 // from 0 to one hour.
 func TestParseStickyDuration(t *testing.T) {
 	for _, s := range []string{"0", "1", "300000", "3600000", "007"} {
-		if _, err := ParseStickyDuration(s); err != nil {
+		if _, err := core.ParseStickyDuration(s); err != nil {
 			t.Errorf("%q: %v", s, err)
 		}
 	}
 	for _, s := range []string{"", "-1", "+1", "1.5", "1e3", "3600001", "99999999999999999999", "abc", " 1", "0x10"} {
-		if _, err := ParseStickyDuration(s); !errors.Is(err, ErrInvalidParam) {
+		if _, err := core.ParseStickyDuration(s); !errors.Is(err, core.ErrInvalidParam) {
 			t.Errorf("%q: err = %v, want ErrInvalidParam", s, err)
 		}
 	}
@@ -92,7 +93,7 @@ func TestParseStickyDuration(t *testing.T) {
 func sendSticky(t testing.TB, n *Node, s Session, roomID, body string, durationMS int64) string {
 	t.Helper()
 	c, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": body})
-	id, err := n.SendEvent(context.Background(), SendRequest{
+	id, err := n.SendEvent(context.Background(), core.SendRequest{
 		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c,
 		StickyDurationMS: &durationMS,
 	})
@@ -140,7 +141,7 @@ func TestStickyEventSigned(t *testing.T) {
 	if err != nil {
 		t.Errorf("signature: %v", err)
 	}
-	if _, ok := StickyEndOf(parsed, time.Now().UnixMilli()); !ok {
+	if _, ok := core.StickyEndOf(parsed, time.Now().UnixMilli()); !ok {
 		t.Error("stickyEndOf: not sticky")
 	}
 }
@@ -151,11 +152,11 @@ func TestStickySendInvalid(t *testing.T) {
 	n := fastNode(t)
 	alice := session(n, "alice")
 	room := sharedRoom(t, n, alice)
-	for _, d := range []int64{-1, MaxStickyDurationMS + 1} {
-		_, err := n.SendEvent(context.Background(), SendRequest{
+	for _, d := range []int64{-1, core.MaxStickyDurationMS + 1} {
+		_, err := n.SendEvent(context.Background(), core.SendRequest{
 			Sender: alice.UserID, RoomID: room, Type: "m.room.message", Content: json.RawMessage(`{}`), StickyDurationMS: &d,
 		})
-		if !errors.Is(err, ErrInvalidParam) {
+		if !errors.Is(err, core.ErrInvalidParam) {
 			t.Errorf("duration %d: err = %v, want ErrInvalidParam", d, err)
 		}
 	}
@@ -255,14 +256,14 @@ func TestStickyRedactedNotSticky(t *testing.T) {
 	alice := session(n, "alice")
 	room := sharedRoom(t, n, alice)
 	id := sendSticky(t, n, alice, room, "x", 300000)
-	if _, err := n.Redact(ctx, RedactRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: room, EventID: id}); err != nil {
+	if _, err := n.Redact(ctx, core.RedactRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: room, EventID: id}); err != nil {
 		t.Fatal(err)
 	}
 	evs, _, err := n.StickyEvents(ctx, StickyQuery{UserID: alice.UserID, Rooms: []string{room}, Upto: n.StreamPosition()})
 	if err != nil || len(evs) != 0 {
 		t.Errorf("redacted sticky event still returned: %d, %v", len(evs), err)
 	}
-	if info := StickyInfo(mustPDU(t, n, id)); info != nil {
+	if info := core.StickyInfo(mustPDU(t, n, id)); info != nil {
 		t.Errorf("redacted event still has sticky info %s", info)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -70,23 +71,23 @@ type delivery struct {
 // returns is never lost; a server whose queue is full refuses the send.
 func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, txnID string, messages map[string]map[string]json.RawMessage) error {
 	if evType == "" {
-		return fmt.Errorf("%w: empty event type", ErrInvalidParam)
+		return fmt.Errorf("%w: empty event type", core.ErrInvalidParam)
 	}
 	users := make([]string, 0, len(messages))
 	for userID, byDevice := range messages {
 		if _, err := spec.NewUserID(userID, true); err != nil {
-			return fmt.Errorf("%w: user ID %q", ErrInvalidParam, userID)
+			return fmt.Errorf("%w: user ID %q", core.ErrInvalidParam, userID)
 		}
 		for deviceID, content := range byDevice {
 			if !isJSONObject(content) {
-				return fmt.Errorf("%w: content for %s/%s is not an object", ErrBadInput, userID, deviceID)
+				return fmt.Errorf("%w: content for %s/%s is not an object", core.ErrBadInput, userID, deviceID)
 			}
 		}
 		users = append(users, userID)
 	}
 	sort.Strings(users)
 	remote, remoteCount := n.splitRemote(messages)
-	txnEntry := ToDeviceTxnEntry(evType, txnID)
+	txnEntry := core.ToDeviceTxnEntry(evType, txnID)
 	recipients, dests, err := n.deliverToDevice(ctx, toDeviceSend{
 		sender: sender, evType: evType, users: users, messages: messages,
 		remote: remoteCount, skipEmpty: true, what: "request",
@@ -100,7 +101,7 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 		},
 	})
 	if errors.Is(err, kv.ErrTxnTooBig) {
-		return fmt.Errorf("%w: to-device messages too large for one request", ErrTooLarge)
+		return fmt.Errorf("%w: to-device messages too large for one request", core.ErrTooLarge)
 	}
 	if err != nil {
 		return err
@@ -151,7 +152,7 @@ func (n *Node) deliverToDevice(ctx context.Context, s toDeviceSend) (recipients,
 			return err // with nothing to deliver there is nothing to repeat either
 		}
 		if len(deliveries)+s.remote > maxToDeviceDeliveries {
-			return fmt.Errorf("%w: %d to-device messages in one %s (at most %d)", ErrTooLarge, len(deliveries)+s.remote, s.what, maxToDeviceDeliveries)
+			return fmt.Errorf("%w: %d to-device messages in one %s (at most %d)", core.ErrTooLarge, len(deliveries)+s.remote, s.what, maxToDeviceDeliveries)
 		}
 		_, err = n.toDevice.Commit(len(deliveries), func(tx *kv.Txn, first uint64) error {
 			if dup, err := s.seen(tx); err != nil || dup {
@@ -177,7 +178,7 @@ func (n *Node) writeDeliveries(tx *kv.Txn, s toDeviceSend, deliveries []delivery
 	for i, d := range deliveries {
 		// A device deleted since planning is skipped; its position is left
 		// unused, which readers do not notice.
-		if ok, err := tx.Has(DeviceKey(d.userID, d.deviceID)); err != nil || !ok {
+		if ok, err := tx.Has(core.DeviceKey(d.userID, d.deviceID)); err != nil || !ok {
 			if err != nil {
 				return nil, err
 			}
@@ -215,7 +216,7 @@ func (n *Node) planDeliveries(tx *kv.Txn, users []string, messages map[string]ma
 		for _, id := range deviceIDs {
 			content := byDevice[id]
 			if id != "*" {
-				ok, err := tx.Has(DeviceKey(userID, id))
+				ok, err := tx.Has(core.DeviceKey(userID, id))
 				if err != nil {
 					return nil, err
 				}
@@ -224,7 +225,7 @@ func (n *Node) planDeliveries(tx *kv.Txn, users []string, messages map[string]ma
 				}
 				continue
 			}
-			err := tx.Each(kv.Scan{Prefix: DevicePrefix(userID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			err := tx.Each(kv.Scan{Prefix: core.DevicePrefix(userID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 				dev, err := kv.LastString(k)
 				out = append(out, delivery{userID, dev, content})
 				return err == nil, err
@@ -325,7 +326,7 @@ func (n *Node) ToDeviceSince(ctx context.Context, userID, deviceID string, from 
 				return false, err
 			}
 			var ev ToDeviceEvent
-			if err := DecodeJSON(v, &ev); err != nil {
+			if err := core.DecodeJSON(v, &ev); err != nil {
 				return false, err
 			}
 			events = append(events, ev)

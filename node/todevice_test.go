@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // inbox returns the bodies of everything in a device's inbox, oldest first.
@@ -84,9 +85,9 @@ func TestSendToDevice(t *testing.T) {
 		messages map[string]map[string]json.RawMessage
 		want     error
 	}{
-		{"no event type", "", map[string]map[string]json.RawMessage{bob.UserID: {"B1": body("x")}}, ErrInvalidParam},
-		{"bad user ID", "m.test", map[string]map[string]json.RawMessage{"bob": {"B1": body("x")}}, ErrInvalidParam},
-		{"content not an object", "m.test", map[string]map[string]json.RawMessage{bob.UserID: {"B1": json.RawMessage(`"x"`)}}, ErrBadInput},
+		{"no event type", "", map[string]map[string]json.RawMessage{bob.UserID: {"B1": body("x")}}, core.ErrInvalidParam},
+		{"bad user ID", "m.test", map[string]map[string]json.RawMessage{"bob": {"B1": body("x")}}, core.ErrInvalidParam},
+		{"content not an object", "m.test", map[string]map[string]json.RawMessage{bob.UserID: {"B1": json.RawMessage(`"x"`)}}, core.ErrBadInput},
 	}
 	for _, tc := range errTests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -118,7 +119,7 @@ func (n *Node) SetTyping(ctx context.Context, userID, roomID string, typing bool
 		return err
 	}
 	if m.Membership != spec.Join {
-		return fmt.Errorf("%w: %s", ErrNotJoined, roomID)
+		return fmt.Errorf("%w: %s", core.ErrNotJoined, roomID)
 	}
 	if timeout <= 0 {
 		timeout = DefaultTypingTimeout

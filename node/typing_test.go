@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 func TestTyping(t *testing.T) {
@@ -28,7 +30,7 @@ func TestTyping(t *testing.T) {
 		{"bob starts", bob, true, []string{alice.UserID, bob.UserID}, true, nil},
 		{"alice stops", alice, false, []string{bob.UserID}, true, nil},
 		{"alice stops again", alice, false, []string{bob.UserID}, false, nil},
-		{"carol is not in the room", carol, true, []string{bob.UserID}, false, ErrNotJoined},
+		{"carol is not in the room", carol, true, []string{bob.UserID}, false, core.ErrNotJoined},
 		{"bob stops", bob, false, []string{}, true, nil},
 	}
 	for _, st := range steps {
@@ -57,7 +59,7 @@ func TestTyping(t *testing.T) {
 		})
 	}
 	t.Run("unknown room", func(t *testing.T) {
-		if err := n.SetTyping(ctx, alice.UserID, "!nope:"+n.ServerName(), true, time.Second); !errors.Is(err, ErrNotFound) {
+		if err := n.SetTyping(ctx, alice.UserID, "!nope:"+n.ServerName(), true, time.Second); !errors.Is(err, core.ErrNotFound) {
 			t.Errorf("got %v, want ErrNotFound", err)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -86,7 +87,7 @@ func (n *Node) UnreadCounts(ctx context.Context, userID, roomID string) (notify,
 }
 
 func loadUnread(tx *kv.Txn, userID, roomID string) (unreadRecord, error) {
-	return loadUnreadKey(tx, UnreadKey(userID, roomID))
+	return loadUnreadKey(tx, core.UnreadKey(userID, roomID))
 }
 
 func loadUnreadKey(tx *kv.Txn, key []byte) (unreadRecord, error) {
@@ -116,13 +117,13 @@ type unreadEntry struct {
 
 // unreadIndexer keeps the local members' unread counts (countUnread).
 type unreadIndexer struct {
-	NoPrepare
+	core.NoPrepare
 	n *Node
 }
 
 // Index counts the batch's events; nothing is left for after the commit
 // (the notifier wakes the members).
-func (x unreadIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), error) {
+func (x unreadIndexer) Index(tx *kv.Txn, c *core.RoomCommit, _ core.IndexPlan) (func(), error) {
 	return nil, x.n.countUnread(tx, c)
 }
 
@@ -132,13 +133,13 @@ func (x unreadIndexer) Index(tx *kv.Txn, c *RoomCommit, _ IndexPlan) (func(), er
 // it. Membership at the end of the batch is the right one to use: a member
 // who joined or left within it did so by their own event, which resets
 // their count anyway, or was kicked, which deletes their record.
-func (n *Node) countUnread(tx *kv.Txn, c *RoomCommit) error {
+func (n *Node) countUnread(tx *kv.Txn, c *core.RoomCommit) error {
 	entries := map[string]*unreadEntry{}
 	entry := func(userID string) (*unreadEntry, error) {
 		if e, ok := entries[userID]; ok {
 			return e, nil
 		}
-		key := UnreadKey(userID, c.RoomID)
+		key := core.UnreadKey(userID, c.RoomID)
 		rec, err := loadUnreadKey(tx, key)
 		if err != nil {
 			return nil, err
@@ -168,7 +169,7 @@ func (n *Node) countUnread(tx *kv.Txn, c *RoomCommit) error {
 			if ev == nil {
 				ev = newPushEvent(ce.PDU)
 				state := ce.State // the room's state as of the event
-				pc = look.context(func() (*State, error) { return state, nil }, sender)
+				pc = look.context(func() (*core.State, error) { return state, nil }, sender)
 			}
 			notify, highlight := decidePush(ev, userID, pc)
 			if look.err != nil {
@@ -211,12 +212,12 @@ func unreadReceipt(receiptType, threadID string) bool {
 // and main) up to the newest, stopping early at the user's own latest event
 // and after unreadRecountCap events. The caller holds the room's lock.
 func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
-	var m MembershipRecord
-	if err := tx.GetJSON(MembershipKey(userID, roomID), &m); err != nil && !errors.Is(err, kv.ErrNotFound) {
+	var m core.MembershipRecord
+	if err := tx.GetJSON(core.MembershipKey(userID, roomID), &m); err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return err
 	}
 	if m.Membership != spec.Join {
-		return tx.Delete(UnreadKey(userID, roomID))
+		return tx.Delete(core.UnreadKey(userID, roomID))
 	}
 	// Nothing before the user's own membership event counts: it is theirs
 	// (a join, or a profile change), so they had read up to it.
@@ -234,7 +235,7 @@ func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
 	look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return n.LoadPDU(tx, id) }}
 	var rec unreadRecord
 	scanned := 0
-	err := tx.Each(kv.Scan{Prefix: RoomStreamPrefix(roomID), Reverse: true}, func(k, v []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: core.RoomStreamPrefix(roomID), Reverse: true}, func(k, v []byte) (bool, error) {
 		pos, err := kv.LastUint(k)
 		if err != nil {
 			return false, err
@@ -243,7 +244,7 @@ func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
 			return false, nil
 		}
 		scanned++
-		eventID, stateID, err := DecodeTimelineEntry(v)
+		eventID, stateID, err := core.DecodeTimelineEntry(v)
 		if err != nil {
 			return false, err
 		}
@@ -257,7 +258,7 @@ func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
 		}
 		// The state stored with the timeline entry is the room's state as of
 		// the event, the same state the commit counted it with.
-		state := func() (*State, error) { return n.States.Read(tx, stateID) }
+		state := func() (*core.State, error) { return n.States.Read(tx, stateID) }
 		notify, highlight := decidePush(newPushEvent(pdu), userID, look.context(state, sender))
 		if look.err != nil {
 			return false, look.err
@@ -273,7 +274,7 @@ func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
 	if err != nil {
 		return err
 	}
-	return storeUnread(tx, UnreadKey(userID, roomID), rec)
+	return storeUnread(tx, core.UnreadKey(userID, roomID), rec)
 }
 
 // pushEvent is what the default push rules look at in an event, parsed once
@@ -465,9 +466,9 @@ type pushLookup struct {
 
 // context answers for an event whose room state (as of the event) state
 // returns, read only if a rule asks.
-func (l *pushLookup) context(state func() (*State, error), sender string) pushContext {
-	var s *State
-	get := func() *State {
+func (l *pushLookup) context(state func() (*core.State, error), sender string) pushContext {
+	var s *core.State
+	get := func() *core.State {
 		if s == nil && l.err == nil {
 			s, l.err = state()
 		}
@@ -489,7 +490,7 @@ func (l *pushLookup) context(state func() (*State, error), sender string) pushCo
 }
 
 // displayName is userID's displayname in their member event in s.
-func (l *pushLookup) displayName(s *State, userID string) string {
+func (l *pushLookup) displayName(s *core.State, userID string) string {
 	id, ok := s.Get(spec.MRoomMember, userID)
 	if !ok {
 		return ""
@@ -517,7 +518,7 @@ func (l *pushLookup) displayName(s *State, userID string) string {
 // mayNotifyRoom reports whether sender's power level in s reaches
 // notifications.room (50 unless set). Without a power levels event the
 // room's creator has every power and everyone else none.
-func (l *pushLookup) mayNotifyRoom(s *State, sender string) bool {
+func (l *pushLookup) mayNotifyRoom(s *core.State, sender string) bool {
 	id, ok := s.Get(spec.MRoomPowerLevels, "")
 	if !ok {
 		createID, ok := s.Get(spec.MRoomCreate, "")

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -117,7 +118,7 @@ func newUnreadRoom(t *testing.T, n *Node) *unreadRoom {
 	t.Helper()
 	r := &unreadRoom{t: t, n: n, alice: session(n, "alice"), bob: session(n, "bob"), carol: session(n, "carol")}
 	var err error
-	r.roomID, err = n.CreateRoom(context.Background(), CreateRoomRequest{Creator: r.alice.UserID, Preset: PresetPublicChat})
+	r.roomID, err = n.CreateRoom(context.Background(), core.CreateRoomRequest{Creator: r.alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func newUnreadRoom(t *testing.T, n *Node) *unreadRoom {
 // send sends an event of type evType with the given JSON content.
 func (r *unreadRoom) send(s Session, evType, content string) string {
 	r.t.Helper()
-	id, err := r.n.SendEvent(context.Background(), SendRequest{
+	id, err := r.n.SendEvent(context.Background(), core.SendRequest{
 		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: r.roomID, Type: evType, Content: json.RawMessage(content),
 	})
 	if err != nil {
@@ -252,13 +253,13 @@ func TestUnreadCounter(t *testing.T) {
 	r.want(r.bob, 1, 1)
 	membership(t, n, r.bob, r.roomID, r.bob.UserID, spec.Leave)
 	wantUnread(t, n, r.bob.UserID, r.roomID, 0, 0)
-	if c := countPrefix(t, n, kv.Key(TableUnread, r.bob.UserID)); c != 0 {
+	if c := countPrefix(t, n, kv.Key(core.TableUnread, r.bob.UserID)); c != 0 {
 		t.Errorf("bob left but has %d unread records", c)
 	}
 	// A kick deletes the record too.
 	r.want(r.carol, 2, 0)
 	membership(t, n, r.alice, r.roomID, r.carol.UserID, "leave")
-	if c := countPrefix(t, n, kv.Key(TableUnread, r.carol.UserID)); c != 0 {
+	if c := countPrefix(t, n, kv.Key(core.TableUnread, r.carol.UserID)); c != 0 {
 		t.Errorf("carol was kicked but has %d unread records", c)
 	}
 	r.say(r.alice, "bye")
@@ -311,7 +312,7 @@ func TestUnreadInvite(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t)
 	alice, dave := session(n, "alice"), session(n, "dave")
-	roomID, err := n.CreateRoom(context.Background(), CreateRoomRequest{Creator: alice.UserID, Preset: PresetPrivateChat, Invite: []string{dave.UserID}})
+	roomID, err := n.CreateRoom(context.Background(), core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPrivateChat, Invite: []string{dave.UserID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,11 +331,11 @@ func TestUnreadBatch(t *testing.T) {
 	t.Parallel()
 	n := newTestNode(t)
 	r := newUnreadRoom(t, n)
-	msg := func(s Session, body string) SendRequest {
+	msg := func(s Session, body string) core.SendRequest {
 		c, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": body})
-		return SendRequest{Sender: s.UserID, DeviceID: s.DeviceID, RoomID: r.roomID, Type: "m.room.message", Content: c}
+		return core.SendRequest{Sender: s.UserID, DeviceID: s.DeviceID, RoomID: r.roomID, Type: "m.room.message", Content: c}
 	}
-	sendBatches(t, n, r.roomID, 10, []SendRequest{
+	sendBatches(t, n, r.roomID, 10, []core.SendRequest{
 		msg(r.alice, "1"), msg(r.alice, "2"), msg(r.bob, "3"), msg(r.alice, "4 for bob"), msg(r.carol, "5"),
 	})
 	r.want(r.bob, 2, 1)
@@ -346,12 +347,12 @@ func TestUnreadBatch(t *testing.T) {
 // unreadRecountCap events.
 func TestUnreadRecountCap(t *testing.T) {
 	t.Parallel()
-	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	r := newUnreadRoom(t, n)
 	first := r.say(r.alice, "first")
-	reqs := make([]SendRequest, unreadRecountCap+10)
+	reqs := make([]core.SendRequest, unreadRecountCap+10)
 	for i := range reqs {
-		reqs[i] = SendRequest{Sender: r.alice.UserID, RoomID: r.roomID, Type: "m.room.message",
+		reqs[i] = core.SendRequest{Sender: r.alice.UserID, RoomID: r.roomID, Type: "m.room.message",
 			Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"message %d"}`, i))}
 	}
 	sendBatches(t, n, r.roomID, 100, reqs)
@@ -368,14 +369,14 @@ func TestUnreadRecountCap(t *testing.T) {
 func TestUnreadConcurrentReceipts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	r := newUnreadRoom(t, n)
 	ids := make(chan string, 200)
 	errs := make(chan error, 2)
 	go func() {
 		defer close(ids)
 		for i := range 200 {
-			id, err := n.SendEvent(ctx, SendRequest{Sender: r.alice.UserID, RoomID: r.roomID, Type: "m.room.message",
+			id, err := n.SendEvent(ctx, core.SendRequest{Sender: r.alice.UserID, RoomID: r.roomID, Type: "m.room.message",
 				Content: json.RawMessage(fmt.Sprintf(`{"msgtype":"m.text","body":"m%d"}`, i))})
 			if err != nil {
 				errs <- err
@@ -435,7 +436,7 @@ func BenchmarkSendOneRoomReaders(b *testing.B) {
 // local members.
 func benchSendReaders(b *testing.B, n *Node) {
 	alice := session(n, "alice")
-	roomID, err := n.CreateRoom(context.Background(), CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
+	roomID, err := n.CreateRoom(context.Background(), core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -17,7 +18,7 @@ func TestRoomsByBump(t *testing.T) {
 	ctx := context.Background()
 	alice, bob := register(t, n, "alice"), register(t, n, "bob")
 	mk := func() string {
-		id, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, DeviceID: alice.DeviceID, Preset: "public_chat"})
+		id, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, DeviceID: alice.DeviceID, Preset: "public_chat"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +31,7 @@ func TestRoomsByBump(t *testing.T) {
 	membership(t, n, alice, c, bob.UserID, spec.Leave) // a kick
 	membership(t, n, bob, d, bob.UserID, spec.Leave)   // his own leave
 
-	list := func() []RoomBump {
+	list := func() []core.RoomBump {
 		t.Helper()
 		got, err := n.RoomsByBump(ctx, bob.UserID)
 		if err != nil {
@@ -64,15 +65,15 @@ func TestRoomsByBump(t *testing.T) {
 	before := list()
 	if err := n.DB.Update(func(tx *kv.Txn) error {
 		for _, r := range []string{a, b, c, d} {
-			if err := tx.Delete(UserBumpRoomKey(bob.UserID, r)); err != nil {
+			if err := tx.Delete(core.UserBumpRoomKey(bob.UserID, r)); err != nil {
 				return err
 			}
 		}
-		return tx.Delete(UserBumpBuiltKey(bob.UserID))
+		return tx.Delete(core.UserBumpBuiltKey(bob.UserID))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	n.UserBumps = NewUserBumpCache(SplitCacheBudget(n.Config().CacheBytes).Bumps) // as after a restart
+	n.UserBumps = core.NewUserBumpCache(core.SplitCacheBudget(n.Config().CacheBytes).Bumps) // as after a restart
 	after := list()
 	if len(after) != len(before) {
 		t.Fatalf("rebuilt: %+v, want %+v", after, before)

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Helpers shared by the account data, receipt, typing and presence tests.
@@ -13,13 +15,13 @@ import (
 // writes and check their semantics, not their durability.
 func fastNode(t testing.TB) *Node {
 	t.Helper()
-	return newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	return newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 }
 
 // sharedRoom creates a public room as creator and joins the others to it.
 func sharedRoom(t testing.TB, n *Node, creator Session, joiners ...Session) string {
 	t.Helper()
-	roomID, err := n.CreateRoom(context.Background(), CreateRoomRequest{Creator: creator.UserID, Preset: PresetPublicChat})
+	roomID, err := n.CreateRoom(context.Background(), core.CreateRoomRequest{Creator: creator.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatalf("create room: %v", err)
 	}
@@ -31,9 +33,9 @@ func sharedRoom(t testing.TB, n *Node, creator Session, joiners ...Session) stri
 
 // listeners starts one Listener per user, closed when the test ends. Take
 // them before the change whose wake-ups a test checks.
-func listeners(t testing.TB, n *Node, users ...Session) map[string]*Listener {
+func listeners(t testing.TB, n *Node, users ...Session) map[string]*core.Listener {
 	t.Helper()
-	out := map[string]*Listener{}
+	out := map[string]*core.Listener{}
 	for _, u := range users {
 		l := n.Listen(u.UserID)
 		t.Cleanup(l.Close)
@@ -46,7 +48,7 @@ func listeners(t testing.TB, n *Node, users ...Session) map[string]*Listener {
 // since their listeners were taken (or last woke). A wanted wake-up may take
 // long on a slow machine; an unwanted one is looked for briefly, as by then
 // the wanted ones have arrived and any other would have come with them.
-func checkWoken(t testing.TB, ls map[string]*Listener, want ...Session) {
+func checkWoken(t testing.TB, ls map[string]*core.Listener, want ...Session) {
 	t.Helper()
 	wanted := map[string]bool{}
 	for _, s := range want {

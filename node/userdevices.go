@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // UserDevices is a local user's device list as another server sees it
@@ -41,14 +42,14 @@ type UserDevice struct {
 // order could hide the change behind an ID the other server already has.
 func (n *Node) UserDevices(ctx context.Context, userID string) (*UserDevices, error) {
 	if !n.IsLocalUser(userID) {
-		return nil, fmt.Errorf("%s is not a user of this server: %w", userID, ErrNotFound)
+		return nil, fmt.Errorf("%s is not a user of this server: %w", userID, core.ErrNotFound)
 	}
 	localpart := userID[1 : len(userID)-len(n.ServerName())-1]
 	out := &UserDevices{UserID: userID, Devices: []UserDevice{}}
 	err := n.DB.View(func(tx *kv.Txn) error {
-		if ok, err := tx.Has(AccountKey(localpart)); err != nil || !ok {
+		if ok, err := tx.Has(core.AccountKey(localpart)); err != nil || !ok {
 			if err == nil {
-				err = fmt.Errorf("user %s: %w", userID, ErrNotFound)
+				err = fmt.Errorf("user %s: %w", userID, core.ErrNotFound)
 			}
 			return err
 		}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/app"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // simNode is one node of a run: its data directory survives restarts.
@@ -65,7 +65,7 @@ func (c *cluster) start(ctx context.Context, i int) error {
 	n := c.nodes[i]
 	a, err := app.Start(ctx, app.Config{
 		ClientListen: "127.0.0.1:0",
-		Node: node.Config{
+		Node: core.Config{
 			DataDir: n.dir, StorageProfile: "phone",
 			// The simulation measures the network, not fsync; a crash of
 			// the process ends the run anyway.

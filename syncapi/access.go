@@ -6,7 +6,7 @@ import (
 	"errors"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -18,7 +18,7 @@ import (
 // reveal whether a room exists.
 func (a *api) checkRoomReadable(ctx context.Context, userID, roomID string) error {
 	mi, err := a.n.Membership(ctx, roomID, userID)
-	if errors.Is(err, node.ErrNotFound) {
+	if errors.Is(err, core.ErrNotFound) {
 		return mxhttp.Forbidden("you are not a member of %s", roomID)
 	}
 	if err != nil {
@@ -28,7 +28,7 @@ func (a *api) checkRoomReadable(ctx context.Context, userID, roomID string) erro
 		return nil
 	}
 	ev, err := a.n.CurrentStateEvent(ctx, roomID, spec.MRoomHistoryVisibility, "")
-	if err != nil && !errors.Is(err, node.ErrNotFound) {
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		return err
 	}
 	if ev != nil {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -13,10 +13,10 @@ import (
 type contextResponse struct {
 	Start        string             `json:"start"`
 	End          string             `json:"end"`
-	EventsBefore []node.ClientEvent `json:"events_before"`
-	Event        node.ClientEvent   `json:"event"`
-	EventsAfter  []node.ClientEvent `json:"events_after"`
-	State        []node.ClientEvent `json:"state"`
+	EventsBefore []core.ClientEvent `json:"events_before"`
+	Event        core.ClientEvent   `json:"event"`
+	EventsAfter  []core.ClientEvent `json:"events_after"`
+	State        []core.ClientEvent `json:"state"`
 }
 
 // eventContext serves GET /rooms/{roomId}/context/{eventId}: an event with the
@@ -33,7 +33,7 @@ func (a *api) eventContext(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkRoomReadable(ctx, dev.UserID, roomID); err != nil {
 		return err
 	}
-	// node.Event answers ErrNotFound (404) for events the user may not see.
+	// core.Event answers ErrNotFound (404) for events the user may not see.
 	ev, err := a.n.Event(ctx, dev.UserID, eventID)
 	if err != nil {
 		return err
@@ -78,13 +78,13 @@ func (a *api) eventContext(w http.ResponseWriter, r *http.Request) error {
 	if n := len(after.events); n > 0 {
 		last = after.events[n-1]
 	}
-	returned := append(append(append([]*node.Event{}, before.events...), ev), after.events...)
+	returned := append(append(append([]*core.Event{}, before.events...), ev), after.events...)
 	state, err := a.contextState(ctx, last, filter, returned)
 	if err != nil {
 		return err
 	}
 
-	format := node.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID}
+	format := core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID}
 	mxhttp.WriteJSON(w, http.StatusOK, contextResponse{
 		Start:        StreamToken{Room: start}.String(),
 		End:          StreamToken{Room: end}.String(),
@@ -100,15 +100,15 @@ func (a *api) eventContext(w http.ResponseWriter, r *http.Request) error {
 // returns (as the spec and Synapse have it). With lazy_load_members it is
 // only the member events of the senders of the returned events. The filter
 // applies to the state too, as the spec says.
-func (a *api) contextState(ctx context.Context, last *node.Event, f *RoomEventFilter, returned []*node.Event) ([]*node.Event, error) {
-	var keys []node.StateKey // nil: all of the state
+func (a *api) contextState(ctx context.Context, last *core.Event, f *RoomEventFilter, returned []*core.Event) ([]*core.Event, error) {
+	var keys []core.StateKey // nil: all of the state
 	if f != nil && f.LazyLoadMembers {
-		keys = []node.StateKey{}
+		keys = []core.StateKey{}
 		seen := map[string]bool{}
 		for _, ev := range returned {
 			if s := string(ev.PDU.SenderID()); !seen[s] {
 				seen[s] = true
-				keys = append(keys, node.StateKey{EventType: spec.MRoomMember, StateKey: s})
+				keys = append(keys, core.StateKey{EventType: spec.MRoomMember, StateKey: s})
 			}
 		}
 	}

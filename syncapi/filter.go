@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Filter is the spec's filter definition (POST /user/{userId}/filter, and
@@ -215,7 +215,7 @@ func (f *RoomEventFilter) MatchFields(roomID, evType, sender string, content []b
 }
 
 // MatchEvent applies the filter to a stored room event.
-func (f *RoomEventFilter) MatchEvent(ev *node.Event) bool {
+func (f *RoomEventFilter) MatchEvent(ev *core.Event) bool {
 	if f == nil {
 		return true
 	}

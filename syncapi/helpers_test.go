@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnode"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // env is a running node with its HTTP API, for the tests of this package.
@@ -35,9 +36,9 @@ func (e *env) user(localpart string) node.Session {
 }
 
 // room creates a room; initial is (type, content) pairs of initial state.
-func (e *env) room(creator node.Session, preset string, initial ...node.InitialStateEvent) string {
+func (e *env) room(creator node.Session, preset string, initial ...core.InitialStateEvent) string {
 	e.t.Helper()
-	id, err := e.n.CreateRoom(context.Background(), node.CreateRoomRequest{
+	id, err := e.n.CreateRoom(context.Background(), core.CreateRoomRequest{
 		Creator: creator.UserID, DeviceID: creator.DeviceID, Preset: preset, InitialState: initial,
 	})
 	if err != nil {
@@ -47,8 +48,8 @@ func (e *env) room(creator node.Session, preset string, initial ...node.InitialS
 }
 
 // historyVisibility is an initial state entry setting m.room.history_visibility.
-func historyVisibility(hv string) node.InitialStateEvent {
-	return node.InitialStateEvent{
+func historyVisibility(hv string) core.InitialStateEvent {
+	return core.InitialStateEvent{
 		Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"` + hv + `"}`),
 	}
 }
@@ -60,7 +61,7 @@ func (e *env) send(s node.Session, roomID, evType string, content any) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	id, err := e.n.SendEvent(context.Background(), node.SendRequest{
+	id, err := e.n.SendEvent(context.Background(), core.SendRequest{
 		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID, Type: evType, Content: raw,
 	})
 	if err != nil {
@@ -77,7 +78,7 @@ func (e *env) say(s node.Session, roomID, body string) string {
 
 func (e *env) membership(sender node.Session, roomID, target, membership string) {
 	e.t.Helper()
-	_, err := e.n.ChangeMembership(context.Background(), node.MembershipChange{
+	_, err := e.n.ChangeMembership(context.Background(), core.MembershipChange{
 		Sender: sender.UserID, DeviceID: sender.DeviceID, RoomID: roomID, Target: target, Membership: membership,
 	})
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -64,7 +64,7 @@ func (a *api) keysChanges(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			s.Each(func(k node.StateKey, _ string) {
+			s.Each(func(k core.StateKey, _ string) {
 				if k.EventType == spec.MRoomMember && k.StateKey != user {
 					mc.left[k.StateKey] = true
 				}
@@ -93,7 +93,7 @@ func (a *api) memberDelta(ctx context.Context, roomID, user string, from, to uin
 	}
 	var ids []string
 	self := false
-	node.DiffState(fromState, toState, func(k node.StateKey, _, newID string) {
+	core.DiffState(fromState, toState, func(k core.StateKey, _, newID string) {
 		if k.EventType == spec.MRoomMember && newID != "" {
 			ids = append(ids, newID)
 			self = self || k.StateKey == user
@@ -106,7 +106,7 @@ func (a *api) memberDelta(ctx context.Context, roomID, user string, from, to uin
 		return ids, err
 	}
 	ids = ids[:0]
-	toState.Each(func(k node.StateKey, id string) {
+	toState.Each(func(k core.StateKey, id string) {
 		if k.EventType == spec.MRoomMember {
 			ids = append(ids, id)
 		}

@@ -6,14 +6,14 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 func TestKeysChanges(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	alice, bob := e.user("alice"), e.user("bob")
-	roomID := e.room(alice, node.PresetPublicChat)
+	roomID := e.room(alice, core.PresetPublicChat)
 	e.join(bob, roomID)
 	t1 := e.sync(alice, nil).NextBatch
 
@@ -65,10 +65,10 @@ func TestKeysChanges(t *testing.T) {
 func TestSyncDeviceListsLeftWhenUserLeaves(t *testing.T) {
 	e := newEnv(t)
 	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
-	shared := e.room(alice, node.PresetPublicChat)
+	shared := e.room(alice, core.PresetPublicChat)
 	e.join(bob, shared)
 	e.join(carol, shared)
-	other := e.room(alice, node.PresetPublicChat)
+	other := e.room(alice, core.PresetPublicChat)
 	e.join(carol, other) // carol still shares a room with alice afterwards
 	since := e.sync(alice, nil).NextBatch
 	e.membership(alice, shared, alice.UserID, "leave")

@@ -3,7 +3,7 @@ package syncapi
 import (
 	"context"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -14,8 +14,8 @@ import (
 // sent each time (include_redundant_members behaviour), which the spec
 // allows; remembering what each device already has would need per-device
 // state.
-func (a *api) chunkMembers(ctx context.Context, evs []*node.Event) ([]*node.Event, error) {
-	newest := map[string]*node.Event{}
+func (a *api) chunkMembers(ctx context.Context, evs []*core.Event) ([]*core.Event, error) {
+	newest := map[string]*core.Event{}
 	var senders []string
 	for _, ev := range evs {
 		s := string(ev.PDU.SenderID())
@@ -23,13 +23,13 @@ func (a *api) chunkMembers(ctx context.Context, evs []*node.Event) ([]*node.Even
 		if !ok {
 			senders = append(senders, s)
 		}
-		if !ok || node.TimelineLess(cur.Pos, ev.Pos) {
+		if !ok || core.TimelineLess(cur.Pos, ev.Pos) {
 			newest[s] = ev
 		}
 	}
-	out := []*node.Event{}
+	out := []*core.Event{}
 	for _, s := range senders {
-		key := []node.StateKey{{EventType: spec.MRoomMember, StateKey: s}}
+		key := []core.StateKey{{EventType: spec.MRoomMember, StateKey: s}}
 		got, err := a.n.StateAfterEvent(ctx, newest[s].PDU.EventID(), key)
 		if err != nil {
 			return nil, err

@@ -4,16 +4,16 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // messagesResponse is the body of GET /rooms/{roomId}/messages.
 type messagesResponse struct {
-	Chunk []node.ClientEvent `json:"chunk"`
+	Chunk []core.ClientEvent `json:"chunk"`
 	Start string             `json:"start"`
 	// End is omitted when there is nothing more in that direction.
 	End   string             `json:"end,omitempty"`
-	State []node.ClientEvent `json:"state,omitempty"`
+	State []core.ClientEvent `json:"state,omitempty"`
 }
 
 // messages serves GET /rooms/{roomId}/messages: a page of the room's
@@ -67,7 +67,7 @@ func (a *api) messages(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	format := node.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID}
+	format := core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID}
 	res := messagesResponse{Start: start, Chunk: clientEvents(win.events, format)}
 	if win.more {
 		res.End = from.WithRoom(win.end).String()
@@ -84,7 +84,7 @@ func (a *api) messages(w http.ResponseWriter, r *http.Request) error {
 }
 
 // keep returns the filter as a predicate for paginate (nil keeps all).
-func (f *RoomEventFilter) keep() func(*node.Event) bool {
+func (f *RoomEventFilter) keep() func(*core.Event) bool {
 	if f == nil {
 		return nil
 	}
@@ -92,8 +92,8 @@ func (f *RoomEventFilter) keep() func(*node.Event) bool {
 }
 
 // clientEvents renders events for a client; never nil, so JSON gets [].
-func clientEvents(evs []*node.Event, f node.ClientFormat) []node.ClientEvent {
-	out := make([]node.ClientEvent, 0, len(evs))
+func clientEvents(evs []*core.Event, f core.ClientFormat) []core.ClientEvent {
+	out := make([]core.ClientEvent, 0, len(evs))
 	for _, ev := range evs {
 		out = append(out, ev.ClientEvent(f))
 	}

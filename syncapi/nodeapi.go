@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Reader is what the sync API needs of the node: reads of rooms and of the
@@ -22,18 +23,18 @@ type Reader interface {
 // roomReader reads room events, state and memberships.
 type roomReader interface {
 	StreamPosition() uint64
-	StreamEventsSince(ctx context.Context, rooms map[string]bool, from, to uint64, limit, scanLimit int) (evs []*node.Event, more bool, err error)
-	Event(ctx context.Context, userID, eventID string) (*node.Event, error)
-	Events(ctx context.Context, ids []string) ([]*node.Event, error)
-	RoomEvents(ctx context.Context, userID, roomID string, r node.Range) (node.Page, error)
-	CurrentState(ctx context.Context, roomID string) ([]*node.Event, error)
-	CurrentStateEvent(ctx context.Context, roomID, evType, stateKey string) (*node.Event, error)
-	RoomStateAt(ctx context.Context, roomID string, pos uint64) (*node.State, error)
-	StateAfterEvent(ctx context.Context, eventID string, keys []node.StateKey) ([]*node.Event, error)
-	Membership(ctx context.Context, roomID, userID string) (node.MembershipInfo, error)
-	Memberships(ctx context.Context, userID string) ([]node.RoomMembership, error)
+	StreamEventsSince(ctx context.Context, rooms map[string]bool, from, to uint64, limit, scanLimit int) (evs []*core.Event, more bool, err error)
+	Event(ctx context.Context, userID, eventID string) (*core.Event, error)
+	Events(ctx context.Context, ids []string) ([]*core.Event, error)
+	RoomEvents(ctx context.Context, userID, roomID string, r core.Range) (core.Page, error)
+	CurrentState(ctx context.Context, roomID string) ([]*core.Event, error)
+	CurrentStateEvent(ctx context.Context, roomID, evType, stateKey string) (*core.Event, error)
+	RoomStateAt(ctx context.Context, roomID string, pos uint64) (*core.State, error)
+	StateAfterEvent(ctx context.Context, eventID string, keys []core.StateKey) ([]*core.Event, error)
+	Membership(ctx context.Context, roomID, userID string) (core.MembershipInfo, error)
+	Memberships(ctx context.Context, userID string) ([]core.RoomMembership, error)
 	OutOfBandRoom(ctx context.Context, userID, roomID string) (*node.OutOfBandRoom, error)
-	RoomsByBump(ctx context.Context, userID string) ([]node.RoomBump, error)
+	RoomsByBump(ctx context.Context, userID string) ([]core.RoomBump, error)
 	SharesRoom(ctx context.Context, a, b string) (bool, error)
 	UnreadCounts(ctx context.Context, userID, roomID string) (notify, highlight int, err error)
 	StickyEvents(ctx context.Context, q node.StickyQuery) ([]node.StickyEvent, uint64, error)
@@ -75,7 +76,7 @@ type streamReader interface {
 //     spec puts beside sync and which only sync reads.
 type syncSession interface {
 	BeginSync(ctx context.Context, userID, setPresence string) (end func(), err error)
-	Listen(userID string) *node.Listener
+	Listen(userID string) *core.Listener
 	AckToDevice(ctx context.Context, userID, deviceID string, upTo uint64) error
 	SaveFilter(ctx context.Context, userID string, filter json.RawMessage) (string, error)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -14,7 +15,7 @@ import (
 // state that came with the invite and the invite itself, as for a room the
 // node has; under rooms.leave, once the invite is rejected, a timeline of
 // the one leave event (what Synapse sends for a rejected remote invite).
-func (a *api) outOfBandRoom(ctx context.Context, req *syncRequest, to StreamToken, m node.RoomMembership) (roomEntry, error) {
+func (a *api) outOfBandRoom(ctx context.Context, req *syncRequest, to StreamToken, m core.RoomMembership) (roomEntry, error) {
 	var e roomEntry
 	if m.Pos > to.Room {
 		// Newer than this response: the next sync (since to) has it. A
@@ -36,7 +37,7 @@ func (a *api) outOfBandRoom(ctx context.Context, req *syncRequest, to StreamToke
 		return e, nil
 	}
 	oob, err := a.n.OutOfBandRoom(ctx, req.dev.UserID, m.RoomID)
-	if errors.Is(err, node.ErrNotFound) {
+	if errors.Is(err, core.ErrNotFound) {
 		return e, nil // the room arrived meanwhile: the next sync has it
 	}
 	if err != nil {
@@ -51,7 +52,7 @@ func (a *api) outOfBandRoom(ctx context.Context, req *syncRequest, to StreamToke
 		return e, nil
 	}
 	r := newRenderer(req.filter, req.dev, true)
-	var evs []*node.Event
+	var evs []*core.Event
 	if req.filter.Room.Timeline.MatchEvent(ev) {
 		evs = append(evs, ev)
 	}

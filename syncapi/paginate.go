@@ -3,7 +3,7 @@ package syncapi
 import (
 	"context"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // scanBudget is how many events beyond the limit one page may look at
@@ -13,7 +13,7 @@ import (
 const scanBudget = 1000
 
 // span is a stretch of a room's timeline in room-stream positions, which
-// stand between events (see node.Range).
+// stand between events (see core.Range).
 type span struct {
 	// from is where to start: backwards, events at or before from;
 	// forwards, events after from.
@@ -24,13 +24,13 @@ type span struct {
 	hasTo     bool
 	backwards bool
 	// history includes the room's history backfilled from other servers
-	// (node.Range.History): /messages and /context, never sync.
+	// (core.Range.History): /messages and /context, never sync.
 	history bool
 }
 
 // window is one page of events a user may see and that pass the filter.
 type window struct {
-	events []*node.Event
+	events []*core.Event
 	// end is where the next page in the same direction starts; meaningful
 	// only when more is true.
 	end  uint64
@@ -50,7 +50,7 @@ type window struct {
 // when nothing is left there is no next page at all, rather than a last
 // empty one. Each event is thus returned exactly once over successive pages,
 // whatever the filter hides.
-func (a *api) paginate(ctx context.Context, userID, roomID string, sp span, limit int, keep func(*node.Event) bool) (window, error) {
+func (a *api) paginate(ctx context.Context, userID, roomID string, sp span, limit int, keep func(*core.Event) bool) (window, error) {
 	var w window
 	if sp.backwards && sp.from == 0 {
 		return w, nil // nothing precedes position 0; node reads 0 as "newest"
@@ -58,7 +58,7 @@ func (a *api) paginate(ctx context.Context, userID, roomID string, sp span, limi
 	if sp.hasTo && !sp.backwards && sp.to == 0 {
 		return w, nil // nothing is at or before 0; node reads To 0 as "no bound"
 	}
-	r := node.Range{From: sp.from, Backwards: sp.backwards, History: sp.history}
+	r := core.Range{From: sp.from, Backwards: sp.backwards, History: sp.history}
 	if sp.hasTo {
 		r.To = sp.to
 	}

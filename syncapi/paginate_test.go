@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestPaginateInvariants walks a room page by page, for many page sizes,
@@ -21,7 +22,7 @@ import (
 // app, which imports it) to make the scan budget small.
 func TestPaginateInvariants(t *testing.T) {
 	ctx := context.Background()
-	n, err := node.New(ctx, node.Config{
+	n, err := node.New(ctx, core.Config{
 		DataDir: t.TempDir(), OpenRegistration: true, StorageProfile: "phone",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -37,22 +38,22 @@ func TestPaginateInvariants(t *testing.T) {
 		return s
 	}
 	alice, bob := reg("alice"), reg("bob")
-	room, err := n.CreateRoom(ctx, node.CreateRoomRequest{
-		Creator: alice.UserID, Preset: node.PresetPublicChat,
-		InitialState: []node.InitialStateEvent{{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"joined"}`)}},
+	room, err := n.CreateRoom(ctx, core.CreateRoomRequest{
+		Creator: alice.UserID, Preset: core.PresetPublicChat,
+		InitialState: []core.InitialStateEvent{{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"joined"}`)}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	send := func(s node.Session, evType string, content string) {
 		t.Helper()
-		if _, err := n.SendEvent(ctx, node.SendRequest{Sender: s.UserID, RoomID: room, Type: evType, Content: json.RawMessage(content)}); err != nil {
+		if _, err := n.SendEvent(ctx, core.SendRequest{Sender: s.UserID, RoomID: room, Type: evType, Content: json.RawMessage(content)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	member := func(s node.Session, m string) {
 		t.Helper()
-		if _, err := n.ChangeMembership(ctx, node.MembershipChange{Sender: s.UserID, RoomID: room, Target: s.UserID, Membership: m}); err != nil {
+		if _, err := n.ChangeMembership(ctx, core.MembershipChange{Sender: s.UserID, RoomID: room, Target: s.UserID, Membership: m}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -71,7 +72,7 @@ func TestPaginateInvariants(t *testing.T) {
 	}
 
 	// The truth: every event bob may see, oldest first, in one node page.
-	all, err := n.RoomEvents(ctx, bob.UserID, room, node.Range{Limit: 1 << 20})
+	all, err := n.RoomEvents(ctx, bob.UserID, room, core.Range{Limit: 1 << 20})
 	if err != nil || all.More {
 		t.Fatalf("truth: %v more=%v", err, all.More)
 	}

@@ -4,22 +4,23 @@ import (
 	"encoding/json"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // renderer turns events into what a filter asks for: the client format
 // (without room_id inside /sync) or the federation format, with
 // event_fields applied.
 type renderer struct {
-	format node.ClientFormat
+	format core.ClientFormat
 	filter *Filter
 }
 
 func newRenderer(f *Filter, dev node.Device, omitRoomID bool) renderer {
-	return renderer{filter: f, format: node.ClientFormat{OmitRoomID: omitRoomID, ForUser: dev.UserID, ForDevice: dev.DeviceID}}
+	return renderer{filter: f, format: core.ClientFormat{OmitRoomID: omitRoomID, ForUser: dev.UserID, ForDevice: dev.DeviceID}}
 }
 
 // events renders evs; never nil, so JSON gets [].
-func (r renderer) events(evs []*node.Event) []any {
+func (r renderer) events(evs []*core.Event) []any {
 	out := make([]any, 0, len(evs))
 	for _, ev := range evs {
 		out = append(out, r.event(ev))
@@ -27,7 +28,7 @@ func (r renderer) events(evs []*node.Event) []any {
 	return out
 }
 
-func (r renderer) event(ev *node.Event) any {
+func (r renderer) event(ev *core.Event) any {
 	var v any = ev.ClientEvent(r.format)
 	if r.filter.EventFormat == "federation" {
 		v = json.RawMessage(ev.PDU.JSON())

@@ -4,19 +4,19 @@ import (
 	"context"
 	"slices"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // roomWindow is the part of a room's timeline one response covers.
 type roomWindow struct {
-	events  []*node.Event
+	events  []*core.Event
 	limited bool
 	// prevBatch continues backwards from the first event.
 	prevBatch StreamToken
 	// startState is the room's state before the first event; endState after
 	// the last (at the window's end position).
-	startState, endState *node.State
+	startState, endState *core.State
 	// untouched is set when a bounded window held no event at all: nothing
 	// happened in the room, and the states are not read (nil).
 	untouched bool
@@ -78,7 +78,7 @@ func (a *api) window(ctx context.Context, req *syncRequest, roomID string, lower
 // window and the state events to send with it.
 type roomUpdate struct {
 	w     *roomWindow
-	state []*node.Event
+	state []*core.Event
 	// membersChanged says whether membership changed in the span covered,
 	// so the summary is due.
 	membersChanged bool
@@ -89,7 +89,7 @@ type roomUpdate struct {
 
 // stateEntry is one key of a state and the event holding it.
 type stateEntry struct {
-	key node.StateKey
+	key core.StateKey
 	id  string
 }
 
@@ -105,7 +105,7 @@ func (a *api) roomUpdate(ctx context.Context, req *syncRequest, roomID string, u
 	if w.untouched {
 		return &roomUpdate{w: w}, nil
 	}
-	var since *node.State
+	var since *core.State
 	if !full {
 		if since, err = a.n.RoomStateAt(ctx, roomID, req.since.Room); err != nil {
 			return nil, err
@@ -160,14 +160,14 @@ func stateSection(stateAfterKey string, list *eventList) (state, after, afterUns
 
 // stateDelta lists the entries of to that differ from from (all of to when
 // from is nil). Its cost follows the size of the change, not of the state.
-func stateDelta(from, to *node.State) []stateEntry {
+func stateDelta(from, to *core.State) []stateEntry {
 	var out []stateEntry
 	if from == nil {
 		out = make([]stateEntry, 0, to.Len())
-		to.Each(func(k node.StateKey, id string) { out = append(out, stateEntry{k, id}) })
+		to.Each(func(k core.StateKey, id string) { out = append(out, stateEntry{k, id}) })
 		return out
 	}
-	node.DiffState(from, to, func(k node.StateKey, _, newID string) {
+	core.DiffState(from, to, func(k core.StateKey, _, newID string) {
 		if newID != "" {
 			out = append(out, stateEntry{k, newID})
 		}
@@ -189,13 +189,13 @@ func withHiddenTimelineState(entries []stateEntry, w *roomWindow) []stateEntry {
 	for _, ev := range w.events {
 		shown[ev.PDU.EventID()] = true
 	}
-	var idx map[node.StateKey]int
-	node.DiffState(w.startState, w.endState, func(k node.StateKey, _, newID string) {
+	var idx map[core.StateKey]int
+	core.DiffState(w.startState, w.endState, func(k core.StateKey, _, newID string) {
 		if newID == "" || shown[newID] {
 			return
 		}
 		if idx == nil {
-			idx = make(map[node.StateKey]int, len(entries))
+			idx = make(map[core.StateKey]int, len(entries))
 			for i, e := range entries {
 				idx[e.key] = i
 			}
@@ -217,7 +217,7 @@ func withHiddenTimelineState(entries []stateEntry, w *roomWindow) []stateEntry {
 // member events of the timeline's senders are added: the client may never
 // have had them. Redundant member events are sent, which the spec allows.
 // at is the state the entries describe.
-func lazyMembers(entries []stateEntry, at *node.State, timeline []*node.Event, self string, full bool) []stateEntry {
+func lazyMembers(entries []stateEntry, at *core.State, timeline []*core.Event, self string, full bool) []stateEntry {
 	need := map[string]bool{}
 	var order []string
 	add := func(u string) {
@@ -248,7 +248,7 @@ func lazyMembers(entries []stateEntry, at *node.State, timeline []*node.Event, s
 			continue
 		}
 		if id, ok := at.Get(spec.MRoomMember, u); ok {
-			out = append(out, stateEntry{node.StateKey{EventType: spec.MRoomMember, StateKey: u}, id})
+			out = append(out, stateEntry{core.StateKey{EventType: spec.MRoomMember, StateKey: u}, id})
 		}
 	}
 	return out
@@ -257,7 +257,7 @@ func lazyMembers(entries []stateEntry, at *node.State, timeline []*node.Event, s
 // stateEvents loads the state events to send, keeping those the state
 // filter lets through. Types are checked on the keys first, so state the
 // filter drops by type is never read.
-func (a *api) stateEvents(ctx context.Context, req *syncRequest, entries []stateEntry) ([]*node.Event, error) {
+func (a *api) stateEvents(ctx context.Context, req *syncRequest, entries []stateEntry) ([]*core.Event, error) {
 	f := &req.filter.Room.State
 	ids := make([]string, 0, len(entries))
 	for _, e := range entries {
@@ -281,7 +281,7 @@ func (a *api) stateEvents(ctx context.Context, req *syncRequest, entries []state
 
 // membersChanged says whether the state entries or the timeline change a
 // membership.
-func membersChanged(entries []stateEntry, evs []*node.Event) bool {
+func membersChanged(entries []stateEntry, evs []*core.Event) bool {
 	for _, e := range entries {
 		if e.key.EventType == spec.MRoomMember {
 			return true

@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -390,7 +391,7 @@ func (a *api) ssSticky(ctx context.Context, ec extContext, x *ssStreamExt) (*ssS
 			inTimeline[ev.PDU.EventID()] = true
 		}
 	}
-	keep := func(_ string, ev *node.Event) bool {
+	keep := func(_ string, ev *core.Event) bool {
 		return !ec.ignored[string(ev.PDU.SenderID())] && !inTimeline[ev.PDU.EventID()]
 	}
 	// Only rooms with live sticky events are looked into: a user in 2,000

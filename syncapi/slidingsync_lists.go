@@ -6,13 +6,13 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // ssRoom is a room of the user's server-side room list.
 type ssRoom struct {
-	m    node.RoomMembership
+	m    core.RoomMembership
 	bump uint64
 }
 
@@ -41,7 +41,7 @@ func (a *api) roomList(ctx context.Context, user string, prev *connState) ([]ssR
 		default:
 			continue
 		}
-		m := node.RoomMembership{RoomID: b.RoomID}
+		m := core.RoomMembership{RoomID: b.RoomID}
 		m.Membership = b.Membership
 		rooms = append(rooms, ssRoom{m: m, bump: b.Bump})
 	}
@@ -75,7 +75,7 @@ func newRoomFacts(ctx context.Context, a *api, user string) (*roomFacts, error) 
 	f := &roomFacts{a: a, user: user, dms: map[string]bool{}, encrypted: map[string]bool{},
 		types: map[string]*string{}, spaceChildren: map[string]map[string]bool{}}
 	raw, err := a.n.AccountData(ctx, user, "", "m.direct")
-	if err != nil && !errors.Is(err, node.ErrNotFound) {
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		return nil, err
 	}
 	var direct map[string][]string
@@ -94,7 +94,7 @@ func (f *roomFacts) isEncrypted(ctx context.Context, roomID string) (bool, error
 		return v, nil
 	}
 	_, err := f.a.n.CurrentStateEvent(ctx, roomID, "m.room.encryption", "")
-	if err != nil && !errors.Is(err, node.ErrNotFound) {
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		return false, err
 	}
 	f.encrypted[roomID] = err == nil
@@ -106,7 +106,7 @@ func (f *roomFacts) roomType(ctx context.Context, roomID string) (*string, error
 		return v, nil
 	}
 	ev, err := f.a.n.CurrentStateEvent(ctx, roomID, spec.MRoomCreate, "")
-	if err != nil && !errors.Is(err, node.ErrNotFound) {
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
 		return nil, err
 	}
 	var t *string
@@ -133,7 +133,7 @@ func (f *roomFacts) inSpaces(ctx context.Context, roomID string, spaces []string
 		if !ok {
 			children = map[string]bool{}
 			evs, err := f.a.n.CurrentState(ctx, sp)
-			if err != nil && !errors.Is(err, node.ErrNotFound) {
+			if err != nil && !errors.Is(err, core.ErrNotFound) {
 				return false, err
 			}
 			for _, ev := range evs {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Bounds on what one sliding sync request may ask for (MSC4186 caps lists
@@ -89,7 +90,7 @@ type stateMatch struct {
 	me        bool
 }
 
-func (m stateMatch) match(k node.StateKey, self string) bool {
+func (m stateMatch) match(k core.StateKey, self string) bool {
 	if !m.anyType && m.Type != k.EventType {
 		return false
 	}
@@ -204,7 +205,7 @@ func (c *roomConfig) add(rc ssRoomConfig) {
 }
 
 // wants says whether the combined config returns the state entry k.
-func (c *roomConfig) wants(k node.StateKey, self string) bool {
+func (c *roomConfig) wants(k core.StateKey, self string) bool {
 	for _, rs := range c.state {
 		in := false
 		for _, m := range rs.include {

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -35,9 +36,9 @@ type ssRoomResult struct {
 	StrippedState     []any    `json:"stripped_state,omitempty"`
 
 	roomID   string
-	timeline []*node.Event
+	timeline []*core.Event
 	// members are member events seen, for the e2ee extension's device lists.
-	members []*node.Event
+	members []*core.Event
 }
 
 // ssHero is a member a client may name a room after.
@@ -81,7 +82,7 @@ func (a *api) renderRoom(ctx context.Context, dev node.Device, ignored map[strin
 // renderInvite renders a room the user is invited to or knocked on: its
 // stripped state, once for each such membership, and not at all when the
 // inviter is ignored.
-func (a *api) renderInvite(ctx context.Context, ignored map[string]bool, m node.RoomMembership, res *ssRoomResult, sent sentRoom, had bool, next sentRoom) (*ssRoomResult, sentRoom, error) {
+func (a *api) renderInvite(ctx context.Context, ignored map[string]bool, m core.RoomMembership, res *ssRoomResult, sent sentRoom, had bool, next sentRoom) (*ssRoomResult, sentRoom, error) {
 	if had && sent.membership == m.Membership && sent.pos >= m.Pos {
 		return nil, sent, nil
 	}
@@ -112,7 +113,7 @@ type roomRender struct {
 	dev       node.Device
 	ignored   map[string]bool
 	cfg       roomConfig
-	m         node.RoomMembership
+	m         core.RoomMembership
 	sent      sentRoom
 	had       bool
 	liveAfter uint64
@@ -135,7 +136,7 @@ type roomRender struct {
 	countsChanged     bool
 	// w is the timeline window read, evs the part of it sent.
 	w   *roomWindow
-	evs []*node.Event
+	evs []*core.Event
 }
 
 // renderMember renders a room the user is joined to or left: its timeline
@@ -273,7 +274,7 @@ func (a *api) ssRequiredState(ctx context.Context, rr *roomRender) ([]stateEntry
 		entries = stateDelta(from, w.endState)
 	}
 	var ids []string
-	have := map[node.StateKey]bool{}
+	have := map[core.StateKey]bool{}
 	for _, e := range entries {
 		if rr.cfg.wants(e.key, rr.dev.UserID) || (rr.cfg.lazy() && !w.limited && !rr.full && e.key.EventType == spec.MRoomMember) {
 			ids = append(ids, e.id)
@@ -298,10 +299,10 @@ func (a *api) ssRequiredState(ctx context.Context, rr *roomRender) ([]stateEntry
 
 // ssLazyMembers adds to ids the member events, in state s, of the senders
 // and targets of evs that have does not hold yet, and marks them had.
-func ssLazyMembers(ids []string, have map[node.StateKey]bool, evs []*node.Event, s *node.State) []string {
+func ssLazyMembers(ids []string, have map[core.StateKey]bool, evs []*core.Event, s *core.State) []string {
 	for _, ev := range evs {
 		for _, u := range []string{string(ev.PDU.SenderID()), stateKeyOfMember(ev)} {
-			k := node.StateKey{EventType: spec.MRoomMember, StateKey: u}
+			k := core.StateKey{EventType: spec.MRoomMember, StateKey: u}
 			if u == "" || have[k] {
 				continue
 			}
@@ -344,7 +345,7 @@ func (a *api) ssSummary(ctx context.Context, rr *roomRender, entries []stateEntr
 }
 
 // heroes are the result's heroes from their member events.
-func heroes(evs []*node.Event) []ssHero {
+func heroes(evs []*core.Event) []ssHero {
 	var out []ssHero
 	for _, ev := range evs {
 		var c struct {
@@ -358,7 +359,7 @@ func heroes(evs []*node.Event) []ssHero {
 }
 
 // stateKeyOfMember is a member event's target, "" for other events.
-func stateKeyOfMember(ev *node.Event) string {
+func stateKeyOfMember(ev *core.Event) string {
 	if ev.PDU.Type() != spec.MRoomMember || ev.PDU.StateKey() == nil {
 		return ""
 	}
@@ -377,7 +378,7 @@ func hasKey(entries []stateEntry, evType string) bool {
 // nameAndAvatar sets the room's name and avatar from its state. On a
 // whole room an absent or empty one is left out; on an update an empty
 // one is sent, so the client clears what it had.
-func (a *api) nameAndAvatar(ctx context.Context, s *node.State, res *ssRoomResult, full bool) error {
+func (a *api) nameAndAvatar(ctx context.Context, s *core.State, res *ssRoomResult, full bool) error {
 	var ids []string
 	for _, t := range []string{spec.MRoomName, "m.room.avatar"} {
 		if id, ok := s.Get(t, ""); ok {
@@ -420,7 +421,7 @@ func (a *api) renderOutOfBand(ctx context.Context, dev node.Device, ignored map[
 		return nil, sent, nil
 	}
 	oob, err := a.n.OutOfBandRoom(ctx, dev.UserID, res.roomID)
-	if errors.Is(err, node.ErrNotFound) {
+	if errors.Is(err, core.ErrNotFound) {
 		return nil, sent, nil // the room arrived meanwhile: the next response has it
 	}
 	if err != nil {
@@ -435,7 +436,7 @@ func (a *api) renderOutOfBand(ctx context.Context, dev node.Device, ignored map[
 		res.InviteState = outOfBandInviteState(oob)
 		res.StrippedState = res.InviteState
 	case spec.Leave:
-		res.Timeline = ssRenderer(dev).events([]*node.Event{oob.Event})
+		res.Timeline = ssRenderer(dev).events([]*core.Event{oob.Event})
 	default:
 		return nil, sent, nil
 	}

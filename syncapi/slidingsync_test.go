@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/testnode"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestSlidingSyncListOrderAndRanges: rooms are ordered by their latest bump
@@ -202,10 +202,10 @@ func TestSlidingSyncInviteAndFilters(t *testing.T) {
 	alice, bob := e.user("alice"), e.user("bob")
 	inv := e.room(alice, "private_chat")
 	e.membership(alice, inv, bob.UserID, "invite")
-	enc := e.room(bob, "private_chat", node.InitialStateEvent{Type: "m.room.encryption",
+	enc := e.room(bob, "private_chat", core.InitialStateEvent{Type: "m.room.encryption",
 		Content: json.RawMessage(`{"algorithm":"m.megolm.v1.aes-sha2"}`)})
 	dm := e.room(bob, "private_chat")
-	space, err := e.n.CreateRoom(context.Background(), node.CreateRoomRequest{Creator: bob.UserID, DeviceID: bob.DeviceID,
+	space, err := e.n.CreateRoom(context.Background(), core.CreateRoomRequest{Creator: bob.UserID, DeviceID: bob.DeviceID,
 		Preset: "private_chat", CreationContent: json.RawMessage(`{"type":"m.space"}`)})
 	if err != nil {
 		t.Fatal(err)

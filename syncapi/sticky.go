@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // stickyLimit is how many sticky events one response carries; the rest
@@ -37,7 +38,7 @@ func (a *api) syncSticky(ctx context.Context, req *syncRequest, to *StreamToken,
 			inTimeline[id] = true
 		}
 	}
-	keep := func(_ string, ev *node.Event) bool {
+	keep := func(_ string, ev *core.Event) bool {
 		return !req.ignored[string(ev.PDU.SenderID())] && !inTimeline[ev.PDU.EventID()]
 	}
 	if err := a.timelineStickyTTLs(ctx, res); err != nil {
@@ -120,7 +121,7 @@ func (a *api) timelineStickyTTLs(ctx context.Context, res *syncResponse) error {
 			if !ok {
 				continue
 			}
-			if ce, ok := jr.Timeline.Events[st.i].(node.ClientEvent); ok && ce.Unsigned != nil {
+			if ce, ok := jr.Timeline.Events[st.i].(core.ClientEvent); ok && ce.Unsigned != nil {
 				ce.Unsigned["msc4354_sticky_duration_ttl_ms"] = ttl
 			}
 		}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // BenchmarkSyncSticky1000: the /sync cost of a room with 1,000 live sticky
@@ -23,12 +23,12 @@ import (
 func BenchmarkSyncSticky1000(b *testing.B) {
 	e := newEnv(b)
 	alice, bob := e.user("alice"), e.user("bob")
-	room := e.room(alice, node.PresetPublicChat)
+	room := e.room(alice, core.PresetPublicChat)
 	e.join(bob, room)
-	hour := int64(node.MaxStickyDurationMS)
+	hour := int64(core.MaxStickyDurationMS)
 	for i := range 1000 {
 		raw, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": "sticky " + strconv.Itoa(i)})
-		_, err := e.n.SendEvent(context.Background(), node.SendRequest{
+		_, err := e.n.SendEvent(context.Background(), core.SendRequest{
 			Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: room, Type: "m.room.message", Content: raw,
 			StickyDurationMS: &hour,
 		})

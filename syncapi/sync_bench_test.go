@@ -24,6 +24,7 @@ import (
 
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // syncRunner runs one /sync request for a user and checks its status.
@@ -69,7 +70,7 @@ func (e *env) runners(s node.Session) map[string]syncRunner {
 func (e *env) roomsOf(s node.Session, rooms, events int) []string {
 	var ids []string
 	for range rooms {
-		room := e.room(s, node.PresetPrivateChat)
+		room := e.room(s, core.PresetPrivateChat)
 		for i := range events - 6 {
 			e.say(s, room, "message "+strconv.Itoa(i))
 		}
@@ -110,7 +111,7 @@ func BenchmarkInitialSync100Rooms(b *testing.B) {
 func BenchmarkIncrementalSyncEmpty(b *testing.B) {
 	e := newEnv(b)
 	other := e.user("other")
-	elsewhere := e.room(other, node.PresetPrivateChat)
+	elsewhere := e.room(other, core.PresetPrivateChat)
 	for _, rooms := range []int{1, 100} {
 		u := e.user(fmt.Sprint("user", rooms))
 		e.roomsOf(u, rooms, 20)
@@ -150,7 +151,7 @@ func BenchmarkIncrementalSyncEmpty(b *testing.B) {
 func sinceRoom(b *testing.B, young bool) (e *env, alice node.Session, old, recent string) {
 	e = newEnv(b)
 	alice = e.user("alice")
-	room := e.room(alice, node.PresetPrivateChat)
+	room := e.room(alice, core.PresetPrivateChat)
 	if !young {
 		for i := range 20 {
 			e.say(alice, room, fmt.Sprint("before ", i))
@@ -212,7 +213,7 @@ func BenchmarkSyncRecentSince(b *testing.B) { benchSince(b, "recent") }
 func BenchmarkSyncWake(b *testing.B) {
 	e := newEnv(b)
 	alice, bob := e.user("alice"), e.user("bob")
-	room := e.room(alice, node.PresetPublicChat)
+	room := e.room(alice, core.PresetPublicChat)
 	e.join(bob, room)
 	e.online(alice, bob)
 	client := longPollClient()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnode"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/syncapi"
 )
 
@@ -43,7 +44,7 @@ func (e *env) setState(s node.Session, roomID, evType, stateKey string, content 
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	id, err := e.n.SendEvent(context.Background(), node.SendRequest{
+	id, err := e.n.SendEvent(context.Background(), core.SendRequest{
 		Sender: s.UserID, DeviceID: s.DeviceID, RoomID: roomID, Type: evType, StateKey: &stateKey, Content: raw,
 	})
 	if err != nil {
@@ -143,7 +144,7 @@ func TestSyncHistoryVisibility(t *testing.T) {
 		t.Run(tc.hv, func(t *testing.T) {
 			e := newEnv(t)
 			alice, bob := e.user("alice"), e.user("bob")
-			room := e.room(alice, node.PresetPrivateChat, historyVisibility(tc.hv))
+			room := e.room(alice, core.PresetPrivateChat, historyVisibility(tc.hv))
 			since := e.sync(bob, nil).NextBatch
 			e.say(alice, room, "before-invite")
 			e.membership(alice, room, bob.UserID, "invite")
@@ -178,7 +179,7 @@ func TestSyncHistoryVisibility(t *testing.T) {
 func TestSyncPrevBatchFillsGap(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user("alice")
-	room := e.room(alice, node.PresetPrivateChat)
+	room := e.room(alice, core.PresetPrivateChat)
 	since := e.now()
 	var sent []string
 	for i := range 25 {
@@ -293,7 +294,7 @@ func TestSyncLimitedIsTruthful(t *testing.T) {
 		}, map[string]any{"not_senders": []string{bob.UserID}, "limit": 5}, 5, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			room := e.room(alice, node.PresetPublicChat)
+			room := e.room(alice, core.PresetPublicChat)
 			e.join(bob, room)
 			// Noise before since never counts.
 			for i := range 30 {
@@ -313,7 +314,7 @@ func TestSyncLimitedIsTruthful(t *testing.T) {
 	}
 
 	t.Run("nothing new that the filter lets through", func(t *testing.T) {
-		room := e.room(alice, node.PresetPrivateChat)
+		room := e.room(alice, core.PresetPrivateChat)
 		since := e.now()
 		e.send(alice, room, "x.noise", map[string]int{})
 		b := e.sync(alice, vals("since", since, "filter", roomFilter(t, room, msgs)))
@@ -324,7 +325,7 @@ func TestSyncLimitedIsTruthful(t *testing.T) {
 
 	t.Run("initial sync", func(t *testing.T) {
 		carol := e.user("carol")
-		room := e.room(carol, node.PresetPrivateChat) // 6 events
+		room := e.room(carol, core.PresetPrivateChat) // 6 events
 		for i := range 3 {
 			e.say(carol, room, fmt.Sprint(i))
 		}
@@ -349,7 +350,7 @@ func TestSyncFilters(t *testing.T) {
 	alice, bob, carol, dave := e.user("alice"), e.user("bob"), e.user("carol"), e.user("dave")
 
 	t.Run("default limit is 10", func(t *testing.T) {
-		room := e.room(alice, node.PresetPrivateChat)
+		room := e.room(alice, core.PresetPrivateChat)
 		since := e.now()
 		for i := range 15 {
 			e.say(alice, room, fmt.Sprint(i))
@@ -366,7 +367,7 @@ func TestSyncFilters(t *testing.T) {
 	})
 
 	t.Run("timeline types and senders", func(t *testing.T) {
-		room := e.room(alice, node.PresetPublicChat)
+		room := e.room(alice, core.PresetPublicChat)
 		e.join(bob, room)
 		since := e.now()
 		e.say(alice, room, "a1")
@@ -396,7 +397,7 @@ func TestSyncFilters(t *testing.T) {
 	})
 
 	t.Run("state filter", func(t *testing.T) {
-		room := e.room(alice, node.PresetPublicChat)
+		room := e.room(alice, core.PresetPublicChat)
 		e.join(bob, room)
 		f := roomFilter(t, room, map[string]any{"limit": 1}, "state", map[string]any{"types": []string{"m.room.create", "m.room.member"}, "not_senders": []string{bob.UserID}})
 		jr := e.sync(alice, vals("filter", f)).Rooms.Join[room]
@@ -408,8 +409,8 @@ func TestSyncFilters(t *testing.T) {
 	})
 
 	t.Run("room filter", func(t *testing.T) {
-		r1, r2 := e.room(carol, node.PresetPrivateChat), e.room(carol, node.PresetPrivateChat)
-		r3 := e.room(alice, node.PresetPrivateChat)
+		r1, r2 := e.room(carol, core.PresetPrivateChat), e.room(carol, core.PresetPrivateChat)
+		r3 := e.room(alice, core.PresetPrivateChat)
 		e.membership(alice, r3, carol.UserID, "invite")
 		rooms := func(b syncBody) []string {
 			var out []string
@@ -442,7 +443,7 @@ func TestSyncFilters(t *testing.T) {
 	})
 
 	t.Run("filter by ID", func(t *testing.T) {
-		room := e.room(dave, node.PresetPrivateChat)
+		room := e.room(dave, core.PresetPrivateChat)
 		for i := range 4 {
 			e.say(dave, room, fmt.Sprint(i))
 		}
@@ -460,7 +461,7 @@ func TestSyncFilters(t *testing.T) {
 	t.Run("timeline filter hiding a state change", func(t *testing.T) {
 		// The timeline does not show the topic change; the state must, or
 		// the client never learns of it.
-		room := e.room(alice, node.PresetPrivateChat)
+		room := e.room(alice, core.PresetPrivateChat)
 		since := e.now()
 		e.say(alice, room, "m1")
 		topic := e.setState(alice, room, "m.room.topic", "", map[string]string{"topic": "new"})
@@ -487,7 +488,7 @@ func TestSyncFilters(t *testing.T) {
 func TestSyncLazyLoadMembers(t *testing.T) {
 	e := newEnv(t)
 	alice, bob, carol, dave := e.user("alice"), e.user("bob"), e.user("carol"), e.user("dave")
-	room := e.room(alice, node.PresetPublicChat)
+	room := e.room(alice, core.PresetPublicChat)
 	for _, u := range []node.Session{bob, carol, dave} {
 		e.join(u, room)
 	}
@@ -553,7 +554,7 @@ func TestSyncLazyLoadMembers(t *testing.T) {
 func TestSyncFullState(t *testing.T) {
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
-	room := e.room(alice, node.PresetPublicChat)
+	room := e.room(alice, core.PresetPublicChat)
 	e.join(bob, room)
 	e.setState(alice, room, "m.room.name", "", map[string]string{"name": "Room"})
 	e.say(alice, room, "old")
@@ -592,8 +593,8 @@ func TestSyncInviteState(t *testing.T) {
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
 	name := "The Room"
-	room, err := e.n.CreateRoom(context.Background(), node.CreateRoomRequest{
-		Creator: alice.UserID, Preset: node.PresetPrivateChat, Name: &name,
+	room, err := e.n.CreateRoom(context.Background(), core.CreateRoomRequest{
+		Creator: alice.UserID, Preset: core.PresetPrivateChat, Name: &name,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -666,9 +667,9 @@ func TestSyncInviteState(t *testing.T) {
 func TestSyncRedactedEvents(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user("alice")
-	room := e.room(alice, node.PresetPrivateChat)
+	room := e.room(alice, core.PresetPrivateChat)
 	redact := func(id string) string {
-		rid, err := e.n.Redact(context.Background(), node.RedactRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: room, EventID: id, Reason: "oops"})
+		rid, err := e.n.Redact(context.Background(), core.RedactRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: room, EventID: id, Reason: "oops"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -721,7 +722,7 @@ func TestSyncRedactedEvents(t *testing.T) {
 func TestSyncDuplicateJoin(t *testing.T) {
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
-	room := e.room(alice, node.PresetPublicChat)
+	room := e.room(alice, core.PresetPublicChat)
 	e.join(bob, room)
 	e.say(alice, room, "hello")
 
@@ -758,7 +759,7 @@ func TestSyncDuplicateJoin(t *testing.T) {
 func TestSyncOldSinceToken(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user("alice")
-	room := e.room(alice, node.PresetPrivateChat)
+	room := e.room(alice, core.PresetPrivateChat)
 	joined := e.now()
 	const keys = 20
 	for i := range 2000 {
@@ -796,7 +797,7 @@ func TestSyncOldSinceToken(t *testing.T) {
 func TestSyncNewlyJoinedRoom(t *testing.T) {
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
-	room := e.room(alice, node.PresetPublicChat)
+	room := e.room(alice, core.PresetPublicChat)
 	e.setState(alice, room, "m.room.name", "", map[string]string{"name": "Room"})
 	for i := range 3 {
 		e.say(alice, room, fmt.Sprint(i))
@@ -852,7 +853,7 @@ func TestSyncLeave(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bob := e.user("bob-" + strconv.Itoa(int(e.n.StreamPosition())))
-			room := e.room(alice, node.PresetPublicChat, historyVisibility(tc.hv))
+			room := e.room(alice, core.PresetPublicChat, historyVisibility(tc.hv))
 			e.join(bob, room)
 			since := e.now()
 			e.say(alice, room, "before")
@@ -860,11 +861,11 @@ func TestSyncLeave(t *testing.T) {
 			var err error
 			switch tc.how {
 			case "leave":
-				leaveID, err = e.n.ChangeMembership(context.Background(), node.MembershipChange{Sender: bob.UserID, RoomID: room, Target: bob.UserID, Membership: "leave"})
+				leaveID, err = e.n.ChangeMembership(context.Background(), core.MembershipChange{Sender: bob.UserID, RoomID: room, Target: bob.UserID, Membership: "leave"})
 			case "kick":
-				leaveID, err = e.n.ChangeMembership(context.Background(), node.MembershipChange{Sender: alice.UserID, RoomID: room, Target: bob.UserID, Membership: "leave"})
+				leaveID, err = e.n.ChangeMembership(context.Background(), core.MembershipChange{Sender: alice.UserID, RoomID: room, Target: bob.UserID, Membership: "leave"})
 			case "ban":
-				leaveID, err = e.n.ChangeMembership(context.Background(), node.MembershipChange{Sender: alice.UserID, RoomID: room, Target: bob.UserID, Membership: "ban"})
+				leaveID, err = e.n.ChangeMembership(context.Background(), core.MembershipChange{Sender: alice.UserID, RoomID: room, Target: bob.UserID, Membership: "ban"})
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -907,11 +908,11 @@ func TestSyncLeave(t *testing.T) {
 
 	t.Run("rejected invite", func(t *testing.T) {
 		bob := e.user("bob-ri")
-		room := e.room(alice, node.PresetPrivateChat, historyVisibility("joined"))
+		room := e.room(alice, core.PresetPrivateChat, historyVisibility("joined"))
 		e.say(alice, room, "secret")
 		e.membership(alice, room, bob.UserID, "invite")
 		since := e.now()
-		reject, err := e.n.ChangeMembership(context.Background(), node.MembershipChange{Sender: bob.UserID, RoomID: room, Target: bob.UserID, Membership: "leave"})
+		reject, err := e.n.ChangeMembership(context.Background(), core.MembershipChange{Sender: bob.UserID, RoomID: room, Target: bob.UserID, Membership: "leave"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -933,7 +934,7 @@ func TestSyncLeave(t *testing.T) {
 
 	t.Run("include_leave on initial sync", func(t *testing.T) {
 		bob := e.user("bob-il")
-		room := e.room(alice, node.PresetPublicChat)
+		room := e.room(alice, core.PresetPublicChat)
 		e.join(bob, room)
 		e.say(alice, room, "hi")
 		e.membership(bob, room, bob.UserID, "leave")
@@ -962,7 +963,7 @@ func TestSyncLeave(t *testing.T) {
 
 	t.Run("joined and left since the last sync", func(t *testing.T) {
 		bob := e.user("bob-jl")
-		room := e.room(alice, node.PresetPublicChat)
+		room := e.room(alice, core.PresetPublicChat)
 		e.setState(alice, room, "m.room.name", "", map[string]string{"name": "Room"})
 		since := e.now()
 		e.join(bob, room)
@@ -991,7 +992,7 @@ func TestSyncLeave(t *testing.T) {
 func TestSyncStateAfter(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user("alice")
-	room := e.room(alice, node.PresetPrivateChat)
+	room := e.room(alice, core.PresetPrivateChat)
 	e.say(alice, room, "hello")
 
 	for _, tc := range []struct{ param, key string }{
@@ -1082,7 +1083,7 @@ func TestSyncBadRequests(t *testing.T) {
 	}
 	// A huge timeout is capped, not wrapped around to "return at once" or
 	// an error; with something to send it returns at once.
-	room := e.room(alice, node.PresetPrivateChat)
+	room := e.room(alice, core.PresetPrivateChat)
 	since := e.now()
 	e.say(alice, room, "x")
 	if _, ok := e.sync(alice, vals("since", since, "timeout", "9223372036854775807")).Rooms.Join[room]; !ok {

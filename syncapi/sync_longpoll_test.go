@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // waitLimit bounds every wait for something that must happen. It is
@@ -151,7 +152,7 @@ func (e *env) online(users ...node.Session) {
 func TestSyncLongPollWakesOnMessage(t *testing.T) {
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
-	room := e.room(alice, node.PresetPublicChat)
+	room := e.room(alice, core.PresetPublicChat)
 	e.join(bob, room)
 	carol := e.user("carol")
 	e.online(alice, bob, carol)
@@ -190,7 +191,7 @@ func TestSyncLongPollWakesOnMessage(t *testing.T) {
 func TestSyncLongPollTimeout(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user("alice")
-	room := e.room(alice, node.PresetPrivateChat)
+	room := e.room(alice, core.PresetPrivateChat)
 	e.say(alice, room, "old")
 	e.online(alice)
 	since := e.now()
@@ -217,7 +218,7 @@ func TestSyncLongPollTimeout(t *testing.T) {
 func TestSyncLongPollIgnoresFilteredWake(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user("alice")
-	x, y := e.room(alice, node.PresetPrivateChat), e.room(alice, node.PresetPrivateChat)
+	x, y := e.room(alice, core.PresetPrivateChat), e.room(alice, core.PresetPrivateChat)
 	e.online(alice)
 	since := e.now()
 	p := e.startPoll(longPollClient(), alice, vals("since", since, "timeout", "120000", "filter", roomFilter(t, x, nil)), nil)
@@ -237,14 +238,14 @@ func TestSyncLongPollIgnoresFilteredWake(t *testing.T) {
 func TestSyncLongPollWakesOnlyRoomMembers(t *testing.T) {
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
-	x := e.room(alice, node.PresetPublicChat)
+	x := e.room(alice, core.PresetPublicChat)
 	e.join(bob, x)
 	var others []node.Session
 	for i := range 50 {
 		u := e.user(fmt.Sprint("idle", i))
 		others = append(others, u)
 		if i%2 == 0 { // half are in another room, half in none
-			e.room(u, node.PresetPrivateChat)
+			e.room(u, core.PresetPrivateChat)
 		}
 	}
 	e.online(append(others, alice, bob)...)
@@ -309,7 +310,7 @@ func longPoll500(tb testing.TB, idle time.Duration) longPoll500Result {
 	roomIDs := make([]string, rooms)
 	for i := range rooms {
 		users[2*i], users[2*i+1] = e.user(fmt.Sprint("u", 2*i)), e.user(fmt.Sprint("u", 2*i+1))
-		roomIDs[i] = e.room(users[2*i], node.PresetPublicChat)
+		roomIDs[i] = e.room(users[2*i], core.PresetPublicChat)
 		e.join(users[2*i+1], roomIDs[i])
 	}
 	e.online(users...)

@@ -12,6 +12,7 @@ import (
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/internal/testnode"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestSyncPresenceDecays: over HTTP, a user whose long-poll /sync is open
@@ -24,7 +25,7 @@ func TestSyncPresenceDecays(t *testing.T) {
 	tn := testnode.Start(t, testnode.Options{Configure: func(c *app.Config) { c.Node.Clock = clock.Now }})
 	e := &env{t: t, tn: tn, n: tn.App.Node}
 	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
-	roomID := e.room(alice, node.PresetPublicChat)
+	roomID := e.room(alice, core.PresetPublicChat)
 	e.join(bob, roomID)
 	// bob's syncs leave his presence alone, so they are no news to alice.
 	bobTok := e.sync(bob, vals("set_presence", "offline")).NextBatch

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // syncBody is the part of a /sync response the tests read.
@@ -114,7 +115,7 @@ func stateTypes(evs []event) []string {
 func TestSyncSeedWorkedExample(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user("alice")
-	roomID := e.room(alice, node.PresetPrivateChat)
+	roomID := e.room(alice, core.PresetPrivateChat)
 	base := e.n.StreamPosition()
 	ids := map[string]string{}
 	step := func(label string) {
@@ -124,7 +125,7 @@ func TestSyncSeedWorkedExample(t *testing.T) {
 			sk := ""
 			raw, _ := json.Marshal(map[string]string{"v": label})
 			var err error
-			id, err = e.n.SendEvent(context.Background(), node.SendRequest{
+			id, err = e.n.SendEvent(context.Background(), core.SendRequest{
 				Sender: alice.UserID, RoomID: roomID, Type: "x.state." + label[:1], StateKey: &sk, Content: raw,
 			})
 			if err != nil {

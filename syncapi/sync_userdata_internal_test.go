@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestTypingAfterTokenIsNotRepeated pins the race TestSyncLongPollWakes can
@@ -17,7 +18,7 @@ import (
 // It calls syncEphemeral directly, with the token the racing response read.
 func TestTypingAfterTokenIsNotRepeated(t *testing.T) {
 	ctx := context.Background()
-	n, err := node.New(ctx, node.Config{
+	n, err := node.New(ctx, core.Config{
 		DataDir: t.TempDir(), OpenRegistration: true, StorageProfile: "phone",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -34,11 +35,11 @@ func TestTypingAfterTokenIsNotRepeated(t *testing.T) {
 		users = append(users, s)
 	}
 	alice, bob := users[0], users[1]
-	room, err := n.CreateRoom(ctx, node.CreateRoomRequest{Creator: alice.UserID, Preset: node.PresetPublicChat})
+	room, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.ChangeMembership(ctx, node.MembershipChange{Sender: bob.UserID, RoomID: room, Target: bob.UserID, Membership: "join"}); err != nil {
+	if _, err := n.ChangeMembership(ctx, core.MembershipChange{Sender: bob.UserID, RoomID: room, Target: bob.UserID, Membership: "join"}); err != nil {
 		t.Fatal(err)
 	}
 	a := &api{n: n, budget: scanBudget}

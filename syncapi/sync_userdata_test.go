@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/testnode"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 const csV3 = "/_matrix/client/v3"
@@ -325,9 +326,9 @@ func (e *env) await(ch <-chan pollResult, what string) pollResult {
 func TestSyncTyping(t *testing.T) {
 	e := newEnv(t)
 	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
-	roomID := e.room(alice, node.PresetPublicChat)
+	roomID := e.room(alice, core.PresetPublicChat)
 	e.join(bob, roomID)
-	e.room(carol, node.PresetPublicChat) // carol has a room of her own, not this one
+	e.room(carol, core.PresetPublicChat) // carol has a room of her own, not this one
 	aliceTok, carolTok := e.sync(alice, nil).NextBatch, e.sync(carol, nil).NextBatch
 
 	steps := []struct {
@@ -385,7 +386,7 @@ func TestSyncTyping(t *testing.T) {
 func TestSyncReceipts(t *testing.T) {
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
-	roomID := e.room(alice, node.PresetPublicChat)
+	roomID := e.room(alice, core.PresetPublicChat)
 	e.join(bob, roomID)
 	e1 := e.say(alice, roomID, "one")
 	e2 := e.say(alice, roomID, "two")
@@ -468,7 +469,7 @@ func TestSyncReceipts(t *testing.T) {
 func TestSyncAccountData(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user("alice")
-	roomID := e.room(alice, node.PresetPrivateChat)
+	roomID := e.room(alice, core.PresetPrivateChat)
 	tok0 := e.sync(alice, nil).NextBatch
 
 	e.putAccountData(alice, "", "com.example.a", map[string]int{"n": 1})
@@ -769,9 +770,9 @@ func TestSyncE2EECounts(t *testing.T) {
 func TestSyncDeviceLists(t *testing.T) {
 	e := newEnv(t)
 	alice, bob, carol, dave := e.user("alice"), e.user("bob"), e.user("carol"), e.user("dave")
-	roomID := e.room(alice, node.PresetPublicChat)
+	roomID := e.room(alice, core.PresetPublicChat)
 	e.join(bob, roomID)
-	e.room(carol, node.PresetPublicChat) // carol shares nothing with alice
+	e.room(carol, core.PresetPublicChat) // carol shares nothing with alice
 	tok := e.sync(alice, nil).NextBatch
 
 	keysChanges := func(from, to string) (changed, left []string, ok bool) {
@@ -844,10 +845,10 @@ func nonNil(s []string) []string {
 func TestSyncPresence(t *testing.T) {
 	e := newEnv(t)
 	alice, bob, carol, dave := e.user("alice"), e.user("bob"), e.user("carol"), e.user("dave")
-	roomID := e.room(alice, node.PresetPublicChat)
+	roomID := e.room(alice, core.PresetPublicChat)
 	e.join(bob, roomID)
 	e.join(dave, roomID)
-	e.room(carol, node.PresetPublicChat) // carol shares nothing with them
+	e.room(carol, core.PresetPublicChat) // carol shares nothing with them
 	aliceTok, carolTok := e.sync(alice, nil).NextBatch, e.sync(carol, nil).NextBatch
 	status := func(s node.Session, presence, msg string) {
 		e.call(s, "PUT", csV3+"/presence/"+url.PathEscape(s.UserID)+"/status", map[string]string{"presence": presence, "status_msg": msg})
@@ -910,7 +911,7 @@ func TestSyncPresence(t *testing.T) {
 func TestSyncIgnoredUsers(t *testing.T) {
 	e := newEnv(t)
 	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
-	roomID := e.room(alice, node.PresetPublicChat)
+	roomID := e.room(alice, core.PresetPublicChat)
 	e.join(bob, roomID)
 	e.join(carol, roomID)
 	e.say(bob, roomID, "bob before")
@@ -926,9 +927,9 @@ func TestSyncIgnoredUsers(t *testing.T) {
 	}
 	e.say(bob, roomID, "bob last")
 
-	bobInvites := e.room(bob, node.PresetPrivateChat)
+	bobInvites := e.room(bob, core.PresetPrivateChat)
 	e.membership(bob, bobInvites, alice.UserID, "invite")
-	carolInvites := e.room(carol, node.PresetPrivateChat)
+	carolInvites := e.room(carol, core.PresetPrivateChat)
 	e.membership(carol, carolInvites, alice.UserID, "invite")
 
 	for _, initial := range []bool{false, true} {
@@ -1013,9 +1014,9 @@ func TestSyncIgnoredUsers(t *testing.T) {
 func TestSyncLongPollWakes(t *testing.T) {
 	e := newEnv(t)
 	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
-	roomID := e.room(alice, node.PresetPublicChat)
+	roomID := e.room(alice, core.PresetPublicChat)
 	e.join(bob, roomID)
-	signal := e.room(carol, node.PresetPublicChat)
+	signal := e.room(carol, core.PresetPublicChat)
 	e.join(alice, signal)
 	target := e.say(alice, roomID, "read me")
 	aliceTok := e.sync(alice, nil).NextBatch
@@ -1100,7 +1101,7 @@ func TestSyncLongPollWakes(t *testing.T) {
 func TestSyncNextBatchRoundTrips(t *testing.T) {
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
-	roomID := e.room(alice, node.PresetPublicChat)
+	roomID := e.room(alice, core.PresetPublicChat)
 	e.join(bob, roomID)
 	target := e.say(bob, roomID, "hello")
 
@@ -1126,7 +1127,7 @@ func TestSyncNextBatchRoundTrips(t *testing.T) {
 			e.call(alice, "POST", csV3+"/keys/upload", map[string]any{"one_time_keys": map[string]any{"signed_curve25519:A": map[string]string{"key": "k"}}})
 		}},
 		{"invite", func() {
-			r := e.room(bob, node.PresetPrivateChat)
+			r := e.room(bob, core.PresetPrivateChat)
 			e.membership(bob, r, alice.UserID, "invite")
 		}},
 	}

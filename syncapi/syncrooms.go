@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -43,11 +43,11 @@ type timelineSticky struct {
 }
 
 // noteTimeline makes the notes of a timeline.
-func noteTimeline(evs []*node.Event) timelineNotes {
+func noteTimeline(evs []*core.Event) timelineNotes {
 	tn := timelineNotes{ids: make([]string, len(evs))}
 	for i, ev := range evs {
 		tn.ids[i] = ev.PDU.EventID()
-		if node.StickyInfo(ev.PDU) != nil {
+		if core.StickyInfo(ev.PDU) != nil {
 			tn.sticky = append(tn.sticky, timelineSticky{i: i, pos: ev.Pos})
 		}
 	}
@@ -157,11 +157,11 @@ type roomEntry struct {
 	invite *invitedRoom
 	leave  *leftRoom
 	// members are member events for device_lists (see memberChanges).
-	members []*node.Event
+	members []*core.Event
 }
 
 // syncRoom works out one room's entry.
-func (a *api) syncRoom(ctx context.Context, req *syncRequest, to StreamToken, m node.RoomMembership) (roomEntry, error) {
+func (a *api) syncRoom(ctx context.Context, req *syncRequest, to StreamToken, m core.RoomMembership) (roomEntry, error) {
 	var e roomEntry
 	if !req.filter.Room.MatchRoom(m.RoomID) {
 		return e, nil
@@ -261,8 +261,8 @@ func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i
 // membershipAtPos is the user's membership in a room as it stood at a
 // stream position, with its event's ID and position; Membership is "" when
 // they had none.
-func (a *api) membershipAtPos(ctx context.Context, roomID, userID string, pos uint64) (node.RoomMembership, error) {
-	m := node.RoomMembership{RoomID: roomID}
+func (a *api) membershipAtPos(ctx context.Context, roomID, userID string, pos uint64) (core.RoomMembership, error) {
+	m := core.RoomMembership{RoomID: roomID}
 	s, err := a.n.RoomStateAt(ctx, roomID, pos)
 	if err != nil {
 		return m, err
@@ -291,7 +291,7 @@ func (a *api) membershipAt(ctx context.Context, roomID, userID string, pos uint6
 // on incremental syncs the member events for device_lists. A newly joined
 // room comes whole: full state, the newest events whatever since says, and
 // limited, so the client drops anything it had.
-func (a *api) joinedRoom(ctx context.Context, req *syncRequest, roomID string, to StreamToken, newlyJoined bool) (*joinedRoom, []*node.Event, error) {
+func (a *api) joinedRoom(ctx context.Context, req *syncRequest, roomID string, to StreamToken, newlyJoined bool) (*joinedRoom, []*core.Event, error) {
 	full := !req.hasSince || req.fullState || newlyJoined
 	u, err := a.roomUpdate(ctx, req, roomID, to.Room, full, req.hasSince && !newlyJoined, "")
 	if err != nil {
@@ -300,7 +300,7 @@ func (a *api) joinedRoom(ctx context.Context, req *syncRequest, roomID string, t
 	if !full && len(u.w.events) == 0 && len(u.state) == 0 {
 		return nil, nil, nil
 	}
-	var members []*node.Event
+	var members []*core.Event
 	if req.hasSince {
 		if members, err = a.memberEvents(ctx, u.memberIDs, u.w.events); err != nil {
 			return nil, nil, err
@@ -322,7 +322,7 @@ func (a *api) joinedRoom(ctx context.Context, req *syncRequest, roomID string, t
 
 // summary counts joined and invited members and picks up to five heroes
 // (other members, by user ID) for rooms without a name.
-func (a *api) summary(ctx context.Context, userID string, s *node.State) (*roomSummary, error) {
+func (a *api) summary(ctx context.Context, userID string, s *core.State) (*roomSummary, error) {
 	ms, err := a.memberStats(ctx, userID, s)
 	if err != nil {
 		return nil, err
@@ -340,14 +340,14 @@ type roomMemberStats struct {
 	joined, invited int
 	// heroes are the member events of up to five joined or invited members
 	// other than the user, by user ID.
-	heroes []*node.Event
+	heroes []*core.Event
 }
 
 // memberStats reads the member events of a state and counts them.
-func (a *api) memberStats(ctx context.Context, userID string, s *node.State) (roomMemberStats, error) {
+func (a *api) memberStats(ctx context.Context, userID string, s *core.State) (roomMemberStats, error) {
 	var ms roomMemberStats
 	var ids []string
-	s.Each(func(k node.StateKey, id string) {
+	s.Each(func(k core.StateKey, id string) {
 		if k.EventType == spec.MRoomMember {
 			ids = append(ids, id)
 		}
@@ -356,7 +356,7 @@ func (a *api) memberStats(ctx context.Context, userID string, s *node.State) (ro
 	if err != nil {
 		return ms, err
 	}
-	var heroes []*node.Event
+	var heroes []*core.Event
 	for _, ev := range evs {
 		m, _ := ev.PDU.Membership()
 		target := *ev.PDU.StateKey()
@@ -372,14 +372,14 @@ func (a *api) memberStats(ctx context.Context, userID string, s *node.State) (ro
 			heroes = append(heroes, ev)
 		}
 	}
-	slices.SortFunc(heroes, func(x, y *node.Event) int { return strings.Compare(*x.PDU.StateKey(), *y.PDU.StateKey()) })
+	slices.SortFunc(heroes, func(x, y *core.Event) int { return strings.Compare(*x.PDU.StateKey(), *y.PDU.StateKey()) })
 	ms.heroes = heroes[:min(len(heroes), 5)]
 	return ms, nil
 }
 
 // invitedRoom is the stripped state the invitee may see: the room's
 // identifying state and the invite itself.
-func (a *api) invitedRoom(ctx context.Context, m node.RoomMembership) (*invitedRoom, error) {
+func (a *api) invitedRoom(ctx context.Context, m core.RoomMembership) (*invitedRoom, error) {
 	s, err := a.n.RoomStateAt(ctx, m.RoomID, m.Pos)
 	if err != nil {
 		return nil, err
@@ -418,7 +418,7 @@ type strippedEvent struct {
 // member events for device_lists. A room the user joined and left since the
 // last sync comes whole, as a newly joined room does: the client has nothing
 // of it.
-func (a *api) leftRoom(ctx context.Context, req *syncRequest, m node.RoomMembership) (*leftRoom, []*node.Event, error) {
+func (a *api) leftRoom(ctx context.Context, req *syncRequest, m core.RoomMembership) (*leftRoom, []*core.Event, error) {
 	newlyJoined := false
 	if req.hasSince && m.Pos > req.since.Room {
 		was, err := a.membershipAtPos(ctx, m.RoomID, req.dev.UserID, req.since.Room)
@@ -438,10 +438,10 @@ func (a *api) leftRoom(ctx context.Context, req *syncRequest, m node.RoomMembers
 	if err != nil {
 		return nil, nil, err
 	}
-	var members []*node.Event
+	var members []*core.Event
 	if req.hasSince {
 		var ids []string
-		u.w.endState.Each(func(k node.StateKey, id string) {
+		u.w.endState.Each(func(k core.StateKey, id string) {
 			if k.EventType == spec.MRoomMember {
 				ids = append(ids, id)
 			}
@@ -454,7 +454,7 @@ func (a *api) leftRoom(ctx context.Context, req *syncRequest, m node.RoomMembers
 }
 
 // memberEvents loads the events of ids and adds the member events of evs.
-func (a *api) memberEvents(ctx context.Context, ids []string, evs []*node.Event) ([]*node.Event, error) {
+func (a *api) memberEvents(ctx context.Context, ids []string, evs []*core.Event) ([]*core.Event, error) {
 	out, err := a.n.Events(ctx, ids)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -45,7 +46,7 @@ type memberChanges struct {
 	joined, left map[string]bool
 }
 
-func (m *memberChanges) note(ev *node.Event, self string) {
+func (m *memberChanges) note(ev *core.Event, self string) {
 	if ev.PDU.Type() != spec.MRoomMember || ev.PDU.StateKey() == nil || *ev.PDU.StateKey() == self {
 		return
 	}
@@ -62,7 +63,7 @@ func (m *memberChanges) note(ev *node.Event, self string) {
 // out of timelines and their invites are not shown.
 func (a *api) ignoredUsers(ctx context.Context, userID string) (map[string]bool, error) {
 	raw, err := a.n.AccountData(ctx, userID, "", "m.ignored_user_list")
-	if errors.Is(err, node.ErrNotFound) {
+	if errors.Is(err, core.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -84,11 +85,11 @@ func (a *api) ignoredUsers(ctx context.Context, userID string) (map[string]bool,
 // withoutIgnored wraps keep (nil keeps all) to leave out the events of the
 // ignored senders. Their state events are kept (as Synapse does): leaving
 // them out would hide state changes.
-func withoutIgnored(ignored map[string]bool, keep func(*node.Event) bool) func(*node.Event) bool {
+func withoutIgnored(ignored map[string]bool, keep func(*core.Event) bool) func(*core.Event) bool {
 	if len(ignored) == 0 {
 		return keep
 	}
-	return func(ev *node.Event) bool {
+	return func(ev *core.Event) bool {
 		if ignored[string(ev.PDU.SenderID())] && ev.PDU.StateKey() == nil {
 			return false
 		}

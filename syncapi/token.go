@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // StreamToken is a position in each of the node's streams, the token clients
@@ -58,8 +58,8 @@ const (
 )
 
 // errBadToken is wrapped in every parse failure; it carries
-// node.ErrInvalidParam so the HTTP edge answers 400 M_INVALID_PARAM.
-var errBadToken = fmt.Errorf("%w: malformed stream token", node.ErrInvalidParam)
+// core.ErrInvalidParam so the HTTP edge answers 400 M_INVALID_PARAM.
+var errBadToken = fmt.Errorf("%w: malformed stream token", core.ErrInvalidParam)
 
 // parts lists the positions in wire order.
 func (t *StreamToken) parts() []*uint64 {
@@ -67,7 +67,7 @@ func (t *StreamToken) parts() []*uint64 {
 }
 
 // ParseStreamToken reads a token made by String. Any malformed input is an
-// error wrapping node.ErrInvalidParam, never a panic.
+// error wrapping core.ErrInvalidParam, never a panic.
 func ParseStreamToken(s string) (StreamToken, error) {
 	var t StreamToken
 	if len(s) > maxTokenLen {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 func TestParseStreamToken(t *testing.T) {
@@ -53,8 +53,8 @@ func TestParseStreamToken(t *testing.T) {
 				t.Fatalf("err = %v, want ok %v", err, tc.ok)
 			}
 			if err != nil {
-				if !errors.Is(err, node.ErrInvalidParam) {
-					t.Fatalf("error %v does not wrap node.ErrInvalidParam", err)
+				if !errors.Is(err, core.ErrInvalidParam) {
+					t.Fatalf("error %v does not wrap core.ErrInvalidParam", err)
 				}
 				return
 			}
@@ -107,8 +107,8 @@ func FuzzParseStreamToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		tok, err := ParseStreamToken(s)
 		if err != nil {
-			if !errors.Is(err, node.ErrInvalidParam) {
-				t.Fatalf("%q: error %v does not wrap node.ErrInvalidParam", s, err)
+			if !errors.Is(err, core.ErrInvalidParam) {
+				t.Fatalf("%q: error %v does not wrap core.ErrInvalidParam", s, err)
 			}
 			return
 		}

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // unreadCounts is a joined room's unread_notifications in a /sync response.
@@ -37,7 +37,7 @@ func wantUnread(t *testing.T, b syncBody, roomID string, notify, highlight int) 
 func TestSyncUnreadNotifications(t *testing.T) {
 	e := newEnv(t)
 	alice, bob := e.user("alice"), e.user("bob")
-	roomID := e.room(alice, node.PresetPublicChat)
+	roomID := e.room(alice, core.PresetPublicChat)
 	e.join(bob, roomID)
 
 	b := e.sync(bob, nil)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/p2ptransport"
 )
 
@@ -159,11 +159,11 @@ func TestNodeConfigRegistrations(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config
-		want node.RateLimit
+		want core.RateLimit
 	}{
-		{name: "default", want: node.RateLimit{}},
-		{name: "set", cfg: Config{RegistrationBurst: 3, RegistrationEvery: time.Hour}, want: node.RateLimit{Burst: 3, Every: time.Hour}},
-		{name: "off", cfg: Config{RegistrationBurst: 3, NoRegistrationLimit: true}, want: node.RateLimit{Burst: -1}},
+		{name: "default", want: core.RateLimit{}},
+		{name: "set", cfg: Config{RegistrationBurst: 3, RegistrationEvery: time.Hour}, want: core.RateLimit{Burst: 3, Every: time.Hour}},
+		{name: "off", cfg: Config{RegistrationBurst: 3, NoRegistrationLimit: true}, want: core.RateLimit{Burst: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 func TestAccountCreate(t *testing.T) {
@@ -30,7 +31,7 @@ func TestAccountCreate(t *testing.T) {
 	}
 
 	// The account exists and its password works, on a node with closed registration.
-	n, err := node.New(ctx, node.Config{DataDir: dir, StorageProfile: "phone", Logger: slog.New(slog.DiscardHandler)})
+	n, err := node.New(ctx, core.Config{DataDir: dir, StorageProfile: "phone", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/app"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // shutdownTimeout bounds a graceful shutdown: in-flight requests get this long
@@ -87,12 +87,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // nodeConfig maps the command's configuration onto the node's.
-func nodeConfig(cfg Config, log *slog.Logger) node.Config {
-	regs := node.RateLimit{Burst: cfg.RegistrationBurst, Every: cfg.RegistrationEvery}
+func nodeConfig(cfg Config, log *slog.Logger) core.Config {
+	regs := core.RateLimit{Burst: cfg.RegistrationBurst, Every: cfg.RegistrationEvery}
 	if cfg.NoRegistrationLimit {
-		regs = node.RateLimit{Burst: -1}
+		regs = core.RateLimit{Burst: -1}
 	}
-	return node.Config{
+	return core.Config{
 		Registrations:    regs,
 		DataDir:          cfg.DataDir,
 		ServerName:       cfg.ServerName,
@@ -100,7 +100,7 @@ func nodeConfig(cfg Config, log *slog.Logger) node.Config {
 		OpenRegistration: cfg.OpenRegistration,
 		WebOrigins:       cfg.WebOrigins,
 		NoSyncWrites:     cfg.NoSyncWrites,
-		CacheBytes:       node.DefaultCacheBytes(cfg.StorageProfile),
+		CacheBytes:       core.DefaultCacheBytes(cfg.StorageProfile),
 		Logger:           log,
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Error is a Matrix error with its HTTP status.
@@ -72,21 +73,21 @@ var nodeErrors = []struct {
 	status int
 	code   string
 }{
-	{node.ErrUnsupportedRoomVersion, http.StatusBadRequest, "M_UNSUPPORTED_ROOM_VERSION"},
-	{node.ErrUserInUse, http.StatusBadRequest, "M_USER_IN_USE"},
-	{node.ErrInvalidUsername, http.StatusBadRequest, "M_INVALID_USERNAME"},
-	{node.ErrRoomInUse, http.StatusBadRequest, "M_ROOM_IN_USE"},
-	{node.ErrUnknownToken, http.StatusUnauthorized, "M_UNKNOWN_TOKEN"},
-	{node.ErrBadLogin, http.StatusForbidden, "M_FORBIDDEN"},
-	{node.ErrRegistrationDisabled, http.StatusForbidden, "M_FORBIDDEN"},
-	{node.ErrTooLarge, http.StatusRequestEntityTooLarge, "M_TOO_LARGE"},
-	{node.ErrInvalidParam, http.StatusBadRequest, "M_INVALID_PARAM"},
-	{node.ErrInvalidSignature, http.StatusBadRequest, "M_INVALID_SIGNATURE"},
-	{node.ErrMissingParam, http.StatusBadRequest, "M_MISSING_PARAM"},
-	{node.ErrBadInput, http.StatusBadRequest, "M_BAD_JSON"},
-	{node.ErrNotJoined, http.StatusForbidden, "M_FORBIDDEN"},
-	{node.ErrForbidden, http.StatusForbidden, "M_FORBIDDEN"},
-	{node.ErrNotFound, http.StatusNotFound, "M_NOT_FOUND"},
+	{core.ErrUnsupportedRoomVersion, http.StatusBadRequest, "M_UNSUPPORTED_ROOM_VERSION"},
+	{core.ErrUserInUse, http.StatusBadRequest, "M_USER_IN_USE"},
+	{core.ErrInvalidUsername, http.StatusBadRequest, "M_INVALID_USERNAME"},
+	{core.ErrRoomInUse, http.StatusBadRequest, "M_ROOM_IN_USE"},
+	{core.ErrUnknownToken, http.StatusUnauthorized, "M_UNKNOWN_TOKEN"},
+	{core.ErrBadLogin, http.StatusForbidden, "M_FORBIDDEN"},
+	{core.ErrRegistrationDisabled, http.StatusForbidden, "M_FORBIDDEN"},
+	{core.ErrTooLarge, http.StatusRequestEntityTooLarge, "M_TOO_LARGE"},
+	{core.ErrInvalidParam, http.StatusBadRequest, "M_INVALID_PARAM"},
+	{core.ErrInvalidSignature, http.StatusBadRequest, "M_INVALID_SIGNATURE"},
+	{core.ErrMissingParam, http.StatusBadRequest, "M_MISSING_PARAM"},
+	{core.ErrBadInput, http.StatusBadRequest, "M_BAD_JSON"},
+	{core.ErrNotJoined, http.StatusForbidden, "M_FORBIDDEN"},
+	{core.ErrForbidden, http.StatusForbidden, "M_FORBIDDEN"},
+	{core.ErrNotFound, http.StatusNotFound, "M_NOT_FOUND"},
 	// Another server did not answer: the gateway's fault, not the caller's.
 	{node.ErrRemoteUnavailable, http.StatusBadGateway, "M_UNKNOWN"},
 }

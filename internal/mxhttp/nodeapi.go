@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Node is what the HTTP edge needs of the node: to turn an access token
@@ -13,5 +14,5 @@ import (
 // the edge cannot reach room state or any other part of the node.
 type Node interface {
 	Authenticate(ctx context.Context, token string) (node.Device, error)
-	Config() node.Config
+	Config() core.Config
 }

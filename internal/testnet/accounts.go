@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // Register registers localpart on n as an admin with a logged-in device
@@ -26,7 +27,7 @@ func RegisterWith(ctx context.Context, tb testing.TB, n *node.Node, req node.Reg
 }
 
 // CreateRoom creates a room on n as req asks and returns its ID.
-func CreateRoom(ctx context.Context, tb testing.TB, n *node.Node, req node.CreateRoomRequest) string {
+func CreateRoom(ctx context.Context, tb testing.TB, n *node.Node, req core.CreateRoomRequest) string {
 	tb.Helper()
 	roomID, err := n.CreateRoom(ctx, req)
 	if err != nil {
@@ -38,7 +39,7 @@ func CreateRoom(ctx context.Context, tb testing.TB, n *node.Node, req node.Creat
 // PublicRoom creates a public room on n with creator as its creator.
 func PublicRoom(ctx context.Context, tb testing.TB, n *node.Node, creator string) string {
 	tb.Helper()
-	return CreateRoom(ctx, tb, n, node.CreateRoomRequest{Creator: creator, Preset: node.PresetPublicChat})
+	return CreateRoom(ctx, tb, n, core.CreateRoomRequest{Creator: creator, Preset: core.PresetPublicChat})
 }
 
 // SendText sends an m.text message with body to roomID on n as sender
@@ -52,7 +53,7 @@ func SendText(ctx context.Context, tb testing.TB, n *node.Node, sender, deviceID
 	if err != nil {
 		tb.Fatal(err)
 	}
-	id, err := n.SendEvent(ctx, node.SendRequest{
+	id, err := n.SendEvent(ctx, core.SendRequest{
 		Sender: sender, DeviceID: deviceID, RoomID: roomID, Type: "m.room.message", Content: content,
 	})
 	if err != nil {

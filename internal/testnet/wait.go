@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // WaitForEvent waits (bounded by ctx) until userID on n sees eventID among
@@ -16,8 +17,8 @@ func WaitForEvent(ctx context.Context, tb testing.TB, n *node.Node, userID, room
 	l := n.Listen(userID)
 	defer l.Close()
 	for {
-		page, err := n.RoomEvents(ctx, userID, roomID, node.Range{Backwards: true, Limit: 50})
-		if err != nil && !errors.Is(err, node.ErrNotFound) {
+		page, err := n.RoomEvents(ctx, userID, roomID, core.Range{Backwards: true, Limit: 50})
+		if err != nil && !errors.Is(err, core.ErrNotFound) {
 			tb.Fatalf("room events: %v", err)
 		}
 		for _, ev := range page.Events {
