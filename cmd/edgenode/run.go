@@ -99,6 +99,7 @@ func nodeConfig(cfg Config, log *slog.Logger) node.Config {
 		StorageProfile:   cfg.StorageProfile,
 		OpenRegistration: cfg.OpenRegistration,
 		WebOrigins:       cfg.WebOrigins,
+		URLPreview:       cfg.URLPreview,
 		NoSyncWrites:     cfg.NoSyncWrites,
 		CacheBytes:       node.DefaultCacheBytes(cfg.StorageProfile),
 		Logger:           log,
