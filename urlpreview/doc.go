@@ -8,4 +8,8 @@
 // those of redirects and of every DNS answer, must be globally routable
 // (addr.go), and the time, the redirects and the bytes read are bounded.
 // The node serves previews only when its configuration turns them on.
+//
+// Previews carry no og:image: the spec makes it an mxc:// URI, which
+// would mean fetching the image into the media store; images, and
+// responses that are not HTML, give no fields.
 package urlpreview
