@@ -16,6 +16,8 @@ type api struct {
 	log    *slog.Logger
 	logins *loginLimiter
 	regs   *registerLimiter
+	// previews serves preview_url; nil when the node has it turned off.
+	previews *urlPreviews
 }
 
 // Register adds the client API's routes to rt. The whole route table is here,
@@ -24,7 +26,7 @@ type api struct {
 // only through Node.
 func Register(rt *mxhttp.Router, n Node) {
 	a := &api{n: n, log: n.Logger().With("component", "clientapi"), logins: newLoginLimiter(n.Config().LoginFailures),
-		regs: newRegisterLimiter(n.Config().Registrations, n.Config().Clock)}
+		regs: newRegisterLimiter(n.Config().Registrations, n.Config().Clock), previews: newURLPreviews(n.Config())}
 
 	// Discovery.
 	rt.Public("GET /_matrix/client/versions", a.versions)
@@ -112,6 +114,11 @@ func Register(rt *mxhttp.Router, n Node) {
 	rt.Authed("PUT "+v3+"/rooms/{roomId}/typing/{userId}", a.putTyping)
 	rt.Authed("GET "+v3+"/presence/{userId}/status", a.getPresence)
 	rt.Authed("PUT "+v3+"/presence/{userId}/status", a.putPresence)
+
+	// URL previews (previewurl.go): registered even when turned off, so
+	// that an unauthenticated request is told so first.
+	rt.Authed("GET /_matrix/client/v1/media/preview_url", a.previewURL)
+	rt.Authed("GET /_matrix/media/v3/preview_url", a.previewURL)
 
 	// Admin endpoints (admin.go): administrators only.
 	rt.Authed("GET "+adminPrefix+"/sticky", a.adminSticky)

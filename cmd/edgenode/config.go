@@ -49,6 +49,10 @@ type Config struct {
 	// register through the client API ("*": any). Default none: native
 	// clients send no Origin and are not affected.
 	WebOrigins []string `yaml:"web_origins"`
+	// URLPreview turns on URL previews (the client API's preview_url):
+	// the node then fetches web pages its users name, public addresses
+	// only. Default false.
+	URLPreview bool `yaml:"url_preview"`
 	// NoSyncWrites skips fsync on commit: faster, but a power loss may lose
 	// the last acknowledged writes.
 	NoSyncWrites bool `yaml:"no_sync_writes"`
@@ -103,6 +107,7 @@ var flagOverrides = map[string]func(dst, src *Config){
 	"no-registration-limit": func(d, s *Config) { d.NoRegistrationLimit = s.NoRegistrationLimit },
 	"web-origin":            func(d, s *Config) { d.WebOrigins = s.WebOrigins },
 	"no-sync-writes":        func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
+	"url-preview":           func(d, s *Config) { d.URLPreview = s.URLPreview },
 	"log-level":             func(d, s *Config) { d.LogLevel = s.LogLevel },
 	"p2p-listen":            func(d, s *Config) { d.P2P.ListenAddrs = s.P2P.ListenAddrs },
 	"peer":                  func(d, s *Config) { d.P2P.StaticPeers = s.P2P.StaticPeers },
@@ -146,6 +151,7 @@ func addConfigFlags(fs *flag.FlagSet, serving bool) *configFlags {
 		fs.IntVar(&cf.vals.RegistrationBurst, "registration-burst", 0, "registrations a client address may make at once (0: the default, 10)")
 		fs.DurationVar(&cf.vals.RegistrationEvery, "registration-every", 0, "after the burst, one more registration per `duration` (0: the default, 1m)")
 		fs.BoolVar(&cf.vals.NoRegistrationLimit, "no-registration-limit", false, "do not rate-limit registration (load tests only)")
+		fs.BoolVar(&cf.vals.URLPreview, "url-preview", false, "serve URL previews: the node fetches web pages its users name (public addresses only)")
 		fs.Var(listFlag{&cf.vals.WebOrigins}, "web-origin", "web `origin` (scheme://host[:port], or *) whose pages may log in and register from a browser (repeatable)")
 		fs.Var(listFlag{&cf.vals.P2P.ListenAddrs}, "p2p-listen", "libp2p `multiaddr` to listen on (repeatable; default QUIC and TCP on all interfaces)")
 		fs.Var(listFlag{&cf.vals.P2P.StaticPeers}, "peer", "static peer `multiaddr` ending in /p2p/<peer ID> (repeatable)")

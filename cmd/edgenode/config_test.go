@@ -98,6 +98,20 @@ func TestConfigLoad(t *testing.T) {
 			name: "--no-registration-limit", serving: true, args: []string{"--no-registration-limit"},
 			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", NoRegistrationLimit: true, P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
+		{
+			name: "URL previews: file, then flags", serving: true,
+			file: "url_preview: true\n",
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", URLPreview: true, P2P: p2ptransport.Config{DHT: true, MDNS: true}},
+		},
+		{
+			name: "--url-preview=false overrides the file", serving: true,
+			file: "url_preview: true\n", args: []string{"--url-preview=false"},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{DHT: true, MDNS: true}},
+		},
+		{
+			name: "--url-preview", serving: true, args: []string{"--url-preview"},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", URLPreview: true, P2P: p2ptransport.Config{DHT: true, MDNS: true}},
+		},
 		{name: "negative registration burst", serving: true, args: []string{"--registration-burst", "-1"}, wantErr: "no_registration_limit"},
 		{name: "unknown key is an error", file: "data_dir: /x\nopen_registraton: true\n", wantErr: "open_registraton"},
 		{name: "wrong type is an error", file: "open_registration: maybe\n", wantErr: "into bool"},
@@ -215,5 +229,15 @@ func TestReadPassword(t *testing.T) {
 				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestNodeConfigURLPreview: url_preview reaches the node, off unless set.
+func TestNodeConfigURLPreview(t *testing.T) {
+	if nodeConfig(Config{}, nil).URLPreview {
+		t.Error("URL previews on by default")
+	}
+	if !nodeConfig(Config{URLPreview: true}, nil).URLPreview {
+		t.Error("url_preview: true did not reach the node")
 	}
 }

@@ -99,6 +99,7 @@ func nodeConfig(cfg Config, log *slog.Logger) core.Config {
 		StorageProfile:   cfg.StorageProfile,
 		OpenRegistration: cfg.OpenRegistration,
 		WebOrigins:       cfg.WebOrigins,
+		URLPreview:       cfg.URLPreview,
 		NoSyncWrites:     cfg.NoSyncWrites,
 		CacheBytes:       core.DefaultCacheBytes(cfg.StorageProfile),
 		Logger:           log,

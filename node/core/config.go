@@ -33,6 +33,11 @@ type Config struct {
 	// allows any page. Authenticated requests need an access token, which
 	// a page has only once it has logged in, so they are not restricted.
 	WebOrigins []string
+	// URLPreview turns on the client API's preview_url endpoints, with
+	// which a user makes the node fetch a web page and summarise it. Off by
+	// default: it makes the node fetch URLs others name (package
+	// urlpreview refuses addresses that are not globally routable).
+	URLPreview bool
 	// CacheBytes bounds what the node caches in memory (parsed events,
 	// decoded state, users' room lists), in bytes as estimated; zero takes
 	// the storage profile's default (caches.go: 12 MiB on a phone, 16 MiB
