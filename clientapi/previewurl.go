@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/urlpreview"
 )
 
@@ -35,7 +35,7 @@ type urlPreviews struct {
 
 // newURLPreviews returns the preview service, or nil when cfg has URL
 // previews turned off.
-func newURLPreviews(cfg node.Config) *urlPreviews {
+func newURLPreviews(cfg core.Config) *urlPreviews {
 	if !cfg.URLPreview {
 		return nil
 	}
