@@ -126,8 +126,8 @@ func (h *newEventHook) observe(c *core.RoomCommit) {
 }
 
 // StopNewEvents ends the worker's use of the database (node registers it
-// with the core's OnClose, so it runs before the database closes). It does not wait for a handler call under
-// way: that is the app's code.
+// with the core's OnClose, so it runs before the database closes). It does
+// not wait for a handler call under way: that is the app's code.
 func (n *Push) StopNewEvents() {
 	h := &n.newEvents
 	h.mu.Lock()

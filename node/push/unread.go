@@ -14,11 +14,11 @@ import (
 
 // Unread notification counts, as /sync reports them in unread_notifications.
 //
-// Each local user has one small record per room (tUnread) holding how many
-// events since their read receipt notify them, and how many of those also
-// highlight, by the spec's default push rules. The record is kept up to date
-// where things change, as Synapse keeps its push actions, so reading it is
-// one key lookup and /sync never walks history for it:
+// Each local user has one small record per room (core.TableUnread) holding
+// how many events since their read receipt notify them, and how many of
+// those also highlight, by the spec's default push rules. The record is
+// kept up to date where things change, as Synapse keeps its push actions, so
+// reading it is one key lookup and /sync never walks history for it:
 //
 //   - a room batch's commit adds the batch's events for every local joined
 //     member but the sender (and an invite for its local invitee), in the
