@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/appinside"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/push"
 	"github.com/edgenode/edgenode/p2ptransport"
 )
 
@@ -108,7 +109,7 @@ func (a *App) Login(ctx context.Context, user, password, deviceID, deviceDisplay
 // SetNewEventHandler sets fn to hear of each event that reaches one of the
 // node's users (nil removes it); see node.Node.SetNewEventHandler for when
 // it is called and what it must not do.
-func (a *App) SetNewEventHandler(fn func(node.NewEvent)) { a.node.SetNewEventHandler(fn) }
+func (a *App) SetNewEventHandler(fn func(push.NewEvent)) { a.node.SetNewEventHandler(fn) }
 
 // NewEventsDropped counts the events not given to the new-event handler
 // because it was behind, since Start.

@@ -2,7 +2,7 @@ package mobile
 
 import (
 	"github.com/edgenode/edgenode/app"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/push"
 )
 
 // eventQueue bounds the new-event calls waiting for the app.
@@ -44,7 +44,7 @@ func (n *Node) hookEvents(a *app.App) {
 		a.SetNewEventHandler(nil)
 		return
 	}
-	a.SetNewEventHandler(func(ev node.NewEvent) {
+	a.SetNewEventHandler(func(ev push.NewEvent) {
 		n.eventCalls.post(func() {
 			n.lmu.Lock()
 			l := n.eventListener

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
@@ -17,8 +18,9 @@ func (n *Node) IsAdmin(ctx context.Context, userID string) (bool, error) {
 		return false, nil
 	}
 	var rec accountRecord
+	localpart, _, _ := strings.Cut(strings.TrimPrefix(userID, "@"), ":")
 	err := n.DB.View(func(tx *kv.Txn) error {
-		return tx.GetJSON(core.AccountKey(localpartOf(userID)), &rec)
+		return tx.GetJSON(core.AccountKey(localpart), &rec)
 	})
 	if errors.Is(err, kv.ErrNotFound) {
 		return false, nil

@@ -6,19 +6,22 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/push"
 )
 
 // Node is one homeserver: the room core (core.Node) and the concerns around
-// it, each registered with the core in New.
+// it, each registered with the core in New. The concerns in packages of
+// their own (push) are embedded so that their exported methods are promoted.
 type Node struct {
 	*core.Node
+	*push.Push
 	concerns
 }
 
 // concerns are the node's parts around the room core: end-to-end encryption
 // and devices, account data, receipts, presence and typing, the outbound
-// federation queues, joins in progress, sticky events and the new-event
-// hook. Each registers what it needs of the core in New.
+// federation queues, joins in progress and sticky events. Each registers
+// what it needs of the core in New.
 type concerns struct {
 	// toDevice numbers to-device messages and deviceLists device-list
 	// changes: each is a stream of its own, so a sync token carries both.
@@ -48,9 +51,6 @@ type concerns struct {
 	// presenceWatch decays presence: syncs in flight and the one timer
 	// (presence_decay.go).
 	presenceWatch *presenceWatch
-
-	// newEvents tells an app of events for its users (newevents.go).
-	newEvents newEventHook
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Node: c}
+	n := &Node{Node: c, Push: push.New(c)}
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
 	// queues before the batch's own events are counted against the queue
@@ -68,18 +68,18 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	// outbound queues after the membership indexes (the commit writes those
 	// before any indexer); the new-event observer last.
 	n.SetIndexers(
-		stickyIndexer{n},              // sticky_index.go
-		core.UserBumpIndexer{Node: c}, // userbump.go
-		unreadIndexer{n: n},           // unread.go
-		core.NotifierIndexer{Node: c}, // notifier.go
-		outboundIndexer{n: n},         // fedqueue.go
-		newEventIndexer{n: n},         // newevents.go
+		stickyIndexer{n},                   // sticky_index.go
+		core.UserBumpIndexer{Node: c},      // userbump.go
+		push.UnreadIndexer{Push: n.Push},   // push/unread.go
+		core.NotifierIndexer{Node: c},      // notifier.go
+		outboundIndexer{n: n},              // fedqueue.go
+		push.NewEventIndexer{Push: n.Push}, // push/newevents.go
 	)
 	n.SetFederation(coreFederation{n})
 	n.OnClose(n.stopTyping)        // its timer reads the database
 	n.OnClose(n.stopStickySweeper) // so does the sweeper
 	n.OnClose(n.stopPresenceDecay) // and the presence timer
-	n.OnClose(n.stopNewEvents)     // and the new-event worker
+	n.OnClose(n.StopNewEvents)     // and the new-event worker
 	if err := n.openConcerns(ctx); err != nil {
 		n.Close()
 		return nil, err

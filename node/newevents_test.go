@@ -9,18 +9,19 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/push"
 )
 
 // eventLog collects what the new-event handler hears.
 type eventLog struct {
 	mu  sync.Mutex
-	got []NewEvent
+	got []push.NewEvent
 	ch  chan struct{}
 }
 
 func newEventLog() *eventLog { return &eventLog{ch: make(chan struct{}, 1)} }
 
-func (l *eventLog) handle(ev NewEvent) {
+func (l *eventLog) handle(ev push.NewEvent) {
 	l.mu.Lock()
 	l.got = append(l.got, ev)
 	l.mu.Unlock()
@@ -32,13 +33,13 @@ func (l *eventLog) handle(ev NewEvent) {
 
 // wait returns the events heard once pred holds for them, failing the test
 // after a generous bound.
-func (l *eventLog) wait(t *testing.T, pred func([]NewEvent) bool) []NewEvent {
+func (l *eventLog) wait(t *testing.T, pred func([]push.NewEvent) bool) []push.NewEvent {
 	t.Helper()
 	deadline := time.NewTimer(30 * time.Second)
 	defer deadline.Stop()
 	for {
 		l.mu.Lock()
-		got := append([]NewEvent(nil), l.got...)
+		got := append([]push.NewEvent(nil), l.got...)
 		l.mu.Unlock()
 		if pred(got) {
 			return got
@@ -51,13 +52,13 @@ func (l *eventLog) wait(t *testing.T, pred func([]NewEvent) bool) []NewEvent {
 	}
 }
 
-func findEvent(evs []NewEvent, userID, eventID string) (NewEvent, bool) {
+func findEvent(evs []push.NewEvent, userID, eventID string) (push.NewEvent, bool) {
 	for _, ev := range evs {
 		if ev.UserID == userID && ev.EventID == eventID {
 			return ev, true
 		}
 	}
-	return NewEvent{}, false
+	return push.NewEvent{}, false
 }
 
 // TestNewEventsPushRules: the handler hears of others' events for each
@@ -85,7 +86,7 @@ func TestNewEventsPushRules(t *testing.T) {
 	}
 	invite := membership(t, n, alice, roomID, carol.UserID, "invite")
 
-	got := log.wait(t, func(evs []NewEvent) bool { _, ok := findEvent(evs, carol.UserID, invite); return ok })
+	got := log.wait(t, func(evs []push.NewEvent) bool { _, ok := findEvent(evs, carol.UserID, invite); return ok })
 	for _, tc := range []struct {
 		name, user, event string
 		notify, highlight bool
@@ -122,13 +123,13 @@ func TestNewEventsSlowHandler(t *testing.T) {
 	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
 	release := make(chan struct{})
 	var once sync.Once
-	heard := make(chan NewEvent, 4*newEventQueue)
-	n.SetNewEventHandler(func(ev NewEvent) {
+	heard := make(chan push.NewEvent, 4*push.NewEventQueue)
+	n.SetNewEventHandler(func(ev push.NewEvent) {
 		once.Do(func() { <-release })
 		heard <- ev
 	})
 	alice, _, roomID := publicRoom(t, n, "")
-	const sends = newEventQueue + 50
+	const sends = push.NewEventQueue + 50
 	start := time.Now()
 	for i := range sends {
 		send(t, n, alice, roomID, "m"+string(rune('a'+i%26)))
@@ -159,7 +160,7 @@ func TestNewEventsSlowHandler(t *testing.T) {
 func BenchmarkSendOneRoomReadersHooked(b *testing.B) {
 	n := benchNode(b, true)
 	var heard atomic.Int64
-	n.SetNewEventHandler(func(NewEvent) { heard.Add(1) })
+	n.SetNewEventHandler(func(push.NewEvent) { heard.Add(1) })
 	benchSendReaders(b, n)
 	b.ReportMetric(float64(n.NewEventsDropped())/float64(b.N), "dropped/op")
 }

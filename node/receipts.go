@@ -246,6 +246,33 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 	return nil
 }
 
+// unreadReceipt reports whether a receipt of this type and thread marks the
+// room read for unread counts: a read receipt (public or private) that is
+// unthreaded or for the main timeline.
+func unreadReceipt(receiptType, threadID string) bool {
+	return (receiptType == ReceiptRead || receiptType == ReceiptReadPrivate) &&
+		(threadID == "" || threadID == ThreadMain)
+}
+
+// recountUnread recomputes userID's unread counts for roomID in tx
+// (push.RecountUnread) from the later of their read receipts that mark the
+// room read (public and private, unthreaded and main). The caller holds the
+// room's lock.
+func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
+	var readUpTo uint64
+	for _, t := range []string{ReceiptRead, ReceiptReadPrivate} {
+		for _, th := range []string{"", ThreadMain} {
+			var r receiptRecord
+			err := tx.GetJSON(receiptKey(roomID, userID, t, th), &r)
+			if err != nil && !errors.Is(err, kv.ErrNotFound) {
+				return err
+			}
+			readUpTo = max(readUpTo, r.EventPos)
+		}
+	}
+	return n.RecountUnread(tx, roomID, userID, readUpTo)
+}
+
 // localJoinedMembers lists the local users joined to a room.
 func (n *Node) localJoinedMembers(roomID string) ([]string, error) {
 	var out []string

@@ -1,4 +1,4 @@
-package node
+package push
 
 import (
 	"sync"
@@ -7,7 +7,6 @@ import (
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
-	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // New events for an app: an app that embeds the node (a phone app in the
@@ -16,17 +15,17 @@ import (
 // without syncing.
 //
 // It hangs off the room commit as an indexer that writes nothing
-// (indexer.go): once a batch is durable, its action hands it to observe,
+// (core.Indexer): once a batch is durable, its action hands it to observe,
 // which does no more than put a reference to the batch's accepted events in
 // a bounded queue (and nothing at all when no handler is set). A goroutine of its own then decides, per local member,
 // with the same push rule evaluation the unread counts use (decidePush in
-// unread.go), and calls the handler. Room input never waits for it: when the
+// rules.go), and calls the handler. Room input never waits for it: when the
 // queue is full, the batch's events are dropped and counted
 // (NewEventsDropped). The handler is never called with a lock of the node
 // held.
 
-// newEventQueue bounds the committed batches waiting to be looked at.
-const newEventQueue = 256
+// NewEventQueue bounds the committed batches waiting to be looked at.
+const NewEventQueue = 256
 
 // NewEvent is an event that reached a local user: an event of another user
 // (local or remote) in a room the user is joined to, or the user's own
@@ -45,7 +44,7 @@ type NewEvent struct {
 	Notify, Highlight bool
 }
 
-// newEventHook is the observer's state in Node.
+// newEventHook is the observer's state in Push.
 type newEventHook struct {
 	handler atomic.Pointer[func(NewEvent)]
 	dropped atomic.Int64
@@ -70,7 +69,7 @@ type newEventJob struct {
 // one event at a time, never with a lock of the node held; it must return
 // promptly: while it is slow, new events queue up to a bound and are then
 // dropped (NewEventsDropped counts them).
-func (n *Node) SetNewEventHandler(fn func(NewEvent)) {
+func (n *Push) SetNewEventHandler(fn func(NewEvent)) {
 	h := &n.newEvents
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -82,7 +81,7 @@ func (n *Node) SetNewEventHandler(fn func(NewEvent)) {
 		return
 	}
 	if h.jobs == nil {
-		h.jobs = make(chan newEventJob, newEventQueue)
+		h.jobs = make(chan newEventJob, NewEventQueue)
 		h.stop = make(chan struct{})
 		go n.runNewEvents(h.jobs, h.stop)
 	}
@@ -91,22 +90,22 @@ func (n *Node) SetNewEventHandler(fn func(NewEvent)) {
 
 // NewEventsDropped counts the events not reported to the new-event handler
 // because it was behind.
-func (n *Node) NewEventsDropped() int64 { return n.newEvents.dropped.Load() }
+func (n *Push) NewEventsDropped() int64 { return n.newEvents.dropped.Load() }
 
-// newEventIndexer hands each durable commit to the new-event observer
+// NewEventIndexer hands each durable commit to the new-event observer
 // (observe); it writes nothing.
-type newEventIndexer struct {
+type NewEventIndexer struct {
 	core.NoPrepare
-	n *Node
+	Push *Push
 }
 
 // Index returns the hand-over, if the room has local members (observe
 // checks for a handler when it runs).
-func (x newEventIndexer) Index(_ *kv.Txn, c *core.RoomCommit, _ core.IndexPlan) (func(), error) {
+func (x NewEventIndexer) Index(_ *kv.Txn, c *core.RoomCommit, _ core.IndexPlan) (func(), error) {
 	if len(c.Members) == 0 || len(c.Events) == 0 {
 		return nil, nil
 	}
-	return func() { x.n.newEvents.observe(c) }, nil
+	return func() { x.Push.newEvents.observe(c) }, nil
 }
 
 // observe queues a committed batch for the handler. The caller holds the
@@ -126,10 +125,10 @@ func (h *newEventHook) observe(c *core.RoomCommit) {
 	}
 }
 
-// stopNewEvents ends the worker's use of the database (Close calls it
-// before closing the database). It does not wait for a handler call under
-// way: that is the app's code.
-func (n *Node) stopNewEvents() {
+// StopNewEvents ends the worker's use of the database (node registers it
+// with the core's OnClose, so it runs before the database closes). It does
+// not wait for a handler call under way: that is the app's code.
+func (n *Push) StopNewEvents() {
 	h := &n.newEvents
 	h.mu.Lock()
 	h.closed = true
@@ -142,7 +141,7 @@ func (n *Node) stopNewEvents() {
 	h.dbInUse.Unlock()
 }
 
-func (n *Node) runNewEvents(jobs <-chan newEventJob, stop <-chan struct{}) {
+func (n *Push) runNewEvents(jobs <-chan newEventJob, stop <-chan struct{}) {
 	for {
 		var job newEventJob
 		select {
@@ -167,7 +166,7 @@ func (n *Node) runNewEvents(jobs <-chan newEventJob, stop <-chan struct{}) {
 
 // callNewEventHandler calls fn, logging rather than crashing the node if it
 // panics.
-func (n *Node) callNewEventHandler(fn func(NewEvent), ev NewEvent) {
+func (n *Push) callNewEventHandler(fn func(NewEvent), ev NewEvent) {
 	defer func() {
 		if r := recover(); r != nil {
 			n.Logger().Error("new events: handler panicked", "panic", r)
@@ -178,7 +177,7 @@ func (n *Node) callNewEventHandler(fn func(NewEvent), ev NewEvent) {
 
 // decideNewEvents applies the push rules to a batch's events for each local
 // member they concern.
-func (n *Node) decideNewEvents(job newEventJob) ([]NewEvent, error) {
+func (n *Push) decideNewEvents(job newEventJob) ([]NewEvent, error) {
 	h := &n.newEvents
 	h.dbInUse.Lock()
 	defer h.dbInUse.Unlock()
@@ -214,16 +213,4 @@ func (n *Node) decideNewEvents(job newEventJob) ([]NewEvent, error) {
 		return nil
 	})
 	return out, err
-}
-
-// pushRecipient reports whether an event from sender concerns the room's
-// local member userID (membership "join" or "invite") for push rules: a
-// joined member hears of others' events; an invited user is not in the room
-// yet, so only their own invite (.m.rule.invite_for_me) concerns them.
-func pushRecipient(ev gomatrixserverlib.PDU, userID, membership, sender string) bool {
-	if userID == sender {
-		return false
-	}
-	return membership == spec.Join ||
-		membership == spec.Invite && ev.Type() == spec.MRoomMember && ev.StateKeyEquals(userID)
 }

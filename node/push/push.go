@@ -1,0 +1,36 @@
+// Package push owns what the push rules decide about the events a local user
+// receives: the unread notification counts that /sync reports (unread.go),
+// the app's new-event hook that tells an embedding app of each event for its
+// users and whether it notifies them (newevents.go), and the push rule
+// evaluation both use (rules.go, lookup.go). User push rules and pushers
+// belong here too when they come.
+//
+// It hangs off the room core as two registered indexers (core.Indexer): the
+// counts are written in the room commit's own transaction, and the new-event
+// hook is handed each durable commit. It imports the room core (node/core)
+// and kv, never node: node embeds *Push, so the exported methods here
+// (UnreadCounts, SetNewEventHandler, NewEventsDropped) are promoted on
+// *node.Node for the client and sync APIs and the app.
+//
+// Read receipts stay with the receipts concern in node: it decides which
+// receipts mark a room read and passes the position they reach to
+// RecountUnread, so this package needs nothing of receipts' storage.
+package push
+
+import "github.com/edgenode/edgenode/node/core"
+
+// Push is the push concern of a node: its unread counts and its new-event
+// hook, over the room core it embeds (for the database, events and state).
+type Push struct {
+	*core.Node
+
+	// newEvents tells an app of events for its users (newevents.go).
+	newEvents newEventHook
+}
+
+// New returns the push concern of the room core c. It starts nothing: the
+// new-event worker starts with the first handler, and node registers the
+// indexers (UnreadIndexer, NewEventIndexer) and StopNewEvents with c.
+func New(c *core.Node) *Push {
+	return &Push{Node: c}
+}
