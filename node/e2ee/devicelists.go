@@ -83,7 +83,7 @@ func (n *E2EE) ChangeDeviceLists(ctx context.Context, maxUsers int, fn func(tx *
 				if err := recordDeviceListChange(tx, u, first+uint64(i)); err != nil {
 					return err
 				}
-				if n.IsLocalUser(u) { // other servers hear of it (fededu_out.go)
+				if n.IsLocalUser(u) { // other servers hear of it (Host.QueueDeviceListUpdate)
 					d, err := n.host.QueueDeviceListUpdate(tx, u, first+uint64(i))
 					if err != nil {
 						return err

@@ -67,8 +67,9 @@ type delivery struct {
 // and txnID, the spec's scope for PUT /sendToDevice/{eventType}/{txnId} (an
 // empty txnID turns that off). Unknown local devices are skipped.
 // Messages for other servers' users are queued, in the same transaction, as
-// one m.direct_to_device EDU per server (fededu_out.go), so a send that
-// returns is never lost; a server whose queue is full refuses the send.
+// one m.direct_to_device EDU per server (Host.SplitRemoteToDevice), so a
+// send that returns is never lost; a server whose queue is full refuses the
+// send.
 func (n *E2EE) SendToDevice(ctx context.Context, sender, senderDevice, evType, txnID string, messages map[string]map[string]json.RawMessage) error {
 	if evType == "" {
 		return fmt.Errorf("%w: empty event type", core.ErrInvalidParam)
