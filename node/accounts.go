@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -108,7 +109,7 @@ func (n *Node) Register(ctx context.Context, req RegisterRequest) (Session, erro
 	}
 	userID := n.UserID(req.Localpart)
 	var sess Session
-	err := n.changeDevices(ctx, userID, func(tx *kv.Txn) error {
+	err := n.ChangeDevices(ctx, userID, func(tx *kv.Txn) error {
 		if ok, err := tx.Has(core.AccountKey(req.Localpart)); err != nil || ok {
 			if ok {
 				return core.ErrUserInUse
@@ -143,7 +144,7 @@ func (n *Node) Login(ctx context.Context, user, password, deviceID, displayName 
 		return Session{}, err
 	}
 	var sess Session
-	err = n.changeDevices(ctx, n.UserID(localpart), func(tx *kv.Txn) error {
+	err = n.ChangeDevices(ctx, n.UserID(localpart), func(tx *kv.Txn) error {
 		var err error
 		sess, err = n.newDevice(tx, n.UserID(localpart), deviceID, displayName)
 		return err
@@ -305,7 +306,7 @@ func (n *Node) SetDeviceDisplayName(ctx context.Context, userID, deviceID, name 
 // DeleteDevice removes a device and invalidates its access token, then
 // forgets its transaction IDs.
 func (n *Node) DeleteDevice(ctx context.Context, userID, deviceID string) error {
-	if err := n.changeDevices(ctx, userID, func(tx *kv.Txn) error { return deleteDevice(tx, userID, deviceID) }); err != nil {
+	if err := n.ChangeDevices(ctx, userID, func(tx *kv.Txn) error { return deleteDevice(tx, userID, deviceID) }); err != nil {
 		return err
 	}
 	return n.ForgetDeviceTxns(ctx, userID, deviceID)
@@ -324,7 +325,7 @@ func deleteDevice(tx *kv.Txn, userID, deviceID string) error {
 			return err
 		}
 	}
-	if err := purgeDeviceE2EE(tx, userID, deviceID); err != nil {
+	if err := e2ee.PurgeDevice(tx, userID, deviceID); err != nil {
 		return err
 	}
 	return tx.Delete(core.DeviceKey(userID, deviceID))

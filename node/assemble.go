@@ -6,28 +6,29 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/edgenode/edgenode/node/push"
 )
 
 // Node is one homeserver: the room core (core.Node) and the concerns around
 // it, each registered with the core in New. The concerns in packages of
-// their own (push) are embedded so that their exported methods are promoted.
+// their own (e2ee, push) are embedded so that their exported methods are promoted.
 type Node struct {
 	*core.Node
+	// E2EE is end-to-end encryption and devices (node/e2ee): keys, the
+	// to-device inboxes and the device-list stream.
+	*e2ee.E2EE
+	// Push is unread counts, the push-rule evaluation and the new-event hook
+	// (node/push).
 	*push.Push
 	concerns
 }
 
-// concerns are the node's parts around the room core: end-to-end encryption
-// and devices, account data, receipts, presence and typing, the outbound
+// concerns are the node's parts around the room core that still live in
+// this package: account data, receipts, presence and typing, the outbound
 // federation queues, joins in progress and sticky events. Each registers
 // what it needs of the core in New.
 type concerns struct {
-	// toDevice numbers to-device messages and deviceLists device-list
-	// changes: each is a stream of its own, so a sync token carries both.
-	toDevice    *kv.Stream
-	deviceLists *kv.Stream
-
 	// accountData, receipts and presence number changes to account data,
 	// receipts and presence; typing is in memory (see typing.go).
 	accountData *kv.Stream
@@ -90,9 +91,11 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 // openConcerns opens the concerns' streams and queues and starts their
 // timers.
 func (n *Node) openConcerns(ctx context.Context) error {
-	if err := n.openE2EEStreams(); err != nil {
+	e, err := e2ee.Open(n.Node, e2eeHost{n})
+	if err != nil {
 		return err
 	}
+	n.E2EE = e
 	if err := n.openUserDataStreams(); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 )
 
 // Outbound EDU queues.
@@ -48,7 +49,7 @@ import (
 // lists), a short transaction after ephemeral changes (serialized by
 // eduState.mu) and the sender (NextTransaction and acks, under the room
 // stream's lock). They may conflict on a destination's record; all of
-// them retry on a conflict (retryConflicts).
+// them retry on a conflict (e2ee.RetryConflicts).
 
 // eduClass is an EDU queue entry's class; it is part of the entry's key,
 // so each class is scanned without stepping over the other.
@@ -462,7 +463,7 @@ func (n *Node) queueEphemeral(ctx context.Context, dests []string, e queuedEDU) 
 		return
 	}
 	n.edu.mu.Lock()
-	err := retryConflicts(ctx, func() error {
+	err := e2ee.RetryConflicts(ctx, func() error {
 		return n.DB.Update(func(tx *kv.Txn) error {
 			for _, d := range dests {
 				if err := n.enqueueEDU(tx, d, eduEphemeral, e); err != nil {

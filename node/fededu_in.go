@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -238,10 +239,10 @@ func (n *Node) ReceiveToDevice(ctx context.Context, origin string, m RemoteToDev
 		users = append(users, userID)
 	}
 	sort.Strings(users)
-	recipients, _, err := n.deliverToDevice(ctx, toDeviceSend{
-		sender: m.Sender, evType: m.Type, users: users, messages: m.Messages, what: "EDU",
-		seen: func(tx *kv.Txn) (bool, error) { return messageIDSeen(tx, origin, m.MessageID) },
-		remember: func(tx *kv.Txn) ([]string, error) {
+	recipients, _, err := n.DeliverToDevice(ctx, e2ee.ToDeviceSend{
+		Sender: m.Sender, EvType: m.Type, Users: users, Messages: m.Messages, What: "EDU",
+		Seen: func(tx *kv.Txn) (bool, error) { return messageIDSeen(tx, origin, m.MessageID) },
+		Remember: func(tx *kv.Txn) ([]string, error) {
 			return nil, rememberMessageID(tx, origin, m.MessageID)
 		},
 	})
@@ -251,7 +252,7 @@ func (n *Node) ReceiveToDevice(ctx context.Context, origin string, m RemoteToDev
 	if err != nil {
 		return err
 	}
-	n.Notifier.Wake(uniqueStrings(recipients)...)
+	n.Notifier.Wake(recipients...)
 	return nil
 }
 
@@ -284,7 +285,7 @@ func (n *Node) ReceiveDeviceListUpdate(ctx context.Context, origin, userID strin
 	if err := checkOrigin(origin, userID); err != nil {
 		return err
 	}
-	return n.changeDeviceLists(ctx, 1, func(tx *kv.Txn) ([]string, error) {
+	return n.ChangeDeviceLists(ctx, 1, func(tx *kv.Txn) ([]string, error) {
 		if err := sharesRoomWithLocal(tx, userID); err != nil {
 			return nil, err
 		}

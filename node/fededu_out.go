@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 )
 
 // Outbound EDUs: what local changes tell other servers (eduqueue.go queues
@@ -349,7 +350,7 @@ func (n *Node) queueDeviceListUpdate(tx *kv.Txn, userID string, pos uint64) ([]s
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return false, err
 		}
-		keys, err := tx.Get(deviceKeysKey(userID, id))
+		keys, err := tx.Get(e2ee.DeviceKeysKey(userID, id))
 		if err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return false, err
 		}

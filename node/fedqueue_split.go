@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 )
 
 // Taking apart a transaction the destination refuses.
@@ -52,7 +53,7 @@ func (n *Node) ShrinkTransaction(ctx context.Context, dest string, txn *Outbound
 		return nil, fmt.Errorf("%w: limit %d", core.ErrInvalidParam, limit)
 	}
 	var out *OutboundTxn
-	err := retryConflicts(ctx, func() error {
+	err := e2ee.RetryConflicts(ctx, func() error {
 		out = nil
 		_, err := n.Stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
 			var err error

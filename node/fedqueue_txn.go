@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 )
 
 // The sender's side of the outbound queues (fedqueue.go): reading a
@@ -198,7 +199,7 @@ func (n *Node) NextTransaction(ctx context.Context, dest string, limit int) (*Ou
 	}
 	// EDU enqueues (under other locks) may write dest's EDU record
 	// meanwhile: a conflict runs this again.
-	err = retryConflicts(ctx, func() error {
+	err = e2ee.RetryConflicts(ctx, func() error {
 		out = nil
 		_, err := n.Stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
 			var err error
@@ -287,7 +288,7 @@ func (n *Node) ack(ctx context.Context, dest string, upTo uint64, txnID string) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := retryConflicts(ctx, func() error {
+	err := e2ee.RetryConflicts(ctx, func() error {
 		_, err := n.Stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
 			return ackIn(tx, dest, upTo, txnID)
 		})
@@ -341,7 +342,7 @@ func (n *Node) AckAndNext(ctx context.Context, dest string, txn *OutboundTxn, li
 		return nil, err
 	}
 	var next *OutboundTxn
-	err := retryConflicts(ctx, func() error {
+	err := e2ee.RetryConflicts(ctx, func() error {
 		next = nil
 		_, err := n.Stream.Commit(0, func(tx *kv.Txn, _ uint64) error {
 			if err := ackIn(tx, dest, txn.UpTo, txn.TxnID); err != nil {

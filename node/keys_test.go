@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -32,7 +33,7 @@ func e2eeUser(t testing.TB, n *Node, localpart, deviceID string) Session {
 // password check.
 func addDevice(t testing.TB, n *Node, userID, deviceID string) {
 	t.Helper()
-	err := n.changeDevices(context.Background(), userID, func(tx *kv.Txn) error {
+	err := n.ChangeDevices(context.Background(), userID, func(tx *kv.Txn) error {
 		_, err := n.newDevice(tx, userID, deviceID, "")
 		return err
 	})
@@ -298,9 +299,9 @@ func newCrossSigning(t testing.TB) crossSigning {
 func (cs crossSigning) upload(t testing.TB, n *Node, userID string) {
 	t.Helper()
 	err := n.UploadCrossSigningKeys(context.Background(), userID,
-		crossSigningKeyFor(t, cs.master, userID, UsageMaster, nil),
-		crossSigningKeyFor(t, cs.self, userID, UsageSelfSigning, &cs.master),
-		crossSigningKeyFor(t, cs.user, userID, UsageUserSigning, &cs.master))
+		crossSigningKeyFor(t, cs.master, userID, e2ee.UsageMaster, nil),
+		crossSigningKeyFor(t, cs.self, userID, e2ee.UsageSelfSigning, &cs.master),
+		crossSigningKeyFor(t, cs.user, userID, e2ee.UsageUserSigning, &cs.master))
 	if err != nil {
 		t.Fatalf("upload cross-signing keys: %v", err)
 	}
@@ -314,8 +315,8 @@ func TestUploadCrossSigningKeysValidation(t *testing.T) {
 	cs := newCrossSigning(t)
 	other := newTestKey(t)
 	u := alice.UserID
-	master := crossSigningKeyFor(t, cs.master, u, UsageMaster, nil)
-	self := crossSigningKeyFor(t, cs.self, u, UsageSelfSigning, &cs.master)
+	master := crossSigningKeyFor(t, cs.master, u, e2ee.UsageMaster, nil)
+	self := crossSigningKeyFor(t, cs.self, u, e2ee.UsageSelfSigning, &cs.master)
 	deviceNamed := newTestKey(t)
 	addDevice(t, n, u, deviceNamed.pub)
 	tests := []struct {
@@ -324,15 +325,15 @@ func TestUploadCrossSigningKeysValidation(t *testing.T) {
 		want                error
 	}{
 		{name: "self-signing without any master key", self: self, want: core.ErrMissingParam},
-		{name: "master key of another user", master: crossSigningKeyFor(t, cs.master, "@bob:x", UsageMaster, nil), want: core.ErrInvalidParam},
-		{name: "master key with the wrong usage", master: crossSigningKeyFor(t, cs.master, u, UsageSelfSigning, nil), want: core.ErrInvalidParam},
+		{name: "master key of another user", master: crossSigningKeyFor(t, cs.master, "@bob:x", e2ee.UsageMaster, nil), want: core.ErrInvalidParam},
+		{name: "master key with the wrong usage", master: crossSigningKeyFor(t, cs.master, u, e2ee.UsageSelfSigning, nil), want: core.ErrInvalidParam},
 		{name: "key ID not naming its key", master: json.RawMessage(`{"user_id":"` + u + `","usage":["master"],"keys":{"ed25519:abc":"` + cs.master.pub + `"}}`), want: core.ErrInvalidParam},
 		{name: "two keys", master: json.RawMessage(`{"user_id":"` + u + `","usage":["master"],"keys":{"ed25519:a":"a","ed25519:b":"b"}}`), want: core.ErrInvalidParam},
-		{name: "self-signing key not signed by the master", master: master, self: crossSigningKeyFor(t, cs.self, u, UsageSelfSigning, &other), want: core.ErrInvalidSignature},
-		{name: "key named like a device", master: crossSigningKeyFor(t, deviceNamed, u, UsageMaster, nil), want: core.ErrForbidden},
+		{name: "self-signing key not signed by the master", master: master, self: crossSigningKeyFor(t, cs.self, u, e2ee.UsageSelfSigning, &other), want: core.ErrInvalidSignature},
+		{name: "key named like a device", master: crossSigningKeyFor(t, deviceNamed, u, e2ee.UsageMaster, nil), want: core.ErrForbidden},
 		{name: "master alone", master: master},
 		{name: "self-signing against the stored master", self: self},
-		{name: "user-signing against the stored master", usign: crossSigningKeyFor(t, cs.user, u, UsageUserSigning, &cs.master)},
+		{name: "user-signing against the stored master", usign: crossSigningKeyFor(t, cs.user, u, e2ee.UsageUserSigning, &cs.master)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -350,7 +351,7 @@ func TestUploadCrossSigningKeysValidation(t *testing.T) {
 	}{
 		{"the stored keys again", master, self, false},
 		{"the stored master key with whitespace", json.RawMessage(" " + string(master)), nil, false},
-		{"a new master key", crossSigningKeyFor(t, newTestKey(t), u, UsageMaster, nil), nil, true},
+		{"a new master key", crossSigningKeyFor(t, newTestKey(t), u, e2ee.UsageMaster, nil), nil, true},
 	}
 	for _, tc := range authTests {
 		t.Run("needs auth: "+tc.name, func(t *testing.T) {
@@ -435,7 +436,7 @@ func TestQueryKeysAndSignatures(t *testing.T) {
 	// key; bob's user-signing key signs alice's master key.
 	var devObj, masterObj map[string]any
 	_ = json.Unmarshal(aKeys, &devObj)
-	masterRaw := crossSigningKeyFor(t, acs.master, alice.UserID, UsageMaster, nil)
+	masterRaw := crossSigningKeyFor(t, acs.master, alice.UserID, e2ee.UsageMaster, nil)
 	_ = json.Unmarshal(masterRaw, &masterObj)
 	signedDev := acs.self.sign(t, alice.UserID, acs.self.pub, devObj)
 	signedMaster := aDev.sign(t, alice.UserID, "A1", masterObj)

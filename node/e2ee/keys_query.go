@@ -1,4 +1,4 @@
-package node
+package e2ee
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // by requester (others' signatures on a user's key are theirs to see).
 // Local users with no keys get an empty device map; other servers' users
 // are left out (QueryAllKeys asks their servers).
-func (n *Node) QueryKeys(ctx context.Context, requester string, users map[string][]string) (
+func (n *E2EE) QueryKeys(ctx context.Context, requester string, users map[string][]string) (
 	deviceKeys map[string]map[string]json.RawMessage, masterKeys, selfSigningKeys, userSigningKeys map[string]json.RawMessage, err error,
 ) {
 	deviceKeys = map[string]map[string]json.RawMessage{}
@@ -32,7 +32,7 @@ func (n *Node) QueryKeys(ctx context.Context, requester string, users map[string
 				continue
 			}
 			signers := uniqueStrings([]string{userID, requester})
-			byDevice, err := queryDeviceKeys(tx, userID, deviceIDs, signers)
+			byDevice, err := n.queryDeviceKeys(tx, userID, deviceIDs, signers)
 			if err != nil {
 				return err
 			}
@@ -66,7 +66,7 @@ func (n *Node) QueryKeys(ctx context.Context, requester string, users map[string
 
 // queryDeviceKeys reads the device keys of some (or, with none named, all)
 // of a user's devices, decorated for a query.
-func queryDeviceKeys(tx *kv.Txn, userID string, deviceIDs, signers []string) (map[string]json.RawMessage, error) {
+func (n *E2EE) queryDeviceKeys(tx *kv.Txn, userID string, deviceIDs, signers []string) (map[string]json.RawMessage, error) {
 	stored := map[string][]byte{}
 	if len(deviceIDs) == 0 {
 		err := tx.Each(kv.Scan{Prefix: deviceKeysPrefix(userID)}, func(k, v []byte) (bool, error) {
@@ -79,7 +79,7 @@ func queryDeviceKeys(tx *kv.Txn, userID string, deviceIDs, signers []string) (ma
 		}
 	}
 	for _, id := range deviceIDs {
-		v, err := tx.Get(deviceKeysKey(userID, id))
+		v, err := tx.Get(DeviceKeysKey(userID, id))
 		if errors.Is(err, kv.ErrNotFound) {
 			continue
 		}
@@ -90,7 +90,7 @@ func queryDeviceKeys(tx *kv.Txn, userID string, deviceIDs, signers []string) (ma
 	}
 	out := map[string]json.RawMessage{}
 	for id, raw := range stored {
-		dev, err := readDevice(tx, userID, id)
+		displayName, err := n.host.DeviceDisplayName(tx, userID, id)
 		if errors.Is(err, core.ErrNotFound) {
 			continue // deleted devices lose their keys with them; be safe anyway
 		}
@@ -102,8 +102,8 @@ func queryDeviceKeys(tx *kv.Txn, userID string, deviceIDs, signers []string) (ma
 			return nil, err
 		}
 		unsigned := map[string]string{}
-		if dev.DisplayName != "" {
-			unsigned["device_display_name"] = dev.DisplayName
+		if displayName != "" {
+			unsigned["device_display_name"] = displayName
 		}
 		decorated, err := decorateKey(raw, sigs, unsigned)
 		if err != nil {

@@ -1,4 +1,4 @@
-package node
+package e2ee
 
 import (
 	"context"
@@ -17,9 +17,9 @@ import (
 // marked used but kept. The result maps user ID -> device ID ->
 // "algorithm:key_id" -> key; devices with no key are left out, and so are
 // other servers' users (ClaimAllKeys claims theirs from their servers).
-func (n *Node) ClaimKeys(ctx context.Context, claims map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error) {
+func (n *E2EE) ClaimKeys(ctx context.Context, claims map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error) {
 	var out map[string]map[string]map[string]json.RawMessage
-	err := retryConflicts(ctx, func() error {
+	err := RetryConflicts(ctx, func() error {
 		out = map[string]map[string]map[string]json.RawMessage{}
 		return n.DB.Update(func(tx *kv.Txn) error {
 			for userID, byDevice := range claims {

@@ -1,4 +1,4 @@
-package node
+package e2ee
 
 import (
 	"bytes"
@@ -19,8 +19,10 @@ import (
 // Cross-signing keys (keys/device_signing/upload) and signatures uploaded on
 // devices' and users' keys afterwards (keys/signatures/upload).
 
-// crossSigningKeyJSON is a cross-signing key as uploaded.
-type crossSigningKeyJSON struct {
+// CrossSigningKeyJSON is the part of a cross-signing key, as uploaded,
+// that the server looks at (inbound federation checks remote users' keys
+// with it too).
+type CrossSigningKeyJSON struct {
 	UserID string            `json:"user_id"`
 	Usage  []string          `json:"usage"`
 	Keys   map[string]string `json:"keys"`
@@ -37,8 +39,8 @@ type parsedCrossSigningKey struct {
 // parseCrossSigningKey checks a cross-signing key for userID and usage:
 // its user ID and usage, and its single ed25519 key named after itself.
 func parseCrossSigningKey(raw json.RawMessage, userID, usage string) (*parsedCrossSigningKey, error) {
-	var k crossSigningKeyJSON
-	if !isJSONObject(raw) || json.Unmarshal(raw, &k) != nil {
+	var k CrossSigningKeyJSON
+	if !IsJSONObject(raw) || json.Unmarshal(raw, &k) != nil {
 		return nil, fmt.Errorf("%w: %s key is not a cross-signing key object", core.ErrInvalidParam, usage)
 	}
 	if k.UserID != userID {
@@ -57,7 +59,7 @@ func parseCrossSigningKey(raw json.RawMessage, userID, usage string) (*parsedCro
 
 // parseStoredCrossSigningKey parses a key stored by UploadCrossSigningKeys.
 func parseStoredCrossSigningKey(raw []byte) (*parsedCrossSigningKey, error) {
-	var k crossSigningKeyJSON
+	var k CrossSigningKeyJSON
 	if err := core.DecodeJSON(raw, &k); err != nil {
 		return nil, err
 	}
@@ -102,7 +104,7 @@ func loadCrossSigningKey(tx *kv.Txn, userID, usage string) (*parsedCrossSigningK
 // keys (any may be empty) needs user-interactive auth: it does unless the
 // user has no master key yet, or every key given equals the stored one (a
 // retry of an upload whose response was lost).
-func (n *Node) CrossSigningUploadNeedsAuth(ctx context.Context, userID string, master, selfSigning, userSigning json.RawMessage) (bool, error) {
+func (n *E2EE) CrossSigningUploadNeedsAuth(ctx context.Context, userID string, master, selfSigning, userSigning json.RawMessage) (bool, error) {
 	needs := false
 	err := n.DB.View(func(tx *kv.Txn) error {
 		if ok, err := tx.Has(crossSigningKey(userID, UsageMaster)); err != nil || !ok {
@@ -135,7 +137,7 @@ func (n *Node) CrossSigningUploadNeedsAuth(ctx context.Context, userID string, m
 // self-signing and user-signing keys must be signed by the master key given
 // or, without one, the stored one. A new master key drops the signatures
 // others made on the old one. The upload is a device-list change.
-func (n *Node) UploadCrossSigningKeys(ctx context.Context, userID string, master, selfSigning, userSigning json.RawMessage) error {
+func (n *E2EE) UploadCrossSigningKeys(ctx context.Context, userID string, master, selfSigning, userSigning json.RawMessage) error {
 	given := map[string]*parsedCrossSigningKey{}
 	for _, k := range []struct {
 		usage string
@@ -153,7 +155,7 @@ func (n *Node) UploadCrossSigningKeys(ctx context.Context, userID string, master
 	if len(given) == 0 {
 		return nil
 	}
-	return n.changeDeviceLists(ctx, 1, func(tx *kv.Txn) ([]string, error) {
+	return n.ChangeDeviceLists(ctx, 1, func(tx *kv.Txn) ([]string, error) {
 		oldMaster, err := loadCrossSigningKey(tx, userID, UsageMaster)
 		if err != nil {
 			return nil, err
@@ -204,9 +206,9 @@ func (n *Node) UploadCrossSigningKeys(ctx context.Context, userID string, master
 // signature is checked; the ones refused are returned (user ID -> key ID ->
 // reason) while the others are stored. Users whose keys gained signatures
 // get a device-list change.
-func (n *Node) UploadSignatures(ctx context.Context, signer string, signed map[string]map[string]json.RawMessage) (map[string]map[string]error, error) {
+func (n *E2EE) UploadSignatures(ctx context.Context, signer string, signed map[string]map[string]json.RawMessage) (map[string]map[string]error, error) {
 	var failures map[string]map[string]error
-	err := n.changeDeviceLists(ctx, len(signed), func(tx *kv.Txn) ([]string, error) {
+	err := n.ChangeDeviceLists(ctx, len(signed), func(tx *kv.Txn) ([]string, error) {
 		failures = map[string]map[string]error{}
 		fail := func(userID, keyID string, err error) {
 			if failures[userID] == nil {
@@ -259,7 +261,7 @@ func applySignature(tx *kv.Txn, signer, target, keyID string, obj json.RawMessag
 	var body struct {
 		Signatures map[string]map[string]string `json:"signatures"`
 	}
-	if !isJSONObject(obj) || json.Unmarshal(obj, &body) != nil {
+	if !IsJSONObject(obj) || json.Unmarshal(obj, &body) != nil {
 		return fmt.Errorf("%w: not a signed key object", core.ErrInvalidParam)
 	}
 	mine := body.Signatures[signer]
@@ -269,7 +271,7 @@ func applySignature(tx *kv.Txn, signer, target, keyID string, obj json.RawMessag
 	var stored []byte
 	valid := map[string]string{}
 	if target == signer {
-		dk, err := tx.Get(deviceKeysKey(target, keyID))
+		dk, err := tx.Get(DeviceKeysKey(target, keyID))
 		switch {
 		case err == nil:
 			// One of the signer's devices, signed with their self-signing key.
@@ -381,8 +383,8 @@ func storeSignatures(tx *kv.Txn, signer, target, keyID string, sigs map[string]s
 // deviceEd25519Key returns a device's ed25519 identity key from its device
 // keys (nil when it has none).
 func deviceEd25519Key(tx *kv.Txn, userID, deviceID string) (ed25519.PublicKey, error) {
-	var dk deviceKeysJSON
-	err := tx.GetJSON(deviceKeysKey(userID, deviceID), &dk)
+	var dk DeviceKeysJSON
+	err := tx.GetJSON(DeviceKeysKey(userID, deviceID), &dk)
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, nil
 	}

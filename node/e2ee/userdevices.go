@@ -1,4 +1,4 @@
-package node
+package e2ee
 
 import (
 	"context"
@@ -40,7 +40,7 @@ type UserDevice struct {
 // then in the answer under an older stream ID, and the next device-list
 // update (with a newer one) makes the other server ask again; the other
 // order could hide the change behind an ID the other server already has.
-func (n *Node) UserDevices(ctx context.Context, userID string) (*UserDevices, error) {
+func (n *E2EE) UserDevices(ctx context.Context, userID string) (*UserDevices, error) {
 	if !n.IsLocalUser(userID) {
 		return nil, fmt.Errorf("%s is not a user of this server: %w", userID, core.ErrNotFound)
 	}
@@ -70,7 +70,7 @@ func (n *Node) UserDevices(ctx context.Context, userID string) (*UserDevices, er
 	if err != nil {
 		return nil, err
 	}
-	devices, err := n.Devices(ctx, userID)
+	devices, err := n.host.DeviceNames(ctx, userID)
 	if err != nil {
 		return nil, err
 	}

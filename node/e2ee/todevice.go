@@ -1,4 +1,4 @@
-package node
+package e2ee
 
 import (
 	"context"
@@ -53,7 +53,7 @@ type ToDeviceEvent struct {
 // ToDevicePosition is the latest committed to-device stream position.
 // Read it before ToDeviceSince when building a sync token, so that nothing
 // committed between the two calls is skipped.
-func (n *Node) ToDevicePosition() uint64 { return n.toDevice.Current() }
+func (n *E2EE) ToDevicePosition() uint64 { return n.toDevice.Current() }
 
 // delivery is one message bound for one device.
 type delivery struct {
@@ -67,9 +67,10 @@ type delivery struct {
 // and txnID, the spec's scope for PUT /sendToDevice/{eventType}/{txnId} (an
 // empty txnID turns that off). Unknown local devices are skipped.
 // Messages for other servers' users are queued, in the same transaction, as
-// one m.direct_to_device EDU per server (fededu_out.go), so a send that
-// returns is never lost; a server whose queue is full refuses the send.
-func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, txnID string, messages map[string]map[string]json.RawMessage) error {
+// one m.direct_to_device EDU per server (Host.SplitRemoteToDevice), so a
+// send that returns is never lost; a server whose queue is full refuses the
+// send.
+func (n *E2EE) SendToDevice(ctx context.Context, sender, senderDevice, evType, txnID string, messages map[string]map[string]json.RawMessage) error {
 	if evType == "" {
 		return fmt.Errorf("%w: empty event type", core.ErrInvalidParam)
 	}
@@ -79,21 +80,21 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 			return fmt.Errorf("%w: user ID %q", core.ErrInvalidParam, userID)
 		}
 		for deviceID, content := range byDevice {
-			if !isJSONObject(content) {
+			if !IsJSONObject(content) {
 				return fmt.Errorf("%w: content for %s/%s is not an object", core.ErrBadInput, userID, deviceID)
 			}
 		}
 		users = append(users, userID)
 	}
 	sort.Strings(users)
-	remote, remoteCount := n.splitRemote(messages)
+	remoteCount, queueRemote := n.host.SplitRemoteToDevice(sender, evType, messages)
 	txnEntry := core.ToDeviceTxnEntry(evType, txnID)
-	recipients, dests, err := n.deliverToDevice(ctx, toDeviceSend{
-		sender: sender, evType: evType, users: users, messages: messages,
-		remote: remoteCount, skipEmpty: true, what: "request",
-		seen: func(tx *kv.Txn) (bool, error) { return toDeviceTxnSeen(tx, sender, senderDevice, txnEntry) },
-		remember: func(tx *kv.Txn) ([]string, error) {
-			dests, err := n.queueToDevice(tx, sender, evType, remote)
+	recipients, dests, err := n.DeliverToDevice(ctx, ToDeviceSend{
+		Sender: sender, EvType: evType, Users: users, Messages: messages,
+		Remote: remoteCount, SkipEmpty: true, What: "request",
+		Seen: func(tx *kv.Txn) (bool, error) { return toDeviceTxnSeen(tx, sender, senderDevice, txnEntry) },
+		Remember: func(tx *kv.Txn) ([]string, error) {
+			dests, err := queueRemote(tx)
 			if err != nil {
 				return nil, err
 			}
@@ -106,73 +107,74 @@ func (n *Node) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 	if err != nil {
 		return err
 	}
-	n.fedQueued(dests)
-	n.Notifier.Wake(uniqueStrings(recipients)...)
+	n.host.FedQueued(dests)
+	n.Notifier.Wake(recipients...)
 	return nil
 }
 
-// toDeviceSend is one delivery of to-device messages to the inboxes of
-// local devices: a client's send (SendToDevice) or a federated EDU
-// (ReceiveToDevice).
-type toDeviceSend struct {
-	sender, evType string
-	users          []string // the local users messages names, sorted
-	messages       map[string]map[string]json.RawMessage
-	// remote is how many messages go to other servers' users (they count
-	// against maxToDeviceDeliveries); skipEmpty: with nothing to deliver
-	// anywhere, nothing is written (not even remember's record).
-	remote    int
-	skipEmpty bool
-	what      string // "request" or "EDU", for the limit's error
-	// seen reports whether the send was done before (its transaction or
-	// message ID); remember records it, in the delivery's commit, and
+// ToDeviceSend is one delivery of to-device messages to the inboxes of
+// local devices: a client's send (SendToDevice) or a federated EDU (the
+// node's ReceiveToDevice), which share DeliverToDevice.
+type ToDeviceSend struct {
+	Sender, EvType string
+	Users          []string // the local users Messages names, sorted
+	Messages       map[string]map[string]json.RawMessage
+	// Remote is how many messages go to other servers' users (they count
+	// against maxToDeviceDeliveries); SkipEmpty: with nothing to deliver
+	// anywhere, nothing is written (not even Remember's record).
+	Remote    int
+	SkipEmpty bool
+	What      string // "request" or "EDU", for the limit's error
+	// Seen reports whether the send was done before (its transaction or
+	// message ID); Remember records it, in the delivery's commit, and
 	// returns the destinations it queued messages for.
-	seen     func(tx *kv.Txn) (bool, error)
-	remember func(tx *kv.Txn) ([]string, error)
+	Seen     func(tx *kv.Txn) (bool, error)
+	Remember func(tx *kv.Txn) ([]string, error)
 }
 
-// deliverToDevice writes a send's messages to the local inboxes, once: the
+// DeliverToDevice writes a send's messages to the local inboxes, once: the
 // commit needs its number of positions up front, so the deliveries are
 // worked out first and checked again inside it. It returns the local
-// recipients (to wake) and the destinations remember queued for.
-func (n *Node) deliverToDevice(ctx context.Context, s toDeviceSend) (recipients, dests []string, err error) {
-	err = retryConflicts(ctx, func() error {
+// recipients (to wake; sorted, each once) and the destinations Remember
+// queued for.
+func (n *E2EE) DeliverToDevice(ctx context.Context, s ToDeviceSend) (recipients, dests []string, err error) {
+	err = RetryConflicts(ctx, func() error {
 		recipients, dests = nil, nil
 		var deliveries []delivery
 		dup := false
 		err := n.DB.View(func(tx *kv.Txn) error {
 			var err error
-			if dup, err = s.seen(tx); err != nil || dup {
+			if dup, err = s.Seen(tx); err != nil || dup {
 				return err
 			}
-			deliveries, err = n.planDeliveries(tx, s.users, s.messages)
+			deliveries, err = n.planDeliveries(tx, s.Users, s.Messages)
 			return err
 		})
-		if err != nil || dup || s.skipEmpty && len(deliveries)+s.remote == 0 {
+		if err != nil || dup || s.SkipEmpty && len(deliveries)+s.Remote == 0 {
 			return err // with nothing to deliver there is nothing to repeat either
 		}
-		if len(deliveries)+s.remote > maxToDeviceDeliveries {
-			return fmt.Errorf("%w: %d to-device messages in one %s (at most %d)", core.ErrTooLarge, len(deliveries)+s.remote, s.what, maxToDeviceDeliveries)
+		if len(deliveries)+s.Remote > maxToDeviceDeliveries {
+			return fmt.Errorf("%w: %d to-device messages in one %s (at most %d)", core.ErrTooLarge, len(deliveries)+s.Remote, s.What, maxToDeviceDeliveries)
 		}
 		_, err = n.toDevice.Commit(len(deliveries), func(tx *kv.Txn, first uint64) error {
-			if dup, err := s.seen(tx); err != nil || dup {
+			if dup, err := s.Seen(tx); err != nil || dup {
 				return err // a concurrent retry got there first; its positions stay unused
 			}
 			var err error
 			if recipients, err = n.writeDeliveries(tx, s, deliveries, first); err != nil {
 				return err
 			}
-			dests, err = s.remember(tx)
+			dests, err = s.Remember(tx)
 			return err
 		})
 		return err
 	})
-	return recipients, dests, err
+	return uniqueStrings(recipients), dests, err
 }
 
 // writeDeliveries writes each delivery at its position (from first) and
 // grows the inboxes, returning the recipients.
-func (n *Node) writeDeliveries(tx *kv.Txn, s toDeviceSend, deliveries []delivery, first uint64) ([]string, error) {
+func (n *E2EE) writeDeliveries(tx *kv.Txn, s ToDeviceSend, deliveries []delivery, first uint64) ([]string, error) {
 	var recipients []string
 	added := map[[2]string]int{}
 	for i, d := range deliveries {
@@ -184,7 +186,7 @@ func (n *Node) writeDeliveries(tx *kv.Txn, s toDeviceSend, deliveries []delivery
 			}
 			continue
 		}
-		ev := ToDeviceEvent{Sender: s.sender, Type: s.evType, Content: d.content}
+		ev := ToDeviceEvent{Sender: s.Sender, Type: s.EvType, Content: d.content}
 		if err := tx.SetJSON(toDeviceKey(d.userID, d.deviceID, first+uint64(i)), ev); err != nil {
 			return nil, err
 		}
@@ -201,11 +203,11 @@ func (n *Node) writeDeliveries(tx *kv.Txn, s toDeviceSend, deliveries []delivery
 
 // planDeliveries expands messages into one delivery per existing local
 // device, in a stable order.
-func (n *Node) planDeliveries(tx *kv.Txn, users []string, messages map[string]map[string]json.RawMessage) ([]delivery, error) {
+func (n *E2EE) planDeliveries(tx *kv.Txn, users []string, messages map[string]map[string]json.RawMessage) ([]delivery, error) {
 	var out []delivery
 	for _, userID := range users {
 		if !n.IsLocalUser(userID) {
-			continue // queued for its server instead (queueToDevice)
+			continue // queued for its server instead (Host.SplitRemoteToDevice)
 		}
 		byDevice := messages[userID]
 		deviceIDs := make([]string, 0, len(byDevice))
@@ -240,7 +242,7 @@ func (n *Node) planDeliveries(tx *kv.Txn, users []string, messages map[string]ma
 
 // growInbox adds added to a device's inbox count and, past maxInbox, drops
 // the oldest messages.
-func (n *Node) growInbox(tx *kv.Txn, userID, deviceID string, added int) error {
+func (n *E2EE) growInbox(tx *kv.Txn, userID, deviceID string, added int) error {
 	count, err := inboxCount(tx, userID, deviceID)
 	if err != nil {
 		return err
@@ -312,7 +314,7 @@ func recentToDeviceTxns(tx *kv.Txn, sender, deviceID string) ([]string, error) {
 // from, oldest first, at most limit of them (DefaultToDeviceLimit when limit
 // is not positive), and upTo, the position of the last one returned (from
 // when none is). Nothing is deleted: see AckToDevice.
-func (n *Node) ToDeviceSince(ctx context.Context, userID, deviceID string, from uint64, limit int) ([]ToDeviceEvent, uint64, error) {
+func (n *E2EE) ToDeviceSince(ctx context.Context, userID, deviceID string, from uint64, limit int) ([]ToDeviceEvent, uint64, error) {
 	if limit <= 0 {
 		limit = DefaultToDeviceLimit
 	}
@@ -342,10 +344,10 @@ func (n *Node) ToDeviceSince(ctx context.Context, userID, deviceID string, from 
 
 // AckToDevice deletes the messages in a device's inbox at positions up to
 // and including upTo: the device has seen them, as its since token shows.
-func (n *Node) AckToDevice(ctx context.Context, userID, deviceID string, upTo uint64) error {
+func (n *E2EE) AckToDevice(ctx context.Context, userID, deviceID string, upTo uint64) error {
 	for {
 		more := false
-		err := retryConflicts(ctx, func() error {
+		err := RetryConflicts(ctx, func() error {
 			more = false
 			return n.DB.Update(func(tx *kv.Txn) error {
 				deleted, m, err := tx.DeleteUpTo(kv.Scan{Prefix: toDevicePrefix(userID, deviceID)}, upTo, ackBatch)
@@ -369,8 +371,9 @@ func (n *Node) AckToDevice(ctx context.Context, userID, deviceID string, upTo ui
 	}
 }
 
-// isJSONObject reports whether raw is a JSON object.
-func isJSONObject(raw json.RawMessage) bool {
+// IsJSONObject reports whether raw is a JSON object (to-device contents and
+// keys must be one; the node's EDUs check the same).
+func IsJSONObject(raw json.RawMessage) bool {
 	var obj map[string]json.RawMessage
 	return json.Unmarshal(raw, &obj) == nil && obj != nil
 }

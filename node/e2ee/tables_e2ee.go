@@ -1,4 +1,4 @@
-package node
+package e2ee
 
 import "github.com/edgenode/edgenode/kv"
 
@@ -31,9 +31,13 @@ func toDeviceCountKey(userID, deviceID string) []byte {
 	return kv.Key(tToDeviceCount, userID, deviceID)
 }
 func toDeviceTxnKey(userID, deviceID string) []byte { return kv.Key(tToDeviceTxn, userID, deviceID) }
-func deviceKeysKey(userID, deviceID string) []byte  { return kv.Key(tDeviceKeys, userID, deviceID) }
-func deviceKeysPrefix(userID string) []byte         { return kv.Key(tDeviceKeys, userID) }
-func otkMetaKey(userID, deviceID string) []byte     { return kv.Key(tOTKMeta, userID, deviceID) }
+
+// DeviceKeysKey is where a device's device_keys are stored, as uploaded:
+// the outbound queue reads them into its device-list updates.
+func DeviceKeysKey(userID, deviceID string) []byte { return kv.Key(tDeviceKeys, userID, deviceID) }
+
+func deviceKeysPrefix(userID string) []byte     { return kv.Key(tDeviceKeys, userID) }
+func otkMetaKey(userID, deviceID string) []byte { return kv.Key(tOTKMeta, userID, deviceID) }
 func otkKey(userID, deviceID, alg string, seq uint64, keyID string) []byte {
 	return kv.Key(tOTK, userID, deviceID, alg, seq, keyID)
 }

@@ -1,4 +1,4 @@
-package node
+package e2ee
 
 import (
 	"bytes"
@@ -40,7 +40,7 @@ func parseKeyMap(keys map[string]json.RawMessage) ([]namedKey, error) {
 			return nil, fmt.Errorf("%w: key name %q is not algorithm:key_id", core.ErrInvalidParam, name)
 		}
 		var s string
-		if json.Unmarshal(raw, &s) != nil && !isJSONObject(raw) {
+		if json.Unmarshal(raw, &s) != nil && !IsJSONObject(raw) {
 			return nil, fmt.Errorf("%w: key %q is neither a string nor an object", core.ErrInvalidParam, name)
 		}
 		canonical, err := gomatrixserverlib.CanonicalJSON(raw)
@@ -53,8 +53,9 @@ func parseKeyMap(keys map[string]json.RawMessage) ([]namedKey, error) {
 	return out, nil
 }
 
-// deviceKeysJSON is the part of device_keys the server looks at.
-type deviceKeysJSON struct {
+// DeviceKeysJSON is the part of device_keys the server looks at (inbound
+// federation checks remote devices' keys with it too).
+type DeviceKeysJSON struct {
 	UserID     string            `json:"user_id"`
 	DeviceID   string            `json:"device_id"`
 	Algorithms []string          `json:"algorithms"`
@@ -68,14 +69,14 @@ type deviceKeysJSON struct {
 // key ID uploaded again must come with the same key. A fallback key
 // replaces the algorithm's previous one and starts unused, unless it is
 // the same key again.
-func (n *Node) UploadKeys(ctx context.Context, userID, deviceID string, deviceKeys json.RawMessage, oneTimeKeys, fallbackKeys map[string]json.RawMessage) (map[string]int, error) {
+func (n *E2EE) UploadKeys(ctx context.Context, userID, deviceID string, deviceKeys json.RawMessage, oneTimeKeys, fallbackKeys map[string]json.RawMessage) (map[string]int, error) {
 	// An empty object counts as absent: Synapse ignores one too, so a
 	// client may send it when it has no identity keys to publish.
 	hasDeviceKeys := !isAbsent(deviceKeys) && string(compactJSON(deviceKeys)) != "{}"
 	var signed []byte
 	if hasDeviceKeys {
-		var dk deviceKeysJSON
-		if !isJSONObject(deviceKeys) || json.Unmarshal(deviceKeys, &dk) != nil {
+		var dk DeviceKeysJSON
+		if !IsJSONObject(deviceKeys) || json.Unmarshal(deviceKeys, &dk) != nil {
 			return nil, fmt.Errorf("%w: device_keys is not a device keys object", core.ErrInvalidParam)
 		}
 		if dk.UserID != userID || dk.DeviceID != deviceID {
@@ -139,7 +140,7 @@ func (n *Node) UploadKeys(ctx context.Context, userID, deviceID string, deviceKe
 		return changed, nil
 	}
 	if hasDeviceKeys {
-		err = n.changeDeviceLists(ctx, 1, func(tx *kv.Txn) ([]string, error) {
+		err = n.ChangeDeviceLists(ctx, 1, func(tx *kv.Txn) ([]string, error) {
 			changed, err := write(tx)
 			if err != nil || !changed {
 				return nil, err
@@ -147,7 +148,7 @@ func (n *Node) UploadKeys(ctx context.Context, userID, deviceID string, deviceKe
 			return []string{userID}, nil
 		})
 	} else {
-		err = retryConflicts(ctx, func() error {
+		err = RetryConflicts(ctx, func() error {
 			return n.DB.Update(func(tx *kv.Txn) error {
 				_, err := write(tx)
 				return err
@@ -164,7 +165,7 @@ func (n *Node) UploadKeys(ctx context.Context, userID, deviceID string, deviceKe
 // whose signed content is unchanged are kept as they are; changed keys drop
 // the signatures others made on the old ones.
 func storeDeviceKeys(tx *kv.Txn, userID, deviceID string, raw json.RawMessage, signed []byte) (bool, error) {
-	old, err := tx.Get(deviceKeysKey(userID, deviceID))
+	old, err := tx.Get(DeviceKeysKey(userID, deviceID))
 	if err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return false, err
 	}
@@ -177,13 +178,13 @@ func storeDeviceKeys(tx *kv.Txn, userID, deviceID string, raw json.RawMessage, s
 	if err := deletePrefix(tx, keySigPrefix(userID, deviceID)); err != nil {
 		return false, err
 	}
-	return true, tx.Set(deviceKeysKey(userID, deviceID), compactJSON(raw))
+	return true, tx.Set(DeviceKeysKey(userID, deviceID), compactJSON(raw))
 }
 
 // storeOneTimeKeys adds new one-time keys under the next upload sequence
 // number, refusing a known key ID with a different key, and drops the
 // oldest past maxOneTimeKeys.
-func (n *Node) storeOneTimeKeys(tx *kv.Txn, userID, deviceID string, meta *otkMeta, keys []namedKey) error {
+func (n *E2EE) storeOneTimeKeys(tx *kv.Txn, userID, deviceID string, meta *otkMeta, keys []namedKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -238,7 +239,7 @@ func (n *Node) storeOneTimeKeys(tx *kv.Txn, userID, deviceID string, meta *otkMe
 
 // OneTimeKeyCounts returns the number of unclaimed one-time keys of a
 // device per algorithm (signed_curve25519 always present).
-func (n *Node) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, error) {
+func (n *E2EE) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, error) {
 	var counts map[string]int
 	err := n.DB.View(func(tx *kv.Txn) error {
 		meta, err := loadOTKMeta(tx, userID, deviceID)
@@ -250,7 +251,7 @@ func (n *Node) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (m
 
 // UnusedFallbackKeyTypes returns the algorithms for which a device has a
 // fallback key that has not been claimed, sorted.
-func (n *Node) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
+func (n *E2EE) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
 	out := []string{}
 	err := n.DB.View(func(tx *kv.Txn) error {
 		meta, err := loadOTKMeta(tx, userID, deviceID)

@@ -1,4 +1,4 @@
-package node
+package e2ee
 
 import (
 	"context"
@@ -23,19 +23,8 @@ import (
 // was superseded by a later one after to; it sees the user in the window
 // that holds the later change instead, which is all a client needs.
 
-// openE2EEStreams opens the to-device and device-list streams. New calls it
-// once: a kv.Stream must be opened once per database.
-func (n *Node) openE2EEStreams() error {
-	var err error
-	if n.toDevice, err = n.DB.Stream(streamToDevice); err != nil {
-		return err
-	}
-	n.deviceLists, err = n.DB.Stream(streamDeviceLists)
-	return err
-}
-
 // DeviceListPosition is the latest committed device-list stream position.
-func (n *Node) DeviceListPosition() uint64 { return n.deviceLists.Current() }
+func (n *E2EE) DeviceListPosition() uint64 { return n.deviceLists.Current() }
 
 // maxConflictRetries bounds how often a transaction that lost a write
 // conflict to a concurrent one is run again. Conflicts here come from
@@ -44,10 +33,10 @@ func (n *Node) DeviceListPosition() uint64 { return n.deviceLists.Current() }
 // a caller among k concurrent ones needs at most k tries.
 const maxConflictRetries = 64
 
-// retryConflicts runs fn until it does not fail with kv.ErrConflict (at
+// RetryConflicts runs fn until it does not fail with kv.ErrConflict (at
 // most maxConflictRetries times). fn must be safe to run again: it redoes a
-// whole transaction.
-func retryConflicts(ctx context.Context, fn func() error) error {
+// whole transaction. The outbound queues use it too.
+func RetryConflicts(ctx context.Context, fn func() error) error {
 	for i := 0; ; i++ {
 		err := fn()
 		if !errors.Is(err, kv.ErrConflict) || i+1 >= maxConflictRetries {
@@ -59,12 +48,12 @@ func retryConflicts(ctx context.Context, fn func() error) error {
 	}
 }
 
-// changeDevices runs fn in a transaction that also records a device-list
+// ChangeDevices runs fn in a transaction that also records a device-list
 // change for userID, and wakes the local users who share a room with
 // userID once it commits. Accounts use it when a device is created or
 // deleted.
-func (n *Node) changeDevices(ctx context.Context, userID string, fn func(tx *kv.Txn) error) error {
-	return n.changeDeviceLists(ctx, 1, func(tx *kv.Txn) ([]string, error) {
+func (n *E2EE) ChangeDevices(ctx context.Context, userID string, fn func(tx *kv.Txn) error) error {
+	return n.ChangeDeviceLists(ctx, 1, func(tx *kv.Txn) ([]string, error) {
 		if err := fn(tx); err != nil {
 			return nil, err
 		}
@@ -72,13 +61,14 @@ func (n *Node) changeDevices(ctx context.Context, userID string, fn func(tx *kv.
 	})
 }
 
-// changeDeviceLists runs fn in one transaction with up to maxUsers new
+// ChangeDeviceLists runs fn in one transaction with up to maxUsers new
 // device-list positions; fn returns the users whose device lists it
 // changed (at most maxUsers; positions it leaves unused are gaps, which
 // readers skip). After the commit the changed users' room-mates are woken.
-func (n *Node) changeDeviceLists(ctx context.Context, maxUsers int, fn func(tx *kv.Txn) ([]string, error)) error {
+// Received device-list updates (an EDU) use it too.
+func (n *E2EE) ChangeDeviceLists(ctx context.Context, maxUsers int, fn func(tx *kv.Txn) ([]string, error)) error {
 	var changed, dests []string
-	err := retryConflicts(ctx, func() error {
+	err := RetryConflicts(ctx, func() error {
 		changed, dests = nil, nil
 		_, err := n.deviceLists.Commit(maxUsers, func(tx *kv.Txn, first uint64) error {
 			users, err := fn(tx)
@@ -93,8 +83,8 @@ func (n *Node) changeDeviceLists(ctx context.Context, maxUsers int, fn func(tx *
 				if err := recordDeviceListChange(tx, u, first+uint64(i)); err != nil {
 					return err
 				}
-				if n.IsLocalUser(u) { // other servers hear of it (fededu_out.go)
-					d, err := n.queueDeviceListUpdate(tx, u, first+uint64(i))
+				if n.IsLocalUser(u) { // other servers hear of it (Host.QueueDeviceListUpdate)
+					d, err := n.host.QueueDeviceListUpdate(tx, u, first+uint64(i))
 					if err != nil {
 						return err
 					}
@@ -109,7 +99,7 @@ func (n *Node) changeDeviceLists(ctx context.Context, maxUsers int, fn func(tx *
 	if err != nil {
 		return err
 	}
-	n.fedQueued(uniqueStrings(dests))
+	n.host.FedQueued(uniqueStrings(dests))
 	n.wakeDeviceListWatchers(changed)
 	return nil
 }
@@ -136,7 +126,7 @@ func recordDeviceListChange(tx *kv.Txn, userID string, pos uint64) error {
 // wakeDeviceListWatchers wakes the local users who share a joined room with
 // any of users (and the users themselves), the readers whose
 // device_lists.changed may now include them.
-func (n *Node) wakeDeviceListWatchers(users []string) {
+func (n *E2EE) wakeDeviceListWatchers(users []string) {
 	if len(users) == 0 {
 		return
 	}
@@ -178,7 +168,7 @@ func (n *Node) wakeDeviceListWatchers(users []string) {
 // a position in (from, to] and who share a joined room with forUser, or are
 // forUser. Users who left rooms are for the caller to work out from
 // membership changes.
-func (n *Node) DeviceListChangesSince(ctx context.Context, forUser string, from, to uint64) ([]string, error) {
+func (n *E2EE) DeviceListChangesSince(ctx context.Context, forUser string, from, to uint64) ([]string, error) {
 	changed := []string{}
 	if to <= from {
 		return changed, nil
@@ -249,11 +239,11 @@ func uniqueStrings(s []string) []string {
 	return slices.Compact(s)
 }
 
-// purgeDeviceE2EE deletes everything end-to-end encryption keeps for a
+// PurgeDevice deletes everything end-to-end encryption keeps for a
 // device: its to-device inbox and transaction IDs, its device keys and the
 // signatures on them, and its one-time and fallback keys. Deleting a device
 // calls it in the same transaction.
-func purgeDeviceE2EE(tx *kv.Txn, userID, deviceID string) error {
+func PurgeDevice(tx *kv.Txn, userID, deviceID string) error {
 	prefixes := [][]byte{
 		toDevicePrefix(userID, deviceID),
 		otkDevicePrefix(userID, deviceID),
@@ -266,7 +256,7 @@ func purgeDeviceE2EE(tx *kv.Txn, userID, deviceID string) error {
 	}
 	for _, k := range [][]byte{
 		toDeviceCountKey(userID, deviceID), toDeviceTxnKey(userID, deviceID),
-		deviceKeysKey(userID, deviceID), otkMetaKey(userID, deviceID),
+		DeviceKeysKey(userID, deviceID), otkMetaKey(userID, deviceID),
 	} {
 		if err := tx.Delete(k); err != nil {
 			return err
