@@ -45,6 +45,11 @@ type Config struct {
 	// NoRegistrationLimit turns that limit off: for load tools that
 	// register many users, never on a node a browser can reach.
 	NoRegistrationLimit bool `yaml:"no_registration_limit"`
+	// FreezeUnauthenticatedMedia freezes the deprecated unauthenticated
+	// media endpoints (/_matrix/media/v3/download and thumbnail) as the
+	// spec suggests: media uploaded while it is set are served only by the
+	// authenticated /_matrix/client/v1/media endpoints. Default false.
+	FreezeUnauthenticatedMedia bool `yaml:"freeze_unauthenticated_media"`
 	// WebOrigins are the web origins whose pages in a browser may log in or
 	// register through the client API ("*": any). Default none: native
 	// clients send no Origin and are not affected.
@@ -101,18 +106,21 @@ var flagOverrides = map[string]func(dst, src *Config){
 	"registration-burst":    func(d, s *Config) { d.RegistrationBurst = s.RegistrationBurst },
 	"registration-every":    func(d, s *Config) { d.RegistrationEvery = s.RegistrationEvery },
 	"no-registration-limit": func(d, s *Config) { d.NoRegistrationLimit = s.NoRegistrationLimit },
-	"web-origin":            func(d, s *Config) { d.WebOrigins = s.WebOrigins },
-	"no-sync-writes":        func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
-	"log-level":             func(d, s *Config) { d.LogLevel = s.LogLevel },
-	"p2p-listen":            func(d, s *Config) { d.P2P.ListenAddrs = s.P2P.ListenAddrs },
-	"peer":                  func(d, s *Config) { d.P2P.StaticPeers = s.P2P.StaticPeers },
-	"mdns":                  func(d, s *Config) { d.P2P.MDNS = s.P2P.MDNS },
-	"no-p2p":                func(d, s *Config) { d.NoP2P = s.NoP2P },
-	"dht":                   func(d, s *Config) { d.P2P.DHT = s.P2P.DHT },
-	"dht-mode":              func(d, s *Config) { d.P2P.DHTMode = s.P2P.DHTMode },
-	"relay":                 func(d, s *Config) { d.P2P.Relays = s.P2P.Relays },
-	"relay-service":         func(d, s *Config) { d.P2P.RelayService = s.P2P.RelayService },
-	"reachability":          func(d, s *Config) { d.P2P.Reachability = s.P2P.Reachability },
+	"freeze-unauthenticated-media": func(d, s *Config) {
+		d.FreezeUnauthenticatedMedia = s.FreezeUnauthenticatedMedia
+	},
+	"web-origin":     func(d, s *Config) { d.WebOrigins = s.WebOrigins },
+	"no-sync-writes": func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
+	"log-level":      func(d, s *Config) { d.LogLevel = s.LogLevel },
+	"p2p-listen":     func(d, s *Config) { d.P2P.ListenAddrs = s.P2P.ListenAddrs },
+	"peer":           func(d, s *Config) { d.P2P.StaticPeers = s.P2P.StaticPeers },
+	"mdns":           func(d, s *Config) { d.P2P.MDNS = s.P2P.MDNS },
+	"no-p2p":         func(d, s *Config) { d.NoP2P = s.NoP2P },
+	"dht":            func(d, s *Config) { d.P2P.DHT = s.P2P.DHT },
+	"dht-mode":       func(d, s *Config) { d.P2P.DHTMode = s.P2P.DHTMode },
+	"relay":          func(d, s *Config) { d.P2P.Relays = s.P2P.Relays },
+	"relay-service":  func(d, s *Config) { d.P2P.RelayService = s.P2P.RelayService },
+	"reachability":   func(d, s *Config) { d.P2P.Reachability = s.P2P.Reachability },
 }
 
 // listFlag is a flag that may be given several times; each adds a value.
@@ -146,6 +154,7 @@ func addConfigFlags(fs *flag.FlagSet, serving bool) *configFlags {
 		fs.IntVar(&cf.vals.RegistrationBurst, "registration-burst", 0, "registrations a client address may make at once (0: the default, 10)")
 		fs.DurationVar(&cf.vals.RegistrationEvery, "registration-every", 0, "after the burst, one more registration per `duration` (0: the default, 1m)")
 		fs.BoolVar(&cf.vals.NoRegistrationLimit, "no-registration-limit", false, "do not rate-limit registration (load tests only)")
+		fs.BoolVar(&cf.vals.FreezeUnauthenticatedMedia, "freeze-unauthenticated-media", false, "serve media uploaded from now on only through the authenticated media endpoints")
 		fs.Var(listFlag{&cf.vals.WebOrigins}, "web-origin", "web `origin` (scheme://host[:port], or *) whose pages may log in and register from a browser (repeatable)")
 		fs.Var(listFlag{&cf.vals.P2P.ListenAddrs}, "p2p-listen", "libp2p `multiaddr` to listen on (repeatable; default QUIC and TCP on all interfaces)")
 		fs.Var(listFlag{&cf.vals.P2P.StaticPeers}, "peer", "static peer `multiaddr` ending in /p2p/<peer ID> (repeatable)")
