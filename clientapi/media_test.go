@@ -2,6 +2,7 @@ package clientapi_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/edgenode/edgenode/app"
 	"github.com/edgenode/edgenode/internal/testnode"
+	"github.com/edgenode/edgenode/node"
 )
 
 const (
@@ -421,6 +423,29 @@ func TestMediaLegacyFreeze(t *testing.T) {
 		}
 		if res.status != c.status || res.errcode() != want {
 			t.Errorf("%s: %d %s, want %d", c.path, res.status, res.errcode(), c.status)
+		}
+	}
+}
+
+// TestAdminMediaUsage: GET .../admin/edgenode/media reports the media
+// store's disk use to administrators only.
+func TestAdminMediaUsage(t *testing.T) {
+	n := testnode.Start(t, testnode.Options{})
+	alice := n.Register("alice")
+	root, err := n.App.Node.Register(context.Background(), node.RegisterRequest{Localpart: "root", Admin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomData(t, 4000)
+	upload(t, n, alice.Token, "", "", data)
+	upload(t, n, alice.Token, "", "", data) // the same bytes: one file
+	const path = "/_matrix/client/v1/admin/edgenode/media"
+	expectMedia(t, mediaDo(t, "GET", n.URL+path, alice.Token, "", nil, 0), 403, "M_FORBIDDEN")
+	res := mediaDo(t, "GET", n.URL+path, root.AccessToken, "", nil, 0)
+	expectMedia(t, res, 200, "")
+	for k, want := range map[string]float64{"local_bytes": 8000, "local_files": 2, "disk_bytes": 4000, "disk_files": 1, "remote_bytes": 0} {
+		if got := res.field(k); got != want {
+			t.Errorf("%s = %v, want %v (body %s)", k, got, want, res.body)
 		}
 	}
 }
