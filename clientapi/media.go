@@ -215,7 +215,10 @@ func (m *mediaAPI) open(r *http.Request, authed bool) (*media.Content, error) {
 		}
 		c, err = m.store.Get(ctx, server, id)
 	}
-	if errors.Is(err, media.ErrNotFound) && !m.store.Local(server) && m.remote != nil && r.URL.Query().Get("allow_remote") != "false" {
+	// Frozen unauthenticated endpoints fetch nothing: what they fetched
+	// now would be media from after the freeze.
+	fetch := m.remote != nil && (authed || !m.freeze) && r.URL.Query().Get("allow_remote") != "false"
+	if errors.Is(err, media.ErrNotFound) && !m.store.Local(server) && fetch {
 		c, err = m.remote.Fetch(ctx, server, id)
 	}
 	if err != nil {
@@ -237,7 +240,7 @@ func (m *mediaAPI) download(authed bool) mxhttp.HandlerFunc {
 		}
 		defer c.Close()
 		name := c.FileName
-		if n := r.PathValue("fileName"); n != "" {
+		if n := r.PathValue("fileName"); n != "" && len(n) <= maxFileName && utf8.ValidString(n) && !strings.ContainsFunc(n, isControl) {
 			name = n
 		}
 		serveContent(w, r, c, c.ContentType, name, false)

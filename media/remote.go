@@ -29,6 +29,9 @@ type RemoteFetcher interface {
 type RemoteMeta struct {
 	ContentType string
 	FileName    string
+	// Restricted marks an item fetched while the unauthenticated media
+	// endpoints are frozen (see Record.Restricted).
+	Restricted bool
 }
 
 // touchEvery is how stale a cached item's last access may get before a
@@ -67,7 +70,7 @@ func (s *Store) PutRemote(ctx context.Context, origin, id string, meta RemoteMet
 	now := s.now().UnixMilli()
 	rec := Record{
 		Origin: origin, ID: id, Hash: t.hash, ContentType: meta.ContentType, Size: t.size,
-		FileName: meta.FileName, CreatedMS: now, LastAccessMS: now,
+		FileName: meta.FileName, CreatedMS: now, LastAccessMS: now, Restricted: meta.Restricted,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -59,14 +59,18 @@ func (s *Store) writeTemp(ctx context.Context, body io.Reader, limit int64) (t t
 	if s.closed() {
 		return tempFile{}, ErrClosed
 	}
+	// Created and registered under s.mu: a sweep in between would take
+	// the new file for a crash's leftover.
+	s.mu.Lock()
 	f, err := os.CreateTemp(s.tmpDir(), "up-*")
+	if err == nil {
+		t.path = f.Name()
+		s.temps[t.path] = struct{}{}
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return tempFile{}, fmt.Errorf("media: temp file: %w", err)
 	}
-	t.path = f.Name()
-	s.mu.Lock()
-	s.temps[t.path] = struct{}{}
-	s.mu.Unlock()
 	defer func() {
 		if err != nil {
 			f.Close()
