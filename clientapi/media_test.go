@@ -315,6 +315,7 @@ func TestMediaUploadOverLimit(t *testing.T) {
 			if res.status != -1 { // the server may close before the client reads its answer
 				expectMedia(t, res, 413, "M_TOO_LARGE")
 			}
+			t.Logf("client sent %d of %d bytes before the server closed", body.read.Load(), size)
 			// What the client could push into loopback socket buffers
 			// before the server closed: a few MB at most, not the body.
 			if read := body.read.Load(); read > limit+32<<20 {
