@@ -450,3 +450,40 @@ func TestAdminMediaUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestMediaVisibleOnlyWhenComplete: while a PUT to a created media ID is
+// still streaming, a download answers 504 M_NOT_YET_UPLOADED (never a
+// partial file); a download waiting with timeout_ms gets the whole file
+// once the upload ends.
+func TestMediaVisibleOnlyWhenComplete(t *testing.T) {
+	n := testnode.Start(t, testnode.Options{})
+	alice := n.Register("alice")
+	res := mediaDo(t, "POST", n.URL+"/_matrix/media/v1/create", alice.Token, "", nil, 0)
+	expectMedia(t, res, 200, "")
+	uri, _ := res.field("content_uri").(string)
+	server, id, _ := strings.Cut(strings.TrimPrefix(uri, "mxc://"), "/")
+	data := randomData(t, 1<<20)
+	pr, pw := io.Pipe()
+	putDone := make(chan mediaResponse, 1)
+	go func() {
+		putDone <- mediaDo(t, "PUT", n.URL+mediaLegacy+"/upload/"+server+"/"+id, alice.Token, "application/octet-stream", pr, int64(len(data)))
+	}()
+	if _, err := pw.Write(data[:len(data)/2]); err != nil { // returns once the server has read it
+		t.Fatal(err)
+	}
+	expectMedia(t, mediaDo(t, "GET", n.URL+mediaV1+"/download/"+server+"/"+id+"?timeout_ms=0", alice.Token, "", nil, 0), 504, "M_NOT_YET_UPLOADED")
+	waited := make(chan mediaResponse, 1)
+	go func() {
+		waited <- mediaDo(t, "GET", n.URL+mediaV1+"/download/"+server+"/"+id+"?timeout_ms=60000", alice.Token, "", nil, 0)
+	}()
+	if _, err := pw.Write(data[len(data)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	expectMedia(t, <-putDone, 200, "")
+	got := <-waited
+	expectMedia(t, got, 200, "")
+	if !bytes.Equal(got.body, data) {
+		t.Fatalf("waiting download got %d bytes, not the upload", len(got.body))
+	}
+}

@@ -417,3 +417,67 @@ func TestPutRemoteCutsOff(t *testing.T) {
 		t.Fatalf("own server as remote: %v", err)
 	}
 }
+
+// TestConcurrentRemoteCache: puts, reads, thumbnails and evictions of
+// the remote cache at once leave the index and the directory agreeing:
+// every file referenced, no file unreferenced, the cache within budget.
+func TestConcurrentRemoteCache(t *testing.T) {
+	const budget = 64 << 10
+	ts := openTestStore(t, "", Limits{RemoteCacheBytes: budget})
+	ctx := context.Background()
+	img := encodeTestImage(t, "png", 64, 48)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 40 {
+				id := string(rune('a'+w)) + string(rune('a'+i%10))
+				var body []byte
+				if i%3 == 0 {
+					body = img // shared bytes: one file, several entries
+				} else {
+					body = randomBytes(t, 1000+i*300)
+				}
+				if _, err := ts.PutRemote(ctx, "far.test", id, RemoteMeta{}, bytes.NewReader(body), 0); err != nil {
+					t.Error(err)
+					return
+				}
+				if c, err := ts.Get(ctx, "far.test", id); err == nil {
+					io.Copy(io.Discard, c)
+					c.Close()
+				} else if !errors.Is(err, ErrNotFound) {
+					t.Error(err)
+				}
+				if i%3 == 0 {
+					if c, err := ts.Thumbnail(ctx, "far.test", id, ThumbnailSpec{Width: 16, Height: 16, Method: MethodCrop}); err == nil {
+						c.Close()
+					} else if !errors.Is(err, ErrNotFound) {
+						t.Error(err)
+					}
+				}
+				ts.advance(time.Minute)
+			}
+		})
+	}
+	wg.Wait()
+	u, err := ts.Usage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.RemoteBytes > budget {
+		t.Errorf("cache holds %d bytes, budget %d", u.RemoteBytes, budget)
+	}
+	onDisk := files(t, ts.contentDir())
+	if int64(len(onDisk)) != u.DiskFiles {
+		t.Errorf("%d files on disk, %d referenced", len(onDisk), u.DiskFiles)
+	}
+	res, err := ts.Sweep(ctx)
+	if err != nil || res.Files != 0 {
+		t.Errorf("sweep removed %+v (%v): unreferenced files were left", res, err)
+	}
+	if _, err := ts.EvictRemote(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := ts.Usage(ctx); u != (Usage{RemoteCacheBudget: budget}) || len(files(t, ts.contentDir())) != 0 {
+		t.Errorf("after evicting all: %+v, %d files", u, len(files(t, ts.contentDir())))
+	}
+}
