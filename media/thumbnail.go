@@ -203,7 +203,14 @@ func (s *Store) makeThumbnail(ctx context.Context, key []byte, src *Content, spe
 
 // render decodes f (checking the pixel budget first) and returns the
 // encoded thumbnail and its content type.
-func (s *Store) render(f io.ReadSeeker, spec ThumbnailSpec) ([]byte, string, error) {
+func (s *Store) render(f io.ReadSeeker, spec ThumbnailSpec) (data []byte, contentType string, err error) {
+	// Decoders of hostile input have panicked before (x/image's among
+	// them); a file that crashes one is just not an image we thumbnail.
+	defer func() {
+		if v := recover(); v != nil {
+			data, contentType, err = nil, "", fmt.Errorf("%w: decoder panicked: %v", ErrCannotThumbnail, v)
+		}
+	}()
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, "", fmt.Errorf("media: %w", err)
 	}
