@@ -106,21 +106,22 @@ var flagOverrides = map[string]func(dst, src *Config){
 	"registration-burst":    func(d, s *Config) { d.RegistrationBurst = s.RegistrationBurst },
 	"registration-every":    func(d, s *Config) { d.RegistrationEvery = s.RegistrationEvery },
 	"no-registration-limit": func(d, s *Config) { d.NoRegistrationLimit = s.NoRegistrationLimit },
+	"web-origin":            func(d, s *Config) { d.WebOrigins = s.WebOrigins },
+	"no-sync-writes":        func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
+	"log-level":             func(d, s *Config) { d.LogLevel = s.LogLevel },
+	"p2p-listen":            func(d, s *Config) { d.P2P.ListenAddrs = s.P2P.ListenAddrs },
+	"peer":                  func(d, s *Config) { d.P2P.StaticPeers = s.P2P.StaticPeers },
+	"mdns":                  func(d, s *Config) { d.P2P.MDNS = s.P2P.MDNS },
+	"no-p2p":                func(d, s *Config) { d.NoP2P = s.NoP2P },
+	"dht":                   func(d, s *Config) { d.P2P.DHT = s.P2P.DHT },
+	"dht-mode":              func(d, s *Config) { d.P2P.DHTMode = s.P2P.DHTMode },
+	"relay":                 func(d, s *Config) { d.P2P.Relays = s.P2P.Relays },
+	"relay-service":         func(d, s *Config) { d.P2P.RelayService = s.P2P.RelayService },
+	"reachability":          func(d, s *Config) { d.P2P.Reachability = s.P2P.Reachability },
+	// Multi-line so gofmt leaves the alignment of the entries above alone.
 	"freeze-unauthenticated-media": func(d, s *Config) {
 		d.FreezeUnauthenticatedMedia = s.FreezeUnauthenticatedMedia
 	},
-	"web-origin":     func(d, s *Config) { d.WebOrigins = s.WebOrigins },
-	"no-sync-writes": func(d, s *Config) { d.NoSyncWrites = s.NoSyncWrites },
-	"log-level":      func(d, s *Config) { d.LogLevel = s.LogLevel },
-	"p2p-listen":     func(d, s *Config) { d.P2P.ListenAddrs = s.P2P.ListenAddrs },
-	"peer":           func(d, s *Config) { d.P2P.StaticPeers = s.P2P.StaticPeers },
-	"mdns":           func(d, s *Config) { d.P2P.MDNS = s.P2P.MDNS },
-	"no-p2p":         func(d, s *Config) { d.NoP2P = s.NoP2P },
-	"dht":            func(d, s *Config) { d.P2P.DHT = s.P2P.DHT },
-	"dht-mode":       func(d, s *Config) { d.P2P.DHTMode = s.P2P.DHTMode },
-	"relay":          func(d, s *Config) { d.P2P.Relays = s.P2P.Relays },
-	"relay-service":  func(d, s *Config) { d.P2P.RelayService = s.P2P.RelayService },
-	"reachability":   func(d, s *Config) { d.P2P.Reachability = s.P2P.Reachability },
 }
 
 // listFlag is a flag that may be given several times; each adds a value.
