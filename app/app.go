@@ -96,18 +96,19 @@ type App struct {
 	sender    *federation.Sender
 	peersDone chan struct{}
 
-	client *clientServer // the client API (client.go)
+	client  *clientServer // the client API (client.go)
+	servers []*server     // federation
+	log     *slog.Logger
+	health  *health // health.go
+
+	closeOnce sync.Once
+	closeErr  error
+
 	// media is the content repository (media.go); mediaRemote fetches
 	// other servers' media for it.
 	media       *media.Store
 	mediaRemote remoteFetcher
 	mediaFreeze bool
-	servers     []*server // federation
-	log         *slog.Logger
-	health      *health // health.go
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 // server is one HTTP server and the result of its Serve.
