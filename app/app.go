@@ -20,6 +20,7 @@ import (
 	"github.com/edgenode/edgenode/federation"
 	"github.com/edgenode/edgenode/internal/devprofile"
 	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/media"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/p2ptransport"
@@ -49,6 +50,8 @@ type Config struct {
 	// P2P configures the libp2p host other nodes reach this one through;
 	// nil runs the node without federation.
 	P2P *P2PConfig
+	// Media configures the content repository (media.go).
+	Media MediaConfig
 }
 
 // P2PConfig configures the libp2p host and the federation served over it.
@@ -101,6 +104,12 @@ type App struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// media is the content repository (media.go); mediaRemote fetches
+	// other servers' media for it.
+	media       *media.Store
+	mediaRemote remoteFetcher
+	mediaFreeze bool
 }
 
 // server is one HTTP server and the result of its Serve.
@@ -165,6 +174,9 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 }
 
 func (a *App) start(ctx context.Context, cfg Config) error {
+	if err := a.openMedia(ctx, cfg); err != nil {
+		return err
+	}
 	if err := a.startClient(cfg); err != nil {
 		return err
 	}
@@ -250,6 +262,9 @@ func (a *App) close(ctx context.Context) error {
 		if a.peersDone != nil {
 			<-a.peersDone // Close closes the event channel
 		}
+	}
+	if a.media != nil {
+		errs = append(errs, a.media.Close()) // its index is in the node's database
 	}
 	errs = append(errs, a.node.Close())
 	return errors.Join(errs...)

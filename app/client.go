@@ -48,7 +48,7 @@ func (a *App) startClient(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	a.client = &clientServer{handler: Handler(a.node), health: a.health}
+	a.client = &clientServer{handler: a.clientHandler(), health: a.health}
 	a.client.mu.Lock()
 	a.client.serveOn(ln)
 	a.client.mu.Unlock()

@@ -45,6 +45,11 @@ type Config struct {
 	// NoRegistrationLimit turns that limit off: for load tools that
 	// register many users, never on a node a browser can reach.
 	NoRegistrationLimit bool `yaml:"no_registration_limit"`
+	// FreezeUnauthenticatedMedia freezes the deprecated unauthenticated
+	// media endpoints (/_matrix/media/v3/download and thumbnail) as the
+	// spec suggests: media uploaded while it is set are served only by the
+	// authenticated /_matrix/client/v1/media endpoints. Default false.
+	FreezeUnauthenticatedMedia bool `yaml:"freeze_unauthenticated_media"`
 	// WebOrigins are the web origins whose pages in a browser may log in or
 	// register through the client API ("*": any). Default none: native
 	// clients send no Origin and are not affected.
@@ -118,6 +123,10 @@ var flagOverrides = map[string]func(dst, src *Config){
 	"relay":                 func(d, s *Config) { d.P2P.Relays = s.P2P.Relays },
 	"relay-service":         func(d, s *Config) { d.P2P.RelayService = s.P2P.RelayService },
 	"reachability":          func(d, s *Config) { d.P2P.Reachability = s.P2P.Reachability },
+	// Multi-line so gofmt leaves the alignment of the entries above alone.
+	"freeze-unauthenticated-media": func(d, s *Config) {
+		d.FreezeUnauthenticatedMedia = s.FreezeUnauthenticatedMedia
+	},
 }
 
 // listFlag is a flag that may be given several times; each adds a value.
@@ -152,6 +161,7 @@ func addConfigFlags(fs *flag.FlagSet, serving bool) *configFlags {
 		fs.DurationVar(&cf.vals.RegistrationEvery, "registration-every", 0, "after the burst, one more registration per `duration` (0: the default, 1m)")
 		fs.BoolVar(&cf.vals.NoRegistrationLimit, "no-registration-limit", false, "do not rate-limit registration (load tests only)")
 		fs.BoolVar(&cf.vals.URLPreview, "url-preview", false, "serve URL previews: the node fetches web pages its users name (public addresses only)")
+		fs.BoolVar(&cf.vals.FreezeUnauthenticatedMedia, "freeze-unauthenticated-media", false, "serve media uploaded from now on only through the authenticated media endpoints")
 		fs.Var(listFlag{&cf.vals.WebOrigins}, "web-origin", "web `origin` (scheme://host[:port], or *) whose pages may log in and register from a browser (repeatable)")
 		fs.Var(listFlag{&cf.vals.P2P.ListenAddrs}, "p2p-listen", "libp2p `multiaddr` to listen on (repeatable; default QUIC and TCP on all interfaces)")
 		fs.Var(listFlag{&cf.vals.P2P.StaticPeers}, "peer", "static peer `multiaddr` ending in /p2p/<peer ID> (repeatable)")

@@ -95,6 +95,14 @@ func TestConfigLoad(t *testing.T) {
 			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", RegistrationBurst: 3, RegistrationEvery: 2 * time.Minute, P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
 		{
+			name: "media freeze: file", file: "freeze_unauthenticated_media: true\n",
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", FreezeUnauthenticatedMedia: true, P2P: p2ptransport.Config{DHT: true, MDNS: true}},
+		},
+		{
+			name: "media freeze: flag beats file", serving: true, file: "freeze_unauthenticated_media: true\n", args: []string{"--freeze-unauthenticated-media=false"},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{DHT: true, MDNS: true}},
+		},
+		{
 			name: "--no-registration-limit", serving: true, args: []string{"--no-registration-limit"},
 			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", NoRegistrationLimit: true, P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},

@@ -46,7 +46,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		log.Warn("open registration on a non-loopback address: anyone who can reach it can create accounts",
 			"client_listen", cfg.ClientListen)
 	}
-	ac := app.Config{ClientListen: cfg.ClientListen, Node: nodeConfig(cfg, log)}
+	ac := app.Config{ClientListen: cfg.ClientListen, Node: nodeConfig(cfg, log),
+		Media: app.MediaConfig{FreezeUnauthenticated: cfg.FreezeUnauthenticatedMedia}}
 	if ac.P2P, err = p2pConfig(cfg); err != nil {
 		return err
 	}
