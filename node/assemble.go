@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/keybackup"
 )
 
 // Node is one homeserver: the room core (core.Node) and the concerns around
@@ -13,6 +14,8 @@ import (
 type Node struct {
 	*core.Node
 	concerns
+	// KeyBackups is server-side key backup (/room_keys).
+	*keybackup.KeyBackups
 }
 
 // concerns are the node's parts around the room core: end-to-end encryption
@@ -81,6 +84,10 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	n.OnClose(n.stopPresenceDecay) // and the presence timer
 	n.OnClose(n.stopNewEvents)     // and the new-event worker
 	if err := n.openConcerns(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if n.KeyBackups, err = keybackup.Open(ctx, c); err != nil {
 		n.Close()
 		return nil, err
 	}
