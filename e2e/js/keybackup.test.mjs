@@ -105,6 +105,14 @@ let roomId;
 let eventId;
 const secret = `sent before the second device existed ${run}`;
 
+// The recovery key (secret storage key) once the first device has made
+// one; every client's getSecretStorageKey callback answers with it, as a
+// user typing it in would.
+let recoveryKey;
+const cryptoCallbacks = {
+	getSecretStorageKey: async ({ keys }) => (recoveryKey ? [Object.keys(keys)[0], recoveryKey.privateKey] : null),
+};
+
 async function withCrypto(client) {
 	// In memory: node has no IndexedDB.
 	await client.initRustCrypto({ useIndexedDB: false });
@@ -142,6 +150,7 @@ test("alice's first device creates a key backup", async () => {
 			userId: res.user_id,
 			deviceId: res.device_id,
 			fetchFn: recordingFetch("first"),
+			cryptoCallbacks,
 		}),
 	);
 	await startAndWaitForSync(first);
@@ -252,4 +261,85 @@ test("a second device, logged in after the message, restores the backup and decr
 	assert.equal(ev.getContent().body, secret);
 	assert.equal(ev.getContent().msgtype, MsgType.Text);
 	assert.equal(ev.getSender(), first.getUserId());
+});
+
+// Element's recovery: the backup key goes into secret storage (account
+// data, encrypted with a recovery key), here while setting up a new backup
+// version, which replaces the old one and takes every key again. A third
+// device, created after the message, gets the backup key from secret
+// storage with the recovery key alone, restores and decrypts.
+test("recovery: a new backup version, its key in secret storage; a third device restores with the recovery key", async () => {
+	const crypto = first.getCrypto();
+	const oldVersion = await crypto.getActiveSessionBackupVersion();
+	recoveryKey = await crypto.createRecoveryKeyFromPassphrase();
+	await crypto.bootstrapSecretStorage({
+		createSecretStorageKey: async () => recoveryKey,
+		setupNewSecretStorage: true,
+		setupNewKeyBackup: true,
+	});
+	const newVersion = await waitUntil(
+		first,
+		[CryptoEvent.KeyBackupStatus],
+		async () => {
+			const v = await crypto.getActiveSessionBackupVersion();
+			return v && v !== oldVersion ? v : undefined;
+		},
+		"the first device to back up to a new version",
+	);
+	const old = await fetch(`${BASE}/_matrix/client/v3/room_keys/version/${oldVersion}`, {
+		headers: { Authorization: `Bearer ${first.getAccessToken()}` },
+	});
+	assert.equal(old.status, 404, "the old backup version was deleted by the reset");
+	// The keys the old version had are uploaded again to the new one.
+	await waitUntil(
+		first,
+		[CryptoEvent.KeyBackupSessionsRemaining],
+		async () => {
+			const r = await fetch(`${BASE}/_matrix/client/v3/room_keys/version/${newVersion}`, {
+				headers: { Authorization: `Bearer ${first.getAccessToken()}` },
+			});
+			return r.status === 200 && (await r.json()).count >= 1;
+		},
+		"the new backup version to hold the room's key",
+	);
+
+	const login = await createClient({ baseUrl: BASE }).loginRequest({
+		type: "m.login.password",
+		identifier: { type: "m.id.user", user: user.name },
+		password: user.password,
+	});
+	const third = await withCrypto(
+		createClient({
+			baseUrl: BASE,
+			accessToken: login.access_token,
+			userId: login.user_id,
+			deviceId: login.device_id,
+			fetchFn: recordingFetch("third"),
+			cryptoCallbacks,
+		}),
+	);
+	try {
+		await startAndWaitForSync(third);
+		const ev = await waitUntil(
+			third,
+			[RoomEvent.Timeline, ClientEvent.Room],
+			() => third.getRoom(roomId)?.findEventById(eventId),
+			"the third device to have the message in its timeline",
+		);
+		await ev.getDecryptionPromise();
+		const thirdCrypto = third.getCrypto();
+		await thirdCrypto.loadSessionBackupPrivateKeyFromSecretStorage();
+		const decrypted = waitUntil(
+			ev,
+			[MatrixEventEvent.Decrypted],
+			() => !ev.isDecryptionFailure() && ev.getClearContent()?.body === secret,
+			() => `the message to decrypt on the third device (it reads ${JSON.stringify(ev.getContent())})`,
+		);
+		const result = await thirdCrypto.restoreKeyBackup();
+		assert.ok(result.imported >= 1, `restored ${JSON.stringify(result)}`);
+		await decrypted;
+		assert.equal(ev.getContent().body, secret);
+	} finally {
+		third.stopClient();
+	}
 });
