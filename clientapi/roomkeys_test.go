@@ -288,6 +288,16 @@ func TestRoomKeys(t *testing.T) {
 		{name: "delete the new version", method: "DELETE", path: backupVer + "/2", token: alice.Token, status: 200},
 		{name: "its keys are gone with it", method: "GET", path: keysPath("2", room1, "s1"), token: alice.Token, status: 404, errcode: "M_NOT_FOUND"},
 		{name: "the old one is current again", method: "PUT", path: keysPath("1", room1, "s1"), token: alice.Token, body: k, status: 200, check: changed(1)},
+
+		// Megolm session IDs are base64: / and + in a path segment.
+		{name: "a session ID with / and +", method: "PUT", path: keysPath("1", room2, "ab/c+d"), token: alice.Token, body: backupKey(0, 0, true, "slash"), status: 200, check: changed(2)},
+		{name: "is one session", method: "GET", path: keysPath("1", room2, "ab/c+d"), token: alice.Token, status: 200, check: stored("slash")},
+		{name: "listed under its ID", method: "GET", path: keysPath("1", room2), token: alice.Token, status: 200, check: func(t *testing.T, res testnode.Response) {
+			if field(res.Body, "sessions", "ab/c+d", "session_data", "ciphertext") != "slash" {
+				t.Errorf("no session ab/c+d in %s", res.Raw)
+			}
+		}},
+		{name: "deleted by its ID", method: "DELETE", path: keysPath("1", room2, "ab/c+d"), token: alice.Token, status: 200, check: changed(1)},
 	})
 }
 

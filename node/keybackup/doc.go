@@ -17,6 +17,7 @@
 // was cut short.
 //
 // Everything a client can make the node store is bounded (limits.go): the
-// versions kept per user, the keys per backup and per request, and the size
+// versions kept per user, the keys and bytes per backup, the keys per
+// request, and the size
 // of each value.
 package keybackup

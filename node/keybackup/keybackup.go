@@ -56,6 +56,8 @@ type versionRecord struct {
 	Algorithm string `json:"alg"`
 	AuthData  []byte `json:"auth"` // JSON object, as uploaded (compacted)
 	Count     int    `json:"count"`
+	// Bytes is the size of the keys' stored JSON (MaxBackupBytes).
+	Bytes int64 `json:"bytes"`
 	// Etag counts changes to the version's keys.
 	Etag uint64 `json:"etag"`
 }

@@ -84,6 +84,11 @@ func (b *KeyBackups) PutRoomKeys(ctx context.Context, userID, version string, up
 					if !k.key.better(o) {
 						continue
 					}
+					rec.Bytes -= int64(len(old))
+				}
+				rec.Bytes += int64(len(k.stored))
+				if rec.Bytes > MaxBackupBytes {
+					return fmt.Errorf("%w: the backup holds %d MiB of keys, the most it may", core.ErrTooLarge, MaxBackupBytes>>20)
 				}
 				if err := tx.Set(key, k.stored); err != nil {
 					return err
@@ -265,12 +270,21 @@ func (b *KeyBackups) DeleteRoomKeys(ctx context.Context, userID, version, roomID
 			case roomID != "":
 				prefix = roomKeysPrefix(userID, v, roomID)
 			}
-			n, err = tx.DeleteFirst(kv.Scan{Prefix: prefix}, deleteBatch)
+			// The values are read to know how many bytes are freed.
+			var freed int64
+			seen := 0
+			n, err = tx.DeleteEach(kv.Scan{Prefix: prefix}, func(k, val []byte, del func([]byte)) (bool, error) {
+				del(k)
+				freed += int64(len(val))
+				seen++
+				return seen < deleteBatch, nil
+			})
 			if err != nil {
 				return err
 			}
 			if n > 0 {
 				rec.Count -= n
+				rec.Bytes -= freed
 				rec.Etag++
 				if err := tx.SetJSON(versionKey(userID, v), rec); err != nil {
 					return err

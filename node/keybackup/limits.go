@@ -12,6 +12,10 @@ const (
 	// MaxKeysPerBackup bounds the keys in one backup version. A heavy
 	// Element user has tens of thousands of megolm sessions.
 	MaxKeysPerBackup = 100_000
+	// MaxBackupBytes bounds the keys' JSON in one backup version: 100,000
+	// real keys take about 65 MiB. With MaxVersions, a user holds at most
+	// three times this.
+	MaxBackupBytes = 128 << 20
 	// MaxKeysPerRequest bounds the keys one PUT may carry. Clients upload
 	// in batches of a few hundred at most (matrix-rust-sdk: 100).
 	MaxKeysPerRequest = 1000

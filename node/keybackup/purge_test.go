@@ -92,6 +92,18 @@ func TestReadAndDeleteInBatches(t *testing.T) {
 	if err != nil || counts.Count != total-rooms["!r0:example.org"] {
 		t.Fatalf("after deleting a room: %+v, %v; want count %d", counts, err, total-rooms["!r0:example.org"])
 	}
+	// The version's byte count is what its keys take.
+	var rec versionRecord
+	var sum int64
+	err = c.DB.View(func(tx *kv.Txn) error {
+		if err := tx.GetJSON(versionKey(user, 1), &rec); err != nil {
+			return err
+		}
+		return tx.Each(kv.Scan{Prefix: keysPrefix(user, 1)}, func(_, val []byte) (bool, error) { sum += int64(len(val)); return true, nil })
+	})
+	if err != nil || rec.Bytes != sum || sum == 0 {
+		t.Fatalf("the version counts %d bytes, its keys take %d (%v)", rec.Bytes, sum, err)
+	}
 	if err := b.DeleteKeyBackup(ctx, user, v); err != nil {
 		t.Fatal(err)
 	}
