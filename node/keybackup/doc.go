@@ -18,6 +18,5 @@
 //
 // Everything a client can make the node store is bounded (limits.go): the
 // versions kept per user, the keys and bytes per backup, the keys per
-// request, and the size
-// of each value.
+// request, and the size of each value.
 package keybackup
