@@ -99,6 +99,18 @@ func Register(rt *mxhttp.Router, n Node) {
 	rt.Authed("POST "+v3+"/keys/device_signing/upload", a.uploadCrossSigningKeys)
 	rt.Authed("POST "+v3+"/keys/signatures/upload", a.uploadSignatures)
 
+	// Server-side key backup (roomkeys.go).
+	rt.Authed("POST "+v3+"/room_keys/version", a.createKeyBackup)
+	rt.Authed("GET "+v3+"/room_keys/version", a.getKeyBackup)
+	rt.Authed("GET "+v3+"/room_keys/version/{version}", a.getKeyBackup)
+	rt.Authed("PUT "+v3+"/room_keys/version/{version}", a.putKeyBackup)
+	rt.Authed("DELETE "+v3+"/room_keys/version/{version}", a.deleteKeyBackup)
+	for _, path := range []string{"/room_keys/keys", "/room_keys/keys/{roomId}", "/room_keys/keys/{roomId}/{sessionId}"} {
+		rt.Authed("GET "+v3+path, a.getRoomKeys)
+		rt.Authed("PUT "+v3+path, a.putRoomKeys)
+		rt.Authed("DELETE "+v3+path, a.deleteRoomKeys)
+	}
+
 	// Account data and tags (accountdata.go).
 	rt.Authed("GET "+v3+"/user/{userId}/account_data/{type}", a.getAccountData)
 	rt.Authed("PUT "+v3+"/user/{userId}/account_data/{type}", a.putAccountData)

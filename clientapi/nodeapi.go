@@ -19,6 +19,7 @@ type Node interface {
 	rooms
 	userData
 	e2eeKeys
+	keyBackups
 }
 
 // server is the node's name, configuration and logger, and its admin

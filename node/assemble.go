@@ -7,12 +7,14 @@ import (
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/node/e2ee"
+	"github.com/edgenode/edgenode/node/keybackup"
 	"github.com/edgenode/edgenode/node/push"
 )
 
 // Node is one homeserver: the room core (core.Node) and the concerns around
 // it, each registered with the core in New. The concerns in packages of
-// their own (e2ee, push) are embedded so that their exported methods are promoted.
+// their own (e2ee, push, keybackup) are embedded so that their exported
+// methods are promoted.
 type Node struct {
 	*core.Node
 	// E2EE is end-to-end encryption and devices (node/e2ee): keys, the
@@ -21,6 +23,8 @@ type Node struct {
 	// Push is unread counts, the push-rule evaluation and the new-event hook
 	// (node/push).
 	*push.Push
+	// KeyBackups is server-side key backup (node/keybackup: /room_keys).
+	*keybackup.KeyBackups
 	concerns
 }
 
@@ -82,6 +86,10 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	n.OnClose(n.stopPresenceDecay) // and the presence timer
 	n.OnClose(n.StopNewEvents)     // and the new-event worker
 	if err := n.openConcerns(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if n.KeyBackups, err = keybackup.Open(ctx, c); err != nil {
 		n.Close()
 		return nil, err
 	}

@@ -2,7 +2,8 @@
 # run.sh: the end-to-end test with a real client. Starts edgenode on a free
 # loopback port with a temporary data directory and open registration (as
 # scripts/quickstart.sh does), installs matrix-js-sdk from the committed
-# package-lock.json, runs sdk.test.mjs with node's built-in test runner
+# package-lock.json, runs sdk.test.mjs, slidingsync.test.mjs and
+# keybackup.test.mjs (Rust crypto) with node's built-in test runner
 # against the node, and always stops the node.
 #
 #   e2e/js/run.sh                                 build into a temp dir and test that
@@ -52,7 +53,7 @@ rc=0
 # (30 s), so this is only a backstop. --test-force-exit: a stray SDK timer
 # must not keep the run alive once the tests are done.
 EDGENODE_BASE_URL=$BASE node --test --test-force-exit --test-timeout=120000 \
-	--test-reporter=spec "$HERE/sdk.test.mjs" "$HERE/slidingsync.test.mjs" || rc=$?
+	--test-reporter=spec "$HERE/sdk.test.mjs" "$HERE/slidingsync.test.mjs" "$HERE/keybackup.test.mjs" || rc=$?
 
 kill -0 "$PID" 2>/dev/null || { rc=1; echo "e2e-js: the node died during the test" >&2; }
 [[ $rc -eq 0 ]] || fail "node --test exited $rc"
