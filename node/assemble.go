@@ -6,18 +6,22 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // Node is one homeserver: the room core (core.Node) and the concerns around
 // it, each registered with the core in New.
 type Node struct {
 	*core.Node
+	// Inbound is the inbound federation side (node/inbound): what other
+	// servers send and ask, and the remote joins, invites and queries.
+	*inbound.Inbound
 	concerns
 }
 
-// concerns are the node's parts around the room core: end-to-end encryption
-// and devices, account data, receipts, presence and typing, the outbound
-// federation queues, joins in progress, sticky events and the new-event
+// concerns are the node's parts around the room core still in this package:
+// end-to-end encryption and devices, account data, receipts, presence and
+// typing, the outbound federation queues, sticky events and the new-event
 // hook. Each registers what it needs of the core in New.
 type concerns struct {
 	// toDevice numbers to-device messages and deviceLists device-list
@@ -37,12 +41,6 @@ type concerns struct {
 	// edu is the outbound EDU queues' in-memory side (eduqueue.go).
 	edu eduState
 
-	// remote reaches other servers: joins, leaves, invites, queries and
-	// missing events (remote.go).
-	remote guarded[Remote]
-	// joining are the rooms being joined through the remote (joining.go).
-	joining joiningRooms
-
 	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
 	sticky *stickySweeper
 	// presenceWatch decays presence: syncs in flight and the one timer
@@ -61,6 +59,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Node: c}
+	n.Inbound = inbound.New(c, n)
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
 	// queues before the batch's own events are counted against the queue
@@ -75,7 +74,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		outboundIndexer{n: n},         // fedqueue.go
 		newEventIndexer{n: n},         // newevents.go
 	)
-	n.SetFederation(coreFederation{n})
+	n.SetFederation(n.CoreFederation())
 	n.OnClose(n.stopTyping)        // its timer reads the database
 	n.OnClose(n.stopStickySweeper) // so does the sweeper
 	n.OnClose(n.stopPresenceDecay) // and the presence timer
@@ -99,7 +98,7 @@ func (n *Node) openConcerns(ctx context.Context) error {
 	if err := n.openEDUQueue(); err != nil {
 		return err
 	}
-	if err := n.dropAbandonedJoins(ctx); err != nil {
+	if err := n.DropAbandonedJoins(ctx); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	if err := n.openPresenceDecay(ctx); err != nil {

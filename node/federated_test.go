@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -41,7 +42,7 @@ func remoteRoomWith(t testing.TB, a, b *Node, visibility string) *dagRoom {
 	d.build("hv", dagEvent{Sender: bob, Type: spec.MRoomHistoryVisibility, StateKey: stateKey(""), Content: map[string]any{"history_visibility": visibility},
 		Prev: []string{"jr"}, Auth: []string{"create", "bob", "pl"}})
 	// Given out of order: input sorts them.
-	res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: b.ServerName(), PDUs: d.raw("hv", "pl", "create", "jr", "bob"), AllowNewRooms: true})
+	res, err := a.InputFederatedPDUs(context.Background(), inbound.FederatedInput{Origin: b.ServerName(), PDUs: d.raw("hv", "pl", "create", "jr", "bob"), AllowNewRooms: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,9 +77,9 @@ func (d *dagRoom) raw(names ...string) []json.RawMessage {
 	return out
 }
 
-func fedInput(t *testing.T, a, b *Node, allowNew bool, pdus ...json.RawMessage) []FederatedPDUResult {
+func fedInput(t *testing.T, a, b *Node, allowNew bool, pdus ...json.RawMessage) []inbound.FederatedPDUResult {
 	t.Helper()
-	res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: b.ServerName(), PDUs: pdus, AllowNewRooms: allowNew})
+	res, err := a.InputFederatedPDUs(context.Background(), inbound.FederatedInput{Origin: b.ServerName(), PDUs: pdus, AllowNewRooms: allowNew})
 	if err != nil {
 		t.Fatalf("InputFederatedPDUs: %v", err)
 	}
@@ -196,8 +197,8 @@ func TestInputFederatedPDUs(t *testing.T) {
 
 	// Unknown prev events: refused, naming them, not stored.
 	d.build("orphan", dagEvent{Sender: bob, Type: "m.room.message", Content: map[string]any{"body": "?"}, Prev: []string{"$missing"}, Auth: head})
-	if r := fedInput(t, a, b, false, d.raw("orphan")...)[0]; !errors.Is(r.Err, ErrMissingEvents) || !strings.Contains(r.Err.Error(), "$missing") {
-		t.Fatalf("orphan: %+v, want ErrMissingEvents naming $missing", r)
+	if r := fedInput(t, a, b, false, d.raw("orphan")...)[0]; !errors.Is(r.Err, inbound.ErrMissingEvents) || !strings.Contains(r.Err.Error(), "$missing") {
+		t.Fatalf("orphan: %+v, want inbound.ErrMissingEvents naming $missing", r)
 	}
 	if has(t, a, d.id("orphan")) {
 		t.Fatal("orphan was stored")
@@ -321,7 +322,7 @@ func TestInboundTxn(t *testing.T) {
 	if _, err := n.InboundTxn(ctx, "other", "t1", process); err != nil || calls != 3 {
 		t.Fatalf("other origin: %v, calls %d", err, calls)
 	}
-	for i := range InboundTxnRetention {
+	for i := range inbound.InboundTxnRetention {
 		if _, err := n.InboundTxn(ctx, "origin", "fill"+string(rune('a'+i%26))+strings.Repeat("x", i/26), process); err != nil {
 			t.Fatal(err)
 		}
@@ -330,13 +331,13 @@ func TestInboundTxn(t *testing.T) {
 	if _, err := n.InboundTxn(ctx, "origin", "t1", process); err != nil || calls != before+1 {
 		t.Fatalf("t1 after retention: calls %d -> %d", before, calls)
 	}
-	if got := countKeys(t, n, tInboundTxn); got > InboundTxnRetention+1 {
-		t.Fatalf("%d txns remembered, want at most %d", got, InboundTxnRetention+1)
+	if got := countKeys(t, n, inbound.TableInboundTxn); got > inbound.InboundTxnRetention+1 {
+		t.Fatalf("%d txns remembered, want at most %d", got, inbound.InboundTxnRetention+1)
 	}
 
 	// A transaction that changed nothing is answered the same way again
 	// from memory, and never stored.
-	stored := countKeys(t, n, tInboundTxn)
+	stored := countKeys(t, n, inbound.TableInboundTxn)
 	idle := func(context.Context) ([]byte, bool, error) { calls++; return []byte(`{"n":2}`), false, nil }
 	before = calls
 	for range 2 {
@@ -344,7 +345,7 @@ func TestInboundTxn(t *testing.T) {
 			t.Fatalf("InboundTxn without effect = %s, %v; calls %d -> %d", resp, err, before, calls)
 		}
 	}
-	if got := countKeys(t, n, tInboundTxn); got != stored {
+	if got := countKeys(t, n, inbound.TableInboundTxn); got != stored {
 		t.Fatalf("a transaction without effect was stored: %d -> %d records", stored, got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -34,7 +35,7 @@ func TestAbandonedJoinDroppedAtStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return countKeys(t, n, tJoinPending), members, countPrefix(t, n, core.RoomServerPrefix(roomID))
+		return countKeys(t, n, inbound.TableJoinPending), members, countPrefix(t, n, core.RoomServerPrefix(roomID))
 	}
 	if p, m, s := left(b); p == 0 || m != 3 || s != 1 {
 		t.Fatalf("after the chunks: %d pending lists, %d of 3 member entries, %d server counts; want some, 3, 1", p, m, s)

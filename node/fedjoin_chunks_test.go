@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -20,7 +20,7 @@ import (
 // crashBeforeJoinCommit runs a remote join of roomID by userID on n through
 // j up to the end of its chunked writes and stops there, as a crash just
 // before the join's own commit would: the most a crash can leave behind.
-func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJoiner, roomID, userID string) {
+func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j inbound.RemoteJoiner, roomID, userID string) {
 	t.Helper()
 	proto, version, err := j.MakeJoin(ctx, "", roomID, userID)
 	if err != nil {
@@ -38,13 +38,13 @@ func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJ
 	if err != nil {
 		t.Fatal(err)
 	}
-	state, outliers, err := n.checkJoinState(ctx, version, join, resp)
+	state, outliers, err := n.CheckJoinState(ctx, version, join, resp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := core.StateFromMap(state)
 	after := before.With(spec.MRoomMember, userID, join.EventID())
-	if _, err := n.prewriteJoin(ctx, roomID, version, before, after, outliers); err != nil {
+	if _, err := n.PrewriteJoin(ctx, roomID, version, before, after, outliers); err != nil {
 		t.Fatalf("chunked writes: %v", err)
 	}
 }
@@ -117,7 +117,7 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 		if err := tx.SetJSON(core.MembershipKey(ghost, roomID), core.MembershipRecord{Membership: spec.Join, EventID: "$gone"}); err != nil {
 			return err
 		}
-		return tx.SetJSON(joinPendingKey(roomID, ghost), []string{ghost})
+		return tx.SetJSON(inbound.JoinPendingKey(roomID, ghost), []string{ghost})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	if mi, err := b.Membership(ctx, roomID, ghost); err != nil || mi.Membership == spec.Join {
 		t.Fatalf("a member left by an earlier attempt: %+v %v", mi, err)
 	}
-	if n := countKeys(t, b, tJoinPending); n != 0 {
+	if n := countKeys(t, b, inbound.TableJoinPending); n != 0 {
 		t.Fatalf("%d pending-join lists left after the join", n)
 	}
 	if _, err := b.FederationEvent(ctx, a.ServerName(), createID.PDU.EventID()); err != nil {
@@ -156,58 +156,4 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 func sortedStrings(s ...string) []string {
 	slices.Sort(s)
 	return s
-}
-
-// TestStoreOutliersMany: storing as many outliers as one /event_auth answer
-// may bring (maxFetchedAuthChain), each under Badger's value threshold so
-// that it counts in full, succeeds on the phone profile and stores them
-// all. In one transaction it was ErrTxnTooBig.
-func TestStoreOutliersMany(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
-	alice := register(t, n, "alice")
-	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var auth []string
-	for _, k := range []core.StateKey{{EventType: spec.MRoomCreate}, {EventType: spec.MRoomPowerLevels}, {EventType: spec.MRoomMember, StateKey: alice.UserID}} {
-		ev, err := n.CurrentStateEvent(ctx, roomID, k.EventType, k.StateKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		auth = append(auth, ev.PDU.EventID())
-	}
-	verImpl, err := gomatrixserverlib.GetRoomVersion(core.DefaultRoomVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pad := strings.Repeat("x", 700)
-	evs := make([]gomatrixserverlib.PDU, 0, maxFetchedAuthChain)
-	prev := auth[2]
-	for i := range maxFetchedAuthChain {
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&gomatrixserverlib.ProtoEvent{
-			SenderID: alice.UserID, RoomID: roomID, Type: "m.room.message", PrevEvents: []string{prev}, AuthEvents: auth,
-			Depth: int64(10 + i), Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"%d %s"}`, i, pad)),
-		}).Build(n.Now(), spec.ServerName(n.ServerName()), identity.KeyID, n.SigningKey())
-		if err != nil {
-			t.Fatal(err)
-		}
-		prev = ev.EventID()
-		evs = append(evs, ev)
-	}
-	if err := n.storeOutliers(ctx, roomID, evs); err != nil {
-		t.Fatalf("store %d outliers: %v", len(evs), err)
-	}
-	ids := make([]string, len(evs))
-	for i, ev := range evs {
-		ids[i] = ev.EventID()
-	}
-	if unknown, err := n.unknownEvents(ids, nil); err != nil || len(unknown) != 0 {
-		t.Fatalf("%d of %d outliers not stored (%v)", len(unknown), len(ids), err)
-	}
-	if noState, err := n.prevsWithoutState(ids); err != nil || len(noState) != len(ids) {
-		t.Fatalf("%d of %d outliers marked as without state (%v)", len(noState), len(ids), err)
-	}
 }

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 // memtable (about 300 KiB and 3,000 records on the phone profile), so one
 // commit of all that fails from about 150 members on. joinVia therefore
 // writes, before the join's own commit and in transactions of at most
-// joinChunkBytes and joinChunkWrites each (prewriteJoin):
+// joinChunkBytes and joinChunkWrites each (PrewriteJoin):
 //
 //  1. the state blocks of the states before and after the join, and then
 //     their snapshot records (content-addressed: nothing refers to them
@@ -46,7 +46,7 @@ import (
 // lock, that the room is still not stored, and writes the same records
 // again when retried, so a crash between chunks leaves a state from which
 // a retried join succeeds. The membership entries a chunk wrote are listed
-// under tJoinPending until the join commits, so that a retry (whose state
+// under TableJoinPending until the join commits, so that a retry (whose state
 // may differ) first removes them (dropPendingJoin).
 const (
 	// joinChunkBytes bounds what one prewrite transaction writes
@@ -60,16 +60,18 @@ const (
 	// writes (about 250 bytes each with hex server names).
 	joinChunkMembers = 200
 
-	// tJoinPending lists, while a remote join of a room is unfinished, the
+	// TableJoinPending lists, while a remote join of a room is unfinished, the
 	// remote users whose membership entries it wrote: room ID, first user
 	// of a chunk -> JSON list of the chunk's users.
-	tJoinPending = "joinpending"
+	TableJoinPending = "joinpending"
 )
 
-func joinPendingPrefix(roomID string) []byte { return kv.Key(tJoinPending, roomID) }
+func joinPendingPrefix(roomID string) []byte { return kv.Key(TableJoinPending, roomID) }
 
-func joinPendingKey(roomID, firstUser string) []byte {
-	return kv.Key(tJoinPending, roomID, firstUser)
+// JoinPendingKey is the key of one chunk's pending-join list
+// (TableJoinPending).
+func JoinPendingKey(roomID, firstUser string) []byte {
+	return kv.Key(TableJoinPending, roomID, firstUser)
 }
 
 // prewrite is one unit of a chunked write: its estimated size in bytes and
@@ -82,7 +84,7 @@ type prewrite struct {
 
 // commitChunks commits writes in as few transactions as the bounds allow,
 // each under the room's lock and only while the room is not stored.
-func (n *Node) commitChunks(ctx context.Context, roomID string, writes []prewrite) error {
+func (n *Inbound) commitChunks(ctx context.Context, roomID string, writes []prewrite) error {
 	for len(writes) > 0 {
 		k, size, records, npos := 0, 0, 0, 0
 		for k < len(writes) {
@@ -105,7 +107,7 @@ func (n *Node) commitChunks(ctx context.Context, roomID string, writes []prewrit
 }
 
 // commitChunk commits one chunk in one transaction.
-func (n *Node) commitChunk(ctx context.Context, roomID string, npos int, writes []prewrite) error {
+func (n *Inbound) commitChunk(ctx context.Context, roomID string, npos int, writes []prewrite) error {
 	mu, err := n.LockRoom(ctx, roomID)
 	if err != nil {
 		return err
@@ -137,13 +139,13 @@ func (n *Node) commitChunk(ctx context.Context, roomID string, npos int, writes 
 	return nil
 }
 
-// prewriteJoin writes what a remote join of roomID stores beyond the join's
+// PrewriteJoin writes what a remote join of roomID stores beyond the join's
 // own commit (see the top of this file): the snapshots before and after the
 // join, the outliers, and the remote members' index entries of before. It
 // returns the state the join's commit starts from: before without the
 // local users' member events (their entries are the commit's, as what
 // sync reads).
-func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before, after *core.State, outliers []gomatrixserverlib.PDU) (*core.State, error) {
+func (n *Inbound) PrewriteJoin(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before, after *core.State, outliers []gomatrixserverlib.PDU) (*core.State, error) {
 	if err := n.dropPendingJoin(ctx, roomID); err != nil {
 		return nil, err
 	}
@@ -157,10 +159,10 @@ func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrix
 	return n.prewriteRemoteMembers(ctx, roomID, before, byID)
 }
 
-// prewriteSnapshots is step 1 of prewriteJoin: the state blocks of before
+// prewriteSnapshots is step 1 of PrewriteJoin: the state blocks of before
 // and after, then their snapshot records, which name the blocks and so come
 // last.
-func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, after *core.State) error {
+func (n *Inbound) prewriteSnapshots(ctx context.Context, roomID string, before, after *core.State) error {
 	var writes []prewrite
 	seen := map[string]bool{}
 	for _, s := range []*core.State{before, after} {
@@ -194,10 +196,10 @@ func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, aft
 	return nil
 }
 
-// prewriteOutliers is step 2 of prewriteJoin: the state and auth chain
+// prewriteOutliers is step 2 of PrewriteJoin: the state and auth chain
 // events not stored yet (by an earlier attempt), as outliers with a stream
 // position each. It returns the outliers by event ID, for step 3.
-func (n *Node) prewriteOutliers(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before *core.State, outliers []gomatrixserverlib.PDU) (map[string]gomatrixserverlib.PDU, error) {
+func (n *Inbound) prewriteOutliers(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before *core.State, outliers []gomatrixserverlib.PDU) (map[string]gomatrixserverlib.PDU, error) {
 	ids := make([]string, len(outliers))
 	byID := make(map[string]gomatrixserverlib.PDU, len(outliers))
 	for i, ev := range outliers {
@@ -224,11 +226,11 @@ func (n *Node) prewriteOutliers(ctx context.Context, roomID string, version goma
 	return byID, nil
 }
 
-// prewriteRemoteMembers is step 3 of prewriteJoin: the membership index
+// prewriteRemoteMembers is step 3 of PrewriteJoin: the membership index
 // entries of before's remote members and their servers' joined counts. It
 // returns before without the local users' member events, the state the
 // join's commit starts from.
-func (n *Node) prewriteRemoteMembers(ctx context.Context, roomID string, before *core.State, byID map[string]gomatrixserverlib.PDU) (*core.State, error) {
+func (n *Inbound) prewriteRemoteMembers(ctx context.Context, roomID string, before *core.State, byID map[string]gomatrixserverlib.PDU) (*core.State, error) {
 	pre := map[core.StateKey]string{}
 	var remote []core.StateKey
 	joined := map[string]uint64{}
@@ -256,9 +258,9 @@ func (n *Node) prewriteRemoteMembers(ctx context.Context, roomID string, before 
 
 // prewriteMemberEntries writes the membership index entries of the remote
 // members (sorted by user ID; pre maps their state keys to event IDs),
-// joinChunkMembers per transaction, each chunk listed under tJoinPending so
+// joinChunkMembers per transaction, each chunk listed under TableJoinPending so
 // that a retry can remove them (dropPendingJoin).
-func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote []core.StateKey, pre map[core.StateKey]string, byID map[string]gomatrixserverlib.PDU) error {
+func (n *Inbound) prewriteMemberEntries(ctx context.Context, roomID string, remote []core.StateKey, pre map[core.StateKey]string, byID map[string]gomatrixserverlib.PDU) error {
 	for chunk := range slices.Chunk(remote, joinChunkMembers) {
 		err := n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
 			users := make([]string, len(chunk))
@@ -277,7 +279,7 @@ func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote 
 				}
 				users[i] = k.StateKey
 			}
-			return tx.SetJSON(joinPendingKey(roomID, users[0]), users)
+			return tx.SetJSON(JoinPendingKey(roomID, users[0]), users)
 		}}})
 		if err != nil {
 			return err
@@ -289,7 +291,7 @@ func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote 
 // prewriteJoinedServers writes the room's joined-servers counts (server ->
 // joined remote members), in server order and joinChunkWrites per
 // transaction.
-func (n *Node) prewriteJoinedServers(ctx context.Context, roomID string, joined map[string]uint64) error {
+func (n *Inbound) prewriteJoinedServers(ctx context.Context, roomID string, joined map[string]uint64) error {
 	servers := make([]string, 0, len(joined))
 	for s := range joined {
 		servers = append(servers, s)
@@ -316,7 +318,7 @@ func (n *Node) prewriteJoinedServers(ctx context.Context, roomID string, joined 
 // joined-servers indexes, so that a new attempt, whose state may differ,
 // leaves no entry its own state does not have. Its events and snapshots
 // stay: they are the same events, and the new attempt uses them again.
-func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
+func (n *Inbound) dropPendingJoin(ctx context.Context, roomID string) error {
 	for {
 		var key []byte
 		var users []string
@@ -360,5 +362,8 @@ func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
 // endPendingJoin is the join's commit dropping the room's pending-join
 // lists: its index entries are the room's now.
 func endPendingJoin(roomID string) func(tx *kv.Txn) error {
-	return func(tx *kv.Txn) error { return deletePrefix(tx, joinPendingPrefix(roomID)) }
+	return func(tx *kv.Txn) error {
+		_, err := tx.DeleteFirst(kv.Scan{Prefix: joinPendingPrefix(roomID)}, 0)
+		return err
+	}
 }
