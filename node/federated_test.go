@@ -58,7 +58,7 @@ func remoteRoomWith(t testing.TB, a, b *Node, visibility string) *dagRoom {
 // markLocalJoin notes a local user of n as joined to roomID, without an
 // event: rooms made by hand from a remote server's events stand for rooms
 // a local user joined, and n takes in PDUs only for rooms a local user is
-// joined to (fedunjoined.go).
+// joined to (inbound/fedunjoined.go).
 func markLocalJoin(t testing.TB, n *Node, roomID string) {
 	t.Helper()
 	err := n.DB.Update(func(tx *kv.Txn) error {
