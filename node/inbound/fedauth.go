@@ -23,8 +23,8 @@ import (
 const (
 	// maxAuthFetches is how many /event_auth requests one call makes.
 	maxAuthFetches = 5
-	// MaxFetchedAuthChain is the most events one /event_auth answer may have.
-	MaxFetchedAuthChain = 1000
+	// maxFetchedAuthChain is the most events one /event_auth answer may have.
+	maxFetchedAuthChain = 1000
 )
 
 // fetchAuthEvents makes sure every auth event of evs is stored or in have:
@@ -56,7 +56,7 @@ func (n *Inbound) fetchAuthEvents(ctx context.Context, f EventFetcher, server, r
 			n.Logger().Debug("event_auth failed", "server", server, "event_id", ev.EventID(), "error", err)
 			continue
 		}
-		if len(chain) > MaxFetchedAuthChain {
+		if len(chain) > maxFetchedAuthChain {
 			n.Logger().Debug("event_auth answer too long", "server", server, "event_id", ev.EventID(), "count", len(chain))
 			continue
 		}

@@ -443,7 +443,7 @@ func known(b *core.Batch, id string) (bool, error) {
 // Inbound federation transactions, remembered per origin so a retried
 // transaction is answered without being processed again.
 const (
-	TableInboundTxn = "inboundtxn"     // origin, txn ID -> inboundTxnRecord
+	tInboundTxn     = "inboundtxn"     // origin, txn ID -> inboundTxnRecord
 	tInboundTxnSeq  = "inboundtxnseq"  // origin, seq -> txn ID (oldest first)
 	tInboundTxnNext = "inboundtxnnext" // origin -> next seq (uint64)
 )
@@ -499,7 +499,7 @@ func (n *Inbound) InboundTxn(ctx context.Context, origin, txnID string, process 
 	var stored []byte
 	err = n.DB.View(func(tx *kv.Txn) error {
 		var rec inboundTxnRecord
-		err := tx.GetJSON(kv.Key(TableInboundTxn, origin, txnID), &rec)
+		err := tx.GetJSON(kv.Key(tInboundTxn, origin, txnID), &rec)
 		if errors.Is(err, kv.ErrNotFound) {
 			return nil
 		}
@@ -532,7 +532,7 @@ func (n *Inbound) InboundTxn(ctx context.Context, origin, txnID string, process 
 			oldID, err := tx.Get(old)
 			switch {
 			case err == nil:
-				if err := tx.Delete(kv.Key(TableInboundTxn, origin, string(oldID))); err != nil {
+				if err := tx.Delete(kv.Key(tInboundTxn, origin, string(oldID))); err != nil {
 					return err
 				}
 				if err := tx.Delete(old); err != nil {
@@ -542,7 +542,7 @@ func (n *Inbound) InboundTxn(ctx context.Context, origin, txnID string, process 
 				return err
 			}
 		}
-		if err := tx.SetJSON(kv.Key(TableInboundTxn, origin, txnID), inboundTxnRecord{Seq: next, Response: resp}); err != nil {
+		if err := tx.SetJSON(kv.Key(tInboundTxn, origin, txnID), inboundTxnRecord{Seq: next, Response: resp}); err != nil {
 			return err
 		}
 		if err := tx.Set(kv.Key(tInboundTxnSeq, origin, next), []byte(txnID)); err != nil {

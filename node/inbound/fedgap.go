@@ -119,7 +119,7 @@ func (n *Inbound) fetchStateAt(ctx context.Context, f EventFetcher, server, room
 	if err != nil {
 		return err
 	}
-	if len(ids.StateIDs) > maxGapState || len(ids.AuthChainIDs) > MaxFetchedAuthChain {
+	if len(ids.StateIDs) > maxGapState || len(ids.AuthChainIDs) > maxFetchedAuthChain {
 		return fmt.Errorf("%w: state at %s: %d events, %d in the auth chain", core.ErrTooLarge, prev, len(ids.StateIDs), len(ids.AuthChainIDs))
 	}
 	prevRaw, prevEv, err := n.fetchPrevEvent(ctx, f, server, roomID, version, prev)

@@ -284,7 +284,7 @@ func (n *Inbound) joinVia(ctx context.Context, j RemoteJoiner, server string, mc
 	if err != nil {
 		return "", err
 	}
-	state, outliers, err := n.CheckJoinState(ctx, version, join, resp)
+	state, outliers, err := n.checkJoinState(ctx, version, join, resp)
 	if err != nil {
 		return "", fmt.Errorf("send_join response from %s: %w", server, err)
 	}
@@ -298,7 +298,7 @@ func (n *Inbound) joinVia(ctx context.Context, j RemoteJoiner, server string, mc
 		return "", err
 	}
 	defer unlock()
-	pre, err := n.PrewriteJoin(ctx, mc.RoomID, version, before, after, outliers)
+	pre, err := n.prewriteJoin(ctx, mc.RoomID, version, before, after, outliers)
 	if err != nil {
 		return "", err
 	}
@@ -339,13 +339,13 @@ func (n *Inbound) joinVia(ctx context.Context, j RemoteJoiner, server string, mc
 	return join.EventID(), nil
 }
 
-// CheckJoinState verifies a send_join answer: every event parses in the
+// checkJoinState verifies a send_join answer: every event parses in the
 // room's version, is in the room, is signed by its sender's server with a
 // matching content hash, and is allowed by its own auth events, which must
 // all be in the answer; the state has one create event and lets the join in.
 // It returns the state before the join and every event to store as an
 // outlier (auth chain and state, in depth order).
-func (n *Inbound) CheckJoinState(ctx context.Context, version gomatrixserverlib.RoomVersion, join gomatrixserverlib.PDU, resp RemoteJoinState) (map[core.StateKey]string, []gomatrixserverlib.PDU, error) {
+func (n *Inbound) checkJoinState(ctx context.Context, version gomatrixserverlib.RoomVersion, join gomatrixserverlib.PDU, resp RemoteJoinState) (map[core.StateKey]string, []gomatrixserverlib.PDU, error) {
 	all := map[string]gomatrixserverlib.PDU{}
 	parse := func(raws []json.RawMessage) ([]gomatrixserverlib.PDU, error) {
 		out := make([]gomatrixserverlib.PDU, 0, len(raws))

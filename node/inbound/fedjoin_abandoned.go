@@ -18,7 +18,7 @@ import (
 func (n *Inbound) DropAbandonedJoins(ctx context.Context) error {
 	var rooms []string
 	err := n.DB.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: kv.Key(TableJoinPending), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		return tx.Each(kv.Scan{Prefix: kv.Key(tJoinPending), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			_, parts, err := kv.DecodeKey(k)
 			if err != nil || len(parts) == 0 {
 				return false, fmt.Errorf("pending-join key %q: %v", k, err)

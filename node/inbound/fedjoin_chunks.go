@@ -22,7 +22,7 @@ import (
 // memtable (about 300 KiB and 3,000 records on the phone profile), so one
 // commit of all that fails from about 150 members on. joinVia therefore
 // writes, before the join's own commit and in transactions of at most
-// joinChunkBytes and joinChunkWrites each (PrewriteJoin):
+// joinChunkBytes and joinChunkWrites each (prewriteJoin):
 //
 //  1. the state blocks of the states before and after the join, and then
 //     their snapshot records (content-addressed: nothing refers to them
@@ -46,7 +46,7 @@ import (
 // lock, that the room is still not stored, and writes the same records
 // again when retried, so a crash between chunks leaves a state from which
 // a retried join succeeds. The membership entries a chunk wrote are listed
-// under TableJoinPending until the join commits, so that a retry (whose state
+// under tJoinPending until the join commits, so that a retry (whose state
 // may differ) first removes them (dropPendingJoin).
 const (
 	// joinChunkBytes bounds what one prewrite transaction writes
@@ -60,18 +60,16 @@ const (
 	// writes (about 250 bytes each with hex server names).
 	joinChunkMembers = 200
 
-	// TableJoinPending lists, while a remote join of a room is unfinished, the
+	// tJoinPending lists, while a remote join of a room is unfinished, the
 	// remote users whose membership entries it wrote: room ID, first user
 	// of a chunk -> JSON list of the chunk's users.
-	TableJoinPending = "joinpending"
+	tJoinPending = "joinpending"
 )
 
-func joinPendingPrefix(roomID string) []byte { return kv.Key(TableJoinPending, roomID) }
+func joinPendingPrefix(roomID string) []byte { return kv.Key(tJoinPending, roomID) }
 
-// JoinPendingKey is the key of one chunk's pending-join list
-// (TableJoinPending).
-func JoinPendingKey(roomID, firstUser string) []byte {
-	return kv.Key(TableJoinPending, roomID, firstUser)
+func joinPendingKey(roomID, firstUser string) []byte {
+	return kv.Key(tJoinPending, roomID, firstUser)
 }
 
 // prewrite is one unit of a chunked write: its estimated size in bytes and
@@ -139,13 +137,13 @@ func (n *Inbound) commitChunk(ctx context.Context, roomID string, npos int, writ
 	return nil
 }
 
-// PrewriteJoin writes what a remote join of roomID stores beyond the join's
+// prewriteJoin writes what a remote join of roomID stores beyond the join's
 // own commit (see the top of this file): the snapshots before and after the
 // join, the outliers, and the remote members' index entries of before. It
 // returns the state the join's commit starts from: before without the
 // local users' member events (their entries are the commit's, as what
 // sync reads).
-func (n *Inbound) PrewriteJoin(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before, after *core.State, outliers []gomatrixserverlib.PDU) (*core.State, error) {
+func (n *Inbound) prewriteJoin(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before, after *core.State, outliers []gomatrixserverlib.PDU) (*core.State, error) {
 	if err := n.dropPendingJoin(ctx, roomID); err != nil {
 		return nil, err
 	}
@@ -159,7 +157,7 @@ func (n *Inbound) PrewriteJoin(ctx context.Context, roomID string, version gomat
 	return n.prewriteRemoteMembers(ctx, roomID, before, byID)
 }
 
-// prewriteSnapshots is step 1 of PrewriteJoin: the state blocks of before
+// prewriteSnapshots is step 1 of prewriteJoin: the state blocks of before
 // and after, then their snapshot records, which name the blocks and so come
 // last.
 func (n *Inbound) prewriteSnapshots(ctx context.Context, roomID string, before, after *core.State) error {
@@ -196,7 +194,7 @@ func (n *Inbound) prewriteSnapshots(ctx context.Context, roomID string, before, 
 	return nil
 }
 
-// prewriteOutliers is step 2 of PrewriteJoin: the state and auth chain
+// prewriteOutliers is step 2 of prewriteJoin: the state and auth chain
 // events not stored yet (by an earlier attempt), as outliers with a stream
 // position each. It returns the outliers by event ID, for step 3.
 func (n *Inbound) prewriteOutliers(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before *core.State, outliers []gomatrixserverlib.PDU) (map[string]gomatrixserverlib.PDU, error) {
@@ -226,7 +224,7 @@ func (n *Inbound) prewriteOutliers(ctx context.Context, roomID string, version g
 	return byID, nil
 }
 
-// prewriteRemoteMembers is step 3 of PrewriteJoin: the membership index
+// prewriteRemoteMembers is step 3 of prewriteJoin: the membership index
 // entries of before's remote members and their servers' joined counts. It
 // returns before without the local users' member events, the state the
 // join's commit starts from.
@@ -258,7 +256,7 @@ func (n *Inbound) prewriteRemoteMembers(ctx context.Context, roomID string, befo
 
 // prewriteMemberEntries writes the membership index entries of the remote
 // members (sorted by user ID; pre maps their state keys to event IDs),
-// joinChunkMembers per transaction, each chunk listed under TableJoinPending so
+// joinChunkMembers per transaction, each chunk listed under tJoinPending so
 // that a retry can remove them (dropPendingJoin).
 func (n *Inbound) prewriteMemberEntries(ctx context.Context, roomID string, remote []core.StateKey, pre map[core.StateKey]string, byID map[string]gomatrixserverlib.PDU) error {
 	for chunk := range slices.Chunk(remote, joinChunkMembers) {
@@ -279,7 +277,7 @@ func (n *Inbound) prewriteMemberEntries(ctx context.Context, roomID string, remo
 				}
 				users[i] = k.StateKey
 			}
-			return tx.SetJSON(JoinPendingKey(roomID, users[0]), users)
+			return tx.SetJSON(joinPendingKey(roomID, users[0]), users)
 		}}})
 		if err != nil {
 			return err

@@ -3,8 +3,6 @@ package inbound
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -15,31 +13,8 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// newTestInbound opens a room core on a fresh directory, as node's tests
-// configure theirs (the phone profile, logs discarded) after mod, with its
-// inbound side and no remote, and closes it when the test ends. Room input
-// trusts the caller's identity, so tests about rooms need no accounts.
-func newTestInbound(t testing.TB, mod func(*core.Config)) *Inbound {
-	t.Helper()
-	cfg := core.Config{
-		DataDir: t.TempDir(), OpenRegistration: true, StorageProfile: "phone",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	c, err := core.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("core.Open: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	n := New(c, nil)
-	c.SetFederation(n.CoreFederation())
-	return n
-}
-
 // TestStoreOutliersMany: storing as many outliers as one /event_auth answer
-// may bring (MaxFetchedAuthChain), each under Badger's value threshold so
+// may bring (maxFetchedAuthChain), each under Badger's value threshold so
 // that it counts in full, succeeds on the phone profile and stores them
 // all. In one transaction it was ErrTxnTooBig.
 func TestStoreOutliersMany(t *testing.T) {
@@ -64,9 +39,9 @@ func TestStoreOutliersMany(t *testing.T) {
 		t.Fatal(err)
 	}
 	pad := strings.Repeat("x", 700)
-	evs := make([]gomatrixserverlib.PDU, 0, MaxFetchedAuthChain)
+	evs := make([]gomatrixserverlib.PDU, 0, maxFetchedAuthChain)
 	prev := auth[2]
-	for i := range MaxFetchedAuthChain {
+	for i := range maxFetchedAuthChain {
 		ev, err := verImpl.NewEventBuilderFromProtoEvent(&gomatrixserverlib.ProtoEvent{
 			SenderID: alice, RoomID: roomID, Type: "m.room.message", PrevEvents: []string{prev}, AuthEvents: auth,
 			Depth: int64(10 + i), Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"%d %s"}`, i, pad)),

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
-	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -20,7 +19,7 @@ import (
 // crashBeforeJoinCommit runs a remote join of roomID by userID on n through
 // j up to the end of its chunked writes and stops there, as a crash just
 // before the join's own commit would: the most a crash can leave behind.
-func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j inbound.RemoteJoiner, roomID, userID string) {
+func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Inbound, j RemoteJoiner, roomID, userID string) {
 	t.Helper()
 	proto, version, err := j.MakeJoin(ctx, "", roomID, userID)
 	if err != nil {
@@ -38,13 +37,13 @@ func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j inbound
 	if err != nil {
 		t.Fatal(err)
 	}
-	state, outliers, err := n.CheckJoinState(ctx, version, join, resp)
+	state, outliers, err := n.checkJoinState(ctx, version, join, resp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := core.StateFromMap(state)
 	after := before.With(spec.MRoomMember, userID, join.EventID())
-	if _, err := n.PrewriteJoin(ctx, roomID, version, before, after, outliers); err != nil {
+	if _, err := n.prewriteJoin(ctx, roomID, version, before, after, outliers); err != nil {
 		t.Fatalf("chunked writes: %v", err)
 	}
 }
@@ -52,23 +51,23 @@ func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j inbound
 // joinCrashed makes a public room of alice's on node a with members more
 // members (@m0000, @m0001, ...), and a remote join of it by bob on node b
 // (configured by cfg) stopped just before its commit.
-func joinCrashed(ctx context.Context, t *testing.T, members int) (a, b *Node, cfg core.Config, alice, bob Session, roomID string) {
+func joinCrashed(ctx context.Context, t *testing.T, members int) (a, b *Inbound, cfg core.Config, alice, bob string, roomID string) {
 	t.Helper()
-	a = newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	a = newTestInbound(t, func(c *core.Config) { c.NoSyncWrites = true })
 	cfg = testConfig(t.TempDir())
 	cfg.NoSyncWrites = true
-	b = openNode(t, cfg)
-	alice, bob = register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
+	b = openInbound(t, cfg)
+	alice, bob = userID(a, "alice"), userID(b, "bob")
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range members {
-		if _, err := a.Join(ctx, a.UserID(fmt.Sprintf("m%04d", i)), "D", roomID); err != nil {
+		if _, err := a.Join(ctx, userID(a, fmt.Sprintf("m%04d", i)), "D", roomID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	crashBeforeJoinCommit(ctx, t, b, directJoiner{joining: b, resident: a}, roomID, bob.UserID)
+	crashBeforeJoinCommit(ctx, t, b, directJoiner{joining: b, resident: a}, roomID, bob)
 	return a, b, cfg, alice, bob, roomID
 }
 
@@ -91,13 +90,13 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b = openNode(t, cfg)
+	b = openInbound(t, cfg)
 	defer b.Close()
 
-	if _, err := b.Membership(ctx, roomID, bob.UserID); !errors.Is(err, core.ErrNotFound) {
+	if _, err := b.Membership(ctx, roomID, bob); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("bob's membership after the crash: %v, want ErrNotFound", err)
 	}
-	if rooms, err := b.JoinedRooms(ctx, bob.UserID); err != nil || len(rooms) != 0 {
+	if rooms, err := b.JoinedRooms(ctx, bob); err != nil || len(rooms) != 0 {
 		t.Fatalf("bob's rooms after the crash: %v %v", rooms, err)
 	}
 	if _, err := b.FederationEvent(ctx, a.ServerName(), createID.PDU.EventID()); !errors.Is(err, core.ErrNotFound) {
@@ -117,21 +116,21 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 		if err := tx.SetJSON(core.MembershipKey(ghost, roomID), core.MembershipRecord{Membership: spec.Join, EventID: "$gone"}); err != nil {
 			return err
 		}
-		return tx.SetJSON(inbound.JoinPendingKey(roomID, ghost), []string{ghost})
+		return tx.SetJSON(joinPendingKey(roomID, ghost), []string{ghost})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	late := a.UserID("late")
+	late := userID(a, "late")
 	if _, err := a.Join(ctx, late, "D", roomID); err != nil {
 		t.Fatal(err)
 	}
-	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
-	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+	b.SetRemote(joinOnly{RemoteJoiner: directJoiner{joining: b, resident: a}})
+	if _, err := b.Join(ctx, bob, "DEVbob", roomID); err != nil {
 		t.Fatalf("join retried after the crash: %v", err)
 	}
-	for _, u := range []string{bob.UserID, alice.UserID, a.UserID("m0000"), a.UserID(fmt.Sprintf("m%04d", members-1)), late} {
+	for _, u := range []string{bob, alice, userID(a, "m0000"), userID(a, fmt.Sprintf("m%04d", members-1)), late} {
 		mi, err := b.Membership(ctx, roomID, u)
 		if err != nil || mi.Membership != spec.Join {
 			t.Fatalf("%s on B: %+v %v", u, mi, err)
@@ -145,7 +144,7 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	if mi, err := b.Membership(ctx, roomID, ghost); err != nil || mi.Membership == spec.Join {
 		t.Fatalf("a member left by an earlier attempt: %+v %v", mi, err)
 	}
-	if n := countKeys(t, b, inbound.TableJoinPending); n != 0 {
+	if n := countKeys(t, b, tJoinPending); n != 0 {
 		t.Fatalf("%d pending-join lists left after the join", n)
 	}
 	if _, err := b.FederationEvent(ctx, a.ServerName(), createID.PDU.EventID()); err != nil {
