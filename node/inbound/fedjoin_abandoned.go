@@ -9,12 +9,12 @@ import (
 )
 
 // DropAbandonedJoins undoes, at start-up, the index entries of remote joins
-// that a crash stopped between their chunks (fedjoin_chunks.go): no join is
-// under way before New returns, so a room that has pending-join lists and
-// no room record was abandoned. A retry would drop them first anyway
-// (dropPendingJoin); a join never retried would keep them for ever. Its
-// outliers and snapshots stay, as for a retry: nothing serves them, and a
-// later join of the room uses them again.
+// that a crash stopped between their chunks (fedjoin_chunks.go). node.New
+// calls it before it returns, when no join is under way, so a room that has
+// pending-join lists and no room record was abandoned. A retry would drop
+// them first anyway (dropPendingJoin); a join never retried would keep them
+// for ever. Its outliers and snapshots stay, as for a retry: nothing serves
+// them, and a later join of the room uses them again.
 func (n *Inbound) DropAbandonedJoins(ctx context.Context) error {
 	var rooms []string
 	err := n.DB.View(func(tx *kv.Txn) error {

@@ -17,9 +17,9 @@ type Remote interface {
 // after New) turns all of it off: joins of unknown rooms are ErrNotFound,
 // invites of other servers' users ErrForbidden, rejecting an invite to a
 // room the node does not have stays local, aliases and profiles of other
-// servers are ErrNotFound and their keys core.ErrRemoteUnavailable, inbound PDUs with unknown prev events are
-// refused with ErrMissingEvents, and /messages stops at the node's first
-// event. The remote is set after New because the federation client is built
+// servers are ErrNotFound and their keys core.ErrRemoteUnavailable, inbound
+// PDUs with unknown prev events are refused with ErrMissingEvents, and
+// /messages stops at the node's first event. The remote is set after New because the federation client is built
 // on the node.
 func (n *Inbound) SetRemote(r Remote) { n.remote.set(r) }
 
