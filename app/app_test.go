@@ -15,6 +15,7 @@ import (
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // startP2P starts an app with federation over libp2p QUIC on loopback, on a
@@ -375,7 +376,7 @@ func TestThreeNodesConcurrentMessages(t *testing.T) {
 
 	// get_missing_events over libp2p: C asks A for what precedes A's last
 	// message, back to carol's join.
-	evs, err := c.federation.GetMissingEvents(ctx, a.node.ServerName(), roomID, node.MissingEventsRequest{
+	evs, err := c.federation.GetMissingEvents(ctx, a.node.ServerName(), roomID, inbound.MissingEventsRequest{
 		EarliestEvents: []string{joins[1]}, LatestEvents: []string{sent[0][perUser-1]}, Limit: 50,
 	})
 	if err != nil || len(evs) < perUser-1 {

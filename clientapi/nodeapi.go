@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // Node is what the client API needs of the node, by concern. *node.Node
@@ -89,7 +90,7 @@ type userData interface {
 // e2eeKeys are device, one-time and cross-signing keys.
 type e2eeKeys interface {
 	UploadKeys(ctx context.Context, userID, deviceID string, deviceKeys json.RawMessage, oneTimeKeys, fallbackKeys map[string]json.RawMessage) (map[string]int, error)
-	QueryAllKeys(ctx context.Context, requester string, users map[string][]string, timeout time.Duration) (*node.KeysQuery, error)
+	QueryAllKeys(ctx context.Context, requester string, users map[string][]string, timeout time.Duration) (*inbound.KeysQuery, error)
 	ClaimAllKeys(ctx context.Context, claims map[string]map[string]string, timeout time.Duration) (map[string]map[string]map[string]json.RawMessage, map[string]error, error)
 	UploadCrossSigningKeys(ctx context.Context, userID string, master, selfSigning, userSigning json.RawMessage) error
 	CrossSigningUploadNeedsAuth(ctx context.Context, userID string, master, selfSigning, userSigning json.RawMessage) (bool, error)

@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // maxBackfillFrom caps the v parameters of one /backfill request.
@@ -13,7 +13,7 @@ const maxBackfillFrom = 100
 
 // backfill is GET /_matrix/federation/v1/backfill/{roomId}?v=...&limit=:
 // the events from the v events back, newest first (node.Backfill: at most
-// node.MaxBackfill, only those the requesting server may see).
+// inbound.MaxBackfill, only those the requesting server may see).
 func (h *handler) backfill(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	from := q["v"]
@@ -31,7 +31,7 @@ func (h *handler) backfill(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || limit < 1 {
 		return mxhttp.InvalidParam("limit must be a positive integer")
 	}
-	limit = min(limit, node.MaxBackfill)
+	limit = min(limit, inbound.MaxBackfill)
 	pdus, err := h.n.Backfill(r.Context(), string(fedRequest(r).origin), r.PathValue("roomId"), from, limit)
 	if err != nil {
 		return err

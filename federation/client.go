@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/identity"
-	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrix"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -107,7 +106,7 @@ func remoteError(err error) error {
 // QueryProfile asks server for the profile of one of its users; field is
 // "", "displayname" or "avatar_url". An error response from the server is a
 // *RemoteError in the returned error's chain, under the node error it means
-// (queryError). It implements node.RemoteQuerier.
+// (queryError). It implements inbound.RemoteQuerier.
 func (c *Client) QueryProfile(ctx context.Context, server, userID, field string) (core.Profile, error) {
 	if err := c.checkServer(server); err != nil {
 		return core.Profile{}, nodeError(err) // no way to reach it
@@ -152,5 +151,5 @@ func nodeError(err error) error {
 	case errors.Is(err, context.Canceled):
 		return err // the caller gave up: not the remote's fault
 	}
-	return fmt.Errorf("%w: %w", node.ErrRemoteUnavailable, err)
+	return fmt.Errorf("%w: %w", core.ErrRemoteUnavailable, err)
 }

@@ -5,23 +5,23 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // The fetching side of /backfill, /event_auth, /state_ids, /state and
-// /event: the rest of node.EventFetcher. An error response from the server
+// /event: the rest of inbound.EventFetcher. An error response from the server
 // is a *RemoteError in the returned error's chain.
 
 // Backfill asks server for the events from (included) and before them, at
-// most limit (capped at node.MaxBackfill).
+// most limit (capped at inbound.MaxBackfill).
 func (c *Client) Backfill(ctx context.Context, server, roomID string, from []string, limit int) ([]json.RawMessage, error) {
 	if err := c.checkServer(server); err != nil {
 		return nil, err
 	}
-	if limit <= 0 || limit > node.MaxBackfill {
-		limit = node.MaxBackfill
+	if limit <= 0 || limit > inbound.MaxBackfill {
+		limit = inbound.MaxBackfill
 	}
 	res, err := c.fc.Backfill(c.ctx(ctx), c.origin(), spec.ServerName(server), roomID, limit, from)
 	if err != nil {
@@ -44,7 +44,7 @@ func (c *Client) EventAuth(ctx context.Context, server, roomID, eventID string) 
 
 // StateIDs asks server for the state before an event and its auth chain,
 // as event IDs.
-func (c *Client) StateIDs(ctx context.Context, server, roomID, eventID string) (*node.RoomStateIDs, error) {
+func (c *Client) StateIDs(ctx context.Context, server, roomID, eventID string) (*inbound.RoomStateIDs, error) {
 	if err := c.checkServer(server); err != nil {
 		return nil, err
 	}
@@ -52,12 +52,12 @@ func (c *Client) StateIDs(ctx context.Context, server, roomID, eventID string) (
 	if err != nil {
 		return nil, fmt.Errorf("federation: state_ids %s at %s on %s: %w", roomID, eventID, server, remoteError(err))
 	}
-	return &node.RoomStateIDs{StateIDs: res.StateEventIDs, AuthChainIDs: res.AuthEventIDs}, nil
+	return &inbound.RoomStateIDs{StateIDs: res.StateEventIDs, AuthChainIDs: res.AuthEventIDs}, nil
 }
 
 // State asks server for the state before an event and its auth chain, as
 // full events.
-func (c *Client) State(ctx context.Context, server, roomID, eventID string) (*node.RoomState, error) {
+func (c *Client) State(ctx context.Context, server, roomID, eventID string) (*inbound.RoomState, error) {
 	if err := c.checkServer(server); err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (c *Client) State(ctx context.Context, server, roomID, eventID string) (*no
 	if err != nil {
 		return nil, fmt.Errorf("federation: state %s at %s on %s: %w", roomID, eventID, server, remoteError(err))
 	}
-	return &node.RoomState{State: eventJSONs(res.StateEvents), AuthChain: eventJSONs(res.AuthEvents)}, nil
+	return &inbound.RoomState{State: eventJSONs(res.StateEvents), AuthChain: eventJSONs(res.AuthEvents)}, nil
 }
 
 // Event asks server for one event.

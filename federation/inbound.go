@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // Limits the spec sets on one transaction.
@@ -74,7 +74,7 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) error {
 	}
 	origin := string(fr.origin)
 	resp, err := h.n.InboundTxn(r.Context(), origin, txnID, func(ctx context.Context) ([]byte, bool, error) {
-		results, err := h.n.InputFederatedPDUs(ctx, node.FederatedInput{Origin: origin, PDUs: t.PDUs})
+		results, err := h.n.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: origin, PDUs: t.PDUs})
 		if err != nil {
 			return nil, false, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -139,7 +140,7 @@ func setupRemoteRoom(t *testing.T, p pair) *remoteRoom {
 	if pdus, _ := res.body["pdus"].(map[string]any); res.status != http.StatusOK || len(pdus) != 0 {
 		t.Fatalf("create over /send: %d %v", res.status, res.body)
 	}
-	results, err := p.a.n.InputFederatedPDUs(context.Background(), node.FederatedInput{
+	results, err := p.a.n.InputFederatedPDUs(context.Background(), inbound.FederatedInput{
 		Origin: p.b.name(), PDUs: r.json("create", "bob", "pl", "jr", "hv"), AllowNewRooms: true})
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +331,7 @@ func FuzzSendTransaction(f *testing.F) {
 		if len(txn.PDUs) > MaxTxnPDUs || len(txn.EDUs) > MaxTxnEDUs {
 			t.Fatalf("limits not enforced: %d PDUs, %d EDUs", len(txn.PDUs), len(txn.EDUs))
 		}
-		res, err := n.InputFederatedPDUs(context.Background(), node.FederatedInput{Origin: txn.Origin, PDUs: txn.PDUs, AllowNewRooms: true})
+		res, err := n.InputFederatedPDUs(context.Background(), inbound.FederatedInput{Origin: txn.Origin, PDUs: txn.PDUs, AllowNewRooms: true})
 		if err != nil || len(res) != len(txn.PDUs) {
 			t.Fatalf("InputFederatedPDUs: %d results for %d PDUs, %v", len(res), len(txn.PDUs), err)
 		}

@@ -8,7 +8,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -40,7 +40,7 @@ func (h *handler) invite(w http.ResponseWriter, r *http.Request) error {
 	case len(body.Event) == 0 || string(body.Event) == "null":
 		return mxhttp.MissingParam("missing event")
 	}
-	signed, err := h.n.ReceiveInvite(r.Context(), node.InviteRequest{
+	signed, err := h.n.ReceiveInvite(r.Context(), inbound.InviteRequest{
 		Origin: string(fr.origin), RoomID: r.PathValue("roomId"), EventID: r.PathValue("eventId"),
 		RoomVersion: gomatrixserverlib.RoomVersion(body.RoomVersion), Event: body.Event, InviteRoomState: body.InviteRoomState,
 	})
@@ -55,7 +55,7 @@ func (h *handler) invite(w http.ResponseWriter, r *http.Request) error {
 // the spec's 400 M_INCOMPATIBLE_ROOM_VERSION naming the room's version, and
 // returns any other error as it is.
 func incompatibleVersion(err error) error {
-	var incompatible *node.IncompatibleRoomVersionError
+	var incompatible *inbound.IncompatibleRoomVersionError
 	if !errors.As(err, &incompatible) {
 		return err
 	}
@@ -64,11 +64,11 @@ func incompatibleVersion(err error) error {
 	return e
 }
 
-var _ node.RemoteInviter = (*Client)(nil)
+var _ inbound.RemoteInviter = (*Client)(nil)
 
 // SendInvite asks server to sign an invite of one of its users (PUT
 // /_matrix/federation/v2/invite) and returns the event it signed. It
-// implements node.RemoteInviter.
+// implements inbound.RemoteInviter.
 func (c *Client) SendInvite(ctx context.Context, server string, invite gomatrixserverlib.PDU, state []gomatrixserverlib.InviteStrippedState) (json.RawMessage, error) {
 	if err := c.checkServer(server); err != nil {
 		return nil, err

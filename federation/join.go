@@ -8,7 +8,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -28,7 +28,7 @@ func (h *handler) makeJoin(w http.ResponseWriter, r *http.Request) error {
 		versions = []string{"1"}
 	}
 	tmpl, err := h.n.MakeJoin(r.Context(), roomID, userID, versions)
-	var incompatible *node.IncompatibleRoomVersionError
+	var incompatible *inbound.IncompatibleRoomVersionError
 	if errors.As(err, &incompatible) {
 		e := mxhttp.Errorf(http.StatusBadRequest, "M_INCOMPATIBLE_ROOM_VERSION", "%v", err)
 		e.Extra = map[string]any{"room_version": incompatible.RoomVersion}
@@ -72,10 +72,10 @@ func rawJSONs(in []json.RawMessage) gomatrixserverlib.EventJSONs {
 	return out
 }
 
-var _ node.RemoteJoiner = (*Client)(nil)
+var _ inbound.RemoteJoiner = (*Client)(nil)
 
 // MakeJoin asks server for a join template for userID in roomID (offering
-// the room versions the node supports). It implements node.RemoteJoiner.
+// the room versions the node supports). It implements inbound.RemoteJoiner.
 func (c *Client) MakeJoin(ctx context.Context, server, roomID, userID string) (gomatrixserverlib.ProtoEvent, gomatrixserverlib.RoomVersion, error) {
 	if err := c.checkServer(server); err != nil {
 		return gomatrixserverlib.ProtoEvent{}, "", err
@@ -88,16 +88,16 @@ func (c *Client) MakeJoin(ctx context.Context, server, roomID, userID string) (g
 }
 
 // SendJoin sends a signed join to server and returns the state before it and
-// its auth chain. It implements node.RemoteJoiner.
-func (c *Client) SendJoin(ctx context.Context, server string, join gomatrixserverlib.PDU) (node.RemoteJoinState, error) {
+// its auth chain. It implements inbound.RemoteJoiner.
+func (c *Client) SendJoin(ctx context.Context, server string, join gomatrixserverlib.PDU) (inbound.RemoteJoinState, error) {
 	if err := c.checkServer(server); err != nil {
-		return node.RemoteJoinState{}, err
+		return inbound.RemoteJoinState{}, err
 	}
 	res, err := c.fc.SendJoin(c.ctx(ctx), spec.ServerName(c.n.ServerName()), spec.ServerName(server), join)
 	if err != nil {
-		return node.RemoteJoinState{}, fmt.Errorf("federation: send_join %s to %s: %w", join.EventID(), server, nodeError(err))
+		return inbound.RemoteJoinState{}, fmt.Errorf("federation: send_join %s to %s: %w", join.EventID(), server, nodeError(err))
 	}
-	out := node.RemoteJoinState{
+	out := inbound.RemoteJoinState{
 		State:     make([]json.RawMessage, len(res.StateEvents)),
 		AuthChain: make([]json.RawMessage, len(res.AuthEvents)),
 	}

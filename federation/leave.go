@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -43,10 +43,10 @@ func (h *handler) sendLeave(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var _ node.RemoteLeaver = (*Client)(nil)
+var _ inbound.RemoteLeaver = (*Client)(nil)
 
 // MakeLeave asks server for a leave template for userID in roomID. It
-// implements node.RemoteLeaver.
+// implements inbound.RemoteLeaver.
 func (c *Client) MakeLeave(ctx context.Context, server, roomID, userID string) (gomatrixserverlib.ProtoEvent, gomatrixserverlib.RoomVersion, error) {
 	if err := c.checkServer(server); err != nil {
 		return gomatrixserverlib.ProtoEvent{}, "", err
@@ -59,7 +59,7 @@ func (c *Client) MakeLeave(ctx context.Context, server, roomID, userID string) (
 }
 
 // SendLeave sends a signed leave to server. It implements
-// node.RemoteLeaver.
+// inbound.RemoteLeaver.
 func (c *Client) SendLeave(ctx context.Context, server string, leave gomatrixserverlib.PDU) error {
 	if err := c.checkServer(server); err != nil {
 		return err

@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
-	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -35,7 +35,7 @@ func (h *handler) getMissingEvents(w http.ResponseWriter, r *http.Request) error
 	if limit <= 0 {
 		limit = 10 // the spec's default
 	}
-	events, err := h.n.MissingEvents(r.Context(), string(fr.origin), r.PathValue("roomId"), node.MissingEventsRequest{
+	events, err := h.n.MissingEvents(r.Context(), string(fr.origin), r.PathValue("roomId"), inbound.MissingEventsRequest{
 		EarliestEvents: body.EarliestEvents, LatestEvents: body.LatestEvents,
 		Limit: limit, MinDepth: int64(body.MinDepth),
 	})
@@ -46,13 +46,13 @@ func (h *handler) getMissingEvents(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-var _ node.EventFetcher = (*Client)(nil)
+var _ inbound.EventFetcher = (*Client)(nil)
 
 // GetMissingEvents asks server for the events before req.LatestEvents back
 // to req.EarliestEvents (get_missing_events). It implements
-// node.EventFetcher. An error response from the server is a *RemoteError in
+// inbound.EventFetcher. An error response from the server is a *RemoteError in
 // the returned error's chain.
-func (c *Client) GetMissingEvents(ctx context.Context, server, roomID string, req node.MissingEventsRequest) ([]json.RawMessage, error) {
+func (c *Client) GetMissingEvents(ctx context.Context, server, roomID string, req inbound.MissingEventsRequest) ([]json.RawMessage, error) {
 	if err := c.checkServer(server); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/edgenode/edgenode/internal/testnet"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // TestGetMissingEvents: B, in A's room, gets the events before one of A's
@@ -48,7 +49,7 @@ func TestGetMissingEvents(t *testing.T) {
 	}
 	expect(t, "get_missing_events without latest_events", post(map[string]any{"limit": 5}), http.StatusBadRequest, "M_BAD_JSON")
 
-	evs, err := c.GetMissingEvents(ctx, p.a.name(), roomID, node.MissingEventsRequest{
+	evs, err := c.GetMissingEvents(ctx, p.a.name(), roomID, inbound.MissingEventsRequest{
 		EarliestEvents: []string{joinID}, LatestEvents: []string{msgs[2]}, Limit: 10,
 	})
 	if err != nil || len(evs) != 2 {
@@ -62,7 +63,7 @@ func TestGetMissingEvents(t *testing.T) {
 			t.Fatalf("event %d: %s, want body %q", i, evs[i], want)
 		}
 	}
-	_, err = c.GetMissingEvents(ctx, p.a.name(), "!nope:"+p.a.name(), node.MissingEventsRequest{LatestEvents: []string{msgs[2]}})
+	_, err = c.GetMissingEvents(ctx, p.a.name(), "!nope:"+p.a.name(), inbound.MissingEventsRequest{LatestEvents: []string{msgs[2]}})
 	var re *RemoteError
 	if !errors.As(err, &re) || re.Code != "M_NOT_FOUND" {
 		t.Fatalf("unknown room: %v, want the remote's M_NOT_FOUND", err)

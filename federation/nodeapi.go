@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // The node methods federation uses, declared here by who uses them: the
@@ -56,18 +57,18 @@ type HandlerNode interface {
 // answers their reads of room history and state.
 type inboundRooms interface {
 	InboundTxn(ctx context.Context, origin, txnID string, process func(context.Context) (resp []byte, durable bool, err error)) ([]byte, error)
-	InputFederatedPDUs(ctx context.Context, in node.FederatedInput) ([]node.FederatedPDUResult, error)
-	MakeJoin(ctx context.Context, roomID, userID string, versions []string) (*node.JoinTemplate, error)
-	SendJoin(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) (*node.SendJoinResult, error)
-	MakeLeave(ctx context.Context, roomID, userID string) (*node.LeaveTemplate, error)
+	InputFederatedPDUs(ctx context.Context, in inbound.FederatedInput) ([]inbound.FederatedPDUResult, error)
+	MakeJoin(ctx context.Context, roomID, userID string, versions []string) (*inbound.JoinTemplate, error)
+	SendJoin(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) (*inbound.SendJoinResult, error)
+	MakeLeave(ctx context.Context, roomID, userID string) (*inbound.LeaveTemplate, error)
 	SendLeave(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) error
-	ReceiveInvite(ctx context.Context, req node.InviteRequest) (json.RawMessage, error)
-	MissingEvents(ctx context.Context, origin, roomID string, req node.MissingEventsRequest) ([]json.RawMessage, error)
+	ReceiveInvite(ctx context.Context, req inbound.InviteRequest) (json.RawMessage, error)
+	MissingEvents(ctx context.Context, origin, roomID string, req inbound.MissingEventsRequest) ([]json.RawMessage, error)
 	Backfill(ctx context.Context, origin, roomID string, from []string, limit int) ([]json.RawMessage, error)
 	FederationEvent(ctx context.Context, origin, eventID string) (json.RawMessage, error)
 	FederationEventAuth(ctx context.Context, origin, roomID, eventID string) ([]json.RawMessage, error)
-	FederationState(ctx context.Context, origin, roomID, eventID string) (*node.RoomState, error)
-	FederationStateIDs(ctx context.Context, origin, roomID, eventID string) (*node.RoomStateIDs, error)
+	FederationState(ctx context.Context, origin, roomID, eventID string) (*inbound.RoomState, error)
+	FederationStateIDs(ctx context.Context, origin, roomID, eventID string) (*inbound.RoomStateIDs, error)
 }
 
 // inboundEDUs takes other servers' EDUs.

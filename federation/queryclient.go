@@ -10,6 +10,7 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -20,7 +21,7 @@ import (
 // signed it, fields the library does not know included, or its signatures
 // would no longer verify.
 
-var _ node.RemoteQuerier = (*Client)(nil)
+var _ inbound.RemoteQuerier = (*Client)(nil)
 
 // doJSON sends a signed request to server and decodes its JSON answer into
 // out. content, if not nil, is the JSON body.
@@ -46,7 +47,7 @@ func (c *Client) doJSON(ctx context.Context, method, server, uri string, content
 }
 
 // QueryDirectory asks server what one of its aliases points to
-// (query/directory). It implements node.RemoteQuerier.
+// (query/directory). It implements inbound.RemoteQuerier.
 func (c *Client) QueryDirectory(ctx context.Context, server, alias string) (core.RoomAlias, error) {
 	var res core.RoomAlias
 	uri := "/_matrix/federation/v1/query/directory?room_alias=" + url.QueryEscape(alias)
@@ -78,7 +79,7 @@ func (c *Client) GetUserDevices(ctx context.Context, server, userID string) (*no
 		return nil, fmt.Errorf("federation: devices of %s on %s: %w", userID, server, nodeError(err))
 	}
 	if res.UserID != userID || res.StreamID < 0 {
-		return nil, fmt.Errorf("federation: devices of %s on %s: %w: answer is for %q, stream %d", userID, server, node.ErrRemoteUnavailable, res.UserID, res.StreamID)
+		return nil, fmt.Errorf("federation: devices of %s on %s: %w: answer is for %q, stream %d", userID, server, core.ErrRemoteUnavailable, res.UserID, res.StreamID)
 	}
 	out := &node.UserDevices{
 		UserID: userID, StreamID: uint64(res.StreamID), Devices: make([]node.UserDevice, 0, len(res.Devices)),
@@ -100,8 +101,8 @@ type queryKeysJSON struct {
 // QueryKeys asks server for the device and cross-signing keys of some of
 // its users (user/keys/query): user ID -> device IDs, none meaning all. The
 // answer is as the server sent it; node.QueryAllKeys checks it. It
-// implements node.RemoteQuerier.
-func (c *Client) QueryKeys(ctx context.Context, server string, users map[string][]string) (node.RemoteKeys, error) {
+// implements inbound.RemoteQuerier.
+func (c *Client) QueryKeys(ctx context.Context, server string, users map[string][]string) (inbound.RemoteKeys, error) {
 	body := map[string]map[string][]string{"device_keys": {}}
 	for u, devices := range users {
 		if devices == nil {
@@ -111,15 +112,15 @@ func (c *Client) QueryKeys(ctx context.Context, server string, users map[string]
 	}
 	var res queryKeysJSON
 	if err := c.doJSON(ctx, http.MethodPost, server, "/_matrix/federation/v1/user/keys/query", body, &res); err != nil {
-		return node.RemoteKeys{}, fmt.Errorf("federation: query keys on %s: %w", server, nodeError(err))
+		return inbound.RemoteKeys{}, fmt.Errorf("federation: query keys on %s: %w", server, nodeError(err))
 	}
-	return node.RemoteKeys{DeviceKeys: res.DeviceKeys, MasterKeys: res.MasterKeys, SelfSigningKeys: res.SelfSigningKeys}, nil
+	return inbound.RemoteKeys{DeviceKeys: res.DeviceKeys, MasterKeys: res.MasterKeys, SelfSigningKeys: res.SelfSigningKeys}, nil
 }
 
 // ClaimKeys claims one-time keys of some of server's users
 // (user/keys/claim): user ID -> device ID -> algorithm. The answer is as
 // the server sent it; node.ClaimAllKeys checks it. It implements
-// node.RemoteQuerier.
+// inbound.RemoteQuerier.
 func (c *Client) ClaimKeys(ctx context.Context, server string, claims map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error) {
 	var res struct {
 		OneTimeKeys map[string]map[string]map[string]json.RawMessage `json:"one_time_keys"`

@@ -136,7 +136,7 @@ func (n *Node) Register(ctx context.Context, req RegisterRequest) (Session, erro
 // Login checks a password and logs a device in. user is a localpart or a
 // local user ID.
 func (n *Node) Login(ctx context.Context, user, password, deviceID, displayName string) (Session, error) {
-	localpart, err := n.localpartOf(user)
+	localpart, err := n.LocalpartOf(user)
 	if err != nil {
 		return Session{}, core.ErrBadLogin
 	}
@@ -154,7 +154,7 @@ func (n *Node) Login(ctx context.Context, user, password, deviceID, displayName 
 
 // CheckPassword verifies a user's password (for user-interactive auth).
 func (n *Node) CheckPassword(ctx context.Context, userID, password string) error {
-	localpart, err := n.localpartOf(userID)
+	localpart, err := n.LocalpartOf(userID)
 	if err != nil {
 		return core.ErrBadLogin
 	}
@@ -176,18 +176,6 @@ func (n *Node) checkPassword(localpart, password string) error {
 		return core.ErrBadLogin
 	}
 	return nil
-}
-
-// localpartOf accepts "alice" or "@alice:thisserver".
-func (n *Node) localpartOf(user string) (string, error) {
-	if !strings.HasPrefix(user, "@") {
-		return strings.ToLower(user), nil
-	}
-	lp, server, ok := strings.Cut(user[1:], ":")
-	if !ok || server != n.ServerName() {
-		return "", fmt.Errorf("%w: %s is not a local user", core.ErrBadInput, user)
-	}
-	return lp, nil
 }
 
 // newDevice creates (or re-logs-in) a device with a fresh access token. An

@@ -7,6 +7,7 @@ import (
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/node/e2ee"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/edgenode/edgenode/node/keybackup"
 	"github.com/edgenode/edgenode/node/push"
 )
@@ -17,6 +18,9 @@ import (
 // methods are promoted.
 type Node struct {
 	*core.Node
+	// Inbound is the inbound federation side (node/inbound): what other
+	// servers send and ask, and the remote joins, invites and queries.
+	*inbound.Inbound
 	// E2EE is end-to-end encryption and devices (node/e2ee): keys, the
 	// to-device inboxes and the device-list stream.
 	*e2ee.E2EE
@@ -29,9 +33,9 @@ type Node struct {
 }
 
 // concerns are the node's parts around the room core that still live in
-// this package: account data, receipts, presence and typing, the outbound
-// federation queues, joins in progress and sticky events. Each registers
-// what it needs of the core in New.
+// this package: accounts and account data, receipts, presence and typing,
+// the outbound federation queues and sticky events. Each registers what it
+// needs of the core in New.
 type concerns struct {
 	// accountData, receipts and presence number changes to account data,
 	// receipts and presence; typing is in memory (see typing.go).
@@ -44,12 +48,6 @@ type concerns struct {
 	fed fedState
 	// edu is the outbound EDU queues' in-memory side (eduqueue.go).
 	edu eduState
-
-	// remote reaches other servers: joins, leaves, invites, queries and
-	// missing events (remote.go).
-	remote guarded[Remote]
-	// joining are the rooms being joined through the remote (joining.go).
-	joining joiningRooms
 
 	// sticky sweeps expired sticky events from their indexes (sticky_sweep.go).
 	sticky *stickySweeper
@@ -66,6 +64,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Node: c, Push: push.New(c)}
+	n.Inbound = inbound.New(c, n)
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
 	// queues before the batch's own events are counted against the queue
@@ -80,16 +79,12 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		outboundIndexer{n: n},              // fedqueue.go
 		push.NewEventIndexer{Push: n.Push}, // push/newevents.go
 	)
-	n.SetFederation(coreFederation{n})
+	n.SetFederation(n.CoreFederation())
 	n.OnClose(n.stopTyping)        // its timer reads the database
 	n.OnClose(n.stopStickySweeper) // so does the sweeper
 	n.OnClose(n.stopPresenceDecay) // and the presence timer
 	n.OnClose(n.StopNewEvents)     // and the new-event worker
 	if err := n.openConcerns(ctx); err != nil {
-		n.Close()
-		return nil, err
-	}
-	if n.KeyBackups, err = keybackup.Open(ctx, c); err != nil {
 		n.Close()
 		return nil, err
 	}
@@ -110,12 +105,13 @@ func (n *Node) openConcerns(ctx context.Context) error {
 	if err := n.openEDUQueue(); err != nil {
 		return err
 	}
-	if err := n.dropAbandonedJoins(ctx); err != nil {
+	if err := n.DropAbandonedJoins(ctx); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	if err := n.openPresenceDecay(ctx); err != nil {
 		return fmt.Errorf("node: presence: %w", err)
 	}
 	n.startStickySweeper()
-	return nil
+	n.KeyBackups, err = keybackup.Open(ctx, n.Node)
+	return err
 }

@@ -9,10 +9,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -41,7 +41,7 @@ func remoteRoomWith(t testing.TB, a, b *Node, visibility string) *dagRoom {
 	d.build("hv", dagEvent{Sender: bob, Type: spec.MRoomHistoryVisibility, StateKey: stateKey(""), Content: map[string]any{"history_visibility": visibility},
 		Prev: []string{"jr"}, Auth: []string{"create", "bob", "pl"}})
 	// Given out of order: input sorts them.
-	res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: b.ServerName(), PDUs: d.raw("hv", "pl", "create", "jr", "bob"), AllowNewRooms: true})
+	res, err := a.InputFederatedPDUs(context.Background(), inbound.FederatedInput{Origin: b.ServerName(), PDUs: d.raw("hv", "pl", "create", "jr", "bob"), AllowNewRooms: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func remoteRoomWith(t testing.TB, a, b *Node, visibility string) *dagRoom {
 // markLocalJoin notes a local user of n as joined to roomID, without an
 // event: rooms made by hand from a remote server's events stand for rooms
 // a local user joined, and n takes in PDUs only for rooms a local user is
-// joined to (fedunjoined.go).
+// joined to (inbound/fedunjoined.go).
 func markLocalJoin(t testing.TB, n *Node, roomID string) {
 	t.Helper()
 	err := n.DB.Update(func(tx *kv.Txn) error {
@@ -76,9 +76,9 @@ func (d *dagRoom) raw(names ...string) []json.RawMessage {
 	return out
 }
 
-func fedInput(t *testing.T, a, b *Node, allowNew bool, pdus ...json.RawMessage) []FederatedPDUResult {
+func fedInput(t *testing.T, a, b *Node, allowNew bool, pdus ...json.RawMessage) []inbound.FederatedPDUResult {
 	t.Helper()
-	res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: b.ServerName(), PDUs: pdus, AllowNewRooms: allowNew})
+	res, err := a.InputFederatedPDUs(context.Background(), inbound.FederatedInput{Origin: b.ServerName(), PDUs: pdus, AllowNewRooms: allowNew})
 	if err != nil {
 		t.Fatalf("InputFederatedPDUs: %v", err)
 	}
@@ -196,8 +196,8 @@ func TestInputFederatedPDUs(t *testing.T) {
 
 	// Unknown prev events: refused, naming them, not stored.
 	d.build("orphan", dagEvent{Sender: bob, Type: "m.room.message", Content: map[string]any{"body": "?"}, Prev: []string{"$missing"}, Auth: head})
-	if r := fedInput(t, a, b, false, d.raw("orphan")...)[0]; !errors.Is(r.Err, ErrMissingEvents) || !strings.Contains(r.Err.Error(), "$missing") {
-		t.Fatalf("orphan: %+v, want ErrMissingEvents naming $missing", r)
+	if r := fedInput(t, a, b, false, d.raw("orphan")...)[0]; !errors.Is(r.Err, inbound.ErrMissingEvents) || !strings.Contains(r.Err.Error(), "$missing") {
+		t.Fatalf("orphan: %+v, want inbound.ErrMissingEvents naming $missing", r)
 	}
 	if has(t, a, d.id("orphan")) {
 		t.Fatal("orphan was stored")
@@ -239,113 +239,6 @@ func TestTopoOrder(t *testing.T) {
 	}
 	if ext := roomHead(t, a, d.roomID).Extremities; len(ext) != 1 || ext[0] != d.id("w") {
 		t.Fatalf("extremities = %v, want [w]", ext)
-	}
-}
-
-// TestInboundTxnOutlivesSender: a transaction whose sender stops waiting
-// (its request cancelled mid-way) is processed to the end and its response
-// stored, so the retry gets it without processing again; Close ends such
-// work.
-func TestInboundTxnOutlivesSender(t *testing.T) {
-	n := newTestNode(t)
-	reqCtx, giveUp := context.WithCancel(context.Background())
-	started, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := n.InboundTxn(reqCtx, "origin", "slow", func(ctx context.Context) ([]byte, bool, error) {
-			close(started)
-			<-release
-			if err := ctx.Err(); err != nil {
-				return nil, false, err // cut short: nothing would be stored
-			}
-			return []byte(`{"pdus":{}}`), true, nil
-		})
-		done <- err
-	}()
-	<-started
-	giveUp()
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatalf("the abandoned transaction: %v", err)
-	}
-	resp, err := n.InboundTxn(context.Background(), "origin", "slow", func(context.Context) ([]byte, bool, error) {
-		t.Error("the retry processed the transaction again")
-		return []byte(`{}`), true, nil
-	})
-	if err != nil || string(resp) != `{"pdus":{}}` {
-		t.Fatalf("retry: %s, %v", resp, err)
-	}
-
-	// Close ends work no caller waits for.
-	started = make(chan struct{})
-	go func() {
-		_, err := n.InboundTxn(context.Background(), "origin", "forever", func(ctx context.Context) ([]byte, bool, error) {
-			close(started)
-			<-ctx.Done()
-			return nil, false, ctx.Err()
-		})
-		done <- err
-	}()
-	<-started
-	n.Close()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("work cut short by Close reported success")
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Close did not end a transaction in progress")
-	}
-}
-
-func TestInboundTxn(t *testing.T) {
-	n := newTestNode(t)
-	ctx := context.Background()
-	calls := 0
-	process := func(context.Context) ([]byte, bool, error) { calls++; return []byte(`{"n":1}`), true, nil }
-	for range 2 {
-		resp, err := n.InboundTxn(ctx, "origin", "t1", process)
-		if err != nil || string(resp) != `{"n":1}` || calls != 1 {
-			t.Fatalf("InboundTxn = %s, %v; calls %d", resp, err, calls)
-		}
-	}
-	// An error is not remembered.
-	if _, err := n.InboundTxn(ctx, "origin", "t2", func(context.Context) ([]byte, bool, error) { return nil, false, errors.New("boom") }); err == nil {
-		t.Fatal("error not returned")
-	}
-	if _, err := n.InboundTxn(ctx, "origin", "t2", process); err != nil || calls != 2 {
-		t.Fatalf("retry after error: %v, calls %d", err, calls)
-	}
-	// Retention: after InboundTxnRetention more, t1 is forgotten; the same ID
-	// from another origin is distinct.
-	if _, err := n.InboundTxn(ctx, "other", "t1", process); err != nil || calls != 3 {
-		t.Fatalf("other origin: %v, calls %d", err, calls)
-	}
-	for i := range InboundTxnRetention {
-		if _, err := n.InboundTxn(ctx, "origin", "fill"+string(rune('a'+i%26))+strings.Repeat("x", i/26), process); err != nil {
-			t.Fatal(err)
-		}
-	}
-	before := calls
-	if _, err := n.InboundTxn(ctx, "origin", "t1", process); err != nil || calls != before+1 {
-		t.Fatalf("t1 after retention: calls %d -> %d", before, calls)
-	}
-	if got := countKeys(t, n, tInboundTxn); got > InboundTxnRetention+1 {
-		t.Fatalf("%d txns remembered, want at most %d", got, InboundTxnRetention+1)
-	}
-
-	// A transaction that changed nothing is answered the same way again
-	// from memory, and never stored.
-	stored := countKeys(t, n, tInboundTxn)
-	idle := func(context.Context) ([]byte, bool, error) { calls++; return []byte(`{"n":2}`), false, nil }
-	before = calls
-	for range 2 {
-		if resp, err := n.InboundTxn(ctx, "stranger", "nothing", idle); err != nil || string(resp) != `{"n":2}` || calls != before+1 {
-			t.Fatalf("InboundTxn without effect = %s, %v; calls %d -> %d", resp, err, before, calls)
-		}
-	}
-	if got := countKeys(t, n, tInboundTxn); got != stored {
-		t.Fatalf("a transaction without effect was stored: %d -> %d records", stored, got)
 	}
 }
 

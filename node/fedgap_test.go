@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -16,7 +17,7 @@ import (
 // fails, as when the origin cannot or will not fill the gap that way.
 type noMissingEvents struct{ directFetcher }
 
-func (noMissingEvents) GetMissingEvents(context.Context, string, string, MissingEventsRequest) ([]json.RawMessage, error) {
+func (noMissingEvents) GetMissingEvents(context.Context, string, string, inbound.MissingEventsRequest) ([]json.RawMessage, error) {
 	return nil, errors.New("get_missing_events unavailable")
 }
 
@@ -39,13 +40,23 @@ func joinedPair(t *testing.T) (a, b *Node, alice, bob Session, roomID string, ca
 	return a, b, alice, bob, roomID, calls
 }
 
+// eventJSON is a stored event's JSON (redacted form if redacted), as the
+// inbound side reads it.
+func eventJSON(tx *kv.Txn, id string) (json.RawMessage, error) {
+	rec, err := core.LoadEventRecord(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	return rec.ReadJSON(tx, id)
+}
+
 // storedJSON is an event's JSON as n stores it.
 func storedJSON(t *testing.T, n *Node, id string) json.RawMessage {
 	t.Helper()
 	var j json.RawMessage
 	if err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		j, err = n.eventJSON(tx, id)
+		j, err = eventJSON(tx, id)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -80,7 +91,7 @@ func TestFederatedPDUWithUnknownAuthEvents(t *testing.T) {
 		Prev: []string{bobJoin.EventID()}, Auth: []string{create.EventID(), aliceJoin.EventID(), "pl2"}})
 	d.accept(a, "pl2", "msg")
 
-	res, err := b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{storedJSON(t, a, d.id("msg"))}})
+	res, err := b.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{storedJSON(t, a, d.id("msg"))}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("input: %+v, %v", res, err)
 	}
@@ -111,7 +122,7 @@ func TestFederatedPDUWithUnknownAuthEvents(t *testing.T) {
 	// is (its state is unknown): B fetches the state at it, and then the
 	// merge makes pl2 B's power levels.
 	next := send(t, a, alice, roomID, "merge")
-	res, err = b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{storedJSON(t, a, next)}})
+	res, err = b.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{storedJSON(t, a, next)}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("input of the merge: %+v, %v", res, err)
 	}
@@ -132,7 +143,7 @@ func TestFederatedPDUAcrossUnfilledGap(t *testing.T) {
 	send(t, a, alice, roomID, "one")
 	last := send(t, a, alice, roomID, "two")
 
-	res, err := b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{storedJSON(t, a, last)}})
+	res, err := b.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{storedJSON(t, a, last)}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("input across the gap: %+v, %v", res, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // The rest of EventFetcher for directFetcher: each asks the resident node
@@ -24,12 +25,12 @@ func (d directFetcher) EventAuth(ctx context.Context, server, roomID, eventID st
 	return d.resident.FederationEventAuth(ctx, d.fetching.ServerName(), roomID, eventID)
 }
 
-func (d directFetcher) StateIDs(ctx context.Context, server, roomID, eventID string) (*RoomStateIDs, error) {
+func (d directFetcher) StateIDs(ctx context.Context, server, roomID, eventID string) (*inbound.RoomStateIDs, error) {
 	*d.calls++
 	return d.resident.FederationStateIDs(ctx, d.fetching.ServerName(), roomID, eventID)
 }
 
-func (d directFetcher) State(ctx context.Context, server, roomID, eventID string) (*RoomState, error) {
+func (d directFetcher) State(ctx context.Context, server, roomID, eventID string) (*inbound.RoomState, error) {
 	*d.calls++
 	return d.resident.FederationState(ctx, d.fetching.ServerName(), roomID, eventID)
 }

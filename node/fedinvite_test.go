@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -29,7 +30,7 @@ func (d directInviter) SendInvite(ctx context.Context, server string, invite gom
 		}
 		raws = append(raws, b)
 	}
-	signed, err := d.invited.ReceiveInvite(ctx, InviteRequest{
+	signed, err := d.invited.ReceiveInvite(ctx, inbound.InviteRequest{
 		Origin: d.inviting.ServerName(), RoomID: invite.RoomID().String(), EventID: invite.EventID(),
 		RoomVersion: invite.Version(), Event: invite.JSON(), InviteRoomState: raws,
 	})
@@ -121,7 +122,7 @@ func TestInviteOutOfBand(t *testing.T) {
 
 	// The same invite again takes no new position.
 	pos := b.StreamPosition()
-	if _, err := b.ReceiveInvite(ctx, InviteRequest{
+	if _, err := b.ReceiveInvite(ctx, inbound.InviteRequest{
 		Origin: a.ServerName(), RoomID: roomID, EventID: onA.EventID, RoomVersion: evs[0].PDU.Version(), Event: evs[0].PDU.JSON(),
 	}); err != nil {
 		t.Fatalf("invite again: %v", err)
@@ -130,7 +131,7 @@ func TestInviteOutOfBand(t *testing.T) {
 		t.Fatal("a repeated invite took a new stream position")
 	}
 
-	if got := b.inviterServers(bob.UserID, roomID); !slices.Equal(got, []string{a.ServerName()}) {
+	if got := b.InviterServers(bob.UserID, roomID); !slices.Equal(got, []string{a.ServerName()}) {
 		t.Fatalf("servers to join through: %v, want the inviter's", got)
 	}
 	// Joining with no servers goes through the inviter's server; the room

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -15,7 +16,7 @@ import (
 // a hook to tamper with its answer.
 type directJoiner struct {
 	joining, resident *Node
-	tamper            func(*RemoteJoinState)
+	tamper            func(*inbound.RemoteJoinState)
 }
 
 func (d directJoiner) MakeJoin(ctx context.Context, server, roomID, userID string) (gomatrixserverlib.ProtoEvent, gomatrixserverlib.RoomVersion, error) {
@@ -26,12 +27,12 @@ func (d directJoiner) MakeJoin(ctx context.Context, server, roomID, userID strin
 	return tmpl.Event, tmpl.RoomVersion, nil
 }
 
-func (d directJoiner) SendJoin(ctx context.Context, server string, join gomatrixserverlib.PDU) (RemoteJoinState, error) {
+func (d directJoiner) SendJoin(ctx context.Context, server string, join gomatrixserverlib.PDU) (inbound.RemoteJoinState, error) {
 	res, err := d.resident.SendJoin(ctx, d.joining.ServerName(), join.RoomID().String(), join.EventID(), join.JSON())
 	if err != nil {
-		return RemoteJoinState{}, err
+		return inbound.RemoteJoinState{}, err
 	}
-	st := RemoteJoinState{State: res.State, AuthChain: res.AuthChain}
+	st := inbound.RemoteJoinState{State: res.State, AuthChain: res.AuthChain}
 	if d.tamper != nil {
 		d.tamper(&st)
 	}
@@ -53,7 +54,7 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 	}
 
 	// An auth chain with an event missing does not authorise the state.
-	setRemoteJoiner(b, directJoiner{joining: b, resident: a, tamper: func(st *RemoteJoinState) {
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a, tamper: func(st *inbound.RemoteJoinState) {
 		st.AuthChain = nil
 		var kept []json.RawMessage
 		for _, raw := range st.State {
@@ -73,7 +74,7 @@ func TestJoinRemoteChecksTheAnswer(t *testing.T) {
 	}
 
 	// A tampered event fails its signature check.
-	setRemoteJoiner(b, directJoiner{joining: b, resident: a, tamper: func(st *RemoteJoinState) {
+	setRemoteJoiner(b, directJoiner{joining: b, resident: a, tamper: func(st *inbound.RemoteJoinState) {
 		var ev map[string]any
 		_ = json.Unmarshal(st.State[0], &ev)
 		ev["origin_server_ts"] = 1

@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // directFetcher is an EventFetcher that asks a resident node in-process.
@@ -16,7 +17,7 @@ type directFetcher struct {
 	calls              *int
 }
 
-func (d directFetcher) GetMissingEvents(ctx context.Context, server, roomID string, req MissingEventsRequest) ([]json.RawMessage, error) {
+func (d directFetcher) GetMissingEvents(ctx context.Context, server, roomID string, req inbound.MissingEventsRequest) ([]json.RawMessage, error) {
 	*d.calls++
 	return d.resident.MissingEvents(ctx, d.fetching.ServerName(), roomID, req)
 }
@@ -40,7 +41,7 @@ func TestMissingEvents(t *testing.T) {
 		var j json.RawMessage
 		if err := a.DB.View(func(tx *kv.Txn) error {
 			var err error
-			j, err = a.eventJSON(tx, m3)
+			j, err = eventJSON(tx, m3)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -51,29 +52,29 @@ func TestMissingEvents(t *testing.T) {
 	// Served: the events before m3 back to B's extremities, oldest first;
 	// limit respected; a server not in the room is refused.
 	ext := roomHead(t, b, roomID).Extremities
-	evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, MissingEventsRequest{EarliestEvents: ext, LatestEvents: []string{m3}, Limit: 10})
+	evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, inbound.MissingEventsRequest{EarliestEvents: ext, LatestEvents: []string{m3}, Limit: 10})
 	if err != nil || len(evs) != 2 {
 		t.Fatalf("missing events: %d, %v; want m1, m2", len(evs), err)
 	}
 	if bodies := bodiesOf(evs); bodies[0] != "one" || bodies[1] != "two" {
 		t.Fatalf("missing events %v, want [one two]", bodies)
 	}
-	if evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, MissingEventsRequest{EarliestEvents: ext, LatestEvents: []string{m3}, Limit: 1}); err != nil || len(evs) != 1 {
+	if evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, inbound.MissingEventsRequest{EarliestEvents: ext, LatestEvents: []string{m3}, Limit: 1}); err != nil || len(evs) != 1 {
 		t.Fatalf("limit 1: %d, %v", len(evs), err)
 	}
-	if _, err := a.MissingEvents(ctx, c.ServerName(), roomID, MissingEventsRequest{LatestEvents: []string{m3}}); !errors.Is(err, core.ErrForbidden) {
+	if _, err := a.MissingEvents(ctx, c.ServerName(), roomID, inbound.MissingEventsRequest{LatestEvents: []string{m3}}); !errors.Is(err, core.ErrForbidden) {
 		t.Fatalf("server not in the room: %v, want ErrForbidden", err)
 	}
 
 	// Without a fetcher, m3 alone is refused; with one, m1 and m2 are
 	// fetched and all three are stored.
-	res, err := b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{raw3}})
-	if err != nil || !errors.Is(res[0].Err, ErrMissingEvents) {
+	res, err := b.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{raw3}})
+	if err != nil || !errors.Is(res[0].Err, inbound.ErrMissingEvents) {
 		t.Fatalf("without a fetcher: %+v, %v", res, err)
 	}
 	calls := 0
 	setEventFetcher(b, directFetcher{fetching: b, resident: a, calls: &calls})
-	res, err = b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{raw3}})
+	res, err = b.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{raw3}})
 	if err != nil || res[0].Err != nil || res[0].EventID != m3 {
 		t.Fatalf("with a fetcher: %+v, %v", res, err)
 	}
@@ -102,7 +103,7 @@ func bodiesOf(evs []json.RawMessage) []string {
 
 // TestMissingEventsRounds: a batch of 80 PDUs, each after an event B does
 // not have (as a new joiner's sticky events between other messages), needs
-// more events than one get_missing_events brings (fetchMissingLimit): a
+// more events than one get_missing_events brings (inbound.FetchMissingLimit): a
 // second round fetches the rest, and every PDU is accepted.
 func TestMissingEventsRounds(t *testing.T) {
 	ctx := context.Background()
@@ -116,7 +117,7 @@ func TestMissingEventsRounds(t *testing.T) {
 		pdus = append(pdus, storedJSON(t, a, id))
 		ids = append(ids, id)
 	}
-	res, err := b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: pdus})
+	res, err := b.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: a.ServerName(), PDUs: pdus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestMissingEventsRounds(t *testing.T) {
 		}
 	}
 	if *calls != 2 {
-		t.Errorf("%d get_missing_events, want 2 (80 missing, %d per round)", *calls, fetchMissingLimit)
+		t.Errorf("%d get_missing_events, want 2 (80 missing, %d per round)", *calls, inbound.FetchMissingLimit)
 	}
 }
 
@@ -143,7 +144,7 @@ func TestMissingEventsLongGap(t *testing.T) {
 		gap = append(gap, send(t, a, alice, roomID, "while away"))
 	}
 	pdu := storedJSON(t, a, send(t, a, alice, roomID, "sent"))
-	res, err := b.InputFederatedPDUs(ctx, FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{pdu}})
+	res, err := b.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: a.ServerName(), PDUs: []json.RawMessage{pdu}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("the PDU after the gap: %v, %+v", err, res)
 	}
@@ -153,7 +154,7 @@ func TestMissingEventsLongGap(t *testing.T) {
 		}
 	}
 	if *calls != 3 {
-		t.Errorf("%d get_missing_events, want 3 (120 missing, %d per round)", *calls, fetchMissingLimit)
+		t.Errorf("%d get_missing_events, want 3 (120 missing, %d per round)", *calls, inbound.FetchMissingLimit)
 	}
 }
 
@@ -178,7 +179,7 @@ func TestMissingEventsRedactsHidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, MissingEventsRequest{LatestEvents: []string{mi.EventID}, Limit: 1})
+	evs, err := a.MissingEvents(ctx, b.ServerName(), roomID, inbound.MissingEventsRequest{LatestEvents: []string{mi.EventID}, Limit: 1})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("missing events: %d, %v; want the message", len(evs), err)
 	}

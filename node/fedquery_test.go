@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // directQuerier is a RemoteQuerier that answers from another node
@@ -18,16 +19,16 @@ import (
 type directQuerier struct {
 	remote *Node
 	slow   string
-	tamper func(*RemoteKeys, map[string]map[string]map[string]json.RawMessage)
+	tamper func(*inbound.RemoteKeys, map[string]map[string]map[string]json.RawMessage)
 }
 
 func (d directQuerier) reach(ctx context.Context, server string) error {
 	if server == d.slow {
 		<-ctx.Done()
-		return fmt.Errorf("%w: %w", ErrRemoteUnavailable, ctx.Err())
+		return fmt.Errorf("%w: %w", core.ErrRemoteUnavailable, ctx.Err())
 	}
 	if server != d.remote.ServerName() {
-		return fmt.Errorf("%w: no route to %s", ErrRemoteUnavailable, server)
+		return fmt.Errorf("%w: no route to %s", core.ErrRemoteUnavailable, server)
 	}
 	return nil
 }
@@ -46,12 +47,12 @@ func (d directQuerier) QueryProfile(ctx context.Context, server, userID, field s
 	return d.remote.Profile(ctx, userID)
 }
 
-func (d directQuerier) QueryKeys(ctx context.Context, server string, users map[string][]string) (RemoteKeys, error) {
+func (d directQuerier) QueryKeys(ctx context.Context, server string, users map[string][]string) (inbound.RemoteKeys, error) {
 	if err := d.reach(ctx, server); err != nil {
-		return RemoteKeys{}, err
+		return inbound.RemoteKeys{}, err
 	}
 	dk, mk, sk, _, err := d.remote.QueryKeys(ctx, "", users)
-	rk := RemoteKeys{DeviceKeys: dk, MasterKeys: mk, SelfSigningKeys: sk}
+	rk := inbound.RemoteKeys{DeviceKeys: dk, MasterKeys: mk, SelfSigningKeys: sk}
 	if d.tamper != nil {
 		d.tamper(&rk, nil)
 	}
@@ -82,14 +83,14 @@ func TestQueryAllKeysChecksRemoteAnswers(t *testing.T) {
 
 	// No federation: other servers' users are failures, not silence.
 	res, err := a.QueryAllKeys(ctx, alice.UserID, map[string][]string{bob.UserID: nil}, 0)
-	if err != nil || !errors.Is(res.Failures[b.ServerName()], ErrRemoteUnavailable) {
+	if err != nil || !errors.Is(res.Failures[b.ServerName()], core.ErrRemoteUnavailable) {
 		t.Fatalf("without federation: %+v, %v", res, err)
 	}
 
 	// A hostile B adds keys for a user of A, a device under the wrong ID,
 	// a master key naming someone else, and a claimed key of another
 	// algorithm.
-	setRemoteQuerier(a, directQuerier{remote: b, slow: "slow.example", tamper: func(rk *RemoteKeys, claimed map[string]map[string]map[string]json.RawMessage) {
+	setRemoteQuerier(a, directQuerier{remote: b, slow: "slow.example", tamper: func(rk *inbound.RemoteKeys, claimed map[string]map[string]map[string]json.RawMessage) {
 		if rk != nil {
 			rk.DeviceKeys[mallory] = map[string]json.RawMessage{"EVIL": json.RawMessage(`{"user_id":"` + mallory + `","device_id":"EVIL","keys":{}}`)}
 			rk.DeviceKeys[bob.UserID]["OTHER"] = dk
@@ -116,7 +117,7 @@ func TestQueryAllKeysChecksRemoteAnswers(t *testing.T) {
 		t.Fatalf("cross-signing keys kept: %v %v", res.MasterKeys, res.UserSigningKeys)
 	}
 	for _, s := range []string{"down.example", "slow.example"} {
-		if !errors.Is(res.Failures[s], ErrRemoteUnavailable) {
+		if !errors.Is(res.Failures[s], core.ErrRemoteUnavailable) {
 			t.Fatalf("failures %v: want %s", res.Failures, s)
 		}
 	}
@@ -157,7 +158,7 @@ func TestLookupAliasAndProfileRemote(t *testing.T) {
 	if _, err := b.LookupAlias(ctx, "#gone:"+a.ServerName()); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("unknown remote alias: %v", err)
 	}
-	if _, err := b.LookupAlias(ctx, "#x:down.example"); !errors.Is(err, core.ErrNotFound) || errors.Is(err, ErrRemoteUnavailable) {
+	if _, err := b.LookupAlias(ctx, "#x:down.example"); !errors.Is(err, core.ErrNotFound) || errors.Is(err, core.ErrRemoteUnavailable) {
 		t.Fatalf("alias of an unreachable server: %v", err)
 	}
 	p, err := b.LookupProfile(ctx, alice.UserID, "")

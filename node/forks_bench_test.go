@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 )
 
 // forkRoom is a public room made on node b (signed with b's key) and given
@@ -49,7 +50,7 @@ func BenchmarkForkIntake(b *testing.B) {
 				for len(pdus) > 0 {
 					k := min(50, len(pdus))
 					start := time.Now()
-					res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: remote.ServerName(), PDUs: pdus[:k]})
+					res, err := a.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: remote.ServerName(), PDUs: pdus[:k]})
 					took := time.Since(start)
 					if err != nil {
 						b.Fatal(err)

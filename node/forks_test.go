@@ -10,6 +10,7 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -39,7 +40,7 @@ func TestDepthCapRecoversStoredRoom(t *testing.T) {
 	joinLocal(t, a, alice, d.roomID)
 	head := roomHead(t, a, d.roomID)
 	deep := d.rawMessage(t, head.Extremities, core.MaxDepth, "deep")
-	res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{deep.JSON()}})
+	res, err := a.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{deep.JSON()}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("PDU at depth 2^53-1: %v, %v", err, res)
 	}
@@ -111,7 +112,7 @@ func TestLocalPrevEventsCoverStates(t *testing.T) {
 	topic := d.build("topic", dagEvent{Sender: d.user("bob"), Type: spec.MRoomTopic, StateKey: stateKey(""), Content: map[string]any{"topic": "forked"},
 		Prev: []string{"hv"}, Auth: []string{"create", "bob", "pl"}})
 	for _, pdus := range [][]json.RawMessage{{topic.JSON()}, buildForks(d, "f", 30)} {
-		res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: pdus})
+		res, err := a.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: b.ServerName(), PDUs: pdus})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,17 +154,17 @@ func TestLocalPrevEventsCoverStates(t *testing.T) {
 type recordingFetcher struct {
 	directFetcher
 	answer []json.RawMessage
-	reqs   *[]MissingEventsRequest
+	reqs   *[]inbound.MissingEventsRequest
 }
 
-func (r recordingFetcher) GetMissingEvents(_ context.Context, _, _ string, req MissingEventsRequest) ([]json.RawMessage, error) {
+func (r recordingFetcher) GetMissingEvents(_ context.Context, _, _ string, req inbound.MissingEventsRequest) ([]json.RawMessage, error) {
 	*r.reqs = append(*r.reqs, req)
 	return r.answer, nil
 }
 
 // TestMissingEventsEarliestBounded: in a room with more forward
 // extremities than a request should carry (a peer forked it 150 times),
-// get_missing_events names only the newest maxEarliestEvents of them, and
+// get_missing_events names only the newest inbound.MaxEarliestEvents of them, and
 // the gap is still filled.
 func TestMissingEventsEarliestBounded(t *testing.T) {
 	ctx := context.Background()
@@ -173,7 +174,7 @@ func TestMissingEventsEarliestBounded(t *testing.T) {
 	forks := buildForks(d, "f", 150)
 	for len(forks) > 0 {
 		k := min(50, len(forks))
-		if _, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: forks[:k]}); err != nil {
+		if _, err := a.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: b.ServerName(), PDUs: forks[:k]}); err != nil {
 			t.Fatal(err)
 		}
 		forks = forks[k:]
@@ -182,11 +183,11 @@ func TestMissingEventsEarliestBounded(t *testing.T) {
 		Prev: []string{"hv"}, Auth: []string{"create", "bob", "pl"}})
 	m2 := d.build("m2", dagEvent{Sender: d.user("bob"), Type: "m.room.message", Content: map[string]any{"body": "two"},
 		Prev: []string{"m1"}, Auth: []string{"create", "bob", "pl"}})
-	var reqs []MissingEventsRequest
+	var reqs []inbound.MissingEventsRequest
 	calls := 0
 	setEventFetcher(a, recordingFetcher{directFetcher: directFetcher{fetching: a, resident: b, calls: &calls},
 		answer: []json.RawMessage{m1.JSON()}, reqs: &reqs})
-	res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{m2.JSON()}})
+	res, err := a.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{m2.JSON()}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("m2: %v %v", err, res)
 	}
@@ -194,8 +195,8 @@ func TestMissingEventsEarliestBounded(t *testing.T) {
 		t.Fatal("no get_missing_events")
 	}
 	for _, r := range reqs {
-		if len(r.EarliestEvents) == 0 || len(r.EarliestEvents) > maxEarliestEvents {
-			t.Fatalf("get_missing_events named %d earliest events, want 1..%d", len(r.EarliestEvents), maxEarliestEvents)
+		if len(r.EarliestEvents) == 0 || len(r.EarliestEvents) > inbound.MaxEarliestEvents {
+			t.Fatalf("get_missing_events named %d earliest events, want 1..%d", len(r.EarliestEvents), inbound.MaxEarliestEvents)
 		}
 	}
 }
@@ -221,7 +222,7 @@ func TestRejectInviteAtMaxDepth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.ReceiveInvite(ctx, InviteRequest{Origin: h.ServerName(), RoomID: d.roomID, EventID: invite.EventID(),
+	if _, err := b.ReceiveInvite(ctx, inbound.InviteRequest{Origin: h.ServerName(), RoomID: d.roomID, EventID: invite.EventID(),
 		RoomVersion: d.version, Event: invite.JSON()}); err != nil {
 		t.Fatalf("invite: %v", err)
 	}

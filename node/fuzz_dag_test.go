@@ -11,6 +11,7 @@ import (
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -44,7 +45,7 @@ func FuzzFederatedTxnDAG(f *testing.F) {
 			Prev: []string{prevName}, Auth: []string{"create", "bob", "pl"}}).JSON()
 		prevName = name
 	}
-	if res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: b.ServerName(), PDUs: chain}); err != nil || res[0].Err != nil {
+	if res, err := a.InputFederatedPDUs(context.Background(), inbound.FederatedInput{Origin: b.ServerName(), PDUs: chain}); err != nil || res[0].Err != nil {
 		f.Fatalf("chain: %v %v", err, res)
 	}
 	var pool []string // newest first
@@ -136,7 +137,7 @@ func FuzzFederatedTxnDAG(f *testing.F) {
 		if rawDepth != "" {
 			raw = bytes.Replace(raw, fmt.Appendf(nil, `"depth":%d`, buildDepth), []byte(`"depth":`+rawDepth), 1)
 		}
-		res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: server, PDUs: []json.RawMessage{raw}})
+		res, err := a.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: server, PDUs: []json.RawMessage{raw}})
 		if err != nil {
 			t.Fatalf("InputFederatedPDUs failed as a whole: %v", err)
 		}

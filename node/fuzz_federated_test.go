@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -36,7 +37,7 @@ func FuzzInputFederatedPDU(f *testing.F) {
 		Prev: []string{"bob"}, Auth: []string{"create", "bob"}})
 	d.build("jr", dagEvent{Sender: bob, Type: spec.MRoomJoinRules, StateKey: stateKey(""), Content: map[string]any{"join_rule": "public"},
 		Prev: []string{"pl"}, Auth: head})
-	res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: b.ServerName(), PDUs: d.raw("create", "bob", "pl", "jr"), AllowNewRooms: true})
+	res, err := a.InputFederatedPDUs(context.Background(), inbound.FederatedInput{Origin: b.ServerName(), PDUs: d.raw("create", "bob", "pl", "jr"), AllowNewRooms: true})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func FuzzInputFederatedPDU(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ctx := context.Background()
-		res, err := a.InputFederatedPDUs(ctx, FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{raw}})
+		res, err := a.InputFederatedPDUs(ctx, inbound.FederatedInput{Origin: b.ServerName(), PDUs: []json.RawMessage{raw}})
 		if err != nil {
 			t.Fatalf("InputFederatedPDUs failed as a whole: %v", err)
 		}
@@ -122,7 +123,7 @@ func TestInputFederatedPDUBadRoomID(t *testing.T) {
 	a := newTestNode(t)
 	pdu := json.RawMessage(`{"auth_events":[],"content":{"room_version":"10"},"prev_events":[],"room_id":"!:","sender":"@:","state_key":"","type":"m.room.create"}`)
 	for _, allowNew := range []bool{false, true} {
-		res, err := a.InputFederatedPDUs(context.Background(), FederatedInput{Origin: "o", PDUs: []json.RawMessage{pdu}, AllowNewRooms: allowNew})
+		res, err := a.InputFederatedPDUs(context.Background(), inbound.FederatedInput{Origin: "o", PDUs: []json.RawMessage{pdu}, AllowNewRooms: allowNew})
 		if err != nil || len(res) != 1 || !errors.Is(res[0].Err, core.ErrBadInput) {
 			t.Fatalf("AllowNewRooms %v: %+v, %v; want ErrBadInput", allowNew, res, err)
 		}

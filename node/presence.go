@@ -230,7 +230,7 @@ func (n *Node) Presence(ctx context.Context, userID string) (PresenceState, erro
 		if !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
-		if lp, lerr := n.localpartOf(userID); lerr == nil && n.IsLocalUser(userID) {
+		if lp, lerr := n.LocalpartOf(userID); lerr == nil && n.IsLocalUser(userID) {
 			if ok, err := tx.Has(core.AccountKey(lp)); err != nil || ok {
 				ps = PresenceState{Presence: PresenceOffline}
 				return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
@@ -14,17 +15,17 @@ import (
 // the federation client does: a test that sets only a joiner meets, for
 // leaves, invites, queries and fetches, a network where no one answers.
 type remoteParts struct {
-	joiner  RemoteJoiner
-	leaver  RemoteLeaver
-	inviter RemoteInviter
-	querier RemoteQuerier
-	fetcher EventFetcher
+	joiner  inbound.RemoteJoiner
+	leaver  inbound.RemoteLeaver
+	inviter inbound.RemoteInviter
+	querier inbound.RemoteQuerier
+	fetcher inbound.EventFetcher
 }
 
-var _ Remote = remoteParts{}
+var _ inbound.Remote = remoteParts{}
 
 func unreachable(part, server string) error {
-	return fmt.Errorf("%w: %s (no %s in this test)", ErrRemoteUnavailable, server, part)
+	return fmt.Errorf("%w: %s (no %s in this test)", core.ErrRemoteUnavailable, server, part)
 }
 
 func (r remoteParts) MakeJoin(ctx context.Context, server, roomID, userID string) (gomatrixserverlib.ProtoEvent, gomatrixserverlib.RoomVersion, error) {
@@ -34,9 +35,9 @@ func (r remoteParts) MakeJoin(ctx context.Context, server, roomID, userID string
 	return r.joiner.MakeJoin(ctx, server, roomID, userID)
 }
 
-func (r remoteParts) SendJoin(ctx context.Context, server string, join gomatrixserverlib.PDU) (RemoteJoinState, error) {
+func (r remoteParts) SendJoin(ctx context.Context, server string, join gomatrixserverlib.PDU) (inbound.RemoteJoinState, error) {
 	if r.joiner == nil {
-		return RemoteJoinState{}, unreachable("joiner", server)
+		return inbound.RemoteJoinState{}, unreachable("joiner", server)
 	}
 	return r.joiner.SendJoin(ctx, server, join)
 }
@@ -76,9 +77,9 @@ func (r remoteParts) QueryProfile(ctx context.Context, server, userID, field str
 	return r.querier.QueryProfile(ctx, server, userID, field)
 }
 
-func (r remoteParts) QueryKeys(ctx context.Context, server string, users map[string][]string) (RemoteKeys, error) {
+func (r remoteParts) QueryKeys(ctx context.Context, server string, users map[string][]string) (inbound.RemoteKeys, error) {
 	if r.querier == nil {
-		return RemoteKeys{}, unreachable("querier", server)
+		return inbound.RemoteKeys{}, unreachable("querier", server)
 	}
 	return r.querier.QueryKeys(ctx, server, users)
 }
@@ -90,7 +91,7 @@ func (r remoteParts) ClaimKeys(ctx context.Context, server string, claims map[st
 	return r.querier.ClaimKeys(ctx, server, claims)
 }
 
-func (r remoteParts) GetMissingEvents(ctx context.Context, server, roomID string, req MissingEventsRequest) ([]json.RawMessage, error) {
+func (r remoteParts) GetMissingEvents(ctx context.Context, server, roomID string, req inbound.MissingEventsRequest) ([]json.RawMessage, error) {
 	if r.fetcher == nil {
 		return nil, unreachable("fetcher", server)
 	}
@@ -111,14 +112,14 @@ func (r remoteParts) EventAuth(ctx context.Context, server, roomID, eventID stri
 	return r.fetcher.EventAuth(ctx, server, roomID, eventID)
 }
 
-func (r remoteParts) StateIDs(ctx context.Context, server, roomID, eventID string) (*RoomStateIDs, error) {
+func (r remoteParts) StateIDs(ctx context.Context, server, roomID, eventID string) (*inbound.RoomStateIDs, error) {
 	if r.fetcher == nil {
 		return nil, unreachable("fetcher", server)
 	}
 	return r.fetcher.StateIDs(ctx, server, roomID, eventID)
 }
 
-func (r remoteParts) State(ctx context.Context, server, roomID, eventID string) (*RoomState, error) {
+func (r remoteParts) State(ctx context.Context, server, roomID, eventID string) (*inbound.RoomState, error) {
 	if r.fetcher == nil {
 		return nil, unreachable("fetcher", server)
 	}
@@ -135,29 +136,29 @@ func (r remoteParts) Event(ctx context.Context, server, eventID string) (json.Ra
 // setRemotePart changes one part of n's remote, keeping the parts set before.
 func setRemotePart(n *Node, set func(*remoteParts)) {
 	var r remoteParts
-	if old, ok := n.remote.get().(remoteParts); ok {
+	if old, ok := n.Remote().(remoteParts); ok {
 		r = old
 	}
 	set(&r)
 	n.SetRemote(r)
 }
 
-func setRemoteJoiner(n *Node, j RemoteJoiner) {
+func setRemoteJoiner(n *Node, j inbound.RemoteJoiner) {
 	setRemotePart(n, func(r *remoteParts) { r.joiner = j })
 }
 
-func setRemoteLeaver(n *Node, l RemoteLeaver) {
+func setRemoteLeaver(n *Node, l inbound.RemoteLeaver) {
 	setRemotePart(n, func(r *remoteParts) { r.leaver = l })
 }
 
-func setRemoteInviter(n *Node, i RemoteInviter) {
+func setRemoteInviter(n *Node, i inbound.RemoteInviter) {
 	setRemotePart(n, func(r *remoteParts) { r.inviter = i })
 }
 
-func setRemoteQuerier(n *Node, q RemoteQuerier) {
+func setRemoteQuerier(n *Node, q inbound.RemoteQuerier) {
 	setRemotePart(n, func(r *remoteParts) { r.querier = q })
 }
 
-func setEventFetcher(n *Node, f EventFetcher) {
+func setEventFetcher(n *Node, f inbound.EventFetcher) {
 	setRemotePart(n, func(r *remoteParts) { r.fetcher = f })
 }

@@ -33,7 +33,7 @@ type roomReader interface {
 	StateAfterEvent(ctx context.Context, eventID string, keys []core.StateKey) ([]*core.Event, error)
 	Membership(ctx context.Context, roomID, userID string) (core.MembershipInfo, error)
 	Memberships(ctx context.Context, userID string) ([]core.RoomMembership, error)
-	OutOfBandRoom(ctx context.Context, userID, roomID string) (*node.OutOfBandRoom, error)
+	OutOfBandRoom(ctx context.Context, userID, roomID string) (*core.OutOfBandRoom, error)
 	RoomsByBump(ctx context.Context, userID string) ([]core.RoomBump, error)
 	SharesRoom(ctx context.Context, a, b string) (bool, error)
 	UnreadCounts(ctx context.Context, userID, roomID string) (notify, highlight int, err error)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 
-	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -65,7 +64,7 @@ func (a *api) outOfBandRoom(ctx context.Context, req *syncRequest, to StreamToke
 // outOfBandInviteState is the stripped state of an invite to a room the
 // node does not have: what came with the invite, and the invite itself
 // (for /sync and sliding sync alike).
-func outOfBandInviteState(oob *node.OutOfBandRoom) []any {
+func outOfBandInviteState(oob *core.OutOfBandRoom) []any {
 	ev := oob.Event
 	out := make([]any, 0, len(oob.InviteState)+1)
 	for _, raw := range oob.InviteState {

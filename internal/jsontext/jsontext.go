@@ -1,6 +1,7 @@
 // Package jsontext checks that JSON bytes are text every Matrix server reads
 // the same way: valid UTF-8, with no escaped lone UTF-16 surrogate (Check),
-// and no object with a key twice (DuplicateKey).
+// and no object with a key twice (DuplicateKey); IsObject tells a JSON object
+// from the other values a struct decodes without error.
 package jsontext
 
 import (

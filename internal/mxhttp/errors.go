@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
 )
 
@@ -89,7 +88,7 @@ var nodeErrors = []struct {
 	{core.ErrForbidden, http.StatusForbidden, "M_FORBIDDEN"},
 	{core.ErrNotFound, http.StatusNotFound, "M_NOT_FOUND"},
 	// Another server did not answer: the gateway's fault, not the caller's.
-	{node.ErrRemoteUnavailable, http.StatusBadGateway, "M_UNKNOWN"},
+	{core.ErrRemoteUnavailable, http.StatusBadGateway, "M_UNKNOWN"},
 }
 
 // ToMatrix turns any error into the Matrix error the client sees. Errors the

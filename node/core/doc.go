@@ -50,7 +50,7 @@
 // sticky events carry their end, and the queue cap never drops an unexpired
 // one. Inbound, old sticky events are accepted through the gap machinery
 // (get_missing_events rounds, then the state at missing prev events), and
-// PDUs of a room being joined wait for the join (joining.go). Rate limiting
+// PDUs of a room being joined wait for the join (node/inbound/joining.go). Rate limiting
 // is the proposal's option B: persist, and deliver at most 100 per /sync
 // response. StickyStats (sticky_stats.go) is the admin view.
 package core

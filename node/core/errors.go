@@ -36,4 +36,8 @@ var (
 	// ErrMissingParam: something the request needs is absent (e.g. a master
 	// key to check a self-signing key against).
 	ErrMissingParam = errors.New("missing parameter")
+	// ErrRemoteUnavailable: another server could not be reached, or failed
+	// to answer (a transport error, a timeout, a 5xx or an unexpected
+	// answer).
+	ErrRemoteUnavailable = errors.New("remote server unavailable")
 )

@@ -42,7 +42,7 @@ func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (strin
 		if known, err := n.roomKnown(mc.RoomID); err != nil {
 			return "", err
 		} else if !known && mc.Membership == spec.Leave {
-			return n.federation.RejectOutOfBand(ctx, mc) // an invite to a room not here (fedleave.go)
+			return n.federation.RejectOutOfBand(ctx, mc) // an invite to a room not here (node/inbound/fedleave.go)
 		} else if !known {
 			return n.federation.JoinRemote(ctx, mc, mc.Servers)
 		}
@@ -74,7 +74,7 @@ func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (strin
 		StateKey: &mc.Target, Content: raw, TxnID: mc.TxnID,
 	}
 	if mc.Membership == spec.Invite && !n.IsLocalUser(mc.Target) {
-		return n.federation.InviteRemote(ctx, req) // the invitee's server signs first (fedinvite.go)
+		return n.federation.InviteRemote(ctx, req) // the invitee's server signs first (node/inbound/fedinvite.go)
 	}
 	return n.SendEvent(ctx, req)
 }

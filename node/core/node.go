@@ -33,7 +33,7 @@ type Node struct {
 	// txnLocks serialise inbound federation transactions per origin; apart
 	// from roomLocks, which are taken while one is held.
 	TxnLocks *keyedLocks
-	// joinLocks serialise remote joins of one room (fedjoin_chunks.go).
+	// joinLocks serialise remote joins of one room (node/inbound/fedjoin_chunks.go).
 	JoinLocks *keyedLocks
 	Notifier  *notifier
 	Now       func() time.Time

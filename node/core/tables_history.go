@@ -2,7 +2,7 @@ package core
 
 import "github.com/edgenode/edgenode/kv"
 
-// Room history fetched from other servers (backfill.go): events older than
+// Room history fetched from other servers (node/inbound/backfill.go): events older than
 // the room's first timeline event, in a key range of their own so that
 // nothing that reads the room stream (sync above all) ever sees them.
 const (

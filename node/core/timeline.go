@@ -40,7 +40,7 @@ type Page struct {
 
 // RoomEvents pages through a room's timeline, returning only events userID
 // may see. The timeline is the room's stream entries preceded by the
-// history backfilled from other servers (backfill.go), read and extended
+// history backfilled from other servers (node/inbound/backfill.go), read and extended
 // (going backwards) only with r.History.
 func (n *Node) RoomEvents(ctx context.Context, userID, roomID string, r Range) (Page, error) {
 	if r.Limit <= 0 {

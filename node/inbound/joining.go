@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -79,7 +79,7 @@ func (j *joiningRooms) wait(ctx context.Context, roomID string) bool {
 // awaitJoins waits for the joins in progress of the rooms headers name that
 // versions does not know; it reports whether it waited (then the rooms
 // should be looked up again).
-func (n *Node) awaitJoins(ctx context.Context, headers []*pduHeader, versions map[string]gomatrixserverlib.RoomVersion) bool {
+func (n *Inbound) awaitJoins(ctx context.Context, headers []*pduHeader, versions map[string]gomatrixserverlib.RoomVersion) bool {
 	waited := false
 	for _, h := range headers {
 		if h == nil {

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -45,7 +45,7 @@ type MissingEventsRequest struct {
 // redacted form, as Synapse does: the requester can connect its DAG (the
 // prev events of an old sticky event sent to a new joiner, sticky_fed.go)
 // without learning the content. At most 10*limit events are looked at.
-func (n *Node) MissingEvents(ctx context.Context, origin, roomID string, req MissingEventsRequest) ([]json.RawMessage, error) {
+func (n *Inbound) MissingEvents(ctx context.Context, origin, roomID string, req MissingEventsRequest) ([]json.RawMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func redactedJSON(version string, j json.RawMessage) (json.RawMessage, error) {
 
 // serverMaySee is the history visibility check for a server (see
 // MissingEvents).
-func (n *Node) serverMaySee(tx *kv.Txn, server string, rec *core.EventRecord, evType string, stateKey *string) (bool, error) {
+func (n *Inbound) serverMaySee(tx *kv.Txn, server string, rec *core.EventRecord, evType string, stateKey *string) (bool, error) {
 	if evType == spec.MRoomMember && stateKey != nil && domainOf(*stateKey) == server {
 		return true, nil
 	}
@@ -164,7 +164,7 @@ type EventFetcher interface {
 // ErrMissingEvents, room by room, with rounds of get_missing_events to
 // in.Origin (fillFromOrigin). Results of the retried PDUs are replaced by
 // the last retry's; a failed fetch leaves them as they are.
-func (n *Node) fetchMissingPrevs(ctx context.Context, in FederatedInput, results []FederatedPDUResult) error {
+func (n *Inbound) fetchMissingPrevs(ctx context.Context, in FederatedInput, results []FederatedPDUResult) error {
 	f := n.eventFetcher()
 	if f == nil || in.noFetch || in.Origin == "" || in.Origin == n.ServerName() {
 		return nil
@@ -184,20 +184,21 @@ func (n *Node) fetchMissingPrevs(ctx context.Context, in FederatedInput, results
 }
 
 // Bounds on filling one room's gap from the sender: at most
-// maxMissingRounds get_missing_events of fetchMissingLimit events each,
+// maxMissingRounds get_missing_events of FetchMissingLimit events each,
 // and at most maxMissingPoolBytes of fetched events held in memory (500
 // events of the largest size would be 32 MiB, too much for a phone).
 const (
-	maxMissingRounds    = 10
-	fetchMissingLimit   = MaxMissingEvents
+	maxMissingRounds = 10
+	// FetchMissingLimit is the limit of one get_missing_events request.
+	FetchMissingLimit   = MaxMissingEvents
 	maxMissingPoolBytes = 4 << 20
-	// maxEarliestEvents bounds the earliest_events of one request: the
+	// MaxEarliestEvents bounds the earliest_events of one request: the
 	// room's newest forward extremities. A room a peer has forked a
 	// thousand times would otherwise send them all, over what servers
 	// take (this one refuses more than 1,000); the sender's walk then
 	// stops at these, and events it returns that are held already are
 	// skipped.
-	maxEarliestEvents = 100
+	MaxEarliestEvents = 100
 )
 
 // fillFromOrigin fills the gap before the PDUs of one room that miss prev
@@ -209,7 +210,7 @@ const (
 // fetching again. A gap longer than one round (a partition's backlog, a
 // new joiner's old sticky events) is thus filled a round at a time, up to
 // the bounds; what is still unconnected after them is left to fillGaps.
-func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedInput, roomID string, results []FederatedPDUResult) error {
+func (n *Inbound) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedInput, roomID string, results []FederatedPDUResult) error {
 	version, err := n.RoomVersion(roomID)
 	if err != nil {
 		return err
@@ -244,7 +245,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 		err := n.DB.View(func(tx *kv.Txn) error {
 			room, err := core.LoadRoom(tx, roomID)
 			if err == nil {
-				earliest = room.Extremities[:min(len(room.Extremities), maxEarliestEvents)]
+				earliest = room.Extremities[:min(len(room.Extremities), MaxEarliestEvents)]
 			}
 			return err
 		})
@@ -253,7 +254,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 		}
 		latest := unconnected(pool, poolIDs, in.PDUs, idx, results)
 		fetched, err := f.GetMissingEvents(ctx, in.Origin, roomID, MissingEventsRequest{
-			EarliestEvents: earliest, LatestEvents: latest, Limit: fetchMissingLimit,
+			EarliestEvents: earliest, LatestEvents: latest, Limit: FetchMissingLimit,
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -263,7 +264,7 @@ func (n *Node) fillFromOrigin(ctx context.Context, f EventFetcher, in FederatedI
 			return nil
 		}
 		added := 0
-		for _, e := range fetched[:min(len(fetched), fetchMissingLimit)] {
+		for _, e := range fetched[:min(len(fetched), FetchMissingLimit)] {
 			ev, err := verImpl.NewEventFromUntrustedJSON(e)
 			if err != nil || ev.RoomID().String() != roomID || pool[ev.EventID()].raw != nil || inBatch[ev.EventID()] {
 				continue // not what was asked for, or already held

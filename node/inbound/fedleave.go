@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -29,7 +29,7 @@ type LeaveTemplate struct {
 // on top of the room's current state. The room must exist here (else
 // ErrNotFound) and the user must be invited to it or joined (else
 // ErrForbidden).
-func (n *Node) MakeLeave(ctx context.Context, roomID, userID string) (*LeaveTemplate, error) {
+func (n *Inbound) MakeLeave(ctx context.Context, roomID, userID string) (*LeaveTemplate, error) {
 	if _, err := spec.NewUserID(userID, true); err != nil {
 		return nil, fmt.Errorf("%w: user ID %q", core.ErrInvalidParam, userID)
 	}
@@ -83,7 +83,7 @@ func mayLeave(b *core.Batch, userID string) error {
 // event ID the request names) are ErrInvalidParam; JSON that is no event
 // is ErrBadInput; a user not in the room, or a leave the room's auth rules
 // refuse, is ErrForbidden. A leave already accepted is accepted again.
-func (n *Node) SendLeave(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) error {
+func (n *Inbound) SendLeave(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) error {
 	version, err := n.RoomVersion(roomID)
 	if err != nil {
 		return err
@@ -154,7 +154,7 @@ type RemoteLeaver interface {
 // When neither takes it, the invite is still rejected here (with a leave
 // event of the node's own making, as Synapse does) so that a user is never
 // stuck with an invite; the failure is logged. Rejecting twice is a no-op.
-func (n *Node) rejectOutOfBand(ctx context.Context, mc core.MembershipChange) (string, error) {
+func (n *Inbound) rejectOutOfBand(ctx context.Context, mc core.MembershipChange) (string, error) {
 	oob, err := n.OutOfBandRoom(ctx, mc.Sender, mc.RoomID)
 	if err != nil {
 		return "", err
@@ -200,7 +200,7 @@ func (n *Node) rejectOutOfBand(ctx context.Context, mc core.MembershipChange) (s
 
 // leaveVia runs make_leave and send_leave against one server and returns
 // the leave it accepted.
-func (n *Node) leaveVia(ctx context.Context, l RemoteLeaver, server string, mc core.MembershipChange, version gomatrixserverlib.RoomVersion) (gomatrixserverlib.PDU, error) {
+func (n *Inbound) leaveVia(ctx context.Context, l RemoteLeaver, server string, mc core.MembershipChange, version gomatrixserverlib.RoomVersion) (gomatrixserverlib.PDU, error) {
 	userID := mc.Sender
 	proto, got, err := l.MakeLeave(ctx, server, mc.RoomID, userID)
 	if err != nil {
@@ -241,7 +241,7 @@ func (n *Node) leaveVia(ctx context.Context, l RemoteLeaver, server string, mc c
 
 // localRejection is a leave that follows the invite directly (its only prev
 // and auth event), for a rejection no server in the room heard of.
-func (n *Node) localRejection(mc core.MembershipChange, invite gomatrixserverlib.PDU) (gomatrixserverlib.PDU, error) {
+func (n *Inbound) localRejection(mc core.MembershipChange, invite gomatrixserverlib.PDU) (gomatrixserverlib.PDU, error) {
 	verImpl, err := gomatrixserverlib.GetRoomVersion(invite.Version())
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/node/core"
 )
 
@@ -48,18 +49,18 @@ type KeysQuery struct {
 // users and devices asked about, of the server that answered, whose key
 // objects name that user and device, are kept. Other servers' users never
 // have a user-signing key here (that key is its owner's alone).
-func (n *Node) QueryAllKeys(ctx context.Context, requester string, users map[string][]string, timeout time.Duration) (*KeysQuery, error) {
+func (n *Inbound) QueryAllKeys(ctx context.Context, requester string, users map[string][]string, timeout time.Duration) (*KeysQuery, error) {
 	local, remote := splitByServer(n, users)
 	out := &KeysQuery{Failures: map[string]error{}}
 	var err error
-	out.DeviceKeys, out.MasterKeys, out.SelfSigningKeys, out.UserSigningKeys, err = n.QueryKeys(ctx, requester, local)
+	out.DeviceKeys, out.MasterKeys, out.SelfSigningKeys, out.UserSigningKeys, err = n.keys.QueryKeys(ctx, requester, local)
 	if err != nil {
 		return nil, err
 	}
 	q := n.remoteQuerier()
 	answers, failures := fanOut(ctx, remoteTimeout(timeout), remote, func(ctx context.Context, server string, asked map[string][]string) (RemoteKeys, error) {
 		if q == nil {
-			return RemoteKeys{}, fmt.Errorf("%w: no federation", ErrRemoteUnavailable)
+			return RemoteKeys{}, fmt.Errorf("%w: no federation", core.ErrRemoteUnavailable)
 		}
 		return q.QueryKeys(ctx, server, asked)
 	})
@@ -73,9 +74,28 @@ func (n *Node) QueryAllKeys(ctx context.Context, requester string, users map[str
 	return out, nil
 }
 
+// remoteDeviceKeys and remoteCrossSigningKey are the shapes an answer's
+// device keys and cross-signing keys must decode into: the same as an
+// upload's (the e2ee concern's deviceKeysJSON and crossSigningKeyJSON), so a
+// key whose fields have the wrong types is dropped from an answer as it
+// would be refused on upload.
+type (
+	remoteDeviceKeys struct {
+		UserID     string            `json:"user_id"`
+		DeviceID   string            `json:"device_id"`
+		Algorithms []string          `json:"algorithms"`
+		Keys       map[string]string `json:"keys"`
+	}
+	remoteCrossSigningKey struct {
+		UserID string            `json:"user_id"`
+		Usage  []string          `json:"usage"`
+		Keys   map[string]string `json:"keys"`
+	}
+)
+
 // mergeRemoteKeys adds server's answer to out, keeping only what was asked
 // of it and is what it claims to be.
-func (n *Node) mergeRemoteKeys(out *KeysQuery, server string, asked map[string][]string, ans RemoteKeys) {
+func (n *Inbound) mergeRemoteKeys(out *KeysQuery, server string, asked map[string][]string, ans RemoteKeys) {
 	for userID, byDevice := range ans.DeviceKeys {
 		devices, ok := asked[userID]
 		if !ok {
@@ -87,8 +107,8 @@ func (n *Node) mergeRemoteKeys(out *KeysQuery, server string, asked map[string][
 			if len(devices) > 0 && !slices.Contains(devices, deviceID) {
 				continue
 			}
-			var dk deviceKeysJSON
-			if !isJSONObject(raw) || json.Unmarshal(raw, &dk) != nil || dk.UserID != userID || dk.DeviceID != deviceID {
+			var dk remoteDeviceKeys
+			if !jsontext.IsObject(raw) || json.Unmarshal(raw, &dk) != nil || dk.UserID != userID || dk.DeviceID != deviceID {
 				n.Logger().Debug("keys: malformed device keys in answer", "server", server, "user", userID, "device", deviceID)
 				continue
 			}
@@ -103,8 +123,8 @@ func (n *Node) mergeRemoteKeys(out *KeysQuery, server string, asked map[string][
 			if _, ok := asked[userID]; !ok {
 				continue
 			}
-			var k crossSigningKeyJSON
-			if !isJSONObject(raw) || json.Unmarshal(raw, &k) != nil || k.UserID != userID {
+			var k remoteCrossSigningKey
+			if !jsontext.IsObject(raw) || json.Unmarshal(raw, &k) != nil || k.UserID != userID {
 				n.Logger().Debug("keys: malformed cross-signing key in answer", "server", server, "user", userID)
 				continue
 			}
@@ -118,16 +138,16 @@ func (n *Node) mergeRemoteKeys(out *KeysQuery, server string, asked map[string][
 // (zero or less means DefaultRemoteKeysTimeout). Only one key per asked
 // device, of the asked algorithm, is kept from a remote answer. The
 // failures are the servers that could not be asked.
-func (n *Node) ClaimAllKeys(ctx context.Context, claims map[string]map[string]string, timeout time.Duration) (map[string]map[string]map[string]json.RawMessage, map[string]error, error) {
+func (n *Inbound) ClaimAllKeys(ctx context.Context, claims map[string]map[string]string, timeout time.Duration) (map[string]map[string]map[string]json.RawMessage, map[string]error, error) {
 	local, remote := splitByServer(n, claims)
-	out, err := n.ClaimKeys(ctx, local)
+	out, err := n.keys.ClaimKeys(ctx, local)
 	if err != nil {
 		return nil, nil, err
 	}
 	q := n.remoteQuerier()
 	answers, failures := fanOut(ctx, remoteTimeout(timeout), remote, func(ctx context.Context, server string, asked map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error) {
 		if q == nil {
-			return nil, fmt.Errorf("%w: no federation", ErrRemoteUnavailable)
+			return nil, fmt.Errorf("%w: no federation", core.ErrRemoteUnavailable)
 		}
 		return q.ClaimKeys(ctx, server, asked)
 	})
@@ -161,7 +181,7 @@ func (n *Node) ClaimAllKeys(ctx context.Context, claims map[string]map[string]st
 // splitByServer splits a request keyed by user ID into this server's users
 // and, by server, other servers' users. Malformed user IDs are dropped:
 // there is no server to ask about them.
-func splitByServer[V any](n *Node, byUser map[string]V) (local map[string]V, remote map[string]map[string]V) {
+func splitByServer[V any](n *Inbound, byUser map[string]V) (local map[string]V, remote map[string]map[string]V) {
 	local, remote = map[string]V{}, map[string]map[string]V{}
 	for userID, v := range byUser {
 		server := core.ServerOf(userID)
@@ -212,7 +232,7 @@ func fanOut[Q, A any](ctx context.Context, timeout time.Duration, byServer map[s
 				defer func() { <-sem }()
 			case <-ctx.Done():
 				mu.Lock()
-				failures[server] = fmt.Errorf("%w: %s not asked in time: %w", ErrRemoteUnavailable, server, ctx.Err())
+				failures[server] = fmt.Errorf("%w: %s not asked in time: %w", core.ErrRemoteUnavailable, server, ctx.Err())
 				mu.Unlock()
 				return
 			}

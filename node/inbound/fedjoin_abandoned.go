@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 	"github.com/edgenode/edgenode/node/core"
 )
 
-// dropAbandonedJoins undoes, at start-up, the index entries of remote joins
-// that a crash stopped between their chunks (fedjoin_chunks.go): no join is
-// under way before New returns, so a room that has pending-join lists and
-// no room record was abandoned. A retry would drop them first anyway
-// (dropPendingJoin); a join never retried would keep them for ever. Its
-// outliers and snapshots stay, as for a retry: nothing serves them, and a
-// later join of the room uses them again.
-func (n *Node) dropAbandonedJoins(ctx context.Context) error {
+// DropAbandonedJoins undoes, at start-up, the index entries of remote joins
+// that a crash stopped between their chunks (fedjoin_chunks.go). node.New
+// calls it before it returns, when no join is under way, so a room that has
+// pending-join lists and no room record was abandoned. A retry would drop
+// them first anyway (dropPendingJoin); a join never retried would keep them
+// for ever. Its outliers and snapshots stay, as for a retry: nothing serves
+// them, and a later join of the room uses them again.
+func (n *Inbound) DropAbandonedJoins(ctx context.Context) error {
 	var rooms []string
 	err := n.DB.View(func(tx *kv.Txn) error {
 		return tx.Each(kv.Scan{Prefix: kv.Key(tJoinPending), KeysOnly: true}, func(k, _ []byte) (bool, error) {

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +19,7 @@ import (
 // crashBeforeJoinCommit runs a remote join of roomID by userID on n through
 // j up to the end of its chunked writes and stops there, as a crash just
 // before the join's own commit would: the most a crash can leave behind.
-func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJoiner, roomID, userID string) {
+func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Inbound, j RemoteJoiner, roomID, userID string) {
 	t.Helper()
 	proto, version, err := j.MakeJoin(ctx, "", roomID, userID)
 	if err != nil {
@@ -52,23 +51,23 @@ func crashBeforeJoinCommit(ctx context.Context, t *testing.T, n *Node, j RemoteJ
 // joinCrashed makes a public room of alice's on node a with members more
 // members (@m0000, @m0001, ...), and a remote join of it by bob on node b
 // (configured by cfg) stopped just before its commit.
-func joinCrashed(ctx context.Context, t *testing.T, members int) (a, b *Node, cfg core.Config, alice, bob Session, roomID string) {
+func joinCrashed(ctx context.Context, t *testing.T, members int) (a, b *Inbound, cfg core.Config, alice, bob string, roomID string) {
 	t.Helper()
-	a = newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	a = newTestInbound(t, func(c *core.Config) { c.NoSyncWrites = true })
 	cfg = testConfig(t.TempDir())
 	cfg.NoSyncWrites = true
-	b = openNode(t, cfg)
-	alice, bob = register(t, a, "alice"), register(t, b, "bob")
-	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
+	b = openInbound(t, cfg)
+	alice, bob = userID(a, "alice"), userID(b, "bob")
+	roomID, err := a.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice, Preset: core.PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range members {
-		if _, err := a.Join(ctx, a.UserID(fmt.Sprintf("m%04d", i)), "D", roomID); err != nil {
+		if _, err := a.Join(ctx, userID(a, fmt.Sprintf("m%04d", i)), "D", roomID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	crashBeforeJoinCommit(ctx, t, b, directJoiner{joining: b, resident: a}, roomID, bob.UserID)
+	crashBeforeJoinCommit(ctx, t, b, directJoiner{joining: b, resident: a}, roomID, bob)
 	return a, b, cfg, alice, bob, roomID
 }
 
@@ -91,13 +90,13 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b = openNode(t, cfg)
+	b = openInbound(t, cfg)
 	defer b.Close()
 
-	if _, err := b.Membership(ctx, roomID, bob.UserID); !errors.Is(err, core.ErrNotFound) {
+	if _, err := b.Membership(ctx, roomID, bob); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("bob's membership after the crash: %v, want ErrNotFound", err)
 	}
-	if rooms, err := b.JoinedRooms(ctx, bob.UserID); err != nil || len(rooms) != 0 {
+	if rooms, err := b.JoinedRooms(ctx, bob); err != nil || len(rooms) != 0 {
 		t.Fatalf("bob's rooms after the crash: %v %v", rooms, err)
 	}
 	if _, err := b.FederationEvent(ctx, a.ServerName(), createID.PDU.EventID()); !errors.Is(err, core.ErrNotFound) {
@@ -123,15 +122,15 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	late := a.UserID("late")
+	late := userID(a, "late")
 	if _, err := a.Join(ctx, late, "D", roomID); err != nil {
 		t.Fatal(err)
 	}
-	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
-	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+	b.SetRemote(joinOnly{RemoteJoiner: directJoiner{joining: b, resident: a}})
+	if _, err := b.Join(ctx, bob, "DEVbob", roomID); err != nil {
 		t.Fatalf("join retried after the crash: %v", err)
 	}
-	for _, u := range []string{bob.UserID, alice.UserID, a.UserID("m0000"), a.UserID(fmt.Sprintf("m%04d", members-1)), late} {
+	for _, u := range []string{bob, alice, userID(a, "m0000"), userID(a, fmt.Sprintf("m%04d", members-1)), late} {
 		mi, err := b.Membership(ctx, roomID, u)
 		if err != nil || mi.Membership != spec.Join {
 			t.Fatalf("%s on B: %+v %v", u, mi, err)
@@ -156,58 +155,4 @@ func TestJoinBigRoomAfterCrash(t *testing.T) {
 func sortedStrings(s ...string) []string {
 	slices.Sort(s)
 	return s
-}
-
-// TestStoreOutliersMany: storing as many outliers as one /event_auth answer
-// may bring (maxFetchedAuthChain), each under Badger's value threshold so
-// that it counts in full, succeeds on the phone profile and stores them
-// all. In one transaction it was ErrTxnTooBig.
-func TestStoreOutliersMany(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
-	alice := register(t, n, "alice")
-	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var auth []string
-	for _, k := range []core.StateKey{{EventType: spec.MRoomCreate}, {EventType: spec.MRoomPowerLevels}, {EventType: spec.MRoomMember, StateKey: alice.UserID}} {
-		ev, err := n.CurrentStateEvent(ctx, roomID, k.EventType, k.StateKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		auth = append(auth, ev.PDU.EventID())
-	}
-	verImpl, err := gomatrixserverlib.GetRoomVersion(core.DefaultRoomVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pad := strings.Repeat("x", 700)
-	evs := make([]gomatrixserverlib.PDU, 0, maxFetchedAuthChain)
-	prev := auth[2]
-	for i := range maxFetchedAuthChain {
-		ev, err := verImpl.NewEventBuilderFromProtoEvent(&gomatrixserverlib.ProtoEvent{
-			SenderID: alice.UserID, RoomID: roomID, Type: "m.room.message", PrevEvents: []string{prev}, AuthEvents: auth,
-			Depth: int64(10 + i), Content: spec.RawJSON(fmt.Sprintf(`{"msgtype":"m.text","body":"%d %s"}`, i, pad)),
-		}).Build(n.Now(), spec.ServerName(n.ServerName()), identity.KeyID, n.SigningKey())
-		if err != nil {
-			t.Fatal(err)
-		}
-		prev = ev.EventID()
-		evs = append(evs, ev)
-	}
-	if err := n.storeOutliers(ctx, roomID, evs); err != nil {
-		t.Fatalf("store %d outliers: %v", len(evs), err)
-	}
-	ids := make([]string, len(evs))
-	for i, ev := range evs {
-		ids[i] = ev.EventID()
-	}
-	if unknown, err := n.unknownEvents(ids, nil); err != nil || len(unknown) != 0 {
-		t.Fatalf("%d of %d outliers not stored (%v)", len(unknown), len(ids), err)
-	}
-	if noState, err := n.prevsWithoutState(ids); err != nil || len(noState) != len(ids) {
-		t.Fatalf("%d of %d outliers marked as without state (%v)", len(noState), len(ids), err)
-	}
 }

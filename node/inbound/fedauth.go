@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"cmp"
@@ -34,7 +34,7 @@ const (
 // which must be in the answer or stored) and stores them as outliers.
 // Events it cannot fetch or check are left missing: the caller's own checks
 // then fail as they would have.
-func (n *Node) fetchAuthEvents(ctx context.Context, f EventFetcher, server, roomID string, version gomatrixserverlib.RoomVersion, evs []gomatrixserverlib.PDU, have map[string]bool) error {
+func (n *Inbound) fetchAuthEvents(ctx context.Context, f EventFetcher, server, roomID string, version gomatrixserverlib.RoomVersion, evs []gomatrixserverlib.PDU, have map[string]bool) error {
 	fetches := 0
 	for _, ev := range evs {
 		missing, err := n.unknownEvents(ev.AuthEventIDs(), have)
@@ -74,7 +74,7 @@ func (n *Node) fetchAuthEvents(ctx context.Context, f EventFetcher, server, room
 }
 
 // unknownEvents lists the ids that are neither in have nor stored.
-func (n *Node) unknownEvents(ids []string, have map[string]bool) ([]string, error) {
+func (n *Inbound) unknownEvents(ids []string, have map[string]bool) ([]string, error) {
 	var out []string
 	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, id := range ids {
@@ -99,7 +99,7 @@ func (n *Node) unknownEvents(ids []string, have map[string]bool) ([]string, erro
 // signatures or are redacted by a failed content hash are left out (a
 // backfilled event in its redacted form is still history, but auth and
 // state events with stripped content are no use).
-func (n *Node) parseRemoteEvents(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, raws []json.RawMessage, keepRedacted bool) []gomatrixserverlib.PDU {
+func (n *Inbound) parseRemoteEvents(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, raws []json.RawMessage, keepRedacted bool) []gomatrixserverlib.PDU {
 	out := make([]gomatrixserverlib.PDU, 0, len(raws))
 	seen := map[string]bool{}
 	for _, raw := range raws {
@@ -117,7 +117,7 @@ func (n *Node) parseRemoteEvents(ctx context.Context, roomID string, version gom
 // returns the events the node does not have, oldest first, each allowed by
 // its own auth events (in the answer or stored, and not rejected). An event
 // that fails makes the whole answer fail: it is one chain.
-func (n *Node) checkRemoteChain(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, raws []json.RawMessage) ([]gomatrixserverlib.PDU, error) {
+func (n *Inbound) checkRemoteChain(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, raws []json.RawMessage) ([]gomatrixserverlib.PDU, error) {
 	evs := n.parseRemoteEvents(ctx, roomID, version, raws, false)
 	slices.SortFunc(evs, func(a, b gomatrixserverlib.PDU) int {
 		if c := cmp.Compare(a.Depth(), b.Depth()); c != 0 {
@@ -186,7 +186,7 @@ func (n *Node) checkRemoteChain(ctx context.Context, roomID string, version goma
 // more than Badger takes in one transaction. evs are in auth order, so
 // each batch's auth events are stored by then, and a batch stored before a
 // crash is a set of valid outliers that a retry skips.
-func (n *Node) storeOutliers(ctx context.Context, roomID string, evs []gomatrixserverlib.PDU) error {
+func (n *Inbound) storeOutliers(ctx context.Context, roomID string, evs []gomatrixserverlib.PDU) error {
 	for len(evs) > 0 {
 		k, size := 0, 0
 		for k < len(evs) {
@@ -208,7 +208,7 @@ func (n *Node) storeOutliers(ctx context.Context, roomID string, evs []gomatrixs
 }
 
 // storeOutlierBatch stores one batch of storeOutliers in one commit.
-func (n *Node) storeOutlierBatch(ctx context.Context, roomID string, evs []gomatrixserverlib.PDU) error {
+func (n *Inbound) storeOutlierBatch(ctx context.Context, roomID string, evs []gomatrixserverlib.PDU) error {
 	_, err := n.WithRoom(ctx, roomID, func(b *core.Batch) error {
 		if b.Room == nil {
 			return fmt.Errorf("room %s: %w", roomID, core.ErrNotFound)
@@ -249,7 +249,7 @@ func knownWithState(b *core.Batch, id string) (bool, error) {
 
 // prevsWithoutState lists the ids that are not stored, or stored as
 // outliers without their state.
-func (n *Node) prevsWithoutState(ids []string) ([]string, error) {
+func (n *Inbound) prevsWithoutState(ids []string) ([]string, error) {
 	var out []string
 	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, id := range ids {

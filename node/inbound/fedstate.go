@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -35,7 +35,7 @@ type RoomState struct {
 // eventID and the auth chain of that state, as IDs. Errors: ErrNotFound for
 // an unknown room or event (or one origin may not see, or one not served:
 // rejected, soft-failed); ErrForbidden when origin has no member in the room.
-func (n *Node) FederationStateIDs(ctx context.Context, origin, roomID, eventID string) (*RoomStateIDs, error) {
+func (n *Inbound) FederationStateIDs(ctx context.Context, origin, roomID, eventID string) (*RoomStateIDs, error) {
 	var out *RoomStateIDs
 	err := n.federationStateAt(ctx, origin, roomID, eventID, func(_ *kv.Txn, ids *RoomStateIDs) error {
 		out = ids
@@ -45,7 +45,7 @@ func (n *Node) FederationStateIDs(ctx context.Context, origin, roomID, eventID s
 }
 
 // FederationState answers /state: as FederationStateIDs, with full events.
-func (n *Node) FederationState(ctx context.Context, origin, roomID, eventID string) (*RoomState, error) {
+func (n *Inbound) FederationState(ctx context.Context, origin, roomID, eventID string) (*RoomState, error) {
 	var out *RoomState
 	err := n.federationStateAt(ctx, origin, roomID, eventID, func(tx *kv.Txn, ids *RoomStateIDs) error {
 		var err error
@@ -58,7 +58,7 @@ func (n *Node) FederationState(ctx context.Context, origin, roomID, eventID stri
 // federationStateAt is /state and /state_ids' walk: origin's access to the
 // event, then the IDs of the state before it and of that state's auth
 // chain, which fn gets in the same read transaction.
-func (n *Node) federationStateAt(ctx context.Context, origin, roomID, eventID string, fn func(tx *kv.Txn, ids *RoomStateIDs) error) error {
+func (n *Inbound) federationStateAt(ctx context.Context, origin, roomID, eventID string, fn func(tx *kv.Txn, ids *RoomStateIDs) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (n *Node) federationStateAt(ctx context.Context, origin, roomID, eventID st
 // FederationEvent answers /event: one event's JSON (redacted form if
 // redacted), under the same rules as FederationStateIDs (the room is the
 // event's own).
-func (n *Node) FederationEvent(ctx context.Context, origin, eventID string) (json.RawMessage, error) {
+func (n *Inbound) FederationEvent(ctx context.Context, origin, eventID string) (json.RawMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (n *Node) FederationEvent(ctx context.Context, origin, eventID string) (jso
 
 // FederationEventAuth answers /event_auth: the full auth chain of an event
 // in roomID, under the same rules as FederationStateIDs.
-func (n *Node) FederationEventAuth(ctx context.Context, origin, roomID, eventID string) ([]json.RawMessage, error) {
+func (n *Inbound) FederationEventAuth(ctx context.Context, origin, roomID, eventID string) ([]json.RawMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func stateKnownAt(tx *kv.Txn, eventID string) error {
 // or soft-failed); else ErrNotFound. origin must be in the room
 // (serverInRoom), else ErrForbidden, and may see the event (serverMaySee),
 // else ErrNotFound, so that it learns nothing about events it may not see.
-func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*core.EventRecord, gomatrixserverlib.PDU, error) {
+func (n *Inbound) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*core.EventRecord, gomatrixserverlib.PDU, error) {
 	if roomID != "" {
 		if _, err := core.LoadRoom(tx, roomID); err != nil {
 			return nil, nil, err
@@ -181,7 +181,7 @@ func (n *Node) remoteEvent(tx *kv.Txn, origin, roomID, eventID string) (*core.Ev
 // room now, or had one in the state before the event, or the event is the
 // membership of one of its users (as Synapse asks the host to be in the
 // room, loosely).
-func (n *Node) serverInRoom(tx *kv.Txn, server string, rec *core.EventRecord, p gomatrixserverlib.PDU) (bool, error) {
+func (n *Inbound) serverInRoom(tx *kv.Txn, server string, rec *core.EventRecord, p gomatrixserverlib.PDU) (bool, error) {
 	if ok, err := tx.Has(core.RoomServerKey(rec.RoomID, server)); err != nil || ok {
 		return ok, err
 	}
@@ -196,7 +196,7 @@ func (n *Node) serverInRoom(tx *kv.Txn, server string, rec *core.EventRecord, p 
 }
 
 // serverJoinedIn reports whether s has a joined member of server.
-func (n *Node) serverJoinedIn(tx *kv.Txn, server string, s *core.State) (bool, error) {
+func (n *Inbound) serverJoinedIn(tx *kv.Txn, server string, s *core.State) (bool, error) {
 	var ids []string
 	s.Each(func(k core.StateKey, eventID string) {
 		if k.EventType == spec.MRoomMember && domainOf(k.StateKey) == server {
@@ -217,7 +217,7 @@ func (n *Node) serverJoinedIn(tx *kv.Txn, server string, s *core.State) (bool, e
 
 // stateAndAuthChainIDs is the state snapshot stateID and the auth chain of
 // its events (every event reached through auth_events from them).
-func (n *Node) stateAndAuthChainIDs(tx *kv.Txn, stateID string) (*RoomStateIDs, error) {
+func (n *Inbound) stateAndAuthChainIDs(tx *kv.Txn, stateID string) (*RoomStateIDs, error) {
 	s, err := n.States.Read(tx, stateID)
 	if err != nil {
 		return nil, err
@@ -239,7 +239,7 @@ func (n *Node) stateAndAuthChainIDs(tx *kv.Txn, stateID string) (*RoomStateIDs, 
 
 // authChain is the events roots name and, transitively, their auth events,
 // each once, in breadth-first order. It is bounded by the room's auth DAG.
-func (n *Node) authChain(tx *kv.Txn, roots []string) ([]string, error) {
+func (n *Inbound) authChain(tx *kv.Txn, roots []string) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	queue := roots
@@ -261,7 +261,7 @@ func (n *Node) authChain(tx *kv.Txn, roots []string) ([]string, error) {
 }
 
 // roomStateJSON loads the events of ids.
-func (n *Node) roomStateJSON(tx *kv.Txn, ids *RoomStateIDs) (*RoomState, error) {
+func (n *Inbound) roomStateJSON(tx *kv.Txn, ids *RoomStateIDs) (*RoomState, error) {
 	state, err := n.eventJSONs(tx, ids.StateIDs)
 	if err != nil {
 		return nil, err
@@ -274,7 +274,7 @@ func (n *Node) roomStateJSON(tx *kv.Txn, ids *RoomStateIDs) (*RoomState, error) 
 }
 
 // eventJSONs is the stored JSON of each event (redacted form if redacted).
-func (n *Node) eventJSONs(tx *kv.Txn, ids []string) ([]json.RawMessage, error) {
+func (n *Inbound) eventJSONs(tx *kv.Txn, ids []string) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, 0, len(ids))
 	for _, id := range ids {
 		j, err := n.eventJSON(tx, id)

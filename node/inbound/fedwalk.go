@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"cmp"
@@ -28,7 +28,7 @@ type walkedEvent struct {
 // redactHidden, else not at all. It returns at most
 // limit events and looks at no more than 10*limit, so a walk through events
 // left out is bounded too.
-func (n *Node) walkBack(tx *kv.Txn, origin, roomID string, start []string, stop map[string]bool, limit int,
+func (n *Inbound) walkBack(tx *kv.Txn, origin, roomID string, start []string, stop map[string]bool, limit int,
 	redactHidden bool, keep func(rec *core.EventRecord, p gomatrixserverlib.PDU) bool) ([]walkedEvent, error) {
 	var out []walkedEvent
 	seen := map[string]bool{}

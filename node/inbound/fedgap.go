@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -43,7 +43,7 @@ const (
 // events and the state at their missing prev events from in.Origin.
 // Results of the retried PDUs are replaced by the retry's; a failed fetch
 // leaves a result as it is.
-func (n *Node) fillGaps(ctx context.Context, in FederatedInput, results []FederatedPDUResult) error {
+func (n *Inbound) fillGaps(ctx context.Context, in FederatedInput, results []FederatedPDUResult) error {
 	f := n.eventFetcher()
 	if f == nil || in.noFetch || in.Origin == "" || in.Origin == n.ServerName() {
 		return nil
@@ -75,7 +75,7 @@ func (n *Node) fillGaps(ctx context.Context, in FederatedInput, results []Federa
 
 // fillGap fetches what one PDU is missing; ok is false when nothing could
 // be done (then the PDU is not retried).
-func (n *Node) fillGap(ctx context.Context, f EventFetcher, origin, roomID string, raw json.RawMessage) (ok bool, err error) {
+func (n *Inbound) fillGap(ctx context.Context, f EventFetcher, origin, roomID string, raw json.RawMessage) (ok bool, err error) {
 	version, err := n.RoomVersion(roomID)
 	if err != nil {
 		return false, err
@@ -114,7 +114,7 @@ func (n *Node) fillGap(ctx context.Context, f EventFetcher, origin, roomID strin
 // checks them, and stores them as outliers, prev with its state before and
 // after it. A problem with what the server sent is an error (nothing of
 // it is stored but auth events already checked).
-func (n *Node) fetchStateAt(ctx context.Context, f EventFetcher, server, roomID string, version gomatrixserverlib.RoomVersion, prev string) error {
+func (n *Inbound) fetchStateAt(ctx context.Context, f EventFetcher, server, roomID string, version gomatrixserverlib.RoomVersion, prev string) error {
 	ids, err := f.StateIDs(ctx, server, roomID, prev)
 	if err != nil {
 		return err
@@ -166,7 +166,7 @@ func (n *Node) fetchStateAt(ctx context.Context, f EventFetcher, server, roomID 
 
 // fetchPrevEvent fetches the event prev from server (/event) and parses it,
 // refusing an answer that is another event or does not parse.
-func (n *Node) fetchPrevEvent(ctx context.Context, f EventFetcher, server, roomID string, version gomatrixserverlib.RoomVersion, prev string) (json.RawMessage, gomatrixserverlib.PDU, error) {
+func (n *Inbound) fetchPrevEvent(ctx context.Context, f EventFetcher, server, roomID string, version gomatrixserverlib.RoomVersion, prev string) (json.RawMessage, gomatrixserverlib.PDU, error) {
 	prevRaw, err := f.Event(ctx, server, prev)
 	if err != nil {
 		return nil, nil, err
@@ -181,7 +181,7 @@ func (n *Node) fetchPrevEvent(ctx context.Context, f EventFetcher, server, roomI
 // fetchUnknownState fetches the events of the state before prev and its
 // auth chain (ids) that the node does not have: one by one when there are
 // at most maxEventFetches of them, else the whole state at once (/state).
-func (n *Node) fetchUnknownState(ctx context.Context, f EventFetcher, server, roomID, prev string, ids *RoomStateIDs) ([]json.RawMessage, error) {
+func (n *Inbound) fetchUnknownState(ctx context.Context, f EventFetcher, server, roomID, prev string, ids *RoomStateIDs) ([]json.RawMessage, error) {
 	unknown, err := n.unknownEvents(append(append([]string{}, ids.StateIDs...), ids.AuthChainIDs...), nil)
 	if err != nil {
 		return nil, err
@@ -209,7 +209,7 @@ func (n *Node) fetchUnknownState(ctx context.Context, f EventFetcher, server, ro
 // it was stored already (with its state meanwhile, or as an outlier without
 // it, checked then), or it failed its auth checks (an error). done is true
 // when prev is stored with its state, so there is nothing left to do.
-func (n *Node) prevStoredWithState(prev string) (done bool, err error) {
+func (n *Inbound) prevStoredWithState(prev string) (done bool, err error) {
 	unknown, err := n.unknownEvents([]string{prev}, nil)
 	if err != nil {
 		return false, err
@@ -227,7 +227,7 @@ func (n *Node) prevStoredWithState(prev string) (done bool, err error) {
 // stateFromIDs is the state before prev from its event IDs, keyed by what
 // the events say they are: each one either just fetched and checked, or
 // stored here, not rejected and in the room. It must hold a create event.
-func (n *Node) stateFromIDs(roomID, prev string, stateIDs []string, fetched map[string]gomatrixserverlib.PDU) (*core.State, error) {
+func (n *Inbound) stateFromIDs(roomID, prev string, stateIDs []string, fetched map[string]gomatrixserverlib.PDU) (*core.State, error) {
 	m := map[core.StateKey]string{}
 	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, id := range stateIDs {
@@ -263,7 +263,7 @@ func (n *Node) stateFromIDs(roomID, prev string, stateIDs []string, fetched map[
 
 // storeOutlierWithState stores a checked event as an outlier whose state
 // before and after it are known (a prev event at a gap).
-func (n *Node) storeOutlierWithState(ctx context.Context, roomID string, ev gomatrixserverlib.PDU, before, after *core.State) error {
+func (n *Inbound) storeOutlierWithState(ctx context.Context, roomID string, ev gomatrixserverlib.PDU, before, after *core.State) error {
 	_, err := n.WithRoom(ctx, roomID, func(b *core.Batch) error {
 		if b.Room == nil {
 			return fmt.Errorf("room %s: %w", roomID, core.ErrNotFound)

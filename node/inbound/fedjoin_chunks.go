@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -82,7 +82,7 @@ type prewrite struct {
 
 // commitChunks commits writes in as few transactions as the bounds allow,
 // each under the room's lock and only while the room is not stored.
-func (n *Node) commitChunks(ctx context.Context, roomID string, writes []prewrite) error {
+func (n *Inbound) commitChunks(ctx context.Context, roomID string, writes []prewrite) error {
 	for len(writes) > 0 {
 		k, size, records, npos := 0, 0, 0, 0
 		for k < len(writes) {
@@ -105,7 +105,7 @@ func (n *Node) commitChunks(ctx context.Context, roomID string, writes []prewrit
 }
 
 // commitChunk commits one chunk in one transaction.
-func (n *Node) commitChunk(ctx context.Context, roomID string, npos int, writes []prewrite) error {
+func (n *Inbound) commitChunk(ctx context.Context, roomID string, npos int, writes []prewrite) error {
 	mu, err := n.LockRoom(ctx, roomID)
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func (n *Node) commitChunk(ctx context.Context, roomID string, npos int, writes 
 // returns the state the join's commit starts from: before without the
 // local users' member events (their entries are the commit's, as what
 // sync reads).
-func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before, after *core.State, outliers []gomatrixserverlib.PDU) (*core.State, error) {
+func (n *Inbound) prewriteJoin(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before, after *core.State, outliers []gomatrixserverlib.PDU) (*core.State, error) {
 	if err := n.dropPendingJoin(ctx, roomID); err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (n *Node) prewriteJoin(ctx context.Context, roomID string, version gomatrix
 // prewriteSnapshots is step 1 of prewriteJoin: the state blocks of before
 // and after, then their snapshot records, which name the blocks and so come
 // last.
-func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, after *core.State) error {
+func (n *Inbound) prewriteSnapshots(ctx context.Context, roomID string, before, after *core.State) error {
 	var writes []prewrite
 	seen := map[string]bool{}
 	for _, s := range []*core.State{before, after} {
@@ -197,7 +197,7 @@ func (n *Node) prewriteSnapshots(ctx context.Context, roomID string, before, aft
 // prewriteOutliers is step 2 of prewriteJoin: the state and auth chain
 // events not stored yet (by an earlier attempt), as outliers with a stream
 // position each. It returns the outliers by event ID, for step 3.
-func (n *Node) prewriteOutliers(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before *core.State, outliers []gomatrixserverlib.PDU) (map[string]gomatrixserverlib.PDU, error) {
+func (n *Inbound) prewriteOutliers(ctx context.Context, roomID string, version gomatrixserverlib.RoomVersion, before *core.State, outliers []gomatrixserverlib.PDU) (map[string]gomatrixserverlib.PDU, error) {
 	ids := make([]string, len(outliers))
 	byID := make(map[string]gomatrixserverlib.PDU, len(outliers))
 	for i, ev := range outliers {
@@ -228,7 +228,7 @@ func (n *Node) prewriteOutliers(ctx context.Context, roomID string, version goma
 // entries of before's remote members and their servers' joined counts. It
 // returns before without the local users' member events, the state the
 // join's commit starts from.
-func (n *Node) prewriteRemoteMembers(ctx context.Context, roomID string, before *core.State, byID map[string]gomatrixserverlib.PDU) (*core.State, error) {
+func (n *Inbound) prewriteRemoteMembers(ctx context.Context, roomID string, before *core.State, byID map[string]gomatrixserverlib.PDU) (*core.State, error) {
 	pre := map[core.StateKey]string{}
 	var remote []core.StateKey
 	joined := map[string]uint64{}
@@ -258,7 +258,7 @@ func (n *Node) prewriteRemoteMembers(ctx context.Context, roomID string, before 
 // members (sorted by user ID; pre maps their state keys to event IDs),
 // joinChunkMembers per transaction, each chunk listed under tJoinPending so
 // that a retry can remove them (dropPendingJoin).
-func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote []core.StateKey, pre map[core.StateKey]string, byID map[string]gomatrixserverlib.PDU) error {
+func (n *Inbound) prewriteMemberEntries(ctx context.Context, roomID string, remote []core.StateKey, pre map[core.StateKey]string, byID map[string]gomatrixserverlib.PDU) error {
 	for chunk := range slices.Chunk(remote, joinChunkMembers) {
 		err := n.commitChunk(ctx, roomID, 0, []prewrite{{fn: func(tx *kv.Txn, _ uint64) error {
 			users := make([]string, len(chunk))
@@ -289,7 +289,7 @@ func (n *Node) prewriteMemberEntries(ctx context.Context, roomID string, remote 
 // prewriteJoinedServers writes the room's joined-servers counts (server ->
 // joined remote members), in server order and joinChunkWrites per
 // transaction.
-func (n *Node) prewriteJoinedServers(ctx context.Context, roomID string, joined map[string]uint64) error {
+func (n *Inbound) prewriteJoinedServers(ctx context.Context, roomID string, joined map[string]uint64) error {
 	servers := make([]string, 0, len(joined))
 	for s := range joined {
 		servers = append(servers, s)
@@ -316,7 +316,7 @@ func (n *Node) prewriteJoinedServers(ctx context.Context, roomID string, joined 
 // joined-servers indexes, so that a new attempt, whose state may differ,
 // leaves no entry its own state does not have. Its events and snapshots
 // stay: they are the same events, and the new attempt uses them again.
-func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
+func (n *Inbound) dropPendingJoin(ctx context.Context, roomID string) error {
 	for {
 		var key []byte
 		var users []string
@@ -360,5 +360,8 @@ func (n *Node) dropPendingJoin(ctx context.Context, roomID string) error {
 // endPendingJoin is the join's commit dropping the room's pending-join
 // lists: its index entries are the room's now.
 func endPendingJoin(roomID string) func(tx *kv.Txn) error {
-	return func(tx *kv.Txn) error { return deletePrefix(tx, joinPendingPrefix(roomID)) }
+	return func(tx *kv.Txn) error {
+		_, err := tx.DeleteFirst(kv.Scan{Prefix: joinPendingPrefix(roomID)}, 0)
+		return err
+	}
 }

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // aboutLocalMember reports whether a PDU is a membership event of a local
 // user (an invite into a room the user left, say): such an event is let
 // in even where no local user is joined, so it reaches the user.
-func (n *Node) aboutLocalMember(h *pduHeader) bool {
+func (n *Inbound) aboutLocalMember(h *pduHeader) bool {
 	return h.Type == spec.MRoomMember && h.StateKey != nil && n.IsLocalUser(*h.StateKey)
 }
 
@@ -31,7 +31,7 @@ func (n *Node) aboutLocalMember(h *pduHeader) bool {
 // has but where no local user is joined. Rooms versions does not know are
 // not in it (they are refused as unknown), nor, with allowNew, rooms a
 // create event of the batch starts.
-func (n *Node) roomsWithoutLocalJoin(ctx context.Context, headers []*pduHeader, versions map[string]gomatrixserverlib.RoomVersion, allowNew bool) (map[string]bool, error) {
+func (n *Inbound) roomsWithoutLocalJoin(ctx context.Context, headers []*pduHeader, versions map[string]gomatrixserverlib.RoomVersion, allowNew bool) (map[string]bool, error) {
 	creating := map[string]bool{}
 	if allowNew {
 		for _, h := range headers {

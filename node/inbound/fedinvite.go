@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -32,7 +32,7 @@ type RemoteInviter interface {
 // invitee's server, whose signature is checked, and only then input: an
 // invite that server refuses is never stored. The room's lock is not held
 // while the other server is asked.
-func (n *Node) inviteRemote(ctx context.Context, req core.SendRequest) (string, error) {
+func (n *Inbound) inviteRemote(ctx context.Context, req core.SendRequest) (string, error) {
 	inviter := n.remoteInviter()
 	if inviter == nil {
 		return "", fmt.Errorf("%w: inviting users of other servers needs federation", core.ErrForbidden)
@@ -142,7 +142,7 @@ const maxInviteState = 64
 // For a room the node does not have, the invite is stored out of band and
 // the invitee sees it in /sync (OutOfBandRoom). For a room it has, nothing
 // is stored: the invite comes through the room like any event.
-func (n *Node) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMessage, error) {
+func (n *Inbound) ReceiveInvite(ctx context.Context, req InviteRequest) (json.RawMessage, error) {
 	verImpl, err := gomatrixserverlib.GetRoomVersion(req.RoomVersion)
 	if err != nil || !core.RoomVersionSupported(req.RoomVersion) {
 		return nil, &IncompatibleRoomVersionError{RoomID: req.RoomID, RoomVersion: string(req.RoomVersion)}
@@ -228,8 +228,8 @@ func strippedState(in []json.RawMessage, invitee string) []json.RawMessage {
 }
 
 // accountExists reports whether a local user has an account.
-func (n *Node) accountExists(userID string) (bool, error) {
-	lp, err := n.localpartOf(userID)
+func (n *Inbound) accountExists(userID string) (bool, error) {
+	lp, err := n.LocalpartOf(userID)
 	if err != nil {
 		return false, nil
 	}

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -28,20 +28,9 @@ type outOfBandRecord struct {
 	InviteState []json.RawMessage `json:"s,omitempty"`
 }
 
-// OutOfBandRoom is what the node has of a room it does not have, for a
-// local user with an out-of-band membership in it.
-type OutOfBandRoom struct {
-	// Event is the user's membership event: the invite, or the leave that
-	// rejected it. Its Pos is the membership's stream position.
-	Event *core.Event
-	// InviteState is the stripped state events (type, state_key, sender,
-	// content) that came with the invite; nil after a rejection.
-	InviteState []json.RawMessage
-}
-
 // OutOfBandRoom returns a local user's out-of-band membership in a room the
 // node does not have; ErrNotFound when there is none.
-func (n *Node) OutOfBandRoom(ctx context.Context, userID, roomID string) (*OutOfBandRoom, error) {
+func (n *Inbound) OutOfBandRoom(ctx context.Context, userID, roomID string) (*core.OutOfBandRoom, error) {
 	var (
 		m   core.MembershipRecord
 		rec outOfBandRecord
@@ -70,7 +59,7 @@ func (n *Node) OutOfBandRoom(ctx context.Context, userID, roomID string) (*OutOf
 		return nil, fmt.Errorf("out-of-band membership of %s in %s: %w", userID, roomID, err)
 	}
 	pdu.EventID()
-	return &OutOfBandRoom{Event: &core.Event{PDU: pdu, Pos: m.Pos}, InviteState: rec.InviteState}, nil
+	return &core.OutOfBandRoom{Event: &core.Event{PDU: pdu, Pos: m.Pos}, InviteState: rec.InviteState}, nil
 }
 
 // errRoomKnown: the room is on the node, so a membership in it is not out
@@ -84,7 +73,7 @@ var errSameMembership = errors.New("out-of-band membership unchanged")
 // not have, at a new stream position, and wakes the user's syncs. It
 // returns errRoomKnown (nothing stored) when the room is on the node, and
 // errSameMembership when ev is already the user's membership event.
-func (n *Node) storeOutOfBand(ctx context.Context, userID, roomID, membership string, ev gomatrixserverlib.PDU, rec outOfBandRecord) error {
+func (n *Inbound) storeOutOfBand(ctx context.Context, userID, roomID, membership string, ev gomatrixserverlib.PDU, rec outOfBandRecord) error {
 	// The room lock orders this against the room becoming known (joinVia
 	// and all room input hold it).
 	mu, err := n.LockRoom(ctx, roomID)
@@ -127,10 +116,10 @@ func (n *Node) storeOutOfBand(ctx context.Context, userID, roomID, membership st
 	return nil
 }
 
-// inviterServers is the server of whoever invited userID to a room the node
+// InviterServers is the server of whoever invited userID to a room the node
 // does not have (none without such an invite): the one server known to be
 // in the room.
-func (n *Node) inviterServers(userID, roomID string) []string {
+func (n *Inbound) InviterServers(userID, roomID string) []string {
 	var rec outOfBandRecord
 	if err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(core.OutOfBandKey(userID, roomID), &rec) }); err != nil {
 		return nil

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -19,14 +19,10 @@ import (
 // it does for RemoteJoiner and EventFetcher. Nothing a remote server answers
 // is cached: every query asks again, so nothing grows without bound.
 
-// ErrRemoteUnavailable: another server could not be reached, or failed to
-// answer (a transport error, a timeout, a 5xx or an unexpected answer).
-var ErrRemoteUnavailable = errors.New("remote server unavailable")
-
 // RemoteQuerier asks another server about its aliases, users and keys. The
 // app provides it from its federation client (part of Remote). Errors
 // wrap ErrNotFound when the server answered 404, ErrForbidden for 403, and
-// ErrRemoteUnavailable when it could not be reached or failed.
+// core.ErrRemoteUnavailable when it could not be reached or failed.
 type RemoteQuerier interface {
 	// QueryDirectory resolves an alias of server (query/directory).
 	QueryDirectory(ctx context.Context, server, alias string) (core.RoomAlias, error)
@@ -62,7 +58,7 @@ func aliasServer(alias string) string {
 // database, with the room's joined servers (this one first); another
 // server's over federation. An alias nobody knows, or whose server cannot
 // be reached, is ErrNotFound; a malformed one ErrInvalidParam.
-func (n *Node) LookupAlias(ctx context.Context, alias string) (core.RoomAlias, error) {
+func (n *Inbound) LookupAlias(ctx context.Context, alias string) (core.RoomAlias, error) {
 	server := aliasServer(alias)
 	switch {
 	case server == "":
@@ -75,7 +71,7 @@ func (n *Node) LookupAlias(ctx context.Context, alias string) (core.RoomAlias, e
 		return core.RoomAlias{}, fmt.Errorf("alias %s: no federation: %w", alias, core.ErrNotFound)
 	}
 	ra, err := q.QueryDirectory(ctx, server, alias)
-	if errors.Is(err, ErrRemoteUnavailable) {
+	if errors.Is(err, core.ErrRemoteUnavailable) {
 		// The spec's answer for an alias that cannot be resolved is 404
 		// M_NOT_FOUND (GET /directory/room, POST /join), whether its server
 		// does not know it or cannot be found or asked: on a P2P network a
@@ -87,7 +83,7 @@ func (n *Node) LookupAlias(ctx context.Context, alias string) (core.RoomAlias, e
 		return core.RoomAlias{}, err
 	}
 	if _, err := spec.NewRoomID(ra.RoomID); err != nil {
-		return core.RoomAlias{}, fmt.Errorf("%w: %s resolved %s to %q", ErrRemoteUnavailable, server, alias, ra.RoomID)
+		return core.RoomAlias{}, fmt.Errorf("%w: %s resolved %s to %q", core.ErrRemoteUnavailable, server, alias, ra.RoomID)
 	}
 	// The alias's server can always be asked to join through, and comes
 	// first: it answered just now.
@@ -107,7 +103,7 @@ const maxAliasServers = 20
 // localAlias resolves a local alias with the servers to join through: the
 // room's joined servers, this one first. This server is listed even when it
 // has no member left: it still has the room's state.
-func (n *Node) localAlias(ctx context.Context, alias string) (core.RoomAlias, error) {
+func (n *Inbound) localAlias(ctx context.Context, alias string) (core.RoomAlias, error) {
 	roomID, err := n.ResolveAlias(ctx, alias)
 	if err != nil {
 		return core.RoomAlias{}, err
@@ -129,7 +125,7 @@ func (n *Node) localAlias(ctx context.Context, alias string) (core.RoomAlias, er
 // database, another server's over federation. field ("", "displayname" or
 // "avatar_url") narrows what a remote server is asked for. An unknown user
 // is ErrNotFound.
-func (n *Node) LookupProfile(ctx context.Context, userID, field string) (core.Profile, error) {
+func (n *Inbound) LookupProfile(ctx context.Context, userID, field string) (core.Profile, error) {
 	uid, err := spec.NewUserID(userID, true)
 	if err != nil {
 		return core.Profile{}, fmt.Errorf("%w: user ID %q", core.ErrInvalidParam, userID)

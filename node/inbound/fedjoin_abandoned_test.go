@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -19,10 +19,10 @@ func TestAbandonedJoinDroppedAtStart(t *testing.T) {
 	defer cancel()
 	a, b, cfg, alice, bob, roomID := joinCrashed(ctx, t, 5)
 
-	left := func(n *Node) (pending, members, servers int) {
+	left := func(n *Inbound) (pending, members, servers int) {
 		t.Helper()
 		err := n.DB.View(func(tx *kv.Txn) error {
-			for _, u := range []string{alice.UserID, a.UserID("m0000"), a.UserID("m0004")} {
+			for _, u := range []string{alice, userID(a, "m0000"), userID(a, "m0004")} {
 				if ok, err := tx.Has(core.MembershipKey(u, roomID)); err != nil {
 					return err
 				} else if ok {
@@ -42,17 +42,17 @@ func TestAbandonedJoinDroppedAtStart(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b = openNode(t, cfg)
+	b = openInbound(t, cfg)
 	defer b.Close()
 	if p, m, s := left(b); p != 0 || m != 0 || s != 0 {
 		t.Fatalf("after a restart: %d pending lists, %d member entries, %d server counts left; want none", p, m, s)
 	}
 
-	setRemoteJoiner(b, directJoiner{joining: b, resident: a})
-	if _, err := b.Join(ctx, bob.UserID, bob.DeviceID, roomID); err != nil {
+	b.SetRemote(joinOnly{RemoteJoiner: directJoiner{joining: b, resident: a}})
+	if _, err := b.Join(ctx, bob, "DEVbob", roomID); err != nil {
 		t.Fatalf("join after the restart: %v", err)
 	}
-	if mi, err := b.Membership(ctx, roomID, a.UserID("m0004")); err != nil || mi.Membership != spec.Join {
+	if mi, err := b.Membership(ctx, roomID, userID(a, "m0004")); err != nil || mi.Membership != spec.Join {
 		t.Fatalf("a member of the room on B after the join: %+v %v", mi, err)
 	}
 }

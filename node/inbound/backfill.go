@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"cmp"
@@ -62,7 +62,7 @@ const (
 // backfillRoom runs one backfill round for a room: it returns how many
 // events were added to the room's history (0 when its history is complete,
 // no server could help, or there is no EventFetcher).
-func (n *Node) backfillRoom(ctx context.Context, roomID string) (int, error) {
+func (n *Inbound) backfillRoom(ctx context.Context, roomID string) (int, error) {
 	f := n.eventFetcher()
 	if f == nil {
 		return 0, nil
@@ -118,7 +118,7 @@ func (n *Node) backfillRoom(ctx context.Context, roomID string) (int, error) {
 // historyFront is the room's first timeline event and those of its prev
 // events that are not in the timeline; no prev events when the first event
 // is the create event (the history is complete) or the room has none.
-func (n *Node) historyFront(tx *kv.Txn, roomID string) (string, []string, error) {
+func (n *Inbound) historyFront(tx *kv.Txn, roomID string) (string, []string, error) {
 	front, err := firstTimelineEvent(tx, roomID)
 	if err != nil || front == "" {
 		return "", nil, err
@@ -191,7 +191,7 @@ type placedEvent struct {
 // storeBackfill checks a /backfill answer and adds it to the room's history
 // (see the top of this file), if the room's history front is still front.
 // It returns how many events were added.
-func (n *Node) storeBackfill(ctx context.Context, f EventFetcher, server, roomID string, version gomatrixserverlib.RoomVersion, front string, missing []string, raws []json.RawMessage) (int, error) {
+func (n *Inbound) storeBackfill(ctx context.Context, f EventFetcher, server, roomID string, version gomatrixserverlib.RoomVersion, front string, missing []string, raws []json.RawMessage) (int, error) {
 	if len(raws) > MaxBackfill {
 		raws = raws[:MaxBackfill]
 	}
@@ -257,7 +257,7 @@ func backfillReach(byID map[string]gomatrixserverlib.PDU, missing []string) ([]g
 // position and the states before and after each event of reach (oldest
 // first) that passes auth and is not in the timeline yet; it stops at the
 // first one that fails auth.
-func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverlib.RoomVersion, front string, curMissing []string, reach []gomatrixserverlib.PDU, byID map[string]gomatrixserverlib.PDU) ([]placedEvent, error) {
+func (n *Inbound) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverlib.RoomVersion, front string, curMissing []string, reach []gomatrixserverlib.PDU, byID map[string]gomatrixserverlib.PDU) ([]placedEvent, error) {
 	allowed, err := n.authBackfill(tx, roomID, reach)
 	if err != nil {
 		return nil, err
@@ -322,7 +322,7 @@ func (n *Node) placeBackfill(tx *kv.Txn, roomID string, version gomatrixserverli
 
 // writeBackfill stores placed events, their states and their backfill
 // positions in one transaction.
-func (n *Node) writeBackfill(roomID string, placed []placedEvent) error {
+func (n *Inbound) writeBackfill(roomID string, placed []placedEvent) error {
 	var written []*core.State
 	err := n.DB.Update(func(tx *kv.Txn) error {
 		for _, p := range placed {
@@ -361,7 +361,7 @@ func (n *Node) writeBackfill(roomID string, placed []placedEvent) error {
 // authBackfill checks backfilled events (oldest first) against their own
 // auth events, stored (not rejected) or earlier in evs and allowed. Events
 // already stored are allowed if they were not rejected or soft-failed.
-func (n *Node) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.PDU) (map[string]bool, error) {
+func (n *Inbound) authBackfill(tx *kv.Txn, roomID string, evs []gomatrixserverlib.PDU) (map[string]bool, error) {
 	allowed := map[string]bool{}
 	byID := map[string]gomatrixserverlib.PDU{}
 	for _, ev := range evs {
@@ -431,7 +431,7 @@ func nextBackfillIndex(tx *kv.Txn, roomID string) (uint64, error) {
 
 // stateBeforeBackfilled is the state before a backfilled event given the
 // state after it: its own state key set back (see the top of this file).
-func (n *Node) stateBeforeBackfilled(tx *kv.Txn, after *core.State, ev gomatrixserverlib.PDU, batch map[string]gomatrixserverlib.PDU) (*core.State, error) {
+func (n *Inbound) stateBeforeBackfilled(tx *kv.Txn, after *core.State, ev gomatrixserverlib.PDU, batch map[string]gomatrixserverlib.PDU) (*core.State, error) {
 	if ev.Type() == spec.MRoomCreate && ev.StateKeyEquals("") {
 		return &core.State{}, nil
 	}

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"cmp"
@@ -92,7 +92,7 @@ func (h *pduHeader) isCreate() bool {
 //
 // A problem with one PDU is its result's Err and never stops the others; the
 // returned error is for a cancelled ctx or a storage failure only.
-func (n *Node) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]FederatedPDUResult, error) {
+func (n *Inbound) InputFederatedPDUs(ctx context.Context, in FederatedInput) ([]FederatedPDUResult, error) {
 	results, headers := readPDUHeaders(in.PDUs)
 
 	versions, err := n.federatedRoomVersions(headers, in.AllowNewRooms)
@@ -168,7 +168,7 @@ type parsedPDUs struct {
 // with its room's version, setting its result's event ID and Redacted, and
 // Err when it is refused: a room unknown here, a room no local user is in
 // (unless the PDU is about a local member), a parse or signature failure.
-func (n *Node) parseFederatedPDUs(ctx context.Context, in FederatedInput, headers []*pduHeader, versions map[string]gomatrixserverlib.RoomVersion, unjoined map[string]bool, results []FederatedPDUResult) *parsedPDUs {
+func (n *Inbound) parseFederatedPDUs(ctx context.Context, in FederatedInput, headers []*pduHeader, versions map[string]gomatrixserverlib.RoomVersion, unjoined map[string]bool, results []FederatedPDUResult) *parsedPDUs {
 	p := &parsedPDUs{byRoom: map[string][]int{}, parsed: map[int]gomatrixserverlib.PDU{}, dupOf: map[int]int{}}
 	seen := map[string]int{}
 	for i, h := range headers {
@@ -218,7 +218,7 @@ func (n *Node) parseFederatedPDUs(ctx context.Context, in FederatedInput, header
 // inputParsedPDUs inputs the parsed PDUs room by room, in topological order
 // and batches of federatedBatchEvents, setting each one's result (and its
 // repeats'). The error is a storage failure or a cancelled ctx.
-func (n *Node) inputParsedPDUs(ctx context.Context, p *parsedPDUs, results []FederatedPDUResult) error {
+func (n *Inbound) inputParsedPDUs(ctx context.Context, p *parsedPDUs, results []FederatedPDUResult) error {
 	for _, roomID := range p.rooms {
 		// In order, a batch at a time: each batch's prev events are in
 		// the batches before it.
@@ -250,7 +250,7 @@ const federatedBatchEvents = 50
 // federatedRoomVersions is the version of every room the headers name that
 // the node knows, and (with allowNew) of rooms a create event in the batch
 // starts.
-func (n *Node) federatedRoomVersions(headers []*pduHeader, allowNew bool) (map[string]gomatrixserverlib.RoomVersion, error) {
+func (n *Inbound) federatedRoomVersions(headers []*pduHeader, allowNew bool) (map[string]gomatrixserverlib.RoomVersion, error) {
 	versions := map[string]gomatrixserverlib.RoomVersion{}
 	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, h := range headers {
@@ -294,7 +294,7 @@ func (n *Node) federatedRoomVersions(headers []*pduHeader, allowNew bool) (map[s
 // parseFederatedPDU parses raw as an event of the given room version and
 // checks its signatures. redacted reports a content-hash mismatch (the
 // event returned is then the redacted form, which is kept).
-func (n *Node) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.RoomVersion, raw []byte) (ev gomatrixserverlib.PDU, redacted bool, err error) {
+func (n *Inbound) parseFederatedPDU(ctx context.Context, version gomatrixserverlib.RoomVersion, raw []byte) (ev gomatrixserverlib.PDU, redacted bool, err error) {
 	// gomatrixserverlib's PDU accessors panic on some malformed fields
 	// instead of failing its parser. A peer's bytes must never crash the
 	// node, so a panic here is that PDU's error.
@@ -485,7 +485,7 @@ type inboundTxnRecord struct {
 // retry, waiting for the origin's turn meanwhile, gets it at once. Synapse
 // keeps transactions it is processing in a response cache for the same
 // reason.
-func (n *Node) InboundTxn(ctx context.Context, origin, txnID string, process func(context.Context) (resp []byte, durable bool, err error)) ([]byte, error) {
+func (n *Inbound) InboundTxn(ctx context.Context, origin, txnID string, process func(context.Context) (resp []byte, durable bool, err error)) ([]byte, error) {
 	unlock, err := n.TxnLocks.Lock(ctx, origin)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -7,8 +7,14 @@ import (
 )
 
 // coreFederation is the node's federation side as the room core sees it
-// (Federation): joins, invites and history that reach other servers.
-type coreFederation struct{ n *Node }
+// (core.Federation): joins, invites and history that reach other servers.
+// It is a type of its own so that its methods, which the core calls from
+// inside its own operations, are not methods of the node.
+type coreFederation struct{ n *Inbound }
+
+// CoreFederation is the room core's way to other servers (core.Federation),
+// for core.Node.SetFederation.
+func (n *Inbound) CoreFederation() core.Federation { return coreFederation{n} }
 
 func (f coreFederation) JoinRemote(ctx context.Context, mc core.MembershipChange, servers []string) (string, error) {
 	return f.n.joinRemote(ctx, mc, servers)

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"cmp"
@@ -48,7 +48,7 @@ type JoinTemplate struct {
 // ErrNotFound), its version must be in versions (else
 // ErrIncompatibleRoomVersion), and the auth rules must allow the join now:
 // a public room, or an invited user (else ErrForbidden).
-func (n *Node) MakeJoin(ctx context.Context, roomID, userID string, versions []string) (*JoinTemplate, error) {
+func (n *Inbound) MakeJoin(ctx context.Context, roomID, userID string, versions []string) (*JoinTemplate, error) {
 	if _, err := spec.NewUserID(userID, true); err != nil {
 		return nil, fmt.Errorf("%w: user ID %q", core.ErrInvalidParam, userID)
 	}
@@ -96,7 +96,7 @@ type SendJoinResult struct {
 // accepted (else ErrForbidden with the reason). A join already accepted is
 // answered again. The result is the state before the join and its auth
 // chain.
-func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) (*SendJoinResult, error) {
+func (n *Inbound) SendJoin(ctx context.Context, origin, roomID, eventID string, raw json.RawMessage) (*SendJoinResult, error) {
 	version, err := n.RoomVersion(roomID)
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (n *Node) SendJoin(ctx context.Context, origin, roomID, eventID string, raw
 }
 
 // eventJSON is a stored event's JSON (redacted form if redacted).
-func (n *Node) eventJSON(tx *kv.Txn, id string) (json.RawMessage, error) {
+func (n *Inbound) eventJSON(tx *kv.Txn, id string) (json.RawMessage, error) {
 	rec, err := core.LoadEventRecord(tx, id)
 	if err != nil {
 		return nil, err
@@ -203,7 +203,7 @@ type RemoteJoinState struct {
 // servers in turn (when none are given: the server of whoever invited the
 // user, then the room ID's server). The last server's error is returned
 // when none lets the user in.
-func (n *Node) joinRemote(ctx context.Context, mc core.MembershipChange, servers []string) (string, error) {
+func (n *Inbound) joinRemote(ctx context.Context, mc core.MembershipChange, servers []string) (string, error) {
 	j := n.remoteJoiner()
 	if j == nil {
 		return "", fmt.Errorf("room %s: %w (and joining over federation is off)", mc.RoomID, core.ErrNotFound)
@@ -213,7 +213,7 @@ func (n *Node) joinRemote(ctx context.Context, mc core.MembershipChange, servers
 		return "", fmt.Errorf("%w: room ID %q", core.ErrInvalidParam, mc.RoomID)
 	}
 	if len(servers) == 0 {
-		servers = append(n.inviterServers(mc.Sender, mc.RoomID), string(rid.Domain()))
+		servers = append(n.InviterServers(mc.Sender, mc.RoomID), string(rid.Domain()))
 	}
 	var lastErr error
 	tried := map[string]bool{}
@@ -240,7 +240,7 @@ func (n *Node) joinRemote(ctx context.Context, mc core.MembershipChange, servers
 
 // joinVia runs make_join and send_join against one server, checks what it
 // returns and stores the room.
-func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc core.MembershipChange) (string, error) {
+func (n *Inbound) joinVia(ctx context.Context, j RemoteJoiner, server string, mc core.MembershipChange) (string, error) {
 	userID := mc.Sender
 	proto, version, err := j.MakeJoin(ctx, server, mc.RoomID, userID)
 	if err != nil {
@@ -345,7 +345,7 @@ func (n *Node) joinVia(ctx context.Context, j RemoteJoiner, server string, mc co
 // all be in the answer; the state has one create event and lets the join in.
 // It returns the state before the join and every event to store as an
 // outlier (auth chain and state, in depth order).
-func (n *Node) checkJoinState(ctx context.Context, version gomatrixserverlib.RoomVersion, join gomatrixserverlib.PDU, resp RemoteJoinState) (map[core.StateKey]string, []gomatrixserverlib.PDU, error) {
+func (n *Inbound) checkJoinState(ctx context.Context, version gomatrixserverlib.RoomVersion, join gomatrixserverlib.PDU, resp RemoteJoinState) (map[core.StateKey]string, []gomatrixserverlib.PDU, error) {
 	all := map[string]gomatrixserverlib.PDU{}
 	parse := func(raws []json.RawMessage) ([]gomatrixserverlib.PDU, error) {
 		out := make([]gomatrixserverlib.PDU, 0, len(raws))

@@ -1,4 +1,4 @@
-package node
+package inbound
 
 import (
 	"context"
@@ -22,7 +22,7 @@ const MaxBackfill = 100
 // or in the state before one of from (else ErrForbidden). Rejected and
 // soft-failed events are never served, nor events origin may not see
 // (serverMaySee); at most 10*limit events are looked at.
-func (n *Node) Backfill(ctx context.Context, origin, roomID string, from []string, limit int) ([]json.RawMessage, error) {
+func (n *Inbound) Backfill(ctx context.Context, origin, roomID string, from []string, limit int) ([]json.RawMessage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
