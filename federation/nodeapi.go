@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/edgenode/edgenode/node/inbound"
 )
 
@@ -85,7 +86,7 @@ type inboundEDUs interface {
 type inboundQueries interface {
 	LookupAlias(ctx context.Context, alias string) (core.RoomAlias, error)
 	Profile(ctx context.Context, userID string) (core.Profile, error)
-	UserDevices(ctx context.Context, userID string) (*node.UserDevices, error)
+	UserDevices(ctx context.Context, userID string) (*e2ee.UserDevices, error)
 	QueryKeys(ctx context.Context, requester string, users map[string][]string) (deviceKeys map[string]map[string]json.RawMessage, masterKeys, selfSigningKeys, userSigningKeys map[string]json.RawMessage, err error)
 	ClaimKeys(ctx context.Context, claims map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error)
 }

@@ -8,8 +8,8 @@ import (
 	"net/url"
 
 	"github.com/edgenode/edgenode/internal/identity"
-	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -72,7 +72,7 @@ type userDevicesJSON struct {
 
 // GetUserDevices asks server for the device list of one of its users
 // (user/devices), keys as the server sent them.
-func (c *Client) GetUserDevices(ctx context.Context, server, userID string) (*node.UserDevices, error) {
+func (c *Client) GetUserDevices(ctx context.Context, server, userID string) (*e2ee.UserDevices, error) {
 	var res userDevicesJSON
 	uri := "/_matrix/federation/v1/user/devices/" + url.PathEscape(userID)
 	if err := c.doJSON(ctx, http.MethodGet, server, uri, nil, &res); err != nil {
@@ -81,12 +81,12 @@ func (c *Client) GetUserDevices(ctx context.Context, server, userID string) (*no
 	if res.UserID != userID || res.StreamID < 0 {
 		return nil, fmt.Errorf("federation: devices of %s on %s: %w: answer is for %q, stream %d", userID, server, core.ErrRemoteUnavailable, res.UserID, res.StreamID)
 	}
-	out := &node.UserDevices{
-		UserID: userID, StreamID: uint64(res.StreamID), Devices: make([]node.UserDevice, 0, len(res.Devices)),
+	out := &e2ee.UserDevices{
+		UserID: userID, StreamID: uint64(res.StreamID), Devices: make([]e2ee.UserDevice, 0, len(res.Devices)),
 		MasterKey: res.MasterKey, SelfSigningKey: res.SelfSigningKey,
 	}
 	for _, d := range res.Devices {
-		out.Devices = append(out.Devices, node.UserDevice{DeviceID: d.DeviceID, DisplayName: d.DisplayName, Keys: d.Keys})
+		out.Devices = append(out.Devices, e2ee.UserDevice{DeviceID: d.DeviceID, DisplayName: d.DisplayName, Keys: d.Keys})
 	}
 	return out, nil
 }

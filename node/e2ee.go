@@ -9,34 +9,8 @@ import (
 )
 
 // End-to-end encryption and devices live in node/e2ee; node.Node embeds
-// it. This file is the seam: the names the node's API keeps for its
-// consumers, and e2eeHost, through which e2ee reaches the accounts and the
-// outbound queues that stay here.
-
-// ToDeviceEvent is one to-device message as /sync delivers it (e2ee's).
-type ToDeviceEvent = e2ee.ToDeviceEvent
-
-// UserDevices is a local user's device list as another server sees it
-// (e2ee's).
-type UserDevices = e2ee.UserDevices
-
-// UserDevice is one device of a UserDevices (e2ee's).
-type UserDevice = e2ee.UserDevice
-
-// Helpers the inbound federation files use, kept under their old names.
-type (
-	crossSigningKeyJSON = e2ee.CrossSigningKeyJSON
-	deviceKeysJSON      = e2ee.DeviceKeysJSON
-)
-
-func isJSONObject(raw json.RawMessage) bool { return e2ee.IsJSONObject(raw) }
-
-// deletePrefix deletes every key under prefix. Callers use it on prefixes
-// whose size is bounded.
-func deletePrefix(tx *kv.Txn, prefix []byte) error {
-	_, err := tx.DeleteFirst(kv.Scan{Prefix: prefix}, 0)
-	return err
-}
+// it. This file is the seam: e2eeHost, through which e2ee reaches the
+// accounts and the outbound queues that stay here.
 
 // e2eeHost is the node as e2ee sees it (e2ee.Host).
 type e2eeHost struct{ n *Node }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/node/e2ee"
@@ -232,7 +233,7 @@ func (n *Node) ReceiveToDevice(ctx context.Context, origin string, m RemoteToDev
 			continue
 		}
 		for deviceID, content := range byDevice {
-			if !isJSONObject(content) {
+			if !jsontext.IsObject(content) {
 				return fmt.Errorf("%w: content for %s/%s is not an object", core.ErrBadInput, userID, deviceID)
 			}
 		}

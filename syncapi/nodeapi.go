@@ -6,6 +6,7 @@ import (
 
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 )
 
 // Reader is what the sync API needs of the node: reads of rooms and of the
@@ -57,7 +58,7 @@ type streamReader interface {
 	PresencePosition() uint64
 	PresenceSince(ctx context.Context, forUser string, from, to uint64) ([]node.PresenceEvent, error)
 	ToDevicePosition() uint64
-	ToDeviceSince(ctx context.Context, userID, deviceID string, from uint64, limit int) ([]node.ToDeviceEvent, uint64, error)
+	ToDeviceSince(ctx context.Context, userID, deviceID string, from uint64, limit int) ([]e2ee.ToDeviceEvent, uint64, error)
 	DeviceListPosition() uint64
 	DeviceListChangesSince(ctx context.Context, forUser string, from, to uint64) ([]string, error)
 	OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, error)

@@ -40,14 +40,16 @@ var readerAllowed = map[string]bool{
 	"BeginSync": true, "Listen": true, "AckToDevice": true, "SaveFilter": true,
 }
 
-// readerImports are the project packages the sync API may import: none of
-// them hands out a *node.Node or a way to write room state (core's types
-// are used for what the reads return; naming core.Node is refused below).
-var readerImports = map[string]bool{
-	"github.com/edgenode/edgenode/node":            true,
-	"github.com/edgenode/edgenode/node/core":       true,
-	"github.com/edgenode/edgenode/kv":              true,
-	"github.com/edgenode/edgenode/internal/mxhttp": true,
+// readerImports are the project packages the sync API may import, each with
+// the name of its type that would hand out writers ("" for none): the sync
+// API uses node/core's and node/e2ee's types for what the reads return, and
+// may name neither node.Node, core.Node nor e2ee.E2EE.
+var readerImports = map[string]string{
+	"github.com/edgenode/edgenode/node":            "Node",
+	"github.com/edgenode/edgenode/node/core":       "Node",
+	"github.com/edgenode/edgenode/node/e2ee":       "E2EE",
+	"github.com/edgenode/edgenode/kv":              "",
+	"github.com/edgenode/edgenode/internal/mxhttp": "",
 }
 
 // TestSyncAPIReachesOnlyReadMethods checks, on the package's source, that
@@ -67,24 +69,22 @@ func TestSyncAPIReachesOnlyReadMethods(t *testing.T) {
 	files := parseDir(t, fset, ".")
 	declared := 0
 	for path, f := range files {
-		nodeName, coreName := "", ""
+		refused := map[string]string{} // import name -> its type that hands out writers
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
-			if strings.HasPrefix(p, "github.com/edgenode/edgenode/") && !readerImports[p] {
+			handle, allowed := readerImports[p]
+			if strings.HasPrefix(p, "github.com/edgenode/edgenode/") && !allowed {
 				t.Errorf("%s imports %s: the sync API may import only %v", path, p, keys(readerImports))
 			}
-			switch p {
-			case "github.com/edgenode/edgenode/node":
-				nodeName = importName(imp, "node")
-			case "github.com/edgenode/edgenode/node/core":
-				coreName = importName(imp, "core")
+			if handle != "" {
+				refused[importName(imp, p[strings.LastIndex(p, "/")+1:])] = handle
 			}
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch x := n.(type) {
 			case *ast.SelectorExpr:
-				if id, ok := x.X.(*ast.Ident); ok && id.Name != "" && (id.Name == nodeName || id.Name == coreName) && x.Sel.Name == "Node" {
-					t.Errorf("%s: names %s.Node; reach the node through Reader (nodeapi.go)", fset.Position(x.Pos()), id.Name)
+				if id, ok := x.X.(*ast.Ident); ok && refused[id.Name] != "" && x.Sel.Name == refused[id.Name] {
+					t.Errorf("%s: names %s.%s; reach the node through Reader (nodeapi.go)", fset.Position(x.Pos()), id.Name, x.Sel.Name)
 				}
 			case *ast.InterfaceType:
 				for _, m := range x.Methods.List {
@@ -163,7 +163,7 @@ func exprString(e ast.Expr) string {
 	return "a type"
 }
 
-func keys(m map[string]bool) []string {
+func keys(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

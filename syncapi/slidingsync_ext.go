@@ -8,6 +8,7 @@ import (
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -72,7 +73,7 @@ type ssExtensions struct {
 
 type ssToDevice struct {
 	NextBatch string               `json:"next_batch"`
-	Events    []node.ToDeviceEvent `json:"events"`
+	Events    []e2ee.ToDeviceEvent `json:"events"`
 }
 
 type ssE2EE struct {
@@ -207,7 +208,7 @@ func (a *api) ssToDevice(ctx context.Context, dev node.Device, x *ssStreamExt) (
 	if len(evs) > 0 {
 		next = upTo
 	} else {
-		evs = []node.ToDeviceEvent{}
+		evs = []e2ee.ToDeviceEvent{}
 	}
 	return &ssToDevice{NextBatch: strconv.FormatUint(next, 10), Events: evs}, nil
 }

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"sort"
 
-	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -31,7 +31,7 @@ func (a *api) currentToken() StreamToken {
 }
 
 type toDeviceList struct {
-	Events []node.ToDeviceEvent `json:"events"`
+	Events []e2ee.ToDeviceEvent `json:"events"`
 }
 
 type deviceLists struct {

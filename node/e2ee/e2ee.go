@@ -10,9 +10,10 @@
 // messages for other servers), and /sync reads its two streams. The room
 // core does not call it.
 //
-// It may import kv, node/core and gomatrixserverlib, never node (node
-// assembles it). What it needs of the concerns that stay in node (the
-// device records of accounts, the outbound queues) it asks through Host.
+// It may import kv, node/core, internal/jsontext and gomatrixserverlib,
+// never node (node assembles it). What it needs of the concerns that stay in
+// node (the device records of accounts, the outbound queues) it asks through
+// Host.
 package e2ee
 
 import (

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -40,7 +41,7 @@ type parsedCrossSigningKey struct {
 // its user ID and usage, and its single ed25519 key named after itself.
 func parseCrossSigningKey(raw json.RawMessage, userID, usage string) (*parsedCrossSigningKey, error) {
 	var k CrossSigningKeyJSON
-	if !IsJSONObject(raw) || json.Unmarshal(raw, &k) != nil {
+	if !jsontext.IsObject(raw) || json.Unmarshal(raw, &k) != nil {
 		return nil, fmt.Errorf("%w: %s key is not a cross-signing key object", core.ErrInvalidParam, usage)
 	}
 	if k.UserID != userID {
@@ -261,7 +262,7 @@ func applySignature(tx *kv.Txn, signer, target, keyID string, obj json.RawMessag
 	var body struct {
 		Signatures map[string]map[string]string `json:"signatures"`
 	}
-	if !IsJSONObject(obj) || json.Unmarshal(obj, &body) != nil {
+	if !jsontext.IsObject(obj) || json.Unmarshal(obj, &body) != nil {
 		return fmt.Errorf("%w: not a signed key object", core.ErrInvalidParam)
 	}
 	mine := body.Signatures[signer]

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
@@ -40,7 +41,7 @@ func parseKeyMap(keys map[string]json.RawMessage) ([]namedKey, error) {
 			return nil, fmt.Errorf("%w: key name %q is not algorithm:key_id", core.ErrInvalidParam, name)
 		}
 		var s string
-		if json.Unmarshal(raw, &s) != nil && !IsJSONObject(raw) {
+		if json.Unmarshal(raw, &s) != nil && !jsontext.IsObject(raw) {
 			return nil, fmt.Errorf("%w: key %q is neither a string nor an object", core.ErrInvalidParam, name)
 		}
 		canonical, err := gomatrixserverlib.CanonicalJSON(raw)
@@ -76,7 +77,7 @@ func (n *E2EE) UploadKeys(ctx context.Context, userID, deviceID string, deviceKe
 	var signed []byte
 	if hasDeviceKeys {
 		var dk DeviceKeysJSON
-		if !IsJSONObject(deviceKeys) || json.Unmarshal(deviceKeys, &dk) != nil {
+		if !jsontext.IsObject(deviceKeys) || json.Unmarshal(deviceKeys, &dk) != nil {
 			return nil, fmt.Errorf("%w: device_keys is not a device keys object", core.ErrInvalidParam)
 		}
 		if dk.UserID != userID || dk.DeviceID != deviceID {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -80,7 +81,7 @@ func (n *E2EE) SendToDevice(ctx context.Context, sender, senderDevice, evType, t
 			return fmt.Errorf("%w: user ID %q", core.ErrInvalidParam, userID)
 		}
 		for deviceID, content := range byDevice {
-			if !IsJSONObject(content) {
+			if !jsontext.IsObject(content) {
 				return fmt.Errorf("%w: content for %s/%s is not an object", core.ErrBadInput, userID, deviceID)
 			}
 		}
@@ -369,11 +370,4 @@ func (n *E2EE) AckToDevice(ctx context.Context, userID, deviceID string, upTo ui
 			return err
 		}
 	}
-}
-
-// IsJSONObject reports whether raw is a JSON object (to-device contents and
-// keys must be one; the node's EDUs check the same).
-func IsJSONObject(raw json.RawMessage) bool {
-	var obj map[string]json.RawMessage
-	return json.Unmarshal(raw, &obj) == nil && obj != nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/jsontext"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/e2ee"
 )
 
 // Keys of users of any server: local users' from the database (keys.go),
@@ -74,25 +75,6 @@ func (n *Inbound) QueryAllKeys(ctx context.Context, requester string, users map[
 	return out, nil
 }
 
-// remoteDeviceKeys and remoteCrossSigningKey are the shapes an answer's
-// device keys and cross-signing keys must decode into: the same as an
-// upload's (the e2ee concern's deviceKeysJSON and crossSigningKeyJSON), so a
-// key whose fields have the wrong types is dropped from an answer as it
-// would be refused on upload.
-type (
-	remoteDeviceKeys struct {
-		UserID     string            `json:"user_id"`
-		DeviceID   string            `json:"device_id"`
-		Algorithms []string          `json:"algorithms"`
-		Keys       map[string]string `json:"keys"`
-	}
-	remoteCrossSigningKey struct {
-		UserID string            `json:"user_id"`
-		Usage  []string          `json:"usage"`
-		Keys   map[string]string `json:"keys"`
-	}
-)
-
 // mergeRemoteKeys adds server's answer to out, keeping only what was asked
 // of it and is what it claims to be.
 func (n *Inbound) mergeRemoteKeys(out *KeysQuery, server string, asked map[string][]string, ans RemoteKeys) {
@@ -107,7 +89,7 @@ func (n *Inbound) mergeRemoteKeys(out *KeysQuery, server string, asked map[strin
 			if len(devices) > 0 && !slices.Contains(devices, deviceID) {
 				continue
 			}
-			var dk remoteDeviceKeys
+			var dk e2ee.DeviceKeysJSON // the shape an upload must have: a key with wrongly typed fields is dropped
 			if !jsontext.IsObject(raw) || json.Unmarshal(raw, &dk) != nil || dk.UserID != userID || dk.DeviceID != deviceID {
 				n.Logger().Debug("keys: malformed device keys in answer", "server", server, "user", userID, "device", deviceID)
 				continue
@@ -123,7 +105,7 @@ func (n *Inbound) mergeRemoteKeys(out *KeysQuery, server string, asked map[strin
 			if _, ok := asked[userID]; !ok {
 				continue
 			}
-			var k remoteCrossSigningKey
+			var k e2ee.CrossSigningKeyJSON
 			if !jsontext.IsObject(raw) || json.Unmarshal(raw, &k) != nil || k.UserID != userID {
 				n.Logger().Debug("keys: malformed cross-signing key in answer", "server", server, "user", userID)
 				continue

@@ -14,7 +14,8 @@
 // off the room core's commit as an indexer, while everything here comes in
 // through the core's input.
 //
-// It may import node/core, kv, internal/jsontext and gomatrixserverlib, never
+// It may import node/core, node/e2ee (the key shapes an answer must have),
+// kv, internal/jsontext and gomatrixserverlib, never
 // node: node embeds an *Inbound in its Node, so the methods here are
 // *node.Node's, and gives it what it needs of the other concerns (LocalKeys).
 // The room core reaches it through core.Federation (CoreFederation).
