@@ -127,3 +127,27 @@ func TestDeleteScans(t *testing.T) {
 		})
 	}
 }
+
+// TestCount counts the keys under prefixes of a real database.
+func TestCount(t *testing.T) {
+	db := openDB(t)
+	err := db.Update(func(tx *kv.Txn) error {
+		for _, k := range [][]byte{kv.Key("q", uint64(1)), kv.Key("q", uint64(2)), kv.Key("qq", uint64(1)), kv.Key("r", uint64(1))} {
+			if err := tx.Set(k, []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		prefix []byte
+		want   int
+	}{{kv.Key("q"), 2}, {kv.Key("qq"), 1}, {kv.Key("r"), 1}, {kv.Key("s"), 0}, {nil, 4}} {
+		if got, err := db.Count(tc.prefix); err != nil || got != tc.want {
+			t.Errorf("Count(%q) = %d, %v; want %d", tc.prefix, got, err, tc.want)
+		}
+	}
+}

@@ -55,13 +55,7 @@ func inbox(t testing.TB, n *E2EE, userID, deviceID string) []string {
 // countPrefix counts the keys under a prefix.
 func countPrefix(t testing.TB, n *E2EE, prefix []byte) int {
 	t.Helper()
-	count := 0
-	err := n.DB.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: prefix, KeysOnly: true}, func(_, _ []byte) (bool, error) {
-			count++
-			return true, nil
-		})
-	})
+	count, err := n.DB.Count(prefix)
 	if err != nil {
 		t.Fatalf("count keys under %q: %v", prefix, err)
 	}
