@@ -187,7 +187,7 @@ func stateMap(s *core.State) map[core.StateKey]string {
 // would send them: explicit prev_events, auth_events and depth, signed with a
 // server's key. Events are named by the test; prev and auth events are given
 // by name. inputs feed them through the node's real room input
-// (withRoom + roomBatch.input), the path federated events take.
+// (WithRoom + Batch.Input), the path federated events take.
 type dagRoom struct {
 	t       testing.TB
 	key     ed25519.PrivateKey

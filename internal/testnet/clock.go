@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Clock is a node clock (node.Config.Clock is its Now) that a test moves
+// Clock is a node clock (core.Config.Clock is its Now) that a test moves
 // forward instead of waiting.
 type Clock struct {
 	mu sync.Mutex

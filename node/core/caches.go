@@ -82,11 +82,11 @@ func stateBlockSize(b *stateBlock) int {
 	return n
 }
 
-// stateSnapshotFixedSize is a State without its blocks: 256 block pointers,
+// StateSnapshotFixedSize is a State without its blocks: 256 block pointers,
 // 16 superblock hashes and the ID.
 const StateSnapshotFixedSize = StateBuckets*8 + NumSupers*(16+hashLen) + 64
 
-// stateSnapshotSize estimates a decoded snapshot with its blocks. Blocks are
+// StateSnapshotSize estimates a decoded snapshot with its blocks. Blocks are
 // shared with other snapshots and the block cache, so this counts some
 // twice; a snapshot in the cache keeps its blocks alive whether or not the
 // block cache still has them, so it is the bound that holds.
@@ -100,7 +100,7 @@ func StateSnapshotSize(s *State) int {
 	return n
 }
 
-// roomBumpsSize estimates a user's cached room list.
+// RoomBumpsSize estimates a user's cached room list.
 func RoomBumpsSize(list []RoomBump) int {
 	n := 24 // the slice header
 	for _, b := range list {
@@ -129,7 +129,7 @@ type cacheStats struct {
 	Budget int64
 }
 
-// cacheStats reports what the node's caches hold now.
+// CacheStats reports what the node's caches hold now.
 func (n *Node) CacheStats() cacheStats {
 	st := cacheStats{Budget: n.cfg.CacheBytes}
 	for _, held := range []func() (int, int){n.PDUs.held, n.States.blocks.held, n.States.snaps.held, n.UserBumps.lists.held} {

@@ -10,7 +10,7 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// streamEntry is the global event stream's value: which event, which room.
+// StreamEntry is the global event stream's value: which event, which room.
 type StreamEntry struct {
 	RoomID  string `json:"r"`
 	EventID string `json:"e"`

@@ -9,7 +9,7 @@ import (
 	"github.com/matrix-org/gomatrixserverlib"
 )
 
-// eventRecord is what is stored for every event the node has seen (in the
+// EventRecord is what is stored for every event the node has seen (in the
 // binary form of eventrecord_codec.go). The
 // event's JSON is stored apart from the rest (eventJSONKey), because most
 // reads need only this small record and the parsed event is usually cached.
@@ -45,7 +45,7 @@ type Event struct {
 	DeviceID   string
 }
 
-// json returns the event's JSON, reading it on first use.
+// ReadJSON returns the event's JSON, reading it on first use.
 func (r *EventRecord) ReadJSON(tx *kv.Txn, eventID string) (json.RawMessage, error) {
 	if r.JSON == nil {
 		b, err := tx.Get(eventJSONKey(eventID))
@@ -57,7 +57,7 @@ func (r *EventRecord) ReadJSON(tx *kv.Txn, eventID string) (json.RawMessage, err
 	return r.JSON, nil
 }
 
-// writeEvent stores an event's record and its JSON.
+// WriteEvent stores an event's record and its JSON.
 func WriteEvent(tx *kv.Txn, eventID string, r *EventRecord) error {
 	if err := tx.Set(EventKey(eventID), r.marshalRecord()); err != nil {
 		return err
@@ -82,7 +82,7 @@ func (r *EventRecord) parse(tx *kv.Txn, eventID string) (*Event, error) {
 	return &Event{PDU: pdu, Pos: r.Pos, RedactedBy: r.RedactedBy, TxnID: r.TxnID, DeviceID: r.DeviceID}, nil
 }
 
-// loadEventRecord reads the stored record for eventID.
+// LoadEventRecord reads the stored record for eventID.
 func LoadEventRecord(tx *kv.Txn, eventID string) (*EventRecord, error) {
 	b, err := tx.Get(EventKey(eventID))
 	if errors.Is(err, kv.ErrNotFound) {
@@ -104,7 +104,7 @@ func LoadEventRecord(tx *kv.Txn, eventID string) (*EventRecord, error) {
 // 64 KiB each could otherwise hold over 500 MiB.
 type pduCache = lru[string, gomatrixserverlib.PDU]
 
-// loadPDU returns the parsed event, from the cache when possible. Rejected
+// LoadPDU returns the parsed event, from the cache when possible. Rejected
 // events are returned too: callers that must not use them check separately.
 func (n *Node) LoadPDU(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, error) {
 	if p, ok := n.PDUs.Get(eventID); ok {

@@ -8,7 +8,7 @@ import (
 // Indexers: the secondary indexes of room events (sticky events, the users'
 // room lists, unread counts, the outbound federation queues, ...) are not
 // written by the room commit itself. Each concern registers an Indexer when
-// the node is built (newIndexers), and the commit (commit.go) calls every
+// the node is built (node.New, through SetIndexers), and the commit (commit.go) calls every
 // registered one, in order, for each batch it commits:
 //
 //  1. before the commit's transaction opens (the room's lock is held),
@@ -21,11 +21,9 @@ import (
 //  3. once the transaction is durable, the action Index returned runs
 //     (wake-ups, caches, queue notifications), in registration order.
 //
-// A new concern (relations, search, media references) plugs in by adding
-// itself to newIndexers; commit.go does not change. The interface uses only
-// kv, gomatrixserverlib and the exported RoomCommit (whose State type would
-// move to a leaf package with the room core), so a concern can later live in
-// a package of its own.
+// A new concern (relations, search, media references) lives in a package of
+// its own that imports this one and plugs in by being added to the list
+// node.New registers; commit.go does not change.
 
 // An Indexer keeps one secondary index of room events in the room commit.
 type Indexer interface {
@@ -109,12 +107,12 @@ func (c *RoomCommit) Event(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, e
 	return c.Batch.Node.LoadPDU(tx, eventID)
 }
 
-// setIndexers sets the indexers every room commit runs, in order: the
+// SetIndexers sets the indexers every room commit runs, in order: the
 // order of their Index calls in the transaction and of their after functions
 // once it is durable. New sets them before the node is used.
 func (n *Node) SetIndexers(x ...Indexer) { n.Indexers = x }
 
-// noPrepare is embedded by the indexers that have nothing to work out
+// NoPrepare is embedded by the indexers that have nothing to work out
 // before the commit's transaction.
 type NoPrepare struct{}
 

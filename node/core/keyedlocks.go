@@ -24,7 +24,7 @@ type keyedLock struct {
 
 func newKeyedLocks() *keyedLocks { return &keyedLocks{m: map[string]*keyedLock{}} }
 
-// lock takes key's lock, or gives up when ctx is done; the returned func
+// Lock takes key's lock, or gives up when ctx is done; the returned func
 // releases it.
 func (k *keyedLocks) Lock(ctx context.Context, key string) (unlock func(), err error) {
 	k.mu.Lock()

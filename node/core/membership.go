@@ -223,7 +223,7 @@ func (n *Node) Forget(ctx context.Context, userID, roomID string) error {
 	return err
 }
 
-// eachJoinedRoom calls fn with each room userID is joined to, until fn
+// EachJoinedRoom calls fn with each room userID is joined to, until fn
 // returns false.
 func EachJoinedRoom(tx *kv.Txn, userID string, fn func(roomID string) (bool, error)) error {
 	return tx.Each(kv.Scan{Prefix: membershipPrefix(userID)}, func(k, v []byte) (bool, error) {

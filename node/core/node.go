@@ -30,16 +30,16 @@ type Node struct {
 	PDUs       *pduCache
 	UserBumps  *userBumpCache // sliding sync room lists (userbump_cache.go)
 	roomLocks  *stripedLocks
-	// txnLocks serialise inbound federation transactions per origin; apart
+	// TxnLocks serialise inbound federation transactions per origin; apart
 	// from roomLocks, which are taken while one is held.
 	TxnLocks *keyedLocks
-	// joinLocks serialise remote joins of one room (node/inbound/fedjoin_chunks.go).
+	// JoinLocks serialise remote joins of one room (node/inbound/fedjoin_chunks.go).
 	JoinLocks *keyedLocks
 	Notifier  *notifier
 	Now       func() time.Time
 	closeOnce sync.Once
 	closeErr  error
-	// life ends when Close starts (endLife): work detached from its caller
+	// Life ends when Close starts (endLife): work detached from its caller
 	// (detached) ends then.
 	Life    context.Context
 	endLife context.CancelFunc
@@ -63,7 +63,7 @@ type Node struct {
 	storageWarning atomic.Pointer[string]
 	storageWarned  chan struct{}
 
-	// indexers keep the secondary indexes of room events in each room
+	// Indexers keep the secondary indexes of room events in each room
 	// commit, in this order (indexer.go).
 	Indexers []Indexer
 
@@ -73,7 +73,7 @@ type Node struct {
 	valueThreshold int64
 }
 
-// openCore opens the node's data directory (creating it, its key and its
+// Open opens the node's data directory (creating it, its key and its
 // database on first use) and starts the room core's own workers. New adds the
 // concerns around it before the node is used.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
@@ -192,7 +192,7 @@ func (n *Node) StreamPosition() uint64 { return n.Stream.Current() }
 // Logger is the node's logger.
 func (n *Node) Logger() *slog.Logger { return n.log }
 
-// detached is a context for work that should finish even if its caller
+// Detached is a context for work that should finish even if its caller
 // stops waiting: it keeps ctx's values but not its cancellation, and ends
 // after timeout or when the node closes.
 func (n *Node) Detached(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {

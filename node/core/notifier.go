@@ -29,7 +29,7 @@ func newNotifier() *notifier {
 	return &notifier{Users: map[string]*userWaiters{}, stopping: make(chan struct{})}
 }
 
-// wake tells every waiter of the given users that something changed.
+// Wake tells every waiter of the given users that something changed.
 func (nt *notifier) Wake(userIDs ...string) {
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
@@ -102,7 +102,7 @@ func (n *Node) Notify(userIDs ...string) { n.Notifier.Wake(userIDs...) }
 // their timeouts. The node keeps working until Close.
 func (n *Node) BeginShutdown() { n.Notifier.stopOnce.Do(func() { close(n.Notifier.stopping) }) }
 
-// notifierIndexer wakes the room's local users once a commit is durable
+// NotifierIndexer wakes the room's local users once a commit is durable
 // (RoomCommit.Wake); it writes nothing.
 type NotifierIndexer struct {
 	NoPrepare

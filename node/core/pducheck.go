@@ -10,21 +10,21 @@ import (
 // the node's own events too large to send, nor one event cost without
 // limit to check.
 const (
-	// maxPrevEvents is how many prev events a local event refers to, and
+	// MaxPrevEvents is how many prev events a local event refers to, and
 	// the most an inbound PDU may name: the spec's limit (Synapse refers to
 	// 10, Dendrite to the latest 20).
 	MaxPrevEvents = 20
-	// maxAuthEvents is the most auth events an inbound PDU may name (the
+	// MaxAuthEvents is the most auth events an inbound PDU may name (the
 	// spec's limit; the auth rules never need more than about five).
 	MaxAuthEvents = 10
-	// maxDepth is the largest depth an event may have: the largest integer
+	// MaxDepth is the largest depth an event may have: the largest integer
 	// canonical JSON allows (room versions 6 and later). The spec has an
 	// event at the limit keep the limit, so a room whose depth a peer has
 	// driven there keeps working.
 	MaxDepth = 1<<53 - 1
 )
 
-// checkInboundPDU refuses a parsed PDU from a peer that names more prev or
+// CheckInboundPDU refuses a parsed PDU from a peer that names more prev or
 // auth events than the spec allows, or whose depth is out of range (parsing
 // already refuses a depth beyond canonical JSON's integers; a negative one
 // parses). Its text was checked before parsing (jsontext.Check in

@@ -9,7 +9,7 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// loadEvent returns a stored event that clients may be served: accepted
+// LoadEvent returns a stored event that clients may be served: accepted
 // (not rejected, not soft-failed). Others are ErrNotFound.
 func (n *Node) LoadEvent(tx *kv.Txn, eventID string) (*Event, *EventRecord, error) {
 	rec, err := LoadEventRecord(tx, eventID)
@@ -176,7 +176,7 @@ func (n *Node) Members(ctx context.Context, userID, roomID string) ([]*Event, er
 	return out, nil
 }
 
-// roomExists reports whether the node has the room.
+// RoomExists reports whether the node has the room.
 func (n *Node) RoomExists(ctx context.Context, roomID string) (bool, error) {
 	var ok bool
 	err := n.DB.View(func(tx *kv.Txn) error {

@@ -44,7 +44,7 @@ func (n *Node) noteRejected(eventID, roomID, reason string) {
 	n.Rejected.Put(eventID, rejectedMark{RoomID: roomID, Reason: reason})
 }
 
-// rejectedError is the verdict remembered on eventID in roomID, nil if
+// RejectedError is the verdict remembered on eventID in roomID, nil if
 // there is none.
 func (n *Node) RejectedError(eventID, roomID string) error {
 	m, ok := n.Rejected.Get(eventID)
@@ -54,7 +54,7 @@ func (n *Node) RejectedError(eventID, roomID string) error {
 	return &InputError{EventID: eventID, Reason: errors.New(m.Reason)}
 }
 
-// rejectedRefs is the verdict on ev when it names a remembered rejected
+// RejectedRefs is the verdict on ev when it names a remembered rejected
 // event: rejected when one of its auth events is (as ownAuthEvents says of
 // a stored one), refused without a verdict when one of its prev events is
 // (as stateAfter does). nil when it names none.

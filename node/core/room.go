@@ -10,7 +10,7 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// roomRecord is the room's head: version, forward extremities and the current
+// RoomRecord is the room's head: version, forward extremities and the current
 // state's snapshot.
 type RoomRecord struct {
 	Version     gomatrixserverlib.RoomVersion `json:"v"`
@@ -22,7 +22,7 @@ type RoomRecord struct {
 	Depth     int64    `json:"depth"`
 }
 
-// membershipRecord is a user's current membership in a room.
+// MembershipRecord is a user's current membership in a room.
 type MembershipRecord struct {
 	Membership string `json:"m"`
 	EventID    string `json:"e"`
@@ -43,7 +43,7 @@ func LoadRoom(tx *kv.Txn, roomID string) (*RoomRecord, error) {
 	return &r, nil
 }
 
-// roomVersion is a stored room's version; an unknown room is ErrNotFound.
+// RoomVersion is a stored room's version; an unknown room is ErrNotFound.
 func (n *Node) RoomVersion(roomID string) (gomatrixserverlib.RoomVersion, error) {
 	var version gomatrixserverlib.RoomVersion
 	err := n.DB.View(func(tx *kv.Txn) error {
@@ -56,7 +56,7 @@ func (n *Node) RoomVersion(roomID string) (gomatrixserverlib.RoomVersion, error)
 	return version, err
 }
 
-// userIDForSender maps a sender to a user ID. In room versions 10 and 11 they
+// UserIDForSender maps a sender to a user ID. In room versions 10 and 11 they
 // are the same; a sender that does not parse is an error, never (nil, nil),
 // which would make the library skip signature checks.
 func UserIDForSender(_ spec.RoomID, s spec.SenderID) (*spec.UserID, error) {
@@ -85,7 +85,7 @@ func (m chanMutex) lock(ctx context.Context) error {
 	}
 }
 
-// unlock releases m, which must be held.
+// Unlock releases m, which must be held.
 func (m chanMutex) Unlock() { <-m }
 
 func newStripedLocks() *stripedLocks {

@@ -12,10 +12,10 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// maxEventSize is the spec's limit on a PDU's canonical JSON.
+// MaxEventSize is the spec's limit on a PDU's canonical JSON.
 const MaxEventSize = 65536
 
-// roomBatch inputs events into one room, one at a time, against an in-memory
+// Batch inputs events into one room, one at a time, against an in-memory
 // view of the room, and commits all of them in one transaction. The caller
 // holds the room's lock for the batch's whole life, so the view is stable.
 type Batch struct {
@@ -27,23 +27,23 @@ type Batch struct {
 	Start   *State // current state when the batch began
 	Events  []*PendingEvent
 	ByID    map[string]*PendingEvent
-	// extra writes go into the batch's commit (an alias made with a room).
+	// Extra writes go into the batch's commit (an alias made with a room).
 	Extra []func(*kv.Txn) error
 	// membersChanged: a member event changed the room's state (then the
 	// node's shared-servers generation moves on at commit).
 	membersChanged bool
 }
 
-// pendingEvent is an event input in this batch and not yet committed.
+// PendingEvent is an event input in this batch and not yet committed.
 type PendingEvent struct {
 	PDU           gomatrixserverlib.PDU
 	Record        EventRecord
 	Before, After *State
-	// current is the room's current state once this event is accepted.
+	// Current is the room's current state once this event is accepted.
 	Current *State
-	// accepted events are served to clients and get a stream position.
+	// Accepted events are served to clients and get a stream position.
 	Accepted bool
-	// outlier events (the state and auth chain a remote join brought) get a
+	// Outlier events (the state and auth chain a remote join brought) get a
 	// stream position, so they are served as state, but no timeline entry.
 	Outlier bool
 	txnKey  []byte
@@ -51,7 +51,7 @@ type PendingEvent struct {
 	redactTarget string
 }
 
-// inputOpts carries what a local send adds to an event.
+// InputOpts carries what a local send adds to an event.
 type InputOpts struct {
 	TxnID    string
 	TxnScope TxnScope
@@ -93,7 +93,7 @@ func (n *Node) newRoomBatch(tx *kv.Txn, roomID string) (*Batch, error) {
 	return b, nil
 }
 
-// lockRoom takes the room's input lock, which room batches (withRoom) hold
+// LockRoom takes the room's input lock, which room batches (withRoom) hold
 // while they run and commit; whatever else writes what a room's commits
 // write (unread recounts, out-of-band memberships, backfill, a join's
 // chunks) holds it too, so that neither misses the other's writes nor loses
@@ -103,7 +103,7 @@ func (n *Node) LockRoom(ctx context.Context, roomID string) (chanMutex, error) {
 	return mu, mu.lock(ctx)
 }
 
-// withRoom runs fn with the room's lock held and a batch on a fresh read
+// WithRoom runs fn with the room's lock held and a batch on a fresh read
 // snapshot, then commits what fn input. It returns the batch so callers can
 // read results.
 func (n *Node) WithRoom(ctx context.Context, roomID string, fn func(b *Batch) error) (*Batch, error) {
@@ -132,7 +132,7 @@ func (n *Node) WithRoom(ctx context.Context, roomID string, fn func(b *Batch) er
 	return b, nil
 }
 
-// pdu finds an event input in this batch or stored.
+// PDU finds an event input in this batch or stored.
 func (b *Batch) PDU(id string) (gomatrixserverlib.PDU, error) {
 	if p, ok := b.ByID[id]; ok {
 		return p.PDU, nil
@@ -183,7 +183,7 @@ func (b *Batch) authProvider(s *State, needed gomatrixserverlib.StateNeeded) (*g
 	return gomatrixserverlib.NewAuthEvents(evs)
 }
 
-// build creates, signs and checks a new local event on top of the batch's
+// Build creates, signs and checks a new local event on top of the batch's
 // current view. It does not input it.
 func (b *Batch) Build(proto gomatrixserverlib.ProtoEvent, version gomatrixserverlib.RoomVersion) (gomatrixserverlib.PDU, error) {
 	if b.Room != nil {
@@ -234,7 +234,7 @@ func (b *Batch) Build(proto gomatrixserverlib.ProtoEvent, version gomatrixserver
 	return ev, nil
 }
 
-// input runs ev through auth, state and soft-fail checks and adds it to the
+// Input runs ev through auth, state and soft-fail checks and adds it to the
 // batch. An event that fails is still kept (as rejected or soft-failed) and
 // an *InputError says why; an event already stored is a no-op.
 func (b *Batch) Input(ev gomatrixserverlib.PDU, opts InputOpts) error {

@@ -74,7 +74,7 @@ func (n *Node) SendEvent(ctx context.Context, req SendRequest) (string, error) {
 	return eventID, nil
 }
 
-// buildAndInput builds a local event on the batch's view and inputs it. A
+// BuildAndInput builds a local event on the batch's view and inputs it. A
 // local event that would be rejected or soft-failed is refused, not stored.
 func (b *Batch) BuildAndInput(req SendRequest) (string, error) {
 	content := req.Content

@@ -63,7 +63,7 @@ func RoomServerKey(roomID, server string) []byte { return kv.Key(TableRoomServer
 
 func RoomServerPrefix(roomID string) []byte { return kv.Key(TableRoomServers, roomID) }
 
-// serverOf is the server name part of a user ID ("" if it has none).
+// ServerOf is the server name part of a user ID ("" if it has none).
 func ServerOf(userID string) string {
 	_, server, ok := strings.Cut(userID, ":")
 	if !ok || !strings.HasPrefix(userID, "@") {
@@ -104,7 +104,7 @@ func (b *Batch) noteJoinedServer(tx *kv.Txn, userID, was, now string) error {
 	return tx.Set(key, binary.BigEndian.AppendUint64(nil, count))
 }
 
-// membershipOf is the membership a member event sets ("" for no event).
+// MembershipOf is the membership a member event sets ("" for no event).
 func (b *Batch) MembershipOf(tx *kv.Txn, eventID string) (string, error) {
 	if eventID == "" {
 		return "", nil

@@ -126,7 +126,7 @@ func (s *State) EventIDs() []string {
 	return ids
 }
 
-// stateFromMap builds a State from a map.
+// StateFromMap builds a State from a map.
 func StateFromMap(m map[StateKey]string) *State {
 	var per [StateBuckets][]stateEntry
 	for k, id := range m {
@@ -211,7 +211,7 @@ type stateStore struct {
 	snaps  *lru[string, *State]
 }
 
-// newStateStore makes a store whose caches hold at most maxBytes (as
+// NewStateStore makes a store whose caches hold at most maxBytes (as
 // caches.go estimates them), half in blocks and half in snapshots.
 func NewStateStore(maxBytes int) *stateStore {
 	return &stateStore{
@@ -248,7 +248,7 @@ func unpackHashes(b []byte, n int) ([]string, error) {
 	return out, nil
 }
 
-// setIfAbsent writes a content-addressed record unless it is stored already.
+// SetIfAbsent writes a content-addressed record unless it is stored already.
 func SetIfAbsent(tx *kv.Txn, key []byte, value func() ([]byte, error)) error {
 	if ok, err := tx.Has(key); err != nil || ok {
 		return err
@@ -260,7 +260,7 @@ func SetIfAbsent(tx *kv.Txn, key []byte, value func() ([]byte, error)) error {
 	return tx.Set(key, v)
 }
 
-// write stores s (only the parts not already stored) in tx and returns its ID.
+// Write stores s (only the parts not already stored) in tx and returns its ID.
 func (ss *stateStore) Write(tx *kv.Txn, s *State) (string, error) {
 	if s.id == "" {
 		return "", nil
@@ -304,7 +304,7 @@ func (ss *stateStore) Write(tx *kv.Txn, s *State) (string, error) {
 	return s.id, nil
 }
 
-// encode is the block's stored form.
+// Encode is the block's stored form.
 func (b *stateBlock) Encode() ([]byte, error) {
 	rows := make([][3]string, len(b.Entries))
 	for j, e := range b.Entries {
@@ -313,7 +313,7 @@ func (b *stateBlock) Encode() ([]byte, error) {
 	return json.Marshal(rows)
 }
 
-// markWritten caches s and its blocks after the transaction that wrote them
+// MarkWritten caches s and its blocks after the transaction that wrote them
 // commits.
 func (ss *stateStore) MarkWritten(s *State) {
 	for _, b := range s.Blocks {
@@ -326,7 +326,7 @@ func (ss *stateStore) MarkWritten(s *State) {
 	}
 }
 
-// read loads the snapshot id.
+// Read loads the snapshot id.
 func (ss *stateStore) Read(tx *kv.Txn, id string) (*State, error) {
 	if id == "" {
 		return &State{}, nil

@@ -42,7 +42,7 @@ func ParseStickyDuration(s string) (int64, error) {
 	return v, nil
 }
 
-// stickyDuration reads an event's sticky duration from its JSON:
+// StickyDuration reads an event's sticky duration from its JSON:
 // msc4354_sticky.duration_ms, else sticky.duration_ms. Only an integer
 // literal in 0..MaxStickyDurationMS makes the event sticky: a float, a
 // string, a negative or larger number, or a missing duration does not (the
@@ -66,14 +66,14 @@ func StickyDuration(eventJSON []byte) (int64, bool) {
 	return 0, false
 }
 
-// stickyEnd is when a sticky event stops being sticky, in Unix ms: it starts
+// StickyEnd is when a sticky event stops being sticky, in Unix ms: it starts
 // at the earlier of its receipt and its origin_server_ts (so a timestamp in
 // the future gains nothing) and lasts its duration, capped at one hour.
 func StickyEnd(receivedMS, originTS, durationMS int64) int64 {
 	return min(receivedMS, originTS) + min(max(durationMS, 0), MaxStickyDurationMS)
 }
 
-// stickyEndOf is stickyEnd for a PDU received at receivedMS; ok is false for
+// StickyEndOf is stickyEnd for a PDU received at receivedMS; ok is false for
 // an event that is not sticky (or is redacted: redaction strips the key).
 func StickyEndOf(pdu gomatrixserverlib.PDU, receivedMS int64) (int64, bool) {
 	d, ok := StickyDuration(pdu.JSON())
@@ -93,7 +93,7 @@ func StickyInfo(pdu gomatrixserverlib.PDU) json.RawMessage {
 	return json.RawMessage(`{"duration_ms":` + strconv.FormatInt(d, 10) + `}`)
 }
 
-// withStickyKey returns ev with the top-level msc4354_sticky object added.
+// WithStickyKey returns ev with the top-level msc4354_sticky object added.
 //
 // gomatrixserverlib's builder has no way to add a top-level key, so this
 // redoes by hand the last steps of EventBuilder.Build: the content hash

@@ -26,10 +26,10 @@ const (
 	backfillFloor uint64 = 1 << 62
 )
 
-// backfillPos is the position of the k-th backfilled event (k >= 1).
+// BackfillPos is the position of the k-th backfilled event (k >= 1).
 func BackfillPos(k uint64) uint64 { return BackfillBase - k }
 
-// isBackfillPos reports whether p is in the backfill range.
+// IsBackfillPos reports whether p is in the backfill range.
 func IsBackfillPos(p uint64) bool { return p > backfillFloor && p < BackfillBase }
 
 // timelineOrder maps a position to its place in the room's timeline:

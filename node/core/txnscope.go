@@ -46,7 +46,7 @@ func txnKey(userID, deviceID string, scope TxnScope, txnID string) []byte {
 	return kv.Key(TableTxn, append(parts, txnID)...)
 }
 
-// toDeviceTxnEntry is how a to-device send's transaction ID is remembered
+// ToDeviceTxnEntry is how a to-device send's transaction ID is remembered
 // among its device's recent ones (todevice.go): with the event type, which
 // is part of the path of PUT /sendToDevice/{eventType}/{txnId}. The type's
 // length comes first so no two (type, ID) pairs make the same entry.
@@ -59,11 +59,11 @@ func ToDeviceTxnEntry(evType, txnID string) string {
 	return strconv.Itoa(len(evType)) + ":" + evType + txnID
 }
 
-// txnSweepBatch is how many transaction records one write deletes: a
+// TxnSweepBatch is how many transaction records one write deletes: a
 // device that sent for years has more than one Badger transaction can hold.
 const TxnSweepBatch = 1000
 
-// forgetDeviceTxns deletes every transaction ID record of a deleted device,
+// ForgetDeviceTxns deletes every transaction ID record of a deleted device,
 // scoped or from before scoping: a device's records are one per event it
 // sent and nothing reads them once its access token is gone. It runs after
 // the device's deletion has committed, in batches; a login that reuses the

@@ -54,7 +54,7 @@ func membershipName(b []byte) string {
 	return string(b)
 }
 
-// setUserBump puts a user's entry for a room, in place: entries never move,
+// SetUserBump puts a user's entry for a room, in place: entries never move,
 // so the index holds no deleted keys for a scan to skip.
 func SetUserBump(tx *kv.Txn, userID string, b RoomBump) error {
 	return tx.Set(UserBumpRoomKey(userID, b.RoomID), userBumpValue(b))
@@ -65,7 +65,7 @@ func deleteUserBump(tx *kv.Txn, userID, roomID string) error {
 	return tx.Delete(UserBumpRoomKey(userID, roomID))
 }
 
-// userBumpIndexer keeps the local users' room lists (writeUserBumps) and
+// UserBumpIndexer keeps the local users' room lists (writeUserBumps) and
 // their cache, which learns of the batch once it is durable.
 type UserBumpIndexer struct {
 	NoPrepare

@@ -25,7 +25,7 @@ type userBumpCache struct {
 	lists *lru[string, []RoomBump]
 }
 
-// newUserBumpCache makes a cache of at most maxBytes of lists (as
+// NewUserBumpCache makes a cache of at most maxBytes of lists (as
 // roomBumpsSize estimates them).
 func NewUserBumpCache(maxBytes int) *userBumpCache {
 	return &userBumpCache{lists: newSizedLRU[string](userBumpCacheUsers, maxBytes, RoomBumpsSize)}
@@ -38,7 +38,7 @@ func (c *userBumpCache) clear() {
 	c.lists.clear()
 }
 
-// userBumpChange is one entry a commit wrote (or a forget deleted).
+// UserBumpChange is one entry a commit wrote (or a forget deleted).
 type UserBumpChange struct {
 	UserID  string
 	Entry   RoomBump
@@ -53,7 +53,7 @@ func compareRoomBumps(x, y RoomBump) int {
 	return strings.Compare(x.RoomID, y.RoomID)
 }
 
-// apply brings the cached lists up to date with committed changes.
+// Apply brings the cached lists up to date with committed changes.
 func (c *userBumpCache) Apply(changes []UserBumpChange) {
 	if len(changes) == 0 {
 		return

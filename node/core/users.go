@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// isLocalUser reports whether userID belongs to this server.
+// IsLocalUser reports whether userID belongs to this server.
 func (n *Node) IsLocalUser(userID string) bool {
 	return strings.HasSuffix(userID, ":"+n.serverName) && strings.HasPrefix(userID, "@")
 }
@@ -26,7 +26,7 @@ func (n *Node) LocalpartOf(user string) (string, error) {
 	return lp, nil
 }
 
-// randomString returns n random characters from [A-Za-z0-9-_].
+// RandomString returns n random characters from [A-Za-z0-9-_].
 func RandomString(n int) string {
 	b := make([]byte, (n*6+7)/8)
 	if _, err := rand.Read(b); err != nil {

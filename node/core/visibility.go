@@ -8,7 +8,7 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// historyVisibility reads m.room.history_visibility from s ("shared" when unset).
+// HistoryVisibility reads m.room.history_visibility from s ("shared" when unset).
 func (n *Node) HistoryVisibility(tx *kv.Txn, s *State) (string, error) {
 	id, ok := s.Get(spec.MRoomHistoryVisibility, "")
 	if !ok {
