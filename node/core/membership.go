@@ -39,7 +39,7 @@ func (n *Node) ChangeMembership(ctx context.Context, mc MembershipChange) (strin
 		return "", fmt.Errorf("%w: user ID %q", ErrInvalidParam, mc.Target)
 	}
 	if (mc.Membership == spec.Join || mc.Membership == spec.Leave) && mc.Target == mc.Sender {
-		if known, err := n.roomKnown(mc.RoomID); err != nil {
+		if known, err := n.RoomExists(ctx, mc.RoomID); err != nil {
 			return "", err
 		} else if !known && mc.Membership == spec.Leave {
 			return n.federation.RejectOutOfBand(ctx, mc) // an invite to a room not here (node/inbound/fedleave.go)

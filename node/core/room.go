@@ -103,14 +103,3 @@ func (s *stripedLocks) forRoom(roomID string) chanMutex {
 	}
 	return s[h%uint32(len(s))]
 }
-
-// roomKnown reports whether the node has the room.
-func (n *Node) roomKnown(roomID string) (bool, error) {
-	var ok bool
-	err := n.DB.View(func(tx *kv.Txn) error {
-		var err error
-		ok, err = tx.Has(RoomKey(roomID))
-		return err
-	})
-	return ok, err
-}
