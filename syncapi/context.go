@@ -84,7 +84,11 @@ func (a *api) eventContext(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	format := core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID}
+	bundles, err := a.bundles(ctx, dev.UserID, returned)
+	if err != nil {
+		return err
+	}
+	format := core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID, Bundles: bundles}
 	mxhttp.WriteJSON(w, http.StatusOK, contextResponse{
 		Start:        StreamToken{Room: start}.String(),
 		End:          StreamToken{Room: end}.String(),

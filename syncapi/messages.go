@@ -67,7 +67,11 @@ func (a *api) messages(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	format := core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID}
+	bundles, err := a.bundles(ctx, dev.UserID, win.events)
+	if err != nil {
+		return err
+	}
+	format := core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID, Bundles: bundles}
 	res := messagesResponse{Start: start, Chunk: clientEvents(win.events, format)}
 	if win.more {
 		res.End = from.WithRoom(win.end).String()

@@ -16,6 +16,7 @@ import (
 // within its allow-list.
 type Reader interface {
 	roomReader
+	relationsReader
 	streamReader
 	syncSession
 }

@@ -29,6 +29,8 @@ var readerAllowed = map[string]bool{
 	"Memberships": true, "OutOfBandRoom": true, "RoomsByBump": true,
 	"SharesRoom": true, "UnreadCounts": true, "StickyEvents": true,
 	"StickyTTLs": true, "RoomsWithLiveSticky": true,
+	// Relations (node/relations): pages and bundled aggregations.
+	"RelationsPage": true, "ThreadsPage": true, "Bundle": true, "RelatedBy": true,
 	// The other streams.
 	"AccountData": true, "AccountDataPosition": true, "AccountDataSince": true,
 	"Tags": true, "ReceiptPosition": true, "ReceiptsSince": true, "Typing": true,

@@ -1,0 +1,233 @@
+package relations
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
+	"github.com/matrix-org/gomatrixserverlib"
+)
+
+// Indexer keeps the relations index in the room commit (core.Indexer): it
+// indexes each accepted event that relates to another, and takes out of
+// the index (and so out of every aggregation) each one an accepted
+// redaction strips, in the batch's order.
+type Indexer struct {
+	core.NoPrepare
+	R *Relations
+}
+
+// maxRelTypeLen bounds the rel_type and event type written into keys; the
+// event's size limit bounds them anyway, this keeps keys small.
+const maxRelTypeLen = 255
+
+// Index writes the batch's relations and applies its redactions.
+func (x Indexer) Index(tx *kv.Txn, c *core.RoomCommit, _ core.IndexPlan) (func(), error) {
+	var redactions map[string]string // redaction's ID -> the event it strips
+	for _, p := range c.Batch.Events {
+		if t := p.RedactTarget(); t != "" {
+			if redactions == nil {
+				redactions = map[string]string{}
+			}
+			redactions[p.PDU.EventID()] = t
+		}
+	}
+	for _, ce := range c.Events {
+		if t, ok := redactions[ce.PDU.EventID()]; ok {
+			if err := removeRelation(tx, t); err != nil {
+				return nil, fmt.Errorf("relations: redact %s: %w", t, err)
+			}
+			continue
+		}
+		r := parseRelation(ce.PDU, ce.Pos)
+		if r == nil {
+			continue
+		}
+		if err := addRelation(tx, r); err != nil {
+			return nil, fmt.Errorf("relations: index %s: %w", r.EventID, err)
+		}
+	}
+	return nil, nil
+}
+
+// relationContent is the part of an event's content that relates it.
+type relationContent struct {
+	RelatesTo *struct {
+		RelType string `json:"rel_type"`
+		EventID string `json:"event_id"`
+	} `json:"m.relates_to"`
+	NewContent json.RawMessage `json:"m.new_content"`
+}
+
+// relatesToKey is looked for before decoding: most events relate to
+// nothing, and a send must not pay a JSON decode for them. (A sender who
+// escapes the key's characters hides the relation from the index, and only
+// from its aggregations: clients still see the content.)
+var relatesToKey = []byte(`"m.relates_to"`)
+
+// parseRelation returns the relation p makes, or nil: one with a rel_type
+// and a parent event ID (m.in_reply_to alone is a reply, no relation).
+func parseRelation(p gomatrixserverlib.PDU, pos uint64) *relRecord {
+	content := p.Content()
+	if !bytes.Contains(content, relatesToKey) {
+		return nil
+	}
+	var c relationContent
+	if json.Unmarshal(content, &c) != nil || c.RelatesTo == nil {
+		return nil
+	}
+	rel := c.RelatesTo
+	id := p.EventID()
+	if rel.RelType == "" || len(rel.RelType) > maxRelTypeLen || len(p.Type()) > maxRelTypeLen ||
+		len(rel.EventID) < 2 || rel.EventID[0] != '$' || rel.EventID == id {
+		return nil
+	}
+	r := &relRecord{
+		Room: p.RoomID().String(), Parent: rel.EventID, RelType: rel.RelType, EventType: p.Type(),
+		EventID: id, Sender: string(p.SenderID()), Pos: pos, TS: int64(p.OriginServerTS()),
+	}
+	if rel.RelType == RelReplace && p.StateKey() == nil {
+		// The spec's edit rules that need only the edit: no state key, and
+		// the new content (inside the ciphertext when encrypted).
+		r.Edit = p.Type() == "m.room.encrypted" || bytes.HasPrefix(bytes.TrimSpace(c.NewContent), []byte("{"))
+	}
+	return r
+}
+
+// addRelation writes r's keys and counts it in its parent's summary.
+func addRelation(tx *kv.Txn, r *relRecord) error {
+	if ok, err := tx.Has(relOfKey(r.EventID)); err != nil || ok {
+		return err // indexed already
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	for _, k := range [][]byte{relKey(r), relTypeKey(r), relTypeEvKey(r), relOfKey(r.EventID)} {
+		if err := tx.Set(k, v); err != nil {
+			return err
+		}
+	}
+	agg, _, err := loadAgg(tx, r.Room, r.Parent)
+	if err != nil {
+		return err
+	}
+	switch r.RelType {
+	case RelThread:
+		agg.Thread++
+		if r.Pos > agg.ThreadLatestPos {
+			if err := moveThread(tx, r.Room, r.Parent, &agg, r.EventID, r.Pos); err != nil {
+				return err
+			}
+		}
+		if err := tx.Set(threadUserKey(r.Room, r.Parent, r.Sender), nil); err != nil {
+			return err
+		}
+	case RelReplace:
+		agg.Replace++
+	case RelReference:
+		agg.Reference++
+	default:
+		return nil // indexed for /relations; nothing aggregated
+	}
+	return tx.SetJSON(aggKey(r.Room, r.Parent), agg)
+}
+
+// moveThread makes latestID (at pos) the thread's latest event, moving the
+// thread in the room's list by activity (pos 0: out of the list).
+func moveThread(tx *kv.Txn, roomID, rootID string, agg *aggRecord, latestID string, pos uint64) error {
+	if agg.ThreadLatestPos > 0 {
+		if err := tx.Delete(threadKey(roomID, agg.ThreadLatestPos, rootID)); err != nil {
+			return err
+		}
+	}
+	agg.ThreadLatest, agg.ThreadLatestPos = latestID, pos
+	if pos == 0 {
+		return nil
+	}
+	return tx.Set(threadKey(roomID, pos, rootID), nil)
+}
+
+// removeRelation takes a redacted event's relation out of the index and
+// its parent's summary; an event that relates to nothing is left alone.
+func removeRelation(tx *kv.Txn, eventID string) error {
+	var r relRecord
+	err := tx.GetJSON(relOfKey(eventID), &r)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, k := range [][]byte{relKey(&r), relTypeKey(&r), relTypeEvKey(&r), relOfKey(eventID)} {
+		if err := tx.Delete(k); err != nil {
+			return err
+		}
+	}
+	agg, ok, err := loadAgg(tx, r.Room, r.Parent)
+	if err != nil || !ok {
+		return err
+	}
+	switch r.RelType {
+	case RelThread:
+		agg.Thread = max(agg.Thread-1, 0)
+		if err := recountThread(tx, r.Room, r.Parent, &agg); err != nil {
+			return err
+		}
+	case RelReplace:
+		agg.Replace = max(agg.Replace-1, 0)
+	case RelReference:
+		agg.Reference = max(agg.Reference-1, 0)
+	}
+	if agg.empty() {
+		return tx.Delete(aggKey(r.Room, r.Parent))
+	}
+	return tx.SetJSON(aggKey(r.Room, r.Parent), agg)
+}
+
+// recountThread works a thread's latest event and participants out again
+// from its remaining replies, after one was redacted. It reads the whole
+// thread: redactions of thread replies are rare, bundling is not.
+func recountThread(tx *kv.Txn, roomID, rootID string, agg *aggRecord) error {
+	var stale [][]byte
+	err := tx.Each(kv.Scan{Prefix: threadUserPrefix(roomID, rootID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		stale = append(stale, bytes.Clone(k))
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := tx.Delete(k); err != nil {
+			return err
+		}
+	}
+	latestID, latestPos := "", uint64(0)
+	senders := map[string]bool{}
+	err = tx.Each(kv.Scan{Prefix: relPrefix(roomID, rootID, RelThread, ""), Reverse: true}, func(_, v []byte) (bool, error) {
+		r, err := decodeRel(v)
+		if err != nil {
+			return false, err
+		}
+		if latestPos == 0 {
+			latestID, latestPos = r.EventID, r.Pos
+		}
+		senders[r.Sender] = true
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := moveThread(tx, roomID, rootID, agg, latestID, latestPos); err != nil {
+		return err
+	}
+	for s := range senders {
+		if err := tx.Set(threadUserKey(roomID, rootID, s), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
