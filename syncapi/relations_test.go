@@ -304,7 +304,7 @@ func TestBundledAggregations(t *testing.T) {
 	root := e.say(alice, room, "root")
 	e.edit(alice, room, root, "first edit")
 	latestEdit := e.edit(alice, room, root, "second edit")
-	e.edit(bob, room, root, "not bob's to edit")                                                    // another sender: invalid
+	e.edit(bob, room, root, "not bob's to edit")                                                              // another sender: invalid
 	e.relate(alice, room, "m.reaction", "m.replace", root, map[string]any{"m.new_content": map[string]any{}}) // another type: invalid
 	e.threadReply(bob, room, root, "reply 1")
 	latestReply := e.threadReply(bob, room, root, "reply 2")
