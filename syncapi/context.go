@@ -46,7 +46,7 @@ func (a *api) eventContext(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	keep := withoutIgnored(ignored, filter.keep())
+	keep := withoutIgnored(ignored, a.keepFor(ctx, filter))
 
 	// Pin "now" first, so that end is exact when everything after the
 	// event up to now has been read.

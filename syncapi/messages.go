@@ -62,7 +62,7 @@ func (a *api) messages(w http.ResponseWriter, r *http.Request) error {
 		start = from.String()
 	}
 	sp := span{from: from.Room, to: to.Room, hasTo: hasTo, backwards: backwards, history: true}
-	win, err := a.paginate(ctx, dev.UserID, roomID, sp, limit, withoutIgnored(ignored, filter.keep()))
+	win, err := a.paginate(ctx, dev.UserID, roomID, sp, limit, withoutIgnored(ignored, a.keepFor(ctx, filter)))
 	if err != nil {
 		return err
 	}

@@ -509,3 +509,57 @@ func TestThreads(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestRelationFilters: the event filter's relation fields in /messages
+// (rel_types, not_rel_types under both names, related_by_rel_types,
+// related_by_senders) and rel_types in /sync's timeline.
+func TestRelationFilters(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.user("alice"), e.user("bob")
+	room := e.room(alice, "public_chat")
+	e.join(bob, room)
+	rootA := e.say(alice, room, "A")
+	rootB := e.say(alice, room, "B")
+	plain := e.say(alice, room, "plain")
+	replyA := e.threadReply(bob, room, rootA, "in A")
+	replyB := e.threadReply(alice, room, rootB, "in B")
+	reaction := e.react(bob, room, rootB, "👍")
+
+	msgs := `"types":["m.room.message","m.reaction"]`
+	tests := []struct {
+		name   string
+		filter string
+		want   []string
+	}{
+		{"rel_types", `{` + msgs + `,"rel_types":["m.thread"]}`, []string{replyA, replyB}},
+		{"unstable rel_types", `{` + msgs + `,"org.matrix.msc3874.rel_types":["m.thread"]}`, []string{replyA, replyB}},
+		{"not_rel_types", `{` + msgs + `,"not_rel_types":["m.thread"]}`, []string{rootA, rootB, plain, reaction}},
+		{"unstable not_rel_types", `{` + msgs + `,"org.matrix.msc3874.not_rel_types":["m.thread","m.annotation"]}`, []string{rootA, rootB, plain}},
+		{"related_by_rel_types", `{` + msgs + `,"related_by_rel_types":["m.thread"]}`, []string{rootA, rootB}},
+		{"related_by_rel_types annotation", `{` + msgs + `,"related_by_rel_types":["m.annotation"]}`, []string{rootB}},
+		{"related_by_senders", `{` + msgs + `,"related_by_senders":["` + bob.UserID + `"]}`, []string{rootA, rootB}},
+		{"related_by both, one relation must match both", `{` + msgs + `,"related_by_rel_types":["m.thread"],"related_by_senders":["` + bob.UserID + `"]}`, []string{rootA}},
+		{"empty lists restrict nothing", `{` + msgs + `,"rel_types":[],"related_by_senders":[]}`, []string{rootA, rootB, plain, replyA, replyB, reaction}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := e.forT(t).messages(alice, room, vals("dir", "f", "limit", "100", "filter", tc.filter))
+			if got := ids(b.Chunk); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("sync timeline rel_types", func(t *testing.T) {
+		s := e.forT(t).sync(alice, vals("filter", `{"room":{"timeline":{"limit":50,"rel_types":["m.thread"]}}}`))
+		if got, want := ids(s.Rooms.Join[room].Timeline.Events), []string{replyA, replyB}; !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	})
+	t.Run("bad related_by_senders", func(t *testing.T) {
+		res := e.get(alice.AccessToken, "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/messages",
+			vals("dir", "b", "filter", `{"related_by_senders":["bob"]}`))
+		if res.Status != 400 || res.Errcode() != "M_INVALID_PARAM" { // as for every bad filter parameter
+			t.Fatalf("%d %s", res.Status, res.Raw)
+		}
+	})
+}
