@@ -336,6 +336,8 @@ func TestBundledAggregations(t *testing.T) {
 			e := e.forT(t)
 			s := e.sync(viewer, vals("filter", `{"room":{"timeline":{"limit":50}}}`))
 			check(t, "sync", findEvent(t, s.Rooms.Join[room].Timeline.Events, root), viewer)
+			ss := e.ss(viewer, map[string]any{"lists": map[string]any{"all": ssList(0, 10, 50)}})
+			check(t, "sliding sync", findEvent(t, ss.Rooms[room].Timeline, root), viewer)
 			m := e.messages(viewer, room, vals("dir", "b", "limit", "50"))
 			check(t, "messages", findEvent(t, m.Chunk, root), viewer)
 			res := e.get(viewer.AccessToken, contextPath(room, root), vals("limit", "0"))

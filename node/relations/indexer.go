@@ -20,8 +20,11 @@ type Indexer struct {
 	R *Relations
 }
 
-// maxRelTypeLen bounds the rel_type and event type written into keys; the
-// event's size limit bounds them anyway, this keeps keys small.
+// maxRelTypeLen bounds the rel_type, event type and parent event ID
+// written into keys (the spec's limit on identifiers is 255 bytes). A
+// relation beyond it is not indexed: a key longer than Badger allows would
+// fail the whole commit and wedge the room, and the event's size limit
+// alone lets content carry a 60 KiB "event_id".
 const maxRelTypeLen = 255
 
 // Index writes the batch's relations and applies its redactions.
@@ -82,7 +85,7 @@ func parseRelation(p gomatrixserverlib.PDU, pos uint64) *relRecord {
 	rel := c.RelatesTo
 	id := p.EventID()
 	if rel.RelType == "" || len(rel.RelType) > maxRelTypeLen || len(p.Type()) > maxRelTypeLen ||
-		len(rel.EventID) < 2 || rel.EventID[0] != '$' || rel.EventID == id {
+		len(rel.EventID) < 2 || len(rel.EventID) > maxRelTypeLen || rel.EventID[0] != '$' || rel.EventID == id {
 		return nil
 	}
 	r := &relRecord{
