@@ -6,15 +6,15 @@ import (
 	"net/url"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
-	"github.com/edgenode/edgenode/node/relations"
 )
 
 // relationsReader is what the relation endpoints and bundled aggregations
 // need of the node (node/relations): reads only.
 type relationsReader interface {
-	RelationsPage(ctx context.Context, q relations.RelationsQuery) (relations.RelationsPage, error)
-	ThreadsPage(ctx context.Context, q relations.ThreadsQuery) (relations.ThreadsPage, error)
+	RelationsPage(ctx context.Context, q node.RelationsQuery) (node.RelationsPage, error)
+	ThreadsPage(ctx context.Context, q node.ThreadsQuery) (node.ThreadsPage, error)
 	Bundle(ctx context.Context, userID string, evs []*core.Event) (core.Bundles, error)
 	RelatedBy(ctx context.Context, roomID, eventID string, relTypes, senders []string) (bool, error)
 }
@@ -37,7 +37,7 @@ const defaultRelationsLimit = 20
 func (a *api) relations(w http.ResponseWriter, r *http.Request) error {
 	ctx, dev := r.Context(), mxhttp.DeviceFrom(r)
 	q := r.URL.Query()
-	rq := relations.RelationsQuery{
+	rq := node.RelationsQuery{
 		UserID: dev.UserID, RoomID: r.PathValue("roomId"), EventID: r.PathValue("eventId"),
 		RelType: r.PathValue("relType"), EventType: r.PathValue("eventType"),
 	}
@@ -49,7 +49,7 @@ func (a *api) relations(w http.ResponseWriter, r *http.Request) error {
 		return mxhttp.InvalidParam("dir must be b or f")
 	}
 	var err error
-	if rq.Limit, err = positiveLimit(q, defaultRelationsLimit, relations.MaxLimit, false); err != nil {
+	if rq.Limit, err = positiveLimit(q, defaultRelationsLimit, node.RelationsMaxLimit, false); err != nil {
 		return err
 	}
 	from, hasFrom, err := queryToken(q, "from")
@@ -65,7 +65,7 @@ func (a *api) relations(w http.ResponseWriter, r *http.Request) error {
 	switch q.Get("recurse") {
 	case "":
 	case "true":
-		rq.Recurse, depth = true, ptr(relations.RecurseDepth)
+		rq.Recurse, depth = true, ptr(node.RelationsRecurseDepth)
 	case "false":
 		depth = ptr(1)
 	default:
@@ -100,7 +100,7 @@ type threadsResponse struct {
 func (a *api) threads(w http.ResponseWriter, r *http.Request) error {
 	ctx, dev, roomID := r.Context(), mxhttp.DeviceFrom(r), r.PathValue("roomId")
 	q := r.URL.Query()
-	tq := relations.ThreadsQuery{UserID: dev.UserID, RoomID: roomID}
+	tq := node.ThreadsQuery{UserID: dev.UserID, RoomID: roomID}
 	switch q.Get("include") {
 	case "", "all":
 	case "participated":
@@ -109,7 +109,7 @@ func (a *api) threads(w http.ResponseWriter, r *http.Request) error {
 		return mxhttp.InvalidParam("include must be all or participated")
 	}
 	var err error
-	if tq.Limit, err = positiveLimit(q, defaultRelationsLimit, relations.MaxLimit, true); err != nil {
+	if tq.Limit, err = positiveLimit(q, defaultRelationsLimit, node.RelationsMaxLimit, true); err != nil {
 		return err
 	}
 	from, hasFrom, err := queryToken(q, "from")
