@@ -104,6 +104,10 @@ func TestRelations(t *testing.T) {
 	ref := e.relate(bob, room, "m.room.message", "m.reference", root, map[string]any{"msgtype": "m.text", "body": "see"})
 	deep := e.react(alice, room, th, "👀") // a relation of a relation
 	e.say(alice, room, "unrelated")
+	// A relation from another room is no relation of root's (the spec:
+	// related events are in the same room): not listed, not aggregated.
+	e.react(alice, other, root, "🚫")
+	e.threadReply(alice, other, root, "from elsewhere")
 
 	newestFirst := []string{ref, ed, r2, th, r1}
 	tests := []struct {
