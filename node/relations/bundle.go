@@ -31,7 +31,20 @@ func (r *Relations) Bundle(ctx context.Context, userID string, evs []*core.Event
 	}
 	var out core.Bundles
 	err := r.DB.View(func(tx *kv.Txn) error {
+		var roomID string
+		var parents map[string]bool // nil: look each event up
 		for _, ev := range evs {
+			if len(evs) > 2 { // else lookups cost less than a scan
+				if rid := ev.PDU.RoomID().String(); rid != roomID {
+					var err error
+					if roomID, parents, err = aggParents(tx, rid); err != nil {
+						return err
+					}
+				}
+				if parents != nil && !parents[ev.PDU.EventID()] {
+					continue
+				}
+			}
 			b, err := r.bundle(tx, userID, ev, true)
 			if err != nil {
 				return err
@@ -46,6 +59,37 @@ func (r *Relations) Bundle(ctx context.Context, userID string, evs []*core.Event
 		return nil
 	})
 	return out, err
+}
+
+// maxAggPrefetch is how many summaries of a room Bundle reads in one scan
+// to learn which of a page's events have any. A room with more (one with
+// many threads or edits) is looked up event by event.
+const maxAggPrefetch = 128
+
+// aggParents returns the IDs of roomID's events that have a summary, from
+// one scan of the room's summaries, or nil when the room has more than
+// maxAggPrefetch of them (or the scan is no cheaper than lookups). A page of
+// a room's timeline so costs one scan rather than a missing-key lookup per
+// event, which is most of what bundling costs a /sync of many rooms.
+func aggParents(tx *kv.Txn, roomID string) (string, map[string]bool, error) {
+	parents := map[string]bool{}
+	complete := true
+	err := tx.Each(kv.Scan{Prefix: kv.Key(tRelAgg, roomID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		if len(parents) == maxAggPrefetch {
+			complete = false
+			return false, nil
+		}
+		id, err := kv.LastString(k)
+		if err != nil {
+			return false, err
+		}
+		parents[id] = true
+		return true, nil
+	})
+	if err != nil || !complete {
+		return roomID, nil, err
+	}
+	return roomID, parents, nil
 }
 
 // bundle is one event's aggregations (nil for none). withThread is false
