@@ -426,6 +426,24 @@ func TestRedactedRelationsLeaveAggregations(t *testing.T) {
 	if b := e.relGet(bob, threadsPath(room), nil); len(b.Chunk) != 0 {
 		t.Fatalf("threads with every reply redacted: %v", ids(b.Chunk))
 	}
+
+	// Bob replies twice in alice's thread: with one reply redacted he still
+	// took part, with both he no longer does (the thread stays, with
+	// alice's reply).
+	root2 := e.say(alice, room, "root 2")
+	first, second := e.threadReply(bob, room, root2, "one"), e.threadReply(bob, room, root2, "two")
+	e.threadReply(alice, room, root2, "alice's, which keeps the thread")
+	participated := func() []string {
+		return ids(e.relGet(bob, threadsPath(room), vals("include", "participated")).Chunk)
+	}
+	e.redact(bob, room, second)
+	if got := participated(); !slices.Equal(got, []string{root2}) {
+		t.Fatalf("bob with one reply left: participated in %v", got)
+	}
+	e.redact(bob, room, first)
+	if got := participated(); len(got) != 0 {
+		t.Fatalf("bob with no reply left: participated in %v", got)
+	}
 }
 
 func TestThreads(t *testing.T) {

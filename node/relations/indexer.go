@@ -2,6 +2,7 @@ package relations
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,7 +127,7 @@ func addRelation(tx *kv.Txn, r *relRecord) error {
 				return err
 			}
 		}
-		if err := tx.Set(threadUserKey(r.Room, r.Parent, r.Sender), nil); err != nil {
+		if err := countParticipant(tx, r, 1); err != nil {
 			return err
 		}
 	case RelReplace:
@@ -177,8 +178,13 @@ func removeRelation(tx *kv.Txn, eventID string) error {
 	switch r.RelType {
 	case RelThread:
 		agg.Thread = max(agg.Thread-1, 0)
-		if err := recountThread(tx, r.Room, r.Parent, &agg); err != nil {
+		if err := countParticipant(tx, &r, -1); err != nil {
 			return err
+		}
+		if agg.ThreadLatest == r.EventID {
+			if err := relatestThread(tx, r.Room, r.Parent, &agg); err != nil {
+				return err
+			}
 		}
 	case RelReplace:
 		agg.Replace = max(agg.Replace-1, 0)
@@ -191,46 +197,44 @@ func removeRelation(tx *kv.Txn, eventID string) error {
 	return tx.SetJSON(aggKey(r.Room, r.Parent), agg)
 }
 
-// recountThread works a thread's latest event and participants out again
-// from its remaining replies, after one was redacted. It reads the whole
-// thread: redactions of thread replies are rare, bundling is not.
-func recountThread(tx *kv.Txn, roomID, rootID string, agg *aggRecord) error {
-	var stale [][]byte
-	err := tx.Each(kv.Scan{Prefix: threadUserPrefix(roomID, rootID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-		stale = append(stale, bytes.Clone(k))
-		return true, nil
-	})
-	if err != nil {
+// countParticipant adds delta to how many replies r's sender has in r's
+// thread; a sender with none left no longer took part. Counting (rather
+// than scanning the thread again) keeps a redaction's cost independent of
+// the thread's length.
+func countParticipant(tx *kv.Txn, r *relRecord, delta int) error {
+	k := threadUserKey(r.Room, r.Parent, r.Sender)
+	n := uint64(0)
+	v, err := tx.Get(k)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+	case err != nil:
 		return err
-	}
-	for _, k := range stale {
-		if err := tx.Delete(k); err != nil {
-			return err
+	default:
+		if n, _ = binary.Uvarint(v); n == 0 {
+			n = 1 // unreadable: one reply at least, or the key would not be there
 		}
 	}
+	if delta < 0 && n <= uint64(-delta) {
+		return tx.Delete(k)
+	}
+	return tx.Set(k, binary.AppendUvarint(nil, n+uint64(delta)))
+}
+
+// relatestThread makes the newest remaining reply the thread's latest
+// event, after the latest one was redacted (no reply left: the thread
+// leaves the room's list).
+func relatestThread(tx *kv.Txn, roomID, rootID string, agg *aggRecord) error {
 	latestID, latestPos := "", uint64(0)
-	senders := map[string]bool{}
-	err = tx.Each(kv.Scan{Prefix: relPrefix(roomID, rootID, RelThread, ""), Reverse: true}, func(_, v []byte) (bool, error) {
+	err := tx.Each(kv.Scan{Prefix: relPrefix(roomID, rootID, RelThread, ""), Reverse: true}, func(_, v []byte) (bool, error) {
 		r, err := decodeRel(v)
 		if err != nil {
 			return false, err
 		}
-		if latestPos == 0 {
-			latestID, latestPos = r.EventID, r.Pos
-		}
-		senders[r.Sender] = true
-		return true, nil
+		latestID, latestPos = r.EventID, r.Pos
+		return false, nil
 	})
 	if err != nil {
 		return err
 	}
-	if err := moveThread(tx, roomID, rootID, agg, latestID, latestPos); err != nil {
-		return err
-	}
-	for s := range senders {
-		if err := tx.Set(threadUserKey(roomID, rootID, s), nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return moveThread(tx, roomID, rootID, agg, latestID, latestPos)
 }

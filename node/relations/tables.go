@@ -22,7 +22,7 @@ const (
 	tRelAgg = "relagg" // room ID, parent ID -> aggRecord
 	// The room's threads by latest activity, and who took part in each.
 	tThread     = "thread"     // room ID, latest event's position, root ID -> ""
-	tThreadUser = "threaduser" // room ID, root ID, user ID -> ""
+	tThreadUser = "threaduser" // room ID, root ID, user ID -> uvarint replies by the user (absent: none)
 )
 
 func relKey(r *relRecord) []byte { return kv.Key(tRel, r.Room, r.Parent, r.Pos) }
