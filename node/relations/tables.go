@@ -43,9 +43,6 @@ func threadPrefix(roomID string) []byte { return kv.Key(tThread, roomID) }
 func threadUserKey(roomID, rootID, userID string) []byte {
 	return kv.Key(tThreadUser, roomID, rootID, userID)
 }
-func threadUserPrefix(roomID, rootID string) []byte {
-	return kv.Key(tThreadUser, roomID, rootID)
-}
 
 // relPrefix is the scan prefix of a parent's relations, narrowed to a
 // rel_type and an event type when given (an event type only with a
