@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/edgenode/edgenode/node"
@@ -586,4 +587,27 @@ func TestRelationFilters(t *testing.T) {
 			t.Fatalf("%d %s", res.Status, res.Raw)
 		}
 	})
+}
+
+// TestHugeRelationIsSentNotIndexed: a relation whose "event_id" is 60 KB
+// (content may hold that much) is an ordinary event: the send succeeds and
+// the room goes on. Indexed, its keys would make the commit's transaction
+// too big for Badger, failing the send (and wedging a room fed such an
+// event over federation), so the index skips identifiers over 255 bytes.
+func TestHugeRelationIsSentNotIndexed(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user("alice")
+	room := e.room(alice, "private_chat")
+	big := "$" + strings.Repeat("a", 60000)
+	res := e.call(alice, "PUT", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/huge-rel", map[string]any{
+		"msgtype": "m.text", "body": "huge", "m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": big},
+	})
+	huge := res.String("event_id")
+	after := e.say(alice, room, "after")
+	if got := ids(e.messages(alice, room, vals("dir", "b", "limit", "2")).Chunk); !slices.Equal(got, []string{after, huge}) {
+		t.Fatalf("timeline %v, want [%s %s]", got, after, huge)
+	}
+	if b := e.relGet(alice, threadsPath(room), nil); len(b.Chunk) != 0 {
+		t.Fatalf("threads: %v", ids(b.Chunk))
+	}
 }
