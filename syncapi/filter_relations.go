@@ -24,16 +24,23 @@ import (
 //
 // An empty or absent list restricts nothing.
 type RelationFilter struct {
-	RelatedByRelTypes   []string `json:"related_by_rel_types,omitempty"`
-	RelatedBySenders    []string `json:"related_by_senders,omitempty"`
-	RelTypes            []string `json:"rel_types,omitempty"`
-	NotRelTypes         []string `json:"not_rel_types,omitempty"`
-	UnstableRelTypes    []string `json:"org.matrix.msc3874.rel_types,omitempty"`
-	UnstableNotRelTypes []string `json:"org.matrix.msc3874.not_rel_types,omitempty"`
+	RelatedByRelTypes []string `json:"related_by_rel_types,omitempty"`
+	RelatedBySenders  []string `json:"related_by_senders,omitempty"`
+	// The names MSC3440 gave them first, which matrix-js-sdk sends to a
+	// server without stable thread support.
+	UnstableRelatedByRelTypes []string `json:"io.element.relation_types,omitempty"`
+	UnstableRelatedBySenders  []string `json:"io.element.relation_senders,omitempty"`
+	RelTypes                  []string `json:"rel_types,omitempty"`
+	NotRelTypes               []string `json:"not_rel_types,omitempty"`
+	UnstableRelTypes          []string `json:"org.matrix.msc3874.rel_types,omitempty"`
+	UnstableNotRelTypes       []string `json:"org.matrix.msc3874.not_rel_types,omitempty"`
 }
 
 func (f *RelationFilter) validate(where string) error {
-	return validateIDs(where+".related_by_senders", f.RelatedBySenders, '@')
+	if err := validateIDs(where+".related_by_senders", f.RelatedBySenders, '@'); err != nil {
+		return err
+	}
+	return validateIDs(where+".io.element.relation_senders", f.UnstableRelatedBySenders, '@')
 }
 
 // relTypes and notRelTypes merge the stable and unstable names.
@@ -61,9 +68,11 @@ func (f *RelationFilter) matchRelType(content []byte) bool {
 	return len(in) == 0 || (rt != "" && slices.Contains(in, rt))
 }
 
-// hasRelatedBy reports whether the filter asks for related_by_*.
-func (f *RelationFilter) hasRelatedBy() bool {
-	return len(f.RelatedByRelTypes) > 0 || len(f.RelatedBySenders) > 0
+// relatedBy merges the stable and unstable names of related_by_*; nil for
+// no restriction.
+func (f *RelationFilter) relatedBy() (relTypes, senders []string) {
+	return nilIfEmpty(slices.Concat(f.RelatedByRelTypes, f.UnstableRelatedByRelTypes)),
+		nilIfEmpty(slices.Concat(f.RelatedBySenders, f.UnstableRelatedBySenders))
 }
 
 // keepFor is the filter as a predicate for paginate, with the
@@ -72,10 +81,13 @@ func (f *RelationFilter) hasRelatedBy() bool {
 // no error to return, and a page missing an event is the lesser harm.
 func (a *api) keepFor(ctx context.Context, f *RoomEventFilter) func(*core.Event) bool {
 	keep := f.keep()
-	if f == nil || !f.hasRelatedBy() {
+	if f == nil {
 		return keep
 	}
-	types, senders := nilIfEmpty(f.RelatedByRelTypes), nilIfEmpty(f.RelatedBySenders)
+	types, senders := f.relatedBy()
+	if types == nil && senders == nil {
+		return keep
+	}
 	return func(ev *core.Event) bool {
 		if !keep(ev) {
 			return false

@@ -563,6 +563,8 @@ func TestRelationFilters(t *testing.T) {
 		{"related_by_rel_types", `{` + msgs + `,"related_by_rel_types":["m.thread"]}`, []string{rootA, rootB}},
 		{"related_by_rel_types annotation", `{` + msgs + `,"related_by_rel_types":["m.annotation"]}`, []string{rootB}},
 		{"related_by_senders", `{` + msgs + `,"related_by_senders":["` + bob.UserID + `"]}`, []string{rootA, rootB}},
+		{"io.element.relation_types", `{` + msgs + `,"io.element.relation_types":["m.thread"]}`, []string{rootA, rootB}},
+		{"io.element.relation_senders", `{` + msgs + `,"io.element.relation_senders":["` + bob.UserID + `"]}`, []string{rootA, rootB}},
 		{"related_by both, one relation must match both", `{` + msgs + `,"related_by_rel_types":["m.thread"],"related_by_senders":["` + bob.UserID + `"]}`, []string{rootA}},
 		{"empty lists restrict nothing", `{` + msgs + `,"rel_types":[],"related_by_senders":[]}`, []string{rootA, rootB, plain, replyA, replyB, reaction}},
 	}
