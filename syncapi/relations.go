@@ -158,10 +158,6 @@ func ptr[T any](v T) *T { return &v }
 // bundles works out the bundled aggregations of the events a response
 // serves to userID (nil on none). Failing to work them out fails the
 // request: serving an edited message unedited would be silently wrong.
-func (a *api) bundles(ctx context.Context, userID string, evs ...[]*core.Event) (core.Bundles, error) {
-	var all []*core.Event
-	for _, e := range evs {
-		all = append(all, e...)
-	}
-	return a.n.Bundle(ctx, userID, all)
+func (a *api) bundles(ctx context.Context, userID string, evs []*core.Event) (core.Bundles, error) {
+	return a.n.Bundle(ctx, userID, evs)
 }
