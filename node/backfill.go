@@ -343,6 +343,9 @@ func (n *Node) writeBackfill(roomID string, placed []placedEvent) error {
 			if err := tx.Set(core.RoomBackfillKey(roomID, p.rec.Pos), []byte(p.pdu.EventID())); err != nil {
 				return err
 			}
+			if err := n.Relations.IndexBackfilled(tx, p.pdu, p.rec.Pos); err != nil {
+				return err
+			}
 			if err := tx.Delete(core.OutlierNoStateKey(p.pdu.EventID())); err != nil {
 				return err // it has its state now
 			}

@@ -122,7 +122,7 @@ func addRelation(tx *kv.Txn, r *relRecord) error {
 	switch r.RelType {
 	case RelThread:
 		agg.Thread++
-		if r.Pos > agg.ThreadLatestPos {
+		if agg.ThreadLatestPos == 0 || later(r.Pos, agg.ThreadLatestPos) {
 			if err := moveThread(tx, r.Room, r.Parent, &agg, r.EventID, r.Pos); err != nil {
 				return err
 			}
@@ -237,4 +237,20 @@ func relatestThread(tx *kv.Txn, roomID, rootID string, agg *aggRecord) error {
 		return err
 	}
 	return moveThread(tx, roomID, rootID, agg, latestID, latestPos)
+}
+
+// IndexBackfilled indexes an event of the history fetched from other
+// servers (node/backfill.go), which is written outside the room commit:
+// its relation goes into the index at its backfill position, in the
+// transaction that stores it. (A backfilled redaction is not applied to
+// the index, as the core does not apply it to its target.)
+func (r *Relations) IndexBackfilled(tx *kv.Txn, p gomatrixserverlib.PDU, pos uint64) error {
+	rel := parseRelation(p, pos)
+	if rel == nil {
+		return nil
+	}
+	if err := addRelation(tx, rel); err != nil {
+		return fmt.Errorf("relations: index backfilled %s: %w", rel.EventID, err)
+	}
+	return nil
 }

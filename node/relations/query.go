@@ -65,14 +65,6 @@ func (r *Relations) RelationsPage(ctx context.Context, q RelationsQuery) (Relati
 		return page, err
 	}
 	q.Limit = min(max(q.Limit, 1), MaxLimit)
-	if q.HasFrom && core.IsBackfillPos(q.From) {
-		// A /messages token in history fetched from other servers, which
-		// is before every indexed relation.
-		if !q.Forward {
-			return page, nil
-		}
-		q.HasFrom = false
-	}
 	err := r.DB.View(func(tx *kv.Txn) error {
 		parent, ok, err := r.VisibleEvent(tx, q.UserID, q.EventID)
 		if err != nil {
@@ -115,9 +107,9 @@ func (r *Relations) RelationsPage(ctx context.Context, q RelationsQuery) (Relati
 // inWindow reports whether a relation at pos is inside q's from/to window.
 func (q *RelationsQuery) inWindow(pos uint64) bool {
 	if q.Forward {
-		return (!q.HasFrom || pos > q.From) && (!q.HasTo || pos <= q.To)
+		return (!q.HasFrom || later(pos, q.From)) && (!q.HasTo || !later(pos, q.To))
 	}
-	return (!q.HasFrom || pos <= q.From) && (!q.HasTo || pos > q.To)
+	return (!q.HasFrom || !later(pos, q.From)) && (!q.HasTo || later(pos, q.To))
 }
 
 // direct reads up to q.Limit+1 of the parent's own relations in q's
@@ -126,9 +118,9 @@ func direct(tx *kv.Txn, q RelationsQuery) ([]*relRecord, error) {
 	sc := kv.Scan{Prefix: relPrefix(q.RoomID, q.EventID, q.RelType, q.EventType), Reverse: !q.Forward}
 	if q.HasFrom {
 		if q.Forward {
-			sc.From = relKeyAt(q.RoomID, q.EventID, q.RelType, q.EventType, q.From+1)
+			sc.From = relKeyAt(q.RoomID, q.EventID, q.RelType, q.EventType, order(q.From)+1)
 		} else {
-			sc.From = relKeyAt(q.RoomID, q.EventID, q.RelType, q.EventType, q.From)
+			sc.From = relKeyAt(q.RoomID, q.EventID, q.RelType, q.EventType, order(q.From))
 		}
 	}
 	var out []*relRecord
@@ -184,9 +176,9 @@ func recursive(tx *kv.Txn, q RelationsQuery) ([]*relRecord, error) {
 	}
 	slices.SortFunc(out, func(a, b *relRecord) int {
 		if q.Forward {
-			return cmp.Compare(a.Pos, b.Pos)
+			return cmp.Compare(order(a.Pos), order(b.Pos))
 		}
-		return cmp.Compare(b.Pos, a.Pos)
+		return cmp.Compare(order(b.Pos), order(a.Pos))
 	})
 	return out, nil
 }

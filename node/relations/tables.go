@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
 )
 
 // The relations index. Every relation is written under three keys, so
@@ -13,31 +14,54 @@ import (
 // scan by stream position, never a scan that skips other kinds; tRelOf
 // finds them again when the relating event is redacted.
 const (
-	tRel       = "rel"       // room ID, parent ID, position -> relRecord
-	tRelType   = "reltype"   // room ID, parent ID, rel_type, position -> relRecord
-	tRelTypeEv = "reltypeev" // room ID, parent ID, rel_type, event type, position -> relRecord
+	tRel       = "rel"       // room ID, parent ID, order(position) -> relRecord
+	tRelType   = "reltype"   // room ID, parent ID, rel_type, order(position) -> relRecord
+	tRelTypeEv = "reltypeev" // room ID, parent ID, rel_type, event type, order(position) -> relRecord
 	tRelOf     = "relof"     // relating event ID -> relRecord
 	// tRelAgg is a parent's aggregation summary, so bundling an event costs
 	// one key lookup (absent for the many events nothing relates to).
 	tRelAgg = "relagg" // room ID, parent ID -> aggRecord
 	// The room's threads by latest activity, and who took part in each.
-	tThread     = "thread"     // room ID, latest event's position, root ID -> ""
+	tThread     = "thread"     // room ID, order(latest event's position), root ID -> ""
 	tThreadUser = "threaduser" // room ID, root ID, user ID -> uvarint replies by the user (absent: none)
 )
 
-func relKey(r *relRecord) []byte { return kv.Key(tRel, r.Room, r.Parent, r.Pos) }
+// order maps a timeline position to its place in the index's keys: the
+// history backfilled from other servers (core.IsBackfillPos: positions
+// above 2^62) before every stream position, each range in its own order,
+// as core.TimelineLess orders them. Keys hold order(pos), records and
+// tokens the position itself.
+func order(pos uint64) uint64 {
+	if core.IsBackfillPos(pos) {
+		return pos - 1<<62 // below 2^62, newer history higher
+	}
+	return pos + 1<<62 // stream positions never reach 2^62
+}
+
+// unorder is order's inverse.
+func unorder(o uint64) uint64 {
+	if o < 1<<62 {
+		return o + 1<<62
+	}
+	return o - 1<<62
+}
+
+// later reports whether position a comes after b in the room's timeline.
+func later(a, b uint64) bool { return order(a) > order(b) }
+
+func relKey(r *relRecord) []byte { return kv.Key(tRel, r.Room, r.Parent, order(r.Pos)) }
 func relTypeKey(r *relRecord) []byte {
-	return kv.Key(tRelType, r.Room, r.Parent, r.RelType, r.Pos)
+	return kv.Key(tRelType, r.Room, r.Parent, r.RelType, order(r.Pos))
 }
 func relTypeEvKey(r *relRecord) []byte {
-	return kv.Key(tRelTypeEv, r.Room, r.Parent, r.RelType, r.EventType, r.Pos)
+	return kv.Key(tRelTypeEv, r.Room, r.Parent, r.RelType, r.EventType, order(r.Pos))
 }
 func relOfKey(eventID string) []byte { return kv.Key(tRelOf, eventID) }
 func aggKey(roomID, parentID string) []byte {
 	return kv.Key(tRelAgg, roomID, parentID)
 }
 func threadKey(roomID string, pos uint64, rootID string) []byte {
-	return kv.Key(tThread, roomID, pos, rootID)
+	return kv.Key(tThread, roomID, order(pos), rootID)
 }
 func threadPrefix(roomID string) []byte { return kv.Key(tThread, roomID) }
 func threadUserKey(roomID, rootID, userID string) []byte {
@@ -58,15 +82,15 @@ func relPrefix(roomID, parentID, relType, evType string) []byte {
 	}
 }
 
-// relKeyAt is the key at pos under relPrefix (a scan's start).
-func relKeyAt(roomID, parentID, relType, evType string, pos uint64) []byte {
+// relKeyAt is the key at order o under relPrefix (a scan's start).
+func relKeyAt(roomID, parentID, relType, evType string, o uint64) []byte {
 	switch {
 	case relType == "":
-		return kv.Key(tRel, roomID, parentID, pos)
+		return kv.Key(tRel, roomID, parentID, o)
 	case evType == "":
-		return kv.Key(tRelType, roomID, parentID, relType, pos)
+		return kv.Key(tRelType, roomID, parentID, relType, o)
 	default:
-		return kv.Key(tRelTypeEv, roomID, parentID, relType, evType, pos)
+		return kv.Key(tRelTypeEv, roomID, parentID, relType, evType, o)
 	}
 }
 

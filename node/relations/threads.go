@@ -49,7 +49,7 @@ func (r *Relations) ThreadsPage(ctx context.Context, q ThreadsQuery) (ThreadsPag
 		// Reverse scans start at the largest key at or before From: the
 		// key of position From+1 sorts after every thread at From and
 		// before every one after it.
-		sc.From = kv.Key(tThread, q.RoomID, q.From+1)
+		sc.From = kv.Key(tThread, q.RoomID, order(q.From)+1)
 	}
 	err := r.DB.View(func(tx *kv.Txn) error {
 		scanned := 0
@@ -58,7 +58,8 @@ func (r *Relations) ThreadsPage(ctx context.Context, q ThreadsQuery) (ThreadsPag
 			if err != nil || len(parts) != 3 {
 				return false, fmt.Errorf("relations: thread key %x: malformed", k)
 			}
-			pos, _ := parts[1].(uint64)
+			o, _ := parts[1].(uint64)
+			pos := unorder(o)
 			rootID, _ := parts[2].(string)
 			if len(page.Roots) == q.Limit || scanned == maxThreadScan {
 				page.HasNext, page.Next = true, pos
