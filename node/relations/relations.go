@@ -11,9 +11,9 @@
 // Bundle, RelatedBy) are promoted on *node.Node for the client and sync
 // APIs.
 //
-// Only events the room commit indexes are related: history backfilled from
-// other servers (node/backfill.go) is written outside the commit, so
-// relations among backfilled events are not in the index.
+// History backfilled from other servers (node/backfill.go) is written
+// outside the room commit; its writer indexes it with IndexBackfilled, at
+// backfill positions the index orders before the stream (tables.go).
 package relations
 
 import "github.com/edgenode/edgenode/node/core"
