@@ -36,6 +36,10 @@ func (a *api) getEvent(w http.ResponseWriter, r *http.Request) error {
 	if ev.PDU.RoomID().String() != roomID {
 		return fmt.Errorf("event %s in room %s: %w", eventID, roomID, core.ErrNotFound)
 	}
-	mxhttp.WriteJSON(w, http.StatusOK, clientEvent(ev, dev))
+	bundles, err := a.n.Bundle(r.Context(), dev.UserID, []*core.Event{ev})
+	if err != nil {
+		return err
+	}
+	mxhttp.WriteJSON(w, http.StatusOK, ev.ClientEvent(core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID, Bundles: bundles}))
 	return nil
 }

@@ -57,6 +57,8 @@ type rooms interface {
 	Unban(ctx context.Context, mc core.MembershipChange) (string, error)
 	Forget(ctx context.Context, userID, roomID string) error
 	Event(ctx context.Context, userID, eventID string) (*core.Event, error)
+	// Bundle works out served events' bundled aggregations (node/relations).
+	Bundle(ctx context.Context, userID string, evs []*core.Event) (core.Bundles, error)
 	Members(ctx context.Context, userID, roomID string) ([]*core.Event, error)
 	Membership(ctx context.Context, roomID, userID string) (core.MembershipInfo, error)
 	JoinedRooms(ctx context.Context, userID string) ([]string, error)

@@ -10,6 +10,7 @@ import (
 	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/edgenode/edgenode/node/keybackup"
 	"github.com/edgenode/edgenode/node/push"
+	"github.com/edgenode/edgenode/node/relations"
 )
 
 // Node is one homeserver: the room core (core.Node) and the concerns around
@@ -29,6 +30,9 @@ type Node struct {
 	*push.Push
 	// KeyBackups is server-side key backup (node/keybackup: /room_keys).
 	*keybackup.KeyBackups
+	// Relations is event relationships (node/relations): the relations
+	// index, /relations and /threads pages and bundled aggregations.
+	*relations.Relations
 	concerns
 }
 
@@ -63,8 +67,8 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Node: c, Push: push.New(c)}
-	n.Inbound = inbound.New(c, n)
+	n := &Node{Node: c, Push: push.New(c), Relations: relations.New(c)}
+	n.Inbound = inbound.New(c, n, n.Relations)
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
 	// queues before the batch's own events are counted against the queue
@@ -75,6 +79,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		stickyIndexer{n},                   // sticky_index.go
 		core.UserBumpIndexer{Node: c},      // userbump.go
 		push.UnreadIndexer{Push: n.Push},   // push/unread.go
+		relations.Indexer{R: n.Relations},  // relations/indexer.go
 		core.NotifierIndexer{Node: c},      // notifier.go
 		outboundIndexer{n: n},              // fedqueue.go
 		push.NewEventIndexer{Push: n.Push}, // push/newevents.go

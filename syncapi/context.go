@@ -46,7 +46,7 @@ func (a *api) eventContext(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	keep := withoutIgnored(ignored, filter.keep())
+	keep := withoutIgnored(ignored, a.keepFor(ctx, filter))
 
 	// Pin "now" first, so that end is exact when everything after the
 	// event up to now has been read.
@@ -84,7 +84,11 @@ func (a *api) eventContext(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	format := core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID}
+	bundles, err := a.bundles(ctx, dev.UserID, returned)
+	if err != nil {
+		return err
+	}
+	format := core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID, Bundles: bundles}
 	mxhttp.WriteJSON(w, http.StatusOK, contextResponse{
 		Start:        StreamToken{Room: start}.String(),
 		End:          StreamToken{Room: end}.String(),

@@ -71,6 +71,9 @@ type RoomEventFilter struct {
 	IncludeRedundantMembers bool `json:"include_redundant_members,omitempty"`
 	// UnreadThreadNotifications asks /sync for per-thread counts.
 	UnreadThreadNotifications bool `json:"unread_thread_notifications,omitempty"`
+	// The relation filters (filter_relations.go). Empty lists restrict
+	// nothing, so these are omitted when empty.
+	RelationFilter
 }
 
 // ParseFilter decodes and validates a filter definition. A value of the
@@ -147,7 +150,10 @@ func (f *RoomEventFilter) validate(where string) error {
 	if err := validateIDs(where+".rooms", f.Rooms, '!'); err != nil {
 		return err
 	}
-	return validateIDs(where+".not_rooms", f.NotRooms, '!')
+	if err := validateIDs(where+".not_rooms", f.NotRooms, '!'); err != nil {
+		return err
+	}
+	return f.RelationFilter.validate(where)
 }
 
 func validateIDs(where string, ids []string, sigil byte) error {
@@ -202,8 +208,8 @@ func matchRoom(rooms, notRooms []string, roomID string) bool {
 }
 
 // MatchFields applies every part of the filter to an event given by its
-// room, type, sender and content. content is only read when ContainsURL is
-// set.
+// room, type, sender and content. content is only read when ContainsURL or
+// a rel_types filter is set.
 func (f *RoomEventFilter) MatchFields(roomID, evType, sender string, content []byte) bool {
 	if f == nil {
 		return true
@@ -211,7 +217,10 @@ func (f *RoomEventFilter) MatchFields(roomID, evType, sender string, content []b
 	if !f.MatchRoom(roomID) || !f.EventFilter.Match(evType, sender) {
 		return false
 	}
-	return f.ContainsURL == nil || hasURL(content) == *f.ContainsURL
+	if f.ContainsURL != nil && hasURL(content) != *f.ContainsURL {
+		return false
+	}
+	return f.RelationFilter.matchRelType(content)
 }
 
 // MatchEvent applies the filter to a stored room event.

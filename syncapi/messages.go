@@ -62,12 +62,16 @@ func (a *api) messages(w http.ResponseWriter, r *http.Request) error {
 		start = from.String()
 	}
 	sp := span{from: from.Room, to: to.Room, hasTo: hasTo, backwards: backwards, history: true}
-	win, err := a.paginate(ctx, dev.UserID, roomID, sp, limit, withoutIgnored(ignored, filter.keep()))
+	win, err := a.paginate(ctx, dev.UserID, roomID, sp, limit, withoutIgnored(ignored, a.keepFor(ctx, filter)))
 	if err != nil {
 		return err
 	}
 
-	format := core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID}
+	bundles, err := a.bundles(ctx, dev.UserID, win.events)
+	if err != nil {
+		return err
+	}
+	format := core.ClientFormat{ForUser: dev.UserID, ForDevice: dev.DeviceID, Bundles: bundles}
 	res := messagesResponse{Start: start, Chunk: clientEvents(win.events, format)}
 	if win.more {
 		res.End = from.WithRoom(win.end).String()

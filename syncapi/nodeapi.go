@@ -17,6 +17,7 @@ import (
 // within its allow-list.
 type Reader interface {
 	roomReader
+	relationsReader
 	streamReader
 	syncSession
 }

@@ -29,6 +29,8 @@ var readerAllowed = map[string]bool{
 	"Memberships": true, "OutOfBandRoom": true, "RoomsByBump": true,
 	"SharesRoom": true, "UnreadCounts": true, "StickyEvents": true,
 	"StickyTTLs": true, "RoomsWithLiveSticky": true,
+	// Relations (node/relations): pages and bundled aggregations.
+	"RelationsPage": true, "ThreadsPage": true, "Bundle": true, "RelatedBy": true,
 	// The other streams.
 	"AccountData": true, "AccountDataPosition": true, "AccountDataSince": true,
 	"Tags": true, "ReceiptPosition": true, "ReceiptsSince": true, "Typing": true,
@@ -42,12 +44,14 @@ var readerAllowed = map[string]bool{
 
 // readerImports are the project packages the sync API may import, each with
 // the name of its type that would hand out writers ("" for none): the sync
-// API uses node/core's and node/e2ee's types for what the reads return, and
-// may name neither node.Node, core.Node nor e2ee.E2EE.
+// API uses node/core's, node/e2ee's and node/relations' types for what the
+// reads return, and may name none of node.Node, core.Node, e2ee.E2EE and
+// relations.Relations.
 var readerImports = map[string]string{
 	"github.com/edgenode/edgenode/node":            "Node",
 	"github.com/edgenode/edgenode/node/core":       "Node",
 	"github.com/edgenode/edgenode/node/e2ee":       "E2EE",
+	"github.com/edgenode/edgenode/node/relations":  "Relations",
 	"github.com/edgenode/edgenode/kv":              "",
 	"github.com/edgenode/edgenode/internal/mxhttp": "",
 }

@@ -85,6 +85,8 @@ type roomUpdate struct {
 	// memberIDs are the member events among the state changes (before lazy
 	// loading), for device_lists.
 	memberIDs []string
+	// bundles are the timeline's bundled aggregations.
+	bundles core.Bundles
 }
 
 // stateEntry is one key of a state and the event holding it.
@@ -131,6 +133,9 @@ func (a *api) roomUpdate(ctx context.Context, req *syncRequest, roomID string, u
 	if u.state, err = a.stateEvents(ctx, req, entries); err != nil {
 		return nil, err
 	}
+	if u.bundles, err = a.bundles(ctx, req.dev.UserID, w.events); err != nil {
+		return nil, err
+	}
 	return u, nil
 }
 
@@ -138,6 +143,7 @@ func (a *api) roomUpdate(ctx context.Context, req *syncRequest, roomID string, u
 // limited, so the client drops whatever it had of the room.
 func (u *roomUpdate) section(req *syncRequest, newlyJoined bool) roomSection {
 	r := newRenderer(req.filter, req.dev, true)
+	r.format.Bundles = u.bundles
 	sec := roomSection{Timeline: timeline{
 		Events: r.events(u.w.events), Limited: u.w.limited || newlyJoined, PrevBatch: u.w.prevBatch.String(),
 	}}

@@ -137,6 +137,8 @@ type roomRender struct {
 	// w is the timeline window read, evs the part of it sent.
 	w   *roomWindow
 	evs []*core.Event
+	// bundles are the sent timeline's bundled aggregations.
+	bundles core.Bundles
 }
 
 // renderMember renders a room the user is joined to or left: its timeline
@@ -149,6 +151,13 @@ func (a *api) renderMember(ctx context.Context, rr *roomRender, to StreamToken) 
 	}
 	changed, err := a.ssWindow(ctx, rr)
 	if err != nil || !changed {
+		return nil, rr.sent, err
+	}
+	sent := rr.w.events // what timeline keeps of them
+	if len(sent) > rr.cfg.limit {
+		sent = sent[len(sent)-rr.cfg.limit:]
+	}
+	if rr.bundles, err = a.bundles(ctx, rr.dev.UserID, sent); err != nil {
 		return nil, rr.sent, err
 	}
 	rr.timeline()
@@ -240,7 +249,9 @@ func (rr *roomRender) timeline() {
 	// marked initial: clients (matrix-js-sdk) then treat events they lack
 	// before ones they have as scrollback, not as new.
 	res.Initial, res.ExpandedTimeline, res.timeline = rr.full, rr.expanded, evs
-	res.Timeline = ssRenderer(rr.dev).events(evs)
+	r := ssRenderer(rr.dev)
+	r.format.Bundles = rr.bundles
+	res.Timeline = r.events(evs)
 	res.Limited = w.limited
 	if len(evs) > 0 {
 		res.PrevBatch = StreamToken{Room: evs[0].Pos - 1}.String()

@@ -24,6 +24,11 @@ func Register(rt *mxhttp.Router, n Reader) {
 	rt.Authed("POST /_matrix/client/v4/sync", a.slidingSync)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/messages", a.messages)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/context/{eventId}", a.eventContext)
+	const v1 = "/_matrix/client/v1"
+	rt.Authed("GET "+v1+"/rooms/{roomId}/relations/{eventId}", a.relations)
+	rt.Authed("GET "+v1+"/rooms/{roomId}/relations/{eventId}/{relType}", a.relations)
+	rt.Authed("GET "+v1+"/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", a.relations)
+	rt.Authed("GET "+v1+"/rooms/{roomId}/threads", a.threads)
 	rt.Authed("POST "+v3+"/user/{userId}/filter", a.postFilter)
 	rt.Authed("GET "+v3+"/user/{userId}/filter/{filterId}", a.getFilter)
 }

@@ -40,6 +40,7 @@ const {
 	EventType,
 	MsgType,
 	ReceiptType,
+	ThreadFilterType,
 } = sdk;
 
 const BASE = process.env.EDGENODE_BASE_URL;
@@ -216,7 +217,9 @@ async function startAndWaitForSync(client) {
 		},
 		`${client.getUserId()}'s first sync (PREPARED)`,
 	);
-	await client.startClient({ initialSyncLimit: 20 });
+	// threadSupport: threads as Element shows them (the thread list comes
+	// from GET /threads, thread replies leave the main timeline).
+	await client.startClient({ initialSyncLimit: 20, threadSupport: true });
 	await ready;
 }
 
@@ -325,6 +328,93 @@ test("messages go both ways, each seen live by the other client", async () => {
 			.filter((e) => e.getType() === EventType.RoomMessage)
 			.map((e) => e.getContent().body);
 		assert.deepEqual(bodies.slice(-2), ["hello bob, from alice", "hello alice, from bob"], `${c.getUserId()}'s timeline order`);
+	}
+});
+
+// What bob's client model shows of alice's first message: its body (the
+// edited one once an edit applies), how many 👍 reactions it has, and its
+// thread (from the room's thread list) with the number of replies.
+function modelOfRoot(room, rootId) {
+	const root = room.findEventById(rootId);
+	const reactions = room.relations
+		.getChildEventsForEvent(rootId, "m.annotation", EventType.Reaction)
+		?.getSortedAnnotationsByKey()
+		?.find(([key]) => key === "👍")?.[1].size;
+	const thread = room.getThreads().find((t) => t.id === rootId);
+	return { body: root?.getContent().body, reactions: reactions ?? 0, threadReplies: thread?.length ?? 0 };
+}
+
+test("alice edits her message, reacts to it and replies in a thread; bob's client shows all three", async () => {
+	const rootId = aliceMessageSeenByBob.getId();
+	await alice.sendMessage(roomId, {
+		msgtype: MsgType.Text,
+		body: "* hello bob, edited",
+		"m.new_content": { msgtype: MsgType.Text, body: "hello bob, edited" },
+		"m.relates_to": { rel_type: "m.replace", event_id: rootId },
+	});
+	await alice.sendEvent(roomId, EventType.Reaction, { "m.relates_to": { rel_type: "m.annotation", event_id: rootId, key: "👍" } });
+	await alice.sendMessage(roomId, rootId, { msgtype: MsgType.Text, body: "a reply in the thread" });
+	const want = { body: "hello bob, edited", reactions: 1, threadReplies: 1 };
+	const room = bob.getRoom(roomId);
+	await waitUntil(
+		bob,
+		[RoomEvent.Timeline, "Thread.new", "Thread.update", "Event.replaced", "Relations.add"],
+		() => {
+			const got = modelOfRoot(room, rootId);
+			return got.body === want.body && got.reactions === want.reactions && got.threadReplies === want.threadReplies;
+		},
+		() => `bob's client to show ${JSON.stringify(want)} (shows ${JSON.stringify(modelOfRoot(room, rootId))})`,
+	);
+});
+
+test("a new client of bob's, whose first sync holds none of it, shows the same from the server's aggregations", async () => {
+	// A message after them, and initialSyncLimit 1: the edit, reaction and
+	// reply are not in the new client's first sync. The thread list (GET
+	// /threads, which Element asks for when its thread panel opens) brings
+	// the root with its bundled m.thread and m.replace, /relations the
+	// reaction.
+	await sendAndSee(alice, bob, "after the thread");
+	const anon = createClient({ baseUrl: BASE, fetchFn: recordingFetch(`${users.bob.name}-2`) });
+	const login = await anon.loginWithPassword(users.bob.name, users.bob.password);
+	const bob2 = createClient({
+		baseUrl: BASE,
+		accessToken: login.access_token,
+		userId: login.user_id,
+		deviceId: login.device_id,
+		fetchFn: recordingFetch(`${users.bob.name}-2`),
+	});
+	try {
+		const ready = waitUntil(bob2, [ClientEvent.Sync], () => bob2.getSyncState() === SyncState.Prepared || bob2.getSyncState() === SyncState.Syncing, "bob's new client's first sync");
+		await bob2.startClient({ initialSyncLimit: 1, threadSupport: true });
+		await ready;
+		const room = await waitUntil(bob2, [ClientEvent.Room], () => bob2.getRoom(roomId), "bob's new client to have the room");
+		const rootId = aliceMessageSeenByBob.getId();
+		assert.equal(room.findEventById(rootId), undefined, "the root is not in the new client's first sync");
+		const [all] = await room.createThreadsTimelineSets();
+		await room.fetchRoomThreadList(ThreadFilterType.All);
+		const listed = all.getLiveTimeline().getEvents().map((e) => e.getId());
+		assert.deepEqual(listed, [rootId], "the thread list (GET /threads)");
+		const root = all.getLiveTimeline().getEvents()[0];
+		assert.equal(root.getContent().body, "hello bob, edited", "the root's body (bundled m.replace)");
+		const summary = root.getServerAggregatedRelation("m.thread");
+		assert.equal(summary?.count, 1, "the thread's reply count (bundled m.thread)");
+		assert.equal(summary?.latest_event?.content?.body, "a reply in the thread", "the thread's latest event (bundled m.thread)");
+		assert.equal(summary?.current_user_participated, false, "bob took no part in the thread");
+		const thread = await waitUntil(
+			bob2,
+			["Thread.new", "Thread.update"],
+			() => room.getThreads().find((t) => t.id === rootId),
+			() => `the thread in the new client's threads (has ${room.getThreads().map((t) => t.id)})`,
+		);
+		assert.equal(thread.length, 1, "the thread's reply count in the client model");
+		const rel = await bob2.relations(roomId, aliceMessageSeenByBob.getId(), "m.annotation", EventType.Reaction);
+		assert.deepEqual(
+			rel.events.map((e) => e.getRelation()?.key),
+			["👍"],
+			"the reactions /relations lists",
+		);
+	} finally {
+		bob2.stopClient();
 	}
 });
 

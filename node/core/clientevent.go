@@ -30,7 +30,15 @@ type ClientFormat struct {
 	OmitRoomID bool
 	// ForDevice, with the user, lets the sending device see its transaction ID.
 	ForUser, ForDevice string
+	// Bundles are the bundled aggregations of the events being rendered
+	// (unsigned["m.relations"]), worked out once per response by the
+	// relations concern (node/relations); nil for none.
+	Bundles Bundles
 }
+
+// Bundles maps an event ID to its bundled aggregations: the object served
+// as the event's unsigned["m.relations"], keyed by relation type.
+type Bundles map[string]map[string]any
 
 // ClientEvent renders e for a client.
 func (e *Event) ClientEvent(f ClientFormat) ClientEvent {
@@ -64,6 +72,12 @@ func (e *Event) ClientEvent(f ClientFormat) ClientEvent {
 	}
 	if u := p.Unsigned(); len(u) > 0 {
 		_ = json.Unmarshal(u, &ce.Unsigned)
+		// Aggregations are the serving server's to compute: whatever a
+		// remote server put there is no count this node vouches for.
+		delete(ce.Unsigned, "m.relations")
+	}
+	if b := f.Bundles[ce.EventID]; b != nil {
+		ce.Unsigned["m.relations"] = b
 	}
 	age := time.Now().UnixMilli() - int64(p.OriginServerTS())
 	if age < 0 {

@@ -343,6 +343,11 @@ func (n *Inbound) writeBackfill(roomID string, placed []placedEvent) error {
 			if err := tx.Set(core.RoomBackfillKey(roomID, p.rec.Pos), []byte(p.pdu.EventID())); err != nil {
 				return err
 			}
+			for _, x := range n.history {
+				if err := x.IndexBackfilled(tx, p.pdu, p.rec.Pos); err != nil {
+					return err
+				}
+			}
 			if err := tx.Delete(core.OutlierNoStateKey(p.pdu.EventID())); err != nil {
 				return err // it has its state now
 			}

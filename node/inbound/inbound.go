@@ -25,7 +25,9 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/matrix-org/gomatrixserverlib"
 )
 
 // Inbound is the node's inbound federation side over its room core.
@@ -39,6 +41,17 @@ type Inbound struct {
 	remote guarded[Remote]
 	// joining are the rooms being joined through the remote (joining.go).
 	joining joiningRooms
+	// history index what backfill stores (backfill.go).
+	history []HistoryIndexer
+}
+
+// A HistoryIndexer keeps an index of room events (relations, search) up to
+// date with history fetched from other servers, which backfill stores
+// outside the room commit and so outside the core's Indexers. Index runs in
+// backfill's transaction for each event it stores, at its backfill
+// position.
+type HistoryIndexer interface {
+	IndexBackfilled(tx *kv.Txn, ev gomatrixserverlib.PDU, pos uint64) error
 }
 
 // LocalKeys are the local users' end-to-end keys, which QueryAllKeys and
@@ -54,8 +67,9 @@ type LocalKeys interface {
 	ClaimKeys(ctx context.Context, claims map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error)
 }
 
-// New returns the inbound side of the room core c, with no remote (SetRemote)
-// and keys for the local users' keys.
-func New(c *core.Node, keys LocalKeys) *Inbound {
-	return &Inbound{Node: c, keys: keys}
+// New returns the inbound side of the room core c, with no remote (SetRemote),
+// keys for the local users' keys, and the indexes backfilled history goes
+// into.
+func New(c *core.Node, keys LocalKeys, history ...HistoryIndexer) *Inbound {
+	return &Inbound{Node: c, keys: keys, history: history}
 }
