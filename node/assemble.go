@@ -8,6 +8,7 @@ import (
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/edgenode/edgenode/node/push"
+	"github.com/edgenode/edgenode/node/search"
 )
 
 // Node is one homeserver: the room core (core.Node) and the concerns around
@@ -21,6 +22,9 @@ type Node struct {
 	// Push is unread counts, the push-rule evaluation and the new-event hook
 	// (node/push).
 	*push.Push
+	// Search is the full-text index of room events and its queries
+	// (node/search).
+	*search.Search
 	concerns
 }
 
@@ -61,7 +65,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Node: c, Push: push.New(c)}
+	n := &Node{Node: c, Push: push.New(c), Search: search.New(c)}
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
 	// queues before the batch's own events are counted against the queue
@@ -72,6 +76,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		stickyIndexer{n},                   // sticky_index.go
 		core.UserBumpIndexer{Node: c},      // userbump.go
 		push.UnreadIndexer{Push: n.Push},   // push/unread.go
+		search.Indexer{Search: n.Search},   // search/index.go
 		core.NotifierIndexer{Node: c},      // notifier.go
 		outboundIndexer{n: n},              // fedqueue.go
 		push.NewEventIndexer{Push: n.Push}, // push/newevents.go

@@ -28,7 +28,7 @@ var readerAllowed = map[string]bool{
 	"RoomStateAt": true, "StateAfterEvent": true, "Membership": true,
 	"Memberships": true, "OutOfBandRoom": true, "RoomsByBump": true,
 	"SharesRoom": true, "UnreadCounts": true, "StickyEvents": true,
-	"StickyTTLs": true, "RoomsWithLiveSticky": true,
+	"StickyTTLs": true, "RoomsWithLiveSticky": true, "SearchRoomEvents": true,
 	// The other streams.
 	"AccountData": true, "AccountDataPosition": true, "AccountDataSince": true,
 	"Tags": true, "ReceiptPosition": true, "ReceiptsSince": true, "Typing": true,
@@ -44,8 +44,10 @@ var readerAllowed = map[string]bool{
 // them hands out a *node.Node or a way to write room state (core's types
 // are used for what the reads return; naming core.Node is refused below).
 var readerImports = map[string]bool{
-	"github.com/edgenode/edgenode/node":            true,
-	"github.com/edgenode/edgenode/node/core":       true,
+	"github.com/edgenode/edgenode/node":      true,
+	"github.com/edgenode/edgenode/node/core": true,
+	// search's types (Query, Result) and its tokenizer; the query is a read.
+	"github.com/edgenode/edgenode/node/search":     true,
 	"github.com/edgenode/edgenode/kv":              true,
 	"github.com/edgenode/edgenode/internal/mxhttp": true,
 }

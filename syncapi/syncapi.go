@@ -24,6 +24,7 @@ func Register(rt *mxhttp.Router, n Reader) {
 	rt.Authed("POST /_matrix/client/v4/sync", a.slidingSync)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/messages", a.messages)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/context/{eventId}", a.eventContext)
+	rt.Authed("POST "+v3+"/search", a.search)
 	rt.Authed("POST "+v3+"/user/{userId}/filter", a.postFilter)
 	rt.Authed("GET "+v3+"/user/{userId}/filter/{filterId}", a.getFilter)
 }

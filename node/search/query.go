@@ -1,0 +1,333 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sort"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// Bounds on one query's work. A search for a word in every message of a
+// large room would otherwise read its whole history; instead the scan
+// stops, newest first, after MaxPostingsScanned postings, and the results
+// cover the events it reached (next_batch carries on from there when
+// ordering by recency).
+const (
+	// MaxTerms is the most distinct words a search term may have.
+	MaxTerms = 16
+	// MaxPostingsScanned is the postings one query reads, over all its
+	// words and rooms: each word's scan in each room may read its share.
+	MaxPostingsScanned = 50_000
+	// minPostingsPerScan is the least one word's scan in one room may read,
+	// so a user in many rooms still gets pages: a query's work is at most
+	// max(MaxPostingsScanned, MaxTerms*MaxRooms*minPostingsPerScan).
+	minPostingsPerScan = 16
+	// MaxEventsLoaded bounds the events one query loads to apply the
+	// filter (senders, contains_url) and render.
+	MaxEventsLoaded = 2_000
+	// MaxRooms bounds the rooms one query searches: the user's most recent
+	// memberships beyond it are left out.
+	MaxRooms = 1_000
+)
+
+// Query is one search of room events for one user.
+type Query struct {
+	UserID string
+	// Terms are the search term's tokens (Tokens), distinct, at most
+	// MaxTerms; an event matches when it has all of them in one field.
+	Terms []string
+	// Fields are the keys searched; empty means all.
+	Fields []Field
+	// Rooms, when non-nil, keeps only the rooms it accepts.
+	Rooms func(roomID string) bool
+	// Keep, when non-nil, is the event filter (senders, types, contains_url,
+	// ignored users) applied to the events returned.
+	Keep func(*core.Event) bool
+	// ByRank orders by rank (then recency); otherwise by recency.
+	ByRank bool
+	// After resumes after a previous page's last result (nil: from the top).
+	After *Cursor
+	// Limit is the most results returned.
+	Limit int
+}
+
+// Cursor is where a page of results ended: the last result's rank and
+// stream position. The next page has the results after it in the order.
+type Cursor struct {
+	Rank int
+	Pos  uint64
+}
+
+// Hit is one result: the event and its rank (the number of occurrences of
+// the search's words in the matched field).
+type Hit struct {
+	Event *core.Event
+	Rank  int
+}
+
+// Result is a page of results.
+type Result struct {
+	Hits []Hit
+	// Count is the number of matching events the user may see among those
+	// the scan reached (an approximation, as the spec allows: the sender
+	// and contains_url filters are applied to returned results only).
+	Count int
+	// Next is where the next page starts; nil when there is none.
+	Next *Cursor
+}
+
+// candidate is an event that matched every term in some field.
+type candidate struct {
+	roomID string
+	pos    uint64
+	rank   int
+	p      posting
+}
+
+// termHit is one term's posting for an event.
+type termHit struct {
+	p     posting
+	terms int // how many terms matched so far, in this field
+	rank  int
+}
+
+// SearchRoomEvents runs q over the rooms q.UserID has been joined to (joined
+// now, or left or banned since), returning only events they may see by the
+// room's history visibility.
+func (s *Search) SearchRoomEvents(ctx context.Context, q Query) (Result, error) {
+	var res Result
+	if len(q.Terms) == 0 || len(q.Terms) > MaxTerms || q.Limit <= 0 {
+		return res, nil
+	}
+	rooms, joined, err := s.searchRooms(ctx, q)
+	if err != nil || len(rooms) == 0 {
+		return res, err
+	}
+	err = s.DB.View(func(tx *kv.Txn) error {
+		cands, frontier, err := s.scan(ctx, tx, q, rooms)
+		if err != nil {
+			return err
+		}
+		return s.collect(ctx, tx, q, joined, cands, frontier, &res)
+	})
+	return res, err
+}
+
+// searchRooms lists the rooms to search and which of them the user is
+// joined to now.
+func (s *Search) searchRooms(ctx context.Context, q Query) ([]string, map[string]bool, error) {
+	ms, err := s.Memberships(ctx, q.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Newest memberships first, so MaxRooms cuts the oldest.
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Pos > ms[j].Pos })
+	var rooms []string
+	joined := map[string]bool{}
+	for _, m := range ms {
+		if m.OutOfBand || m.Forgotten {
+			continue
+		}
+		switch m.Membership {
+		case spec.Join:
+			joined[m.RoomID] = true
+		case spec.Leave, spec.Ban:
+			// Leaving (or a ban) after a join leaves the history the user
+			// saw visible; after a rejected invite it leaves nothing, which
+			// the visibility check finds.
+		default:
+			continue
+		}
+		if q.Rooms != nil && !q.Rooms(m.RoomID) {
+			continue
+		}
+		rooms = append(rooms, m.RoomID)
+		if len(rooms) == MaxRooms {
+			break
+		}
+	}
+	return rooms, joined, nil
+}
+
+// scan reads every term's postings in every room, newest first and below
+// the cursor when ordering by recency, and returns the events that have
+// every term in one field. frontier is the highest position a scan stopped
+// at because of the budget (0 if none did): events at or below it may have
+// been missed, so only those above it are complete.
+func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string) ([]candidate, uint64, error) {
+	perScan := max(MaxPostingsScanned/(len(q.Terms)*len(rooms)), minPostingsPerScan)
+	var frontier uint64
+	var cands []candidate
+	for _, roomID := range rooms {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		hits := map[uint64]*termHit{}
+		for i, term := range q.Terms {
+			scan := kv.Scan{Prefix: postingPrefix(term, roomID), Reverse: true}
+			if !q.ByRank && q.After != nil {
+				if q.After.Pos == 0 {
+					break
+				}
+				scan.From = postingKey(term, roomID, q.After.Pos-1)
+			}
+			read, last := 0, uint64(0)
+			cut := false
+			err := tx.Each(scan, func(k, v []byte) (bool, error) {
+				if read >= perScan {
+					cut = true
+					return false, nil
+				}
+				read++
+				pos, err := kv.LastUint(k)
+				if err != nil {
+					return false, err
+				}
+				last = pos
+				h := hits[pos]
+				if i > 0 && (h == nil || h.terms != i) {
+					return true, nil // an earlier term is missing: no match
+				}
+				p, err := decodePosting(v)
+				if err != nil {
+					return false, err
+				}
+				if len(q.Fields) > 0 && !slices.Contains(q.Fields, p.field) {
+					return true, nil
+				}
+				if h == nil {
+					h = &termHit{p: p}
+					hits[pos] = h
+				}
+				h.terms++
+				h.rank += p.count
+				return true, nil
+			})
+			if err != nil {
+				return nil, 0, err
+			}
+			if cut {
+				frontier = max(frontier, last)
+			}
+		}
+		for pos, h := range hits {
+			if h.terms == len(q.Terms) {
+				cands = append(cands, candidate{roomID: roomID, pos: pos, rank: h.rank, p: h.p})
+			}
+		}
+	}
+	return cands, frontier, nil
+}
+
+// less orders candidates: by rank then recency, or by recency.
+func (q Query) less(a, b candidate) bool {
+	if q.ByRank && a.rank != b.rank {
+		return a.rank > b.rank
+	}
+	return a.pos > b.pos
+}
+
+// afterCursor reports whether c comes after the cursor in q's order.
+func (q Query) afterCursor(c candidate) bool {
+	if q.After == nil {
+		return true
+	}
+	if q.ByRank && c.rank != q.After.Rank {
+		return c.rank < q.After.Rank
+	}
+	return c.pos < q.After.Pos
+}
+
+// collect checks the complete candidates' visibility, counts them, and
+// loads the page's results in order.
+func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, joined map[string]bool, cands []candidate, frontier uint64, res *Result) error {
+	sort.Slice(cands, func(i, j int) bool { return q.less(cands[i], cands[j]) })
+	// For a user joined to the room, whether they may see an event depends
+	// only on the state before it (core.Node.Visible), so the answer is
+	// cached per snapshot: most messages of a room share one.
+	cache := map[string]bool{}
+	visible := func(c candidate) (bool, error) {
+		key := c.roomID + "\x00" + c.p.stateBefore
+		if joined[c.roomID] && c.p.stateBefore != "" {
+			if v, ok := cache[key]; ok {
+				return v, nil
+			}
+		}
+		ev, rec, err := s.LoadEvent(tx, c.p.eventID)
+		if errors.Is(err, core.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		v, err := s.Visible(tx, q.UserID, ev, rec)
+		if err != nil {
+			return false, err
+		}
+		if joined[c.roomID] && c.p.stateBefore != "" {
+			cache[key] = v
+		}
+		return v, nil
+	}
+	loaded := 0
+	var last *candidate
+	full, more := false, false
+	for i := range cands {
+		c := cands[i]
+		if c.pos <= frontier {
+			continue // the scan may have missed events as recent as this
+		}
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		ok, err := visible(c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		res.Count++
+		if !q.afterCursor(c) {
+			continue
+		}
+		if full {
+			more = true
+			continue
+		}
+		if loaded >= MaxEventsLoaded {
+			full, more = true, true // the next page goes on from the last one looked at
+			continue
+		}
+		loaded++
+		last = &cands[i]
+		ev, _, err := s.LoadEvent(tx, c.p.eventID)
+		if errors.Is(err, core.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if ev.RedactedBy != "" || (q.Keep != nil && !q.Keep(ev)) {
+			continue
+		}
+		res.Hits = append(res.Hits, Hit{Event: ev, Rank: c.rank})
+		if len(res.Hits) == q.Limit {
+			full = true
+		}
+	}
+	switch {
+	case more && last != nil:
+		res.Next = &Cursor{Rank: last.rank, Pos: last.pos}
+	case frontier > 0 && !q.ByRank:
+		// Everything above the frontier is done; carry on below it.
+		res.Next = &Cursor{Pos: frontier + 1}
+	}
+	return nil
+}
