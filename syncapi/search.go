@@ -109,6 +109,7 @@ type batchToken struct {
 	Order      string `json:"o"`
 	Rank       int    `json:"r,omitempty"`
 	Pos        uint64 `json:"p"`
+	Seen       int    `json:"n,omitempty"`
 	GroupKey   string `json:"g,omitempty"`
 	GroupValue string `json:"v,omitempty"`
 }
@@ -125,7 +126,7 @@ func parseBatchToken(s string) (batchToken, error) {
 		return t, bad
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(raw, &t) != nil || t.Pos == 0 {
+	if err != nil || json.Unmarshal(raw, &t) != nil || t.Pos == 0 || t.Seen < 0 || t.Rank < 0 {
 		return t, bad
 	}
 	switch t.Order {
@@ -296,7 +297,7 @@ func parseSearch(c *roomEventsCriteria, batch string, hasBatch bool) (*searchPar
 		if t.Order != p.order {
 			return nil, mxhttp.InvalidParam("next_batch belongs to order_by %s", t.Order)
 		}
-		p.q.After = &search.Cursor{Rank: t.Rank, Pos: t.Pos}
+		p.q.After = &search.Cursor{Rank: t.Rank, Pos: t.Pos, Seen: t.Seen}
 		if t.GroupKey != "" {
 			p.group = &t
 			p.restrictToGroup(t)
@@ -340,7 +341,7 @@ func (a *api) renderSearch(ctx context.Context, dev node.Device, p *searchParams
 		out.Results = append(out.Results, sr)
 	}
 	if res.Next != nil {
-		out.NextBatch = batchToken{Order: p.order, Rank: res.Next.Rank, Pos: res.Next.Pos}.String()
+		out.NextBatch = batchToken{Order: p.order, Rank: res.Next.Rank, Pos: res.Next.Pos, Seen: res.Next.Seen}.String()
 	}
 	if p.state {
 		state, err := a.searchState(ctx, dev.UserID, res.Hits, format)
@@ -478,7 +479,7 @@ func groupResults(p *searchParams, res search.Result) map[string]map[string]*sea
 			}
 			g.Results = append(g.Results, h.Event.PDU.EventID())
 			if res.Next != nil {
-				g.NextBatch = batchToken{Order: p.order, Rank: res.Next.Rank, Pos: res.Next.Pos, GroupKey: key, GroupValue: v}.String()
+				g.NextBatch = batchToken{Order: p.order, Rank: res.Next.Rank, Pos: res.Next.Pos, Seen: res.Next.Seen, GroupKey: key, GroupValue: v}.String()
 			}
 		}
 		out[key] = groups

@@ -60,6 +60,10 @@ type Query struct {
 type Cursor struct {
 	Rank int
 	Pos  uint64
+	// Seen is how many results the count found before the cursor. Ordered
+	// by recency, a page scans only below its cursor, so the count of
+	// later pages adds it to stay the total a first page gave.
+	Seen int
 }
 
 // Hit is one result: the event and its rank (the number of occurrences of
@@ -276,6 +280,7 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, joined map[st
 	loaded := 0
 	var last *candidate
 	full, more := false, false
+	seenAtLast := 0 // res.Count once last was counted
 	for i := range cands {
 		c := cands[i]
 		if c.pos <= frontier {
@@ -307,6 +312,7 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, joined map[st
 		}
 		loaded++
 		last = &cands[i]
+		seenAtLast = res.Count
 		ev, _, err := s.LoadEvent(tx, c.p.eventID)
 		if errors.Is(err, core.ErrNotFound) {
 			continue
@@ -322,12 +328,19 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, joined map[st
 			full = true
 		}
 	}
+	carried := 0 // results before the cursor that this scan did not reach
+	if !q.ByRank && q.After != nil {
+		carried = q.After.Seen
+	}
 	switch {
 	case more && last != nil:
-		res.Next = &Cursor{Rank: last.rank, Pos: last.pos}
+		res.Next = &Cursor{Rank: last.rank, Pos: last.pos, Seen: carried + seenAtLast}
 	case frontier > 0 && !q.ByRank:
 		// Everything above the frontier is done; carry on below it.
-		res.Next = &Cursor{Pos: frontier + 1}
+		res.Next = &Cursor{Pos: frontier + 1, Seen: carried + res.Count}
+	}
+	if !q.ByRank {
+		res.Count += carried
 	}
 	return nil
 }
