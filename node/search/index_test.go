@@ -1,0 +1,85 @@
+package search_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/search"
+)
+
+// testNode opens a node (its indexers registered as node.New does) on a
+// fresh directory.
+func testNode(t testing.TB) *node.Node {
+	t.Helper()
+	n, err := node.New(context.Background(), core.Config{
+		DataDir: t.TempDir(), OpenRegistration: true, StorageProfile: "phone",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// postings counts the index's keys for token.
+func postings(t testing.TB, n *node.Node, token string) int {
+	t.Helper()
+	count := 0
+	err := n.DB.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: kv.Key(search.TablePostings, token), KeysOnly: true}, func(_, _ []byte) (bool, error) {
+			count++
+			return true, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return count
+}
+
+// TestRedactionRemovesPostings: a redacted message's words leave the index
+// on disk in the redaction's own commit, not only the results.
+func TestRedactionRemovesPostings(t *testing.T) {
+	ctx := context.Background()
+	n := testNode(t)
+	s, err := n.Register(ctx, node.RegisterRequest{Localpart: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: s.UserID, DeviceID: s.DeviceID, Preset: "private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	say := func(body string) string {
+		raw, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": body})
+		id, err := n.SendEvent(ctx, core.SendRequest{Sender: s.UserID, DeviceID: s.DeviceID, RoomID: room, Type: "m.room.message", Content: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	secret := say("my password is correcthorse battery")
+	say("battery low")
+	if got := postings(t, n, "correcthorse"); got != 1 {
+		t.Fatalf("%d postings of correcthorse before the redaction, want 1", got)
+	}
+	if _, err := n.Redact(ctx, core.RedactRequest{Sender: s.UserID, DeviceID: s.DeviceID, RoomID: room, EventID: secret}); err != nil {
+		t.Fatal(err)
+	}
+	for token, want := range map[string]int{"correcthorse": 0, "password": 0, "battery": 1} {
+		if got := postings(t, n, token); got != want {
+			t.Errorf("%d postings of %q after the redaction, want %d", got, token, want)
+		}
+	}
+	res, err := n.SearchRoomEvents(ctx, search.Query{UserID: s.UserID, Terms: []string{"battery"}, Limit: 10})
+	if err != nil || len(res.Hits) != 1 || res.Count != 1 {
+		t.Errorf("search battery: %+v, %v", res, err)
+	}
+}
