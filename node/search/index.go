@@ -2,7 +2,6 @@ package search
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
+	"github.com/tidwall/gjson"
 )
 
 // TablePostings is the search index: token, room ID, stream position ->
@@ -95,14 +95,13 @@ func indexedText(p gomatrixserverlib.PDU) (f Field, text string, ok bool) {
 	if (f != FieldBody) != (p.StateKey() != nil) || (p.StateKey() != nil && *p.StateKey() != "") {
 		return 0, "", false // a name or topic that is not the room's state, or a message with a state key
 	}
-	var c map[string]json.RawMessage
-	if json.Unmarshal(p.Content(), &c) != nil {
+	// gjson reads the one field without decoding the rest of the content:
+	// this runs for every message the node commits.
+	v := gjson.GetBytes(p.Content(), key)
+	if v.Type != gjson.String || v.Str == "" {
 		return 0, "", false
 	}
-	if json.Unmarshal(c[key], &text) != nil || text == "" {
-		return 0, "", false
-	}
-	return f, text, true
+	return f, v.Str, true
 }
 
 // Indexer writes the postings of a batch's events in the room commit, and
@@ -146,8 +145,15 @@ func (s *Search) index(tx *kv.Txn, c *core.RoomCommit) error {
 			stateBefore = p.Record.StateBefore
 		}
 		tokens, counts := Tokens(text, MaxTokensPerEvent)
-		for _, tok := range tokens {
-			v := encodePosting(posting{field: field, count: counts[tok], stateBefore: stateBefore, eventID: ce.PDU.EventID()})
+		// One value per token differs only in its count byte: encode it
+		// once and copy, all into one allocation (Badger keeps the slices
+		// until the commit, so each posting needs its own).
+		proto := encodePosting(posting{field: field, count: 1, stateBefore: stateBefore, eventID: ce.PDU.EventID()})
+		buf := make([]byte, len(proto)*len(tokens))
+		for i, tok := range tokens {
+			v := buf[i*len(proto) : (i+1)*len(proto) : (i+1)*len(proto)]
+			copy(v, proto)
+			v[1] = byte(min(counts[tok], 255))
 			if err := tx.Set(postingKey(tok, c.RoomID, ce.Pos), v); err != nil {
 				return err
 			}

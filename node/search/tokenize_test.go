@@ -65,3 +65,17 @@ func TestPostingEncoding(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkIndexText is the indexer's work per message outside Badger:
+// tokens, keys and values.
+func BenchmarkIndexText(b *testing.B) {
+	text := "a message of ordinary length for a chat"
+	b.ReportAllocs()
+	for b.Loop() {
+		tokens, counts := Tokens(text, MaxTokensPerEvent)
+		for _, tok := range tokens {
+			_ = postingKey(tok, "!room:example.org", 123456)
+			_ = encodePosting(posting{field: FieldBody, count: counts[tok], stateBefore: "abcdefabcdefabcdef", eventID: "$abcdefghijklmnopqrstuvwxyz0123456789abcdefg"})
+		}
+	}
+}
