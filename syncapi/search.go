@@ -229,16 +229,13 @@ func parseSearch(c *roomEventsCriteria, batch string, hasBatch bool) (*searchPar
 	}
 	p.terms = terms
 	p.q.Terms = terms
+	// An empty list is all keys, as absent is (and as Synapse reads it).
 	for _, k := range c.Keys {
 		f, ok := search.FieldByKey[k]
 		if !ok {
 			return nil, mxhttp.InvalidParam("keys: %q is not content.body, content.name or content.topic", truncate(k, 64))
 		}
 		p.q.Fields = append(p.q.Fields, f)
-	}
-	if c.Keys != nil && len(c.Keys) == 0 {
-		p.q.Fields = []search.Field{} // nothing to search; keeps "empty means none"
-		p.q.Terms = nil
 	}
 	switch c.OrderBy {
 	case "", "rank":

@@ -108,6 +108,8 @@ func TestSearchFindsWords(t *testing.T) {
 		{"topic", map[string]any{"search_term": "climbing", "keys": []string{"content.topic"}}, []string{""}},
 		{"topic not in body", map[string]any{"search_term": "climbing", "keys": []string{"content.body"}}, nil},
 		{"empty term", term("  ,. "), nil},
+		{"empty keys are all keys", map[string]any{"search_term": "weekend", "keys": []string{}}, []string{""}},
+		{"several keys", map[string]any{"search_term": "hello", "keys": []string{"content.name", "content.body"}}, []string{"Hello world"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := e.forT(t).search(alice, tc.criteria, "")

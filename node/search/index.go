@@ -142,6 +142,9 @@ func (s *Search) index(tx *kv.Txn, c *core.RoomCommit) error {
 		}
 		stateBefore := ""
 		if p, ok := c.Batch.ByID[ce.PDU.EventID()]; ok {
+			if p.Record.RedactedBy != "" {
+				continue // redacted before it arrived (over federation)
+			}
 			stateBefore = p.Record.StateBefore
 		}
 		tokens, counts := Tokens(text, MaxTokensPerEvent)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
@@ -81,5 +82,79 @@ func TestRedactionRemovesPostings(t *testing.T) {
 	res, err := n.SearchRoomEvents(ctx, search.Query{UserID: s.UserID, Terms: []string{"battery"}, Limit: 10})
 	if err != nil || len(res.Hits) != 1 || res.Count != 1 {
 		t.Errorf("search battery: %+v, %v", res, err)
+	}
+}
+
+// TestScanBudget: with a budget far smaller than the matches, ordering by
+// recency still pages through every match exactly once, newest first, and
+// the count stays the same on every page; ordering by rank covers the
+// newest matches the budget reaches.
+func TestScanBudget(t *testing.T) {
+	ctx := context.Background()
+	n := testNode(t)
+	search.SetMaxScan(n.Search, 7)
+	s, err := n.Register(ctx, node.RegisterRequest{Localpart: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for range 2 {
+		room, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: s.UserID, DeviceID: s.DeviceID, Preset: "private_chat"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 15 {
+			raw, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": "needle and thread"})
+			if i%2 == 0 {
+				raw, _ = json.Marshal(map[string]string{"msgtype": "m.text", "body": "needle alone"})
+			}
+			id, err := n.SendEvent(ctx, core.SendRequest{Sender: s.UserID, DeviceID: s.DeviceID, RoomID: room, Type: "m.room.message", Content: raw})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i%2 != 0 {
+				want = append(want, id)
+			}
+		}
+	}
+	slices.Reverse(want)
+	q := search.Query{UserID: s.UserID, Terms: []string{"needle", "thread"}, Limit: 4}
+	var got []string
+	lastCount := 0
+	for page := 0; ; page++ {
+		if page > 30 {
+			t.Fatal("pagination does not end")
+		}
+		res, err := n.SearchRoomEvents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The count is of the matches the scans reached: it grows as the
+		// pages go on, and is the total on the last.
+		if res.Count < lastCount || (res.Next == nil && res.Count != len(want)) {
+			t.Errorf("page %d: count %d after %d, of %d", page, res.Count, lastCount, len(want))
+		}
+		lastCount = res.Count
+		if len(res.Hits) > 4 {
+			t.Fatalf("page %d: %d hits over the limit", page, len(res.Hits))
+		}
+		for _, h := range res.Hits {
+			got = append(got, h.Event.PDU.EventID())
+		}
+		if res.Next == nil {
+			break
+		}
+		q.After = res.Next
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pages give %d events\n%q\nwant %d\n%q", len(got), got, len(want), want)
+	}
+
+	res, err := n.SearchRoomEvents(ctx, search.Query{UserID: s.UserID, Terms: []string{"needle", "thread"}, Limit: 100, ByRank: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hits) == 0 || len(res.Hits) >= len(want) {
+		t.Errorf("by rank with a budget of 7: %d hits of %d", len(res.Hits), len(want))
 	}
 }

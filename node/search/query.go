@@ -163,7 +163,7 @@ func (s *Search) searchRooms(ctx context.Context, q Query) ([]string, map[string
 // at because of the budget (0 if none did): events at or below it may have
 // been missed, so only those above it are complete.
 func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string) ([]candidate, uint64, error) {
-	perScan := max(MaxPostingsScanned/(len(q.Terms)*len(rooms)), minPostingsPerScan)
+	perScan := max(s.maxScan/(len(q.Terms)*len(rooms)), min(minPostingsPerScan, s.maxScan))
 	var frontier uint64
 	var cands []candidate
 	for _, roomID := range rooms {

@@ -32,10 +32,12 @@ import "github.com/edgenode/edgenode/node/core"
 // the room core it embeds (for the database and events).
 type Search struct {
 	*core.Node
+	// maxScan is MaxPostingsScanned, or less in tests (export_test.go).
+	maxScan int
 }
 
 // New returns the search concern of the room core c. node registers its
 // Indexer with c.
 func New(c *core.Node) *Search {
-	return &Search{Node: c}
+	return &Search{Node: c, maxScan: MaxPostingsScanned}
 }
