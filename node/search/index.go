@@ -43,39 +43,43 @@ func postingPrefix(token, roomID string) []byte {
 	return kv.Key(TablePostings, token, roomID)
 }
 
-// posting is a posting's value.
+// posting is a posting's value. The event's ID is not in it: the room's
+// timeline has it at the same position, and only the few events a page
+// returns need it.
 type posting struct {
 	field Field
 	// count is how often the token occurs in the field (at most 255).
 	count int
 	// stateBefore is the event's state-before snapshot ID.
 	stateBefore string
-	eventID     string
 }
 
 // encodePosting: field byte, count byte, uvarint length of stateBefore,
-// stateBefore, event ID.
+// stateBefore.
 func encodePosting(p posting) []byte {
-	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(p.stateBefore)+len(p.eventID))
+	b := make([]byte, 0, 2+binary.MaxVarintLen64+len(p.stateBefore))
 	b = append(b, byte(p.field), byte(min(p.count, 255)))
 	b = binary.AppendUvarint(b, uint64(len(p.stateBefore)))
-	b = append(b, p.stateBefore...)
-	return append(b, p.eventID...)
+	return append(b, p.stateBefore...)
 }
 
 func decodePosting(b []byte) (posting, error) {
+	f, count, stateBefore, err := postingHead(b)
+	return posting{field: f, count: count, stateBefore: string(stateBefore)}, err
+}
+
+// postingHead decodes what a query's scan needs of a posting, without
+// copying: field, count and the state-before snapshot ID (a sub-slice of
+// b).
+func postingHead(b []byte) (f Field, count int, stateBefore []byte, err error) {
 	if len(b) < 3 {
-		return posting{}, fmt.Errorf("search: malformed posting %x", b)
+		return 0, 0, nil, fmt.Errorf("search: malformed posting %x", b)
 	}
-	p := posting{field: Field(b[0]), count: int(b[1])}
 	n, w := binary.Uvarint(b[2:])
-	if w <= 0 || uint64(len(b)-2-w) < n {
-		return posting{}, fmt.Errorf("search: malformed posting %x", b)
+	if w <= 0 || uint64(len(b)-2-w) != n {
+		return 0, 0, nil, fmt.Errorf("search: malformed posting %x", b)
 	}
-	rest := b[2+w:]
-	p.stateBefore = string(rest[:n])
-	p.eventID = string(rest[n:])
-	return p, nil
+	return Field(b[0]), int(b[1]), b[2+w : 2+w+int(n)], nil
 }
 
 // indexedText returns the field and text of an event the index covers, or
@@ -151,7 +155,7 @@ func (s *Search) index(tx *kv.Txn, c *core.RoomCommit) error {
 		// One value per token differs only in its count byte: encode it
 		// once and copy, all into one allocation (Badger keeps the slices
 		// until the commit, so each posting needs its own).
-		proto := encodePosting(posting{field: field, count: 1, stateBefore: stateBefore, eventID: ce.PDU.EventID()})
+		proto := encodePosting(posting{field: field, count: 1, stateBefore: stateBefore})
 		buf := make([]byte, len(proto)*len(tokens))
 		for i, tok := range tokens {
 			v := buf[i*len(proto) : (i+1)*len(proto) : (i+1)*len(proto)]

@@ -21,7 +21,7 @@ const (
 	MaxTerms = 16
 	// MaxPostingsScanned is the postings one query reads, over all its
 	// words and rooms: each word's scan in each room may read its share.
-	MaxPostingsScanned = 50_000
+	MaxPostingsScanned = 20_000
 	// minPostingsPerScan is the least one word's scan in one room may read,
 	// so a user in many rooms still gets pages: a query's work is at most
 	// max(MaxPostingsScanned, MaxTerms*MaxRooms*minPostingsPerScan).
@@ -86,17 +86,19 @@ type Result struct {
 
 // candidate is an event that matched every term in some field.
 type candidate struct {
-	roomID string
-	pos    uint64
-	rank   int
-	p      posting
+	room int // index in the query's rooms
+	pos  uint64
+	rank int
+	// stateBefore is the event's state-before snapshot ID (interned).
+	stateBefore string
 }
 
-// termHit is one term's posting for an event.
+// termHit is the terms matched so far for an event of one room.
 type termHit struct {
-	p     posting
-	terms int // how many terms matched so far, in this field
+	terms int // how many terms matched so far
 	rank  int
+	// stateBefore is interned: one string per snapshot, not per posting.
+	stateBefore string
 }
 
 // SearchRoomEvents runs q over the rooms q.UserID has been joined to (joined
@@ -116,7 +118,7 @@ func (s *Search) SearchRoomEvents(ctx context.Context, q Query) (Result, error) 
 		if err != nil {
 			return err
 		}
-		return s.collect(ctx, tx, q, joined, cands, frontier, &res)
+		return s.collect(ctx, tx, q, rooms, joined, cands, frontier, &res)
 	})
 	return res, err
 }
@@ -162,19 +164,24 @@ func (s *Search) searchRooms(ctx context.Context, q Query) ([]string, map[string
 // every term in one field. frontier is the highest position a scan stopped
 // at because of the budget (0 if none did): events at or below it may have
 // been missed, so only those above it are complete.
+//
+// It runs for every posting the budget allows, so it allocates as little
+// as it can per posting: hits are values in a map, snapshot IDs are
+// interned, and event IDs are not read (collect finds the few it needs).
 func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string) ([]candidate, uint64, error) {
 	perScan := max(s.maxScan/(len(q.Terms)*len(rooms)), min(minPostingsPerScan, s.maxScan))
 	var frontier uint64
 	var cands []candidate
-	for _, roomID := range rooms {
+	intern := map[string]string{}
+	for ri, roomID := range rooms {
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
-		hits := map[uint64]*termHit{}
+		hits := map[uint64]termHit{}
 		for i, term := range q.Terms {
 			scan := kv.Scan{Prefix: postingPrefix(term, roomID), Reverse: true}
 			if !q.ByRank && q.After != nil {
-				if q.After.Pos == 0 {
+				if q.After.Pos <= 1 {
 					break
 				}
 				scan.From = postingKey(term, roomID, q.After.Pos-1)
@@ -192,23 +199,28 @@ func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string) 
 					return false, err
 				}
 				last = pos
-				h := hits[pos]
-				if i > 0 && (h == nil || h.terms != i) {
+				h, seen := hits[pos]
+				if i > 0 && (!seen || h.terms != i) {
 					return true, nil // an earlier term is missing: no match
 				}
-				p, err := decodePosting(v)
+				field, count, stateBefore, err := postingHead(v)
 				if err != nil {
 					return false, err
 				}
-				if len(q.Fields) > 0 && !slices.Contains(q.Fields, p.field) {
+				if len(q.Fields) > 0 && !slices.Contains(q.Fields, field) {
 					return true, nil
 				}
-				if h == nil {
-					h = &termHit{p: p}
-					hits[pos] = h
+				if !seen {
+					sb, ok := intern[string(stateBefore)]
+					if !ok {
+						sb = string(stateBefore)
+						intern[sb] = sb
+					}
+					h.stateBefore = sb
 				}
 				h.terms++
-				h.rank += p.count
+				h.rank += count
+				hits[pos] = h
 				return true, nil
 			})
 			if err != nil {
@@ -220,7 +232,7 @@ func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string) 
 		}
 		for pos, h := range hits {
 			if h.terms == len(q.Terms) {
-				cands = append(cands, candidate{roomID: roomID, pos: pos, rank: h.rank, p: h.p})
+				cands = append(cands, candidate{room: ri, pos: pos, rank: h.rank, stateBefore: h.stateBefore})
 			}
 		}
 	}
@@ -248,21 +260,45 @@ func (q Query) afterCursor(c candidate) bool {
 
 // collect checks the complete candidates' visibility, counts them, and
 // loads the page's results in order.
-func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, joined map[string]bool, cands []candidate, frontier uint64, res *Result) error {
-	sort.Slice(cands, func(i, j int) bool { return q.less(cands[i], cands[j]) })
+func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []string, joined map[string]bool, cands []candidate, frontier uint64, res *Result) error {
+	slices.SortFunc(cands, func(a, b candidate) int {
+		switch {
+		case q.less(a, b):
+			return -1
+		case q.less(b, a):
+			return 1
+		}
+		return 0
+	})
 	// For a user joined to the room, whether they may see an event depends
 	// only on the state before it (core.Node.Visible), so the answer is
 	// cached per snapshot: most messages of a room share one.
-	cache := map[string]bool{}
+	type visKey struct {
+		room  int
+		state string
+	}
+	cache := map[visKey]bool{}
+	load := func(c candidate) (*core.Event, *core.EventRecord, error) {
+		entry, err := tx.Get(core.RoomStreamKey(rooms[c.room], c.pos))
+		if err != nil {
+			return nil, nil, err
+		}
+		eventID, _, err := core.DecodeTimelineEntry(entry)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s.LoadEvent(tx, eventID)
+	}
 	visible := func(c candidate) (bool, error) {
-		key := c.roomID + "\x00" + c.p.stateBefore
-		if joined[c.roomID] && c.p.stateBefore != "" {
+		cacheable := joined[rooms[c.room]] && c.stateBefore != ""
+		key := visKey{c.room, c.stateBefore}
+		if cacheable {
 			if v, ok := cache[key]; ok {
 				return v, nil
 			}
 		}
-		ev, rec, err := s.LoadEvent(tx, c.p.eventID)
-		if errors.Is(err, core.ErrNotFound) {
+		ev, rec, err := load(c)
+		if errors.Is(err, core.ErrNotFound) || errors.Is(err, kv.ErrNotFound) {
 			return false, nil
 		}
 		if err != nil {
@@ -272,7 +308,7 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, joined map[st
 		if err != nil {
 			return false, err
 		}
-		if joined[c.roomID] && c.p.stateBefore != "" {
+		if cacheable {
 			cache[key] = v
 		}
 		return v, nil
@@ -313,8 +349,8 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, joined map[st
 		loaded++
 		last = &cands[i]
 		seenAtLast = res.Count
-		ev, _, err := s.LoadEvent(tx, c.p.eventID)
-		if errors.Is(err, core.ErrNotFound) {
+		ev, _, err := load(c)
+		if errors.Is(err, core.ErrNotFound) || errors.Is(err, kv.ErrNotFound) {
 			continue
 		}
 		if err != nil {
