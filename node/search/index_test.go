@@ -150,11 +150,21 @@ func TestScanBudget(t *testing.T) {
 		t.Errorf("pages give %d events\n%q\nwant %d\n%q", len(got), got, len(want), want)
 	}
 
+	// By rank, "thread" (7 per room) fits the budget and drives: every
+	// event with both words is found. "needle" alone (15 per room) does
+	// not: the newest the budget reaches are ranked.
 	res, err := n.SearchRoomEvents(ctx, search.Query{UserID: s.UserID, Terms: []string{"needle", "thread"}, Limit: 100, ByRank: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Hits) == 0 || len(res.Hits) >= len(want) {
-		t.Errorf("by rank with a budget of 7: %d hits of %d", len(res.Hits), len(want))
+	if len(res.Hits) != len(want) || res.Count != len(want) {
+		t.Errorf("needle thread by rank with a budget of 7: %d hits (count %d) of %d", len(res.Hits), res.Count, len(want))
+	}
+	res, err = n.SearchRoomEvents(ctx, search.Query{UserID: s.UserID, Terms: []string{"needle"}, Limit: 100, ByRank: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hits) == 0 || len(res.Hits) >= 30 {
+		t.Errorf("needle by rank with a budget of 7: %d hits of 30", len(res.Hits))
 	}
 }

@@ -93,12 +93,20 @@ type candidate struct {
 	stateBefore string
 }
 
-// termHit is the terms matched so far for an event of one room.
-type termHit struct {
-	terms int // how many terms matched so far
-	rank  int
+// termPosting is one term's posting for an event, as a scan keeps it.
+type termPosting struct {
+	count int
 	// stateBefore is interned: one string per snapshot, not per posting.
 	stateBefore string
+}
+
+// termScan is one term's scan in one room.
+type termScan struct {
+	postings map[uint64]termPosting
+	// cut is true when the budget stopped the scan; last is then the
+	// oldest position it read, and postings older than it are unknown.
+	cut  bool
+	last uint64
 }
 
 // SearchRoomEvents runs q over the rooms q.UserID has been joined to (joined
@@ -165,78 +173,141 @@ func (s *Search) searchRooms(ctx context.Context, q Query) ([]string, map[string
 // at because of the budget (0 if none did): events at or below it may have
 // been missed, so only those above it are complete.
 //
+// In a room where one term's scan read all of its postings (a rare word),
+// that term drives: its events are checked for the other terms, by point
+// reads past where their scans stopped, so a rare word and a common one
+// find every event that has both, and set no frontier.
+//
 // It runs for every posting the budget allows, so it allocates as little
-// as it can per posting: hits are values in a map, snapshot IDs are
-// interned, and event IDs are not read (collect finds the few it needs).
+// as it can per posting: snapshot IDs are interned and event IDs are not
+// read (collect finds the few it needs in the timeline).
 func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string) ([]candidate, uint64, error) {
 	perScan := max(s.maxScan/(len(q.Terms)*len(rooms)), min(minPostingsPerScan, s.maxScan))
 	var frontier uint64
 	var cands []candidate
 	intern := map[string]string{}
+	scans := make([]termScan, len(q.Terms))
 	for ri, roomID := range rooms {
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
-		hits := map[uint64]termHit{}
+		if !q.ByRank && q.After != nil && q.After.Pos <= 1 {
+			break // nothing precedes the cursor
+		}
+		driver, absent := -1, false
 		for i, term := range q.Terms {
-			scan := kv.Scan{Prefix: postingPrefix(term, roomID), Reverse: true}
-			if !q.ByRank && q.After != nil {
-				if q.After.Pos <= 1 {
-					break
-				}
-				scan.From = postingKey(term, roomID, q.After.Pos-1)
-			}
-			read, last := 0, uint64(0)
-			cut := false
-			err := tx.Each(scan, func(k, v []byte) (bool, error) {
-				if read >= perScan {
-					cut = true
-					return false, nil
-				}
-				read++
-				pos, err := kv.LastUint(k)
-				if err != nil {
-					return false, err
-				}
-				last = pos
-				h, seen := hits[pos]
-				if i > 0 && (!seen || h.terms != i) {
-					return true, nil // an earlier term is missing: no match
-				}
-				field, count, stateBefore, err := postingHead(v)
-				if err != nil {
-					return false, err
-				}
-				if len(q.Fields) > 0 && !slices.Contains(q.Fields, field) {
-					return true, nil
-				}
-				if !seen {
-					sb, ok := intern[string(stateBefore)]
-					if !ok {
-						sb = string(stateBefore)
-						intern[sb] = sb
-					}
-					h.stateBefore = sb
-				}
-				h.terms++
-				h.rank += count
-				hits[pos] = h
-				return true, nil
-			})
+			ts, err := s.scanTerm(tx, q, term, roomID, perScan, intern)
 			if err != nil {
 				return nil, 0, err
 			}
-			if cut {
-				frontier = max(frontier, last)
+			scans[i] = ts
+			if len(ts.postings) == 0 && !ts.cut {
+				absent = true // a term absent from the room: no match there
+				break
+			}
+			if !ts.cut && (driver < 0 || len(ts.postings) < len(scans[driver].postings)) {
+				driver = i
 			}
 		}
-		for pos, h := range hits {
-			if h.terms == len(q.Terms) {
-				cands = append(cands, candidate{room: ri, pos: pos, rank: h.rank, stateBefore: h.stateBefore})
+		if absent {
+			continue
+		}
+		exact := driver >= 0
+		if !exact {
+			// Every term's scan was cut: the events above the highest
+			// cut are complete, and only those are looked at.
+			for i := range scans {
+				frontier = max(frontier, scans[i].last)
 			}
+			driver = 0
+		}
+		if err := s.matchRoom(tx, q, ri, roomID, scans, driver, exact, &cands); err != nil {
+			return nil, 0, err
 		}
 	}
 	return cands, frontier, nil
+}
+
+// scanTerm reads up to perScan of term's postings in roomID, newest first
+// (below the cursor when ordering by recency), keeping those of the
+// query's fields.
+func (s *Search) scanTerm(tx *kv.Txn, q Query, term, roomID string, perScan int, intern map[string]string) (termScan, error) {
+	ts := termScan{postings: map[uint64]termPosting{}}
+	scan := kv.Scan{Prefix: postingPrefix(term, roomID), Reverse: true}
+	if !q.ByRank && q.After != nil {
+		scan.From = postingKey(term, roomID, q.After.Pos-1)
+	}
+	read := 0
+	err := tx.Each(scan, func(k, v []byte) (bool, error) {
+		if read >= perScan {
+			ts.cut = true
+			return false, nil
+		}
+		read++
+		pos, err := kv.LastUint(k)
+		if err != nil {
+			return false, err
+		}
+		ts.last = pos
+		field, count, stateBefore, err := postingHead(v)
+		if err != nil {
+			return false, err
+		}
+		if len(q.Fields) > 0 && !slices.Contains(q.Fields, field) {
+			return true, nil
+		}
+		sb, ok := intern[string(stateBefore)]
+		if !ok {
+			sb = string(stateBefore)
+			intern[sb] = sb
+		}
+		ts.postings[pos] = termPosting{count: count, stateBefore: sb}
+		return true, nil
+	})
+	return ts, err
+}
+
+// matchRoom adds to cands the driver's events that have every other term:
+// in that term's scan, or, when exact and past where a cut scan stopped,
+// by a point read (at most one per driver posting and term).
+func (s *Search) matchRoom(tx *kv.Txn, q Query, ri int, roomID string, scans []termScan, driver int, exact bool, cands *[]candidate) error {
+	for pos, dp := range scans[driver].postings {
+		rank, ok := dp.count, true
+		for i := range scans {
+			if i == driver || !ok {
+				continue
+			}
+			if tp, found := scans[i].postings[pos]; found {
+				rank += tp.count
+				continue
+			}
+			if !exact || !scans[i].cut || pos >= scans[i].last {
+				ok = false // read by that term's scan and absent, or past the frontier
+				continue
+			}
+			v, err := tx.Get(postingKey(q.Terms[i], roomID, pos))
+			if errors.Is(err, kv.ErrNotFound) {
+				ok = false
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			field, count, _, err := postingHead(v)
+			if err != nil {
+				return err
+			}
+			if len(q.Fields) > 0 && !slices.Contains(q.Fields, field) {
+				ok = false
+				continue
+			}
+			rank += count
+		}
+		if ok {
+			*cands = append(*cands, candidate{room: ri, pos: pos, rank: rank, stateBefore: dp.stateBefore})
+		}
+	}
+	return nil
 }
 
 // less orders candidates: by rank then recency, or by recency.
