@@ -161,8 +161,7 @@ type searchParams struct {
 	profile    bool
 	state      bool
 	groupBy    []string
-	group      *batchToken // the group next_batch continues, if any
-	senderOnly string      // the sender group next_batch continues
+	senderOnly string // the sender group next_batch continues
 }
 
 // search serves POST /search.
@@ -296,7 +295,6 @@ func parseSearch(c *roomEventsCriteria, batch string, hasBatch bool) (*searchPar
 		}
 		p.q.After = &search.Cursor{Rank: t.Rank, Pos: t.Pos, Seen: t.Seen}
 		if t.GroupKey != "" {
-			p.group = &t
 			p.restrictToGroup(t)
 		}
 	}
