@@ -255,8 +255,13 @@ func parseSearch(c *roomEventsCriteria, batch string, hasBatch bool) (*searchPar
 	if p.filter != nil && p.filter.Limit > 0 {
 		p.q.Limit = min(p.filter.Limit, maxSearchLimit)
 	}
-	if p.filter != nil && (p.filter.Rooms != nil || p.filter.NotRooms != nil) {
-		p.q.Rooms = p.filter.MatchRoom
+	if f := p.filter; f != nil && (f.Rooms != nil || f.NotRooms != nil) {
+		// Sets, not the filter's lists: the check runs for each of the
+		// user's rooms, and a body may list thousands.
+		in, out := setOf(f.Rooms), setOf(f.NotRooms)
+		p.q.Rooms = func(roomID string) bool {
+			return !out[roomID] && (f.Rooms == nil || in[roomID])
+		}
 	}
 	if ec := c.EventContext; ec != nil {
 		p.context, p.profile = true, ec.IncludeProfile
@@ -480,4 +485,12 @@ func groupResults(p *searchParams, res search.Result) map[string]map[string]*sea
 		out[key] = groups
 	}
 	return out
+}
+
+func setOf(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
 }
