@@ -1,7 +1,10 @@
 package search
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
+	"fmt"
 	"errors"
 	"slices"
 	"sort"
@@ -233,7 +236,14 @@ func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string) 
 // query's fields.
 func (s *Search) scanTerm(tx *kv.Txn, q Query, term, roomID string, perScan int, intern map[string]string) (termScan, error) {
 	ts := termScan{postings: map[uint64]termPosting{}}
-	scan := kv.Scan{Prefix: postingPrefix(term, roomID), Reverse: true}
+	prefix := postingPrefix(term, roomID)
+	scan := kv.Scan{Prefix: prefix, Reverse: true}
+	// A posting's key is the prefix and the position, which kv encodes as a
+	// tag and 8 bytes big-endian: read it from there rather than decoding
+	// the whole key (kv.LastUint allocates every component, and this runs
+	// for every posting). The tag is taken from kv's own encoding.
+	zero := postingKey(term, roomID, 0)
+	tag, keyLen := zero[len(prefix)], len(zero)
 	if !q.ByRank && q.After != nil {
 		scan.From = postingKey(term, roomID, q.After.Pos-1)
 	}
@@ -244,10 +254,10 @@ func (s *Search) scanTerm(tx *kv.Txn, q Query, term, roomID string, perScan int,
 			return false, nil
 		}
 		read++
-		pos, err := kv.LastUint(k)
-		if err != nil {
-			return false, err
+		if len(k) != keyLen || k[len(prefix)] != tag {
+			return false, fmt.Errorf("search: malformed posting key %x", k)
 		}
+		pos := binary.BigEndian.Uint64(k[len(prefix)+1:])
 		ts.last = pos
 		field, count, stateBefore, err := postingHead(v)
 		if err != nil {
@@ -310,14 +320,6 @@ func (s *Search) matchRoom(tx *kv.Txn, q Query, ri int, roomID string, scans []t
 	return nil
 }
 
-// less orders candidates: by rank then recency, or by recency.
-func (q Query) less(a, b candidate) bool {
-	if q.ByRank && a.rank != b.rank {
-		return a.rank > b.rank
-	}
-	return a.pos > b.pos
-}
-
 // afterCursor reports whether c comes after the cursor in q's order.
 func (q Query) afterCursor(c candidate) bool {
 	if q.After == nil {
@@ -333,13 +335,10 @@ func (q Query) afterCursor(c candidate) bool {
 // loads the page's results in order.
 func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []string, joined map[string]bool, cands []candidate, frontier uint64, res *Result) error {
 	slices.SortFunc(cands, func(a, b candidate) int {
-		switch {
-		case q.less(a, b):
-			return -1
-		case q.less(b, a):
-			return 1
+		if q.ByRank && a.rank != b.rank {
+			return cmp.Compare(b.rank, a.rank)
 		}
-		return 0
+		return cmp.Compare(b.pos, a.pos)
 	})
 	// For a user joined to the room, whether they may see an event depends
 	// only on the state before it (core.Node.Visible), so the answer is
