@@ -4,8 +4,8 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 
