@@ -170,6 +170,16 @@ func TestSearchErrors(t *testing.T) {
 		{"huge next_batch", "?next_batch=" + strings.Repeat("A", 4000), crit(map[string]any{"search_term": "hello"}), 400, "M_INVALID_PARAM"},
 		{"next_batch of the other order", "?next_batch=eyJvIjoicmVjZW50IiwicCI6NX0", crit(map[string]any{"search_term": "hello"}), 400, "M_INVALID_PARAM"},
 		{"no room_events", "", map[string]any{"search_categories": map[string]any{}}, 200, ""},
+		{"search_categories not an object", "", map[string]any{"search_categories": []int{1}}, 400, "M_BAD_JSON"},
+		{"order_by not a string", "", crit(map[string]any{"search_term": "a", "order_by": 1}), 400, "M_BAD_JSON"},
+		{"event_context not an object", "", crit(map[string]any{"search_term": "a", "event_context": "yes"}), 400, "M_BAD_JSON"},
+		{"before_limit not a number", "", crit(map[string]any{"search_term": "a", "event_context": map[string]any{"before_limit": "5"}}), 400, "M_BAD_JSON"},
+		{"group_by not a list", "", crit(map[string]any{"search_term": "a", "groupings": map[string]any{"group_by": "room_id"}}), 400, "M_BAD_JSON"},
+		{"include_state not a bool", "", crit(map[string]any{"search_term": "a", "include_state": "true"}), 400, "M_BAD_JSON"},
+		{"filter limit negative", "", crit(map[string]any{"search_term": "a", "filter": map[string]any{"limit": -1}}), 400, "M_BAD_JSON"},
+		{"duplicate keys", "", []byte(`{"search_categories":{"room_events":{"search_term":"a","search_term":"b"}}}`), 400, "M_BAD_JSON"},
+		{"sixteen words are fine", "", crit(map[string]any{"search_term": "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16"}), 200, ""},
+		{"huge limits are capped", "", crit(map[string]any{"search_term": "hello", "filter": map[string]any{"limit": 1 << 30}, "event_context": map[string]any{"before_limit": 1 << 30, "after_limit": 1 << 30}}), 200, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := e.tn.Do("POST", searchPath+tc.query, alice.AccessToken, tc.body)
@@ -219,14 +229,22 @@ func TestSearchHistoryVisibility(t *testing.T) {
 	}
 
 	// After leaving, bob still finds what he could see, and nothing sent
-	// since.
-	room := e.room(alice, "public_chat", historyVisibility("joined"))
-	e.join(bob, room)
-	e.say(alice, room, "parting words before")
-	e.membership(bob, room, bob.UserID, "leave")
-	e.say(alice, room, "parting words after")
-	if got := e.search(bob, map[string]any{"search_term": "parting words"}, "").bodies(); !slices.Equal(got, []string{"parting words before"}) {
-		t.Errorf("after leaving, bob finds %q", got)
+	// since; with shared history that includes what came before his join.
+	for _, hv := range []string{"joined", "shared"} {
+		room := e.room(alice, "public_chat", historyVisibility(hv))
+		e.say(alice, room, "parting words early "+hv)
+		e.join(bob, room)
+		e.say(alice, room, "parting words before "+hv)
+		e.membership(bob, room, bob.UserID, "leave")
+		e.say(alice, room, "parting words after "+hv)
+		want := []string{"parting words before " + hv}
+		if hv == "shared" {
+			want = append(want, "parting words early "+hv)
+		}
+		b := e.search(bob, map[string]any{"search_term": "parting words " + hv, "order_by": "recent"}, "")
+		if got := b.bodies(); !slices.Equal(got, want) || b.Count != len(want) {
+			t.Errorf("%s: after leaving, bob finds %q (count %d), want %q", hv, got, b.Count, want)
+		}
 	}
 }
 

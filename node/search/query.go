@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
@@ -120,7 +119,7 @@ func (s *Search) SearchRoomEvents(ctx context.Context, q Query) (Result, error) 
 	if len(q.Terms) == 0 || len(q.Terms) > MaxTerms || q.Limit <= 0 {
 		return res, nil
 	}
-	rooms, joined, err := s.searchRooms(ctx, q)
+	rooms, err := s.searchRooms(ctx, q)
 	if err != nil || len(rooms) == 0 {
 		return res, err
 	}
@@ -129,45 +128,44 @@ func (s *Search) SearchRoomEvents(ctx context.Context, q Query) (Result, error) 
 		if err != nil {
 			return err
 		}
-		return s.collect(ctx, tx, q, rooms, joined, cands, frontier, &res)
+		return s.collect(ctx, tx, q, rooms, cands, frontier, &res)
 	})
 	return res, err
 }
 
-// searchRooms lists the rooms to search and which of them the user is
-// joined to now.
-func (s *Search) searchRooms(ctx context.Context, q Query) ([]string, map[string]bool, error) {
+// searchRooms lists the rooms to search: those the user is joined to,
+// then those they left or were banned from (leaving after a join leaves
+// the history they saw visible; after a rejected invite it leaves nothing,
+// which the visibility check finds). Past MaxRooms, the rooms left longest
+// ago are dropped.
+func (s *Search) searchRooms(ctx context.Context, q Query) ([]string, error) {
 	ms, err := s.Memberships(ctx, q.UserID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	// Newest memberships first, so MaxRooms cuts the oldest.
-	sort.Slice(ms, func(i, j int) bool { return ms[i].Pos > ms[j].Pos })
-	var rooms []string
-	joined := map[string]bool{}
-	for _, m := range ms {
-		if m.OutOfBand || m.Forgotten {
-			continue
+	rank := func(m core.RoomMembership) int {
+		switch {
+		case m.OutOfBand || m.Forgotten || q.Rooms != nil && !q.Rooms(m.RoomID):
+			return 0
+		case m.Membership == spec.Join:
+			return 2
+		case m.Membership == spec.Leave || m.Membership == spec.Ban:
+			return 1
 		}
-		switch m.Membership {
-		case spec.Join:
-			joined[m.RoomID] = true
-		case spec.Leave, spec.Ban:
-			// Leaving (or a ban) after a join leaves the history the user
-			// saw visible; after a rejected invite it leaves nothing, which
-			// the visibility check finds.
-		default:
-			continue
+		return 0
+	}
+	ms = slices.DeleteFunc(ms, func(m core.RoomMembership) bool { return rank(m) == 0 })
+	slices.SortFunc(ms, func(a, b core.RoomMembership) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return cmp.Compare(rb, ra)
 		}
-		if q.Rooms != nil && !q.Rooms(m.RoomID) {
-			continue
-		}
+		return cmp.Compare(b.Pos, a.Pos)
+	})
+	rooms := make([]string, 0, min(len(ms), MaxRooms))
+	for _, m := range ms[:min(len(ms), MaxRooms)] {
 		rooms = append(rooms, m.RoomID)
-		if len(rooms) == MaxRooms {
-			break
-		}
 	}
-	return rooms, joined, nil
+	return rooms, nil
 }
 
 // scan reads every term's postings in every room, newest first and below
@@ -333,16 +331,20 @@ func (q Query) afterCursor(c candidate) bool {
 
 // collect checks the complete candidates' visibility, counts them, and
 // loads the page's results in order.
-func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []string, joined map[string]bool, cands []candidate, frontier uint64, res *Result) error {
+func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []string, cands []candidate, frontier uint64, res *Result) error {
 	slices.SortFunc(cands, func(a, b candidate) int {
 		if q.ByRank && a.rank != b.rank {
 			return cmp.Compare(b.rank, a.rank)
 		}
 		return cmp.Compare(b.pos, a.pos)
 	})
-	// For a user joined to the room, whether they may see an event depends
-	// only on the state before it (core.Node.Visible), so the answer is
-	// cached per snapshot: most messages of a room share one.
+	// Whether the user may see an event is decided by the state before it
+	// (core.Node.Visible: history visibility and their membership then),
+	// except that with "shared" history a user who left sees what came
+	// before their leave and not after; but the leave is itself a state
+	// change, so no snapshot precedes events on both sides of it. The
+	// answer is therefore cached per snapshot: most messages of a room
+	// share one.
 	type visKey struct {
 		room  int
 		state string
@@ -360,7 +362,7 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []strin
 		return s.LoadEvent(tx, eventID)
 	}
 	visible := func(c candidate) (bool, error) {
-		cacheable := joined[rooms[c.room]] && c.stateBefore != ""
+		cacheable := c.stateBefore != ""
 		key := visKey{c.room, c.stateBefore}
 		if cacheable {
 			if v, ok := cache[key]; ok {
