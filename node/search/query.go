@@ -91,24 +91,62 @@ type candidate struct {
 	room int // index in the query's rooms
 	pos  uint64
 	rank int
-	// stateBefore is the event's state-before snapshot ID (interned).
-	stateBefore string
+	// state numbers the event's state-before snapshot (snapshots.ids).
+	state int32
+}
+
+// snapshots numbers the state-before snapshot IDs a query meets, so that
+// a posting costs no string and the visibility cache is a slice. Snapshot
+// IDs are content hashes of a room's state, which includes its create
+// event, so one ID never stands for two rooms.
+type snapshots struct {
+	num map[string]int32
+	ids []string
+}
+
+func (ss *snapshots) number(id []byte) int32 {
+	if n, ok := ss.num[string(id)]; ok {
+		return n
+	}
+	n := int32(len(ss.ids))
+	ss.ids = append(ss.ids, string(id))
+	ss.num[string(id)] = n
+	return n
 }
 
 // termPosting is one term's posting for an event, as a scan keeps it.
 type termPosting struct {
+	pos   uint64
 	count int
-	// stateBefore is interned: one string per snapshot, not per posting.
-	stateBefore string
+	state int32
 }
 
 // termScan is one term's scan in one room.
 type termScan struct {
-	postings map[uint64]termPosting
+	// list holds the postings read, newest first.
+	list []termPosting
+	// at indexes list by position, built only when another term's
+	// events are checked against this one.
+	at map[uint64]int
 	// cut is true when the budget stopped the scan; last is then the
 	// oldest position it read, and postings older than it are unknown.
 	cut  bool
 	last uint64
+}
+
+// lookup finds the scan's posting at pos.
+func (ts *termScan) lookup(pos uint64) (termPosting, bool) {
+	if ts.at == nil {
+		ts.at = make(map[uint64]int, len(ts.list))
+		for i, p := range ts.list {
+			ts.at[p.pos] = i
+		}
+	}
+	i, ok := ts.at[pos]
+	if !ok {
+		return termPosting{}, false
+	}
+	return ts.list[i], true
 }
 
 // SearchRoomEvents runs q over the rooms q.UserID has been joined to (joined
@@ -124,11 +162,12 @@ func (s *Search) SearchRoomEvents(ctx context.Context, q Query) (Result, error) 
 		return res, err
 	}
 	err = s.DB.View(func(tx *kv.Txn) error {
-		cands, frontier, err := s.scan(ctx, tx, q, rooms)
+		ss := &snapshots{num: map[string]int32{}}
+		cands, frontier, err := s.scan(ctx, tx, q, rooms, ss)
 		if err != nil {
 			return err
 		}
-		return s.collect(ctx, tx, q, rooms, cands, frontier, &res)
+		return s.collect(ctx, tx, q, rooms, ss, cands, frontier, &res)
 	})
 	return res, err
 }
@@ -182,11 +221,10 @@ func (s *Search) searchRooms(ctx context.Context, q Query) ([]string, error) {
 // It runs for every posting the budget allows, so it allocates as little
 // as it can per posting: snapshot IDs are interned and event IDs are not
 // read (collect finds the few it needs in the timeline).
-func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string) ([]candidate, uint64, error) {
+func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string, ss *snapshots) ([]candidate, uint64, error) {
 	perScan := max(s.maxScan/(len(q.Terms)*len(rooms)), min(minPostingsPerScan, s.maxScan))
 	var frontier uint64
 	var cands []candidate
-	intern := map[string]string{}
 	scans := make([]termScan, len(q.Terms))
 	for ri, roomID := range rooms {
 		if err := ctx.Err(); err != nil {
@@ -197,16 +235,16 @@ func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string) 
 		}
 		driver, absent := -1, false
 		for i, term := range q.Terms {
-			ts, err := s.scanTerm(tx, q, term, roomID, perScan, intern)
+			ts, err := s.scanTerm(tx, q, term, roomID, perScan, ss)
 			if err != nil {
 				return nil, 0, err
 			}
 			scans[i] = ts
-			if len(ts.postings) == 0 && !ts.cut {
+			if len(ts.list) == 0 && !ts.cut {
 				absent = true // a term absent from the room: no match there
 				break
 			}
-			if !ts.cut && (driver < 0 || len(ts.postings) < len(scans[driver].postings)) {
+			if !ts.cut && (driver < 0 || len(ts.list) < len(scans[driver].list)) {
 				driver = i
 			}
 		}
@@ -232,8 +270,8 @@ func (s *Search) scan(ctx context.Context, tx *kv.Txn, q Query, rooms []string) 
 // scanTerm reads up to perScan of term's postings in roomID, newest first
 // (below the cursor when ordering by recency), keeping those of the
 // query's fields.
-func (s *Search) scanTerm(tx *kv.Txn, q Query, term, roomID string, perScan int, intern map[string]string) (termScan, error) {
-	ts := termScan{postings: map[uint64]termPosting{}}
+func (s *Search) scanTerm(tx *kv.Txn, q Query, term, roomID string, perScan int, ss *snapshots) (termScan, error) {
+	ts := termScan{list: make([]termPosting, 0, min(perScan, 1024))}
 	prefix := postingPrefix(term, roomID)
 	scan := kv.Scan{Prefix: prefix, Reverse: true}
 	// A posting's key is the prefix and the position, which kv encodes as a
@@ -264,12 +302,7 @@ func (s *Search) scanTerm(tx *kv.Txn, q Query, term, roomID string, perScan int,
 		if len(q.Fields) > 0 && !slices.Contains(q.Fields, field) {
 			return true, nil
 		}
-		sb, ok := intern[string(stateBefore)]
-		if !ok {
-			sb = string(stateBefore)
-			intern[sb] = sb
-		}
-		ts.postings[pos] = termPosting{count: count, stateBefore: sb}
+		ts.list = append(ts.list, termPosting{pos: pos, count: count, state: ss.number(stateBefore)})
 		return true, nil
 	})
 	return ts, err
@@ -279,13 +312,13 @@ func (s *Search) scanTerm(tx *kv.Txn, q Query, term, roomID string, perScan int,
 // in that term's scan, or, when exact and past where a cut scan stopped,
 // by a point read (at most one per driver posting and term).
 func (s *Search) matchRoom(tx *kv.Txn, q Query, ri int, roomID string, scans []termScan, driver int, exact bool, cands *[]candidate) error {
-	for pos, dp := range scans[driver].postings {
-		rank, ok := dp.count, true
+	for _, dp := range scans[driver].list {
+		pos, rank, ok := dp.pos, dp.count, true
 		for i := range scans {
 			if i == driver || !ok {
 				continue
 			}
-			if tp, found := scans[i].postings[pos]; found {
+			if tp, found := scans[i].lookup(pos); found {
 				rank += tp.count
 				continue
 			}
@@ -312,7 +345,7 @@ func (s *Search) matchRoom(tx *kv.Txn, q Query, ri int, roomID string, scans []t
 			rank += count
 		}
 		if ok {
-			*cands = append(*cands, candidate{room: ri, pos: pos, rank: rank, stateBefore: dp.stateBefore})
+			*cands = append(*cands, candidate{room: ri, pos: pos, rank: rank, state: dp.state})
 		}
 	}
 	return nil
@@ -331,7 +364,7 @@ func (q Query) afterCursor(c candidate) bool {
 
 // collect checks the complete candidates' visibility, counts them, and
 // loads the page's results in order.
-func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []string, cands []candidate, frontier uint64, res *Result) error {
+func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []string, ss *snapshots, cands []candidate, frontier uint64, res *Result) error {
 	slices.SortFunc(cands, func(a, b candidate) int {
 		if q.ByRank && a.rank != b.rank {
 			return cmp.Compare(b.rank, a.rank)
@@ -345,11 +378,7 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []strin
 	// change, so no snapshot precedes events on both sides of it. The
 	// answer is therefore cached per snapshot: most messages of a room
 	// share one.
-	type visKey struct {
-		room  int
-		state string
-	}
-	cache := map[visKey]bool{}
+	cache := make([]int8, len(ss.ids)) // 0 unknown, 1 visible, -1 not
 	load := func(c candidate) (*core.Event, *core.EventRecord, error) {
 		entry, err := tx.Get(core.RoomStreamKey(rooms[c.room], c.pos))
 		if err != nil {
@@ -362,12 +391,9 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []strin
 		return s.LoadEvent(tx, eventID)
 	}
 	visible := func(c candidate) (bool, error) {
-		cacheable := c.stateBefore != ""
-		key := visKey{c.room, c.stateBefore}
-		if cacheable {
-			if v, ok := cache[key]; ok {
-				return v, nil
-			}
+		cacheable := ss.ids[c.state] != "" // an event indexed with no snapshot is checked alone
+		if cacheable && cache[c.state] != 0 {
+			return cache[c.state] > 0, nil
 		}
 		ev, rec, err := load(c)
 		if errors.Is(err, core.ErrNotFound) || errors.Is(err, kv.ErrNotFound) {
@@ -381,7 +407,10 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []strin
 			return false, err
 		}
 		if cacheable {
-			cache[key] = v
+			cache[c.state] = -1
+			if v {
+				cache[c.state] = 1
+			}
 		}
 		return v, nil
 	}
