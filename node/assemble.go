@@ -11,6 +11,7 @@ import (
 	"github.com/edgenode/edgenode/node/keybackup"
 	"github.com/edgenode/edgenode/node/push"
 	"github.com/edgenode/edgenode/node/relations"
+	"github.com/edgenode/edgenode/node/search"
 )
 
 // Node is one homeserver: the room core (core.Node) and the concerns around
@@ -33,6 +34,9 @@ type Node struct {
 	// Relations is event relationships (node/relations): the relations
 	// index, /relations and /threads pages and bundled aggregations.
 	*relations.Relations
+	// Search is the full-text index of room events and its queries
+	// (node/search).
+	*search.Search
 	concerns
 }
 
@@ -67,7 +71,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Node: c, Push: push.New(c), Relations: relations.New(c)}
+	n := &Node{Node: c, Push: push.New(c), Relations: relations.New(c), Search: search.New(c)}
 	n.Inbound = inbound.New(c, n, n.Relations)
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
@@ -80,6 +84,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		core.UserBumpIndexer{Node: c},      // userbump.go
 		push.UnreadIndexer{Push: n.Push},   // push/unread.go
 		relations.Indexer{R: n.Relations},  // relations/indexer.go
+		search.Indexer{Search: n.Search},   // search/index.go
 		core.NotifierIndexer{Node: c},      // notifier.go
 		outboundIndexer{n: n},              // fedqueue.go
 		push.NewEventIndexer{Push: n.Push}, // push/newevents.go

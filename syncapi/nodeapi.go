@@ -7,6 +7,7 @@ import (
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/node/e2ee"
+	"github.com/edgenode/edgenode/node/search"
 )
 
 // Reader is what the sync API needs of the node: reads of rooms and of the
@@ -42,6 +43,7 @@ type roomReader interface {
 	StickyEvents(ctx context.Context, q node.StickyQuery) ([]node.StickyEvent, uint64, error)
 	StickyTTLs(ctx context.Context, roomID string, positions []uint64) (map[uint64]int64, error)
 	RoomsWithLiveSticky(ctx context.Context) (rooms map[string]bool, ok bool, err error)
+	SearchRoomEvents(ctx context.Context, q search.Query) (search.Result, error)
 }
 
 // streamReader reads the streams beside the room events: account data,

@@ -28,7 +28,7 @@ var readerAllowed = map[string]bool{
 	"RoomStateAt": true, "StateAfterEvent": true, "Membership": true,
 	"Memberships": true, "OutOfBandRoom": true, "RoomsByBump": true,
 	"SharesRoom": true, "UnreadCounts": true, "StickyEvents": true,
-	"StickyTTLs": true, "RoomsWithLiveSticky": true,
+	"StickyTTLs": true, "RoomsWithLiveSticky": true, "SearchRoomEvents": true,
 	// Relations (node/relations): pages and bundled aggregations.
 	"RelationsPage": true, "ThreadsPage": true, "Bundle": true, "RelatedBy": true,
 	// The other streams.
@@ -44,14 +44,15 @@ var readerAllowed = map[string]bool{
 
 // readerImports are the project packages the sync API may import, each with
 // the name of its type that would hand out writers ("" for none): the sync
-// API uses node/core's, node/e2ee's and node/relations' types for what the
-// reads return, and may name none of node.Node, core.Node, e2ee.E2EE and
-// relations.Relations.
+// API uses node/core's, node/e2ee's, node/relations' and node/search's types
+// for what the reads return (and search's tokenizer), and may name none of
+// node.Node, core.Node, e2ee.E2EE, relations.Relations and search.Search.
 var readerImports = map[string]string{
 	"github.com/edgenode/edgenode/node":            "Node",
 	"github.com/edgenode/edgenode/node/core":       "Node",
 	"github.com/edgenode/edgenode/node/e2ee":       "E2EE",
 	"github.com/edgenode/edgenode/node/relations":  "Relations",
+	"github.com/edgenode/edgenode/node/search":     "Search",
 	"github.com/edgenode/edgenode/kv":              "",
 	"github.com/edgenode/edgenode/internal/mxhttp": "",
 }

@@ -29,6 +29,7 @@ func Register(rt *mxhttp.Router, n Reader) {
 	rt.Authed("GET "+v1+"/rooms/{roomId}/relations/{eventId}/{relType}", a.relations)
 	rt.Authed("GET "+v1+"/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", a.relations)
 	rt.Authed("GET "+v1+"/rooms/{roomId}/threads", a.threads)
+	rt.Authed("POST "+v3+"/search", a.search)
 	rt.Authed("POST "+v3+"/user/{userId}/filter", a.postFilter)
 	rt.Authed("GET "+v3+"/user/{userId}/filter/{filterId}", a.getFilter)
 }
