@@ -26,6 +26,12 @@ type Push struct {
 
 	// newEvents tells an app of events for its users (newevents.go).
 	newEvents newEventHook
+	// host reaches the account data the push rules are kept in
+	// (userrules.go); rules caches their compiled form.
+	host  Host
+	rules rulesCache
+	// pushers is the gateway worker (gateway.go).
+	pushers pusherState
 }
 
 // New returns the push concern of the room core c. It starts nothing: the
