@@ -145,9 +145,6 @@ func (n *Node) AccountDataSince(ctx context.Context, userID string, from, to uin
 			return true, nil
 		})
 	})
-	if err == nil && from == 0 {
-		out = withDefaultPushRules(out, userID)
-	}
 	return out, err
 }
 

@@ -31,14 +31,9 @@ func (pushHost) PushRulesContent(tx *kv.Txn, userID string) (json.RawMessage, er
 	return rec.Content, err
 }
 
-// withDefaultPushRules adds the default m.push_rules to a user's account
-// data read from the start when they never changed a rule: the spec has an
-// initial /sync carry the push rules.
-func withDefaultPushRules(changes []AccountDataChange, userID string) []AccountDataChange {
-	for _, c := range changes {
-		if c.RoomID == "" && c.Type == AccountDataPushRules {
-			return changes
-		}
-	}
-	return append(changes, AccountDataChange{Type: AccountDataPushRules, Content: push.DefaultPushRulesContent(userID)})
+// DefaultPushRulesContent is the m.push_rules account data of a user who
+// never changed a push rule: the spec's defaults for userID. The sync API
+// sends it in an initial sync when the user has no m.push_rules stored.
+func DefaultPushRulesContent(userID string) json.RawMessage {
+	return push.DefaultPushRulesContent(userID)
 }
