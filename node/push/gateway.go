@@ -54,7 +54,6 @@ type pushJob struct {
 	pdu     gomatrixserverlib.PDU
 	state   *core.State // the room's state as of the event
 	verdict Verdict
-	unread  int // the room's unread count after the batch
 }
 
 // pusherState is the gateway worker's side of Push.

@@ -74,11 +74,12 @@ type pusherRecord struct {
 	TS int64 `json:"ts"`
 }
 
-// PusherRequest is the body of POST /pushers/set. Kind nil deletes.
+// PusherRequest is the body of POST /pushers/set. Kind is raw JSON
+// because null (delete the pusher) differs from absent (an error).
 type PusherRequest struct {
 	Pusher
-	Kind   *string `json:"kind"`
-	Append bool    `json:"append"`
+	Kind   json.RawMessage `json:"kind"`
+	Append bool            `json:"append"`
 }
 
 // Pushers returns userID's pushers.
@@ -123,13 +124,13 @@ func (n *Push) SetPusher(ctx context.Context, userID, deviceID string, req Pushe
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if req.AppID == "" || req.PushKey == "" {
-		return fmt.Errorf("%w: app_id and pushkey are required", core.ErrMissingParam)
+	if req.AppID == "" || req.PushKey == "" || len(req.Kind) == 0 {
+		return fmt.Errorf("%w: kind, app_id and pushkey are required", core.ErrMissingParam)
 	}
 	if utf8.RuneCountInString(req.AppID) > maxAppIDChars || len(req.PushKey) > maxPushkeyBytes {
 		return fmt.Errorf("%w: app_id is at most %d characters, pushkey at most %d bytes", core.ErrInvalidParam, maxAppIDChars, maxPushkeyBytes)
 	}
-	if req.Kind == nil {
+	if string(req.Kind) == "null" {
 		err := n.DB.Update(func(tx *kv.Txn) error { return deletePusher(tx, userID, req.AppID, req.PushKey) })
 		n.pushers.recount(n, userID)
 		return err
@@ -214,8 +215,12 @@ func checkPusher(req PusherRequest) (pusherRecord, error) {
 	if len(req.Data) > MaxPusherDataBytes {
 		return pusherRecord{}, fmt.Errorf("%w: data is at most %d bytes", core.ErrTooLarge, MaxPusherDataBytes)
 	}
-	if *req.Kind != "http" {
-		return pusherRecord{}, fmt.Errorf("%w: pusher kind %q is not supported (only http)", core.ErrInvalidParam, *req.Kind)
+	kind, ok := jsonString(req.Kind)
+	if !ok {
+		return pusherRecord{}, fmt.Errorf("%w: kind must be a string or null", core.ErrBadInput)
+	}
+	if kind != "http" {
+		return pusherRecord{}, fmt.Errorf("%w: pusher kind %q is not supported (only http)", core.ErrInvalidParam, kind)
 	}
 	raw, ok := jsonString(data["url"])
 	if !ok {
@@ -230,7 +235,7 @@ func checkPusher(req PusherRequest) (pusherRecord, error) {
 		}
 	}
 	p := req.Pusher
-	p.Kind = *req.Kind
+	p.Kind = kind
 	return pusherRecord{Pusher: p}, nil
 }
 

@@ -224,9 +224,6 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) ([]pushJob, error) {
 			return nil, err
 		}
 	}
-	for i := range jobs {
-		jobs[i].unread = entries[jobs[i].userID].rec.Notify
-	}
 	return jobs, nil
 }
 
