@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/internal/testnode"
+	"github.com/edgenode/edgenode/node/push"
 )
 
 // unreadCount is roomID's notification_count in a /sync of u's.
@@ -182,5 +183,37 @@ func TestNotifications(t *testing.T) {
 	}
 	if fmt.Sprint(read) != "[false true true]" {
 		t.Errorf("read flags %v, want [false true true]", read)
+	}
+}
+
+// TestNotificationsBounded: a user's notifications index keeps the newest
+// ones only (push.MaxNotifications, give or take the trimming slack).
+func TestNotificationsBounded(t *testing.T) {
+	t.Parallel()
+	n := testnode.Start(t, testnode.Options{})
+	alice, bob := n.Register("alice"), n.Register("bob")
+	roomID := sharedRoom(t, n, alice, bob)
+	const sent = 700
+	var last string
+	for i := range sent {
+		last = sendText(t, n, alice, roomID, fmt.Sprint("t", i), "hi")
+	}
+	total, from := 0, ""
+	for page := 0; ; page++ {
+		res := n.Do("GET", v3+"/notifications?limit=100"+from, bob.Token, nil)
+		expect(t, res, http.StatusOK, "")
+		list, _ := field(res.Body, "notifications").([]any)
+		if page == 0 && (len(list) == 0 || field(list[0], "event", "event_id") != last) {
+			t.Fatalf("newest notification is not the last event: %s", res.Raw)
+		}
+		total += len(list)
+		next := res.String("next_token")
+		if next == "" || page > 20 {
+			break
+		}
+		from = "&from=" + next
+	}
+	if total < push.MaxNotifications || total > push.MaxNotifications+100 {
+		t.Errorf("%d notifications kept of %d, want about %d", total, sent, push.MaxNotifications)
 	}
 }

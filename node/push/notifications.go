@@ -19,8 +19,14 @@ import (
 // MaxNotifications per user, the oldest deleted as new ones come.
 
 // MaxNotifications bounds a user's notifications index. GET
-// /notifications reads at most this many keys to work out which are read.
+// /notifications reads at most this many keys (plus notifPruneSlack) to
+// work out which are read.
 const MaxNotifications = 500
+
+// notifPruneSlack lets the index grow this far over MaxNotifications before
+// it is trimmed back, so the scan that trims it runs once per so many
+// notifications rather than in every commit.
+const notifPruneSlack = 64
 
 const (
 	tNotif      = "pushnotif"  // user ID, stream position -> notifRecord
@@ -47,7 +53,7 @@ type pendingNotif struct {
 }
 
 // writeNotifications adds a batch's notifications for userID and trims the
-// index to MaxNotifications.
+// index back to MaxNotifications once it is notifPruneSlack over.
 func writeNotifications(tx *kv.Txn, userID string, ns []pendingNotif) error {
 	count, err := loadCount(tx, notifCountKey(userID))
 	if err != nil {
@@ -59,7 +65,7 @@ func writeNotifications(tx *kv.Txn, userID string, ns []pendingNotif) error {
 		}
 	}
 	count += uint64(len(ns))
-	if count > MaxNotifications {
+	if count > MaxNotifications+notifPruneSlack {
 		deleted, err := tx.DeleteFirst(kv.Scan{Prefix: notifPrefix(userID)}, int(count-MaxNotifications))
 		if err != nil {
 			return err
