@@ -217,3 +217,27 @@ func TestNotificationsBounded(t *testing.T) {
 		t.Errorf("%d notifications kept of %d, want about %d", total, sent, push.MaxNotifications)
 	}
 }
+
+// TestPushRulesAfterRestart: a user's rules and pushers are on disk: after
+// a restart a muted room stays muted and the pusher is still there.
+func TestPushRulesAfterRestart(t *testing.T) {
+	t.Parallel()
+	n := testnode.Start(t, testnode.Options{})
+	alice, bob := n.Register("alice"), n.Register("bob")
+	roomID := sharedRoom(t, n, alice, bob)
+	expect(t, n.Do("PUT", v3+"/pushrules/global/room/"+esc(roomID), bob.Token, map[string]any{"actions": []any{}}), http.StatusOK, "")
+	setPusher(t, n, bob, "https://gw.example", "bob-key", nil)
+	dir := n.Dir
+	n.Stop()
+
+	n = testnode.Start(t, testnode.Options{Dir: dir})
+	sendText(t, n, alice, roomID, "t1", "after the restart")
+	if got, _ := unreadCount(t, n, bob, roomID); got != 0 {
+		t.Errorf("muted room's count after a restart %v, want 0", got)
+	}
+	res := n.Do("GET", v3+"/pushrules/global/room/"+esc(roomID), bob.Token, nil)
+	expect(t, res, http.StatusOK, "")
+	if ps, _ := n.Do("GET", v3+"/pushers", bob.Token, nil).Body["pushers"].([]any); len(ps) != 1 {
+		t.Errorf("pushers after a restart: %v", ps)
+	}
+}
