@@ -16,7 +16,7 @@ import (
 //
 // Each local user has one small record per room (core.TableUnread) holding
 // how many events since their read receipt notify them, and how many of
-// those also highlight, by the spec's default push rules. The record is
+// those also highlight, by the user's push rules. The record is
 // kept up to date where things change, as Synapse keeps its push actions, so
 // reading it is one key lookup and /sync never walks history for it:
 //
@@ -68,7 +68,7 @@ func decodeUnread(b []byte) (unreadRecord, error) {
 
 // UnreadCounts returns how many events in roomID notify userID since their
 // read receipt (or their own latest event), and how many of those
-// highlight, by the default push rules. Both are 0 for rooms the user is
+// highlight, by the user's push rules. Both are 0 for rooms the user is
 // not in; in a room they are invited to, the invite is one notification.
 func (n *Push) UnreadCounts(ctx context.Context, userID, roomID string) (notify, highlight int, err error) {
 	if err := ctx.Err(); err != nil {
