@@ -86,9 +86,20 @@ func Register(rt *mxhttp.Router, n Node) {
 	rt.Authed("DELETE "+v3+"/directory/room/{roomAlias}", a.deleteAlias)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/aliases", a.roomAliases)
 
-	// Push rules: the defaults only (see pushrules.go).
+	// Push rules (pushrules.go), pushers and notifications (pushers.go).
 	rt.Authed("GET "+v3+"/pushrules/{$}", a.pushRules)
 	rt.Authed("GET "+v3+"/pushrules/global/{$}", a.globalPushRules)
+	rule := v3 + "/pushrules/global/{kind}/{ruleId}"
+	rt.Authed("GET "+rule, a.getPushRule)
+	rt.Authed("PUT "+rule, a.putPushRule)
+	rt.Authed("DELETE "+rule, a.deletePushRule)
+	rt.Authed("GET "+rule+"/enabled", a.getPushRuleEnabled)
+	rt.Authed("PUT "+rule+"/enabled", a.putPushRuleEnabled)
+	rt.Authed("GET "+rule+"/actions", a.getPushRuleActions)
+	rt.Authed("PUT "+rule+"/actions", a.putPushRuleActions)
+	rt.Authed("GET "+v3+"/pushers", a.getPushers)
+	rt.Authed("POST "+v3+"/pushers/set", a.setPusher)
+	rt.Authed("GET "+v3+"/notifications", a.getNotifications)
 
 	// End-to-end encryption: to-device messages (todevice.go), keys and
 	// cross-signing (keys.go). /keys/changes takes sync tokens: syncapi.

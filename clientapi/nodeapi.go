@@ -9,6 +9,7 @@ import (
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/node/inbound"
+	"github.com/edgenode/edgenode/node/push"
 )
 
 // Node is what the client API needs of the node, by concern. *node.Node
@@ -21,6 +22,20 @@ type Node interface {
 	userData
 	e2eeKeys
 	keyBackups
+	pushAPI
+}
+
+// pushAPI is push rules, pushers and the notifications list (node/push).
+type pushAPI interface {
+	PushRules(ctx context.Context, userID string) (push.Ruleset, error)
+	PushRule(ctx context.Context, userID, kind, ruleID string) (push.Rule, error)
+	SetPushRule(ctx context.Context, userID, kind, ruleID, before, after string, body push.RuleBody) error
+	DeletePushRule(ctx context.Context, userID, kind, ruleID string) error
+	SetPushRuleEnabled(ctx context.Context, userID, kind, ruleID string, enabled bool) error
+	SetPushRuleActions(ctx context.Context, userID, kind, ruleID string, actions []json.RawMessage) error
+	Pushers(ctx context.Context, userID string) ([]push.Pusher, error)
+	SetPusher(ctx context.Context, userID, deviceID string, req push.PusherRequest) error
+	Notifications(ctx context.Context, userID, from string, limit int, onlyHighlight bool) ([]push.Notification, string, error)
 }
 
 // server is the node's name, configuration and logger, and its admin

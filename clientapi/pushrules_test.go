@@ -13,11 +13,12 @@ func TestPushRules(t *testing.T) {
 	wantIDs := map[string][]string{
 		"override": {".m.rule.master", ".m.rule.suppress_notices", ".m.rule.invite_for_me", ".m.rule.member_event",
 			".m.rule.is_user_mention", ".m.rule.contains_display_name", ".m.rule.is_room_mention", ".m.rule.roomnotif",
-			".m.rule.tombstone", ".m.rule.reaction", ".m.rule.room.server_acl", ".m.rule.suppress_edits"},
-		"content":   {".m.rule.contains_user_name"},
-		"room":      {},
-		"sender":    {},
-		"underride": {".m.rule.call", ".m.rule.encrypted_room_one_to_one", ".m.rule.room_one_to_one", ".m.rule.message", ".m.rule.encrypted"},
+			".m.rule.tombstone", ".m.rule.reaction", ".m.rule.room.server_acl", ".m.rule.poll_response", ".m.rule.suppress_edits"},
+		"content": {".m.rule.contains_user_name"},
+		"room":    {},
+		"sender":  {},
+		"underride": {".m.rule.call", ".m.rule.encrypted_room_one_to_one", ".m.rule.room_one_to_one", ".m.rule.message", ".m.rule.encrypted",
+			".m.rule.poll_start_one_to_one", ".m.rule.poll_start", ".m.rule.poll_end_one_to_one", ".m.rule.poll_end"},
 	}
 	checkRuleset := func(t *testing.T, global any) {
 		for kind, ids := range wantIDs {

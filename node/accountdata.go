@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/push"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -101,6 +102,9 @@ func (n *Node) SetAccountData(ctx context.Context, userID, roomID, evType string
 func (n *Node) AccountData(ctx context.Context, userID, roomID, evType string) (json.RawMessage, error) {
 	var rec accountDataRecord
 	err := n.DB.View(func(tx *kv.Txn) error { return tx.GetJSON(accountDataKey(userID, roomID, evType), &rec) })
+	if errors.Is(err, kv.ErrNotFound) && roomID == "" && evType == AccountDataPushRules {
+		return push.DefaultPushRulesContent(userID), nil // the rules are there before any change
+	}
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, fmt.Errorf("account data %s: %w", evType, core.ErrNotFound)
 	}
@@ -150,6 +154,12 @@ func (n *Node) AccountDataSince(ctx context.Context, userID string, from, to uin
 // changes never lose a concurrent update. Returning the stored value
 // unchanged spends no position and wakes nobody.
 func (n *Node) updateAccountData(ctx context.Context, userID, roomID, evType string, fn func(old json.RawMessage) (json.RawMessage, error)) error {
+	return n.updateAccountDataTx(ctx, userID, roomID, evType, func(_ *kv.Txn, old json.RawMessage) (json.RawMessage, error) { return fn(old) })
+}
+
+// updateAccountDataTx is updateAccountData for an fn that also writes in
+// the stream's transaction (push rules bump their version there).
+func (n *Node) updateAccountDataTx(ctx context.Context, userID, roomID, evType string, fn func(tx *kv.Txn, old json.RawMessage) (json.RawMessage, error)) error {
 	if err := checkAccountDataKey(roomID, evType); err != nil {
 		return err
 	}
@@ -162,7 +172,7 @@ func (n *Node) updateAccountData(ctx context.Context, userID, roomID, evType str
 		if err := tx.GetJSON(key, &old); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return err
 		}
-		content, err := fn(old.Content)
+		content, err := fn(tx, old.Content)
 		if err != nil {
 			return err
 		}

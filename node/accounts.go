@@ -13,6 +13,7 @@ import (
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/node/e2ee"
+	"github.com/edgenode/edgenode/node/push"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -314,6 +315,9 @@ func deleteDevice(tx *kv.Txn, userID, deviceID string) error {
 		}
 	}
 	if err := e2ee.PurgeDevice(tx, userID, deviceID); err != nil {
+		return err
+	}
+	if err := push.PurgeDevicePushers(tx, userID, deviceID); err != nil {
 		return err
 	}
 	return tx.Delete(core.DeviceKey(userID, deviceID))

@@ -26,8 +26,9 @@ type Node struct {
 	// E2EE is end-to-end encryption and devices (node/e2ee): keys, the
 	// to-device inboxes and the device-list stream.
 	*e2ee.E2EE
-	// Push is unread counts, the push-rule evaluation and the new-event hook
-	// (node/push).
+	// Push is push rules and their evaluation, unread counts, the
+	// notifications index, pushers and their gateway worker, and the
+	// new-event hook (node/push).
 	*push.Push
 	// KeyBackups is server-side key backup (node/keybackup: /room_keys).
 	*keybackup.KeyBackups
@@ -94,7 +95,13 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	n.OnClose(n.stopStickySweeper) // so does the sweeper
 	n.OnClose(n.stopPresenceDecay) // and the presence timer
 	n.OnClose(n.StopNewEvents)     // and the new-event worker
+	n.OnClose(n.StopPushers)       // and the push gateway workers
+	n.Push.SetHost(pushHost{n})    // pushhost.go
 	if err := n.openConcerns(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if err := n.StartPushers(); err != nil {
 		n.Close()
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sort"
 
+	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -190,10 +191,25 @@ func (a *api) syncAccountData(ctx context.Context, req *syncRequest, from uint64
 		jr := res.joinedEntry(c.RoomID, to, req.stateAfterKey)
 		jr.AccountData.Events = append(jr.AccountData.Events, ev)
 	}
+	if !req.hasSince && !hasType(changes, node.AccountDataPushRules) && req.filter.AccountData.Match(node.AccountDataPushRules, req.dev.UserID) {
+		// The spec has an initial sync carry the push rules, which exist
+		// (the defaults) before the user changes any.
+		global = append(global, accountDataEvent{Type: node.AccountDataPushRules, Content: rawJSON(node.DefaultPushRulesContent(req.dev.UserID))})
+	}
 	if len(global) > 0 {
 		res.AccountData = &eventList{Events: global}
 	}
 	return nil
+}
+
+// hasType reports whether changes hold global account data of evType.
+func hasType(changes []node.AccountDataChange, evType string) bool {
+	for _, c := range changes {
+		if c.RoomID == "" && c.Type == evType {
+			return true
+		}
+	}
+	return false
 }
 
 type accountDataEvent struct {

@@ -16,7 +16,15 @@ type pushLookup struct {
 	load   func(eventID string) (gomatrixserverlib.PDU, error)
 	names  map[string]string                               // member event ID -> display name
 	levels map[string]*gomatrixserverlib.PowerLevelContent // power levels event ID -> content
+	counts map[string]memberCount                          // state ID -> joined members counted
 	err    error
+}
+
+// memberCount is a count of a state's joined members: exact, or stopped
+// once it reached n.
+type memberCount struct {
+	n     int
+	exact bool
 }
 
 // context answers for an event whose room state (as of the event) state
@@ -37,11 +45,53 @@ func (l *pushLookup) context(state func() (*core.State, error), sender string) p
 			}
 			return l.displayName(st, userID)
 		},
-		senderMayNotifyRoom: func() bool {
+		senderMayNotify: func(key string) bool {
 			st := get()
-			return st != nil && l.mayNotifyRoom(st, sender)
+			return st != nil && l.mayNotify(st, sender, key)
+		},
+		memberCount: func(limit int) int {
+			st := get()
+			if st == nil {
+				return 0
+			}
+			return l.joinedMembers(st, limit)
 		},
 	}
+}
+
+// joinedMembers counts the joined members in s, stopping at limit (so a
+// rule asking "is 2" in a room of thousands reads three member events).
+// Counts are cached by state ID for the lookup's batch.
+func (l *pushLookup) joinedMembers(s *core.State, limit int) int {
+	id := s.ID()
+	if c, ok := l.counts[id]; ok && id != "" && (c.exact || c.n >= limit) {
+		return min(c.n, limit)
+	}
+	n, exact := 0, true
+	s.Each(func(k core.StateKey, eventID string) {
+		if k.EventType != spec.MRoomMember || !exact || l.err != nil {
+			return
+		}
+		if n >= limit {
+			exact = false
+			return
+		}
+		pdu, err := l.load(eventID)
+		if err != nil {
+			l.err = err
+			return
+		}
+		if m, err := pdu.Membership(); err == nil && m == spec.Join {
+			n++
+		}
+	})
+	if id != "" && l.err == nil {
+		if l.counts == nil {
+			l.counts = map[string]memberCount{}
+		}
+		l.counts[id] = memberCount{n: n, exact: exact}
+	}
+	return n
 }
 
 // displayName is userID's displayname in their member event in s.
@@ -70,10 +120,10 @@ func (l *pushLookup) displayName(s *core.State, userID string) string {
 	return name
 }
 
-// mayNotifyRoom reports whether sender's power level in s reaches
-// notifications.room (50 unless set). Without a power levels event the
+// mayNotify reports whether sender's power level in s reaches
+// notifications.<key> (50 unless set). Without a power levels event the
 // room's creator has every power and everyone else none.
-func (l *pushLookup) mayNotifyRoom(s *core.State, sender string) bool {
+func (l *pushLookup) mayNotify(s *core.State, sender, key string) bool {
 	id, ok := s.Get(spec.MRoomPowerLevels, "")
 	if !ok {
 		createID, ok := s.Get(spec.MRoomCreate, "")
@@ -102,5 +152,5 @@ func (l *pushLookup) mayNotifyRoom(s *core.State, sender string) bool {
 		}
 		l.levels[id] = pl
 	}
-	return pl != nil && pl.UserLevel(spec.SenderID(sender)) >= pl.NotificationLevel("room")
+	return pl != nil && pl.UserLevel(spec.SenderID(sender)) >= pl.NotificationLevel(key)
 }

@@ -18,8 +18,7 @@ import (
 // (core.Indexer): once a batch is durable, its action hands it to observe,
 // which does no more than put a reference to the batch's accepted events in
 // a bounded queue (and nothing at all when no handler is set). A goroutine of its own then decides, per local member,
-// with the same push rule evaluation the unread counts use (decidePush in
-// rules.go), and calls the handler. Room input never waits for it: when the
+// with the same push rule evaluation the unread counts use (eval.go), and calls the handler. Room input never waits for it: when the
 // queue is full, the batch's events are dropped and counted
 // (NewEventsDropped). The handler is never called with a lock of the node
 // held.
@@ -38,9 +37,8 @@ type NewEvent struct {
 	Sender  string
 	// Type is the event type (m.room.message, m.room.encrypted, ...).
 	Type string
-	// Notify: the event notifies UserID by their push rules (the spec's
-	// defaults, which users cannot change yet); Highlight: it also
-	// highlights (a mention, say).
+	// Notify: the event notifies UserID by their push rules; Highlight: it
+	// also highlights (a mention, say).
 	Notify, Highlight bool
 }
 
@@ -200,13 +198,17 @@ func (n *Push) decideNewEvents(job newEventJob) ([]NewEvent, error) {
 					state := c.State
 					pc = look.context(func() (*core.State, error) { return state, nil }, sender)
 				}
-				notify, highlight := decidePush(ev, userID, pc)
+				ur, err := n.userRules(tx, userID)
+				if err != nil {
+					return err
+				}
+				v := ur.eval(ev, userID, pc)
 				if look.err != nil {
 					return look.err
 				}
 				out = append(out, NewEvent{
 					UserID: userID, RoomID: job.roomID, EventID: c.PDU.EventID(), Sender: sender,
-					Type: c.PDU.Type(), Notify: notify, Highlight: highlight,
+					Type: c.PDU.Type(), Notify: v.Notify, Highlight: v.Highlight,
 				})
 			}
 		}

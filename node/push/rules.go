@@ -1,6 +1,7 @@
 package push
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"unicode"
@@ -10,63 +11,82 @@ import (
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
-// The spec's default push rules, as the unread counts and the new-event
-// hook apply them to an event for one of the room's local members.
+// The event side of push rule evaluation (eval.go): what the rules look at
+// in an event, parsed once for all the users it is evaluated for, and the
+// questions about the room a few conditions ask.
 
-// pushEvent is what the default push rules look at in an event, parsed once
-// for all the users it is evaluated for.
+// pushEvent is an event as push rules see it: its top-level fields and its
+// content, decoded once (numbers kept as json.Number, so integers compare
+// exactly).
 type pushEvent struct {
 	evType   string
 	stateKey *string
-	msgType  string
+	sender   string
+	roomID   string
+	content  map[string]any
 	body     string
 	hasBody  bool // body is a string (event_match never matches other types)
-	// membership is content.membership of member events.
-	membership string
-	// relType is content.m.relates_to.rel_type (readable in encrypted
-	// events too: relations are not encrypted).
-	relType string
 	// hasMentions is set when content has an m.mentions key at all: the
 	// legacy body-matching rules are then skipped (MSC3952, spec v1.7).
 	hasMentions bool
-	mentionIDs  []string
-	mentionRoom bool
 }
 
 func newPushEvent(pdu gomatrixserverlib.PDU) *pushEvent {
-	return parsePushEvent(pdu.Type(), pdu.StateKey(), pdu.Content())
+	ev := parsePushEvent(pdu.Type(), pdu.StateKey(), pdu.Content())
+	ev.sender, ev.roomID = string(pdu.SenderID()), pdu.RoomID().String()
+	return ev
 }
 
-// parsePushEvent reads the fields the rules use. Fields of the wrong JSON
-// type are treated as absent, as a rule's condition on them cannot match.
+// parsePushEvent reads the fields the rules use. Content that is not a
+// JSON object is treated as empty.
 func parsePushEvent(evType string, stateKey *string, content []byte) *pushEvent {
 	ev := &pushEvent{evType: evType, stateKey: stateKey}
-	var c map[string]json.RawMessage
-	if json.Unmarshal(content, &c) != nil {
+	d := json.NewDecoder(bytes.NewReader(content))
+	d.UseNumber()
+	if d.Decode(&ev.content) != nil {
+		ev.content = nil
 		return ev
 	}
-	ev.msgType, _ = jsonString(c["msgtype"])
-	ev.body, ev.hasBody = jsonString(c["body"])
-	ev.membership, _ = jsonString(c["membership"])
-	var rel map[string]json.RawMessage
-	if json.Unmarshal(c["m.relates_to"], &rel) == nil {
-		ev.relType, _ = jsonString(rel["rel_type"])
-	}
-	raw, ok := c["m.mentions"]
-	ev.hasMentions = ok
-	var mentions map[string]json.RawMessage
-	if ok && json.Unmarshal(raw, &mentions) == nil {
-		var ids []json.RawMessage
-		if json.Unmarshal(mentions["user_ids"], &ids) == nil {
-			for _, id := range ids {
-				if s, ok := jsonString(id); ok {
-					ev.mentionIDs = append(ev.mentionIDs, s)
-				}
-			}
-		}
-		ev.mentionRoom = string(mentions["room"]) == "true"
-	}
+	ev.body, ev.hasBody = ev.content["body"].(string)
+	_, ev.hasMentions = ev.content["m.mentions"]
 	return ev
+}
+
+// lookup returns the value at a dotted key's path (split by splitPath).
+func (ev *pushEvent) lookup(path []string) (any, bool) {
+	if len(path) == 0 {
+		return nil, false
+	}
+	if len(path) == 1 {
+		switch path[0] {
+		case "type":
+			return ev.evType, true
+		case "state_key":
+			if ev.stateKey == nil {
+				return nil, false
+			}
+			return *ev.stateKey, true
+		case "sender":
+			return ev.sender, ev.sender != ""
+		case "room_id":
+			return ev.roomID, ev.roomID != ""
+		}
+		return nil, false
+	}
+	if path[0] != "content" || ev.content == nil {
+		return nil, false
+	}
+	var cur any = ev.content
+	for _, p := range path[1:] {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[p]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
 }
 
 // jsonString decodes raw if it is a JSON string.
@@ -81,72 +101,17 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
-// pushContext answers the questions about the room that a few rules ask.
-// Both are functions because few events need them and each may load events.
+// pushContext answers the questions about the room that a few conditions
+// ask. They are functions because few events need them and each may load
+// events.
 type pushContext struct {
 	// displayName is the user's display name in the room ("" for none).
 	displayName func(userID string) string
-	// senderMayNotifyRoom reports whether the event's sender has the power
-	// level notifications.room asks for (sender_notification_permission).
-	senderMayNotifyRoom func() bool
-}
-
-// decidePush applies the spec's default push rules (clientapi's
-// defaultPushRules, in the same order) to ev for userID, who is not its
-// sender, and reports whether ev notifies them and whether it highlights.
-// Sound tweaks do not matter for counts, so rules that differ only in
-// sound (.m.rule.room_one_to_one and .m.rule.message, say) are one case.
-// event_match conditions compare case-insensitively, as Synapse does.
-func decidePush(ev *pushEvent, userID string, pc pushContext) (notify, highlight bool) {
-	// Override rules (.m.rule.master is disabled by default).
-	if strings.EqualFold(ev.msgType, "m.notice") {
-		return false, false // .m.rule.suppress_notices
-	}
-	if strings.EqualFold(ev.evType, spec.MRoomMember) {
-		if strings.EqualFold(ev.membership, spec.Invite) && ev.stateKey != nil && strings.EqualFold(*ev.stateKey, userID) {
-			return true, false // .m.rule.invite_for_me
-		}
-		return false, false // .m.rule.member_event
-	}
-	for _, id := range ev.mentionIDs {
-		if id == userID {
-			return true, true // .m.rule.is_user_mention
-		}
-	}
-	legacy := !ev.hasMentions && ev.hasBody
-	if legacy && containsWord(ev.body, pc.displayName(userID)) {
-		return true, true // .m.rule.contains_display_name
-	}
-	if ev.mentionRoom && pc.senderMayNotifyRoom() {
-		return true, true // .m.rule.is_room_mention
-	}
-	if legacy && containsWord(ev.body, "@room") && pc.senderMayNotifyRoom() {
-		return true, true // .m.rule.roomnotif
-	}
-	if strings.EqualFold(ev.evType, "m.room.tombstone") && ev.stateKey != nil && *ev.stateKey == "" {
-		return true, true // .m.rule.tombstone
-	}
-	if strings.EqualFold(ev.evType, "m.reaction") {
-		return false, false // .m.rule.reaction
-	}
-	if strings.EqualFold(ev.evType, "m.room.server_acl") && ev.stateKey != nil && *ev.stateKey == "" {
-		return false, false // .m.rule.room.server_acl
-	}
-	if ev.relType == "m.replace" {
-		return false, false // .m.rule.suppress_edits
-	}
-	// Content rules.
-	if legacy && containsWord(ev.body, localpartOf(userID)) {
-		return true, true // .m.rule.contains_user_name
-	}
-	// Underride rules.
-	switch strings.ToLower(ev.evType) {
-	case "m.call.invite", // .m.rule.call
-		"m.room.message",   // .m.rule.room_one_to_one, .m.rule.message
-		"m.room.encrypted": // .m.rule.encrypted_room_one_to_one, .m.rule.encrypted
-		return true, false
-	}
-	return false, false
+	// senderMayNotify reports whether the event's sender has the power level
+	// notifications.<key> asks for (sender_notification_permission).
+	senderMayNotify func(key string) bool
+	// memberCount counts the room's joined members, stopping at limit.
+	memberCount func(limit int) int
 }
 
 // localpartOf is the localpart of a user ID ("@alice:hs" -> "alice").

@@ -16,7 +16,7 @@ import (
 //
 // Each local user has one small record per room (core.TableUnread) holding
 // how many events since their read receipt notify them, and how many of
-// those also highlight, by the spec's default push rules. The record is
+// those also highlight, by the user's push rules. The record is
 // kept up to date where things change, as Synapse keeps its push actions, so
 // reading it is one key lookup and /sync never walks history for it:
 //
@@ -35,8 +35,8 @@ import (
 // A record of zero counts is not stored: absent means zero.
 //
 // The counts cover the whole room, threads included (there are no per-thread
-// counts yet), and use the default push rules only: users cannot change
-// them yet, and events from users the reader ignores are counted too.
+// counts yet), by each user's own push rules (userrules.go); events from
+// users the reader ignores are counted too.
 
 // UnreadRecountCap bounds how many events a receipt's recount reads,
 // newest first. A user who receipts an event more than this many events
@@ -68,7 +68,7 @@ func decodeUnread(b []byte) (unreadRecord, error) {
 
 // UnreadCounts returns how many events in roomID notify userID since their
 // read receipt (or their own latest event), and how many of those
-// highlight, by the default push rules. Both are 0 for rooms the user is
+// highlight, by the user's push rules. Both are 0 for rooms the user is
 // not in; in a room they are invited to, the invite is one notification.
 func (n *Push) UnreadCounts(ctx context.Context, userID, roomID string) (notify, highlight int, err error) {
 	if err := ctx.Err(); err != nil {
@@ -120,19 +120,26 @@ type UnreadIndexer struct {
 	Push *Push
 }
 
-// Index counts the batch's events; nothing is left for after the commit
-// (the notifier wakes the members).
+// Index counts the batch's events and writes the notifications index; once
+// the commit is durable, the events that notify a user with pushers go to
+// the pusher queue (the notifier wakes the members).
 func (x UnreadIndexer) Index(tx *kv.Txn, c *core.RoomCommit, _ core.IndexPlan) (func(), error) {
-	return nil, x.Push.countUnread(tx, c)
+	jobs, err := x.Push.countUnread(tx, c)
+	if err != nil || len(jobs) == 0 {
+		return nil, err
+	}
+	return func() { x.Push.pushers.enqueue(jobs) }, nil
 }
 
 // countUnread applies the batch's accepted events, in order, to the records
-// of the room's local members. c.Members is the room's local membership
-// after the batch (user ID -> "join" or "invite"), as writeMemberships found
-// it. Membership at the end of the batch is the right one to use: a member
-// who joined or left within it did so by their own event, which resets
-// their count anyway, or was kicked, which deletes their record.
-func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) error {
+// of the room's local members, by each member's push rules, and writes their
+// notifications. c.Members is the room's local membership after the batch
+// (user ID -> "join" or "invite"), as writeMemberships found it. Membership
+// at the end of the batch is the right one to use: a member who joined or
+// left within it did so by their own event, which resets their count
+// anyway, or was kicked, which deletes their record. It returns the
+// notifications for users with pushers.
+func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) ([]pushJob, error) {
 	entries := map[string]*unreadEntry{}
 	entry := func(userID string) (*unreadEntry, error) {
 		if e, ok := entries[userID]; ok {
@@ -147,13 +154,17 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) error {
 		entries[userID] = e
 		return e, nil
 	}
+	rules := map[string]*compiledRules{} // the batch's users' rules, read once
+	notifs := map[string][]pendingNotif{}
+	var jobs []pushJob
+	now := n.now().UnixMilli()
 	look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return c.Event(tx, id) }}
 	for _, ce := range c.Events {
 		sender := string(ce.PDU.SenderID())
 		if n.IsLocalUser(sender) {
 			e, err := entry(sender)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			e.rec = unreadRecord{}
 		}
@@ -170,20 +181,33 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) error {
 				state := ce.State // the room's state as of the event
 				pc = look.context(func() (*core.State, error) { return state, nil }, sender)
 			}
-			notify, highlight := decidePush(ev, userID, pc)
-			if look.err != nil {
-				return look.err
+			ur, ok := rules[userID]
+			if !ok {
+				var err error
+				if ur, err = n.userRules(tx, userID); err != nil {
+					return nil, err
+				}
+				rules[userID] = ur
 			}
-			if !notify {
+			v := ur.eval(ev, userID, pc)
+			if look.err != nil {
+				return nil, look.err
+			}
+			if !v.Notify {
 				continue
 			}
 			e, err := entry(userID)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			e.rec.Notify++
-			if highlight {
+			if v.Highlight {
 				e.rec.Highlight++
+			}
+			notifs[userID] = append(notifs[userID], pendingNotif{pos: ce.Pos, rec: notifRecord{
+				RoomID: c.RoomID, EventID: ce.PDU.EventID(), Highlight: v.Highlight, Actions: v.Actions, TS: now}})
+			if n.pushers.has(userID) {
+				jobs = append(jobs, pushJob{userID: userID, pdu: ce.PDU, state: ce.State, verdict: v})
 			}
 		}
 	}
@@ -192,10 +216,15 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) error {
 			continue // the common case of a sender with nothing unread
 		}
 		if err := storeUnread(tx, e.key, e.rec); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	for userID, ns := range notifs {
+		if err := writeNotifications(tx, userID, ns); err != nil {
+			return nil, err
+		}
+	}
+	return jobs, nil
 }
 
 // RecountUnread recomputes userID's record for roomID in tx: the events
@@ -216,9 +245,13 @@ func (n *Push) RecountUnread(tx *kv.Txn, roomID, userID string, readUpTo uint64)
 	// (a join, or a profile change), so they had read up to it.
 	from := max(m.Pos, readUpTo)
 	look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return n.LoadPDU(tx, id) }}
+	ur, err := n.userRules(tx, userID)
+	if err != nil {
+		return err
+	}
 	var rec unreadRecord
 	scanned := 0
-	err := tx.Each(kv.Scan{Prefix: core.RoomStreamPrefix(roomID), Reverse: true}, func(k, v []byte) (bool, error) {
+	err = tx.Each(kv.Scan{Prefix: core.RoomStreamPrefix(roomID), Reverse: true}, func(k, v []byte) (bool, error) {
 		pos, err := kv.LastUint(k)
 		if err != nil {
 			return false, err
@@ -242,13 +275,13 @@ func (n *Push) RecountUnread(tx *kv.Txn, roomID, userID string, readUpTo uint64)
 		// The state stored with the timeline entry is the room's state as of
 		// the event, the same state the commit counted it with.
 		state := func() (*core.State, error) { return n.States.Read(tx, stateID) }
-		notify, highlight := decidePush(newPushEvent(pdu), userID, look.context(state, sender))
+		verdict := ur.eval(newPushEvent(pdu), userID, look.context(state, sender))
 		if look.err != nil {
 			return false, look.err
 		}
-		if notify {
+		if verdict.Notify {
 			rec.Notify++
-			if highlight {
+			if verdict.Highlight {
 				rec.Highlight++
 			}
 		}
