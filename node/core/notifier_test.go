@@ -1,16 +1,14 @@
-package node
+package core
 
 import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/edgenode/edgenode/node/core"
 )
 
 // wakes reports whether l wakes within d; a short d is only used where
 // the answer must be "no", so a slow machine cannot make the test flaky.
-func wakes(l *core.Listener, d time.Duration) bool {
+func wakes(l *Listener, d time.Duration) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	return l.Wait(ctx)
@@ -20,7 +18,7 @@ func TestNotifierWakesOnlyRoomMembers(t *testing.T) {
 	ctx := context.Background()
 	n := newTestNode(t)
 	alice, bob, carol := session(n, "alice"), session(n, "bob"), session(n, "carol")
-	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
+	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
