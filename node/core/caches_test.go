@@ -73,23 +73,23 @@ func TestCacheBudget(t *testing.T) {
 				}
 			}
 			readAll("full caches")
-			st := n.CacheStats()
-			if st.Budget != tc.wantBudget {
-				t.Errorf("budget %d, want %d", st.Budget, tc.wantBudget)
+			st := n.cacheStats()
+			if st.budget != tc.wantBudget {
+				t.Errorf("budget %d, want %d", st.budget, tc.wantBudget)
 			}
-			if st.Bytes > int(st.Budget) || st.Entries == 0 {
-				t.Errorf("caches hold %d bytes in %d entries, want some and at most the budget %d", st.Bytes, st.Entries, st.Budget)
+			if st.bytes > int(st.budget) || st.entries == 0 {
+				t.Errorf("caches hold %d bytes in %d entries, want some and at most the budget %d", st.bytes, st.entries, st.budget)
 			}
 
 			n.TrimCaches()
-			if st := n.CacheStats(); st.Bytes != 0 || st.Entries != 0 {
-				t.Errorf("after TrimCaches: %d bytes in %d entries, want none", st.Bytes, st.Entries)
+			if st := n.cacheStats(); st.bytes != 0 || st.entries != 0 {
+				t.Errorf("after TrimCaches: %d bytes in %d entries, want none", st.bytes, st.entries)
 			}
 			readAll("after TrimCaches")
 			body := "after the trim"
 			want[send(t, n, alice, rooms[0], body)] = body
-			if st := n.CacheStats(); st.Bytes > int(st.Budget) {
-				t.Errorf("caches refilled to %d bytes, over the budget %d", st.Bytes, st.Budget)
+			if st := n.cacheStats(); st.bytes > int(st.budget) {
+				t.Errorf("caches refilled to %d bytes, over the budget %d", st.bytes, st.budget)
 			}
 		})
 	}
@@ -104,10 +104,10 @@ func TestCacheEstimates(t *testing.T) {
 		big[StateKey{EventType: "m.room.member", StateKey: fmt.Sprintf("@user%d:example.org", i)}] = fmt.Sprintf("$event%d", i)
 	}
 	large := StateFromMap(big)
-	if s, l := StateSnapshotSize(small), StateSnapshotSize(large); s < StateSnapshotFixedSize || l < s+500*48 {
+	if s, l := stateSnapshotSize(small), stateSnapshotSize(large); s < stateSnapshotFixedSize || l < s+500*48 {
 		t.Errorf("snapshot estimates: one entry %d bytes, 500 entries %d bytes", s, l)
 	}
-	if s, l := RoomBumpsSize([]RoomBump{{RoomID: "!a:x"}}), RoomBumpsSize(make([]RoomBump, 1000)); l < 1000*48 || s >= l {
+	if s, l := roomBumpsSize([]RoomBump{{RoomID: "!a:x"}}), roomBumpsSize(make([]RoomBump, 1000)); l < 1000*48 || s >= l {
 		t.Errorf("room list estimates: one room %d bytes, 1,000 rooms %d bytes", s, l)
 	}
 }

@@ -163,7 +163,7 @@ func TestCreateRoomAlias(t *testing.T) {
 	}
 
 	// A taken alias fails the whole creation: no room, no events.
-	rooms, events := countKeys(t, n, TableRoom), countKeys(t, n, TableEvent)
+	rooms, events := countKeys(t, n, tRoom), countKeys(t, n, tEvent)
 	if _, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: bob.UserID, RoomAliasName: "lobby"}); !errors.Is(err, ErrRoomInUse) {
 		t.Fatalf("taken alias: %v, want ErrRoomInUse", err)
 	}
@@ -190,14 +190,14 @@ func TestCreateRoomAlias(t *testing.T) {
 	if wins != 1 {
 		t.Fatalf("%d creations won the alias, want 1", wins)
 	}
-	if got := countKeys(t, n, TableRoom); got != rooms+1 {
+	if got := countKeys(t, n, tRoom); got != rooms+1 {
 		t.Errorf("rooms: %d -> %d, want one more", rooms, got)
 	}
 	winner, err := n.ResolveAlias(ctx, n.AliasName("contested"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, won := countKeys(t, n, TableEvent), countPrefix(t, n, RoomStreamPrefix(winner)); got != events+won {
+	if got, won := countKeys(t, n, tEvent), countPrefix(t, n, RoomStreamPrefix(winner)); got != events+won {
 		t.Errorf("event records: %d -> %d, the winning room has %d; the losers left events behind", events, got, won)
 	}
 }
@@ -224,7 +224,7 @@ func TestCreateRoomInvalid(t *testing.T) {
 		{"alias name with a colon", CreateRoomRequest{RoomAliasName: "a:b"}, ErrInvalidParam},
 		{"bad power level override", CreateRoomRequest{PowerLevelContentOverride: json.RawMessage(`[]`)}, ErrBadInput},
 	}
-	rooms, events := countKeys(t, n, TableRoom), countKeys(t, n, TableEvent)
+	rooms, events := countKeys(t, n, tRoom), countKeys(t, n, tEvent)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Creator = alice.UserID
@@ -233,7 +233,7 @@ func TestCreateRoomInvalid(t *testing.T) {
 			}
 		})
 	}
-	if countKeys(t, n, TableRoom) != rooms || countKeys(t, n, TableEvent) != events {
+	if countKeys(t, n, tRoom) != rooms || countKeys(t, n, tEvent) != events {
 		t.Error("a refused creation stored something")
 	}
 	for _, v := range SupportedRoomVersions() {
@@ -276,7 +276,7 @@ func TestRoomBatchAtomic(t *testing.T) {
 	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 	alice := session(n, "alice").UserID
 	roomID := "!atomic:" + n.ServerName()
-	events, pos := countKeys(t, n, TableEvent), n.StreamPosition()
+	events, pos := countKeys(t, n, tEvent), n.StreamPosition()
 	boom := errors.New("boom")
 	_, err := n.WithRoom(context.Background(), roomID, func(b *Batch) error {
 		for _, e := range []struct {
@@ -300,8 +300,8 @@ func TestRoomBatchAtomic(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("withRoom: %v, want the extra write's error", err)
 	}
-	if ok, _ := n.RoomExists(context.Background(), roomID); ok || countKeys(t, n, TableEvent) != events || n.StreamPosition() != pos {
+	if ok, _ := n.RoomExists(context.Background(), roomID); ok || countKeys(t, n, tEvent) != events || n.StreamPosition() != pos {
 		t.Fatalf("a failed batch left a trace: room %v, events %d -> %d, position %d -> %d",
-			ok, events, countKeys(t, n, TableEvent), pos, n.StreamPosition())
+			ok, events, countKeys(t, n, tEvent), pos, n.StreamPosition())
 	}
 }

@@ -70,7 +70,7 @@ func TestIndexerRegistered(t *testing.T) {
 	ctx := context.Background()
 	n := newTestNode(t)
 	probe := &probeIndexer{n: n}
-	n.Indexers = append(n.Indexers, probe)
+	n.indexers = append(n.indexers, probe)
 	alice := session(n, "alice")
 	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID})
 	if err != nil {

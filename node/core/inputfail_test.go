@@ -30,8 +30,8 @@ type roomSnapshot struct {
 
 func takeRoomSnapshot(t *testing.T, n *Node, roomID string) roomSnapshot {
 	return roomSnapshot{
-		pos: n.StreamPosition(), head: *roomHead(t, n, roomID), events: countKeys(t, n, TableEvent),
-		timeline: countKeys(t, n, TableStream), roomStream: countKeys(t, n, TableRoomStream),
+		pos: n.StreamPosition(), head: *roomHead(t, n, roomID), events: countKeys(t, n, tEvent),
+		timeline: countKeys(t, n, tStream), roomStream: countKeys(t, n, tRoomStream),
 	}
 }
 
@@ -158,12 +158,12 @@ func TestRejected(t *testing.T) {
 			}
 			// Not stored: the verdict is remembered (rejectedmarks.go).
 			expectUnchanged(t, n, d.roomID, before, 0)
-			mark, ok := n.Rejected.Get(d.id(tc.name))
-			if !ok || mark.RoomID != d.roomID {
+			mark, ok := n.rejected.Get(d.id(tc.name))
+			if !ok || mark.roomID != d.roomID {
 				t.Errorf("no rejected mark: %+v", mark)
 			}
-			if !strings.HasPrefix(mark.Reason, tc.stage) {
-				t.Errorf("rejected for %q, want a failure at %q (%s)", mark.Reason, tc.stage, tc.why)
+			if !strings.HasPrefix(mark.reason, tc.stage) {
+				t.Errorf("rejected for %q, want a failure at %q (%s)", mark.reason, tc.stage, tc.why)
 			}
 			expectNotServed(t, n, d, tc.name)
 			for _, id := range readSnapshot(t, n, roomHead(t, n, d.roomID).State).EventIDs() {

@@ -46,12 +46,12 @@ func TestListenerCloseDropsEntry(t *testing.T) {
 	n := newTestNode(t)
 	l1, l2 := n.Listen("@a:x"), n.Listen("@a:x")
 	l1.Close()
-	if len(n.Notifier.Users) != 1 {
+	if len(n.Notifier.users) != 1 {
 		t.Fatalf("entry dropped while a listener remains")
 	}
 	l2.Close()
-	if len(n.Notifier.Users) != 0 {
-		t.Fatalf("%d entries left after all listeners closed", len(n.Notifier.Users))
+	if len(n.Notifier.users) != 0 {
+		t.Fatalf("%d entries left after all listeners closed", len(n.Notifier.users))
 	}
 }
 

@@ -171,20 +171,20 @@ func TestStateStoreRoundTrip(t *testing.T) {
 		n.States.MarkWritten(st)
 	}
 	write(s)
-	blocks, snaps := countKeys(t, n, TableStateBlock), countKeys(t, n, TableSnapshot)
+	blocks, snaps := countKeys(t, n, tStateBlock), countKeys(t, n, tSnapshot)
 	if snaps != 1 || blocks == 0 || blocks > 100 {
 		t.Fatalf("one snapshot of 100 keys: %d snapshots, %d blocks", snaps, blocks)
 	}
 	write(s)
-	if countKeys(t, n, TableStateBlock) != blocks || countKeys(t, n, TableSnapshot) != 1 {
+	if countKeys(t, n, tStateBlock) != blocks || countKeys(t, n, tSnapshot) != 1 {
 		t.Fatal("writing a state again stored something")
 	}
 	write(s.With(spec.MRoomMember, "@u1:x", "$changed"))
-	if got := countKeys(t, n, TableStateBlock); got != blocks+1 {
+	if got := countKeys(t, n, tStateBlock); got != blocks+1 {
 		t.Fatalf("one key changed: %d new blocks, want 1", got-blocks)
 	}
 
-	n.States = NewStateStore(SplitCacheBudget(n.Config().CacheBytes).States) // cold cache: blocks come from disk
+	n.States = newStateStore(splitCacheBudget(n.Config().CacheBytes).states) // cold cache: blocks come from disk
 	var got *State
 	if err := n.DB.View(func(tx *kv.Txn) (err error) { got, err = n.States.Read(tx, s.ID()); return err }); err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func TestStateSnapshotDedup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocksBefore, snapsBefore := countKeys(t, n, TableStateBlock), countKeys(t, n, TableSnapshot)
+	blocksBefore, snapsBefore := countKeys(t, n, tStateBlock), countKeys(t, n, tSnapshot)
 	changes := 0
 	for r := range rounds {
 		m := spec.Join
@@ -225,8 +225,8 @@ func TestStateSnapshotDedup(t *testing.T) {
 		}
 		sendBatches(t, n, roomID, 20, reqs)
 	}
-	blocks := countKeys(t, n, TableStateBlock) - blocksBefore
-	snaps := countKeys(t, n, TableSnapshot) - snapsBefore
+	blocks := countKeys(t, n, tStateBlock) - blocksBefore
+	snaps := countKeys(t, n, tSnapshot) - snapsBefore
 	state := readSnapshot(t, n, roomHead(t, n, roomID).State)
 	buckets := 0
 	for _, b := range state.Blocks {
@@ -244,9 +244,9 @@ func TestStateSnapshotDedup(t *testing.T) {
 		})
 		return total
 	}
-	snapBytes, superBytes, blockBytes := tableBytes(TableSnapshot), tableBytes(TableStateSuper), tableBytes(TableStateBlock)
+	snapBytes, superBytes, blockBytes := tableBytes(tSnapshot), tableBytes(tStateSuper), tableBytes(tStateBlock)
 	t.Logf("%d changes: %d new blocks, %d new snapshots; bytes: snapshots %d, superblocks %d, blocks %d; %d of %d buckets in use",
-		changes, blocks, snaps, snapBytes, superBytes, blockBytes, buckets, StateBuckets)
+		changes, blocks, snaps, snapBytes, superBytes, blockBytes, buckets, stateBuckets)
 	// A change costs one snapshot record and one superblock of 256 bytes each
 	// (plus keys), not a record listing every bucket.
 	if perChange := (snapBytes + superBytes) / changes; perChange > 700 {

@@ -281,7 +281,7 @@ func expectMembership(t *testing.T, n *Node, roomID, userID, membership, eventID
 // discarded by then, and failed when an event had been evicted.)
 func TestStateResolutionUnderCachePressure(t *testing.T) {
 	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
-	n.PDUs = NewLRU[string, gomatrixserverlib.PDU](0) // keeps nothing
+	n.pdus = newLRU[string, gomatrixserverlib.PDU](0) // keeps nothing
 	d := buildForkedRoom(t, n, DefaultRoomVersion)
 	d.accept(n, "C", "Ma", "P0", "J", "Mb", "Mc", "Md", "T0", "B1", "B2", "B3", "A1", "A2", "M")
 	expectCurrentState(t, n, d, resolvedForkState(d))

@@ -26,7 +26,7 @@ func TestStickyEnd(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := StickyEnd(tc.received, tc.ots, tc.dur); got != tc.want {
+			if got := stickyEnd(tc.received, tc.ots, tc.dur); got != tc.want {
 				t.Errorf("stickyEnd(%d, %d, %d) = %d, want %d", tc.received, tc.ots, tc.dur, got, tc.want)
 			}
 		})
@@ -58,7 +58,7 @@ func TestStickyDuration(t *testing.T) {
 		{`{}`, 0, false},
 	}
 	for _, tc := range tests {
-		got, ok := StickyDuration([]byte(tc.json))
+		got, ok := stickyDuration([]byte(tc.json))
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("stickyDuration(%s) = %d, %v; want %d, %v", tc.json, got, ok, tc.want, tc.ok)
 		}

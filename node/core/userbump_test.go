@@ -64,15 +64,15 @@ func TestRoomsByBump(t *testing.T) {
 	before := list()
 	if err := n.DB.Update(func(tx *kv.Txn) error {
 		for _, r := range []string{a, b, c, d} {
-			if err := tx.Delete(UserBumpRoomKey(bob.UserID, r)); err != nil {
+			if err := tx.Delete(userBumpRoomKey(bob.UserID, r)); err != nil {
 				return err
 			}
 		}
-		return tx.Delete(UserBumpBuiltKey(bob.UserID))
+		return tx.Delete(userBumpBuiltKey(bob.UserID))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	n.UserBumps = NewUserBumpCache(SplitCacheBudget(n.Config().CacheBytes).Bumps) // as after a restart
+	n.UserBumps = newUserBumpCache(splitCacheBudget(n.Config().CacheBytes).bumps) // as after a restart
 	after := list()
 	if len(after) != len(before) {
 		t.Fatalf("rebuilt: %+v, want %+v", after, before)
