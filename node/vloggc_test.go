@@ -1,4 +1,4 @@
-package core
+package node
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -60,7 +61,7 @@ func TestValueLogGCAfterRedactions(t *testing.T) {
 		if i%10 == 0 {
 			continue // one in ten stays
 		}
-		if _, err := n.SendEvent(ctx, SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
+		if _, err := n.SendEvent(ctx, core.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID,
 			Type: spec.MRoomRedaction, Content: json.RawMessage(`{}`), Redacts: id}); err != nil {
 			t.Fatalf("redact %s: %v", id, err)
 		}
