@@ -5,10 +5,8 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"testing"
 	"time"
 
@@ -176,13 +174,6 @@ func readSnapshot(t testing.TB, n *Node, id string) *core.State {
 	return s
 }
 
-// stateMap turns a State into a plain map.
-func stateMap(s *core.State) map[core.StateKey]string {
-	m := map[core.StateKey]string{}
-	s.Each(func(k core.StateKey, id string) { m[k] = id })
-	return m
-}
-
 // dagRoom builds and signs the events of one room by hand, as a remote server
 // would send them: explicit prev_events, auth_events and depth, signed with a
 // server's key. Events are named by the test; prev and auth events are given
@@ -338,35 +329,6 @@ func (d *dagRoom) softFail(n *Node, name string) {
 	}
 }
 
-// namedState renders a state as (type|state_key) -> event name, for
-// comparison with a state written out by hand.
-func (d *dagRoom) namedState(s *core.State) map[string]string {
-	out := map[string]string{}
-	s.Each(func(k core.StateKey, id string) { out[k.EventType+"|"+k.StateKey] = d.name(id) })
-	return out
-}
-
-// diffNamed describes how got differs from want ("" when equal).
-func diffNamed(got, want map[string]string) string {
-	var keys []string
-	for k := range got {
-		keys = append(keys, k)
-	}
-	for k := range want {
-		if _, ok := got[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	out := ""
-	for _, k := range keys {
-		if got[k] != want[k] {
-			out += fmt.Sprintf("\n  %s: got %q, want %q", k, got[k], want[k])
-		}
-	}
-	return out
-}
-
 // powerLevels is power-levels content with the given user levels and the
 // spec's private-chat defaults otherwise.
 func powerLevels(users map[string]int) map[string]any {
@@ -409,4 +371,29 @@ func sendBatches(t testing.TB, n *Node, roomID string, size int, reqs []core.Sen
 		reqs = reqs[k:]
 	}
 	return ids
+}
+
+// wakes reports whether l wakes within d; a short d is only used where
+// the answer must be "no", so a slow machine cannot make the test flaky.
+func wakes(l *core.Listener, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return l.Wait(ctx)
+}
+
+// equalSets reports whether a and b hold the same strings.
+func equalSets(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := map[string]bool{}
+	for _, s := range a {
+		m[s] = true
+	}
+	for _, s := range b {
+		if !m[s] {
+			return false
+		}
+	}
+	return true
 }

@@ -43,11 +43,11 @@ func DefaultCacheBytes(profile string) int64 {
 // five eighths; decoded state snapshots and blocks, which every send and
 // sync reads too, a quarter; users' room lists the rest.
 type cacheBudget struct {
-	pdus, States, Bumps int
+	pdus, states, bumps int
 }
 
-func SplitCacheBudget(total int64) cacheBudget {
-	return cacheBudget{pdus: int(total * 5 / 8), States: int(total / 4), Bumps: int(total / 8)}
+func splitCacheBudget(total int64) cacheBudget {
+	return cacheBudget{pdus: int(total * 5 / 8), states: int(total / 4), bumps: int(total / 8)}
 }
 
 // Count bounds of the caches, beside their byte bounds: the byte bound is
@@ -82,16 +82,16 @@ func stateBlockSize(b *stateBlock) int {
 	return n
 }
 
-// StateSnapshotFixedSize is a State without its blocks: 256 block pointers,
+// stateSnapshotFixedSize is a State without its blocks: 256 block pointers,
 // 16 superblock hashes and the ID.
-const StateSnapshotFixedSize = StateBuckets*8 + NumSupers*(16+hashLen) + 64
+const stateSnapshotFixedSize = stateBuckets*8 + NumSupers*(16+hashLen) + 64
 
-// StateSnapshotSize estimates a decoded snapshot with its blocks. Blocks are
+// stateSnapshotSize estimates a decoded snapshot with its blocks. Blocks are
 // shared with other snapshots and the block cache, so this counts some
 // twice; a snapshot in the cache keeps its blocks alive whether or not the
 // block cache still has them, so it is the bound that holds.
-func StateSnapshotSize(s *State) int {
-	n := StateSnapshotFixedSize
+func stateSnapshotSize(s *State) int {
+	n := stateSnapshotFixedSize
 	for _, b := range s.Blocks {
 		if b != nil {
 			n += stateBlockSize(b)
@@ -100,8 +100,8 @@ func StateSnapshotSize(s *State) int {
 	return n
 }
 
-// RoomBumpsSize estimates a user's cached room list.
-func RoomBumpsSize(list []RoomBump) int {
+// roomBumpsSize estimates a user's cached room list.
+func roomBumpsSize(list []RoomBump) int {
 	n := 24 // the slice header
 	for _, b := range list {
 		n += 48 + len(b.RoomID) + len(b.Membership)
@@ -115,7 +115,7 @@ func RoomBumpsSize(list []RoomBump) int {
 // limit, so that the garbage collector gets room instead of running
 // without end.
 func (n *Node) TrimCaches() {
-	n.PDUs.clear()
+	n.pdus.clear()
 	n.States.blocks.clear()
 	n.States.snaps.clear()
 	n.UserBumps.clear()
@@ -123,19 +123,19 @@ func (n *Node) TrimCaches() {
 
 // cacheStats is what the node's in-memory caches hold.
 type cacheStats struct {
-	// Entries is the number of cached items; Bytes their estimated size.
-	Entries, Bytes int
-	// Budget is the bound on Bytes (Config.CacheBytes).
-	Budget int64
+	// entries is the number of cached items; bytes their estimated size.
+	entries, bytes int
+	// budget is the bound on bytes (Config.CacheBytes).
+	budget int64
 }
 
-// CacheStats reports what the node's caches hold now.
-func (n *Node) CacheStats() cacheStats {
-	st := cacheStats{Budget: n.cfg.CacheBytes}
-	for _, held := range []func() (int, int){n.PDUs.held, n.States.blocks.held, n.States.snaps.held, n.UserBumps.lists.held} {
+// cacheStats reports what the node's caches hold now.
+func (n *Node) cacheStats() cacheStats {
+	st := cacheStats{budget: n.cfg.CacheBytes}
+	for _, held := range []func() (int, int){n.pdus.held, n.States.blocks.held, n.States.snaps.held, n.UserBumps.lists.held} {
 		e, b := held()
-		st.Entries += e
-		st.Bytes += b
+		st.entries += e
+		st.bytes += b
 	}
 	return st
 }

@@ -99,9 +99,9 @@ func (b *Batch) positions() int {
 // prepareIndexers runs every indexer's Prepare and returns their plans and
 // the stream positions they reserve in all.
 func (b *Batch) prepareIndexers(c *RoomCommit) ([]IndexPlan, int, error) {
-	plans := make([]IndexPlan, len(b.Node.Indexers))
+	plans := make([]IndexPlan, len(b.Node.indexers))
 	reserve := 0
-	for i, ix := range b.Node.Indexers {
+	for i, ix := range b.Node.indexers {
 		plan, err := ix.Prepare(c)
 		if err != nil {
 			return nil, 0, err
@@ -135,7 +135,7 @@ func (b *Batch) write(tx *kv.Txn, first uint64, c *RoomCommit, plans []IndexPlan
 	if err := b.writeRoom(tx, c, positions, lastPos, w); err != nil {
 		return err
 	}
-	for i, ix := range b.Node.Indexers {
+	for i, ix := range b.Node.indexers {
 		plans[i].First = next
 		next += uint64(plans[i].Positions)
 		after, err := ix.Index(tx, c, plans[i])
@@ -261,10 +261,10 @@ func (b *Batch) afterCommit(w *commitWrites) {
 			n.noteRejected(p.PDU.EventID(), b.RoomID, p.Record.Rejected)
 			continue
 		}
-		n.PDUs.Put(p.PDU.EventID(), p.PDU)
+		n.pdus.Put(p.PDU.EventID(), p.PDU)
 	}
 	for targetID := range w.redacted {
-		n.PDUs.remove(targetID)
+		n.pdus.remove(targetID)
 		n.noteValueGarbage(w.replaced[targetID]) // vloggc.go
 	}
 	if b.membersChanged {

@@ -107,7 +107,7 @@ type pduCache = lru[string, gomatrixserverlib.PDU]
 // LoadPDU returns the parsed event, from the cache when possible. Rejected
 // events are returned too: callers that must not use them check separately.
 func (n *Node) LoadPDU(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, error) {
-	if p, ok := n.PDUs.Get(eventID); ok {
+	if p, ok := n.pdus.Get(eventID); ok {
 		return p, nil
 	}
 	rec, err := LoadEventRecord(tx, eventID)
@@ -118,6 +118,6 @@ func (n *Node) LoadPDU(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, error
 	if err != nil {
 		return nil, err
 	}
-	n.PDUs.Put(eventID, ev.PDU)
+	n.pdus.Put(eventID, ev.PDU)
 	return ev.PDU, nil
 }

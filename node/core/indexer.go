@@ -110,7 +110,7 @@ func (c *RoomCommit) Event(tx *kv.Txn, eventID string) (gomatrixserverlib.PDU, e
 // SetIndexers sets the indexers every room commit runs, in order: the
 // order of their Index calls in the transaction and of their after functions
 // once it is durable. New sets them before the node is used.
-func (n *Node) SetIndexers(x ...Indexer) { n.Indexers = x }
+func (n *Node) SetIndexers(x ...Indexer) { n.indexers = x }
 
 // NoPrepare is embedded by the indexers that have nothing to work out
 // before the commit's transaction.

@@ -24,14 +24,14 @@ type lruEntry[K comparable, V any] struct {
 	val V
 }
 
-func NewLRU[K comparable, V any](max int) *lru[K, V] {
+func newLRU[K comparable, V any](max int) *lru[K, V] {
 	return &lru[K, V]{max: max, ll: list.New(), items: make(map[K]*list.Element, max)}
 }
 
 // newSizedLRU is newLRU that also keeps the values' total size (as size
 // weighs them) at most maxBytes.
 func newSizedLRU[K comparable, V any](max, maxBytes int, size func(V) int) *lru[K, V] {
-	c := NewLRU[K, V](max)
+	c := newLRU[K, V](max)
 	c.size, c.maxBytes = size, maxBytes
 	return c
 }

@@ -27,7 +27,7 @@ type Node struct {
 	serverName string
 	Stream     *kv.Stream
 	States     *stateStore
-	PDUs       *pduCache
+	pdus       *pduCache
 	UserBumps  *userBumpCache // sliding sync room lists (userbump_cache.go)
 	roomLocks  *stripedLocks
 	// TxnLocks serialise inbound federation transactions per origin; apart
@@ -54,7 +54,7 @@ type Node struct {
 	// txnResponses are the responses of inbound transactions that changed
 	// nothing, kept in memory only (InboundTxn); membersGen moves on
 	// whenever a commit changes a room's members (SharedServersGen).
-	Rejected     *rejectedMarks
+	rejected     *rejectedMarks
 	TxnResponses *lru[string, []byte]
 	membersGen   atomic.Uint64
 
@@ -63,9 +63,9 @@ type Node struct {
 	storageWarning atomic.Pointer[string]
 	storageWarned  chan struct{}
 
-	// Indexers keep the secondary indexes of room events in each room
+	// indexers keep the secondary indexes of room events in each room
 	// commit, in this order (indexer.go).
-	Indexers []Indexer
+	indexers []Indexer
 
 	// vlogGC collects value-log garbage (vloggc.go); valueThreshold is the
 	// profile's: smaller values are not in the value log.
@@ -110,7 +110,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.CacheBytes <= 0 {
 		cfg.CacheBytes = DefaultCacheBytes(profile.Name)
 	}
-	budget := SplitCacheBudget(cfg.CacheBytes)
+	budget := splitCacheBudget(cfg.CacheBytes)
 	stream, err := db.Stream(streamRoomEvents)
 	if err != nil {
 		db.Close()
@@ -123,9 +123,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		key:        key,
 		serverName: cfg.ServerName,
 		Stream:     stream,
-		States:     NewStateStore(budget.States),
-		PDUs:       newSizedLRU[string](maxCachedPDUs, budget.pdus, pduCacheSize),
-		UserBumps:  NewUserBumpCache(budget.Bumps),
+		States:     newStateStore(budget.states),
+		pdus:       newSizedLRU[string](maxCachedPDUs, budget.pdus, pduCacheSize),
+		UserBumps:  newUserBumpCache(budget.bumps),
 		roomLocks:  newStripedLocks(),
 		TxnLocks:   newKeyedLocks(),
 		JoinLocks:  newKeyedLocks(),
@@ -139,8 +139,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	// Not derived from ctx, which only bounds opening.
 	n.Life, n.endLife = context.WithCancel(context.Background())
-	n.Rejected = newRejectedMarks()
-	n.TxnResponses = NewLRU[string, []byte](maxTxnResponsesInMemory)
+	n.rejected = newRejectedMarks()
+	n.TxnResponses = newLRU[string, []byte](maxTxnResponsesInMemory)
 	if n.serverName == "" {
 		n.serverName = identity.ServerNameForKey(key.Public().(ed25519.PublicKey))
 	}

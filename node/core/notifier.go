@@ -14,7 +14,7 @@ import (
 // last waiter leaves.
 type notifier struct {
 	mu    sync.Mutex
-	Users map[string]*userWaiters
+	users map[string]*userWaiters
 	// stopping is closed when the node begins to shut down: every wait ends.
 	stopping chan struct{}
 	stopOnce sync.Once
@@ -26,7 +26,7 @@ type userWaiters struct {
 }
 
 func newNotifier() *notifier {
-	return &notifier{Users: map[string]*userWaiters{}, stopping: make(chan struct{})}
+	return &notifier{users: map[string]*userWaiters{}, stopping: make(chan struct{})}
 }
 
 // Wake tells every waiter of the given users that something changed.
@@ -34,7 +34,7 @@ func (nt *notifier) Wake(userIDs ...string) {
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
 	for _, u := range userIDs {
-		if w, ok := nt.Users[u]; ok {
+		if w, ok := nt.users[u]; ok {
 			close(w.ch)
 			w.ch = make(chan struct{})
 		}
@@ -55,10 +55,10 @@ func (n *Node) Listen(userID string) *Listener {
 	nt := n.Notifier
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
-	w, ok := nt.Users[userID]
+	w, ok := nt.users[userID]
 	if !ok {
 		w = &userWaiters{ch: make(chan struct{})}
-		nt.Users[userID] = w
+		nt.users[userID] = w
 	}
 	w.refs++
 	return &Listener{nt: nt, user: userID, ch: w.ch}
@@ -73,7 +73,7 @@ func (l *Listener) Wait(ctx context.Context) bool {
 		return false
 	case <-l.ch:
 		l.nt.mu.Lock()
-		l.ch = l.nt.Users[l.user].ch
+		l.ch = l.nt.users[l.user].ch
 		l.nt.mu.Unlock()
 		return true
 	case <-ctx.Done():
@@ -86,9 +86,9 @@ func (l *Listener) Close() {
 	nt := l.nt
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
-	if w, ok := nt.Users[l.user]; ok {
+	if w, ok := nt.users[l.user]; ok {
 		if w.refs--; w.refs <= 0 {
-			delete(nt.Users, l.user)
+			delete(nt.users, l.user)
 		}
 	}
 }

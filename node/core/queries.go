@@ -19,7 +19,7 @@ func (n *Node) LoadEvent(tx *kv.Txn, eventID string) (*Event, *EventRecord, erro
 	if rec.Pos == 0 {
 		return nil, nil, fmt.Errorf("event %s: %w", eventID, ErrNotFound)
 	}
-	if p, ok := n.PDUs.Get(eventID); ok && rec.RedactedBy == "" {
+	if p, ok := n.pdus.Get(eventID); ok && rec.RedactedBy == "" {
 		return &Event{PDU: p, Pos: rec.Pos, TxnID: rec.TxnID, DeviceID: rec.DeviceID}, rec, nil
 	}
 	ev, err := rec.parse(tx, eventID)
@@ -27,7 +27,7 @@ func (n *Node) LoadEvent(tx *kv.Txn, eventID string) (*Event, *EventRecord, erro
 		return nil, nil, err
 	}
 	if rec.RedactedBy == "" {
-		n.PDUs.Put(eventID, ev.PDU)
+		n.pdus.Put(eventID, ev.PDU)
 	}
 	return ev, rec, nil
 }

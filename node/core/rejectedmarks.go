@@ -27,31 +27,31 @@ const (
 
 // rejectedMark is what is remembered of a rejected event.
 type rejectedMark struct {
-	RoomID string
-	Reason string
+	roomID string
+	reason string
 }
 
 // rejectedMarks maps event IDs to the verdict on them.
 type rejectedMarks = lru[string, rejectedMark]
 
-func newRejectedMarks() *rejectedMarks { return NewLRU[string, rejectedMark](maxRejectedMarks) }
+func newRejectedMarks() *rejectedMarks { return newLRU[string, rejectedMark](maxRejectedMarks) }
 
 // noteRejected remembers a rejected event's verdict.
 func (n *Node) noteRejected(eventID, roomID, reason string) {
 	if len(reason) > maxRejectedReason {
 		reason = strings.ToValidUTF8(reason[:maxRejectedReason], "") + "…"
 	}
-	n.Rejected.Put(eventID, rejectedMark{RoomID: roomID, Reason: reason})
+	n.rejected.Put(eventID, rejectedMark{roomID: roomID, reason: reason})
 }
 
 // RejectedError is the verdict remembered on eventID in roomID, nil if
 // there is none.
 func (n *Node) RejectedError(eventID, roomID string) error {
-	m, ok := n.Rejected.Get(eventID)
-	if !ok || m.RoomID != roomID {
+	m, ok := n.rejected.Get(eventID)
+	if !ok || m.roomID != roomID {
 		return nil
 	}
-	return &InputError{EventID: eventID, Reason: errors.New(m.Reason)}
+	return &InputError{EventID: eventID, Reason: errors.New(m.reason)}
 }
 
 // RejectedRefs is the verdict on ev when it names a remembered rejected

@@ -21,9 +21,9 @@ import (
 // shares everything else with the snapshots before it. A room with much
 // membership churn stays small.
 const (
-	StateBuckets = 256
+	stateBuckets = 256
 	superBucket  = 16
-	NumSupers    = StateBuckets / superBucket
+	NumSupers    = stateBuckets / superBucket
 	hashLen      = 16
 )
 
@@ -44,7 +44,7 @@ type stateBlock struct {
 
 // State is an immutable room state. The zero value is the empty state.
 type State struct {
-	Blocks [StateBuckets]*stateBlock
+	Blocks [stateBuckets]*stateBlock
 	// supers holds each superblock's hash ("" when all its blocks are
 	// empty); id is the snapshot ID. Both are computed when the State is
 	// made, so a State can be shared between goroutines without locks.
@@ -57,7 +57,7 @@ func bucketOf(evType, stateKey string) int {
 	h.Write([]byte(evType))
 	h.Write([]byte{0})
 	h.Write([]byte(stateKey))
-	return int(h.Sum32() % StateBuckets)
+	return int(h.Sum32() % stateBuckets)
 }
 
 // Get returns the event ID for (evType, stateKey).
@@ -128,7 +128,7 @@ func (s *State) EventIDs() []string {
 
 // StateFromMap builds a State from a map.
 func StateFromMap(m map[StateKey]string) *State {
-	var per [StateBuckets][]stateEntry
+	var per [stateBuckets][]stateEntry
 	for k, id := range m {
 		bi := bucketOf(k.EventType, k.StateKey)
 		per[bi] = append(per[bi], stateEntry{k.EventType, k.StateKey, id})
@@ -211,12 +211,12 @@ type stateStore struct {
 	snaps  *lru[string, *State]
 }
 
-// NewStateStore makes a store whose caches hold at most maxBytes (as
+// newStateStore makes a store whose caches hold at most maxBytes (as
 // caches.go estimates them), half in blocks and half in snapshots.
-func NewStateStore(maxBytes int) *stateStore {
+func newStateStore(maxBytes int) *stateStore {
 	return &stateStore{
 		blocks: newSizedLRU[string](maxCachedStateBlocks, maxBytes/2, stateBlockSize),
-		snaps:  newSizedLRU[string](maxCachedSnapshots, maxBytes/2, StateSnapshotSize),
+		snaps:  newSizedLRU[string](maxCachedSnapshots, maxBytes/2, stateSnapshotSize),
 	}
 }
 

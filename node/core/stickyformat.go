@@ -42,12 +42,12 @@ func ParseStickyDuration(s string) (int64, error) {
 	return v, nil
 }
 
-// StickyDuration reads an event's sticky duration from its JSON:
+// stickyDuration reads an event's sticky duration from its JSON:
 // msc4354_sticky.duration_ms, else sticky.duration_ms. Only an integer
 // literal in 0..MaxStickyDurationMS makes the event sticky: a float, a
 // string, a negative or larger number, or a missing duration does not (the
 // object alone is not enough, says the proposal).
-func StickyDuration(eventJSON []byte) (int64, bool) {
+func stickyDuration(eventJSON []byte) (int64, bool) {
 	if !bytes.Contains(eventJSON, []byte(`sticky"`)) {
 		return 0, false // the common case, without parsing
 	}
@@ -66,27 +66,27 @@ func StickyDuration(eventJSON []byte) (int64, bool) {
 	return 0, false
 }
 
-// StickyEnd is when a sticky event stops being sticky, in Unix ms: it starts
+// stickyEnd is when a sticky event stops being sticky, in Unix ms: it starts
 // at the earlier of its receipt and its origin_server_ts (so a timestamp in
 // the future gains nothing) and lasts its duration, capped at one hour.
-func StickyEnd(receivedMS, originTS, durationMS int64) int64 {
+func stickyEnd(receivedMS, originTS, durationMS int64) int64 {
 	return min(receivedMS, originTS) + min(max(durationMS, 0), MaxStickyDurationMS)
 }
 
 // StickyEndOf is stickyEnd for a PDU received at receivedMS; ok is false for
 // an event that is not sticky (or is redacted: redaction strips the key).
 func StickyEndOf(pdu gomatrixserverlib.PDU, receivedMS int64) (int64, bool) {
-	d, ok := StickyDuration(pdu.JSON())
+	d, ok := stickyDuration(pdu.JSON())
 	if !ok {
 		return 0, false
 	}
-	return StickyEnd(receivedMS, int64(pdu.OriginServerTS()), d), true
+	return stickyEnd(receivedMS, int64(pdu.OriginServerTS()), d), true
 }
 
 // StickyInfo is the sticky object of an event as clients see it
 // (msc4354_sticky), or nil when the event is not sticky.
 func StickyInfo(pdu gomatrixserverlib.PDU) json.RawMessage {
-	d, ok := StickyDuration(pdu.JSON())
+	d, ok := stickyDuration(pdu.JSON())
 	if !ok {
 		return nil
 	}

@@ -20,7 +20,7 @@ func (n *Node) StreamEventsSince(ctx context.Context, rooms map[string]bool, fro
 	var ids []string
 	scanned := 0
 	err = n.DB.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: kv.Key(TableStream), From: StreamKey(from + 1)}, func(k, v []byte) (bool, error) {
+		return tx.Each(kv.Scan{Prefix: kv.Key(tStream), From: StreamKey(from + 1)}, func(k, v []byte) (bool, error) {
 			pos, err := kv.LastUint(k)
 			if err != nil || pos > to {
 				return false, err

@@ -18,8 +18,8 @@ const (
 	tUserBumpBuilt = "userbumpbuilt" // user ID -> "" once the user's index covers rooms from before it existed
 )
 
-func UserBumpRoomKey(userID, roomID string) []byte {
+func userBumpRoomKey(userID, roomID string) []byte {
 	return kv.Key(tUserBumpRoom, userID, roomID)
 }
 func userBumpRoomPrefix(userID string) []byte { return kv.Key(tUserBumpRoom, userID) }
-func UserBumpBuiltKey(userID string) []byte   { return kv.Key(tUserBumpBuilt, userID) }
+func userBumpBuiltKey(userID string) []byte   { return kv.Key(tUserBumpBuilt, userID) }

@@ -57,12 +57,12 @@ func membershipName(b []byte) string {
 // SetUserBump puts a user's entry for a room, in place: entries never move,
 // so the index holds no deleted keys for a scan to skip.
 func SetUserBump(tx *kv.Txn, userID string, b RoomBump) error {
-	return tx.Set(UserBumpRoomKey(userID, b.RoomID), userBumpValue(b))
+	return tx.Set(userBumpRoomKey(userID, b.RoomID), userBumpValue(b))
 }
 
 // deleteUserBump removes a user's entry for a room, if any.
 func deleteUserBump(tx *kv.Txn, userID, roomID string) error {
-	return tx.Delete(UserBumpRoomKey(userID, roomID))
+	return tx.Delete(userBumpRoomKey(userID, roomID))
 }
 
 // UserBumpIndexer keeps the local users' room lists (writeUserBumps) and
@@ -167,7 +167,7 @@ func (n *Node) buildUserBumps(ctx context.Context, userID string) error {
 	var rooms []string
 	err := n.DB.View(func(tx *kv.Txn) error {
 		var err error
-		if built, err = tx.Has(UserBumpBuiltKey(userID)); err != nil || built {
+		if built, err = tx.Has(userBumpBuiltKey(userID)); err != nil || built {
 			return err
 		}
 		return tx.Each(kv.Scan{Prefix: membershipPrefix(userID), KeysOnly: true}, func(k, _ []byte) (bool, error) {
@@ -185,7 +185,7 @@ func (n *Node) buildUserBumps(ctx context.Context, userID string) error {
 			return fmt.Errorf("build room list of %s: %w", userID, err)
 		}
 	}
-	return n.DB.Update(func(tx *kv.Txn) error { return tx.Set(UserBumpBuiltKey(userID), nil) })
+	return n.DB.Update(func(tx *kv.Txn) error { return tx.Set(userBumpBuiltKey(userID), nil) })
 }
 
 // retryConflicts runs fn in an update transaction, again when it conflicts

@@ -25,10 +25,10 @@ type userBumpCache struct {
 	lists *lru[string, []RoomBump]
 }
 
-// NewUserBumpCache makes a cache of at most maxBytes of lists (as
+// newUserBumpCache makes a cache of at most maxBytes of lists (as
 // roomBumpsSize estimates them).
-func NewUserBumpCache(maxBytes int) *userBumpCache {
-	return &userBumpCache{lists: newSizedLRU[string](userBumpCacheUsers, maxBytes, RoomBumpsSize)}
+func newUserBumpCache(maxBytes int) *userBumpCache {
+	return &userBumpCache{lists: newSizedLRU[string](userBumpCacheUsers, maxBytes, roomBumpsSize)}
 }
 
 // clear drops every list.

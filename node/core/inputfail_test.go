@@ -1,4 +1,4 @@
-package node
+package core
 
 import (
 	"context"
@@ -7,15 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 // failRoom is buildForkedRoom's room up to alice's demotion of bob (A1), all
 // accepted: bob was a moderator until A1 and is not now.
 func failRoom(t *testing.T) (*Node, *dagRoom) {
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
-	d := buildForkedRoom(t, n, core.DefaultRoomVersion)
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	d := buildForkedRoom(t, n, DefaultRoomVersion)
 	d.accept(n, "C", "Ma", "P0", "J", "Mb", "Mc", "Md", "T0", "A1")
 	return n, d
 }
@@ -23,7 +22,7 @@ func failRoom(t *testing.T) (*Node, *dagRoom) {
 // roomSnapshot is what must not change when an event is refused.
 type roomSnapshot struct {
 	pos        uint64
-	head       core.RoomRecord
+	head       RoomRecord
 	timeline   int
 	events     int
 	roomStream int
@@ -31,8 +30,8 @@ type roomSnapshot struct {
 
 func takeRoomSnapshot(t *testing.T, n *Node, roomID string) roomSnapshot {
 	return roomSnapshot{
-		pos: n.StreamPosition(), head: *roomHead(t, n, roomID), events: countKeys(t, n, core.TableEvent),
-		timeline: countKeys(t, n, core.TableStream), roomStream: countKeys(t, n, core.TableRoomStream),
+		pos: n.StreamPosition(), head: *roomHead(t, n, roomID), events: countKeys(t, n, tEvent),
+		timeline: countKeys(t, n, tStream), roomStream: countKeys(t, n, tRoomStream),
 	}
 }
 
@@ -74,10 +73,10 @@ func expectNotServed(t *testing.T, n *Node, d *dagRoom, name string) {
 	t.Helper()
 	ctx := context.Background()
 	id := d.id(name)
-	if ev, err := n.Event(ctx, d.user("alice"), id); !errors.Is(err, core.ErrNotFound) {
+	if ev, err := n.Event(ctx, d.user("alice"), id); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Event(%s): %v, %v; want ErrNotFound", name, ev, err)
 	}
-	page, err := n.RoomEvents(ctx, d.user("alice"), d.roomID, core.Range{Backwards: true, Limit: 100})
+	page, err := n.RoomEvents(ctx, d.user("alice"), d.roomID, Range{Backwards: true, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,18 +152,18 @@ func TestRejected(t *testing.T) {
 			d.build(tc.name, tc.ev)
 			before := takeRoomSnapshot(t, n, d.roomID)
 			err := d.input(n, tc.name)[0]
-			var ie *core.InputError
-			if !errors.As(err, &ie) || ie.SoftFailed || !errors.Is(err, core.ErrForbidden) {
+			var ie *InputError
+			if !errors.As(err, &ie) || ie.SoftFailed || !errors.Is(err, ErrForbidden) {
 				t.Fatalf("got %v, want a rejection (%s)", err, tc.why)
 			}
 			// Not stored: the verdict is remembered (rejectedmarks.go).
 			expectUnchanged(t, n, d.roomID, before, 0)
-			mark, ok := n.Rejected.Get(d.id(tc.name))
-			if !ok || mark.RoomID != d.roomID {
+			mark, ok := n.rejected.Get(d.id(tc.name))
+			if !ok || mark.roomID != d.roomID {
 				t.Errorf("no rejected mark: %+v", mark)
 			}
-			if !strings.HasPrefix(mark.Reason, tc.stage) {
-				t.Errorf("rejected for %q, want a failure at %q (%s)", mark.Reason, tc.stage, tc.why)
+			if !strings.HasPrefix(mark.reason, tc.stage) {
+				t.Errorf("rejected for %q, want a failure at %q (%s)", mark.reason, tc.stage, tc.why)
 			}
 			expectNotServed(t, n, d, tc.name)
 			for _, id := range readSnapshot(t, n, roomHead(t, n, d.roomID).State).EventIDs() {
@@ -202,23 +201,23 @@ func TestLocalSendForbidden(t *testing.T) {
 	raw := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
 	tests := []struct {
 		name string
-		req  core.SendRequest
+		req  SendRequest
 	}{
-		{"topic without power", core.SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomTopic,
+		{"topic without power", SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomTopic,
 			StateKey: stateKey(""), Content: raw(map[string]string{"topic": "x"}), TxnID: "t1"}},
-		{"demoted moderator kicks", core.SendRequest{Sender: bob, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomMember,
+		{"demoted moderator kicks", SendRequest{Sender: bob, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomMember,
 			StateKey: &dave, Content: raw(map[string]string{"membership": "leave"}), TxnID: "t2"}},
-		{"non-member talks", core.SendRequest{Sender: eve, DeviceID: "D", RoomID: d.roomID, Type: "m.room.message",
+		{"non-member talks", SendRequest{Sender: eve, DeviceID: "D", RoomID: d.roomID, Type: "m.room.message",
 			Content: raw(map[string]string{"body": "hi"}), TxnID: "t3"}},
-		{"non-member sets power levels", core.SendRequest{Sender: eve, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomPowerLevels,
+		{"non-member sets power levels", SendRequest{Sender: eve, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomPowerLevels,
 			StateKey: stateKey(""), Content: raw(powerLevels(map[string]int{eve: 100})), TxnID: "t4"}},
-		{"self-promotion", core.SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomPowerLevels,
+		{"self-promotion", SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: spec.MRoomPowerLevels,
 			StateKey: stateKey(""), Content: raw(powerLevels(map[string]int{d.user("alice"): 100, dave: 100})), TxnID: "t5"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := takeRoomSnapshot(t, n, d.roomID)
-			if id, err := n.SendEvent(ctx, tc.req); !errors.Is(err, core.ErrForbidden) {
+			if id, err := n.SendEvent(ctx, tc.req); !errors.Is(err, ErrForbidden) {
 				t.Fatalf("got %q, %v; want ErrForbidden", id, err)
 			}
 			expectUnchanged(t, n, d.roomID, before, 0)
@@ -226,7 +225,7 @@ func TestLocalSendForbidden(t *testing.T) {
 	}
 	// The refused send's transaction ID was not recorded: reusing it for an
 	// allowed event sends that event.
-	id, err := n.SendEvent(ctx, core.SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: "m.room.message",
+	id, err := n.SendEvent(ctx, SendRequest{Sender: dave, DeviceID: "D", RoomID: d.roomID, Type: "m.room.message",
 		Content: raw(map[string]string{"body": "allowed"}), TxnID: "t1"})
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +250,7 @@ func TestRejectedPrevInOneBatch(t *testing.T) {
 	d.build("good", dagEvent{Sender: alice, Type: "m.room.message", Content: map[string]any{"body": "y"},
 		Prev: []string{"A1"}, Auth: []string{"C", "A1", "Ma"}})
 	errs := d.input(n, "bad", "child", "good")
-	var ie *core.InputError
+	var ie *InputError
 	if !errors.As(errs[0], &ie) || ie.SoftFailed {
 		t.Fatalf("bad: %v, want rejected", errs[0])
 	}

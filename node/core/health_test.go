@@ -1,4 +1,4 @@
-package node
+package core
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/kv"
-	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestDataDirCheck: the periodic check finds the database directory made
@@ -63,7 +62,7 @@ func TestDataDirCheck(t *testing.T) {
 				t.Fatalf("StorageFault: %v", n.StorageFault())
 			}
 			c, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": "lost?"})
-			_, err := n.SendEvent(context.Background(), core.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c})
+			_, err := n.SendEvent(context.Background(), SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c})
 			if !errors.Is(err, kv.ErrFaulted) {
 				t.Fatalf("send after the fault: %v, want ErrFaulted", err)
 			}

@@ -1,4 +1,4 @@
-package node
+package core
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
-	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -29,7 +28,7 @@ func stateContent(t *testing.T, n *Node, roomID, evType, stateKey string) map[st
 
 func TestCreateRoomPresets(t *testing.T) {
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 	alice, bob := session(n, "alice"), session(n, "bob")
 	tests := []struct {
 		preset, visibility string
@@ -37,15 +36,15 @@ func TestCreateRoomPresets(t *testing.T) {
 		inviteeLevel       float64 // bob's power level
 		invitePL           float64 // the level needed to invite
 	}{
-		{core.PresetPublicChat, "", "public", "forbidden", 0, 50},
-		{core.PresetPrivateChat, "", "invite", "can_join", 0, 0},
-		{core.PresetTrustedPrivateChat, "", "invite", "can_join", 100, 0},
+		{PresetPublicChat, "", "public", "forbidden", 0, 50},
+		{PresetPrivateChat, "", "invite", "can_join", 0, 0},
+		{PresetTrustedPrivateChat, "", "invite", "can_join", 100, 0},
 		{"", "public", "public", "forbidden", 0, 50}, // the preset follows visibility
 		{"", "", "invite", "can_join", 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.preset+"/"+tc.visibility, func(t *testing.T) {
-			roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{
+			roomID, err := n.CreateRoom(ctx, CreateRoomRequest{
 				Creator: alice.UserID, Preset: tc.preset, Visibility: tc.visibility, Invite: []string{bob.UserID},
 			})
 			if err != nil {
@@ -74,7 +73,7 @@ func TestCreateRoomPresets(t *testing.T) {
 			expectMembership(t, n, roomID, alice.UserID, spec.Join, mustStateID(t, n, roomID, spec.MRoomMember, alice.UserID))
 			expectMembership(t, n, roomID, bob.UserID, spec.Invite, mustStateID(t, n, roomID, spec.MRoomMember, bob.UserID))
 			create := stateContent(t, n, roomID, spec.MRoomCreate, "")
-			if create["room_version"] != string(core.DefaultRoomVersion) {
+			if create["room_version"] != string(DefaultRoomVersion) {
 				t.Errorf("create content %v", create)
 			}
 		})
@@ -92,12 +91,12 @@ func mustStateID(t *testing.T, n *Node, roomID, evType, stateKey string) string 
 
 func TestCreateRoomContent(t *testing.T) {
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 	alice := session(n, "alice")
 	name, topic := "The room", "What it is about"
-	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{
-		Creator: alice.UserID, Preset: core.PresetPrivateChat, Name: &name, Topic: &topic,
-		InitialState: []core.InitialStateEvent{
+	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{
+		Creator: alice.UserID, Preset: PresetPrivateChat, Name: &name, Topic: &topic,
+		InitialState: []InitialStateEvent{
 			{Type: "org.example.settings", StateKey: "k", Content: json.RawMessage(`{"x":1}`)},
 			{Type: spec.MRoomHistoryVisibility, Content: json.RawMessage(`{"history_visibility":"joined"}`)},
 		},
@@ -118,7 +117,7 @@ func TestCreateRoomContent(t *testing.T) {
 		{spec.MRoomPowerLevels, "", "events_default", 10.0},
 		{spec.MRoomPowerLevels, "", "state_default", 50.0}, // the override merges
 		{spec.MRoomCreate, "", "m.federate", false},
-		{spec.MRoomCreate, "", "room_version", string(core.DefaultRoomVersion)},
+		{spec.MRoomCreate, "", "room_version", string(DefaultRoomVersion)},
 	}
 	for _, c := range checks {
 		if got := stateContent(t, n, roomID, c.evType, c.stateKey)[c.field]; got != c.want {
@@ -127,7 +126,7 @@ func TestCreateRoomContent(t *testing.T) {
 	}
 	// The room's first events are one atomic batch: one position each, in
 	// the spec's order, create first.
-	page, err := n.RoomEvents(ctx, alice.UserID, roomID, core.Range{Limit: 50})
+	page, err := n.RoomEvents(ctx, alice.UserID, roomID, Range{Limit: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,9 +142,9 @@ func TestCreateRoomContent(t *testing.T) {
 
 func TestCreateRoomAlias(t *testing.T) {
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 	alice, bob := session(n, "alice"), session(n, "bob")
-	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat, RoomAliasName: "lobby"})
+	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat, RoomAliasName: "lobby"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +163,8 @@ func TestCreateRoomAlias(t *testing.T) {
 	}
 
 	// A taken alias fails the whole creation: no room, no events.
-	rooms, events := countKeys(t, n, core.TableRoom), countKeys(t, n, core.TableEvent)
-	if _, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: bob.UserID, RoomAliasName: "lobby"}); !errors.Is(err, core.ErrRoomInUse) {
+	rooms, events := countKeys(t, n, tRoom), countKeys(t, n, tEvent)
+	if _, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: bob.UserID, RoomAliasName: "lobby"}); !errors.Is(err, ErrRoomInUse) {
 		t.Fatalf("taken alias: %v, want ErrRoomInUse", err)
 	}
 	// Racing creations of one alias: one wins; the others leave nothing
@@ -175,7 +174,7 @@ func TestCreateRoomAlias(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range racers {
 		wg.Go(func() {
-			_, errs[i] = n.CreateRoom(ctx, core.CreateRoomRequest{Creator: bob.UserID, RoomAliasName: "contested"})
+			_, errs[i] = n.CreateRoom(ctx, CreateRoomRequest{Creator: bob.UserID, RoomAliasName: "contested"})
 		})
 	}
 	wg.Wait()
@@ -184,48 +183,48 @@ func TestCreateRoomAlias(t *testing.T) {
 		switch {
 		case err == nil:
 			wins++
-		case !errors.Is(err, core.ErrRoomInUse):
+		case !errors.Is(err, ErrRoomInUse):
 			t.Errorf("racing creation: %v", err)
 		}
 	}
 	if wins != 1 {
 		t.Fatalf("%d creations won the alias, want 1", wins)
 	}
-	if got := countKeys(t, n, core.TableRoom); got != rooms+1 {
+	if got := countKeys(t, n, tRoom); got != rooms+1 {
 		t.Errorf("rooms: %d -> %d, want one more", rooms, got)
 	}
 	winner, err := n.ResolveAlias(ctx, n.AliasName("contested"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, won := countKeys(t, n, core.TableEvent), countPrefix(t, n, core.RoomStreamPrefix(winner)); got != events+won {
+	if got, won := countKeys(t, n, tEvent), countPrefix(t, n, RoomStreamPrefix(winner)); got != events+won {
 		t.Errorf("event records: %d -> %d, the winning room has %d; the losers left events behind", events, got, won)
 	}
 }
 
 func TestCreateRoomInvalid(t *testing.T) {
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 	alice := session(n, "alice")
 	tests := []struct {
 		name string
-		req  core.CreateRoomRequest
+		req  CreateRoomRequest
 		want error
 	}{
-		{"room version 1", core.CreateRoomRequest{RoomVersion: "1"}, core.ErrUnsupportedRoomVersion},
-		{"room version 9", core.CreateRoomRequest{RoomVersion: "9"}, core.ErrUnsupportedRoomVersion},
-		{"room version 12", core.CreateRoomRequest{RoomVersion: "12"}, core.ErrUnsupportedRoomVersion},
-		{"unknown room version", core.CreateRoomRequest{RoomVersion: "bogus"}, core.ErrUnsupportedRoomVersion},
-		{"unknown preset", core.CreateRoomRequest{Preset: "party"}, core.ErrBadInput},
-		{"invitee not a user ID", core.CreateRoomRequest{Invite: []string{"bob"}}, core.ErrInvalidParam},
-		{"member in initial_state", core.CreateRoomRequest{InitialState: []core.InitialStateEvent{
-			{Type: spec.MRoomMember, StateKey: alice.UserID, Content: json.RawMessage(`{"membership":"join"}`)}}}, core.ErrBadInput},
-		{"non-object initial_state content", core.CreateRoomRequest{InitialState: []core.InitialStateEvent{
-			{Type: "x.y", Content: json.RawMessage(`[1]`)}}}, core.ErrBadInput},
-		{"alias name with a colon", core.CreateRoomRequest{RoomAliasName: "a:b"}, core.ErrInvalidParam},
-		{"bad power level override", core.CreateRoomRequest{PowerLevelContentOverride: json.RawMessage(`[]`)}, core.ErrBadInput},
+		{"room version 1", CreateRoomRequest{RoomVersion: "1"}, ErrUnsupportedRoomVersion},
+		{"room version 9", CreateRoomRequest{RoomVersion: "9"}, ErrUnsupportedRoomVersion},
+		{"room version 12", CreateRoomRequest{RoomVersion: "12"}, ErrUnsupportedRoomVersion},
+		{"unknown room version", CreateRoomRequest{RoomVersion: "bogus"}, ErrUnsupportedRoomVersion},
+		{"unknown preset", CreateRoomRequest{Preset: "party"}, ErrBadInput},
+		{"invitee not a user ID", CreateRoomRequest{Invite: []string{"bob"}}, ErrInvalidParam},
+		{"member in initial_state", CreateRoomRequest{InitialState: []InitialStateEvent{
+			{Type: spec.MRoomMember, StateKey: alice.UserID, Content: json.RawMessage(`{"membership":"join"}`)}}}, ErrBadInput},
+		{"non-object initial_state content", CreateRoomRequest{InitialState: []InitialStateEvent{
+			{Type: "x.y", Content: json.RawMessage(`[1]`)}}}, ErrBadInput},
+		{"alias name with a colon", CreateRoomRequest{RoomAliasName: "a:b"}, ErrInvalidParam},
+		{"bad power level override", CreateRoomRequest{PowerLevelContentOverride: json.RawMessage(`[]`)}, ErrBadInput},
 	}
-	rooms, events := countKeys(t, n, core.TableRoom), countKeys(t, n, core.TableEvent)
+	rooms, events := countKeys(t, n, tRoom), countKeys(t, n, tEvent)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Creator = alice.UserID
@@ -234,11 +233,11 @@ func TestCreateRoomInvalid(t *testing.T) {
 			}
 		})
 	}
-	if countKeys(t, n, core.TableRoom) != rooms || countKeys(t, n, core.TableEvent) != events {
+	if countKeys(t, n, tRoom) != rooms || countKeys(t, n, tEvent) != events {
 		t.Error("a refused creation stored something")
 	}
-	for _, v := range core.SupportedRoomVersions() {
-		roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, RoomVersion: string(v)})
+	for _, v := range SupportedRoomVersions() {
+		roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, RoomVersion: string(v)})
 		if err != nil {
 			t.Fatalf("room version %s: %v", v, err)
 		}
@@ -253,16 +252,16 @@ func TestCreateRoomInvalid(t *testing.T) {
 // default, and for events arriving from elsewhere.
 func TestUnsupportedRoomVersion(t *testing.T) {
 	for _, v := range []gomatrixserverlib.RoomVersion{"9", "12", "bogus"} {
-		_, err := New(context.Background(), core.Config{DataDir: t.TempDir(), DefaultRoomVersion: v})
-		if !errors.Is(err, core.ErrUnsupportedRoomVersion) {
-			t.Errorf("New with default room version %s: %v", v, err)
+		_, err := Open(context.Background(), Config{DataDir: t.TempDir(), DefaultRoomVersion: v})
+		if !errors.Is(err, ErrUnsupportedRoomVersion) {
+			t.Errorf("Open with default room version %s: %v", v, err)
 		}
 	}
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 	d := newDAGRoom(t, n, gomatrixserverlib.RoomVersionV9)
 	alice := d.user("alice")
 	d.build("C", dagEvent{Sender: alice, Type: spec.MRoomCreate, StateKey: stateKey(""), Content: d.createContent(alice)})
-	if err := d.input(n, "C")[0]; !errors.Is(err, core.ErrUnsupportedRoomVersion) {
+	if err := d.input(n, "C")[0]; !errors.Is(err, ErrUnsupportedRoomVersion) {
 		t.Fatalf("v9 create event: %v", err)
 	}
 	if ok, err := n.RoomExists(context.Background(), d.roomID); ok || err != nil {
@@ -274,12 +273,12 @@ func TestUnsupportedRoomVersion(t *testing.T) {
 // stored, as CreateRoom relies on when its alias turns out to be taken at
 // commit.
 func TestRoomBatchAtomic(t *testing.T) {
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 	alice := session(n, "alice").UserID
 	roomID := "!atomic:" + n.ServerName()
-	events, pos := countKeys(t, n, core.TableEvent), n.StreamPosition()
+	events, pos := countKeys(t, n, tEvent), n.StreamPosition()
 	boom := errors.New("boom")
-	_, err := n.WithRoom(context.Background(), roomID, func(b *core.Batch) error {
+	_, err := n.WithRoom(context.Background(), roomID, func(b *Batch) error {
 		for _, e := range []struct {
 			t, k, c string
 		}{
@@ -287,11 +286,11 @@ func TestRoomBatchAtomic(t *testing.T) {
 			{spec.MRoomMember, alice, `{"membership":"join"}`},
 		} {
 			k := e.k
-			ev, err := b.Build(gomatrixserverlib.ProtoEvent{SenderID: alice, Type: e.t, StateKey: &k, Content: []byte(e.c)}, core.DefaultRoomVersion)
+			ev, err := b.Build(gomatrixserverlib.ProtoEvent{SenderID: alice, Type: e.t, StateKey: &k, Content: []byte(e.c)}, DefaultRoomVersion)
 			if err != nil {
 				return err
 			}
-			if err := b.Input(ev, core.InputOpts{}); err != nil {
+			if err := b.Input(ev, InputOpts{}); err != nil {
 				return err
 			}
 		}
@@ -301,8 +300,8 @@ func TestRoomBatchAtomic(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("withRoom: %v, want the extra write's error", err)
 	}
-	if ok, _ := n.RoomExists(context.Background(), roomID); ok || countKeys(t, n, core.TableEvent) != events || n.StreamPosition() != pos {
+	if ok, _ := n.RoomExists(context.Background(), roomID); ok || countKeys(t, n, tEvent) != events || n.StreamPosition() != pos {
 		t.Fatalf("a failed batch left a trace: room %v, events %d -> %d, position %d -> %d",
-			ok, events, countKeys(t, n, core.TableEvent), pos, n.StreamPosition())
+			ok, events, countKeys(t, n, tEvent), pos, n.StreamPosition())
 	}
 }

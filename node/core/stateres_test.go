@@ -1,11 +1,10 @@
-package node
+package core
 
 import (
 	"context"
 	"errors"
 	"testing"
 
-	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
@@ -118,10 +117,10 @@ func resolvedForkState(d *dagRoom) map[string]string {
 // checks the resolved state at every step against the state written out by
 // hand.
 func TestStateResolutionForks(t *testing.T) {
-	for _, version := range core.SupportedRoomVersions() {
+	for _, version := range SupportedRoomVersions() {
 		t.Run(string(version), func(t *testing.T) {
 			ctx := context.Background()
-			n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+			n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 			d := buildForkedRoom(t, n, version)
 			d.accept(n, "C", "Ma", "P0", "J", "Mb", "Mc", "Md", "T0")
 			// Fork B arrives as one transaction: bob is still a moderator
@@ -177,12 +176,12 @@ func TestStateResolutionForks(t *testing.T) {
 			// longer set the topic; alice may; carol, banned, may not talk.
 			bob, alice, carol := Session{UserID: d.user("bob")}, Session{UserID: d.user("alice")}, Session{UserID: d.user("carol")}
 			topic := "after"
-			if _, err := n.SendEvent(ctx, core.SendRequest{Sender: bob.UserID, RoomID: d.roomID, Type: spec.MRoomTopic,
-				StateKey: stateKey(""), Content: []byte(`{"topic":"bob again"}`)}); !errors.Is(err, core.ErrForbidden) {
+			if _, err := n.SendEvent(ctx, SendRequest{Sender: bob.UserID, RoomID: d.roomID, Type: spec.MRoomTopic,
+				StateKey: stateKey(""), Content: []byte(`{"topic":"bob again"}`)}); !errors.Is(err, ErrForbidden) {
 				t.Errorf("demoted bob sets topic: %v, want ErrForbidden", err)
 			}
-			if _, err := n.SendEvent(ctx, core.SendRequest{Sender: carol.UserID, RoomID: d.roomID, Type: "m.room.message",
-				Content: []byte(`{"body":"hi"}`)}); !errors.Is(err, core.ErrForbidden) {
+			if _, err := n.SendEvent(ctx, SendRequest{Sender: carol.UserID, RoomID: d.roomID, Type: "m.room.message",
+				Content: []byte(`{"body":"hi"}`)}); !errors.Is(err, ErrForbidden) {
 				t.Errorf("banned carol sends: %v, want ErrForbidden", err)
 			}
 			id := sendState(t, n, alice, d.roomID, spec.MRoomTopic, "", map[string]string{"topic": topic})
@@ -200,8 +199,8 @@ func TestStateResolutionForks(t *testing.T) {
 // node ends in the same state as one that saw bob's fork first.
 func TestStateResolutionOrderIndependent(t *testing.T) {
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
-	d := buildForkedRoom(t, n, core.DefaultRoomVersion)
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	d := buildForkedRoom(t, n, DefaultRoomVersion)
 	d.accept(n, "C", "Ma", "P0", "J", "Mb", "Mc", "Md", "T0", "A1", "A2")
 	// Each of bob's fork passes at its own state but not at the current one.
 	for _, name := range []string{"B1", "B2", "B3"} {
@@ -218,7 +217,7 @@ func TestStateResolutionOrderIndependent(t *testing.T) {
 	expectCurrentState(t, n, d, want)
 	expectExtremities(t, n, d, "M")
 	for _, name := range []string{"B1", "B2", "B3"} {
-		if _, err := n.Event(ctx, d.user("alice"), d.id(name)); !errors.Is(err, core.ErrNotFound) {
+		if _, err := n.Event(ctx, d.user("alice"), d.id(name)); !errors.Is(err, ErrNotFound) {
 			t.Errorf("soft-failed %s served: %v", name, err)
 		}
 	}
@@ -281,9 +280,9 @@ func expectMembership(t *testing.T, n *Node, roomID, userID, membership, eventID
 // luck. (The commit used to read through the batch's read transaction,
 // discarded by then, and failed when an event had been evicted.)
 func TestStateResolutionUnderCachePressure(t *testing.T) {
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
-	n.PDUs = core.NewLRU[string, gomatrixserverlib.PDU](0) // keeps nothing
-	d := buildForkedRoom(t, n, core.DefaultRoomVersion)
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	n.pdus = newLRU[string, gomatrixserverlib.PDU](0) // keeps nothing
+	d := buildForkedRoom(t, n, DefaultRoomVersion)
 	d.accept(n, "C", "Ma", "P0", "J", "Mb", "Mc", "Md", "T0", "B1", "B2", "B3", "A1", "A2", "M")
 	expectCurrentState(t, n, d, resolvedForkState(d))
 	expectMembership(t, n, d.roomID, d.user("dave"), spec.Join, d.id("Md"))

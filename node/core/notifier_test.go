@@ -1,16 +1,14 @@
-package node
+package core
 
 import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/edgenode/edgenode/node/core"
 )
 
 // wakes reports whether l wakes within d; a short d is only used where
 // the answer must be "no", so a slow machine cannot make the test flaky.
-func wakes(l *core.Listener, d time.Duration) bool {
+func wakes(l *Listener, d time.Duration) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	return l.Wait(ctx)
@@ -20,7 +18,7 @@ func TestNotifierWakesOnlyRoomMembers(t *testing.T) {
 	ctx := context.Background()
 	n := newTestNode(t)
 	alice, bob, carol := session(n, "alice"), session(n, "bob"), session(n, "carol")
-	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
+	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +46,12 @@ func TestListenerCloseDropsEntry(t *testing.T) {
 	n := newTestNode(t)
 	l1, l2 := n.Listen("@a:x"), n.Listen("@a:x")
 	l1.Close()
-	if len(n.Notifier.Users) != 1 {
+	if len(n.Notifier.users) != 1 {
 		t.Fatalf("entry dropped while a listener remains")
 	}
 	l2.Close()
-	if len(n.Notifier.Users) != 0 {
-		t.Fatalf("%d entries left after all listeners closed", len(n.Notifier.Users))
+	if len(n.Notifier.users) != 0 {
+		t.Fatalf("%d entries left after all listeners closed", len(n.Notifier.users))
 	}
 }
 

@@ -1,12 +1,10 @@
-package node
+package core
 
 import (
 	"context"
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/edgenode/edgenode/node/core"
 )
 
 // TestCacheBudget: whatever a user reads, the node's in-memory caches hold
@@ -28,13 +26,13 @@ func TestCacheBudget(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n := newTestNodeWith(t, func(c *core.Config) { c.StorageProfile, c.CacheBytes = tc.profile, tc.cacheBytes })
+			n := newTestNodeWith(t, func(c *Config) { c.StorageProfile, c.CacheBytes = tc.profile, tc.cacheBytes })
 			ctx := context.Background()
-			alice := register(t, n, "alice")
+			alice := session(n, "alice")
 			want := map[string]string{} // event ID -> body
 			var rooms []string
 			for r := range tc.rooms {
-				id, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, DeviceID: alice.DeviceID})
+				id, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, DeviceID: alice.DeviceID})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -47,7 +45,7 @@ func TestCacheBudget(t *testing.T) {
 			readAll := func(when string) {
 				t.Helper()
 				for _, id := range rooms {
-					page, err := n.RoomEvents(ctx, alice.UserID, id, core.Range{Backwards: true, Limit: tc.sends + 10})
+					page, err := n.RoomEvents(ctx, alice.UserID, id, Range{Backwards: true, Limit: tc.sends + 10})
 					if err != nil {
 						t.Fatalf("%s: RoomEvents: %v", when, err)
 					}
@@ -75,23 +73,23 @@ func TestCacheBudget(t *testing.T) {
 				}
 			}
 			readAll("full caches")
-			st := n.CacheStats()
-			if st.Budget != tc.wantBudget {
-				t.Errorf("budget %d, want %d", st.Budget, tc.wantBudget)
+			st := n.cacheStats()
+			if st.budget != tc.wantBudget {
+				t.Errorf("budget %d, want %d", st.budget, tc.wantBudget)
 			}
-			if st.Bytes > int(st.Budget) || st.Entries == 0 {
-				t.Errorf("caches hold %d bytes in %d entries, want some and at most the budget %d", st.Bytes, st.Entries, st.Budget)
+			if st.bytes > int(st.budget) || st.entries == 0 {
+				t.Errorf("caches hold %d bytes in %d entries, want some and at most the budget %d", st.bytes, st.entries, st.budget)
 			}
 
 			n.TrimCaches()
-			if st := n.CacheStats(); st.Bytes != 0 || st.Entries != 0 {
-				t.Errorf("after TrimCaches: %d bytes in %d entries, want none", st.Bytes, st.Entries)
+			if st := n.cacheStats(); st.bytes != 0 || st.entries != 0 {
+				t.Errorf("after TrimCaches: %d bytes in %d entries, want none", st.bytes, st.entries)
 			}
 			readAll("after TrimCaches")
 			body := "after the trim"
 			want[send(t, n, alice, rooms[0], body)] = body
-			if st := n.CacheStats(); st.Bytes > int(st.Budget) {
-				t.Errorf("caches refilled to %d bytes, over the budget %d", st.Bytes, st.Budget)
+			if st := n.cacheStats(); st.bytes > int(st.budget) {
+				t.Errorf("caches refilled to %d bytes, over the budget %d", st.bytes, st.budget)
 			}
 		})
 	}
@@ -100,16 +98,16 @@ func TestCacheBudget(t *testing.T) {
 // TestCacheEstimates: the byte estimates the caches are bounded by grow
 // with what they weigh, so a large entry counts for more.
 func TestCacheEstimates(t *testing.T) {
-	small := core.StateFromMap(map[core.StateKey]string{{EventType: "m.room.create"}: "$a"})
-	big := map[core.StateKey]string{}
+	small := StateFromMap(map[StateKey]string{{EventType: "m.room.create"}: "$a"})
+	big := map[StateKey]string{}
 	for i := range 500 {
-		big[core.StateKey{EventType: "m.room.member", StateKey: fmt.Sprintf("@user%d:example.org", i)}] = fmt.Sprintf("$event%d", i)
+		big[StateKey{EventType: "m.room.member", StateKey: fmt.Sprintf("@user%d:example.org", i)}] = fmt.Sprintf("$event%d", i)
 	}
-	large := core.StateFromMap(big)
-	if s, l := core.StateSnapshotSize(small), core.StateSnapshotSize(large); s < core.StateSnapshotFixedSize || l < s+500*48 {
+	large := StateFromMap(big)
+	if s, l := stateSnapshotSize(small), stateSnapshotSize(large); s < stateSnapshotFixedSize || l < s+500*48 {
 		t.Errorf("snapshot estimates: one entry %d bytes, 500 entries %d bytes", s, l)
 	}
-	if s, l := core.RoomBumpsSize([]core.RoomBump{{RoomID: "!a:x"}}), core.RoomBumpsSize(make([]core.RoomBump, 1000)); l < 1000*48 || s >= l {
+	if s, l := roomBumpsSize([]RoomBump{{RoomID: "!a:x"}}), roomBumpsSize(make([]RoomBump, 1000)); l < 1000*48 || s >= l {
 		t.Errorf("room list estimates: one room %d bytes, 1,000 rooms %d bytes", s, l)
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package core
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -35,11 +34,11 @@ func TestHistoryVisibility(t *testing.T) {
 		t.Run(tc.hv, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+			n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 			alice, bob, carol := session(n, "alice"), session(n, "bob"), session(n, "carol")
 			hv, _ := json.Marshal(map[string]string{"history_visibility": tc.hv})
-			roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat,
-				InitialState: []core.InitialStateEvent{{Type: spec.MRoomHistoryVisibility, Content: hv}}})
+			roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat,
+				InitialState: []InitialStateEvent{{Type: spec.MRoomHistoryVisibility, Content: hv}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,11 +61,11 @@ func TestHistoryVisibility(t *testing.T) {
 					switch {
 					case err == nil:
 						viaEvent = append(viaEvent, body)
-					case !errors.Is(err, core.ErrNotFound):
+					case !errors.Is(err, ErrNotFound):
 						t.Fatalf("Event: %v", err)
 					}
 				}
-				page, err := n.RoomEvents(ctx, v.who.UserID, roomID, core.Range{Limit: 100})
+				page, err := n.RoomEvents(ctx, v.who.UserID, roomID, Range{Limit: 100})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -94,7 +93,7 @@ func TestHistoryVisibility(t *testing.T) {
 // when they left, not later changes.
 func TestRoomStateAfterLeave(t *testing.T) {
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 	alice, bob, roomID := publicRoom(t, n, "")
 	sendState(t, n, alice, roomID, spec.MRoomTopic, "", map[string]string{"topic": "while bob was here"})
 	membership(t, n, bob, roomID, bob.UserID, spec.Leave)
@@ -107,7 +106,7 @@ func TestRoomStateAfterLeave(t *testing.T) {
 	if got := string(ev.PDU.Content()); got != `{"topic":"while bob was here"}` {
 		t.Errorf("bob reads topic %s", got)
 	}
-	if _, err := n.RoomState(ctx, session(n, "carol").UserID, roomID); !errors.Is(err, core.ErrForbidden) {
+	if _, err := n.RoomState(ctx, session(n, "carol").UserID, roomID); !errors.Is(err, ErrForbidden) {
 		t.Errorf("never-member reads state: %v, want ErrForbidden", err)
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package core
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
-	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -27,11 +26,11 @@ type probeIndexer struct {
 
 func probeKey(pos uint64) []byte { return kv.Key("probe", pos) }
 
-func (p *probeIndexer) Prepare(*core.RoomCommit) (core.IndexPlan, error) {
-	return core.IndexPlan{Positions: 2}, nil
+func (p *probeIndexer) Prepare(*RoomCommit) (IndexPlan, error) {
+	return IndexPlan{Positions: 2}, nil
 }
 
-func (p *probeIndexer) Index(tx *kv.Txn, c *core.RoomCommit, plan core.IndexPlan) (func(), error) {
+func (p *probeIndexer) Index(tx *kv.Txn, c *RoomCommit, plan IndexPlan) (func(), error) {
 	if p.fail != nil {
 		return nil, p.fail
 	}
@@ -71,9 +70,9 @@ func TestIndexerRegistered(t *testing.T) {
 	ctx := context.Background()
 	n := newTestNode(t)
 	probe := &probeIndexer{n: n}
-	n.Indexers = append(n.Indexers, probe)
+	n.indexers = append(n.indexers, probe)
 	alice := session(n, "alice")
-	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID})
+	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +114,7 @@ func TestIndexerRegistered(t *testing.T) {
 	probe.fail = errors.New("probe refuses")
 	before, entries := n.StreamPosition(), timelineEntries(t, n, roomID)
 	c, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": "never"})
-	if _, err := n.SendEvent(ctx, core.SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c}); err == nil {
+	if _, err := n.SendEvent(ctx, SendRequest{Sender: alice.UserID, DeviceID: alice.DeviceID, RoomID: roomID, Type: "m.room.message", Content: c}); err == nil {
 		t.Fatal("send succeeded though an indexer failed")
 	}
 	if got := n.StreamPosition(); got != before {
@@ -131,7 +130,7 @@ func timelineEntries(t *testing.T, n *Node, roomID string) int {
 	t.Helper()
 	count := 0
 	err := n.DB.View(func(tx *kv.Txn) error {
-		return tx.Each(kv.Scan{Prefix: core.RoomStreamPrefix(roomID), KeysOnly: true}, func(_, _ []byte) (bool, error) {
+		return tx.Each(kv.Scan{Prefix: RoomStreamPrefix(roomID), KeysOnly: true}, func(_, _ []byte) (bool, error) {
 			count++
 			return true, nil
 		})

@@ -1,4 +1,4 @@
-package node
+package core
 
 import (
 	"context"
@@ -7,12 +7,11 @@ import (
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
-	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
 func TestStateWithGet(t *testing.T) {
-	var empty core.State
+	var empty State
 	if empty.ID() != "" || empty.Len() != 0 {
 		t.Fatalf("empty state: ID %q, Len %d", empty.ID(), empty.Len())
 	}
@@ -25,7 +24,7 @@ func TestStateWithGet(t *testing.T) {
 	s3 := s2.With(spec.MRoomMember, "@a:x", "$a2") // replaces
 	tests := []struct {
 		name     string
-		s        *core.State
+		s        *State
 		evType   string
 		stateKey string
 		want     string // "" when absent
@@ -55,18 +54,18 @@ func TestStateWithGet(t *testing.T) {
 }
 
 func TestStateID(t *testing.T) {
-	m := map[core.StateKey]string{}
+	m := map[StateKey]string{}
 	for i := range 600 { // more keys than buckets: blocks hold several
-		m[core.StateKey{EventType: spec.MRoomMember, StateKey: fmt.Sprintf("@u%d:x", i)}] = fmt.Sprintf("$m%d", i)
+		m[StateKey{EventType: spec.MRoomMember, StateKey: fmt.Sprintf("@u%d:x", i)}] = fmt.Sprintf("$m%d", i)
 	}
-	m[core.StateKey{EventType: spec.MRoomCreate}] = "$create"
-	m[core.StateKey{EventType: "x.odd", StateKey: "a\x00b \"c\"\n"}] = "$odd"
+	m[StateKey{EventType: spec.MRoomCreate}] = "$create"
+	m[StateKey{EventType: "x.odd", StateKey: "a\x00b \"c\"\n"}] = "$odd"
 
-	fromMap := core.StateFromMap(m)
+	fromMap := StateFromMap(m)
 	// The same state built key by key, in another order.
-	var built core.State
+	var built State
 	s := &built
-	keys := make([]core.StateKey, 0, len(m))
+	keys := make([]StateKey, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -86,8 +85,8 @@ func TestStateID(t *testing.T) {
 	// One different event ID, one more key, one key fewer: different IDs.
 	changed := s.With(spec.MRoomMember, "@u7:x", "$other")
 	more := s.With(spec.MRoomMember, "@new:x", "$new")
-	delete(m, core.StateKey{EventType: spec.MRoomMember, StateKey: "@u7:x"})
-	fewer := core.StateFromMap(m)
+	delete(m, StateKey{EventType: spec.MRoomMember, StateKey: "@u7:x"})
+	fewer := StateFromMap(m)
 	ids := map[string]bool{s.ID(): true, changed.ID(): true, more.ID(): true, fewer.ID(): true}
 	if len(ids) != 4 {
 		t.Fatalf("different states share an ID: %v", ids)
@@ -99,7 +98,7 @@ func TestStateID(t *testing.T) {
 }
 
 func TestDiffState(t *testing.T) {
-	base := core.StateFromMap(map[core.StateKey]string{
+	base := StateFromMap(map[StateKey]string{
 		{EventType: spec.MRoomCreate}:                   "$create",
 		{EventType: spec.MRoomMember, StateKey: "@a:x"}: "$a1",
 		{EventType: spec.MRoomMember, StateKey: "@b:x"}: "$b1",
@@ -108,26 +107,26 @@ func TestDiffState(t *testing.T) {
 	type change struct{ old, new string }
 	tests := []struct {
 		name string
-		to   *core.State
-		want map[core.StateKey]change
+		to   *State
+		want map[StateKey]change
 	}{
-		{"same", base, map[core.StateKey]change{}},
+		{"same", base, map[StateKey]change{}},
 		{"changed", base.With(spec.MRoomMember, "@a:x", "$a2"),
-			map[core.StateKey]change{{EventType: spec.MRoomMember, StateKey: "@a:x"}: {"$a1", "$a2"}}},
+			map[StateKey]change{{EventType: spec.MRoomMember, StateKey: "@a:x"}: {"$a1", "$a2"}}},
 		{"added", base.With(spec.MRoomMember, "@c:x", "$c1"),
-			map[core.StateKey]change{{EventType: spec.MRoomMember, StateKey: "@c:x"}: {"", "$c1"}}},
-		{"removed", core.StateFromMap(map[core.StateKey]string{
+			map[StateKey]change{{EventType: spec.MRoomMember, StateKey: "@c:x"}: {"", "$c1"}}},
+		{"removed", StateFromMap(map[StateKey]string{
 			{EventType: spec.MRoomCreate}:                   "$create",
 			{EventType: spec.MRoomMember, StateKey: "@a:x"}: "$a1",
 			{EventType: spec.MRoomMember, StateKey: "@b:x"}: "$b1",
-		}), map[core.StateKey]change{{EventType: spec.MRoomTopic}: {"$t1", ""}}},
+		}), map[StateKey]change{{EventType: spec.MRoomTopic}: {"$t1", ""}}},
 		{"several", base.With(spec.MRoomTopic, "", "$t2").With(spec.MRoomMember, "@b:x", "$b2").With("x.new", "k", "$n"),
-			map[core.StateKey]change{
+			map[StateKey]change{
 				{EventType: spec.MRoomTopic}:                    {"$t1", "$t2"},
 				{EventType: spec.MRoomMember, StateKey: "@b:x"}: {"$b1", "$b2"},
 				{EventType: "x.new", StateKey: "k"}:             {"", "$n"},
 			}},
-		{"from empty", &core.State{}, map[core.StateKey]change{
+		{"from empty", &State{}, map[StateKey]change{
 			{EventType: spec.MRoomCreate}:                   {"$create", ""},
 			{EventType: spec.MRoomMember, StateKey: "@a:x"}: {"$a1", ""},
 			{EventType: spec.MRoomMember, StateKey: "@b:x"}: {"$b1", ""},
@@ -136,8 +135,8 @@ func TestDiffState(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := map[core.StateKey]change{}
-			core.DiffState(base, tc.to, func(k core.StateKey, o, n string) {
+			got := map[StateKey]change{}
+			DiffState(base, tc.to, func(k StateKey, o, n string) {
 				if _, dup := got[k]; dup {
 					t.Errorf("key %v reported twice", k)
 				}
@@ -154,13 +153,13 @@ func TestDiffState(t *testing.T) {
 // cache; writing a state again, or a state that shares blocks, stores only
 // what is new.
 func TestStateStoreRoundTrip(t *testing.T) {
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
-	m := map[core.StateKey]string{}
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
+	m := map[StateKey]string{}
 	for i := range 100 {
-		m[core.StateKey{EventType: spec.MRoomMember, StateKey: fmt.Sprintf("@u%d:x", i)}] = fmt.Sprintf("$m%d", i)
+		m[StateKey{EventType: spec.MRoomMember, StateKey: fmt.Sprintf("@u%d:x", i)}] = fmt.Sprintf("$m%d", i)
 	}
-	s := core.StateFromMap(m)
-	write := func(st *core.State) {
+	s := StateFromMap(m)
+	write := func(st *State) {
 		t.Helper()
 		err := n.DB.Update(func(tx *kv.Txn) error {
 			_, err := n.States.Write(tx, st)
@@ -172,21 +171,21 @@ func TestStateStoreRoundTrip(t *testing.T) {
 		n.States.MarkWritten(st)
 	}
 	write(s)
-	blocks, snaps := countKeys(t, n, core.TableStateBlock), countKeys(t, n, core.TableSnapshot)
+	blocks, snaps := countKeys(t, n, tStateBlock), countKeys(t, n, tSnapshot)
 	if snaps != 1 || blocks == 0 || blocks > 100 {
 		t.Fatalf("one snapshot of 100 keys: %d snapshots, %d blocks", snaps, blocks)
 	}
 	write(s)
-	if countKeys(t, n, core.TableStateBlock) != blocks || countKeys(t, n, core.TableSnapshot) != 1 {
+	if countKeys(t, n, tStateBlock) != blocks || countKeys(t, n, tSnapshot) != 1 {
 		t.Fatal("writing a state again stored something")
 	}
 	write(s.With(spec.MRoomMember, "@u1:x", "$changed"))
-	if got := countKeys(t, n, core.TableStateBlock); got != blocks+1 {
+	if got := countKeys(t, n, tStateBlock); got != blocks+1 {
 		t.Fatalf("one key changed: %d new blocks, want 1", got-blocks)
 	}
 
-	n.States = core.NewStateStore(core.SplitCacheBudget(n.Config().CacheBytes).States) // cold cache: blocks come from disk
-	var got *core.State
+	n.States = newStateStore(splitCacheBudget(n.Config().CacheBytes).states) // cold cache: blocks come from disk
+	var got *State
 	if err := n.DB.View(func(tx *kv.Txn) (err error) { got, err = n.States.Read(tx, s.ID()); return err }); err != nil {
 		t.Fatal(err)
 	}
@@ -202,13 +201,13 @@ func TestStateSnapshotDedup(t *testing.T) {
 	t.Parallel()
 	const users, rounds = 200, 5 // join, leave, join, leave, join: 1000 changes
 	ctx := context.Background()
-	n := newTestNodeWith(t, func(c *core.Config) { c.NoSyncWrites = true })
+	n := newTestNodeWith(t, func(c *Config) { c.NoSyncWrites = true })
 	alice := session(n, "alice")
-	roomID, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPublicChat})
+	roomID, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, Preset: PresetPublicChat})
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocksBefore, snapsBefore := countKeys(t, n, core.TableStateBlock), countKeys(t, n, core.TableSnapshot)
+	blocksBefore, snapsBefore := countKeys(t, n, tStateBlock), countKeys(t, n, tSnapshot)
 	changes := 0
 	for r := range rounds {
 		m := spec.Join
@@ -217,17 +216,17 @@ func TestStateSnapshotDedup(t *testing.T) {
 		}
 		// 20 changes a batch (one transaction) keeps the test quick; each
 		// event still gets its own state before and after.
-		var reqs []core.SendRequest
+		var reqs []SendRequest
 		for u := range users {
 			uid := session(n, fmt.Sprintf("u%03d", u)).UserID
-			reqs = append(reqs, core.SendRequest{Sender: uid, RoomID: roomID, Type: spec.MRoomMember, StateKey: &uid,
+			reqs = append(reqs, SendRequest{Sender: uid, RoomID: roomID, Type: spec.MRoomMember, StateKey: &uid,
 				Content: []byte(`{"membership":"` + m + `"}`)})
 			changes++
 		}
 		sendBatches(t, n, roomID, 20, reqs)
 	}
-	blocks := countKeys(t, n, core.TableStateBlock) - blocksBefore
-	snaps := countKeys(t, n, core.TableSnapshot) - snapsBefore
+	blocks := countKeys(t, n, tStateBlock) - blocksBefore
+	snaps := countKeys(t, n, tSnapshot) - snapsBefore
 	state := readSnapshot(t, n, roomHead(t, n, roomID).State)
 	buckets := 0
 	for _, b := range state.Blocks {
@@ -245,9 +244,9 @@ func TestStateSnapshotDedup(t *testing.T) {
 		})
 		return total
 	}
-	snapBytes, superBytes, blockBytes := tableBytes(core.TableSnapshot), tableBytes(core.TableStateSuper), tableBytes(core.TableStateBlock)
+	snapBytes, superBytes, blockBytes := tableBytes(tSnapshot), tableBytes(tStateSuper), tableBytes(tStateBlock)
 	t.Logf("%d changes: %d new blocks, %d new snapshots; bytes: snapshots %d, superblocks %d, blocks %d; %d of %d buckets in use",
-		changes, blocks, snaps, snapBytes, superBytes, blockBytes, buckets, core.StateBuckets)
+		changes, blocks, snaps, snapBytes, superBytes, blockBytes, buckets, stateBuckets)
 	// A change costs one snapshot record and one superblock of 256 bytes each
 	// (plus keys), not a record listing every bucket.
 	if perChange := (snapBytes + superBytes) / changes; perChange > 700 {

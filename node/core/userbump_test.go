@@ -1,11 +1,10 @@
-package node
+package core
 
 import (
 	"context"
 	"testing"
 
 	"github.com/edgenode/edgenode/kv"
-	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -16,9 +15,9 @@ import (
 func TestRoomsByBump(t *testing.T) {
 	n := newTestNode(t)
 	ctx := context.Background()
-	alice, bob := register(t, n, "alice"), register(t, n, "bob")
+	alice, bob := session(n, "alice"), session(n, "bob")
 	mk := func() string {
-		id, err := n.CreateRoom(ctx, core.CreateRoomRequest{Creator: alice.UserID, DeviceID: alice.DeviceID, Preset: "public_chat"})
+		id, err := n.CreateRoom(ctx, CreateRoomRequest{Creator: alice.UserID, DeviceID: alice.DeviceID, Preset: "public_chat"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +30,7 @@ func TestRoomsByBump(t *testing.T) {
 	membership(t, n, alice, c, bob.UserID, spec.Leave) // a kick
 	membership(t, n, bob, d, bob.UserID, spec.Leave)   // his own leave
 
-	list := func() []core.RoomBump {
+	list := func() []RoomBump {
 		t.Helper()
 		got, err := n.RoomsByBump(ctx, bob.UserID)
 		if err != nil {
@@ -65,15 +64,15 @@ func TestRoomsByBump(t *testing.T) {
 	before := list()
 	if err := n.DB.Update(func(tx *kv.Txn) error {
 		for _, r := range []string{a, b, c, d} {
-			if err := tx.Delete(core.UserBumpRoomKey(bob.UserID, r)); err != nil {
+			if err := tx.Delete(userBumpRoomKey(bob.UserID, r)); err != nil {
 				return err
 			}
 		}
-		return tx.Delete(core.UserBumpBuiltKey(bob.UserID))
+		return tx.Delete(userBumpBuiltKey(bob.UserID))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	n.UserBumps = core.NewUserBumpCache(core.SplitCacheBudget(n.Config().CacheBytes).Bumps) // as after a restart
+	n.UserBumps = newUserBumpCache(splitCacheBudget(n.Config().CacheBytes).bumps) // as after a restart
 	after := list()
 	if len(after) != len(before) {
 		t.Fatalf("rebuilt: %+v, want %+v", after, before)
