@@ -20,6 +20,7 @@ type Node interface {
 	userData
 	e2eeKeys
 	keyBackups
+	userDirectory
 }
 
 // server is the node's name, configuration and logger, and its admin

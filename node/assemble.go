@@ -9,6 +9,7 @@ import (
 	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/edgenode/edgenode/node/keybackup"
 	"github.com/edgenode/edgenode/node/push"
+	"github.com/edgenode/edgenode/node/userdir"
 )
 
 // Node is one homeserver: the room core (core.Node) and the concerns around
@@ -25,6 +26,8 @@ type Node struct {
 	*push.Push
 	// KeyBackups is server-side key backup (node/keybackup: /room_keys).
 	*keybackup.KeyBackups
+	// Directory is the user directory (node/userdir: /user_directory/search).
+	*userdir.Directory
 	concerns
 }
 
@@ -65,7 +68,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Node: c, Push: push.New(c)}
+	n := &Node{Node: c, Push: push.New(c), Directory: userdir.New(c)}
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
 	// queues before the batch's own events are counted against the queue
@@ -76,6 +79,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		stickyIndexer{n},                   // sticky_index.go
 		core.UserBumpIndexer{Node: c},      // userbump.go
 		push.UnreadIndexer{Push: n.Push},   // push/unread.go
+		userdir.Indexer{D: n.Directory},    // userdir/indexer.go
 		core.NotifierIndexer{Node: c},      // notifier.go
 		outboundIndexer{n: n},              // fedqueue.go
 		push.NewEventIndexer{Push: n.Push}, // push/newevents.go
@@ -90,6 +94,10 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		return nil, err
 	}
 	if n.KeyBackups, err = keybackup.Open(ctx, c); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if err := n.Directory.Open(ctx); err != nil {
 		n.Close()
 		return nil, err
 	}

@@ -1,0 +1,165 @@
+package userdir
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+
+	"github.com/edgenode/edgenode/kv"
+	"github.com/edgenode/edgenode/node/core"
+	"github.com/matrix-org/gomatrixserverlib"
+	"github.com/matrix-org/gomatrixserverlib/spec"
+)
+
+// Indexer keeps the directory in the room commit: the joined members'
+// profiles and tokens, and whether everyone may find the room's members.
+// A batch that changes no member key, no local user's membership and
+// neither the join rule nor the history visibility writes nothing.
+type Indexer struct {
+	core.NoPrepare
+	D *Directory
+}
+
+// Index writes the batch's changes to the directory in the commit's
+// transaction.
+func (ix Indexer) Index(tx *kv.Txn, c *core.RoomCommit, _ core.IndexPlan) (func(), error) {
+	d := ix.D
+	roomChanged := stateChanged(c, spec.MRoomJoinRules) || stateChanged(c, spec.MRoomHistoryVisibility)
+	for _, ch := range c.MemberChanges {
+		if d.c.IsLocalUser(ch.UserID) {
+			// A local user's join or leave can start or end the node's
+			// following the room (see setFindable).
+			roomChanged = true
+		}
+		if ch.OldMembership != spec.Join && ch.Membership != spec.Join {
+			continue
+		}
+		var rec *memberRecord
+		if ch.Membership == spec.Join {
+			ev, err := c.Event(tx, ch.NewEventID)
+			if err != nil {
+				return nil, err
+			}
+			rec = profileOf(ev)
+		}
+		if err := setMember(tx, c.RoomID, ch.UserID, rec); err != nil {
+			return nil, err
+		}
+	}
+	if roomChanged {
+		findable, err := findable(c.Current, c.Members, func(id string) (gomatrixserverlib.PDU, error) { return c.Event(tx, id) })
+		if err != nil {
+			return nil, err
+		}
+		if err := setFindable(tx, c.RoomID, findable); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// stateChanged reports whether the batch changed the room's (evType, "")
+// state event.
+func stateChanged(c *core.RoomCommit, evType string) bool {
+	before, _ := c.Start.Get(evType, "")
+	after, _ := c.Current.Get(evType, "")
+	return before != after
+}
+
+// profileOf reads a member event's display name and avatar; a field that
+// is not a string is no field.
+func profileOf(ev gomatrixserverlib.PDU) *memberRecord {
+	var content struct {
+		DisplayName any `json:"displayname"`
+		AvatarURL   any `json:"avatar_url"`
+	}
+	_ = json.Unmarshal(ev.Content(), &content) // an accepted event's content is an object
+	rec := &memberRecord{}
+	rec.DisplayName, _ = content.DisplayName.(string)
+	rec.AvatarURL, _ = content.AvatarURL.(string)
+	return rec
+}
+
+// setMember replaces a member's record and tokens in a room (rec nil: the
+// user is no longer joined). Only the tokens that change are written.
+func setMember(tx *kv.Txn, roomID, userID string, rec *memberRecord) error {
+	var old []string
+	var oldRec memberRecord
+	switch err := tx.GetJSON(memberKey(roomID, userID), &oldRec); {
+	case err == nil:
+		old = tokens(userID, oldRec.DisplayName)
+	case !errors.Is(err, kv.ErrNotFound):
+		return err
+	}
+	var toks []string
+	if rec != nil {
+		toks = tokens(userID, rec.DisplayName)
+		if err := tx.SetJSON(memberKey(roomID, userID), rec); err != nil {
+			return err
+		}
+	} else if old != nil {
+		if err := tx.Delete(memberKey(roomID, userID)); err != nil {
+			return err
+		}
+	}
+	for _, t := range old {
+		if !slices.Contains(toks, t) {
+			if err := tx.Delete(tokenKey(t, userID, roomID)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, t := range toks {
+		if !slices.Contains(old, t) {
+			if err := tx.Set(tokenKey(t, userID, roomID), []byte{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// findable reports whether everyone may find the members of a room with
+// state s: its join rule is public or its history world_readable, and a
+// local user is still joined (members is the room's local members), so the
+// node still follows who is in it. (A room the node has left keeps its
+// last members here, but nobody finds them through it.)
+func findable(s *core.State, members map[string]string, event func(id string) (gomatrixserverlib.PDU, error)) (bool, error) {
+	localJoined := false
+	for _, m := range members {
+		if m == spec.Join {
+			localJoined = true
+			break
+		}
+	}
+	if !localJoined {
+		return false, nil
+	}
+	for _, k := range []struct{ evType, field, value string }{
+		{spec.MRoomJoinRules, "join_rule", spec.Public},
+		{spec.MRoomHistoryVisibility, "history_visibility", string(gomatrixserverlib.HistoryVisibilityWorldReadable)},
+	} {
+		id, ok := s.Get(k.evType, "")
+		if !ok {
+			continue
+		}
+		ev, err := event(id)
+		if err != nil {
+			return false, err
+		}
+		var content map[string]any
+		_ = json.Unmarshal(ev.Content(), &content)
+		if v, _ := content[k.field].(string); v == k.value {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// setFindable records whether everyone may find the room's members.
+func setFindable(tx *kv.Txn, roomID string, yes bool) error {
+	if yes {
+		return tx.Set(roomKey(roomID), []byte{})
+	}
+	return tx.Delete(roomKey(roomID))
+}
