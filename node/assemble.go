@@ -79,10 +79,13 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		stickyIndexer{n},                   // sticky_index.go
 		core.UserBumpIndexer{Node: c},      // userbump.go
 		push.UnreadIndexer{Push: n.Push},   // push/unread.go
-		userdir.Indexer{D: n.Directory},    // userdir/indexer.go
 		core.NotifierIndexer{Node: c},      // notifier.go
 		outboundIndexer{n: n},              // fedqueue.go
 		push.NewEventIndexer{Push: n.Push}, // push/newevents.go
+		// The user directory after the others: after a join over
+		// federation, its after function indexes the room's members, which
+		// need not delay anyone's wake-up.
+		userdir.Indexer{D: n.Directory}, // userdir/indexer.go
 	)
 	n.SetFederation(coreFederation{n})
 	n.OnClose(n.stopTyping)        // its timer reads the database

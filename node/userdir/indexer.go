@@ -16,14 +16,49 @@ import (
 // A batch that changes no member key, no local user's membership and
 // neither the join rule nor the history visibility writes nothing.
 type Indexer struct {
-	core.NoPrepare
 	D *Directory
+}
+
+// Prepare finds the commit of a room joined over federation (catchup.go):
+// a local user's join into a room the node does not have yet. Other
+// batches cost a look at their events' types.
+func (ix Indexer) Prepare(c *core.RoomCommit) (core.IndexPlan, error) {
+	localJoin := slices.ContainsFunc(c.Batch.Events, func(p *core.PendingEvent) bool {
+		sk := p.PDU.StateKey()
+		if !p.Accepted || p.PDU.Type() != spec.MRoomMember || sk == nil || !ix.D.c.IsLocalUser(*sk) {
+			return false
+		}
+		m, err := p.PDU.Membership()
+		return err == nil && m == spec.Join
+	})
+	if !localJoin {
+		return core.IndexPlan{}, nil
+	}
+	var stored bool
+	err := ix.D.db.View(func(tx *kv.Txn) error {
+		var err error
+		stored, err = tx.Has(core.RoomKey(c.RoomID))
+		return err
+	})
+	return core.IndexPlan{Data: !stored && c.Start.Len() > 0}, err
 }
 
 // Index writes the batch's changes to the directory in the commit's
 // transaction.
-func (ix Indexer) Index(tx *kv.Txn, c *core.RoomCommit, _ core.IndexPlan) (func(), error) {
+func (ix Indexer) Index(tx *kv.Txn, c *core.RoomCommit, plan core.IndexPlan) (func(), error) {
 	d := ix.D
+	if joined, _ := plan.Data.(bool); joined {
+		// The remote members are not among the member changes: index them
+		// all once the join is durable, still under the room's lock.
+		if err := tx.Set(pendingKey(c.RoomID), []byte{}); err != nil {
+			return nil, err
+		}
+		return func() {
+			if err := d.catchUp(c.RoomID); err != nil {
+				d.log.Error("user directory: members of a joined room not indexed (done at the next start)", "room", c.RoomID, "err", err)
+			}
+		}, nil
+	}
 	roomChanged := stateChanged(c, spec.MRoomJoinRules) || stateChanged(c, spec.MRoomHistoryVisibility)
 	for _, ch := range c.MemberChanges {
 		if d.c.IsLocalUser(ch.UserID) {

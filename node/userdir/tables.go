@@ -8,13 +8,17 @@ const (
 	tToken  = "udtoken"  // token, user ID, room ID -> "" (joined members only)
 	tRoom   = "udroom"   // room ID -> "" while everyone may find the room's members
 	tMeta   = "udmeta"   // "built" -> "" once the index covers the rooms made before it
+	// tPending lists the rooms whose members are to be indexed from their
+	// current state (catchup.go).
+	tPending = "udpending" // room ID -> ""
 )
 
 func memberKey(roomID, userID string) []byte       { return kv.Key(tMember, roomID, userID) }
-func memberPrefix(roomID string) []byte            { return kv.Key(tMember, roomID) }
 func tokenKey(token, userID, roomID string) []byte { return kv.Key(tToken, token, userID, roomID) }
 func roomKey(roomID string) []byte                 { return kv.Key(tRoom, roomID) }
 func builtKey() []byte                             { return kv.Key(tMeta, "built") }
+func pendingKey(roomID string) []byte              { return kv.Key(tPending, roomID) }
+func pendingPrefix() []byte                        { return kv.Key(tPending) }
 
 // tokenPrefix is the prefix of the keys of every token that starts with
 // word. kv.Key ends a string component with a two-byte terminator (0x00
