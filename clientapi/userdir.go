@@ -3,8 +3,10 @@ package clientapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
+	"time"
 
 	"github.com/edgenode/edgenode/internal/mxhttp"
 	"github.com/edgenode/edgenode/node/userdir"
@@ -20,6 +22,9 @@ type userDirectory interface {
 const (
 	maxUserSearchBody = 4 << 10
 	maxSearchTermLen  = 1000 // bytes
+	// searchRetry is the retry_after_ms of a search refused because others
+	// are running: one search takes milliseconds.
+	searchRetry = 100 * time.Millisecond
 )
 
 // searchUserDirectory answers POST /user_directory/search.
@@ -48,6 +53,9 @@ func (a *api) searchUserDirectory(w http.ResponseWriter, r *http.Request) error 
 		limit = int(max(0, min(f, userdir.MaxLimit)))
 	}
 	res, err := a.n.SearchUserDirectory(r.Context(), mxhttp.DeviceFrom(r).UserID, *body.SearchTerm, limit)
+	if errors.Is(err, userdir.ErrBusy) {
+		return mxhttp.LimitExceeded(searchRetry, "too many user directory searches at once")
+	}
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
@@ -101,8 +102,17 @@ func stateChanged(c *core.RoomCommit, evType string) bool {
 	return before != after
 }
 
+// Bounds on what a member record keeps of a member event (which another
+// server may fill up to the event size limit).
+const (
+	maxStoredName   = 512 // bytes of display name
+	maxStoredAvatar = 512 // bytes of avatar URL
+)
+
 // profileOf reads a member event's display name and avatar; a field that
-// is not a string is no field.
+// is not a string is no field, an avatar that is not an mxc:// URI (the
+// spec's pattern) or is over maxStoredAvatar is none, and a name over
+// maxStoredName is cut.
 func profileOf(ev gomatrixserverlib.PDU) *memberRecord {
 	var content struct {
 		DisplayName any `json:"displayname"`
@@ -110,8 +120,11 @@ func profileOf(ev gomatrixserverlib.PDU) *memberRecord {
 	}
 	_ = json.Unmarshal(ev.Content(), &content) // an accepted event's content is an object
 	rec := &memberRecord{}
-	rec.DisplayName, _ = content.DisplayName.(string)
-	rec.AvatarURL, _ = content.AvatarURL.(string)
+	name, _ := content.DisplayName.(string)
+	rec.DisplayName = truncate(name, maxStoredName)
+	if av, _ := content.AvatarURL.(string); strings.HasPrefix(av, "mxc://") && len(av) <= maxStoredAvatar {
+		rec.AvatarURL = av
+	}
 	return rec
 }
 

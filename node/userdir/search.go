@@ -51,6 +51,12 @@ type candidate struct {
 // the user's ID or display name, case-insensitively. limit is clamped to
 // [0, MaxLimit].
 func (d *Directory) SearchUserDirectory(ctx context.Context, searcher, term string, limit int) (Results, error) {
+	select {
+	case d.searching <- struct{}{}:
+		defer func() { <-d.searching }()
+	default:
+		return Results{}, ErrBusy
+	}
 	limit = max(0, min(limit, MaxLimit))
 	out := Results{Results: []Result{}}
 	ws := words(term, maxSearchWords)

@@ -2,6 +2,7 @@ package userdir
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -15,13 +16,24 @@ type Directory struct {
 	c   *core.Node
 	db  *kv.DB
 	log *slog.Logger
+	// searching bounds the searches in flight (maxSearches): each is
+	// bounded, and so is their number, so a client firing searches in
+	// parallel is told to wait rather than taking every core.
+	searching chan struct{}
 }
+
+// maxSearches is how many searches run at once, node-wide.
+const maxSearches = 4
+
+// ErrBusy is returned when maxSearches searches are running; the HTTP edge
+// answers it with 429 M_LIMIT_EXCEEDED.
+var ErrBusy = errors.New("userdir: too many searches at once")
 
 // New returns the directory of the room core c. Its Indexer must be
 // registered with c before rooms are committed; Open then covers the rooms
 // the node had before the directory existed.
 func New(c *core.Node) *Directory {
-	return &Directory{c: c, db: c.DB, log: c.Logger().With("component", "userdir")}
+	return &Directory{c: c, db: c.DB, log: c.Logger().With("component", "userdir"), searching: make(chan struct{}, maxSearches)}
 }
 
 // Open indexes, once, the rooms committed before the node had a user
