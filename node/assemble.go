@@ -100,7 +100,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	if err := n.Directory.Open(ctx); err != nil {
+	if err := userdir.Build(ctx, n.Directory); err != nil {
 		n.Close()
 		return nil, err
 	}

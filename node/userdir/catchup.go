@@ -20,12 +20,12 @@ import (
 //     already holds them and lists no change for them. The join's commit
 //     marks the room (tPending) and, once durable and still under the
 //     room's lock, indexes them (Indexer.Index's after function).
-//   - Rooms a node had before it had a user directory: Open marks them all
+//   - Rooms a node had before it had a user directory: Build marks them all
 //     once, then indexes them under their locks.
 //
 // Members are written catchUpMembers per transaction: a room of thousands
 // of members does not fit in one of the phone profile's transactions. A
-// crash in between leaves the room marked, and Open finishes it; writing a
+// crash in between leaves the room marked, and Build finishes it; writing a
 // member again is harmless (setMember writes the difference).
 const (
 	catchUpMembers = 64  // members per transaction (each up to 2*maxTokens+1 writes)

@@ -30,16 +30,18 @@ const maxSearches = 4
 var ErrBusy = errors.New("userdir: too many searches at once")
 
 // New returns the directory of the room core c. Its Indexer must be
-// registered with c before rooms are committed; Open then covers the rooms
-// the node had before the directory existed.
+// registered with c before rooms are committed; Build then covers the
+// rooms the node had before the directory existed.
 func New(c *core.Node) *Directory {
 	return &Directory{c: c, db: c.DB, log: c.Logger().With("component", "userdir"), searching: make(chan struct{}, maxSearches)}
 }
 
-// Open indexes, once, the rooms committed before the node had a user
-// directory (a node upgraded in place). It runs before the node serves
-// anyone.
-func (d *Directory) Open(ctx context.Context) error {
+// Build indexes, once, the rooms committed before the node had a user
+// directory (a node upgraded in place), and finishes any room a crash left
+// half indexed (catchup.go). It runs before the node serves anyone. (A
+// function rather than a method, so that node.Node, which embeds the
+// Directory, does not get an Open or Build method.)
+func Build(ctx context.Context, d *Directory) error {
 	if err := d.rebuildOnce(ctx); err != nil {
 		return fmt.Errorf("userdir: %w", err)
 	}
