@@ -253,3 +253,36 @@ func TestUserDirectoryErrors(t *testing.T) {
 			}},
 	})
 }
+
+// TestUserDirectoryServerNameRanksLast: a search that starts the node's
+// server name (a hex key) matches every user of the node; the one whose
+// display name it starts comes first.
+func TestUserDirectoryServerNameRanksLast(t *testing.T) {
+	t.Parallel()
+	n := testnode.Start(t, testnode.Options{})
+	alice := n.Register("alice")
+	room := createRoom(t, n, alice, map[string]any{"preset": "public_chat"})
+	_, server, _ := strings.Cut(alice.UserID, ":")
+	prefix := server[:4]
+	var named testnode.User
+	for _, lp := range []string{"aaa", "bbb", "named", "ccc"} {
+		u := n.Register(lp)
+		joinRoom(t, n, u, room)
+		if lp == "named" {
+			named = u
+			setDisplayName(t, n, u, prefix+"zz Named")
+		} else {
+			setDisplayName(t, n, u, "!"+lp) // sorts before any name that starts with a letter or digit
+		}
+	}
+	f := searchUsers(t, n, alice, map[string]any{"search_term": prefix, "limit": 10})
+	if len(f.order) != 5 || f.order[0] != named.UserID {
+		t.Fatalf("searching %q: %v, want 5 users with %s first", prefix, f.order, named.UserID)
+	}
+	// A whole user ID is found by its localpart, whatever its server
+	// matches.
+	f = searchUsers(t, n, alice, map[string]any{"search_term": named.UserID, "limit": 1})
+	if len(f.order) != 1 || f.order[0] != named.UserID || f.limited {
+		t.Fatalf("searching %s: %v limited %v", named.UserID, f.order, f.limited)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
@@ -44,6 +46,10 @@ type candidate struct {
 	shared bool
 	// exact: a token equals the scanned word (not only starts with it).
 	exact bool
+	// byName: the scanned word starts a word of the localpart or the
+	// display name, not only one of the server name's (on a P2P network
+	// server names are hex keys, whose prefixes are noise).
+	byName bool
 }
 
 // SearchUserDirectory finds up to limit users matching term that searcher
@@ -63,10 +69,7 @@ func (d *Directory) SearchUserDirectory(ctx context.Context, searcher, term stri
 	if len(ws) == 0 {
 		return out, nil
 	}
-	// Scan the longest word's tokens (the fewest, as a rule) and check the
-	// others against each candidate's tokens.
-	sort.SliceStable(ws, func(i, j int) bool { return len(ws[i]) > len(ws[j]) })
-	scan, rest := ws[0], ws[1:]
+	scan, rest := scanWord(term, ws)
 	var cands map[string]*candidate
 	var truncated bool
 	err := d.db.View(func(tx *kv.Txn) error {
@@ -90,6 +93,33 @@ func (d *Directory) SearchUserDirectory(ctx context.Context, searcher, term stri
 		out.Results = append(out.Results, c.Result)
 	}
 	return out, nil
+}
+
+// scanWord picks the word of ws whose tokens a search scans, and returns
+// the others, checked against each candidate's tokens: the longest (the
+// fewest tokens, as a rule), but, for a term that is a user ID, the longest
+// of its localpart: its server name's words are every user of that server.
+func scanWord(term string, ws []string) (scan string, rest []string) {
+	candidates := ws
+	if local, _, ok := strings.Cut(strings.TrimPrefix(term, "@"), ":"); ok && strings.HasPrefix(term, "@") {
+		if lw := words(local, maxSearchWords); len(lw) > 0 {
+			candidates = lw
+		}
+	}
+	for _, w := range candidates {
+		if len(w) > len(scan) && slices.Contains(ws, w) {
+			scan = w
+		}
+	}
+	if scan == "" {
+		scan = ws[0]
+	}
+	for _, w := range ws {
+		if w != scan {
+			rest = append(rest, w)
+		}
+	}
+	return scan, rest
 }
 
 // collect reads the tokens starting with scan and returns the users whose
@@ -135,6 +165,7 @@ func (d *Directory) collect(ctx context.Context, tx *kv.Txn, searcher, scan stri
 		if c := cands[userID]; c != nil {
 			c.shared = c.shared || shared
 			c.exact = c.exact || token == scan
+			c.byName = c.byName || !serverWord(userID, token)
 			return true, nil
 		}
 		var rec memberRecord
@@ -150,6 +181,7 @@ func (d *Directory) collect(ctx context.Context, tx *kv.Txn, searcher, scan stri
 		cands[userID] = &candidate{
 			Result: Result{UserID: userID, DisplayName: rec.DisplayName, AvatarURL: rec.AvatarURL},
 			shared: shared, exact: token == scan,
+			byName: !serverWord(userID, token) || slices.Contains(tokens(strings.SplitN(userID, ":", 2)[0], rec.DisplayName), token),
 		}
 		return true, nil
 	})
@@ -175,11 +207,15 @@ func (d *Directory) localProfiles(tx *kv.Txn, cands map[string]*candidate) error
 	return nil
 }
 
-// better orders results: users who share a room with the searcher first,
-// then exact word matches, then users with a display name, then with an
-// avatar (the spec: "by rank and then whether or not profile info is
+// better orders results: users found by their name or localpart before
+// those found only by their server name, then users who share a room with
+// the searcher, then exact word matches, then users with a display name,
+// then with an avatar (the spec: "by rank and then whether or not profile info is
 // available"), then by display name and user ID so the order is stable.
 func better(a, b *candidate) bool {
+	if a.byName != b.byName {
+		return a.byName
+	}
 	if a.shared != b.shared {
 		return a.shared
 	}
@@ -196,6 +232,12 @@ func better(a, b *candidate) bool {
 		return a.DisplayName < b.DisplayName
 	}
 	return a.UserID < b.UserID
+}
+
+// serverWord reports whether token is a word of userID's server name.
+func serverWord(userID, token string) bool {
+	_, server, _ := strings.Cut(userID, ":")
+	return slices.Contains(words(server, maxTokens), token)
 }
 
 // decodeTokenKey splits a token key.
