@@ -22,7 +22,7 @@ const (
 	// maxScan is the most index keys one search reads.
 	maxScan = 20000
 	// maxCandidates is the most distinct users one search ranks.
-	maxCandidates = 1000
+	maxCandidates = 500
 )
 
 // Result is one user found, as the search endpoint serves it.
