@@ -95,6 +95,13 @@ func TestJoinBigRoom(t *testing.T) {
 		t.Fatalf("a remote member's membership on B: %+v, %v", mi, err)
 	}
 
+	// B's user directory has them too (indexed from the state after the
+	// join's commit, in chunks: node/userdir/catchup.go).
+	found := mustCall(t, b, http.MethodPost, "/_matrix/client/v3/user_directory/search", bob.AccessToken, map[string]any{"search_term": "u1234"})
+	if res, _ := found["results"].([]any); len(res) != 1 {
+		t.Fatalf("B's user directory for u1234: %v", found)
+	}
+
 	send := func(app *App, token, txnID, text string) string {
 		t.Helper()
 		body := mustCall(t, app, http.MethodPut, room+"/send/m.room.message/"+txnID, token, map[string]any{"msgtype": "m.text", "body": text})

@@ -122,6 +122,9 @@ func Register(rt *mxhttp.Router, n Node) {
 		rt.Authed("DELETE "+v3+path, a.deleteRoomKeys)
 	}
 
+	// User directory (userdir.go).
+	rt.Authed("POST "+v3+"/user_directory/search", a.searchUserDirectory)
+
 	// Account data and tags (accountdata.go).
 	rt.Authed("GET "+v3+"/user/{userId}/account_data/{type}", a.getAccountData)
 	rt.Authed("PUT "+v3+"/user/{userId}/account_data/{type}", a.putAccountData)

@@ -23,6 +23,7 @@ type Node interface {
 	e2eeKeys
 	keyBackups
 	pushAPI
+	userDirectory
 }
 
 // pushAPI is push rules, pushers and the notifications list (node/push).

@@ -12,6 +12,7 @@ import (
 	"github.com/edgenode/edgenode/node/push"
 	"github.com/edgenode/edgenode/node/relations"
 	"github.com/edgenode/edgenode/node/search"
+	"github.com/edgenode/edgenode/node/userdir"
 )
 
 // Node is one homeserver: the room core (core.Node) and the concerns around
@@ -38,6 +39,8 @@ type Node struct {
 	// Search is the full-text index of room events and its queries
 	// (node/search).
 	*search.Search
+	// Directory is the user directory (node/userdir: /user_directory/search).
+	*userdir.Directory
 	concerns
 }
 
@@ -72,7 +75,7 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Node: c, Push: push.New(c), Relations: relations.New(c), Search: search.New(c)}
+	n := &Node{Node: c, Push: push.New(c), Relations: relations.New(c), Search: search.New(c), Directory: userdir.New(c)}
 	n.Inbound = inbound.New(c, n, n.Relations)
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
@@ -89,6 +92,10 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		core.NotifierIndexer{Node: c},      // notifier.go
 		outboundIndexer{n: n},              // fedqueue.go
 		push.NewEventIndexer{Push: n.Push}, // push/newevents.go
+		// The user directory after the others: after a join over
+		// federation, its after function indexes the room's members, which
+		// need not delay anyone's wake-up.
+		userdir.Indexer{D: n.Directory}, // userdir/indexer.go
 	)
 	n.SetFederation(n.CoreFederation())
 	n.OnClose(n.stopTyping)        // its timer reads the database
@@ -102,6 +109,10 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		return nil, err
 	}
 	if err := n.StartPushers(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if err := userdir.Build(ctx, n.Directory); err != nil {
 		n.Close()
 		return nil, err
 	}

@@ -418,6 +418,14 @@ test("a new client of bob's, whose first sync holds none of it, shows the same f
 	}
 });
 
+test("bob finds alice through the user directory (a room they share)", async () => {
+	const res = await bob.searchUserDirectory({ term: users.alice.name, limit: 5 });
+	const found = res.results.find((r) => r.user_id === alice.getUserId());
+	assert.ok(found, `bob's search for ${users.alice.name} found ${JSON.stringify(res.results)}`);
+	assert.equal(found.display_name, users.alice.name, "alice's display name (her localpart, set at registration)");
+	assert.equal(res.limited, false);
+});
+
 test("alice sets the room name and topic; bob sees both", async () => {
 	await alice.setRoomName(roomId, "renamed by alice");
 	await alice.setRoomTopic(roomId, "the topic, set by alice");

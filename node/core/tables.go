@@ -34,13 +34,14 @@ const (
 // Names of the node's streams.
 const streamRoomEvents = "room_events"
 
-func AccountKey(localpart string) []byte           { return kv.Key(tAccount, localpart) }
-func DeviceKey(userID, deviceID string) []byte     { return kv.Key(tDevice, userID, deviceID) }
-func DevicePrefix(userID string) []byte            { return kv.Key(tDevice, userID) }
-func TokenKey(hash string) []byte                  { return kv.Key(tToken, hash) }
-func eventJSONKey(eventID string) []byte           { return kv.Key(tEventJSON, eventID) }
-func EventKey(eventID string) []byte               { return kv.Key(tEvent, eventID) }
-func RoomKey(roomID string) []byte                 { return kv.Key(tRoom, roomID) }
+func AccountKey(localpart string) []byte       { return kv.Key(tAccount, localpart) }
+func DeviceKey(userID, deviceID string) []byte { return kv.Key(tDevice, userID, deviceID) }
+func DevicePrefix(userID string) []byte        { return kv.Key(tDevice, userID) }
+func TokenKey(hash string) []byte              { return kv.Key(tToken, hash) }
+func eventJSONKey(eventID string) []byte       { return kv.Key(tEventJSON, eventID) }
+func EventKey(eventID string) []byte           { return kv.Key(tEvent, eventID) }
+func RoomKey(roomID string) []byte             { return kv.Key(tRoom, roomID) }
+
 func RoomStreamKey(roomID string, p uint64) []byte { return kv.Key(tRoomStream, roomID, p) }
 func RoomStreamPrefix(roomID string) []byte        { return kv.Key(tRoomStream, roomID) }
 func StreamKey(p uint64) []byte                    { return kv.Key(tStream, p) }
@@ -60,3 +61,7 @@ func roomAliasKey(roomID, alias string) []byte { return kv.Key(tRoomAliases, roo
 func ProfileKey(userID string) []byte          { return kv.Key(tProfile, userID) }
 func FilterKey(userID, filterID string) []byte { return kv.Key(tFilter, userID, filterID) }
 func CounterKey(name string) []byte            { return kv.Key(tCounter, name) }
+
+// RoomPrefix is the prefix of every room's record: a scan of it lists the
+// rooms the node has.
+func RoomPrefix() []byte { return kv.Key(tRoom) }
