@@ -28,6 +28,10 @@ import (
 type Client struct {
 	n      ClientNode
 	fc     fclient.FederationClient
+	// stream sends the requests whose answers are streamed (media,
+	// mediaclient.go): no overall timeout, as a large file may take long;
+	// the caller's context and a stall timer bound them instead.
+	stream *http.Client
 	log    *slog.Logger
 	liblog *logrus.Entry
 }
@@ -44,6 +48,7 @@ func NewClient(n ClientNode, rt http.RoundTripper) *Client {
 	return &Client{
 		n:      n,
 		fc:     fclient.NewFederationClient([]*fclient.SigningIdentity{id}, fclient.WithTransport(retryLimited{rt})),
+		stream: newStreamClient(rt),
 		log:    log,
 		liblog: libraryLogger(log),
 	}

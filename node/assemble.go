@@ -7,6 +7,7 @@ import (
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/edgenode/edgenode/node/e2ee"
+	"github.com/edgenode/edgenode/node/mediaref"
 	"github.com/edgenode/edgenode/node/push"
 )
 
@@ -52,6 +53,10 @@ type concerns struct {
 	// presenceWatch decays presence: syncs in flight and the one timer
 	// (presence_decay.go).
 	presenceWatch *presenceWatch
+
+	// mediaRefs queues other servers' media references for prefetch
+	// (node/mediaref; mediarefs.go).
+	mediaRefs *mediaref.Queue
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -62,12 +67,14 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Node: c, Push: push.New(c)}
+	n.mediaRefs = mediaref.NewQueue(c.ServerName())
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
 	// queues before the batch's own events are counted against the queue
 	// cap; the room lists before the notifier, so a woken sync sees them; the
 	// outbound queues after the membership indexes (the commit writes those
-	// before any indexer); the new-event observer last.
+	// before any indexer); the new-event observer, then the media references
+	// (both only hand the durable batch on).
 	n.SetIndexers(
 		stickyIndexer{n},                   // sticky_index.go
 		core.UserBumpIndexer{Node: c},      // userbump.go
@@ -75,6 +82,9 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		core.NotifierIndexer{Node: c},      // notifier.go
 		outboundIndexer{n: n},              // fedqueue.go
 		push.NewEventIndexer{Push: n.Push}, // push/newevents.go
+		// The media references (mediaref/mediaref.go); on a line of its
+		// own so the comments above keep their alignment.
+		mediaref.Indexer{Queue: n.mediaRefs},
 	)
 	n.SetFederation(coreFederation{n})
 	n.OnClose(n.stopTyping)        // its timer reads the database
