@@ -166,16 +166,33 @@ func (f *MediaFetcher) fetch(origin, id string, maxBytes int64) error {
 	if rm.Length > limit {
 		return fmt.Errorf("federation: media %s/%s announces %d bytes: %w (limit %d)", origin, id, rm.Length, media.ErrTooLarge, limit)
 	}
-	body := stall.reader(rm.Body)
+	body := &readErr{r: stall.reader(rm.Body)}
 	meta := media.RemoteMeta{ContentType: rm.ContentType, FileName: rm.FileName, Restricted: f.opts.Restricted}
 	if _, err := f.store.PutRemote(sctx, origin, id, meta, body, limit); err != nil {
-		if cause := context.Cause(sctx); cause != nil && !errors.Is(err, media.ErrTooLarge) {
-			err = fmt.Errorf("%w: %w (%w)", node.ErrRemoteUnavailable, err, cause)
+		// What the origin did wrong (a broken or stalled stream) is the
+		// origin's unavailability (502); too large is the store's
+		// M_TOO_LARGE; anything else is this node's.
+		if !errors.Is(err, media.ErrTooLarge) && (body.err != nil || context.Cause(sctx) != nil) {
+			err = fmt.Errorf("%w: %w (%v)", node.ErrRemoteUnavailable, err, context.Cause(sctx))
 		}
 		f.log.Debug("remote media fetch failed", "origin", origin, "media_id", id, "err", err)
 		return fmt.Errorf("federation: media %s/%s: %w", origin, id, err)
 	}
 	return nil
+}
+
+// readErr remembers the first error other than io.EOF its reader gave.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // acquire takes an overall slot and one of origin's, waiting at most
