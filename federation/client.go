@@ -28,12 +28,13 @@ import (
 type Client struct {
 	n      ClientNode
 	fc     fclient.FederationClient
+	log    *slog.Logger
+	liblog *logrus.Entry
+
 	// stream sends the requests whose answers are streamed (media,
 	// mediaclient.go): no overall timeout, as a large file may take long;
 	// the caller's context and a stall timer bound them instead.
 	stream *http.Client
-	log    *slog.Logger
-	liblog *logrus.Entry
 }
 
 // NewClient returns a client that signs requests with n's key and sends them
