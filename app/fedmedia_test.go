@@ -174,6 +174,7 @@ func TestMediaBetweenNodes(t *testing.T) {
 	waitForEvent(ctx, t, b, bob.UserID, r.roomID, ev)
 	waitCached(ctx, t, b, picOrigin, thumb2ID)
 	waitCached(ctx, t, b, picOrigin, pic2ID)
+	waitPrefetch(ctx, t, b, func(st MediaPrefetchStats) bool { return st.Fetched+st.Failed >= 2 })
 	closeApp(t, a)
 
 	if got := mustGetMedia(ctx, t, b, bob.AccessToken, "download/"+picOrigin+"/"+pic2ID); !bytes.Equal(got, pic2) {
@@ -234,5 +235,90 @@ func TestMediaConcurrentDownloadsShareOneFetch(t *testing.T) {
 	}
 	if got := b.mediaFetch.Started(); got != 1 {
 		t.Errorf("%d concurrent downloads made %d fetches from A, want 1", n, got)
+	}
+}
+
+// TestMediaPrefetchLimitsAndSwitch: B's prefetch, switched off, fetches
+// nothing; switched on, it fetches thumbnails and small files, skips a
+// file announced larger than the per-file size, cuts off one that turns
+// out larger, and stops at the day's byte budget, counting each.
+func TestMediaPrefetchLimitsAndSwitch(t *testing.T) {
+	const maxFile = 40_000
+	p1, thumb, big, big2, p3, p4 := testPNG(t, 40, 40, 11), testPNG(t, 30, 20, 12), testPNG(t, 300, 300, 13),
+		testPNG(t, 300, 300, 14), testPNG(t, 50, 50, 15), testPNG(t, 60, 60, 16)
+	if len(big) <= maxFile || len(big2) <= maxFile || len(p3) >= maxFile || len(p4) <= 100 {
+		t.Fatalf("test images of unexpected sizes: %d %d %d %d", len(big), len(big2), len(p3), len(p4))
+	}
+	budget := int64(len(thumb) + maxFile + len(p3) + 100)
+
+	a := startP2P(t, nil)
+	cfg := loopbackConfig(t.TempDir(), quicAddrs(a))
+	cfg.Media.NoPrefetch = true
+	cfg.Media.Prefetch = PrefetchLimits{MaxFileBytes: maxFile, BytesPerDay: budget, Workers: 1} // one worker: in order
+	b, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeApp(t, b) })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	r := sharedRoom(ctx, t, a, b)
+	up := func(data []byte) string {
+		origin, id := uploadMedia(ctx, t, a, r.alice.AccessToken, "image/png", data)
+		return "mxc://" + origin + "/" + id
+	}
+	send := func(url, thumb string, size int) {
+		ev := sendImage(ctx, t, a.node, r.alice.UserID, r.roomID, url, thumb, size)
+		waitForEvent(ctx, t, b, r.bob.UserID, r.roomID, ev)
+	}
+	cached := func(mxc string) bool {
+		origin, id, _ := strings.Cut(strings.TrimPrefix(mxc, "mxc://"), "/")
+		c, err := b.media.Get(ctx, origin, id)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+
+	u1 := up(p1)
+	send(u1, "", len(p1)) // prefetch off
+	b.SetMediaPrefetch(true)
+	uThumb, uBig, uBig2, u3, u4 := up(thumb), up(big), up(big2), up(p3), up(p4)
+	send(uBig, uThumb, len(big)) // the thumbnail, not the file announced too large
+	send(uBig2, "", 0)           // not announced: cut off at the per-file size
+	send(u3, "", len(p3))
+	// The counts move once a reference is done with (after the cache).
+	waitPrefetch(ctx, t, b, func(st MediaPrefetchStats) bool { return st.Fetched+st.TooLarge >= 4 })
+	for _, c := range []struct {
+		name, mxc string
+		want      bool
+	}{{"sent while off", u1, false}, {"thumbnail", uThumb, true}, {"announced too large", uBig, false}, {"too large", uBig2, false}, {"small", u3, true}} {
+		if got := cached(c.mxc); got != c.want {
+			t.Errorf("%s: cached %v, want %v", c.name, got, c.want)
+		}
+	}
+	st := b.MediaPrefetchStats()
+	if st.Fetched != 2 || st.TooLarge != 2 || st.Failed != 0 || st.OverBudget != 0 || st.BytesToday != budget-100 {
+		t.Errorf("stats %+v, want 2 fetched, 2 too large, %d bytes charged", st, budget-100)
+	}
+
+	send(u4, "", len(p4)) // over what is left of the day's budget
+	waitPrefetch(ctx, t, b, func(st MediaPrefetchStats) bool { return st.OverBudget == 1 })
+	if cached(u4) {
+		t.Error("the file over budget was fetched")
+	}
+}
+
+// waitPrefetch waits (bounded by ctx) until a's prefetch counts satisfy ok.
+func waitPrefetch(ctx context.Context, t *testing.T, a *App, ok func(MediaPrefetchStats) bool) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !ok(a.MediaPrefetchStats()) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("prefetch counts %+v never got there", a.MediaPrefetchStats())
+		case <-tick.C:
+		}
 	}
 }
