@@ -21,7 +21,7 @@ import (
 
 // uploadMedia uploads data to a's client API as the holder of token and
 // returns the mxc URI's server name and media ID.
-func uploadMedia(ctx context.Context, t *testing.T, a *App, token, contentType string, data []byte) (origin, id string) {
+func uploadMedia(ctx context.Context, t testing.TB, a *App, token, contentType string, data []byte) (origin, id string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.BaseURL()+"/_matrix/media/v3/upload?filename=pic.png", bytes.NewReader(data))
 	if err != nil {
