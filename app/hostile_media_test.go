@@ -252,9 +252,11 @@ func TestHostileMediaOverSending(t *testing.T) {
 		if status != c.status || e.Code != c.errcode {
 			t.Errorf("%s: %d %s, want %d %s", c.id, status, body, c.status, c.errcode)
 		}
-		if sent := rogue.written.Load() - before; sent > 64<<20 {
+		sent := rogue.written.Load() - before
+		if sent > 64<<20 {
 			t.Errorf("%s: A let the peer send %d MiB before cutting it off", c.id, sent>>20)
 		}
+		t.Logf("%s: %d %s after the peer wrote %d KiB", c.id, status, e.Code, sent>>10)
 	}
 	u, err := a.media.Usage(ctx)
 	if err != nil {
