@@ -14,6 +14,7 @@
 package mediaref
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"sync/atomic"
@@ -136,6 +137,11 @@ type messageContent struct {
 func (q *Queue) appendRefs(refs []Ref, ev gomatrixserverlib.PDU) []Ref {
 	sender := string(ev.SenderID())
 	if i := strings.IndexByte(sender, ':'); i < 0 || sender[i+1:] == q.serverName {
+		return refs
+	}
+	// Most events name no media: skip them before decoding anything.
+	// ("mxc:" and not "mxc://": JSON may escape the slashes.)
+	if !bytes.Contains(ev.Content(), []byte("mxc:")) {
 		return refs
 	}
 	add := func(uri string, kind Kind, size int64) {
