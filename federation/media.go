@@ -91,16 +91,18 @@ func (m *mediaServer) open(r *http.Request) (*media.Content, error) {
 
 // download is GET /_matrix/federation/v1/media/download/{mediaId}.
 func (m *mediaServer) download(w http.ResponseWriter, r *http.Request) error {
-	release, err := m.acquire()
-	if err != nil {
-		return err
-	}
-	defer release()
+	// A slot is taken once the item is there: waiting for a pending
+	// upload holds none.
 	c, err := m.open(r)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	release, err := m.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
 	writeMultipart(w, c, c.ContentType, c.FileName, c.Size)
 	return nil
 }
@@ -122,16 +124,16 @@ func (m *mediaServer) thumbnail(w http.ResponseWriter, r *http.Request) error {
 	if spec.Height, err = positiveInt(q.Get("height"), "height"); err != nil {
 		return err
 	}
-	release, err := m.acquire()
-	if err != nil {
-		return err
-	}
-	defer release()
 	src, err := m.open(r)
 	if err != nil {
 		return err
 	}
 	src.Close() // Thumbnail opens what it needs; this waited for and checked it
+	release, err := m.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
 	c, err := m.store.Thumbnail(r.Context(), src.Origin, src.ID, spec)
 	if err != nil {
 		return mediaError(err)

@@ -36,6 +36,11 @@ type MediaFetcher struct {
 
 	base   context.Context // the fetches' context, cancelled by Close
 	cancel context.CancelFunc
+	// running counts the fetches in progress, so Close can wait for them
+	// (they write to the store, which closes after); closed (under mu)
+	// refuses new ones.
+	running sync.WaitGroup
+	closed  bool
 
 	started atomic.Int64
 }
@@ -102,8 +107,18 @@ func NewMediaFetcher(c *Client, st *media.Store, opts MediaFetcherOptions) *Medi
 	}
 }
 
-// Close cancels the fetches in progress; later ones fail at once.
-func (f *MediaFetcher) Close() { f.cancel() }
+// Close cancels the fetches in progress and waits for them to end; later
+// ones fail at once.
+func (f *MediaFetcher) Close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.cancel()
+	f.running.Wait()
+}
+
+// errFetcherClosed is what a fetch after Close fails with.
+var errFetcherClosed = fmt.Errorf("federation: media fetcher closed: %w", node.ErrRemoteUnavailable)
 
 // Started counts the fetches sent to origins (shared fetches count once).
 func (f *MediaFetcher) Started() int64 { return f.started.Load() }
@@ -139,6 +154,14 @@ func (f *MediaFetcher) FetchLimited(ctx context.Context, origin, id string, maxB
 
 // fetch streams origin/id into the store.
 func (f *MediaFetcher) fetch(origin, id string, maxBytes int64) error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return errFetcherClosed
+	}
+	f.running.Add(1)
+	f.mu.Unlock()
+	defer f.running.Done()
 	ctx, cancel := context.WithTimeoutCause(f.base, f.opts.MaxDuration, errors.New("fetch took too long"))
 	defer cancel()
 	release, err := f.acquire(ctx, origin)
