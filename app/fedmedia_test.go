@@ -136,8 +136,9 @@ func waitCached(ctx context.Context, t *testing.T, a *App, origin, id string) {
 // bob on B downloads both, and a thumbnail B makes, through B's
 // authenticated endpoints, byte-identical, B fetching them from A over
 // libp2p. Then alice sends another picture in an m.image: B prefetches it
-// and its thumbnail as the event arrives, A is stopped (the sender's phone
-// asleep), and bob still downloads both from B's cache.
+// and its thumbnail as the event arrives, and alice's new avatar as her
+// member event does; A is stopped (the sender's phone asleep), and bob
+// still downloads all three from B's cache.
 func TestMediaBetweenNodes(t *testing.T) {
 	a, b := startPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -172,9 +173,17 @@ func TestMediaBetweenNodes(t *testing.T) {
 	_, thumb2ID := uploadMedia(ctx, t, a, alice.AccessToken, "image/png", thumb2)
 	ev := sendImage(ctx, t, a.node, alice.UserID, r.roomID, "mxc://"+picOrigin+"/"+pic2ID, "mxc://"+picOrigin+"/"+thumb2ID, len(pic2))
 	waitForEvent(ctx, t, b, bob.UserID, r.roomID, ev)
+	// And alice's new avatar, through her member event.
+	avatar := testPNG(t, 48, 48, 5)
+	_, avatarID := uploadMedia(ctx, t, a, alice.AccessToken, "image/png", avatar)
+	avatarURL := "mxc://" + picOrigin + "/" + avatarID
+	if err := a.node.SetProfile(ctx, alice.UserID, "", nil, &avatarURL); err != nil {
+		t.Fatal(err)
+	}
 	waitCached(ctx, t, b, picOrigin, thumb2ID)
 	waitCached(ctx, t, b, picOrigin, pic2ID)
-	waitPrefetch(ctx, t, b, func(st MediaPrefetchStats) bool { return st.Fetched+st.Failed >= 2 })
+	waitCached(ctx, t, b, picOrigin, avatarID)
+	waitPrefetch(ctx, t, b, func(st MediaPrefetchStats) bool { return st.Fetched+st.Failed >= 3 })
 	closeApp(t, a)
 
 	if got := mustGetMedia(ctx, t, b, bob.AccessToken, "download/"+picOrigin+"/"+pic2ID); !bytes.Equal(got, pic2) {
@@ -183,9 +192,12 @@ func TestMediaBetweenNodes(t *testing.T) {
 	if got := mustGetMedia(ctx, t, b, bob.AccessToken, "download/"+picOrigin+"/"+thumb2ID); !bytes.Equal(got, thumb2) {
 		t.Fatalf("with A stopped, bob's download of the thumbnail through B: %d bytes, not alice's %d", len(got), len(thumb2))
 	}
+	if got := mustGetMedia(ctx, t, b, bob.AccessToken, "download/"+picOrigin+"/"+avatarID); !bytes.Equal(got, avatar) {
+		t.Fatalf("with A stopped, bob's download of alice's avatar through B: %d bytes, not alice's %d", len(got), len(avatar))
+	}
 	mustGetMedia(ctx, t, b, bob.AccessToken, "thumbnail/"+picOrigin+"/"+pic2ID+"?width=50&height=50")
-	if st := b.MediaPrefetchStats(); st.Fetched != 2 || st.Failed != 0 {
-		t.Errorf("B's prefetch: %+v, want 2 fetched and none failed", st)
+	if st := b.MediaPrefetchStats(); st.Fetched != 3 || st.Failed != 0 {
+		t.Errorf("B's prefetch: %+v, want 3 fetched and none failed", st)
 	}
 	// Media B never saw is not there, and says so.
 	if status, body, _ := getMedia(ctx, t, b, bob.AccessToken, "download/"+picOrigin+"/neverUploaded"); status != http.StatusBadGateway && status != http.StatusNotFound {
