@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"image/png"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -51,6 +52,16 @@ func TestHostileMediaRequests(t *testing.T) {
 	rm.Close()
 	if err != nil || !bytes.Equal(got, pic) || rm.ContentType != "image/png" || rm.FileName != "pic.png" {
 		t.Fatalf("M's download: %v, %d bytes (want %d), %q %q", err, len(got), len(pic), rm.ContentType, rm.FileName)
+	}
+
+	tm, err := m.federation.DownloadThumbnail(ctx, a.ServerName(), id, media.ThumbnailSpec{Width: 16, Height: 16, Method: media.MethodCrop})
+	if err != nil {
+		t.Fatalf("M downloads a thumbnail of A's media: %v", err)
+	}
+	cfg, err := png.DecodeConfig(tm.Body)
+	tm.Close()
+	if err != nil || cfg.Width != 16 || cfg.Height != 16 || tm.ContentType != "image/png" {
+		t.Fatalf("M's thumbnail: %v, %dx%d %q", err, cfg.Width, cfg.Height, tm.ContentType)
 	}
 
 	h := hostile{m: m.ServerName(), a: a.ServerName(), key: m.node.SigningKey()}
