@@ -110,6 +110,11 @@ type App struct {
 	media       *media.Store
 	mediaRemote remoteFetcher
 	mediaFreeze bool
+	// mediaFetch fetches other servers' media over federation, and
+	// prefetch does so in the background (mediaprefetch.go); nil
+	// without federation.
+	mediaFetch *federation.MediaFetcher
+	prefetch   *prefetcher
 }
 
 // server is one HTTP server and the result of its Serve.
@@ -206,6 +211,11 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	// and aliases, profiles and keys of other servers' users all go through
 	// the federation client.
 	a.node.SetRemote(a.federation)
+	// Other servers' media: fetched on a download, and prefetched as
+	// their events arrive (mediaprefetch.go).
+	a.mediaFetch = federation.NewMediaFetcher(a.federation, a.media, federation.MediaFetcherOptions{Restricted: a.mediaFreeze})
+	a.SetMediaFetcher(a.mediaFetch)
+	a.startPrefetch(cfg)
 	a.sender = federation.NewSender(a.node, a.federation, federation.SenderOptions{})
 	if err := a.sender.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
@@ -224,7 +234,7 @@ func (a *App) start(ctx context.Context, cfg Config) error {
 	// The federation handler learns who is calling from the authenticated
 	// libp2p connection, never from anything the caller sends.
 	a.servers = append(a.servers, serve(&http.Server{
-		Handler:           federation.NewHandlerWithOptions(a.node, p2ptransport.PeerServerName, federation.HandlerOptions{Limits: cfg.P2P.Limits}),
+		Handler:           federation.NewHandlerWithOptions(a.node, p2ptransport.PeerServerName, federation.HandlerOptions{Limits: cfg.P2P.Limits, Media: a.media}),
 		ConnContext:       p2ptransport.ConnContext,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
@@ -247,6 +257,14 @@ func (a *App) Close(ctx context.Context) error {
 
 func (a *App) close(ctx context.Context) error {
 	a.node.BeginShutdown() // long-polls answer now rather than at their timeout
+	// Fetches of other servers' media end now: downloads waiting on them
+	// answer rather than hold the shutdown up.
+	if a.prefetch != nil {
+		a.prefetch.stop()
+	}
+	if a.mediaFetch != nil {
+		a.mediaFetch.Close()
+	}
 	var errs []error
 	if a.client != nil {
 		errs = append(errs, a.client.shutdown(ctx))

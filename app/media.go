@@ -26,6 +26,12 @@ type MediaConfig struct {
 	// SweepInterval is how often the media directory is swept for files
 	// nothing references (zero: media.DefaultSweepInterval).
 	SweepInterval time.Duration
+	// NoPrefetch turns off the background fetching of the media other
+	// servers' events reference (mediaprefetch.go), for metered networks;
+	// SetMediaPrefetch changes it while running.
+	NoPrefetch bool
+	// Prefetch bounds that fetching (zero fields: the profile's).
+	Prefetch PrefetchLimits
 }
 
 // remoteFetcher is the media.RemoteFetcher the client API calls: it

@@ -14,7 +14,7 @@ import (
 // content. An event's canonical JSON may not exceed 65536 bytes, so a body
 // above that can never become an event: refusing it before reading further
 // also bounds memory. Smaller bodies that still make too large an event are
-// refused by the node (node.ErrTooLarge), also as 413 M_TOO_LARGE.
+// refused by the node (core.ErrTooLarge), also as 413 M_TOO_LARGE.
 const maxContentBytes = 65536
 
 // writeOK answers 200 with an empty JSON object, the spec's reply for

@@ -29,6 +29,11 @@ type Client struct {
 	fc     fclient.FederationClient
 	log    *slog.Logger
 	liblog *logrus.Entry
+
+	// stream sends the requests whose answers are streamed (media,
+	// mediaclient.go): no overall timeout, as a large file may take long;
+	// the caller's context and a stall timer bound them instead.
+	stream *http.Client
 }
 
 // NewClient returns a client that signs requests with n's key and sends them
@@ -43,6 +48,7 @@ func NewClient(n ClientNode, rt http.RoundTripper) *Client {
 	return &Client{
 		n:      n,
 		fc:     fclient.NewFederationClient([]*fclient.SigningIdentity{id}, fclient.WithTransport(retryLimited{rt})),
+		stream: newStreamClient(rt),
 		log:    log,
 		liblog: libraryLogger(log),
 	}

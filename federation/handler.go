@@ -18,6 +18,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/identity"
 	"github.com/edgenode/edgenode/internal/mxhttp"
+	"github.com/edgenode/edgenode/media"
 	"github.com/edgenode/edgenode/node/core"
 	"github.com/matrix-org/gomatrixserverlib/fclient"
 	"github.com/matrix-org/gomatrixserverlib/spec"
@@ -63,6 +64,10 @@ type HandlerOptions struct {
 	// Global bounds all peers' requests together, with priority for peers
 	// that share a joined room with a local user (zero: the defaults).
 	Global GlobalLimits
+	// Media, if set, serves this node's media to other servers
+	// (media/download and media/thumbnail; media.go). Nil: those routes
+	// answer 404 M_UNRECOGNIZED.
+	Media *media.Store
 }
 
 // NewHandlerWithOptions is NewHandler with options. Every request from a
@@ -97,6 +102,11 @@ func NewHandlerWithOptions(n HandlerNode, peerOf func(*http.Request) (serverName
 	h.routes.Handle("GET /_matrix/federation/v1/event/{eventId}", h.wrap(h.event))
 	h.routes.Handle("GET /_matrix/federation/v1/event_auth/{roomId}/{eventId}", h.wrap(h.eventAuth))
 	h.routes.Handle("GET /_matrix/federation/v1/backfill/{roomId}", h.wrap(h.backfill))
+	if opts.Media != nil {
+		ms := newMediaServer(opts.Media)
+		h.routes.Handle("GET /_matrix/federation/v1/media/download/{mediaId}", h.wrap(ms.download))
+		h.routes.Handle("GET /_matrix/federation/v1/media/thumbnail/{mediaId}", h.wrap(ms.thumbnail))
+	}
 	h.routes.Handle("/", h.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		return unrecognized(r)
 	}))

@@ -35,6 +35,12 @@ type config struct {
 	LogLevel string `json:"log_level"`
 	// NoP2P runs without federation.
 	NoP2P bool `json:"no_p2p"`
+	// MediaPrefetch fetches the media other servers' messages reference
+	// (thumbnails, avatars, files up to the profile's size) as they
+	// arrive, so a picture opens later even if its sender's phone is
+	// asleep. Unset is true; false on a metered network (SetMediaPrefetch
+	// changes it while the node runs).
+	MediaPrefetch *bool `json:"media_prefetch"`
 	// Config holds the libp2p settings, at the top level of the JSON under
 	// the keys p2ptransport.Config's tags name (their one definition):
 	// p2p_listen (default QUIC and TCP on all interfaces, on ports the
@@ -74,6 +80,9 @@ func parseConfig(s string) (config, error) {
 	}
 	return cfg, nil
 }
+
+// mediaPrefetch is MediaPrefetch with its default, true.
+func (c config) mediaPrefetch() bool { return c.MediaPrefetch == nil || *c.MediaPrefetch }
 
 // p2p is the app's libp2p configuration, nil without federation.
 func (c config) p2p() *app.P2PConfig {

@@ -61,7 +61,7 @@ type Node struct {
 // log_level ("debug", "info", "warn", "error"), no_p2p, p2p_listen (list of
 // multiaddrs), peers (list of multiaddrs ending in /p2p/<peer ID>), mdns
 // (default true), dht (default true), dht_mode, relays, relay_service,
-// reachability.
+// reachability, media_prefetch (default true; SetMediaPrefetch).
 func NewNode(dataDir string, configJSON string) (n *Node, err error) {
 	defer recovered(&err)
 	if dataDir == "" {
@@ -134,6 +134,7 @@ func (n *Node) Start() (err error) {
 		StableClientPort: port == "0",
 		P2P:              p2p,
 		OnHealth:         n.onAppHealth,
+		Media:            app.MediaConfig{NoPrefetch: !n.cfg.mediaPrefetch()},
 	})
 	if err != nil {
 		return fmt.Errorf("mobile: start: %w", err)

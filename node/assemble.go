@@ -9,6 +9,7 @@ import (
 	"github.com/edgenode/edgenode/node/e2ee"
 	"github.com/edgenode/edgenode/node/inbound"
 	"github.com/edgenode/edgenode/node/keybackup"
+	"github.com/edgenode/edgenode/node/mediaref"
 	"github.com/edgenode/edgenode/node/push"
 	"github.com/edgenode/edgenode/node/relations"
 	"github.com/edgenode/edgenode/node/search"
@@ -66,6 +67,10 @@ type concerns struct {
 	// presenceWatch decays presence: syncs in flight and the one timer
 	// (presence_decay.go).
 	presenceWatch *presenceWatch
+
+	// mediaRefs queues other servers' media references for prefetch
+	// (node/mediaref; mediarefs.go).
+	mediaRefs *mediaref.Queue
 }
 
 // New opens the node's data directory (creating it, its key and its database
@@ -77,12 +82,14 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 	}
 	n := &Node{Node: c, Push: push.New(c), Relations: relations.New(c), Search: search.New(c), Directory: userdir.New(c)}
 	n.Inbound = inbound.New(c, n, n.Relations)
+	n.mediaRefs = mediaref.NewQueue(c.ServerName())
 	// The order is part of the commit's behaviour: sticky events first,
 	// because their push to newly joined servers goes into the outbound
 	// queues before the batch's own events are counted against the queue
 	// cap; the room lists before the notifier, so a woken sync sees them; the
 	// outbound queues after the membership indexes (the commit writes those
-	// before any indexer); the new-event observer last.
+	// before any indexer); the new-event observer, then the media references
+	// (both only hand the durable batch on).
 	n.SetIndexers(
 		stickyIndexer{n},                   // sticky_index.go
 		core.UserBumpIndexer{Node: c},      // userbump.go
@@ -95,7 +102,8 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		// The user directory after the others: after a join over
 		// federation, its after function indexes the room's members, which
 		// need not delay anyone's wake-up.
-		userdir.Indexer{D: n.Directory}, // userdir/indexer.go
+		userdir.Indexer{D: n.Directory},      // userdir/indexer.go
+		mediaref.Indexer{Queue: n.mediaRefs}, // mediaref/mediaref.go
 	)
 	n.SetFederation(n.CoreFederation())
 	n.OnClose(n.stopTyping)        // its timer reads the database

@@ -70,7 +70,7 @@ func queryToken(q url.Values, name string) (t StreamToken, ok bool, err error) {
 	}
 	t, err = ParseStreamToken(s)
 	if err != nil {
-		return t, false, fmt.Errorf("%s: %w", name, err) // wraps node.ErrInvalidParam
+		return t, false, fmt.Errorf("%s: %w", name, err) // wraps core.ErrInvalidParam
 	}
 	return t, true, nil
 }

@@ -50,6 +50,11 @@ type Config struct {
 	// spec suggests: media uploaded while it is set are served only by the
 	// authenticated /_matrix/client/v1/media endpoints. Default false.
 	FreezeUnauthenticatedMedia bool `yaml:"freeze_unauthenticated_media"`
+	// MediaPrefetch fetches the media other servers' events reference
+	// (thumbnails, avatars, files up to the profile's size) as the events
+	// arrive, so they open even when the sender's node is offline later.
+	// Unset is true; false for a metered network.
+	MediaPrefetch *bool `yaml:"media_prefetch"`
 	// WebOrigins are the web origins whose pages in a browser may log in or
 	// register through the client API ("*": any). Default none: native
 	// clients send no Origin and are not affected.
@@ -74,6 +79,9 @@ type Config struct {
 	// (auto by default, private or public).
 	P2P p2ptransport.Config `yaml:",inline"`
 }
+
+// mediaPrefetch is MediaPrefetch with its default (true) for unset.
+func (c Config) mediaPrefetch() bool { return c.MediaPrefetch == nil || *c.MediaPrefetch }
 
 // defaultConfig is the embedded configuration before the file and flags.
 func defaultConfig() Config {
@@ -127,6 +135,9 @@ var flagOverrides = map[string]func(dst, src *Config){
 	"freeze-unauthenticated-media": func(d, s *Config) {
 		d.FreezeUnauthenticatedMedia = s.FreezeUnauthenticatedMedia
 	},
+	"media-prefetch": func(d, s *Config) {
+		d.MediaPrefetch = s.MediaPrefetch
+	},
 }
 
 // listFlag is a flag that may be given several times; each adds a value.
@@ -162,6 +173,8 @@ func addConfigFlags(fs *flag.FlagSet, serving bool) *configFlags {
 		fs.BoolVar(&cf.vals.NoRegistrationLimit, "no-registration-limit", false, "do not rate-limit registration (load tests only)")
 		fs.BoolVar(&cf.vals.URLPreview, "url-preview", false, "serve URL previews: the node fetches web pages its users name (public addresses only)")
 		fs.BoolVar(&cf.vals.FreezeUnauthenticatedMedia, "freeze-unauthenticated-media", false, "serve media uploaded from now on only through the authenticated media endpoints")
+		cf.vals.MediaPrefetch = new(bool)
+		fs.BoolVar(cf.vals.MediaPrefetch, "media-prefetch", true, "fetch the media other servers' messages reference as they arrive (false on a metered network)")
 		fs.Var(listFlag{&cf.vals.WebOrigins}, "web-origin", "web `origin` (scheme://host[:port], or *) whose pages may log in and register from a browser (repeatable)")
 		fs.Var(listFlag{&cf.vals.P2P.ListenAddrs}, "p2p-listen", "libp2p `multiaddr` to listen on (repeatable; default QUIC and TCP on all interfaces)")
 		fs.Var(listFlag{&cf.vals.P2P.StaticPeers}, "peer", "static peer `multiaddr` ending in /p2p/<peer ID> (repeatable)")

@@ -103,6 +103,14 @@ func TestConfigLoad(t *testing.T) {
 			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
 		{
+			name: "media prefetch off in the file", file: "media_prefetch: false\n",
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", MediaPrefetch: new(bool), P2P: p2ptransport.Config{DHT: true, MDNS: true}},
+		},
+		{
+			name: "media prefetch: flag beats file", serving: true, file: "media_prefetch: true\n", args: []string{"--media-prefetch=false"},
+			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", MediaPrefetch: new(bool), P2P: p2ptransport.Config{DHT: true, MDNS: true}},
+		},
+		{
 			name: "--no-registration-limit", serving: true, args: []string{"--no-registration-limit"},
 			want: Config{DataDir: userCfg + "/edgenode", ClientListen: "127.0.0.1:8008", StorageProfile: "pi", LogLevel: "info", NoRegistrationLimit: true, P2P: p2ptransport.Config{DHT: true, MDNS: true}},
 		},
@@ -247,5 +255,19 @@ func TestNodeConfigURLPreview(t *testing.T) {
 	}
 	if !nodeConfig(Config{URLPreview: true}, nil).URLPreview {
 		t.Error("url_preview: true did not reach the node")
+	}
+}
+
+// TestMediaPrefetchDefault: media prefetch is on unless media_prefetch is
+// false.
+func TestMediaPrefetchDefault(t *testing.T) {
+	off, on := false, true
+	for _, c := range []struct {
+		v    *bool
+		want bool
+	}{{nil, true}, {&on, true}, {&off, false}} {
+		if got := (Config{MediaPrefetch: c.v}).mediaPrefetch(); got != c.want {
+			t.Errorf("media_prefetch %v: prefetch %v, want %v", c.v, got, c.want)
+		}
 	}
 }

@@ -47,7 +47,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			"client_listen", cfg.ClientListen)
 	}
 	ac := app.Config{ClientListen: cfg.ClientListen, Node: nodeConfig(cfg, log),
-		Media: app.MediaConfig{FreezeUnauthenticated: cfg.FreezeUnauthenticatedMedia}}
+		Media: app.MediaConfig{FreezeUnauthenticated: cfg.FreezeUnauthenticatedMedia, NoPrefetch: !cfg.mediaPrefetch()}}
 	if ac.P2P, err = p2pConfig(cfg); err != nil {
 		return err
 	}
