@@ -20,14 +20,31 @@ type api struct {
 	previews *urlPreviews
 }
 
-// Register adds the client API's routes to rt. The whole route table is here,
-// in one place, so what the package serves can be read at a glance; the
+// Register adds the client API's routes to rt. The whole route table is in
+// this file, by area, so what the package serves can be read at a glance; the
 // handlers live in one file per area. n is the node (a *node.Node), reached
 // only through Node.
 func Register(rt *mxhttp.Router, n Node) {
 	a := &api{n: n, log: n.Logger().With("component", "clientapi"), logins: newLoginLimiter(n.Config().LoginFailures),
 		regs: newRegisterLimiter(n.Config().Registrations, n.Config().Clock), previews: newURLPreviews(n.Config())}
 
+	a.registerAccounts(rt)
+	a.registerRooms(rt)
+	a.registerUserData(rt)
+	a.registerPush(rt)
+	a.registerE2EE(rt)
+
+	// URL previews (previewurl.go): registered even when turned off, so
+	// that an unauthenticated request is told so first.
+	rt.Authed("GET /_matrix/client/v1/media/preview_url", a.previewURL)
+	rt.Authed("GET /_matrix/media/v3/preview_url", a.previewURL)
+
+	// Admin endpoints (admin.go): administrators only.
+	rt.Authed("GET "+adminPrefix+"/sticky", a.adminSticky)
+}
+
+// registerAccounts routes discovery, sessions, accounts, devices and profiles.
+func (a *api) registerAccounts(rt *mxhttp.Router) {
 	// Discovery.
 	rt.Public("GET /_matrix/client/versions", a.versions)
 	rt.Authed("GET "+v3+"/capabilities", a.capabilities)
@@ -48,6 +65,15 @@ func Register(rt *mxhttp.Router, n Node) {
 	rt.Authed("DELETE "+v3+"/devices/{deviceId}", a.deleteDevice)
 	rt.Authed("POST "+v3+"/delete_devices", a.deleteDevices)
 
+	// Profiles.
+	rt.Public("GET "+v3+"/profile/{userId}", a.getProfile)
+	rt.Public("GET "+v3+"/profile/{userId}/{keyName}", a.getProfileField)
+	rt.Authed("PUT "+v3+"/profile/{userId}/{keyName}", a.putProfileField)
+	rt.Authed("DELETE "+v3+"/profile/{userId}/{keyName}", a.deleteProfileField)
+}
+
+// registerRooms routes rooms, membership, events, state and aliases.
+func (a *api) registerRooms(rt *mxhttp.Router) {
 	// Rooms and membership.
 	rt.Authed("POST "+v3+"/createRoom", a.createRoom)
 	rt.Authed("GET "+v3+"/joined_rooms", a.joinedRooms)
@@ -74,18 +100,39 @@ func Register(rt *mxhttp.Router, n Node) {
 	rt.Authed("GET "+v3+"/rooms/{roomId}/members", a.members)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/joined_members", a.joinedMembers)
 
-	// Profiles.
-	rt.Public("GET "+v3+"/profile/{userId}", a.getProfile)
-	rt.Public("GET "+v3+"/profile/{userId}/{keyName}", a.getProfileField)
-	rt.Authed("PUT "+v3+"/profile/{userId}/{keyName}", a.putProfileField)
-	rt.Authed("DELETE "+v3+"/profile/{userId}/{keyName}", a.deleteProfileField)
-
 	// Room aliases.
 	rt.Authed("PUT "+v3+"/directory/room/{roomAlias}", a.putAlias)
 	rt.Public("GET "+v3+"/directory/room/{roomAlias}", a.getAlias)
 	rt.Authed("DELETE "+v3+"/directory/room/{roomAlias}", a.deleteAlias)
 	rt.Authed("GET "+v3+"/rooms/{roomId}/aliases", a.roomAliases)
+}
 
+// registerUserData routes the user directory, account data, tags, receipts,
+// read markers, typing and presence.
+func (a *api) registerUserData(rt *mxhttp.Router) {
+	// User directory (userdir.go).
+	rt.Authed("POST "+v3+"/user_directory/search", a.searchUserDirectory)
+
+	// Account data and tags (accountdata.go).
+	rt.Authed("GET "+v3+"/user/{userId}/account_data/{type}", a.getAccountData)
+	rt.Authed("PUT "+v3+"/user/{userId}/account_data/{type}", a.putAccountData)
+	rt.Authed("GET "+v3+"/user/{userId}/rooms/{roomId}/account_data/{type}", a.getAccountData)
+	rt.Authed("PUT "+v3+"/user/{userId}/rooms/{roomId}/account_data/{type}", a.putAccountData)
+	rt.Authed("GET "+v3+"/user/{userId}/rooms/{roomId}/tags", a.getTags)
+	rt.Authed("PUT "+v3+"/user/{userId}/rooms/{roomId}/tags/{tag}", a.putTag)
+	rt.Authed("DELETE "+v3+"/user/{userId}/rooms/{roomId}/tags/{tag}", a.deleteTag)
+
+	// Receipts, read markers, typing, presence.
+	rt.Authed("POST "+v3+"/rooms/{roomId}/receipt/{receiptType}/{eventId}", a.postReceipt)
+	rt.Authed("POST "+v3+"/rooms/{roomId}/read_markers", a.postReadMarkers)
+	rt.Authed("PUT "+v3+"/rooms/{roomId}/typing/{userId}", a.putTyping)
+	rt.Authed("GET "+v3+"/presence/{userId}/status", a.getPresence)
+	rt.Authed("PUT "+v3+"/presence/{userId}/status", a.putPresence)
+}
+
+// registerPush routes push rules (pushrules.go), pushers and notifications
+// (pushers.go).
+func (a *api) registerPush(rt *mxhttp.Router) {
 	// Push rules (pushrules.go), pushers and notifications (pushers.go).
 	rt.Authed("GET "+v3+"/pushrules/{$}", a.pushRules)
 	rt.Authed("GET "+v3+"/pushrules/global/{$}", a.globalPushRules)
@@ -100,7 +147,11 @@ func Register(rt *mxhttp.Router, n Node) {
 	rt.Authed("GET "+v3+"/pushers", a.getPushers)
 	rt.Authed("POST "+v3+"/pushers/set", a.setPusher)
 	rt.Authed("GET "+v3+"/notifications", a.getNotifications)
+}
 
+// registerE2EE routes end-to-end encryption: to-device messages, keys,
+// cross-signing and server-side key backup.
+func (a *api) registerE2EE(rt *mxhttp.Router) {
 	// End-to-end encryption: to-device messages (todevice.go), keys and
 	// cross-signing (keys.go). /keys/changes takes sync tokens: syncapi.
 	rt.Authed("PUT "+v3+"/sendToDevice/{eventType}/{txnId}", a.sendToDevice)
@@ -121,31 +172,4 @@ func Register(rt *mxhttp.Router, n Node) {
 		rt.Authed("PUT "+v3+path, a.putRoomKeys)
 		rt.Authed("DELETE "+v3+path, a.deleteRoomKeys)
 	}
-
-	// User directory (userdir.go).
-	rt.Authed("POST "+v3+"/user_directory/search", a.searchUserDirectory)
-
-	// Account data and tags (accountdata.go).
-	rt.Authed("GET "+v3+"/user/{userId}/account_data/{type}", a.getAccountData)
-	rt.Authed("PUT "+v3+"/user/{userId}/account_data/{type}", a.putAccountData)
-	rt.Authed("GET "+v3+"/user/{userId}/rooms/{roomId}/account_data/{type}", a.getAccountData)
-	rt.Authed("PUT "+v3+"/user/{userId}/rooms/{roomId}/account_data/{type}", a.putAccountData)
-	rt.Authed("GET "+v3+"/user/{userId}/rooms/{roomId}/tags", a.getTags)
-	rt.Authed("PUT "+v3+"/user/{userId}/rooms/{roomId}/tags/{tag}", a.putTag)
-	rt.Authed("DELETE "+v3+"/user/{userId}/rooms/{roomId}/tags/{tag}", a.deleteTag)
-
-	// Receipts, read markers, typing, presence.
-	rt.Authed("POST "+v3+"/rooms/{roomId}/receipt/{receiptType}/{eventId}", a.postReceipt)
-	rt.Authed("POST "+v3+"/rooms/{roomId}/read_markers", a.postReadMarkers)
-	rt.Authed("PUT "+v3+"/rooms/{roomId}/typing/{userId}", a.putTyping)
-	rt.Authed("GET "+v3+"/presence/{userId}/status", a.getPresence)
-	rt.Authed("PUT "+v3+"/presence/{userId}/status", a.putPresence)
-
-	// URL previews (previewurl.go): registered even when turned off, so
-	// that an unauthenticated request is told so first.
-	rt.Authed("GET /_matrix/client/v1/media/preview_url", a.previewURL)
-	rt.Authed("GET /_matrix/media/v3/preview_url", a.previewURL)
-
-	// Admin endpoints (admin.go): administrators only.
-	rt.Authed("GET "+adminPrefix+"/sticky", a.adminSticky)
 }

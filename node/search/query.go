@@ -371,49 +371,7 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []strin
 		}
 		return cmp.Compare(b.pos, a.pos)
 	})
-	// Whether the user may see an event is decided by the state before it
-	// (core.Node.Visible: history visibility and their membership then),
-	// except that with "shared" history a user who left sees what came
-	// before their leave and not after; but the leave is itself a state
-	// change, so no snapshot precedes events on both sides of it. The
-	// answer is therefore cached per snapshot: most messages of a room
-	// share one.
-	cache := make([]int8, len(ss.ids)) // 0 unknown, 1 visible, -1 not
-	load := func(c candidate) (*core.Event, *core.EventRecord, error) {
-		entry, err := tx.Get(core.RoomStreamKey(rooms[c.room], c.pos))
-		if err != nil {
-			return nil, nil, err
-		}
-		eventID, _, err := core.DecodeTimelineEntry(entry)
-		if err != nil {
-			return nil, nil, err
-		}
-		return s.LoadEvent(tx, eventID)
-	}
-	visible := func(c candidate) (bool, error) {
-		cacheable := ss.ids[c.state] != "" // an event indexed with no snapshot is checked alone
-		if cacheable && cache[c.state] != 0 {
-			return cache[c.state] > 0, nil
-		}
-		ev, rec, err := load(c)
-		if errors.Is(err, core.ErrNotFound) || errors.Is(err, kv.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		v, err := s.Visible(tx, q.UserID, ev, rec)
-		if err != nil {
-			return false, err
-		}
-		if cacheable {
-			cache[c.state] = -1
-			if v {
-				cache[c.state] = 1
-			}
-		}
-		return v, nil
-	}
+	vis := &visibility{s: s, tx: tx, userID: q.UserID, rooms: rooms, ss: ss, cache: make([]int8, len(ss.ids))}
 	loaded := 0
 	var last *candidate
 	full, more := false, false
@@ -428,7 +386,7 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []strin
 				return err
 			}
 		}
-		ok, err := visible(c)
+		ok, err := vis.visible(c)
 		if err != nil {
 			return err
 		}
@@ -450,7 +408,7 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []strin
 		loaded++
 		last = &cands[i]
 		seenAtLast = res.Count
-		ev, _, err := load(c)
+		ev, _, err := vis.load(c)
 		if errors.Is(err, core.ErrNotFound) || errors.Is(err, kv.ErrNotFound) {
 			continue
 		}
@@ -480,4 +438,58 @@ func (s *Search) collect(ctx context.Context, tx *kv.Txn, q Query, rooms []strin
 		res.Count += carried
 	}
 	return nil
+}
+
+// visibility decides whether the user may see candidates. That is decided
+// by the state before an event (core.Node.Visible: history visibility and
+// their membership then), except that with "shared" history a user who left
+// sees what came before their leave and not after; but the leave is itself a
+// state change, so no snapshot precedes events on both sides of it. The
+// answer is therefore cached per snapshot: most messages of a room share one.
+type visibility struct {
+	s      *Search
+	tx     *kv.Txn
+	userID string
+	rooms  []string
+	ss     *snapshots
+	cache  []int8 // per snapshot: 0 unknown, 1 visible, -1 not
+}
+
+// load reads a candidate's event from the room's timeline.
+func (v *visibility) load(c candidate) (*core.Event, *core.EventRecord, error) {
+	entry, err := v.tx.Get(core.RoomStreamKey(v.rooms[c.room], c.pos))
+	if err != nil {
+		return nil, nil, err
+	}
+	eventID, _, err := core.DecodeTimelineEntry(entry)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v.s.LoadEvent(v.tx, eventID)
+}
+
+// visible reports whether the user may see c (false for an event gone).
+func (v *visibility) visible(c candidate) (bool, error) {
+	cacheable := v.ss.ids[c.state] != "" // an event indexed with no snapshot is checked alone
+	if cacheable && v.cache[c.state] != 0 {
+		return v.cache[c.state] > 0, nil
+	}
+	ev, rec, err := v.load(c)
+	if errors.Is(err, core.ErrNotFound) || errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ok, err := v.s.Visible(v.tx, v.userID, ev, rec)
+	if err != nil {
+		return false, err
+	}
+	if cacheable {
+		v.cache[c.state] = -1
+		if ok {
+			v.cache[c.state] = 1
+		}
+	}
+	return ok, nil
 }
