@@ -9,93 +9,31 @@
 // The steps run in order and build on each other. Every wait is bounded
 // (WAIT_MS) and driven by the SDK's events; none sleeps to synchronise.
 
-// matrix-js-sdk uses Promise.withResolvers (Node 22+); polyfill it on Node 20
-// before the SDK is loaded, hence the dynamic import below.
-if (typeof Promise.withResolvers !== "function") {
-	Promise.withResolvers = function withResolvers() {
-		let resolve, reject;
-		const promise = new this((res, rej) => {
-			resolve = res;
-			reject = rej;
-		});
-		return { promise, resolve, reject };
-	};
-}
-
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
+import { sdk, run, fromRunSh, recordingFetch, waitOn, waitUntil, register, clientFor, startAndWaitForSync } from "./harness.mjs";
 
-const sdk = await import("matrix-js-sdk");
-const { default: loglevel } = await import("loglevel");
-const { createClient, ClientEvent, RoomEvent, MatrixEventEvent, SyncState, EventType, MsgType } = sdk;
+const { createClient, ClientEvent, RoomEvent, MatrixEventEvent, EventType, MsgType } = sdk;
 const { CryptoEvent } = await import("matrix-js-sdk/lib/crypto-api/index.js");
 
-const BASE = process.env.EDGENODE_BASE_URL;
-if (!BASE) throw new Error("EDGENODE_BASE_URL is not set: run this through e2e/js/run.sh");
-const WAIT_MS = 30_000;
+const [BASE] = fromRunSh("EDGENODE_BASE_URL");
 
-// Only the SDK's warnings and errors, unless E2E_SDK_LOG says otherwise (as
-// in sdk.test.mjs).
-{
-	const threshold = loglevel.levels[(process.env.E2E_SDK_LOG ?? "warn").toUpperCase()] ?? loglevel.levels.WARN;
-	const base = loglevel.methodFactory;
-	const filtered = (method, level, name) =>
-		(loglevel.levels[method.toUpperCase()] ?? loglevel.levels.DEBUG) >= threshold ? base(method, level, name) : () => {};
-	for (const l of [loglevel, ...Object.values(loglevel.getLoggers())]) {
-		l.methodFactory = filtered;
-		l.rebuild();
-	}
-}
-
-// Every answer outside 2xx from a /room_keys endpoint, printed at the end;
-// the SDK asks for some that may 404 by design (no backup yet).
+// Every answer from a /room_keys endpoint, printed at the end; the SDK asks
+// for some that may 404 by design (no backup yet).
 const roomKeysAnswers = [];
-function recordingFetch(who) {
-	return async (input, init = {}) => {
-		const url = new URL(input instanceof Request ? input.url : String(input));
-		const method = (init.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase();
-		if (process.env.E2E_HTTP_LOG) console.log(`# ${who}: ${method} ${url.pathname}${url.search}`);
-		const res = await fetch(input, init);
+const recording = {
+	answer({ who, method, url }, res) {
 		if (url.pathname.includes("/room_keys/")) {
 			roomKeysAnswers.push(`${who}: ${method} ${url.pathname.replace(/.*\/room_keys\//, "/room_keys/")} -> ${res.status}`);
 		}
-		return res;
-	};
-}
+	},
+};
+const fetchFor = (who) => recordingFetch(who, recording);
 
-/**
- * Resolves with check()'s first truthy value, testing it now and after each
- * of the named events on emitter; rejects after ms saying what it waited
- * for.
- */
-function waitUntil(emitter, events, check, what, ms = WAIT_MS) {
-	return new Promise((resolve, reject) => {
-		let done = false;
-		const finish = (fn, v) => {
-			if (done) return;
-			done = true;
-			clearTimeout(timer);
-			for (const e of events) emitter.off(e, onEvent);
-			fn(v);
-		};
-		const onEvent = async () => {
-			try {
-				const v = await check();
-				if (v) finish(resolve, v);
-			} catch (err) {
-				finish(reject, err);
-			}
-		};
-		const timer = setTimeout(() => {
-			const desc = typeof what === "function" ? what() : what;
-			finish(reject, new Error(`timed out after ${ms} ms waiting for ${desc}`));
-		}, ms);
-		for (const e of events) emitter.on(e, onEvent);
-		onEvent();
-	});
-}
+// Most waits here use waitOn with just the named events: unlike waitUntil,
+// no re-check after every sync, as some checks ask the node (and a
+// MatrixEvent has no sync to wait on).
 
-const run = Date.now().toString(36);
 const user = { name: `kb${run}`, password: "backup-me-42" };
 /** @type {import("matrix-js-sdk").MatrixClient} */
 let first;
@@ -119,20 +57,26 @@ async function withCrypto(client) {
 	return client;
 }
 
-async function startAndWaitForSync(client) {
-	const ready = waitUntil(
-		client,
-		[ClientEvent.Sync],
-		() => {
-			const s = client.getSyncState();
-			if (s === SyncState.Error) throw new Error(`sync state ERROR: ${client.getSyncStateData()?.error}`);
-			return s === SyncState.Prepared || s === SyncState.Syncing;
-		},
-		`${client.getUserId()}/${client.getDeviceId()}'s first sync`,
+const start = (client) => startAndWaitForSync(client, { initialSyncLimit: 20 });
+
+// The secret message as it reaches client, the named device, in its
+// timeline (decrypted or not).
+const theMessageOn = (client, device) =>
+	waitOn(
+		[[client, [RoomEvent.Timeline, ClientEvent.Room]]],
+		() => client.getRoom(roomId)?.findEventById(eventId),
+		`the ${device} device to have the message in its timeline`,
 	);
-	await client.startClient({ initialSyncLimit: 20 });
-	await ready;
-}
+
+// Resolves once ev, the secret message, decrypts to the secret (where: for
+// the time-out's message). Make it before asking for the keys, so the
+// decryption cannot come first and go unseen.
+const decrypts = (ev, where) =>
+	waitOn(
+		[[ev, [MatrixEventEvent.Decrypted]]],
+		() => !ev.isDecryptionFailure() && ev.getClearContent()?.body === secret,
+		() => `the message to decrypt ${where} (it reads ${JSON.stringify(ev.getContent())})`,
+	);
 
 after(() => {
 	first?.stopClient();
@@ -141,19 +85,8 @@ after(() => {
 });
 
 test("alice's first device creates a key backup", async () => {
-	const anon = createClient({ baseUrl: BASE, fetchFn: recordingFetch("anon") });
-	const res = await anon.registerRequest({ username: user.name, password: user.password, auth: { type: "m.login.dummy" } });
-	first = await withCrypto(
-		createClient({
-			baseUrl: BASE,
-			accessToken: res.access_token,
-			userId: res.user_id,
-			deviceId: res.device_id,
-			fetchFn: recordingFetch("first"),
-			cryptoCallbacks,
-		}),
-	);
-	await startAndWaitForSync(first);
+	first = await withCrypto(await register(BASE, user.name, user.password, { fetchFn: fetchFor("first"), cryptoCallbacks }));
+	await start(first);
 	const crypto = first.getCrypto();
 	assert.equal(await crypto.getKeyBackupInfo(), null, "a new user has no backup");
 
@@ -164,9 +97,8 @@ test("alice's first device creates a key backup", async () => {
 	assert.ok(info.auth_data?.public_key, "the backup's auth_data carries the public key");
 	const trust = await crypto.isKeyBackupTrusted(info);
 	assert.ok(trust.matchesDecryptionKey, "the device holds the backup's decryption key");
-	await waitUntil(
-		first,
-		[CryptoEvent.KeyBackupStatus],
+	await waitOn(
+		[[first, [CryptoEvent.KeyBackupStatus]]],
 		async () => (await crypto.getActiveSessionBackupVersion()) === info.version,
 		"the first device to start backing up to the new version",
 	);
@@ -187,9 +119,8 @@ test("alice sends an encrypted message; its room key reaches the backup", async 
 	);
 	// The backup loop starts when a key is created; the remaining count
 	// falls to zero once the node has taken the upload.
-	const backedUp = waitUntil(
-		first,
-		[CryptoEvent.KeyBackupSessionsRemaining],
+	const backedUp = waitOn(
+		[[first, [CryptoEvent.KeyBackupSessionsRemaining]]],
 		async () => {
 			const version = await crypto.getActiveSessionBackupVersion();
 			const r = await fetch(`${BASE}/_matrix/client/v3/room_keys/keys/${encodeURIComponent(roomId)}?version=${version}`, {
@@ -218,30 +149,16 @@ test("a second device, logged in after the message, restores the backup and decr
 	assert.ok(key instanceof Uint8Array && key.length === 32, "the first device hands over the backup decryption key");
 	const version = await firstCrypto.getActiveSessionBackupVersion();
 
-	const anon = createClient({ baseUrl: BASE, fetchFn: recordingFetch("anon") });
-	const login = await anon.loginRequest({
+	const login = await createClient({ baseUrl: BASE, fetchFn: fetchFor("anon") }).loginRequest({
 		type: "m.login.password",
 		identifier: { type: "m.id.user", user: user.name },
 		password: user.password,
 		initial_device_display_name: "second device",
 	});
 	assert.notEqual(login.device_id, first.getDeviceId());
-	second = await withCrypto(
-		createClient({
-			baseUrl: BASE,
-			accessToken: login.access_token,
-			userId: login.user_id,
-			deviceId: login.device_id,
-			fetchFn: recordingFetch("second"),
-		}),
-	);
-	await startAndWaitForSync(second);
-	const ev = await waitUntil(
-		second,
-		[RoomEvent.Timeline, ClientEvent.Room],
-		() => second.getRoom(roomId)?.findEventById(eventId),
-		"the second device to have the message in its timeline",
-	);
+	second = await withCrypto(clientFor(BASE, login, { fetchFn: fetchFor("second") }));
+	await start(second);
+	const ev = await theMessageOn(second, "second");
 	// Nobody shared the key with the second device: it cannot read the
 	// message yet.
 	await ev.getDecryptionPromise();
@@ -249,12 +166,7 @@ test("a second device, logged in after the message, restores the backup and decr
 
 	const crypto = second.getCrypto();
 	await crypto.storeSessionBackupPrivateKey(key, version);
-	const decrypted = waitUntil(
-		ev,
-		[MatrixEventEvent.Decrypted],
-		() => !ev.isDecryptionFailure() && ev.getClearContent()?.body === secret,
-		() => `the message to decrypt after the restore (it reads ${JSON.stringify(ev.getContent())})`,
-	);
+	const decrypted = decrypts(ev, "after the restore");
 	const result = await crypto.restoreKeyBackup();
 	assert.ok(result.total >= 1 && result.imported >= 1, `restored ${JSON.stringify(result)}`);
 	await decrypted;
@@ -277,9 +189,8 @@ test("recovery: a new backup version, its key in secret storage; a third device 
 		setupNewSecretStorage: true,
 		setupNewKeyBackup: true,
 	});
-	const newVersion = await waitUntil(
-		first,
-		[CryptoEvent.KeyBackupStatus],
+	const newVersion = await waitOn(
+		[[first, [CryptoEvent.KeyBackupStatus]]],
 		async () => {
 			const v = await crypto.getActiveSessionBackupVersion();
 			return v && v !== oldVersion ? v : undefined;
@@ -291,9 +202,8 @@ test("recovery: a new backup version, its key in secret storage; a third device 
 	});
 	assert.equal(old.status, 404, "the old backup version was deleted by the reset");
 	// The keys the old version had are uploaded again to the new one.
-	await waitUntil(
-		first,
-		[CryptoEvent.KeyBackupSessionsRemaining],
+	await waitOn(
+		[[first, [CryptoEvent.KeyBackupSessionsRemaining]]],
 		async () => {
 			const r = await fetch(`${BASE}/_matrix/client/v3/room_keys/version/${newVersion}`, {
 				headers: { Authorization: `Bearer ${first.getAccessToken()}` },
@@ -308,33 +218,14 @@ test("recovery: a new backup version, its key in secret storage; a third device 
 		identifier: { type: "m.id.user", user: user.name },
 		password: user.password,
 	});
-	const third = await withCrypto(
-		createClient({
-			baseUrl: BASE,
-			accessToken: login.access_token,
-			userId: login.user_id,
-			deviceId: login.device_id,
-			fetchFn: recordingFetch("third"),
-			cryptoCallbacks,
-		}),
-	);
+	const third = await withCrypto(clientFor(BASE, login, { fetchFn: fetchFor("third"), cryptoCallbacks }));
 	try {
-		await startAndWaitForSync(third);
-		const ev = await waitUntil(
-			third,
-			[RoomEvent.Timeline, ClientEvent.Room],
-			() => third.getRoom(roomId)?.findEventById(eventId),
-			"the third device to have the message in its timeline",
-		);
+		await start(third);
+		const ev = await theMessageOn(third, "third");
 		await ev.getDecryptionPromise();
 		const thirdCrypto = third.getCrypto();
 		await thirdCrypto.loadSessionBackupPrivateKeyFromSecretStorage();
-		const decrypted = waitUntil(
-			ev,
-			[MatrixEventEvent.Decrypted],
-			() => !ev.isDecryptionFailure() && ev.getClearContent()?.body === secret,
-			() => `the message to decrypt on the third device (it reads ${JSON.stringify(ev.getContent())})`,
-		);
+		const decrypted = decrypts(ev, "on the third device");
 		const result = await thirdCrypto.restoreKeyBackup();
 		assert.ok(result.imported >= 1, `restored ${JSON.stringify(result)}`);
 		await decrypted;

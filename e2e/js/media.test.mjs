@@ -10,33 +10,14 @@
 // through A's authenticated endpoints. Every wait is bounded (WAIT_MS) and
 // driven by the SDK's events or a request's answer; none sleeps.
 
-if (typeof Promise.withResolvers !== "function") {
-	Promise.withResolvers = function withResolvers() {
-		let resolve, reject;
-		const promise = new this((res, rej) => {
-			resolve = res;
-			reject = rej;
-		});
-		return { promise, resolve, reject };
-	};
-}
-
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { deflateSync, crc32 } from "node:zlib";
+import { sdk, WAIT_MS, run, fromRunSh, waitUntil, register as registerOn, startAndWaitForSync } from "./harness.mjs";
 
-const sdk = await import("matrix-js-sdk");
-const { default: loglevel } = await import("loglevel");
-const { createClient, ClientEvent, RoomEvent, SyncState, MsgType } = sdk;
+const { RoomEvent, MsgType } = sdk;
 
-const A = process.env.EDGENODE_A_URL;
-const A_SERVER = process.env.EDGENODE_A_SERVER;
-const B = process.env.EDGENODE_B_URL;
-if (!A || !A_SERVER || !B) throw new Error("EDGENODE_A_URL, EDGENODE_A_SERVER and EDGENODE_B_URL must be set: run this through e2e/js/run.sh");
-const WAIT_MS = 30_000;
-
-loglevel.setLevel(process.env.E2E_SDK_LOG ?? "warn");
-for (const l of Object.values(loglevel.getLoggers())) l.setLevel(process.env.E2E_SDK_LOG ?? "warn");
+const [A, A_SERVER, B] = fromRunSh("EDGENODE_A_URL", "EDGENODE_A_SERVER", "EDGENODE_B_URL");
 
 // --- a PNG made here --------------------------------------------------------
 
@@ -74,50 +55,14 @@ function png(w, h, seed) {
 
 // --- clients ----------------------------------------------------------------
 
-const run = Date.now().toString(36);
 /** @type {import("matrix-js-sdk").MatrixClient} */
 let alice;
 /** @type {import("matrix-js-sdk").MatrixClient} */
 let bob;
 let roomId;
 
-async function register(baseUrl, name) {
-	const anon = createClient({ baseUrl });
-	const res = await anon.registerRequest({ username: name, password: `pw-${name}-42`, auth: { type: "m.login.dummy" } });
-	assert.ok(res.access_token, "register gave no access_token");
-	return createClient({ baseUrl, accessToken: res.access_token, userId: res.user_id, deviceId: res.device_id });
-}
-
-function waitUntil(client, events, check, what) {
-	const all = [...new Set([...events, ClientEvent.Sync])];
-	return new Promise((resolve, reject) => {
-		let done = false;
-		const finish = (fn, v) => {
-			if (done) return;
-			done = true;
-			clearTimeout(timer);
-			for (const e of all) client.off(e, onEvent);
-			fn(v);
-		};
-		const onEvent = () => {
-			try {
-				const v = check();
-				if (v) finish(resolve, v);
-			} catch (err) {
-				finish(reject, err);
-			}
-		};
-		const timer = setTimeout(() => finish(reject, new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`)), WAIT_MS);
-		for (const e of all) client.on(e, onEvent);
-		onEvent();
-	});
-}
-
-async function startAndWaitForSync(client) {
-	const ready = waitUntil(client, [ClientEvent.Sync], () => [SyncState.Prepared, SyncState.Syncing].includes(client.getSyncState()), `${client.getUserId()}'s first sync`);
-	await client.startClient({ initialSyncLimit: 10 });
-	await ready;
-}
+const register = (baseUrl, name) => registerOn(baseUrl, name, `pw-${name}-42`);
+const start = (client) => startAndWaitForSync(client, { initialSyncLimit: 10 }, { failOnError: false });
 
 /** GETs an authenticated media URL as client; returns the bytes and the answer. */
 async function download(client, url) {
@@ -144,7 +89,7 @@ after(() => {
 test("alice on A and bob on B share a room over libp2p", async () => {
 	alice = await register(A, `alice${run}`);
 	bob = await register(B, `bob${run}`);
-	await Promise.all([startAndWaitForSync(alice), startAndWaitForSync(bob)]);
+	await Promise.all([start(alice), start(bob)]);
 	({ room_id: roomId } = await alice.createRoom({ preset: "public_chat", name: "media" }));
 	await bob.joinRoom(roomId, { viaServers: [A_SERVER] });
 	await waitUntil(bob, [RoomEvent.Timeline], () => bob.getRoom(roomId)?.getMyMembership() === "join", "bob's join in his client");

@@ -3,33 +3,17 @@
 // starts the node and passes its base URL in EDGENODE_BASE_URL.
 //
 // The tests run in order and share the two clients and the room: each step
-// builds on the one before. Every wait is bounded (WAIT_MS) and driven by the
-// SDK's own events; none sleeps to synchronise.
+// builds on the one before. Every wait is bounded (WAIT_MS, harness.mjs)
+// and driven by the SDK's own events; none sleeps to synchronise.
 //
 // Every HTTP answer outside 2xx that either client got is recorded by a
 // wrapper around fetch and printed at the end, so endpoints the SDK asks for
 // and the node lacks show up in every run.
 
-// matrix-js-sdk uses Promise.withResolvers (Node 22+); polyfill it on Node 20
-// before the SDK is loaded, hence the dynamic import below.
-if (typeof Promise.withResolvers !== "function") {
-	Promise.withResolvers = function withResolvers() {
-		let resolve, reject;
-		const promise = new this((res, rej) => {
-			resolve = res;
-			reject = rej;
-		});
-		return { promise, resolve, reject };
-	};
-}
-
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
+import { sdk, run, fromRunSh, recordingFetch, waitUntil, register as registerOn, clientFor, startAndWaitForSync } from "./harness.mjs";
 
-const sdk = await import("matrix-js-sdk");
-// The SDK's own logging (loglevel, a dependency of the SDK; its place in
-// node_modules is fixed by package-lock.json).
-const { default: loglevel } = await import("loglevel");
 const {
 	createClient,
 	ClientEvent,
@@ -43,24 +27,7 @@ const {
 	ThreadFilterType,
 } = sdk;
 
-const BASE = process.env.EDGENODE_BASE_URL;
-if (!BASE) throw new Error("EDGENODE_BASE_URL is not set: run this through e2e/js/run.sh");
-const WAIT_MS = 30_000;
-
-// The SDK logs a lot at debug and sets every logger it makes to debug; keep
-// only its warnings and errors unless E2E_SDK_LOG says otherwise. Loggers
-// made later copy their parent's methodFactory, so filtering there holds for
-// them too.
-{
-	const threshold = loglevel.levels[(process.env.E2E_SDK_LOG ?? "warn").toUpperCase()] ?? loglevel.levels.WARN;
-	const base = loglevel.methodFactory;
-	const filtered = (method, level, name) =>
-		(loglevel.levels[method.toUpperCase()] ?? loglevel.levels.DEBUG) >= threshold ? base(method, level, name) : () => {};
-	for (const l of [loglevel, ...Object.values(loglevel.getLoggers())]) {
-		l.methodFactory = filtered;
-		l.rebuild();
-	}
-}
+const [BASE] = fromRunSh("EDGENODE_BASE_URL");
 
 // --- recording every non-2xx answer ---------------------------------------
 
@@ -69,23 +36,14 @@ const nonOk = [];
 // Every endpoint asked for ("METHOD /path/template" -> count), for the log.
 const asked = new Map();
 
-function recordingFetch(who) {
-	return async (input, init = {}) => {
-		const url = new URL(input instanceof Request ? input.url : String(input));
-		const method = (init.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase();
+// recordingFetch's hooks here: count every endpoint, record every answer
+// outside 2xx and every network error.
+const recording = {
+	request({ method, url }) {
 		const key = `${method} ${template(url.pathname)}`;
 		asked.set(key, (asked.get(key) ?? 0) + 1);
-		if (process.env.E2E_HTTP_LOG) console.log(`# ${who}: ${method} ${url.pathname}${url.search}`);
-		let res;
-		try {
-			res = await fetch(input, init);
-		} catch (err) {
-			// stopClient aborts the pending long-poll: that is no failure.
-			if (err?.name !== "AbortError") {
-				nonOk.push({ who, method, path: url.pathname, status: `network error: ${err?.message ?? err}`, body: "" });
-			}
-			throw err;
-		}
+	},
+	async answer({ who, method, url }, res) {
 		if (!res.ok) {
 			const body = await res
 				.clone()
@@ -93,9 +51,15 @@ function recordingFetch(who) {
 				.catch(() => "");
 			nonOk.push({ who, method, path: url.pathname, status: res.status, body: body.slice(0, 300) });
 		}
-		return res;
-	};
-}
+	},
+	error({ who, method, url }, err) {
+		// stopClient aborts the pending long-poll: that is no failure.
+		if (err?.name !== "AbortError") {
+			nonOk.push({ who, method, path: url.pathname, status: `network error: ${err?.message ?? err}`, body: "" });
+		}
+	},
+};
+const fetchFor = (who) => recordingFetch(who, recording);
 
 // Room and user IDs make every path unique; fold them so the report groups
 // by endpoint.
@@ -127,46 +91,8 @@ function printNonOk() {
 	}
 }
 
-// --- waiting on the SDK's events ------------------------------------------
-
-/**
- * Resolves with check()'s first truthy value, testing it now, after each of
- * the named events on client and after each sync the client has processed
- * (ClientEvent.Sync: so state the SDK applies without an event of its own,
- * like a room summary, is seen too); rejects after WAIT_MS saying what it
- * waited for (what: a string, or a function giving one, called then).
- */
-function waitUntil(client, events, check, what, ms = WAIT_MS) {
-	const all = [...new Set([...events, ClientEvent.Sync])];
-	return new Promise((resolve, reject) => {
-		let done = false;
-		const finish = (fn, v) => {
-			if (done) return;
-			done = true;
-			clearTimeout(timer);
-			for (const e of all) client.off(e, onEvent);
-			fn(v);
-		};
-		const onEvent = () => {
-			try {
-				const v = check();
-				if (v) finish(resolve, v);
-			} catch (err) {
-				finish(reject, err);
-			}
-		};
-		const timer = setTimeout(() => {
-			const desc = typeof what === "function" ? what() : what;
-			finish(reject, new Error(`timed out after ${ms} ms waiting for ${desc}`));
-		}, ms);
-		for (const e of all) client.on(e, onEvent);
-		onEvent();
-	});
-}
-
 // --- the two users ----------------------------------------------------------
 
-const run = Date.now().toString(36);
 const users = {
 	alice: { name: `alice${run}`, password: "wonderland-42" },
 	bob: { name: `bob${run}`, password: "builder-42" },
@@ -179,48 +105,20 @@ let roomId;
 // Alice's first message as bob's client saw it.
 let aliceMessageSeenByBob;
 
-async function register(u) {
-	const anon = createClient({ baseUrl: BASE, fetchFn: recordingFetch(u.name) });
-	const res = await anon.registerRequest({
-		username: u.name,
-		password: u.password,
-		auth: { type: "m.login.dummy" },
-	});
-	assert.ok(res.access_token, "register gave no access_token");
-	assert.ok(res.device_id, "register gave no device_id");
-	assert.match(res.user_id, new RegExp(`^@${u.name}:`));
-	return createClient({
-		baseUrl: BASE,
-		accessToken: res.access_token,
-		userId: res.user_id,
-		deviceId: res.device_id,
-		fetchFn: recordingFetch(u.name),
-	});
-}
+const register = (u) => registerOn(BASE, u.name, u.password, { fetchFn: fetchFor(u.name) });
 
 // Sync states each client went through that mean a failed /sync.
 const syncTrouble = [];
 
-async function startAndWaitForSync(client) {
+async function start(client) {
 	client.on(ClientEvent.Sync, (state, prev, data) => {
 		if (state === SyncState.Error || state === SyncState.Reconnecting) {
 			syncTrouble.push(`${client.getUserId()}: ${prev} -> ${state}: ${data?.error?.message ?? data?.error ?? ""}`);
 		}
 	});
-	const ready = waitUntil(
-		client,
-		[ClientEvent.Sync],
-		() => {
-			const s = client.getSyncState();
-			if (s === SyncState.Error) throw new Error(`${client.getUserId()}: sync state ERROR: ${client.getSyncStateData()?.error}`);
-			return s === SyncState.Prepared || s === SyncState.Syncing;
-		},
-		`${client.getUserId()}'s first sync (PREPARED)`,
-	);
 	// threadSupport: threads as Element shows them (the thread list comes
 	// from GET /threads, thread replies leave the main timeline).
-	await client.startClient({ initialSyncLimit: 20, threadSupport: true });
-	await ready;
+	await startAndWaitForSync(client, { initialSyncLimit: 20, threadSupport: true });
 }
 
 // A live timeline event in client's room, from /sync (not a local echo).
@@ -258,7 +156,7 @@ after(() => {
 test("both users register (m.login.dummy) and start live-syncing clients", async () => {
 	alice = await register(users.alice);
 	bob = await register(users.bob);
-	await Promise.all([startAndWaitForSync(alice), startAndWaitForSync(bob)]);
+	await Promise.all([start(alice), start(bob)]);
 	for (const c of [alice, bob]) {
 		assert.ok(c.isInitialSyncComplete(), `${c.getUserId()}'s initial sync is complete`);
 	}
@@ -374,19 +272,11 @@ test("a new client of bob's, whose first sync holds none of it, shows the same f
 	// the root with its bundled m.thread and m.replace, /relations the
 	// reaction.
 	await sendAndSee(alice, bob, "after the thread");
-	const anon = createClient({ baseUrl: BASE, fetchFn: recordingFetch(`${users.bob.name}-2`) });
-	const login = await anon.loginWithPassword(users.bob.name, users.bob.password);
-	const bob2 = createClient({
-		baseUrl: BASE,
-		accessToken: login.access_token,
-		userId: login.user_id,
-		deviceId: login.device_id,
-		fetchFn: recordingFetch(`${users.bob.name}-2`),
-	});
+	const fetchFn = fetchFor(`${users.bob.name}-2`);
+	const login = await createClient({ baseUrl: BASE, fetchFn }).loginWithPassword(users.bob.name, users.bob.password);
+	const bob2 = clientFor(BASE, login, { fetchFn });
 	try {
-		const ready = waitUntil(bob2, [ClientEvent.Sync], () => bob2.getSyncState() === SyncState.Prepared || bob2.getSyncState() === SyncState.Syncing, "bob's new client's first sync");
-		await bob2.startClient({ initialSyncLimit: 1, threadSupport: true });
-		await ready;
+		await startAndWaitForSync(bob2, { initialSyncLimit: 1, threadSupport: true }, { failOnError: false });
 		const room = await waitUntil(bob2, [ClientEvent.Room], () => bob2.getRoom(roomId), "bob's new client to have the room");
 		const rootId = aliceMessageSeenByBob.getId();
 		assert.equal(room.findEventById(rootId), undefined, "the root is not in the new client's first sync");
@@ -548,7 +438,7 @@ test("sticky events: bob's clients get alice's keyed sticky event, beyond the ti
 	// A fresh client of bob (same device, empty store): look at what its
 	// first /sync carried for the room.
 	const seen = { sticky: false, timeline: false };
-	const watching = recordingFetch("bob-fresh");
+	const watching = fetchFor("bob-fresh");
 	const fetchFn = async (input, init) => {
 		const res = await watching(input, init);
 		const url = new URL(input instanceof Request ? input.url : String(input));

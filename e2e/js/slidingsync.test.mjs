@@ -6,107 +6,35 @@
 // Steps share the clients and rooms and run in order. Every wait is bounded
 // (WAIT_MS) and driven by the SDK's events; none sleeps to synchronise.
 
-if (typeof Promise.withResolvers !== "function") {
-	Promise.withResolvers = function withResolvers() {
-		let resolve, reject;
-		const promise = new this((res, rej) => {
-			resolve = res;
-			reject = rej;
-		});
-		return { promise, resolve, reject };
-	};
-}
-
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
+import { sdk, run, fromRunSh, recordingFetch, waitOn, waitUntil, register as registerOn } from "./harness.mjs";
 
-const sdk = await import("matrix-js-sdk");
 const { SlidingSync } = await import("matrix-js-sdk/lib/sliding-sync.js");
 const { RoomStickyEventsEvent } = await import("matrix-js-sdk/lib/models/room-sticky-events.js");
-const { default: loglevel } = await import("loglevel");
-const { createClient, ClientEvent, RoomEvent, EventType, MsgType } = sdk;
+const { ClientEvent, RoomEvent, EventType, MsgType } = sdk;
 
-const BASE = process.env.EDGENODE_BASE_URL;
-if (!BASE) throw new Error("EDGENODE_BASE_URL is not set: run this through e2e/js/run.sh");
-const WAIT_MS = 30_000;
+const [BASE] = fromRunSh("EDGENODE_BASE_URL");
 
-{
-	const threshold = loglevel.levels[(process.env.E2E_SDK_LOG ?? "warn").toUpperCase()] ?? loglevel.levels.WARN;
-	const base = loglevel.methodFactory;
-	const filtered = (method, level, name) =>
-		(loglevel.levels[method.toUpperCase()] ?? loglevel.levels.DEBUG) >= threshold ? base(method, level, name) : () => {};
-	for (const l of [loglevel, ...Object.values(loglevel.getLoggers())]) {
-		l.methodFactory = filtered;
-		l.rebuild();
-	}
-}
-
-// Every sliding sync answer outside 2xx, for the report at the end.
+// Every sliding sync answer outside 2xx, for the report at the end; with
+// E2E_HTTP_LOG, what each /sync answer held too.
 const nonOk = [];
-function recordingFetch(who) {
-	return async (input, init = {}) => {
-		const url = new URL(input instanceof Request ? input.url : String(input));
-		const t0 = Date.now();
-		const res = await fetch(input, init);
+const recording = {
+	async answer({ who, url, started }, res) {
 		if (process.env.E2E_HTTP_LOG && url.pathname.endsWith("/sync")) {
 			const body = await res.clone().text().catch(() => "");
-			{ const j = JSON.parse(body || "{}"); console.log(`# ${who} ${url.search} -> ${res.status} after ${Date.now() - t0} ms: rooms ${Object.keys(j.rooms ?? {}).length} ext ${JSON.stringify(j.extensions ?? {}).slice(0, 300)}`); }
+			const j = JSON.parse(body || "{}");
+			const roomCount = Object.keys(j.rooms ?? {}).length;
+			console.log(`# ${who} ${url.search} -> ${res.status} after ${Date.now() - started} ms: rooms ${roomCount} ext ${JSON.stringify(j.extensions ?? {}).slice(0, 300)}`);
 		}
 		if (!res.ok) {
 			const body = await res.clone().text().catch(() => "");
 			nonOk.push(`${who}: ${res.status} ${url.pathname} ${body.slice(0, 200)}`);
 		}
-		return res;
-	};
-}
+	},
+};
 
-// waitUntil resolves with check()'s first truthy value, checking now, after
-// each of the named events and after each sync; it rejects after WAIT_MS.
-function waitUntil(client, events, check, what, ms = WAIT_MS) {
-	return waitOn([[client, [...new Set([...events, ClientEvent.Sync])]]], check, what, ms);
-}
-
-// waitOn is waitUntil on several emitters: sources are [emitter, events]
-// pairs.
-function waitOn(sources, check, what, ms = WAIT_MS) {
-	return new Promise((resolve, reject) => {
-		let done = false;
-		const finish = (fn, v) => {
-			if (done) return;
-			done = true;
-			clearTimeout(timer);
-			for (const [em, evs] of sources) for (const e of evs) em.off(e, onEvent);
-			fn(v);
-		};
-		const onEvent = () => {
-			try {
-				const v = check();
-				if (v) finish(resolve, v);
-			} catch (err) {
-				finish(reject, err);
-			}
-		};
-		const timer = setTimeout(() => {
-			const desc = typeof what === "function" ? what() : what;
-			finish(reject, new Error(`timed out after ${ms} ms waiting for ${desc}`));
-		}, ms);
-		for (const [em, evs] of sources) for (const e of evs) em.on(e, onEvent);
-		onEvent();
-	});
-}
-
-const run = Date.now().toString(36);
-async function register(name) {
-	const anon = createClient({ baseUrl: BASE, fetchFn: recordingFetch(name) });
-	const res = await anon.registerRequest({ username: name, password: "sliding-42", auth: { type: "m.login.dummy" } });
-	return createClient({
-		baseUrl: BASE,
-		accessToken: res.access_token,
-		userId: res.user_id,
-		deviceId: res.device_id,
-		fetchFn: recordingFetch(name),
-	});
-}
+const register = (name) => registerOn(BASE, name, "sliding-42", { fetchFn: recordingFetch(name, recording) });
 
 let alice, bob, slidingSync;
 const rooms = [];
