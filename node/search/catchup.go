@@ -30,10 +30,14 @@ import (
 // indexed up to in that room while it runs.
 const TableCatchUp = "searchmeta"
 
-// catchUpEvents is the events indexed per transaction: each writes up to
-// MaxTokensPerEvent postings, and the phone profile's transactions are
-// small.
-const catchUpEvents = 32
+// A transaction of the walk reads at most catchUpEvents timeline events
+// and writes at most catchUpPostings postings, or one event's more: an
+// event has up to MaxTokensPerEvent, and the phone profile's transactions
+// take a few thousand writes (Badger's limit is 15% of its 2 MiB memtable).
+const (
+	catchUpEvents   = 256
+	catchUpPostings = 1024
+)
 
 func builtKey() []byte                 { return kv.Key(TableCatchUp, "built") }
 func progressKey(roomID string) []byte { return kv.Key(TableCatchUp, "room", roomID) }
@@ -121,7 +125,7 @@ func (s *Search) catchUpRoom(ctx context.Context, roomID string, maxTxns *int) (
 	}
 }
 
-// catchUpChunk indexes the next catchUpEvents events of roomID's timeline
+// catchUpChunk indexes the next s.catchUpEvents events of roomID's timeline
 // in one transaction, under the room's lock, and records how far it got. It
 // reports whether the timeline may have more.
 func (s *Search) catchUpChunk(ctx context.Context, roomID string) (indexed int, more bool, err error) {
@@ -156,46 +160,63 @@ func (s *Search) catchUpChunk(ctx context.Context, roomID string) (indexed int, 
 				return false, err
 			}
 			entries = append(entries, entry{pos, eventID})
-			return len(entries) < catchUpEvents, nil
+			return len(entries) < s.catchUpEvents, nil
 		})
 		if err != nil {
 			return err
 		}
+		more = len(entries) == s.catchUpEvents
+		written := 0
 		for _, e := range entries {
-			ok, err := s.indexStored(tx, roomID, e.pos, e.eventID)
+			n, err := s.indexStored(tx, roomID, e.pos, e.eventID, written)
+			if errors.Is(err, errChunkFull) {
+				more = true
+				break
+			}
 			if err != nil {
 				return err
 			}
-			if ok {
+			if n > 0 {
 				indexed++
+				written += n
 			}
 			after = e.pos
 		}
-		more = len(entries) == catchUpEvents
 		return tx.Set(progressKey(roomID), encodeProgress(after))
 	})
 	return indexed, more, err
 }
 
+// errChunkFull: the event's postings would take the transaction over
+// catchUpPostings; it goes in the next one.
+var errChunkFull = errors.New("search: catch-up transaction full")
+
 // indexStored writes the postings of a stored timeline event, as the
 // Indexer did or would have in its commit: not for rejected or redacted
-// events, nor events the index does not cover.
-func (s *Search) indexStored(tx *kv.Txn, roomID string, pos uint64, eventID string) (bool, error) {
+// events, nor events the index does not cover. It returns how many it
+// wrote, or errChunkFull (having written none) when written postings are
+// in the transaction already and the event's would go over
+// catchUpPostings.
+func (s *Search) indexStored(tx *kv.Txn, roomID string, pos uint64, eventID string, written int) (int, error) {
 	ev, rec, err := s.LoadEvent(tx, eventID)
 	if errors.Is(err, core.ErrNotFound) || errors.Is(err, kv.ErrNotFound) {
-		return false, nil
+		return 0, nil
 	}
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	if rec.Rejected != "" || ev.RedactedBy != "" || rec.Pos != pos {
-		return false, nil
+		return 0, nil
 	}
 	field, text, ok := indexedText(ev.PDU)
 	if !ok {
-		return false, nil
+		return 0, nil
 	}
-	return true, writePostings(tx, roomID, pos, field, text, rec.StateBefore)
+	tokens, counts := Tokens(text, MaxTokensPerEvent)
+	if written > 0 && written+len(tokens) > catchUpPostings {
+		return 0, errChunkFull
+	}
+	return len(tokens), writePostings(tx, roomID, pos, field, tokens, counts, rec.StateBefore)
 }
 
 // finishCatchUp marks the index built and deletes the rooms' progress, in

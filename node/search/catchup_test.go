@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/edgenode/edgenode/internal/testnet"
@@ -41,11 +43,11 @@ func oldNode(ctx context.Context, t *testing.T, dir string) (*node.Node, node.Se
 	return n, alice, needles
 }
 
-// dropTables deletes every key of the tables.
-func dropTables(t *testing.T, n *node.Node, tables ...string) {
-	t.Helper()
-	err := n.DB.Update(func(tx *kv.Txn) error {
-		var keys [][]byte
+// dropTables deletes every key of the tables, a thousand per transaction.
+func dropTables(tb testing.TB, n *node.Node, tables ...string) {
+	tb.Helper()
+	var keys [][]byte
+	err := n.DB.View(func(tx *kv.Txn) error {
 		for _, table := range tables {
 			err := tx.Each(kv.Scan{Prefix: kv.Key(table), KeysOnly: true}, func(k, _ []byte) (bool, error) {
 				keys = append(keys, bytes.Clone(k))
@@ -55,15 +57,23 @@ func dropTables(t *testing.T, n *node.Node, tables ...string) {
 				return err
 			}
 		}
-		for _, k := range keys {
-			if err := tx.Delete(k); err != nil {
-				return err
-			}
-		}
 		return nil
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
+	}
+	for chunk := range slices.Chunk(keys, 1000) {
+		err := n.DB.Update(func(tx *kv.Txn) error {
+			for _, k := range chunk {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
 	}
 }
 
@@ -111,7 +121,7 @@ func TestCatchUpResumes(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	n, alice, needles := oldNode(ctx, t, dir)
-	if err := search.CatchUpTxns(ctx, n.Search, 2); err != nil {
+	if err := search.CatchUpTxns(ctx, n.Search, 2, 16); err != nil {
 		t.Fatal(err)
 	}
 	done := found(ctx, t, n, alice.UserID, "needle")
@@ -126,5 +136,31 @@ func TestCatchUpResumes(t *testing.T) {
 	n = testnet.OpenNode(t, testnet.FastNodeConfig(dir))
 	if got := found(ctx, t, n, alice.UserID, "needle"); got != needles-done {
 		t.Fatalf("after reopening: %d needles found, want the %d the first run had not reached", got, needles-done)
+	}
+}
+
+// TestCatchUpLongMessages: messages of hundreds of words each, more of
+// them than one of the phone profile's transactions can take the postings
+// of, are all indexed (the walk's transactions are bounded by postings, not
+// only by events).
+func TestCatchUpLongMessages(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	n := testnet.OpenNodeUnclosed(t, testnet.FastNodeConfig(dir))
+	alice := testnet.Register(ctx, t, n, "alice")
+	room := testnet.CreateRoom(ctx, t, n, core.CreateRoomRequest{Creator: alice.UserID, Preset: core.PresetPrivateChat})
+	const messages = 24
+	for i := range messages {
+		words := []string{"haystack"}
+		for j := range 400 {
+			words = append(words, fmt.Sprintf("w%dx%d", i, j))
+		}
+		testnet.SendText(ctx, t, n, alice.UserID, alice.DeviceID, room, strings.Join(words, " "))
+	}
+	dropTables(t, n, search.TablePostings, search.TableCatchUp)
+	n.Close()
+	n = testnet.OpenNode(t, testnet.FastNodeConfig(dir))
+	if got := found(ctx, t, n, alice.UserID, "haystack"); got != messages {
+		t.Fatalf("after reopening: %d of %d long messages found", got, messages)
 	}
 }

@@ -6,6 +6,10 @@ import "context"
 // messages.
 func SetMaxScan(s *Search, n int) { s.maxScan = n }
 
-// CatchUpTxns runs the catch-up walk for at most n transactions, as a node
-// that crashes after them would.
-func CatchUpTxns(ctx context.Context, s *Search, n int) error { return s.catchUp(ctx, n) }
+// CatchUpTxns runs the catch-up walk for at most n transactions (all when
+// n is negative) of at most events timeline events, as a node that crashes
+// after them would.
+func CatchUpTxns(ctx context.Context, s *Search, n, events int) error {
+	s.catchUpEvents = events
+	return s.catchUp(ctx, n)
+}

@@ -151,17 +151,17 @@ func (s *Search) index(tx *kv.Txn, c *core.RoomCommit) error {
 			}
 			stateBefore = p.Record.StateBefore
 		}
-		if err := writePostings(tx, c.RoomID, ce.Pos, field, text, stateBefore); err != nil {
+		tokens, counts := Tokens(text, MaxTokensPerEvent)
+		if err := writePostings(tx, c.RoomID, ce.Pos, field, tokens, counts, stateBefore); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// writePostings writes the postings of the text of an event's field, the
-// event being at pos in roomID's timeline.
-func writePostings(tx *kv.Txn, roomID string, pos uint64, field Field, text, stateBefore string) error {
-	tokens, counts := Tokens(text, MaxTokensPerEvent)
+// writePostings writes the postings of an event's tokens (Tokens of its
+// field's text), the event being at pos in roomID's timeline.
+func writePostings(tx *kv.Txn, roomID string, pos uint64, field Field, tokens []string, counts map[string]int, stateBefore string) error {
 	// One value per token differs only in its count byte: encode it once
 	// and copy, all into one allocation (Badger keeps the slices until the
 	// commit, so each posting needs its own).

@@ -40,10 +40,13 @@ type Search struct {
 	*core.Node
 	// maxScan is MaxPostingsScanned, or less in tests (export_test.go).
 	maxScan int
+	// catchUpEvents is the timeline events a catch-up transaction reads
+	// (catchup.go), or fewer in tests.
+	catchUpEvents int
 }
 
 // New returns the search concern of the room core c. node registers its
 // Indexer with c.
 func New(c *core.Node) *Search {
-	return &Search{Node: c, maxScan: MaxPostingsScanned}
+	return &Search{Node: c, maxScan: MaxPostingsScanned, catchUpEvents: catchUpEvents}
 }
