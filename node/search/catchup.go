@@ -77,8 +77,11 @@ func (s *Search) catchUp(ctx context.Context, maxTxns int) error {
 			return err == nil, err
 		})
 	})
-	if err != nil || built {
+	if err != nil {
 		return err
+	}
+	if built {
+		return s.dropProgress() // what a crash in finishCatchUp left (usually nothing: one seek)
 	}
 	events := 0
 	for _, roomID := range rooms {
@@ -219,13 +222,18 @@ func (s *Search) indexStored(tx *kv.Txn, roomID string, pos uint64, eventID stri
 	return len(tokens), writePostings(tx, roomID, pos, field, tokens, counts, rec.StateBefore)
 }
 
-// finishCatchUp marks the index built and deletes the rooms' progress, in
-// bounded transactions (the mark first: progress left behind by a crash
-// then is never read again, and the next finish would not run).
+// finishCatchUp marks the index built and deletes the rooms' progress (the
+// mark first: a crash in between leaves progress that no walk reads, and
+// the next opening deletes it).
 func (s *Search) finishCatchUp() error {
 	if err := s.DB.Update(func(tx *kv.Txn) error { return tx.Set(builtKey(), []byte{}) }); err != nil {
 		return err
 	}
+	return s.dropProgress()
+}
+
+// dropProgress deletes the rooms' progress, in bounded transactions.
+func (s *Search) dropProgress() error {
 	var keys [][]byte
 	err := s.DB.View(func(tx *kv.Txn) error {
 		return tx.Each(kv.Scan{Prefix: progressPrefix(), KeysOnly: true}, func(k, _ []byte) (bool, error) {

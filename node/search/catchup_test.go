@@ -77,6 +77,22 @@ func dropTables(tb testing.TB, n *node.Node, tables ...string) {
 	}
 }
 
+// keysIn counts the keys of a table.
+func keysIn(tb testing.TB, n *node.Node, table string) int {
+	tb.Helper()
+	count := 0
+	err := n.DB.View(func(tx *kv.Txn) error {
+		return tx.Each(kv.Scan{Prefix: kv.Key(table), KeysOnly: true}, func(_, _ []byte) (bool, error) {
+			count++
+			return true, nil
+		})
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return count
+}
+
 // found is how many of userID's events a search for term finds.
 func found(ctx context.Context, t *testing.T, n *node.Node, userID, term string) int {
 	t.Helper()
@@ -104,6 +120,9 @@ func TestCatchUpIndexesOldMessages(t *testing.T) {
 	}
 	if got := postings(t, n, "correcthorse"); got != 0 {
 		t.Fatalf("the redacted message was indexed: %d postings", got)
+	}
+	if got := keysIn(t, n, search.TableCatchUp); got != 1 {
+		t.Fatalf("%d catch-up keys once built, want the mark alone", got)
 	}
 	// Once built, the index is kept by the commit: a reopening does not
 	// walk the rooms again (the postings dropped here stay dropped).
