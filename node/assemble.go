@@ -124,6 +124,10 @@ func New(ctx context.Context, cfg core.Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	if err := search.CatchUp(ctx, n.Search); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 

@@ -12,7 +12,7 @@
 
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { sdk, run, fromRunSh, recordingFetch, waitUntil, register as registerOn, clientFor, startAndWaitForSync } from "./harness.mjs";
+import { sdk, run, fromRunSh, recordingFetch, waitOn, waitUntil, register as registerOn, clientFor, startAndWaitForSync } from "./harness.mjs";
 
 const {
 	createClient,
@@ -25,6 +25,8 @@ const {
 	MsgType,
 	ReceiptType,
 	ThreadFilterType,
+	PushRuleKind,
+	NotificationCountType,
 } = sdk;
 
 const [BASE] = fromRunSh("EDGENODE_BASE_URL");
@@ -316,6 +318,29 @@ test("bob finds alice through the user directory (a room they share)", async () 
 	assert.equal(res.limited, false);
 });
 
+test("/search: bob finds alice's message by a word in it", async () => {
+	// A word no other step uses, so exactly one event has it.
+	const word = `xylophone${run}`;
+	const { event_id: eventId } = await alice.sendMessage(roomId, { msgtype: MsgType.Text, body: `a ${word} to find` });
+	// The index is written in the room commit, before the send answers.
+	const res = await bob.search({ body: { search_categories: { room_events: { search_term: word } } } });
+	const events = res.search_categories.room_events;
+	assert.deepEqual(
+		events.results.map((r) => r.result.event_id),
+		[eventId],
+		`bob's search for ${word}: ${JSON.stringify(events)}`,
+	);
+	assert.equal(events.count, 1);
+	assert.equal(events.results[0].result.content.body, `a ${word} to find`);
+	assert.equal(events.results[0].result.room_id, roomId);
+	// And through the SDK's own search model.
+	const model = await bob.searchRoomEvents({ term: word });
+	assert.deepEqual(
+		model.results.map((r) => r.context.getEvent().getId()),
+		[eventId],
+	);
+});
+
 test("alice sets the room name and topic; bob sees both", async () => {
 	await alice.setRoomName(roomId, "renamed by alice");
 	await alice.setRoomTopic(roomId, "the topic, set by alice");
@@ -471,6 +496,56 @@ test("sticky events: bob's clients get alice's keyed sticky event, beyond the ti
 	} finally {
 		fresh.stopClient();
 	}
+});
+
+// Resolves after the first sync bob's client finishes processing (every
+// count of the sync response applied; ClientEvent.Sync comes last) that
+// holds eventId in his live timeline. Call it before the send: the check at
+// the start is skipped, so an earlier sync does not count.
+function syncedWith(eventIdOf, what) {
+	let armed = false;
+	const p = waitOn(
+		[[bob, [ClientEvent.Sync]]],
+		() => armed && eventIdOf() && liveEvent(bob, eventIdOf()),
+		what,
+	);
+	armed = true;
+	return p;
+}
+
+test("a push rule that mutes the room stops bob's notification count rising", async () => {
+	const room = bob.getRoom(roomId);
+	const count = () => room.getUnreadNotificationCount(NotificationCountType.Total);
+	// Before the rule: a message of alice's raises it.
+	const before = count();
+	await sendAndSee(alice, bob, "this one notifies");
+	const raised = await waitUntil(
+		bob,
+		[RoomEvent.UnreadNotifications],
+		() => count() > before && count(),
+		() => `bob's notification count to rise from ${before} (now ${count()})`,
+	);
+	// bob mutes the room (a room-kind rule, as Element's "mute" does).
+	await bob.addPushRule("global", PushRuleKind.RoomSpecific, roomId, { actions: [] });
+	const rules = await bob.getPushRules();
+	assert.ok(
+		rules.global.room?.some((r) => r.rule_id === roomId && r.actions.length === 0),
+		`bob's room rules: ${JSON.stringify(rules.global.room)}`,
+	);
+	let mutedId;
+	const synced = syncedWith(() => mutedId, "bob's client to finish the sync with alice's muted message");
+	({ event_id: mutedId } = await alice.sendMessage(roomId, { msgtype: MsgType.Text, body: "this one is muted" }));
+	await synced;
+	assert.equal(count(), raised, "bob's notification count after a message in the muted room");
+	// Unmuted again, a message counts again.
+	await bob.deletePushRule("global", PushRuleKind.RoomSpecific, roomId);
+	await sendAndSee(alice, bob, "notifies again");
+	await waitUntil(
+		bob,
+		[RoomEvent.UnreadNotifications],
+		() => count() > raised,
+		() => `bob's notification count to rise from ${raised} once unmuted (now ${count()})`,
+	);
 });
 
 test("bob leaves; both clients see his membership become leave", async () => {

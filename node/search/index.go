@@ -152,18 +152,27 @@ func (s *Search) index(tx *kv.Txn, c *core.RoomCommit) error {
 			stateBefore = p.Record.StateBefore
 		}
 		tokens, counts := Tokens(text, MaxTokensPerEvent)
-		// One value per token differs only in its count byte: encode it
-		// once and copy, all into one allocation (Badger keeps the slices
-		// until the commit, so each posting needs its own).
-		proto := encodePosting(posting{field: field, count: 1, stateBefore: stateBefore})
-		buf := make([]byte, len(proto)*len(tokens))
-		for i, tok := range tokens {
-			v := buf[i*len(proto) : (i+1)*len(proto) : (i+1)*len(proto)]
-			copy(v, proto)
-			v[1] = byte(min(counts[tok], 255))
-			if err := tx.Set(postingKey(tok, c.RoomID, ce.Pos), v); err != nil {
-				return err
-			}
+		if err := writePostings(tx, c.RoomID, ce.Pos, field, tokens, counts, stateBefore); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writePostings writes the postings of an event's tokens (Tokens of its
+// field's text), the event being at pos in roomID's timeline.
+func writePostings(tx *kv.Txn, roomID string, pos uint64, field Field, tokens []string, counts map[string]int, stateBefore string) error {
+	// One value per token differs only in its count byte: encode it once
+	// and copy, all into one allocation (Badger keeps the slices until the
+	// commit, so each posting needs its own).
+	proto := encodePosting(posting{field: field, count: 1, stateBefore: stateBefore})
+	buf := make([]byte, len(proto)*len(tokens))
+	for i, tok := range tokens {
+		v := buf[i*len(proto) : (i+1)*len(proto) : (i+1)*len(proto)]
+		copy(v, proto)
+		v[1] = byte(min(counts[tok], 255))
+		if err := tx.Set(postingKey(tok, roomID, pos), v); err != nil {
+			return err
 		}
 	}
 	return nil

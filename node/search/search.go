@@ -21,6 +21,12 @@
 // record says they are redacted, for the one case the indexer cannot see
 // (a redaction that arrived over federation before its target).
 //
+// Events stored before the index existed (a node upgraded in place) are
+// indexed once when the node opens, resumably (catchup.go). History
+// backfilled from other servers is not indexed: its positions sort above
+// every stream position, while the postings' keys and the query's cursors
+// take numeric order for time order and load hits from the room stream.
+//
 // The package imports the room core (node/core) and kv, never node: node
 // embeds *Search, so SearchRoomEvents is promoted on *node.Node for the
 // sync API.
@@ -34,10 +40,13 @@ type Search struct {
 	*core.Node
 	// maxScan is MaxPostingsScanned, or less in tests (export_test.go).
 	maxScan int
+	// catchUpEvents is the timeline events a catch-up transaction reads
+	// (catchup.go), or fewer in tests.
+	catchUpEvents int
 }
 
 // New returns the search concern of the room core c. node registers its
 // Indexer with c.
 func New(c *core.Node) *Search {
-	return &Search{Node: c, maxScan: MaxPostingsScanned}
+	return &Search{Node: c, maxScan: MaxPostingsScanned, catchUpEvents: catchUpEvents}
 }
