@@ -156,16 +156,13 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) ([]pushJob, error) {
 		return e, nil
 	}
 	threads := map[string]*threadCounts{} // per-thread records (unread_threads.go)
-	threadsOf := func(userID string) (*threadCounts, error) {
+	threadsOf := func(userID string) *threadCounts {
 		if t, ok := threads[userID]; ok {
-			return t, nil
+			return t
 		}
-		t, err := loadThreadCounts(tx, userID, c.RoomID)
-		if err != nil {
-			return nil, err
-		}
+		t := newThreadCounts(userID, c.RoomID)
 		threads[userID] = t
-		return t, nil
+		return t
 	}
 	rules := map[string]*compiledRules{} // the batch's users' rules, read once
 	notifs := map[string][]pendingNotif{}
@@ -185,12 +182,9 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) ([]pushJob, error) {
 				return nil, err
 			}
 			e.rec = unreadRecord{}
-			t, err := threadsOf(sender)
-			if err != nil {
+			if err := threadsOf(sender).ownEvent(tx, ce.PDU, threadOfPDU(ce.PDU)); err != nil {
 				return nil, err
 			}
-			ev = newPushEvent(ce.PDU)
-			t.ownEvent(ce.PDU, threadOf(ev))
 		}
 		for userID, m := range c.Members {
 			if !pushRecipient(ce.PDU, userID, m, sender) { // rules.go
@@ -226,11 +220,9 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) ([]pushJob, error) {
 			if v.Highlight {
 				e.rec.Highlight++
 			}
-			t, err := threadsOf(userID)
-			if err != nil {
+			if err := threadsOf(userID).add(tx, threadOf(ev), ce.Pos, v.Highlight); err != nil {
 				return nil, err
 			}
-			t.add(threadOf(ev), ce.Pos, v.Highlight)
 			notifs[userID] = append(notifs[userID], pendingNotif{pos: ce.Pos, rec: notifRecord{
 				RoomID: c.RoomID, EventID: ce.PDU.EventID(), Highlight: v.Highlight, Actions: v.Actions, TS: now}})
 			if n.pushers.has(userID) {

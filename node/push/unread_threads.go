@@ -1,6 +1,7 @@
 package push
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -123,29 +124,82 @@ func threadOf(ev *pushEvent) string {
 	return ThreadMain
 }
 
-// threadCounts is one user's thread records while a commit updates them:
-// loaded whole the first time the user needs them (usually one short scan).
-type threadCounts struct {
-	userID, roomID string
-	recs, stored   map[string]threadRecord
+// threadOfPDU is threadOf for an event not parsed yet: content without the
+// string "m.thread" (canonical JSON escapes no ASCII letter) is not parsed,
+// so a sender's own plain message costs no decoding.
+func threadOfPDU(pdu gomatrixserverlib.PDU) string {
+	if !bytes.Contains(pdu.Content(), []byte(`"m.thread"`)) {
+		return ThreadMain
+	}
+	return threadOf(newPushEvent(pdu))
 }
 
-func loadThreadCounts(tx *kv.Txn, userID, roomID string) (*threadCounts, error) {
-	recs, err := loadThreadRecords(tx, userID, roomID)
+// threadCounts is one user's thread records while a commit updates them.
+// A record is read by its key when first needed; all of them (one scan)
+// only when a new thread must be bounded or a membership event resets
+// them, so the usual notifying event costs one Get, as the room's record.
+type threadCounts struct {
+	userID, roomID string
+	// recs holds the records read or changed (a zero record: none);
+	// stored what the database held for them.
+	recs, stored map[string]threadRecord
+	all          bool // every stored record is in recs
+}
+
+func newThreadCounts(userID, roomID string) *threadCounts {
+	return &threadCounts{userID: userID, roomID: roomID, recs: map[string]threadRecord{}, stored: map[string]threadRecord{}}
+}
+
+// get returns the record of thread, reading it if it was not yet.
+func (t *threadCounts) get(tx *kv.Txn, thread string) (threadRecord, error) {
+	if r, ok := t.recs[thread]; ok || t.all {
+		return r, nil
+	}
+	b, err := tx.Get(unreadThreadKey(t.userID, t.roomID, thread))
+	if errors.Is(err, kv.ErrNotFound) {
+		t.recs[thread] = threadRecord{}
+		return threadRecord{}, nil
+	}
 	if err != nil {
-		return nil, err
+		return threadRecord{}, err
 	}
-	stored := make(map[string]threadRecord, len(recs))
-	for k, v := range recs {
-		stored[k] = v
+	r, err := decodeThreadRecord(b)
+	if err != nil {
+		return threadRecord{}, err
 	}
-	return &threadCounts{userID: userID, roomID: roomID, recs: recs, stored: stored}, nil
+	t.recs[thread], t.stored[thread] = r, r
+	return r, nil
+}
+
+// loadAll reads every stored record not yet read.
+func (t *threadCounts) loadAll(tx *kv.Txn) error {
+	if t.all {
+		return nil
+	}
+	recs, err := loadThreadRecords(tx, t.userID, t.roomID)
+	if err != nil {
+		return err
+	}
+	for id, r := range recs {
+		if _, ok := t.recs[id]; !ok {
+			t.recs[id] = r
+		}
+		t.stored[id] = r
+	}
+	t.all = true
+	return nil
 }
 
 // add counts one notifying event at pos in thread.
-func (t *threadCounts) add(thread string, pos uint64, highlight bool) {
-	r, ok := t.recs[thread]
-	if !ok && thread != ThreadMain {
+func (t *threadCounts) add(tx *kv.Txn, thread string, pos uint64, highlight bool) error {
+	r, err := t.get(tx, thread)
+	if err != nil {
+		return err
+	}
+	if r.unreadRecord == (unreadRecord{}) && thread != ThreadMain {
+		if err := t.loadAll(tx); err != nil {
+			return err
+		}
 		t.bound()
 	}
 	r.Notify++
@@ -154,14 +208,16 @@ func (t *threadCounts) add(thread string, pos uint64, highlight bool) {
 	}
 	r.Last = max(r.Last, pos)
 	t.recs[thread] = r
+	return nil
 }
 
-// bound drops the oldest threads until there is room for one more.
+// bound drops the oldest threads until there is room for one more. All
+// records must have been read.
 func (t *threadCounts) bound() {
 	for {
 		oldest, n := "", 0
 		for id, r := range t.recs {
-			if id == ThreadMain {
+			if id == ThreadMain || r.unreadRecord == (unreadRecord{}) {
 				continue
 			}
 			n++
@@ -172,39 +228,52 @@ func (t *threadCounts) bound() {
 		if n < MaxUnreadThreads {
 			return
 		}
-		delete(t.recs, oldest)
+		t.recs[oldest] = threadRecord{}
 	}
 }
 
-// store writes the records that changed, deleting the dropped and zero ones.
+// store writes the records that changed, deleting the zero ones.
 func (t *threadCounts) store(tx *kv.Txn) error {
-	for id := range t.stored {
-		if r, ok := t.recs[id]; ok && r.unreadRecord != (unreadRecord{}) {
-			continue
-		}
-		if err := tx.Delete(unreadThreadKey(t.userID, t.roomID, id)); err != nil {
-			return err
-		}
-	}
 	for id, r := range t.recs {
-		if r.unreadRecord == (unreadRecord{}) || t.stored[id] == r {
-			continue
-		}
-		if err := tx.Set(unreadThreadKey(t.userID, t.roomID, id), r.encode()); err != nil {
-			return err
+		old, had := t.stored[id]
+		switch {
+		case r.unreadRecord == (unreadRecord{}):
+			if had {
+				if err := tx.Delete(unreadThreadKey(t.userID, t.roomID, id)); err != nil {
+					return err
+				}
+			}
+		case !had || old != r:
+			if err := tx.Set(unreadThreadKey(t.userID, t.roomID, id), r.encode()); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
+// reset zeroes every record (all must have been read).
+func (t *threadCounts) reset() {
+	for id := range t.recs {
+		t.recs[id] = threadRecord{}
+	}
+}
+
 // ownEvent resets the user's records for their own event: its thread, or
 // every thread for their membership event (a join starts afresh).
-func (t *threadCounts) ownEvent(pdu gomatrixserverlib.PDU, thread string) {
+func (t *threadCounts) ownEvent(tx *kv.Txn, pdu gomatrixserverlib.PDU, thread string) error {
 	if pdu.Type() == spec.MRoomMember {
-		clear(t.recs)
-		return
+		if err := t.loadAll(tx); err != nil {
+			return err
+		}
+		t.reset()
+		return nil
 	}
-	delete(t.recs, thread)
+	if _, err := t.get(tx, thread); err != nil {
+		return err
+	}
+	t.recs[thread] = threadRecord{}
+	return nil
 }
 
 // ThreadMarks says how far a user has read a room, for
@@ -221,11 +290,11 @@ type ThreadMarks struct {
 // UnreadRecountCap events, and at MaxUnreadThreads threads (the newest).
 // The caller holds the room's lock.
 func (n *Push) RecountThreadUnread(tx *kv.Txn, roomID, userID string, marks ThreadMarks) error {
-	old, err := loadThreadCounts(tx, userID, roomID)
-	if err != nil {
+	old := newThreadCounts(userID, roomID)
+	if err := old.loadAll(tx); err != nil {
 		return err
 	}
-	clear(old.recs)
+	old.reset()
 	var m core.MembershipRecord
 	if err := tx.GetJSON(core.MembershipKey(userID, roomID), &m); err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return err
@@ -271,7 +340,8 @@ func (n *Push) RecountThreadUnread(tx *kv.Txn, roomID, userID string, marks Thre
 			read[thread] = pos // their own event: this thread is read up to here
 			return true, nil
 		}
-		r, tracked := old.recs[thread]
+		r := old.recs[thread]
+		tracked := r.unreadRecord != (unreadRecord{})
 		if !tracked && thread != ThreadMain {
 			if threads >= MaxUnreadThreads {
 				return true, nil // an older thread than those kept
