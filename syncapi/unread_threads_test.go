@@ -111,6 +111,16 @@ func TestSyncUnreadThreadNotifications(t *testing.T) {
 	e.receipt(bob, roomID, "m.read", main3, "")
 	wantThreadCounts(t, e.sync(bob, withFilter), roomID, 1, map[string]int{root: 1})
 
+	// A mention in the thread highlights in the thread only.
+	e.send(alice, roomID, "m.room.message", map[string]any{
+		"msgtype": "m.text", "body": "bob?", "m.mentions": map[string]any{"user_ids": []string{bob.UserID}},
+		"m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": root},
+	})
+	c := roomCounts(t, e.sync(bob, withFilter), roomID)
+	if c.Main["highlight_count"] != 0 || c.Threads[root]["highlight_count"] != 1 || c.Threads[root]["notification_count"] != 2 {
+		t.Errorf("after a mention in the thread: main %v, thread %v; want the thread's highlight_count 1 of 2, the main one 0", c.Main, c.Threads[root])
+	}
+
 	// The user's own reply in the thread means they read it.
 	e.reply(bob, roomID, root, "mine")
 	wantThreadCounts(t, e.sync(bob, withFilter), roomID, 1, nil)
