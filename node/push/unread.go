@@ -186,6 +186,9 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) ([]pushJob, error) {
 				return nil, err
 			}
 		}
+		if err := n.resetLeftThreads(tx, ce.PDU, c.Members, threadsOf); err != nil {
+			return nil, err
+		}
 		for userID, m := range c.Members {
 			if !pushRecipient(ce.PDU, userID, m, sender) { // rules.go
 				continue

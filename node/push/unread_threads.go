@@ -82,14 +82,23 @@ func (n *Push) ThreadUnreadCounts(ctx context.Context, userID, roomID string) (m
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := map[string][2]int{}
+	var out map[string][2]int
 	err := n.DB.View(func(tx *kv.Txn) error {
-		recs, err := loadThreadRecords(tx, userID, roomID)
-		for id, r := range recs {
-			out[id] = [2]int{r.Notify, r.Highlight}
-		}
+		var err error
+		out, err = LoadThreadUnread(tx, userID, roomID)
 		return err
 	})
+	return out, err
+}
+
+// LoadThreadUnread reads userID's per-thread counts for roomID in tx, as
+// ThreadUnreadCounts does: for a caller that must see its own writes.
+func LoadThreadUnread(tx *kv.Txn, userID, roomID string) (map[string][2]int, error) {
+	recs, err := loadThreadRecords(tx, userID, roomID)
+	out := make(map[string][2]int, len(recs))
+	for id, r := range recs {
+		out[id] = [2]int{r.Notify, r.Highlight}
+	}
 	return out, err
 }
 
@@ -273,6 +282,26 @@ func (t *threadCounts) ownEvent(tx *kv.Txn, pdu gomatrixserverlib.PDU, thread st
 		return err
 	}
 	t.recs[thread] = threadRecord{}
+	return nil
+}
+
+// resetLeftThreads drops the thread records of a local user whom a
+// membership event (a kick or ban, or their own leave) leaves out of the
+// room's local members after the batch, as the commit deletes their room
+// record. members is the room's local membership after the batch.
+func (n *Push) resetLeftThreads(tx *kv.Txn, pdu gomatrixserverlib.PDU, members map[string]string, threadsOf func(string) *threadCounts) error {
+	sk := pdu.StateKey()
+	if pdu.Type() != spec.MRoomMember || sk == nil || !n.IsLocalUser(*sk) {
+		return nil
+	}
+	if _, in := members[*sk]; in {
+		return nil
+	}
+	t := threadsOf(*sk)
+	if err := t.loadAll(tx); err != nil {
+		return err
+	}
+	t.reset()
 	return nil
 }
 
