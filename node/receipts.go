@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgenode/edgenode/kv"
 	"github.com/edgenode/edgenode/node/core"
+	"github.com/edgenode/edgenode/node/push"
 	"github.com/matrix-org/gomatrixserverlib/spec"
 )
 
@@ -193,7 +194,8 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 	}
 	// A read receipt moving on recounts the user's unread notifications, in
 	// the receipt's transaction and under the room's lock (see lockRoom).
-	recount := unreadReceipt(receiptType, threadID) && n.IsLocalUser(userID)
+	// Any read receipt, threaded or not, recounts the per-thread counts.
+	recount := (receiptType == ReceiptRead || receiptType == ReceiptReadPrivate) && n.IsLocalUser(userID)
 	if recount {
 		mu, err := n.LockRoom(ctx, roomID)
 		if err != nil {
@@ -222,10 +224,15 @@ func (n *Node) writeReceipt(ctx context.Context, userID, roomID, receiptType, th
 		if err := tx.SetJSON(key, receiptRecord{EventID: ev.PDU.EventID(), EventPos: ev.Pos, TS: n.Now().UnixMilli(), Pos: pos}); err != nil {
 			return err
 		}
-		if recount {
-			return n.recountUnread(tx, roomID, userID)
+		if !recount {
+			return nil
 		}
-		return nil
+		if unreadReceipt(receiptType, threadID) {
+			if err := n.recountUnread(tx, roomID, userID); err != nil {
+				return err
+			}
+		}
+		return n.recountThreadUnread(tx, roomID, userID)
 	})
 	if errors.Is(err, errUnchanged) {
 		return nil
@@ -271,6 +278,37 @@ func (n *Node) recountUnread(tx *kv.Txn, roomID, userID string) error {
 		}
 	}
 	return n.RecountUnread(tx, roomID, userID, readUpTo)
+}
+
+// recountThreadUnread recomputes userID's per-thread unread counts for
+// roomID in tx (push.RecountThreadUnread) from all their read receipts
+// there: unthreaded ones mark every thread, threaded ones their thread. The
+// caller holds the room's lock.
+func (n *Node) recountThreadUnread(tx *kv.Txn, roomID, userID string) error {
+	marks := push.ThreadMarks{Threads: map[string]uint64{}}
+	err := tx.Each(kv.Scan{Prefix: kv.Key(tReceipt, roomID, userID)}, func(k, v []byte) (bool, error) {
+		ref, err := decodeReceiptKey(k)
+		if err != nil {
+			return false, err
+		}
+		if ref.Type != ReceiptRead && ref.Type != ReceiptReadPrivate {
+			return true, nil
+		}
+		var r receiptRecord
+		if err := core.DecodeJSON(v, &r); err != nil {
+			return false, err
+		}
+		if ref.ThreadID == "" {
+			marks.All = max(marks.All, r.EventPos)
+		} else {
+			marks.Threads[ref.ThreadID] = max(marks.Threads[ref.ThreadID], r.EventPos)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return n.RecountThreadUnread(tx, roomID, userID, marks)
 }
 
 // localJoinedMembers lists the local users joined to a room.

@@ -40,6 +40,7 @@ type roomReader interface {
 	RoomsByBump(ctx context.Context, userID string) ([]core.RoomBump, error)
 	SharesRoom(ctx context.Context, a, b string) (bool, error)
 	UnreadCounts(ctx context.Context, userID, roomID string) (notify, highlight int, err error)
+	ThreadUnreadCounts(ctx context.Context, userID, roomID string) (map[string][2]int, error)
 	StickyEvents(ctx context.Context, q node.StickyQuery) ([]node.StickyEvent, uint64, error)
 	StickyTTLs(ctx context.Context, roomID string, positions []uint64) (map[uint64]int64, error)
 	RoomsWithLiveSticky(ctx context.Context) (rooms map[string]bool, ok bool, err error)

@@ -27,7 +27,7 @@ var readerAllowed = map[string]bool{
 	"RoomEvents": true, "CurrentState": true, "CurrentStateEvent": true,
 	"RoomStateAt": true, "StateAfterEvent": true, "Membership": true,
 	"Memberships": true, "OutOfBandRoom": true, "RoomsByBump": true,
-	"SharesRoom": true, "UnreadCounts": true, "StickyEvents": true,
+	"SharesRoom": true, "UnreadCounts": true, "ThreadUnreadCounts": true, "StickyEvents": true,
 	"StickyTTLs": true, "RoomsWithLiveSticky": true, "SearchRoomEvents": true,
 	// Relations (node/relations): pages and bundled aggregations.
 	"RelationsPage": true, "ThreadsPage": true, "Bundle": true, "RelatedBy": true,

@@ -19,6 +19,9 @@ type joinedRoom struct {
 	Ephemeral   eventList      `json:"ephemeral"`
 	AccountData eventList      `json:"account_data"`
 	Unread      map[string]int `json:"unread_notifications,omitempty"`
+	// UnreadThreads is unread_thread_notifications: thread root -> counts,
+	// only when the filter asks for it (unread.go).
+	UnreadThreads map[string]map[string]int `json:"unread_thread_notifications,omitempty"`
 	// Sticky is MSC4354's section (sticky.go); timeline is what it needs
 	// to know of Timeline's events.
 	Sticky   *eventList    `json:"msc4354_sticky,omitempty"`

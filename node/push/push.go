@@ -2,8 +2,9 @@
 // local user receives: the users' rules, kept as m.push_rules account data
 // through the node (ruleset.go, userrules.go), and their evaluation
 // (eval.go, rules.go, lookup.go); the unread notification counts that /sync
-// reports and the notifications index of GET /notifications (unread.go,
-// notifications.go), written in the room commit; pushers and the worker that
+// reports, whole and per thread, and the notifications index of GET
+// /notifications (unread.go, unread_threads.go, notifications.go), written
+// in the room commit; pushers and the worker that
 // posts to their push gateways (pushers.go, gateway.go); and the app's
 // new-event hook that tells an embedding app of each event for its users
 // and whether it notifies them (newevents.go).
@@ -17,8 +18,9 @@
 // ...) are promoted on *node.Node for the client and sync APIs and the app.
 //
 // Read receipts stay with the receipts concern in node: it decides which
-// receipts mark a room read and passes the position they reach to
-// RecountUnread, so this package needs nothing of receipts' storage.
+// receipts mark a room read and passes the positions they reach to
+// RecountUnread and RecountThreadUnread, so this package needs nothing of
+// receipts' storage.
 package push
 
 import "github.com/edgenode/edgenode/node/core"

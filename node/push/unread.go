@@ -34,9 +34,10 @@ import (
 //
 // A record of zero counts is not stored: absent means zero.
 //
-// The counts cover the whole room, threads included (there are no per-thread
-// counts yet), by each user's own push rules (userrules.go); events from
-// users the reader ignores are counted too.
+// The counts cover the whole room, threads included, by each user's own
+// push rules (userrules.go); events from users the reader ignores are
+// counted too. The counts per thread are kept beside them
+// (unread_threads.go).
 
 // UnreadRecountCap bounds how many events a receipt's recount reads,
 // newest first. A user who receipts an event more than this many events
@@ -154,6 +155,15 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) ([]pushJob, error) {
 		entries[userID] = e
 		return e, nil
 	}
+	threads := map[string]*threadCounts{} // per-thread records (unread_threads.go)
+	threadsOf := func(userID string) *threadCounts {
+		if t, ok := threads[userID]; ok {
+			return t
+		}
+		t := newThreadCounts(userID, c.RoomID)
+		threads[userID] = t
+		return t
+	}
 	rules := map[string]*compiledRules{} // the batch's users' rules, read once
 	notifs := map[string][]pendingNotif{}
 	var jobs []pushJob
@@ -161,25 +171,34 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) ([]pushJob, error) {
 	look := &pushLookup{load: func(id string) (gomatrixserverlib.PDU, error) { return c.Event(tx, id) }}
 	for _, ce := range c.Events {
 		sender := string(ce.PDU.SenderID())
+		// Parsed once, for the first member who needs it: most events of a
+		// room with no other local member are never looked at.
+		var ev *pushEvent
+		var pc pushContext
+		var pcSet bool
 		if n.IsLocalUser(sender) {
 			e, err := entry(sender)
 			if err != nil {
 				return nil, err
 			}
 			e.rec = unreadRecord{}
+			if err := threadsOf(sender).ownEvent(tx, ce.PDU, threadOfPDU(ce.PDU)); err != nil {
+				return nil, err
+			}
 		}
-		// Parsed once, for the first member who needs it: most events of a
-		// room with no other local member are never looked at.
-		var ev *pushEvent
-		var pc pushContext
+		if err := n.resetLeftThreads(tx, ce.PDU, c.Members, threadsOf); err != nil {
+			return nil, err
+		}
 		for userID, m := range c.Members {
 			if !pushRecipient(ce.PDU, userID, m, sender) { // rules.go
 				continue
 			}
-			if ev == nil {
-				ev = newPushEvent(ce.PDU)
+			if !pcSet {
+				if ev == nil {
+					ev = newPushEvent(ce.PDU)
+				}
 				state := ce.State // the room's state as of the event
-				pc = look.context(func() (*core.State, error) { return state, nil }, sender)
+				pc, pcSet = look.context(func() (*core.State, error) { return state, nil }, sender), true
 			}
 			ur, ok := rules[userID]
 			if !ok {
@@ -204,6 +223,9 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) ([]pushJob, error) {
 			if v.Highlight {
 				e.rec.Highlight++
 			}
+			if err := threadsOf(userID).add(tx, threadOf(ev), ce.Pos, v.Highlight); err != nil {
+				return nil, err
+			}
 			notifs[userID] = append(notifs[userID], pendingNotif{pos: ce.Pos, rec: notifRecord{
 				RoomID: c.RoomID, EventID: ce.PDU.EventID(), Highlight: v.Highlight, Actions: v.Actions, TS: now}})
 			if n.pushers.has(userID) {
@@ -216,6 +238,11 @@ func (n *Push) countUnread(tx *kv.Txn, c *core.RoomCommit) ([]pushJob, error) {
 			continue // the common case of a sender with nothing unread
 		}
 		if err := storeUnread(tx, e.key, e.rec); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range threads {
+		if err := t.store(tx); err != nil {
 			return nil, err
 		}
 	}
