@@ -41,6 +41,16 @@ func Key(table string, parts ...any) []byte {
 	return b
 }
 
+// AppendString appends s to b as one more string component of a key, as
+// Key encodes it: Key(t, a, s) equals AppendString(Key(t, a), s). For
+// callers writing many keys that share components, which Key would box and
+// allocate per key.
+func AppendString(b []byte, s string) []byte { return appendString(b, s) }
+
+// AppendUint appends v to b as one more uint64 component of a key, as Key
+// encodes it (see AppendString).
+func AppendUint(b []byte, v uint64) []byte { return appendUint(b, v) }
+
 func appendString(b []byte, s string) []byte {
 	b = append(b, tagString)
 	for i := 0; i < len(s); i++ {

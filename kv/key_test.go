@@ -185,3 +185,17 @@ func FuzzDecodeKey(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendComponents: keys built with AppendString/AppendUint are the
+// keys Key builds, escapes included.
+func TestAppendComponents(t *testing.T) {
+	for _, tc := range []struct {
+		s string
+		v uint64
+	}{{"word", 7}, {"", 0}, {"a\x00b\x00", math.MaxUint64}, {"\xff\x01", 1 << 40}} {
+		got := kv.AppendUint(kv.AppendString(kv.Key("tbl", "x"), tc.s), tc.v)
+		if want := kv.Key("tbl", "x", tc.s, tc.v); !bytes.Equal(got, want) {
+			t.Errorf("%q, %d: got %x, want %x", tc.s, tc.v, got, want)
+		}
+	}
+}

@@ -167,11 +167,24 @@ func writePostings(tx *kv.Txn, roomID string, pos uint64, field Field, tokens []
 	// commit, so each posting needs its own).
 	proto := encodePosting(posting{field: field, count: 1, stateBefore: stateBefore})
 	buf := make([]byte, len(proto)*len(tokens))
+	// The keys too: every one is the table, its token, then the same room
+	// and position, so those are encoded once and all keys share one
+	// allocation (postingKey's kv.Key would box and grow per key, a third
+	// of a message send's index allocations).
+	head := kv.Key(TablePostings)
+	tail := kv.AppendUint(kv.AppendString(nil, roomID), pos)
+	size := 0
+	for _, tok := range tokens {
+		size += len(head) + 2*len(tok) + 3 + len(tail) // an escaped token at most doubles
+	}
+	keys := make([]byte, 0, size)
 	for i, tok := range tokens {
 		v := buf[i*len(proto) : (i+1)*len(proto) : (i+1)*len(proto)]
 		copy(v, proto)
 		v[1] = byte(min(counts[tok], 255))
-		if err := tx.Set(postingKey(tok, roomID, pos), v); err != nil {
+		start := len(keys)
+		keys = append(kv.AppendString(append(keys, head...), tok), tail...)
+		if err := tx.Set(keys[start:len(keys):len(keys)], v); err != nil {
 			return err
 		}
 	}
