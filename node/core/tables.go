@@ -62,6 +62,14 @@ func ProfileKey(userID string) []byte          { return kv.Key(tProfile, userID)
 func FilterKey(userID, filterID string) []byte { return kv.Key(tFilter, userID, filterID) }
 func CounterKey(name string) []byte            { return kv.Key(tCounter, name) }
 
-// RoomPrefix is the prefix of every room's record: a scan of it lists the
-// rooms the node has.
-func RoomPrefix() []byte { return kv.Key(tRoom) }
+// RoomIDs lists every room the node has (the one-off catch-ups of indexes
+// added after rooms were stored walk them).
+func RoomIDs(tx *kv.Txn) ([]string, error) {
+	var rooms []string
+	err := tx.Each(kv.Scan{Prefix: kv.Key(tRoom), KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		id, err := kv.LastString(k)
+		rooms = append(rooms, id)
+		return err == nil, err
+	})
+	return rooms, err
+}

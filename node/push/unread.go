@@ -277,24 +277,7 @@ func (n *Push) RecountUnread(tx *kv.Txn, roomID, userID string, readUpTo uint64)
 		return err
 	}
 	var rec unreadRecord
-	scanned := 0
-	err = tx.Each(kv.Scan{Prefix: core.RoomStreamPrefix(roomID), Reverse: true}, func(k, v []byte) (bool, error) {
-		pos, err := kv.LastUint(k)
-		if err != nil {
-			return false, err
-		}
-		if pos <= from || scanned >= UnreadRecountCap {
-			return false, nil
-		}
-		scanned++
-		eventID, stateID, err := core.DecodeTimelineEntry(v)
-		if err != nil {
-			return false, err
-		}
-		pdu, err := n.LoadPDU(tx, eventID)
-		if err != nil {
-			return false, err
-		}
+	err = n.eachRecent(tx, roomID, from, func(_ uint64, pdu gomatrixserverlib.PDU, stateID string) (bool, error) {
 		sender := string(pdu.SenderID())
 		if sender == userID {
 			return false, nil // their own event: read up to here
@@ -318,4 +301,31 @@ func (n *Push) RecountUnread(tx *kv.Txn, roomID, userID string, readUpTo uint64)
 		return err
 	}
 	return storeUnread(tx, core.UnreadKey(userID, roomID), rec)
+}
+
+// eachRecent calls fn for the events of roomID's timeline after position
+// from, newest first, at most UnreadRecountCap of them, with the snapshot
+// stored with each (the room's state as of the event, the state the commit
+// counted it with), until fn returns false.
+func (n *Push) eachRecent(tx *kv.Txn, roomID string, from uint64, fn func(pos uint64, pdu gomatrixserverlib.PDU, stateID string) (bool, error)) error {
+	scanned := 0
+	return tx.Each(kv.Scan{Prefix: core.RoomStreamPrefix(roomID), Reverse: true}, func(k, v []byte) (bool, error) {
+		pos, err := kv.LastUint(k)
+		if err != nil {
+			return false, err
+		}
+		if pos <= from || scanned >= UnreadRecountCap {
+			return false, nil
+		}
+		scanned++
+		eventID, stateID, err := core.DecodeTimelineEntry(v)
+		if err != nil {
+			return false, err
+		}
+		pdu, err := n.LoadPDU(tx, eventID)
+		if err != nil {
+			return false, err
+		}
+		return fn(pos, pdu, stateID)
+	})
 }

@@ -341,24 +341,8 @@ func (n *Push) RecountThreadUnread(tx *kv.Txn, roomID, userID string, marks Thre
 	if err != nil {
 		return err
 	}
-	threads, scanned := 0, 0
-	err = tx.Each(kv.Scan{Prefix: core.RoomStreamPrefix(roomID), Reverse: true}, func(k, v []byte) (bool, error) {
-		pos, err := kv.LastUint(k)
-		if err != nil {
-			return false, err
-		}
-		if pos <= from || scanned >= UnreadRecountCap {
-			return false, nil
-		}
-		scanned++
-		eventID, stateID, err := core.DecodeTimelineEntry(v)
-		if err != nil {
-			return false, err
-		}
-		pdu, err := n.LoadPDU(tx, eventID)
-		if err != nil {
-			return false, err
-		}
+	threads := 0
+	err = n.eachRecent(tx, roomID, from, func(pos uint64, pdu gomatrixserverlib.PDU, stateID string) (bool, error) {
 		ev := newPushEvent(pdu)
 		thread := threadOf(ev)
 		if pos <= read[thread] {

@@ -71,11 +71,8 @@ func (s *Search) catchUp(ctx context.Context, maxTxns int) error {
 		if built, err = tx.Has(builtKey()); err != nil || built {
 			return err
 		}
-		return tx.Each(kv.Scan{Prefix: core.RoomPrefix(), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			id, err := kv.LastString(k)
-			rooms = append(rooms, id)
-			return err == nil, err
-		})
+		rooms, err = core.RoomIDs(tx)
+		return err
 	})
 	if err != nil {
 		return err

@@ -69,11 +69,8 @@ func (d *Directory) markAllOnce() error {
 		if built, err = tx.Has(builtKey()); err != nil || built {
 			return err
 		}
-		return tx.Each(kv.Scan{Prefix: core.RoomPrefix(), KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			id, err := kv.LastString(k)
-			rooms = append(rooms, id)
-			return err == nil, err
-		})
+		rooms, err = core.RoomIDs(tx)
+		return err
 	})
 	if err != nil || built {
 		return err
